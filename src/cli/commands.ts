@@ -1,0 +1,212 @@
+import { writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { FvError } from '../errors/index.ts';
+import { formatProblems, hasErrors, type Problem, readPolicyFile } from '../policy/index.ts';
+import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
+import {
+  checkAgainstSource,
+  connectSource,
+  DEFAULT_READER_ROLE,
+  databaseOf,
+  grantStatements,
+  introspect,
+  suggestPolicy,
+} from '../source/index.ts';
+import { pgLoader, simulate } from '../sim/index.ts';
+import { DuckDbStore, readOnlySql } from '../store/index.ts';
+import { runSync } from '../sync/index.ts';
+import { DEFAULT_KEY_FILE, DEFAULT_POLICY, DEFAULT_STORE, ensurePrivateDir, sourceUrl } from './defaults.ts';
+import { Output } from './output.ts';
+import { printSyncReport } from './sync-report.ts';
+
+type Opts = Record<string, string | boolean | undefined>;
+
+/** Each action returns its exit code: 0 ok, 1 refused or failed. */
+export type Action = (out: Output, opts: Opts, args: string[]) => Promise<number>;
+
+function intOpt(value: string | boolean | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new FvError('FV_USAGE', `--${name} must be a non-negative integer`);
+  return n;
+}
+
+function loadPolicyOrThrow(file: string): NonNullable<ReturnType<typeof readPolicyFile>['policy']> {
+  const { policy, problems } = readPolicyFile(file);
+  if (!policy || hasErrors(problems)) {
+    const syntax = problems.some((p) => p.code === 'FV_POLICY_SYNTAX' || p.code === 'FV_POLICY_SHAPE');
+    throw new FvError(
+      syntax ? 'FV_POLICY_MALFORMED' : 'FV_POLICY_INVALID',
+      `policy ${file} has problems`,
+      formatProblems(problems),
+    );
+  }
+  return policy;
+}
+
+export const initAction: Action = async (out, opts) => {
+  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
+  ensurePrivateDir(dirname(keyFile));
+  const key = createKeyFile(keyFile);
+  if (out.json) out.data({ keyFile, fingerprint: key.fingerprint, epoch: key.epoch });
+  out.line(`Created key file ${keyFile} (mode 0600, fingerprint ${key.fingerprint}).`);
+  out.line(
+    'Back it up somewhere safe: without it, pseudonyms cannot be reproduced; with it, they can be re-linked.',
+  );
+  return 0;
+};
+
+export const simulateAction: Action = async (out, opts) => {
+  const client = await connectSource(sourceUrl(opts.source as string | undefined));
+  try {
+    await client.query('SET default_transaction_read_only = off');
+    const result = await simulate(pgLoader(client), {
+      users: intOpt(opts.users, 'users', 10_000),
+      days: intOpt(opts.days, 'days', 30),
+      seed: intOpt(opts.seed, 'seed', 42),
+      replace: opts.replace === true,
+      ...(typeof opts.endDate === 'string' ? { endDate: new Date(`${opts.endDate}T00:00:00Z`) } : {}),
+      onProgress: (table, n) => out.line(`  ${table.padEnd(20)} ${n.toLocaleString('en-US')} rows`),
+    });
+    if (typeof opts.canaries === 'string')
+      writeFileSync(opts.canaries, JSON.stringify(result.canaries, null, 2), { mode: 0o600 });
+    if (out.json) out.data({ rows: result.rows, durationMs: result.durationMs });
+    out.line(`Simulated production data in ${(result.durationMs / 1000).toFixed(1)} s.`);
+    return 0;
+  } finally {
+    await client.end();
+  }
+};
+
+export const policyCheckAction: Action = async (out, opts) => {
+  const file = String(opts.policy ?? DEFAULT_POLICY);
+  const { policy, problems: fileProblems } = readPolicyFile(file);
+  const problems: Problem[] = [...fileProblems];
+  if (policy && !hasErrors(fileProblems) && (opts.source || process.env.FLEETVAULT_SOURCE)) {
+    const client = await connectSource(sourceUrl(opts.source as string | undefined));
+    try {
+      const catalog = await introspect(client, policy.schema);
+      problems.push(
+        ...checkAgainstSource(policy, catalog, {
+          strict: opts.strict === true,
+          role: String(opts.role ?? DEFAULT_READER_ROLE),
+        }),
+      );
+    } finally {
+      await client.end();
+    }
+  }
+  if (policy && !policy.reviewed) {
+    problems.push({
+      code: 'FV_POLICY_UNREVIEWED',
+      severity: 'warning',
+      path: 'reviewed',
+      file,
+      line: 1,
+      col: 1,
+      message: 'the policy is not marked reviewed; sync refuses it until reviewed: true',
+    });
+  }
+  const failed = hasErrors(problems);
+  if (out.json) out.data({ ok: !failed, problems });
+  for (const line of formatProblems(problems)) out.line(line);
+  out.line(
+    failed ? `${file}: ${problems.filter((p) => p.severity === 'error').length} error(s)` : `${file}: ok`,
+  );
+  return failed ? 1 : 0;
+};
+
+export const policySuggestAction: Action = async (out, opts) => {
+  const schema = String(opts.schema ?? 'public');
+  const client = await connectSource(sourceUrl(opts.source as string | undefined));
+  let text: string;
+  try {
+    const catalog = await introspect(client, schema);
+    const only = typeof opts.tables === 'string' ? opts.tables.split(',').map((s) => s.trim()) : undefined;
+    const tables = [...catalog.values()].filter((t) => !only || only.includes(t.name));
+    text = await suggestPolicy(client, tables, schema);
+  } finally {
+    await client.end();
+  }
+  if (typeof opts.out === 'string') {
+    writeFileSync(opts.out, text, { flag: opts.force ? 'w' : 'wx' });
+    out.line(`Wrote a draft policy to ${opts.out}. Review every line, then set reviewed: true.`);
+  } else {
+    process.stdout.write(text);
+  }
+  return 0;
+};
+
+export const policyGrantsAction: Action = async (out, opts) => {
+  const file = String(opts.policy ?? DEFAULT_POLICY);
+  const policy = loadPolicyOrThrow(file);
+  const url = (opts.source as string | undefined) ?? process.env.FLEETVAULT_SOURCE;
+  const database = String(opts.database ?? (url ? databaseOf(url) : 'postgres'));
+  const sql = grantStatements(policy, { role: String(opts.role ?? DEFAULT_READER_ROLE), database });
+  if (out.json) out.data({ statements: sql });
+  for (const s of sql) out.line(s);
+  return 0;
+};
+
+export const syncAction: Action = async (out, opts) => {
+  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
+  const url = sourceUrl(opts.source as string | undefined);
+  const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
+  const storePath = String(opts.store ?? DEFAULT_STORE);
+  ensurePrivateDir(dirname(storePath));
+  const store = await DuckDbStore.open(storePath);
+  try {
+    const result = await runSync({
+      sourceUrl: url,
+      policy,
+      store,
+      key,
+      full: opts.full === true,
+      batchSize: intOpt(opts.batchSize, 'batch-size', 50_000),
+      onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
+    });
+    out.clearProgress();
+    if (out.json) out.data(result);
+    else printSyncReport(out, result);
+    return result.ok ? 0 : 1;
+  } finally {
+    await store.close();
+  }
+};
+
+export const sqlAction: Action = async (out, opts, args) => {
+  const text = args.join(' ').trim();
+  if (!text)
+    throw new FvError(
+      'FV_USAGE',
+      'give one SELECT statement, e.g. fleetvault sql "SELECT count(*) FROM devices"',
+    );
+  const result = await readOnlySql(
+    String(opts.store ?? DEFAULT_STORE),
+    text,
+    intOpt(opts.maxRows, 'max-rows', 1000),
+  );
+  if (out.json) {
+    out.data(result);
+    return 0;
+  }
+  const cells = [
+    result.columns,
+    ...result.rows.map((r) =>
+      r.map((v) => (v === null ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v))),
+    ),
+  ];
+  const widths = result.columns.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  for (const [n, row] of cells.entries()) {
+    out.line(
+      row
+        .map((c, i) => String(c).padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    );
+    if (n === 0) out.line(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+  out.line(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`);
+  return 0;
+};

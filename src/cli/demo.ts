@@ -1,0 +1,92 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { readPolicyFile } from '../policy/index.ts';
+import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
+import { pgliteLoader, simulate } from '../sim/index.ts';
+import { DuckDbStore } from '../store/index.ts';
+import { runSync } from '../sync/index.ts';
+import type { Action } from './commands.ts';
+import { ensurePrivateDir, packageRoot } from './defaults.ts';
+import { printSyncReport } from './sync-report.ts';
+
+export const DEMO_DIR = '.fleetvault-demo';
+
+/**
+ * The whole story on embedded defaults: an embedded production PostgreSQL (PGlite, served over the
+ * wire protocol so the same reader serves it), a simulated fleet, and a sync into a local DuckDB
+ * file. A second run reuses what the first built.
+ */
+export const demoAction: Action = async (out, opts) => {
+  const dir = String(opts.dir ?? DEMO_DIR);
+  ensurePrivateDir(dir);
+  const dataDir = join(dir, 'production');
+  const keyFile = join(dir, 'master.key');
+  const storePath = join(dir, 'store.duckdb');
+  const policyFile = join(packageRoot(), 'examples', 'demo', 'fleetvault.policy.yaml');
+  const users = Number(opts.users ?? 20_000);
+  const days = Number(opts.days ?? 30);
+
+  out.line(`fleetvault demo: state in ${dir}/`);
+  const fresh = !existsSync(dataDir);
+  const t0 = Date.now();
+  const db = await PGlite.create(dataDir);
+  out.line(
+    `  embedded production PostgreSQL (PGlite) ${fresh ? 'created' : 'reopened'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 });
+  try {
+    const has = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_class WHERE relname = 'connection_events'",
+    );
+    if ((has.rows[0]?.n ?? 0) === 0) {
+      out.line(`  simulating ${users.toLocaleString('en-US')} users over ${days} days …`);
+      const sim = await simulate(pgliteLoader(db), {
+        users,
+        days,
+        seed: 42,
+        onProgress: (table, n) => out.line(`    ${table.padEnd(20)} ${n.toLocaleString('en-US')} rows`),
+      });
+      writeFileSync(join(dir, 'canaries.json'), JSON.stringify(sim.canaries, null, 2), { mode: 0o600 });
+      out.line(`  simulated in ${(sim.durationMs / 1000).toFixed(1)} s`);
+    } else {
+      out.line('  reusing the simulated production data from the first run');
+    }
+    await server.start();
+    const conn = server.getServerConn();
+    const url = `postgres://postgres@${conn}/postgres`;
+    if (!existsSync(keyFile)) {
+      createKeyFile(keyFile);
+      out.line(`  created key file ${keyFile} (mode 0600)`);
+    }
+    const key = loadKeyFile(keyFile);
+    const { policy } = readPolicyFile(policyFile);
+    if (!policy) throw new Error('the shipped demo policy does not load');
+    const store = await DuckDbStore.open(storePath);
+    try {
+      const result = await runSync({
+        sourceUrl: url,
+        policy,
+        store,
+        key,
+        onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
+      });
+      out.clearProgress();
+      out.line('');
+      printSyncReport(out, result);
+      out.line('');
+      out.line(`Store:  ${storePath} (DuckDB, mode 0600; nothing personal by construction)`);
+      out.line(`Key:    ${keyFile} (mode 0600; never enters the store)`);
+      out.line(`Policy: ${policyFile}`);
+      out.line(`Look inside: npx fleetvault sql --store ${storePath} "SELECT * FROM devices LIMIT 5"`);
+      if (out.json) out.data(result);
+      return result.ok ? 0 : 1;
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await server.stop().catch(() => {});
+    await db.close().catch(() => {});
+  }
+};

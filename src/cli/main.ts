@@ -1,0 +1,135 @@
+import { Command, CommanderError, Option } from 'commander';
+import { isFvError } from '../errors/index.ts';
+import {
+  type Action,
+  initAction,
+  policyCheckAction,
+  policyGrantsAction,
+  policySuggestAction,
+  simulateAction,
+  sqlAction,
+  syncAction,
+} from './commands.ts';
+import { DEFAULT_KEY_FILE, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
+import { demoAction } from './demo.ts';
+import { Output } from './output.ts';
+
+async function execute(
+  action: Action,
+  opts: Record<string, string | boolean | undefined>,
+  args: string[],
+): Promise<number> {
+  const out = new Output(opts.json === true);
+  try {
+    return await action(out, opts, args);
+  } catch (error) {
+    out.clearProgress();
+    if (isFvError(error)) {
+      if (out.json)
+        out.data({ ok: false, error: { code: error.code, message: error.message, details: error.details } });
+      out.warn(`error ${error.code}: ${error.message}`);
+      for (const d of error.details) out.warn(`  ${d}`);
+      out.warn(`  how to solve: ${error.solve}`);
+      return error.exitCode;
+    }
+    // Unknown errors may carry text from a driver; print only their kind unless debugging.
+    const e = error as { name?: string; code?: string; stack?: string };
+    out.warn(
+      `error: unexpected ${e.name ?? 'failure'}${e.code ? ` (${e.code})` : ''}; run with FLEETVAULT_DEBUG=1 for details`,
+    );
+    if (process.env.FLEETVAULT_DEBUG === '1') out.warn(String(e.stack));
+    return 1;
+  }
+}
+
+function program(setCode: (code: number) => void): Command {
+  const p = new Command('fleetvault')
+    .description('The analytics copy of production data, done right.')
+    .addOption(new Option('--json', 'machine-readable output'))
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(s) });
+  const run = (action: Action) =>
+    async function (this: Command, ...params: unknown[]) {
+      const cmd = params[params.length - 1] as Command;
+      setCode(await execute(action, cmd.optsWithGlobals(), cmd.args));
+    };
+  p.command('init')
+    .description('create the master key file (256-bit, mode 0600)')
+    .option('--key-file <file>', 'where to write the key', DEFAULT_KEY_FILE)
+    .action(run(initAction));
+  p.command('simulate')
+    .description('create and fill the demo production schema in a PostgreSQL database')
+    .option('--source <url>', 'target PostgreSQL URL (or FLEETVAULT_SOURCE)')
+    .option('--users <n>', 'number of users', '10000')
+    .option('--days <n>', 'days of connection events', '30')
+    .option('--seed <n>', 'random seed', '42')
+    .option('--end-date <yyyy-mm-dd>', 'last simulated day (default 2026-11-01)')
+    .option('--replace', 'drop and recreate the demo tables if they exist')
+    .option('--canaries <file>', 'write the planted canary values to this file (mode 0600)')
+    .action(run(simulateAction));
+  const policy = p.command('policy').description('the data contract: check, draft, grants');
+  policy
+    .command('check')
+    .description('report every problem of a policy, against the live source when given')
+    .option('--policy <file>', 'policy file', DEFAULT_POLICY)
+    .option('--source <url>', 'source PostgreSQL URL (or FLEETVAULT_SOURCE)')
+    .option('--strict', 'a role that can read never-needed columns is an error')
+    .option('--role <name>', 'role name used in suggested GRANTs')
+    .action(run(policyCheckAction));
+  policy
+    .command('suggest')
+    .description('draft a policy from the source catalog and sampled values (marked unreviewed)')
+    .option('--source <url>', 'source PostgreSQL URL (or FLEETVAULT_SOURCE)')
+    .option('--schema <name>', 'schema to describe', 'public')
+    .option('--tables <list>', 'comma-separated tables (default: all)')
+    .option('--out <file>', 'write the draft here instead of stdout')
+    .option('--force', 'overwrite --out if it exists')
+    .action(run(policySuggestAction));
+  policy
+    .command('grants')
+    .description('print the SQL that creates a least-privilege reader role for the policy')
+    .option('--policy <file>', 'policy file', DEFAULT_POLICY)
+    .option('--role <name>', 'role to create', 'fleetvault_reader')
+    .option('--database <name>', 'database to grant CONNECT on (default: from --source)')
+    .option('--source <url>', 'source PostgreSQL URL, for the database name')
+    .action(run(policyGrantsAction));
+  p.command('sync')
+    .description('copy the source into the store through the policy')
+    .option('--source <url>', 'source PostgreSQL URL (or FLEETVAULT_SOURCE)')
+    .option('--policy <file>', 'policy file', DEFAULT_POLICY)
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
+    .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
+    .option('--batch-size <n>', 'rows per committed batch', '50000')
+    .action(run(syncAction));
+  p.command('sql')
+    .description('run one read-only SELECT against the store')
+    .argument('<statement...>', 'the SELECT statement')
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--max-rows <n>', 'row cap', '1000')
+    .action(run(sqlAction));
+  p.command('demo')
+    .description('the whole story on embedded defaults (what `npm start` runs)')
+    .option('--dir <path>', 'state folder', '.fleetvault-demo')
+    .option('--users <n>', 'simulated users on first run', '20000')
+    .option('--days <n>', 'simulated days on first run', '30')
+    .action(run(demoAction));
+  return p;
+}
+
+/** Runs the CLI and resolves to its exit code: 0 ok, 1 refused or failed, 2 usage. */
+export async function main(argv: readonly string[]): Promise<number> {
+  process.umask(0o077);
+  let code = 0;
+  try {
+    await program((c) => {
+      code = c;
+    }).parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    throw error;
+  }
+  return code;
+}

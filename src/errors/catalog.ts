@@ -1,0 +1,55 @@
+/**
+ * The catalog of every error fleetvault reports, with a stable code, the exit code the CLI uses
+ * and a one-line "how to solve". `docs/ERRORS.md` is checked against this list by a test.
+ */
+export const ERROR_CATALOG = {
+  FV_USAGE: { exit: 2, solve: 'Run the command with --help to see its options.' },
+  FV_POLICY_MALFORMED: { exit: 1, solve: 'Fix the policy file at the position named in the message.' },
+  FV_POLICY_INVALID: { exit: 1, solve: 'Fix each problem listed; `fleetvault policy check` lists them all.' },
+  FV_POLICY_UNREVIEWED: {
+    exit: 1,
+    solve: 'Review every line of the drafted policy, then set `reviewed: true` at its top.',
+  },
+  FV_KEY_FILE_MISSING: { exit: 1, solve: 'Run `fleetvault init` to create a key file, or pass --key-file.' },
+  FV_KEY_FILE_INSECURE: {
+    exit: 1,
+    solve: 'Run `chmod 600` on the key file; it must be readable by its owner only.',
+  },
+  FV_KEY_FILE_INVALID: {
+    exit: 1,
+    solve: 'Restore the key file from your backup; it is not a fleetvault key.',
+  },
+  FV_KEY_MISMATCH: {
+    exit: 1,
+    solve: 'Use the key file this store was built with, or sync into a new store path.',
+  },
+  FV_SOURCE_UNREACHABLE: {
+    exit: 1,
+    solve: 'Check the source URL, that the server is up and that the role can log in.',
+  },
+  FV_SOURCE_PRIVILEGE: {
+    exit: 1,
+    solve: 'Run the GRANT printed in the message (see `fleetvault policy grants`).',
+  },
+  FV_SOURCE_QUERY: { exit: 1, solve: 'The source refused a query; the message names the table.' },
+  FV_SCHEMA_DRIFT: { exit: 1, solve: 'Update the policy as the message says, review it, then sync again.' },
+  FV_PII_DETECTED: {
+    exit: 1,
+    solve: 'Reclassify the column (personal or dropped) or set `on_detect: quarantine` for that table.',
+  },
+  FV_STORE_OPEN: { exit: 1, solve: 'Check the store path; another fleetvault process may hold it open.' },
+  FV_STORE_CORRUPT: {
+    exit: 1,
+    solve: 'The store failed an integrity check; restore it or sync into a new path.',
+  },
+  FV_CHECKPOINT_CORRUPT: {
+    exit: 1,
+    solve: 'The checkpoint failed authentication; run `fleetvault sync --full` to rebuild the table.',
+  },
+  FV_SQL_REFUSED: { exit: 1, solve: 'Send one read-only SELECT (or WITH … SELECT) statement.' },
+  FV_SQL_FAILED: { exit: 1, solve: 'Fix the query; the message is DuckDB’s.' },
+  FV_SIM_TABLES_EXIST: { exit: 1, solve: 'Point simulate at an empty database, or pass --replace.' },
+  FV_INIT_EXISTS: { exit: 1, solve: 'A key file already exists there; keep it, or choose another path.' },
+} as const satisfies Record<string, { exit: 1 | 2; solve: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;

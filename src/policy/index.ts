@@ -1,0 +1,17 @@
+export {
+  ACTIONS,
+  CLASS_RULES,
+  CLASSES,
+  type ColumnAction,
+  type ColumnClass,
+  ON_DETECT,
+  type OnDetect,
+  VALUE_KINDS,
+  type Value,
+  type ValueKind,
+} from './classes.ts';
+export { type LoadResult, parsePolicy, readPolicyFile } from './load-policy.ts';
+export type { ColumnRule, CustomDetector, Policy, Position, TablePolicy } from './policy.ts';
+export { formatProblems, hasErrors, type Problem } from './problem.ts';
+export { readColumns, storedColumns } from './read-plan.ts';
+export { resolveTransform, TRANSFORMS, type Transform, type TransformFactory } from './transforms/index.ts';

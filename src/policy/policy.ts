@@ -1,0 +1,50 @@
+import type { ColumnAction, ColumnClass, OnDetect } from './classes.ts';
+import type { Transform } from './transforms/index.ts';
+
+/** Where an entry stands in its file, so every report can point at it. */
+export interface Position {
+  readonly line: number;
+  readonly col: number;
+}
+
+export interface ColumnRule {
+  readonly name: string;
+  readonly class: ColumnClass;
+  readonly action: ColumnAction;
+  /** Pseudonym domain: the same domain gives the same pseudonym for the same value. */
+  readonly domain?: string;
+  readonly transform?: Transform;
+  /** A sensitive column admitted only for aggregate answers. */
+  readonly aggregateOnly: boolean;
+  readonly pos: Position;
+}
+
+export interface TablePolicy {
+  readonly name: string;
+  readonly primaryKey: readonly string[];
+  /** Monotonic column for incremental sync; absent means every sync rescans the table. */
+  readonly cursor?: string;
+  /** A column that, when not null, marks the row deleted in production. */
+  readonly softDelete?: string;
+  readonly onDetect: OnDetect;
+  readonly columns: ReadonlyMap<string, ColumnRule>;
+  readonly pos: Position;
+}
+
+export interface CustomDetector {
+  readonly name: string;
+  readonly pattern: RegExp;
+}
+
+/** The data contract: every source column classified, and how each one travels. */
+export interface Policy {
+  readonly file: string;
+  readonly version: 1;
+  readonly reviewed: boolean;
+  /** No answer shows a group of fewer than k privacy units. */
+  readonly k: number;
+  readonly schema: string;
+  readonly onDetect: OnDetect;
+  readonly customDetectors: readonly CustomDetector[];
+  readonly tables: ReadonlyMap<string, TablePolicy>;
+}

@@ -1,0 +1,24 @@
+import type { ColumnClass, Value, ValueKind } from '../classes.ts';
+
+/**
+ * A named generalization. It knows which classes and value kinds may use it, what kind it
+ * produces, how to apply itself and how to describe itself for reports; the pipeline never
+ * switches on a transform's name.
+ */
+export interface Transform {
+  readonly name: string;
+  readonly classes: readonly ColumnClass[];
+  accepts(kind: ValueKind): boolean;
+  outputKind(kind: ValueKind): ValueKind;
+  /** `null` stays `null`. Returns `null` for a value the transform cannot generalize. */
+  apply(value: Value, kind: ValueKind): Value;
+  describe(): string;
+}
+
+/** Builds a transform from the parameter written in the policy, or says what is wrong with it. */
+export interface TransformFactory {
+  readonly name: string;
+  /** Short names accepted as a bare string, e.g. `day` for `{ truncate: day }`. */
+  readonly aliases: readonly string[];
+  create(param: unknown, alias?: string): Transform | string;
+}

@@ -1,0 +1,6 @@
+export { BUILTIN_DETECTORS } from './detectors/builtin-detectors.ts';
+export type { Detector } from './detectors/detector.ts';
+export { type PiiScanner, piiScanner } from './detectors/pii-scanner.ts';
+export { createKeyFile, keyFromBytes, loadKeyFile, type MasterKey } from './key-file.ts';
+export { hmacPseudonymizer, type Pseudonymizer, pseudonymToUuid } from './pseudonymizer.ts';
+export { type SealedBox, sealedBox } from './sealed-box.ts';

@@ -1,0 +1,222 @@
+import { chmodSync, existsSync } from 'node:fs';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { FvError } from '../../errors/index.ts';
+import type { Value } from '../../policy/index.ts';
+import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
+import { appenders, DUCKDB_TYPE } from './duckdb-values.ts';
+
+const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const META = '_fv_meta';
+const TABLES = '_fv_tables';
+const REBUILD_SUFFIX = '__fv_rebuild';
+const STAGE = '_fv_stage';
+
+function restrict(path: string): void {
+  for (const p of [path, `${path}.wal`]) if (existsSync(p)) chmodSync(p, 0o600);
+}
+
+class DuckDbTableWriter implements TableWriter {
+  private readonly target: string;
+  private readonly append: ReturnType<typeof appenders>;
+  private readonly keyAppend: ReturnType<typeof appenders>;
+
+  constructor(
+    private readonly db: DuckDBConnection,
+    private readonly spec: StoreTableSpec,
+    private readonly mode: WriteMode,
+  ) {
+    this.target = mode === 'rebuild' ? `${spec.name}${REBUILD_SUFFIX}` : spec.name;
+    this.append = appenders(spec.columns.map((c) => c.kind));
+    this.keyAppend = appenders(spec.key.map((k) => spec.columns.find((c) => c.name === k)?.kind ?? 'text'));
+  }
+
+  async writeBatch(
+    rows: readonly Value[][],
+    deletedKeys: readonly Value[][],
+    checkpoint: string,
+  ): Promise<void> {
+    const db = this.db;
+    await db.run('BEGIN TRANSACTION');
+    try {
+      if (this.mode === 'upsert') {
+        await this.stage(rows, deletedKeys);
+        const on = this.spec.key.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
+        await db.run(`DELETE FROM ${q(this.target)} t USING ${STAGE} s WHERE ${on}`);
+        const cols = this.spec.columns.map((c) => q(c.name)).join(', ');
+        await db.run(
+          `INSERT INTO ${q(this.target)} (${cols}) SELECT ${cols} FROM ${STAGE} WHERE NOT _fv_deleted`,
+        );
+      } else {
+        await this.appendRows(this.target, rows);
+      }
+      const field = this.mode === 'rebuild' ? 'rebuild_checkpoint' : 'checkpoint';
+      await db.run(`UPDATE ${TABLES} SET ${field} = ${lit(checkpoint)} WHERE name = ${lit(this.spec.name)}`);
+      await db.run('COMMIT');
+    } catch (error) {
+      await db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  private async appendRows(table: string, rows: readonly Value[][]): Promise<void> {
+    const a = await this.db.createAppender(table);
+    const fns = this.append;
+    for (const row of rows) {
+      for (let i = 0; i < fns.length; i++) (fns[i] as (typeof fns)[0])(a, row[i] ?? null);
+      a.endRow();
+    }
+    a.flushSync();
+    a.closeSync();
+  }
+
+  private async stage(rows: readonly Value[][], deletedKeys: readonly Value[][]): Promise<void> {
+    await this.db.run(`DELETE FROM ${STAGE}`);
+    const a = await this.db.createAppender(STAGE, 'main', 'temp');
+    const keyIdx = this.spec.key.map((k) => this.spec.columns.findIndex((c) => c.name === k));
+    for (const row of rows) {
+      for (let i = 0; i < this.append.length; i++)
+        (this.append[i] as (typeof this.append)[0])(a, row[i] ?? null);
+      a.appendBoolean(false);
+      a.endRow();
+    }
+    for (const key of deletedKeys) {
+      for (let i = 0; i < this.append.length; i++) {
+        const k = keyIdx.indexOf(i);
+        if (k >= 0) (this.keyAppend[k] as (typeof this.keyAppend)[0])(a, key[k] ?? null);
+        else a.appendNull();
+      }
+      a.appendBoolean(true);
+      a.endRow();
+    }
+    a.flushSync();
+    a.closeSync();
+  }
+
+  async finish(checkpoint: string | undefined): Promise<void> {
+    if (this.mode !== 'rebuild') return;
+    const db = this.db;
+    await db.run('BEGIN TRANSACTION');
+    try {
+      await db.run(`DROP TABLE IF EXISTS ${q(this.spec.name)}`);
+      await db.run(`ALTER TABLE ${q(this.target)} RENAME TO ${q(this.spec.name)}`);
+      const cp = checkpoint === undefined ? 'NULL' : lit(checkpoint);
+      const columns = lit(JSON.stringify(this.spec.columns));
+      await db.run(
+        `UPDATE ${TABLES} SET columns = ${columns}, checkpoint = ${cp}, rebuild_checkpoint = NULL WHERE name = ${lit(this.spec.name)}`,
+      );
+      await db.run('COMMIT');
+    } catch (error) {
+      await db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+}
+
+/**
+ * The embedded analytics store: one DuckDB file, mode 0600, holding only transformed values,
+ * the schema each table was built with and a sealed checkpoint per table.
+ *
+ * @example
+ * const store = await DuckDbStore.open('.fleetvault/store.duckdb');
+ */
+export class DuckDbStore implements Store {
+  private constructor(
+    readonly location: string,
+    private readonly instance: DuckDBInstance,
+    private readonly db: DuckDBConnection,
+  ) {}
+
+  static async open(path: string): Promise<DuckDbStore> {
+    const created = !existsSync(path);
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(path, { enable_external_access: 'false' });
+    } catch (error) {
+      const why = String((error as Error).message).split('\n')[0];
+      throw new FvError('FV_STORE_OPEN', `cannot open store ${path}: ${why}`);
+    }
+    if (created) restrict(path);
+    const db = await instance.connect();
+    await db.run(`CREATE TABLE IF NOT EXISTS ${META} (key VARCHAR PRIMARY KEY, value VARCHAR)`);
+    await db.run(
+      `CREATE TABLE IF NOT EXISTS ${TABLES} (name VARCHAR PRIMARY KEY, columns VARCHAR, checkpoint VARCHAR, rebuild_checkpoint VARCHAR)`,
+    );
+    return new DuckDbStore(path, instance, db);
+  }
+
+  async bindKey(fingerprint: string): Promise<void> {
+    const r = await this.db.runAndReadAll(`SELECT value FROM ${META} WHERE key = 'key_fingerprint'`);
+    const have = r.getRows()[0]?.[0];
+    if (have === undefined) {
+      await this.db.run(`INSERT INTO ${META} VALUES ('key_fingerprint', ${lit(fingerprint)})`);
+    } else if (have !== fingerprint) {
+      throw new FvError('FV_KEY_MISMATCH', `store ${this.location} was built with a different key`);
+    }
+  }
+
+  async tableState(name: string): Promise<TableState | undefined> {
+    const r = await this.db.runAndReadAll(
+      `SELECT columns, checkpoint FROM ${TABLES} WHERE name = ${lit(name)}`,
+    );
+    const row = r.getRows()[0];
+    if (!row) return undefined;
+    const exists = await this.tableExists(name);
+    const rows = exists
+      ? Number((await this.db.runAndReadAll(`SELECT count(*) FROM ${q(name)}`)).getRows()[0]?.[0])
+      : 0;
+    return {
+      columns: JSON.parse(String(row[0])) as StoreColumn[],
+      ...(row[1] !== null ? { checkpoint: String(row[1]) } : {}),
+      rows,
+    };
+  }
+
+  private async tableExists(name: string): Promise<boolean> {
+    const r = await this.db.runAndReadAll(
+      `SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ${lit(name)}`,
+    );
+    return r.getRows().length > 0;
+  }
+
+  async openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter> {
+    const columnsJson = lit(JSON.stringify(spec.columns));
+    const ddl = (table: string) =>
+      `CREATE TABLE ${q(table)} (${spec.columns.map((c) => `${q(c.name)} ${DUCKDB_TYPE[c.kind]}`).join(', ')})`;
+    await this.db.run('BEGIN TRANSACTION');
+    try {
+      if (mode === 'rebuild') {
+        await this.db.run(`DROP TABLE IF EXISTS ${q(spec.name + REBUILD_SUFFIX)}`);
+        await this.db.run(ddl(spec.name + REBUILD_SUFFIX));
+        await this.db.run(
+          `INSERT INTO ${TABLES} (name, columns) VALUES (${lit(spec.name)}, ${columnsJson}) ON CONFLICT (name) DO UPDATE SET rebuild_checkpoint = NULL`,
+        );
+      } else if (!(await this.tableExists(spec.name))) {
+        await this.db.run(ddl(spec.name));
+        await this.db.run(
+          `INSERT OR REPLACE INTO ${TABLES} (name, columns, checkpoint) VALUES (${lit(spec.name)}, ${columnsJson}, NULL)`,
+        );
+      }
+      await this.db.run('COMMIT');
+    } catch (error) {
+      await this.db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+    if (mode === 'upsert') {
+      const cols = spec.columns.map((c) => `${q(c.name)} ${DUCKDB_TYPE[c.kind]}`).join(', ');
+      await this.db.run(`CREATE OR REPLACE TEMP TABLE ${STAGE} (${cols}, _fv_deleted BOOLEAN)`);
+    }
+    return new DuckDbTableWriter(this.db, spec, mode);
+  }
+
+  async listTables(): Promise<string[]> {
+    const r = await this.db.runAndReadAll(`SELECT name FROM ${TABLES} ORDER BY name`);
+    return r.getRows().map((row) => String(row[0]));
+  }
+
+  async close(): Promise<void> {
+    this.db.closeSync();
+    this.instance.closeSync();
+    restrict(this.location);
+  }
+}

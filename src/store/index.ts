@@ -1,0 +1,3 @@
+export { DuckDbStore } from './duckdb/duckdb-store.ts';
+export { readOnlySql, type SqlResult } from './duckdb/read-only-sql.ts';
+export type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from './store.ts';

@@ -1,0 +1,53 @@
+import type { Value, ValueKind } from '../policy/index.ts';
+
+/** A column of a store table: its kind in the store and the source type it came from. */
+export interface StoreColumn {
+  readonly name: string;
+  readonly kind: ValueKind;
+  readonly sourceType: string;
+}
+
+export interface StoreTableSpec {
+  readonly name: string;
+  readonly columns: readonly StoreColumn[];
+  /** Columns that identify a row (the transformed primary key). */
+  readonly key: readonly string[];
+}
+
+/** How a run writes a table. */
+export type WriteMode =
+  /** The table held no rows when the run began: append, nothing can be replaced. */
+  | 'append'
+  /** Replace rows with the same key; delete the keys marked deleted. */
+  | 'upsert'
+  /** Build a new copy beside the old one; `finish` swaps it in atomically. */
+  | 'rebuild';
+
+/** What the store remembers about a table between runs. */
+export interface TableState {
+  readonly columns: readonly StoreColumn[];
+  /** Sealed (encrypted, authenticated) checkpoint; opaque to the store. */
+  readonly checkpoint?: string;
+  readonly rows: number;
+}
+
+/** Writes one table during one run. Each `writeBatch` commits rows and checkpoint together. */
+export interface TableWriter {
+  writeBatch(rows: readonly Value[][], deletedKeys: readonly Value[][], checkpoint: string): Promise<void>;
+  /** Ends the run: for a rebuild, swaps the new copy in with its final checkpoint. */
+  finish(checkpoint: string | undefined): Promise<void>;
+}
+
+/**
+ * The analytics store seam: DuckDB embedded by default; other engines implement the same few
+ * methods. Values arrive already transformed; the store never sees a raw source value.
+ */
+export interface Store {
+  readonly location: string;
+  /** Binds the store to a key; a store built under another key is refused. */
+  bindKey(fingerprint: string): Promise<void>;
+  tableState(name: string): Promise<TableState | undefined>;
+  openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter>;
+  listTables(): Promise<string[]>;
+  close(): Promise<void>;
+}

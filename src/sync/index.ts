@@ -1,0 +1,5 @@
+export { runSync, type SyncOptions } from './run-sync.ts';
+export type { ColumnReport, QuarantineCount, SyncResult, TableResult, TableStatus } from './sync-result.ts';
+export { totalRows } from './sync-result.ts';
+export type { TableProgress } from './sync-table.ts';
+export { planTable, type TablePlan } from './table-plan.ts';

@@ -1,0 +1,126 @@
+import { FvError } from '../errors/index.ts';
+import { formatProblems, type Policy } from '../policy/index.ts';
+import { type MasterKey, piiScanner, sealedBox } from '../privacy/index.ts';
+import { checkAgainstSource, connectSource, introspect } from '../source/index.ts';
+import type { Store } from '../store/index.ts';
+import type { SyncResult, TableResult } from './sync-result.ts';
+import { syncTable, type TableProgress } from './sync-table.ts';
+import { planTable, requireReviewed, schemaChanges, type TablePlan } from './table-plan.ts';
+
+export interface SyncOptions {
+  readonly sourceUrl: string;
+  readonly policy: Policy;
+  readonly store: Store;
+  readonly key: MasterKey;
+  /** Rescan every table and rebuild it, which also removes rows hard-deleted in the source. */
+  readonly full?: boolean;
+  readonly batchSize?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: TableProgress) => void;
+}
+
+const DRIFT_CODES = new Set([
+  'FV_POLICY_UNCLASSIFIED_COLUMN',
+  'FV_POLICY_UNKNOWN_COLUMN',
+  'FV_POLICY_UNKNOWN_TABLE',
+]);
+
+/**
+ * One sync run: every check first (reviewed policy, source schema against the policy, the role's
+ * privileges, the store's schema), then each table in policy order. Nothing is written unless
+ * every check passes; after that each table resolves to its own result.
+ *
+ * @example
+ * const result = await runSync({ sourceUrl, policy, store, key });
+ */
+export async function runSync(opts: SyncOptions): Promise<SyncResult> {
+  const started = Date.now();
+  requireReviewed(opts.policy);
+  const source = await connectSource(opts.sourceUrl);
+  try {
+    const catalog = await introspect(source, opts.policy.schema);
+    const problems = checkAgainstSource(opts.policy, catalog).filter((p) => p.severity === 'error');
+    const drift = problems.filter((p) => DRIFT_CODES.has(p.code));
+    if (drift.length > 0) {
+      throw new FvError(
+        'FV_SCHEMA_DRIFT',
+        'the source schema does not match the policy; nothing was written',
+        formatProblems(drift),
+      );
+    }
+    if (problems.length > 0) {
+      const code = problems.every((p) => p.code === 'FV_SOURCE_PRIVILEGE')
+        ? 'FV_SOURCE_PRIVILEGE'
+        : 'FV_POLICY_INVALID';
+      throw new FvError(
+        code,
+        'the policy cannot be applied to this source; nothing was written',
+        formatProblems(problems),
+      );
+    }
+    await opts.store.bindKey(opts.key.fingerprint);
+    const plans: TablePlan[] = [];
+    const changes: string[] = [];
+    for (const table of opts.policy.tables.values()) {
+      const plan = planTable(table, catalog.get(table.name)!);
+      plans.push(plan);
+      const state = await opts.store.tableState(table.name);
+      if (state && !opts.full) changes.push(...schemaChanges(plan, state.columns));
+    }
+    if (changes.length > 0) {
+      throw new FvError(
+        'FV_SCHEMA_DRIFT',
+        'the stored schema no longer matches the source and policy; review the policy for these columns, then run `fleetvault sync --full`',
+        changes,
+      );
+    }
+    const estimates = await source.query<{ relname: string; n: number }>(
+      `SELECT c.relname, greatest(c.reltuples, 0)::float8 AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1`,
+      [opts.policy.schema],
+    );
+    const estimate = new Map(estimates.rows.map((r) => [r.relname, Number(r.n)]));
+    const scanner = piiScanner(opts.policy.customDetectors);
+    const box = sealedBox(opts.key, 'checkpoint');
+    const results: TableResult[] = [];
+    let stopped = false;
+    for (const plan of plans) {
+      if (stopped) {
+        results.push({
+          table: plan.policy.name,
+          status: 'not_run',
+          mode: 'none',
+          rowsRead: 0,
+          rowsWritten: 0,
+          rowsDeleted: 0,
+          quarantined: [],
+          columns: plan.report,
+          durationMs: 0,
+        });
+        continue;
+      }
+      const result = await syncTable(plan, {
+        source,
+        schema: opts.policy.schema,
+        store: opts.store,
+        key: opts.key,
+        box,
+        scanner,
+        full: opts.full === true,
+        batchSize: opts.batchSize ?? 50_000,
+        estimate: estimate.get(plan.policy.name) ?? 0,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
+      results.push(result);
+      if (result.status !== 'copied') stopped = true;
+    }
+    return {
+      ok: results.every((r) => r.status === 'copied'),
+      store: opts.store.location,
+      tables: results,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await source.end().catch(() => {});
+  }
+}

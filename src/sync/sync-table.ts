@@ -1,0 +1,154 @@
+import type { Client } from 'pg';
+import { FvError, isFvError } from '../errors/index.ts';
+import type { Value } from '../policy/index.ts';
+import type { MasterKey, PiiScanner, SealedBox } from '../privacy/index.ts';
+import { readTable } from '../source/index.ts';
+import type { Store, WriteMode } from '../store/index.ts';
+import { rowTransformer } from './row-transformer.ts';
+import type { QuarantineCount, TableResult } from './sync-result.ts';
+import { decodePosition, encodePosition, type TablePlan } from './table-plan.ts';
+
+export interface TableProgress {
+  readonly table: string;
+  readonly rowsRead: number;
+  /** The catalog's row estimate; a hint for progress bars, not a count. */
+  readonly estimate: number;
+}
+
+export interface SyncTableContext {
+  readonly source: Client;
+  readonly schema: string;
+  readonly store: Store;
+  readonly key: MasterKey;
+  readonly box: SealedBox;
+  readonly scanner: PiiScanner;
+  readonly full: boolean;
+  readonly batchSize: number;
+  readonly estimate: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: TableProgress) => void;
+}
+
+const SAMPLE_KEYS = 5;
+
+function chooseMode(
+  plan: TablePlan,
+  full: boolean,
+  state: { checkpoint?: string; rows: number } | undefined,
+): WriteMode {
+  if (full || !plan.policy.cursor) return 'rebuild';
+  if (!state || (state.checkpoint === undefined && state.rows === 0)) return 'append';
+  return 'upsert';
+}
+
+/**
+ * Syncs one table: streams the allowed columns in cursor order, transforms each row, and commits
+ * each batch with its sealed checkpoint in one store transaction. Resolves to a result; a PII hit
+ * under `block` resolves as refused with nothing of that batch written.
+ */
+export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise<TableResult> {
+  const started = Date.now();
+  const name = plan.policy.name;
+  const context = `checkpoint:${name}`;
+  const state = await ctx.store.tableState(name);
+  const mode = chooseMode(plan, ctx.full, state);
+  let after: Value[] | undefined;
+  if (mode !== 'rebuild' && state?.checkpoint) {
+    const opened = ctx.box.open(state.checkpoint, context);
+    if (opened === undefined) {
+      throw new FvError(
+        'FV_CHECKPOINT_CORRUPT',
+        `checkpoint of table ${name} failed authentication (tampered, or another key)`,
+      );
+    }
+    after = decodePosition(plan, opened);
+  }
+  const transform = rowTransformer(plan, ctx.key, ctx.scanner);
+  const quarantine = new Map<
+    string,
+    { column: string; detector: string; rows: number; sampleKeys: string[] }
+  >();
+  let rowsRead = 0;
+  let rowsWritten = 0;
+  let rowsDeleted = 0;
+  let last: Value[] | undefined;
+  const base = { table: name, mode, columns: plan.report } as const;
+  const writer = await ctx.store.openWriter(plan.store, mode);
+  try {
+    for await (const batch of readTable(ctx.source, {
+      schema: ctx.schema,
+      table: name,
+      columns: plan.read,
+      orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
+      ...(after ? { after } : {}),
+      batchSize: ctx.batchSize,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    })) {
+      const rows: Value[][] = [];
+      const deleted: Value[][] = [];
+      for (const raw of batch) {
+        const t = transform(raw);
+        last = t.position;
+        if (t.deleted) {
+          deleted.push(t.key);
+          continue;
+        }
+        if (t.detection) {
+          const d = t.detection;
+          if (plan.policy.onDetect === 'block') {
+            return {
+              ...base,
+              status: 'refused',
+              rowsRead: rowsRead + batch.length,
+              rowsWritten,
+              rowsDeleted,
+              quarantined: [],
+              durationMs: Date.now() - started,
+              error: {
+                code: 'FV_PII_DETECTED',
+                message: `${name}.${d.column}: detector ${d.detector} matched a kept value in row ${d.rowKey}; the batch was not written`,
+              },
+            };
+          }
+          const id = `${d.column}\u0000${d.detector}`;
+          const q = quarantine.get(id) ?? { column: d.column, detector: d.detector, rows: 0, sampleKeys: [] };
+          q.rows++;
+          if (q.sampleKeys.length < SAMPLE_KEYS) q.sampleKeys.push(d.rowKey);
+          quarantine.set(id, q);
+          continue;
+        }
+        rows.push(t.values);
+      }
+      const checkpoint = ctx.box.seal(encodePosition(last ?? []), context);
+      await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
+      rowsRead += batch.length;
+      rowsWritten += rows.length;
+      rowsDeleted += mode === 'upsert' ? deleted.length : 0;
+      ctx.onProgress?.({ table: name, rowsRead, estimate: ctx.estimate });
+    }
+    const finalCheckpoint =
+      last && plan.policy.cursor
+        ? ctx.box.seal(encodePosition(last), context)
+        : mode === 'rebuild'
+          ? undefined
+          : state?.checkpoint;
+    await writer.finish(finalCheckpoint);
+  } catch (error) {
+    if (!isFvError(error) && (error as { code?: string }).code === '42501') {
+      throw new FvError(
+        'FV_SOURCE_PRIVILEGE',
+        `the source refused to read table ${name} (permission denied)`,
+      );
+    }
+    throw error;
+  }
+  return {
+    ...base,
+    status: 'copied',
+    rowsRead,
+    rowsWritten,
+    rowsDeleted,
+    quarantined: [...quarantine.values()] satisfies QuarantineCount[],
+    durationMs: Date.now() - started,
+  };
+}

@@ -1,0 +1,102 @@
+import { FvError } from '../errors/index.ts';
+import type { Policy, TablePolicy, Value, ValueKind } from '../policy/index.ts';
+import { readColumns } from '../policy/index.ts';
+import type { SourceTable } from '../source/index.ts';
+import type { StoreColumn, StoreTableSpec } from '../store/index.ts';
+import type { ColumnReport } from './sync-result.ts';
+
+/** Everything a sync needs to know about one table, worked out before anything is read. */
+export interface TablePlan {
+  readonly policy: TablePolicy;
+  readonly read: ReadonlyArray<{ readonly name: string; readonly kind: ValueKind }>;
+  readonly orderBy: readonly string[];
+  readonly store: StoreTableSpec;
+  readonly report: ColumnReport;
+}
+
+export function planTable(table: TablePolicy, source: SourceTable): TablePlan {
+  const kinds = new Map(source.columns.map((c) => [c.name, c]));
+  const kindOf = (name: string) => kinds.get(name)?.kind ?? 'text';
+  const read = readColumns(table).map((name) => ({ name, kind: kindOf(name) }));
+  const columns: StoreColumn[] = [];
+  const report = { copied: [], pseudonymized: [], generalized: [], dropped: [], neverRead: [] } as {
+    [K in keyof ColumnReport]: string[];
+  };
+  for (const rule of table.columns.values()) {
+    const kind = kindOf(rule.name);
+    const sourceType = kinds.get(rule.name)?.type ?? 'unknown';
+    if (rule.action === 'keep') {
+      columns.push({ name: rule.name, kind, sourceType });
+      report.copied.push(rule.name);
+    } else if (rule.action === 'pseudonymize') {
+      columns.push({ name: rule.name, kind: 'uuid', sourceType });
+      report.pseudonymized.push(rule.name);
+    } else if (rule.action === 'generalize' && rule.transform) {
+      columns.push({ name: rule.name, kind: rule.transform.outputKind(kind), sourceType });
+      report.generalized.push(rule.name);
+    } else if (rule.action === 'drop') {
+      report.dropped.push(rule.name);
+    } else {
+      report.neverRead.push(rule.name);
+    }
+  }
+  const orderBy = table.cursor ? [...new Set([table.cursor, ...table.primaryKey])] : [...table.primaryKey];
+  return {
+    policy: table,
+    read,
+    orderBy,
+    store: { name: table.name, columns, key: [...table.primaryKey] },
+    report,
+  };
+}
+
+/** Compares the plan with the schema the store table was built with; any change needs --full. */
+export function schemaChanges(plan: TablePlan, built: readonly StoreColumn[]): string[] {
+  const out: string[] = [];
+  const before = new Map(built.map((c) => [c.name, c]));
+  const now = new Map(plan.store.columns.map((c) => [c.name, c]));
+  const t = plan.policy.name;
+  for (const c of plan.store.columns) {
+    const old = before.get(c.name);
+    if (!old) out.push(`column ${t}.${c.name} is new in the store`);
+    else if (old.sourceType !== c.sourceType) {
+      out.push(`column ${t}.${c.name} changed type in the source from ${old.sourceType} to ${c.sourceType}`);
+    } else if (old.kind !== c.kind)
+      out.push(`column ${t}.${c.name} is now stored as ${c.kind} (was ${old.kind})`);
+  }
+  for (const c of built) if (!now.has(c.name)) out.push(`column ${t}.${c.name} is no longer stored`);
+  return out;
+}
+
+/** A checkpoint is the position after the last committed row: its order-by values. */
+export function encodePosition(values: readonly Value[]): string {
+  return JSON.stringify(values.map((v) => (v === null ? null : String(v))));
+}
+
+export function decodePosition(plan: TablePlan, text: string): Value[] {
+  const raw = JSON.parse(text) as Array<string | null>;
+  const kind = new Map(plan.read.map((c) => [c.name, c.kind]));
+  if (!Array.isArray(raw) || raw.length !== plan.orderBy.length) {
+    throw new FvError(
+      'FV_CHECKPOINT_CORRUPT',
+      `checkpoint of ${plan.policy.name} does not match its order columns`,
+    );
+  }
+  return raw.map((v, i) => {
+    if (v === null) return null;
+    const k = kind.get(plan.orderBy[i] as string);
+    if (k === 'bigint' || k === 'timestamp' || k === 'timestamptz') return BigInt(v);
+    if (k === 'integer' || k === 'float' || k === 'date') return Number(v);
+    if (k === 'boolean') return v === 'true';
+    return v;
+  });
+}
+
+export function requireReviewed(policy: Policy): void {
+  if (!policy.reviewed) {
+    throw new FvError(
+      'FV_POLICY_UNREVIEWED',
+      `policy ${policy.file} is marked reviewed: false; sync refuses an unreviewed policy`,
+    );
+  }
+}

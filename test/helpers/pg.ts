@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export const PG_HOST = process.env.FV_TEST_PG_HOST ?? '127.0.0.1';
+export const PG_PORT = Number(process.env.FV_TEST_PG_PORT ?? 5432);
+
+export function pgUrl(database: string, user = 'postgres'): string {
+  return `postgres://${user}@${PG_HOST}:${PG_PORT}/${database}`;
+}
+
+export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A fresh database on the machine's PostgreSQL, dropped (with its roles) by `drop()`. */
+export interface TestDatabase {
+  readonly name: string;
+  readonly url: string;
+  readonly roles: string[];
+  query(sql: string, params?: unknown[]): Promise<pg.QueryResult>;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(prefix = 'fv_test'): Promise<TestDatabase> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  await withClient(pgUrl('postgres'), (c) => c.query(`CREATE DATABASE ${name}`));
+  const url = pgUrl(name);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const roles: string[] = [];
+  return {
+    name,
+    url,
+    roles,
+    query: (sql, params) => client.query(sql, params),
+    async drop() {
+      await client.end();
+      await withClient(pgUrl('postgres'), async (c) => {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        for (const r of roles) await c.query(`DROP ROLE IF EXISTS ${r}`);
+      });
+    },
+  };
+}
