@@ -39,7 +39,10 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
   const source = await connectSource(opts.sourceUrl);
   try {
     const catalog = await introspect(source, opts.policy.schema);
-    const problems = checkAgainstSource(opts.policy, catalog).filter((p) => p.severity === 'error');
+    const role = (await source.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
+    const problems = checkAgainstSource(opts.policy, catalog, role ? { role } : {}).filter(
+      (p) => p.severity === 'error',
+    );
     const drift = problems.filter((p) => DRIFT_CODES.has(p.code));
     if (drift.length > 0) {
       throw new FvError(
