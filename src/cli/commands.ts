@@ -150,8 +150,8 @@ export const policyGrantsAction: Action = async (out, opts) => {
 };
 
 export const syncAction: Action = async (out, opts) => {
-  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   const url = sourceUrl(opts.source as string | undefined);
+  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   const storePath = String(opts.store ?? DEFAULT_STORE);
   ensurePrivateDir(dirname(storePath));

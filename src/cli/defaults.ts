@@ -15,7 +15,7 @@ export function ensurePrivateDir(dir: string): void {
 
 /** The source URL from the flag or FLEETVAULT_SOURCE; a usage error when neither is set. */
 export function sourceUrl(flag: string | undefined): string {
-  const url = flag ?? process.env.FLEETVAULT_SOURCE;
+  const url = flag || process.env.FLEETVAULT_SOURCE;
   if (!url) throw new FvError('FV_USAGE', 'no source: pass --source <postgres-url> or set FLEETVAULT_SOURCE');
   return url;
 }
