@@ -10,7 +10,11 @@ export interface DetectorQuality {
 }
 
 /** Recall per detector on its own kind, false-positive rate on the look-alikes, and overall. */
-export function measureDetectors(): { perDetector: DetectorQuality[]; corpusSize: number; overallFalsePositiveRate: number } {
+export function measureDetectors(): {
+  perDetector: DetectorQuality[];
+  corpusSize: number;
+  overallFalsePositiveRate: number;
+} {
   const corpus = detectorCorpus();
   const negatives = corpus.filter((c) => c.label === 'none');
   const perDetector = BUILTIN_DETECTORS.map((d) => {

@@ -29,6 +29,7 @@ export function hmacPseudonymizer(key: MasterKey, domain: string, cacheSize = DE
       if (hit !== undefined) return hit;
       const hex = createHmac('sha256', domainKey).update(value).digest('hex');
       const out = BigInt(`0x${hex.slice(0, 32)}`);
+      if (cacheSize === 0) return out;
       if (cache.size >= cacheSize) cache = new Map();
       cache.set(value, out);
       return out;

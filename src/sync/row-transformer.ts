@@ -45,10 +45,13 @@ export function rowTransformer(
     const sourceKind = plan.read[readIndex.get(col.name) as number]?.kind ?? 'text';
     if (rule?.action === 'pseudonymize') {
       const domain = rule.domain ?? col.name;
-      let p = pseudonymizers.get(domain);
+      // A single-column primary key never repeats within a table: caching it would only churn memory.
+      const unique = plan.store.key.length === 1 && plan.store.key[0] === col.name;
+      const id = `${domain}${unique ? ':unique' : ''}`;
+      let p = pseudonymizers.get(id);
       if (!p) {
-        p = hmacPseudonymizer(key, domain);
-        pseudonymizers.set(domain, p);
+        p = hmacPseudonymizer(key, domain, unique ? 0 : undefined);
+        pseudonymizers.set(id, p);
       }
       const ps = p;
       fns.push((v) => (v === null ? null : ps.pseudonym(String(v))));

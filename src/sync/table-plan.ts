@@ -17,7 +17,10 @@ export interface TablePlan {
 export function planTable(table: TablePolicy, source: SourceTable): TablePlan {
   const kinds = new Map(source.columns.map((c) => [c.name, c]));
   const kindOf = (name: string) => kinds.get(name)?.kind ?? 'text';
-  const read = readColumns(table).map((name) => ({ name, kind: kindOf(name) }));
+  // Identifiers travel as their exact text form: that is what the pseudonym is computed over, and
+  // PostgreSQL coerces a quoted literal back to the column's type when resuming.
+  const readKind = (name: string) => (table.columns.get(name)?.action === 'pseudonymize' ? 'text' : kindOf(name));
+  const read = readColumns(table).map((name) => ({ name, kind: readKind(name) }));
   const columns: StoreColumn[] = [];
   const report = { copied: [], pseudonymized: [], generalized: [], dropped: [], neverRead: [] } as {
     [K in keyof ColumnReport]: string[];
