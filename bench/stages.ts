@@ -4,9 +4,9 @@ import { to as copyTo } from 'pg-copy-streams';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { loadKeyFile } from '../src/privacy/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
+import { appenders } from '../src/store/duckdb/duckdb-values.ts';
 import { DuckDbStore } from '../src/store/index.ts';
 import { runSync } from '../src/sync/index.ts';
-import { appenders } from '../src/store/duckdb/duckdb-values.ts';
 
 const [stage, url, policyFile, storePath, keyFile] = process.argv.slice(2) as [
   string,

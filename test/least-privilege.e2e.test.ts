@@ -98,6 +98,28 @@ describe('least privilege at the source', () => {
     expect(check.stdout).not.toContain('warning');
   });
 
+  it('still sees a new production column the role has no privilege on, and refuses to sync', async () => {
+    await db.query('ALTER TABLE devices ADD COLUMN owner_note text');
+    try {
+      const r = await runCli([
+        'sync',
+        '--source',
+        roleUrl,
+        '--policy',
+        POLICY,
+        '--store',
+        join(dir, 'store.duckdb'),
+        '--key-file',
+        join(dir, 'k'),
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('FV_SCHEMA_DRIFT');
+      expect(r.stderr).toContain('devices.owner_note');
+    } finally {
+      await db.query('ALTER TABLE devices DROP COLUMN owner_note');
+    }
+  });
+
   it('policy check warns when the connecting role can read never-needed columns, and --strict refuses', async () => {
     const loose = await runCli(['policy', 'check', '--policy', POLICY, '--source', db.url]);
     expect(loose.code).toBe(0);

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { FvError } from '../errors/index.ts';
 import { formatProblems, hasErrors, type Problem, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
+import { pgLoader, simulate } from '../sim/index.ts';
 import {
   checkAgainstSource,
   connectSource,
@@ -12,11 +13,10 @@ import {
   introspect,
   suggestPolicy,
 } from '../source/index.ts';
-import { pgLoader, simulate } from '../sim/index.ts';
 import { DuckDbStore, readOnlySql } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
 import { DEFAULT_KEY_FILE, DEFAULT_POLICY, DEFAULT_STORE, ensurePrivateDir, sourceUrl } from './defaults.ts';
-import { Output } from './output.ts';
+import type { Output } from './output.ts';
 import { printSyncReport } from './sync-report.ts';
 
 type Opts = Record<string, string | boolean | undefined>;

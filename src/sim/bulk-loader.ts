@@ -1,7 +1,7 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 
 /** Where the simulator writes: plain SQL plus bulk COPY of text-format chunks. */
 export interface BulkLoader {

@@ -3,7 +3,7 @@ import type { Value, ValueKind } from '../policy/index.ts';
 
 const ESCAPES: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
-function unescape(field: string): string {
+function unescapeCopy(field: string): string {
   if (!field.includes('\\')) return field;
   return field.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_, e: string) => {
     if (e[0] === 'x') return String.fromCharCode(Number.parseInt(e.slice(1), 16));
@@ -27,7 +27,7 @@ export function parseField(field: string, kind: ValueKind): Value {
     case 'boolean':
       return field === 't';
     default:
-      return unescape(field);
+      return unescapeCopy(field);
   }
 }
 

@@ -24,7 +24,7 @@ export function grantStatements(policy: Policy, opts: { role: string; database: 
   const role = quoteIdent(opts.role);
   return [
     `-- fleetvault least-privilege reader for ${policy.file}`,
-    '-- Set its password afterwards with: \\password ' + opts.role,
+    `-- Set its password afterwards with: \\password ${opts.role}`,
     `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(opts.role)}) THEN CREATE ROLE ${role} LOGIN; END IF; END $$;`,
     `GRANT CONNECT ON DATABASE ${quoteIdent(opts.database)} TO ${role};`,
     `GRANT USAGE ON SCHEMA ${quoteIdent(policy.schema)} TO ${role};`,

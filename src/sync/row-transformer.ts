@@ -3,8 +3,8 @@ import {
   hmacPseudonymizer,
   type MasterKey,
   type PiiScanner,
-  pseudonymToUuid,
   type Pseudonymizer,
+  pseudonymToUuid,
 } from '../privacy/index.ts';
 import type { TablePlan } from './table-plan.ts';
 

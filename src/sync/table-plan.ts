@@ -19,7 +19,8 @@ export function planTable(table: TablePolicy, source: SourceTable): TablePlan {
   const kindOf = (name: string) => kinds.get(name)?.kind ?? 'text';
   // Identifiers travel as their exact text form: that is what the pseudonym is computed over, and
   // PostgreSQL coerces a quoted literal back to the column's type when resuming.
-  const readKind = (name: string) => (table.columns.get(name)?.action === 'pseudonymize' ? 'text' : kindOf(name));
+  const readKind = (name: string) =>
+    table.columns.get(name)?.action === 'pseudonymize' ? 'text' : kindOf(name);
   const read = readColumns(table).map((name) => ({ name, kind: readKind(name) }));
   const columns: StoreColumn[] = [];
   const report = { copied: [], pseudonymized: [], generalized: [], dropped: [], neverRead: [] } as {

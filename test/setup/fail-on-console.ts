@@ -8,6 +8,7 @@ const originals = new Map<string, (...args: unknown[]) => void>();
 beforeEach(() => {
   calls.length = 0;
   for (const m of methods) {
+    // biome-ignore lint/suspicious/noConsole: this setup is what enforces the rule in tests.
     originals.set(m, console[m]);
     console[m] = (...args: unknown[]) => {
       calls.push(`${m}: ${args.map(String).join(' ').slice(0, 200)}`);
