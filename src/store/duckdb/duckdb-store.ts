@@ -11,6 +11,8 @@ const META = '_fv_meta';
 const TABLES = '_fv_tables';
 const REBUILD_SUFFIX = '__fv_rebuild';
 const STAGE = '_fv_stage';
+// DuckDB would otherwise take up to 80% of the machine's memory; a sync needs far less.
+const DEFAULT_MEMORY_LIMIT = '1GB';
 
 function restrict(path: string): void {
   for (const p of [path, `${path}.wal`]) if (existsSync(p)) chmodSync(p, 0o600);
@@ -131,7 +133,10 @@ export class DuckDbStore implements Store {
     const created = !existsSync(path);
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(path, { enable_external_access: 'false' });
+      instance = await DuckDBInstance.create(path, {
+        enable_external_access: 'false',
+        memory_limit: process.env.FV_MEM ?? '8GB',
+      });
     } catch (error) {
       const why = String((error as Error).message).split('\n')[0];
       throw new FvError('FV_STORE_OPEN', `cannot open store ${path}: ${why}`);
