@@ -25,10 +25,10 @@ interface Stage {
   peakRssMb: number;
 }
 
-function stage(name: string, store: string, policy: string, key: string): Stage {
+function stage(name: string, store: string, policy: string, key: string, nodeArgs: string[] = []): Stage {
   const out = execFileSync(
     process.execPath,
-    [join(root, 'dist/bench/stages.js'), name, url, policy, store, key],
+    [...nodeArgs, join(root, 'dist/bench/stages.js'), name, url, policy, store, key],
     {
       encoding: 'utf8',
       maxBuffer: 1 << 20,

@@ -135,7 +135,7 @@ export class DuckDbStore implements Store {
     try {
       instance = await DuckDBInstance.create(path, {
         enable_external_access: 'false',
-        memory_limit: process.env.FV_MEM ?? '8GB',
+        memory_limit: process.env.FLEETVAULT_STORE_MEMORY ?? DEFAULT_MEMORY_LIMIT,
       });
     } catch (error) {
       const why = String((error as Error).message).split('\n')[0];
