@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readColumns, readPolicyFile } from '../src/policy/index.ts';
+import { type Canaries, canaryValues } from '../src/sim/index.ts';
 import { runCli } from './helpers/cli.ts';
 import { createTestDatabase, pgUrl, type TestDatabase, withClient } from './helpers/pg.ts';
+import { dumpStore } from './helpers/store-dump.ts';
 
 const POLICY = join(process.cwd(), 'examples/demo/fleetvault.policy.yaml');
 
@@ -23,7 +25,17 @@ describe('least privilege at the source', () => {
     role = `fv_reader_${randomBytes(3).toString('hex')}`;
     db.roles.push(role);
     roleUrl = pgUrl(db.name, role);
-    const sim = await runCli(['simulate', '--source', db.url, '--users', '600', '--days', '5']);
+    const sim = await runCli([
+      'simulate',
+      '--source',
+      db.url,
+      '--users',
+      '600',
+      '--days',
+      '5',
+      '--canaries',
+      join(dir, 'canaries.json'),
+    ]);
     expect(sim.code, sim.stderr).toBe(0);
     const grants = await runCli([
       'policy',
@@ -89,6 +101,9 @@ describe('least privilege at the source', () => {
     ];
     const first = await runCli(args);
     expect(first.code, first.stderr).toBe(0);
+    const canaries = canaryValues(JSON.parse(readFileSync(join(dir, 'canaries.json'), 'utf8')) as Canaries);
+    const dump = await dumpStore(store);
+    for (const c of canaries) expect(dump.includes(c) || first.stdout.includes(c), c).toBe(false);
     await db.query("UPDATE users SET timezone = 'UTC', updated_at = now() WHERE id = 3");
     const second = await runCli([...args, '--json']);
     expect(second.code, second.stderr).toBe(0);
