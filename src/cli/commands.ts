@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FvError } from '../errors/index.ts';
+import { GRAINS, type Grain, MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { formatProblems, hasErrors, type Problem, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
 import { pgLoader, simulate } from '../sim/index.ts';
@@ -15,7 +16,15 @@ import {
 } from '../source/index.ts';
 import { DuckDbStore, readOnlySql } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
-import { DEFAULT_KEY_FILE, DEFAULT_POLICY, DEFAULT_STORE, ensurePrivateDir, sourceUrl } from './defaults.ts';
+import {
+  DEFAULT_KEY_FILE,
+  DEFAULT_METRICS,
+  DEFAULT_POLICY,
+  DEFAULT_STORE,
+  ensurePrivateDir,
+  sourceUrl,
+} from './defaults.ts';
+import { printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
 import { printSyncReport } from './sync-report.ts';
 
@@ -209,4 +218,58 @@ export const sqlAction: Action = async (out, opts, args) => {
   }
   out.line(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`);
   return 0;
+};
+
+export const metricsListAction: Action = async (out, opts) => {
+  const file = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
+  const list = [...file.metrics.values()].map((m) => ({
+    name: m.name,
+    description: m.description,
+    outputs: m.outputs,
+    dimensions: m.dimensions,
+  }));
+  if (out.json) out.data({ privacyUnit: file.privacyUnit, metrics: list });
+  for (const m of list) {
+    out.line(`${m.name.padEnd(26)} ${m.description}`);
+    out.line(`${''.padEnd(26)} by: ${m.dimensions.join(', ') || '-'}`);
+  }
+  return 0;
+};
+
+function splitList(v: string | boolean | undefined): string[] {
+  return typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
+}
+
+export const metricsQueryAction: Action = async (out, opts, args) => {
+  const file = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
+  const grain = String(opts.grain ?? 'week');
+  if (!GRAINS.includes(grain as Grain))
+    throw new FvError('FV_USAGE', `--grain must be one of ${GRAINS.join(', ')}`);
+  const filters: Record<string, string[]> = {};
+  for (const f of [opts.filter].flat().filter((x): x is string => typeof x === 'string')) {
+    const [dim, values] = f.split('=');
+    if (!dim || values === undefined) throw new FvError('FV_USAGE', '--filter is dimension=value[,value…]');
+    filters[dim] = splitList(values);
+  }
+  const reader = await MetricsReader.open(String(opts.store ?? DEFAULT_STORE), file);
+  try {
+    const answer = await reader.query({
+      metric: args[0] ?? '',
+      grain: grain as Grain,
+      by: splitList(opts.by),
+      ...(typeof opts.from === 'string' ? { from: opts.from } : {}),
+      ...(typeof opts.to === 'string' ? { to: opts.to } : {}),
+      filters,
+    });
+    if (out.json) out.data(answer);
+    else printAnswer(out, answer);
+    return 0;
+  } finally {
+    reader.close();
+  }
 };

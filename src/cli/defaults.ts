@@ -8,6 +8,7 @@ export const STATE_DIR = '.fleetvault';
 export const DEFAULT_KEY_FILE = join(STATE_DIR, 'master.key');
 export const DEFAULT_STORE = join(STATE_DIR, 'store.duckdb');
 export const DEFAULT_POLICY = 'fleetvault.policy.yaml';
+export const DEFAULT_METRICS = 'fleetvault.metrics.yaml';
 
 export function ensurePrivateDir(dir: string): void {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
 import { pgliteLoader, simulate } from '../sim/index.ts';
@@ -9,6 +10,8 @@ import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { ensurePrivateDir, packageRoot } from './defaults.ts';
+import { printAnswer } from './metric-report.ts';
+import type { Output } from './output.ts';
 import { printSyncReport } from './sync-report.ts';
 
 export const DEMO_DIR = '.fleetvault-demo';
@@ -80,13 +83,62 @@ export const demoAction: Action = async (out, opts) => {
       out.line(`Key:    ${keyFile} (mode 0600; never enters the store)`);
       out.line(`Policy: ${policyFile}`);
       out.line(`Look inside: npx fleetvault sql --store ${storePath} "SELECT * FROM devices LIMIT 5"`);
-      if (out.json) out.data(result);
-      return result.ok ? 0 : 1;
+      if (!result.ok) return 1;
     } finally {
       await store.close();
     }
+    await printDemoMetrics(
+      out,
+      storePath,
+      join(packageRoot(), 'examples', 'demo', 'fleetvault.metrics.yaml'),
+    );
+    return 0;
   } finally {
     await server.stop().catch(() => {});
     await db.close().catch(() => {});
   }
 };
+
+/** The key metrics over the simulated fleet, k-anonymous like every answer. */
+async function printDemoMetrics(out: Output, storePath: string, metricsFile: string): Promise<void> {
+  const reader = await MetricsReader.open(storePath, readMetricsFile(metricsFile));
+  try {
+    out.line('');
+    out.line(`Fleet metrics (k = ${reader.k}: groups of fewer than ${reader.k} users are suppressed)`);
+    const queries = [
+      {
+        metric: 'activations',
+        grain: 'week',
+        by: ['product_model'],
+        title: 'Activations by week and product',
+      },
+      {
+        metric: 'connection_failure_rate',
+        grain: 'week',
+        by: ['devices.product_model', 'devices.firmware_version'],
+        title: 'Connection failure rate by week, product and firmware (note cam-outdoor-3 on 3.2.0)',
+      },
+      {
+        metric: 'time_to_first_connection',
+        grain: 'month',
+        by: ['product_model'],
+        title: 'Time from activation to first successful connection (p50, p90) by month and product',
+      },
+      {
+        metric: 'integration_adoption',
+        grain: 'month',
+        by: ['provider'],
+        title: 'Users linking an assistant, by month',
+      },
+    ] as const;
+    for (const q of queries) {
+      const latest = await reader.query({ metric: q.metric, grain: q.grain, by: q.by });
+      const periods = [...new Set(latest.groups.map((g) => g.period))].slice(q.grain === 'week' ? -4 : -1);
+      const answer = { ...latest, groups: latest.groups.filter((g) => periods.includes(g.period)) };
+      out.line('');
+      printAnswer(out, answer, { title: q.title, limit: 48 });
+    }
+  } finally {
+    reader.close();
+  }
+}

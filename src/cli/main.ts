@@ -3,6 +3,8 @@ import { isFvError } from '../errors/index.ts';
 import {
   type Action,
   initAction,
+  metricsListAction,
+  metricsQueryAction,
   policyCheckAction,
   policyGrantsAction,
   policySuggestAction,
@@ -10,7 +12,7 @@ import {
   sqlAction,
   syncAction,
 } from './commands.ts';
-import { DEFAULT_KEY_FILE, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
+import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
 import { demoAction } from './demo.ts';
 import { Output } from './output.ts';
 
@@ -102,6 +104,28 @@ function program(setCode: (code: number) => void): Command {
     .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
     .option('--batch-size <n>', 'rows per committed batch', '50000')
     .action(run(syncAction));
+  const metrics = p.command('metrics').description('k-anonymous business metrics from the store');
+  metrics
+    .command('list')
+    .description('the metrics and their dimensions')
+    .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
+    .action(run(metricsListAction));
+  metrics
+    .command('query')
+    .description('answer one metric by calendar period and dimensions; groups under k are suppressed')
+    .argument('<name>', 'metric name')
+    .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--grain <grain>', 'day, week or month', 'week')
+    .option('--by <dims>', 'comma-separated dimensions')
+    .option('--from <yyyy-mm-dd>', 'first day (widened to its period)')
+    .option('--to <yyyy-mm-dd>', 'last day, inclusive (widened to its period)')
+    .option(
+      '--filter <dim=v1,v2>',
+      'keep only these values (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .action(run(metricsQueryAction));
   p.command('sql')
     .description('run one read-only SELECT against the store')
     .argument('<statement...>', 'the SELECT statement')
@@ -120,6 +144,10 @@ function program(setCode: (code: number) => void): Command {
 /** Runs the CLI and resolves to its exit code: 0 ok, 1 refused or failed, 2 usage. */
 export async function main(argv: readonly string[]): Promise<number> {
   process.umask(0o077);
+  // A closed pipe (`fleetvault … | head`) is the reader's choice, not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+  });
   let code = 0;
   try {
     await program((c) => {

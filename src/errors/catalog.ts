@@ -49,6 +49,15 @@ export const ERROR_CATALOG = {
   FV_SQL_REFUSED: { exit: 1, solve: 'Send one read-only SELECT (or WITH … SELECT) statement.' },
   FV_SQL_FAILED: { exit: 1, solve: 'Fix the query; the message is DuckDB’s.' },
   FV_SIM_TABLES_EXIST: { exit: 1, solve: 'Point simulate at an empty database, or pass --replace.' },
+  FV_METRICS_INVALID: { exit: 1, solve: 'Fix the metrics file as each listed problem says.' },
+  FV_METRIC_UNKNOWN: {
+    exit: 1,
+    solve: 'Run `fleetvault metrics list` to see the metrics and their dimensions.',
+  },
+  FV_METRIC_QUERY: {
+    exit: 1,
+    solve: 'Use a grain of day, week or month, dates as YYYY-MM-DD, and listed dimensions.',
+  },
   FV_INIT_EXISTS: { exit: 1, solve: 'A key file already exists there; keep it, or choose another path.' },
 } as const satisfies Record<string, { exit: 1 | 2; solve: string }>;
 

@@ -46,6 +46,8 @@ export interface Store {
   readonly location: string;
   /** Binds the store to a key; a store built under another key is refused. */
   bindKey(fingerprint: string): Promise<void>;
+  /** Records a setting readers need, such as the policy's k. */
+  setMeta(key: string, value: string): Promise<void>;
   tableState(name: string): Promise<TableState | undefined>;
   openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter>;
   listTables(): Promise<string[]>;

@@ -77,6 +77,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
         changes,
       );
     }
+    await opts.store.setMeta('k', String(opts.policy.k));
     const estimates = await source.query<{ relname: string; n: number }>(
       `SELECT c.relname, greatest(c.reltuples, 0)::float8 AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1`,
       [opts.policy.schema],

@@ -160,6 +160,10 @@ export class DuckDbStore implements Store {
     }
   }
 
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db.run(`INSERT OR REPLACE INTO ${META} VALUES (${lit(key)}, ${lit(value)})`);
+  }
+
   async tableState(name: string): Promise<TableState | undefined> {
     const r = await this.db.runAndReadAll(
       `SELECT columns, checkpoint FROM ${TABLES} WHERE name = ${lit(name)}`,

@@ -1,0 +1,131 @@
+import type { Aggregate, Grain, MetricDefinition, Where } from './metric-definition.ts';
+
+const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const lit = (v: string | number | boolean) =>
+  typeof v === 'string'
+    ? `'${v.replaceAll("'", "''")}'`
+    : typeof v === 'boolean'
+      ? String(v)
+      : String(Number(v));
+
+/** A column reference as written in the metrics file: `col` (base table) or `table.col`. */
+export function columnRef(ref: string): string {
+  const [a, b] = ref.split('.');
+  return b === undefined ? `b.${q(a as string)}` : `${q(a as string)}.${q(b)}`;
+}
+
+function condition(w: Where | undefined): string {
+  if (!w) return 'TRUE';
+  return Object.entries(w)
+    .map(([col, v]) =>
+      Array.isArray(v)
+        ? `${columnRef(col)} IN (${v.map(lit).join(', ')})`
+        : `${columnRef(col)} = ${lit(v as string)}`,
+    )
+    .join(' AND ');
+}
+
+function aggregate(a: Aggregate): string {
+  const filter = a.where ? ` FILTER (WHERE ${condition(a.where)})` : '';
+  if ('count' in a) return `count(*)${filter}`;
+  if ('count_distinct' in a) return `count(DISTINCT ${columnRef(a.count_distinct)})${filter}`;
+  if ('sum' in a) return `sum(${columnRef(a.sum)})${filter}`;
+  return `avg(${columnRef(a.avg)})${filter}`;
+}
+
+/**
+ * The rows a metric is computed over: the base table as `b`, its joins, and for a `first_after`
+ * measure the per-row first matching time as `fa.t` (rows without one drop out).
+ */
+export function fromParts(def: MetricDefinition): { ctes: string[]; joins: string[] } {
+  const ctes: string[] = [];
+  const joins = def.joins.map(
+    (j) => `JOIN ${q(j.table)} ${q(j.table)} ON b.${q(j.on[0])} = ${q(j.table)}.${q(j.on[1])}`,
+  );
+  const m = def.measure;
+  if ('percentiles' in m && typeof m.of !== 'string') {
+    const f = m.of.first_after;
+    const w = f.where
+      ? Object.entries(f.where)
+          .map(([c, v]) =>
+            Array.isArray(v) ? `x.${q(c)} IN (${v.map(lit).join(', ')})` : `x.${q(c)} = ${lit(v as string)}`,
+          )
+          .join(' AND ')
+      : 'TRUE';
+    ctes.push(
+      `fa AS (SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN ${q(def.from)} y ON y.${q(f.on[0])} = x.${q(f.on[1])} WHERE ${w} AND x.${q(f.time)} >= y.${q(def.time)} GROUP BY 1)`,
+    );
+    joins.push(`JOIN fa ON fa.k = b.${q(f.on[0])}`);
+  }
+  return { ctes, joins };
+}
+
+export interface CompiledMetric {
+  readonly sql: string;
+  /** Output columns after `period`: dimensions as d0…, then outputs, then `units`. */
+  readonly params: readonly string[];
+}
+
+/**
+ * Compiles a metric to one SQL statement grouped by calendar period and the requested dimensions,
+ * returning each output and the distinct count of privacy units per group. Parameters: $1 and $2
+ * bound the period (UTC), then one per filter value.
+ */
+export function compileMetric(
+  def: MetricDefinition,
+  grain: Grain,
+  by: readonly string[],
+  filters: ReadonlyArray<readonly [string, readonly string[]]>,
+): CompiledMetric {
+  const time = columnRef(def.time);
+  const m = def.measure;
+  const ctes: string[] = [];
+  const joins = def.joins.map(
+    (j) => `JOIN ${q(j.table)} ${q(j.table)} ON b.${q(j.on[0])} = ${q(j.table)}.${q(j.on[1])}`,
+  );
+  let outputs: string[];
+  if ('ratio' in m) {
+    outputs = [`(${aggregate(m.ratio[0])})::DOUBLE / nullif(${aggregate(m.ratio[1])}, 0) AS value`];
+  } else if ('percentiles' in m) {
+    let of: string;
+    if (typeof m.of === 'string') of = columnRef(m.of);
+    else {
+      const f = m.of.first_after;
+      const w = f.where
+        ? Object.entries(f.where)
+            .map(([c, v]) =>
+              Array.isArray(v)
+                ? `x.${q(c)} IN (${v.map(lit).join(', ')})`
+                : `x.${q(c)} = ${lit(v as string)}`,
+            )
+            .join(' AND ')
+        : 'TRUE';
+      ctes.push(
+        `fa AS (SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN ${q(def.from)} y ON y.${q(f.on[0])} = x.${q(f.on[1])} WHERE ${w} AND x.${q(f.time)} >= y.${q(def.time)} GROUP BY 1)`,
+      );
+      joins.push(`JOIN fa ON fa.k = b.${q(f.on[0])}`);
+      of = `(epoch(fa.t) - epoch(${time}))`;
+    }
+    outputs = m.percentiles.map((p) => `quantile_cont(${of}, ${p}) AS ${q(`p${Math.round(p * 100)}`)}`);
+  } else {
+    outputs = [`${aggregate(m)} AS value`];
+  }
+  const params: string[] = [];
+  const where = [`${time} >= $1::TIMESTAMPTZ`, `${time} < $2::TIMESTAMPTZ`];
+  let n = 3;
+  for (const [dim, values] of filters) {
+    where.push(`${columnRef(dim)}::VARCHAR IN (${values.map(() => `$${n++}`).join(', ')})`);
+    params.push(...values);
+  }
+  const dims = by.map((d, i) => `${columnRef(d)}::VARCHAR AS d${i}`);
+  const sql = [
+    ctes.length ? `WITH ${ctes.join(', ')}` : '',
+    `SELECT date_trunc('${grain}', ${time}) AS period${dims.length ? `, ${dims.join(', ')}` : ''}, ${outputs.join(', ')}, count(DISTINCT ${columnRef(def.unit)}) AS units`,
+    `FROM ${q(def.from)} b ${joins.join(' ')}`,
+    `WHERE ${where.join(' AND ')}`,
+    'GROUP BY ALL ORDER BY ALL',
+  ]
+    .filter(Boolean)
+    .join('\n');
+  return { sql, params };
+}

@@ -1,0 +1,170 @@
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { FvError } from '../errors/index.ts';
+import { columnRef, compileMetric } from './compile-sql.ts';
+import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
+import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
+
+export interface MetricQuery {
+  readonly metric: string;
+  readonly grain: Grain;
+  readonly by?: readonly string[];
+  /** First day, YYYY-MM-DD (UTC); widened to the start of its period. */
+  readonly from?: string;
+  /** Last day, YYYY-MM-DD (UTC), inclusive; widened to the end of its period. */
+  readonly to?: string;
+  readonly filters?: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface MetricAnswer {
+  readonly metric: string;
+  readonly description: string;
+  readonly format: MetricDefinition['format'];
+  readonly grain: Grain;
+  readonly by: readonly string[];
+  /** The calendar-aligned range actually answered: [from, to). */
+  readonly from: string;
+  readonly to: string;
+  readonly k: number;
+  readonly outputs: readonly string[];
+  readonly groups: readonly SuppressedCell[];
+  /** One per period: all groups together. */
+  readonly totals: readonly SuppressedCell[];
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const DAY = 86_400_000;
+
+function parseDay(s: string, name: string): number {
+  const t = DATE.test(s) ? Date.parse(`${s}T00:00:00Z`) : Number.NaN;
+  if (Number.isNaN(t)) throw new FvError('FV_METRIC_QUERY', `--${name} must be a date as YYYY-MM-DD`);
+  return t;
+}
+
+/** Start of the calendar period holding `t` (UTC; weeks start on Monday). */
+export function periodStart(t: number, grain: Grain): number {
+  const d = new Date(t);
+  if (grain === 'month') return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+  return grain === 'week' ? day - ((d.getUTCDay() + 6) % 7) * DAY : day;
+}
+
+function nextPeriod(t: number, grain: Grain): number {
+  const d = new Date(t);
+  if (grain === 'month') return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  return t + (grain === 'week' ? 7 : 1) * DAY;
+}
+
+const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
+/** Without --from, an answer covers about this many days back from its last day. */
+const DEFAULT_SPAN: Readonly<Record<Grain, number>> = { day: 29, week: 7 * 11, month: 365 };
+
+/**
+ * Answers metrics from a store opened read-only, with k-anonymity applied to every answer.
+ * Ranges are widened to whole calendar periods, so two queries a day apart see the same bins.
+ *
+ * @example
+ * const reader = await MetricsReader.open('.fleetvault/store.duckdb', metricsFile);
+ * const answer = await reader.query({ metric: 'activations', grain: 'week', by: ['product_model'] });
+ */
+export class MetricsReader {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly db: DuckDBConnection,
+    readonly file: MetricsFile,
+    readonly k: number,
+  ) {}
+
+  static async open(storePath: string, file: MetricsFile): Promise<MetricsReader> {
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(storePath, {
+        access_mode: 'READ_ONLY',
+        enable_external_access: 'false',
+      });
+    } catch (error) {
+      throw new FvError(
+        'FV_STORE_OPEN',
+        `cannot open store ${storePath}: ${String((error as Error).message).split('\n')[0]}`,
+      );
+    }
+    const db = await instance.connect();
+    await db.run("SET TimeZone = 'UTC'");
+    const meta = await db.runAndReadAll("SELECT value FROM _fv_meta WHERE key = 'k'").catch(() => undefined);
+    const k = Number(meta?.getRows()[0]?.[0] ?? 10);
+    return new MetricsReader(instance, db, file, Number.isInteger(k) && k >= 2 ? k : 10);
+  }
+
+  list(): MetricDefinition[] {
+    return [...this.file.metrics.values()];
+  }
+
+  async query(query: MetricQuery): Promise<MetricAnswer> {
+    const def = this.file.metrics.get(query.metric);
+    if (!def) throw new FvError('FV_METRIC_UNKNOWN', `unknown metric "${query.metric}"`);
+    if (!GRAINS.includes(query.grain))
+      throw new FvError('FV_METRIC_QUERY', `grain must be one of ${GRAINS.join(', ')}`);
+    const by = [...(query.by ?? [])];
+    const filters = Object.entries(query.filters ?? {});
+    for (const d of [...by, ...filters.map(([f]) => f)]) {
+      if (!def.dimensions.includes(d)) {
+        throw new FvError(
+          'FV_METRIC_QUERY',
+          `metric ${def.name} has no dimension "${d}"; it has ${def.dimensions.join(', ') || 'none'}`,
+        );
+      }
+    }
+    const last = query.to ? parseDay(query.to, 'to') : await this.latest(def);
+    const to = nextPeriod(periodStart(last, query.grain), query.grain);
+    const from = query.from
+      ? periodStart(parseDay(query.from, 'from'), query.grain)
+      : periodStart(last - DEFAULT_SPAN[query.grain] * DAY, query.grain);
+    if (to <= from) throw new FvError('FV_METRIC_QUERY', '--to is before --from');
+    const run = async (dims: readonly string[]) => {
+      const c = compileMetric(def, query.grain, dims, filters);
+      const params = [new Date(from).toISOString(), new Date(to).toISOString(), ...c.params];
+      const result = await this.db.runAndReadAll(c.sql, params);
+      return result.getRowsJson().map((row): Cell => {
+        const r = row as Array<string | number | null>;
+        const values: Record<string, number | null> = {};
+        def.outputs.forEach((o, i) => {
+          const v = r[1 + dims.length + i];
+          values[o] = v === null || v === undefined ? null : Number(v);
+        });
+        return {
+          period: String(r[0]).slice(0, 10),
+          dims: dims.map((_, i) => (r[1 + i] === null ? null : String(r[1 + i]))),
+          values,
+          units: Number(r[r.length - 1]),
+        };
+      });
+    };
+    const totalCells = await run([]);
+    const cells = by.length > 0 ? await run(by) : totalCells;
+    const totals = new Map(totalCells.map((c) => [c.period, c.units]));
+    return {
+      metric: def.name,
+      description: def.description,
+      format: def.format,
+      grain: query.grain,
+      by,
+      from: iso(from),
+      to: iso(to),
+      k: this.k,
+      outputs: def.outputs,
+      groups: suppress(cells, totals, this.k),
+      totals: suppress(totalCells, totals, this.k),
+    };
+  }
+
+  /** The day of the latest row of a metric's base table (today when it is empty). */
+  private async latest(def: MetricDefinition): Promise<number> {
+    const sql = `SELECT strftime(max(${columnRef(def.time)}), '%Y-%m-%d') FROM "${def.from.replaceAll('"', '""')}" b`;
+    const day = (await this.db.runAndReadAll(sql)).getRows()[0]?.[0];
+    return typeof day === 'string' ? Date.parse(`${day}T00:00:00Z`) : periodStart(Date.now(), 'day');
+  }
+
+  close(): void {
+    this.db.closeSync();
+    this.instance.closeSync();
+  }
+}
