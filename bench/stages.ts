@@ -1,19 +1,23 @@
 // One benchmark stage per process, so each reports its own wall time and peak memory.
 import { DuckDBInstance } from '@duckdb/node-api';
 import { to as copyTo } from 'pg-copy-streams';
+import { main } from '../src/cli/main.ts';
+import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { loadKeyFile } from '../src/privacy/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
 import { appenders } from '../src/store/duckdb/duckdb-values.ts';
 import { DuckDbStore } from '../src/store/index.ts';
 import { runSync } from '../src/sync/index.ts';
+import { DASHBOARD_QUERIES, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
 
-const [stage, url, policyFile, storePath, keyFile] = process.argv.slice(2) as [
+const [stage, url, policyFile, storePath, keyFile, metricsFile] = process.argv.slice(2) as [
   string,
   string,
   string,
   string,
   string,
+  string | undefined,
 ];
 const TABLE = 'connection_events';
 const COLUMNS = ['id', 'device_id', 'ts', 'outcome', 'error_code', 'rssi', 'duration_ms', 'app_version'];
@@ -74,7 +78,89 @@ async function fleetvaultSync(): Promise<number> {
   return result.tables.reduce((n, t) => n + t.rowsRead, 0);
 }
 
-const run = { raw: rawCopy, plain: plainCopy, sync: fleetvaultSync }[stage];
+function p50(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+async function time(fn: () => Promise<unknown>, runs = 7): Promise<number> {
+  await fn();
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    out.push(performance.now() - t);
+  }
+  return p50(out);
+}
+
+/** Metric query p50: fleetvault (with k-anonymity) vs hand-written DuckDB vs PostgreSQL. */
+async function metricQueries(): Promise<number> {
+  const file = readMetricsFile(metricsFile ?? '');
+  const reader = await MetricsReader.open(storePath, file);
+  const timings: Array<{
+    metric: string;
+    from: string;
+    to: string;
+    fleetvaultMs: number;
+    duckdbMs: number;
+    postgresMs: number;
+  }> = [];
+  for (const q of DASHBOARD_QUERIES) {
+    const first = await reader.query({ metric: q.metric, grain: q.grain, by: q.by });
+    const from = first.groups.length
+      ? (first.groups[first.groups.length - 1]?.period ?? first.from)
+      : first.from;
+    const range = {
+      from: q.grain === 'week' ? isoMinus(first.to, 35) : isoMinus(first.to, 60),
+      to: isoMinus(first.to, 1),
+    };
+    const fleetvaultMs = await time(() =>
+      reader.query({ metric: q.metric, grain: q.grain, by: q.by, ...range }),
+    );
+    const answer = await reader.query({ metric: q.metric, grain: q.grain, by: q.by, ...range });
+    timings.push({
+      metric: q.metric,
+      from: answer.from || from,
+      to: answer.to,
+      fleetvaultMs,
+      duckdbMs: 0,
+      postgresMs: 0,
+    });
+  }
+  reader.close();
+  const instance = await DuckDBInstance.create(storePath, { access_mode: 'READ_ONLY' });
+  const db = await instance.connect();
+  await db.run("SET TimeZone = 'UTC'");
+  const pgc = await connectSource(url);
+  for (const t of timings) {
+    const bounds = [`${t.from}T00:00:00Z`, `${t.to}T00:00:00Z`];
+    const hand = STORE_SQL[t.metric];
+    const twin = PRODUCTION_SQL[t.metric];
+    const q = DASHBOARD_QUERIES.find((d) => d.metric === t.metric);
+    if (!hand || !twin || !q) throw new Error(`no twin for ${t.metric}`);
+    t.duckdbMs = await time(() => db.runAndReadAll(hand(q.grain), bounds));
+    t.postgresMs = await time(() => pgc.query(twin.sql(q.grain, q.pgDim), bounds), 3);
+  }
+  await pgc.end();
+  db.closeSync();
+  instance.closeSync();
+  process.stdout.write(`${JSON.stringify({ timings })}\n`);
+  return timings.length;
+}
+
+function isoMinus(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** The whole `npm start` story in this process, so its wall time and peak memory are its own. */
+async function demo(): Promise<number> {
+  const code = await main(['node', 'fleetvault', 'demo', '--dir', storePath]);
+  if (code !== 0) throw new Error('demo failed');
+  return 1;
+}
+
+const run = { raw: rawCopy, plain: plainCopy, sync: fleetvaultSync, metrics: metricQueries, demo }[stage];
 if (!run) throw new Error(`unknown stage ${stage}`);
 const started = performance.now();
 const rows = await run();

@@ -17,6 +17,16 @@ describe('npm start (demo on embedded defaults)', () => {
       expect(first.stdout).toContain(word);
     }
     expect(first.stdout).toMatch(/never read: +password_hash/);
+    for (const title of [
+      'Fleet metrics (k = 10',
+      'Activations by week',
+      'Connection failure rate',
+      'first successful connection',
+      'linking an assistant',
+    ]) {
+      expect(first.stdout).toContain(title);
+    }
+    expect(first.stdout).toMatch(/cam-outdoor-3 +3\.2\.0 +\d+\.\d%/);
     const dir = join(cwd, '.fleetvault-demo');
     expect(statSync(join(dir, 'store.duckdb')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'master.key')).mode & 0o777).toBe(0o600);
@@ -25,6 +35,7 @@ describe('npm start (demo on embedded defaults)', () => {
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain('reusing the simulated production data');
     expect(second.stdout).toMatch(/connection_events +\[copied, upsert\] +read 0 /);
+    expect(second.stdout).toContain('Fleet metrics');
 
     const canaries = canaryValues(JSON.parse(readFileSync(join(dir, 'canaries.json'), 'utf8')) as Canaries);
     const dump = await dumpStore(join(dir, 'store.duckdb'));

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PRODUCTION_SQL } from '../bench/metric-twins.ts';
 import {
   columnRef,
   fromParts,
@@ -20,57 +21,6 @@ import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
 
 const POLICY = join(process.cwd(), 'examples/demo/fleetvault.policy.yaml');
 const METRICS = join(process.cwd(), 'examples/demo/fleetvault.metrics.yaml');
-
-/** The same metrics written by hand on the production schema, with raw ids. */
-const PRODUCTION_SQL: Record<
-  string,
-  { sql: (grain: Grain, dim: string) => string; dim: string; pgDim: string }
-> = {
-  activations: {
-    dim: 'product_model',
-    pgDim: 'product_model',
-    sql: (g, d) =>
-      `SELECT date_trunc('${g}', activated_at AT TIME ZONE 'UTC')::date::text p, ${d}::text d, count(*)::float8 v, count(DISTINCT user_id) u FROM devices WHERE activated_at >= $1 AND activated_at < $2 GROUP BY 1, 2`,
-  },
-  active_devices: {
-    dim: 'devices.region',
-    pgDim: 'd.region',
-    sql: (g, d) =>
-      `SELECT date_trunc('${g}', e.ts AT TIME ZONE 'UTC')::date::text p, ${d}::text d, count(DISTINCT e.device_id)::float8 v, count(DISTINCT d.user_id) u FROM connection_events e JOIN devices d ON d.id = e.device_id WHERE e.ts >= $1 AND e.ts < $2 GROUP BY 1, 2`,
-  },
-  connection_attempts: {
-    dim: 'error_code',
-    pgDim: 'e.error_code',
-    sql: (g, d) =>
-      `SELECT date_trunc('${g}', e.ts AT TIME ZONE 'UTC')::date::text p, ${d}::text d, count(*)::float8 v, count(DISTINCT d.user_id) u FROM connection_events e JOIN devices d ON d.id = e.device_id WHERE e.ts >= $1 AND e.ts < $2 GROUP BY 1, 2`,
-  },
-  connection_failure_rate: {
-    dim: 'devices.firmware_version',
-    pgDim: 'd.firmware_version',
-    sql: (g, d) =>
-      `SELECT date_trunc('${g}', e.ts AT TIME ZONE 'UTC')::date::text p, ${d}::text d, (count(*) FILTER (WHERE e.outcome = 'fail'))::float8 / count(*) v, count(DISTINCT d.user_id) u FROM connection_events e JOIN devices d ON d.id = e.device_id WHERE e.ts >= $1 AND e.ts < $2 GROUP BY 1, 2`,
-  },
-  time_to_first_connection: {
-    dim: 'product_model',
-    pgDim: 'd.product_model',
-    sql: (g, d) =>
-      `SELECT date_trunc('${g}', d.activated_at AT TIME ZONE 'UTC')::date::text p, ${d}::text d, percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM fa.t) - extract(epoch FROM d.activated_at)) v, count(DISTINCT d.user_id) u
-       FROM devices d JOIN (SELECT e.device_id k, min(e.ts) t FROM connection_events e JOIN devices y ON y.id = e.device_id WHERE e.outcome = 'success' AND e.ts >= y.activated_at GROUP BY 1) fa ON fa.k = d.id
-       WHERE d.activated_at >= $1 AND d.activated_at < $2 GROUP BY 1, 2`,
-  },
-  integration_adoption: {
-    dim: 'provider',
-    pgDim: 'provider',
-    sql: (g, d) =>
-      `SELECT date_trunc('${g}', linked_at AT TIME ZONE 'UTC')::date::text p, ${d}::text d, count(DISTINCT user_id)::float8 v, count(DISTINCT user_id) u FROM integrations WHERE linked_at >= $1 AND linked_at < $2 GROUP BY 1, 2`,
-  },
-  firmware_adoption: {
-    dim: 'firmware_version',
-    pgDim: 'firmware_version',
-    sql: (g, d) =>
-      `SELECT date_trunc('${g}', last_seen_at AT TIME ZONE 'UTC')::date::text p, ${d}::text d, count(DISTINCT id)::float8 v, count(DISTINCT user_id) u FROM devices WHERE last_seen_at >= $1 AND last_seen_at < $2 GROUP BY 1, 2`,
-  },
-};
 
 describe('metrics', () => {
   let db: TestDatabase;

@@ -62,13 +62,13 @@ export function fromParts(def: MetricDefinition): { ctes: string[]; joins: strin
 
 export interface CompiledMetric {
   readonly sql: string;
-  /** Output columns after `period`: dimensions as d0…, then outputs, then `units`. */
+  /** Columns: `period`, dimensions as d0…, the outputs, `units`, and `is_total` (1 on period totals). */
   readonly params: readonly string[];
 }
 
 /**
  * Compiles a metric to one SQL statement grouped by calendar period and the requested dimensions,
- * returning each output and the distinct count of privacy units per group. Parameters: $1 and $2
+ * plus one total row per period, returning each output and the distinct count of privacy units. Parameters: $1 and $2
  * bound the period (UTC), then one per filter value.
  */
 export function compileMetric(
@@ -120,10 +120,13 @@ export function compileMetric(
   const dims = by.map((d, i) => `${columnRef(d)}::VARCHAR AS d${i}`);
   const sql = [
     ctes.length ? `WITH ${ctes.join(', ')}` : '',
-    `SELECT date_trunc('${grain}', ${time}) AS period${dims.length ? `, ${dims.join(', ')}` : ''}, ${outputs.join(', ')}, count(DISTINCT ${columnRef(def.unit)}) AS units`,
+    `SELECT date_trunc('${grain}', ${time}) AS period${dims.length ? `, ${dims.join(', ')}` : ''}, ${outputs.join(', ')}, count(DISTINCT ${columnRef(def.unit)}) AS units, ${dims.length ? 'grouping(d0)' : '1'} AS is_total`,
     `FROM ${q(def.from)} b ${joins.join(' ')}`,
     `WHERE ${where.join(' AND ')}`,
-    'GROUP BY ALL ORDER BY ALL',
+    // The period totals come from the same scan: one grouping set per period beside the groups.
+    dims.length
+      ? `GROUP BY GROUPING SETS ((period, ${by.map((_, i) => `d${i}`).join(', ')}), (period)) ORDER BY ALL`
+      : 'GROUP BY ALL ORDER BY ALL',
   ]
     .filter(Boolean)
     .join('\n');

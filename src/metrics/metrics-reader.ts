@@ -119,27 +119,29 @@ export class MetricsReader {
       ? periodStart(parseDay(query.from, 'from'), query.grain)
       : periodStart(last - DEFAULT_SPAN[query.grain] * DAY, query.grain);
     if (to <= from) throw new FvError('FV_METRIC_QUERY', '--to is before --from');
-    const run = async (dims: readonly string[]) => {
-      const c = compileMetric(def, query.grain, dims, filters);
-      const params = [new Date(from).toISOString(), new Date(to).toISOString(), ...c.params];
-      const result = await this.db.runAndReadAll(c.sql, params);
-      return result.getRowsJson().map((row): Cell => {
-        const r = row as Array<string | number | null>;
-        const values: Record<string, number | null> = {};
-        def.outputs.forEach((o, i) => {
-          const v = r[1 + dims.length + i];
-          values[o] = v === null || v === undefined ? null : Number(v);
-        });
-        return {
-          period: String(r[0]).slice(0, 10),
-          dims: dims.map((_, i) => (r[1 + i] === null ? null : String(r[1 + i]))),
-          values,
-          units: Number(r[r.length - 1]),
-        };
+    const c = compileMetric(def, query.grain, by, filters);
+    const params = [new Date(from).toISOString(), new Date(to).toISOString(), ...c.params];
+    const rows = (await this.db.runAndReadAll(c.sql, params)).getRowsJson() as Array<
+      Array<string | number | null>
+    >;
+    const cells: Cell[] = [];
+    const totalCells: Cell[] = [];
+    for (const r of rows) {
+      const values: Record<string, number | null> = {};
+      def.outputs.forEach((o, i) => {
+        const v = r[1 + by.length + i];
+        values[o] = v === null || v === undefined ? null : Number(v);
       });
-    };
-    const totalCells = await run([]);
-    const cells = by.length > 0 ? await run(by) : totalCells;
+      const isTotal = Number(r[r.length - 1]) === 1;
+      const cell = {
+        period: String(r[0]).slice(0, 10),
+        dims: isTotal ? [] : by.map((_, i) => (r[1 + i] === null ? null : String(r[1 + i]))),
+        values,
+        units: Number(r[r.length - 2]),
+      };
+      (isTotal ? totalCells : cells).push(cell);
+    }
+    if (by.length === 0) cells.push(...totalCells);
     const totals = new Map(totalCells.map((c) => [c.period, c.units]));
     return {
       metric: def.name,
