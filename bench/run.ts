@@ -6,7 +6,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { createKeyFile } from '../src/privacy/index.ts';
+import { createKeyFile, hmacPseudonymizer, keyFromBytes } from '../src/privacy/index.ts';
 import { pgLoader, simulate } from '../src/sim/index.ts';
 import { measureDetectors } from './detector-quality.ts';
 
@@ -57,6 +57,19 @@ function stage(
       ? JSON.parse(lines.pop() as string)
       : {};
   return { ...last, ...timings };
+}
+
+/** Values per second through the pseudonymizer: all distinct, and repeating like event device ids. */
+function pseudonymRates(): { unique: number; repeated: number } {
+  const key = keyFromBytes(Buffer.alloc(32, 9));
+  const n = 1_000_000;
+  const measure = (values: (i: number) => string, cache?: number) => {
+    const p = hmacPseudonymizer(key, 'bench', cache);
+    const t = performance.now();
+    for (let i = 0; i < n; i++) p.pseudonym(values(i));
+    return Math.round(n / ((performance.now() - t) / 1000));
+  };
+  return { unique: measure((i) => String(i), 0), repeated: measure((i) => String(i % 50_000)) };
 }
 
 async function main(): Promise<void> {
@@ -125,6 +138,7 @@ tables:
     `npm start: ${demoCold.seconds.toFixed(1)} s cold, ${demoWarm.seconds.toFixed(1)} s warm\n`,
   );
   const q = measureDetectors();
+  const hmac = pseudonymRates();
 
   const rate = (s: Stage) => Math.round(s.rows / s.seconds);
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -156,6 +170,8 @@ tables:
     ),
     '',
     `fleetvault sync runs at ${(rate(sync) / rate(plain)).toFixed(2)}× the plain copy and ${(rate(sync) / rate(raw)).toFixed(2)}× the raw COPY read rate; peak memory ${sync.peakRssMb} MB (batches of 50,000 rows; DuckDB memory_limit 1GB). The sync of all seven demo tables with the JavaScript heap capped at 192 MB completes with a peak of ${capped.peakRssMb} MB: memory is bounded, not proportional to the table; the uncapped peak is V8 collecting lazily.`,
+    '',
+    `Pseudonymizer alone (HMAC-SHA256, one thread): ${hmac.unique.toLocaleString('en-US')} unique values/s; ${hmac.repeated.toLocaleString('en-US')} values/s when ids repeat as device ids do in events (bounded cache). Against the sync's ${rate(sync).toLocaleString('en-US')} rows/s with two pseudonyms per row, hashing takes about ${Math.round(((2 * rate(sync)) / hmac.unique) * 50)}% of the sync's time at most: per-row parsing and appending, not pseudonymizing, set the pace.`,
     '',
     '## Metric queries (p50 of 7 runs, dashboard queries over about five weeks)',
     '',
