@@ -5,25 +5,17 @@ import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_TABLES } from '../src/sim/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
 import { queryStore } from './helpers/store-dump.ts';
 
 const POLICY = join(process.cwd(), 'examples/demo/fleetvault.policy.yaml');
-const TABLES = [
-  'users',
-  'devices',
-  'device_shares',
-  'app_sessions',
-  'integrations',
-  'connection_events',
-  'scale_measurements',
-];
 const TRIALS = 5;
 
 async function snapshot(store: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const t of TABLES) {
+  for (const t of DEMO_TABLES) {
     const [[n, distinct]] = (await queryStore(store, `SELECT count(*), count(DISTINCT id) FROM ${t}`)) as [
       [number, number],
     ];
