@@ -22,14 +22,18 @@ interface Suggestion {
 }
 
 function singular(name: string): string {
-  return name.replace(/ies$/, 'y').replace(/(s|es)$/, '');
+  if (/ies$/.test(name)) return name.replace(/ies$/, 'y');
+  if (/(ss|us|is)$/.test(name)) return name;
+  return name.replace(/s$/, '');
 }
+
+const CURSOR_NAMES = ['updated_at', 'modified_at', 'last_modified', 'modified', 'updated', 'changed_at'];
 
 function guess(table: SourceTable, col: SourceColumn): Suggestion {
   const n = col.name;
   if (SECRET.test(n)) return { cls: 'secret', extra: '' };
-  if (table.primaryKey.includes(n) || n === 'id')
-    return { cls: 'identifier', extra: `, domain: ${singular(table.name)}` };
+  const soleKey = table.primaryKey.length === 1 && table.primaryKey[0] === n;
+  if (soleKey || n === 'id') return { cls: 'identifier', extra: `, domain: ${singular(table.name)}` };
   if (/_id$/i.test(n) || /(^|_)(uuid|guid)$/i.test(n))
     return { cls: 'identifier', extra: `, domain: ${n.replace(/_(id|uuid|guid)$/i, '')}` };
   if (IDENT_DROP.test(n)) return { cls: 'identifier', extra: ', action: drop' };
@@ -91,13 +95,14 @@ export async function suggestPolicy(
     const names = table.columns.map((c) => c.name);
     const pk = table.primaryKey.length > 0 ? table.primaryKey : names.includes('id') ? ['id'] : [];
     out.push(`  ${table.name}:`);
-    out.push(
-      pk.length === 1
-        ? `    primary_key: ${pk[0]}`
-        : `    primary_key: [${pk.join(', ')}]  # check: no primary key found`,
-    );
-    const cursor = table.columns.find((c) => c.name === 'updated_at' && c.kind.startsWith('timestamp'));
-    if (cursor) out.push('    cursor: updated_at');
+    if (pk.length === 0)
+      out.push('    primary_key: []  # no primary key found: name the column(s) that identify a row');
+    else out.push(pk.length === 1 ? `    primary_key: ${pk[0]}` : `    primary_key: [${pk.join(', ')}]`);
+    const cursor = CURSOR_NAMES.map((c) =>
+      table.columns.find((x) => x.name === c && x.kind.startsWith('timestamp')),
+    ).find((c) => c !== undefined);
+    if (cursor)
+      out.push(`    cursor: ${cursor.name}  # must grow whenever a row changes: check that it does`);
     else
       out.push(
         '    # no cursor: rebuilt every sync; for an append-only table set cursor: <increasing column>',
