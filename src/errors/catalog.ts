@@ -58,6 +58,16 @@ export const ERROR_CATALOG = {
     exit: 1,
     solve: 'Use a grain of day, week or month, dates as YYYY-MM-DD, and listed dimensions.',
   },
+  FV_STATE_CORRUPT: {
+    exit: 1,
+    solve: 'Restore the named state file from backup, or remove it to start over.',
+  },
+  FV_TOKEN_UNKNOWN: { exit: 1, solve: 'Run `fleetvault tokens list` to see the token ids.' },
+  FV_LISTEN_INSECURE: {
+    exit: 1,
+    solve:
+      'Listen on 127.0.0.1 (the default), or give --tls-cert and --tls-key to listen on another address.',
+  },
   FV_INIT_EXISTS: { exit: 1, solve: 'A key file already exists there; keep it, or choose another path.' },
 } as const satisfies Record<string, { exit: 1 | 2; solve: string }>;
 

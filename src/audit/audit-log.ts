@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+
+/** One audited event. `detail` names what was asked (metric, parameters, counts), never result data. */
+export interface AuditEvent {
+  readonly actor: string;
+  readonly action: string;
+  readonly outcome: 'ok' | 'refused' | 'failed';
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditRecord extends AuditEvent {
+  readonly seq: number;
+  readonly ts: string;
+  readonly prev: string;
+  readonly hash: string;
+}
+
+export interface AuditVerdict {
+  readonly ok: boolean;
+  readonly records: number;
+  /** The first record that was edited, removed, inserted or reordered. */
+  readonly firstBad?: { readonly line: number; readonly reason: string };
+}
+
+const GENESIS = '0'.repeat(64);
+
+function hashOf(r: Omit<AuditRecord, 'hash'>): string {
+  const body = JSON.stringify([r.seq, r.ts, r.prev, r.actor, r.action, r.outcome, r.detail ?? null]);
+  return createHash('sha256').update(body).digest('hex');
+}
+
+function parseLine(line: string): AuditRecord | undefined {
+  try {
+    const r = JSON.parse(line) as AuditRecord;
+    return typeof r.seq === 'number' && typeof r.hash === 'string' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An append-only, hash-chained audit log (JSON lines, mode 0600): each record carries the hash of
+ * the one before, so editing, removing, inserting or reordering any record breaks the chain.
+ *
+ * @example
+ * const log = new AuditLog('.fleetvault/audit.jsonl');
+ * log.append({ actor: 'token:ab12', action: 'metric.query', outcome: 'ok', detail: { metric: 'activations' } });
+ */
+export class AuditLog {
+  constructor(readonly path: string) {}
+
+  // Read from the file each time, not cached, so a CLI command and the server append to one chain.
+  private tail(): { seq: number; hash: string } {
+    if (!existsSync(this.path)) return { seq: 0, hash: GENESIS };
+    const fd = openSync(this.path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const len = Math.min(size, 65_536);
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, size - len);
+      const lines = buf.toString('utf8').trimEnd().split('\n');
+      const r = parseLine(lines[lines.length - 1] ?? '');
+      return r ? { seq: r.seq, hash: r.hash } : { seq: 0, hash: GENESIS };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  append(event: AuditEvent): AuditRecord {
+    const prev = this.tail();
+    const base = { seq: prev.seq + 1, ts: new Date().toISOString(), prev: prev.hash, ...event };
+    const record: AuditRecord = { ...base, hash: hashOf(base) };
+    appendFileSync(this.path, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+    return record;
+  }
+
+  /** The newest records, newest first. */
+  recent(limit: number): AuditRecord[] {
+    if (!existsSync(this.path)) return [];
+    const lines = readFileSync(this.path, 'utf8').trimEnd().split('\n').filter(Boolean);
+    return lines
+      .slice(-limit)
+      .map((l) => parseLine(l))
+      .filter((r): r is AuditRecord => r !== undefined)
+      .reverse();
+  }
+
+  /** Walks the whole chain and names the first record that does not fit. */
+  static verify(path: string): AuditVerdict {
+    if (!existsSync(path)) return { ok: true, records: 0 };
+    const lines = readFileSync(path, 'utf8').split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    let prev = GENESIS;
+    for (const [i, line] of lines.entries()) {
+      const r = parseLine(line);
+      const at = i + 1;
+      if (!r) return { ok: false, records: i, firstBad: { line: at, reason: 'not an audit record' } };
+      if (r.seq !== at)
+        return {
+          ok: false,
+          records: i,
+          firstBad: { line: at, reason: `sequence ${r.seq} where ${at} was expected (removed or reordered)` },
+        };
+      if (r.prev !== prev)
+        return {
+          ok: false,
+          records: i,
+          firstBad: { line: at, reason: 'does not follow the record before it' },
+        };
+      const { hash, ...rest } = r;
+      if (hashOf(rest) !== hash)
+        return { ok: false, records: i, firstBad: { line: at, reason: 'content was edited' } };
+      prev = hash;
+    }
+    return { ok: true, records: lines.length };
+  }
+}

@@ -1,0 +1,1 @@
+export { type AuditEvent, AuditLog, type AuditRecord, type AuditVerdict } from './audit-log.ts';

@@ -1,0 +1,114 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { FvError } from '../errors/index.ts';
+
+export const ROLES = ['viewer', 'analyst', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Whether `have` includes what `need` allows (viewer < analyst < admin). */
+export function roleAllows(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+export interface TokenRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  /** SHA-256 of the secret part; the secret itself is shown once and never stored. */
+  readonly hash: string;
+  readonly createdAt: string;
+  readonly expiresAt: string | null;
+  readonly revokedAt: string | null;
+}
+
+export interface Principal {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+}
+
+export type AuthResult =
+  | { readonly ok: true; readonly principal: Principal }
+  | { readonly ok: false; readonly reason: 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' };
+
+const TOKEN = /^fvt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * API tokens in a JSON file (mode 0600): random 256-bit secrets, stored as SHA-256 hashes,
+ * compared in constant time, expiring and revocable. Re-read when the file changes, so tokens a
+ * CLI command creates or revokes take effect in a running server.
+ *
+ * @example
+ * const { token } = new TokenStore('.fleetvault/tokens.json').create({ role: 'viewer', name: 'grafana', days: 30 });
+ */
+export class TokenStore {
+  private cache: { mtimeMs: number; records: TokenRecord[] } | undefined;
+
+  constructor(readonly path: string) {}
+
+  list(): TokenRecord[] {
+    if (!existsSync(this.path)) return [];
+    const mtimeMs = statSync(this.path).mtimeMs;
+    if (this.cache?.mtimeMs === mtimeMs) return this.cache.records;
+    let records: TokenRecord[];
+    try {
+      records = JSON.parse(readFileSync(this.path, 'utf8')) as TokenRecord[];
+      if (!Array.isArray(records)) throw new Error('not a list');
+    } catch {
+      throw new FvError('FV_STATE_CORRUPT', `token file ${this.path} is not valid`);
+    }
+    this.cache = { mtimeMs, records };
+    return records;
+  }
+
+  private save(records: TokenRecord[]): void {
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(records, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.path);
+    this.cache = undefined;
+  }
+
+  create(opts: { role: Role; name: string; days: number | null }): { token: string; record: TokenRecord } {
+    const id = randomBytes(6).toString('hex');
+    const secret = randomBytes(32).toString('base64url');
+    const now = new Date();
+    const record: TokenRecord = {
+      id,
+      name: opts.name,
+      role: opts.role,
+      hash: sha256(secret).toString('hex'),
+      createdAt: now.toISOString(),
+      expiresAt: opts.days === null ? null : new Date(now.getTime() + opts.days * 86_400_000).toISOString(),
+      revokedAt: null,
+    };
+    this.save([...this.list(), record]);
+    return { token: `fvt_${id}_${secret}`, record };
+  }
+
+  revoke(id: string): TokenRecord {
+    const records = this.list();
+    const found = records.find((r) => r.id === id);
+    if (!found) throw new FvError('FV_TOKEN_UNKNOWN', `no token with id ${id}`);
+    const revoked = { ...found, revokedAt: found.revokedAt ?? new Date().toISOString() };
+    this.save(records.map((r) => (r.id === id ? revoked : r)));
+    return revoked;
+  }
+
+  /** Checks an `Authorization` header value. Never says more than why it failed. */
+  authenticate(header: string | undefined, now = Date.now()): AuthResult {
+    if (!header) return { ok: false, reason: 'missing' };
+    const m = /^Bearer (\S+)$/.exec(header);
+    const t = m ? TOKEN.exec(m[1] as string) : null;
+    if (!t) return { ok: false, reason: 'malformed' };
+    const record = this.list().find((r) => r.id === t[1]);
+    const given = sha256(t[2] as string);
+    const expected = record ? Buffer.from(record.hash, 'hex') : Buffer.alloc(32);
+    const match = timingSafeEqual(given, expected.length === 32 ? expected : Buffer.alloc(32));
+    if (!record || !match) return { ok: false, reason: 'unknown' };
+    if (record.revokedAt) return { ok: false, reason: 'revoked' };
+    if (record.expiresAt && Date.parse(record.expiresAt) <= now) return { ok: false, reason: 'expired' };
+    return { ok: true, principal: { id: record.id, name: record.name, role: record.role } };
+  }
+}
