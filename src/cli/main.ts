@@ -15,6 +15,13 @@ import {
 import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
 import { demoAction } from './demo.ts';
 import { Output } from './output.ts';
+import {
+  auditVerifyAction,
+  serveAction,
+  tokensCreateAction,
+  tokensListAction,
+  tokensRevokeAction,
+} from './server-commands.ts';
 
 async function execute(
   action: Action,
@@ -132,6 +139,42 @@ function program(setCode: (code: number) => void): Command {
     .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
     .option('--max-rows <n>', 'row cap', '1000')
     .action(run(sqlAction));
+  p.command('serve')
+    .description('serve the HTTP API (loopback only unless TLS is given)')
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8787')
+    .option('--tls-cert <file>', 'TLS certificate (PEM)')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .option('--log', 'request logs on stdout (authorization headers redacted)')
+    .action(run(serveAction));
+  const tokens = p
+    .command('tokens')
+    .description('API tokens: shown once, stored hashed, expiring, revocable');
+  tokens
+    .command('create')
+    .option('--role <role>', 'viewer, analyst or admin', 'viewer')
+    .option('--name <name>', 'what the token is for')
+    .option('--expires <days>', 'e.g. 30d, or never', '30d')
+    .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .action(run(tokensCreateAction));
+  tokens
+    .command('list')
+    .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .action(run(tokensListAction));
+  tokens
+    .command('revoke')
+    .argument('<id>', 'token id')
+    .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .action(run(tokensRevokeAction));
+  p.command('audit')
+    .description('the hash-chained audit log')
+    .command('verify')
+    .description('check that no record was edited, removed or reordered')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--audit-log <file>', 'audit log file (default <state-dir>/audit.jsonl)')
+    .action(run(auditVerifyAction));
   p.command('demo')
     .description('the whole story on embedded defaults (what `npm start` runs)')
     .option('--dir <path>', 'state folder', '.fleetvault-demo')

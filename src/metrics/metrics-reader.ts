@@ -165,6 +165,31 @@ export class MetricsReader {
     return typeof day === 'string' ? Date.parse(`${day}T00:00:00Z`) : periodStart(Date.now(), 'day');
   }
 
+  /** What the store holds: rows per table, the last successful sync, and the policy coverage. */
+  async storeStatus(): Promise<Record<string, unknown>> {
+    const meta = new Map(
+      (await this.db.runAndReadAll('SELECT key, value FROM _fv_meta'))
+        .getRows()
+        .map((r) => [String(r[0]), String(r[1])]),
+    );
+    const names = (await this.db.runAndReadAll('SELECT name FROM _fv_tables ORDER BY name'))
+      .getRows()
+      .map((r) => String(r[0]));
+    const tables: Array<{ name: string; rows: number }> = [];
+    for (const name of names) {
+      const n = await this.db
+        .runAndReadAll(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`)
+        .catch(() => undefined);
+      tables.push({ name, rows: Number(n?.getRows()[0]?.[0] ?? 0) });
+    }
+    const coverage = JSON.parse(meta.get('coverage') ?? '{}') as Record<string, Record<string, string[]>>;
+    const totals: Record<string, number> = {};
+    for (const report of Object.values(coverage)) {
+      for (const [kind, cols] of Object.entries(report)) totals[kind] = (totals[kind] ?? 0) + cols.length;
+    }
+    return { lastSync: meta.get('last_sync') ?? null, tables, coverage: totals };
+  }
+
   close(): void {
     this.db.closeSync();
     this.instance.closeSync();

@@ -78,6 +78,10 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       );
     }
     await opts.store.setMeta('k', String(opts.policy.k));
+    await opts.store.setMeta(
+      'coverage',
+      JSON.stringify(Object.fromEntries(plans.map((p) => [p.policy.name, p.report]))),
+    );
     const estimates = await source.query<{ relname: string; n: number }>(
       `SELECT c.relname, greatest(c.reltuples, 0)::float8 AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1`,
       [opts.policy.schema],
@@ -118,8 +122,10 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       results.push(result);
       if (result.status !== 'copied') stopped = true;
     }
+    const ok = results.every((r) => r.status === 'copied');
+    if (ok) await opts.store.setMeta('last_sync', new Date().toISOString());
     return {
-      ok: results.every((r) => r.status === 'copied'),
+      ok,
       store: opts.store.location,
       tables: results,
       durationMs: Date.now() - started,

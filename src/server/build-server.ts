@@ -1,0 +1,367 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import type { AuditLog } from '../audit/index.ts';
+import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
+import { GRAINS, type Grain, type MetricsReader } from '../metrics/index.ts';
+import { type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
+
+/** Who may call a route: `public` is for `/healthz` alone. */
+export type Access = Role | 'public';
+
+export interface RouteInfo {
+  readonly method: string;
+  readonly url: string;
+  readonly access: Access;
+  readonly summary: string;
+}
+
+export interface ServerDeps {
+  readonly metrics: MetricsReader;
+  readonly tokens: TokenStore;
+  readonly audit: AuditLog;
+  /** Store facts for the status route. */
+  readonly status: () => Promise<Record<string, unknown>>;
+  readonly logger?: FastifyServerOptions['logger'];
+  readonly https?: { key: Buffer; cert: Buffer };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    access?: Access;
+    summary?: string;
+  }
+}
+
+const STATUS: Partial<Record<string, number>> = {
+  FV_METRIC_UNKNOWN: 404,
+  FV_METRIC_QUERY: 400,
+  FV_TOKEN_UNKNOWN: 404,
+  FV_USAGE: 400,
+};
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+};
+
+function fail(reply: FastifyReply, status: number, code: string, message: string) {
+  return reply.code(status).send({ error: { code, message, requestId: reply.request.id } });
+}
+
+const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'];
+
+/**
+ * Builds the HTTP API without listening, so tests call it with `inject()`. Every route but
+ * `/healthz` needs a bearer token whose role reaches the route's; every data request and every
+ * refused one is written to the audit log, never with result data.
+ *
+ * @example
+ * const app = await buildServer(deps);
+ * await app.listen({ host: '127.0.0.1', port: 8787 });
+ */
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & { fvRoutes: RouteInfo[] }> {
+  const app = Fastify({
+    logger:
+      deps.logger === undefined || deps.logger === false
+        ? false
+        : { redact: REDACT, ...(deps.logger === true ? {} : deps.logger) },
+    bodyLimit: 16 * 1024,
+    // Unknown parameters are refused, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    genReqId: () => randomUUID(),
+    ...(deps.https ? { https: deps.https } : {}),
+  }) as unknown as FastifyInstance & { fvRoutes: RouteInfo[] };
+  const routes: RouteInfo[] = [];
+  app.decorate('fvRoutes', routes);
+  app.addHook('onRoute', (r) => {
+    const methods = ([] as string[]).concat(r.method).filter((m) => m !== 'HEAD');
+    for (const method of methods) {
+      routes.push({
+        method,
+        url: r.url,
+        access: r.config?.access ?? 'admin',
+        summary: r.config?.summary ?? '',
+      });
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    const access = req.routeOptions.config?.access;
+    if (req.routeOptions.url === undefined || access === 'public') return;
+    const auth = deps.tokens.authenticate(req.headers.authorization);
+    if (!auth.ok) {
+      deps.audit.append({
+        actor: 'anonymous',
+        action: 'auth.refused',
+        outcome: 'refused',
+        detail: { route: req.routeOptions.url, reason: auth.reason },
+      });
+      return fail(
+        reply.header('www-authenticate', 'Bearer'),
+        401,
+        'FV_AUTH_REQUIRED',
+        `authentication failed: ${auth.reason} token`,
+      );
+    }
+    const need = access ?? 'admin';
+    if (!roleAllows(auth.principal.role, need)) {
+      deps.audit.append({
+        actor: `token:${auth.principal.id}`,
+        action: 'auth.forbidden',
+        outcome: 'refused',
+        detail: { route: req.routeOptions.url, role: auth.principal.role },
+      });
+      return fail(
+        reply,
+        403,
+        'FV_AUTH_FORBIDDEN',
+        `the ${auth.principal.role} role cannot use this route (needs ${need})`,
+      );
+    }
+    req.principal = auth.principal;
+  });
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    if (deps.https) reply.header('strict-transport-security', 'max-age=31536000');
+    return payload;
+  });
+
+  app.setNotFoundHandler((_req, reply) => fail(reply, 404, 'FV_NOT_FOUND', 'no such route'));
+
+  app.setErrorHandler((error, req, reply) => {
+    const e = error as {
+      validation?: unknown;
+      validationContext?: string;
+      statusCode?: number;
+      message: string;
+      code?: string;
+    };
+    if (e.validation)
+      return fail(
+        reply,
+        400,
+        'FV_BAD_REQUEST',
+        `${e.validationContext ?? 'request'} ${e.message.replace(/^(querystring|params|body)\//, '')}`,
+      );
+    if (isFvError(error)) return fail(reply, STATUS[error.code] ?? 400, error.code, error.message);
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
+      return fail(reply, e.statusCode, 'FV_BAD_REQUEST', 'bad request');
+    req.log.error({ err: error }, 'unexpected error');
+    return fail(reply, 500, 'FV_INTERNAL', 'internal error');
+  });
+
+  app.get('/healthz', { config: { access: 'public', summary: 'liveness; no data' } }, async () => ({
+    status: 'ok',
+  }));
+
+  app.get('/api/v1/metrics', { config: { access: 'viewer', summary: 'the metric catalogue' } }, async () => ({
+    k: deps.metrics.k,
+    metrics: deps.metrics
+      .list()
+      .map((m) => ({
+        name: m.name,
+        description: m.description,
+        outputs: m.outputs,
+        format: m.format,
+        dimensions: m.dimensions,
+      })),
+  }));
+
+  app.get<{
+    Params: { name: string };
+    Querystring: { grain?: Grain; by?: string; from?: string; to?: string; filter?: string | string[] };
+  }>(
+    '/api/v1/metrics/:name',
+    {
+      config: { access: 'viewer', summary: 'one k-anonymous metric answer' },
+      schema: {
+        params: {
+          type: 'object',
+          properties: { name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' } },
+          required: ['name'],
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            grain: { type: 'string', enum: [...GRAINS] },
+            by: { type: 'string', pattern: '^[A-Za-z0-9_.,]{0,200}$' },
+            from: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+            to: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+            filter: {
+              anyOf: [
+                { type: 'string', maxLength: 500 },
+                { type: 'array', items: { type: 'string', maxLength: 500 }, maxItems: 10 },
+              ],
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const filters: Record<string, string[]> = {};
+      for (const f of ([] as string[]).concat(q.filter ?? [])) {
+        const [dim, values] = f.split(':');
+        if (dim && values) filters[dim] = values.split(',');
+      }
+      const query = {
+        metric: req.params.name,
+        grain: q.grain ?? 'week',
+        by: q.by ? q.by.split(',').filter(Boolean) : [],
+        ...(q.from ? { from: q.from } : {}),
+        ...(q.to ? { to: q.to } : {}),
+        filters,
+      };
+      const actor = `token:${req.principal?.id}`;
+      try {
+        const answer = await deps.metrics.query(query);
+        deps.audit.append({
+          actor,
+          action: 'metric.query',
+          outcome: 'ok',
+          detail: { ...query, groups: answer.groups.length },
+        });
+        return answer;
+      } catch (error) {
+        deps.audit.append({
+          actor,
+          action: 'metric.query',
+          outcome: 'refused',
+          detail: { ...query, code: isFvError(error) ? error.code : 'FV_INTERNAL' },
+        });
+        throw error;
+      }
+    },
+  );
+
+  app.get(
+    '/api/v1/status',
+    { config: { access: 'viewer', summary: 'store freshness, policy coverage and k' } },
+    async () => ({
+      k: deps.metrics.k,
+      ...(await deps.status()),
+    }),
+  );
+
+  app.get<{ Querystring: { limit?: number } }>(
+    '/api/v1/audit',
+    {
+      config: { access: 'admin', summary: 'the newest audit records' },
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+        },
+      },
+    },
+    async (req) => {
+      deps.audit.append({ actor: `token:${req.principal?.id}`, action: 'audit.read', outcome: 'ok' });
+      return { records: deps.audit.recent(req.query.limit ?? 100) };
+    },
+  );
+
+  app.get(
+    '/api/v1/tokens',
+    { config: { access: 'admin', summary: 'API tokens (never their secrets)' } },
+    async () => ({
+      tokens: deps.tokens.list().map(({ hash: _hash, ...t }) => t),
+    }),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/v1/tokens/:id',
+    {
+      config: { access: 'admin', summary: 'revoke a token' },
+      schema: {
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', pattern: '^[0-9a-f]{12}$' } },
+          required: ['id'],
+        },
+      },
+    },
+    async (req) => {
+      const r = deps.tokens.revoke(req.params.id);
+      deps.audit.append({
+        actor: `token:${req.principal?.id}`,
+        action: 'token.revoke',
+        outcome: 'ok',
+        detail: { id: r.id },
+      });
+      return { id: r.id, revokedAt: r.revokedAt };
+    },
+  );
+
+  app.get(
+    '/api/v1/openapi.json',
+    { config: { access: 'viewer', summary: 'this API, as OpenAPI 3.1' } },
+    async () => openApi(routes),
+  );
+
+  const counts = new Map<string, number>();
+  app.addHook('onResponse', async (req, reply) => {
+    const key = `${req.method} ${req.routeOptions.url ?? 'unmatched'} ${reply.statusCode}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  });
+  app.get(
+    '/metrics',
+    { config: { access: 'viewer', summary: 'Prometheus service metrics' } },
+    async (_req, reply) => {
+      const lines = [
+        '# HELP fleetvault_http_requests_total HTTP requests by route and status.',
+        '# TYPE fleetvault_http_requests_total counter',
+      ];
+      for (const [key, n] of counts) {
+        const [method, route, status] = key.split(' ');
+        lines.push(
+          `fleetvault_http_requests_total{method="${method}",route="${route}",status="${status}"} ${n}`,
+        );
+      }
+      lines.push(
+        '# HELP fleetvault_k Minimum group size of every answer.',
+        '# TYPE fleetvault_k gauge',
+        `fleetvault_k ${deps.metrics.k}`,
+      );
+      return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
+    },
+  );
+  return app;
+}
+
+function openApi(routes: readonly RouteInfo[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const path = r.url.replace(/:([A-Za-z]+)/g, '{$1}');
+    paths[path] ??= {};
+    (paths[path] as Record<string, unknown>)[r.method.toLowerCase()] = {
+      summary: r.summary,
+      ...(r.access === 'public' ? { security: [] } : { 'x-fleetvault-role': r.access }),
+      responses: {
+        '200': { description: 'ok' },
+        '401': { description: 'no or bad token' },
+        '403': { description: 'role too low' },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'fleetvault', version: '0.1.0' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths,
+    'x-error-codes': Object.keys(ERROR_CATALOG),
+  };
+}

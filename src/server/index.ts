@@ -1,0 +1,11 @@
+export { type Access, buildServer, type RouteInfo, type ServerDeps } from './build-server.ts';
+export { isLoopback, type ListenAddress, parseListen, requireSafeListen } from './listen-address.ts';
+export {
+  type AuthResult,
+  type Principal,
+  ROLES,
+  type Role,
+  roleAllows,
+  type TokenRecord,
+  TokenStore,
+} from './token-store.ts';

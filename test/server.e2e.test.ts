@@ -1,0 +1,253 @@
+// End to end (slow): the HTTP API over a real synced store, called in-process with inject().
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/audit/index.ts';
+import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { buildServer, TokenStore } from '../src/server/index.ts';
+import { type Canaries, canaryValues } from '../src/sim/index.ts';
+import { BIN, runCli } from './helpers/cli.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
+
+const POLICY = join(process.cwd(), 'examples/demo/fleetvault.policy.yaml');
+const METRICS = join(process.cwd(), 'examples/demo/fleetvault.metrics.yaml');
+type App = Awaited<ReturnType<typeof buildServer>>;
+
+describe('HTTP API', () => {
+  let db: TestDatabase;
+  let dir: string;
+  let store: string;
+  let reader: MetricsReader;
+  let app: App;
+  let audit: AuditLog;
+  const creds: Record<string, string | undefined> = {};
+  let victim = '';
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dir = mkdtempSync(join(tmpdir(), 'fv-server-'));
+    store = join(dir, 'store.duckdb');
+    const sim = await runCli([
+      'simulate',
+      '--source',
+      db.url,
+      '--users',
+      '1200',
+      '--days',
+      '7',
+      '--canaries',
+      join(dir, 'canaries.json'),
+    ]);
+    expect(sim.code, sim.stderr).toBe(0);
+    expect((await runCli(['init', '--key-file', join(dir, 'k')])).code).toBe(0);
+    const s = await runCli([
+      'sync',
+      '--source',
+      db.url,
+      '--policy',
+      POLICY,
+      '--store',
+      store,
+      '--key-file',
+      join(dir, 'k'),
+    ]);
+    expect(s.code, s.stderr).toBe(0);
+    const tokens = new TokenStore(join(dir, 'tokens.json'));
+    audit = new AuditLog(join(dir, 'audit.jsonl'));
+    for (const role of ['viewer', 'analyst', 'admin'] as const)
+      creds[role] = tokens.create({ role, name: role, days: 1 }).token;
+    const expired = tokens.create({ role: 'admin', name: 'old', days: 1 });
+    const raw = JSON.parse(readFileSync(tokens.path, 'utf8'));
+    raw.find((t: { id: string }) => t.id === expired.record.id).expiresAt = '2020-01-01T00:00:00.000Z';
+    writeFileSync(tokens.path, JSON.stringify(raw));
+    creds.expired = expired.token;
+    const revoked = tokens.create({ role: 'admin', name: 'gone', days: 1 });
+    tokens.revoke(revoked.record.id);
+    creds.revoked = revoked.token;
+    victim = tokens.create({ role: 'viewer', name: 'victim', days: 1 }).record.id;
+    creds.none = undefined;
+    creds.malformed = 'Bearer not-a-token';
+    creds.wrong = `Bearer fvt_${'0'.repeat(12)}_${'A'.repeat(43)}`;
+    for (const k of ['viewer', 'analyst', 'admin', 'expired', 'revoked'] as const)
+      creds[k] = `Bearer ${creds[k]}`;
+    reader = await MetricsReader.open(store, readMetricsFile(METRICS));
+    app = await buildServer({ metrics: reader, tokens, audit, status: () => reader.storeStatus() });
+    await app.ready();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    reader?.close();
+    await db?.drop();
+  });
+
+  const call = (method: string, url: string, cred?: string) =>
+    app.inject({ method: method as 'GET', url, ...(cred ? { headers: { authorization: cred } } : {}) });
+  const concrete = (url: string) => url.replace(':name', 'activations').replace(':id', victim);
+
+  it('authorization matrix: every route in the route table × every kind of caller', async () => {
+    const rank = { public: -1, viewer: 0, analyst: 1, admin: 2 } as const;
+    const routes = app.fvRoutes;
+    expect(routes.length).toBeGreaterThanOrEqual(9);
+    expect(routes.filter((r) => r.access === 'public').map((r) => r.url)).toEqual(['/healthz']);
+    for (const route of routes) {
+      for (const [who, cred] of Object.entries(creds)) {
+        const res = await call(route.method, concrete(route.url), cred);
+        const cell = `${route.method} ${route.url} as ${who}`;
+        if (route.access === 'public') expect(res.statusCode, cell).toBe(200);
+        else if (!['viewer', 'analyst', 'admin'].includes(who)) {
+          expect(res.statusCode, cell).toBe(401);
+          expect(res.json().error.code, cell).toBe('FV_AUTH_REQUIRED');
+        } else if (rank[who as 'viewer'] < rank[route.access]) expect(res.statusCode, cell).toBe(403);
+        else expect(res.statusCode, cell).toBe(200);
+        expect(res.headers['content-security-policy'], cell).toContain("default-src 'none'");
+        expect(res.headers['x-content-type-options'], cell).toBe('nosniff');
+      }
+    }
+  });
+
+  it('/healthz holds no data', async () => {
+    expect((await call('GET', '/healthz')).json()).toEqual({ status: 'ok' });
+  });
+
+  it('answers metrics with the same k-anonymity as the CLI', async () => {
+    const res = await call(
+      'GET',
+      '/api/v1/metrics/activations?grain=day&by=product_model,region',
+      creds.viewer,
+    );
+    expect(res.statusCode).toBe(200);
+    const answer = res.json();
+    expect(answer.k).toBe(10);
+    expect(answer.groups.some((g: { suppressed: string }) => g.suppressed !== 'none')).toBe(true);
+    for (const g of answer.groups) if (g.suppressed === 'none') expect(g.units).toBeGreaterThanOrEqual(10);
+    const direct = await reader.query({
+      metric: 'activations',
+      grain: 'day',
+      by: ['product_model', 'region'],
+    });
+    expect(answer.groups).toEqual(JSON.parse(JSON.stringify(direct.groups)));
+  });
+
+  it('rejects bad input with a 4xx that names the field', async () => {
+    const grain = await call('GET', '/api/v1/metrics/activations?grain=year', creds.viewer);
+    expect(grain.statusCode).toBe(400);
+    expect(grain.json().error.message).toContain('grain');
+    expect((await call('GET', '/api/v1/metrics/activations?evil=1', creds.viewer)).statusCode).toBe(400);
+    expect((await call('GET', '/api/v1/metrics/nope', creds.viewer)).statusCode).toBe(404);
+    expect((await call('GET', '/api/v1/metrics/activations?by=nope', creds.viewer)).statusCode).toBe(400);
+    const big = await app.inject({
+      method: 'DELETE',
+      url: `/api/v1/tokens/${victim}`,
+      headers: { authorization: creds.admin as string, 'content-type': 'application/json' },
+      payload: 'x'.repeat(64 * 1024),
+    });
+    expect(big.statusCode).toBe(413);
+    const crash = await call('GET', '/api/v1/metrics/activations?from=2026-13-45', creds.viewer);
+    expect(crash.statusCode).toBe(400);
+    expect(crash.body).not.toMatch(/\n\s+at /);
+  });
+
+  it('no API response or audit record contains a canary', async () => {
+    const canaries = canaryValues(JSON.parse(readFileSync(join(dir, 'canaries.json'), 'utf8')) as Canaries);
+    const bodies: string[] = [];
+    for (const m of readMetricsFile(METRICS).metrics.values()) {
+      for (const by of [[], m.dimensions.slice(0, 2)]) {
+        bodies.push(
+          (await call('GET', `/api/v1/metrics/${m.name}?grain=day&by=${by.join(',')}`, creds.admin)).body,
+        );
+      }
+    }
+    for (const url of [
+      '/api/v1/status',
+      '/api/v1/audit?limit=1000',
+      '/api/v1/openapi.json',
+      '/api/v1/tokens',
+      '/metrics',
+    ]) {
+      bodies.push((await call('GET', url, creds.admin)).body);
+    }
+    bodies.push(readFileSync(audit.path, 'utf8'));
+    const all = bodies.join('\n');
+    for (const c of canaries) expect(all.includes(c), c).toBe(false);
+    for (const t of ['viewer', 'analyst', 'admin'])
+      expect(all.includes(String(creds[t]).slice(7))).toBe(false);
+  });
+
+  it('audits data requests and refusals in a chain that `audit verify` checks', async () => {
+    const records = audit.recent(1000);
+    expect(records.some((r) => r.action === 'metric.query' && r.outcome === 'ok')).toBe(true);
+    expect(records.some((r) => r.action === 'auth.refused')).toBe(true);
+    const ok = await runCli(['audit', 'verify', '--audit-log', audit.path]);
+    expect(ok.code, ok.stdout).toBe(0);
+    const lines = readFileSync(audit.path, 'utf8').trimEnd().split('\n');
+    const tampered = join(dir, 'tampered.jsonl');
+    const edited = [...lines];
+    edited[3] = (edited[3] as string)
+      .replace('"outcome":"ok"', '"outcome":"refused"')
+      .replace('"outcome":"refused"', '"outcome":"ok"');
+    edited[3] = (edited[3] as string).replace(/"ts":"[^"]+"/, '"ts":"2020-01-01T00:00:00.000Z"');
+    for (const [variant, expectLine] of [
+      [edited, 4],
+      [[...lines.slice(0, 2), ...lines.slice(3)], 3],
+      [[lines[0], lines[2], lines[1], ...lines.slice(3)], 2],
+    ] as const) {
+      writeFileSync(tampered, `${variant.join('\n')}\n`);
+      const r = await runCli(['audit', 'verify', '--audit-log', tampered, '--json']);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout).firstBad.line).toBe(expectLine);
+    }
+  });
+
+  it('serve refuses a non-loopback address without TLS, and serves loopback for real', async () => {
+    const r = await runCli([
+      'serve',
+      '--store',
+      store,
+      '--metrics',
+      METRICS,
+      '--state-dir',
+      dir,
+      '--listen',
+      '0.0.0.0:8788',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('FV_LISTEN_INSECURE');
+    const port = 18_000 + Math.floor(Math.random() * 2000);
+    reader.close();
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--store',
+        store,
+        '--metrics',
+        METRICS,
+        '--state-dir',
+        dir,
+        '--listen',
+        `127.0.0.1:${port}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d) => String(d).includes('fleetvault API on') && resolve());
+        child.on('exit', () => reject(new Error('serve exited')));
+      });
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/api/v1/metrics`)).status).toBe(401);
+      const ok = await fetch(`http://127.0.0.1:${port}/api/v1/metrics`, {
+        headers: { authorization: creds.viewer as string },
+      });
+      expect(ok.status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.on('exit', r));
+      reader = await MetricsReader.open(store, readMetricsFile(METRICS));
+    }
+  });
+});
