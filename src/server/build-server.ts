@@ -167,15 +167,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
 
   app.get('/api/v1/metrics', { config: { access: 'viewer', summary: 'the metric catalogue' } }, async () => ({
     k: deps.metrics.k,
-    metrics: deps.metrics
-      .list()
-      .map((m) => ({
-        name: m.name,
-        description: m.description,
-        outputs: m.outputs,
-        format: m.format,
-        dimensions: m.dimensions,
-      })),
+    metrics: deps.metrics.list().map((m) => ({
+      name: m.name,
+      description: m.description,
+      outputs: m.outputs,
+      format: m.format,
+      dimensions: m.dimensions,
+    })),
   }));
 
   app.get<{
