@@ -83,8 +83,15 @@ describe('HTTP API', () => {
     await db?.drop();
   });
 
-  const call = (method: string, url: string, cred?: string) =>
-    app.inject({ method: method as 'GET', url, ...(cred ? { headers: { authorization: cred } } : {}) });
+  const call = (method: string, url: string, cred?: string, payload?: object) =>
+    app.inject({
+      method: method as 'GET',
+      url,
+      ...(cred ? { headers: { authorization: cred } } : {}),
+      ...((payload ?? method === 'POST')
+        ? { payload: payload ?? { sql: 'SELECT count(*) FROM devices' } }
+        : {}),
+    });
   const concrete = (url: string) => url.replace(':name', 'activations').replace(':id', victim);
 
   it('authorization matrix: every route in the route table × every kind of caller', async () => {
@@ -106,6 +113,25 @@ describe('HTTP API', () => {
         expect(res.headers['x-content-type-options'], cell).toBe('nosniff');
       }
     }
+  });
+
+  it('guarded SQL for analysts: legitimate queries pass, hostile ones are refused with the reason', async () => {
+    const ok = await call('POST', '/api/v1/sql', creds.analyst, {
+      sql: 'SELECT product_model, count(*) n FROM devices GROUP BY 1',
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().columns).toEqual(['product_model', 'n']);
+    for (const sql of [
+      "SELECT * FROM read_csv('/etc/passwd')",
+      'SELECT * FROM _fv_meta',
+      'DELETE FROM devices',
+      'SELECT 1; SELECT 2',
+    ]) {
+      const r = await call('POST', '/api/v1/sql', creds.analyst, { sql });
+      expect(r.statusCode, sql).toBe(400);
+      expect(r.json().error.code, sql).toBe('FV_SQL_REFUSED');
+    }
+    expect((await call('POST', '/api/v1/sql', creds.viewer, { sql: 'SELECT 1' })).statusCode).toBe(403);
   });
 
   it('/healthz holds no data', async () => {

@@ -1,5 +1,6 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
+import { type GuardedResult, guardedSql, type SqlLimits } from '../store/index.ts';
 import { columnRef, compileMetric } from './compile-sql.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
@@ -88,7 +89,9 @@ export class MetricsReader {
       );
     }
     const db = await instance.connect();
+    // Periods are cut in UTC; then no statement, analyst SQL included, may change a setting.
     await db.run("SET TimeZone = 'UTC'");
+    await db.run('SET lock_configuration = true');
     const meta = await db.runAndReadAll("SELECT value FROM _fv_meta WHERE key = 'k'").catch(() => undefined);
     const k = Number(meta?.getRows()[0]?.[0] ?? 10);
     return new MetricsReader(instance, db, file, Number.isInteger(k) && k >= 2 ? k : 10);
@@ -188,6 +191,14 @@ export class MetricsReader {
       for (const [kind, cols] of Object.entries(report)) totals[kind] = (totals[kind] ?? 0) + cols.length;
     }
     return { lastSync: meta.get('last_sync') ?? null, tables, coverage: totals };
+  }
+
+  /** One analyst SELECT over the analytics tables, checked, capped and time-limited. */
+  async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
+    const names = (await this.db.runAndReadAll('SELECT name FROM _fv_tables'))
+      .getRows()
+      .map((r) => String(r[0]));
+    return guardedSql(this.db, text, new Set(names), limits);
   }
 
   close(): void {

@@ -36,6 +36,8 @@ declare module 'fastify' {
 }
 
 const STATUS: Partial<Record<string, number>> = {
+  FV_SQL_REFUSED: 400,
+  FV_SQL_FAILED: 400,
   FV_METRIC_UNKNOWN: 404,
   FV_METRIC_QUERY: 400,
   FV_TOKEN_UNKNOWN: 404,
@@ -238,6 +240,43 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
           action: 'metric.query',
           outcome: 'refused',
           detail: { ...query, code: isFvError(error) ? error.code : 'FV_INTERNAL' },
+        });
+        throw error;
+      }
+    },
+  );
+
+  app.post<{ Body: { sql: string } }>(
+    '/api/v1/sql',
+    {
+      config: { access: 'analyst', summary: 'one guarded read-only SELECT over the analytics tables' },
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['sql'],
+          properties: { sql: { type: 'string', minLength: 1, maxLength: 20_000 } },
+        },
+      },
+    },
+    async (req) => {
+      const actor = `token:${req.principal?.id}`;
+      try {
+        const result = await deps.metrics.sql(req.body.sql, { maxRows: 1000, timeoutMs: 5000 });
+        deps.audit.append({
+          actor,
+          action: 'sql.query',
+          outcome: 'ok',
+          detail: { sql: req.body.sql, rows: result.rows.length },
+        });
+        return result;
+      } catch (error) {
+        const code = isFvError(error) ? error.code : 'FV_INTERNAL';
+        deps.audit.append({
+          actor,
+          action: 'sql.query',
+          outcome: 'refused',
+          detail: { sql: req.body.sql, code },
         });
         throw error;
       }
