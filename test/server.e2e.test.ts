@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { buildServer, TokenStore } from '../src/server/index.ts';
+import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
 import { type Canaries, canaryValues } from '../src/sim/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
@@ -22,6 +22,7 @@ describe('HTTP API', () => {
   let reader: MetricsReader;
   let app: App;
   let audit: AuditLog;
+  let users: UserStore;
   const creds: Record<string, string | undefined> = {};
   let victim = '';
 
@@ -73,7 +74,8 @@ describe('HTTP API', () => {
     for (const k of ['viewer', 'analyst', 'admin', 'expired', 'revoked'] as const)
       creds[k] = `Bearer ${creds[k]}`;
     reader = await MetricsReader.open(store, readMetricsFile(METRICS));
-    app = await buildServer({ metrics: reader, tokens, audit, status: () => reader.storeStatus() });
+    users = new UserStore(join(dir, 'users.json'));
+    app = await buildServer({ metrics: reader, tokens, users, audit, status: () => reader.storeStatus() });
     await app.ready();
   });
 
@@ -98,12 +100,16 @@ describe('HTTP API', () => {
     const rank = { public: -1, viewer: 0, analyst: 1, admin: 2 } as const;
     const routes = app.fvRoutes;
     expect(routes.length).toBeGreaterThanOrEqual(9);
-    expect(routes.filter((r) => r.access === 'public').map((r) => r.url)).toEqual(['/healthz']);
+    expect(routes.filter((r) => r.access === 'public').map((r) => r.url)).toEqual([
+      '/api/v1/login',
+      '/healthz',
+    ]);
     for (const route of routes) {
       for (const [who, cred] of Object.entries(creds)) {
         const res = await call(route.method, concrete(route.url), cred);
         const cell = `${route.method} ${route.url} as ${who}`;
-        if (route.access === 'public') expect(res.statusCode, cell).toBe(200);
+        if (route.url === '/healthz') expect(res.statusCode, cell).toBe(200);
+        else if (route.url === '/api/v1/login') expect(res.statusCode, cell).toBe(400);
         else if (!['viewer', 'analyst', 'admin'].includes(who)) {
           expect(res.statusCode, cell).toBe(401);
           expect(res.json().error.code, cell).toBe('FV_AUTH_REQUIRED');
@@ -132,6 +138,75 @@ describe('HTTP API', () => {
       expect(r.json().error.code, sql).toBe('FV_SQL_REFUSED');
     }
     expect((await call('POST', '/api/v1/sql', creds.viewer, { sql: 'SELECT 1' })).statusCode).toBe(403);
+  });
+
+  it('browser login: argon2id password, HttpOnly SameSite=Strict cookie, CSRF on state changes, audited', async () => {
+    const { password } = await users.add('alice', 'analyst');
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/v1/login',
+      payload: { name: 'alice', password: 'wrong' },
+    });
+    expect(bad.statusCode).toBe(401);
+    const login = await app.inject({
+      method: 'POST',
+      url: '/api/v1/login',
+      payload: { name: 'alice', password },
+    });
+    expect(login.statusCode).toBe(200);
+    const setCookie = String(login.headers['set-cookie']);
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    const cookie = setCookie.split(';')[0] as string;
+    const csrf = login.json().csrfToken as string;
+    const me = await app.inject({ method: 'GET', url: '/api/v1/session', headers: { cookie } });
+    expect(me.json().user).toEqual({ name: 'alice', role: 'analyst' });
+    const noCsrf = await app.inject({
+      method: 'POST',
+      url: '/api/v1/sql',
+      headers: { cookie },
+      payload: { sql: 'SELECT 1' },
+    });
+    expect(noCsrf.statusCode).toBe(403);
+    expect(noCsrf.json().error.code).toBe('FV_CSRF');
+    const withCsrf = await app.inject({
+      method: 'POST',
+      url: '/api/v1/sql',
+      headers: { cookie, 'x-csrf-token': csrf },
+      payload: { sql: 'SELECT 1 AS one' },
+    });
+    expect(withCsrf.statusCode).toBe(200);
+    const admin = await app.inject({ method: 'GET', url: '/api/v1/audit', headers: { cookie } });
+    expect(admin.statusCode).toBe(403);
+    const out = await app.inject({
+      method: 'POST',
+      url: '/api/v1/logout',
+      headers: { cookie, 'x-csrf-token': csrf },
+    });
+    expect(out.statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/v1/session', headers: { cookie } })).statusCode,
+    ).toBe(401);
+    const actions = audit.recent(50).map((r) => `${r.action}:${r.outcome}`);
+    expect(actions).toContain('login:refused');
+    expect(actions).toContain('login:ok');
+    expect(readFileSync(audit.path, 'utf8')).not.toContain(password);
+  });
+
+  it('rate-limits login attempts', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      codes.push(
+        (
+          await app.inject({
+            method: 'POST',
+            url: '/api/v1/login',
+            payload: { name: 'mallory', password: 'guess' },
+          })
+        ).statusCode,
+      );
+    }
+    expect(codes).toContain(429);
   });
 
   it('/healthz holds no data', async () => {

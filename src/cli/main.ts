@@ -21,6 +21,8 @@ import {
   tokensCreateAction,
   tokensListAction,
   tokensRevokeAction,
+  usersAddAction,
+  usersListAction,
 } from './server-commands.ts';
 
 async function execute(
@@ -149,6 +151,19 @@ function program(setCode: (code: number) => void): Command {
     .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
     .option('--log', 'request logs on stdout (authorization headers redacted)')
     .action(run(serveAction));
+  const users = p
+    .command('users')
+    .description('dashboard accounts (argon2id passwords, one-time password on creation)');
+  users
+    .command('add')
+    .requiredOption('--name <name>', 'user name')
+    .option('--role <role>', 'viewer, analyst or admin', 'viewer')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .action(run(usersAddAction));
+  users
+    .command('list')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .action(run(usersListAction));
   const tokens = p
     .command('tokens')
     .description('API tokens: shown once, stored hashed, expiring, revocable');

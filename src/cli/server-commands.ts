@@ -10,6 +10,7 @@ import {
   type Role,
   requireSafeListen,
   TokenStore,
+  UserStore,
 } from '../server/index.ts';
 import type { Action } from './commands.ts';
 import { DEFAULT_METRICS, DEFAULT_STORE, ensurePrivateDir, STATE_DIR } from './defaults.ts';
@@ -19,6 +20,7 @@ function stateFiles(opts: Record<string, unknown>) {
   ensurePrivateDir(dir);
   return {
     tokens: new TokenStore(join(dir, 'tokens.json')),
+    users: new UserStore(join(dir, 'users.json')),
     audit: new AuditLog(join(dir, 'audit.jsonl')),
     dir,
   };
@@ -39,7 +41,7 @@ export const serveAction: Action = async (out, opts) => {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
   requireSafeListen(addr, tls);
-  const { tokens, audit } = stateFiles(opts);
+  const { tokens, users, audit } = stateFiles(opts);
   const metrics = await MetricsReader.open(
     String(opts.store ?? DEFAULT_STORE),
     readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS)),
@@ -47,6 +49,7 @@ export const serveAction: Action = async (out, opts) => {
   const app = await buildServer({
     metrics,
     tokens,
+    users,
     audit,
     status: () => metrics.storeStatus(),
     logger: opts.log === true,
@@ -140,4 +143,29 @@ export const auditVerifyAction: Action = async (out, opts) => {
   if (verdict.ok) out.line(`${file}: chain intact, ${verdict.records} records`);
   else out.line(`${file}: chain broken at line ${verdict.firstBad?.line}: ${verdict.firstBad?.reason}`);
   return verdict.ok ? 0 : 1;
+};
+
+export const usersAddAction: Action = async (out, opts) => {
+  const role = String(opts.role ?? 'viewer');
+  if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
+  const { users, audit } = stateFiles(opts);
+  const { record, password } = await users.add(String(opts.name ?? ''), role as Role);
+  audit.append({
+    actor: 'cli',
+    action: 'user.add',
+    outcome: 'ok',
+    detail: { id: record.id, role: record.role },
+  });
+  if (out.json) out.data({ name: record.name, role: record.role, password });
+  out.line(`User ${record.name} (${record.role}) created. Initial password, shown once (store it now): ${password}`);
+  return 0;
+};
+
+export const usersListAction: Action = async (out, opts) => {
+  const { users } = stateFiles(opts);
+  const list = users.list().map(({ passwordHash: _h, ...u }) => u);
+  if (out.json) out.data({ users: list });
+  for (const u of list)
+    out.line(`${u.id}  ${u.role.padEnd(7)}  ${u.name}${u.disabledAt ? '  (disabled)' : ''}`);
+  return 0;
 };

@@ -1,9 +1,13 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
 import { GRAINS, type Grain, type MetricsReader } from '../metrics/index.ts';
+import { SessionStore } from './session-store.ts';
 import { type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
+import type { UserStore } from './user-store.ts';
 
 /** Who may call a route: `public` is for `/healthz` alone. */
 export type Access = Role | 'public';
@@ -18,7 +22,10 @@ export interface RouteInfo {
 export interface ServerDeps {
   readonly metrics: MetricsReader;
   readonly tokens: TokenStore;
+  readonly users: UserStore;
   readonly audit: AuditLog;
+  /** Requests per minute per client address (default 600; login is held to 10). */
+  readonly rateLimit?: number;
   /** Store facts for the status route. */
   readonly status: () => Promise<Record<string, unknown>>;
   readonly logger?: FastifyServerOptions['logger'];
@@ -60,7 +67,17 @@ function fail(reply: FastifyReply, status: number, code: string, message: string
   return reply.code(status).send({ error: { code, message, requestId: reply.request.id } });
 }
 
-const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'];
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+];
+const SESSION_COOKIE = 'fv_session';
+
+function actorOf(p: Principal | undefined): string {
+  return p ? `${p.kind}:${p.id}` : 'anonymous';
+}
 
 /**
  * Builds the HTTP API without listening, so tests call it with `inject()`. Every route but
@@ -97,41 +114,149 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     }
   });
 
+  const sessions = new SessionStore();
+  const secure = deps.https !== undefined;
+  await app.register(cookie);
+  await app.register(rateLimit, {
+    max: deps.rateLimit ?? 600,
+    timeWindow: '1 minute',
+    errorResponseBuilder: (_req, ctx) => ({
+      statusCode: 429,
+      error: {
+        code: 'FV_RATE_LIMITED',
+        message: `too many requests; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+      },
+    }),
+  });
+
   app.addHook('onRequest', async (req, reply) => {
     const access = req.routeOptions.config?.access;
     if (req.routeOptions.url === undefined || access === 'public') return;
-    const auth = deps.tokens.authenticate(req.headers.authorization);
-    if (!auth.ok) {
+    let principal: Principal | undefined;
+    let reason = 'missing';
+    if (req.headers.authorization !== undefined) {
+      const auth = deps.tokens.authenticate(req.headers.authorization);
+      if (auth.ok) principal = auth.principal;
+      else reason = auth.reason;
+    } else {
+      const session = sessions.get(req.cookies[SESSION_COOKIE]);
+      if (session) {
+        const sent = Buffer.from(String(req.headers['x-csrf-token'] ?? ''));
+        const want = Buffer.from(session.csrf);
+        const csrfOk = sent.length === want.length && timingSafeEqual(sent, want);
+        if (req.method !== 'GET' && req.method !== 'HEAD' && !csrfOk) {
+          deps.audit.append({
+            actor: `user:${session.principal.id}`,
+            action: 'auth.csrf',
+            outcome: 'refused',
+            detail: { route: req.routeOptions.url },
+          });
+          return fail(
+            reply,
+            403,
+            'FV_CSRF',
+            'missing or wrong x-csrf-token header for a state-changing request',
+          );
+        }
+        principal = session.principal;
+      } else if (req.cookies[SESSION_COOKIE]) reason = 'expired session';
+    }
+    if (!principal) {
       deps.audit.append({
         actor: 'anonymous',
         action: 'auth.refused',
         outcome: 'refused',
-        detail: { route: req.routeOptions.url, reason: auth.reason },
+        detail: { route: req.routeOptions.url, reason },
       });
       return fail(
         reply.header('www-authenticate', 'Bearer'),
         401,
         'FV_AUTH_REQUIRED',
-        `authentication failed: ${auth.reason} token`,
+        `authentication failed: ${reason}`,
       );
     }
     const need = access ?? 'admin';
-    if (!roleAllows(auth.principal.role, need)) {
+    if (!roleAllows(principal.role, need)) {
       deps.audit.append({
-        actor: `token:${auth.principal.id}`,
+        actor: actorOf(principal),
         action: 'auth.forbidden',
         outcome: 'refused',
-        detail: { route: req.routeOptions.url, role: auth.principal.role },
+        detail: { route: req.routeOptions.url, role: principal.role },
       });
       return fail(
         reply,
         403,
         'FV_AUTH_FORBIDDEN',
-        `the ${auth.principal.role} role cannot use this route (needs ${need})`,
+        `the ${principal.role} role cannot use this route (needs ${need})`,
       );
     }
-    req.principal = auth.principal;
+    req.principal = principal;
   });
+
+  app.post<{ Body: { name: string; password: string } }>(
+    '/api/v1/login',
+    {
+      config: {
+        access: 'public',
+        summary: 'sign in; sets an HttpOnly, SameSite=Strict session cookie',
+        rateLimit: { max: 10, timeWindow: '1 minute' },
+      },
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'password'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 64 },
+            password: { type: 'string', minLength: 1, maxLength: 200 },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const principal = await deps.users.verify(req.body.name, req.body.password);
+      if (!principal) {
+        deps.audit.append({
+          actor: 'anonymous',
+          action: 'login',
+          outcome: 'refused',
+          detail: { user: req.body.name.slice(0, 64) },
+        });
+        return fail(reply, 401, 'FV_AUTH_REQUIRED', 'wrong user name or password');
+      }
+      const session = sessions.create(principal);
+      deps.audit.append({ actor: actorOf(principal), action: 'login', outcome: 'ok' });
+      reply.setCookie(SESSION_COOKIE, session.id, {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure,
+        path: '/',
+        maxAge: 8 * 3600,
+      });
+      return { user: { name: principal.name, role: principal.role }, csrfToken: session.csrf };
+    },
+  );
+
+  app.post(
+    '/api/v1/logout',
+    { config: { access: 'viewer', summary: 'end the browser session' } },
+    async (req, reply) => {
+      const id = req.cookies[SESSION_COOKIE];
+      if (id) sessions.destroy(id);
+      deps.audit.append({ actor: actorOf(req.principal), action: 'logout', outcome: 'ok' });
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return { ok: true };
+    },
+  );
+
+  app.get(
+    '/api/v1/session',
+    { config: { access: 'viewer', summary: 'who is signed in, and the CSRF token' } },
+    async (req) => ({
+      user: { name: req.principal?.name, role: req.principal?.role },
+      csrfToken: sessions.get(req.cookies[SESSION_COOKIE])?.csrf ?? null,
+    }),
+  );
 
   app.addHook('onSend', async (_req, reply, payload) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
@@ -224,7 +349,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
         ...(q.to ? { to: q.to } : {}),
         filters,
       };
-      const actor = `token:${req.principal?.id}`;
+      const actor = actorOf(req.principal);
       try {
         const answer = await deps.metrics.query(query);
         deps.audit.append({
@@ -260,7 +385,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       },
     },
     async (req) => {
-      const actor = `token:${req.principal?.id}`;
+      const actor = actorOf(req.principal);
       try {
         const result = await deps.metrics.sql(req.body.sql, { maxRows: 1000, timeoutMs: 5000 });
         deps.audit.append({
@@ -305,7 +430,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       },
     },
     async (req) => {
-      deps.audit.append({ actor: `token:${req.principal?.id}`, action: 'audit.read', outcome: 'ok' });
+      deps.audit.append({ actor: actorOf(req.principal), action: 'audit.read', outcome: 'ok' });
       return { records: deps.audit.recent(req.query.limit ?? 100) };
     },
   );
@@ -333,7 +458,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     async (req) => {
       const r = deps.tokens.revoke(req.params.id);
       deps.audit.append({
-        actor: `token:${req.principal?.id}`,
+        actor: actorOf(req.principal),
         action: 'token.revoke',
         outcome: 'ok',
         detail: { id: r.id },

@@ -1,5 +1,6 @@
 export { type Access, buildServer, type RouteInfo, type ServerDeps } from './build-server.ts';
 export { isLoopback, type ListenAddress, parseListen, requireSafeListen } from './listen-address.ts';
+export { type Session, SessionStore } from './session-store.ts';
 export {
   type AuthResult,
   type Principal,
@@ -9,3 +10,4 @@ export {
   type TokenRecord,
   TokenStore,
 } from './token-store.ts';
+export { type UserRecord, UserStore } from './user-store.ts';

@@ -22,6 +22,7 @@ export interface TokenRecord {
 }
 
 export interface Principal {
+  readonly kind: 'token' | 'user';
   readonly id: string;
   readonly name: string;
   readonly role: Role;
@@ -109,6 +110,6 @@ export class TokenStore {
     if (!record || !match) return { ok: false, reason: 'unknown' };
     if (record.revokedAt) return { ok: false, reason: 'revoked' };
     if (record.expiresAt && Date.parse(record.expiresAt) <= now) return { ok: false, reason: 'expired' };
-    return { ok: true, principal: { id: record.id, name: record.name, role: record.role } };
+    return { ok: true, principal: { kind: 'token', id: record.id, name: record.name, role: record.role } };
   }
 }
