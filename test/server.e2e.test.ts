@@ -75,7 +75,14 @@ describe('HTTP API', () => {
       creds[k] = `Bearer ${creds[k]}`;
     reader = await MetricsReader.open(store, readMetricsFile(METRICS));
     users = new UserStore(join(dir, 'users.json'));
-    app = await buildServer({ metrics: reader, tokens, users, audit, status: () => reader.storeStatus() });
+    app = await buildServer({
+      metrics: reader,
+      tokens,
+      users,
+      audit,
+      status: () => reader.storeStatus(),
+      webDir: join(process.cwd(), 'dist', 'web'),
+    });
     await app.ready();
   });
 
@@ -100,22 +107,28 @@ describe('HTTP API', () => {
     const rank = { public: -1, viewer: 0, analyst: 1, admin: 2 } as const;
     const routes = app.fvRoutes;
     expect(routes.length).toBeGreaterThanOrEqual(9);
-    expect(routes.filter((r) => r.access === 'public').map((r) => r.url)).toEqual([
+    // Public: health, login, and the dashboard's static files, which hold no data.
+    const open = routes.filter((r) => r.access === 'public').map((r) => r.url);
+    expect(open.filter((u) => u !== '/' && !u.startsWith('/assets/')).sort()).toEqual([
       '/api/v1/login',
       '/healthz',
     ]);
+    expect(open).toContain('/');
     for (const route of routes) {
       for (const [who, cred] of Object.entries(creds)) {
         const res = await call(route.method, concrete(route.url), cred);
         const cell = `${route.method} ${route.url} as ${who}`;
-        if (route.url === '/healthz') expect(res.statusCode, cell).toBe(200);
-        else if (route.url === '/api/v1/login') expect(res.statusCode, cell).toBe(400);
+        if (route.url === '/healthz' || (route.access === 'public' && route.url !== '/api/v1/login')) {
+          expect(res.statusCode, cell).toBe(200);
+        } else if (route.url === '/api/v1/login') expect(res.statusCode, cell).toBe(400);
         else if (!['viewer', 'analyst', 'admin'].includes(who)) {
           expect(res.statusCode, cell).toBe(401);
           expect(res.json().error.code, cell).toBe('FV_AUTH_REQUIRED');
         } else if (rank[who as 'viewer'] < rank[route.access]) expect(res.statusCode, cell).toBe(403);
         else expect(res.statusCode, cell).toBe(200);
         expect(res.headers['content-security-policy'], cell).toContain("default-src 'none'");
+        expect(res.headers['content-security-policy'], cell).not.toContain('unsafe-eval');
+        expect(res.headers['content-security-policy'], cell).not.toMatch(/script-src[^;]*unsafe-inline/);
         expect(res.headers['x-content-type-options'], cell).toBe('nosniff');
       }
     }
@@ -336,7 +349,7 @@ describe('HTTP API', () => {
     );
     try {
       await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d) => String(d).includes('fleetvault API on') && resolve());
+        child.stdout.on('data', (d) => String(d).includes('fleetvault dashboard on') && resolve());
         child.on('exit', () => reject(new Error('serve exited')));
       });
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);

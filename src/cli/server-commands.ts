@@ -13,7 +13,7 @@ import {
   UserStore,
 } from '../server/index.ts';
 import type { Action } from './commands.ts';
-import { DEFAULT_METRICS, DEFAULT_STORE, ensurePrivateDir, STATE_DIR } from './defaults.ts';
+import { DEFAULT_METRICS, DEFAULT_STORE, ensurePrivateDir, packageRoot, STATE_DIR } from './defaults.ts';
 
 function stateFiles(opts: Record<string, unknown>) {
   const dir = String(opts.stateDir ?? STATE_DIR);
@@ -53,6 +53,7 @@ export const serveAction: Action = async (out, opts) => {
     audit,
     status: () => metrics.storeStatus(),
     logger: opts.log === true,
+    webDir: join(packageRoot(), 'dist', 'web'),
     ...(tls
       ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
       : {}),
@@ -65,7 +66,7 @@ export const serveAction: Action = async (out, opts) => {
     outcome: 'ok',
     detail: { listen: `${addr.host}:${addr.port}`, tls },
   });
-  out.line(`fleetvault API on ${url}/api/v1 (health: ${url}/healthz)`);
+  out.line(`fleetvault dashboard on ${url}/ (API ${url}/api/v1, health ${url}/healthz)`);
   if (tokens.list().length === 0)
     out.line('No API tokens yet: create one with `fleetvault tokens create --role admin`.');
   await new Promise<void>((resolve) => {
@@ -157,7 +158,9 @@ export const usersAddAction: Action = async (out, opts) => {
     detail: { id: record.id, role: record.role },
   });
   if (out.json) out.data({ name: record.name, role: record.role, password });
-  out.line(`User ${record.name} (${record.role}) created. Initial password, shown once (store it now): ${password}`);
+  out.line(
+    `User ${record.name} (${record.role}) created. Initial password, shown once (store it now): ${password}`,
+  );
   return 0;
 };
 

@@ -1,8 +1,10 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
-import type { AuditLog } from '../audit/index.ts';
+import { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
 import { GRAINS, type Grain, type MetricsReader } from '../metrics/index.ts';
 import { SessionStore } from './session-store.ts';
@@ -29,6 +31,8 @@ export interface ServerDeps {
   /** Store facts for the status route. */
   readonly status: () => Promise<Record<string, unknown>>;
   readonly logger?: FastifyServerOptions['logger'];
+  /** The built dashboard (dist/web); served as static files that hold no data. */
+  readonly webDir?: string;
   readonly https?: { key: Buffer; cert: Buffer };
 }
 
@@ -51,6 +55,9 @@ const STATUS: Partial<Record<string, number>> = {
   FV_USAGE: 400,
 };
 
+// Pages may load their own script, style and chart canvas; nothing inline runs, nothing else loads.
+const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy':
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -74,6 +81,14 @@ const REDACT = [
   'res.headers["set-cookie"]',
 ];
 const SESSION_COOKIE = 'fv_session';
+const STATIC = 'dashboard file (no data)';
+const TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
 
 function actorOf(p: Principal | undefined): string {
   return p ? `${p.kind}:${p.id}` : 'anonymous';
@@ -258,8 +273,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     }),
   );
 
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', async (req, reply, payload) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    if (req.routeOptions.config?.summary === STATIC) reply.header('content-security-policy', PAGE_CSP);
     if (deps.https) reply.header('strict-transport-security', 'max-age=31536000');
     return payload;
   });
@@ -466,6 +482,26 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       return { id: r.id, revokedAt: r.revokedAt };
     },
   );
+
+  app.get(
+    '/api/v1/audit/verify',
+    { config: { access: 'admin', summary: 'whether the audit chain is intact' } },
+    async () => AuditLog.verify(deps.audit.path),
+  );
+
+  if (deps.webDir && existsSync(join(deps.webDir, 'index.html'))) {
+    const files = [
+      ['/', 'index.html'],
+      ...readdirSync(join(deps.webDir, 'assets')).map((f) => [`/assets/${f}`, join('assets', f)]),
+    ] as const;
+    for (const [url, file] of files) {
+      const body = readFileSync(join(deps.webDir, file));
+      const type = TYPES[extname(file)] ?? 'application/octet-stream';
+      app.get(url, { config: { access: 'public', summary: STATIC } }, async (_req, reply) =>
+        reply.type(type).send(body),
+      );
+    }
+  }
 
   app.get(
     '/api/v1/openapi.json',

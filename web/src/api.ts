@@ -1,0 +1,79 @@
+/** The dashboard's only door to the server: same-origin JSON with the session cookie and CSRF token. */
+export interface Group {
+  period: string;
+  dims: (string | null)[];
+  values: Record<string, number | null>;
+  units: number | null;
+  suppressed: 'none' | 'below_k' | 'complement';
+}
+
+export interface Answer {
+  metric: string;
+  description: string;
+  format: 'count' | 'ratio' | 'seconds' | 'number';
+  grain: string;
+  by: string[];
+  from: string;
+  to: string;
+  k: number;
+  outputs: string[];
+  groups: Group[];
+  totals: Group[];
+}
+
+export interface MetricInfo {
+  name: string;
+  description: string;
+  outputs: string[];
+  format: Answer['format'];
+  dimensions: string[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let csrf: string | null = null;
+
+export function setCsrf(token: string | null): void {
+  csrf = token;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrf) headers['x-csrf-token'] = csrf;
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const data = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+  if (!res.ok)
+    throw new ApiError(
+      res.status,
+      data.error?.code ?? 'FV_HTTP',
+      data.error?.message ?? `HTTP ${res.status}`,
+    );
+  return data as T;
+}
+
+export function metricQuery(
+  name: string,
+  q: { grain: string; by?: string[]; from?: string; to?: string; filters?: Record<string, string[]> },
+): Promise<Answer> {
+  const p = new URLSearchParams({ grain: q.grain });
+  if (q.by?.length) p.set('by', q.by.join(','));
+  if (q.from) p.set('from', q.from);
+  if (q.to) p.set('to', q.to);
+  for (const [dim, values] of Object.entries(q.filters ?? {}))
+    if (values.length) p.append('filter', `${dim}:${values.join(',')}`);
+  return api<Answer>('GET', `/api/v1/metrics/${encodeURIComponent(name)}?${p}`);
+}

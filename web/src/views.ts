@@ -1,0 +1,402 @@
+import { type Answer, ApiError, api, type MetricInfo, metricQuery, setCsrf } from './api.ts';
+import { answerChart, answerTable } from './chart.ts';
+import { el, formatValue } from './format.ts';
+
+export interface SessionUser {
+  name: string;
+  role: 'viewer' | 'analyst' | 'admin';
+}
+
+type Render = (root: HTMLElement, user: SessionUser) => Promise<void>;
+
+export function loading(root: HTMLElement, what: string): void {
+  root.replaceChildren(el('p', { class: 'loading', role: 'status' }, `Loading ${what}…`));
+}
+
+export function errorBox(e: unknown): HTMLElement {
+  const msg = e instanceof ApiError ? `${e.message} (${e.code})` : 'Something went wrong. Try again.';
+  return el('p', { class: 'error', role: 'alert' }, msg);
+}
+
+export function loginView(root: HTMLElement, onLogin: (u: SessionUser) => void): void {
+  const name = el('input', { id: 'name', name: 'name', autocomplete: 'username', required: '' });
+  const password = el('input', {
+    id: 'password',
+    name: 'password',
+    type: 'password',
+    autocomplete: 'current-password',
+    required: '',
+  });
+  const status = el('p', { role: 'status' });
+  const form = el(
+    'form',
+    { class: 'login' },
+    el('h1', {}, 'Sign in to fleetvault'),
+    el('label', { for: 'name' }, 'User name'),
+    name,
+    el('label', { for: 'password' }, 'Password'),
+    password,
+    el('button', { type: 'submit' }, 'Sign in'),
+    status,
+  );
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    status.textContent = 'Signing in…';
+    try {
+      const r = await api<{ user: SessionUser; csrfToken: string }>('POST', '/api/v1/login', {
+        name: name.value,
+        password: password.value,
+      });
+      setCsrf(r.csrfToken);
+      onLogin(r.user);
+    } catch (e) {
+      status.replaceChildren(errorBox(e));
+    }
+  });
+  root.replaceChildren(form);
+  name.focus();
+}
+
+function tile(label: string, value: string, hint: string): HTMLElement {
+  return el(
+    'div',
+    { class: 'tile' },
+    el('div', { class: 'tile-label' }, label),
+    el('div', { class: 'tile-value', 'data-testid': label }, value),
+    el('div', { class: 'tile-hint' }, hint),
+  );
+}
+
+function lastVisible(a: Answer): { period: string; value: number | null } {
+  const t = [...a.totals].reverse().find((g) => g.suppressed === 'none');
+  return { period: t?.period ?? '-', value: t ? (t.values[a.outputs[0] ?? 'value'] ?? null) : null };
+}
+
+export const overviewView: Render = async (root) => {
+  loading(root, 'the overview');
+  const [act, active, fail] = await Promise.all([
+    metricQuery('activations', { grain: 'week', by: ['product_model'] }),
+    metricQuery('active_devices', { grain: 'week' }),
+    metricQuery('connection_failure_rate', { grain: 'week', by: ['devices.product_model'] }),
+  ]);
+  const a = lastVisible(act);
+  const d = lastVisible(active);
+  const f = lastVisible(fail);
+  root.replaceChildren(
+    el('h1', {}, 'Fleet overview'),
+    el(
+      'p',
+      { class: 'note' },
+      `Weekly, ${act.from} to ${act.to} (UTC). Every group has at least k = ${act.k} users; smaller ones are suppressed.`,
+    ),
+    el(
+      'div',
+      { class: 'tiles' },
+      tile('Activations', formatValue(a.value, 'count'), `week of ${a.period}`),
+      tile('Active devices', formatValue(d.value, 'count'), `week of ${d.period}`),
+      tile('Failure rate', formatValue(f.value, 'ratio'), `week of ${f.period}`),
+    ),
+    el('section', {}, el('h2', {}, 'Activations by product'), answerChart(act)),
+    el('section', {}, el('h2', {}, 'Active devices'), answerChart(active)),
+    el('section', {}, el('h2', {}, 'Connection failure rate by product'), answerChart(fail)),
+  );
+};
+
+export const exploreView: Render = async (root) => {
+  loading(root, 'the metric catalogue');
+  const { metrics } = await api<{ metrics: MetricInfo[] }>('GET', '/api/v1/metrics');
+  const select = (id: string, options: string[], value?: string) => {
+    const s = el(
+      'select',
+      { id, name: id },
+      ...options.map((o) => el('option', { value: o }, o || '(none)')),
+    );
+    if (value !== undefined) s.value = value;
+    return s;
+  };
+  const metric = select(
+    'metric',
+    metrics.map((m) => m.name),
+    'connection_failure_rate',
+  );
+  const grain = select('grain', ['day', 'week', 'month'], 'week');
+  const by = select('by', ['']);
+  const filterDim = select('filter-dim', ['']);
+  const filterValue = el('input', { id: 'filter-value', placeholder: 'value, value…' });
+  const from = el('input', { id: 'from', type: 'date' });
+  const to = el('input', { id: 'to', type: 'date' });
+  const out = el('div', { id: 'result' });
+  const dims = () => {
+    const m = metrics.find((x) => x.name === metric.value);
+    for (const s of [by, filterDim])
+      s.replaceChildren(
+        ...['', ...(m?.dimensions ?? [])].map((o) => el('option', { value: o }, o || '(none)')),
+      );
+    if (m?.dimensions[0]) by.value = m.dimensions[0];
+  };
+  metric.addEventListener('change', dims);
+  dims();
+  const run = async () => {
+    out.replaceChildren(el('p', { class: 'loading', role: 'status' }, 'Loading…'));
+    try {
+      const values = filterValue.value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
+      const answer = await metricQuery(metric.value, {
+        grain: grain.value,
+        by: by.value ? [by.value] : [],
+        ...(from.value ? { from: from.value } : {}),
+        ...(to.value ? { to: to.value } : {}),
+        filters: filterDim.value && values.length ? { [filterDim.value]: values } : {},
+      });
+      const shown = answer.by.length ? answer.groups : answer.totals;
+      const note = el(
+        'p',
+        { class: 'note' },
+        `${answer.description}: ${answer.grain}ly from ${answer.from} to ${answer.to} (exclusive), k = ${answer.k}.`,
+      );
+      if (shown.length) out.replaceChildren(note, answerChart(answer), answerTable(answer));
+      else out.replaceChildren(note, el('p', { class: 'empty' }, 'No data in this range.'));
+    } catch (e) {
+      out.replaceChildren(errorBox(e));
+    }
+  };
+  const form = el(
+    'form',
+    { class: 'controls' },
+    el('label', {}, 'Metric ', metric),
+    el('label', {}, 'Grain ', grain),
+    el('label', {}, 'By ', by),
+    el('label', {}, 'From ', from),
+    el('label', {}, 'To ', to),
+    el('label', {}, 'Filter ', filterDim, filterValue),
+    el('button', { type: 'submit' }, 'Run'),
+  );
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void run();
+  });
+  root.replaceChildren(el('h1', {}, 'Explore metrics'), form, out);
+  await run();
+};
+
+export const sqlView: Render = async (root, user) => {
+  if (user.role === 'viewer') {
+    root.replaceChildren(
+      el('h1', {}, 'SQL console'),
+      el('p', { class: 'error', role: 'alert' }, 'The SQL console needs the analyst role. Ask an admin.'),
+    );
+    return;
+  }
+  const text = el('textarea', { id: 'sql', rows: '6', spellcheck: 'false', 'aria-label': 'SQL' });
+  text.value = 'SELECT product_model, count(*) AS devices FROM devices GROUP BY 1 ORDER BY 2 DESC';
+  const out = el('div', { id: 'sql-result' });
+  const run = async () => {
+    out.replaceChildren(el('p', { class: 'loading', role: 'status' }, 'Running…'));
+    try {
+      const r = await api<{ columns: string[]; rows: unknown[][]; truncated: boolean }>(
+        'POST',
+        '/api/v1/sql',
+        { sql: text.value },
+      );
+      out.replaceChildren(
+        el('p', { class: 'note' }, `${r.rows.length} row(s)${r.truncated ? ' (capped)' : ''}`),
+        el(
+          'div',
+          { class: 'table-wrap' },
+          el(
+            'table',
+            {},
+            el('thead', {}, el('tr', {}, ...r.columns.map((c) => el('th', {}, c)))),
+            el(
+              'tbody',
+              {},
+              ...r.rows.map((row) =>
+                el(
+                  'tr',
+                  {},
+                  ...row.map((v) =>
+                    el('td', {}, v === null ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v)),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
+    } catch (e) {
+      out.replaceChildren(errorBox(e));
+    }
+  };
+  text.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) void run();
+  });
+  const button = el('button', { type: 'button', id: 'run-sql' }, 'Run (Ctrl+Enter)');
+  button.addEventListener('click', () => void run());
+  root.replaceChildren(
+    el('h1', {}, 'SQL console'),
+    el(
+      'p',
+      { class: 'note' },
+      'One read-only SELECT over the pseudonymized analytics tables; at most 1,000 rows and 5 seconds.',
+    ),
+    text,
+    button,
+    out,
+  );
+};
+
+export const adminView: Render = async (root, user) => {
+  if (user.role !== 'admin') {
+    root.replaceChildren(
+      el('h1', {}, 'Admin'),
+      el('p', { class: 'error', role: 'alert' }, 'Admin pages need the admin role.'),
+    );
+    return;
+  }
+  loading(root, 'tokens and audit');
+  const [tokens, audit] = await Promise.all([
+    api<{
+      tokens: Array<{
+        id: string;
+        name: string;
+        role: string;
+        expiresAt: string | null;
+        revokedAt: string | null;
+      }>;
+    }>('GET', '/api/v1/tokens'),
+    api<{ records: Array<{ seq: number; ts: string; actor: string; action: string; outcome: string }> }>(
+      'GET',
+      '/api/v1/audit?limit=100',
+    ),
+  ]);
+  const tokenRows = tokens.tokens.map((t) => {
+    const revoke = el('button', { type: 'button' }, 'Revoke');
+    revoke.addEventListener('click', async () => {
+      await api('DELETE', `/api/v1/tokens/${t.id}`);
+      await adminView(root, user);
+    });
+    return el(
+      'tr',
+      {},
+      el('td', {}, t.id),
+      el('td', {}, t.name),
+      el('td', {}, t.role),
+      el('td', {}, t.expiresAt ?? 'never'),
+      el('td', {}, t.revokedAt ? 'revoked' : revoke),
+    );
+  });
+  root.replaceChildren(
+    el('h1', {}, 'Admin'),
+    el('h2', {}, 'API tokens'),
+    el(
+      'p',
+      { class: 'note' },
+      'Create tokens on the server: fleetvault tokens create --role viewer --expires 30d',
+    ),
+    tokenRows.length
+      ? el(
+          'table',
+          {},
+          el('thead', {}, el('tr', {}, ...['id', 'name', 'role', 'expires', ''].map((h) => el('th', {}, h)))),
+          el('tbody', {}, ...tokenRows),
+        )
+      : el('p', { class: 'empty' }, 'No tokens.'),
+    el('h2', {}, 'Audit log (newest first)'),
+    el(
+      'div',
+      { class: 'table-wrap' },
+      el(
+        'table',
+        {},
+        el(
+          'thead',
+          {},
+          el('tr', {}, ...['#', 'time', 'actor', 'action', 'outcome'].map((h) => el('th', {}, h))),
+        ),
+        el(
+          'tbody',
+          {},
+          ...audit.records.map((r) =>
+            el(
+              'tr',
+              {},
+              el('td', {}, String(r.seq)),
+              el('td', {}, r.ts),
+              el('td', {}, r.actor),
+              el('td', {}, r.action),
+              el('td', {}, r.outcome),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+};
+
+export const privacyView: Render = async (root, user) => {
+  loading(root, 'privacy status');
+  const status = await api<{
+    k: number;
+    lastSync: string | null;
+    coverage: Record<string, number>;
+    tables: Array<{ name: string; rows: number }>;
+  }>('GET', '/api/v1/status');
+  let chain: HTMLElement = el('p', { class: 'note' }, 'Audit chain status: visible to admins.');
+  if (user.role === 'admin') {
+    const v = await api<{ ok: boolean; records: number; firstBad?: { line: number; reason: string } }>(
+      'GET',
+      '/api/v1/audit/verify',
+    );
+    chain = el(
+      'p',
+      { class: v.ok ? 'ok' : 'error', 'data-testid': 'audit-chain' },
+      v.ok
+        ? `Audit chain intact (${v.records} records).`
+        : `Audit chain broken at record ${v.firstBad?.line}: ${v.firstBad?.reason}`,
+    );
+  }
+  const cov = status.coverage;
+  root.replaceChildren(
+    el('h1', {}, 'Privacy & security'),
+    el(
+      'div',
+      { class: 'tiles' },
+      tile('k', String(status.k), 'minimum users per group'),
+      tile('Last sync', status.lastSync ? status.lastSync.slice(0, 16).replace('T', ' ') : 'never', 'UTC'),
+      tile('Never read', String(cov.neverRead ?? 0), 'secret columns'),
+    ),
+    el('h2', {}, 'Policy coverage (columns)'),
+    el(
+      'table',
+      {},
+      el(
+        'tbody',
+        {},
+        ...['copied', 'pseudonymized', 'generalized', 'dropped', 'neverRead'].map((k) =>
+          el(
+            'tr',
+            {},
+            el('th', {}, k === 'neverRead' ? 'never read' : k),
+            el('td', { class: 'num' }, String(cov[k] ?? 0)),
+          ),
+        ),
+      ),
+    ),
+    el('h2', {}, 'Audit'),
+    chain,
+    el('h2', {}, 'Tables'),
+    el(
+      'table',
+      {},
+      el(
+        'tbody',
+        {},
+        ...status.tables.map((t) =>
+          el('tr', {}, el('th', {}, t.name), el('td', { class: 'num' }, t.rows.toLocaleString('en-US'))),
+        ),
+      ),
+    ),
+  );
+};
