@@ -2,9 +2,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { AuditLog } from '../audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
+import { buildServer, parseListen, requireSafeListen, TokenStore, UserStore } from '../server/index.ts';
 import { pgliteLoader, simulate } from '../sim/index.ts';
 import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
@@ -87,17 +89,63 @@ export const demoAction: Action = async (out, opts) => {
     } finally {
       await store.close();
     }
-    await printDemoMetrics(
-      out,
+    const metricsFile = join(packageRoot(), 'examples', 'demo', 'fleetvault.metrics.yaml');
+    await printDemoMetrics(out, storePath, metricsFile);
+    if (opts.serve === false) return 0;
+    // The embedded production database is no longer needed while the dashboard runs.
+    await server.stop().catch(() => {});
+    await db.close().catch(() => {});
+    return await serveDashboard(out, {
+      dir,
       storePath,
-      join(packageRoot(), 'examples', 'demo', 'fleetvault.metrics.yaml'),
-    );
-    return 0;
+      metricsFile,
+      listen: String(opts.listen ?? '127.0.0.1:8787'),
+    });
   } finally {
     await server.stop().catch(() => {});
     await db.close().catch(() => {});
   }
 };
+
+/** The dashboard over the demo store, with a fresh admin password printed once. */
+async function serveDashboard(
+  out: Output,
+  o: { dir: string; storePath: string; metricsFile: string; listen: string },
+): Promise<number> {
+  const addr = parseListen(o.listen);
+  requireSafeListen(addr, false);
+  const users = new UserStore(join(o.dir, 'users.json'));
+  const { password } = await users.resetPassword('admin', 'admin');
+  const audit = new AuditLog(join(o.dir, 'audit.jsonl'));
+  const metrics = await MetricsReader.open(o.storePath, readMetricsFile(o.metricsFile));
+  const app = await buildServer({
+    metrics,
+    tokens: new TokenStore(join(o.dir, 'tokens.json')),
+    users,
+    audit,
+    status: () => metrics.storeStatus(),
+    webDir: join(packageRoot(), 'dist', 'web'),
+  });
+  await app.listen({ host: addr.host, port: addr.port });
+  audit.append({
+    actor: 'cli',
+    action: 'server.start',
+    outcome: 'ok',
+    detail: { listen: o.listen, demo: true },
+  });
+  const port = (app.server.address() as { port: number }).port;
+  out.line('');
+  out.line(`Dashboard: http://${addr.host}:${port}/`);
+  out.line(`Sign in as admin with the one-time password ${password} (a new one is made on every start).`);
+  out.line('Press Ctrl+C to stop.');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await app.close();
+  metrics.close();
+  return 0;
+}
 
 /** The key metrics over the simulated fleet, k-anonymous like every answer. */
 async function printDemoMetrics(out: Output, storePath: string, metricsFile: string): Promise<void> {

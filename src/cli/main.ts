@@ -195,6 +195,8 @@ function program(setCode: (code: number) => void): Command {
     .option('--dir <path>', 'state folder', '.fleetvault-demo')
     .option('--users <n>', 'simulated users on first run', '20000')
     .option('--days <n>', 'simulated days on first run', '30')
+    .option('--listen <host:port>', 'dashboard address (loopback)', '127.0.0.1:8787')
+    .option('--no-serve', 'stop after the report instead of serving the dashboard')
     .action(run(demoAction));
   return p;
 }

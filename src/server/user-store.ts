@@ -58,11 +58,25 @@ export class UserStore {
       createdAt: new Date().toISOString(),
       disabledAt: null,
     };
+    this.write([...this.list(), record]);
+    return { record, password };
+  }
+
+  /** Gives an existing user a new random password (shown once); creates the user if missing. */
+  async resetPassword(name: string, role: Role): Promise<{ record: UserRecord; password: string }> {
+    const existing = this.list().find((u) => u.name === name);
+    if (!existing) return this.add(name, role);
+    const password = randomBytes(15).toString('base64url');
+    const record = { ...existing, passwordHash: await argon2.hash(password, { type: argon2.argon2id }) };
+    this.write(this.list().map((u) => (u.name === name ? record : u)));
+    return { record, password };
+  }
+
+  private write(records: UserRecord[]): void {
     const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify([...this.list(), record], null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(tmp, `${JSON.stringify(records, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, this.path);
     this.cache = undefined;
-    return { record, password };
   }
 
   /** Checks a name and password; the same work is done whether or not the user exists. */

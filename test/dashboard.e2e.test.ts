@@ -1,0 +1,155 @@
+// End to end (slow): the dashboard in Debian's Chromium, driven by playwright-core, against a real
+// server over a real synced store. Screenshots of each page go to test-output/.
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/audit/index.ts';
+import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { runCli } from './helpers/cli.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
+
+const POLICY = join(process.cwd(), 'examples/demo/fleetvault.policy.yaml');
+const METRICS = join(process.cwd(), 'examples/demo/fleetvault.metrics.yaml');
+const SHOTS = join(process.cwd(), 'test-output', 'screenshots');
+const CHROMIUM = process.env.FV_CHROMIUM ?? '/usr/bin/chromium';
+
+describe('dashboard in a real browser', () => {
+  let db: TestDatabase;
+  let reader: MetricsReader;
+  let app: Awaited<ReturnType<typeof buildServer>>;
+  let browser: Browser;
+  let base: string;
+  const pw: Record<string, string> = {};
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    db = await createTestDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'fv-dash-'));
+    const store = join(dir, 'store.duckdb');
+    expect((await runCli(['simulate', '--source', db.url, '--users', '3000', '--days', '21'])).code).toBe(0);
+    expect((await runCli(['init', '--key-file', join(dir, 'k')])).code).toBe(0);
+    const s = await runCli([
+      'sync',
+      '--source',
+      db.url,
+      '--policy',
+      POLICY,
+      '--store',
+      store,
+      '--key-file',
+      join(dir, 'k'),
+    ]);
+    expect(s.code, s.stderr).toBe(0);
+    const users = new UserStore(join(dir, 'users.json'));
+    pw.analyst = (await users.add('ana', 'analyst')).password;
+    pw.viewer = (await users.add('vic', 'viewer')).password;
+    reader = await MetricsReader.open(store, readMetricsFile(METRICS));
+    app = await buildServer({
+      metrics: reader,
+      tokens: new TokenStore(join(dir, 'tokens.json')),
+      users,
+      audit: new AuditLog(join(dir, 'audit.jsonl')),
+      status: () => reader.storeStatus(),
+      webDir: join(process.cwd(), 'dist', 'web'),
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    reader?.close();
+    await db?.drop();
+  });
+
+  async function signIn(page: Page, name: string, password: string) {
+    await page.goto(`${base}/`);
+    await page.getByLabel('User name').fill(name);
+    await page.getByLabel('Password').fill(password);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Fleet overview' }).waitFor();
+  }
+
+  it('an analyst signs in, sees the API’s numbers, filters, runs SQL and signs out', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    // Refused requests (401 before sign-in, a refused query) are expected; script errors are not.
+    page.on(
+      'console',
+      (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text()),
+    );
+    await page.goto(`${base}/`);
+    await page.getByRole('heading', { name: 'Sign in to fleetvault' }).waitFor();
+    await page.screenshot({ path: join(SHOTS, '01-login.png') });
+    await signIn(page, 'ana', pw.analyst as string);
+    await page.locator('canvas').first().waitFor();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(SHOTS, '02-overview.png'), fullPage: true });
+
+    const api = await reader.query({ metric: 'active_devices', grain: 'week' });
+    const last = [...api.totals].reverse().find((g) => g.suppressed === 'none');
+    const shown = await page.getByTestId('Active devices').textContent();
+    expect(shown).toBe(Math.round(last?.values.value ?? 0).toLocaleString('en-US'));
+
+    await page.getByRole('link', { name: 'Explore' }).click();
+    await page.getByLabel('Metric').selectOption('connection_failure_rate');
+    await page.getByLabel('By').selectOption('devices.firmware_version');
+    await page.locator('#filter-dim').selectOption('devices.product_model');
+    await page.locator('#filter-value').fill('cam-outdoor-3');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.locator('#result table').waitFor();
+    const cells = await page.locator('#result tbody tr td:nth-child(2)').allTextContents();
+    expect(new Set(cells)).toEqual(new Set(['3.1.4', '3.2.0']));
+    await page.screenshot({ path: join(SHOTS, '03-explore.png'), fullPage: true });
+
+    await page.getByRole('link', { name: 'SQL' }).click();
+    await page
+      .getByLabel('SQL')
+      .fill('SELECT region, count(*) AS devices FROM devices GROUP BY 1 ORDER BY 1');
+    await page.getByRole('button', { name: /Run/ }).click();
+    await page.locator('#sql-result table').waitFor();
+    expect(await page.locator('#sql-result th').allTextContents()).toEqual(['region', 'devices']);
+    await page.getByLabel('SQL').fill("SELECT * FROM read_csv('/etc/passwd')");
+    await page.getByRole('button', { name: /Run/ }).click();
+    await expect(page.locator('#sql-result [role=alert]').textContent()).resolves.toContain('FV_SQL_REFUSED');
+    await page.screenshot({ path: join(SHOTS, '04-sql.png'), fullPage: true });
+
+    await page.getByRole('link', { name: 'Privacy & security' }).click();
+    await page.getByRole('heading', { name: 'Policy coverage (columns)' }).waitFor();
+    await page.screenshot({ path: join(SHOTS, '05-privacy.png'), fullPage: true });
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to fleetvault' }).waitFor();
+    expect((await page.request.get(`${base}/api/v1/session`)).status()).toBe(401);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a viewer is refused the SQL console', async () => {
+    const page = await browser.newPage();
+    await signIn(page, 'vic', pw.viewer as string);
+    expect(await page.getByRole('link', { name: 'SQL' }).isVisible()).toBe(false);
+    await page.goto(`${base}/#/sql`);
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('analyst role');
+    await page.screenshot({ path: join(SHOTS, '06-viewer-sql-refused.png') });
+    await page.close();
+  });
+});
