@@ -1,10 +1,16 @@
 // One benchmark stage per process, so each reports its own wall time and peak memory.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import Fastify from 'fastify';
 import { to as copyTo } from 'pg-copy-streams';
+import { AuditLog } from '../src/audit/index.ts';
 import { main } from '../src/cli/main.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { loadKeyFile } from '../src/privacy/index.ts';
+import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
 import { appenders } from '../src/store/duckdb/duckdb-values.ts';
 import { DuckDbStore } from '../src/store/index.ts';
@@ -153,14 +159,85 @@ function isoMinus(day: string, days: number): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
 }
 
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] as number;
+}
+
+/** A fixed number of requests at a fixed concurrency on loopback; rate and latency percentiles. */
+async function load(url: string, headers: Record<string, string>, total = 3000, concurrency = 16) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next++;
+        const t = performance.now();
+        const res = await fetch(url, { headers });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    rps: Math.round(total / seconds),
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+/** HTTP: the dashboard's metric endpoints against a bare Fastify route returning a constant. */
+async function http(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'fv-bench-http-'));
+  const tokens = new TokenStore(join(dir, 'tokens.json'));
+  const { token } = tokens.create({ role: 'viewer', name: 'bench', days: 1 });
+  const reader = await MetricsReader.open(storePath, readMetricsFile(metricsFile ?? ''));
+  const app = await buildServer({
+    metrics: reader,
+    tokens,
+    users: new UserStore(join(dir, 'users.json')),
+    audit: new AuditLog(join(dir, 'audit.jsonl')),
+    status: () => reader.storeStatus(),
+    rateLimit: 1_000_000,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const bare = Fastify();
+  bare.get('/constant', async () => ({ status: 'ok' }));
+  await bare.listen({ host: '127.0.0.1', port: 0 });
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  const auth = { authorization: `Bearer ${token}` };
+  const results: Record<string, { rps: number; p50: number; p99: number }> = {};
+  results['bare Fastify constant'] = await load(
+    `http://127.0.0.1:${(bare.server.address() as { port: number }).port}/constant`,
+    {},
+  );
+  for (const path of [
+    '/api/v1/metrics/activations?grain=week&by=product_model',
+    '/api/v1/metrics/active_devices?grain=week',
+    '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.product_model',
+  ]) {
+    results[path] = await load(`${base}${path}`, auth);
+  }
+  await app.close();
+  await bare.close();
+  reader.close();
+  process.stdout.write(`${JSON.stringify({ http: results })}\n`);
+  return Object.keys(results).length;
+}
+
 /** The whole `npm start` story in this process, so its wall time and peak memory are its own. */
 async function demo(): Promise<number> {
-  const code = await main(['node', 'fleetvault', 'demo', '--dir', storePath]);
+  const code = await main(['node', 'fleetvault', 'demo', '--dir', storePath, '--no-serve']);
   if (code !== 0) throw new Error('demo failed');
   return 1;
 }
 
-const run = { raw: rawCopy, plain: plainCopy, sync: fleetvaultSync, metrics: metricQueries, demo }[stage];
+const run = { raw: rawCopy, plain: plainCopy, sync: fleetvaultSync, metrics: metricQueries, demo, http }[
+  stage
+];
 if (!run) throw new Error(`unknown stage ${stage}`);
 const started = performance.now();
 const rows = await run();

@@ -110,12 +110,13 @@ describe('dashboard in a real browser', () => {
     expect(shown).toBe(Math.round(last?.values.value ?? 0).toLocaleString('en-US'));
 
     await page.getByRole('link', { name: 'Explore' }).click();
-    await page.getByLabel('Metric').selectOption('connection_failure_rate');
-    await page.getByLabel('By').selectOption('devices.firmware_version');
+    await page.locator('#result table').waitFor();
+    await page.locator('#metric').selectOption('connection_failure_rate');
+    await page.locator('#by').selectOption('devices.firmware_version');
     await page.locator('#filter-dim').selectOption('devices.product_model');
     await page.locator('#filter-value').fill('cam-outdoor-3');
     await page.getByRole('button', { name: 'Run' }).click();
-    await page.locator('#result table').waitFor();
+    await page.locator('#result th', { hasText: 'devices.firmware_version' }).waitFor();
     const cells = await page.locator('#result tbody tr td:nth-child(2)').allTextContents();
     expect(new Set(cells)).toEqual(new Set(['3.1.4', '3.2.0']));
     await page.screenshot({ path: join(SHOTS, '03-explore.png'), fullPage: true });

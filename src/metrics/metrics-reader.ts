@@ -33,6 +33,7 @@ export interface MetricAnswer {
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const CACHE_ENTRIES = 500;
 const DAY = 86_400_000;
 
 function parseDay(s: string, name: string): number {
@@ -68,6 +69,8 @@ const DEFAULT_SPAN: Readonly<Record<Grain, number>> = { day: 29, week: 7 * 11, m
  * const answer = await reader.query({ metric: 'activations', grain: 'week', by: ['product_model'] });
  */
 export class MetricsReader {
+  private readonly cache = new Map<string, MetricAnswer>();
+
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly db: DuckDBConnection,
@@ -101,7 +104,29 @@ export class MetricsReader {
     return [...this.file.metrics.values()];
   }
 
-  async query(query: MetricQuery): Promise<MetricAnswer> {
+  /**
+   * Answers are cached for as long as the reader is open: it holds the store read-only, so no sync
+   * can change the data under it, and reopening after a sync starts with an empty cache.
+   */
+  async query(query: MetricQuery, opts: { cache?: boolean } = {}): Promise<MetricAnswer> {
+    if (opts.cache === false) return this.compute(query);
+    const key = JSON.stringify([
+      query.metric,
+      query.grain,
+      query.by ?? [],
+      query.from,
+      query.to,
+      query.filters ?? {},
+    ]);
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const answer = await this.compute(query);
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, answer);
+    return answer;
+  }
+
+  private async compute(query: MetricQuery): Promise<MetricAnswer> {
     const def = this.file.metrics.get(query.metric);
     if (!def) throw new FvError('FV_METRIC_UNKNOWN', `unknown metric "${query.metric}"`);
     if (!GRAINS.includes(query.grain))

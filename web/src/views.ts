@@ -136,7 +136,9 @@ export const exploreView: Render = async (root) => {
   };
   metric.addEventListener('change', dims);
   dims();
+  let latest = 0;
   const run = async () => {
+    const mine = ++latest;
     out.replaceChildren(el('p', { class: 'loading', role: 'status' }, 'Loading…'));
     try {
       const values = filterValue.value
@@ -150,6 +152,8 @@ export const exploreView: Render = async (root) => {
         ...(to.value ? { to: to.value } : {}),
         filters: filterDim.value && values.length ? { [filterDim.value]: values } : {},
       });
+      // A slower, earlier answer must not replace a newer one.
+      if (mine !== latest) return;
       const shown = answer.by.length ? answer.groups : answer.totals;
       const note = el(
         'p',
@@ -159,7 +163,7 @@ export const exploreView: Render = async (root) => {
       if (shown.length) out.replaceChildren(note, answerChart(answer), answerTable(answer));
       else out.replaceChildren(note, el('p', { class: 'empty' }, 'No data in this range.'));
     } catch (e) {
-      out.replaceChildren(errorBox(e));
+      if (mine === latest) out.replaceChildren(errorBox(e));
     }
   };
   const form = el(
