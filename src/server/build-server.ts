@@ -459,6 +459,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     }),
   );
 
+  app.get(
+    '/api/v1/users',
+    { config: { access: 'admin', summary: 'dashboard accounts (never their password hashes)' } },
+    async () => ({
+      users: deps.users.list().map(({ passwordHash: _hash, ...u }) => u),
+    }),
+  );
+
   app.delete<{ Params: { id: string } }>(
     '/api/v1/tokens/:id',
     {

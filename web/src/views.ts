@@ -260,7 +260,10 @@ export const adminView: Render = async (root, user) => {
     return;
   }
   loading(root, 'tokens and audit');
-  const [tokens, audit] = await Promise.all([
+  const [users, tokens, audit] = await Promise.all([
+    api<{
+      users: Array<{ id: string; name: string; role: string; createdAt: string; disabledAt: string | null }>;
+    }>('GET', '/api/v1/users'),
     api<{
       tokens: Array<{
         id: string;
@@ -293,6 +296,27 @@ export const adminView: Render = async (root, user) => {
   });
   root.replaceChildren(
     el('h1', {}, 'Admin'),
+    el('h2', {}, 'Accounts'),
+    el('p', { class: 'note' }, 'Add accounts on the server: fleetvault users add --name alice --role viewer'),
+    el(
+      'table',
+      {},
+      el('thead', {}, el('tr', {}, ...['id', 'name', 'role', 'created'].map((h) => el('th', {}, h)))),
+      el(
+        'tbody',
+        {},
+        ...users.users.map((u) =>
+          el(
+            'tr',
+            {},
+            el('td', {}, u.id),
+            el('td', {}, u.name),
+            el('td', {}, u.role),
+            el('td', {}, u.createdAt.slice(0, 10)),
+          ),
+        ),
+      ),
+    ),
     el('h2', {}, 'API tokens'),
     el(
       'p',
