@@ -540,7 +540,19 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
         '# HELP fleetvault_k Minimum group size of every answer.',
         '# TYPE fleetvault_k gauge',
         `fleetvault_k ${deps.metrics.k}`,
+        '# HELP fleetvault_metric_last_week Latest weekly total of a count metric (absent when suppressed).',
+        '# TYPE fleetvault_metric_last_week gauge',
       );
+      // Business metrics, k-safe: the latest weekly total of each count metric, only when not suppressed.
+      for (const m of deps.metrics.list().filter((x) => x.format === 'count')) {
+        const answer = await deps.metrics.query({ metric: m.name, grain: 'week' });
+        const last = answer.totals[answer.totals.length - 1];
+        if (last && last.suppressed === 'none' && last.values.value !== null) {
+          lines.push(
+            `fleetvault_metric_last_week{metric="${m.name}",week="${last.period}"} ${last.values.value}`,
+          );
+        }
+      }
       return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
     },
   );
