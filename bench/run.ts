@@ -42,7 +42,11 @@ function stage(
   key: string,
   nodeArgs: string[] = [],
   args: string[] = [],
-): Stage & { timings?: Timing[]; http?: Record<string, { rps: number; p50: number; p99: number }> } {
+): Stage & {
+  timings?: Timing[];
+  http?: Record<string, { rps: number; p50: number; p99: number }>;
+  browser?: { coldMs: number; warmP50Ms: number };
+} {
   const out = execFileSync(
     process.execPath,
     [...nodeArgs, join(root, 'dist/bench/stages.js'), name, url, policy, store, key, ...args],
@@ -54,7 +58,7 @@ function stage(
   const lines = out.trim().split('\n');
   const last = JSON.parse(lines.pop() ?? '{}') as Stage;
   const extra =
-    lines.length && /^\{"(timings|http)"/.test(lines[lines.length - 1] ?? '')
+    lines.length && /^\{"(timings|http|browser)"/.test(lines[lines.length - 1] ?? '')
       ? JSON.parse(lines.pop() as string)
       : {};
   return { ...last, ...extra };
@@ -142,6 +146,15 @@ tables:
   );
   process.stderr.write('HTTP load measured\n');
   const bareRps = http.http?.['bare Fastify constant']?.rps ?? 1;
+  const ui = stage(
+    'browser',
+    fullStore,
+    demoPolicy,
+    key,
+    [],
+    [join(root, 'examples/demo/fleetvault.metrics.yaml')],
+  );
+  process.stderr.write('browser measured\n');
   const demoDir = join(work, 'demo');
   const demoCold = stage('demo', demoDir, demoPolicy, key);
   const demoWarm = stage('demo', demoDir, demoPolicy, key);
@@ -205,6 +218,8 @@ tables:
       ([path, r]) =>
         `| \`${path}\` | ${r.rps.toLocaleString('en-US')} | ${r.p50.toFixed(2)} ms | ${r.p99.toFixed(2)} ms | ${(r.rps / bareRps).toFixed(2)}× |`,
     ),
+    '',
+    `Login to a fully drawn overview (three charts, tiles) in Chromium over this store: ${ui.browser?.coldMs.toFixed(0)} ms on the first sign-in (answers computed), ${ui.browser?.warmP50Ms.toFixed(0)} ms p50 after (answers cached).`,
     '',
     '## `npm start` (embedded PGlite, 20,000 simulated users, 30 days)',
     '',
