@@ -210,7 +210,7 @@ tables:
     '',
     "## HTTP: the dashboard's metric endpoints (3,000 requests, 16 concurrent, loopback, viewer token)",
     '',
-    'Metric answers are cached while the server holds the store (it holds it read-only, so no sync can change it underneath); each request still authenticates, validates, audits and serializes. The baseline is a bare Fastify route returning a constant, in the same run.',
+    'One warm-up request per endpoint first; answers are then cached while the server holds the store (read-only, so no sync changes it underneath; concurrent requests share one computation). Each request still authenticates, validates, audits and serializes. The baseline is a bare Fastify route returning a constant, in the same run; the load generator shares the same two cores.',
     '',
     '| endpoint | requests/s | p50 | p99 | vs bare Fastify |',
     '|---|---:|---:|---:|---:|',

@@ -82,6 +82,8 @@ describe('HTTP API', () => {
       audit,
       status: () => reader.storeStatus(),
       webDir: join(process.cwd(), 'dist', 'web'),
+      // Room for the matrix's and other tests' logins before the rate-limit test exhausts it.
+      loginRateLimit: 15,
     });
     await app.ready();
   });
@@ -92,14 +94,17 @@ describe('HTTP API', () => {
     await db?.drop();
   });
 
+  const SAMPLE_BODY: Record<string, object> = {
+    '/api/v1/sql': { sql: 'SELECT count(*) FROM devices' },
+    '/api/v1/tokens': { role: 'viewer', name: 'matrix' },
+    '/api/v1/users': { role: 'viewer', name: 'matrix-user' },
+  };
   const call = (method: string, url: string, cred?: string, payload?: object) =>
     app.inject({
       method: method as 'GET',
       url,
       ...(cred ? { headers: { authorization: cred } } : {}),
-      ...((payload ?? method === 'POST')
-        ? { payload: payload ?? { sql: 'SELECT count(*) FROM devices' } }
-        : {}),
+      ...(payload || method === 'POST' ? { payload: payload ?? SAMPLE_BODY[url] ?? {} } : {}),
     });
   const concrete = (url: string) => url.replace(':name', 'activations').replace(':id', victim);
 
@@ -206,20 +211,29 @@ describe('HTTP API', () => {
     expect(readFileSync(audit.path, 'utf8')).not.toContain(password);
   });
 
-  it('rate-limits login attempts', async () => {
-    const codes: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      codes.push(
-        (
-          await app.inject({
-            method: 'POST',
-            url: '/api/v1/login',
-            payload: { name: 'mallory', password: 'guess' },
-          })
-        ).statusCode,
-      );
-    }
-    expect(codes).toContain(429);
+  it('admins create tokens and accounts over the API; secrets appear once and are audited without them', async () => {
+    const t = await call('POST', '/api/v1/tokens', creds.admin, { role: 'viewer', name: 'grafana', days: 7 });
+    expect(t.statusCode).toBe(200);
+    const token = t.json().token as string;
+    expect((await call('GET', '/api/v1/metrics', `Bearer ${token}`)).statusCode).toBe(200);
+    const u = await call('POST', '/api/v1/users', creds.admin, { role: 'viewer', name: 'victor' });
+    expect(u.statusCode).toBe(200);
+    expect(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/api/v1/login',
+          payload: { name: 'victor', password: u.json().password },
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect((await call('POST', '/api/v1/users', creds.admin, { role: 'root', name: 'x' })).statusCode).toBe(
+      400,
+    );
+    const log = readFileSync(audit.path, 'utf8');
+    expect(log).not.toContain(token.slice(4));
+    expect(log).not.toContain(u.json().password);
+    expect(log).toContain('"action":"user.add"');
   });
 
   it('/healthz holds no data', async () => {
@@ -317,6 +331,72 @@ describe('HTTP API', () => {
     }
   });
 
+  it('serve --sync-every syncs on a schedule and answers from the fresh data', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'fv-serve-sync-'));
+    const made = await runCli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
+    const token = JSON.parse(made.stdout).token as string;
+    const port = 21_000 + Math.floor(Math.random() * 2000);
+    const args = [
+      'serve',
+      '--store',
+      join(state, 'store.duckdb'),
+      '--metrics',
+      METRICS,
+      '--state-dir',
+      state,
+      '--listen',
+      `127.0.0.1:${port}`,
+    ];
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        ...args,
+        '--sync-every',
+        '10s',
+        '--source',
+        db.url,
+        '--policy',
+        POLICY,
+        '--key-file',
+        join(dir, 'k'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const count = async () => {
+      const res = await fetch(
+        `http://127.0.0.1:${port}/api/v1/metrics/connection_attempts?grain=month&from=2026-11-01&to=2026-11-30`,
+        {
+          headers: { authorization: `Bearer ${token}` },
+        },
+      );
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { totals: Array<{ values: { value: number } }> };
+      return body.totals[0]?.values.value ?? 0;
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d) => String(d).includes('Syncing every') && resolve());
+        child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      const before = await count();
+      await db.query(
+        "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + row_number() OVER (), d.id, TIMESTAMPTZ '2026-11-15 12:00:00+00', 'success', NULL, -60, 200, '10.0.0.1', '4.12.0' FROM generate_series(1, 3) g CROSS JOIN (SELECT id FROM devices ORDER BY id LIMIT 40) d CROSS JOIN (SELECT max(id) AS mx FROM connection_events) m",
+      );
+      let after = before;
+      for (let i = 0; i < 30 && after === before; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        after = await count();
+      }
+      expect(after - before).toBe(120);
+      const audit = readFileSync(join(state, 'audit.jsonl'), 'utf8');
+      expect(audit.match(/"action":"sync","outcome":"ok"/g)?.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.on('exit', r));
+    }
+  }, 90_000);
+
   it('serve refuses a non-loopback address without TLS, and serves loopback for real', async () => {
     const r = await runCli([
       'serve',
@@ -365,5 +445,20 @@ describe('HTTP API', () => {
       await new Promise((r) => child.on('exit', r));
       reader = await MetricsReader.open(store, readMetricsFile(METRICS));
     }
+  });
+  it('rate-limits login attempts', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 16; i++) {
+      codes.push(
+        (
+          await app.inject({
+            method: 'POST',
+            url: '/api/v1/login',
+            payload: { name: 'mallory', password: 'guess' },
+          })
+        ).statusCode,
+      );
+    }
+    expect(codes).toContain(429);
   });
 });

@@ -41,7 +41,7 @@ function intOpt(value: string | boolean | undefined, name: string, fallback: num
   return n;
 }
 
-function loadPolicyOrThrow(file: string): NonNullable<ReturnType<typeof readPolicyFile>['policy']> {
+export function loadPolicyOrThrow(file: string): NonNullable<ReturnType<typeof readPolicyFile>['policy']> {
   const { policy, problems } = readPolicyFile(file);
   if (!policy || hasErrors(problems)) {
     const syntax = problems.some((p) => p.code === 'FV_POLICY_SYNTAX' || p.code === 'FV_POLICY_SHAPE');

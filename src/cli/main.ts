@@ -150,6 +150,13 @@ function program(setCode: (code: number) => void): Command {
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
     .option('--log', 'request logs on stdout (authorization headers redacted)')
+    .option(
+      '--sync-every <interval>',
+      'also sync on a schedule, e.g. 15m (needs --source, --policy, --key-file)',
+    )
+    .option('--source <url>', 'source PostgreSQL URL for scheduled syncs (or FLEETVAULT_SOURCE)')
+    .option('--policy <file>', 'policy file for scheduled syncs', DEFAULT_POLICY)
+    .option('--key-file <file>', 'master key file for scheduled syncs', DEFAULT_KEY_FILE)
     .action(run(serveAction));
   const users = p
     .command('users')

@@ -1,19 +1,33 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../audit/index.ts';
-import { FvError } from '../errors/index.ts';
+import { FvError, isFvError } from '../errors/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
+import { loadKeyFile } from '../privacy/index.ts';
 import {
   buildServer,
   parseListen,
   ROLES,
   type Role,
   requireSafeListen,
+  StoreHandle,
   TokenStore,
   UserStore,
 } from '../server/index.ts';
+import { DuckDbStore } from '../store/index.ts';
+import { runSync, totalRows } from '../sync/index.ts';
 import type { Action } from './commands.ts';
-import { DEFAULT_METRICS, DEFAULT_STORE, ensurePrivateDir, packageRoot, STATE_DIR } from './defaults.ts';
+import { loadPolicyOrThrow } from './commands.ts';
+import {
+  DEFAULT_KEY_FILE,
+  DEFAULT_METRICS,
+  DEFAULT_POLICY,
+  DEFAULT_STORE,
+  ensurePrivateDir,
+  packageRoot,
+  STATE_DIR,
+  sourceUrl,
+} from './defaults.ts';
 
 function stateFiles(opts: Record<string, unknown>) {
   const dir = String(opts.stateDir ?? STATE_DIR);
@@ -42,10 +56,36 @@ export const serveAction: Action = async (out, opts) => {
   }
   requireSafeListen(addr, tls);
   const { tokens, users, audit } = stateFiles(opts);
-  const metrics = await MetricsReader.open(
-    String(opts.store ?? DEFAULT_STORE),
-    readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS)),
-  );
+  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
+  const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
+  let syncOnce: (() => Promise<void>) | undefined;
+  if (every !== undefined) {
+    const sourceUrlValue = sourceUrl(opts.source as string | undefined);
+    const policyFile = String(opts.policy ?? DEFAULT_POLICY);
+    const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
+    syncOnce = async () => {
+      const policy = loadPolicyOrThrow(policyFile);
+      const store = await DuckDbStore.open(storePath);
+      try {
+        const r = await runSync({ sourceUrl: sourceUrlValue, policy, store, key });
+        audit.append({
+          actor: 'scheduler',
+          action: 'sync',
+          outcome: r.ok ? 'ok' : 'failed',
+          detail: {
+            rowsRead: totalRows(r, 'rowsRead'),
+            rowsWritten: totalRows(r, 'rowsWritten'),
+            ms: r.durationMs,
+          },
+        });
+      } finally {
+        await store.close();
+      }
+    };
+    await syncOnce();
+  }
+  const metrics = await StoreHandle.create(() => MetricsReader.open(storePath, metricsFile));
   const app = await buildServer({
     metrics,
     tokens,
@@ -59,6 +99,23 @@ export const serveAction: Action = async (out, opts) => {
       : {}),
   });
   await app.listen({ host: addr.host, port: addr.port });
+  let timer: NodeJS.Timeout | undefined;
+  if (every !== undefined && syncOnce) {
+    const run = syncOnce;
+    const tick = () =>
+      metrics.exclusive(run).catch((error: unknown) => {
+        audit.append({
+          actor: 'scheduler',
+          action: 'sync',
+          outcome: 'failed',
+          detail: { code: isFvError(error) ? error.code : 'FV_INTERNAL' },
+        });
+      });
+    timer = setInterval(() => void tick(), every);
+    out.line(
+      `Syncing every ${String(opts.syncEvery)}; the dashboard's answers are recomputed after each sync.`,
+    );
+  }
   const url = `${tls ? 'https' : 'http'}://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
   audit.append({
     actor: 'cli',
@@ -67,18 +124,32 @@ export const serveAction: Action = async (out, opts) => {
     detail: { listen: `${addr.host}:${addr.port}`, tls },
   });
   out.line(`fleetvault dashboard on ${url}/ (API ${url}/api/v1, health ${url}/healthz)`);
-  if (tokens.list().length === 0)
-    out.line('No API tokens yet: create one with `fleetvault tokens create --role admin`.');
+  if (tokens.list().length === 0 && users.list().length === 0) {
+    out.line(
+      'No accounts yet: `fleetvault users add --name you --role admin` or `fleetvault tokens create --role admin`.',
+    );
+  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  if (timer) clearInterval(timer);
   await app.close();
+  await metrics.exclusive(async () => {});
   metrics.close();
   audit.append({ actor: 'cli', action: 'server.stop', outcome: 'ok' });
   return 0;
 };
+
+/** `30s`, `15m`, `1h` as milliseconds (at least 10 seconds). */
+function parseInterval(v: string): number {
+  const m = /^(\d{1,6})(s|m|h)$/.exec(v);
+  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'] : 0;
+  if (ms < 10_000)
+    throw new FvError('FV_USAGE', '--sync-every is a duration of at least 10s, such as 30s, 15m or 1h');
+  return ms;
+}
 
 function parseDays(v: unknown): number | null {
   if (v === undefined || v === 'never') return v === 'never' ? null : 30;

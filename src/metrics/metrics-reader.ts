@@ -69,7 +69,7 @@ const DEFAULT_SPAN: Readonly<Record<Grain, number>> = { day: 29, week: 7 * 11, m
  * const answer = await reader.query({ metric: 'activations', grain: 'week', by: ['product_model'] });
  */
 export class MetricsReader {
-  private readonly cache = new Map<string, MetricAnswer>();
+  private readonly cache = new Map<string, Promise<MetricAnswer>>();
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -120,10 +120,12 @@ export class MetricsReader {
     ]);
     const hit = this.cache.get(key);
     if (hit) return hit;
-    const answer = await this.compute(query);
+    // The promise is cached, so concurrent requests for one answer share one computation.
+    const pending = this.compute(query);
     if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(key, answer);
-    return answer;
+    this.cache.set(key, pending);
+    pending.catch(() => this.cache.delete(key));
+    return pending;
   }
 
   private async compute(query: MetricQuery): Promise<MetricAnswer> {

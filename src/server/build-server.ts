@@ -6,8 +6,9 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
-import { GRAINS, type Grain, type MetricsReader } from '../metrics/index.ts';
+import { GRAINS, type Grain } from '../metrics/index.ts';
 import { SessionStore } from './session-store.ts';
+import type { MetricsSource } from './store-handle.ts';
 import { type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
 import type { UserStore } from './user-store.ts';
 
@@ -22,12 +23,14 @@ export interface RouteInfo {
 }
 
 export interface ServerDeps {
-  readonly metrics: MetricsReader;
+  readonly metrics: MetricsSource;
   readonly tokens: TokenStore;
   readonly users: UserStore;
   readonly audit: AuditLog;
-  /** Requests per minute per client address (default 600; login is held to 10). */
+  /** Requests per minute per client address (default 600). */
   readonly rateLimit?: number;
+  /** Login attempts per minute per client address (default 10). */
+  readonly loginRateLimit?: number;
   /** Store facts for the status route. */
   readonly status: () => Promise<Record<string, unknown>>;
   readonly logger?: FastifyServerOptions['logger'];
@@ -214,7 +217,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       config: {
         access: 'public',
         summary: 'sign in; sets an HttpOnly, SameSite=Strict session cookie',
-        rateLimit: { max: 10, timeWindow: '1 minute' },
+        rateLimit: { max: deps.loginRateLimit ?? 10, timeWindow: '1 minute' },
       },
       schema: {
         body: {
@@ -465,6 +468,70 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     async () => ({
       users: deps.users.list().map(({ passwordHash: _hash, ...u }) => u),
     }),
+  );
+
+  app.post<{ Body: { role: Role; name: string; days?: number } }>(
+    '/api/v1/tokens',
+    {
+      config: { access: 'admin', summary: 'create an API token; the secret is in this response only' },
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['role', 'name'],
+          properties: {
+            role: { type: 'string', enum: ['viewer', 'analyst', 'admin'] },
+            name: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9 ._-]+$' },
+            days: { type: 'integer', minimum: 1, maximum: 366 },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { token, record } = deps.tokens.create({
+        role: req.body.role,
+        name: req.body.name,
+        days: req.body.days ?? 30,
+      });
+      deps.audit.append({
+        actor: actorOf(req.principal),
+        action: 'token.create',
+        outcome: 'ok',
+        detail: { id: record.id, role: record.role, expiresAt: record.expiresAt },
+      });
+      return { token, id: record.id, role: record.role, expiresAt: record.expiresAt };
+    },
+  );
+
+  app.post<{ Body: { role: Role; name: string } }>(
+    '/api/v1/users',
+    {
+      config: {
+        access: 'admin',
+        summary: 'create an account; its initial password is in this response only',
+      },
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['role', 'name'],
+          properties: {
+            role: { type: 'string', enum: ['viewer', 'analyst', 'admin'] },
+            name: { type: 'string', minLength: 2, maxLength: 63, pattern: '^[a-z0-9][a-z0-9._-]+$' },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { record, password } = await deps.users.add(req.body.name, req.body.role);
+      deps.audit.append({
+        actor: actorOf(req.principal),
+        action: 'user.add',
+        outcome: 'ok',
+        detail: { id: record.id, role: record.role },
+      });
+      return { name: record.name, role: record.role, password };
+    },
   );
 
   app.delete<{ Params: { id: string } }>(

@@ -1,6 +1,7 @@
 export { type Access, buildServer, type RouteInfo, type ServerDeps } from './build-server.ts';
 export { isLoopback, type ListenAddress, parseListen, requireSafeListen } from './listen-address.ts';
 export { type Session, SessionStore } from './session-store.ts';
+export { type MetricsSource, StoreHandle } from './store-handle.ts';
 export {
   type AuthResult,
   type Principal,

@@ -50,6 +50,5 @@ export interface Store {
   setMeta(key: string, value: string): Promise<void>;
   tableState(name: string): Promise<TableState | undefined>;
   openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter>;
-  listTables(): Promise<string[]>;
   close(): Promise<void>;
 }

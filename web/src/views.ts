@@ -294,10 +294,65 @@ export const adminView: Render = async (root, user) => {
       el('td', {}, t.revokedAt ? 'revoked' : revoke),
     );
   });
+  const shownOnce = el('p', { role: 'status', id: 'shown-once' });
+  const roleSelect = () =>
+    el('select', {}, ...['viewer', 'analyst', 'admin'].map((r) => el('option', { value: r }, r)));
+  const userName = el('input', { id: 'new-user', placeholder: 'name', 'aria-label': 'New account name' });
+  const userRole = roleSelect();
+  const userForm = el(
+    'form',
+    { class: 'controls' },
+    userName,
+    userRole,
+    el('button', { type: 'submit' }, 'Add account'),
+  );
+  userForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api<{ name: string; password: string }>('POST', '/api/v1/users', {
+        name: userName.value,
+        role: userRole.value,
+      });
+      await adminView(root, user);
+      (document.getElementById('shown-once') as HTMLElement).textContent =
+        `Initial password for ${r.name}, shown once: ${r.password}`;
+    } catch (e) {
+      shownOnce.replaceChildren(errorBox(e));
+    }
+  });
+  const tokenName = el('input', {
+    id: 'new-token',
+    placeholder: 'what it is for',
+    'aria-label': 'New token name',
+  });
+  const tokenRole = roleSelect();
+  const tokenForm = el(
+    'form',
+    { class: 'controls' },
+    tokenName,
+    tokenRole,
+    el('button', { type: 'submit' }, 'Create token (30 days)'),
+  );
+  tokenForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api<{ token: string }>('POST', '/api/v1/tokens', {
+        name: tokenName.value,
+        role: tokenRole.value,
+        days: 30,
+      });
+      await adminView(root, user);
+      (document.getElementById('shown-once') as HTMLElement).textContent =
+        `New token, shown once: ${r.token}`;
+    } catch (e) {
+      shownOnce.replaceChildren(errorBox(e));
+    }
+  });
   root.replaceChildren(
     el('h1', {}, 'Admin'),
+    shownOnce,
     el('h2', {}, 'Accounts'),
-    el('p', { class: 'note' }, 'Add accounts on the server: fleetvault users add --name alice --role viewer'),
+    userForm,
     el(
       'table',
       {},

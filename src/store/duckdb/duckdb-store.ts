@@ -218,11 +218,6 @@ export class DuckDbStore implements Store {
     return new DuckDbTableWriter(this.db, spec, mode);
   }
 
-  async listTables(): Promise<string[]> {
-    const r = await this.db.runAndReadAll(`SELECT name FROM ${TABLES} ORDER BY name`);
-    return r.getRows().map((row) => String(row[0]));
-  }
-
   async close(): Promise<void> {
     this.db.closeSync();
     this.instance.closeSync();
