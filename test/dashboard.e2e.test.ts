@@ -1,18 +1,15 @@
 // End to end (slow): the dashboard in Debian's Chromium, driven by playwright-core, against a real
 // server over a real synced store. Screenshots of each page go to test-output/.
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
-import { runCli } from './helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
+import type { TestDatabase } from './helpers/pg.ts';
+import { DEMO_METRICS as METRICS, syncedStore } from './helpers/synced-store.ts';
 
-const POLICY = join(process.cwd(), 'examples/demo/fleetvault.policy.yaml');
-const METRICS = join(process.cwd(), 'examples/demo/fleetvault.metrics.yaml');
 const SHOTS = join(process.cwd(), 'test-output', 'screenshots');
 const CHROMIUM = process.env.FV_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -26,23 +23,9 @@ describe('dashboard in a real browser', () => {
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    db = await createTestDatabase();
-    const dir = mkdtempSync(join(tmpdir(), 'fv-dash-'));
-    const store = join(dir, 'store.duckdb');
-    expect((await runCli(['simulate', '--source', db.url, '--users', '3000', '--days', '21'])).code).toBe(0);
-    expect((await runCli(['init', '--key-file', join(dir, 'k')])).code).toBe(0);
-    const s = await runCli([
-      'sync',
-      '--source',
-      db.url,
-      '--policy',
-      POLICY,
-      '--store',
-      store,
-      '--key-file',
-      join(dir, 'k'),
-    ]);
-    expect(s.code, s.stderr).toBe(0);
+    let dir: string;
+    let store: string;
+    ({ db, dir, store } = await syncedStore({ users: 3000, days: 21 }));
     const users = new UserStore(join(dir, 'users.json'));
     pw.analyst = (await users.add('ana', 'analyst')).password;
     pw.viewer = (await users.add('vic', 'viewer')).password;

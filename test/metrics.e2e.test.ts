@@ -1,8 +1,5 @@
 // End to end (slow): metrics from the store equal plain SQL on production, and no answer shows a
 // group under k or lets one be recovered from the rest of the answer.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,10 +14,8 @@ import {
   readMetricsFile,
 } from '../src/metrics/index.ts';
 import { runCli } from './helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
-
-const POLICY = join(process.cwd(), 'examples/demo/fleetvault.policy.yaml');
-const METRICS = join(process.cwd(), 'examples/demo/fleetvault.metrics.yaml');
+import type { TestDatabase } from './helpers/pg.ts';
+import { DEMO_METRICS as METRICS, syncedStore } from './helpers/synced-store.ts';
 
 describe('metrics', () => {
   let db: TestDatabase;
@@ -29,26 +24,7 @@ describe('metrics', () => {
   let reader: MetricsReader;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    const dir = mkdtempSync(join(tmpdir(), 'fv-metrics-'));
-    store = join(dir, 'store.duckdb');
-    expect(
-      (await runCli(['simulate', '--source', db.url, '--users', '4000', '--days', '21', '--seed', '11']))
-        .code,
-    ).toBe(0);
-    expect((await runCli(['init', '--key-file', join(dir, 'k')])).code).toBe(0);
-    const s = await runCli([
-      'sync',
-      '--source',
-      db.url,
-      '--policy',
-      POLICY,
-      '--store',
-      store,
-      '--key-file',
-      join(dir, 'k'),
-    ]);
-    expect(s.code, s.stderr).toBe(0);
+    ({ db, store } = await syncedStore({ users: 4000, days: 21, seed: 11 }));
     file = readMetricsFile(METRICS);
     reader = await MetricsReader.open(store, file);
   });

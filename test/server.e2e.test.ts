@@ -7,18 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
-import { type Canaries, canaryValues } from '../src/sim/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
+import type { TestDatabase } from './helpers/pg.ts';
+import { DEMO_METRICS as METRICS, DEMO_POLICY as POLICY, syncedStore } from './helpers/synced-store.ts';
 
-const POLICY = join(process.cwd(), 'examples/demo/fleetvault.policy.yaml');
-const METRICS = join(process.cwd(), 'examples/demo/fleetvault.metrics.yaml');
 type App = Awaited<ReturnType<typeof buildServer>>;
 
 describe('HTTP API', () => {
   let db: TestDatabase;
   let dir: string;
   let store: string;
+  let canaries: string[];
   let reader: MetricsReader;
   let app: App;
   let audit: AuditLog;
@@ -27,34 +26,7 @@ describe('HTTP API', () => {
   let victim = '';
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'fv-server-'));
-    store = join(dir, 'store.duckdb');
-    const sim = await runCli([
-      'simulate',
-      '--source',
-      db.url,
-      '--users',
-      '1200',
-      '--days',
-      '7',
-      '--canaries',
-      join(dir, 'canaries.json'),
-    ]);
-    expect(sim.code, sim.stderr).toBe(0);
-    expect((await runCli(['init', '--key-file', join(dir, 'k')])).code).toBe(0);
-    const s = await runCli([
-      'sync',
-      '--source',
-      db.url,
-      '--policy',
-      POLICY,
-      '--store',
-      store,
-      '--key-file',
-      join(dir, 'k'),
-    ]);
-    expect(s.code, s.stderr).toBe(0);
+    ({ db, dir, store, canaries } = await syncedStore({ users: 1200, days: 7 }));
     const tokens = new TokenStore(join(dir, 'tokens.json'));
     audit = new AuditLog(join(dir, 'audit.jsonl'));
     for (const role of ['viewer', 'analyst', 'admin'] as const)
@@ -279,7 +251,6 @@ describe('HTTP API', () => {
   });
 
   it('no API response or audit record contains a canary', async () => {
-    const canaries = canaryValues(JSON.parse(readFileSync(join(dir, 'canaries.json'), 'utf8')) as Canaries);
     const bodies: string[] = [];
     for (const m of readMetricsFile(METRICS).metrics.values()) {
       for (const by of [[], m.dimensions.slice(0, 2)]) {

@@ -217,7 +217,9 @@ export class MetricsReader {
     for (const report of Object.values(coverage)) {
       for (const [kind, cols] of Object.entries(report)) totals[kind] = (totals[kind] ?? 0) + cols.length;
     }
-    return { lastSync: meta.get('last_sync') ?? null, tables, coverage: totals };
+    const lastSync = meta.get('last_sync') ?? null;
+    const freshnessSeconds = lastSync ? Math.round((Date.now() - Date.parse(lastSync)) / 1000) : null;
+    return { lastSync, freshnessSeconds, tables, coverage: totals };
   }
 
   /** One analyst SELECT over the analytics tables, checked, capped and time-limited. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { FvError } from '../errors/index.ts';
+import { JsonFile } from './json-file.ts';
 
 export const ROLES = ['viewer', 'analyst', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -45,30 +45,14 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * const { token } = new TokenStore('.fleetvault/tokens.json').create({ role: 'viewer', name: 'grafana', days: 30 });
  */
 export class TokenStore {
-  private cache: { mtimeMs: number; records: TokenRecord[] } | undefined;
+  private readonly file: JsonFile<TokenRecord>;
 
-  constructor(readonly path: string) {}
-
-  list(): TokenRecord[] {
-    if (!existsSync(this.path)) return [];
-    const mtimeMs = statSync(this.path).mtimeMs;
-    if (this.cache?.mtimeMs === mtimeMs) return this.cache.records;
-    let records: TokenRecord[];
-    try {
-      records = JSON.parse(readFileSync(this.path, 'utf8')) as TokenRecord[];
-      if (!Array.isArray(records)) throw new Error('not a list');
-    } catch {
-      throw new FvError('FV_STATE_CORRUPT', `token file ${this.path} is not valid`);
-    }
-    this.cache = { mtimeMs, records };
-    return records;
+  constructor(readonly path: string) {
+    this.file = new JsonFile(path, 'token');
   }
 
-  private save(records: TokenRecord[]): void {
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(records, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.path);
-    this.cache = undefined;
+  list(): TokenRecord[] {
+    return this.file.read();
   }
 
   create(opts: { role: Role; name: string; days: number | null }): { token: string; record: TokenRecord } {
@@ -84,7 +68,7 @@ export class TokenStore {
       expiresAt: opts.days === null ? null : new Date(now.getTime() + opts.days * 86_400_000).toISOString(),
       revokedAt: null,
     };
-    this.save([...this.list(), record]);
+    this.file.write([...this.list(), record]);
     return { token: `fvt_${id}_${secret}`, record };
   }
 
@@ -93,7 +77,7 @@ export class TokenStore {
     const found = records.find((r) => r.id === id);
     if (!found) throw new FvError('FV_TOKEN_UNKNOWN', `no token with id ${id}`);
     const revoked = { ...found, revokedAt: found.revokedAt ?? new Date().toISOString() };
-    this.save(records.map((r) => (r.id === id ? revoked : r)));
+    this.file.write(records.map((r) => (r.id === id ? revoked : r)));
     return revoked;
   }
 

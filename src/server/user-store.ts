@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import argon2 from 'argon2';
 import { FvError } from '../errors/index.ts';
+import { JsonFile } from './json-file.ts';
 import type { Principal, Role } from './token-store.ts';
 
 export interface UserRecord {
@@ -26,22 +26,14 @@ let dummyHash: Promise<string> | undefined;
  * const { password } = await new UserStore('.fleetvault/users.json').add('alice', 'admin');
  */
 export class UserStore {
-  private cache: { mtimeMs: number; records: UserRecord[] } | undefined;
+  private readonly file: JsonFile<UserRecord>;
 
-  constructor(readonly path: string) {}
+  constructor(readonly path: string) {
+    this.file = new JsonFile(path, 'user');
+  }
 
   list(): UserRecord[] {
-    if (!existsSync(this.path)) return [];
-    const mtimeMs = statSync(this.path).mtimeMs;
-    if (this.cache?.mtimeMs === mtimeMs) return this.cache.records;
-    try {
-      const records = JSON.parse(readFileSync(this.path, 'utf8')) as UserRecord[];
-      if (!Array.isArray(records)) throw new Error('not a list');
-      this.cache = { mtimeMs, records };
-      return records;
-    } catch {
-      throw new FvError('FV_STATE_CORRUPT', `user file ${this.path} is not valid`);
-    }
+    return this.file.read();
   }
 
   async add(name: string, role: Role): Promise<{ record: UserRecord; password: string }> {
@@ -58,7 +50,7 @@ export class UserStore {
       createdAt: new Date().toISOString(),
       disabledAt: null,
     };
-    this.write([...this.list(), record]);
+    this.file.write([...this.list(), record]);
     return { record, password };
   }
 
@@ -68,15 +60,8 @@ export class UserStore {
     if (!existing) return this.add(name, role);
     const password = randomBytes(15).toString('base64url');
     const record = { ...existing, passwordHash: await argon2.hash(password, { type: argon2.argon2id }) };
-    this.write(this.list().map((u) => (u.name === name ? record : u)));
+    this.file.write(this.list().map((u) => (u.name === name ? record : u)));
     return { record, password };
-  }
-
-  private write(records: UserRecord[]): void {
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(records, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.path);
-    this.cache = undefined;
   }
 
   /** Checks a name and password; the same work is done whether or not the user exists. */
