@@ -17,6 +17,7 @@ import { demoAction } from './demo.ts';
 import { Output } from './output.ts';
 import {
   auditVerifyAction,
+  scanAction,
   serveAction,
   tokensCreateAction,
   tokensListAction,
@@ -197,6 +198,15 @@ function program(setCode: (code: number) => void): Command {
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
     .option('--audit-log <file>', 'audit log file (default <state-dir>/audit.jsonl)')
     .action(run(auditVerifyAction));
+  p.command('scan')
+    .description(
+      'profile any PostgreSQL or DuckDB database for personal data and secrets (counts, never values)',
+    )
+    .requiredOption('--url <url>', 'postgres://… URL or a DuckDB file path')
+    .option('--schema <name>', 'PostgreSQL schema', 'public')
+    .option('--sample <n>', 'values sampled per column', '500')
+    .option('--expect-clean', 'exit 1 on any finding (always so for a fleetvault store)')
+    .action(run(scanAction));
   p.command('demo')
     .description('the whole story on embedded defaults (what `npm start` runs)')
     .option('--dir <path>', 'state folder', '.fleetvault-demo')

@@ -6,4 +6,4 @@ export { introspect, type PgQueryable } from './introspect.ts';
 export { connectSource, databaseOf } from './pg-source.ts';
 export { kindOfPgType, type SourceColumn, type SourceTable } from './source-schema.ts';
 export { describeUrl, quoteIdent, quoteLiteral } from './sql-text.ts';
-export { suggestPolicy } from './suggest-policy.ts';
+export { classByName, suggestPolicy } from './suggest-policy.ts';

@@ -67,6 +67,14 @@ async function sampleHit(
   return undefined;
 }
 
+/** What a column's name alone suggests it holds: the classes a reviewer must look at first. */
+export function classByName(name: string): 'secret' | 'personal' | 'sensitive' | undefined {
+  if (SECRET.test(name)) return 'secret';
+  if (SENSITIVE.test(name)) return 'sensitive';
+  if (PERSONAL.test(name)) return 'personal';
+  return undefined;
+}
+
 /**
  * Drafts a policy from column names, types and sampled values (values are only tested against the
  * detectors, never written). The draft says `reviewed: false`; sync refuses it until a person

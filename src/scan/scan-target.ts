@@ -1,0 +1,96 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { FvError } from '../errors/index.ts';
+import { connectSource, introspect, quoteIdent } from '../source/index.ts';
+
+export interface ScanColumn {
+  readonly name: string;
+  readonly type: string;
+  /** Whether values are text, so the value detectors apply. */
+  readonly text: boolean;
+}
+
+/** A database to profile: PostgreSQL (any schema) or a DuckDB file (ours or another team's). */
+export interface ScanTarget {
+  readonly kind: 'postgres' | 'duckdb';
+  /** A fleetvault store: its column names were reviewed in a policy, so only values are evidence. */
+  readonly fleetvaultStore: boolean;
+  tables(): Promise<Array<{ name: string; columns: ScanColumn[] }>>;
+  /** Up to `n` non-null values of one column, as text. Never leaves the scanner. */
+  sample(table: string, column: string, n: number): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export async function pgTarget(url: string, schema: string): Promise<ScanTarget> {
+  const client = await connectSource(url);
+  return {
+    kind: 'postgres',
+    fleetvaultStore: false,
+    async tables() {
+      const catalog = await introspect(client, schema);
+      return [...catalog.values()].map((t) => ({
+        name: t.name,
+        columns: t.columns.map((c) => ({ name: c.name, type: c.type, text: c.kind === 'text' })),
+      }));
+    },
+    async sample(table, column, n) {
+      const c = quoteIdent(column);
+      const r = await client.query<{ v: string }>(
+        `SELECT ${c}::text AS v FROM ${quoteIdent(schema)}.${quoteIdent(table)} WHERE ${c} IS NOT NULL LIMIT ${Math.floor(n)}`,
+      );
+      return r.rows.map((row) => row.v);
+    },
+    close: () => client.end(),
+  };
+}
+
+export async function duckDbTarget(path: string): Promise<ScanTarget> {
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(path, {
+      access_mode: 'READ_ONLY',
+      enable_external_access: 'false',
+    });
+  } catch (error) {
+    throw new FvError(
+      'FV_STORE_OPEN',
+      `cannot open ${path} read-only: ${String((error as Error).message).split('\n')[0]}`,
+    );
+  }
+  const db = await instance.connect();
+  const names = (
+    await db.runAndReadAll("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1")
+  )
+    .getRows()
+    .map((r) => String(r[0]));
+  const fleetvaultStore = names.includes('_fv_meta');
+  return {
+    kind: 'duckdb',
+    fleetvaultStore,
+    async tables() {
+      const cols = (
+        await db.runAndReadAll(
+          "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' ORDER BY table_name, column_index",
+        )
+      ).getRows();
+      return names
+        .filter((t) => !t.startsWith('_fv_'))
+        .map((t) => ({
+          name: t,
+          columns: cols
+            .filter((c) => c[0] === t)
+            .map((c) => ({ name: String(c[1]), type: String(c[2]), text: String(c[2]) === 'VARCHAR' })),
+        }));
+    },
+    async sample(table, column, n) {
+      const c = quoteIdent(column);
+      const r = await db.runAndReadAll(
+        `SELECT ${c}::VARCHAR FROM ${quoteIdent(table)} WHERE ${c} IS NOT NULL LIMIT ${Math.floor(n)}`,
+      );
+      return r.getRows().map((row) => String(row[0]));
+    },
+    async close() {
+      db.closeSync();
+      instance.closeSync();
+    },
+  };
+}
