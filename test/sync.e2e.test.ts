@@ -268,6 +268,46 @@ describe('sync end to end', () => {
     expect((await sync('--full')).code).toBe(0);
   });
 
+  it('enforces a retention window at every sync, leaving the source untouched', async () => {
+    // Cut through the middle of the simulated week, whatever day the test runs on.
+    const days = Math.ceil((Date.now() - Date.UTC(2026, 9, 29)) / 86_400_000);
+    const file = join(dir, 'retention.policy.yaml');
+    writeFileSync(
+      file,
+      readFileSync(POLICY, 'utf8').replace(
+        '    cursor: id                                            # append-only\n    columns:\n      id:          { class: identifier, domain: event }',
+        `    cursor: id\n    retention: { column: ts, days: ${days} }\n    columns:\n      id:          { class: identifier, domain: event }`,
+      ),
+    );
+    expect(readFileSync(file, 'utf8')).toContain('retention:');
+    const r = await cli([
+      'sync',
+      '--source',
+      db.url,
+      '--policy',
+      file,
+      '--store',
+      store,
+      '--key-file',
+      key,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const events = JSON.parse(r.stdout).tables.find(
+      (t: { table: string }) => t.table === 'connection_events',
+    );
+    expect(events.rowsExpired).toBeGreaterThan(0);
+    const cutoff = Date.now() - days * 86_400_000;
+    const [[oldest]] = (await queryStore(store, 'SELECT epoch_ms(min(ts)) FROM connection_events')) as [
+      [number],
+    ];
+    expect(Number(oldest)).toBeGreaterThanOrEqual(cutoff - 60_000);
+    const source = (
+      await db.query('SELECT count(*)::int AS n FROM connection_events WHERE ts < $1', [new Date(cutoff)])
+    ).rows[0].n;
+    expect(source).toBeGreaterThan(0);
+  });
+
   it('fails clearly on an unreachable source, an unreviewed policy and a malformed policy', async () => {
     const down = await cli([
       'sync',

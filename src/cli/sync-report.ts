@@ -18,7 +18,7 @@ export function printSyncReport(out: Output, result: SyncResult): void {
     const q = t.quarantined.reduce((n, x) => n + x.rows, 0);
     out.line('');
     out.line(
-      `  ${t.table}  [${t.status}${t.mode !== 'none' ? `, ${t.mode}` : ''}]  read ${t.rowsRead.toLocaleString('en-US')}  written ${t.rowsWritten.toLocaleString('en-US')}  deleted ${t.rowsDeleted}  quarantined ${q}`,
+      `  ${t.table}  [${t.status}${t.mode !== 'none' ? `, ${t.mode}` : ''}]  read ${t.rowsRead.toLocaleString('en-US')}  written ${t.rowsWritten.toLocaleString('en-US')}  deleted ${t.rowsDeleted}${t.rowsExpired ? `  expired ${t.rowsExpired.toLocaleString('en-US')}` : ''}  quarantined ${q}`,
     );
     out.line(`    copied:        ${list(t.columns.copied)}`);
     out.line(`    pseudonymized: ${list(t.columns.pseudonymized)}`);

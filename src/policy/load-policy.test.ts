@@ -63,6 +63,18 @@ describe('policy loading', () => {
     expect(problems[0]?.line).toBeGreaterThan(1);
   });
 
+  it('retention needs a stored time column and whole days', () => {
+    const table = (r: string) =>
+      `version: 1\ntables:\n  t:\n    primary_key: id\n    retention: ${r}\n    columns:\n      id: { class: attribute }\n      ts: { class: time }\n      n: { class: measure }\n`;
+    expect(
+      parsePolicy(table('{ column: ts, days: 400 }'), 'p.yaml').policy?.tables.get('t')?.retention,
+    ).toEqual({ column: 'ts', days: 400 });
+    expect(parsePolicy(table('{ column: n, days: 400 }'), 'p.yaml').problems[0]?.path).toBe(
+      'tables.t.retention.column',
+    );
+    expect(parsePolicy(table('400d'), 'p.yaml').problems[0]?.path).toBe('tables.t.retention');
+  });
+
   it('a secret can never be read, whatever action is written', () => {
     for (const action of ['keep', 'pseudonymize', 'generalize', 'drop']) {
       const { problems } = parsePolicy(

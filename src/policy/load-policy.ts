@@ -16,7 +16,7 @@ import { resolveTransform, type Transform } from './transforms/index.ts';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 const TOP_KEYS = ['version', 'reviewed', 'k', 'schema', 'on_detect', 'custom_detectors', 'tables'];
-const TABLE_KEYS = ['primary_key', 'cursor', 'soft_delete', 'on_detect', 'columns'];
+const TABLE_KEYS = ['primary_key', 'cursor', 'soft_delete', 'retention', 'on_detect', 'columns'];
 const COLUMN_KEYS = ['class', 'action', 'domain', 'transform', 'aggregate_only'];
 
 export interface LoadResult {
@@ -247,6 +247,29 @@ function loadTable(
     if (!columns.has(pk))
       c.error('FV_POLICY_KEY', `${path}.primary_key`, pkNode, `column ${pk} is not in columns`);
   }
+  const retentionNode = get(node, 'retention');
+  let retention: { column: string; days: number } | undefined;
+  if (retentionNode) {
+    const r = retentionNode.toJSON() as { column?: unknown; days?: unknown } | null;
+    const col = typeof r?.column === 'string' ? r.column : undefined;
+    const days = r?.days;
+    const rule = col ? columns.get(col) : undefined;
+    if (!col || typeof days !== 'number' || !Number.isInteger(days) || days < 1) {
+      c.error(
+        'FV_POLICY_SHAPE',
+        `${path}.retention`,
+        retentionNode,
+        'retention is { column: <time column>, days: <whole days> }',
+      );
+    } else if (rule?.class !== 'time' || (rule.action !== 'keep' && rule.action !== 'generalize')) {
+      c.error(
+        'FV_POLICY_KEY',
+        `${path}.retention.column`,
+        retentionNode,
+        `retention needs a stored time column; ${col} is not one`,
+      );
+    } else retention = { column: col, days };
+  }
   const onDetectNode = get(node, 'on_detect');
   const onDetect = scalar(onDetectNode) ?? defaultOnDetect;
   if (!ON_DETECT.includes(onDetect as OnDetect)) {
@@ -257,6 +280,7 @@ function loadTable(
     primaryKey,
     ...(cursor ? { cursor } : {}),
     ...(softDelete ? { softDelete } : {}),
+    ...(retention ? { retention } : {}),
     onDetect: onDetect as OnDetect,
     columns,
     pos: c.pos(node),

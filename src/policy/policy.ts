@@ -26,6 +26,8 @@ export interface TablePolicy {
   readonly cursor?: string;
   /** A column that, when not null, marks the row deleted in production. */
   readonly softDelete?: string;
+  /** Rows whose `column` is older than `days` are deleted from the store at every sync. */
+  readonly retention?: { readonly column: string; readonly days: number };
   readonly onDetect: OnDetect;
   readonly columns: ReadonlyMap<string, ColumnRule>;
   readonly pos: Position;

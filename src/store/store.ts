@@ -50,5 +50,7 @@ export interface Store {
   setMeta(key: string, value: string): Promise<void>;
   tableState(name: string): Promise<TableState | undefined>;
   openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter>;
+  /** Deletes the rows of `table` whose `column` is before `cutoff`; resolves to how many. */
+  expire(table: string, column: string, cutoff: Date): Promise<number>;
   close(): Promise<void>;
 }

@@ -100,6 +100,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
           rowsRead: 0,
           rowsWritten: 0,
           rowsDeleted: 0,
+          rowsExpired: 0,
           quarantined: [],
           columns: plan.report,
           durationMs: 0,

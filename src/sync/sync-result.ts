@@ -24,6 +24,8 @@ export interface TableResult {
   readonly rowsRead: number;
   readonly rowsWritten: number;
   readonly rowsDeleted: number;
+  /** Rows removed because they fell out of the table's retention window. */
+  readonly rowsExpired: number;
   readonly quarantined: readonly QuarantineCount[];
   readonly columns: ColumnReport;
   readonly durationMs: number;
@@ -39,6 +41,9 @@ export interface SyncResult {
   readonly durationMs: number;
 }
 
-export function totalRows(result: SyncResult, field: 'rowsRead' | 'rowsWritten' | 'rowsDeleted'): number {
+export function totalRows(
+  result: SyncResult,
+  field: 'rowsRead' | 'rowsWritten' | 'rowsDeleted' | 'rowsExpired',
+): number {
   return result.tables.reduce((n, t) => n + t[field], 0);
 }

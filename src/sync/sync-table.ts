@@ -71,6 +71,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
   let rowsRead = 0;
   let rowsWritten = 0;
   let rowsDeleted = 0;
+  let rowsExpired = 0;
   let last: Value[] | undefined;
   const base = { table: name, mode, columns: plan.report } as const;
   const writer = await ctx.store.openWriter(plan.store, mode);
@@ -102,6 +103,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
               rowsRead: rowsRead + batch.length,
               rowsWritten,
               rowsDeleted,
+              rowsExpired: 0,
               quarantined: [],
               durationMs: Date.now() - started,
               error: {
@@ -133,6 +135,8 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
           ? undefined
           : state?.checkpoint;
     await writer.finish(finalCheckpoint);
+    const r = plan.policy.retention;
+    if (r) rowsExpired = await ctx.store.expire(name, r.column, new Date(Date.now() - r.days * 86_400_000));
   } catch (error) {
     if (!isFvError(error) && (error as { code?: string }).code === '42501') {
       throw new FvError(
@@ -148,6 +152,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     rowsRead,
     rowsWritten,
     rowsDeleted,
+    rowsExpired,
     quarantined: [...quarantine.values()] satisfies QuarantineCount[],
     durationMs: Date.now() - started,
   };

@@ -218,6 +218,15 @@ export class DuckDbStore implements Store {
     return new DuckDbTableWriter(this.db, spec, mode);
   }
 
+  async expire(table: string, column: string, cutoff: Date): Promise<number> {
+    const where = `${q(column)} < ${lit(cutoff.toISOString())}::TIMESTAMPTZ`;
+    const n = Number(
+      (await this.db.runAndReadAll(`SELECT count(*) FROM ${q(table)} WHERE ${where}`)).getRows()[0]?.[0] ?? 0,
+    );
+    if (n > 0) await this.db.run(`DELETE FROM ${q(table)} WHERE ${where}`);
+    return n;
+  }
+
   async close(): Promise<void> {
     this.db.closeSync();
     this.instance.closeSync();
