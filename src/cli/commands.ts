@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
 import { GRAINS, type Grain, MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { formatProblems, hasErrors, type Problem, readPolicyFile } from '../policy/index.ts';
@@ -15,13 +16,14 @@ import {
   suggestPolicy,
 } from '../source/index.ts';
 import { DuckDbStore, readOnlySql } from '../store/index.ts';
-import { runSync } from '../sync/index.ts';
+import { forget, runSync } from '../sync/index.ts';
 import {
   DEFAULT_KEY_FILE,
   DEFAULT_METRICS,
   DEFAULT_POLICY,
   DEFAULT_STORE,
   ensurePrivateDir,
+  STATE_DIR,
   sourceUrl,
 } from './defaults.ts';
 import { printAnswer } from './metric-report.ts';
@@ -272,4 +274,32 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
   } finally {
     reader.close();
   }
+};
+
+export const forgetAction: Action = async (out, opts) => {
+  const id = String(opts.userId ?? '');
+  if (!id) throw new FvError('FV_USAGE', 'give the production id: --user-id <id>');
+  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
+  const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
+  const store = await DuckDbStore.open(String(opts.store ?? DEFAULT_STORE));
+  let result: Awaited<ReturnType<typeof forget>>;
+  try {
+    await store.bindKey(key.fingerprint);
+    result = await forget({ policy, store, key, domain: String(opts.domain ?? 'user'), id });
+  } finally {
+    await store.close();
+  }
+  const dir = String(opts.stateDir ?? STATE_DIR);
+  ensurePrivateDir(dir);
+  new AuditLog(join(dir, 'audit.jsonl')).append({
+    actor: 'cli',
+    action: 'forget',
+    outcome: 'ok',
+    detail: { domain: String(opts.domain ?? 'user'), pseudonym: result.pseudonym, deleted: result.deleted },
+  });
+  if (out.json) out.data(result);
+  const total = Object.values(result.deleted).reduce((a, b) => a + b, 0);
+  out.line(`Erased ${total} row(s) of pseudonym ${result.pseudonym}; a later sync will not copy them back.`);
+  for (const [table, n] of Object.entries(result.deleted)) if (n > 0) out.line(`  ${table.padEnd(22)} ${n}`);
+  return 0;
 };

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { isFvError } from '../errors/index.ts';
 import {
   type Action,
+  forgetAction,
   initAction,
   metricsListAction,
   metricsQueryAction,
@@ -136,6 +137,15 @@ function program(setCode: (code: number) => void): Command {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .action(run(metricsQueryAction));
+  p.command('forget')
+    .description('erase one person from the store now (and keep them out of later syncs)')
+    .requiredOption('--user-id <id>', 'the production id (never stored; only its pseudonym is used)')
+    .option('--domain <name>', 'pseudonym domain of that id', 'user')
+    .option('--policy <file>', 'policy file', DEFAULT_POLICY)
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
+    .option('--state-dir <dir>', 'where the audit log is', '.fleetvault')
+    .action(run(forgetAction));
   p.command('sql')
     .description('run one read-only SELECT against the store')
     .argument('<statement...>', 'the SELECT statement')

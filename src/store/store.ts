@@ -52,5 +52,18 @@ export interface Store {
   openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter>;
   /** Deletes the rows of `table` whose `column` is before `cutoff`; resolves to how many. */
   expire(table: string, column: string, cutoff: Date): Promise<number>;
+  /**
+   * Deletes the rows whose `column` holds one of `pseudonyms` (UUID text) and resolves to how many,
+   * with the values of `returning` of the deleted rows (to follow links to other tables).
+   */
+  erase(
+    table: string,
+    column: string,
+    pseudonyms: readonly string[],
+    returning?: string,
+  ): Promise<{ deleted: number; returned: string[] }>;
+  /** Pseudonyms erased on purpose, by domain: a later sync must not copy them back. */
+  tombstones(): Promise<Map<string, Set<string>>>;
+  addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import {
   type Pseudonymizer,
   pseudonymToUuid,
 } from '../privacy/index.ts';
+import { pseudonymText } from './forget.ts';
 import type { TablePlan } from './table-plan.ts';
 
 type ColumnFn = (v: Value) => Value;
@@ -35,7 +36,9 @@ export function rowTransformer(
   plan: TablePlan,
   key: MasterKey,
   scanner: PiiScanner,
+  tombstones: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): (row: Value[]) => TransformedRow {
+  const forgotten: Array<{ index: number; set: ReadonlySet<string> }> = [];
   const readIndex = new Map(plan.read.map((c, i) => [c.name, i]));
   const pseudonymizers = new Map<string, Pseudonymizer>();
   const fns: ColumnFn[] = [];
@@ -55,6 +58,8 @@ export function rowTransformer(
       }
       const ps = p;
       fns.push((v) => (v === null ? null : ps.pseudonym(String(v))));
+      const set = tombstones.get(domain);
+      if (set && set.size > 0) forgotten.push({ index: j, set });
     } else if (rule?.action === 'generalize' && rule.transform) {
       const t = rule.transform;
       fns.push((v) => t.apply(v, sourceKind));
@@ -92,11 +97,16 @@ export function rowTransformer(
     for (let j = 0; j < fns.length; j++)
       values[j] = (fns[j] as ColumnFn)(row[sourceIdx[j] as number] ?? null);
     const rowKey = keyIdx.map((i) => values[i] ?? null);
+    // A person erased with `forget` is not copied back while production still holds them.
+    const erased = forgotten.some((f) => {
+      const v = values[f.index];
+      return typeof v === 'bigint' && f.set.has(pseudonymText(v));
+    });
     const hit = scan(values);
     const out: TransformedRow = {
       values,
       key: rowKey,
-      deleted: softIdx >= 0 && row[softIdx] !== null,
+      deleted: erased || (softIdx >= 0 && row[softIdx] !== null),
       position: posIdx.map((i) => row[i] ?? null),
       ...(hit
         ? {

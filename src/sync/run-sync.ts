@@ -88,6 +88,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
     );
     const estimate = new Map(estimates.rows.map((r) => [r.relname, Number(r.n)]));
     const scanner = piiScanner(opts.policy.customDetectors);
+    const tombstones = await opts.store.tombstones();
     const box = sealedBox(opts.key, 'checkpoint');
     const results: TableResult[] = [];
     let stopped = false;
@@ -114,6 +115,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
         key: opts.key,
         box,
         scanner,
+        tombstones,
         full: opts.full === true,
         batchSize: opts.batchSize ?? 50_000,
         estimate: estimate.get(plan.policy.name) ?? 0,

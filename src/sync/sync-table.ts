@@ -22,6 +22,8 @@ export interface SyncTableContext {
   readonly key: MasterKey;
   readonly box: SealedBox;
   readonly scanner: PiiScanner;
+  /** Pseudonyms erased by `forget`, by domain. */
+  readonly tombstones: ReadonlyMap<string, ReadonlySet<string>>;
   readonly full: boolean;
   readonly batchSize: number;
   readonly estimate: number;
@@ -63,7 +65,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     }
     after = decodePosition(plan, opened);
   }
-  const transform = rowTransformer(plan, ctx.key, ctx.scanner);
+  const transform = rowTransformer(plan, ctx.key, ctx.scanner, ctx.tombstones);
   const quarantine = new Map<
     string,
     { column: string; detector: string; rows: number; sampleKeys: string[] }

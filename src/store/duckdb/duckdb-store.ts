@@ -11,6 +11,8 @@ const META = '_fv_meta';
 const TABLES = '_fv_tables';
 const REBUILD_SUFFIX = '__fv_rebuild';
 const STAGE = '_fv_stage';
+const FORGOTTEN = '_fv_forgotten';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // DuckDB would otherwise take up to 80% of the machine's memory; a sync needs far less.
 const DEFAULT_MEMORY_LIMIT = '1GB';
 
@@ -145,6 +147,9 @@ export class DuckDbStore implements Store {
     const db = await instance.connect();
     await db.run(`CREATE TABLE IF NOT EXISTS ${META} (key VARCHAR PRIMARY KEY, value VARCHAR)`);
     await db.run(
+      `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain VARCHAR, pseudonym UUID, erased_at TIMESTAMPTZ DEFAULT now())`,
+    );
+    await db.run(
       `CREATE TABLE IF NOT EXISTS ${TABLES} (name VARCHAR PRIMARY KEY, columns VARCHAR, checkpoint VARCHAR, rebuild_checkpoint VARCHAR)`,
     );
     return new DuckDbStore(path, instance, db);
@@ -225,6 +230,42 @@ export class DuckDbStore implements Store {
     );
     if (n > 0) await this.db.run(`DELETE FROM ${q(table)} WHERE ${where}`);
     return n;
+  }
+
+  async erase(
+    table: string,
+    column: string,
+    pseudonyms: readonly string[],
+    returning?: string,
+  ): Promise<{ deleted: number; returned: string[] }> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0 || !(await this.tableExists(table))) return { deleted: 0, returned: [] };
+    const ret = returning ? ` RETURNING ${q(returning)}::VARCHAR` : ' RETURNING 1';
+    const r = await this.db.runAndReadAll(
+      `DELETE FROM ${q(table)} WHERE ${q(column)} IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})${ret}`,
+    );
+    const rows = r.getRows();
+    return { deleted: rows.length, returned: returning ? rows.map((x) => String(x[0])) : [] };
+  }
+
+  async tombstones(): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    for (const [domain, p] of (
+      await this.db.runAndReadAll(`SELECT domain, pseudonym::VARCHAR FROM ${FORGOTTEN}`)
+    ).getRows()) {
+      const set = out.get(String(domain)) ?? new Set<string>();
+      set.add(String(p));
+      out.set(String(domain), set);
+    }
+    return out;
+  }
+
+  async addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0) return;
+    await this.db.run(
+      `INSERT INTO ${FORGOTTEN} (domain, pseudonym) VALUES ${list.map((p) => `(${lit(domain)}, ${lit(p)}::UUID)`).join(', ')}`,
+    );
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,128 @@
+// End to end (slow): one person erased from the store now, with everything linked to them, and
+// kept out of later syncs while production still holds them.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.ts';
+import { queryStore } from './helpers/store-dump.ts';
+import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+
+const TABLES = [
+  'users',
+  'devices',
+  'device_shares',
+  'app_sessions',
+  'integrations',
+  'connection_events',
+  'scale_measurements',
+];
+
+describe('fleetvault forget', () => {
+  let s: SyncedStore;
+
+  beforeAll(async () => {
+    s = await syncedStore({ users: 600, days: 5, seed: 5 });
+  });
+
+  afterAll(async () => {
+    await s?.db.drop();
+  });
+
+  const counts = async () =>
+    Object.fromEntries(
+      await Promise.all(
+        TABLES.map(
+          async (t) => [t, Number((await queryStore(s.store, `SELECT count(*) FROM ${t}`))[0]?.[0])] as const,
+        ),
+      ),
+    );
+
+  it('erases a user with their devices, shares, sessions, integrations, events and measurements, and keeps them out', async () => {
+    const q = (sql: string, p: unknown[] = []) => s.db.query(sql, p).then((r) => Number(r.rows[0].n));
+    const id = (
+      await s.db.query(
+        `SELECT u.id FROM users u JOIN devices d ON d.user_id = u.id JOIN connection_events e ON e.device_id = d.id
+         WHERE u.deleted_at IS NULL GROUP BY u.id ORDER BY count(DISTINCT d.id) DESC, u.id LIMIT 1`,
+      )
+    ).rows[0].id as string;
+    const expected = {
+      users: 1,
+      devices: await q('SELECT count(*) n FROM devices WHERE user_id = $1', [id]),
+      device_shares: await q(
+        'SELECT count(*) n FROM device_shares WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)',
+        [id],
+      ),
+      app_sessions: await q('SELECT count(*) n FROM app_sessions WHERE user_id = $1', [id]),
+      integrations: await q('SELECT count(*) n FROM integrations WHERE user_id = $1', [id]),
+      connection_events: await q(
+        'SELECT count(*) n FROM connection_events WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)',
+        [id],
+      ),
+      scale_measurements: await q('SELECT count(*) n FROM scale_measurements WHERE user_id = $1', [id]),
+    };
+    const before = await counts();
+    const state = join(s.dir, 'state');
+    const r = await runCli([
+      'forget',
+      '--user-id',
+      String(id),
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+      '--state-dir',
+      state,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const { deleted } = JSON.parse(r.stdout);
+    for (const t of TABLES) expect(deleted[t] ?? 0, t).toBe(expected[t as keyof typeof expected]);
+    const after = await counts();
+    for (const t of TABLES) expect(after[t], t).toBe((before[t] ?? 0) - expected[t as keyof typeof expected]);
+
+    // Production still holds them and they change: the next syncs must not bring them back.
+    await s.db.query("UPDATE users SET timezone = 'UTC', updated_at = now() WHERE id = $1", [id]);
+    await s.db.query(
+      'UPDATE devices SET firmware_version = firmware_version, updated_at = now() WHERE user_id = $1',
+      [id],
+    );
+    await s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, rssi, duration_ms, app_version) SELECT (SELECT max(id) FROM connection_events) + 1, id, now(), 'success', -60, 100, '4.12.0' FROM devices WHERE user_id = $1 LIMIT 1",
+      [id],
+    );
+    const sync = await runCli([
+      'sync',
+      '--source',
+      s.db.url,
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+    ]);
+    expect(sync.code, sync.stderr).toBe(0);
+    const full = await runCli([
+      'sync',
+      '--source',
+      s.db.url,
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+      '--full',
+    ]);
+    expect(full.code, full.stderr).toBe(0);
+    expect(await counts()).toEqual(after);
+
+    const audit = readFileSync(join(state, 'audit.jsonl'), 'utf8');
+    const record = JSON.parse(audit.trim().split('\n').pop() as string);
+    expect(record.action).toBe('forget');
+    expect(Object.keys(record.detail).sort()).toEqual(['deleted', 'domain', 'pseudonym']);
+    expect(JSON.stringify(record)).not.toContain(`"${id}"`);
+  });
+});
