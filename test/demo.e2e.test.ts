@@ -10,10 +10,9 @@ import { dumpStore } from './helpers/store-dump.ts';
 
 /** Runs the demo as `npm start` does, waits for the dashboard, signs in with the printed password, stops it. */
 async function serveDemo(cwd: string): Promise<{ stdout: string }> {
-  const port = 19_000 + Math.floor(Math.random() * 2000);
   const child = spawn(
     process.execPath,
-    [BIN, 'demo', '--users', '1500', '--days', '5', '--listen', `127.0.0.1:${port}`],
+    [BIN, 'demo', '--users', '1500', '--days', '5', '--listen', '127.0.0.1:0'],
     {
       cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -29,6 +28,7 @@ async function serveDemo(cwd: string): Promise<{ stdout: string }> {
       child.on('exit', (code) => reject(new Error(`demo exited with ${code}`)));
     });
     const password = /one-time password (\S+)/.exec(stdout)?.[1] as string;
+    const port = Number(/Dashboard: http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout)?.[1]);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     const login = await fetch(`http://127.0.0.1:${port}/api/v1/login`, {
       method: 'POST',

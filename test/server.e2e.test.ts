@@ -306,7 +306,7 @@ describe('HTTP API', () => {
     const state = mkdtempSync(join(tmpdir(), 'fv-serve-sync-'));
     const made = await runCli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
     const token = JSON.parse(made.stdout).token as string;
-    const port = 21_000 + Math.floor(Math.random() * 2000);
+    let port = 0;
     const args = [
       'serve',
       '--store',
@@ -316,7 +316,7 @@ describe('HTTP API', () => {
       '--state-dir',
       state,
       '--listen',
-      `127.0.0.1:${port}`,
+      '127.0.0.1:0',
     ];
     const child = spawn(
       process.execPath,
@@ -347,7 +347,12 @@ describe('HTTP API', () => {
     };
     try {
       await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d) => String(d).includes('Syncing every') && resolve());
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          port = Number(/on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
+          if (port > 0 && out.includes('Syncing every')) resolve();
+        });
         child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
       });
       const before = await count();
@@ -382,27 +387,22 @@ describe('HTTP API', () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('FV_LISTEN_INSECURE');
-    const port = 18_000 + Math.floor(Math.random() * 2000);
+    let port = 0;
     reader.close();
     const child = spawn(
       process.execPath,
-      [
-        BIN,
-        'serve',
-        '--store',
-        store,
-        '--metrics',
-        METRICS,
-        '--state-dir',
-        dir,
-        '--listen',
-        `127.0.0.1:${port}`,
-      ],
+      [BIN, 'serve', '--store', store, '--metrics', METRICS, '--state-dir', dir, '--listen', '127.0.0.1:0'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     try {
       await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d) => String(d).includes('fleetvault dashboard on') && resolve());
+        child.stdout.on('data', (d) => {
+          const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(String(d));
+          if (m) {
+            port = Number(m[1]);
+            resolve();
+          }
+        });
         child.on('exit', () => reject(new Error('serve exited')));
       });
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);

@@ -117,7 +117,8 @@ export const serveAction: Action = async (out, opts) => {
       `Syncing every ${String(opts.syncEvery)}; the dashboard's answers are recomputed after each sync.`,
     );
   }
-  const url = `${tls ? 'https' : 'http'}://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
+  const port = (app.server.address() as { port: number }).port;
+  const url = `${tls ? 'https' : 'http'}://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${port}`;
   audit.append({
     actor: 'cli',
     action: 'server.start',
