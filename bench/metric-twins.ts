@@ -78,3 +78,14 @@ export const DASHBOARD_QUERIES: ReadonlyArray<{ metric: string; grain: Grain; by
     { metric: 'time_to_first_connection', grain: 'month', by: ['product_model'], pgDim: 'd.product_model' },
     { metric: 'integration_adoption', grain: 'month', by: ['provider'], pgDim: 'provider' },
   ];
+
+/** One dashboard query's p50 timings, as the metrics stage reports them. */
+export interface MetricTiming {
+  metric: string;
+  from: string;
+  to: string;
+  fleetvaultMs: number;
+  cachedMs: number;
+  duckdbMs: number;
+  postgresMs: number;
+}

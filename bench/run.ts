@@ -9,6 +9,7 @@ import pg from 'pg';
 import { createKeyFile, hmacPseudonymizer, keyFromBytes } from '../src/privacy/index.ts';
 import { pgLoader, simulate } from '../src/sim/index.ts';
 import { measureDetectors } from './detector-quality.ts';
+import type { MetricTiming } from './metric-twins.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const work = join(root, 'bench', '.work');
@@ -17,16 +18,6 @@ const users = Number(process.env.FV_BENCH_USERS ?? 150_000);
 const days = Number(process.env.FV_BENCH_DAYS ?? 32);
 const dbName = 'fleetvault_bench';
 const url = admin.replace(/\/[^/]*$/, `/${dbName}`);
-
-interface Timing {
-  metric: string;
-  from: string;
-  to: string;
-  fleetvaultMs: number;
-  cachedMs: number;
-  duckdbMs: number;
-  postgresMs: number;
-}
 
 interface Stage {
   stage: string;
@@ -43,7 +34,7 @@ function stage(
   nodeArgs: string[] = [],
   args: string[] = [],
 ): Stage & {
-  timings?: Timing[];
+  timings?: MetricTiming[];
   http?: Record<string, { rps: number; p50: number; p99: number }>;
   browser?: { coldMs: number; warmP50Ms: number };
 } {

@@ -15,7 +15,7 @@ import { connectSource, readTable } from '../src/source/index.ts';
 import { appenders } from '../src/store/duckdb/duckdb-values.ts';
 import { DuckDbStore } from '../src/store/index.ts';
 import { runSync } from '../src/sync/index.ts';
-import { DASHBOARD_QUERIES, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
+import { DASHBOARD_QUERIES, type MetricTiming, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
 
 const [stage, url, policyFile, storePath, keyFile, metricsFile] = process.argv.slice(2) as [
   string,
@@ -104,15 +104,7 @@ async function time(fn: () => Promise<unknown>, runs = 7): Promise<number> {
 async function metricQueries(): Promise<number> {
   const file = readMetricsFile(metricsFile ?? '');
   const reader = await MetricsReader.open(storePath, file);
-  const timings: Array<{
-    metric: string;
-    from: string;
-    to: string;
-    fleetvaultMs: number;
-    cachedMs: number;
-    duckdbMs: number;
-    postgresMs: number;
-  }> = [];
+  const timings: MetricTiming[] = [];
   for (const q of DASHBOARD_QUERIES) {
     const first = await reader.query({ metric: q.metric, grain: q.grain, by: q.by });
     const range = {

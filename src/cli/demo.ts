@@ -11,7 +11,7 @@ import { pgliteLoader, simulate } from '../sim/index.ts';
 import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
 import type { Action } from './commands.ts';
-import { ensurePrivateDir, packageRoot } from './defaults.ts';
+import { ensurePrivateDir, packageRoot, untilStopped } from './defaults.ts';
 import { printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
 import { printSyncReport } from './sync-report.ts';
@@ -138,10 +138,7 @@ async function serveDashboard(
   out.line(`Dashboard: http://${addr.host}:${port}/`);
   out.line(`Sign in as admin with the one-time password ${password} (a new one is made on every start).`);
   out.line('Press Ctrl+C to stop.');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await untilStopped();
   await app.close();
   metrics.close();
   return 0;

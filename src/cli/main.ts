@@ -16,9 +16,9 @@ import {
 import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
 import { demoAction } from './demo.ts';
 import { Output } from './output.ts';
+import { scanAction } from './scan-command.ts';
 import {
   auditVerifyAction,
-  scanAction,
   serveAction,
   tokensCreateAction,
   tokensListAction,

@@ -4,7 +4,6 @@ import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
-import { duckDbTarget, pgTarget, type ScanReport, scanDatabase } from '../scan/index.ts';
 import {
   buildServer,
   parseListen,
@@ -28,6 +27,7 @@ import {
   packageRoot,
   STATE_DIR,
   sourceUrl,
+  untilStopped,
 } from './defaults.ts';
 
 function stateFiles(opts: Record<string, unknown>) {
@@ -131,11 +131,7 @@ export const serveAction: Action = async (out, opts) => {
       'No accounts yet: `fleetvault users add --name you --role admin` or `fleetvault tokens create --role admin`.',
     );
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilStopped();
   if (timer) clearInterval(timer);
   await app.close();
   await metrics.exclusive(async () => {});
@@ -244,35 +240,4 @@ export const usersListAction: Action = async (out, opts) => {
   for (const u of list)
     out.line(`${u.id}  ${u.role.padEnd(7)}  ${u.name}${u.disabledAt ? '  (disabled)' : ''}`);
   return 0;
-};
-
-export const scanAction: Action = async (out, opts) => {
-  const url = String(opts.url ?? '');
-  if (!url) throw new FvError('FV_USAGE', 'give --url postgres://… or a DuckDB file path');
-  const sample = Number(opts.sample ?? 500);
-  if (!Number.isInteger(sample) || sample < 10 || sample > 100_000)
-    throw new FvError('FV_USAGE', '--sample is 10 to 100000');
-  const target = /^postgres(ql)?:\/\//.test(url)
-    ? await pgTarget(url, String(opts.schema ?? 'public'))
-    : await duckDbTarget(url);
-  let report: ScanReport;
-  try {
-    report = await scanDatabase(target, { sample });
-  } finally {
-    await target.close();
-  }
-  const failing = report.findings.length > 0 && (report.fleetvaultStore || opts.expectClean === true);
-  if (out.json) out.data({ ...report, failing });
-  out.line(
-    `Scanned ${report.tables} tables, ${report.columns} columns${report.fleetvaultStore ? ' (a fleetvault store: values only)' : ''}: ${report.findings.length} column(s) look personal or secret.`,
-  );
-  for (const f of report.findings) {
-    const what =
-      f.evidence === 'values'
-        ? `${f.kind} in ${f.hits}/${f.sampled} sampled values (${Math.round(f.confidence * 100)}%)`
-        : `name suggests ${f.kind}`;
-    out.line(`  ${`${f.table}.${f.column}`.padEnd(36)} ${what}`);
-  }
-  if (failing) out.line('This store should hold nothing personal: treat these columns as a leak.');
-  return failing ? 1 : 0;
 };

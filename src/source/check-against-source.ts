@@ -1,4 +1,4 @@
-import { CLASS_RULES, type Policy, type Problem, readColumns } from '../policy/index.ts';
+import { type Policy, type Problem, readColumns } from '../policy/index.ts';
 import { DEFAULT_READER_ROLE, grantFor } from './grants.ts';
 import type { SourceTable } from './source-schema.ts';
 
@@ -93,7 +93,7 @@ export function checkAgainstSource(
     if (overreach.length > 0) {
       const names = overreach.map((c) => {
         const rule = table.columns.get(c.name);
-        return `${c.name} (${rule ? `${rule.class}, ${rule.action === CLASS_RULES.secret.defaultAction ? 'never read' : rule.action}` : '?'})`;
+        return `${c.name} (${rule ? `${rule.class}, ${rule.action === 'never_read' ? 'never read' : rule.action}` : '?'})`;
       });
       add(
         'FV_SOURCE_OVERPRIVILEGED',

@@ -1,5 +1,5 @@
 import type { Policy } from '../policy/index.ts';
-import { hmacPseudonymizer, type MasterKey } from '../privacy/index.ts';
+import { hmacPseudonymizer, type MasterKey, pseudonymToUuid } from '../privacy/index.ts';
 import type { Store } from '../store/index.ts';
 
 export interface ForgetResult {
@@ -7,16 +7,6 @@ export interface ForgetResult {
   readonly pseudonym: string;
   /** Rows erased per table. */
   readonly deleted: Readonly<Record<string, number>>;
-}
-
-function uuidOf(p: bigint): string {
-  const h = p.toString(16).padStart(32, '0');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/** The text form of a pseudonym, as the store prints a UUID. */
-export function pseudonymText(p: bigint): string {
-  return uuidOf(p);
 }
 
 /**
@@ -35,7 +25,7 @@ export async function forget(opts: {
   domain: string;
   id: string;
 }): Promise<ForgetResult> {
-  const start = uuidOf(hmacPseudonymizer(opts.key, opts.domain, 0).pseudonym(opts.id));
+  const start = pseudonymToUuid(hmacPseudonymizer(opts.key, opts.domain, 0).pseudonym(opts.id));
   const deleted: Record<string, number> = {};
   const seen = new Map<string, Set<string>>();
   const queue: Array<[string, string[]]> = [[opts.domain, [start]]];

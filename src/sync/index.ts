@@ -1,4 +1,4 @@
-export { type ForgetResult, forget, pseudonymText } from './forget.ts';
+export { type ForgetResult, forget } from './forget.ts';
 export { runSync, type SyncOptions } from './run-sync.ts';
 export type { ColumnReport, QuarantineCount, SyncResult, TableResult, TableStatus } from './sync-result.ts';
 export { totalRows } from './sync-result.ts';

@@ -6,7 +6,6 @@ import {
   type Pseudonymizer,
   pseudonymToUuid,
 } from '../privacy/index.ts';
-import { pseudonymText } from './forget.ts';
 import type { TablePlan } from './table-plan.ts';
 
 type ColumnFn = (v: Value) => Value;
@@ -100,7 +99,7 @@ export function rowTransformer(
     // A person erased with `forget` is not copied back while production still holds them.
     const erased = forgotten.some((f) => {
       const v = values[f.index];
-      return typeof v === 'bigint' && f.set.has(pseudonymText(v));
+      return typeof v === 'bigint' && f.set.has(pseudonymToUuid(v));
     });
     const hit = scan(values);
     const out: TransformedRow = {
