@@ -357,7 +357,7 @@ describe('HTTP API', () => {
       });
       const before = await count();
       await db.query(
-        "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + row_number() OVER (), d.id, TIMESTAMPTZ '2026-11-15 12:00:00+00', 'success', NULL, -60, 200, '10.0.0.1', '4.12.0' FROM generate_series(1, 3) g CROSS JOIN (SELECT id FROM devices ORDER BY id LIMIT 40) d CROSS JOIN (SELECT max(id) AS mx FROM connection_events) m",
+        "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + row_number() OVER (), d.id, TIMESTAMPTZ '2026-11-15 12:00:00+00', 'success', NULL, -60, 200, '10.0.0.1', '4.12.0' FROM generate_series(1, 3) g CROSS JOIN (SELECT v.id FROM devices v JOIN users u ON u.id = v.user_id WHERE u.deleted_at IS NULL ORDER BY v.id LIMIT 40) d CROSS JOIN (SELECT max(id) AS mx FROM connection_events) m",
       );
       let after = before;
       for (let i = 0; i < 30 && after === before; i++) {

@@ -62,8 +62,13 @@ describe('sync end to end', () => {
     const result = JSON.parse(r.stdout);
     expect(result.ok).toBe(true);
     const events = result.tables.find((t: { table: string }) => t.table === 'connection_events');
-    const sourceEvents = (await db.query('SELECT count(*)::int AS n FROM connection_events')).rows[0].n;
-    expect(events.rowsWritten).toBe(sourceEvents);
+    // Events of soft-deleted users' devices stay behind with their owners.
+    const liveEvents = (
+      await db.query(
+        'SELECT count(*)::int AS n FROM connection_events e JOIN devices d ON d.id = e.device_id JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL',
+      )
+    ).rows[0].n;
+    expect(events.rowsWritten).toBe(liveEvents);
     const dump = await dumpStore(store);
     const raw = readFileSync(store).toString('latin1');
     const printed = outputs.map((o) => o.stdout + o.stderr).join('\n');
@@ -103,17 +108,18 @@ describe('sync end to end', () => {
       "SELECT count(*) FROM users WHERE created_at <> date_trunc('day', created_at)",
     );
     expect(Number(midnight[0]?.[0])).toBe(0);
-    const sameUser = await queryStore(
+    // Soft-deleted users take their devices with them: no stored device lacks its owner.
+    const orphans = await queryStore(
       store,
       'SELECT count(*) FROM devices d LEFT JOIN users u ON u.id = d.user_id WHERE u.id IS NULL',
     );
-    // Devices of soft-deleted users are the only ones whose owner is absent.
-    const softDeleted = (
+    expect(Number(orphans[0]?.[0])).toBe(0);
+    const liveDevices = (
       await db.query(
-        'SELECT count(*)::int AS n FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NOT NULL',
+        'SELECT count(*)::int AS n FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL',
       )
     ).rows[0].n;
-    expect(Number(sameUser[0]?.[0])).toBe(softDeleted);
+    expect(Number((await queryStore(store, 'SELECT count(*) FROM devices'))[0]?.[0])).toBe(liveDevices);
     expect(statSync(store).mode & 0o777).toBe(0o600);
   });
 
@@ -132,6 +138,9 @@ describe('sync end to end', () => {
     expect(byTable.users.mode).toBe('upsert');
     expect(byTable.users.rowsRead).toBe(2);
     expect(byTable.users.rowsDeleted).toBe(1);
+    // User 11's devices and their events left with the user.
+    const owned = (await db.query('SELECT count(*)::int AS n FROM devices WHERE user_id = 11')).rows[0].n;
+    expect(byTable.devices.rowsErased).toBe(owned);
     expect(byTable.connection_events.rowsRead).toBe(5);
     const iceland = await queryStore(store, "SELECT count(*) FROM users WHERE country = 'IS'");
     expect(Number(iceland[0]?.[0])).toBe(1);
@@ -139,17 +148,36 @@ describe('sync end to end', () => {
     expect(Number((await queryStore(store, 'SELECT count(*) FROM users'))[0]?.[0])).toBe(users);
   });
 
-  it('removes hard-deleted rows with --full', async () => {
+  it('removes hard-deleted users with everything linked to them at the next sync', async () => {
+    const count = async (sql: string) => (await db.query(sql)).rows[0].n as number;
+    const events = await count(
+      'SELECT count(*)::int AS n FROM connection_events e JOIN devices d ON d.id = e.device_id WHERE d.user_id IN (20, 21)',
+    );
     await db.query('DELETE FROM users WHERE id IN (20, 21)');
-    expect((await sync()).code).toBe(0);
-    const devicesBefore = Number((await queryStore(store, 'SELECT count(*) FROM devices'))[0]?.[0]);
-    const r = await sync('--full', '--json');
+    const r = await sync('--json');
     expect(r.code, r.stderr).toBe(0);
-    const devices = (await db.query('SELECT count(*)::int AS n FROM devices')).rows[0].n;
-    expect(Number((await queryStore(store, 'SELECT count(*) FROM devices'))[0]?.[0])).toBe(devices);
-    expect(devices).toBeLessThanOrEqual(devicesBefore);
-    const users = (await db.query('SELECT count(*)::int AS n FROM users WHERE deleted_at IS NULL')).rows[0].n;
-    expect(Number((await queryStore(store, 'SELECT count(*) FROM users'))[0]?.[0])).toBe(users);
+    const byTable = Object.fromEntries(
+      JSON.parse(r.stdout).tables.map((t: { table: string; rowsErased: number }) => [t.table, t.rowsErased]),
+    );
+    expect(byTable.connection_events).toBe(events);
+    const live = {
+      users: 'SELECT count(*)::int AS n FROM users WHERE deleted_at IS NULL',
+      devices:
+        'SELECT count(*)::int AS n FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL',
+      connection_events:
+        'SELECT count(*)::int AS n FROM connection_events e JOIN devices d ON d.id = e.device_id JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL',
+    };
+    for (const [table, sql] of Object.entries(live)) {
+      const stored = Number((await queryStore(store, `SELECT count(*) FROM ${table}`))[0]?.[0]);
+      expect(stored, table).toBe(await count(sql));
+    }
+    // A full rescan reads production again and still leaves the deleted out.
+    const full = await sync('--full', '--json');
+    expect(full.code, full.stderr).toBe(0);
+    for (const [table, sql] of Object.entries(live)) {
+      const stored = Number((await queryStore(store, `SELECT count(*) FROM ${table}`))[0]?.[0]);
+      expect(stored, table).toBe(await count(sql));
+    }
   });
 
   it('refuses a new unclassified column and leaves the store exactly as it was', async () => {

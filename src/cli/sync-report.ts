@@ -12,13 +12,13 @@ export function printSyncReport(out: Output, result: SyncResult): void {
   const read = totalRows(result, 'rowsRead');
   out.line(`${result.ok ? 'Synced' : 'Sync stopped'} into ${result.store} in ${secs.toFixed(1)} s`);
   out.line(
-    `  rows read ${read.toLocaleString('en-US')}, written ${totalRows(result, 'rowsWritten').toLocaleString('en-US')}, deleted ${totalRows(result, 'rowsDeleted').toLocaleString('en-US')}, ${Math.round(read / Math.max(secs, 0.001)).toLocaleString('en-US')} rows/s`,
+    `  rows read ${read.toLocaleString('en-US')}, written ${totalRows(result, 'rowsWritten').toLocaleString('en-US')}, deleted ${(totalRows(result, 'rowsDeleted') + totalRows(result, 'rowsErased')).toLocaleString('en-US')}, ${Math.round(read / Math.max(secs, 0.001)).toLocaleString('en-US')} rows/s`,
   );
   for (const t of result.tables) {
     const q = t.quarantined.reduce((n, x) => n + x.rows, 0);
     out.line('');
     out.line(
-      `  ${t.table}  [${t.status}${t.mode !== 'none' ? `, ${t.mode}` : ''}]  read ${t.rowsRead.toLocaleString('en-US')}  written ${t.rowsWritten.toLocaleString('en-US')}  deleted ${t.rowsDeleted}${t.rowsExpired ? `  expired ${t.rowsExpired.toLocaleString('en-US')}` : ''}  quarantined ${q}`,
+      `  ${t.table}  [${t.status}${t.mode !== 'none' ? `, ${t.mode}` : ''}]  read ${t.rowsRead.toLocaleString('en-US')}  written ${t.rowsWritten.toLocaleString('en-US')}  deleted ${t.rowsDeleted}${t.rowsErased ? `  erased with deleted owners ${t.rowsErased.toLocaleString('en-US')}` : ''}${t.rowsExpired ? `  expired ${t.rowsExpired.toLocaleString('en-US')}` : ''}  quarantined ${q}`,
     );
     out.line(`    copied:        ${list(t.columns.copied)}`);
     out.line(`    pseudonymized: ${list(t.columns.pseudonymized)}`);

@@ -62,6 +62,11 @@ export interface Store {
     pseudonyms: readonly string[],
     returning?: string,
   ): Promise<{ deleted: number; returned: string[] }>;
+  /**
+   * The values of `column` (a pseudonymized key) held in `table` but absent from `live`: rows
+   * whose source row no longer exists. Resolves to UUID text.
+   */
+  missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]>;
   /** Pseudonyms erased on purpose, by domain: a later sync must not copy them back. */
   tombstones(): Promise<Map<string, Set<string>>>;
   addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void>;

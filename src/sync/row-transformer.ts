@@ -23,6 +23,8 @@ export interface TransformedRow {
   readonly deleted: boolean;
   readonly position: Value[];
   readonly detection?: Detection;
+  /** The row's own pseudonymized key, when it was dropped because its owner was erased. */
+  readonly tombstone?: { readonly domain: string; readonly pseudonym: string };
 }
 
 const SCAN_CACHE = 50_000;
@@ -37,7 +39,7 @@ export function rowTransformer(
   scanner: PiiScanner,
   tombstones: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): (row: Value[]) => TransformedRow {
-  const forgotten: Array<{ index: number; set: ReadonlySet<string> }> = [];
+  const forgotten: Array<{ index: number; set: ReadonlySet<bigint> }> = [];
   const readIndex = new Map(plan.read.map((c, i) => [c.name, i]));
   const pseudonymizers = new Map<string, Pseudonymizer>();
   const fns: ColumnFn[] = [];
@@ -58,7 +60,9 @@ export function rowTransformer(
       const ps = p;
       fns.push((v) => (v === null ? null : ps.pseudonym(String(v))));
       const set = tombstones.get(domain);
-      if (set && set.size > 0) forgotten.push({ index: j, set });
+      if (set && set.size > 0) {
+        forgotten.push({ index: j, set: new Set([...set].map((u) => BigInt(`0x${u.replaceAll('-', '')}`))) });
+      }
     } else if (rule?.action === 'generalize' && rule.transform) {
       const t = rule.transform;
       fns.push((v) => t.apply(v, sourceKind));
@@ -72,6 +76,12 @@ export function rowTransformer(
   const keyIsPseudonym = keyIdx.map(
     (i) => plan.policy.columns.get(plan.store.columns[i]?.name ?? '')?.action === 'pseudonymize',
   );
+  // A dropped row whose key is itself a pseudonym takes that pseudonym with it: a device of an
+  // erased user is erased too, and so are the device's events when their table is copied.
+  const ownKey =
+    keyIdx.length === 1 && keyIsPseudonym[0]
+      ? plan.policy.columns.get(plan.store.key[0] as string)?.domain
+      : undefined;
   const posIdx = plan.orderBy.map((c) => readIndex.get(c) as number);
   const softIdx =
     plan.policy.softDelete === undefined ? -1 : (readIndex.get(plan.policy.softDelete) as number);
@@ -99,7 +109,7 @@ export function rowTransformer(
     // A person erased with `forget` is not copied back while production still holds them.
     const erased = forgotten.some((f) => {
       const v = values[f.index];
-      return typeof v === 'bigint' && f.set.has(pseudonymToUuid(v));
+      return typeof v === 'bigint' && f.set.has(v);
     });
     const hit = scan(values);
     const out: TransformedRow = {
@@ -107,6 +117,9 @@ export function rowTransformer(
       key: rowKey,
       deleted: erased || (softIdx >= 0 && row[softIdx] !== null),
       position: posIdx.map((i) => row[i] ?? null),
+      ...(erased && ownKey && typeof rowKey[0] === 'bigint'
+        ? { tombstone: { domain: ownKey, pseudonym: pseudonymToUuid(rowKey[0]) } }
+        : {}),
       ...(hit
         ? {
             detection: {

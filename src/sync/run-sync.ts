@@ -3,9 +3,10 @@ import { formatProblems, type Policy } from '../policy/index.ts';
 import { type MasterKey, piiScanner, sealedBox } from '../privacy/index.ts';
 import { checkAgainstSource, connectSource, introspect } from '../source/index.ts';
 import type { Store } from '../store/index.ts';
+import { propagateDeletions } from './deletions.ts';
 import type { SyncResult, TableResult } from './sync-result.ts';
 import { syncTable, type TableProgress } from './sync-table.ts';
-import { planTable, requireReviewed, schemaChanges, type TablePlan } from './table-plan.ts';
+import { parentsFirst, planTable, requireReviewed, schemaChanges } from './table-plan.ts';
 
 export interface SyncOptions {
   readonly sourceUrl: string;
@@ -62,12 +63,12 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       );
     }
     await opts.store.bindKey(opts.key.fingerprint);
-    const plans: TablePlan[] = [];
+    const plans = parentsFirst(
+      [...opts.policy.tables.values()].map((t) => planTable(t, catalog.get(t.name)!)),
+    );
     const changes: string[] = [];
-    for (const table of opts.policy.tables.values()) {
-      const plan = planTable(table, catalog.get(table.name)!);
-      plans.push(plan);
-      const state = await opts.store.tableState(table.name);
+    for (const plan of plans) {
+      const state = await opts.store.tableState(plan.policy.name);
       if (state && !opts.full) changes.push(...schemaChanges(plan, state.columns));
     }
     if (changes.length > 0) {
@@ -88,6 +89,15 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
     );
     const estimate = new Map(estimates.rows.map((r) => [r.relname, Number(r.n)]));
     const scanner = piiScanner(opts.policy.customDetectors);
+    const erased = await propagateDeletions({
+      source,
+      policy: opts.policy,
+      store: opts.store,
+      key: opts.key,
+      plans,
+      batchSize: opts.batchSize ?? 50_000,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     const tombstones = await opts.store.tombstones();
     const box = sealedBox(opts.key, 'checkpoint');
     const results: TableResult[] = [];
@@ -101,6 +111,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
           rowsRead: 0,
           rowsWritten: 0,
           rowsDeleted: 0,
+          rowsErased: erased[plan.policy.name] ?? 0,
           rowsExpired: 0,
           quarantined: [],
           columns: plan.report,
@@ -122,7 +133,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       });
-      results.push(result);
+      results.push({ ...result, rowsErased: erased[plan.policy.name] ?? 0 });
       if (result.status !== 'copied') stopped = true;
     }
     const ok = results.every((r) => r.status === 'copied');

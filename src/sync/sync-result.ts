@@ -24,6 +24,11 @@ export interface TableResult {
   readonly rowsRead: number;
   readonly rowsWritten: number;
   readonly rowsDeleted: number;
+  /**
+   * Rows removed because the row they belong to was deleted in production (a deleted user's
+   * devices, sessions and events), before the table was copied.
+   */
+  readonly rowsErased: number;
   /** Rows removed because they fell out of the table's retention window. */
   readonly rowsExpired: number;
   readonly quarantined: readonly QuarantineCount[];
@@ -43,7 +48,7 @@ export interface SyncResult {
 
 export function totalRows(
   result: SyncResult,
-  field: 'rowsRead' | 'rowsWritten' | 'rowsDeleted' | 'rowsExpired',
+  field: 'rowsRead' | 'rowsWritten' | 'rowsDeleted' | 'rowsErased' | 'rowsExpired',
 ): number {
   return result.tables.reduce((n, t) => n + t[field], 0);
 }

@@ -22,8 +22,8 @@ export interface SyncTableContext {
   readonly key: MasterKey;
   readonly box: SealedBox;
   readonly scanner: PiiScanner;
-  /** Pseudonyms erased by `forget`, by domain. */
-  readonly tombstones: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Erased pseudonyms by domain; rows dropped for an erased owner add their own key here. */
+  readonly tombstones: Map<string, Set<string>>;
   readonly full: boolean;
   readonly batchSize: number;
   readonly estimate: number;
@@ -89,11 +89,23 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     })) {
       const rows: Value[][] = [];
       const deleted: Value[][] = [];
+      const erased = new Map<string, string[]>();
       for (const raw of batch) {
         const t = transform(raw);
         last = t.position;
         if (t.deleted) {
           deleted.push(t.key);
+          if (t.tombstone) {
+            const { domain, pseudonym } = t.tombstone;
+            const set = ctx.tombstones.get(domain) ?? new Set<string>();
+            ctx.tombstones.set(domain, set);
+            if (!set.has(pseudonym)) {
+              set.add(pseudonym);
+              const list = erased.get(domain) ?? [];
+              list.push(pseudonym);
+              erased.set(domain, list);
+            }
+          }
           continue;
         }
         if (t.detection) {
@@ -105,6 +117,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
               rowsRead: rowsRead + batch.length,
               rowsWritten,
               rowsDeleted,
+              rowsErased: 0,
               rowsExpired: 0,
               quarantined: [],
               durationMs: Date.now() - started,
@@ -123,6 +136,9 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         }
         rows.push(t.values);
       }
+      // Tombstones first: a crash after them only repeats harmless work; one before the batch's
+      // checkpoint could never let an erased owner's rows back in.
+      for (const [domain, list] of erased) await ctx.store.addTombstones(domain, list);
       const checkpoint = ctx.box.seal(encodePosition(last ?? []), context);
       await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
       rowsRead += batch.length;
@@ -154,6 +170,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     rowsRead,
     rowsWritten,
     rowsDeleted,
+    rowsErased: 0,
     rowsExpired,
     quarantined: [...quarantine.values()] satisfies QuarantineCount[],
     durationMs: Date.now() - started,

@@ -54,6 +54,41 @@ export function planTable(table: TablePolicy, source: SourceTable): TablePlan {
   };
 }
 
+/** The domain of a table's own key when that key is one pseudonymized column. */
+export function keyDomain(table: TablePolicy): string | undefined {
+  const pk = table.primaryKey.length === 1 ? table.columns.get(table.primaryKey[0] as string) : undefined;
+  return pk?.action === 'pseudonymize' ? pk.domain : undefined;
+}
+
+/**
+ * Orders tables so that a table comes after the tables its pseudonymized columns point to
+ * (users before devices before events): rows dropped for an erased owner then erase their own
+ * dependants within the same run. Otherwise keeps the policy's order.
+ */
+export function parentsFirst<T extends { readonly policy: TablePolicy }>(plans: readonly T[]): T[] {
+  const byDomain = new Map<string, T>();
+  for (const p of plans) {
+    const d = keyDomain(p.policy);
+    if (d && !byDomain.has(d)) byDomain.set(d, p);
+  }
+  const out: T[] = [];
+  const state = new Map<T, 'visiting' | 'done'>();
+  const visit = (p: T) => {
+    if (state.has(p)) return; // done, or a cycle: keep the order reached so far
+    state.set(p, 'visiting');
+    const own = keyDomain(p.policy);
+    for (const c of p.policy.columns.values()) {
+      const parent =
+        c.action === 'pseudonymize' && c.domain !== own ? byDomain.get(c.domain ?? '') : undefined;
+      if (parent && parent !== p) visit(parent);
+    }
+    state.set(p, 'done');
+    out.push(p);
+  };
+  for (const p of plans) visit(p);
+  return out;
+}
+
 /** Compares the plan with the schema the store table was built with; any change needs --full. */
 export function schemaChanges(plan: TablePlan, built: readonly StoreColumn[]): string[] {
   const out: string[] = [];

@@ -1,5 +1,5 @@
 import { chmodSync, existsSync } from 'node:fs';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance, DuckDBUUIDValue } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
 import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
@@ -12,6 +12,7 @@ const TABLES = '_fv_tables';
 const REBUILD_SUFFIX = '__fv_rebuild';
 const STAGE = '_fv_stage';
 const FORGOTTEN = '_fv_forgotten';
+const LIVE = '_fv_live_keys';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // DuckDB would otherwise take up to 80% of the machine's memory; a sync needs far less.
 const DEFAULT_MEMORY_LIMIT = '1GB';
@@ -246,6 +247,26 @@ export class DuckDbStore implements Store {
     );
     const rows = r.getRows();
     return { deleted: rows.length, returned: returning ? rows.map((x) => String(x[0])) : [] };
+  }
+
+  async missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]> {
+    if (!(await this.tableExists(table))) return [];
+    await this.db.run(`CREATE OR REPLACE TEMP TABLE ${LIVE} (k UUID)`);
+    try {
+      const a = await this.db.createAppender(LIVE, 'main', 'temp');
+      for (const p of live) {
+        a.appendUUID(DuckDBUUIDValue.fromUint128(p));
+        a.endRow();
+      }
+      a.flushSync();
+      a.closeSync();
+      const r = await this.db.runAndReadAll(
+        `SELECT t.${q(column)}::VARCHAR FROM ${q(table)} t ANTI JOIN ${LIVE} l ON t.${q(column)} = l.k`,
+      );
+      return r.getRows().map((x) => String(x[0]));
+    } finally {
+      await this.db.run(`DROP TABLE IF EXISTS ${LIVE}`);
+    }
   }
 
   async tombstones(): Promise<Map<string, Set<string>>> {

@@ -1,0 +1,77 @@
+import type { Client } from 'pg';
+import type { Policy } from '../policy/index.ts';
+import { hmacPseudonymizer, type MasterKey, pseudonymToUuid } from '../privacy/index.ts';
+import { readTable } from '../source/index.ts';
+import type { Store } from '../store/index.ts';
+import { eraseLinked } from './erase-linked.ts';
+import { keyDomain, type TablePlan } from './table-plan.ts';
+
+/**
+ * Tables whose rows others point to: a single pseudonymized primary key whose domain appears in
+ * another table (users, to which devices and sessions point; devices, to which events point).
+ * Deleting such a row in production must take the rows that point to it out of the store too.
+ */
+export function parentTables(plans: readonly TablePlan[]): TablePlan[] {
+  return plans.filter((plan) => {
+    const domain = keyDomain(plan.policy);
+    return (
+      domain !== undefined &&
+      plans.some(
+        (other) =>
+          other !== plan &&
+          [...other.policy.columns.values()].some((c) => c.action === 'pseudonymize' && c.domain === domain),
+      )
+    );
+  });
+}
+
+/**
+ * Brings deletions in production to the store before any table is copied: for every parent
+ * table, the keys soft-deleted in the source and the stored keys the source no longer holds
+ * (hard deletes) are erased with everything linked to them, and kept as tombstones so that no
+ * later sync, incremental or full, copies their rows back. Resolves to rows erased per table.
+ */
+export async function propagateDeletions(opts: {
+  source: Client;
+  policy: Policy;
+  store: Store;
+  key: MasterKey;
+  plans: readonly TablePlan[];
+  batchSize: number;
+  signal?: AbortSignal;
+}): Promise<Record<string, number>> {
+  const erased: Record<string, number> = {};
+  for (const plan of parentTables(opts.plans)) {
+    const t = plan.policy;
+    const pkName = t.primaryKey[0] as string;
+    const domain = keyDomain(t) as string;
+    const pseudonymizer = hmacPseudonymizer(opts.key, domain, 0);
+    const soft = t.softDelete ? plan.read.find((c) => c.name === t.softDelete) : undefined;
+    const live: bigint[] = [];
+    const gone: string[] = [];
+    for await (const batch of readTable(opts.source, {
+      schema: opts.policy.schema,
+      table: t.name,
+      columns: [{ name: pkName, kind: 'text' }, ...(soft ? [soft] : [])],
+      orderBy: [],
+      batchSize: opts.batchSize,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    })) {
+      for (const [id, deletedAt] of batch) {
+        if (id === null || id === undefined) continue;
+        const p = pseudonymizer.pseudonym(String(id));
+        if (soft && deletedAt !== null) gone.push(pseudonymToUuid(p));
+        else live.push(p);
+      }
+    }
+    if ((await opts.store.tableState(t.name)) !== undefined) {
+      gone.push(...(await opts.store.missingKeys(t.name, pkName, live)));
+    }
+    const known = (await opts.store.tombstones()).get(domain);
+    const fresh = known ? gone.filter((p) => !known.has(p)) : gone;
+    if (fresh.length === 0) continue;
+    const r = await eraseLinked({ policy: opts.policy, store: opts.store, domain, pseudonyms: fresh });
+    for (const [table, n] of Object.entries(r)) erased[table] = (erased[table] ?? 0) + n;
+  }
+  return erased;
+}
