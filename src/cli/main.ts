@@ -16,6 +16,7 @@ import {
 import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
 import { demoAction } from './demo.ts';
 import { Output } from './output.ts';
+import { probeAction } from './probe-command.ts';
 import { scanAction } from './scan-command.ts';
 import {
   auditVerifyAction,
@@ -167,7 +168,13 @@ function program(setCode: (code: number) => void): Command {
     )
     .option('--source <url>', 'source PostgreSQL URL for scheduled syncs (or FLEETVAULT_SOURCE)')
     .option('--policy <file>', 'policy file for scheduled syncs', DEFAULT_POLICY)
-    .option('--key-file <file>', 'master key file for scheduled syncs', DEFAULT_KEY_FILE)
+    .option(
+      '--key-file <file>',
+      'master key file (scheduled syncs; its permissions are probed)',
+      DEFAULT_KEY_FILE,
+    )
+    .option('--probe-every <interval>', 'probe this server for exposure, e.g. 5m, or off', '5m')
+    .option('--alert-webhook <url>', 'POST exposure alerts here (https, or http on loopback)')
     .action(run(serveAction));
   const users = p
     .command('users')
@@ -208,6 +215,19 @@ function program(setCode: (code: number) => void): Command {
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
     .option('--audit-log <file>', 'audit log file (default <state-dir>/audit.jsonl)')
     .action(run(auditVerifyAction));
+  p.command('probe')
+    .description('check a deployment as an attacker would: routes, TLS, file permissions, PII in answers')
+    .requiredOption('--url <base-url>', 'the deployment, e.g. https://vault.example:8787')
+    .option(
+      '--route <route>',
+      'also probe this route, e.g. "GET /api/v1/export" (repeatable)',
+      (v, prev: string[] = []) => [...prev, v],
+    )
+    .option('--store <path>', 'store file whose permissions to check', DEFAULT_STORE)
+    .option('--key-file <file>', 'key file whose permissions to check', DEFAULT_KEY_FILE)
+    .option('--state-dir <dir>', 'state folder whose permissions to check', '.fleetvault')
+    .option('--json', 'the report as JSON')
+    .action(run(probeAction));
   p.command('scan')
     .description(
       'profile any PostgreSQL or DuckDB database for personal data and secrets (counts, never values)',

@@ -1,11 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
+import { ExposureMonitor } from '../probe/index.ts';
 import {
   buildServer,
+  isLoopback,
   parseListen,
   ROLES,
   type Role,
@@ -56,8 +59,10 @@ export const serveAction: Action = async (out, opts) => {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
   requireSafeListen(addr, tls);
-  const { tokens, users, audit } = stateFiles(opts);
+  const { tokens, users, audit, dir } = stateFiles(opts);
   const storePath = String(opts.store ?? DEFAULT_STORE);
+  const probeEvery = parseProbeInterval(String(opts.probeEvery ?? '5m'));
+  const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
   const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
   const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
   let syncOnce: (() => Promise<void>) | undefined;
@@ -87,6 +92,8 @@ export const serveAction: Action = async (out, opts) => {
     await syncOnce();
   }
   const metrics = await StoreHandle.create(() => MetricsReader.open(storePath, metricsFile));
+  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
+  let monitor: ExposureMonitor | undefined;
   const app = await buildServer({
     metrics,
     tokens,
@@ -95,6 +102,7 @@ export const serveAction: Action = async (out, opts) => {
     status: () => metrics.storeStatus(),
     logger: opts.log === true,
     webDir: join(packageRoot(), 'dist', 'web'),
+    exposure: () => monitor?.state ?? { checkedAt: null, runs: 0, findings: [] },
     ...(tls
       ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
       : {}),
@@ -119,6 +127,32 @@ export const serveAction: Action = async (out, opts) => {
   }
   const port = (app.server.address() as { port: number }).port;
   const url = `${tls ? 'https' : 'http'}://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${port}`;
+  if (probeEvery !== null) {
+    monitor = new ExposureMonitor({
+      baseUrls: () => ownUrls(addr.host, port, tls),
+      routes: () => app.fvRoutes,
+      files: [storePath, dir, ...(existsSync(keyFile) ? [keyFile] : [])],
+      intervalMs: probeEvery,
+      ...(webhook ? { webhook } : {}),
+      onAlert: (a) => {
+        const kinds = [...new Set(a.findings.map((f) => f.kind))];
+        audit.append({
+          actor: 'probe',
+          action: 'probe.alert',
+          outcome: a.findings.length > 0 ? 'failed' : 'ok',
+          detail: { findings: a.findings.length, kinds, ...(a.webhook ? { webhook: a.webhook } : {}) },
+        });
+        if (a.findings.length === 0) {
+          out.warn('exposure probe: clear, no findings');
+          return;
+        }
+        out.warn(`ALERT exposure probe: ${a.findings.length} finding(s)`);
+        for (const f of a.findings) out.warn(`  ${f.kind}  ${f.where}  ${f.detail}`);
+      },
+    });
+    monitor.start();
+    void monitor.runOnce();
+  }
   audit.append({
     actor: 'cli',
     action: 'server.start',
@@ -133,12 +167,47 @@ export const serveAction: Action = async (out, opts) => {
   }
   await untilStopped();
   if (timer) clearInterval(timer);
+  await monitor?.stop();
   await app.close();
   await metrics.exclusive(async () => {});
   metrics.close();
   audit.append({ actor: 'cli', action: 'server.stop', outcome: 'ok' });
   return 0;
 };
+
+/** The server's own base URLs: its host, or for a wildcard address loopback and each interface. */
+function ownUrls(host: string, port: number, tls: boolean): string[] {
+  const scheme = tls ? 'https' : 'http';
+  const wrap = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  if (host !== '0.0.0.0' && host !== '::') return [`${scheme}://${wrap(host)}:${port}`];
+  const hosts = ['127.0.0.1'];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const i of list ?? []) if (!i.internal && i.family === 'IPv4') hosts.push(i.address);
+  }
+  return hosts.map((h) => `${scheme}://${wrap(h)}:${port}`);
+}
+
+/** `--probe-every`: a duration of at least 1 second, or `off`. */
+export function parseProbeInterval(v: string): number | null {
+  if (v === 'off') return null;
+  const m = /^(\d{1,6})(s|m|h)$/.exec(v);
+  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'] : 0;
+  if (ms < 1000) throw new FvError('FV_USAGE', '--probe-every is a duration such as 30s or 5m, or off');
+  return ms;
+}
+
+/** An alert webhook: https, or plain http to a loopback receiver. */
+function parseWebhook(v: string): string {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new FvError('FV_USAGE', '--alert-webhook is a URL such as https://alerts.example/hook');
+  }
+  const h = url.hostname.replace(/^\[|\]$/g, '');
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(h))) return url.toString();
+  throw new FvError('FV_USAGE', '--alert-webhook must be https (plain http only to a loopback receiver)');
+}
 
 /** `30s`, `15m`, `1h` as milliseconds (at least 10 seconds). */
 function parseInterval(v: string): number {

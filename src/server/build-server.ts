@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
+import { DASHBOARD_FILE, type ExposureState } from '../probe/index.ts';
 import { SessionStore } from './session-store.ts';
 import type { MetricsSource } from './store-handle.ts';
 import { type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
@@ -37,6 +38,8 @@ export interface ServerDeps {
   /** The built dashboard (dist/web); served as static files that hold no data. */
   readonly webDir?: string;
   readonly https?: { key: Buffer; cert: Buffer };
+  /** The exposure probe's latest findings: a dashboard banner, a status field and a gauge. */
+  readonly exposure?: () => ExposureState;
 }
 
 declare module 'fastify' {
@@ -84,7 +87,7 @@ const REDACT = [
   'res.headers["set-cookie"]',
 ];
 const SESSION_COOKIE = 'fv_session';
-const STATIC = 'dashboard file (no data)';
+const STATIC = DASHBOARD_FILE;
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -433,6 +436,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     async () => ({
       k: deps.metrics.k,
       ...(await deps.status()),
+      ...(deps.exposure ? { exposure: deps.exposure() } : {}),
     }),
   );
 
@@ -607,6 +611,19 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
         '# HELP fleetvault_k Minimum group size of every answer.',
         '# TYPE fleetvault_k gauge',
         `fleetvault_k ${deps.metrics.k}`,
+      );
+      if (deps.exposure) {
+        const e = deps.exposure();
+        lines.push(
+          '# HELP fleetvault_exposure_findings Findings of the latest exposure probe (0 is safe).',
+          '# TYPE fleetvault_exposure_findings gauge',
+          `fleetvault_exposure_findings ${e.findings.length}`,
+          '# HELP fleetvault_exposure_probe_runs_total Exposure probe runs since start.',
+          '# TYPE fleetvault_exposure_probe_runs_total counter',
+          `fleetvault_exposure_probe_runs_total ${e.runs}`,
+        );
+      }
+      lines.push(
         '# HELP fleetvault_metric_last_week Latest weekly total of a count metric (absent when suppressed).',
         '# TYPE fleetvault_metric_last_week gauge',
       );

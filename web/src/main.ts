@@ -15,6 +15,7 @@ const root = document.getElementById('app') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;
 const who = document.getElementById('who') as HTMLElement;
 const logout = document.getElementById('logout') as HTMLButtonElement;
+const banner = document.getElementById('exposure') as HTMLElement;
 const ROUTES = {
   overview: overviewView,
   explore: exploreView,
@@ -26,6 +27,7 @@ let user: SessionUser | null = null;
 
 function signedOut(): void {
   user = null;
+  banner.hidden = true;
   setCsrf(null);
   nav.hidden = true;
   logout.hidden = true;
@@ -48,8 +50,32 @@ function signIn(u: SessionUser): void {
   }
 }
 
+interface Finding {
+  readonly kind: string;
+  readonly where: string;
+  readonly detail: string;
+}
+
+/** The server's own exposure probe: any finding shows on every page until it clears. */
+async function showExposure(): Promise<void> {
+  const s = await api<{ exposure?: { findings: Finding[] } }>('GET', '/api/v1/status').catch(() => null);
+  const findings = s?.exposure?.findings ?? [];
+  banner.hidden = findings.length === 0;
+  const list = document.createElement('ul');
+  for (const f of findings) {
+    const li = document.createElement('li');
+    li.textContent = `${f.kind}: ${f.where} — ${f.detail}`;
+    list.append(li);
+  }
+  banner.replaceChildren(
+    `Exposure alert: this deployment's own probe found ${findings.length} problem(s). Tell an admin now.`,
+    list,
+  );
+}
+
 async function route(): Promise<void> {
   if (!user) return signedOut();
+  void showExposure();
   const name = (location.hash.replace(/^#\//, '') || 'overview') as keyof typeof ROUTES;
   const view = ROUTES[name] ?? overviewView;
   for (const a of nav.querySelectorAll('a'))

@@ -1,0 +1,106 @@
+import { type HttpAnswer, httpAnswer } from './http-request.ts';
+import { type ProbeFinding, type ProbeReport, type ProbeRoute, probeDeployment } from './probe-deployment.ts';
+
+/** What the server shows about its own exposure: the dashboard banner, the gauge, the status. */
+export interface ExposureState {
+  readonly checkedAt: string | null;
+  readonly runs: number;
+  readonly findings: readonly ProbeFinding[];
+}
+
+export interface ExposureMonitorOptions {
+  /** The server's own listening base URLs. */
+  readonly baseUrls: () => readonly string[];
+  /** The live route table, read at every run (a route added later is probed too). */
+  readonly routes: () => readonly ProbeRoute[];
+  readonly files: readonly string[];
+  readonly intervalMs: number;
+  /** POSTed a JSON alert when findings appear or change (https, or http on loopback). */
+  readonly webhook?: string;
+  /** Called with every alert, after the webhook: the log line and the audit record. */
+  readonly onAlert: (alert: ExposureAlert) => void;
+}
+
+export interface ExposureAlert {
+  readonly alert: 'fleetvault.exposure';
+  readonly checkedAt: string;
+  readonly findings: readonly ProbeFinding[];
+  readonly webhook?: { readonly status: number } | { readonly error: string };
+}
+
+/**
+ * Runs the exposure probe against the server's own addresses every interval. A run whose
+ * findings differ from the previous run's raises an alert (findings appearing, changing or
+ * clearing); the state feeds the dashboard banner and the Prometheus gauge.
+ */
+export class ExposureMonitor {
+  #state: ExposureState = { checkedAt: null, runs: 0, findings: [] };
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<ExposureState> | undefined;
+  #last = '';
+
+  constructor(private readonly opts: ExposureMonitorOptions) {}
+
+  get state(): ExposureState {
+    return this.#state;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.runOnce(), this.opts.intervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#running;
+  }
+
+  /** One probe of every address now; a run already in flight is shared. */
+  runOnce(): Promise<ExposureState> {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #run(): Promise<ExposureState> {
+    const reports: ProbeReport[] = [];
+    for (const baseUrl of this.opts.baseUrls()) {
+      reports.push(await probeDeployment({ baseUrl, routes: this.opts.routes(), files: this.opts.files }));
+    }
+    const seen = new Set<string>();
+    const findings = reports
+      .flatMap((r) => r.findings)
+      .filter((f) => {
+        const id = `${f.kind} ${f.where} ${f.detail}`;
+        if (seen.has(id)) return false;
+        seen.add(id);
+        return true;
+      });
+    const checkedAt = new Date().toISOString();
+    this.#state = { checkedAt, runs: this.#state.runs + 1, findings };
+    const fingerprint = [...seen].sort().join('\n');
+    if (fingerprint !== this.#last) {
+      this.#last = fingerprint;
+      await this.#alert({ alert: 'fleetvault.exposure', checkedAt, findings });
+    }
+    return this.#state;
+  }
+
+  async #alert(alert: ExposureAlert): Promise<void> {
+    let webhook: ExposureAlert['webhook'];
+    if (this.opts.webhook) {
+      try {
+        const a: HttpAnswer = await httpAnswer(new URL(this.opts.webhook), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(alert),
+        });
+        webhook = { status: a.status };
+      } catch (error) {
+        webhook = { error: (error as { code?: string }).code ?? 'request failed' };
+      }
+    }
+    this.opts.onAlert(webhook ? { ...alert, webhook } : alert);
+  }
+}

@@ -1,0 +1,15 @@
+export {
+  type ExposureAlert,
+  ExposureMonitor,
+  type ExposureMonitorOptions,
+  type ExposureState,
+} from './exposure-monitor.ts';
+export { KNOWN_ROUTES } from './known-routes.ts';
+export {
+  DASHBOARD_FILE,
+  type FindingKind,
+  type ProbeFinding,
+  type ProbeReport,
+  type ProbeRoute,
+  probeDeployment,
+} from './probe-deployment.ts';
