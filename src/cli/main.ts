@@ -15,6 +15,7 @@ import {
 } from './commands.ts';
 import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
 import { demoAction } from './demo.ts';
+import { keysRetireAction, keysRotateAction } from './keys-command.ts';
 import { Output } from './output.ts';
 import { probeAction } from './probe-command.ts';
 import { scanAction } from './scan-command.ts';
@@ -215,6 +216,27 @@ function program(setCode: (code: number) => void): Command {
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
     .option('--audit-log <file>', 'audit log file (default <state-dir>/audit.jsonl)')
     .action(run(auditVerifyAction));
+  const keys = p.command('keys').description('key epochs: rotate pseudonyms, destroy old key material');
+  keys
+    .command('rotate')
+    .description(
+      'new key epoch: rebuild the store under new pseudonyms by a full sync, swap it in atomically',
+    )
+    .option('--source <url>', 'source PostgreSQL URL (or FLEETVAULT_SOURCE)')
+    .option('--policy <file>', 'policy file', DEFAULT_POLICY)
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
+    .option('--state-dir <dir>', 'state folder (audit log)', '.fleetvault')
+    .option('--json', 'the result as JSON')
+    .action(run(keysRotateAction));
+  keys
+    .command('retire')
+    .description(
+      'destroy the previous key epoch (crypto-shredding: old pseudonyms can never be linked again)',
+    )
+    .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
+    .option('--state-dir <dir>', 'state folder (audit log)', '.fleetvault')
+    .action(run(keysRetireAction));
   p.command('probe')
     .description('check a deployment as an attacker would: routes, TLS, file permissions, PII in answers')
     .requiredOption('--url <base-url>', 'the deployment, e.g. https://vault.example:8787')

@@ -69,6 +69,11 @@ export const ERROR_CATALOG = {
       'Listen on 127.0.0.1 (the default), or give --tls-cert and --tls-key to listen on another address.',
   },
   FV_INIT_EXISTS: { exit: 1, solve: 'A key file already exists there; keep it, or choose another path.' },
+  FV_ROTATION_FAILED: {
+    exit: 1,
+    solve:
+      'Fix what the message names (usually what a plain `fleetvault sync` would also refuse), then run `fleetvault keys rotate` again.',
+  },
 } as const satisfies Record<string, { exit: 1 | 2; solve: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -1,6 +1,15 @@
 export { BUILTIN_DETECTORS } from './detectors/builtin-detectors.ts';
 export type { Detector } from './detectors/detector.ts';
 export { type PiiScanner, piiScanner } from './detectors/pii-scanner.ts';
-export { createKeyFile, keyFromBytes, loadKeyFile, type MasterKey } from './key-file.ts';
+export {
+  commitNextKey,
+  createKeyFile,
+  keyFromBytes,
+  loadKeyFile,
+  loadPreviousKey,
+  type MasterKey,
+  nextKey,
+  retirePreviousKey,
+} from './key-file.ts';
 export { hmacPseudonymizer, type Pseudonymizer, pseudonymToUuid } from './pseudonymizer.ts';
 export { type SealedBox, sealedBox } from './sealed-box.ts';

@@ -4,3 +4,4 @@ export type { ColumnReport, QuarantineCount, SyncResult, TableResult, TableStatu
 export { totalRows } from './sync-result.ts';
 export type { TableProgress } from './sync-table.ts';
 export { planTable, type TablePlan } from './table-plan.ts';
+export { translateTombstones } from './translate-tombstones.ts';

@@ -1,0 +1,150 @@
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditLog } from '../audit/index.ts';
+import { FvError, isFvError } from '../errors/index.ts';
+import { commitNextKey, loadKeyFile, nextKey, retirePreviousKey } from '../privacy/index.ts';
+import { connectSource } from '../source/index.ts';
+import { DuckDbStore } from '../store/index.ts';
+import { runSync, totalRows, translateTombstones } from '../sync/index.ts';
+import type { Action } from './commands.ts';
+import { loadPolicyOrThrow } from './commands.ts';
+import {
+  DEFAULT_KEY_FILE,
+  DEFAULT_POLICY,
+  DEFAULT_STORE,
+  ensurePrivateDir,
+  STATE_DIR,
+  sourceUrl,
+} from './defaults.ts';
+
+function audit(opts: Record<string, unknown>): AuditLog {
+  const dir = String(opts.stateDir ?? STATE_DIR);
+  ensurePrivateDir(dir);
+  return new AuditLog(join(dir, 'audit.jsonl'));
+}
+
+/** Whether the store file is bound to this key; a store bound to another key answers false. */
+async function boundTo(store: DuckDbStore, fingerprint: string): Promise<boolean> {
+  try {
+    await store.bindKey(fingerprint);
+    return true;
+  } catch (error) {
+    if (isFvError(error) && error.code === 'FV_KEY_MISMATCH') return false;
+    throw error;
+  }
+}
+
+/**
+ * `keys rotate`: a new key epoch. The store is rebuilt by a full sync under the new key into a new
+ * generation beside it (`<store>.rotating`), erasures carried over, then renamed over the old file
+ * in one atomic step, and only then does the new key become current. A crash at any point leaves
+ * either the old store with the old key or the new store with the new key; re-running finishes.
+ */
+export const keysRotateAction: Action = async (out, opts) => {
+  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
+  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const url = sourceUrl(opts.source as string | undefined);
+  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
+  const oldKey = loadKeyFile(keyFile);
+  const newKey = nextKey(keyFile);
+  const log = audit(opts);
+
+  const current = await DuckDbStore.open(storePath);
+  let tombstones: Map<string, Set<string>>;
+  try {
+    if (!(await boundTo(current, oldKey.fingerprint))) {
+      if (await boundTo(current, newKey.fingerprint)) {
+        // The swap happened before an interruption: only the key file is left to update.
+        commitNextKey(keyFile);
+        out.line(`Finished an interrupted rotation: key epoch ${newKey.epoch} is current.`);
+        return 0;
+      }
+      throw new FvError('FV_KEY_MISMATCH', `store ${storePath} was built with a different key`);
+    }
+    tombstones = await current.tombstones();
+  } finally {
+    await current.close();
+  }
+
+  const next = `${storePath}.rotating`;
+  for (const f of [next, `${next}.wal`]) rmSync(f, { force: true });
+  const fresh = await DuckDbStore.open(next);
+  let ok = false;
+  try {
+    const source = await connectSource(url);
+    let carried: Awaited<ReturnType<typeof translateTombstones>>;
+    try {
+      carried = await translateTombstones({ source, policy, oldKey, newKey, tombstones });
+    } finally {
+      await source.end().catch(() => {});
+    }
+    await fresh.bindKey(newKey.fingerprint);
+    for (const [domain, list] of carried.carried) await fresh.addTombstones(domain, list);
+    const result = await runSync({
+      sourceUrl: url,
+      policy,
+      store: fresh,
+      key: newKey,
+      full: true,
+      onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
+    });
+    out.clearProgress();
+    if (!result.ok) {
+      const bad = result.tables.find((t) => t.status !== 'copied');
+      throw new FvError(
+        'FV_ROTATION_FAILED',
+        `the rebuild under the new key stopped at table ${bad?.table ?? '?'}${bad?.error ? ` (${bad.error.code})` : ''}; the store and key are unchanged`,
+      );
+    }
+    ok = true;
+    await fresh.close();
+    if (existsSync(`${next}.wal`)) {
+      throw new FvError(
+        'FV_ROTATION_FAILED',
+        `the new store ${next} did not close cleanly; the store and key are unchanged`,
+      );
+    }
+    renameSync(next, storePath);
+    commitNextKey(keyFile);
+    const detail = {
+      epoch: newKey.epoch,
+      rows: totalRows(result, 'rowsWritten'),
+      tombstonesCarried: [...carried.carried.values()].reduce((n, l) => n + l.length, 0),
+      tombstonesDropped: carried.dropped,
+    };
+    log.append({ actor: 'cli', action: 'keys.rotate', outcome: 'ok', detail });
+    if (out.json) out.data(detail);
+    out.line(
+      `Rotated to key epoch ${detail.epoch}: the store was rebuilt with new pseudonyms (${detail.rows.toLocaleString('en-US')} rows) and swapped in; ${detail.tombstonesCarried} erasure(s) carried over.`,
+    );
+    out.line(
+      `The previous key is kept until \`fleetvault keys retire\` destroys it. Restart \`fleetvault serve\` to read the new store.`,
+    );
+    return 0;
+  } finally {
+    if (!ok) {
+      await fresh.close().catch(() => {});
+      for (const f of [next, `${next}.wal`]) rmSync(f, { force: true });
+      log.append({ actor: 'cli', action: 'keys.rotate', outcome: 'failed' });
+    }
+  }
+};
+
+/** `keys retire`: destroys the previous key, so pseudonyms made under it can never be linked again. */
+export const keysRetireAction: Action = async (out, opts) => {
+  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
+  if (existsSync(`${keyFile}.next`)) {
+    throw new FvError(
+      'FV_USAGE',
+      'a key rotation is in progress; run `fleetvault keys rotate` to finish it first',
+    );
+  }
+  const epoch = retirePreviousKey(keyFile);
+  if (epoch === undefined) {
+    out.line('No previous key to retire.');
+    return 0;
+  }
+  audit(opts).append({ actor: 'cli', action: 'keys.retire', outcome: 'ok', detail: { epoch } });
+  out.line(`Key epoch ${epoch} destroyed: pseudonyms made under it can no longer be linked to anyone.`);
+  return 0;
+};
