@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import Fastify from 'fastify';
 import { to as copyTo } from 'pg-copy-streams';
+import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { main } from '../src/cli/main.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
@@ -192,7 +193,10 @@ async function http(): Promise<number> {
     metrics: reader,
     tokens,
     users: new UserStore(join(dir, 'users.json')),
-    audit: new AuditLog(join(dir, 'audit.jsonl')),
+    ...(() => {
+      const audit = new AuditLog(join(dir, 'audit.jsonl'));
+      return { audit, approvals: new Approvals(dir, audit) };
+    })(),
     status: () => reader.storeStatus(),
     rateLimit: 1_000_000,
   });
@@ -232,7 +236,10 @@ async function browser(): Promise<number> {
     metrics: reader,
     tokens: new TokenStore(join(dir, 'tokens.json')),
     users,
-    audit: new AuditLog(join(dir, 'audit.jsonl')),
+    ...(() => {
+      const audit = new AuditLog(join(dir, 'audit.jsonl'));
+      return { audit, approvals: new Approvals(dir, audit) };
+    })(),
     status: () => reader.storeStatus(),
     webDir: join(process.cwd(), 'dist', 'web'),
     rateLimit: 1_000_000,

@@ -4,9 +4,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { auditWithApprovals } from './helpers/approvals.ts';
 import type { TestDatabase } from './helpers/pg.ts';
 import { DEMO_METRICS as METRICS, syncedStore } from './helpers/synced-store.ts';
 
@@ -34,7 +34,7 @@ describe('dashboard in a real browser', () => {
       metrics: reader,
       tokens: new TokenStore(join(dir, 'tokens.json')),
       users,
-      audit: new AuditLog(join(dir, 'audit.jsonl')),
+      ...auditWithApprovals(dir, join(dir, 'audit.jsonl')),
       status: () => reader.storeStatus(),
       webDir: join(process.cwd(), 'dist', 'web'),
     });

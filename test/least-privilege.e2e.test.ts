@@ -163,6 +163,8 @@ describe('least privilege at the source', () => {
       join(dir, 'store2.duckdb'),
       '--key-file',
       join(dir, 'k'),
+      '--state-dir',
+      join(dir, 'wider-state'),
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('FV_SOURCE_PRIVILEGE');

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { DASHBOARD_FILE, ExposureMonitor, KNOWN_ROUTES, probeDeployment } from '../src/probe/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { auditWithApprovals } from './helpers/approvals.ts';
 import { runCli } from './helpers/cli.ts';
 import type { TestDatabase } from './helpers/pg.ts';
 import { DEMO_METRICS, syncedStore } from './helpers/synced-store.ts';
@@ -43,7 +43,7 @@ describe('exposure probe', () => {
       metrics: reader,
       tokens: new TokenStore(join(dir, `tokens-${apps.length}.json`)),
       users,
-      audit: new AuditLog(join(dir, `audit-${apps.length}.jsonl`)),
+      ...auditWithApprovals(dir, join(dir, `audit-${apps.length}.jsonl`)),
       status: () => reader.storeStatus(),
       webDir: join(process.cwd(), 'dist', 'web'),
       exposure: () => opts.monitor?.()?.state ?? { checkedAt: null, runs: 0, findings: [] },

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
@@ -22,6 +23,7 @@ describe('HTTP API', () => {
   let app: App;
   let audit: AuditLog;
   let users: UserStore;
+  let approvals: Approvals;
   const creds: Record<string, string | undefined> = {};
   let victim = '';
 
@@ -52,6 +54,7 @@ describe('HTTP API', () => {
       tokens,
       users,
       audit,
+      approvals: (approvals = new Approvals(dir, audit)),
       status: () => reader.storeStatus(),
       webDir: join(process.cwd(), 'dist', 'web'),
       // Room for the matrix's and other tests' logins before the rate-limit test exhausts it.
@@ -70,6 +73,7 @@ describe('HTTP API', () => {
     '/api/v1/sql': { sql: 'SELECT count(*) FROM devices' },
     '/api/v1/tokens': { role: 'viewer', name: 'matrix' },
     '/api/v1/users': { role: 'viewer', name: 'matrix-user' },
+    '/api/v1/approvals': { reason: 'matrix', principal: { type: 'token', role: 'analyst', name: 'matrix' } },
   };
   const call = (method: string, url: string, cred?: string, payload?: object) =>
     app.inject({
@@ -78,7 +82,18 @@ describe('HTTP API', () => {
       ...(cred ? { headers: { authorization: cred } } : {}),
       ...(payload || method === 'POST' ? { payload: payload ?? SAMPLE_BODY[url] ?? {} } : {}),
     });
-  const concrete = (url: string) => url.replace(':name', 'activations').replace(':id', victim);
+  // A proposal route gets a fresh pending proposal by someone else, so approving and rejecting both succeed.
+  const concrete = (url: string) =>
+    url.startsWith('/api/v1/approvals/:id')
+      ? url.replace(
+          ':id',
+          approvals.proposePrincipal(
+            { type: 'token', role: 'analyst', name: 'm' },
+            'token:someone-else',
+            'matrix',
+          ).proposal.id,
+        )
+      : url.replace(':name', 'activations').replace(':id', victim);
 
   it('authorization matrix: every route in the route table × every kind of caller', async () => {
     const rank = { public: -1, viewer: 0, analyst: 1, admin: 2 } as const;

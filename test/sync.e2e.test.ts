@@ -238,6 +238,10 @@ describe('sync end to end', () => {
       store,
       '--key-file',
       key,
+      // Quarantine is weaker than block: under this store's approved state it needs a second
+      // admin (approvals.e2e covers that); this test is about what quarantine does.
+      '--state-dir',
+      join(dir, 'quarantine-state'),
       '--json',
     ]);
     expect(r.code, r.stderr).toBe(0);

@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Approvals, policyState } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
 import { GRAINS, type Grain, MetricsReader, readMetricsFile } from '../metrics/index.ts';
-import { formatProblems, hasErrors, type Problem, readPolicyFile } from '../policy/index.ts';
+import { formatProblems, hasErrors, type Policy, type Problem, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
 import { pgLoader, simulate } from '../sim/index.ts';
 import {
@@ -160,10 +161,22 @@ export const policyGrantsAction: Action = async (out, opts) => {
   return 0;
 };
 
+/**
+ * The two-person rule for a policy about to be applied: nothing may travel less protected than the
+ * approved state says (a column moved from dropped to kept, a lower k) without a second admin.
+ */
+export function requireApprovedPolicy(policy: Policy, opts: Record<string, unknown>): void {
+  if (!policy.reviewed) return; // the sync refuses an unreviewed policy with its own message
+  const dir = String(opts.stateDir ?? STATE_DIR);
+  ensurePrivateDir(dir);
+  new Approvals(dir, new AuditLog(join(dir, 'audit.jsonl'))).check(policyState(policy), 'cli');
+}
+
 export const syncAction: Action = async (out, opts) => {
   const url = sourceUrl(opts.source as string | undefined);
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
+  requireApprovedPolicy(policy, opts);
   const storePath = String(opts.store ?? DEFAULT_STORE);
   ensurePrivateDir(dirname(storePath));
   const store = await DuckDbStore.open(storePath);

@@ -2,15 +2,23 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { Approvals } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
-import { buildServer, parseListen, requireSafeListen, TokenStore, UserStore } from '../server/index.ts';
+import {
+  buildServer,
+  parseListen,
+  principalsAboveViewer,
+  requireSafeListen,
+  TokenStore,
+  UserStore,
+} from '../server/index.ts';
 import { pgliteLoader, simulate } from '../sim/index.ts';
 import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
-import type { Action } from './commands.ts';
+import { type Action, requireApprovedPolicy } from './commands.ts';
 import { ensurePrivateDir, packageRoot, untilStopped } from './defaults.ts';
 import { printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
@@ -68,6 +76,7 @@ export const demoAction: Action = async (out, opts) => {
     const key = loadKeyFile(keyFile);
     const { policy } = readPolicyFile(policyFile);
     if (!policy) throw new Error('the shipped demo policy does not load');
+    requireApprovedPolicy(policy, { stateDir: dir });
     const store = await DuckDbStore.open(storePath);
     try {
       const result = await runSync({
@@ -117,12 +126,16 @@ async function serveDashboard(
   const users = new UserStore(join(o.dir, 'users.json'));
   const { password } = await users.resetPassword('admin', 'admin');
   const audit = new AuditLog(join(o.dir, 'audit.jsonl'));
+  const tokens = new TokenStore(join(o.dir, 'tokens.json'));
+  const approvals = new Approvals(o.dir, audit);
+  approvals.check({ listeners: [], principals: principalsAboveViewer(tokens, users) }, 'demo');
   const metrics = await MetricsReader.open(o.storePath, readMetricsFile(o.metricsFile));
   const app = await buildServer({
     metrics,
-    tokens: new TokenStore(join(o.dir, 'tokens.json')),
+    tokens,
     users,
     audit,
+    approvals,
     status: () => metrics.storeStatus(),
     webDir: join(packageRoot(), 'dist', 'web'),
   });

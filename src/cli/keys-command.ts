@@ -7,7 +7,7 @@ import { connectSource } from '../source/index.ts';
 import { DuckDbStore } from '../store/index.ts';
 import { runSync, totalRows, translateTombstones } from '../sync/index.ts';
 import type { Action } from './commands.ts';
-import { loadPolicyOrThrow } from './commands.ts';
+import { loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
 import {
   DEFAULT_KEY_FILE,
   DEFAULT_POLICY,
@@ -45,6 +45,7 @@ export const keysRotateAction: Action = async (out, opts) => {
   const storePath = String(opts.store ?? DEFAULT_STORE);
   const url = sourceUrl(opts.source as string | undefined);
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
+  requireApprovedPolicy(policy, opts);
   const oldKey = loadKeyFile(keyFile);
   const newKey = nextKey(keyFile);
   const log = audit(opts);

@@ -1,6 +1,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isFvError } from '../errors/index.ts';
 import {
+  approvalsDecideAction,
+  approvalsListAction,
+  approvalsProposeAction,
+  approvalsShowAction,
+  approvalsStateAction,
+} from './approvals-command.ts';
+import {
   type Action,
   forgetAction,
   initAction,
@@ -116,6 +123,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
     .option('--batch-size <n>', 'rows per committed batch', '50000')
+    .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
     .action(run(syncAction));
   const metrics = p.command('metrics').description('k-anonymous business metrics from the store');
   metrics
@@ -184,6 +192,7 @@ function program(setCode: (code: number) => void): Command {
     .command('add')
     .requiredOption('--name <name>', 'user name')
     .option('--role <role>', 'viewer, analyst or admin', 'viewer')
+    .option('--approval <id>', 'the approved proposal for an analyst or admin')
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
     .action(run(usersAddAction));
   users
@@ -198,6 +207,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--role <role>', 'viewer, analyst or admin', 'viewer')
     .option('--name <name>', 'what the token is for')
     .option('--expires <days>', 'e.g. 30d, or never', '30d')
+    .option('--approval <id>', 'the approved proposal for an analyst or admin token')
     .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
     .action(run(tokensCreateAction));
   tokens
@@ -216,6 +226,54 @@ function program(setCode: (code: number) => void): Command {
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
     .option('--audit-log <file>', 'audit log file (default <state-dir>/audit.jsonl)')
     .action(run(auditVerifyAction));
+  const approvals = p
+    .command('approvals')
+    .description('the two-person rule: weakening a security setting needs a second admin');
+  const who = (c: Command) =>
+    c
+      .option('--user <name>', 'your admin account (password in FLEETVAULT_PASSWORD, or --password-stdin)')
+      .option('--password-stdin', 'read your password from stdin')
+      .option('--token <token>', 'your admin token (or FLEETVAULT_TOKEN)')
+      .option('--state-dir <dir>', 'state folder', '.fleetvault')
+      .option('--json', 'the result as JSON');
+  who(
+    approvals
+      .command('propose')
+      .description('propose a weaker setting or a token/account above viewer; prints the exact difference')
+      .option('--reason <text>', 'why; shown to the approver')
+      .option('--policy <file>', 'a policy whose weaker columns or k need approval')
+      .option('--listen <host:port>', 'a listen address beyond loopback')
+      .option('--tls-cert <file>', 'with --listen: TLS certificate')
+      .option('--tls-key <file>', 'with --listen: TLS key')
+      .option('--probe-every <interval>', 'a slower exposure probe, or off')
+      .option('--new-token <name>', 'a token above viewer (with --role)')
+      .option('--new-user <name>', 'an account above viewer (with --role)')
+      .option('--role <role>', 'analyst or admin')
+      .option('--expires-in <hours>', 'hours until the proposal expires (default 72)'),
+  ).action(run(approvalsProposeAction));
+  approvals
+    .command('list')
+    .description('every proposal and what it would change')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--json', 'as JSON')
+    .action(run(approvalsListAction));
+  approvals
+    .command('show <id>')
+    .description('one proposal and the exact difference it would approve')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--json', 'as JSON')
+    .action(run(approvalsShowAction));
+  who(approvals.command('approve <id>').description('approve another admin’s proposal')).action(
+    run(approvalsDecideAction('approve')),
+  );
+  who(approvals.command('reject <id>').description('reject a proposal')).action(
+    run(approvalsDecideAction('reject')),
+  );
+  approvals
+    .command('state')
+    .description('the approved, signed security state')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .action(run(approvalsStateAction));
   const keys = p.command('keys').description('key epochs: rotate pseudonyms, destroy old key material');
   keys
     .command('rotate')

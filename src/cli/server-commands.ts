@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { Approvals, policyState, type SecurityState } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
@@ -10,6 +11,7 @@ import {
   buildServer,
   isLoopback,
   parseListen,
+  principalsAboveViewer,
   ROLES,
   type Role,
   requireSafeListen,
@@ -33,13 +35,15 @@ import {
   untilStopped,
 } from './defaults.ts';
 
-function stateFiles(opts: Record<string, unknown>) {
+export function stateFiles(opts: Record<string, unknown>) {
   const dir = String(opts.stateDir ?? STATE_DIR);
   ensurePrivateDir(dir);
+  const audit = new AuditLog(join(dir, 'audit.jsonl'));
   return {
     tokens: new TokenStore(join(dir, 'tokens.json')),
     users: new UserStore(join(dir, 'users.json')),
-    audit: new AuditLog(join(dir, 'audit.jsonl')),
+    audit,
+    approvals: new Approvals(dir, audit),
     dir,
   };
 }
@@ -59,19 +63,31 @@ export const serveAction: Action = async (out, opts) => {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
   requireSafeListen(addr, tls);
-  const { tokens, users, audit, dir } = stateFiles(opts);
+  const { tokens, users, audit, approvals, dir } = stateFiles(opts);
   const storePath = String(opts.store ?? DEFAULT_STORE);
   const probeEvery = parseProbeInterval(String(opts.probeEvery ?? '5m'));
+  const policyFile = String(opts.policy ?? DEFAULT_POLICY);
+  // The two-person rule: nothing here may be weaker than the approved, signed security state.
+  approvals.check(
+    {
+      listeners: isLoopback(addr.host) ? [] : [{ address: `${addr.host}:${addr.port}`, tls }],
+      probeSeconds: probeEvery === null ? null : probeEvery / 1000,
+      principals: principalsAboveViewer(tokens, users),
+      ...(existsSync(policyFile) ? policyState(loadPolicyOrThrow(policyFile)) : {}),
+    } satisfies SecurityState,
+    'serve',
+  );
   const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
   const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
   const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
   let syncOnce: (() => Promise<void>) | undefined;
   if (every !== undefined) {
     const sourceUrlValue = sourceUrl(opts.source as string | undefined);
-    const policyFile = String(opts.policy ?? DEFAULT_POLICY);
     const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
     syncOnce = async () => {
       const policy = loadPolicyOrThrow(policyFile);
+      // A reload: an edited policy weaker than the approved state is refused, the server keeps serving.
+      approvals.check(policyState(policy), 'scheduler');
       const store = await DuckDbStore.open(storePath);
       try {
         const r = await runSync({ sourceUrl: sourceUrlValue, policy, store, key });
@@ -99,6 +115,7 @@ export const serveAction: Action = async (out, opts) => {
     tokens,
     users,
     audit,
+    approvals,
     status: () => metrics.storeStatus(),
     logger: opts.log === true,
     webDir: join(packageRoot(), 'dist', 'web'),
@@ -229,12 +246,14 @@ function parseDays(v: unknown): number | null {
 export const tokensCreateAction: Action = async (out, opts) => {
   const role = String(opts.role ?? 'viewer');
   if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
-  const { tokens, audit } = stateFiles(opts);
-  const { token, record } = tokens.create({
-    role: role as Role,
-    name: String(opts.name ?? role),
-    days: parseDays(opts.expires),
-  });
+  const { tokens, audit, approvals } = stateFiles(opts);
+  const name = String(opts.name ?? role);
+  const grant = approvals.authorizePrincipal(
+    { type: 'token', role: role as Role, name },
+    opts.approval as string | undefined,
+  );
+  const { token, record } = tokens.create({ role: role as Role, name, days: parseDays(opts.expires) });
+  approvals.recordPrincipal(`token:${record.id}`, record.role, grant, 'cli');
   audit.append({
     actor: 'cli',
     action: 'token.create',
@@ -287,8 +306,14 @@ export const auditVerifyAction: Action = async (out, opts) => {
 export const usersAddAction: Action = async (out, opts) => {
   const role = String(opts.role ?? 'viewer');
   if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
-  const { users, audit } = stateFiles(opts);
-  const { record, password } = await users.add(String(opts.name ?? ''), role as Role);
+  const { users, audit, approvals } = stateFiles(opts);
+  const name = String(opts.name ?? '');
+  const grant = approvals.authorizePrincipal(
+    { type: 'user', role: role as Role, name },
+    opts.approval as string | undefined,
+  );
+  const { record, password } = await users.add(name, role as Role);
+  approvals.recordPrincipal(`user:${record.id}`, record.role, grant, 'cli');
   audit.append({
     actor: 'cli',
     action: 'user.add',

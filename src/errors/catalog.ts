@@ -69,6 +69,27 @@ export const ERROR_CATALOG = {
       'Listen on 127.0.0.1 (the default), or give --tls-cert and --tls-key to listen on another address.',
   },
   FV_INIT_EXISTS: { exit: 1, solve: 'A key file already exists there; keep it, or choose another path.' },
+  FV_STATE_WEAKER: {
+    exit: 1,
+    solve:
+      'Propose the change with `fleetvault approvals propose` and have a second admin approve it, or restore the approved setting.',
+  },
+  FV_STATE_TAMPERED: {
+    exit: 1,
+    solve:
+      'Restore the approved state (and its approvals.key) from backup; change settings only through `fleetvault approvals`.',
+  },
+  FV_APPROVAL_REQUIRED: {
+    exit: 1,
+    solve:
+      'Propose it with `fleetvault approvals propose`; once another admin approves, repeat with --approval <id>.',
+  },
+  FV_APPROVAL_INVALID: {
+    exit: 1,
+    solve:
+      'Check the proposal with `fleetvault approvals show <id>`: a different admin must decide it before it expires.',
+  },
+  FV_APPROVAL_UNKNOWN: { exit: 1, solve: 'Run `fleetvault approvals list` to see the proposal ids.' },
   FV_ROTATION_FAILED: {
     exit: 1,
     solve:

@@ -20,6 +20,11 @@ export const KNOWN_ROUTES: readonly ProbeRoute[] = [
   { method: 'DELETE', url: '/api/v1/tokens/:id', access: 'admin' },
   { method: 'GET', url: '/api/v1/users', access: 'admin' },
   { method: 'POST', url: '/api/v1/users', access: 'admin' },
+  { method: 'GET', url: '/api/v1/approvals', access: 'admin' },
+  { method: 'GET', url: '/api/v1/approvals/:id', access: 'admin' },
+  { method: 'POST', url: '/api/v1/approvals', access: 'admin' },
+  { method: 'POST', url: '/api/v1/approvals/:id/approve', access: 'admin' },
+  { method: 'POST', url: '/api/v1/approvals/:id/reject', access: 'admin' },
   { method: 'GET', url: '/api/v1/openapi.json', access: 'viewer' },
   { method: 'GET', url: '/metrics', access: 'viewer' },
 ];

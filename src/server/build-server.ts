@@ -4,6 +4,7 @@ import { extname, join } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import type { Approvals, PrincipalRequest } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
@@ -28,6 +29,8 @@ export interface ServerDeps {
   readonly tokens: TokenStore;
   readonly users: UserStore;
   readonly audit: AuditLog;
+  /** The two-person rule: proposals, approvals, and the gate on new tokens and accounts. */
+  readonly approvals: Approvals;
   /** Requests per minute per client address (default 600). */
   readonly rateLimit?: number;
   /** Login attempts per minute per client address (default 10). */
@@ -59,6 +62,11 @@ const STATUS: Partial<Record<string, number>> = {
   FV_METRIC_QUERY: 400,
   FV_TOKEN_UNKNOWN: 404,
   FV_USAGE: 400,
+  FV_APPROVAL_REQUIRED: 403,
+  FV_APPROVAL_INVALID: 409,
+  FV_APPROVAL_UNKNOWN: 404,
+  FV_STATE_WEAKER: 409,
+  FV_STATE_TAMPERED: 409,
 };
 
 // Pages may load their own script, style and chart canvas; nothing inline runs, nothing else loads.
@@ -100,6 +108,12 @@ function actorOf(p: Principal | undefined): string {
   return p ? `${p.kind}:${p.id}` : 'anonymous';
 }
 
+const PROPOSAL_ID = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^[0-9a-f]{10}$' } },
+  required: ['id'],
+} as const;
+
 /**
  * Builds the HTTP API without listening, so tests call it with `inject()`. Every route but
  * `/healthz` needs a bearer token whose role reaches the route's; every data request and every
@@ -134,6 +148,21 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       });
     }
   });
+
+  /** Above viewer needs an approved proposal (or the two-admin bootstrap); refusals are audited. */
+  const authorize = (by: Principal | undefined, req: PrincipalRequest, approval: string | undefined) => {
+    try {
+      return deps.approvals.authorizePrincipal(req, approval);
+    } catch (error) {
+      deps.audit.append({
+        actor: actorOf(by),
+        action: `${req.type === 'token' ? 'token.create' : 'user.add'}`,
+        outcome: 'refused',
+        detail: { role: req.role, code: isFvError(error) ? error.code : 'FV_INTERNAL' },
+      });
+      throw error;
+    }
+  };
 
   const sessions = new SessionStore();
   const secure = deps.https !== undefined;
@@ -474,7 +503,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     }),
   );
 
-  app.post<{ Body: { role: Role; name: string; days?: number } }>(
+  app.post<{ Body: { role: Role; name: string; days?: number; approval?: string } }>(
     '/api/v1/tokens',
     {
       config: { access: 'admin', summary: 'create an API token; the secret is in this response only' },
@@ -487,16 +516,23 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
             role: { type: 'string', enum: ['viewer', 'analyst', 'admin'] },
             name: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9 ._-]+$' },
             days: { type: 'integer', minimum: 1, maximum: 366 },
+            approval: { type: 'string', pattern: '^[0-9a-f]{10}$' },
           },
         },
       },
     },
     async (req) => {
+      const grant = authorize(
+        req.principal,
+        { type: 'token', role: req.body.role, name: req.body.name },
+        req.body.approval,
+      );
       const { token, record } = deps.tokens.create({
         role: req.body.role,
         name: req.body.name,
         days: req.body.days ?? 30,
       });
+      deps.approvals.recordPrincipal(`token:${record.id}`, record.role, grant, actorOf(req.principal));
       deps.audit.append({
         actor: actorOf(req.principal),
         action: 'token.create',
@@ -507,7 +543,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     },
   );
 
-  app.post<{ Body: { role: Role; name: string } }>(
+  app.post<{ Body: { role: Role; name: string; approval?: string } }>(
     '/api/v1/users',
     {
       config: {
@@ -522,12 +558,19 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
           properties: {
             role: { type: 'string', enum: ['viewer', 'analyst', 'admin'] },
             name: { type: 'string', minLength: 2, maxLength: 63, pattern: '^[a-z0-9][a-z0-9._-]+$' },
+            approval: { type: 'string', pattern: '^[0-9a-f]{10}$' },
           },
         },
       },
     },
     async (req) => {
+      const grant = authorize(
+        req.principal,
+        { type: 'user', role: req.body.role, name: req.body.name },
+        req.body.approval,
+      );
       const { record, password } = await deps.users.add(req.body.name, req.body.role);
+      deps.approvals.recordPrincipal(`user:${record.id}`, record.role, grant, actorOf(req.principal));
       deps.audit.append({
         actor: actorOf(req.principal),
         action: 'user.add',
@@ -561,6 +604,96 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       return { id: r.id, revokedAt: r.revokedAt };
     },
   );
+
+  app.get(
+    '/api/v1/approvals',
+    {
+      config: {
+        access: 'admin',
+        summary: 'proposals to weaken security settings, with what each would change',
+      },
+    },
+    async () => ({ proposals: deps.approvals.list() }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/approvals/:id',
+    {
+      config: { access: 'admin', summary: 'one proposal and the exact difference it would approve' },
+      schema: { params: PROPOSAL_ID },
+    },
+    async (req) => deps.approvals.show(req.params.id),
+  );
+
+  app.post<{
+    Body: {
+      reason: string;
+      principal?: PrincipalRequest;
+      settings?: { k?: number; probeSeconds?: number | null };
+      hours?: number;
+    };
+  }>(
+    '/api/v1/approvals',
+    {
+      config: {
+        access: 'admin',
+        summary: 'propose a token or account above viewer, a lower k or a slower probe',
+      },
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['reason'],
+          properties: {
+            reason: { type: 'string', minLength: 3, maxLength: 500 },
+            hours: { type: 'integer', minimum: 1, maximum: 168 },
+            principal: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['type', 'role', 'name'],
+              properties: {
+                type: { type: 'string', enum: ['token', 'user'] },
+                role: { type: 'string', enum: ['analyst', 'admin'] },
+                name: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9 ._-]+$' },
+              },
+            },
+            settings: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                k: { type: 'integer', minimum: 2, maximum: 1000 },
+                probeSeconds: { anyOf: [{ type: 'integer', minimum: 1, maximum: 86_400 }, { type: 'null' }] },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const by = actorOf(req.principal);
+      const { principal, settings, reason, hours } = req.body;
+      if ((principal === undefined) === (settings === undefined)) {
+        return fail(reply, 400, 'FV_BAD_REQUEST', 'body needs exactly one of principal or settings');
+      }
+      return principal
+        ? deps.approvals.proposePrincipal(principal, by, reason, hours)
+        : deps.approvals.proposeSettings(settings ?? {}, by, reason, hours);
+    },
+  );
+
+  for (const verdict of ['approve', 'reject'] as const) {
+    app.post<{ Params: { id: string } }>(
+      `/api/v1/approvals/:id/${verdict}`,
+      {
+        config: { access: 'admin', summary: `${verdict} a proposal (never the proposer's own)` },
+        schema: { params: PROPOSAL_ID },
+      },
+      async (req) =>
+        verdict === 'approve'
+          ? deps.approvals.approve(req.params.id, actorOf(req.principal))
+          : deps.approvals.reject(req.params.id, actorOf(req.principal)),
+    );
+  }
 
   app.get(
     '/api/v1/audit/verify',

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/fleetvault.js', import.meta.url));
@@ -9,6 +12,12 @@ export interface CliRun {
   readonly stderr: string;
 }
 
+/**
+ * Where commands run unless a test says otherwise: one private folder per test file, so default
+ * paths (`.fleetvault/` state, audit log, approved security state) never land in the repository.
+ */
+const WORK_DIR = mkdtempSync(join(tmpdir(), 'fv-cli-'));
+
 /** Runs the built CLI as a user would, in its own process. */
 export function runCli(
   args: readonly string[],
@@ -16,7 +25,7 @@ export function runCli(
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: opts.cwd ?? process.cwd(),
+      cwd: opts.cwd ?? WORK_DIR,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,0 +1,163 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { type Difference, type ProposalView, policyState, type SecurityState } from '../approvals/index.ts';
+import { FvError } from '../errors/index.ts';
+import { isLoopback, type Principal, parseListen, ROLES, type Role } from '../server/index.ts';
+import type { Action } from './commands.ts';
+import { loadPolicyOrThrow } from './commands.ts';
+import type { Output } from './output.ts';
+import { parseProbeInterval, stateFiles } from './server-commands.ts';
+
+/**
+ * Who is acting: an admin account (`--user`, password from FLEETVAULT_PASSWORD or --password-stdin)
+ * or an admin token (`--token` or FLEETVAULT_TOKEN). The two-person rule compares these ids.
+ */
+async function actingAdmin(
+  opts: Record<string, unknown>,
+  files: ReturnType<typeof stateFiles>,
+): Promise<Principal> {
+  const token = (opts.token as string | undefined) ?? process.env.FLEETVAULT_TOKEN;
+  let who: Principal | undefined;
+  if (opts.user !== undefined) {
+    const password =
+      opts.passwordStdin === true
+        ? readFileSync(0, 'utf8').replace(/\r?\n$/, '')
+        : process.env.FLEETVAULT_PASSWORD;
+    if (!password)
+      throw new FvError(
+        'FV_USAGE',
+        `give the password of ${String(opts.user)} in FLEETVAULT_PASSWORD or with --password-stdin`,
+      );
+    who = await files.users.verify(String(opts.user), password);
+  } else if (token) {
+    const r = files.tokens.authenticate(`Bearer ${token}`);
+    who = r.ok ? r.principal : undefined;
+  } else {
+    throw new FvError(
+      'FV_USAGE',
+      'say who you are: --user <admin name> (password in FLEETVAULT_PASSWORD) or --token <admin token>',
+    );
+  }
+  if (who?.role !== 'admin') {
+    files.audit.append({ actor: 'cli', action: 'approvals.auth', outcome: 'refused' });
+    throw new FvError('FV_APPROVAL_INVALID', 'those credentials are not an active admin’s');
+  }
+  return who;
+}
+
+const actor = (p: Principal) => `${p.kind}:${p.id}`;
+
+function printDifferences(out: Output, diffs: readonly Difference[]): void {
+  for (const d of diffs) out.line(`    ${d.field}: ${d.approved}  ->  ${d.configured}`);
+}
+
+function printView(out: Output, v: ProposalView): void {
+  const p = v.proposal;
+  out.line(
+    `${p.id}  ${p.status.padEnd(8)}  ${p.kind}  proposed by ${p.proposedBy} at ${p.proposedAt.slice(0, 16)}, expires ${p.expiresAt.slice(0, 16)}`,
+  );
+  out.line(`    reason: ${p.reason}`);
+  if (p.decidedBy) out.line(`    ${p.status} by ${p.decidedBy} at ${p.decidedAt?.slice(0, 16)}`);
+  printDifferences(out, v.differences);
+}
+
+/** The part of a configuration a proposal names with the same flags serve and sync take. */
+function proposedSettings(opts: Record<string, unknown>): SecurityState {
+  const out: { -readonly [K in keyof SecurityState]: SecurityState[K] } = {};
+  if (opts.policy !== undefined) Object.assign(out, policyState(loadPolicyOrThrow(String(opts.policy))));
+  if (opts.listen !== undefined) {
+    const addr = parseListen(String(opts.listen));
+    const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined;
+    out.listeners = isLoopback(addr.host) ? [] : [{ address: `${addr.host}:${addr.port}`, tls }];
+  }
+  if (opts.probeEvery !== undefined) {
+    const ms = parseProbeInterval(String(opts.probeEvery));
+    out.probeSeconds = ms === null ? null : ms / 1000;
+  }
+  return out;
+}
+
+export const approvalsProposeAction: Action = async (out, opts) => {
+  const files = stateFiles(opts);
+  const who = await actingAdmin(opts, files);
+  const reason = String(opts.reason ?? '').trim();
+  if (reason.length < 3)
+    throw new FvError('FV_USAGE', 'say why with --reason "…" (it is shown to the approver)');
+  const hours = opts.expiresIn === undefined ? undefined : Number(opts.expiresIn);
+  if (hours !== undefined && (!Number.isInteger(hours) || hours < 1 || hours > 168)) {
+    throw new FvError('FV_USAGE', '--expires-in is 1 to 168 hours');
+  }
+  let view: ProposalView;
+  if (opts.newToken !== undefined || opts.newUser !== undefined) {
+    const role = String(opts.role ?? '');
+    if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
+    const type = opts.newToken !== undefined ? 'token' : 'user';
+    const name = String(opts.newToken ?? opts.newUser);
+    view = files.approvals.proposePrincipal({ type, role: role as Role, name }, actor(who), reason, hours);
+  } else {
+    const settings = proposedSettings(opts);
+    if (Object.keys(settings).length === 0) {
+      throw new FvError(
+        'FV_USAGE',
+        'propose something: --policy, --listen, --probe-every, --new-token or --new-user',
+      );
+    }
+    view = files.approvals.proposeSettings(settings, actor(who), reason, hours);
+  }
+  if (out.json) out.data(view);
+  out.line(
+    `Proposal ${view.proposal.id} waits for a second admin (expires ${view.proposal.expiresAt.slice(0, 16)}):`,
+  );
+  printDifferences(out, view.differences);
+  out.line(
+    `Another admin approves it with: fleetvault approvals approve ${view.proposal.id} --user <their name>`,
+  );
+  return 0;
+};
+
+export const approvalsListAction: Action = async (out, opts) => {
+  const files = stateFiles(opts);
+  const views = files.approvals.list();
+  if (out.json) out.data({ proposals: views });
+  if (views.length === 0) out.line('No proposals.');
+  for (const v of views) printView(out, v);
+  return 0;
+};
+
+export const approvalsShowAction: Action = async (out, opts, args) => {
+  const v = stateFiles(opts).approvals.show(String(args[0] ?? ''));
+  if (out.json) out.data(v);
+  printView(out, v);
+  return 0;
+};
+
+export const approvalsDecideAction =
+  (verdict: 'approve' | 'reject'): Action =>
+  async (out, opts, args) => {
+    const files = stateFiles(opts);
+    const who = await actingAdmin(opts, files);
+    const id = String(args[0] ?? '');
+    const v =
+      verdict === 'approve'
+        ? files.approvals.approve(id, actor(who))
+        : files.approvals.reject(id, actor(who));
+    if (out.json) out.data(v);
+    out.line(
+      `${verdict === 'approve' ? 'Approved' : 'Rejected'} proposal ${id}${verdict === 'approve' ? ', which changes:' : '.'}`,
+    );
+    if (verdict === 'approve') printDifferences(out, v.differences);
+    if (verdict === 'approve' && v.proposal.kind === 'principal') {
+      const p = v.proposal.principal;
+      out.line(
+        `Create it once with: fleetvault ${p?.type === 'token' ? 'tokens create' : 'users add'} --name ${p?.name} --role ${p?.role} --approval ${id}`,
+      );
+    }
+    return 0;
+  };
+
+/** The approved state as it stands, for `approvals state`. */
+export const approvalsStateAction: Action = async (out, opts) => {
+  const files = stateFiles(opts);
+  const state = files.approvals.approved();
+  out.data({ file: files.approvals.state.path, sealed: existsSync(files.approvals.state.path), state });
+  return 0;
+};
