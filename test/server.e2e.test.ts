@@ -49,12 +49,13 @@ describe('HTTP API', () => {
       creds[k] = `Bearer ${creds[k]}`;
     reader = await MetricsReader.open(store, readMetricsFile(METRICS));
     users = new UserStore(join(dir, 'users.json'));
+    approvals = new Approvals(dir, audit);
     app = await buildServer({
       metrics: reader,
       tokens,
       users,
       audit,
-      approvals: (approvals = new Approvals(dir, audit)),
+      approvals,
       status: () => reader.storeStatus(),
       webDir: join(process.cwd(), 'dist', 'web'),
       // Room for the matrix's and other tests' logins before the rate-limit test exhausts it.

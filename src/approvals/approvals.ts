@@ -39,7 +39,7 @@ export class Approvals {
     private readonly audit: AuditLog,
   ) {
     this.state = new ApprovedState(dir);
-    this.proposals = new ProposalStore(join(dir, 'proposals.json'));
+    this.proposals = new ProposalStore(join(dir, 'proposals.json'), this.state);
   }
 
   /** The approved state, verified; an empty one before the first seal. */
@@ -81,16 +81,21 @@ export class Approvals {
     }
     const next = mergeState(approved, now);
     if (JSON.stringify(next) !== JSON.stringify(approved)) {
-      const first = !this.state.exists();
-      this.state.write(next);
-      this.audit.append({
-        actor,
-        action: first ? 'approvals.seal' : 'approvals.record',
-        outcome: 'ok',
-        detail: { stronger: diffs.map((d) => d.field), parts: Object.keys(now) },
-      });
+      this.save(next, actor, { stronger: diffs.map((d) => d.field), parts: Object.keys(now) });
     }
     return diffs;
+  }
+
+  /** Writes the signed state; the first write is recorded as the seal, which a deletion cannot undo. */
+  private save(state: SecurityState, actor: string, detail: Record<string, unknown>): void {
+    const first = !this.state.exists();
+    this.state.write(state);
+    this.audit.append({
+      actor,
+      action: first ? 'approvals.seal' : 'approvals.record',
+      outcome: 'ok',
+      detail,
+    });
   }
 
   /** Proposes the weaker part of a configuration; refuses when nothing in it is weaker. */
@@ -136,13 +141,14 @@ export class Approvals {
   }
 
   /** A different admin approves: settings join the approved state now; a principal may be created once. */
-  approve(id: string, by: string): ProposalView {
+  approve(id: string, by: string, now = Date.now()): ProposalView {
     const approved = this.approved();
-    const before = this.view(this.proposals.get(id), approved);
+    const before = this.view(this.proposals.get(id, now), approved);
     try {
-      const decided = this.proposals.decide(id, by, 'approved');
-      if (decided.kind === 'settings' && decided.settings)
-        this.state.write(mergeState(approved, decided.settings));
+      const decided = this.proposals.decide(id, by, 'approved', now);
+      if (decided.kind === 'settings' && decided.settings) {
+        this.save(mergeState(approved, decided.settings), by, { approval: id });
+      }
       this.audit.append({
         actor: by,
         action: 'approvals.approve',
@@ -226,7 +232,9 @@ export class Approvals {
     if (ROLES.indexOf(role) <= 0) return;
     if (grant.approval) this.proposals.apply(grant.approval);
     const approved = this.approved();
-    this.state.write(mergeState(approved, { principals: { ...(approved.principals ?? {}), [id]: role } }));
+    this.save(mergeState(approved, { principals: { ...(approved.principals ?? {}), [id]: role } }), actor, {
+      principal: id,
+    });
     this.audit.append({
       actor,
       action: 'approvals.principal',

@@ -62,6 +62,20 @@ export class ApprovedState {
     return createHmac('sha256', key).update(canonical({ state, updatedAt })).digest('hex');
   }
 
+  /** Signs any record with the same key (proposals are signed too, so none can be forged or edited). */
+  seal(record: unknown): string {
+    return createHmac('sha256', this.key(true)).update(canonical(record)).digest('hex');
+  }
+
+  verifySeal(record: unknown, signature: string): boolean {
+    const want = Buffer.from(
+      createHmac('sha256', this.key(false)).update(canonical(record)).digest('hex'),
+      'hex',
+    );
+    const have = Buffer.from(signature, 'hex');
+    return have.length === want.length && timingSafeEqual(have, want);
+  }
+
   /** The verified state; `undefined` when none was ever sealed here. */
   read(): SecurityState | undefined {
     if (!this.exists()) return undefined;

@@ -30,29 +30,54 @@ export interface Proposal {
 
 export const DEFAULT_EXPIRY_HOURS = 72;
 
+/** Signs and checks records, so that a hand edit (another proposer, a forged approval) is caught. */
+export interface Signer {
+  seal(record: unknown): string;
+  verifySeal(record: unknown, signature: string): boolean;
+}
+
+type Stored = Proposal & { readonly sig: string };
+
 /**
  * Proposals in `proposals.json` (mode 0600). A proposal is decided once, by an admin other than
  * its proposer, before it expires; an approved principal request is then applied once.
  */
 export class ProposalStore {
-  private readonly file: JsonFile<Proposal>;
+  private readonly file: JsonFile<Stored>;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    private readonly signer: Signer,
+  ) {
     this.file = new JsonFile(path, 'proposals');
   }
 
-  list(now = Date.now()): Proposal[] {
-    return this.file
-      .read()
-      .map((p) =>
-        (p.status === 'pending' || p.status === 'approved') && Date.parse(p.expiresAt) <= now
-          ? { ...p, status: 'expired' as const }
-          : p,
-      );
+  private records(): Proposal[] {
+    return this.file.read().map(({ sig, ...p }) => {
+      if (typeof sig !== 'string' || !this.signer.verifySeal(p, sig)) {
+        throw new FvError(
+          'FV_STATE_TAMPERED',
+          `proposal ${String(p.id)} in ${this.path} fails its signature: it was edited outside fleetvault`,
+        );
+      }
+      return p;
+    });
   }
 
-  get(id: string): Proposal {
-    const p = this.list().find((x) => x.id === id);
+  private save(records: readonly Proposal[]): void {
+    this.file.write(records.map((p) => ({ ...p, sig: this.signer.seal(p) })));
+  }
+
+  list(now = Date.now()): Proposal[] {
+    return this.records().map((p) =>
+      (p.status === 'pending' || p.status === 'approved') && Date.parse(p.expiresAt) <= now
+        ? { ...p, status: 'expired' as const }
+        : p,
+    );
+  }
+
+  get(id: string, now = Date.now()): Proposal {
+    const p = this.list(now).find((x) => x.id === id);
     if (!p) throw new FvError('FV_APPROVAL_UNKNOWN', `no proposal with id ${id}`);
     return p;
   }
@@ -69,13 +94,13 @@ export class ProposalStore {
       expiresAt: new Date(now + hours * 3_600_000).toISOString(),
       status: 'pending',
     };
-    this.file.write([...this.file.read(), proposal]);
+    this.save([...this.records(), proposal]);
     return proposal;
   }
 
   /** Approves or rejects: refused for the proposer themself, for a decided or an expired proposal. */
-  decide(id: string, by: string, verdict: 'approved' | 'rejected'): Proposal {
-    const p = this.get(id);
+  decide(id: string, by: string, verdict: 'approved' | 'rejected', now = Date.now()): Proposal {
+    const p = this.get(id, now);
     if (p.status === 'expired') {
       throw new FvError('FV_APPROVAL_INVALID', `proposal ${id} expired at ${p.expiresAt}; propose it again`);
     }
@@ -97,8 +122,8 @@ export class ProposalStore {
 
   private update(id: string, patch: Partial<Proposal>): Proposal {
     let out: Proposal | undefined;
-    this.file.write(
-      this.file.read().map((p) => {
+    this.save(
+      this.records().map((p) => {
         if (p.id !== id) return p;
         out = { ...p, ...patch };
         return out;

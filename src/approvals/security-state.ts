@@ -11,8 +11,10 @@ import { ROLES, type Role } from '../server/token-store.ts';
 export interface ColumnProtection {
   readonly class: ColumnClass;
   readonly action: ColumnAction;
-  /** The transform's own description, e.g. `truncate to day`; null when none. */
+  /** The transform's own description, e.g. `truncated to the day (UTC)`; null when none. */
   readonly transform: string | null;
+  /** How much detail the transform keeps (see `Transform.detail`); null when none. */
+  readonly detail: { readonly family: string; readonly levels: readonly number[] } | null;
   readonly aggregateOnly: boolean;
 }
 
@@ -62,6 +64,7 @@ export function policyState(policy: Policy): SecurityState {
         class: c.class,
         action: c.action,
         transform: c.transform ? c.transform.describe() : null,
+        detail: c.transform ? c.transform.detail : null,
         aggregateOnly: c.aggregateOnly,
       };
     }
@@ -76,12 +79,22 @@ function describeColumn(c: ColumnProtection | undefined): string {
 
 function columnWeaker(approved: ColumnProtection | undefined, now: ColumnProtection): boolean {
   // A column new to the policy compares with its class's safe default.
-  const base = approved ?? { ...now, action: CLASS_RULES[now.class].defaultAction, transform: null };
+  const base = approved ?? {
+    ...now,
+    action: CLASS_RULES[now.class].defaultAction,
+    transform: null,
+    detail: null,
+  };
   const a = ACTION_ORDER.indexOf(base.action);
   const b = ACTION_ORDER.indexOf(now.action);
   if (b !== a) return b > a;
-  // The same action with another transform cannot be proven coarser: a reviewer decides.
-  if (approved && now.action === 'generalize' && now.transform !== approved.transform) return true;
+  // The same action with another transform: weaker unless it provably keeps no more detail.
+  if (approved && now.action === 'generalize' && now.transform !== approved.transform) {
+    const a = approved.detail;
+    const n = now.detail;
+    if (!a || !n || a.family !== n.family || a.levels.length !== n.levels.length) return true;
+    if (n.levels.some((level, i) => level > (a.levels[i] as number))) return true;
+  }
   return approved?.aggregateOnly === true && !now.aggregateOnly;
 }
 
@@ -167,7 +180,7 @@ export function compareStates(approved: SecurityState, now: SecurityState): Diff
   if (now.principals && approved.principals) {
     for (const [id, role] of Object.entries(now.principals)) {
       const a = approved.principals[id];
-      if (roleRank(role) > roleRank(a)) {
+      if (role !== 'viewer' && roleRank(role) > roleRank(a)) {
         out.push({ field: `principal ${id}`, approved: a ?? 'not approved', configured: role, weaker: true });
       }
     }

@@ -9,6 +9,18 @@ export interface SessionUser {
 
 type Render = (root: HTMLElement, user: SessionUser) => Promise<void>;
 
+interface ProposalView {
+  proposal: {
+    id: string;
+    kind: string;
+    status: string;
+    reason: string;
+    proposedBy: string;
+    expiresAt: string;
+  };
+  differences: Array<{ field: string; approved: string; configured: string }>;
+}
+
 export function loading(root: HTMLElement, what: string): void {
   root.replaceChildren(el('p', { class: 'loading', role: 'status' }, `Loading ${what}…`));
 }
@@ -260,7 +272,7 @@ export const adminView: Render = async (root, user) => {
     return;
   }
   loading(root, 'tokens and audit');
-  const [users, tokens, audit] = await Promise.all([
+  const [users, tokens, audit, approvals] = await Promise.all([
     api<{
       users: Array<{ id: string; name: string; role: string; createdAt: string; disabledAt: string | null }>;
     }>('GET', '/api/v1/users'),
@@ -277,6 +289,7 @@ export const adminView: Render = async (root, user) => {
       'GET',
       '/api/v1/audit?limit=100',
     ),
+    api<{ proposals: ProposalView[] }>('GET', '/api/v1/approvals'),
   ]);
   const tokenRows = tokens.tokens.map((t) => {
     const revoke = el('button', { type: 'button' }, 'Revoke');
@@ -297,60 +310,163 @@ export const adminView: Render = async (root, user) => {
   const shownOnce = el('p', { role: 'status', id: 'shown-once' });
   const roleSelect = () =>
     el('select', {}, ...['viewer', 'analyst', 'admin'].map((r) => el('option', { value: r }, r)));
+  const approvalInput = (id: string) =>
+    el('input', { id, placeholder: 'approval id (above viewer)', 'aria-label': 'Approval id', size: '12' });
   const userName = el('input', { id: 'new-user', placeholder: 'name', 'aria-label': 'New account name' });
   const userRole = roleSelect();
+  const userApproval = approvalInput('user-approval');
   const userForm = el(
     'form',
     { class: 'controls' },
     userName,
     userRole,
+    userApproval,
     el('button', { type: 'submit' }, 'Add account'),
   );
   userForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    const body = { name: userName.value, role: userRole.value };
     try {
       const r = await api<{ name: string; password: string }>('POST', '/api/v1/users', {
-        name: userName.value,
-        role: userRole.value,
+        ...body,
+        ...(userApproval.value ? { approval: userApproval.value.trim() } : {}),
       });
       await adminView(root, user);
       (document.getElementById('shown-once') as HTMLElement).textContent =
         `Initial password for ${r.name}, shown once: ${r.password}`;
     } catch (e) {
-      shownOnce.replaceChildren(errorBox(e));
+      shownOnce.replaceChildren(errorBox(e), ...proposeInstead(e, { type: 'user', ...body }));
     }
   });
+  /** A creation refused for want of approval offers to propose it to a second admin. */
+  const proposeInstead = (
+    e: unknown,
+    principal: { type: string; role: string; name: string },
+  ): HTMLElement[] => {
+    if (!(e instanceof ApiError) || e.code !== 'FV_APPROVAL_REQUIRED') return [];
+    const reason = el('input', {
+      id: 'propose-reason',
+      placeholder: 'why (shown to the approver)',
+      'aria-label': 'Reason',
+    });
+    const propose = el('button', { type: 'button' }, 'Propose to a second admin');
+    propose.addEventListener('click', async () => {
+      try {
+        const v = await api<ProposalView>('POST', '/api/v1/approvals', { reason: reason.value, principal });
+        await adminView(root, user);
+        (document.getElementById('shown-once') as HTMLElement).textContent =
+          `Proposal ${v.proposal.id} waits for a second admin. Once approved, create it again with that approval id.`;
+      } catch (err) {
+        shownOnce.replaceChildren(errorBox(err));
+      }
+    });
+    return [el('span', { class: 'controls' }, reason, propose)];
+  };
   const tokenName = el('input', {
     id: 'new-token',
     placeholder: 'what it is for',
     'aria-label': 'New token name',
   });
   const tokenRole = roleSelect();
+  const tokenApproval = approvalInput('token-approval');
   const tokenForm = el(
     'form',
     { class: 'controls' },
     tokenName,
     tokenRole,
+    tokenApproval,
     el('button', { type: 'submit' }, 'Create token (30 days)'),
   );
   tokenForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    const body = { name: tokenName.value, role: tokenRole.value };
     try {
       const r = await api<{ token: string }>('POST', '/api/v1/tokens', {
-        name: tokenName.value,
-        role: tokenRole.value,
+        ...body,
         days: 30,
+        ...(tokenApproval.value ? { approval: tokenApproval.value.trim() } : {}),
       });
       await adminView(root, user);
       (document.getElementById('shown-once') as HTMLElement).textContent =
         `New token, shown once: ${r.token}`;
     } catch (e) {
-      shownOnce.replaceChildren(errorBox(e));
+      shownOnce.replaceChildren(errorBox(e), ...proposeInstead(e, { type: 'token', ...body }));
     }
+  });
+  const proposalRows = approvals.proposals.map((v) => {
+    const p = v.proposal;
+    const actions = el('td', {});
+    if (p.status === 'pending') {
+      for (const verdict of ['approve', 'reject'] as const) {
+        const b = el(
+          'button',
+          { type: 'button', 'data-proposal': p.id },
+          verdict === 'approve' ? 'Approve' : 'Reject',
+        );
+        b.addEventListener('click', async () => {
+          try {
+            await api('POST', `/api/v1/approvals/${p.id}/${verdict}`);
+            await adminView(root, user);
+            (document.getElementById('shown-once') as HTMLElement).textContent =
+              `Proposal ${p.id} ${verdict === 'approve' ? 'approved' : 'rejected'}.`;
+          } catch (e) {
+            shownOnce.replaceChildren(errorBox(e));
+          }
+        });
+        actions.append(b);
+      }
+    }
+    return el(
+      'tr',
+      {},
+      el('td', {}, p.id),
+      el('td', {}, p.status),
+      el('td', {}, p.proposedBy),
+      el('td', {}, p.reason),
+      el(
+        'td',
+        {},
+        el(
+          'ul',
+          { class: 'diff' },
+          ...v.differences.map((d) => el('li', {}, `${d.field}: ${d.approved} → ${d.configured}`)),
+        ),
+      ),
+      el('td', {}, p.expiresAt.slice(0, 16).replace('T', ' ')),
+      actions,
+    );
   });
   root.replaceChildren(
     el('h1', {}, 'Admin'),
     shownOnce,
+    el('h2', {}, 'Approvals (two-person rule)'),
+    el(
+      'p',
+      { class: 'note' },
+      'Weakening a security setting, or a token or account above viewer, needs a second admin. You cannot approve your own proposal.',
+    ),
+    proposalRows.length
+      ? el(
+          'div',
+          { class: 'table-wrap' },
+          el(
+            'table',
+            { id: 'proposals' },
+            el(
+              'thead',
+              {},
+              el(
+                'tr',
+                {},
+                ...['id', 'status', 'proposed by', 'reason', 'exact change', 'expires', ''].map((h) =>
+                  el('th', {}, h),
+                ),
+              ),
+            ),
+            el('tbody', {}, ...proposalRows),
+          ),
+        )
+      : el('p', { class: 'empty' }, 'No proposals.'),
     el('h2', {}, 'Accounts'),
     userForm,
     el(
@@ -373,11 +489,7 @@ export const adminView: Render = async (root, user) => {
       ),
     ),
     el('h2', {}, 'API tokens'),
-    el(
-      'p',
-      { class: 'note' },
-      'Create tokens on the server: fleetvault tokens create --role viewer --expires 30d',
-    ),
+    tokenForm,
     tokenRows.length
       ? el(
           'table',

@@ -18,6 +18,8 @@ function bucketTransform(bounds: readonly number[]): Transform {
     outputKind: () => 'text',
     apply: (value: Value) => (value === null ? null : label(bounds, Number(value))),
     describe: () => `number kept as its bucket among [${bounds.join(', ')}]`,
+    // Other bounds cut the numbers elsewhere: never provably coarser, so a change needs approval.
+    detail: { family: `bucket:${bounds.join(',')}`, levels: [] },
   };
 }
 

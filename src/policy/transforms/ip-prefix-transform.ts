@@ -43,6 +43,7 @@ function ipPrefixTransform(v4Bits: number, v6Bits: number): Transform {
       return null;
     },
     describe: () => `IP kept as its /${v4Bits} (IPv4) or /${v6Bits} (IPv6) network`,
+    detail: { family: 'ip', levels: [v4Bits, v6Bits] },
   };
 }
 

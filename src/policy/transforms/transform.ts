@@ -13,6 +13,11 @@ export interface Transform {
   /** `null` stays `null`. Returns `null` for a value the transform cannot generalize. */
   apply(value: Value, kind: ValueKind): Value;
   describe(): string;
+  /**
+   * How much detail it keeps, for the two-person rule: within one family, a transform whose
+   * levels are all lower or equal keeps no more detail (day after hour, /16 after /24).
+   */
+  readonly detail: { readonly family: string; readonly levels: readonly number[] };
 }
 
 /** Builds a transform from the parameter written in the policy, or says what is wrong with it. */

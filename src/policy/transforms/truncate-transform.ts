@@ -38,6 +38,8 @@ function truncateTransform(unit: Unit): Transform {
       return BigInt(truncateDays(days, unit)) * MICROS_PER_DAY;
     },
     describe: () => `truncated to the ${unit} (UTC)`,
+    // year 0 (the year transform), then month 1 … hour 4: more detail the higher.
+    detail: { family: 'time', levels: [4 - UNITS.indexOf(unit)] },
   };
 }
 

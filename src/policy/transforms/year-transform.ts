@@ -14,6 +14,7 @@ const yearTransform: Transform = {
   outputKind: () => 'integer',
   apply: yearOf,
   describe: () => 'kept as the year only',
+  detail: { family: 'time', levels: [0] },
 };
 
 /** `transform: year`: a date or time kept as its calendar year (UTC). */

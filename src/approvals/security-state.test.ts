@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type ColumnProtection,
+  compareStates,
+  mergeState,
+  type SecurityState,
+  weakerPart,
+} from './security-state.ts';
+
+const col = (c: Partial<ColumnProtection>): ColumnProtection => ({
+  class: 'attribute',
+  action: 'keep',
+  transform: null,
+  detail: null,
+  aggregateOnly: false,
+  ...c,
+});
+const day = col({
+  class: 'time',
+  action: 'generalize',
+  transform: 'day',
+  detail: { family: 'time', levels: [3] },
+});
+const hour = col({
+  class: 'time',
+  action: 'generalize',
+  transform: 'hour',
+  detail: { family: 'time', levels: [4] },
+});
+
+const weaker = (a: SecurityState, b: SecurityState) =>
+  compareStates(a, b)
+    .filter((d) => d.weaker)
+    .map((d) => d.field);
+
+describe('security state comparison', () => {
+  it('names every weakening and nothing stronger', () => {
+    const approved: SecurityState = {
+      k: 10,
+      columns: {
+        'u.email': col({ class: 'personal', action: 'drop' }),
+        'u.id': col({ class: 'identifier', action: 'pseudonymize' }),
+        'd.t': day,
+      },
+      onDetect: { u: 'block' },
+      listeners: [{ address: '0.0.0.0:8443', tls: true }],
+      probeSeconds: 300,
+      principals: { 'user:a': 'admin', 'token:t': 'analyst' },
+    };
+    expect(weaker(approved, approved)).toEqual([]);
+    expect(
+      weaker(approved, {
+        k: 5,
+        columns: {
+          'u.email': col({ class: 'personal', action: 'keep' }),
+          'u.id': col({ class: 'identifier', action: 'keep' }),
+          'd.t': hour,
+          'u.phone': col({
+            class: 'personal',
+            action: 'generalize',
+            transform: 'x',
+            detail: { family: 'x', levels: [] },
+          }),
+          'u.country': col({ class: 'attribute', action: 'keep' }),
+        },
+        onDetect: { u: 'quarantine' },
+        listeners: [
+          { address: '0.0.0.0:8443', tls: false },
+          { address: '10.0.0.5:80', tls: true },
+        ],
+        probeSeconds: null,
+        principals: { 'user:a': 'admin', 'token:t': 'admin', 'user:new': 'analyst', 'token:v': 'viewer' },
+      }).sort(),
+    ).toEqual(
+      [
+        'k',
+        'column u.email',
+        'column u.id',
+        'column d.t',
+        'column u.phone',
+        'on_detect u',
+        'listen 0.0.0.0:8443',
+        'listen 10.0.0.5:80',
+        'probe',
+        'principal token:t',
+        'principal user:new',
+      ].sort(),
+    );
+    // Stronger in every part: no approval needed.
+    expect(
+      weaker(approved, {
+        k: 20,
+        columns: {
+          'u.email': col({ class: 'personal', action: 'never_read' }),
+          'd.t': { ...day, transform: 'month', detail: { family: 'time', levels: [1] } },
+        },
+        onDetect: { u: 'block' },
+        listeners: [],
+        probeSeconds: 60,
+        principals: { 'user:a': 'admin' },
+      }),
+    ).toEqual([]);
+  });
+
+  it('a proposal carries only the weaker part, and approving it merges that part', () => {
+    const approved: SecurityState = { k: 10, probeSeconds: 300, columns: { 'd.t': day } };
+    const part = weakerPart(approved, { k: 5, probeSeconds: 60, columns: { 'd.t': hour } });
+    expect(part).toEqual({ k: 5, columns: { 'd.t': hour } });
+    expect(mergeState(approved, part)).toEqual({ k: 5, probeSeconds: 300, columns: { 'd.t': hour } });
+  });
+
+  it('parts never recorded are not differences (they are sealed when first seen)', () => {
+    expect(compareStates({}, { k: 2, probeSeconds: null, principals: { 'user:x': 'admin' } })).toEqual([]);
+  });
+});
