@@ -60,20 +60,7 @@ describe('key rotation', () => {
     const key = readFileSync(s.keyFile, 'utf8');
     await s.db.query('ALTER TABLE devices ADD COLUMN owner_note text');
     try {
-      const r = await runCli([
-        'keys',
-        'rotate',
-        '--source',
-        s.db.url,
-        '--policy',
-        DEMO_POLICY,
-        '--store',
-        s.store,
-        '--key-file',
-        s.keyFile,
-        '--state-dir',
-        s.dir,
-      ]);
+      const r = await cli(['keys', 'rotate']);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('devices.owner_note');
     } finally {
