@@ -36,7 +36,7 @@ type Opts = Record<string, string | boolean | undefined>;
 /** Each action returns its exit code: 0 ok, 1 refused or failed. */
 export type Action = (out: Output, opts: Opts, args: string[]) => Promise<number>;
 
-function intOpt(value: string | boolean | undefined, name: string, fallback: number): number {
+export function intOpt(value: string | boolean | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0)

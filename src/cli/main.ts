@@ -22,6 +22,7 @@ import {
 } from './commands.ts';
 import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
 import { demoAction } from './demo.ts';
+import { ingestAction } from './ingest-command.ts';
 import { keysRetireAction, keysRotateAction } from './keys-command.ts';
 import { Output } from './output.ts';
 import { probeAction } from './probe-command.ts';
@@ -295,6 +296,22 @@ function program(setCode: (code: number) => void): Command {
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--state-dir <dir>', 'state folder (audit log)', '.fleetvault')
     .action(run(keysRetireAction));
+  p.command('ingest')
+    .description('device messages from MQTT through the policy into the store, at least once')
+    .requiredOption('--mqtt <url>', 'the broker, e.g. mqtt://127.0.0.1:1883')
+    .requiredOption('--table <name>', 'the policy table the messages are rows of, e.g. connection_events')
+    .option('--topic <filter>', "topic filter, e.g. 'fleet/+/conn'", '#')
+    .option('--policy <file>', 'policy file', DEFAULT_POLICY)
+    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
+    .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
+    .option('--source <url>', "read the table's types from the source (else from the store)")
+    .option('--client-id <id>', 'MQTT client id of the persistent session (default fleetvault-<table>)')
+    .option('--batch <n>', 'rows per committed batch, and the most unacknowledged messages in memory', '1000')
+    .option('--flush-ms <ms>', 'longest a message waits for its batch', '1000')
+    .option('--max-bytes <n>', 'largest message accepted', '16384')
+    .option('--log-batches', 'a line on stderr for every committed batch')
+    .action(run(ingestAction));
   p.command('probe')
     .description('check a deployment as an attacker would: routes, TLS, file permissions, PII in answers')
     .requiredOption('--url <base-url>', 'the deployment, e.g. https://vault.example:8787')

@@ -33,7 +33,12 @@ export interface TableState {
 
 /** Writes one table during one run. Each `writeBatch` commits rows and checkpoint together. */
 export interface TableWriter {
-  writeBatch(rows: readonly Value[][], deletedKeys: readonly Value[][], checkpoint: string): Promise<void>;
+  /** `checkpoint` undefined leaves the table's checkpoint as it is (a stream writes beside the sync). */
+  writeBatch(
+    rows: readonly Value[][],
+    deletedKeys: readonly Value[][],
+    checkpoint: string | undefined,
+  ): Promise<void>;
   /** Ends the run: for a rebuild, swaps the new copy in with its final checkpoint. */
   finish(checkpoint: string | undefined): Promise<void>;
 }

@@ -1,4 +1,5 @@
 export { type ForgetResult, forget } from './forget.ts';
+export { rowTransformer, type TransformedRow } from './row-transformer.ts';
 export { runSync, type SyncOptions } from './run-sync.ts';
 export type { ColumnReport, QuarantineCount, SyncResult, TableResult, TableStatus } from './sync-result.ts';
 export { totalRows } from './sync-result.ts';

@@ -39,7 +39,7 @@ class DuckDbTableWriter implements TableWriter {
   async writeBatch(
     rows: readonly Value[][],
     deletedKeys: readonly Value[][],
-    checkpoint: string,
+    checkpoint: string | undefined,
   ): Promise<void> {
     const db = this.db;
     await db.run('BEGIN TRANSACTION');
@@ -56,7 +56,11 @@ class DuckDbTableWriter implements TableWriter {
         await this.appendRows(this.target, rows);
       }
       const field = this.mode === 'rebuild' ? 'rebuild_checkpoint' : 'checkpoint';
-      await db.run(`UPDATE ${TABLES} SET ${field} = ${lit(checkpoint)} WHERE name = ${lit(this.spec.name)}`);
+      if (checkpoint !== undefined) {
+        await db.run(
+          `UPDATE ${TABLES} SET ${field} = ${lit(checkpoint)} WHERE name = ${lit(this.spec.name)}`,
+        );
+      }
       await db.run('COMMIT');
     } catch (error) {
       await db.run('ROLLBACK').catch(() => {});

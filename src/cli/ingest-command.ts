@@ -1,0 +1,127 @@
+import { dirname } from 'node:path';
+import { FvError } from '../errors/index.ts';
+import { kindOfFormattedType, MqttSubscriber, StreamIngest } from '../ingest/index.ts';
+import { loadKeyFile } from '../privacy/index.ts';
+import { connectSource, introspect, type SourceTable } from '../source/index.ts';
+import { DuckDbStore, type Store } from '../store/index.ts';
+import type { Action } from './commands.ts';
+import { intOpt, loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
+import {
+  DEFAULT_KEY_FILE,
+  DEFAULT_POLICY,
+  DEFAULT_STORE,
+  ensurePrivateDir,
+  untilStopped,
+} from './defaults.ts';
+
+/** The table's columns and types: from the source catalog when given, else as the last sync recorded them. */
+async function sourceTable(
+  name: string,
+  schema: string,
+  store: Store,
+  sourceUrl: string | undefined,
+): Promise<SourceTable> {
+  if (sourceUrl) {
+    const source = await connectSource(sourceUrl);
+    try {
+      const t = (await introspect(source, schema)).get(name);
+      if (t) return t;
+    } finally {
+      await source.end().catch(() => {});
+    }
+    throw new FvError('FV_USAGE', `table ${schema}.${name} does not exist in the source`);
+  }
+  const state = await store.tableState(name);
+  if (!state) {
+    throw new FvError(
+      'FV_USAGE',
+      `the store has no table ${name} yet: run a sync first, or pass --source to read its types`,
+    );
+  }
+  return {
+    schema,
+    name,
+    primaryKey: [],
+    columns: state.columns.map((c) => ({
+      name: c.name,
+      type: c.sourceType,
+      kind: kindOfFormattedType(c.sourceType),
+      readable: true,
+    })),
+  };
+}
+
+export const ingestAction: Action = async (out, opts) => {
+  let url: URL;
+  try {
+    url = new URL(String(opts.mqtt ?? ''));
+  } catch {
+    throw new FvError('FV_USAGE', 'give the broker as --mqtt mqtt://host:1883');
+  }
+  if (url.protocol !== 'mqtt:') throw new FvError('FV_USAGE', '--mqtt is an mqtt:// URL');
+  const table = String(opts.table ?? '');
+  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
+  if (!policy.tables.has(table))
+    throw new FvError('FV_USAGE', `--table ${table || '(none)'} is not a table of the policy`);
+  requireApprovedPolicy(policy, opts);
+  const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
+  const storePath = String(opts.store ?? DEFAULT_STORE);
+  ensurePrivateDir(dirname(storePath));
+  const batchSize = intOpt(opts.batch, 'batch', 1000);
+  if (batchSize < 1 || batchSize > 65_535) throw new FvError('FV_USAGE', '--batch is 1 to 65535');
+  const store = await DuckDbStore.open(storePath);
+  const subscriber = new MqttSubscriber({
+    url,
+    topic: String(opts.topic ?? '#'),
+    clientId: String(opts.clientId ?? `fleetvault-${table}`),
+    receiveMaximum: batchSize,
+    // Up to 8× --max-bytes reaches us and is counted as oversized; beyond that the broker drops it
+    // unsent, which keeps memory within --batch × that size.
+    maximumPacketSize: Math.max(8 * intOpt(opts.maxBytes, 'max-bytes', 16_384), 65_536),
+  });
+  try {
+    await store.bindKey(key.fingerprint);
+    const ingest = new StreamIngest({
+      policy,
+      table,
+      source: await sourceTable(table, policy.schema, store, opts.source as string | undefined),
+      store,
+      key,
+      messages: subscriber,
+      batchSize,
+      flushMs: intOpt(opts.flushMs, 'flush-ms', 1000),
+      maxBytes: intOpt(opts.maxBytes, 'max-bytes', 16_384),
+      ...(opts.logBatches === true
+        ? {
+            onBatch: (b: { rows: number }) =>
+              out.warn(
+                `batch committed: ${b.rows} rows (total ${ingest.stats.written}, received ${ingest.stats.received})`,
+              ),
+          }
+        : {}),
+    });
+    await ingest.start();
+    subscriber.on('connected', () =>
+      out.warn(`connected to ${url.host}, subscribed to ${String(opts.topic ?? '#')}`),
+    );
+    subscriber.on('disconnected', () =>
+      out.warn(`lost the broker at ${url.host}; reconnecting (unacknowledged messages will be redelivered)`),
+    );
+    subscriber.start();
+    out.line(
+      `Ingesting ${String(opts.topic ?? '#')} into ${storePath} table ${table}; Ctrl+C stops after the pending batch.`,
+    );
+    await untilStopped();
+    const stats = await ingest.stop();
+    await subscriber.stop();
+    if (out.json) out.data(stats);
+    out.line(
+      `Received ${stats.received}, committed ${stats.written} rows in ${stats.batches} batches, ${stats.duplicates} duplicates folded, dropped ${Object.values(stats.dropped).reduce((a, b) => a + b, 0)}.`,
+    );
+    for (const [reason, n] of Object.entries(stats.dropped)) out.line(`  dropped ${n}: ${reason}`);
+    return 0;
+  } finally {
+    await subscriber.stop().catch(() => {});
+    await store.close();
+  }
+};
