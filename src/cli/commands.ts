@@ -17,7 +17,7 @@ import {
   suggestPolicy,
 } from '../source/index.ts';
 import { DuckDbStore, readOnlySql } from '../store/index.ts';
-import { forget, runSync } from '../sync/index.ts';
+import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_KEY_FILE,
   DEFAULT_METRICS,
@@ -26,6 +26,7 @@ import {
   ensurePrivateDir,
   STATE_DIR,
   sourceUrl,
+  untilStopped,
 } from './defaults.ts';
 import { printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
@@ -177,23 +178,53 @@ export const syncAction: Action = async (out, opts) => {
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   requireApprovedPolicy(policy, opts);
+  const mode = String(opts.mode ?? 'cursor');
+  if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', '--mode is cursor or cdc');
+  if (opts.follow === true && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
   const storePath = String(opts.store ?? DEFAULT_STORE);
   ensurePrivateDir(dirname(storePath));
   const store = await DuckDbStore.open(storePath);
   try {
-    const result = await runSync({
-      sourceUrl: url,
-      policy,
-      store,
-      key,
-      full: opts.full === true,
-      batchSize: intOpt(opts.batchSize, 'batch-size', 50_000),
-      onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
-    });
-    out.clearProgress();
-    if (out.json) out.data(result);
-    else printSyncReport(out, result);
-    return result.ok ? 0 : 1;
+    const base = { sourceUrl: url, policy, store, key, full: opts.full === true };
+    if (mode === 'cursor') {
+      const result = await runSync({
+        ...base,
+        batchSize: intOpt(opts.batchSize, 'batch-size', 50_000),
+        onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
+      });
+      out.clearProgress();
+      if (out.json) out.data(result);
+      else printSyncReport(out, result);
+      return result.ok ? 0 : 1;
+    }
+    const poll = intOpt(opts.pollMs, 'poll-ms', 1000);
+    const stop = new AbortController();
+    if (opts.follow === true) void untilStopped().then(() => stop.abort());
+    let first = true;
+    do {
+      const r = await runCdc({ ...base, full: first && base.full });
+      first = false;
+      if (r.initial) {
+        if (out.json) out.data(r.initial);
+        else printSyncReport(out, r.initial);
+        if (!r.initial.ok) return 1;
+      }
+      if (out.json) out.data({ ...r, initial: undefined });
+      else if (r.transactions > 0 || opts.follow !== true) {
+        out.line(
+          `Change capture: ${r.transactions} transaction(s), ${r.changes} change(s) applied up to ${r.lsn ?? '-'}${Object.entries(
+            r.tables,
+          )
+            .map(
+              ([t, c]) =>
+                `; ${t} +${c.upserted} -${c.deleted}${c.erased ? ` (erased ${c.erased} with deleted owners)` : ''}${c.quarantined ? ` quarantined ${c.quarantined}` : ''}`,
+            )
+            .join('')}`,
+        );
+      }
+      if (opts.follow === true) await new Promise((r) => setTimeout(r, poll));
+    } while (opts.follow === true && !stop.signal.aborted);
+    return 0;
   } finally {
     await store.close();
   }

@@ -125,6 +125,9 @@ function program(setCode: (code: number) => void): Command {
     .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
     .option('--batch-size <n>', 'rows per committed batch', '50000')
     .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
+    .option('--mode <mode>', 'cursor (scan cursor columns) or cdc (PostgreSQL logical replication)', 'cursor')
+    .option('--follow', 'with --mode cdc: keep applying changes until stopped')
+    .option('--poll-ms <ms>', 'with --follow: pause between reads of the slot', '1000')
     .action(run(syncAction));
   const metrics = p.command('metrics').description('k-anonymous business metrics from the store');
   metrics

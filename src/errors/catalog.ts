@@ -90,6 +90,20 @@ export const ERROR_CATALOG = {
       'Check the proposal with `fleetvault approvals show <id>`: a different admin must decide it before it expires.',
   },
   FV_APPROVAL_UNKNOWN: { exit: 1, solve: 'Run `fleetvault approvals list` to see the proposal ids.' },
+  FV_CDC_UNAVAILABLE: {
+    exit: 1,
+    solve:
+      'Set wal_level = logical on the source (ALTER SYSTEM SET wal_level = logical; restart PostgreSQL), and give the role REPLICATION.',
+  },
+  FV_CDC_SLOT_LOST: {
+    exit: 1,
+    solve: 'Run `fleetvault sync --mode cdc --full`: it copies everything again and starts a new slot.',
+  },
+  FV_CDC_CHANGE: {
+    exit: 1,
+    solve:
+      'Do what the message says (a truncated table needs `sync --full`; an untransmitted large value needs REPLICA IDENTITY FULL), then run again.',
+  },
   FV_ROTATION_FAILED: {
     exit: 1,
     solve:

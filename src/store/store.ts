@@ -53,6 +53,12 @@ export interface Store {
   bindKey(fingerprint: string): Promise<void>;
   /** Records a setting readers need, such as the policy's k. */
   setMeta(key: string, value: string): Promise<void>;
+  meta(key: string): Promise<string | undefined>;
+  /**
+   * Runs `fn` as one store transaction: every batch written, row erased, tombstone and setting
+   * inside commits together or not at all (a change-capture position with the rows it covers).
+   */
+  atomically<T>(fn: () => Promise<T>): Promise<T>;
   tableState(name: string): Promise<TableState | undefined>;
   openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter>;
   /** Deletes the rows of `table` whose `column` is before `cutoff`; resolves to how many. */

@@ -1,3 +1,4 @@
+export { type CdcOptions, type CdcResult, type CdcTableCount, runCdc } from './cdc-sync.ts';
 export { type ForgetResult, forget } from './forget.ts';
 export { rowTransformer, type TransformedRow } from './row-transformer.ts';
 export { runSync, type SyncOptions } from './run-sync.ts';

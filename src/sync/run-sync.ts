@@ -1,3 +1,4 @@
+import type { Client } from 'pg';
 import { FvError } from '../errors/index.ts';
 import { formatProblems, type Policy } from '../policy/index.ts';
 import { type MasterKey, piiScanner, sealedBox } from '../privacy/index.ts';
@@ -6,7 +7,7 @@ import type { Store } from '../store/index.ts';
 import { propagateDeletions } from './deletions.ts';
 import type { SyncResult, TableResult } from './sync-result.ts';
 import { syncTable, type TableProgress } from './sync-table.ts';
-import { parentsFirst, planTable, requireReviewed, schemaChanges } from './table-plan.ts';
+import { parentsFirst, planTable, requireReviewed, schemaChanges, type TablePlan } from './table-plan.ts';
 
 export interface SyncOptions {
   readonly sourceUrl: string;
@@ -27,6 +28,64 @@ const DRIFT_CODES = new Set([
 ]);
 
 /**
+ * Every check a run makes before writing (reviewed policy, source schema against the policy, the
+ * role's privileges, the store's key and schema), then the table plans, parents first.
+ */
+export async function prepareSync(
+  source: Client,
+  opts: SyncOptions,
+): Promise<{ plans: TablePlan[]; estimate: Map<string, number> }> {
+  requireReviewed(opts.policy);
+  const catalog = await introspect(source, opts.policy.schema);
+  const role = (await source.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
+  const problems = checkAgainstSource(opts.policy, catalog, role ? { role } : {}).filter(
+    (p) => p.severity === 'error',
+  );
+  const drift = problems.filter((p) => DRIFT_CODES.has(p.code));
+  if (drift.length > 0) {
+    throw new FvError(
+      'FV_SCHEMA_DRIFT',
+      'the source schema does not match the policy; nothing was written',
+      formatProblems(drift),
+    );
+  }
+  if (problems.length > 0) {
+    const code = problems.every((p) => p.code === 'FV_SOURCE_PRIVILEGE')
+      ? 'FV_SOURCE_PRIVILEGE'
+      : 'FV_POLICY_INVALID';
+    throw new FvError(
+      code,
+      'the policy cannot be applied to this source; nothing was written',
+      formatProblems(problems),
+    );
+  }
+  await opts.store.bindKey(opts.key.fingerprint);
+  const plans = parentsFirst([...opts.policy.tables.values()].map((t) => planTable(t, catalog.get(t.name)!)));
+  const changes: string[] = [];
+  for (const plan of plans) {
+    const state = await opts.store.tableState(plan.policy.name);
+    if (state && !opts.full) changes.push(...schemaChanges(plan, state.columns));
+  }
+  if (changes.length > 0) {
+    throw new FvError(
+      'FV_SCHEMA_DRIFT',
+      'the stored schema no longer matches the source and policy; review the policy for these columns, then run `fleetvault sync --full`',
+      changes,
+    );
+  }
+  await opts.store.setMeta('k', String(opts.policy.k));
+  await opts.store.setMeta(
+    'coverage',
+    JSON.stringify(Object.fromEntries(plans.map((p) => [p.policy.name, p.report]))),
+  );
+  const estimates = await source.query<{ relname: string; n: number }>(
+    `SELECT c.relname, greatest(c.reltuples, 0)::float8 AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1`,
+    [opts.policy.schema],
+  );
+  return { plans, estimate: new Map(estimates.rows.map((r) => [r.relname, Number(r.n)])) };
+}
+
+/**
  * One sync run: every check first (reviewed policy, source schema against the policy, the role's
  * privileges, the store's schema), then each table in policy order. Nothing is written unless
  * every check passes; after that each table resolves to its own result.
@@ -39,56 +98,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
   requireReviewed(opts.policy);
   const source = await connectSource(opts.sourceUrl);
   try {
-    const catalog = await introspect(source, opts.policy.schema);
-    const role = (await source.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u;
-    const problems = checkAgainstSource(opts.policy, catalog, role ? { role } : {}).filter(
-      (p) => p.severity === 'error',
-    );
-    const drift = problems.filter((p) => DRIFT_CODES.has(p.code));
-    if (drift.length > 0) {
-      throw new FvError(
-        'FV_SCHEMA_DRIFT',
-        'the source schema does not match the policy; nothing was written',
-        formatProblems(drift),
-      );
-    }
-    if (problems.length > 0) {
-      const code = problems.every((p) => p.code === 'FV_SOURCE_PRIVILEGE')
-        ? 'FV_SOURCE_PRIVILEGE'
-        : 'FV_POLICY_INVALID';
-      throw new FvError(
-        code,
-        'the policy cannot be applied to this source; nothing was written',
-        formatProblems(problems),
-      );
-    }
-    await opts.store.bindKey(opts.key.fingerprint);
-    const plans = parentsFirst(
-      [...opts.policy.tables.values()].map((t) => planTable(t, catalog.get(t.name)!)),
-    );
-    const changes: string[] = [];
-    for (const plan of plans) {
-      const state = await opts.store.tableState(plan.policy.name);
-      if (state && !opts.full) changes.push(...schemaChanges(plan, state.columns));
-    }
-    if (changes.length > 0) {
-      throw new FvError(
-        'FV_SCHEMA_DRIFT',
-        'the stored schema no longer matches the source and policy; review the policy for these columns, then run `fleetvault sync --full`',
-        changes,
-      );
-    }
-    await opts.store.setMeta('k', String(opts.policy.k));
-    await opts.store.setMeta(
-      'coverage',
-      JSON.stringify(Object.fromEntries(plans.map((p) => [p.policy.name, p.report]))),
-    );
-    const estimates = await source.query<{ relname: string; n: number }>(
-      `SELECT c.relname, greatest(c.reltuples, 0)::float8 AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1`,
-      [opts.policy.schema],
-    );
-    const estimate = new Map(estimates.rows.map((r) => [r.relname, Number(r.n)]));
-    const scanner = piiScanner(opts.policy.customDetectors);
+    const { plans, estimate } = await prepareSync(source, opts);
     const erased = await propagateDeletions({
       source,
       policy: opts.policy,
@@ -99,6 +109,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     const tombstones = await opts.store.tombstones();
+    const scanner = piiScanner(opts.policy.customDetectors);
     const box = sealedBox(opts.key, 'checkpoint');
     const results: TableResult[] = [];
     let stopped = false;

@@ -42,6 +42,11 @@ export async function createTestDatabase(prefix = 'fv_test'): Promise<TestDataba
     async drop() {
       await client.end();
       await withClient(pgUrl('postgres'), async (c) => {
+        // Change-capture slots hold WAL and block the drop: they go first.
+        await c.query(
+          'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1',
+          [name],
+        );
         await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
         for (const r of roles) await c.query(`DROP ROLE IF EXISTS ${r}`);
       });

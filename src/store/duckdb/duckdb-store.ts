@@ -10,7 +10,8 @@ const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const META = '_fv_meta';
 const TABLES = '_fv_tables';
 const REBUILD_SUFFIX = '__fv_rebuild';
-const STAGE = '_fv_stage';
+/** Each table's upsert staging table (temporary), so writers of several tables can share a transaction. */
+const stageOf = (table: string) => `_fv_stage_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const FORGOTTEN = '_fv_forgotten';
 const LIVE = '_fv_live_keys';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -23,6 +24,7 @@ function restrict(path: string): void {
 
 class DuckDbTableWriter implements TableWriter {
   private readonly target: string;
+  private readonly stageTable: string;
   private readonly append: ReturnType<typeof appenders>;
   private readonly keyAppend: ReturnType<typeof appenders>;
 
@@ -30,8 +32,10 @@ class DuckDbTableWriter implements TableWriter {
     private readonly db: DuckDBConnection,
     private readonly spec: StoreTableSpec,
     private readonly mode: WriteMode,
+    private readonly tx: { open: boolean },
   ) {
     this.target = mode === 'rebuild' ? `${spec.name}${REBUILD_SUFFIX}` : spec.name;
+    this.stageTable = stageOf(spec.name);
     this.append = appenders(spec.columns.map((c) => c.kind));
     this.keyAppend = appenders(spec.key.map((k) => spec.columns.find((c) => c.name === k)?.kind ?? 'text'));
   }
@@ -42,15 +46,17 @@ class DuckDbTableWriter implements TableWriter {
     checkpoint: string | undefined,
   ): Promise<void> {
     const db = this.db;
-    await db.run('BEGIN TRANSACTION');
+    // Inside `atomically` the caller's transaction holds this batch together with everything else.
+    const own = !this.tx.open;
+    if (own) await db.run('BEGIN TRANSACTION');
     try {
       if (this.mode === 'upsert') {
         await this.stage(rows, deletedKeys);
         const on = this.spec.key.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
-        await db.run(`DELETE FROM ${q(this.target)} t USING ${STAGE} s WHERE ${on}`);
+        await db.run(`DELETE FROM ${q(this.target)} t USING ${q(this.stageTable)} s WHERE ${on}`);
         const cols = this.spec.columns.map((c) => q(c.name)).join(', ');
         await db.run(
-          `INSERT INTO ${q(this.target)} (${cols}) SELECT ${cols} FROM ${STAGE} WHERE NOT _fv_deleted`,
+          `INSERT INTO ${q(this.target)} (${cols}) SELECT ${cols} FROM ${q(this.stageTable)} WHERE NOT _fv_deleted`,
         );
       } else {
         await this.appendRows(this.target, rows);
@@ -61,9 +67,9 @@ class DuckDbTableWriter implements TableWriter {
           `UPDATE ${TABLES} SET ${field} = ${lit(checkpoint)} WHERE name = ${lit(this.spec.name)}`,
         );
       }
-      await db.run('COMMIT');
+      if (own) await db.run('COMMIT');
     } catch (error) {
-      await db.run('ROLLBACK').catch(() => {});
+      if (own) await db.run('ROLLBACK').catch(() => {});
       throw error;
     }
   }
@@ -80,8 +86,8 @@ class DuckDbTableWriter implements TableWriter {
   }
 
   private async stage(rows: readonly Value[][], deletedKeys: readonly Value[][]): Promise<void> {
-    await this.db.run(`DELETE FROM ${STAGE}`);
-    const a = await this.db.createAppender(STAGE, 'main', 'temp');
+    await this.db.run(`DELETE FROM ${q(this.stageTable)}`);
+    const a = await this.db.createAppender(this.stageTable, 'main', 'temp');
     const keyIdx = this.spec.key.map((k) => this.spec.columns.findIndex((c) => c.name === k));
     for (const row of rows) {
       for (let i = 0; i < this.append.length; i++)
@@ -130,6 +136,8 @@ class DuckDbTableWriter implements TableWriter {
  * const store = await DuckDbStore.open('.fleetvault/store.duckdb');
  */
 export class DuckDbStore implements Store {
+  private readonly tx = { open: false };
+
   private constructor(
     readonly location: string,
     private readonly instance: DuckDBInstance,
@@ -223,9 +231,33 @@ export class DuckDbStore implements Store {
     }
     if (mode === 'upsert') {
       const cols = spec.columns.map((c) => `${q(c.name)} ${DUCKDB_TYPE[c.kind]}`).join(', ');
-      await this.db.run(`CREATE OR REPLACE TEMP TABLE ${STAGE} (${cols}, _fv_deleted BOOLEAN)`);
+      await this.db.run(
+        `CREATE OR REPLACE TEMP TABLE ${q(stageOf(spec.name))} (${cols}, _fv_deleted BOOLEAN)`,
+      );
     }
-    return new DuckDbTableWriter(this.db, spec, mode);
+    return new DuckDbTableWriter(this.db, spec, mode, this.tx);
+  }
+
+  async atomically<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.tx.open) throw new Error('atomically does not nest');
+    await this.db.run('BEGIN TRANSACTION');
+    this.tx.open = true;
+    try {
+      const out = await fn();
+      await this.db.run('COMMIT');
+      return out;
+    } catch (error) {
+      await this.db.run('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      this.tx.open = false;
+    }
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    const r = await this.db.runAndReadAll(`SELECT value FROM ${META} WHERE key = ${lit(key)}`);
+    const v = r.getRows()[0]?.[0];
+    return v === undefined || v === null ? undefined : String(v);
   }
 
   async expire(table: string, column: string, cutoff: Date): Promise<number> {

@@ -1,0 +1,182 @@
+// End to end (slow): change capture from the machine's PostgreSQL (wal_level = logical) through
+// a pgoutput slot: inserts, updates and hard deletes without a cursor, secrets never published,
+// and kill -9 at random moments never confirming a position the store does not hold.
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
+import { parseLsn } from '../src/source/index.ts';
+import { BIN, runCli } from './helpers/cli.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
+import { queryStore } from './helpers/store-dump.ts';
+import { DEMO_POLICY } from './helpers/synced-store.ts';
+
+const LIVE: Record<string, string> = {
+  users: 'SELECT count(*)::int AS n FROM users WHERE deleted_at IS NULL',
+  devices:
+    'SELECT count(*)::int AS n FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL',
+  connection_events:
+    'SELECT count(*)::int AS n FROM connection_events e JOIN devices d ON d.id = e.device_id JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL',
+  app_sessions:
+    'SELECT count(*)::int AS n FROM app_sessions s JOIN users u ON u.id = s.user_id WHERE u.deleted_at IS NULL',
+};
+
+describe('change capture (sync --mode cdc)', () => {
+  let db: TestDatabase;
+  let dir: string;
+  let store: string;
+  let key: string;
+  const args = () => [
+    'sync',
+    '--mode',
+    'cdc',
+    '--source',
+    db.url,
+    '--policy',
+    DEMO_POLICY,
+    '--store',
+    store,
+    '--key-file',
+    key,
+    '--state-dir',
+    join(dir, 'state'),
+  ];
+
+  const expectLive = async () => {
+    for (const [table, sql] of Object.entries(LIVE)) {
+      const stored = Number((await queryStore(store, `SELECT count(*) FROM ${table}`))[0]?.[0]);
+      expect(stored, table).toBe(Number((await db.query(sql)).rows[0].n));
+    }
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dir = mkdtempSync(join(tmpdir(), 'fv-cdc-'));
+    store = join(dir, 'store.duckdb');
+    key = join(dir, 'k');
+    expect(
+      (await runCli(['simulate', '--source', db.url, '--users', '400', '--days', '3', '--seed', '12'])).code,
+    ).toBe(0);
+    expect((await runCli(['init', '--key-file', key])).code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('first run copies everything and opens a slot whose publication carries only what the policy reads', async () => {
+    const r = await runCli([...args(), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    await expectLive();
+    const published = (
+      await db.query(
+        "SELECT attnames::text[] AS attnames FROM pg_publication_tables WHERE tablename = 'users'",
+      )
+    ).rows[0].attnames as string[];
+    expect(published.sort()).toEqual([
+      'birth_date',
+      'country',
+      'created_at',
+      'deleted_at',
+      'id',
+      'timezone',
+      'updated_at',
+    ]);
+    expect(
+      (
+        await db.query(
+          'SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = current_database()',
+        )
+      ).rows[0].n,
+    ).toBe(1);
+  });
+
+  it('inserts, updates and hard deletes arrive without a cursor; deleted users take their rows along', async () => {
+    const k = loadKeyFile(key);
+    const event = (await db.query('SELECT min(id) AS id FROM connection_events')).rows[0].id as string;
+    const [gone, soft] = (
+      await db.query(
+        'SELECT u.id FROM users u JOIN devices d ON d.user_id = u.id WHERE u.deleted_at IS NULL GROUP BY u.id ORDER BY u.id LIMIT 2',
+      )
+    ).rows.map((x) => String(x.id));
+    const session = (
+      await db.query(
+        'SELECT s.id FROM app_sessions s JOIN users u ON u.id = s.user_id WHERE u.deleted_at IS NULL AND u.id NOT IN ($1, $2) ORDER BY s.id LIMIT 1',
+        [gone, soft],
+      )
+    ).rows[0].id as string;
+    await db.query('DELETE FROM connection_events WHERE id = $1', [event]); // a leaf hard delete: invisible to cursors
+    await db.query("UPDATE app_sessions SET platform = 'cdc-os' WHERE id = $1", [session]); // a table without a cursor
+    await db.query('DELETE FROM users WHERE id = $1', [gone]); // cascades in production
+    await db.query('UPDATE users SET deleted_at = now(), updated_at = now() WHERE id = $1', [soft]);
+    await db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT (SELECT max(id) FROM connection_events) + g, (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL), now(), 'success', NULL, -50, 120, '10.9.9.9', '4.12.1' FROM generate_series(1, 25) g",
+    );
+    const r = await runCli([...args(), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout.trim().split('\n').pop() as string);
+    expect(result.transactions).toBe(5);
+    expect(result.tables.connection_events.deleted).toBeGreaterThanOrEqual(1);
+    await expectLive();
+    const eventP = pseudonymToUuid(hmacPseudonymizer(k, 'event').pseudonym(event));
+    expect(await queryStore(store, `SELECT count(*) FROM connection_events WHERE id = '${eventP}'`)).toEqual([
+      ['0'],
+    ]);
+    expect(await queryStore(store, "SELECT count(*) FROM app_sessions WHERE platform = 'cdc-os'")).toEqual([
+      ['1'],
+    ]);
+    for (const u of [gone, soft]) {
+      const p = pseudonymToUuid(hmacPseudonymizer(k, 'user').pseudonym(u as string));
+      expect(await queryStore(store, `SELECT count(*) FROM devices WHERE user_id = '${p}'`), u).toEqual([
+        ['0'],
+      ]);
+    }
+    // Nothing new: an empty round.
+    const again = await runCli([...args(), '--json']);
+    expect(JSON.parse(again.stdout.trim().split('\n').pop() as string).transactions).toBe(0);
+  });
+
+  it('kill -9 at random moments: the slot never confirms past the store, and a re-run converges', async () => {
+    for (let round = 0; round < 3; round++) {
+      await db.query(
+        "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT (SELECT max(id) FROM connection_events) + g, (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL) + (g % 5), now(), 'success', NULL, -50, 120, '10.9.9.9', '4.12.1' FROM generate_series(1, 60000) g",
+      );
+      await db.query("UPDATE connection_events SET outcome = 'fail' WHERE id % 97 = 0");
+      const child = spawn(process.execPath, [BIN, ...args()], { stdio: 'ignore' });
+      const wait = 300 + Math.floor(Math.random() * 1500);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => child.kill('SIGKILL'), wait);
+        child.on('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      const slot = (
+        await db.query(
+          'SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE database = current_database()',
+        )
+      ).rows[0].l as string;
+      const held = String(
+        (await queryStore(store, "SELECT value FROM _fv_meta WHERE key = 'cdc_lsn'"))[0]?.[0],
+      );
+      expect(parseLsn(slot) <= parseLsn(held), `slot ${slot} vs store ${held}`).toBe(true);
+      const r = await runCli(args());
+      expect(r.code, r.stderr).toBe(0);
+      await expectLive();
+      const fails = Number(
+        (
+          await db.query(
+            "SELECT count(*)::int AS n FROM connection_events e JOIN devices d ON d.id = e.device_id JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL AND e.outcome = 'fail'",
+          )
+        ).rows[0].n,
+      );
+      expect(
+        Number(
+          (await queryStore(store, "SELECT count(*) FROM connection_events WHERE outcome = 'fail'"))[0]?.[0],
+        ),
+      ).toBe(fails);
+    }
+  });
+});
