@@ -15,7 +15,7 @@ import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
 import { appenders } from '../src/store/duckdb/duckdb-values.ts';
 import { DuckDbStore } from '../src/store/index.ts';
-import { runSync } from '../src/sync/index.ts';
+import { runCdc, runSync } from '../src/sync/index.ts';
 import { DASHBOARD_QUERIES, type MetricTiming, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
 
 const [stage, url, policyFile, storePath, keyFile, metricsFile] = process.argv.slice(2) as [
@@ -83,6 +83,17 @@ async function fleetvaultSync(): Promise<number> {
   await store.close();
   if (!result.ok) throw new Error('bench sync failed');
   return result.tables.reduce((n, t) => n + t.rowsRead, 0);
+}
+
+/** Change capture: the first run copies everything and opens the slot; later runs apply changes. */
+async function fleetvaultCdc(): Promise<number> {
+  const { policy } = readPolicyFile(policyFile);
+  if (!policy) throw new Error('bench policy does not load');
+  const store = await DuckDbStore.open(storePath);
+  const result = await runCdc({ sourceUrl: url, policy, store, key: loadKeyFile(keyFile) });
+  await store.close();
+  if (result.initial) return result.initial.tables.reduce((n, t) => n + t.rowsRead, 0);
+  return result.changes;
 }
 
 function p50(xs: number[]): number {
@@ -290,6 +301,7 @@ const STAGES = {
   raw: rawCopy,
   plain: plainCopy,
   sync: fleetvaultSync,
+  cdc: fleetvaultCdc,
   metrics: metricQueries,
   demo,
   http,
