@@ -84,7 +84,7 @@ async function changeOnePercent(): Promise<number> {
     n +=
       (
         await c.query(
-          "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + g, 1 + (g % m.nd), now(), 'success', NULL, -55, 150, '10.0.0.1', '4.12.0' FROM (SELECT max(id) AS mx, (SELECT max(id) FROM devices) AS nd, (count(*) / 100)::int AS k FROM connection_events) m, generate_series(1, m.k) g",
+          "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + g, d.ids[1 + (g % array_length(d.ids, 1))], now(), 'success', NULL, -55, 150, '10.0.0.1', '4.12.0' FROM (SELECT max(id) AS mx, (count(*) / 100)::int AS k FROM connection_events) m, (SELECT array_agg(id) AS ids FROM devices) d, generate_series(1, m.k) g",
         )
       ).rowCount ?? 0;
     return n;

@@ -251,10 +251,15 @@ export async function runCdc(opts: CdcOptions): Promise<CdcResult> {
         } else if (m.tag === 'insert' || m.tag === 'update' || m.tag === 'delete') {
           const rel = relations.get(m.relid);
           if (!rel?.plan) continue;
+          // An update that changed the key carries the old key: that row goes first.
+          if (m.tag === 'update' && m.old)
+            current.push(toChange(rel, { tag: 'delete', relid: m.relid, old: m.old }));
           current.push(toChange(rel, m));
         }
       }
-      if (batch.length > 0) {
+      if (end > stored) {
+        // Even a round with nothing for the policy's tables moves the store's position, so the
+        // slot is never confirmed past what the store records.
         await store.atomically(async () => {
           for (const [table, folded] of fold(batch)) {
             const plan = byName.get(table) as TablePlan;
@@ -304,11 +309,9 @@ export async function runCdc(opts: CdcOptions): Promise<CdcResult> {
         for (const p of plans)
           transforms.set(p.policy.name, rowTransformer(p, opts.key, scanner, tombstones));
       }
-      // Durable in the store: only now may PostgreSQL forget these changes.
-      if (end > stored || txns === 0) {
-        const confirm = end > stored ? end : parseLsn((await store.meta(META_LSN)) ?? '0/0');
-        await source.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [slot, formatLsn(confirm)]);
-      }
+      // Durable in the store: only now may PostgreSQL forget these changes (a round of skipped,
+      // already-applied transactions confirms the store's own position).
+      await source.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [slot, formatLsn(end)]);
       transactions += txns;
       stored = end;
       if (rows.rows.length < (opts.maxChanges ?? 20_000)) break;
