@@ -1,7 +1,8 @@
 // End to end (slow): the two-person rule through the CLI, the API, the dashboard and hand-edited
 // files. One admin alone can weaken nothing; a second admin's approval makes the same change work.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +43,10 @@ describe('two-person rule', () => {
   /** `serve` in its own process: resolves to its port, or to its exit code and stderr when it refuses. */
   function serve(
     args: string[],
-  ): Promise<{ port: number; stop: () => Promise<void> } | { code: number | null; stderr: string }> {
+  ): Promise<
+    | { port: number; stop: () => Promise<void>; errors: () => string }
+    | { code: number | null; stderr: string }
+  > {
     const child = spawn(
       process.execPath,
       [
@@ -70,10 +74,11 @@ describe('two-person rule', () => {
     });
     return new Promise((resolve) => {
       child.stdout.on('data', (d) => {
-        const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(String(d));
+        const m = /on https?:\/\/[^/]+:(\d+)\//.exec(String(d));
         if (m)
           resolve({
             port: Number(m[1]),
+            errors: () => stderr,
             stop: () =>
               new Promise<void>((r) => {
                 child.on('exit', () => r());
@@ -245,6 +250,53 @@ describe('two-person rule', () => {
     const approved = await serve(['--probe-every', 'off']);
     expect('port' in approved).toBe(true);
     if ('port' in approved) await approved.stop();
+  });
+
+  it('listening beyond loopback needs a second admin, and the probe flags a certificate that does not verify', async () => {
+    const ip = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+    expect(ip, 'this test needs a non-loopback IPv4 address').toBeDefined();
+    const cert = join(s.dir, 'cert.pem');
+    const certKey = join(s.dir, 'cert.key');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        certKey,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=fleetvault-test',
+      ],
+      { stdio: 'ignore' },
+    );
+    const tls = ['--listen', `${ip}:0`, '--tls-cert', cert, '--tls-key', certKey];
+    const alone = await serve(tls);
+    expect((alone as { stderr: string }).stderr).toContain(
+      `listen ${ip}:0: approved not approved, configured TLS on`,
+    );
+    const p = await approvals(['propose', ...tls, '--reason', 'office access'], 'alice');
+    expect(p.code, p.stderr).toBe(0);
+    expect((await approvals(['approve', proposalId(p.stdout)], 'bob')).code).toBe(0);
+    const started = await serve(tls);
+    expect('port' in started).toBe(true);
+    if ('port' in started) {
+      // The server's own probe, at start: a self-signed certificate beyond loopback is a finding.
+      for (let i = 0; i < 100 && !started.errors().includes('ALERT'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(started.errors()).toMatch(
+        /ALERT exposure probe[\s\S]*tls\s+https:\/\/[^ ]+\s+certificate not valid/,
+      );
+      await started.stop();
+    }
   });
 
   it('expired proposals cannot be approved', () => {
