@@ -167,6 +167,31 @@ describe('two-person rule', () => {
     ]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('FV_APPROVAL_INVALID');
+    // Restoring an old copy of the proposals file does not make a used approval usable again.
+    const t = await approvals(
+      ['propose', '--new-token', 'ci', '--role', 'analyst', '--reason', 'pipeline'],
+      'alice',
+    );
+    const tid = proposalId(t.stdout);
+    expect((await approvals(['approve', tid], 'bob')).code).toBe(0);
+    const copy = readFileSync(join(state, 'proposals.json'), 'utf8');
+    const token = [
+      'tokens',
+      'create',
+      '--name',
+      'ci',
+      '--role',
+      'analyst',
+      '--approval',
+      tid,
+      '--state-dir',
+      state,
+    ];
+    expect((await runCli(token)).code).toBe(0);
+    writeFileSync(join(state, 'proposals.json'), copy);
+    const replay = await runCli(token);
+    expect(replay.code).toBe(1);
+    expect(replay.stderr).toContain(`proposal ${tid} is applied`);
   });
 
   it('CLI: a weaker policy is refused for the sync, store untouched, and works once approved', async () => {

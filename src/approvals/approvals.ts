@@ -79,7 +79,9 @@ export class Approvals {
         ],
       );
     }
-    const next = mergeState(approved, now);
+    const merged = mergeState(approved, now);
+    // The principals in use are the approved set from now on: a revoked token revived by hand is new again.
+    const next = now.principals ? { ...merged, principals: now.principals } : merged;
     if (JSON.stringify(next) !== JSON.stringify(approved)) {
       this.save(next, actor, { stronger: diffs.map((d) => d.field), parts: Object.keys(now) });
     }
@@ -210,8 +212,10 @@ export class Approvals {
           'FV_APPROVAL_INVALID',
           `proposal ${approvalId} is not for a ${req.role} ${req.type} named ${req.name}`,
         );
-      if (p.status !== 'approved')
-        throw new FvError('FV_APPROVAL_INVALID', `proposal ${approvalId} is ${p.status}, not approved`);
+      if (p.status !== 'approved' || approved.used?.includes(approvalId)) {
+        const status = p.status === 'approved' ? 'applied' : p.status;
+        throw new FvError('FV_APPROVAL_INVALID', `proposal ${approvalId} is ${status}, not approved`);
+      }
       return { approval: approvalId, bootstrap: false };
     }
     const admins = Object.values(approved.principals ?? {}).filter((r) => r === 'admin').length;
@@ -232,9 +236,14 @@ export class Approvals {
     if (ROLES.indexOf(role) <= 0) return;
     if (grant.approval) this.proposals.apply(grant.approval);
     const approved = this.approved();
-    this.save(mergeState(approved, { principals: { ...(approved.principals ?? {}), [id]: role } }), actor, {
-      principal: id,
-    });
+    this.save(
+      mergeState(approved, {
+        principals: { ...(approved.principals ?? {}), [id]: role },
+        ...(grant.approval ? { used: [grant.approval] } : {}),
+      }),
+      actor,
+      { principal: id },
+    );
     this.audit.append({
       actor,
       action: 'approvals.principal',

@@ -40,6 +40,11 @@ export interface SecurityState {
   readonly probeSeconds?: number | null;
   /** `token:<id>` or `user:<id>` → role, for principals above viewer. */
   readonly principals?: Readonly<Record<string, Role>>;
+  /**
+   * Approvals already used to create a token or account. Kept in the signed state, so restoring an
+   * old copy of the proposals file cannot use one twice. Not a setting: never compared.
+   */
+  readonly used?: readonly string[];
 }
 
 /** One difference between the approved state and a configuration, in words a reviewer reads. */
@@ -198,6 +203,7 @@ export function mergeState(approved: SecurityState, patch: SecurityState): Secur
     ...(patch.listeners ? { listeners: patch.listeners } : {}),
     ...(patch.probeSeconds !== undefined ? { probeSeconds: patch.probeSeconds } : {}),
     ...(patch.principals ? { principals: { ...(approved.principals ?? {}), ...patch.principals } } : {}),
+    ...(patch.used ? { used: [...new Set([...(approved.used ?? []), ...patch.used])] } : {}),
   };
 }
 
