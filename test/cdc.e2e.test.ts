@@ -2,7 +2,7 @@
 // a pgoutput slot: inserts, updates and hard deletes without a cursor, secrets never published,
 // and kill -9 at random moments never confirming a position the store does not hold.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { parseLsn } from '../src/source/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
 import { queryStore } from './helpers/store-dump.ts';
-import { DEMO_POLICY } from './helpers/synced-store.ts';
+import { DEMO_METRICS, DEMO_POLICY } from './helpers/synced-store.ts';
 
 const LIVE: Record<string, string> = {
   users: 'SELECT count(*)::int AS n FROM users WHERE deleted_at IS NULL',
@@ -178,5 +178,63 @@ describe('change capture (sync --mode cdc)', () => {
         ),
       ).toBe(fails);
     }
+  });
+
+  it('serve --sync-mode cdc applies changes from the slot on its schedule', async () => {
+    const state = join(dir, 'state');
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--store',
+        store,
+        '--metrics',
+        DEMO_METRICS,
+        '--policy',
+        DEMO_POLICY,
+        '--key-file',
+        key,
+        '--state-dir',
+        state,
+        '--listen',
+        '127.0.0.1:0',
+        '--sync-every',
+        '10s',
+        '--sync-mode',
+        'cdc',
+        '--source',
+        db.url,
+        '--probe-every',
+        '5m',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
+          if (m && out.includes('Syncing every')) resolve(Number(m[1]));
+        });
+        child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      await db.query(
+        "UPDATE devices SET firmware_version = 'cdc-live' WHERE id = (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL)",
+      );
+      let audit = '';
+      for (let i = 0; i < 40 && !/"mode":"cdc","transactions":[1-9]/.test(audit); i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        audit = readFileSync(join(state, 'audit.jsonl'), 'utf8');
+      }
+      expect(audit).toMatch(/"action":"sync","outcome":"ok","detail":\{"mode":"cdc","transactions":[1-9]/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    expect(
+      await queryStore(store, "SELECT count(*) FROM devices WHERE firmware_version = 'cdc-live'"),
+    ).toEqual([['1']]);
   });
 });

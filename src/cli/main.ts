@@ -179,6 +179,11 @@ function program(setCode: (code: number) => void): Command {
       '--sync-every <interval>',
       'also sync on a schedule, e.g. 15m (needs --source, --policy, --key-file)',
     )
+    .option(
+      '--sync-mode <mode>',
+      'scheduled syncs by cursor (default) or cdc (logical replication)',
+      'cursor',
+    )
     .option('--source <url>', 'source PostgreSQL URL for scheduled syncs (or FLEETVAULT_SOURCE)')
     .option('--policy <file>', 'policy file for scheduled syncs', DEFAULT_POLICY)
     .option(

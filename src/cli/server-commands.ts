@@ -20,7 +20,7 @@ import {
   UserStore,
 } from '../server/index.ts';
 import { DuckDbStore } from '../store/index.ts';
-import { runSync, totalRows } from '../sync/index.ts';
+import { runCdc, runSync, totalRows } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import {
@@ -84,12 +84,32 @@ export const serveAction: Action = async (out, opts) => {
   if (every !== undefined) {
     const sourceUrlValue = sourceUrl(opts.source as string | undefined);
     const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
+    const mode = String(opts.syncMode ?? 'cursor');
+    if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', '--sync-mode is cursor or cdc');
+    const cdc = mode === 'cdc';
     syncOnce = async () => {
       const policy = loadPolicyOrThrow(policyFile);
       // A reload: an edited policy weaker than the approved state is refused, the server keeps serving.
       approvals.check(policyState(policy), 'scheduler');
       const store = await DuckDbStore.open(storePath);
       try {
+        if (cdc) {
+          const r = await runCdc({ sourceUrl: sourceUrlValue, policy, store, key });
+          const ok = r.initial?.ok ?? true;
+          audit.append({
+            actor: 'scheduler',
+            action: 'sync',
+            outcome: ok ? 'ok' : 'failed',
+            detail: {
+              mode: 'cdc',
+              transactions: r.transactions,
+              changes: r.changes,
+              lsn: r.lsn,
+              ms: r.durationMs,
+            },
+          });
+          return;
+        }
         const r = await runSync({ sourceUrl: sourceUrlValue, policy, store, key });
         audit.append({
           actor: 'scheduler',
