@@ -180,6 +180,29 @@ describe('change capture (sync --mode cdc)', () => {
     }
   });
 
+  it('a first run killed before it recorded its slot leaves no slot behind once run again', async () => {
+    const slots = async () =>
+      Number(
+        (
+          await db.query(
+            'SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = current_database()',
+          )
+        ).rows[0].n,
+      );
+    const before = await slots();
+    const other = join(dir, 'other.duckdb');
+    const second = args().map((a) => (a === store ? other : a));
+    for (const ms of [700, 1200]) {
+      const child = spawn(process.execPath, [BIN, ...second], { stdio: 'ignore' });
+      const t = setTimeout(() => child.kill('SIGKILL'), ms);
+      await new Promise((r) => child.once('exit', r));
+      clearTimeout(t);
+    }
+    const r = await runCli(second);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await slots()).toBe(before + 1);
+  });
+
   it('serve --sync-mode cdc applies changes from the slot on its schedule', async () => {
     const state = join(dir, 'state');
     const child = spawn(

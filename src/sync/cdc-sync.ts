@@ -58,6 +58,7 @@ interface Relation {
 
 const META_SLOT = 'cdc_slot';
 const META_LSN = 'cdc_lsn';
+const META_PENDING = 'cdc_slot_pending';
 
 /** The publication's column lists are exactly what the policy reads: secrets never leave PostgreSQL. */
 function publicationSql(
@@ -145,12 +146,18 @@ export async function runCdc(opts: CdcOptions): Promise<CdcResult> {
     const { plans } = await prepareSync(source, opts);
     const store = opts.store;
     let slot = (await store.meta(META_SLOT)) || undefined;
-    if (slot && opts.full) {
-      // Start over: a fresh copy and a fresh slot; the old slot would only hold WAL back.
+    // A slot (and publication) left by a first run that died before recording it, or replaced by
+    // `--full`, would only hold WAL back on the source: it goes.
+    const stale = [(await store.meta(META_PENDING)) || undefined, opts.full ? slot : undefined];
+    for (const name of stale) {
+      if (!name) continue;
       await source.query(
         'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1',
-        [slot],
+        [name],
       );
+      await source.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(`${name}_pub`)}`).catch(() => {});
+    }
+    if (opts.full && slot) {
       await store.setMeta(META_SLOT, '');
       slot = undefined;
     }
@@ -158,6 +165,7 @@ export async function runCdc(opts: CdcOptions): Promise<CdcResult> {
     let initial: SyncResult | undefined;
     if (!slot) {
       slot = `fleetvault_${randomBytes(6).toString('hex')}`;
+      await store.setMeta(META_PENDING, slot);
       await ensurePublication(source, `${slot}_pub`, opts.policy.schema, plans);
       const created = await source.query<{ lsn: string }>(
         "SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')",
@@ -179,6 +187,7 @@ export async function runCdc(opts: CdcOptions): Promise<CdcResult> {
       }
       await store.atomically(async () => {
         await store.setMeta(META_SLOT, slot as string);
+        await store.setMeta(META_PENDING, '');
         await store.setMeta(META_LSN, created.rows[0]?.lsn as string);
       });
     } else {
