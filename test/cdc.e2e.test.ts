@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
+import { type Canaries, canaryValues } from '../src/sim/index.ts';
 import { parseLsn } from '../src/source/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
-import { queryStore } from './helpers/store-dump.ts';
+import { dumpStore, queryStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY } from './helpers/synced-store.ts';
 
 const LIVE: Record<string, string> = {
@@ -57,7 +58,21 @@ describe('change capture (sync --mode cdc)', () => {
     store = join(dir, 'store.duckdb');
     key = join(dir, 'k');
     expect(
-      (await runCli(['simulate', '--source', db.url, '--users', '400', '--days', '3', '--seed', '12'])).code,
+      (
+        await runCli([
+          'simulate',
+          '--source',
+          db.url,
+          '--users',
+          '400',
+          '--days',
+          '3',
+          '--seed',
+          '12',
+          '--canaries',
+          join(dir, 'canaries.json'),
+        ])
+      ).code,
     ).toBe(0);
     expect((await runCli(['init', '--key-file', key])).code).toBe(0);
   });
@@ -110,6 +125,7 @@ describe('change capture (sync --mode cdc)', () => {
     await db.query('DELETE FROM connection_events WHERE id = $1', [event]); // a leaf hard delete: invisible to cursors
     await db.query("UPDATE app_sessions SET platform = 'cdc-os' WHERE id = $1", [session]); // a table without a cursor
     await db.query('DELETE FROM users WHERE id = $1', [gone]); // cascades in production
+    await db.query('UPDATE users SET updated_at = now() WHERE id <> $1', [soft]); // canary users' rows travel too
     await db.query('UPDATE users SET deleted_at = now(), updated_at = now() WHERE id = $1', [soft]);
     await db.query(
       "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT (SELECT max(id) FROM connection_events) + g, (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL), now(), 'success', NULL, -50, 120, '10.9.9.9', '4.12.1' FROM generate_series(1, 25) g",
@@ -117,7 +133,7 @@ describe('change capture (sync --mode cdc)', () => {
     const r = await runCli([...args(), '--json']);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout.trim().split('\n').pop() as string);
-    expect(result.transactions).toBe(5);
+    expect(result.transactions).toBe(6);
     expect(result.tables.connection_events.deleted).toBeGreaterThanOrEqual(1);
     await expectLive();
     const eventP = pseudonymToUuid(hmacPseudonymizer(k, 'event').pseudonym(event));
@@ -132,6 +148,14 @@ describe('change capture (sync --mode cdc)', () => {
       expect(await queryStore(store, `SELECT count(*) FROM devices WHERE user_id = '${p}'`), u).toEqual([
         ['0'],
       ]);
+    }
+    // Planted canaries (emails, names, phones, password hashes, IPs) reach neither store nor output.
+    const dump = await dumpStore(store);
+    const canaries = canaryValues(JSON.parse(readFileSync(join(dir, 'canaries.json'), 'utf8')) as Canaries);
+    expect(canaries.length).toBeGreaterThan(5);
+    for (const c of canaries) {
+      expect(dump.includes(c), `store holds canary ${c}`).toBe(false);
+      expect((r.stdout + r.stderr).includes(c)).toBe(false);
     }
     // Nothing new: an empty round.
     const again = await runCli([...args(), '--json']);
