@@ -120,17 +120,7 @@ describe('key rotation', () => {
 
     // The forgotten person stays out of later syncs under the new key too.
     await s.db.query('UPDATE users SET updated_at = now() WHERE id = $1', [forgotten]);
-    const sync = await runCli([
-      'sync',
-      '--source',
-      s.db.url,
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      s.store,
-      '--key-file',
-      s.keyFile,
-    ]);
+    const sync = await cli(['sync']);
     expect(sync.code, sync.stderr).toBe(0);
     const key = loadKeyFile(s.keyFile);
     const theirs = pseudonymToUuid(hmacPseudonymizer(key, 'user').pseudonym(String(forgotten)));

@@ -227,8 +227,7 @@ function ownUrls(host: string, port: number, tls: boolean): string[] {
 /** `--probe-every`: a duration of at least 1 second, or `off`. */
 export function parseProbeInterval(v: string): number | null {
   if (v === 'off') return null;
-  const m = /^(\d{1,6})(s|m|h)$/.exec(v);
-  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'] : 0;
+  const ms = durationMs(v);
   if (ms < 1000) throw new FvError('FV_USAGE', '--probe-every is a duration such as 30s or 5m, or off');
   return ms;
 }
@@ -246,10 +245,15 @@ function parseWebhook(v: string): string {
   throw new FvError('FV_USAGE', '--alert-webhook must be https (plain http only to a loopback receiver)');
 }
 
-/** `30s`, `15m`, `1h` as milliseconds (at least 10 seconds). */
-function parseInterval(v: string): number {
+/** `30s`, `15m`, `1h` as milliseconds; 0 for anything else. */
+function durationMs(v: string): number {
   const m = /^(\d{1,6})(s|m|h)$/.exec(v);
-  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'] : 0;
+  return m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'] : 0;
+}
+
+/** `--sync-every`: a duration of at least 10 seconds. */
+function parseInterval(v: string): number {
+  const ms = durationMs(v);
   if (ms < 10_000)
     throw new FvError('FV_USAGE', '--sync-every is a duration of at least 10s, such as 30s, 15m or 1h');
   return ms;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type PiiScanner, piiScanner } from '../privacy/index.ts';
+import { isLoopback } from '../server/listen-address.ts';
 import { httpAnswer } from './http-request.ts';
 
 /** A route as the probe sees it: how it answers a stranger decides whether it is a finding. */
@@ -49,11 +50,6 @@ const GUESSES = [
   '/.fleetvault/master.key',
 ];
 const SAFE_KEYS = new Set(['requestId']);
-
-function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
 
 function concrete(url: string): string {
   return url.replace(/:id\b/g, '000000000000').replace(/:([A-Za-z]+)/g, 'probe');
@@ -121,7 +117,7 @@ export async function probeDeployment(opts: {
   const base = new URL(opts.baseUrl);
   const scanner = opts.scanner ?? piiScanner();
   const findings: ProbeFinding[] = [];
-  const loopback = isLoopbackHost(base.hostname);
+  const loopback = isLoopback(base.hostname.replace(/^\[|\]$/g, ''));
   if (!loopback && base.protocol !== 'https:') {
     findings.push({
       kind: 'tls',
