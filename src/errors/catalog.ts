@@ -38,6 +38,16 @@ export const ERROR_CATALOG = {
     solve: 'Reclassify the column (personal or dropped) or set `on_detect: quarantine` for that table.',
   },
   FV_STORE_OPEN: { exit: 1, solve: 'Check the store path; another fleetvault process may hold it open.' },
+  FV_STORE_WRITE: {
+    exit: 1,
+    solve:
+      'The store refused a statement (the message names the table and the server’s error code); fix the server or its disk, then run again.',
+  },
+  FV_STORE_VALUE: {
+    exit: 1,
+    solve:
+      'The store cannot hold the value the message describes (ClickHouse dates start in 1970): generalize the column in the policy, or use the DuckDB store.',
+  },
   FV_STORE_CORRUPT: {
     exit: 1,
     solve: 'The store failed an integrity check; restore it or sync into a new path.',
@@ -47,7 +57,10 @@ export const ERROR_CATALOG = {
     solve: 'The checkpoint failed authentication; run `fleetvault sync --full` to rebuild the table.',
   },
   FV_SQL_REFUSED: { exit: 1, solve: 'Send one read-only SELECT (or WITH … SELECT) statement.' },
-  FV_SQL_FAILED: { exit: 1, solve: 'Fix the query; the message is DuckDB’s.' },
+  FV_SQL_FAILED: {
+    exit: 1,
+    solve: 'Fix the query; the message is the store engine’s (DuckDB or ClickHouse).',
+  },
   FV_SIM_TABLES_EXIST: { exit: 1, solve: 'Point simulate at an empty database, or pass --replace.' },
   FV_METRICS_INVALID: { exit: 1, solve: 'Fix the metrics file as each listed problem says.' },
   FV_METRIC_UNKNOWN: {

@@ -66,7 +66,7 @@ export class StreamIngest {
   constructor(private readonly opts: StreamIngestOptions) {
     const table = opts.policy.tables.get(opts.table);
     if (!table) throw new Error(`table ${opts.table} is not in the policy`);
-    this.plan = planTable(table, opts.source);
+    this.plan = planTable(table, opts.source, opts.policy);
   }
 
   async start(): Promise<void> {

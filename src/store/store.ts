@@ -12,6 +12,11 @@ export interface StoreTableSpec {
   readonly columns: readonly StoreColumn[];
   /** Columns that identify a row (the transformed primary key). */
   readonly key: readonly string[];
+  /**
+   * The pseudonym column that decides a row's shard on a sharded store, so that an owner's rows
+   * live together; the key decides when absent.
+   */
+  readonly shardBy?: string;
 }
 
 /** How a run writes a table. */

@@ -60,7 +60,9 @@ export async function prepareSync(
     );
   }
   await opts.store.bindKey(opts.key.fingerprint);
-  const plans = parentsFirst([...opts.policy.tables.values()].map((t) => planTable(t, catalog.get(t.name)!)));
+  const plans = parentsFirst(
+    [...opts.policy.tables.values()].map((t) => planTable(t, catalog.get(t.name)!, opts.policy)),
+  );
   const changes: string[] = [];
   for (const plan of plans) {
     const state = await opts.store.tableState(plan.policy.name);

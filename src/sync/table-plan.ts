@@ -14,7 +14,7 @@ export interface TablePlan {
   readonly report: ColumnReport;
 }
 
-export function planTable(table: TablePolicy, source: SourceTable): TablePlan {
+export function planTable(table: TablePolicy, source: SourceTable, policy?: Policy): TablePlan {
   const kinds = new Map(source.columns.map((c) => [c.name, c]));
   const kindOf = (name: string) => kinds.get(name)?.kind ?? 'text';
   // Identifiers travel as their exact text form: that is what the pseudonym is computed over, and
@@ -44,12 +44,18 @@ export function planTable(table: TablePolicy, source: SourceTable): TablePlan {
       report.neverRead.push(rule.name);
     }
   }
+  const shardBy = policy ? shardColumn(policy, table) : undefined;
   const orderBy = table.cursor ? [...new Set([table.cursor, ...table.primaryKey])] : [...table.primaryKey];
   return {
     policy: table,
     read,
     orderBy,
-    store: { name: table.name, columns, key: [...table.primaryKey] },
+    store: {
+      name: table.name,
+      columns,
+      key: [...table.primaryKey],
+      ...(shardBy ? { shardBy } : {}),
+    },
     report,
   };
 }
@@ -58,6 +64,53 @@ export function planTable(table: TablePolicy, source: SourceTable): TablePlan {
 export function keyDomain(table: TablePolicy): string | undefined {
   const pk = table.primaryKey.length === 1 ? table.columns.get(table.primaryKey[0] as string) : undefined;
   return pk?.action === 'pseudonymize' ? pk.domain : undefined;
+}
+
+/**
+ * How far a pseudonym domain is from an owner nobody else owns: 0 for a domain no table is keyed by
+ * or whose table points to no other domain (users), 1 for what such an owner owns (devices), …
+ */
+function domainDepths(policy: Policy): Map<string, number> {
+  const byDomain = new Map<string, TablePolicy>();
+  for (const t of policy.tables.values()) {
+    const d = keyDomain(t);
+    if (d && !byDomain.has(d)) byDomain.set(d, t);
+  }
+  const depth = new Map<string, number>();
+  const visiting = new Set<string>();
+  const of = (domain: string): number => {
+    const known = depth.get(domain);
+    if (known !== undefined) return known;
+    const table = byDomain.get(domain);
+    if (!table || visiting.has(domain)) return 0;
+    visiting.add(domain);
+    const parents = [...table.columns.values()]
+      .filter((c) => c.action === 'pseudonymize' && c.domain && c.domain !== domain)
+      .map((c) => of(c.domain as string));
+    visiting.delete(domain);
+    const d = parents.length ? 1 + Math.min(...parents) : 0;
+    depth.set(domain, d);
+    return d;
+  };
+  for (const t of policy.tables.values())
+    for (const c of t.columns.values()) if (c.action === 'pseudonymize' && c.domain) of(c.domain);
+  return depth;
+}
+
+/**
+ * The column whose pseudonym places a table's rows on a shard: the one nearest the owner at the
+ * top of the policy's domains (users.id, devices.user_id, connection_events.device_id), so one
+ * user's rows (and one device's events) live together. Undefined when the table has no pseudonym.
+ */
+export function shardColumn(policy: Policy, table: TablePolicy): string | undefined {
+  const depths = domainDepths(policy);
+  let best: { name: string; depth: number } | undefined;
+  for (const c of table.columns.values()) {
+    if (c.action !== 'pseudonymize' || !c.domain) continue;
+    const d = depths.get(c.domain) ?? 0;
+    if (!best || d < best.depth) best = { name: c.name, depth: d };
+  }
+  return best?.name;
 }
 
 /**

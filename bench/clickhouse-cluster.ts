@@ -1,0 +1,196 @@
+// A two-shard ClickHouse cluster on loopback ports for tests and benchmarks: Debian's
+// clickhouse-server run twice as user clickhouse, each with its own config, ports and data
+// directory, sharing one users file whose only user needs a password.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ClickHouseCluster {
+  /** `clickhouse://fv:<password>@127.0.0.1:<http1>,127.0.0.1:<http2>/fv?cluster=fv` */
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+  readonly nodes: ReadonlyArray<{ readonly http: number; readonly tcp: number; readonly dir: string }>;
+  stop(): Promise<void>;
+}
+
+const SERVER = '/usr/sbin/clickhouse-server';
+
+export function clickhouseAvailable(): boolean {
+  return existsSync(SERVER);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const usersXml = (user: string, password: string) => `<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_threads>2</max_threads><max_memory_usage>4000000000</max_memory_usage><load_balancing>random</load_balancing></default></profiles>
+  <users>
+    <${user}>
+      <password>${password}</password>
+      <networks><ip>127.0.0.1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </${user}>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+`;
+
+function configXml(opts: {
+  dir: string;
+  http: number;
+  tcp: number;
+  inter: number;
+  users: string;
+  shards: ReadonlyArray<{ tcp: number }>;
+  user: string;
+  password: string;
+}): string {
+  const shards = opts.shards
+    .map(
+      (s) =>
+        `<shard><replica><host>127.0.0.1</host><port>${s.tcp}</port><user>${opts.user}</user><password>${opts.password}</password></replica></shard>`,
+    )
+    .join('');
+  return `<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>${opts.dir}/log/server.log</log><errorlog>${opts.dir}/log/error.log</errorlog><size>10M</size><count>2</count></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>${opts.http}</http_port>
+  <tcp_port>${opts.tcp}</tcp_port>
+  <interserver_http_port>${opts.inter}</interserver_http_port>
+  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <max_connections>256</max_connections>
+  <keep_alive_timeout>3</keep_alive_timeout>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <mark_cache_size>268435456</mark_cache_size>
+  <uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <path>${opts.dir}/data/</path>
+  <tmp_path>${opts.dir}/tmp/</tmp_path>
+  <user_files_path>${opts.dir}/user_files/</user_files_path>
+  <format_schema_path>${opts.dir}/format_schemas/</format_schema_path>
+  <users_config>${opts.users}</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mlock_executable>false</mlock_executable>
+  <remote_servers><fv>${shards}</fv></remote_servers>
+  <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
+  <max_session_timeout>3600</max_session_timeout>
+  <default_session_timeout>60</default_session_timeout>
+</yandex>
+`;
+}
+
+async function ping(http: number, user: string, password: string): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${http}/?query=SELECT%201`, {
+      headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password },
+    });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts a fresh two-shard cluster named `fv` with database `fv`; `stop()` kills it and removes
+ * its files. Needs root (the servers run as user clickhouse through runuser).
+ */
+export async function startClickHouseCluster(shardCount = 2): Promise<ClickHouseCluster> {
+  const root = mkdtempSync(join(tmpdir(), 'fv-ch-'));
+  chmodSync(root, 0o755);
+  const user = 'fv';
+  const password = randomBytes(12).toString('hex');
+  const users = join(root, 'users.xml');
+  writeFileSync(users, usersXml(user, password), { mode: 0o640 });
+  const nodes: Array<{ http: number; tcp: number; inter: number; dir: string }> = [];
+  for (let i = 0; i < shardCount; i++) {
+    nodes.push({
+      http: await freePort(),
+      tcp: await freePort(),
+      inter: await freePort(),
+      dir: join(root, `node${i + 1}`),
+    });
+  }
+  for (const n of nodes) {
+    for (const d of ['data', 'tmp', 'log', 'user_files', 'format_schemas']) {
+      mkdirSync(join(n.dir, d), { recursive: true });
+    }
+    writeFileSync(join(n.dir, 'config.xml'), configXml({ ...n, users, shards: nodes, user, password }));
+  }
+  execFileSync('chown', ['-R', 'clickhouse:clickhouse', root]);
+  const stop = async () => {
+    for (const n of nodes) {
+      const pidFile = join(n.dir, 'server.pid');
+      if (!existsSync(pidFile)) continue;
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    for (const n of nodes) {
+      const r = spawnSync(
+        'runuser',
+        [
+          '-u',
+          'clickhouse',
+          '--',
+          SERVER,
+          `--config-file=${join(n.dir, 'config.xml')}`,
+          `--pid-file=${join(n.dir, 'server.pid')}`,
+          '--daemon',
+        ],
+        { encoding: 'utf8' },
+      );
+      if (r.status !== 0) throw new Error(`clickhouse-server did not start: ${r.stderr || r.stdout}`);
+    }
+    for (const n of nodes) {
+      const deadline = Date.now() + 60_000;
+      while (!(await ping(n.http, user, password))) {
+        if (Date.now() > deadline) {
+          const log = join(n.dir, 'log/error.log');
+          throw new Error(
+            `clickhouse-server on port ${n.http} did not answer: ${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : 'no log'}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await fetch(`http://127.0.0.1:${n.http}/`, {
+        method: 'POST',
+        body: 'CREATE DATABASE IF NOT EXISTS fv',
+        headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password },
+      });
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const hosts = nodes.map((n) => `127.0.0.1:${n.http}`).join(',');
+  return {
+    url: `clickhouse://${user}:${password}@${hosts}/fv?cluster=fv`,
+    user,
+    password,
+    nodes: nodes.map(({ http, tcp, dir }) => ({ http, tcp, dir })),
+    stop,
+  };
+}

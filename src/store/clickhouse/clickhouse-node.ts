@@ -1,0 +1,120 @@
+import { Readable } from 'node:stream';
+import {
+  type ClickHouseClient,
+  ClickHouseLogLevel,
+  type ClickHouseSettings,
+  createClient,
+} from '@clickhouse/client';
+import type { ErrorCode } from '../../errors/index.ts';
+import { FvError } from '../../errors/index.ts';
+import { parseTsvLine } from './clickhouse-values.ts';
+
+type Row = Array<string | null>;
+
+/**
+ * What a ClickHouse error may say in fleetvault's output: its name and code, never the server's
+ * text (a parse error echoes the row it choked on).
+ */
+export function describeClickHouseError(error: unknown): string {
+  const message = String((error as { message?: string }).message ?? '');
+  const server = /Code: (\d+)[^:]*?(?:DB::Exception: )?([^:'"(\n]{0,100})/.exec(message);
+  // The server's sentence up to its first colon or quote: what went wrong, never the data quoted after.
+  if (server) return `${String(server[2]).trim().replace(/[.,]$/, '')} (code ${server[1]})`;
+  const net = /ECONNREFUSED|ENOTFOUND|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|socket hang up|Timeout/i.exec(
+    message,
+  );
+  // Anything else comes from the client itself, before the server saw data.
+  return net ? `not reachable (${net[0]})` : message.slice(0, 160);
+}
+
+/** One ClickHouse server over HTTP, through the official client, with TabSeparated in and out. */
+export class ClickHouseNode {
+  private readonly client: ClickHouseClient;
+
+  constructor(
+    readonly host: string,
+    user: string,
+    password: string,
+    database: string,
+  ) {
+    this.client = createClient({
+      url: `http://${host}`,
+      username: user,
+      password,
+      database,
+      request_timeout: 600_000,
+      compression: { request: false, response: false },
+      // The client's own logger would print server messages, which may quote data.
+      log: { level: ClickHouseLogLevel.OFF },
+    });
+  }
+
+  private fail(code: ErrorCode, what: string, error: unknown): never {
+    throw new FvError(code, `ClickHouse at ${this.host}: ${what}: ${describeClickHouseError(error)}`);
+  }
+
+  async command(sql: string, what: string, settings: ClickHouseSettings = {}): Promise<void> {
+    try {
+      await this.client.command({ query: sql, clickhouse_settings: settings });
+    } catch (error) {
+      this.fail('FV_STORE_WRITE', what, error);
+    }
+  }
+
+  async rows(sql: string, what: string, settings: ClickHouseSettings = {}): Promise<Row[]> {
+    let text: string;
+    try {
+      const rs = await this.client.query({
+        query: sql,
+        format: 'TabSeparated',
+        clickhouse_settings: settings,
+      });
+      text = await rs.text();
+    } catch (error) {
+      return this.fail('FV_STORE_WRITE', what, error);
+    }
+    return text === '' ? [] : text.replace(/\n$/, '').split('\n').map(parseTsvLine);
+  }
+
+  /** Runs a query for an analyst: errors are the engine's own, thrown as they are. */
+  async json(
+    sql: string,
+    settings: ClickHouseSettings,
+  ): Promise<{ meta: Array<{ name: string }>; data: unknown[][] }> {
+    const rs = await this.client.query({ query: sql, format: 'JSON', clickhouse_settings: settings });
+    const out = (await rs.json()) as { meta: Array<{ name: string }>; data: Array<Record<string, unknown>> };
+    return { meta: out.meta, data: out.data.map((r) => out.meta.map((m) => r[m.name])) };
+  }
+
+  async insert(
+    table: string,
+    columns: readonly string[],
+    lines: Iterable<string>,
+    what: string,
+    settings: ClickHouseSettings = {},
+  ): Promise<void> {
+    try {
+      await this.client.insert({
+        table,
+        columns: [...columns] as [string, ...string[]],
+        values: Readable.from(lines, { objectMode: false }),
+        format: 'TabSeparated',
+        clickhouse_settings: settings,
+      });
+    } catch (error) {
+      this.fail('FV_STORE_WRITE', what, error);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.client.query({ query: 'SELECT 1', format: 'TabSeparated' }).then((r) => r.text());
+    } catch (error) {
+      this.fail('FV_STORE_OPEN', 'cannot connect', error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

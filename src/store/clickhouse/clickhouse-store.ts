@@ -1,0 +1,530 @@
+import { randomBytes } from 'node:crypto';
+import { FvError } from '../../errors/index.ts';
+import type { Value } from '../../policy/index.ts';
+import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
+import { ClickHouseNode } from './clickhouse-node.ts';
+import { type ClickHouseLocation, parseClickHouseUrl } from './clickhouse-url.ts';
+import {
+  encoders,
+  isTime,
+  chString as lit,
+  microsColumn,
+  physicalColumns,
+  chIdent as q,
+  uuidText,
+} from './clickhouse-values.ts';
+
+const META = '_fv_meta';
+const TABLES = '_fv_tables';
+const FORGOTTEN = '_fv_forgotten';
+const REBUILD_SUFFIX = '__fv_rebuild';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ERASE_CHUNK = 5_000;
+/** Replaced and erased row versions leave the disk this many seconds after a merge or mutation. */
+const OLD_PARTS_SECONDS = 10;
+
+/** Each shard's own table, the Distributed table over them, and the view analysts query. */
+export const localTable = (name: string) => `${name}__fv_local`;
+export const allTable = (name: string) => `${name}__fv_all`;
+
+let lastVersion = 0n;
+/** Row versions only grow (wall-clock microseconds, bumped when the clock stalls). */
+function nextVersion(): bigint {
+  const now = BigInt(Date.now()) * 1000n;
+  lastVersion = now > lastVersion ? now : lastVersion + 1n;
+  return lastVersion;
+}
+
+interface TableRow {
+  columns: string;
+  checkpoint: string | null;
+  rebuild: string | null;
+}
+
+class ClickHouseTableWriter implements TableWriter {
+  private readonly target: string;
+  private readonly encode: ReturnType<typeof encoders>;
+  private readonly columns: string[];
+  /** Upserted rows also leave tombstones on every shard when their shard may have changed. */
+  private readonly crossShard: boolean;
+
+  constructor(
+    private readonly store: ClickHouseStore,
+    private readonly spec: StoreTableSpec,
+    private readonly mode: WriteMode,
+  ) {
+    this.target = mode === 'rebuild' ? spec.name + REBUILD_SUFFIX : spec.name;
+    this.encode = encoders(spec.name, spec.columns);
+    this.columns = [
+      ...physicalColumns(spec.columns, spec.key).map((c) => q(c.name)),
+      '_fv_version',
+      '_fv_deleted',
+    ];
+    const routedByKey = spec.key.length === 1 && (spec.shardBy ?? spec.key[0]) === spec.key[0];
+    this.crossShard = mode === 'upsert' && store.sharded && !routedByKey;
+  }
+
+  private line(row: readonly Value[], version: bigint, deleted: 0 | 1): string {
+    let s = '';
+    for (let i = 0; i < this.encode.length; i++)
+      s += `${(this.encode[i] as (v: Value) => string)(row[i] ?? null)}\t`;
+    return `${s}${version}\t${deleted}\n`;
+  }
+
+  private tombstone(key: readonly Value[], version: bigint): string {
+    const row: Value[] = this.spec.columns.map((c) => {
+      const k = this.spec.key.indexOf(c.name);
+      return k >= 0 ? (key[k] ?? null) : null;
+    });
+    return this.line(row, version, 1);
+  }
+
+  async writeBatch(
+    rows: readonly Value[][],
+    deletedKeys: readonly Value[][],
+    checkpoint: string | undefined,
+  ): Promise<void> {
+    const what = `write ${this.spec.name}`;
+    const keyIdx = this.spec.key.map((k) => this.spec.columns.findIndex((c) => c.name === k));
+    const deaths = [...deletedKeys];
+    if (this.crossShard) for (const r of rows) deaths.push(keyIdx.map((i) => r[i] ?? null));
+    if (deaths.length > 0) {
+      // Tombstones go to every shard, older than the rows that follow: wherever a key lived
+      // before, its old version is hidden, and the new row (newer) wins on its own shard.
+      const v = nextVersion();
+      const lines = deaths.map((k) => this.tombstone(k, v));
+      for (const node of this.store.nodes)
+        await node.insert(localTable(this.target), this.columns, lines, what);
+    }
+    if (rows.length > 0) {
+      const v = nextVersion();
+      const lines = rows.map((r) => this.line(r, v, 0));
+      await this.store.insertRouted(this.target, this.columns, lines, what);
+    }
+    // Only now, with every shard holding the batch, does the checkpoint move past it.
+    if (checkpoint !== undefined) {
+      await this.store.updateTable(this.spec.name, (t) =>
+        this.mode === 'rebuild' ? { ...t, rebuild: checkpoint } : { ...t, checkpoint },
+      );
+    }
+  }
+
+  async finish(checkpoint: string | undefined): Promise<void> {
+    if (this.mode !== 'rebuild') return;
+    await this.store.swapIn(this.spec, this.target);
+    await this.store.updateTable(this.spec.name, () => ({
+      columns: JSON.stringify(this.spec.columns),
+      checkpoint: checkpoint ?? null,
+      rebuild: null,
+    }));
+  }
+}
+
+/**
+ * The store on ClickHouse: one server, or a cluster of shards (one server each; replicas need
+ * ZooKeeper). Per table: a ReplacingMergeTree on every shard keyed by the row key with a version,
+ * a Distributed table routing rows by the owner's pseudonym, and a view that reads the newest
+ * live version of each row. Nothing is a transaction here, so every write is idempotent by key
+ * and each checkpoint is written only after the rows it covers are on every shard.
+ *
+ * @example
+ * const store = await ClickHouseStore.open('clickhouse://fv:pw@127.0.0.1:8123,127.0.0.1:8124/fv?cluster=fv');
+ */
+export class ClickHouseStore implements Store {
+  private readonly entry: ClickHouseNode;
+  private buffered: Map<string, string> | undefined;
+
+  private constructor(
+    private readonly where: ClickHouseLocation,
+    readonly nodes: readonly ClickHouseNode[],
+  ) {
+    this.entry = nodes[0] as ClickHouseNode;
+  }
+
+  get location(): string {
+    return this.where.display;
+  }
+
+  get sharded(): boolean {
+    return this.where.cluster !== undefined;
+  }
+
+  static async open(url: string): Promise<ClickHouseStore> {
+    const where = parseClickHouseUrl(url);
+    const nodes = where.hosts.map((h) => new ClickHouseNode(h, where.user, where.password, where.database));
+    const store = new ClickHouseStore(where, nodes);
+    try {
+      for (const n of nodes) await n.ping();
+      if (where.cluster) {
+        const r = await store.entry.rows(
+          `SELECT count() FROM system.clusters WHERE cluster = ${lit(where.cluster)}`,
+          'read the cluster',
+        );
+        const servers = Number(r[0]?.[0] ?? 0);
+        if (servers !== nodes.length) {
+          throw new FvError(
+            'FV_STORE_OPEN',
+            servers === 0
+              ? `cluster ${where.cluster} is not defined in <remote_servers> on ${store.entry.host}`
+              : `cluster ${where.cluster} has ${servers} servers but ${where.display} lists ${nodes.length}; list each shard's HTTP address`,
+          );
+        }
+      }
+      await store.entry.command(
+        `CREATE TABLE IF NOT EXISTS ${META} (key String, value String, v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY key`,
+        'create bookkeeping',
+      );
+      await store.entry.command(
+        `CREATE TABLE IF NOT EXISTS ${TABLES} (name String, columns String, checkpoint Nullable(String), rebuild_checkpoint Nullable(String), v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY name`,
+        'create bookkeeping',
+      );
+      await store.entry.command(
+        `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain String, pseudonym UUID, erased_at DateTime('UTC') DEFAULT now()) ENGINE = MergeTree ORDER BY (domain, pseudonym)`,
+        'create bookkeeping',
+      );
+    } catch (error) {
+      await store.close();
+      if (error instanceof FvError && error.code === 'FV_STORE_WRITE')
+        throw new FvError('FV_STORE_OPEN', `cannot open store ${where.display}: ${error.message}`);
+      throw error;
+    }
+    return store;
+  }
+
+  /** Inserts rows where their shard is: through the Distributed table, waiting for every shard. */
+  async insertRouted(
+    table: string,
+    columns: readonly string[],
+    lines: string[],
+    what: string,
+  ): Promise<void> {
+    if (!this.sharded) return this.entry.insert(localTable(table), columns, lines, what);
+    await this.entry.insert(allTable(table), columns, lines, what, { insert_distributed_sync: 1 });
+  }
+
+  private async tableExists(name: string): Promise<boolean> {
+    const r = await this.entry.rows(
+      `SELECT 1 FROM system.tables WHERE database = currentDatabase() AND name = ${lit(localTable(name))}`,
+      'read the catalog',
+    );
+    return r.length > 0;
+  }
+
+  private async readTable(name: string): Promise<TableRow | undefined> {
+    const r = await this.entry.rows(
+      `SELECT columns, checkpoint, rebuild_checkpoint FROM ${TABLES} FINAL WHERE name = ${lit(name)}`,
+      'read bookkeeping',
+    );
+    const row = r[0];
+    return row ? { columns: String(row[0]), checkpoint: row[1] ?? null, rebuild: row[2] ?? null } : undefined;
+  }
+
+  async updateTable(name: string, change: (t: TableRow) => TableRow, initial?: TableRow): Promise<void> {
+    const current = (await this.readTable(name)) ?? initial;
+    if (!current) return;
+    const t = change(current);
+    const cell = (v: string | null) => (v === null ? 'NULL' : lit(v));
+    await this.entry.command(
+      `INSERT INTO ${TABLES} VALUES (${lit(name)}, ${lit(t.columns)}, ${cell(t.checkpoint)}, ${cell(t.rebuild)}, ${nextVersion()})`,
+      'write bookkeeping',
+    );
+  }
+
+  private routing(spec: StoreTableSpec): string {
+    const keyText = spec.key.map((k) => `toString(${q(k)})`);
+    const key = keyText.length === 1 ? (keyText[0] as string) : `concat(${keyText.join(", '|', ")})`;
+    return spec.shardBy ? `cityHash64(ifNull(toString(${q(spec.shardBy)}), ${key}))` : `cityHash64(${key})`;
+  }
+
+  /** Creates a table's shard tables, Distributed table and view, replacing the last two. */
+  private async create(spec: StoreTableSpec, name: string, what: string): Promise<void> {
+    const cols = physicalColumns(spec.columns, spec.key)
+      .map((c) => `${q(c.name)} ${c.type}`)
+      .join(', ');
+    const order = spec.key.map(q).join(', ');
+    for (const node of this.nodes) {
+      await node.command(
+        `CREATE TABLE IF NOT EXISTS ${q(localTable(name))} (${cols}, _fv_version UInt64, _fv_deleted UInt8) ENGINE = ReplacingMergeTree(_fv_version) ORDER BY (${order}) SETTINGS old_parts_lifetime = ${OLD_PARTS_SECONDS}`,
+        what,
+      );
+    }
+    await this.exposeOn(spec, name, what);
+  }
+
+  private async exposeOn(spec: StoreTableSpec, name: string, what: string): Promise<void> {
+    const visible = spec.columns.map((c) => q(c.name)).join(', ');
+    for (const node of this.nodes) {
+      if (this.sharded) {
+        await node.command(`DROP TABLE IF EXISTS ${q(allTable(name))}`, what);
+        await node.command(
+          `CREATE TABLE ${q(allTable(name))} AS ${q(localTable(name))} ENGINE = Distributed(${q(this.where.cluster as string)}, currentDatabase(), ${q(localTable(name))}, ${this.routing(spec)})`,
+          what,
+        );
+      }
+      if (name.endsWith(REBUILD_SUFFIX)) continue;
+      await node.command(`DROP TABLE IF EXISTS ${q(name)}`, what);
+      await node.command(
+        `CREATE VIEW ${q(name)} AS SELECT ${visible} FROM ${q(this.readable(name))} FINAL WHERE _fv_deleted = 0`,
+        what,
+      );
+    }
+  }
+
+  /** The table a query reads all shards through. */
+  readable(name: string): string {
+    return this.sharded ? allTable(name) : localTable(name);
+  }
+
+  async swapIn(spec: StoreTableSpec, built: string): Promise<void> {
+    const what = `swap in the rebuilt ${spec.name}`;
+    for (const node of this.nodes) {
+      const old = `${localTable(spec.name)}__fv_old`;
+      await node.command(`DROP TABLE IF EXISTS ${q(old)}`, what);
+      const has = await node.rows(
+        `SELECT 1 FROM system.tables WHERE database = currentDatabase() AND name = ${lit(localTable(spec.name))}`,
+        what,
+      );
+      await node.command(
+        has.length > 0
+          ? `RENAME TABLE ${q(localTable(spec.name))} TO ${q(old)}, ${q(localTable(built))} TO ${q(localTable(spec.name))}`
+          : `RENAME TABLE ${q(localTable(built))} TO ${q(localTable(spec.name))}`,
+        what,
+      );
+      await node.command(`DROP TABLE IF EXISTS ${q(old)}`, what);
+      if (this.sharded) await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
+    }
+    await this.exposeOn(spec, spec.name, what);
+  }
+
+  async bindKey(fingerprint: string): Promise<void> {
+    const have = await this.meta('key_fingerprint');
+    if (have === undefined) await this.setMeta('key_fingerprint', fingerprint);
+    else if (have !== fingerprint) {
+      throw new FvError('FV_KEY_MISMATCH', `store ${this.location} was built with a different key`);
+    }
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    if (this.buffered) {
+      this.buffered.set(key, value);
+      return;
+    }
+    await this.writeMeta([[key, value]]);
+  }
+
+  private async writeMeta(entries: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    if (entries.length === 0) return;
+    const v = nextVersion();
+    await this.entry.command(
+      `INSERT INTO ${META} VALUES ${entries.map(([k, x]) => `(${lit(k)}, ${lit(x)}, ${v})`).join(', ')}`,
+      'write bookkeeping',
+    );
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    const pending = this.buffered?.get(key);
+    if (pending !== undefined) return pending;
+    const r = await this.entry.rows(
+      `SELECT value FROM ${META} FINAL WHERE key = ${lit(key)}`,
+      'read bookkeeping',
+    );
+    const v = r[0]?.[0];
+    return v === undefined || v === null ? undefined : v;
+  }
+
+  /**
+   * No transactions here: the rows `fn` writes land as it writes them (each idempotent by key), and
+   * the settings it records (a change-capture position) are written together, in one insert, after.
+   */
+  async atomically<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.buffered) throw new Error('atomically does not nest');
+    this.buffered = new Map();
+    try {
+      const out = await fn();
+      const entries = [...this.buffered.entries()];
+      this.buffered = undefined;
+      await this.writeMeta(entries);
+      return out;
+    } finally {
+      this.buffered = undefined;
+    }
+  }
+
+  async tableState(name: string): Promise<TableState | undefined> {
+    const t = await this.readTable(name);
+    if (!t) return undefined;
+    const rows = (await this.tableExists(name))
+      ? Number(
+          (
+            await this.entry.rows(
+              `SELECT count() FROM ${q(this.readable(name))} FINAL WHERE _fv_deleted = 0`,
+              `count ${name}`,
+            )
+          )[0]?.[0] ?? 0,
+        )
+      : 0;
+    return {
+      columns: JSON.parse(t.columns) as StoreColumn[],
+      ...(t.checkpoint !== null ? { checkpoint: t.checkpoint } : {}),
+      rows,
+    };
+  }
+
+  async openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter> {
+    const columns = JSON.stringify(spec.columns);
+    const what = `prepare ${spec.name}`;
+    if (mode === 'rebuild') {
+      const built = spec.name + REBUILD_SUFFIX;
+      for (const node of this.nodes) {
+        await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
+        await node.command(`DROP TABLE IF EXISTS ${q(localTable(built))}`, what);
+      }
+      await this.create(spec, built, what);
+      await this.updateTable(spec.name, (t) => ({ ...t, rebuild: null }), {
+        columns,
+        checkpoint: null,
+        rebuild: null,
+      });
+    } else if (!(await this.tableExists(spec.name))) {
+      await this.create(spec, spec.name, what);
+      await this.updateTable(spec.name, () => ({ columns, checkpoint: null, rebuild: null }), {
+        columns,
+        checkpoint: null,
+        rebuild: null,
+      });
+    }
+    return new ClickHouseTableWriter(this, spec, mode);
+  }
+
+  private async columnsOf(table: string): Promise<StoreColumn[]> {
+    const t = await this.readTable(table);
+    return t ? (JSON.parse(t.columns) as StoreColumn[]) : [];
+  }
+
+  /** Runs a delete on every shard and waits until each has rewritten its parts. */
+  private async mutate(table: string, where: string, what: string): Promise<void> {
+    for (const node of this.nodes) {
+      await node.command(`ALTER TABLE ${q(localTable(table))} DELETE WHERE ${where}`, what);
+    }
+    for (const node of this.nodes) {
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const r = await node.rows(
+          `SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = ${lit(localTable(table))} AND is_done = 0`,
+          what,
+        );
+        if (Number(r[0]?.[0] ?? 0) === 0) break;
+        if (Date.now() > deadline)
+          throw new FvError(
+            'FV_STORE_WRITE',
+            `ClickHouse at ${node.host}: ${what}: the delete did not finish in 10 minutes`,
+          );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  private async count(table: string, where: string, what: string): Promise<number> {
+    const r = await this.entry.rows(
+      `SELECT count() FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${where}`,
+      what,
+    );
+    return Number(r[0]?.[0] ?? 0);
+  }
+
+  async expire(table: string, column: string, cutoff: Date): Promise<number> {
+    if (!(await this.tableExists(table))) return 0;
+    const kind = (await this.columnsOf(table)).find((c) => c.name === column)?.kind;
+    const us = BigInt(cutoff.getTime()) * 1000n;
+    let where: string;
+    if (kind && isTime(kind)) {
+      where = `(toUInt64(toUInt32(${q(column)})) * 1000000 + ${q(microsColumn(column))}) < ${us}`;
+    } else {
+      // A date is before the cutoff when its midnight is.
+      const day = Math.ceil(cutoff.getTime() / 86_400_000);
+      where = `${q(column)} < toDate(${lit(new Date(day * 86_400_000).toISOString().slice(0, 10))})`;
+    }
+    const what = `expire ${table}.${column}`;
+    const n = await this.count(table, where, what);
+    if (n > 0) await this.mutate(table, where, what);
+    return n;
+  }
+
+  async erase(
+    table: string,
+    column: string,
+    pseudonyms: readonly string[],
+    returning?: string,
+  ): Promise<{ deleted: number; returned: string[] }> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0 || !(await this.tableExists(table))) return { deleted: 0, returned: [] };
+    const what = `erase from ${table}.${column}`;
+    let deleted = 0;
+    const returned: string[] = [];
+    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+      const where = `${q(column)} IN (${list
+        .slice(i, i + ERASE_CHUNK)
+        .map(lit)
+        .join(', ')})`;
+      const r = await this.entry.rows(
+        `SELECT ${returning ? `toString(${q(returning)})` : '1'} FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${where}`,
+        what,
+      );
+      deleted += r.length;
+      if (returning) for (const x of r) if (x[0] !== null) returned.push(x[0] as string);
+      // Every version of the rows goes, tombstones included, on every shard.
+      await this.mutate(table, where, what);
+    }
+    return { deleted, returned };
+  }
+
+  async missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]> {
+    if (!(await this.tableExists(table))) return [];
+    const scratch = `_fv_live_${randomBytes(6).toString('hex')}`;
+    const what = `compare ${table}.${column} with the source`;
+    await this.entry.command(`CREATE TABLE ${scratch} (k UUID) ENGINE = Memory`, what);
+    try {
+      await this.entry.insert(
+        scratch,
+        ['k'],
+        live.map((p) => `${uuidText(p)}\n`),
+        what,
+      );
+      const r = await this.entry.rows(
+        `SELECT DISTINCT toString(${q(column)}) FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${q(column)} ${this.sharded ? 'GLOBAL ' : ''}NOT IN (SELECT k FROM ${scratch})`,
+        what,
+      );
+      return r.map((x) => String(x[0]));
+    } finally {
+      await this.entry.command(`DROP TABLE IF EXISTS ${scratch}`, what);
+    }
+  }
+
+  async tombstones(): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    for (const [domain, p] of await this.entry.rows(
+      `SELECT domain, toString(pseudonym) FROM ${FORGOTTEN}`,
+      'read tombstones',
+    )) {
+      const set = out.get(String(domain)) ?? new Set<string>();
+      set.add(String(p));
+      out.set(String(domain), set);
+    }
+    return out;
+  }
+
+  async addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0) return;
+    await this.entry.insert(
+      FORGOTTEN,
+      ['domain', 'pseudonym'],
+      list.map((p) => `${domain.replace(/[\\\t\n]/g, '_')}\t${p}\n`),
+      'write tombstones',
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.nodes) await n.close();
+  }
+}

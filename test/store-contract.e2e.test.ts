@@ -1,0 +1,198 @@
+// The store contract, run against both engines: DuckDB (embedded) and a two-shard ClickHouse
+// cluster started for this file. Same calls, same answers.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
+import { FvError } from '../src/errors/index.ts';
+import { ClickHouseStore, DuckDbStore, type Store, type StoreTableSpec } from '../src/store/index.ts';
+
+const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+const big = (n: number) => BigInt(`0x${uuid(n).replaceAll('-', '')}`);
+const T0 = 1_767_225_600_000_000n; // 2026-01-01T00:00:00Z in microseconds
+
+const devices: StoreTableSpec = {
+  name: 'devices',
+  columns: [
+    { name: 'id', kind: 'uuid', sourceType: 'bigint' },
+    { name: 'user_id', kind: 'uuid', sourceType: 'bigint' },
+    { name: 'model', kind: 'text', sourceType: 'text' },
+    { name: 'seen', kind: 'timestamptz', sourceType: 'timestamptz' },
+    { name: 'day', kind: 'date', sourceType: 'date' },
+    { name: 'ok', kind: 'boolean', sourceType: 'boolean' },
+    { name: 'score', kind: 'float', sourceType: 'double precision' },
+  ],
+  key: ['id'],
+  shardBy: 'user_id',
+};
+
+// id, user, model, seen (+ms), day, ok, score
+const row = (id: number, user: number, model: string, ms = 0) => [
+  big(id),
+  big(user),
+  model,
+  T0 + BigInt(id) * 3_600_000_000n + BigInt(ms) * 1000n,
+  20_454 + id,
+  id % 2 === 0,
+  id / 4,
+];
+
+let cluster: ClickHouseCluster;
+const dir = mkdtempSync(join(tmpdir(), 'fv-contract-'));
+
+beforeAll(async () => {
+  cluster = await startClickHouseCluster();
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const engines: Array<[string, () => Promise<Store>]> = [
+  ['duckdb', async () => DuckDbStore.open(join(dir, `s${Math.random()}.duckdb`))],
+  ['clickhouse', async () => ClickHouseStore.open(cluster.url)],
+];
+
+describe.each(engines)('store contract on %s', (engine, open) => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await open();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it('binds a key, records settings, and refuses another key', async () => {
+    await store.bindKey('fp-1');
+    await store.bindKey('fp-1');
+    await expect(store.bindKey('fp-2')).rejects.toMatchObject({ code: 'FV_KEY_MISMATCH' });
+    await store.setMeta('k', '10');
+    await store.setMeta('k', '12');
+    expect(await store.meta('k')).toBe('12');
+    expect(await store.meta('absent')).toBeUndefined();
+  });
+
+  it('appends, upserts by key, deletes keys, and moves the checkpoint with each batch', async () => {
+    const w = await store.openWriter(devices, 'append');
+    await w.writeBatch([row(1, 100, 'a'), row(2, 100, 'b'), row(3, 200, 'c', 250)], [], 'cp1');
+    await w.finish('cp1');
+    expect(await store.tableState('devices')).toMatchObject({ rows: 3, checkpoint: 'cp1' });
+    const u = await store.openWriter(devices, 'upsert');
+    // Device 2 moves to another user (maybe another shard); 3 is deleted; 4 is new; 1 re-sent twice.
+    await u.writeBatch([row(2, 300, 'b2'), row(4, 200, 'd'), row(1, 100, 'a')], [[big(3)]], 'cp2');
+    await u.writeBatch([row(1, 100, 'a')], [], 'cp3');
+    const s = await store.tableState('devices');
+    expect(s).toMatchObject({ rows: 3, checkpoint: 'cp3' });
+    expect(s?.columns).toEqual(devices.columns);
+  });
+
+  it('expires by time, erases with links followed, and reports keys gone from the source', async () => {
+    const cutoff = new Date(Number((T0 + 2n * 3_600_000_000n) / 1000n)); // after device 1, at device 2
+    expect(await store.expire('devices', 'seen', cutoff)).toBe(1);
+    const erased = await store.erase('devices', 'user_id', [uuid(300)], 'id');
+    expect(erased).toEqual({ deleted: 1, returned: [uuid(2)] });
+    expect(await store.erase('devices', 'user_id', ['not-a-uuid'])).toEqual({ deleted: 0, returned: [] });
+    expect(await store.tableState('devices')).toMatchObject({ rows: 1 });
+    expect(await store.missingKeys('devices', 'id', [big(4)])).toEqual([]);
+    expect(await store.missingKeys('devices', 'id', [big(9)])).toEqual([uuid(4)]);
+  });
+
+  it('keeps tombstones by domain', async () => {
+    await store.addTombstones('user', [uuid(300), 'junk']);
+    await store.addTombstones('device', [uuid(2)]);
+    const t = await store.tombstones();
+    expect([...(t.get('user') ?? [])]).toEqual([uuid(300)]);
+    expect([...(t.get('device') ?? [])]).toEqual([uuid(2)]);
+  });
+
+  it('rebuilds beside the old copy and swaps it in with its checkpoint', async () => {
+    const w = await store.openWriter(devices, 'rebuild');
+    await w.writeBatch([row(5, 500, 'e'), row(6, 600, 'f')], [], 'r1');
+    // The old copy still answers until the swap.
+    expect(await store.tableState('devices')).toMatchObject({ rows: 1 });
+    await w.finish('r2');
+    expect(await store.tableState('devices')).toMatchObject({ rows: 2, checkpoint: 'r2' });
+  });
+
+  it('holds a change-capture position only together with the rows before it', async () => {
+    const w = await store.openWriter(devices, 'upsert');
+    await store.atomically(async () => {
+      await w.writeBatch([row(7, 700, 'g')], [[big(5)]], undefined);
+      await store.setMeta('cdc_lsn', '0/10');
+    });
+    expect(await store.meta('cdc_lsn')).toBe('0/10');
+    await expect(
+      store.atomically(async () => {
+        await store.setMeta('cdc_lsn', '0/20');
+        throw new FvError('FV_CDC_CHANGE', 'stop');
+      }),
+    ).rejects.toThrow('stop');
+    expect(await store.meta('cdc_lsn')).toBe('0/10');
+    expect(await store.tableState('devices')).toMatchObject({ rows: 2 });
+  });
+
+  if (engine === 'clickhouse') {
+    it('places each owner on one shard and keeps exact times', async () => {
+      const ch = store as ClickHouseStore;
+      const w = await ch.openWriter(devices, 'upsert');
+      const rows = Array.from({ length: 200 }, (_, i) => row(1000 + i, 5000 + (i % 40), 'm', 123));
+      await w.writeBatch(rows, [], undefined);
+      const owners = await Promise.all(
+        ch.nodes.map(async (n) =>
+          (
+            await n.rows(
+              'SELECT DISTINCT toString(user_id) FROM devices__fv_local FINAL WHERE _fv_deleted = 0',
+              'test',
+            )
+          ).map((r) => String(r[0])),
+        ),
+      );
+      expect(owners.every((o) => o.length > 0)).toBe(true);
+      const [a, b] = owners as [string[], string[]];
+      expect(a.filter((x) => b.includes(x))).toEqual([]);
+      const t = await ch.nodes[0]?.rows(
+        `SELECT toString(seen), seen__us FROM devices__fv_all FINAL WHERE _fv_deleted = 0 AND id = '${uuid(1000)}'`,
+        'test',
+      );
+      expect(t).toEqual([['2026-02-11 16:00:00', '123000']]);
+    });
+
+    it('refuses a value ClickHouse cannot hold, naming the column and not the value', async () => {
+      const w = await store.openWriter(devices, 'upsert');
+      const bad = row(9, 900, 'x');
+      bad[4] = -5; // a date in 1969
+      const e = await w.writeBatch([bad], [], undefined).catch((x: unknown) => x as FvError);
+      expect(e).toMatchObject({ code: 'FV_STORE_VALUE' });
+      expect((e as FvError).message).toContain('devices.day');
+    });
+  }
+});
+
+async function openFailure(url: string): Promise<FvError> {
+  const store = await openFailure(url);
+  if (store instanceof ClickHouseStore) {
+    await store.close();
+    throw new Error('opened');
+  }
+  return store;
+}
+
+describe('ClickHouse store location', () => {
+  it('fails clearly on a wrong password, an unknown cluster or a missing shard, never printing the password', async () => {
+    const wrong = cluster.url.replace(cluster.password, 'not-the-password');
+    const e1 = await openFailure(wrong);
+    expect(e1).toMatchObject({ code: 'FV_STORE_OPEN' });
+    expect(e1.message).not.toContain('not-the-password');
+    const e2 = await openFailure(cluster.url.replace('cluster=fv', 'cluster=nope'));
+    expect(e2.message).toContain('cluster nope is not defined');
+    expect(e2.message).not.toContain(cluster.password);
+    const one = cluster.url.replace(/,127\.0\.0\.1:\d+/, '');
+    const e3 = await openFailure(one);
+    expect(e3.message).toContain('has 2 servers');
+    const e4 = await openFailure('clickhouse://fv:pw@127.0.0.1:1/fv');
+    expect(e4).toMatchObject({ code: 'FV_STORE_OPEN' });
+    expect(e4.message).toContain('127.0.0.1:1');
+    expect(e4.message).not.toContain('pw@');
+  });
+});
