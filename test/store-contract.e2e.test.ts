@@ -170,7 +170,7 @@ describe.each(engines)('store contract on %s', (engine, open) => {
 });
 
 async function openFailure(url: string): Promise<FvError> {
-  const store = await openFailure(url);
+  const store = await ClickHouseStore.open(url).catch((x: unknown) => x as FvError);
   if (store instanceof ClickHouseStore) {
     await store.close();
     throw new Error('opened');
