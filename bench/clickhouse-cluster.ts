@@ -14,6 +14,10 @@ export interface ClickHouseCluster {
   readonly user: string;
   readonly password: string;
   readonly nodes: ReadonlyArray<{ readonly http: number; readonly tcp: number; readonly dir: string }>;
+  /** Creates another database on every node; resolves to the store URL for it. */
+  database(name: string): Promise<string>;
+  /** Runs one statement on node `i` (0-based) and resolves to its TabSeparated answer. */
+  query(i: number, sql: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -175,22 +179,35 @@ export async function startClickHouseCluster(shardCount = 2): Promise<ClickHouse
         }
         await new Promise((r) => setTimeout(r, 200));
       }
-      await fetch(`http://127.0.0.1:${n.http}/`, {
-        method: 'POST',
-        body: 'CREATE DATABASE IF NOT EXISTS fv',
-        headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password },
-      });
     }
   } catch (error) {
     await stop();
     throw error;
   }
   const hosts = nodes.map((n) => `127.0.0.1:${n.http}`).join(',');
+  const query = async (i: number, sql: string): Promise<string> => {
+    const n = nodes[i] as (typeof nodes)[0];
+    const r = await fetch(`http://127.0.0.1:${n.http}/`, {
+      method: 'POST',
+      body: sql,
+      headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password },
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`node ${i + 1}: ${text.slice(0, 300)}`);
+    return text;
+  };
+  const database = async (name: string) => {
+    for (let i = 0; i < nodes.length; i++) await query(i, `CREATE DATABASE IF NOT EXISTS ${name}`);
+    return `clickhouse://${user}:${password}@${hosts}/${name}?cluster=fv`;
+  };
+  const url = await database('fv');
   return {
-    url: `clickhouse://${user}:${password}@${hosts}/fv?cluster=fv`,
+    url,
     user,
     password,
     nodes: nodes.map(({ http, tcp, dir }) => ({ http, tcp, dir })),
+    database,
+    query,
     stop,
   };
 }

@@ -16,7 +16,7 @@ import {
   introspect,
   suggestPolicy,
 } from '../source/index.ts';
-import { DuckDbStore, readOnlySql } from '../store/index.ts';
+import { isClickHouseUrl, openStore, readOnlySql } from '../store/index.ts';
 import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_KEY_FILE,
@@ -182,8 +182,8 @@ export const syncAction: Action = async (out, opts) => {
   if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', '--mode is cursor or cdc');
   if (opts.follow === true && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
   const storePath = String(opts.store ?? DEFAULT_STORE);
-  ensurePrivateDir(dirname(storePath));
-  const store = await DuckDbStore.open(storePath);
+  if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
+  const store = await openStore(storePath);
   try {
     const base = { sourceUrl: url, policy, store, key, full: opts.full === true };
     if (mode === 'cursor') {
@@ -230,6 +230,16 @@ export const syncAction: Action = async (out, opts) => {
   }
 };
 
+/** On ClickHouse, a SELECT takes the analyst path: checked, read-only, capped, one minute at most. */
+async function clickHouseSql(url: string, text: string, maxRows: number) {
+  const reader = await MetricsReader.open(url, { file: '', privacyUnit: 'user', metrics: new Map() });
+  try {
+    return await reader.sql(text, { maxRows, timeoutMs: 60_000 });
+  } finally {
+    reader.close();
+  }
+}
+
 export const sqlAction: Action = async (out, opts, args) => {
   const text = args.join(' ').trim();
   if (!text)
@@ -237,11 +247,11 @@ export const sqlAction: Action = async (out, opts, args) => {
       'FV_USAGE',
       'give one SELECT statement, e.g. fleetvault sql "SELECT count(*) FROM devices"',
     );
-  const result = await readOnlySql(
-    String(opts.store ?? DEFAULT_STORE),
-    text,
-    intOpt(opts.maxRows, 'max-rows', 1000),
-  );
+  const storeAt = String(opts.store ?? DEFAULT_STORE);
+  const maxRows = intOpt(opts.maxRows, 'max-rows', 1000);
+  const result = isClickHouseUrl(storeAt)
+    ? await clickHouseSql(storeAt, text, maxRows)
+    : await readOnlySql(storeAt, text, maxRows);
   if (out.json) {
     out.data(result);
     return 0;
@@ -325,7 +335,7 @@ export const forgetAction: Action = async (out, opts) => {
   if (!id) throw new FvError('FV_USAGE', 'give the production id: --user-id <id>');
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
-  const store = await DuckDbStore.open(String(opts.store ?? DEFAULT_STORE));
+  const store = await openStore(String(opts.store ?? DEFAULT_STORE));
   let result: Awaited<ReturnType<typeof forget>>;
   try {
     await store.bindKey(key.fingerprint);

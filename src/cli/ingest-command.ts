@@ -3,7 +3,7 @@ import { FvError } from '../errors/index.ts';
 import { kindOfFormattedType, MqttSubscriber, StreamIngest } from '../ingest/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import { connectSource, introspect, type SourceTable } from '../source/index.ts';
-import { DuckDbStore, type Store } from '../store/index.ts';
+import { isClickHouseUrl, openStore, type Store } from '../store/index.ts';
 import type { Action } from './commands.ts';
 import { intOpt, loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
 import {
@@ -66,10 +66,10 @@ export const ingestAction: Action = async (out, opts) => {
   requireApprovedPolicy(policy, opts);
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   const storePath = String(opts.store ?? DEFAULT_STORE);
-  ensurePrivateDir(dirname(storePath));
+  if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
   const batchSize = intOpt(opts.batch, 'batch', 1000);
   if (batchSize < 1 || batchSize > 65_535) throw new FvError('FV_USAGE', '--batch is 1 to 65535');
-  const store = await DuckDbStore.open(storePath);
+  const store = await openStore(storePath);
   const subscriber = new MqttSubscriber({
     url,
     topic: String(opts.topic ?? '#'),
@@ -109,7 +109,7 @@ export const ingestAction: Action = async (out, opts) => {
     );
     subscriber.start();
     out.line(
-      `Ingesting ${String(opts.topic ?? '#')} into ${storePath} table ${table}; Ctrl+C stops after the pending batch.`,
+      `Ingesting ${String(opts.topic ?? '#')} into ${store.location} table ${table}; Ctrl+C stops after the pending batch.`,
     );
     await untilStopped();
     const stats = await ingest.stop();

@@ -4,7 +4,7 @@ import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { commitNextKey, loadKeyFile, nextKey, retirePreviousKey } from '../privacy/index.ts';
 import { connectSource } from '../source/index.ts';
-import { DuckDbStore } from '../store/index.ts';
+import { DuckDbStore, isClickHouseUrl } from '../store/index.ts';
 import { runSync, totalRows, translateTombstones } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
@@ -50,6 +50,12 @@ export const keysRotateAction: Action = async (out, opts) => {
   const newKey = nextKey(keyFile);
   const log = audit(opts);
 
+  if (isClickHouseUrl(storePath)) {
+    throw new FvError(
+      'FV_USAGE',
+      'keys rotate rebuilds a DuckDB store file; for ClickHouse, sync with the new key into a new database (see README)',
+    );
+  }
   const current = await DuckDbStore.open(storePath);
   let tombstones: Map<string, Set<string>>;
   try {

@@ -21,6 +21,10 @@ import {
   syncAction,
 } from './commands.ts';
 import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
+
+const STORE_HELP =
+  'DuckDB store file, or clickhouse://user@host:8123[,host2:port…]/db[?cluster=name] (password in the URL or FLEETVAULT_CLICKHOUSE_PASSWORD)';
+
 import { demoAction } from './demo.ts';
 import { ingestAction } from './ingest-command.ts';
 import { keysRetireAction, keysRotateAction } from './keys-command.ts';
@@ -120,7 +124,7 @@ function program(setCode: (code: number) => void): Command {
     .description('copy the source into the store through the policy')
     .option('--source <url>', 'source PostgreSQL URL (or FLEETVAULT_SOURCE)')
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
     .option('--batch-size <n>', 'rows per committed batch', '50000')
@@ -140,7 +144,7 @@ function program(setCode: (code: number) => void): Command {
     .description('answer one metric by calendar period and dimensions; groups under k are suppressed')
     .argument('<name>', 'metric name')
     .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--grain <grain>', 'day, week or month', 'week')
     .option('--by <dims>', 'comma-separated dimensions')
     .option('--from <yyyy-mm-dd>', 'first day (widened to its period)')
@@ -156,19 +160,19 @@ function program(setCode: (code: number) => void): Command {
     .requiredOption('--user-id <id>', 'the production id (never stored; only its pseudonym is used)')
     .option('--domain <name>', 'pseudonym domain of that id', 'user')
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--state-dir <dir>', 'where the audit log is', '.fleetvault')
     .action(run(forgetAction));
   p.command('sql')
     .description('run one read-only SELECT against the store')
     .argument('<statement...>', 'the SELECT statement')
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--max-rows <n>', 'row cap', '1000')
     .action(run(sqlAction));
   p.command('serve')
     .description('serve the HTTP API (loopback only unless TLS is given)')
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8787')
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
@@ -291,7 +295,7 @@ function program(setCode: (code: number) => void): Command {
     )
     .option('--source <url>', 'source PostgreSQL URL (or FLEETVAULT_SOURCE)')
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--state-dir <dir>', 'state folder (audit log)', '.fleetvault')
     .option('--json', 'the result as JSON')
@@ -310,7 +314,7 @@ function program(setCode: (code: number) => void): Command {
     .requiredOption('--table <name>', 'the policy table the messages are rows of, e.g. connection_events')
     .option('--topic <filter>', "topic filter, e.g. 'fleet/+/conn'", '#')
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
-    .option('--store <path>', 'DuckDB store file', DEFAULT_STORE)
+    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
     .option('--source <url>', "read the table's types from the source (else from the store)")

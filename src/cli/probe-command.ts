@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FvError } from '../errors/index.ts';
 import { KNOWN_ROUTES, probeDeployment } from '../probe/index.ts';
+import { isClickHouseUrl } from '../store/index.ts';
 import type { Action } from './commands.ts';
 import { DEFAULT_KEY_FILE, DEFAULT_STORE, STATE_DIR } from './defaults.ts';
 
@@ -23,7 +24,7 @@ export const probeAction: Action = async (out, opts) => {
     String(opts.store ?? DEFAULT_STORE),
     String(opts.keyFile ?? DEFAULT_KEY_FILE),
     String(opts.stateDir ?? STATE_DIR),
-  ].filter((f) => existsSync(f));
+  ].filter((f) => !isClickHouseUrl(f) && existsSync(f));
   const extra = ([] as string[]).concat((opts.route as string[] | undefined) ?? []).map((r) => {
     const [method, path] = r.includes(' ') ? r.split(' ') : ['GET', r];
     return { method: String(method).toUpperCase(), url: String(path), access: 'unknown' };

@@ -19,7 +19,7 @@ import {
   TokenStore,
   UserStore,
 } from '../server/index.ts';
-import { DuckDbStore } from '../store/index.ts';
+import { isClickHouseUrl, openStore } from '../store/index.ts';
 import { runCdc, runSync, totalRows } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
@@ -91,7 +91,7 @@ export const serveAction: Action = async (out, opts) => {
       const policy = loadPolicyOrThrow(policyFile);
       // A reload: an edited policy weaker than the approved state is refused, the server keeps serving.
       approvals.check(policyState(policy), 'scheduler');
-      const store = await DuckDbStore.open(storePath);
+      const store = await openStore(storePath);
       try {
         if (cdc) {
           const r = await runCdc({ sourceUrl: sourceUrlValue, policy, store, key });
@@ -168,7 +168,11 @@ export const serveAction: Action = async (out, opts) => {
     monitor = new ExposureMonitor({
       baseUrls: () => ownUrls(addr.host, port, tls),
       routes: () => app.fvRoutes,
-      files: [storePath, dir, ...(existsSync(keyFile) ? [keyFile] : [])],
+      files: [
+        ...(isClickHouseUrl(storePath) ? [] : [storePath]),
+        dir,
+        ...(existsSync(keyFile) ? [keyFile] : []),
+      ],
       intervalMs: probeEvery,
       ...(webhook ? { webhook } : {}),
       onAlert: (a) => {

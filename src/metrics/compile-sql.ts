@@ -104,7 +104,8 @@ export function compileMetric(
         `fa AS (SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN ${q(def.from)} y ON y.${q(f.on[0])} = x.${q(f.on[1])} WHERE ${w} AND x.${q(f.time)} >= y.${q(def.time)} GROUP BY 1)`,
       );
       joins.push(`JOIN fa ON fa.k = b.${q(f.on[0])}`);
-      of = `(epoch(fa.t) - epoch(${time}))`;
+      // Whole microseconds subtracted, then scaled: exact, where epoch() doubles lose the last digits.
+      of = `(epoch_us(fa.t) - epoch_us(${time})) / 1000000`;
     }
     outputs = m.percentiles.map((p) => `quantile_cont(${of}, ${p}) AS ${q(`p${Math.round(p * 100)}`)}`);
   } else {

@@ -1,9 +1,10 @@
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
-import { type GuardedResult, guardedSql, type SqlLimits } from '../store/index.ts';
-import { columnRef, compileMetric } from './compile-sql.ts';
+import { type GuardedResult, isClickHouseUrl, type SqlLimits } from '../store/index.ts';
+import { ClickHouseMetricsEngine } from './clickhouse-metrics-engine.ts';
+import { DuckDbMetricsEngine } from './duckdb-metrics-engine.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
+import type { MetricsEngine } from './metrics-engine.ts';
 
 export interface MetricQuery {
   readonly metric: string;
@@ -72,32 +73,23 @@ export class MetricsReader {
   private readonly cache = new Map<string, Promise<MetricAnswer>>();
 
   private constructor(
-    private readonly instance: DuckDBInstance,
-    private readonly db: DuckDBConnection,
+    private readonly engine: MetricsEngine,
     readonly file: MetricsFile,
     readonly k: number,
   ) {}
 
-  static async open(storePath: string, file: MetricsFile): Promise<MetricsReader> {
-    let instance: DuckDBInstance;
+  /** Opens a store read-only: a DuckDB file, or a `clickhouse://` URL. */
+  static async open(store: string, file: MetricsFile): Promise<MetricsReader> {
+    const engine = isClickHouseUrl(store)
+      ? await ClickHouseMetricsEngine.open(store)
+      : await DuckDbMetricsEngine.open(store);
     try {
-      instance = await DuckDBInstance.create(storePath, {
-        access_mode: 'READ_ONLY',
-        enable_external_access: 'false',
-      });
+      const k = Number((await engine.meta()).get('k') ?? 10);
+      return new MetricsReader(engine, file, Number.isInteger(k) && k >= 2 ? k : 10);
     } catch (error) {
-      throw new FvError(
-        'FV_STORE_OPEN',
-        `cannot open store ${storePath}: ${String((error as Error).message).split('\n')[0]}`,
-      );
+      engine.close();
+      throw error;
     }
-    const db = await instance.connect();
-    // Periods are cut in UTC; then no statement, analyst SQL included, may change a setting.
-    await db.run("SET TimeZone = 'UTC'");
-    await db.run('SET lock_configuration = true');
-    const meta = await db.runAndReadAll("SELECT value FROM _fv_meta WHERE key = 'k'").catch(() => undefined);
-    const k = Number(meta?.getRows()[0]?.[0] ?? 10);
-    return new MetricsReader(instance, db, file, Number.isInteger(k) && k >= 2 ? k : 10);
   }
 
   list(): MetricDefinition[] {
@@ -149,11 +141,7 @@ export class MetricsReader {
       ? periodStart(parseDay(query.from, 'from'), query.grain)
       : periodStart(last - DEFAULT_SPAN[query.grain] * DAY, query.grain);
     if (to <= from) throw new FvError('FV_METRIC_QUERY', '--to is before --from');
-    const c = compileMetric(def, query.grain, by, filters);
-    const params = [new Date(from).toISOString(), new Date(to).toISOString(), ...c.params];
-    const rows = (await this.db.runAndReadAll(c.sql, params)).getRowsJson() as Array<
-      Array<string | number | null>
-    >;
+    const rows = await this.engine.metricRows(def, query.grain, by, filters, { from, to });
     const cells: Cell[] = [];
     const totalCells: Cell[] = [];
     for (const r of rows) {
@@ -190,28 +178,14 @@ export class MetricsReader {
 
   /** The day of the latest row of a metric's base table (today when it is empty). */
   private async latest(def: MetricDefinition): Promise<number> {
-    const sql = `SELECT strftime(max(${columnRef(def.time)}), '%Y-%m-%d') FROM "${def.from.replaceAll('"', '""')}" b`;
-    const day = (await this.db.runAndReadAll(sql)).getRows()[0]?.[0];
-    return typeof day === 'string' ? Date.parse(`${day}T00:00:00Z`) : periodStart(Date.now(), 'day');
+    const day = await this.engine.latestDay(def);
+    return day ? Date.parse(`${day}T00:00:00Z`) : periodStart(Date.now(), 'day');
   }
 
   /** What the store holds: rows per table, the last successful sync, and the policy coverage. */
   async storeStatus(): Promise<Record<string, unknown>> {
-    const meta = new Map(
-      (await this.db.runAndReadAll('SELECT key, value FROM _fv_meta'))
-        .getRows()
-        .map((r) => [String(r[0]), String(r[1])]),
-    );
-    const names = (await this.db.runAndReadAll('SELECT name FROM _fv_tables ORDER BY name'))
-      .getRows()
-      .map((r) => String(r[0]));
-    const tables: Array<{ name: string; rows: number }> = [];
-    for (const name of names) {
-      const n = await this.db
-        .runAndReadAll(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`)
-        .catch(() => undefined);
-      tables.push({ name, rows: Number(n?.getRows()[0]?.[0] ?? 0) });
-    }
+    const meta = await this.engine.meta();
+    const tables = await this.engine.tables();
     const coverage = JSON.parse(meta.get('coverage') ?? '{}') as Record<string, Record<string, string[]>>;
     const totals: Record<string, number> = {};
     for (const report of Object.values(coverage)) {
@@ -224,14 +198,10 @@ export class MetricsReader {
 
   /** One analyst SELECT over the analytics tables, checked, capped and time-limited. */
   async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
-    const names = (await this.db.runAndReadAll('SELECT name FROM _fv_tables'))
-      .getRows()
-      .map((r) => String(r[0]));
-    return guardedSql(this.db, text, new Set(names), limits);
+    return this.engine.sql(text, limits);
   }
 
   close(): void {
-    this.db.closeSync();
-    this.instance.closeSync();
+    this.engine.close();
   }
 }

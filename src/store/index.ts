@@ -1,4 +1,6 @@
-export { ClickHouseStore } from './clickhouse/clickhouse-store.ts';
+export { ClickHouseNode, describeClickHouseError } from './clickhouse/clickhouse-node.ts';
+export { clickHouseGuardedSql } from './clickhouse/clickhouse-sql.ts';
+export { ClickHouseStore, readableTable } from './clickhouse/clickhouse-store.ts';
 export { isClickHouseUrl, parseClickHouseUrl } from './clickhouse/clickhouse-url.ts';
 export { DuckDbStore } from './duckdb/duckdb-store.ts';
 export { readOnlySql, type SqlResult } from './duckdb/read-only-sql.ts';

@@ -26,6 +26,9 @@ const OLD_PARTS_SECONDS = 10;
 /** Each shard's own table, the Distributed table over them, and the view analysts query. */
 export const localTable = (name: string) => `${name}__fv_local`;
 export const allTable = (name: string) => `${name}__fv_all`;
+/** The table a query reads every shard's rows through. */
+export const readableTable = (name: string, sharded: boolean) =>
+  sharded ? allTable(name) : localTable(name);
 
 let lastVersion = 0n;
 /** Row versions only grow (wall-clock microseconds, bumped when the clock stalls). */
@@ -272,7 +275,7 @@ export class ClickHouseStore implements Store {
 
   /** The table a query reads all shards through. */
   readable(name: string): string {
-    return this.sharded ? allTable(name) : localTable(name);
+    return readableTable(name, this.sharded);
   }
 
   async swapIn(spec: StoreTableSpec, built: string): Promise<void> {

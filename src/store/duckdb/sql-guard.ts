@@ -52,6 +52,10 @@ export async function checkSql(
   db: DuckDBConnection,
   sql: string,
   tables: ReadonlySet<string>,
+  denied: { readonly names: ReadonlySet<string>; readonly prefixes: readonly string[] } = {
+    names: new Set(),
+    prefixes: [],
+  },
 ): Promise<void> {
   if (sql.length > 20_000) refuse('the statement is longer than 20,000 characters');
   let count: number;
@@ -89,7 +93,11 @@ export async function checkSql(
       );
     if (n.class === 'FUNCTION') {
       const name = String(n.function_name).toLowerCase();
-      if (DENIED_FUNCTIONS.has(name) || DENIED_PREFIXES.some((p) => name.startsWith(p)))
+      if (
+        DENIED_FUNCTIONS.has(name) ||
+        denied.names.has(name) ||
+        [...DENIED_PREFIXES, ...denied.prefixes].some((p) => name.startsWith(p))
+      )
         refuse(`function ${name} is not allowed`);
     }
   });

@@ -1,0 +1,114 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { ValueKind } from '../policy/index.ts';
+import {
+  ClickHouseNode,
+  clickHouseGuardedSql,
+  type GuardedResult,
+  parseClickHouseUrl,
+  readableTable,
+  type SqlLimits,
+  type StoreColumn,
+} from '../store/index.ts';
+import { type ClickHouseSchema, compileClickHouseMetric } from './compile-clickhouse.ts';
+import type { Grain, MetricDefinition } from './metric-definition.ts';
+import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
+
+const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
+/** Every query of a reader runs read-only: the server refuses writes and setting changes. */
+const READ_ONLY = { readonly: '1' } as const;
+
+/** Metrics from a ClickHouse store (one server or a cluster), read-only. */
+export class ClickHouseMetricsEngine implements MetricsEngine {
+  private schema: Map<string, StoreColumn[]> | undefined;
+
+  private constructor(
+    private readonly node: ClickHouseNode,
+    private readonly sharded: boolean,
+    private readonly parserInstance: DuckDBInstance,
+    private readonly parser: DuckDBConnection,
+  ) {}
+
+  static async open(url: string): Promise<ClickHouseMetricsEngine> {
+    const where = parseClickHouseUrl(url);
+    const node = new ClickHouseNode(where.hosts[0] as string, where.user, where.password, where.database);
+    try {
+      await node.ping();
+    } catch (error) {
+      await node.close();
+      throw error;
+    }
+    // Analyst SQL is checked on DuckDB's parse tree before ClickHouse sees it; nothing is stored here.
+    const parserInstance = await DuckDBInstance.create(':memory:', { enable_external_access: 'false' });
+    const parser = await parserInstance.connect();
+    return new ClickHouseMetricsEngine(node, where.cluster !== undefined, parserInstance, parser);
+  }
+
+  private async tableColumns(): Promise<Map<string, StoreColumn[]>> {
+    if (!this.schema) {
+      const rows = await this.node.rows(
+        'SELECT name, columns FROM _fv_tables FINAL',
+        'read bookkeeping',
+        READ_ONLY,
+      );
+      this.schema = new Map(rows.map((r) => [String(r[0]), JSON.parse(String(r[1])) as StoreColumn[]]));
+    }
+    return this.schema;
+  }
+
+  async metricRows(
+    def: MetricDefinition,
+    grain: Grain,
+    by: readonly string[],
+    filters: ReadonlyArray<readonly [string, readonly string[]]>,
+    range: { readonly from: number; readonly to: number },
+  ): Promise<MetricRow[]> {
+    const tables = await this.tableColumns();
+    const schema: ClickHouseSchema = {
+      kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
+      columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
+      readable: (t) => readableTable(t, this.sharded),
+    };
+    const sql = compileClickHouseMetric(def, grain, by, filters, range, schema);
+    const rows = await this.node.rows(sql, `compute ${def.name}`, READ_ONLY);
+    const numeric = 1 + by.length;
+    return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
+  }
+
+  async latestDay(def: MetricDefinition): Promise<string | undefined> {
+    const r = await this.node.rows(
+      `SELECT toString(toDate(max(${q(def.time)}))) FROM ${q(readableTable(def.from, this.sharded))} FINAL WHERE _fv_deleted = 0`,
+      `read ${def.from}`,
+      READ_ONLY,
+    );
+    const day = r[0]?.[0];
+    return day && day !== '0000-00-00' && day !== '1970-01-01' ? day : undefined;
+  }
+
+  async meta(): Promise<Map<string, string>> {
+    const r = await this.node.rows('SELECT key, value FROM _fv_meta FINAL', 'read bookkeeping', READ_ONLY);
+    return new Map(r.map((x) => [String(x[0]), String(x[1])]));
+  }
+
+  async tables(): Promise<Array<{ name: string; rows: number }>> {
+    const out: Array<{ name: string; rows: number }> = [];
+    for (const name of [...(await this.tableColumns()).keys()].sort()) {
+      const n = await this.node
+        .rows(`SELECT count() FROM ${q(name)}`, `count ${name}`, READ_ONLY)
+        .catch(() => [['0']]);
+      out.push({ name, rows: Number(n[0]?.[0] ?? 0) });
+    }
+    return out;
+  }
+
+  async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
+    const names = new Set((await this.tableColumns()).keys());
+    return clickHouseGuardedSql(this.parser, this.node, text, names, limits);
+  }
+
+  close(): void {
+    this.parser.closeSync();
+    this.parserInstance.closeSync();
+    void this.node.close();
+  }
+}

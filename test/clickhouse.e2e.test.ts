@@ -1,0 +1,438 @@
+// End to end (slow): the same production synced through the same policy into DuckDB and into a
+// two-shard ClickHouse cluster. Every metric answer must be equal; where they differ, one is wrong.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
+import {
+  type Grain,
+  type MetricAnswer,
+  type MetricsFile,
+  MetricsReader,
+  readMetricsFile,
+} from '../src/metrics/index.ts';
+import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+
+const TABLES = [
+  'users',
+  'devices',
+  'device_shares',
+  'app_sessions',
+  'integrations',
+  'connection_events',
+  'scale_measurements',
+];
+
+/** Equal answers: same groups, same suppression, same units; values equal to 1e-9 relative. */
+function expectSameAnswer(ch: MetricAnswer, duck: MetricAnswer, label: string): void {
+  const strip = (a: MetricAnswer) => ({ ...a, groups: [], totals: [] });
+  expect(strip(ch), label).toEqual(strip(duck));
+  for (const part of ['groups', 'totals'] as const) {
+    expect(ch[part].length, `${label} ${part}`).toBe(duck[part].length);
+    ch[part].forEach((g, i) => {
+      const d = duck[part][i] as (typeof duck)[typeof part][number];
+      const where = `${label} ${part} ${g.period} ${g.dims.join('/')}`;
+      expect({ ...g, values: {} }, where).toEqual({ ...d, values: {} });
+      for (const [k, v] of Object.entries(g.values)) {
+        const want = d.values[k];
+        if (v === null || want === null || want === undefined) expect(v, `${where} ${k}`).toBe(want ?? null);
+        else
+          expect(Math.abs(v - want), `${where} ${k}: ${v} vs ${want}`).toBeLessThanOrEqual(
+            1e-9 * Math.max(1, Math.abs(want)),
+          );
+      }
+    });
+  }
+}
+
+describe('ClickHouse store', () => {
+  let cluster: ClickHouseCluster;
+  let s: SyncedStore;
+  let file: MetricsFile;
+  const outputs: CliRun[] = [];
+
+  const cli = async (args: string[]) => {
+    const r = await runCli(args);
+    outputs.push(r);
+    return r;
+  };
+  const syncTo = (store: string, ...extra: string[]) =>
+    cli([
+      'sync',
+      '--source',
+      s.db.url,
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      store,
+      '--key-file',
+      s.keyFile,
+      ...extra,
+    ]);
+
+  /** Every metric by each of its dimensions (and none) at `grains`, answered by both stores. */
+  async function compareAll(grains: readonly Grain[], from: string, to: string): Promise<number> {
+    const duck = await MetricsReader.open(s.store, file);
+    const ch = await MetricsReader.open(cluster.url, file);
+    let compared = 0;
+    try {
+      for (const def of file.metrics.values()) {
+        for (const grain of grains) {
+          for (const by of [[], ...def.dimensions.map((d) => [d])]) {
+            const q = { metric: def.name, grain, by, from, to };
+            expectSameAnswer(await ch.query(q), await duck.query(q), `${def.name} ${grain} ${by.join(',')}`);
+            compared++;
+          }
+        }
+        // A filter on the first dimension, on its most common value.
+        const d = def.dimensions[0];
+        if (d) {
+          const any = await duck.query({ metric: def.name, grain: 'month', by: [d], from, to });
+          const value = any.groups.find((g) => g.suppressed === 'none')?.dims[0];
+          if (value) {
+            const q = {
+              metric: def.name,
+              grain: 'week' as const,
+              by: def.dimensions.slice(1, 2),
+              from,
+              to,
+              filters: { [d]: [value] },
+            };
+            expectSameAnswer(await ch.query(q), await duck.query(q), `${def.name} filtered`);
+          }
+        }
+      }
+    } finally {
+      duck.close();
+      ch.close();
+    }
+    return compared;
+  }
+
+  async function counts(store: string): Promise<Record<string, number>> {
+    const reader = await MetricsReader.open(store, file);
+    try {
+      const status = (await reader.storeStatus()) as { tables: Array<{ name: string; rows: number }> };
+      return Object.fromEntries(status.tables.map((t) => [t.name, t.rows]));
+    } finally {
+      reader.close();
+    }
+  }
+
+  beforeAll(async () => {
+    cluster = await startClickHouseCluster();
+    s = await syncedStore({ users: 2500, days: 21, seed: 11 });
+    file = readMetricsFile(DEMO_METRICS);
+    const r = await syncTo(cluster.url);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+    await s?.db.drop();
+  });
+
+  it('answers every metric exactly as DuckDB does, at every grain, by every dimension and with a filter', async () => {
+    const n = await compareAll(['day', 'week', 'month'], '2026-10-01', '2026-11-30');
+    expect(n).toBeGreaterThan(60);
+    expect(await counts(cluster.url)).toEqual(await counts(s.store));
+  });
+
+  it("keeps each user's rows on one shard (and each device's events)", async () => {
+    const owners = async (table: string, column: string) =>
+      Promise.all(
+        [0, 1].map(async (i) =>
+          (
+            await cluster.query(
+              i,
+              `SELECT DISTINCT toString(${column}) FROM fv.${table}__fv_local FINAL WHERE _fv_deleted = 0`,
+            )
+          )
+            .trim()
+            .split('\n')
+            .filter(Boolean),
+        ),
+      );
+    const byUser = await Promise.all(
+      [
+        ['users', 'id'],
+        ['devices', 'user_id'],
+        ['integrations', 'user_id'],
+        ['app_sessions', 'user_id'],
+        ['scale_measurements', 'user_id'],
+      ].map(([t, c]) => owners(t as string, c as string)),
+    );
+    const shardOf = new Map<string, number>();
+    for (const [a, b] of byUser as Array<[string[], string[]]>) {
+      expect(a.length).toBeGreaterThan(0);
+      expect(b.length).toBeGreaterThan(0);
+      for (const [shard, list] of [a, b].entries()) {
+        for (const u of list) {
+          expect(shardOf.get(u) ?? shard, `user ${u}`).toBe(shard);
+          shardOf.set(u, shard);
+        }
+      }
+    }
+    const [e1, e2] = (await owners('connection_events', 'device_id')) as [string[], string[]];
+    expect(e1.filter((d) => e2.includes(d))).toEqual([]);
+  });
+
+  it('applies changes, deletions, forget and retention to both stores alike', async () => {
+    await s.db.query("UPDATE devices SET firmware_version = '9.9.9', updated_at = now() WHERE id % 17 = 0");
+    await s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + row_number() OVER (), d.id, TIMESTAMPTZ '2026-11-15 12:00:00.123456+00', 'fail', 'E42', -60, 200, '10.0.0.1', '4.12.0' FROM (SELECT id FROM devices ORDER BY id LIMIT 300) d CROSS JOIN (SELECT max(id) AS mx FROM connection_events) m",
+    );
+    const [soft, hard, forgotten] = (
+      await s.db.query(
+        'SELECT u.id FROM users u WHERE u.deleted_at IS NULL AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.id LIMIT 3',
+      )
+    ).rows.map((r) => String(r.id)) as [string, string, string];
+    await s.db.query('UPDATE users SET deleted_at = now(), updated_at = now() WHERE id = $1', [soft]);
+    await s.db.query('DELETE FROM users WHERE id = $1', [hard]);
+    const erased: Array<Record<string, number>> = [];
+    let pseudonym = '';
+    for (const store of [s.store, cluster.url]) {
+      const r = await syncTo(store);
+      expect(r.code, r.stderr).toBe(0);
+      const f = await cli([
+        'forget',
+        '--user-id',
+        forgotten,
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        store,
+        '--key-file',
+        s.keyFile,
+        '--json',
+      ]);
+      expect(f.code, f.stderr).toBe(0);
+      const result = JSON.parse(f.stdout.split('\n')[0] as string);
+      erased.push(result.deleted);
+      pseudonym = result.pseudonym;
+    }
+    expect(erased[1]).toEqual(erased[0]);
+    expect(Object.values(erased[0] ?? {}).reduce((a, b) => a + b, 0)).toBeGreaterThan(1);
+    expect(await counts(cluster.url)).toEqual(await counts(s.store));
+    await compareAll(['week'], '2026-10-01', '2026-11-30');
+    // Forgotten means gone from every shard's table, every version of the row included.
+    for (const i of [0, 1]) {
+      for (const [t, c] of [
+        ['users', 'id'],
+        ['devices', 'user_id'],
+        ['integrations', 'user_id'],
+      ]) {
+        const n = await cluster.query(i, `SELECT count() FROM fv.${t}__fv_local WHERE ${c} = '${pseudonym}'`);
+        expect(Number(n), `${t} on shard ${i + 1}`).toBe(0);
+      }
+    }
+
+    // Retention cuts the events table the same way in both.
+    const days = Math.ceil((Date.now() - Date.UTC(2026, 10, 1)) / 86_400_000);
+    const policy = join(s.dir, 'retention.policy.yaml');
+    writeFileSync(
+      policy,
+      readFileSync(DEMO_POLICY, 'utf8').replace(
+        '    cursor: id                                            # append-only\n    columns:\n      id:          { class: identifier, domain: event }',
+        `    cursor: id\n    retention: { column: ts, days: ${days} }\n    columns:\n      id:          { class: identifier, domain: event }`,
+      ),
+    );
+    const expired: number[] = [];
+    for (const store of [s.store, cluster.url]) {
+      const r = await cli([
+        'sync',
+        '--source',
+        s.db.url,
+        '--policy',
+        policy,
+        '--store',
+        store,
+        '--key-file',
+        s.keyFile,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expired.push(
+        JSON.parse(r.stdout).tables.find((t: { table: string }) => t.table === 'connection_events')
+          .rowsExpired,
+      );
+    }
+    expect(expired[0]).toBeGreaterThan(0);
+    expect(expired[1]).toBe(expired[0]);
+    expect(await counts(cluster.url)).toEqual(await counts(s.store));
+  });
+
+  it('a sync killed at random moments and run again ends with the same store', async () => {
+    const url = await cluster.database('fv_crash');
+    for (let round = 0; round < 3; round++) {
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          'sync',
+          '--source',
+          s.db.url,
+          '--policy',
+          DEMO_POLICY,
+          '--store',
+          url,
+          '--key-file',
+          s.keyFile,
+          '--batch-size',
+          '2000',
+        ],
+        { stdio: 'ignore' },
+      );
+      await new Promise((r) => setTimeout(r, 800 + Math.random() * 2500));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    const r = await syncTo(url);
+    expect(r.code, r.stderr).toBe(0);
+    // An uninterrupted sync of the same production into a fresh DuckDB file is the reference.
+    const reference = join(s.dir, 'reference.duckdb');
+    expect((await syncTo(reference)).code).toBe(0);
+    expect(await counts(url)).toEqual(await counts(reference));
+    const a = await MetricsReader.open(url, file);
+    const b = await MetricsReader.open(reference, file);
+    try {
+      for (const metric of ['connection_attempts', 'active_devices', 'time_to_first_connection']) {
+        const q = { metric, grain: 'week' as const, by: [], from: '2026-10-01', to: '2026-11-30' };
+        expectSameAnswer(await a.query(q), await b.query(q), metric);
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('guards analyst SQL: analytics tables only, read-only, capped', async () => {
+    const sql = (text: string, ...extra: string[]) => cli(['sql', '--store', cluster.url, ...extra, text]);
+    const ok = await sql(
+      'SELECT outcome, count(*) AS n FROM connection_events GROUP BY outcome ORDER BY outcome',
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('success');
+    const capped = await sql('SELECT id FROM devices', '--max-rows', '5', '--json');
+    expect(JSON.parse(capped.stdout).rows).toHaveLength(5);
+    for (const bad of [
+      'SELECT * FROM system.tables',
+      'SELECT * FROM devices__fv_local',
+      "SELECT * FROM url('http://127.0.0.1:1/x', CSV, 'a String')",
+      'SELECT 1 SETTINGS readonly = 0',
+      'INSERT INTO devices SELECT * FROM devices',
+      "SELECT dictGetString('d', 'a', toUInt64(1))",
+      'SELECT * FROM fv.devices',
+      'SELECT 1; SELECT 2',
+    ]) {
+      const r = await sql(bad);
+      expect(r.code, bad).not.toBe(0);
+      expect(r.stderr, bad).toMatch(/FV_SQL_REFUSED/);
+    }
+  });
+
+  it('serves the API from ClickHouse with the same answers', async () => {
+    const state = join(s.dir, 'serve-state');
+    const made = await cli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
+    const token = JSON.parse(made.stdout).token as string;
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--store',
+        cluster.url,
+        '--metrics',
+        DEMO_METRICS,
+        '--state-dir',
+        state,
+        '--listen',
+        '127.0.0.1:0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          const p = Number(/on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
+          if (p > 0) resolve(p);
+        });
+        child.stderr.on('data', (d) => {
+          out += d;
+        });
+        child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+      });
+      const path =
+        '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.firmware_version&from=2026-10-01&to=2026-11-30';
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as MetricAnswer;
+      const duck = await MetricsReader.open(s.store, file);
+      try {
+        expectSameAnswer(
+          body,
+          await duck.query({
+            metric: 'connection_failure_rate',
+            grain: 'week',
+            by: ['devices.firmware_version'],
+            from: '2026-10-01',
+            to: '2026-11-30',
+          }),
+          'api',
+        );
+      } finally {
+        duck.close();
+      }
+      const status = await fetch(`http://127.0.0.1:${port}/api/v1/status`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(await status.text()).not.toContain(cluster.password);
+      expect((await fetch(`http://127.0.0.1:${port}${path}`)).status).toBe(401);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(out).not.toContain(cluster.password);
+  });
+
+  it('leaves no canary in any shard table, data file or output, and never prints the password', async () => {
+    const dump: string[] = [];
+    for (const i of [0, 1]) {
+      const names = (
+        await cluster.query(
+          i,
+          "SELECT name FROM system.tables WHERE database = 'fv' AND engine NOT IN ('View', 'Distributed')",
+        )
+      )
+        .trim()
+        .split('\n');
+      expect(names).toContain('connection_events__fv_local');
+      for (const t of names) dump.push(await cluster.query(i, `SELECT * FROM fv.\`${t}\` FORMAT TSV`));
+    }
+    const text = dump.join('\n');
+    expect(text.length).toBeGreaterThan(100_000);
+    const files: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d)) {
+        const p = join(d, e);
+        if (statSync(p).isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    for (const n of cluster.nodes) walk(join(n.dir, 'data', 'data', 'fv'));
+    const bytes = files.map((f) => readFileSync(f).toString('latin1')).join('\n');
+    const said = outputs.map((o) => o.stdout + o.stderr).join('\n');
+    for (const c of s.canaries) {
+      expect(text.includes(c), `canary in a shard table: ${c.slice(0, 3)}…`).toBe(false);
+      expect(bytes.includes(c), `canary in a data file: ${c.slice(0, 3)}…`).toBe(false);
+      expect(said.includes(c), `canary in output: ${c.slice(0, 3)}…`).toBe(false);
+    }
+    expect(said).not.toContain(cluster.password);
+    for (const t of TABLES) expect(text.length > 0 && dump.length, t).toBeTruthy();
+  });
+});
