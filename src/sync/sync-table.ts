@@ -154,7 +154,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
           : state?.checkpoint;
     await writer.finish(finalCheckpoint);
     const r = plan.policy.retention;
-    if (r) rowsExpired = await ctx.store.expire(name, r.column, new Date(Date.now() - r.days * 86_400_000));
+    if (r) rowsExpired = await ctx.store.expire(name, r.column, retentionCutoff(r.days));
   } catch (error) {
     if (!isFvError(error) && (error as { code?: string }).code === '42501') {
       throw new FvError(
@@ -175,4 +175,12 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     quarantined: [...quarantine.values()] satisfies QuarantineCount[],
     durationMs: Date.now() - started,
   };
+}
+
+/**
+ * Rows older than the start of the UTC day `days` days ago expire. A whole-day cutoff is the same
+ * for every sync on one day, so two stores (or a re-run) expire exactly the same rows.
+ */
+export function retentionCutoff(days: number, now = new Date()): Date {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - days));
 }
