@@ -187,11 +187,14 @@ export async function startClickHouseCluster(shardCount = 2): Promise<ClickHouse
   const hosts = nodes.map((n) => `127.0.0.1:${n.http}`).join(',');
   const query = async (i: number, sql: string): Promise<string> => {
     const n = nodes[i] as (typeof nodes)[0];
-    const r = await fetch(`http://127.0.0.1:${n.http}/`, {
-      method: 'POST',
-      body: sql,
-      headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password },
-    });
+    const send = () =>
+      fetch(`http://127.0.0.1:${n.http}/`, {
+        method: 'POST',
+        body: sql,
+        headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password },
+      });
+    // A kept-alive socket the server closed after its keep_alive_timeout fails once: send again.
+    const r = await send().catch(send);
     const text = await r.text();
     if (!r.ok) throw new Error(`node ${i + 1}: ${text.slice(0, 300)}`);
     return text;

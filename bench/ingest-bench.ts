@@ -2,7 +2,7 @@
 // subscriber on the same broker in the same run, and end-to-end lag (publish to committed, that is
 // queryable) at a steady rate. Writes its section of bench/RESULTS.md. FV_BENCH_MQTT_EVENTS sizes it.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { MqttSubscriber, StreamIngest } from '../src/ingest/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { keyFromBytes } from '../src/privacy/index.ts';
 import { DuckDbStore } from '../src/store/index.ts';
+import { spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const events = Number(process.env.FV_BENCH_MQTT_EVENTS ?? 200_000);
@@ -184,7 +185,6 @@ async function main(): Promise<void> {
     await store.close();
 
     const section = [
-      '<!-- ingest -->',
       '## MQTT ingest (`bench/ingest-bench.ts`)',
       '',
       `${events.toLocaleString('en-US')} connection events from a publisher process through Mosquitto 2.0 on loopback (${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}); broker, publisher and subscriber share the cores.`,
@@ -195,15 +195,8 @@ async function main(): Promise<void> {
       `| fleetvault ingest: policy, pseudonyms, PII scan, DuckDB commit, then PUBACK (batch 1,000) | ${Math.round(sustained.rate).toLocaleString('en-US')} | ${sustained.seconds.toFixed(1)} | ${(sustained.rate / baseline.rate).toFixed(2)}× |`,
       '',
       `Peak RSS of the ingesting process ${Math.round(peakRss / 2 ** 20)} MB (at most 1,000 unacknowledged messages in memory: the Receive Maximum). End-to-end lag from publish to committed (queryable) at a steady ${steady.toLocaleString('en-US')} events/s for 10 s: p50 ${Math.round(pct(lags, 0.5))} ms, p99 ${Math.round(pct(lags, 0.99))} ms, max ${Math.round(Math.max(...lags))} ms (the flush interval is 200 ms).`,
-      '<!-- /ingest -->',
     ].join('\n');
-    const results = join(root, 'bench', 'RESULTS.md');
-    const text = readFileSync(results, 'utf8');
-    const marked = /<!-- ingest -->[\s\S]*<!-- \/ingest -->/;
-    writeFileSync(
-      results,
-      marked.test(text) ? text.replace(marked, section) : `${text.trimEnd()}\n\n${section}\n`,
-    );
+    spliceSection('ingest', section);
     process.stderr.write(`${section}\n`);
   } finally {
     broker.kill('SIGTERM');

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createKeyFile, hmacPseudonymizer, keyFromBytes } from '../src/privacy/index.ts';
 import { pgLoader, simulate } from '../src/sim/index.ts';
+import { changeOnePercent } from './change-one-percent.ts';
 import { measureDetectors } from './detector-quality.ts';
 import type { MetricTiming } from './metric-twins.ts';
 
@@ -66,31 +67,6 @@ function pseudonymRates(): { unique: number; repeated: number } {
     return Math.round(n / ((performance.now() - t) / 1000));
   };
   return { unique: measure((i) => String(i), 0), repeated: measure((i) => String(i % 50_000)) };
-}
-
-/** 1% of users and devices updated, 1% more events, 0.1% of events hard-deleted; resolves to rows touched. */
-async function changeOnePercent(): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    let n = 0;
-    n +=
-      (await c.query("UPDATE users SET timezone = 'Europe/Oslo', updated_at = now() WHERE id % 100 = 7"))
-        .rowCount ?? 0;
-    n +=
-      (await c.query("UPDATE devices SET firmware_version = '9.9.9', updated_at = now() WHERE id % 100 = 7"))
-        .rowCount ?? 0;
-    n += (await c.query('DELETE FROM connection_events WHERE id % 1000 = 3')).rowCount ?? 0;
-    n +=
-      (
-        await c.query(
-          "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + g, d.ids[1 + (g % array_length(d.ids, 1))], now(), 'success', NULL, -55, 150, '10.0.0.1', '4.12.0' FROM (SELECT max(id) AS mx, (count(*) / 100)::int AS k FROM connection_events) m, (SELECT array_agg(id) AS ids FROM devices) d, generate_series(1, m.k) g",
-        )
-      ).rowCount ?? 0;
-    return n;
-  } finally {
-    await c.end();
-  }
 }
 
 /** Replication slots of the bench database keep WAL and block its DROP: they go at the end. */
@@ -194,7 +170,7 @@ tables:
   const cdcStore = join(work, 'cdc.duckdb');
   const cdcFull = stage('cdc', cdcStore, demoPolicy, key);
   process.stderr.write(`change capture, first run (slot + full copy): ${cdcFull.seconds.toFixed(1)} s\n`);
-  const changed = await changeOnePercent();
+  const changed = await changeOnePercent(url);
   const incremental = stage('sync', fullStore, demoPolicy, key);
   const cdcIncremental = stage('cdc', cdcStore, demoPolicy, key);
   process.stderr.write(

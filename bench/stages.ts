@@ -14,7 +14,7 @@ import { loadKeyFile } from '../src/privacy/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
 import { appenders } from '../src/store/duckdb/duckdb-values.ts';
-import { DuckDbStore } from '../src/store/index.ts';
+import { DuckDbStore, openStore } from '../src/store/index.ts';
 import { runCdc, runSync } from '../src/sync/index.ts';
 import { DASHBOARD_QUERIES, type MetricTiming, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
 
@@ -75,10 +75,34 @@ async function plainCopy(): Promise<number> {
   return rows;
 }
 
+/**
+ * The baseline for a whole-policy sync: every table the policy reads, with the columns it reads
+ * (never-read secrets left out), through `COPY (SELECT …) TO STDOUT`, bytes discarded.
+ */
+async function rawCopyAll(): Promise<number> {
+  const { policy } = readPolicyFile(policyFile);
+  if (!policy) throw new Error('bench policy does not load');
+  const client = await connectSource(url);
+  let rows = 0;
+  for (const t of policy.tables.values()) {
+    const columns = [...t.columns.values()].filter((c) => c.action !== 'never_read').map((c) => c.name);
+    let bytes = 0;
+    const stream = client.query(
+      copyTo(`COPY (SELECT ${columns.join(', ')} FROM ${policy.schema}.${t.name}) TO STDOUT`),
+    );
+    for await (const chunk of stream) bytes += (chunk as Buffer).length;
+    const n = Number((await client.query(`SELECT count(*) FROM ${policy.schema}.${t.name}`)).rows[0].count);
+    if (bytes > 0) rows += n;
+  }
+  await client.end();
+  return rows;
+}
+
+/** fleetvault sync into the store `storePath` names: a DuckDB file or a `clickhouse://` URL. */
 async function fleetvaultSync(): Promise<number> {
   const { policy } = readPolicyFile(policyFile);
   if (!policy) throw new Error('bench policy does not load');
-  const store = await DuckDbStore.open(storePath);
+  const store = await openStore(storePath);
   const result = await runSync({ sourceUrl: url, policy, store, key: loadKeyFile(keyFile) });
   await store.close();
   if (!result.ok) throw new Error('bench sync failed');
@@ -299,6 +323,7 @@ async function demo(): Promise<number> {
 
 const STAGES = {
   raw: rawCopy,
+  rawAll: rawCopyAll,
   plain: plainCopy,
   sync: fleetvaultSync,
   cdc: fleetvaultCdc,
