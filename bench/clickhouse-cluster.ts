@@ -11,6 +11,8 @@ import { join } from 'node:path';
 export interface ClickHouseCluster {
   /** `clickhouse://fv:<password>@127.0.0.1:<http1>,127.0.0.1:<http2>/fv?cluster=fv` */
   readonly url: string;
+  /** With `tls`: `clickhouses://…` over each node's HTTPS port, and the CA file that signed them. */
+  readonly https?: { readonly url: string; readonly caFile: string };
   readonly user: string;
   readonly password: string;
   readonly nodes: ReadonlyArray<{ readonly http: number; readonly tcp: number; readonly dir: string }>;
@@ -22,10 +24,6 @@ export interface ClickHouseCluster {
 }
 
 const SERVER = '/usr/sbin/clickhouse-server';
-
-export function clickhouseAvailable(): boolean {
-  return existsSync(SERVER);
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -58,6 +56,7 @@ function configXml(opts: {
   http: number;
   tcp: number;
   inter: number;
+  https?: number;
   users: string;
   shards: ReadonlyArray<{ tcp: number }>;
   user: string;
@@ -73,7 +72,13 @@ function configXml(opts: {
 <yandex>
   <logger><level>warning</level><log>${opts.dir}/log/server.log</log><errorlog>${opts.dir}/log/error.log</errorlog><size>10M</size><count>2</count></logger>
   <listen_host>127.0.0.1</listen_host>
-  <http_port>${opts.http}</http_port>
+  <http_port>${opts.http}</http_port>${
+    opts.https
+      ? `
+  <https_port>${opts.https}</https_port>
+  <openSSL><server><certificateFile>${opts.dir}/../tls/server.pem</certificateFile><privateKeyFile>${opts.dir}/../tls/server.key</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile><disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols><preferServerCiphers>true</preferServerCiphers></server></openSSL>`
+      : ''
+  }
   <tcp_port>${opts.tcp}</tcp_port>
   <interserver_http_port>${opts.inter}</interserver_http_port>
   <interserver_http_host>127.0.0.1</interserver_http_host>
@@ -110,20 +115,78 @@ async function ping(http: number, user: string, password: string): Promise<boole
   }
 }
 
+/** A CA and a certificate for 127.0.0.1 it signed, made with openssl in `dir`. */
+function makeCertificates(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=fleetvault test CA',
+  );
+  ssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=127.0.0.1',
+  );
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  );
+  rmSync(join(dir, 'ca.key'));
+}
+
 /**
  * Starts a fresh two-shard cluster named `fv` with database `fv`; `stop()` kills it and removes
- * its files. Needs root (the servers run as user clickhouse through runuser).
+ * its files. Needs root (the servers run as user clickhouse through runuser). With `tls`, each
+ * node also serves HTTPS with a certificate from a CA made for the run.
  */
-export async function startClickHouseCluster(shardCount = 2): Promise<ClickHouseCluster> {
+export async function startClickHouseCluster(
+  shardCount = 2,
+  opts: { tls?: boolean } = {},
+): Promise<ClickHouseCluster> {
   const root = mkdtempSync(join(tmpdir(), 'fv-ch-'));
   chmodSync(root, 0o755);
+  if (opts.tls) makeCertificates(join(root, 'tls'));
   const user = 'fv';
   const password = randomBytes(12).toString('hex');
   const users = join(root, 'users.xml');
   writeFileSync(users, usersXml(user, password), { mode: 0o640 });
-  const nodes: Array<{ http: number; tcp: number; inter: number; dir: string }> = [];
+  const nodes: Array<{ http: number; tcp: number; inter: number; https?: number; dir: string }> = [];
   for (let i = 0; i < shardCount; i++) {
     nodes.push({
+      ...(opts.tls ? { https: await freePort() } : {}),
       http: await freePort(),
       tcp: await freePort(),
       inter: await freePort(),
@@ -204,8 +267,15 @@ export async function startClickHouseCluster(shardCount = 2): Promise<ClickHouse
     return `clickhouse://${user}:${password}@${hosts}/${name}?cluster=fv`;
   };
   const url = await database('fv');
+  const https = opts.tls
+    ? {
+        url: `clickhouses://${user}:${password}@${nodes.map((n) => `127.0.0.1:${n.https}`).join(',')}/fv?cluster=fv`,
+        caFile: join(root, 'tls', 'ca.pem'),
+      }
+    : undefined;
   return {
     url,
+    ...(https ? { https } : {}),
     user,
     password,
     nodes: nodes.map(({ http, tcp, dir }) => ({ http, tcp, dir })),

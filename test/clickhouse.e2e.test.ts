@@ -122,7 +122,7 @@ describe('ClickHouse store', () => {
   }
 
   beforeAll(async () => {
-    cluster = await startClickHouseCluster();
+    cluster = await startClickHouseCluster(2, { tls: true });
     s = await syncedStore({ users: 2500, days: 21, seed: 11 });
     file = readMetricsFile(DEMO_METRICS);
     const r = await syncTo(cluster.url);
@@ -398,6 +398,108 @@ describe('ClickHouse store', () => {
       child.kill('SIGTERM');
     }
     expect(out).not.toContain(cluster.password);
+  });
+
+  it('speaks HTTPS to ClickHouse with a private CA, and refuses plain HTTP beyond loopback', async () => {
+    const https = cluster.https as NonNullable<ClickHouseCluster['https']>;
+    const run = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+      const r = await runCli(args, { env });
+      outputs.push(r);
+      return r;
+    };
+    await cluster.database('fv_tls');
+    const over = https.url.replace('/fv?', '/fv_tls?');
+    const trusted = { FLEETVAULT_CLICKHOUSE_CA: https.caFile };
+    const sync = await run(
+      ['sync', '--source', s.db.url, '--policy', DEMO_POLICY, '--store', over, '--key-file', s.keyFile],
+      trusted,
+    );
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(sync.stdout).toContain('clickhouses://fv@127.0.0.1:');
+    const query = (store: string, env: NodeJS.ProcessEnv = {}) =>
+      run(
+        [
+          'metrics',
+          'query',
+          'connection_attempts',
+          '--grain',
+          'week',
+          '--from',
+          '2026-10-01',
+          '--to',
+          '2026-11-30',
+          '--metrics',
+          DEMO_METRICS,
+          '--json',
+          '--store',
+          store,
+        ],
+        env,
+      );
+    const viaHttps = await query(over, trusted);
+    expect(viaHttps.code, viaHttps.stderr).toBe(0);
+    const viaHttp = await query(cluster.url.replace('/fv?', '/fv_tls?'));
+    expect(JSON.parse(viaHttps.stdout).groups).toEqual(JSON.parse(viaHttp.stdout).groups);
+    expect(JSON.parse(viaHttps.stdout).groups.length).toBeGreaterThan(3);
+    // A certificate nobody vouches for, and cleartext to another machine: refused before a byte of data.
+    const untrusted = await query(over);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/FV_STORE_OPEN.*certificate/);
+    const remote = await query(cluster.url.replace('@127.0.0.1:', '@192.0.2.1:'));
+    expect(remote.code).toBe(1);
+    expect(remote.stderr).toMatch(/FV_STORE_INSECURE.*192\.0\.2\.1/);
+    for (const r of [untrusted, remote]) expect(r.stderr).not.toContain(cluster.password);
+  });
+
+  it('follows change capture into ClickHouse as into DuckDB, a kill -9 included', async () => {
+    const url = await cluster.database('fv_cdc');
+    const duck = join(s.dir, 'cdc.duckdb');
+    const args = (store: string) => [
+      'sync',
+      '--mode',
+      'cdc',
+      '--source',
+      s.db.url,
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      store,
+      '--key-file',
+      s.keyFile,
+    ];
+    for (const store of [duck, url]) {
+      const r = await cli(args(store));
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // Inserts, updates, leaf hard deletes (no cursor sees them) and a hard-deleted user.
+    await s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT (SELECT max(id) FROM connection_events) + g, (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL) + (g % 7), TIMESTAMPTZ '2026-11-20 08:00:00+00' + g * INTERVAL '1 second', 'success', NULL, -50, 120, '10.9.9.9', '4.12.1' FROM generate_series(1, 40000) g",
+    );
+    await s.db.query("UPDATE connection_events SET outcome = 'fail', error_code = 'E7' WHERE id % 89 = 0");
+    await s.db.query('DELETE FROM connection_events WHERE id % 101 = 0');
+    await s.db.query(
+      'DELETE FROM users WHERE id = (SELECT u.id FROM users u WHERE u.deleted_at IS NULL AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.id DESC LIMIT 1)',
+    );
+    const child = spawn(process.execPath, [BIN, ...args(url)], { stdio: 'ignore' });
+    const t = setTimeout(() => child.kill('SIGKILL'), 500 + Math.random() * 2000);
+    await new Promise((r) => child.once('exit', r));
+    clearTimeout(t);
+    for (const store of [url, duck]) {
+      const r = await cli([...args(store), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(await counts(url)).toEqual(await counts(duck));
+    const a = await MetricsReader.open(url, file);
+    const b = await MetricsReader.open(duck, file);
+    try {
+      for (const metric of ['connection_attempts', 'connection_failure_rate', 'active_devices']) {
+        const q = { metric, grain: 'day' as const, by: [], from: '2026-10-01', to: '2026-11-30' };
+        expectSameAnswer(await a.query(q), await b.query(q), metric);
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
   });
 
   it('leaves no canary in any shard table, data file or output, and never prints the password', async () => {

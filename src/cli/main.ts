@@ -23,7 +23,7 @@ import {
 import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
 
 const STORE_HELP =
-  'DuckDB store file, or clickhouse://user@host:8123[,host2:port…]/db[?cluster=name] (password in the URL or FLEETVAULT_CLICKHOUSE_PASSWORD)';
+  'DuckDB store file, or clickhouse://user@127.0.0.1:8123[,host2:port…]/db[?cluster=name] (clickhouses:// for HTTPS, required beyond loopback; password in the URL or FLEETVAULT_CLICKHOUSE_PASSWORD)';
 
 import { demoAction } from './demo.ts';
 import { ingestAction } from './ingest-command.ts';

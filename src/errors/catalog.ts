@@ -38,6 +38,11 @@ export const ERROR_CATALOG = {
     solve: 'Reclassify the column (personal or dropped) or set `on_detect: quarantine` for that table.',
   },
   FV_STORE_OPEN: { exit: 1, solve: 'Check the store path; another fleetvault process may hold it open.' },
+  FV_STORE_INSECURE: {
+    exit: 1,
+    solve:
+      'Connect to a ClickHouse beyond this machine over HTTPS: clickhouses://…:8443/db (FLEETVAULT_CLICKHOUSE_CA names a private CA).',
+  },
   FV_STORE_WRITE: {
     exit: 1,
     solve:

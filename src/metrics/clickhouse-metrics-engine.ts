@@ -31,7 +31,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
 
   static async open(url: string): Promise<ClickHouseMetricsEngine> {
     const where = parseClickHouseUrl(url);
-    const node = new ClickHouseNode(where.hosts[0] as string, where.user, where.password, where.database);
+    const node = new ClickHouseNode(where, where.hosts[0] as string);
     try {
       await node.ping();
     } catch (error) {

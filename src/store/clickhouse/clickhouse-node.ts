@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import {
   type ClickHouseClient,
@@ -7,6 +8,7 @@ import {
 } from '@clickhouse/client';
 import type { ErrorCode } from '../../errors/index.ts';
 import { FvError } from '../../errors/index.ts';
+import type { ClickHouseLocation } from './clickhouse-url.ts';
 import { parseTsvLine } from './clickhouse-values.ts';
 
 type Row = Array<string | null>;
@@ -31,17 +33,27 @@ export function describeClickHouseError(error: unknown): string {
 export class ClickHouseNode {
   private readonly client: ClickHouseClient;
 
-  constructor(
-    readonly host: string,
-    user: string,
-    password: string,
-    database: string,
-  ) {
+  readonly host: string;
+
+  constructor(where: ClickHouseLocation, host: string) {
+    this.host = host;
+    let ca: Buffer | undefined;
+    if (where.caFile) {
+      try {
+        ca = readFileSync(where.caFile);
+      } catch (error) {
+        throw new FvError(
+          'FV_STORE_OPEN',
+          `cannot read the ClickHouse CA file FLEETVAULT_CLICKHOUSE_CA=${where.caFile} (${(error as { code?: string }).code ?? 'unreadable'})`,
+        );
+      }
+    }
     this.client = createClient({
-      url: `http://${host}`,
-      username: user,
-      password,
-      database,
+      url: `${where.secure ? 'https' : 'http'}://${host}`,
+      username: where.user,
+      password: where.password,
+      database: where.database,
+      ...(ca ? { tls: { ca_cert: ca } } : {}),
       request_timeout: 600_000,
       compression: { request: false, response: false },
       // The client's own logger would print server messages, which may quote data.

@@ -154,7 +154,7 @@ export class ClickHouseStore implements Store {
 
   static async open(url: string): Promise<ClickHouseStore> {
     const where = parseClickHouseUrl(url);
-    const nodes = where.hosts.map((h) => new ClickHouseNode(h, where.user, where.password, where.database));
+    const nodes = where.hosts.map((h) => new ClickHouseNode(where, h));
     const store = new ClickHouseStore(where, nodes);
     try {
       for (const n of nodes) await n.ping();

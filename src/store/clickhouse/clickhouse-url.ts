@@ -1,6 +1,9 @@
 import { FvError } from '../../errors/index.ts';
 
-/** Where a ClickHouse store lives, parsed from `clickhouse://user:pass@host:8123[,host2:8124]/db?cluster=name`. */
+/**
+ * Where a ClickHouse store lives, parsed from `clickhouse://user:pass@host:8123[,host2:8124]/db?cluster=name`
+ * (plain HTTP, loopback only) or `clickhouses://…` (HTTPS).
+ */
 export interface ClickHouseLocation {
   readonly user: string;
   readonly password: string;
@@ -9,6 +12,10 @@ export interface ClickHouseLocation {
   readonly database: string;
   /** The `<remote_servers>` cluster the tables are sharded over; absent: one server. */
   readonly cluster?: string;
+  /** HTTPS (`clickhouses://`); plain HTTP is allowed to loopback hosts only. */
+  readonly secure: boolean;
+  /** A PEM file of the CA that signed the servers' certificates (FLEETVAULT_CLICKHOUSE_CA). */
+  readonly caFile?: string;
   /** The location without its password, safe to print. */
   readonly display: string;
 }
@@ -17,7 +24,13 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOST = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 
 export function isClickHouseUrl(location: string): boolean {
-  return location.startsWith('clickhouse://');
+  return /^clickhouses?:\/\//.test(location);
+}
+
+/** 127.0.0.0/8, ::1 and localhost: where the password and rows may travel in plain HTTP. */
+function isLoopbackHost(hostPort: string): boolean {
+  const host = hostPort.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /**
@@ -28,22 +41,42 @@ export function parseClickHouseUrl(location: string, env = process.env): ClickHo
   const bad = (why: string): never => {
     throw new FvError(
       'FV_USAGE',
-      `--store ${why}; expected clickhouse://user:password@host:8123[,host2:port…]/database[?cluster=name]`,
+      `--store ${why}; expected clickhouse[s]://user:password@host:8123[,host2:port…]/database[?cluster=name]`,
     );
   };
-  const m = /^clickhouse:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)\/([^/?#]+)(?:\?([^#]*))?$/.exec(location);
+  const m = /^clickhouse(s?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)\/([^/?#]+)(?:\?([^#]*))?$/.exec(
+    location,
+  );
   if (!m) return bad('is not a ClickHouse URL');
-  const user = decodeURIComponent(m[1] || 'default');
-  const password = m[2] !== undefined ? decodeURIComponent(m[2]) : (env.FLEETVAULT_CLICKHOUSE_PASSWORD ?? '');
-  const hosts = String(m[3]).split(',');
+  const secure = m[1] === 's';
+  const user = decodeURIComponent(m[2] || 'default');
+  const password = m[3] !== undefined ? decodeURIComponent(m[3]) : (env.FLEETVAULT_CLICKHOUSE_PASSWORD ?? '');
+  const hosts = String(m[4]).split(',');
   for (const h of hosts) if (!HOST.test(h)) bad(`has a host without a port (${h.split(':')[0]})`);
-  const database = decodeURIComponent(String(m[4]));
+  const database = decodeURIComponent(String(m[5]));
   if (!NAME.test(database)) bad('names a database that is not a plain identifier');
-  const params = new URLSearchParams(m[5] ?? '');
+  const params = new URLSearchParams(m[6] ?? '');
   for (const k of params.keys()) if (k !== 'cluster') bad(`has an unknown parameter "${k}"`);
   const cluster = params.get('cluster') ?? undefined;
   if (cluster !== undefined && !NAME.test(cluster)) bad('names a cluster that is not a plain identifier');
   if (cluster === undefined && hosts.length > 1) bad('lists several hosts but no ?cluster=');
-  const display = `clickhouse://${user}@${hosts.join(',')}/${database}${cluster ? `?cluster=${cluster}` : ''}`;
-  return { user, password, hosts, database, ...(cluster ? { cluster } : {}), display };
+  const display = `clickhouse${secure ? 's' : ''}://${user}@${hosts.join(',')}/${database}${cluster ? `?cluster=${cluster}` : ''}`;
+  const remote = hosts.find((h) => !isLoopbackHost(h));
+  if (!secure && remote) {
+    throw new FvError(
+      'FV_STORE_INSECURE',
+      `--store ${display}: plain HTTP to ${remote} would carry the password and the rows in the clear beyond this machine; use clickhouses:// (HTTPS)`,
+    );
+  }
+  const caFile = secure ? env.FLEETVAULT_CLICKHOUSE_CA || undefined : undefined;
+  return {
+    user,
+    password,
+    hosts,
+    database,
+    ...(cluster ? { cluster } : {}),
+    secure,
+    ...(caFile ? { caFile } : {}),
+    display,
+  };
 }
