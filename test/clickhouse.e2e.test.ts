@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import {
@@ -13,6 +14,7 @@ import {
   readMetricsFile,
 } from '../src/metrics/index.ts';
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { startBroker, wait } from './helpers/mosquitto.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 const TABLES = [
@@ -449,6 +451,117 @@ describe('ClickHouse store', () => {
     expect(remote.code).toBe(1);
     expect(remote.stderr).toMatch(/FV_STORE_INSECURE.*192\.0\.2\.1/);
     for (const r of [untrusted, remote]) expect(r.stderr).not.toContain(cluster.password);
+  });
+
+  it("ingests MQTT device events into ClickHouse: each event once, on its device's shard", async () => {
+    const broker = await startBroker();
+    try {
+      const devices = (
+        await s.db.query(
+          'SELECT d.id FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL ORDER BY d.id LIMIT 40',
+        )
+      ).rows.map((r) => String(r.id));
+      const base =
+        Number((await s.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 50_000;
+      const started = Math.floor(Date.now() / 1000) * 1000;
+      const ingest = spawn(
+        process.execPath,
+        [
+          BIN,
+          'ingest',
+          '--mqtt',
+          broker.url,
+          '--topic',
+          'fleet/+/conn',
+          '--table',
+          'connection_events',
+          '--policy',
+          DEMO_POLICY,
+          '--store',
+          cluster.url,
+          '--key-file',
+          s.keyFile,
+          '--state-dir',
+          join(s.dir, 'ingest-state'),
+          '--batch',
+          '300',
+          '--log-batches',
+          '--json',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let said = '';
+      ingest.stdout.on('data', (d) => {
+        said += d;
+      });
+      ingest.stderr.on('data', (d) => {
+        said += d;
+      });
+      while (!said.includes('subscribed to')) {
+        if (ingest.exitCode !== null) throw new Error(`ingest exited: ${said}`);
+        await wait(50);
+      }
+      const fleet = mqtt.connect(broker.url, { clientId: 'fleet-ch', clean: false });
+      await new Promise((r) => fleet.once('connect', r));
+      const N = 1500;
+      const event = (i: number) =>
+        JSON.stringify({
+          id: base + i,
+          device_id: devices[i % devices.length],
+          ts: new Date(started + i * 1000).toISOString(),
+          outcome: i % 5 === 0 ? 'fail' : 'success',
+          error_code: i % 5 === 0 ? 'E_TIMEOUT' : null,
+          rssi: -50,
+          duration_ms: 100 + i,
+          client_ip: '10.1.2.3',
+          app_version: '4.12.0',
+        });
+      const sent: Array<Promise<unknown>> = [];
+      const publish = (body: string) =>
+        sent.push(new Promise((r) => fleet.publish('fleet/d/conn', body, { qos: 1 }, r)));
+      for (let i = 0; i < N; i++) publish(event(i));
+      for (let i = 0; i < 40; i++) publish(event(i)); // a device retrying: folded by the event id
+      await Promise.all(sent);
+      fleet.end();
+      const since = `toDateTime(${started / 1000}, 'UTC')`;
+      const stored = async () =>
+        (
+          await cluster.query(
+            0,
+            `SELECT count(), uniqExact(id) FROM fv.connection_events WHERE ts >= ${since}`,
+          )
+        )
+          .trim()
+          .split('\t')
+          .map(Number);
+      for (let i = 0; i < 300 && ((await stored())[0] ?? 0) < N; i++) await wait(100);
+      await wait(500);
+      ingest.kill('SIGTERM');
+      await new Promise((r) => ingest.once('exit', r));
+      expect(ingest.exitCode, said).toBe(0);
+      outputs.push({ code: 0, stdout: said, stderr: '' });
+      const [n, distinct] = await stored();
+      expect(n, said).toBe(N);
+      expect(distinct).toBe(N);
+      // Each device's new events sit on the shard that already held its older ones.
+      const perShard = await Promise.all(
+        [0, 1].map(async (i) =>
+          (
+            await cluster.query(
+              i,
+              `SELECT DISTINCT toString(device_id) FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0 AND ts >= ${since}`,
+            )
+          )
+            .trim()
+            .split('\n')
+            .filter(Boolean),
+        ),
+      );
+      expect((perShard[0] ?? []).filter((d) => perShard[1]?.includes(d))).toEqual([]);
+      expect((perShard[0]?.length ?? 0) + (perShard[1]?.length ?? 0)).toBe(devices.length);
+    } finally {
+      await broker.close();
+    }
   });
 
   it('follows change capture into ClickHouse as into DuckDB, a kill -9 included', async () => {

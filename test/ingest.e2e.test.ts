@@ -1,85 +1,25 @@
 // End to end (slow): device messages from a real Mosquitto broker (the machine's binary, run on a
 // private port so the test can restart it) through `fleetvault ingest` into the store.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from './helpers/cli.ts';
+import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { queryStore } from './helpers/store-dump.ts';
 import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('MQTT ingest', () => {
   let s: SyncedStore;
-  let port: number;
-  let conf: string;
-  let broker: ChildProcess | undefined;
-
-  async function startBroker(): Promise<void> {
-    broker = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
-    for (let i = 0; i < 50; i++) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 500 });
-        c.once('connect', () => {
-          resolve(true);
-          c.end(true);
-        });
-        c.once('error', () => {
-          resolve(false);
-          c.end(true);
-        });
-        c.once('close', () => resolve(false));
-      });
-      if (ok) return;
-      await wait(100);
-    }
-    throw new Error('mosquitto did not start');
-  }
-
-  async function stopBroker(): Promise<void> {
-    const b = broker;
-    if (!b || b.exitCode !== null) return;
-    await new Promise((r) => {
-      b.once('exit', r);
-      b.kill('SIGTERM'); // a clean stop writes the persistent sessions and their queues to disk
-    });
-  }
+  let broker: Broker;
 
   beforeAll(async () => {
     s = await syncedStore({ users: 300, days: 3, seed: 8 });
-    port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'fv-mqtt-'));
-    conf = join(dir, 'mosquitto.conf');
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
-        'persistence true',
-        `persistence_location ${dir}/`,
-        'max_queued_messages 0',
-        // Started as root, mosquitto would drop to its own user and could not save into our folder.
-        `user ${userInfo().username}`,
-        '',
-      ].join('\n'),
-    );
-    await startBroker();
+    broker = await startBroker();
   });
 
   afterAll(async () => {
-    await stopBroker();
+    await broker?.close();
     await s?.db.drop();
   });
 
@@ -98,7 +38,7 @@ describe('MQTT ingest', () => {
         BIN,
         'ingest',
         '--mqtt',
-        `mqtt://127.0.0.1:${port}`,
+        broker.url,
         '--topic',
         'fleet/+/conn',
         '--table',
@@ -133,7 +73,7 @@ describe('MQTT ingest', () => {
       await wait(50);
     }
 
-    const fleet = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    const fleet = mqtt.connect(broker.url, {
       clientId: 'fleet-sim',
       clean: false,
       reconnectPeriod: 200,
@@ -162,9 +102,9 @@ describe('MQTT ingest', () => {
       publish(`fleet/${devices[i % devices.length]}/conn`, JSON.stringify(event(i)));
       if (i % 100 === 99) await wait(20);
       if (i === N / 2) {
-        await stopBroker(); // mid-stream: both sides reconnect, unacknowledged messages come again
+        await broker.stop(); // mid-stream: both sides reconnect, unacknowledged messages come again
         await wait(300);
-        await startBroker();
+        await broker.start();
       }
     }
     // Repeats of already-sent events (a device retrying): folded by the event id.
