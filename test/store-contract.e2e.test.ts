@@ -184,6 +184,7 @@ describe('ClickHouse store location', () => {
     const e1 = await openFailure(wrong);
     expect(e1).toMatchObject({ code: 'FV_STORE_OPEN' });
     expect(e1.message).not.toContain('not-the-password');
+    expect(e1.message).toContain('Wrong password for user fv (code 193)');
     const e2 = await openFailure(cluster.url.replace('cluster=fv', 'cluster=nope'));
     expect(e2.message).toContain('cluster nope is not defined');
     expect(e2.message).not.toContain(cluster.password);

@@ -19,7 +19,11 @@ type Row = Array<string | null>;
  */
 export function describeClickHouseError(error: unknown): string {
   const message = String((error as { message?: string }).message ?? '');
-  const server = /Code: (\d+)[^:]*?(?:DB::Exception: )?([^:'"(\n]{0,100})/.exec(message);
+  // 18.16 says `Code: 62, e.displayText() = DB::Exception: …`, current servers `Code: 62. DB::Exception: …`.
+  const server =
+    /Code: (\d+)[.,]?\s*(?:e\.displayText\(\) = )?(?:DB::Exception: )?((?:(?!, e\.what)[^:'"(\n]){0,100})/.exec(
+      message,
+    );
   // The server's sentence up to its first colon or quote: what went wrong, never the data quoted after.
   if (server) return `${String(server[2]).trim().replace(/[.,]$/, '')} (code ${server[1]})`;
   const net = /ECONNREFUSED|ENOTFOUND|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|socket hang up|Timeout/i.exec(
