@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type MetricAnswer, type MetricQuery, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { createKeyFile } from '../src/privacy/index.ts';
-import { pgLoader, simulate } from '../src/sim/index.ts';
+import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
 import { changeOnePercent } from './change-one-percent.ts';
 import { startClickHouseCluster } from './clickhouse-cluster.ts';
 import { DASHBOARD_QUERIES, PRODUCTION_SQL } from './metric-twins.ts';
@@ -27,7 +27,7 @@ const admin = process.env.FV_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/pos
 const users = Number(process.env.FV_FLEET_USERS ?? 1_830_000);
 const days = Number(process.env.FV_FLEET_DAYS ?? 26);
 const resume = process.env.FV_FLEET_RESUME === '1';
-const dbName = 'fleetvault_fleet';
+const dbName = process.env.FV_FLEET_DB ?? 'fleetvault_fleet';
 const url = admin.replace(/\/[^/]*$/, `/${dbName}`);
 const policy = join(root, 'examples/demo/fleetvault.policy.yaml');
 const metricsFile = join(root, 'examples/demo/fleetvault.metrics.yaml');
@@ -114,66 +114,164 @@ function sameAnswer(a: MetricAnswer, b: MetricAnswer): boolean {
   });
 }
 
-interface MetricRow {
+interface MetricRun {
   metric: string;
   grain: string;
   by: string;
   from: string;
   to: string;
-  duckdbMs: number;
-  clickhouseMs: number;
-  postgresMs: number;
-  equal: boolean;
+  ms: number;
+  answer: MetricAnswer;
 }
 
-async function metricQueries(chUrl: string): Promise<MetricRow[]> {
-  const file = readMetricsFile(metricsFile);
-  const duck = await MetricsReader.open(duckStore, file);
-  const ch = await MetricsReader.open(chUrl, file);
-  const pgc = new pg.Client({ connectionString: url });
-  await pgc.connect();
-  const rows: MetricRow[] = [];
+/**
+ * The simulated weeks or months (the simulator's window ends at DEFAULT_END_DATE): fixed, so the
+ * events the 1% change adds "now" do not move the range.
+ */
+function simulatedRange(grain: string): { from: string; to: string } {
+  const end = DEFAULT_END_DATE.getTime();
+  const iso = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  // `to` is the last day asked for: its week or month is the last period answered.
+  if (grain === 'week') return { from: iso(end - 34 * 86_400_000), to: iso(end) };
+  const e = DEFAULT_END_DATE;
+  return {
+    from: iso(Date.UTC(e.getUTCFullYear(), e.getUTCMonth() - 2, 1)),
+    to: iso(Date.UTC(e.getUTCFullYear(), e.getUTCMonth(), 0)),
+  };
+}
+
+/** Every dashboard query on one store: p50 of 3 uncached runs after one that also gives the answer. */
+async function storeMetrics(store: string, label: string): Promise<MetricRun[]> {
+  const reader = await MetricsReader.open(store, readMetricsFile(metricsFile));
+  const out: MetricRun[] = [];
   try {
     for (const q of DASHBOARD_QUERIES) {
-      const first = await duck.query({ metric: q.metric, grain: q.grain, by: q.by });
-      const back = (d: number) =>
-        new Date(Date.parse(`${first.to}T00:00:00Z`) - d * 86_400_000).toISOString().slice(0, 10);
-      const query: MetricQuery = {
-        metric: q.metric,
-        grain: q.grain,
-        by: q.by,
-        from: back(q.grain === 'week' ? 35 : 60),
-        to: back(1),
-      };
-      const a = await duck.query(query, { cache: false });
-      const b = await ch.query(query, { cache: false });
-      const duckdbMs = await timeRuns(() => duck.query(query, { cache: false }), 3, false);
-      log(`${q.metric}: DuckDB ${duckdbMs.toFixed(0)} ms`);
-      const clickhouseMs = await timeRuns(() => ch.query(query, { cache: false }), 3, false);
-      log(`${q.metric}: ClickHouse ${clickhouseMs.toFixed(0)} ms`);
-      const twin = PRODUCTION_SQL[q.metric];
-      if (!twin) throw new Error(`no PostgreSQL twin for ${q.metric}`);
-      const bounds = [`${a.from}T00:00:00Z`, `${a.to}T00:00:00Z`];
-      const postgresMs = await timeRuns(() => pgc.query(twin.sql(q.grain, q.pgDim), bounds), 3, false);
-      log(`${q.metric}: PostgreSQL ${postgresMs.toFixed(0)} ms`);
-      rows.push({
+      const query: MetricQuery = { metric: q.metric, grain: q.grain, by: q.by, ...simulatedRange(q.grain) };
+      const answer = await reader.query(query, { cache: false });
+      const ms = await timeRuns(() => reader.query(query, { cache: false }), 3, false);
+      log(`${q.metric}: ${label} ${ms.toFixed(0)} ms`);
+      out.push({
         metric: q.metric,
         grain: q.grain,
         by: q.by.join(', '),
-        from: a.from,
-        to: a.to,
-        duckdbMs,
-        clickhouseMs,
-        postgresMs,
-        equal: sameAnswer(a, b),
+        from: answer.from,
+        to: answer.to,
+        ms,
+        answer,
       });
     }
   } finally {
-    duck.close();
-    ch.close();
+    reader.close();
+  }
+  return out;
+}
+
+/** The hand-written twins on production PostgreSQL (raw ids), over the ranges the store answered. */
+async function postgresMetrics(runs: readonly MetricRun[]): Promise<Record<string, number>> {
+  const pgc = new pg.Client({ connectionString: url });
+  await pgc.connect();
+  const out: Record<string, number> = {};
+  try {
+    for (const r of runs) {
+      const q = DASHBOARD_QUERIES.find((d) => d.metric === r.metric);
+      const twin = PRODUCTION_SQL[r.metric];
+      if (!q || !twin) throw new Error(`no PostgreSQL twin for ${r.metric}`);
+      const bounds = [`${r.from}T00:00:00Z`, `${r.to}T00:00:00Z`];
+      out[r.metric] = await timeRuns(() => pgc.query(twin.sql(q.grain, q.pgDim), bounds), 3, false);
+      log(`${r.metric}: PostgreSQL ${out[r.metric]?.toFixed(0)} ms`);
+    }
+  } finally {
     await pgc.end();
   }
-  return rows;
+  return out;
+}
+
+interface ClickHouseFull extends Stage {
+  serverRssMb: number[];
+  bytes: number[];
+  shardRows: number[];
+}
+
+interface Done {
+  sim: { rows: Record<string, number>; seconds: number; bytes: number };
+  raw: Stage;
+  duckdb: Stage & { bytes: number };
+  change?: number;
+  duckdbIncremental?: Stage;
+  duckdbMetrics?: MetricRun[];
+  postgresMetrics?: Record<string, number>;
+  clickhouse?: ClickHouseFull;
+  clickhouseMetrics?: MetricRun[];
+  clickhouseIncremental?: Stage;
+}
+
+const PENDING = 'not measured (the run stopped before this step)';
+
+/** The `fleet` section of bench/RESULTS.md from the steps done so far. */
+function render(d: Done): string {
+  const rate = (s: Stage) => s.rows / s.seconds;
+  const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GB`;
+  const events = d.sim.rows.connection_events ?? 0;
+  const devices = d.sim.rows.devices ?? 0;
+  const ch = d.clickhouse;
+  const chRow = ch
+    ? `| fleetvault sync into two-shard ClickHouse | ${ch.seconds.toFixed(0)} | ${n(rate(ch))} | ${(rate(ch) / rate(d.raw)).toFixed(2)}× | ${ch.peakRssMb} MB (+ servers ${ch.serverRssMb.map((m) => `${m} MB`).join(' and ')}) | ${ch.bytes.map(gb).join(' + ')} |`
+    : `| fleetvault sync into two-shard ClickHouse | ${PENDING} | | | | |`;
+  const inc = (full: Stage | undefined, incremental: Stage | undefined, label: string) =>
+    full && incremental
+      ? `| ${label} | ${full.seconds.toFixed(0)} s | ${incremental.seconds.toFixed(1)} s | ${n(incremental.rows)} | ${(incremental.seconds / full.seconds).toFixed(3)}× |`
+      : `| ${label} | ${PENDING} | | | |`;
+  const metricRows = (d.duckdbMetrics ?? []).map((m) => {
+    const c = d.clickhouseMetrics?.find((x) => x.metric === m.metric);
+    const p = d.postgresMetrics?.[m.metric];
+    const ms = (x: number | undefined) => (x === undefined ? '–' : `${x.toFixed(0)} ms`);
+    const ratio = (a: number | undefined, b: number | undefined, digits: number) =>
+      a === undefined || b === undefined ? '–' : `${(a / b).toFixed(digits)}×`;
+    const equal = c ? (sameAnswer(c.answer, m.answer) ? 'yes' : '**no**') : '–';
+    return `| ${m.metric} | ${m.grain}, ${m.by} | ${m.from} – ${m.to} | ${ms(m.ms)} | ${ms(c?.ms)} | ${ms(p)} | ${ratio(c?.ms, m.ms, 2)} | ${ratio(p, m.ms, 1)} | ${ratio(p, c?.ms, 1)} | ${equal} |`;
+  });
+  return [
+    '## Fleet size (`bench/fleet-bench.ts`)',
+    '',
+    `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${new Date().toISOString().slice(0, 10)}. PostgreSQL, DuckDB, both ClickHouse servers (Debian's 18.16, \`max_threads\` 2 each) and the benchmark share the two cores.`,
+    '',
+    `Simulated ${n(users)} users over ${days} days: ${Object.entries(d.sim.rows)
+      .map(([t, c]) => `${t} ${n(c)}`)
+      .join(
+        ', ',
+      )}; streamed into PostgreSQL with COPY FROM STDIN in ${d.sim.seconds.toFixed(0)} s (${n((events + devices) / d.sim.seconds)} events and devices/s; database ${gb(d.sim.bytes)}).`,
+    '',
+    `### Full sync of all seven demo tables (${n(d.raw.rows)} rows)`,
+    '',
+    '| what | seconds | rows/s | vs raw COPY read | peak RSS | on disk |',
+    '|---|---:|---:|---:|---:|---:|',
+    `| PostgreSQL \`COPY (SELECT <policy columns>) TO STDOUT\` of every table, bytes discarded (baseline) | ${d.raw.seconds.toFixed(0)} | ${n(rate(d.raw))} | 1.00× | ${d.raw.peakRssMb} MB | |`,
+    `| fleetvault sync into DuckDB | ${d.duckdb.seconds.toFixed(0)} | ${n(rate(d.duckdb))} | ${(rate(d.duckdb) / rate(d.raw)).toFixed(2)}× | ${d.duckdb.peakRssMb} MB | ${gb(d.duckdb.bytes)} |`,
+    chRow,
+    '',
+    ch
+      ? `ClickHouse takes ${(ch.seconds / d.duckdb.seconds).toFixed(2)}× DuckDB's time for the same rows; the connection events split ${n(ch.shardRows[0] ?? 0)} / ${n(ch.shardRows[1] ?? 0)} between the shards (routed by device pseudonym). Peak RSS is the syncing process's; the ClickHouse servers' peaks are their own processes'.`
+      : '',
+    '',
+    `### Incremental sync after 1% of the rows change (${d.change === undefined ? PENDING : `${n(d.change)} rows`})`,
+    '',
+    '1% of users and devices updated, 1% more connection events, 0.1% of events hard-deleted; the same changes then synced into each store.',
+    '',
+    '| store | full sync | incremental | rows read | vs its full sync |',
+    '|---|---:|---:|---:|---:|',
+    inc(d.duckdb, d.duckdbIncremental, 'DuckDB'),
+    inc(d.clickhouse, d.clickhouseIncremental, 'two-shard ClickHouse'),
+    '',
+    "Rows read: the rows past each checkpoint plus the tables without a cursor, which every sync rebuilds; before copying, every sync also scans the parent tables' keys for deletions. The hard-deleted events are not seen by a cursor (change capture sees them).",
+    '',
+    `### Dashboard metrics over ${n(events)} events and ${n(devices)} devices (p50 of 3 runs, answers not cached)`,
+    '',
+    'fleetvault compiles each metric for its store and applies k-anonymity; PostgreSQL runs the hand-written twin on the production tables with raw ids. "Equal" compares the DuckDB and ClickHouse answers group by group (values to 1e-9 relative).',
+    '',
+    '| metric | grain, by | range | DuckDB | ClickHouse | PostgreSQL | ClickHouse / DuckDB | PostgreSQL / DuckDB | PostgreSQL / ClickHouse | equal |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---|',
+    ...(metricRows.length ? metricRows : [`| ${PENDING} | | | | | | | | | |`]),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -197,100 +295,70 @@ async function main(): Promise<void> {
     log(`simulated in ${(r.durationMs / 1000).toFixed(0)} s: ${JSON.stringify(r.rows)}`);
     return { rows: r.rows, seconds: r.durationMs / 1000, bytes: size };
   });
-
   const raw = await step('raw', () => stage('rawAll', duckStore));
   log(`raw COPY of every policy table: ${raw.seconds.toFixed(0)} s`);
-  const duck = await step('duckdb', () => {
+  const duckdb = await step('duckdb', () => {
     rmSync(duckStore, { force: true });
     rmSync(`${duckStore}.wal`, { force: true });
     const s = stage('sync', duckStore);
     return { ...s, bytes: duBytes(duckStore) };
   });
-  log(`DuckDB full sync: ${duck.seconds.toFixed(0)} s`);
+  log(`DuckDB full sync: ${duckdb.seconds.toFixed(0)} s`);
+  // Every later step rewrites the section, so an interrupted run still records what it measured.
+  const d: Done = { sim, raw, duckdb };
+  const record = () => spliceSection('fleet', render(d));
+  record();
+
+  d.duckdbMetrics = await step('duckdbMetrics', () => storeMetrics(duckStore, 'DuckDB'));
+  record();
+  d.postgresMetrics = await step('postgresMetrics', () => postgresMetrics(d.duckdbMetrics ?? []));
+  record();
 
   const cluster = await startClickHouseCluster();
   try {
-    const ch = stage('sync', cluster.url);
-    const chServerRss = serverPeakRssMb(cluster.nodes.map((x) => x.dir));
-    const chBytes = cluster.nodes.map((x) => duBytes(join(x.dir, 'data')));
-    log(`ClickHouse full sync: ${ch.seconds.toFixed(0)} s`);
-    const shardRows = await Promise.all(
-      [0, 1].map(async (i) =>
-        Number(
-          await cluster.query(
-            i,
-            'SELECT count() FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0',
+    const full = stage('sync', cluster.url);
+    d.clickhouse = {
+      ...full,
+      serverRssMb: serverPeakRssMb(cluster.nodes.map((x) => x.dir)),
+      bytes: cluster.nodes.map((x) => duBytes(join(x.dir, 'data'))),
+      shardRows: await Promise.all(
+        [0, 1].map(async (i) =>
+          Number(
+            await cluster.query(
+              i,
+              'SELECT count() FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0',
+            ),
           ),
         ),
       ),
-    );
-
-    const metrics = await metricQueries(cluster.url);
-
-    log('changing 1% of the rows');
-    const changed = await changeOnePercent(url);
-    const duckInc = stage('sync', duckStore);
-    log(`DuckDB incremental: ${duckInc.seconds.toFixed(1)} s`);
-    const chInc = stage('sync', cluster.url);
-    log(`ClickHouse incremental: ${chInc.seconds.toFixed(1)} s`);
-
-    const rate = (s: Stage) => s.rows / s.seconds;
-    const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GB`;
-    const events = sim.rows.connection_events ?? 0;
-    const devices = sim.rows.devices ?? 0;
-    const chRssTotal = chServerRss.reduce((x, y) => x + y, 0);
-    const section = [
-      '## Fleet size (`bench/fleet-bench.ts`)',
-      '',
-      `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${new Date().toISOString().slice(0, 10)}. PostgreSQL, DuckDB, both ClickHouse servers (Debian's 18.16, \`max_threads\` 2 each) and the benchmark share the two cores.`,
-      '',
-      `Simulated ${n(users)} users over ${days} days: ${Object.entries(sim.rows)
-        .map(([t, c]) => `${t} ${n(c)}`)
-        .join(
-          ', ',
-        )}; streamed into PostgreSQL with COPY FROM STDIN in ${sim.seconds.toFixed(0)} s (${n(((sim.rows.connection_events ?? 0) + devices) / sim.seconds)} rows/s; database ${gb(sim.bytes)}).`,
-      '',
-      `### Full sync of all seven demo tables (${n(raw.rows)} rows)`,
-      '',
-      '| what | seconds | rows/s | vs raw COPY read | peak RSS | on disk |',
-      '|---|---:|---:|---:|---:|---:|',
-      `| PostgreSQL \`COPY (SELECT <policy columns>) TO STDOUT\` of every table, bytes discarded (baseline) | ${raw.seconds.toFixed(0)} | ${n(rate(raw))} | 1.00× | ${raw.peakRssMb} MB | |`,
-      `| fleetvault sync into DuckDB | ${duck.seconds.toFixed(0)} | ${n(rate(duck))} | ${(rate(duck) / rate(raw)).toFixed(2)}× | ${duck.peakRssMb} MB | ${gb(duck.bytes)} |`,
-      `| fleetvault sync into two-shard ClickHouse | ${ch.seconds.toFixed(0)} | ${n(rate(ch))} | ${(rate(ch) / rate(raw)).toFixed(2)}× | ${ch.peakRssMb} MB (+ servers ${chServerRss.map((m) => `${m} MB`).join(' and ')}) | ${chBytes.map(gb).join(' + ')} |`,
-      '',
-      `ClickHouse takes ${(ch.seconds / duck.seconds).toFixed(2)}× DuckDB's time for the same rows; the connection events split ${n(shardRows[0] ?? 0)} / ${n(shardRows[1] ?? 0)} between the shards (routed by device pseudonym). Peak RSS is the syncing process's; the two ClickHouse servers' peaks (${n(chRssTotal)} MB together) are their own processes'.`,
-      '',
-      `### Incremental sync after 1% of the rows change (${n(changed)} rows: 1% of users and devices updated, 1% more events, 0.1% of events hard-deleted)`,
-      '',
-      '| store | full sync | incremental | rows read | vs its full sync |',
-      '|---|---:|---:|---:|---:|',
-      `| DuckDB | ${duck.seconds.toFixed(0)} s | ${duckInc.seconds.toFixed(1)} s | ${n(duckInc.rows)} | ${(duckInc.seconds / duck.seconds).toFixed(3)}× |`,
-      `| two-shard ClickHouse | ${ch.seconds.toFixed(0)} s | ${chInc.seconds.toFixed(1)} s | ${n(chInc.rows)} | ${(chInc.seconds / ch.seconds).toFixed(3)}× |`,
-      '',
-      'Rows read: the rows past each checkpoint plus the tables without a cursor, which every sync rebuilds; the hard-deleted events are not seen by a cursor (`--mode cdc` sees them; see the change capture rows above).',
-      '',
-      `### Dashboard metrics over ${n(events)} events and ${n(devices)} devices (p50 of 3 runs, answers not cached)`,
-      '',
-      'fleetvault compiles each metric for its store and applies k-anonymity; PostgreSQL runs the hand-written twin on the production tables with raw ids. "Equal" compares the DuckDB and ClickHouse answers group by group (values to 1e-9 relative).',
-      '',
-      '| metric | grain, by | range | DuckDB | ClickHouse | PostgreSQL | ClickHouse / DuckDB | PostgreSQL / DuckDB | PostgreSQL / ClickHouse | equal |',
-      '|---|---|---|---:|---:|---:|---:|---:|---:|---|',
-      ...metrics.map(
-        (m) =>
-          `| ${m.metric} | ${m.grain}, ${m.by} | ${m.from} – ${m.to} | ${m.duckdbMs.toFixed(0)} ms | ${m.clickhouseMs.toFixed(0)} ms | ${m.postgresMs.toFixed(0)} ms | ${(m.clickhouseMs / m.duckdbMs).toFixed(2)}× | ${(m.postgresMs / m.duckdbMs).toFixed(1)}× | ${(m.postgresMs / m.clickhouseMs).toFixed(1)}× | ${m.equal ? 'yes' : '**no**'} |`,
-      ),
-    ].join('\n');
-    spliceSection('fleet', section);
-    process.stderr.write(`${section}\n`);
-    if (metrics.some((m) => !m.equal)) process.exitCode = 1;
+    };
+    log(`ClickHouse full sync: ${full.seconds.toFixed(0)} s`);
+    record();
+    d.clickhouseMetrics = await storeMetrics(cluster.url, 'ClickHouse');
+    record();
+    // The same changes into both stores, so both still hold the same rows afterwards.
+    d.change = await changeOnePercent(url);
+    d.duckdbIncremental = stage('sync', duckStore);
+    log(`DuckDB incremental: ${d.duckdbIncremental.seconds.toFixed(1)} s`);
+    d.clickhouseIncremental = stage('sync', cluster.url);
+    log(`ClickHouse incremental: ${d.clickhouseIncremental.seconds.toFixed(1)} s`);
+    record();
   } finally {
     await cluster.stop();
   }
+  process.stderr.write(`${render(d)}\n`);
+  const unequal = (d.clickhouseMetrics ?? []).filter(
+    (c) => !sameAnswer(c.answer, d.duckdbMetrics?.find((m) => m.metric === c.metric)?.answer as MetricAnswer),
+  );
+  if (unequal.length > 0) {
+    log(`DuckDB and ClickHouse answered differently: ${unequal.map((u) => u.metric).join(', ')}`);
+    process.exitCode = 1;
+  }
   if (process.env.FV_FLEET_KEEP !== '1') {
-    const d = new pg.Client({ connectionString: admin });
-    await d.connect();
-    await d.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await d.end();
+    const a = new pg.Client({ connectionString: admin });
+    await a.connect();
+    await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await a.end();
     rmSync(work, { recursive: true, force: true });
   }
 }
