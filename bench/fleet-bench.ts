@@ -311,8 +311,6 @@ async function main(): Promise<void> {
 
   d.duckdbMetrics = await step('duckdbMetrics', () => storeMetrics(duckStore, 'DuckDB'));
   record();
-  d.postgresMetrics = await step('postgresMetrics', () => postgresMetrics(d.duckdbMetrics ?? []));
-  record();
 
   const cluster = await startClickHouseCluster();
   try {
@@ -335,6 +333,8 @@ async function main(): Promise<void> {
     log(`ClickHouse full sync: ${full.seconds.toFixed(0)} s`);
     record();
     d.clickhouseMetrics = await storeMetrics(cluster.url, 'ClickHouse');
+    record();
+    d.postgresMetrics = await postgresMetrics(d.duckdbMetrics ?? []);
     record();
     // The same changes into both stores, so both still hold the same rows afterwards.
     d.change = await changeOnePercent(url);
