@@ -158,6 +158,27 @@ describe.each(engines)('store contract on %s', (engine, open) => {
       expect(t).toEqual([['2026-02-11 16:00:00', '123000']]);
     });
 
+    it('completes a table a killed run left half-created, on every shard', async () => {
+      const ch = store as ClickHouseStore;
+      const spec = { ...devices, name: 'half' };
+      await ch.openWriter(spec, 'append');
+      // As if killed mid-way: the second shard lost its tables, the first its view.
+      await ch.nodes[1]?.command('DROP TABLE half__fv_all', 'test');
+      await ch.nodes[1]?.command('DROP TABLE half__fv_local', 'test');
+      await ch.nodes[0]?.command('DROP TABLE half', 'test');
+      const w = await ch.openWriter(spec, 'append');
+      await w.writeBatch(
+        Array.from({ length: 60 }, (_, i) => row(100 + i, 700 + i, 'm')),
+        [],
+        'c1',
+      );
+      expect(await ch.tableState('half')).toMatchObject({ rows: 60, checkpoint: 'c1' });
+      for (const n of ch.nodes) {
+        const local = await n.rows('SELECT count() FROM half__fv_local', 'test');
+        expect(Number(local[0]?.[0])).toBeGreaterThan(0);
+      }
+    });
+
     it('refuses a value ClickHouse cannot hold, naming the column and not the value', async () => {
       const w = await store.openWriter(devices, 'upsert');
       const bad = row(9, 900, 'x');

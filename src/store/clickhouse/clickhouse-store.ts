@@ -213,6 +213,19 @@ export class ClickHouseStore implements Store {
     return r.length > 0;
   }
 
+  /** Whether every node has the table's local table, its Distributed table (sharded) and its view. */
+  private async completeEverywhere(name: string): Promise<boolean> {
+    const names = [localTable(name), ...(this.sharded ? [allTable(name)] : []), name];
+    for (const node of this.nodes) {
+      const r = await node.rows(
+        `SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN (${names.map(lit).join(', ')})`,
+        'read the catalog',
+      );
+      if (Number(r[0]?.[0] ?? 0) !== names.length) return false;
+    }
+    return true;
+  }
+
   private async readTable(name: string): Promise<TableRow | undefined> {
     const r = await this.entry.rows(
       `SELECT columns, checkpoint, rebuild_checkpoint FROM ${TABLES} FINAL WHERE name = ${lit(name)}`,
@@ -388,13 +401,20 @@ export class ClickHouseStore implements Store {
         checkpoint: null,
         rebuild: null,
       });
-    } else if (!(await this.tableExists(spec.name))) {
-      await this.create(spec, spec.name, what);
-      await this.updateTable(spec.name, () => ({ columns, checkpoint: null, rebuild: null }), {
-        columns,
-        checkpoint: null,
-        rebuild: null,
-      });
+    } else {
+      // A run killed while creating the table may have left it on some nodes only, or without
+      // its bookkeeping row (written last): create what is missing, then the row.
+      const known = await this.readTable(spec.name);
+      if (!known || !(await this.completeEverywhere(spec.name))) {
+        await this.create(spec, spec.name, what);
+        if (!known) {
+          await this.updateTable(spec.name, () => ({ columns, checkpoint: null, rebuild: null }), {
+            columns,
+            checkpoint: null,
+            rebuild: null,
+          });
+        }
+      }
     }
     return new ClickHouseTableWriter(this, spec, mode);
   }
