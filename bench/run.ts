@@ -11,6 +11,7 @@ import { pgLoader, simulate } from '../src/sim/index.ts';
 import { changeOnePercent } from './change-one-percent.ts';
 import { measureDetectors } from './detector-quality.ts';
 import type { MetricTiming } from './metric-twins.ts';
+import { writeResults } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const work = join(root, 'bench', '.work');
@@ -262,7 +263,7 @@ tables:
     `| any detector | | | ${pct(q.overallFalsePositiveRate)} |`,
     '',
   ];
-  writeFileSync(join(root, 'bench', 'RESULTS.md'), lines.join('\n'));
+  writeResults(lines.join('\n'));
   process.stdout.write(`${lines.join('\n')}\n`);
   const d = new pg.Client({ connectionString: admin });
   await d.connect();
