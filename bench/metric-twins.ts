@@ -34,7 +34,7 @@ export const PRODUCTION_SQL: Record<
     pgDim: 'd.product_model',
     sql: (g, d) =>
       `SELECT date_trunc('${g}', d.activated_at AT TIME ZONE 'UTC')::date::text p, ${d}::text d, percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM fa.t) - extract(epoch FROM d.activated_at)) v, count(DISTINCT d.user_id) u
-       FROM devices d JOIN (SELECT e.device_id k, min(e.ts) t FROM connection_events e JOIN devices y ON y.id = e.device_id WHERE e.outcome = 'success' AND e.ts >= y.activated_at GROUP BY 1) fa ON fa.k = d.id
+       FROM devices d JOIN (SELECT e.device_id k, min(e.ts) t FROM connection_events e JOIN devices y ON y.id = e.device_id WHERE e.outcome = 'success' AND y.activated_at >= $1 AND y.activated_at < $2 AND e.ts >= $1 AND e.ts >= y.activated_at GROUP BY 1) fa ON fa.k = d.id
        WHERE d.activated_at >= $1 AND d.activated_at < $2 GROUP BY 1, 2`,
   },
   integration_adoption: {
@@ -59,7 +59,7 @@ export const STORE_SQL: Record<string, (grain: Grain) => string> = {
     `SELECT date_trunc('${g}', e.ts) p, d.product_model, d.firmware_version, count(*) FILTER (WHERE e.outcome = 'fail') / count(*) v, count(DISTINCT d.user_id) u FROM connection_events e JOIN devices d ON d.id = e.device_id WHERE e.ts >= $1::TIMESTAMPTZ AND e.ts < $2::TIMESTAMPTZ GROUP BY 1, 2, 3`,
   time_to_first_connection: (g) =>
     `SELECT date_trunc('${g}', d.activated_at) p, d.product_model, quantile_cont(epoch(fa.t) - epoch(d.activated_at), [0.5, 0.9]) v, count(DISTINCT d.user_id) u
-     FROM devices d JOIN (SELECT e.device_id k, min(e.ts) t FROM connection_events e JOIN devices y ON y.id = e.device_id WHERE e.outcome = 'success' AND e.ts >= y.activated_at GROUP BY 1) fa ON fa.k = d.id
+     FROM devices d JOIN (SELECT e.device_id k, min(e.ts) t FROM connection_events e JOIN devices y ON y.id = e.device_id WHERE e.outcome = 'success' AND y.activated_at >= $1::TIMESTAMPTZ AND y.activated_at < $2::TIMESTAMPTZ AND e.ts >= $1::TIMESTAMPTZ AND e.ts >= y.activated_at GROUP BY 1) fa ON fa.k = d.id
      WHERE d.activated_at >= $1::TIMESTAMPTZ AND d.activated_at < $2::TIMESTAMPTZ GROUP BY 1, 2`,
   integration_adoption: (g) =>
     `SELECT date_trunc('${g}', linked_at) p, provider, count(DISTINCT user_id) v FROM integrations WHERE linked_at >= $1::TIMESTAMPTZ AND linked_at < $2::TIMESTAMPTZ GROUP BY 1, 2`,

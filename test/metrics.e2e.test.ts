@@ -76,6 +76,36 @@ describe('metrics', () => {
     });
   }
 
+  it('time to first connection over a range inside the data equals the search over the whole history', async () => {
+    // The compiled query looks for first connections only among devices activated in the range
+    // and from its start on; this twin searches every event of every device.
+    const answer = await reader.query({
+      metric: 'time_to_first_connection',
+      grain: 'day',
+      by: [],
+      from: '2026-10-19',
+      to: '2026-10-31',
+    });
+    const whole = await db.query(
+      `SELECT (d.activated_at AT TIME ZONE 'UTC')::date::text p,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM fa.t) - extract(epoch FROM d.activated_at)) v50,
+              percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM fa.t) - extract(epoch FROM d.activated_at)) v90
+         FROM devices d JOIN (SELECT e.device_id k, min(e.ts) t FROM connection_events e JOIN devices y ON y.id = e.device_id
+                               WHERE e.outcome = 'success' AND e.ts >= y.activated_at GROUP BY 1) fa ON fa.k = d.id
+        WHERE d.activated_at >= '2026-10-19' AND d.activated_at < '2026-11-01' GROUP BY 1`,
+    );
+    const expected = new Map(whole.rows.map((r) => [r.p, r]));
+    expect(answer.totals.map((t) => t.period).sort()).toEqual([...expected.keys()].sort());
+    let compared = 0;
+    for (const t of answer.totals.filter((x) => x.suppressed === 'none')) {
+      const row = expected.get(t.period);
+      expect(t.values.p50, t.period).toBeCloseTo(Number(row.v50), 6);
+      expect(t.values.p90, t.period).toBeCloseTo(Number(row.v90), 6);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(5);
+  });
+
   it('a bad firmware release stands out in the failure rate', async () => {
     const a = await reader.query({
       metric: 'connection_failure_rate',

@@ -71,6 +71,11 @@ export function compileClickHouseMetric(
       ? `if(countIf(${cond} AND isNotNull(${c})) = 0, NULL, ${fn}If(${c}, ${cond}))`
       : `if(count(${c}) = 0, NULL, ${fn}(${c}))`;
   };
+  /** A period bound as a literal of the column's type (whole seconds: a lower bound only widens). */
+  const bound = (kind: ValueKind | undefined, t: number) =>
+    isTime(kind)
+      ? `toDateTime(${str(new Date(t).toISOString().slice(0, 19).replace('T', ' '))}, 'UTC')`
+      : `toDate(${str(new Date(t).toISOString().slice(0, 10))})`;
   const dim = (r: string): string => {
     const c = ref(r);
     return c.kind === 'boolean'
@@ -103,10 +108,15 @@ export function compileClickHouseMetric(
         ? `(toInt64(toUInt32(${q(f.time)})) * 1000000 + ${q(`${f.time}__us`)})`
         : `(toInt64(toUInt16(${q(f.time)})) * 86400000000)`;
       const w = condition(f.where, xs);
+      // Only rows in the asked range can be counted, and their first match comes no earlier than
+      // the range's start: both sides of this join are cut to that before the join ships them.
+      const baseTime = ref(def.time);
+      const inRange = `${baseTime.sql} >= ${bound(baseTime.kind, range.from)} AND ${baseTime.sql} < ${bound(baseTime.kind, range.to)}`;
+      const after = `${q(f.time)} >= ${bound(schema.kind(f.table, f.time), range.from)}`;
       const first =
         `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${q(schema.readable(f.table))} FINAL ` +
-        `GLOBAL ALL INNER JOIN (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${q(schema.readable(def.from))} FINAL WHERE _fv_deleted = 0) AS fy ON ${q(f.on[1])} = fy_k ` +
-        `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${xMicros} >= fy_t GROUP BY fa_k`;
+        `GLOBAL ALL INNER JOIN (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${q(schema.readable(def.from))} FINAL WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
+        `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${after} AND ${xMicros} >= fy_t GROUP BY fa_k`;
       sources.push(`GLOBAL ALL INNER JOIN (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
       x = `(fa_t - ${micros(def.time)}) / 1000000`;
     }
@@ -123,14 +133,10 @@ export function compileClickHouseMetric(
   }
 
   const time = ref(def.time);
-  const bound = (t: number) =>
-    isTime(time.kind)
-      ? `toDateTime(${str(new Date(t).toISOString().slice(0, 19).replace('T', ' '))}, 'UTC')`
-      : `toDate(${str(new Date(t).toISOString().slice(0, 10))})`;
   const where = [
     `_fv_deleted = 0`,
-    `${time.sql} >= ${bound(range.from)}`,
-    `${time.sql} < ${bound(range.to)}`,
+    `${time.sql} >= ${bound(time.kind, range.from)}`,
+    `${time.sql} < ${bound(time.kind, range.to)}`,
   ];
   for (const [d, values] of filters) where.push(`${dim(d)} IN (${values.map(str).join(', ')})`);
 
@@ -144,21 +150,22 @@ export function compileClickHouseMetric(
   }
   const period = `${PERIOD[grain]}(${time.sql}) AS period`;
   const units = `uniqExact(${ref(def.unit).sql}) AS units`;
-  const select = (dims: string[], total: boolean) =>
-    [
-      `SELECT ${[period, ...dims, ...outputs, units, `toUInt8(${total ? 1 : 0}) AS is_total`].join(', ')}`,
-      `FROM ${from} ${rest.join(' ')}`,
-      `WHERE ${where.join(' AND ')}`,
-      `GROUP BY ${['period', ...dims.map((_, i) => `d${i}`)].join(', ')}`,
-    ].join('\n');
-  if (by.length === 0) return `${select([], true)}\nORDER BY period`;
-  const groups = select(
-    by.map((d, i) => `toNullable(${dim(d)}) AS d${i}`),
-    false,
+  const body = [`FROM ${from} ${rest.join(' ')}`, `WHERE ${where.join(' AND ')}`];
+  if (by.length === 0) {
+    return [`SELECT ${[period, ...outputs, units, 'toUInt8(1) AS is_total'].join(', ')}`, ...body]
+      .concat('GROUP BY period ORDER BY period')
+      .join('\n');
+  }
+  // The period totals come from the same scan as the groups (18.16 has no GROUPING SETS): each
+  // row is counted twice, once in its group and once, dimensions blanked, in its period's total.
+  const dims = by.map(
+    (d, i) => `if(is_total = 1, CAST(NULL AS Nullable(String)), toNullable(${dim(d)})) AS d${i}`,
   );
-  const totals = select([], true).replace(
-    `AS period, `,
-    `AS period, ${by.map((_, i) => `CAST(NULL AS Nullable(String)) AS d${i}`).join(', ')}, `,
-  );
-  return `SELECT * FROM (\n${groups}\nUNION ALL\n${totals}\n) ORDER BY period, ${by.map((_, i) => `d${i}`).join(', ')}`;
+  const keys = ['period', 'is_total', ...by.map((_, i) => `d${i}`)];
+  return [
+    `SELECT ${[period, ...dims, ...outputs, units, 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total'].join(', ')}`,
+    ...body,
+    `GROUP BY ${keys.join(', ')}`,
+    `ORDER BY period, ${by.map((_, i) => `d${i}`).join(', ')}`,
+  ].join('\n');
 }

@@ -35,9 +35,14 @@ function aggregate(a: Aggregate): string {
 
 /**
  * The rows a metric is computed over: the base table as `b`, its joins, and for a `first_after`
- * measure the per-row first matching time as `fa.t` (rows without one drop out).
+ * measure the per-row first matching time as `fa.t` (rows without one drop out). With `range`
+ * (SQL for the period's bounds), the first-match search reads only base rows inside it and
+ * matches no earlier than its start: the same answer for those rows, without the whole history.
  */
-export function fromParts(def: MetricDefinition): { ctes: string[]; joins: string[] } {
+export function fromParts(
+  def: MetricDefinition,
+  range?: { readonly from: string; readonly to: string },
+): { ctes: string[]; joins: string[] } {
   const ctes: string[] = [];
   const joins = def.joins.map(
     (j) => `JOIN ${q(j.table)} ${q(j.table)} ON b.${q(j.on[0])} = ${q(j.table)}.${q(j.on[1])}`,
@@ -46,14 +51,16 @@ export function fromParts(def: MetricDefinition): { ctes: string[]; joins: strin
   if ('percentiles' in m && typeof m.of !== 'string') {
     const f = m.of.first_after;
     const w = f.where
-      ? Object.entries(f.where)
-          .map(([c, v]) =>
-            Array.isArray(v) ? `x.${q(c)} IN (${v.map(lit).join(', ')})` : `x.${q(c)} = ${lit(v as string)}`,
-          )
-          .join(' AND ')
-      : 'TRUE';
+      ? Object.entries(f.where).map(([c, v]) =>
+          Array.isArray(v) ? `x.${q(c)} IN (${v.map(lit).join(', ')})` : `x.${q(c)} = ${lit(v as string)}`,
+        )
+      : [];
+    if (range) {
+      w.push(`y.${q(def.time)} >= ${range.from}`, `y.${q(def.time)} < ${range.to}`);
+      w.push(`x.${q(f.time)} >= ${range.from}`);
+    }
     ctes.push(
-      `fa AS (SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN ${q(def.from)} y ON y.${q(f.on[0])} = x.${q(f.on[1])} WHERE ${w} AND x.${q(f.time)} >= y.${q(def.time)} GROUP BY 1)`,
+      `fa AS (SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN ${q(def.from)} y ON y.${q(f.on[0])} = x.${q(f.on[1])} WHERE ${[...w, `x.${q(f.time)} >= y.${q(def.time)}`].join(' AND ')} GROUP BY 1)`,
     );
     joins.push(`JOIN fa ON fa.k = b.${q(f.on[0])}`);
   }
@@ -79,34 +86,13 @@ export function compileMetric(
 ): CompiledMetric {
   const time = columnRef(def.time);
   const m = def.measure;
-  const ctes: string[] = [];
-  const joins = def.joins.map(
-    (j) => `JOIN ${q(j.table)} ${q(j.table)} ON b.${q(j.on[0])} = ${q(j.table)}.${q(j.on[1])}`,
-  );
+  const { ctes, joins } = fromParts(def, { from: '$1::TIMESTAMPTZ', to: '$2::TIMESTAMPTZ' });
   let outputs: string[];
   if ('ratio' in m) {
     outputs = [`(${aggregate(m.ratio[0])})::DOUBLE / nullif(${aggregate(m.ratio[1])}, 0) AS value`];
   } else if ('percentiles' in m) {
-    let of: string;
-    if (typeof m.of === 'string') of = columnRef(m.of);
-    else {
-      const f = m.of.first_after;
-      const w = f.where
-        ? Object.entries(f.where)
-            .map(([c, v]) =>
-              Array.isArray(v)
-                ? `x.${q(c)} IN (${v.map(lit).join(', ')})`
-                : `x.${q(c)} = ${lit(v as string)}`,
-            )
-            .join(' AND ')
-        : 'TRUE';
-      ctes.push(
-        `fa AS (SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN ${q(def.from)} y ON y.${q(f.on[0])} = x.${q(f.on[1])} WHERE ${w} AND x.${q(f.time)} >= y.${q(def.time)} GROUP BY 1)`,
-      );
-      joins.push(`JOIN fa ON fa.k = b.${q(f.on[0])}`);
-      // Whole microseconds subtracted, then scaled: exact, where epoch() doubles lose the last digits.
-      of = `(epoch_us(fa.t) - epoch_us(${time})) / 1000000`;
-    }
+    // Whole microseconds subtracted, then scaled: exact, where epoch() doubles lose the last digits.
+    const of = typeof m.of === 'string' ? columnRef(m.of) : `(epoch_us(fa.t) - epoch_us(${time})) / 1000000`;
     outputs = m.percentiles.map((p) => `quantile_cont(${of}, ${p}) AS ${q(`p${Math.round(p * 100)}`)}`);
   } else {
     outputs = [`${aggregate(m)} AS value`];
