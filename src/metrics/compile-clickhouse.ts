@@ -71,7 +71,7 @@ export function compileClickHouseMetric(
       ? `if(countIf(${cond} AND isNotNull(${c})) = 0, NULL, ${fn}If(${c}, ${cond}))`
       : `if(count(${c}) = 0, NULL, ${fn}(${c}))`;
   };
-  /** A period bound as a literal of the column's type (whole seconds: a lower bound only widens). */
+  /** A period bound (midnight UTC) as a literal of the column's type. */
   const bound = (kind: ValueKind | undefined, t: number) =>
     isTime(kind)
       ? `toDateTime(${str(new Date(t).toISOString().slice(0, 19).replace('T', ' '))}, 'UTC')`
