@@ -13,7 +13,7 @@ import { readPolicyFile } from '../src/policy/index.ts';
 import { loadKeyFile } from '../src/privacy/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
-import { appenders } from '../src/store/duckdb/duckdb-values.ts';
+import { appendChunked } from '../src/store/duckdb/duckdb-values.ts';
 import { DuckDbStore, openStore } from '../src/store/index.ts';
 import { runCdc, runSync } from '../src/sync/index.ts';
 import { DASHBOARD_QUERIES, type MetricTiming, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
@@ -49,7 +49,6 @@ async function plainCopy(): Promise<number> {
   await db.run(
     `CREATE TABLE ${TABLE} (id BIGINT, device_id BIGINT, ts TIMESTAMPTZ, outcome VARCHAR, error_code VARCHAR, rssi INTEGER, duration_ms INTEGER, app_version VARCHAR)`,
   );
-  const fns = appenders([...kinds]);
   let rows = 0;
   for await (const batch of readTable(client, {
     schema: 'public',
@@ -60,10 +59,7 @@ async function plainCopy(): Promise<number> {
   })) {
     await db.run('BEGIN TRANSACTION');
     const a = await db.createAppender(TABLE);
-    for (const row of batch) {
-      for (let i = 0; i < fns.length; i++) fns[i]?.(a, row[i] ?? null);
-      a.endRow();
-    }
+    appendChunked(a, kinds, batch.length, (r, c) => batch[r]?.[c] ?? null);
     a.flushSync();
     a.closeSync();
     await db.run('COMMIT');

@@ -1,9 +1,9 @@
 import { chmodSync, existsSync } from 'node:fs';
-import { type DuckDBConnection, DuckDBInstance, DuckDBUUIDValue } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
-import type { Value } from '../../policy/index.ts';
+import type { Value, ValueKind } from '../../policy/index.ts';
 import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
-import { appenders, DUCKDB_TYPE } from './duckdb-values.ts';
+import { appendChunked, DUCKDB_TYPE } from './duckdb-values.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -25,8 +25,9 @@ function restrict(path: string): void {
 class DuckDbTableWriter implements TableWriter {
   private readonly target: string;
   private readonly stageTable: string;
-  private readonly append: ReturnType<typeof appenders>;
-  private readonly keyAppend: ReturnType<typeof appenders>;
+  private readonly kinds: readonly ValueKind[];
+  /** For each stored column, its position in a row key, or -1. */
+  private readonly keyPosition: readonly number[];
 
   constructor(
     private readonly db: DuckDBConnection,
@@ -36,8 +37,8 @@ class DuckDbTableWriter implements TableWriter {
   ) {
     this.target = mode === 'rebuild' ? `${spec.name}${REBUILD_SUFFIX}` : spec.name;
     this.stageTable = stageOf(spec.name);
-    this.append = appenders(spec.columns.map((c) => c.kind));
-    this.keyAppend = appenders(spec.key.map((k) => spec.columns.find((c) => c.name === k)?.kind ?? 'text'));
+    this.kinds = spec.columns.map((c) => c.kind);
+    this.keyPosition = spec.columns.map((c) => spec.key.indexOf(c.name));
   }
 
   async writeBatch(
@@ -76,34 +77,23 @@ class DuckDbTableWriter implements TableWriter {
 
   private async appendRows(table: string, rows: readonly Value[][]): Promise<void> {
     const a = await this.db.createAppender(table);
-    const fns = this.append;
-    for (const row of rows) {
-      for (let i = 0; i < fns.length; i++) (fns[i] as (typeof fns)[0])(a, row[i] ?? null);
-      a.endRow();
-    }
+    appendChunked(a, this.kinds, rows.length, (r, c) => (rows[r] as Value[])[c] ?? null);
     a.flushSync();
     a.closeSync();
   }
 
+  /** The batch into the stage table: its rows, then its deleted keys (other columns NULL), flagged. */
   private async stage(rows: readonly Value[][], deletedKeys: readonly Value[][]): Promise<void> {
     await this.db.run(`DELETE FROM ${q(this.stageTable)}`);
     const a = await this.db.createAppender(this.stageTable, 'main', 'temp');
-    const keyIdx = this.spec.key.map((k) => this.spec.columns.findIndex((c) => c.name === k));
-    for (const row of rows) {
-      for (let i = 0; i < this.append.length; i++)
-        (this.append[i] as (typeof this.append)[0])(a, row[i] ?? null);
-      a.appendBoolean(false);
-      a.endRow();
-    }
-    for (const key of deletedKeys) {
-      for (let i = 0; i < this.append.length; i++) {
-        const k = keyIdx.indexOf(i);
-        if (k >= 0) (this.keyAppend[k] as (typeof this.keyAppend)[0])(a, key[k] ?? null);
-        else a.appendNull();
-      }
-      a.appendBoolean(true);
-      a.endRow();
-    }
+    const n = this.kinds.length;
+    appendChunked(a, [...this.kinds, 'boolean'], rows.length + deletedKeys.length, (r, c) => {
+      const deleted = r >= rows.length;
+      if (c === n) return deleted;
+      if (!deleted) return (rows[r] as Value[])[c] ?? null;
+      const k = this.keyPosition[c] as number;
+      return k >= 0 ? ((deletedKeys[r - rows.length] as Value[])[k] ?? null) : null;
+    });
     a.flushSync();
     a.closeSync();
   }
@@ -290,10 +280,7 @@ export class DuckDbStore implements Store {
     await this.db.run(`CREATE OR REPLACE TEMP TABLE ${LIVE} (k UUID)`);
     try {
       const a = await this.db.createAppender(LIVE, 'main', 'temp');
-      for (const p of live) {
-        a.appendUUID(DuckDBUUIDValue.fromUint128(p));
-        a.endRow();
-      }
+      appendChunked(a, ['uuid'], live.length, (r) => live[r] as bigint);
       a.flushSync();
       a.closeSync();
       const r = await this.db.runAndReadAll(
