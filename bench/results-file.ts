@@ -1,23 +1,33 @@
 // bench/RESULTS.md: `run.ts` writes the file; later benchmarks replace their own marked section.
 // Tables are written aligned the way the formatter (`biome check`, part of `npm test`) wants them,
 // so a benchmark run never leaves the repository failing its own checks.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const RESULTS_FILE = join(fileURLToPath(new URL('../../', import.meta.url)), 'bench', 'RESULTS.md');
 
-/** Writes the whole results file, tables aligned. */
-export function writeResults(text: string): void {
-  writeFileSync(RESULTS_FILE, alignTables(text));
+/**
+ * Writes the whole results file, tables aligned, keeping the marked sections other benchmarks
+ * wrote (`<!-- name -->…<!-- /name -->`) until they run again and replace them.
+ */
+export function writeResults(text: string, file = RESULTS_FILE): void {
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const kept = [...old.matchAll(/<!-- ([\w-]+) -->[\s\S]*?<!-- \/\1 -->/g)]
+    .filter((m) => !text.includes(`<!-- ${m[1]} -->`))
+    .map((m) => m[0]);
+  writeFileSync(file, alignTables(`${[text.trimEnd(), ...kept].join('\n\n')}\n`));
 }
 
 /** Replaces the text between `<!-- name -->` and `<!-- /name -->`, or appends it marked so. */
-export function spliceSection(name: string, body: string): void {
+export function spliceSection(name: string, body: string, file = RESULTS_FILE): void {
   const section = `<!-- ${name} -->\n${body.trim()}\n<!-- /${name} -->`;
-  const text = readFileSync(RESULTS_FILE, 'utf8');
+  const text = readFileSync(file, 'utf8');
   const marked = new RegExp(`<!-- ${name} -->[\\s\\S]*<!-- /${name} -->`);
-  writeResults(marked.test(text) ? text.replace(marked, () => section) : `${text.trimEnd()}\n\n${section}\n`);
+  writeResults(
+    marked.test(text) ? text.replace(marked, () => section) : `${text.trimEnd()}\n\n${section}`,
+    file,
+  );
 }
 
 /** Pads every cell of each pipe table to its column's width; `---:` columns right-aligned. */

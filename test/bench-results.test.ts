@@ -1,8 +1,11 @@
 // The benchmarks rewrite bench/RESULTS.md, and `npm test` runs `biome check` over it: the tables they
 // write must already be in the formatter's shape, or a benchmark run turns the checks red.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alignTables } from '../bench/results-file.ts';
+import { alignTables, spliceSection, writeResults } from '../bench/results-file.ts';
 
 const raw = [
   '## Fleet',
@@ -32,5 +35,27 @@ describe('bench results tables', () => {
     expect(aligned).not.toBe(raw);
     expect(biomeFormat(aligned)).toBe(aligned);
     expect(alignTables(aligned)).toBe(aligned);
+  });
+
+  it('keep the sections other benchmarks wrote when the main benchmark rewrites the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-results-'));
+    const file = join(dir, 'RESULTS.md');
+    try {
+      writeResults('# Results\n\nfirst run', file);
+      spliceSection('fleet', '## Fleet\n\n| a | b |\n|---|---:|\n| x | 1 |', file);
+      spliceSection('ingest', '## Ingest\n\nold', file);
+      spliceSection('ingest', '## Ingest\n\nnew', file);
+      writeResults('# Results\n\nsecond run', file);
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain('second run');
+      expect(text).not.toContain('first run');
+      expect(text).toContain('| x   |   1 |');
+      expect(text).toContain('new');
+      expect(text).not.toContain('old');
+      expect(text.indexOf('<!-- fleet -->')).toBeLessThan(text.indexOf('<!-- ingest -->'));
+      expect(biomeFormat(text)).toBe(text);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
