@@ -62,9 +62,12 @@ describe('key file', () => {
 describe('sealed box', () => {
   it('round-trips, and refuses tampering, another context or another key', () => {
     const box = sealedBox(k1, 'checkpoint');
-    const sealed = box.seal('["2026-01-01", "42"]', 'checkpoint:users');
-    expect(sealed).not.toContain('42');
-    expect(box.open(sealed, 'checkpoint:users')).toBe('["2026-01-01", "42"]');
+    // A canary no random base64 text will contain by chance (a bare "42" did, 1 run in ~70).
+    const plain = '["2026-01-01", "canary-user-4242"]';
+    const sealed = box.seal(plain, 'checkpoint:users');
+    expect(sealed).not.toContain('canary-user-4242');
+    expect(Buffer.from(sealed, 'base64').includes('canary-user-4242')).toBe(false);
+    expect(box.open(sealed, 'checkpoint:users')).toBe(plain);
     expect(box.open(sealed, 'checkpoint:devices')).toBeUndefined();
     expect(sealedBox(k2, 'checkpoint').open(sealed, 'checkpoint:users')).toBeUndefined();
     const flipped = Buffer.from(sealed, 'base64');
