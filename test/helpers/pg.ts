@@ -1,8 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-export const PG_HOST = process.env.FV_TEST_PG_HOST ?? '127.0.0.1';
-export const PG_PORT = Number(process.env.FV_TEST_PG_PORT ?? 5432);
+// The cluster the global setup (test/setup/global-services.ts) started for this run: the tests
+// never fall back to a server the machine happens to run.
+function fromEnv(name: string): string {
+  const value = process.env[name];
+  if (!value)
+    throw new Error(`${name} is not set: run the tests through vitest (its global setup starts PostgreSQL)`);
+  return value;
+}
+export const PG_HOST = fromEnv('FV_TEST_PG_HOST');
+export const PG_PORT = Number(fromEnv('FV_TEST_PG_PORT'));
 
 export function pgUrl(database: string, user = 'postgres'): string {
   return `postgres://${user}@${PG_HOST}:${PG_PORT}/${database}`;
@@ -18,7 +26,7 @@ export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T
   }
 }
 
-/** A fresh database on the machine's PostgreSQL, dropped (with its roles) by `drop()`. */
+/** A fresh database on the tests' PostgreSQL, dropped (with its roles) by `drop()`. */
 export interface TestDatabase {
   readonly name: string;
   readonly url: string;

@@ -1,0 +1,14 @@
+// Vitest global setup: the services every end-to-end file shares, started once per run and
+// removed at the end. Today that is one PostgreSQL cluster of the tests' own; ClickHouse clusters
+// and Mosquitto brokers are started by the files that need them (they stop and kill them).
+import { startPgCluster } from '../services/pg-cluster.ts';
+
+export default async function setup(): Promise<() => void> {
+  // FV_TEST_PG_PORT points the tests at a server someone runs on purpose (for example to debug);
+  // without it the tests never touch a server the machine happens to run.
+  if (process.env.FV_TEST_PG_PORT) return () => {};
+  const pg = await startPgCluster();
+  process.env.FV_TEST_PG_HOST = pg.host;
+  process.env.FV_TEST_PG_PORT = String(pg.port);
+  return () => pg.stop();
+}
