@@ -31,9 +31,10 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
   ip netns add "$netns"
   ip -n "$netns" link set lo up
   # A LAN-like address of its own, for the tests that listen beyond loopback (with TLS).
-  ip -n "$netns" link add fv0 type dummy
+  ip -n "$netns" link add fv0 type veth peer name fv1
   ip -n "$netns" addr add 10.254.0.1/24 dev fv0
   ip -n "$netns" link set fv0 up
+  ip -n "$netns" link set fv1 up
   echo "== npm test in network namespace $netns (the machine's services are out of reach)"
   ip netns exec "$netns" npm test
 else
