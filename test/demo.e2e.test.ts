@@ -82,5 +82,5 @@ describe('npm start (demo on embedded defaults)', () => {
         false,
       );
     }
-  });
+  }, 360_000); // two whole demo runs (simulate, sync, report, serve)
 });
