@@ -58,6 +58,17 @@ LEFT JOIN LATERAL (
 ) k ON true`;
 }
 
+/**
+ * Whether a gate exists in schema `$1`, whether the connected role may use it (schema USAGE and
+ * EXECUTE) and whether every role may. From the catalog: naming a schema the role may not use
+ * would be refused outright.
+ */
+export const GATE_STATE_SQL = `SELECT count(p.oid) > 0 AS exists,
+  coalesce(bool_or(has_schema_privilege(n.oid, 'USAGE') AND has_function_privilege(p.oid, 'EXECUTE')), false) AS mine,
+  coalesce(bool_or(has_schema_privilege('public', n.oid, 'USAGE') OR has_function_privilege('public', p.oid, 'EXECUTE')), false) AS public
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = $1 AND p.proname = 'peek' AND p.proargtypes = '23'::oidvector`;
+
 export interface PeekFunction {
   /** Schema-qualified name of the function to create, e.g. `"fleetvault".peek` or `pg_temp.fv_peek`. */
   readonly name: string;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
 import { FvError } from '../errors/index.ts';
 import type { Policy } from '../policy/index.ts';
-import { GUARD_SQLSTATE, peekFunctionSql, publicationSql } from './change-gate.ts';
+import { GATE_STATE_SQL, GUARD_SQLSTATE, peekFunctionSql, publicationSql } from './change-gate.ts';
 import { formatLsn } from './pgoutput.ts';
 import { quoteIdent } from './sql-text.ts';
 
@@ -42,15 +42,10 @@ export class ChangeSlot {
     if (!PUBLICATION_NAME.test(publication)) {
       throw new FvError('FV_USAGE', '--publication takes lower-case letters, digits and _ (at most 40)');
     }
-    const gate = (
-      await client.query<{ peek: boolean; exec: boolean }>(
-        `SELECT to_regprocedure($1) IS NOT NULL AS peek,
-                to_regprocedure($1) IS NOT NULL AND has_function_privilege(to_regprocedure($1), 'EXECUTE') AS exec`,
-        [`${quoteIdent(publication)}.peek(integer)`],
-      )
-    ).rows[0];
-    if (gate?.peek) {
-      if (!gate.exec) {
+    const gate = (await client.query<{ exists: boolean; mine: boolean }>(GATE_STATE_SQL, [publication]))
+      .rows[0];
+    if (gate?.exists) {
+      if (!gate.mine) {
         throw new FvError(
           'FV_CDC_UNAVAILABLE',
           `the connected role may not use the change-capture gate ${publication}; run the SQL from \`fleetvault policy grants --mode cdc --role <this role>\` as a superuser`,
@@ -94,14 +89,24 @@ export class ChangeSlot {
 
   /** Creates the slot; returns the position from which it holds every change. */
   async create(): Promise<string> {
-    const r =
-      this.access === 'gate'
-        ? await this.client.query<{ lsn: string }>(`SELECT ${quoteIdent(this.name)}.start()::text AS lsn`)
-        : await this.client.query<{ lsn: string }>(
-            "SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')",
-            [this.name],
-          );
-    return r.rows[0]?.lsn as string;
+    try {
+      const r =
+        this.access === 'gate'
+          ? await this.client.query<{ lsn: string }>(`SELECT ${quoteIdent(this.name)}.start()::text AS lsn`)
+          : await this.client.query<{ lsn: string }>(
+              "SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')",
+              [this.name],
+            );
+      return r.rows[0]?.lsn as string;
+    } catch (error) {
+      if ((error as { code?: string }).code === '42710') {
+        throw new FvError(
+          'FV_CDC_SETUP',
+          `replication slot ${this.name} already exists in another database of this PostgreSQL cluster (slot names are per cluster); make the gate under another --publication name`,
+        );
+      }
+      throw error;
+    }
   }
 
   async drop(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Policy, Problem } from '../policy/index.ts';
-import { publishedColumns, replicaIdentitySql } from './change-gate.ts';
+import { GATE_STATE_SQL, publishedColumns, replicaIdentitySql } from './change-gate.ts';
 import type { PgQueryable } from './introspect.ts';
 import { quoteIdent } from './sql-text.ts';
 
@@ -178,14 +178,8 @@ export async function changeCaptureProblems(
       'SELECT rolname AS name, rolsuper OR rolreplication AS replication FROM pg_roles WHERE rolname = current_user',
     )
   ).rows[0];
-  const peek = `${quoteIdent(opts.publication)}.peek(integer)`;
   const gate = (
-    await db.query<{ exists: boolean; mine: boolean; public: boolean }>(
-      `SELECT to_regprocedure($1) IS NOT NULL AS exists,
-              to_regprocedure($1) IS NOT NULL AND has_function_privilege(to_regprocedure($1), 'EXECUTE') AS mine,
-              to_regprocedure($1) IS NOT NULL AND has_function_privilege('public', to_regprocedure($1), 'EXECUTE') AS public`,
-      [peek],
-    )
+    await db.query<{ exists: boolean; mine: boolean; public: boolean }>(GATE_STATE_SQL, [opts.publication])
   ).rows[0];
   if (role?.replication) {
     add(

@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import { FvError } from '../errors/index.ts';
-import { formatProblems, type Problem } from '../policy/index.ts';
+import { formatProblems, type Policy, type Problem } from '../policy/index.ts';
 import { piiScanner } from '../privacy/index.ts';
 import {
   ChangeSlot,
@@ -9,6 +9,7 @@ import {
   decodePgoutput,
   parseLsn,
   publicationProblems,
+  publicationSql,
   replicaIdentityProblems,
   slotReadError,
 } from '../source/index.ts';
@@ -48,7 +49,7 @@ const META_SLOT = 'cdc_slot';
 const META_PENDING = 'cdc_slot_pending';
 const PAGE = 5_000;
 
-function refuse(problems: readonly Problem[]): void {
+function refuse(problems: readonly Problem[], policy: Policy, publication: string): void {
   const errors = problems.filter((p) => p.severity === 'error');
   if (errors.length === 0) return;
   const setup = errors.some((p) => p.code === 'FV_CDC_SETUP');
@@ -57,7 +58,14 @@ function refuse(problems: readonly Problem[]): void {
     setup
       ? 'change capture would make PostgreSQL refuse updates, or could not follow deletes; nothing was created or read'
       : 'the publication does not carry exactly what the policy reads; nothing was read from the slot',
-    formatProblems(errors),
+    [
+      ...formatProblems(errors),
+      ...(setup
+        ? []
+        : [
+            `to put it back, as the tables' owner: ${publicationSql(policy, publication, 'ALTER')}; (with a gate, run the SQL from \`fleetvault policy grants --mode cdc\` again)`,
+          ]),
+    ],
   );
 }
 
@@ -125,8 +133,12 @@ export async function runCdc(opts: CdcOptions): Promise<CdcResult> {
             : `replication slot ${slot.name} was confirmed past what this store holds (${confirmed} > ${held}: another reader, or a new slot of the same name); changes in between are lost to this store. Run \`fleetvault sync --mode cdc --full\` to start over`,
         );
       }
-      refuse(await replicaIdentityProblems(source, policy));
-      refuse(await publicationProblems(source, policy, publication, await slot.gatePolicy()));
+      refuse(await replicaIdentityProblems(source, policy), policy, slot.publication);
+      refuse(
+        await publicationProblems(source, policy, publication, await slot.gatePolicy()),
+        policy,
+        publication,
+      );
     }
     return await follow(source, slot, plans, opts, started, initial);
   } finally {
@@ -147,7 +159,7 @@ async function startSlot(
 ): Promise<SyncResult> {
   const { store, policy } = opts;
   // Nothing is created or dropped before the tables' replica identity is known to be safe to publish.
-  refuse(await replicaIdentityProblems(source, policy));
+  refuse(await replicaIdentityProblems(source, policy), policy, slot.publication);
   // A slot left by a first run that died before recording it, or replaced by `--full`, would only
   // hold WAL back on the source: it goes. Any other slot of this name belongs to someone else.
   const ours = [was.pending, opts.full ? was.recorded : undefined];
@@ -163,7 +175,11 @@ async function startSlot(
   let createdSlot = false;
   try {
     createdPublication = await slot.createPublication(policy);
-    refuse(await publicationProblems(source, policy, slot.publication, await slot.gatePolicy()));
+    refuse(
+      await publicationProblems(source, policy, slot.publication, await slot.gatePolicy()),
+      policy,
+      slot.publication,
+    );
     if (exists) await slot.drop();
     for (const name of ours) {
       if (name && name !== slot.name && slot.access === 'replication') {
