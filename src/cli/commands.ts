@@ -237,6 +237,7 @@ export const syncAction: Action = async (out, opts) => {
       const r = await runCdc({
         ...base,
         full: first && base.full,
+        applyBatch: intOpt(opts.batchSize, 'batch-size', 50_000) || 50_000,
         ...(typeof opts.publication === 'string' ? { publication: opts.publication } : {}),
         onApplied: (n) => out.progress('change capture', n, 0),
       });

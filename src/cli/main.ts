@@ -144,7 +144,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
-    .option('--batch-size <n>', 'rows per committed batch', '50000')
+    .option('--batch-size <n>', 'rows (with --mode cdc: changes) per committed batch', '50000')
     .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
     .option('--mode <mode>', 'cursor (scan cursor columns) or cdc (PostgreSQL logical replication)', 'cursor')
     .option('--follow', 'with --mode cdc: keep applying changes until stopped')

@@ -23,7 +23,7 @@ export type { CdcTableCount } from './change-batch.ts';
 export interface CdcOptions extends SyncOptions {
   /** Messages read from the slot per round (whole transactions, so a round may hold more; default 20,000). */
   readonly maxChanges?: number;
-  /** Changes applied per store transaction, also inside one large source transaction (default 20,000). */
+  /** Changes applied per store transaction, also inside one large source transaction (default 50,000). */
   readonly applyBatch?: number;
   /** The publication (and, through a gate, its schema and slot) change capture reads; default `fleetvault`. */
   readonly publication?: string;
@@ -226,7 +226,7 @@ async function follow(
 ): Promise<CdcResult> {
   const { store, policy } = opts;
   const maxChanges = opts.maxChanges ?? 20_000;
-  const applyBatch = opts.applyBatch ?? 20_000;
+  const applyBatch = opts.applyBatch ?? 50_000;
   const byOid = await tablesByOid(source, policy.schema, plans);
   const counts: Record<string, CdcTableCount> = {};
   const count = (t: string) => {
@@ -305,6 +305,7 @@ async function follow(
       }
       // Even a round with nothing for the policy's tables moves the store's position.
       changes += await batch.flush();
+      await batch.endRound();
       await source.query('COMMIT');
     } catch (error) {
       await source.query('ROLLBACK').catch(() => {});

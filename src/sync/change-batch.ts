@@ -130,6 +130,10 @@ export class ChangeBatch {
   private readonly writers = new Map<string, TableWriter>();
   private transforms = new Map<string, ReturnType<typeof rowTransformer>>();
   private readonly tombstones = new Map<string, ReadonlySet<string>>();
+  /** Erasures not yet seen by the transforms (only of keys nothing else points to). */
+  private stale = false;
+  /** Tables whose key other columns point to: erasing one of their keys erases linked rows too. */
+  private readonly parents: ReadonlySet<string>;
 
   private constructor(
     private readonly ctx: ChangeBatchContext,
@@ -137,6 +141,23 @@ export class ChangeBatch {
   ) {
     this.ended = position;
     this.held = position;
+    const pointers = ctx.plans.flatMap((p) =>
+      [...p.policy.columns.values()]
+        .filter((c) => c.action === 'pseudonymize')
+        .map((c) => ({ table: p.policy.name, column: c.name, domain: c.domain })),
+    );
+    this.parents = new Set(
+      ctx.plans
+        .filter((p) => {
+          const domain = keyDomain(p.policy);
+          const own = p.policy.primaryKey[0];
+          return (
+            domain !== undefined &&
+            pointers.some((x) => x.domain === domain && !(x.table === p.policy.name && x.column === own))
+          );
+        })
+        .map((p) => p.policy.name),
+    );
   }
 
   static async open(ctx: ChangeBatchContext, position: bigint): Promise<ChangeBatch> {
@@ -174,17 +195,27 @@ export class ChangeBatch {
     this.changes = [];
     await this.readUnsent(folded);
     const { store } = this.ctx;
-    let deleted = false;
+    const erased = new Set<string>();
     await store.atomically(async () => {
-      for (const [table, list] of folded) deleted = (await this.apply(table, list)) || deleted;
+      for (const [table, list] of folded) if (await this.apply(table, list)) erased.add(table);
       if (this.ended > this.held) await store.setMeta(META_LSN, formatLsn(this.ended));
     });
     this.held = this.ended;
-    if (deleted) await this.refreshTombstones();
+    // A deleted parent (a soft-deleted user) must stop its rows at once; a deleted leaf key (an
+    // event) matters only if the same key comes back, so the transforms learn it at the round's
+    // end: re-reading every tombstone after each batch made a large transaction quadratic.
+    if ([...erased].some((t) => this.parents.has(t))) await this.refreshTombstones();
+    else if (erased.size > 0) this.stale = true;
     return applied;
   }
 
+  /** The end of a round read from the slot: erasures of its batches reach the transforms. */
+  async endRound(): Promise<void> {
+    if (this.stale) await this.refreshTombstones();
+  }
+
   private async refreshTombstones(): Promise<void> {
+    this.stale = false;
     for (const [d, set] of await this.ctx.store.tombstones()) this.tombstones.set(d, set);
     this.transforms = new Map(
       this.ctx.plans.map((p) => [
@@ -239,7 +270,7 @@ export class ChangeBatch {
     }
   }
 
-  /** Writes one table's folded changes; true when rows were deleted. */
+  /** Writes one table's folded changes; true when it erased keys (kept as tombstones). */
   private async apply(table: string, list: readonly Change[]): Promise<boolean> {
     const plan = (list[0] as Change).plan;
     const transform = this.transforms.get(table) as ReturnType<typeof rowTransformer>;
@@ -269,16 +300,21 @@ export class ChangeBatch {
     await (this.writers.get(table) as TableWriter).writeBatch(upserts, deletes, undefined);
     this.ctx.count(table).upserted += upserts.length;
     this.ctx.count(table).deleted += deletes.length;
-    // A deleted parent takes what points to it (a user's devices, their events) along.
-    if (gone.length > 0) {
-      const erased = await eraseLinked({
-        policy: this.ctx.policy,
-        store: this.ctx.store,
-        domain: keyDomain(plan.policy) as string,
-        pseudonyms: gone,
-      });
-      for (const [t, n] of Object.entries(erased)) if (t !== table) this.ctx.count(t).erased += n;
+    const domain = keyDomain(plan.policy);
+    if (gone.length === 0 || !domain) return false;
+    if (!this.parents.has(table)) {
+      // Nothing else points to these keys: the rows are gone with this batch, the keys stay erased.
+      await this.ctx.store.addTombstones(domain, gone);
+      return true;
     }
-    return deletes.length > 0;
+    // A deleted parent takes what points to it (a user's devices, their events) along.
+    const erased = await eraseLinked({
+      policy: this.ctx.policy,
+      store: this.ctx.store,
+      domain,
+      pseudonyms: gone,
+    });
+    for (const [t, n] of Object.entries(erased)) if (t !== table) this.ctx.count(t).erased += n;
+    return true;
   }
 }
