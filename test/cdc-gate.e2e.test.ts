@@ -25,6 +25,7 @@ describe('change capture through the gate: the login role cannot decode WAL', ()
   let key: string;
   let reader: string;
   let trusted: string;
+  let owner: string;
   let pub: string;
   let wire: WireRecorder;
   const sync = (source: string, ...extra: string[]) =>
@@ -68,7 +69,7 @@ describe('change capture through the gate: the login role cannot decode WAL', ()
     reader = `fv_cdcr_${tag}`;
     trusted = `fv_cdct_${tag}`;
     pub = `fv_gate_${tag}`;
-    const owner = `fv_cdcx_${tag}`;
+    owner = `fv_cdcx_${tag}`;
     db.roles.push(reader, trusted, owner);
     const sim = await runCli([
       'simulate',
@@ -169,6 +170,12 @@ describe('change capture through the gate: the login role cannot decode WAL', ()
     expect(trustedCheck.code, trustedCheck.stderr).toBe(1);
     expect(trustedCheck.stdout).toContain('FV_SOURCE_OVERPRIVILEGED');
     expect(trustedCheck.stdout).toContain(`role ${trusted} has REPLICATION`);
+    // The gate's owner must never log in: whoever could would decode everything.
+    await db.query(`ALTER ROLE ${owner} LOGIN`);
+    const loginOwner = await check(reader);
+    await db.query(`ALTER ROLE ${owner} NOLOGIN`);
+    expect(loginOwner.code).toBe(1);
+    expect(loginOwner.stdout).toContain(`belongs to role ${owner}, which can log in`);
   });
 
   it('sync --mode cdc runs as the login role through the gate: a first copy, then changes, no canary anywhere', async () => {
@@ -198,6 +205,24 @@ describe('change capture through the gate: the login role cannot decode WAL', ()
       expect(dump.includes(c), c).toBe(false);
       expect(next.stdout + next.stderr + first.stdout + first.stderr).not.toContain(c);
     }
+  });
+
+  it('a slot moved past the store behind its back (the gate lets the login role advance it) stops the run instead of skipping changes', async () => {
+    await db.query("UPDATE users SET country = 'QQ', updated_at = now() WHERE id % 5 = 0");
+    await withClient(pgUrl(db.name, reader), (c) => c.query(`SELECT ${pub}.advance(pg_current_wal_lsn())`));
+    const lost = await sync(pgUrl(db.name, reader));
+    expect(lost.code).toBe(1);
+    expect(lost.stderr).toContain('FV_CDC_SLOT_LOST');
+    expect(lost.stderr).toContain('was confirmed past what this store holds');
+    const full = await sync(pgUrl(db.name, reader), '--full');
+    expect(full.code, full.stderr).toBe(0);
+    const qq = Number(
+      (await db.query("SELECT count(*)::int AS n FROM users WHERE country = 'QQ' AND deleted_at IS NULL"))
+        .rows[0].n,
+    );
+    expect(await queryStore(store, "SELECT count(*) FROM users WHERE country = 'QQ'")).toEqual([
+      [String(qq)],
+    ]);
   });
 
   it('a publication widened by hand: refused before reading, and once put back the guard still stops every change decoded in between; no secret byte reaches fleetvault', async () => {

@@ -65,8 +65,10 @@ LEFT JOIN LATERAL (
  */
 export const GATE_STATE_SQL = `SELECT count(p.oid) > 0 AS exists,
   coalesce(bool_or(has_schema_privilege(n.oid, 'USAGE') AND has_function_privilege(p.oid, 'EXECUTE')), false) AS mine,
-  coalesce(bool_or(has_schema_privilege('public', n.oid, 'USAGE') OR has_function_privilege('public', p.oid, 'EXECUTE')), false) AS public
+  coalesce(bool_or(has_schema_privilege('public', n.oid, 'USAGE') OR has_function_privilege('public', p.oid, 'EXECUTE')), false) AS public,
+  min(o.rolname) AS owner, coalesce(bool_or(o.rolcanlogin), false) AS owner_logs_in
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_catalog.pg_roles o ON o.oid = p.proowner
 WHERE n.nspname = $1 AND p.proname = 'peek' AND p.proargtypes = '23'::oidvector`;
 
 export interface PeekFunction {

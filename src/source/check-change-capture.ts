@@ -179,7 +179,13 @@ export async function changeCaptureProblems(
     )
   ).rows[0];
   const gate = (
-    await db.query<{ exists: boolean; mine: boolean; public: boolean }>(GATE_STATE_SQL, [opts.publication])
+    await db.query<{
+      exists: boolean;
+      mine: boolean;
+      public: boolean;
+      owner: string;
+      owner_logs_in: boolean;
+    }>(GATE_STATE_SQL, [opts.publication])
   ).rows[0];
   if (role?.replication) {
     add(
@@ -195,6 +201,14 @@ export async function changeCaptureProblems(
       'error',
       undefined,
       `every role may execute the change-capture gate ${opts.publication}; run the SQL from \`fleetvault policy grants --mode cdc\` again (it revokes that)`,
+    );
+  }
+  if (gate?.owner_logs_in) {
+    add(
+      'FV_SOURCE_OVERPRIVILEGED',
+      opts.strict ? 'error' : 'warning',
+      undefined,
+      `the change-capture gate ${opts.publication} belongs to role ${gate.owner}, which can log in: whoever logs in as it can decode every column of every table; ALTER ROLE ${gate.owner} NOLOGIN`,
     );
   }
   let gatePolicy: Record<string, string[]> | undefined;
