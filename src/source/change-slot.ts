@@ -54,7 +54,7 @@ export class ChangeSlot {
       if (opts.follows && opts.follows !== publication) {
         throw new FvError(
           'FV_CDC_SETUP',
-          `this store follows replication slot ${opts.follows}, but the gate ${publication} reads slot ${publication}; run \`fleetvault sync --mode cdc --full\` to start over from the gate's slot`,
+          `this store follows replication slot ${opts.follows}, but the gate ${publication} reads slot ${publication}; run \`fleetvault sync --mode cdc --full\` to start over from the gate's slot, and have a superuser drop slot ${opts.follows} (it holds WAL back)`,
         );
       }
       return new ChangeSlot(client, 'gate', publication, publication);
