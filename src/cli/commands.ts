@@ -8,12 +8,17 @@ import { formatProblems, hasErrors, type Policy, type Problem, readPolicyFile } 
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
 import { pgLoader, simulate } from '../sim/index.ts';
 import {
+  cdcGrantStatements,
+  changeCaptureProblems,
   checkAgainstSource,
   connectSource,
+  DEFAULT_PUBLICATION,
   DEFAULT_READER_ROLE,
+  DEFAULT_REPLICATION_ROLE,
   databaseOf,
   grantStatements,
   introspect,
+  PUBLICATION_NAME,
   suggestPolicy,
 } from '../source/index.ts';
 import { isClickHouseUrl, openStore, readOnlySql } from '../store/index.ts';
@@ -106,6 +111,14 @@ export const policyCheckAction: Action = async (out, opts) => {
           role: String(opts.role ?? DEFAULT_READER_ROLE),
         }),
       );
+      if (syncMode(opts.mode, 'mode') === 'cdc') {
+        problems.push(
+          ...(await changeCaptureProblems(client, policy, {
+            publication: String(opts.publication ?? DEFAULT_PUBLICATION),
+            strict: opts.strict === true,
+          })),
+        );
+      }
     } finally {
       await client.end();
     }
@@ -156,11 +169,31 @@ export const policyGrantsAction: Action = async (out, opts) => {
   const policy = loadPolicyOrThrow(file);
   const url = (opts.source as string | undefined) ?? process.env.FLEETVAULT_SOURCE;
   const database = String(opts.database ?? (url ? databaseOf(url) : 'postgres'));
-  const sql = grantStatements(policy, { role: String(opts.role ?? DEFAULT_READER_ROLE), database });
+  const role = String(opts.role ?? DEFAULT_READER_ROLE);
+  const sql = grantStatements(policy, { role, database });
+  if (syncMode(opts.mode, 'mode') === 'cdc') {
+    const publication = String(opts.publication ?? DEFAULT_PUBLICATION);
+    if (!PUBLICATION_NAME.test(publication))
+      throw new FvError('FV_USAGE', '--publication takes lower-case letters, digits and _ (at most 40)');
+    sql.push(
+      ...cdcGrantStatements(policy, {
+        role,
+        publication,
+        replicationRole: String(opts.replicationRole ?? DEFAULT_REPLICATION_ROLE),
+      }),
+    );
+  }
   if (out.json) out.data({ statements: sql });
   for (const s of sql) out.line(s);
   return 0;
 };
+
+/** `--mode` / `--sync-mode`: how a sync follows the source. */
+export function syncMode(value: string | boolean | undefined, name: string): 'cursor' | 'cdc' {
+  const mode = String(value ?? 'cursor');
+  if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', `--${name} is cursor or cdc`);
+  return mode;
+}
 
 /**
  * The two-person rule for a policy about to be applied: nothing may travel less protected than the
@@ -178,8 +211,7 @@ export const syncAction: Action = async (out, opts) => {
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   requireApprovedPolicy(policy, opts);
-  const mode = String(opts.mode ?? 'cursor');
-  if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', '--mode is cursor or cdc');
+  const mode = syncMode(opts.mode, 'mode');
   if (opts.follow === true && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
   const storePath = String(opts.store ?? DEFAULT_STORE);
   if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
@@ -202,7 +234,14 @@ export const syncAction: Action = async (out, opts) => {
     if (opts.follow === true) void untilStopped().then(() => stop.abort());
     let first = true;
     do {
-      const r = await runCdc({ ...base, full: first && base.full });
+      const r = await runCdc({
+        ...base,
+        full: first && base.full,
+        applyBatch: intOpt(opts.batchSize, 'batch-size', 50_000) || 50_000,
+        ...(typeof opts.publication === 'string' ? { publication: opts.publication } : {}),
+        onApplied: (n) => out.progress('change capture', n, 0),
+      });
+      out.clearProgress();
       first = false;
       if (r.initial) {
         if (out.json) out.data(r.initial);

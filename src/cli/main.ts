@@ -100,8 +100,14 @@ function program(setCode: (code: number) => void): Command {
     .description('report every problem of a policy, against the live source when given')
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
     .option('--source <url>', 'source PostgreSQL URL (or FLEETVAULT_SOURCE)')
-    .option('--strict', 'a role that can read never-needed columns is an error')
+    .option('--strict', 'a role that can read never-needed columns (or decode WAL) is an error')
     .option('--role <name>', 'role name used in suggested GRANTs')
+    .option(
+      '--mode <mode>',
+      'cursor, or cdc: also check change capture (gate, publication, replica identity)',
+      'cursor',
+    )
+    .option('--publication <name>', 'with --mode cdc: publication (and gate) name', 'fleetvault')
     .action(run(policyCheckAction));
   policy
     .command('suggest')
@@ -119,6 +125,17 @@ function program(setCode: (code: number) => void): Command {
     .option('--role <name>', 'role to create', 'fleetvault_reader')
     .option('--database <name>', 'database to grant CONNECT on (default: from --source)')
     .option('--source <url>', 'source PostgreSQL URL, for the database name')
+    .option(
+      '--mode <mode>',
+      'cursor, or cdc: also the publication and the change-capture gate (run as a superuser)',
+      'cursor',
+    )
+    .option('--publication <name>', 'with --mode cdc: publication, gate schema and slot name', 'fleetvault')
+    .option(
+      '--replication-role <name>',
+      'with --mode cdc: the NOLOGIN role with REPLICATION that owns the gate',
+      'fleetvault_replication',
+    )
     .action(run(policyGrantsAction));
   p.command('sync')
     .description('copy the source into the store through the policy')
@@ -127,11 +144,12 @@ function program(setCode: (code: number) => void): Command {
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
-    .option('--batch-size <n>', 'rows per committed batch', '50000')
+    .option('--batch-size <n>', 'rows (with --mode cdc: changes) per committed batch', '50000')
     .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
     .option('--mode <mode>', 'cursor (scan cursor columns) or cdc (PostgreSQL logical replication)', 'cursor')
     .option('--follow', 'with --mode cdc: keep applying changes until stopped')
     .option('--poll-ms <ms>', 'with --follow: pause between reads of the slot', '1000')
+    .option('--publication <name>', 'with --mode cdc: publication (and gate) to read', 'fleetvault')
     .action(run(syncAction));
   const metrics = p.command('metrics').description('k-anonymous business metrics from the store');
   metrics
@@ -188,6 +206,7 @@ function program(setCode: (code: number) => void): Command {
       'scheduled syncs by cursor (default) or cdc (logical replication)',
       'cursor',
     )
+    .option('--publication <name>', 'with --sync-mode cdc: publication (and gate) to read', 'fleetvault')
     .option('--source <url>', 'source PostgreSQL URL for scheduled syncs (or FLEETVAULT_SOURCE)')
     .option('--policy <file>', 'policy file for scheduled syncs', DEFAULT_POLICY)
     .option(

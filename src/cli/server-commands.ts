@@ -94,7 +94,13 @@ export const serveAction: Action = async (out, opts) => {
       const store = await openStore(storePath);
       try {
         if (cdc) {
-          const r = await runCdc({ sourceUrl: sourceUrlValue, policy, store, key });
+          const r = await runCdc({
+            sourceUrl: sourceUrlValue,
+            policy,
+            store,
+            key,
+            publication: String(opts.publication ?? 'fleetvault'),
+          });
           const ok = r.initial?.ok ?? true;
           audit.append({
             actor: 'scheduler',

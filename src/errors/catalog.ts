@@ -111,7 +111,7 @@ export const ERROR_CATALOG = {
   FV_CDC_UNAVAILABLE: {
     exit: 1,
     solve:
-      'Set wal_level = logical on the source (ALTER SYSTEM SET wal_level = logical; restart PostgreSQL), and give the role REPLICATION.',
+      'Set wal_level = logical on the source (ALTER SYSTEM SET wal_level = logical; restart PostgreSQL), and have a superuser run the SQL from `fleetvault policy grants --mode cdc` (the login role needs no REPLICATION).',
   },
   FV_CDC_SLOT_LOST: {
     exit: 1,
@@ -120,7 +120,17 @@ export const ERROR_CATALOG = {
   FV_CDC_CHANGE: {
     exit: 1,
     solve:
-      'Do what the message says (a truncated table needs `sync --full`; an untransmitted large value needs REPLICA IDENTITY FULL), then run again.',
+      'A truncated or replaced table needs `fleetvault sync --mode cdc --full`; the message names the table.',
+  },
+  FV_CDC_PUBLICATION: {
+    exit: 1,
+    solve:
+      'Put the publication back to exactly the policy’s columns (run the SQL from `fleetvault policy grants --mode cdc` again), then `fleetvault sync --mode cdc --full` if the message says changes in the slot cannot be read.',
+  },
+  FV_CDC_SETUP: {
+    exit: 1,
+    solve:
+      'Change capture refused to start; the message names the table or slot and what would break. Nothing was created in the source.',
   },
   FV_ROTATION_FAILED: {
     exit: 1,

@@ -1,0 +1,320 @@
+import type { Client } from 'pg';
+import { FvError } from '../errors/index.ts';
+import type { Policy, Value } from '../policy/index.ts';
+import { type MasterKey, type PiiScanner, pseudonymToUuid } from '../privacy/index.ts';
+import {
+  formatLsn,
+  type PgoutputMessage,
+  pgTextValue,
+  quoteIdent,
+  type TupleValue,
+} from '../source/index.ts';
+import type { Store, TableWriter } from '../store/index.ts';
+import { eraseLinked } from './erase-linked.ts';
+import { rowTransformer } from './row-transformer.ts';
+import { keyDomain, type TablePlan } from './table-plan.ts';
+
+/** Store meta key of the position (end of the last whole transaction) the store holds. */
+export const META_LSN = 'cdc_lsn';
+
+/** What a relation message said about one published table. */
+export interface Relation {
+  readonly plan: TablePlan;
+  readonly columns: readonly string[];
+}
+
+/** One decoded change, its values in the plan's read order. */
+export interface Change {
+  readonly plan: TablePlan;
+  readonly kind: 'upsert' | 'delete';
+  readonly raw: Value[];
+  /** The primary key in PostgreSQL's text form: the row's identity within the table. */
+  readonly keyText: readonly string[];
+  /** Read-order indexes of large (TOAST) values an update did not carry because they did not change. */
+  readonly unsent: readonly number[];
+}
+
+export interface CdcTableCount {
+  upserted: number;
+  deleted: number;
+  /** Rows removed because the row they belong to was deleted (a deleted user's devices …). */
+  erased: number;
+  quarantined: number;
+}
+
+function convert(plan: TablePlan, i: number, text: string): Value {
+  const c = plan.read[i] as TablePlan['read'][number];
+  const value = pgTextValue(text, c.kind);
+  if (value === undefined) {
+    throw new FvError(
+      'FV_CDC_CHANGE',
+      `${plan.policy.name}.${c.name}: a replicated value is not a valid ${c.kind}`,
+    );
+  }
+  return value;
+}
+
+/** A change's values in the plan's read order, from the relation's column order. */
+export function changeOf(
+  rel: Relation,
+  m: Extract<PgoutputMessage, { tag: 'insert' | 'update' | 'delete' }>,
+): Change {
+  const { plan } = rel;
+  const row = m.tag === 'delete' ? m.old : m.row;
+  const old = m.tag === 'update' ? m.old : undefined;
+  const unsent: number[] = [];
+  const raw = plan.read.map((c, n) => {
+    const i = rel.columns.indexOf(c.name);
+    let v: TupleValue | undefined = row[i];
+    if (v !== null && typeof v === 'object') {
+      // Not sent because it did not change: the old tuple may have it; otherwise it is read back.
+      v = old?.[i];
+      if (v === undefined || (v !== null && typeof v === 'object')) {
+        unsent.push(n);
+        return null;
+      }
+    }
+    return v === null || v === undefined ? null : convert(plan, n, v);
+  });
+  const keyText = plan.policy.primaryKey.map((k) => {
+    const v = row[rel.columns.indexOf(k)];
+    if (typeof v !== 'string') {
+      throw new FvError(
+        'FV_CDC_CHANGE',
+        `${plan.policy.name}.${k}: a change did not carry this primary key column's value`,
+      );
+    }
+    return v;
+  });
+  return { plan, kind: m.tag === 'delete' ? 'delete' : 'upsert', raw, keyText, unsent };
+}
+
+/** Changes per table, the last change of each key winning (the order of first appearance kept). */
+function fold(changes: readonly Change[]): Map<string, Change[]> {
+  const out = new Map<string, Map<string, Change>>();
+  for (const c of changes) {
+    const t = c.plan.policy.name;
+    const key = c.keyText.join('\u0000');
+    const m = out.get(t) ?? new Map<string, Change>();
+    m.delete(key);
+    m.set(key, c);
+    out.set(t, m);
+  }
+  return new Map([...out].map(([t, m]) => [t, [...m.values()]]));
+}
+
+// PostgreSQL's text form of every value, as pgoutput sends it: no client-side parsing.
+const RAW_TEXT = { getTypeParser: () => (v: string) => v };
+const KEYS_PER_READ = 500;
+
+export interface ChangeBatchContext {
+  readonly source: Client;
+  readonly policy: Policy;
+  readonly store: Store;
+  readonly key: MasterKey;
+  readonly scanner: PiiScanner;
+  readonly plans: readonly TablePlan[];
+  readonly count: (table: string) => CdcTableCount;
+}
+
+/**
+ * Changes gathered from the slot and applied to the store a bounded batch at a time. A batch may
+ * end inside a transaction: the position stored with it is the end of the last whole transaction
+ * before it, so a crash replays the unfinished transaction from its start (applying a change
+ * twice gives the same rows) and the slot is never confirmed past what the store holds.
+ */
+export class ChangeBatch {
+  private changes: Change[] = [];
+  private ended: bigint;
+  private held: bigint;
+  private readonly writers = new Map<string, TableWriter>();
+  private transforms = new Map<string, ReturnType<typeof rowTransformer>>();
+  private readonly tombstones = new Map<string, ReadonlySet<string>>();
+  /** Erasures not yet seen by the transforms (only of keys nothing else points to). */
+  private stale = false;
+  /** Tables whose key other columns point to: erasing one of their keys erases linked rows too. */
+  private readonly parents: ReadonlySet<string>;
+
+  private constructor(
+    private readonly ctx: ChangeBatchContext,
+    position: bigint,
+  ) {
+    this.ended = position;
+    this.held = position;
+    const pointers = ctx.plans.flatMap((p) =>
+      [...p.policy.columns.values()]
+        .filter((c) => c.action === 'pseudonymize')
+        .map((c) => ({ table: p.policy.name, column: c.name, domain: c.domain })),
+    );
+    this.parents = new Set(
+      ctx.plans
+        .filter((p) => {
+          const domain = keyDomain(p.policy);
+          const own = p.policy.primaryKey[0];
+          return (
+            domain !== undefined &&
+            pointers.some((x) => x.domain === domain && !(x.table === p.policy.name && x.column === own))
+          );
+        })
+        .map((p) => p.policy.name),
+    );
+  }
+
+  static async open(ctx: ChangeBatchContext, position: bigint): Promise<ChangeBatch> {
+    const batch = new ChangeBatch(ctx, position);
+    for (const p of ctx.plans)
+      batch.writers.set(p.policy.name, await ctx.store.openWriter(p.store, 'upsert'));
+    await batch.refreshTombstones();
+    return batch;
+  }
+
+  /** Changes waiting to be applied. */
+  get size(): number {
+    return this.changes.length;
+  }
+
+  /** The position the store holds. */
+  get position(): bigint {
+    return this.held;
+  }
+
+  add(change: Change): void {
+    this.changes.push(change);
+  }
+
+  /** A transaction ended at `endLsn`: the next flush may record it as held. */
+  transactionEnded(endLsn: bigint): void {
+    if (endLsn > this.ended) this.ended = endLsn;
+  }
+
+  /** Applies what is waiting, with the position of the last whole transaction, in one store transaction. */
+  async flush(): Promise<number> {
+    if (this.changes.length === 0 && this.ended <= this.held) return 0;
+    const folded = fold(this.changes);
+    const applied = this.changes.length;
+    this.changes = [];
+    await this.readUnsent(folded);
+    const { store } = this.ctx;
+    const erased = new Set<string>();
+    await store.atomically(async () => {
+      for (const [table, list] of folded) if (await this.apply(table, list)) erased.add(table);
+      if (this.ended > this.held) await store.setMeta(META_LSN, formatLsn(this.ended));
+    });
+    this.held = this.ended;
+    // A deleted parent (a soft-deleted user) must stop its rows at once; a deleted leaf key (an
+    // event) matters only if the same key comes back, so the transforms learn it at the round's
+    // end: re-reading every tombstone after each batch made a large transaction quadratic.
+    if ([...erased].some((t) => this.parents.has(t))) await this.refreshTombstones();
+    else if (erased.size > 0) this.stale = true;
+    return applied;
+  }
+
+  /** The end of a round read from the slot: erasures of its batches reach the transforms. */
+  async endRound(): Promise<void> {
+    if (this.stale) await this.refreshTombstones();
+  }
+
+  private async refreshTombstones(): Promise<void> {
+    this.stale = false;
+    for (const [d, set] of await this.ctx.store.tombstones()) this.tombstones.set(d, set);
+    this.transforms = new Map(
+      this.ctx.plans.map((p) => [
+        p.policy.name,
+        rowTransformer(p, this.ctx.key, this.ctx.scanner, this.tombstones),
+      ]),
+    );
+  }
+
+  /**
+   * Large values an update did not carry are read back from the source by key, through the
+   * policy's column list (as the reader role's GRANTs allow). The row read is the current one:
+   * any later change to it is further on in the slot, so the store converges to the source. A
+   * row that no longer exists is left out: its delete (or key change) is further on too.
+   */
+  private async readUnsent(folded: Map<string, Change[]>): Promise<void> {
+    for (const [table, list] of folded) {
+      const need = list.filter((c) => c.kind === 'upsert' && c.unsent.length > 0);
+      if (need.length === 0) continue;
+      const plan = (need[0] as Change).plan;
+      const pk = plan.policy.primaryKey;
+      const keyAt = pk.map((k) => plan.read.findIndex((c) => c.name === k));
+      const current = new Map<string, Array<string | null>>();
+      for (let at = 0; at < need.length; at += KEYS_PER_READ) {
+        const chunk = need.slice(at, at + KEYS_PER_READ);
+        const tuples = chunk.map((_, i) => `(${pk.map((__, j) => `$${i * pk.length + j + 1}`).join(', ')})`);
+        const r = await this.ctx.source.query<Array<string | null>>({
+          text: `SELECT ${plan.read.map((c) => quoteIdent(c.name)).join(', ')} FROM ${quoteIdent(this.ctx.policy.schema)}.${quoteIdent(table)} WHERE (${pk.map(quoteIdent).join(', ')}) IN (${tuples.join(', ')})`,
+          values: chunk.flatMap((c) => c.keyText),
+          rowMode: 'array',
+          types: RAW_TEXT,
+        });
+        for (const row of r.rows) current.set(keyAt.map((i) => row[i]).join('\u0000'), row);
+      }
+      const gone = new Set<Change>();
+      for (const c of need) {
+        const row = current.get(c.keyText.join('\u0000'));
+        if (!row) {
+          gone.add(c);
+          continue;
+        }
+        for (const i of c.unsent) {
+          const v = row[i];
+          c.raw[i] = v === null || v === undefined ? null : convert(plan, i, v);
+        }
+      }
+      if (gone.size > 0)
+        folded.set(
+          table,
+          list.filter((c) => !gone.has(c)),
+        );
+    }
+  }
+
+  /** Writes one table's folded changes; true when it erased keys (kept as tombstones). */
+  private async apply(table: string, list: readonly Change[]): Promise<boolean> {
+    const plan = (list[0] as Change).plan;
+    const transform = this.transforms.get(table) as ReturnType<typeof rowTransformer>;
+    const upserts: Value[][] = [];
+    const deletes: Value[][] = [];
+    const gone: string[] = [];
+    for (const c of list) {
+      const t = transform(c.raw);
+      if (c.kind === 'delete' || t.deleted) {
+        deletes.push(t.key);
+        const k = t.key[0];
+        if (keyDomain(plan.policy) && typeof k === 'bigint') gone.push(pseudonymToUuid(k));
+        continue;
+      }
+      if (t.detection) {
+        if (plan.policy.onDetect === 'block') {
+          throw new FvError(
+            'FV_PII_DETECTED',
+            `${table}.${t.detection.column}: detector ${t.detection.detector} matched a kept value in row ${t.detection.rowKey}; nothing of these changes was written`,
+          );
+        }
+        this.ctx.count(table).quarantined++;
+        continue;
+      }
+      upserts.push(t.values);
+    }
+    await (this.writers.get(table) as TableWriter).writeBatch(upserts, deletes, undefined);
+    this.ctx.count(table).upserted += upserts.length;
+    this.ctx.count(table).deleted += deletes.length;
+    const domain = keyDomain(plan.policy);
+    if (gone.length === 0 || !domain) return false;
+    if (!this.parents.has(table)) {
+      // Nothing else points to these keys: the rows are gone with this batch, the keys stay erased.
+      await this.ctx.store.addTombstones(domain, gone);
+      return true;
+    }
+    // A deleted parent takes what points to it (a user's devices, their events) along.
+    const erased = await eraseLinked({
+      policy: this.ctx.policy,
+      store: this.ctx.store,
+      domain,
+      pseudonyms: gone,
+    });
+    for (const [t, n] of Object.entries(erased)) if (t !== table) this.ctx.count(t).erased += n;
+    return true;
+  }
+}
