@@ -1,4 +1,4 @@
-import { BUILTIN_DETECTORS, piiScanner } from '../src/privacy/index.ts';
+import { BUILTIN_DETECTORS, detectorMatches, piiScanner } from '../src/privacy/index.ts';
 import { detectorCorpus } from './detector-corpus.ts';
 
 export interface DetectorQuality {
@@ -22,8 +22,8 @@ export function measureDetectors(): {
     return {
       detector: d.name,
       positives: pos.length,
-      recall: pos.filter((c) => d.test(c.value)).length / pos.length,
-      falsePositiveRate: negatives.filter((c) => d.test(c.value)).length / negatives.length,
+      recall: pos.filter((c) => detectorMatches(d, c.value)).length / pos.length,
+      falsePositiveRate: negatives.filter((c) => detectorMatches(d, c.value)).length / negatives.length,
     };
   });
   const scanner = piiScanner();

@@ -1,4 +1,4 @@
-import { BUILTIN_DETECTORS } from '../privacy/index.ts';
+import { BUILTIN_DETECTORS, detectorMatches } from '../privacy/index.ts';
 import { classByName } from '../source/index.ts';
 import type { ScanTarget } from './scan-target.ts';
 
@@ -35,7 +35,15 @@ function isNetworkPrefix(v: string): boolean {
   return m[1] !== undefined ? Number(m[1]) <= 24 : Number(m[2]) <= 64;
 }
 
-const DETECTORS = [...BUILTIN_DETECTORS, { name: 'names-like', test: (t: string) => NAMES_LIKE.test(t) }];
+const DETECTORS = [
+  ...BUILTIN_DETECTORS,
+  {
+    name: 'names-like',
+    finds: 'name-like labels',
+    gate: () => true,
+    test: (t: string) => NAMES_LIKE.test(t),
+  },
+];
 const MIN_SHARE: Readonly<Record<string, number>> = { 'names-like': 0.5 };
 
 /**
@@ -58,7 +66,7 @@ export async function scanDatabase(target: ScanTarget, opts: { sample?: number }
       if (c.text) {
         const values = (await target.sample(t.name, c.name, n)).filter((v) => !isNetworkPrefix(v.trim()));
         for (const d of DETECTORS) {
-          const hits = values.filter((v) => d.test(v)).length;
+          const hits = values.filter((v) => detectorMatches(d, v)).length;
           const share = values.length ? hits / values.length : 0;
           if (hits >= 2 && share >= (MIN_SHARE[d.name] ?? 0.02) && share > (best?.confidence ?? 0)) {
             best = {

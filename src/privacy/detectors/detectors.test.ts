@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { detectorCorpus } from '../../../bench/detector-corpus.ts';
 import { BUILTIN_DETECTORS } from './builtin-detectors.ts';
-import { piiScanner } from './pii-scanner.ts';
+import { detectorMatches, piiScanner } from './pii-scanner.ts';
 
 describe('PII detectors', () => {
   const corpus = detectorCorpus();
@@ -17,7 +17,7 @@ describe('PII detectors', () => {
   it.each(BUILTIN_DETECTORS.map((d) => d.name))('%s: recall at least 99% on its own kind', (name) => {
     const detector = BUILTIN_DETECTORS.find((d) => d.name === name)!;
     const positives = corpus.filter((c) => c.label === name);
-    const missed = positives.filter((c) => !detector.test(c.value));
+    const missed = positives.filter((c) => !detectorMatches(detector, c.value));
     expect(
       missed.length / positives.length,
       `missed ${missed.length}: e.g. ${missed
