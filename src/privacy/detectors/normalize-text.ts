@@ -5,8 +5,38 @@ import { isAscii } from './text-profile.ts';
 // or full-width digits in a phone number.
 
 /** Characters that render as nothing (zero-width, joiners, bidi controls, soft hyphen, BOM). */
-const INVISIBLE =
-  /\u034F|[\u00AD\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180E\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0]/g;
+function invisible(c: number): boolean {
+  return (
+    c === 0x00ad ||
+    c === 0x034f ||
+    c === 0x061c ||
+    c === 0x115f ||
+    c === 0x1160 ||
+    c === 0x17b4 ||
+    c === 0x17b5 ||
+    (c >= 0x180b && c <= 0x180e) ||
+    (c >= 0x200b && c <= 0x200f) ||
+    (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2060 && c <= 0x206f) ||
+    c === 0x3164 ||
+    (c >= 0xfe00 && c <= 0xfe0f) ||
+    c === 0xfeff ||
+    c === 0xffa0
+  );
+}
+
+function withoutInvisible(t: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (invisible(t.charCodeAt(i))) {
+      out += t.slice(from, i);
+      from = i + 1;
+    }
+  }
+  return from === 0 ? t : out + t.slice(from);
+}
+
 const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 const ENTITY = /&#(?:x([0-9A-Fa-f]{1,6})|(\d{1,7}));?/g;
 const NON_ASCII_DIGIT = /\p{Nd}/gu;
@@ -57,7 +87,7 @@ export function normalizeForDetection(text: string): string {
   for (let i = 0; i < 2 && (t.includes('%') || t.includes('&#')); i++) {
     t = t.replace(PERCENT_RUN, percentDecode).replace(ENTITY, entity);
   }
-  t = t.normalize('NFKC').replace(INVISIBLE, '');
+  t = withoutInvisible(t.normalize('NFKC'));
   if (!isAscii(t)) {
     t = t.replace(NON_ASCII_DIGIT, (d) => {
       const cp = d.codePointAt(0) as number;
