@@ -15,6 +15,12 @@ export interface Detector {
   /** True when the text holds a value of this kind anywhere in it (`p` is the text's profile). */
   test(text: string, p: TextProfile): boolean;
   /**
+   * A weak detector's single hit is not evidence (a song titled "Billie Jean"); a column where at
+   * least one in ten values of a batch hits is. The scanner reports weak hits apart
+   * (`detectWeak`), and the row pipeline decides per batch and column (`rowTransformer`).
+   */
+  readonly weak?: boolean;
+  /**
    * Column-name evidence: in a column whose name matches `column`, the detector also accepts the
    * bare forms that are ambiguous elsewhere (11 digits in a `phone` column, an integer in an `ip`
    * column, 12 hex digits in a `mac` column).

@@ -16,7 +16,7 @@ const IPV4_ENCODED_PARTS =
 const IPV4_AS_NUMBER =
   /(?:[a-z][a-z0-9+.-]*:\/\/(?:[^\s/@]*@)?|\b(?:ip|ipv4|ip_?addr(?:ess)?|addr(?:ess)?|remote_?addr|client_?ip|src_?ip|dst_?ip|host)\s*[=:]\s*)(0x[0-9A-Fa-f]{1,8}|\d{8,10})(?![\w.])/gi;
 const IPV6 =
-  /(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%\w+)?(?![\w:])/g;
+  /(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%\w+)?(?![\w:]|\.\d)/g;
 const MAC =
   /(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])|(?<![\w.])[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])/g;
 const MAC_BARE_KEYED = /\b(?:mac|mac_?addr(?:ess)?|hwaddr|bssid|ether)\s*[=:]\s*([0-9A-Fa-f]{12})(?![\w])/gi;
@@ -51,7 +51,10 @@ export const ipv4Detector: Detector = {
   gate: (p) => p.dot >= 3 || (p.colon + p.equals > 0 && p.digits >= 6),
   test: (t, p) => {
     if (p.dot >= 3) {
-      for (const m of matchesOf(IPV4, t)) if (isIPv4(m[0].split('/')[0] ?? '')) return true;
+      for (const m of matchesOf(IPV4, t)) {
+        const ip = m[0].split('/')[0] ?? '';
+        if (isIPv4(ip) && ip !== '0.0.0.0' && ip !== '255.255.255.255') return true;
+      }
       if (/0x|\.0\d/i.test(t)) {
         for (const m of matchesOf(IPV4_ENCODED_PARTS, t)) {
           if (!/0x|(?:^|\.)0\d/i.test(m[0])) continue;
@@ -82,6 +85,7 @@ export const ipv6Detector: Detector = {
     for (const m of matchesOf(IPV6, t)) {
       const a = m[0];
       const groups = a.split(':').filter((g) => /[0-9A-Fa-f]/.test(g));
+      if (groups.at(-1)?.includes('.')) groups.push('ipv4');
       if (groups.length >= 2 && isIPv6(a.split('%')[0] ?? '')) return true;
     }
     return false;

@@ -222,7 +222,10 @@ function looksLikePhone(candidate: string): boolean {
   if (!international && groups.length < 2) return false;
   // A version-like run (1.2.3) never has this many digits; dotted groups must look like 3-3-4.
   if (!international && /^\d+(?:\.\d+)+$/.test(c) && !/^\d{3}\.\d{3}\.\d{4}$/.test(c)) return false;
-  return groups.every((g) => g.length <= 5) || international;
+  if (international) return true;
+  // A trunk prefix (`030-0074321`, `(089) 6547665`, `(0)2-953010`) allows a longer subscriber part.
+  const trunk = /^\(?0/.test(c) || /^\(\d{1,4}\)/.test(c);
+  return groups.every((g) => g.length <= (trunk ? 8 : 5));
 }
 
 export const phoneDetector: Detector = {
@@ -236,7 +239,11 @@ export const phoneDetector: Detector = {
   },
   inColumn: {
     column: PHONE_COLUMN,
-    test: (t) => /^\s*\+?\d{7,15}\s*$/.test(t),
+    test: (t) => {
+      if (!/^\s*\+?[\d\s().\-/]{7,24}\s*$/.test(t)) return false;
+      const n = digitsOf(t).length;
+      return n >= 7 && n <= 15;
+    },
   },
 };
 
@@ -246,7 +253,7 @@ export const phoneDetector: Detector = {
 // `POINT(13.404954 52.520008)`, `lat=52.52001&lon=13.40495`.
 const DECIMAL_PAIR = /(?<![\w.])(-?\d{1,3}\.\d{4,})\s*(?:[,;/ ]|,\s)\s*(-?\d{1,3}\.\d{4,})(?![\w.])/g;
 const KEYED =
-  /\b(?:lat|latitude)\s*[=:]\s*"?(-?\d{1,2}\.\d{3,})"?[\s,&;]+"?(?:lon|lng|long|longitude)"?\s*[=:]\s*"?(-?\d{1,3}\.\d{3,})/gi;
+  /\b(?:lat|latitude)"?\s*[=:]\s*"?(-?\d{1,2}\.\d{3,})"?[\s,&;]+"?(?:lon|lng|long|longitude)"?\s*[=:]\s*"?(-?\d{1,3}\.\d{3,})/gi;
 const DMS =
   /\d{1,3}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?["″]?\s?[NS][,\s]+\d{1,3}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?["″]?\s?[EW]/;
 const COORD_COLUMN =

@@ -17,6 +17,16 @@ function fold(word: string): string {
   return !isAscii(l) ? l.normalize('NFD').replace(/\p{M}/gu, '') : l;
 }
 
+/**
+ * Words the lists hold as names that, in titles and labels, far more often are not: articles and
+ * words of Portuguese, Spanish and Italian song and product titles, saints' epithets.
+ */
+const NOT_NAMES = new Set(
+  'asa uma era esse essa tudo santa santo san sao bella bela ave heaven whole lotta festa volta partida encontro mais na da do das dos em com por para sem ela ele um meu minha seu sua boa bom vida amor noite dia sol mar terra rio casa cara jesus christ'.split(
+    ' ',
+  ),
+);
+
 interface Word {
   readonly text: string;
   readonly start: number;
@@ -76,8 +86,7 @@ function wordsOf(text: string, ascii: boolean): Word[] {
 
 /**
  * `Mary Smith`, `MARY SMITH`, `Mary J. Smith`, `Smith, Mary` in prose or JSON: a given name and a
- * family name from the lists, written as names, next to each other. A whole value of a given
- * name and one more name-cased word (`Leonie Köhler`) counts too.
+ * family name from the lists, written as names, next to each other.
  */
 function proseName(text: string, words: readonly Word[]): boolean {
   const { given: g, family: f } = lists();
@@ -100,11 +109,11 @@ function proseName(text: string, words: readonly Word[]): boolean {
         b = after;
       }
     }
-    if (!nameCase(b.text) || !g.has(fold(a.text))) continue;
-    if (f.has(fold(b.text))) return true;
-    // The whole value is the name: "Leonie Köhler", "Bjørn Hansen".
-    if (j === words.length - 1 && a.start === 0 && text.length - b.end <= 1 && b.text.length >= 3)
-      return true;
+    if (!nameCase(b.text) || !g.has(fold(a.text)) || NOT_NAMES.has(fold(a.text))) continue;
+    // Many family names are given names too (Gordon, Chase, Brooks): either list will do.
+    const last = fold(b.text);
+    if (NOT_NAMES.has(last)) continue;
+    if (f.has(last) || (g.has(last) && last !== fold(a.text))) return true;
   }
   return false;
 }
@@ -138,10 +147,15 @@ function pathName(text: string, words: readonly Word[]): boolean {
   return false;
 }
 
+const NAME_COLUMN =
+  /(^|_)(full_?name|first_?name|last_?name|surname|given_?name|family_?name|middle_?name|contact|contact_?name|customer|customer_?name|client_?name|manager|owner|author|employee|staff|person|recipient|sender|driver|patient|student|member)($|_)/i;
+const NAME_WORDS = /^\s*\p{Lu}[\p{L}'’.-]*(?:[ ,]+\p{L}[\p{L}'’.-]*){0,3}\s*$/u;
+
 export const personNameDetector: Detector = {
   name: 'person_name',
+  weak: true,
   finds:
-    'people’s names: a given and a family name from public name lists written as a name (Mary Smith, SMITH, Mary; a whole value “Leonie Köhler”), or joined in a path or handle (mary.smith, /staff/davolio.jpg)',
+    'people’s names: a given and a family name from public name lists written as a name (Mary Smith, SMITH, Mary), or joined in a path or handle (mary.smith, /staff/davolio.jpg); in a name or contact column, one to four name-cased words',
   gate: (p) =>
     p.upper + p.lower + p.nonAscii >= 5 &&
     !p.hexOrUuid &&
@@ -153,5 +167,15 @@ export const personNameDetector: Detector = {
     const words = wordsOf(t, isAscii(t));
     if (prose && words.length >= 2 && proseName(t, words)) return true;
     return joined && pathName(t, words);
+  },
+  inColumn: {
+    column: NAME_COLUMN,
+    test: (t) => {
+      if (!NAME_WORDS.test(t) || /\d/.test(t)) return false;
+      const { given: g, family: f } = lists();
+      return wordsOf(t, isAscii(t)).some(
+        (w) => nameCase(w.text) && (g.has(fold(w.text)) || f.has(fold(w.text))),
+      );
+    },
   },
 };

@@ -9,6 +9,11 @@ export interface PiiScanner {
   readonly detectors: readonly Detector[];
   detect(text: string): string | undefined;
   /**
+   * The weak detector (person names) that matches a text no strong one matched: evidence only
+   * when many values of a column match (see `Detector.weak`).
+   */
+  detectWeak(text: string): string | undefined;
+  /**
    * The scanner for one column: the same detectors, plus the bare forms that the column's name
    * makes personal (11 digits in `phone`, an integer in `client_ip`, a decimal in `latitude`).
    */
@@ -17,26 +22,41 @@ export interface PiiScanner {
 
 function scannerOf(
   detectors: readonly Detector[],
-  extra: ReadonlyArray<{ name: string; test(t: string): boolean }>,
+  extra: ReadonlyArray<{ name: string; weak: boolean; test(t: string): boolean }>,
   minLength: number,
 ): PiiScanner {
+  const strong = detectors.filter((d) => !d.weak);
+  const weak = detectors.filter((d) => d.weak);
+  const prepared = (text: string) => {
+    let t = text;
+    let p = profileOf(t);
+    if (p.encoded) {
+      t = normalizeForDetection(text);
+      p = profileOf(t);
+    }
+    return { t, p };
+  };
   const self: PiiScanner = {
     detectors,
     detect(text) {
       if (text.length < minLength) return undefined;
-      let t = text;
-      let p = profileOf(t);
-      if (p.encoded) {
-        t = normalizeForDetection(text);
-        p = profileOf(t);
-      }
-      for (const e of extra) if (e.test(t)) return e.name;
-      for (const d of detectors) if (d.gate(p) && d.test(t, p)) return d.name;
+      const { t, p } = prepared(text);
+      for (const e of extra) if (!e.weak && e.test(t)) return e.name;
+      for (const d of strong) if (d.gate(p) && d.test(t, p)) return d.name;
+      return undefined;
+    },
+    detectWeak(text) {
+      if (text.length < 3) return undefined;
+      const { t, p } = prepared(text);
+      for (const e of extra) if (e.weak && e.test(t)) return e.name;
+      for (const d of weak) if (d.gate(p) && d.test(t, p)) return d.name;
       return undefined;
     },
     forColumn(column) {
       const bare = detectors.flatMap((d) =>
-        d.inColumn?.column.test(column) ? [{ name: d.name, test: d.inColumn.test }] : [],
+        d.inColumn?.column.test(column)
+          ? [{ name: d.name, weak: d.weak === true, test: d.inColumn.test }]
+          : [],
       );
       return bare.length === 0 ? self : scannerOf(detectors, bare, 1);
     },
