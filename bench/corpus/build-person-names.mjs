@@ -55,4 +55,4 @@ writeFileSync(
   new URL('../../src/privacy/detectors/person-names-data.ts', import.meta.url),
   `${header}export const GIVEN_NAMES =\n  ${q(g)};\n\nexport const FAMILY_NAMES =\n  ${q(f)};\n`,
 );
-console.log(g.length, 'given', f.length, 'family');
+process.stdout.write(`${g.length} given, ${f.length} family\n`);

@@ -18,7 +18,17 @@ const NOT_PERSONAL = [
     /^(?:Use local ipv6 ::|Unspecified ::|src=:: dst=::1|my ip: ::1|connecting from ::1|Loopback ::1)$/,
     'loopback or unspecified address: points at no one',
   ],
-  [/\/\d+$/, 'a network prefix, not an address'],
+  [
+    /\d\.\d+\/(?:[0-9]|1\d|2[0-4])\.?$|:[^.]*\/(?:[0-9]|[1-5]\d|6[0-4])\.?$/,
+    'a network prefix, not an address',
+  ],
+  [/^::1?\/\d+$/, 'loopback or unspecified address: points at no one'],
+  [/^10\.0\.0\.0\/123$/, 'not a valid prefix length'],
+  [
+    /^(?:Broadcast 255\.255\.255\.255|Default 0\.0\.0\.0)$/,
+    'broadcast or unspecified address: points at no one',
+  ],
+  [/^192\.168\.1\.1\.1$/, 'five parts: not an IPv4 address'],
 ];
 
 // ---- Presidio's labelled recognizer tests (MIT) ------------------------------------------------
@@ -178,4 +188,4 @@ writeFileSync(
   join(process.cwd(), 'bench/corpus/public-corpus.json'),
   `${JSON.stringify(unique, null, 0).replace(/\],\[/g, '],\n[')}\n`,
 );
-console.log(unique.length, 'values');
+process.stdout.write(`${unique.length} values\n`);

@@ -26,9 +26,12 @@ export const scanAction: Action = async (out, opts) => {
     const what =
       f.evidence === 'values'
         ? `${f.kind} in ${f.hits}/${f.sampled} sampled values (${Math.round(f.confidence * 100)}%)`
-        : `name suggests ${f.kind}`;
+        : f.evidence === 'binary'
+          ? 'binary, never read (treat as personal)'
+          : `name suggests ${f.kind}`;
     out.line(`  ${`${f.table}.${f.column}`.padEnd(36)} ${what}`);
   }
+  for (const s of report.skipped) out.line(`  ${s.table.padEnd(36)} not scanned: ${s.reason}`);
   if (failing) out.line('This store should hold nothing personal: treat these columns as a leak.');
   return failing ? 1 : 0;
 };

@@ -1,4 +1,10 @@
 export { BUILTIN_DETECTORS } from './detectors/builtin-detectors.ts';
+export {
+  type ColumnEvidence,
+  columnEvidence,
+  type TextShape,
+  textShape,
+} from './detectors/column-evidence.ts';
 export type { Detector } from './detectors/detector.ts';
 export { normalizeForDetection } from './detectors/normalize-text.ts';
 export { detectorMatches, type PiiScanner, piiScanner } from './detectors/pii-scanner.ts';

@@ -23,11 +23,33 @@ export interface TransformedRow {
   readonly deleted: boolean;
   readonly position: Value[];
   readonly detection?: Detection;
+  /** A weak detector's hit (a person's name): a detection only when its batch says so. */
+  readonly weak?: Detection;
+  /**
+   * Set by `batch` when a generalizing transform turned every non-null value of a column in the
+   * batch into NULL (an `ip_prefix` on a column of street addresses): the policy does not fit
+   * the data, and the caller stops instead of writing a column of NULLs.
+   */
+  readonly unfit?: { readonly column: string; readonly transform: string };
+  /** Generalized columns whose non-null source value became NULL in this row. */
+  readonly nulled?: readonly number[];
   /** The row's own pseudonymized key, when it was dropped because its owner was erased. */
   readonly tombstone?: { readonly domain: string; readonly pseudonym: string };
 }
 
 const SCAN_CACHE = 50_000;
+/** Share of a batch's values in a column that a weak detector must match to count (see `batch`). */
+export const WEAK_SHARE = 0.1;
+
+/** One row at a time, or a whole batch with weak evidence decided per column. */
+export interface RowTransformer {
+  (row: Value[]): TransformedRow;
+  /**
+   * Transforms a batch of rows; where a weak detector (person names) matched at least one in ten
+   * of a column's non-null values in the batch, its hits become detections like any other.
+   */
+  batch(rows: readonly Value[][]): TransformedRow[];
+}
 
 /**
  * Applies a table's policy to one source row: pseudonymize, generalize, keep, and scan every kept
@@ -38,12 +60,18 @@ export function rowTransformer(
   key: MasterKey,
   scanner: PiiScanner,
   tombstones: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
-): (row: Value[]) => TransformedRow {
+): RowTransformer {
   const forgotten: Array<{ index: number; set: ReadonlySet<bigint> }> = [];
   const readIndex = new Map(plan.read.map((c, i) => [c.name, i]));
   const pseudonymizers = new Map<string, Pseudonymizer>();
   const fns: ColumnFn[] = [];
-  const scanned: Array<{ column: string; index: number; cache: Map<string, string | null> }> = [];
+  const generalized: Array<{ index: number; column: string; transform: string }> = [];
+  const scanned: Array<{
+    column: string;
+    index: number;
+    scanner: PiiScanner;
+    cache: Map<string, string | null>;
+  }> = [];
   plan.store.columns.forEach((col, j) => {
     const rule = plan.policy.columns.get(col.name);
     const sourceKind = plan.read[readIndex.get(col.name) as number]?.kind ?? 'text';
@@ -65,10 +93,16 @@ export function rowTransformer(
       }
     } else if (rule?.action === 'generalize' && rule.transform) {
       const t = rule.transform;
+      generalized.push({ index: j, column: col.name, transform: t.name });
       fns.push((v) => t.apply(v, sourceKind));
     } else {
       fns.push((v) => v);
-      if (col.kind === 'text') scanned.push({ column: col.name, index: j, cache: new Map() });
+      // Text is scanned; so are numbers whose column name gives them a meaning (a `phone`
+      // column of bare digits, an integer `client_ip`).
+      const s = scanner.forColumn(col.name);
+      const numeric = col.kind === 'integer' || col.kind === 'bigint' || col.kind === 'decimal';
+      if (col.kind === 'text' || (numeric && s !== scanner))
+        scanned.push({ column: col.name, index: j, scanner: s, cache: new Map() });
     }
   });
   const sourceIdx = plan.store.columns.map((c) => readIndex.get(c.name) as number);
@@ -86,32 +120,46 @@ export function rowTransformer(
   const softIdx =
     plan.policy.softDelete === undefined ? -1 : (readIndex.get(plan.policy.softDelete) as number);
 
-  const scan = (values: Value[]): Omit<Detection, 'rowKey'> | undefined => {
+  // Cached per column: a strong detector's name, `~` and a weak one's name, or null.
+  const scan = (values: Value[]): { hit?: Omit<Detection, 'rowKey'>; weak?: Omit<Detection, 'rowKey'> } => {
+    let weak: Omit<Detection, 'rowKey'> | undefined;
     for (const s of scanned) {
-      const v = values[s.index];
-      if (typeof v !== 'string') continue;
+      const raw = values[s.index];
+      if (raw === null || raw === undefined) continue;
+      const v = typeof raw === 'string' ? raw : String(raw);
       let hit = s.cache.get(v);
       if (hit === undefined) {
-        hit = scanner.detect(v) ?? null;
+        const strong = s.scanner.detect(v);
+        const w = strong === undefined ? s.scanner.detectWeak(v) : undefined;
+        hit = strong ?? (w === undefined ? null : `~${w}`);
         if (s.cache.size >= SCAN_CACHE) s.cache.clear();
         s.cache.set(v, hit);
       }
-      if (hit !== null) return { column: s.column, detector: hit };
+      if (hit === null) continue;
+      if (hit.startsWith('~')) weak ??= { column: s.column, detector: hit.slice(1) };
+      else return { hit: { column: s.column, detector: hit } };
     }
-    return undefined;
+    return weak ? { weak } : {};
   };
+  const keyText = (rowKey: Value[]) =>
+    rowKey.map((k, i) => (keyIsPseudonym[i] ? pseudonymToUuid(k as bigint) : String(k))).join('/');
 
-  return (row) => {
+  const one = (row: Value[]): TransformedRow => {
     const values = new Array<Value>(fns.length);
     for (let j = 0; j < fns.length; j++)
       values[j] = (fns[j] as ColumnFn)(row[sourceIdx[j] as number] ?? null);
+    let nulled: number[] | undefined;
+    for (const g of generalized) {
+      if (values[g.index] === null && (row[sourceIdx[g.index] as number] ?? null) !== null)
+        (nulled ??= []).push(g.index);
+    }
     const rowKey = keyIdx.map((i) => values[i] ?? null);
     // A person erased with `forget` is not copied back while production still holds them.
     const erased = forgotten.some((f) => {
       const v = values[f.index];
       return typeof v === 'bigint' && f.set.has(v);
     });
-    const hit = scan(values);
+    const { hit, weak } = scan(values);
     const out: TransformedRow = {
       values,
       key: rowKey,
@@ -120,17 +168,34 @@ export function rowTransformer(
       ...(erased && ownKey && typeof rowKey[0] === 'bigint'
         ? { tombstone: { domain: ownKey, pseudonym: pseudonymToUuid(rowKey[0]) } }
         : {}),
-      ...(hit
-        ? {
-            detection: {
-              ...hit,
-              rowKey: rowKey
-                .map((k, i) => (keyIsPseudonym[i] ? pseudonymToUuid(k as bigint) : String(k)))
-                .join('/'),
-            },
-          }
-        : {}),
+      ...(hit ? { detection: { ...hit, rowKey: keyText(rowKey) } } : {}),
+      ...(weak ? { weak: { ...weak, rowKey: keyText(rowKey) } } : {}),
+      ...(nulled ? { nulled } : {}),
     };
     return out;
   };
+  const batch = (rows: readonly Value[][]): TransformedRow[] => {
+    let out = rows.map(one);
+    for (const g of generalized) {
+      const given = rows.filter((r) => (r[sourceIdx[g.index] as number] ?? null) !== null).length;
+      const lost = out.filter((t) => t.nulled?.includes(g.index)).length;
+      if (given > 0 && lost === given) {
+        const unfit = { column: g.column, transform: g.transform };
+        out = out.map((t) => (t.nulled?.includes(g.index) && !t.unfit ? { ...t, unfit } : t));
+      }
+    }
+    const hits = new Map<string, number>();
+    for (const t of out) if (t.weak) hits.set(t.weak.column, (hits.get(t.weak.column) ?? 0) + 1);
+    if (hits.size === 0) return out;
+    const decided = new Set<string>();
+    for (const [column, n] of hits) {
+      const s = scanned.find((x) => x.column === column) as (typeof scanned)[number];
+      const present = out.filter((t) => t.values[s.index] !== null).length;
+      if (n >= Math.max(1, present * WEAK_SHARE)) decided.add(column);
+    }
+    return out.map((t) =>
+      t.weak && !t.detection && !t.deleted && decided.has(t.weak.column) ? { ...t, detection: t.weak } : t,
+    );
+  };
+  return Object.assign(one, { batch });
 }

@@ -52,7 +52,9 @@ export const ipv4Detector: Detector = {
   test: (t, p) => {
     if (p.dot >= 3) {
       for (const m of matchesOf(IPV4, t)) {
-        const ip = m[0].split('/')[0] ?? '';
+        const [ip = '', bits] = m[0].split('/');
+        // A network of 256 addresses or more (a /24 prefix) points at no one.
+        if (bits !== undefined && Number(bits) <= 24) continue;
         if (isIPv4(ip) && ip !== '0.0.0.0' && ip !== '255.255.255.255') return true;
       }
       if (/0x|\.0\d/i.test(t)) {
@@ -86,6 +88,8 @@ export const ipv6Detector: Detector = {
       const a = m[0];
       const groups = a.split(':').filter((g) => /[0-9A-Fa-f]/.test(g));
       if (groups.at(-1)?.includes('.')) groups.push('ipv4');
+      const prefix = /^\/(\d{1,3})/.exec(t.slice(m.index + a.length));
+      if (prefix && Number(prefix[1]) <= 64) continue;
       if (groups.length >= 2 && isIPv6(a.split('%')[0] ?? '')) return true;
     }
     return false;

@@ -217,6 +217,8 @@ function looksLikePhone(candidate: string): boolean {
   if (DATE_LIKE.test(c) || isIPv4(c)) return false;
   const international = c.startsWith('+') || c.startsWith('00');
   const groups = c.split(/[\s().\-/]+/).filter(Boolean);
+  // A MAC written in digits only (six pairs) and runs of one digit are not phone numbers.
+  if (/^\d\d(?:[-:]\d\d){5}$/.test(c) || /^(\d)\1*$/.test(d)) return false;
   // Year ranges and lists of years ("1964-1971", "1990 / 2004") are not phone numbers.
   if (groups.length >= 2 && groups.every((g) => YEAR.test(g))) return false;
   if (!international && groups.length < 2) return false;
