@@ -37,9 +37,8 @@ export function categoryOf(c: LabelledValue): string {
 
 function matches(d: (typeof BUILTIN_DETECTORS)[number], c: LabelledValue): boolean {
   if (detectorMatches(d, c.value)) return true;
-  return c.column !== undefined && d.inColumn !== undefined && d.inColumn.column.test(c.column)
-    ? d.inColumn.test(c.value)
-    : false;
+  const bare = d.inColumn;
+  return c.column !== undefined && bare?.column.test(c.column) === true && bare.test(c.value);
 }
 
 /**

@@ -150,8 +150,10 @@ export function rowTransformer(
       values[j] = (fns[j] as ColumnFn)(row[sourceIdx[j] as number] ?? null);
     let nulled: number[] | undefined;
     for (const g of generalized) {
-      if (values[g.index] === null && (row[sourceIdx[g.index] as number] ?? null) !== null)
-        (nulled ??= []).push(g.index);
+      if (values[g.index] === null && (row[sourceIdx[g.index] as number] ?? null) !== null) {
+        nulled ??= [];
+        nulled.push(g.index);
+      }
     }
     const rowKey = keyIdx.map((i) => values[i] ?? null);
     // A person erased with `forget` is not copied back while production still holds them.
