@@ -38,6 +38,8 @@ export interface TransformedRow {
 }
 
 const SCAN_CACHE = 50_000;
+const CACHE_WINDOW = 10_000;
+const CACHE_BYPASS = 200_000;
 /** Share of a batch's values in a column that a weak detector must match to count (see `batch`). */
 export const WEAK_SHARE = 0.1;
 
@@ -71,6 +73,10 @@ export function rowTransformer(
     index: number;
     scanner: PiiScanner;
     cache: Map<string, string | null>;
+    /** Lookups and cache hits in the current window; values left to scan without the cache. */
+    lookups: number;
+    hits: number;
+    bypass: number;
   }> = [];
   plan.store.columns.forEach((col, j) => {
     const rule = plan.policy.columns.get(col.name);
@@ -102,7 +108,7 @@ export function rowTransformer(
       const s = scanner.forColumn(col.name);
       const numeric = col.kind === 'integer' || col.kind === 'bigint' || col.kind === 'decimal';
       if (col.kind === 'text' || (numeric && s !== scanner))
-        scanned.push({ column: col.name, index: j, scanner: s, cache: new Map() });
+        scanned.push({ column: col.name, index: j, scanner: s, cache: new Map(), lookups: 0, hits: 0, bypass: 0 });
     }
   });
   const sourceIdx = plan.store.columns.map((c) => readIndex.get(c.name) as number);
@@ -120,26 +126,48 @@ export function rowTransformer(
   const softIdx =
     plan.policy.softDelete === undefined ? -1 : (readIndex.get(plan.policy.softDelete) as number);
 
-  // Cached per column: a strong detector's name, `~` and a weak one's name, or null.
+  const verdict = (s: (typeof scanned)[number], v: string): string | null => {
+    const strong = s.scanner.detect(v);
+    if (strong !== undefined) return strong;
+    const w = s.scanner.detectWeak(v);
+    return w === undefined ? null : `~${w}`;
+  };
+  // Cached per column: a strong detector's name, `~` and a weak one's name, or null. Event
+  // columns repeat values and the cache pays; a column of unique values (digests, ids, messages)
+  // would only churn it, so a column whose cache hits under one lookup in ten skips it for a while.
+  const cached = (s: (typeof scanned)[number], v: string): string | null => {
+    if (s.bypass > 0) {
+      s.bypass--;
+      return verdict(s, v);
+    }
+    let hit = s.cache.get(v);
+    if (hit === undefined) {
+      hit = verdict(s, v);
+      if (s.cache.size >= SCAN_CACHE) s.cache.clear();
+      s.cache.set(v, hit);
+    } else s.hits++;
+    if (++s.lookups === CACHE_WINDOW) {
+      if (s.hits < CACHE_WINDOW / 10) {
+        s.bypass = CACHE_BYPASS;
+        s.cache.clear();
+      }
+      s.lookups = 0;
+      s.hits = 0;
+    }
+    return hit;
+  };
+  const NOTHING = {};
   const scan = (values: Value[]): { hit?: Omit<Detection, 'rowKey'>; weak?: Omit<Detection, 'rowKey'> } => {
     let weak: Omit<Detection, 'rowKey'> | undefined;
     for (const s of scanned) {
       const raw = values[s.index];
       if (raw === null || raw === undefined) continue;
-      const v = typeof raw === 'string' ? raw : String(raw);
-      let hit = s.cache.get(v);
-      if (hit === undefined) {
-        const strong = s.scanner.detect(v);
-        const w = strong === undefined ? s.scanner.detectWeak(v) : undefined;
-        hit = strong ?? (w === undefined ? null : `~${w}`);
-        if (s.cache.size >= SCAN_CACHE) s.cache.clear();
-        s.cache.set(v, hit);
-      }
+      const hit = cached(s, typeof raw === 'string' ? raw : String(raw));
       if (hit === null) continue;
       if (hit.startsWith('~')) weak ??= { column: s.column, detector: hit.slice(1) };
       else return { hit: { column: s.column, detector: hit } };
     }
-    return weak ? { weak } : {};
+    return weak ? { weak } : NOTHING;
   };
   const keyText = (rowKey: Value[]) =>
     rowKey.map((k, i) => (keyIsPseudonym[i] ? pseudonymToUuid(k as bigint) : String(k))).join('/');

@@ -2,7 +2,7 @@ import type { CustomDetector } from '../../policy/index.ts';
 import { BUILTIN_DETECTORS } from './builtin-detectors.ts';
 import type { Detector } from './detector.ts';
 import { normalizeForDetection } from './normalize-text.ts';
-import { profileOf } from './text-profile.ts';
+import { type MutableProfile, profileInto, profileOf } from './text-profile.ts';
 
 /** Finds the first detector that matches a text; answers the detector's name, never the value. */
 export interface PiiScanner {
@@ -27,27 +27,34 @@ function scannerOf(
 ): PiiScanner {
   const strong = detectors.filter((d) => !d.weak);
   const weak = detectors.filter((d) => d.weak);
-  const prepared = (text: string) => {
-    let t = text;
-    let p = profileOf(t);
-    if (p.encoded) {
-      t = normalizeForDetection(text);
-      p = profileOf(t);
+  // One profile object reused (detection is synchronous), and the last text remembered:
+  // `detectWeak` right after `detect` on the same value profiles it once.
+  const p = {} as MutableProfile;
+  let last: string | undefined;
+  let lastT = '';
+  const prepare = (text: string): string => {
+    if (text !== last) {
+      last = text;
+      lastT = text;
+      if (profileInto(text, p).encoded) {
+        lastT = normalizeForDetection(text);
+        profileInto(lastT, p);
+      }
     }
-    return { t, p };
+    return lastT;
   };
   const self: PiiScanner = {
     detectors,
     detect(text) {
       if (text.length < minLength) return undefined;
-      const { t, p } = prepared(text);
+      const t = prepare(text);
       for (const e of extra) if (!e.weak && e.test(t)) return e.name;
       for (const d of strong) if (d.gate(p) && d.test(t, p)) return d.name;
       return undefined;
     },
     detectWeak(text) {
       if (text.length < 3) return undefined;
-      const { t, p } = prepared(text);
+      const t = prepare(text);
       for (const e of extra) if (e.weak && e.test(t)) return e.name;
       for (const d of weak) if (d.gate(p) && d.test(t, p)) return d.name;
       return undefined;

@@ -40,6 +40,13 @@ const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 
 /** Counts the characters detectors care about. */
 export function profileOf(text: string): TextProfile {
+  return profileInto(text, {} as MutableProfile);
+}
+
+export type MutableProfile = { -readonly [K in keyof TextProfile]: TextProfile[K] };
+
+/** The scanner's hot path: the same counts written into one reused object (no allocation). */
+export function profileInto(text: string, out: MutableProfile): TextProfile {
   let digits = 0;
   let freeDigits = 0;
   let run = 0; // digits in the current digit run
@@ -118,31 +125,30 @@ export function profileOf(text: string): TextProfile {
     prev = c;
   }
   if (run > 0 && !runTouched) freeDigits += run;
-  return {
-    length: text.length,
-    digits,
-    freeDigits,
-    upper,
-    lower,
-    nonAscii,
-    at,
-    colon,
-    dot,
-    dash,
-    space,
-    slash,
-    comma,
-    equals,
-    underscore,
-    numericRun,
-    ibanStart,
-    longestRun,
-    hexOrUuid:
-      nonHexLetters === 0 &&
-      digits + upper + lower === text.length - (text.length === 36 && dash === 4 ? 4 : 0) &&
-      text.length >= 8,
-    encoded: nonAscii + other > 0,
-  };
+  out.length = text.length;
+  out.digits = digits;
+  out.freeDigits = freeDigits;
+  out.upper = upper;
+  out.lower = lower;
+  out.nonAscii = nonAscii;
+  out.at = at;
+  out.colon = colon;
+  out.dot = dot;
+  out.dash = dash;
+  out.space = space;
+  out.slash = slash;
+  out.comma = comma;
+  out.equals = equals;
+  out.underscore = underscore;
+  out.numericRun = numericRun;
+  out.ibanStart = ibanStart;
+  out.longestRun = longestRun;
+  out.hexOrUuid =
+    nonHexLetters === 0 &&
+    digits + upper + lower === text.length - (text.length === 36 && dash === 4 ? 4 : 0) &&
+    text.length >= 8;
+  out.encoded = nonAscii + other > 0;
+  return out;
 }
 
 /** True when every character is ASCII. */
