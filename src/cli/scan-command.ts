@@ -8,6 +8,10 @@ export const scanAction: Action = async (out, opts) => {
   const sample = Number(opts.sample ?? 500);
   if (!Number.isInteger(sample) || sample < 10 || sample > 100_000)
     throw new FvError('FV_USAGE', '--sample is 10 to 100000');
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
+  if (scheme && !/^postgres(ql)?$/i.test(scheme)) {
+    throw new FvError('FV_SOURCE_URL', `--url is a ${scheme}: URL; scan reads PostgreSQL or a DuckDB file`);
+  }
   const target = /^postgres(ql)?:\/\//.test(url)
     ? await pgTarget(url, String(opts.schema ?? 'public'))
     : await duckDbTarget(url);

@@ -41,7 +41,7 @@ ORDER BY c.relname, k.pos`;
 
 const FK_SQL = `
 SELECT c.conname AS name, t.relname AS table_name, r.relname AS ref_table,
-       array_agg(a.attname ORDER BY k.pos) AS columns, array_agg(ra.attname ORDER BY k.pos) AS ref_columns
+       array_agg(a.attname::text ORDER BY k.pos) AS columns, array_agg(ra.attname::text ORDER BY k.pos) AS ref_columns
 FROM pg_catalog.pg_constraint c
 JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
 JOIN pg_catalog.pg_class r ON r.oid = c.confrelid

@@ -23,8 +23,6 @@ export interface TransformedRow {
   readonly deleted: boolean;
   readonly position: Value[];
   readonly detection?: Detection;
-  /** A weak detector's hit (a person's name): a detection only when its batch says so. */
-  readonly weak?: Detection;
   /**
    * Set by `batch` when a generalizing transform turned every non-null value of a column in the
    * batch into NULL (an `ip_prefix` on a column of street addresses): the policy does not fit
@@ -42,6 +40,8 @@ const CACHE_WINDOW = 10_000;
 const CACHE_BYPASS = 200_000;
 /** Share of a batch's values in a column that a weak detector must match to count (see `batch`). */
 export const WEAK_SHARE = 0.1;
+/** Values per column and batch a weak detector looks at before deciding to read them all. */
+const WEAK_SAMPLE = 256;
 
 /** One row at a time, or a whole batch with weak evidence decided per column. */
 export interface RowTransformer {
@@ -108,7 +108,15 @@ export function rowTransformer(
       const s = scanner.forColumn(col.name);
       const numeric = col.kind === 'integer' || col.kind === 'bigint' || col.kind === 'decimal';
       if (col.kind === 'text' || (numeric && s !== scanner))
-        scanned.push({ column: col.name, index: j, scanner: s, cache: new Map(), lookups: 0, hits: 0, bypass: 0 });
+        scanned.push({
+          column: col.name,
+          index: j,
+          scanner: s,
+          cache: new Map(),
+          lookups: 0,
+          hits: 0,
+          bypass: 0,
+        });
     }
   });
   const sourceIdx = plan.store.columns.map((c) => readIndex.get(c.name) as number);
@@ -126,13 +134,8 @@ export function rowTransformer(
   const softIdx =
     plan.policy.softDelete === undefined ? -1 : (readIndex.get(plan.policy.softDelete) as number);
 
-  const verdict = (s: (typeof scanned)[number], v: string): string | null => {
-    const strong = s.scanner.detect(v);
-    if (strong !== undefined) return strong;
-    const w = s.scanner.detectWeak(v);
-    return w === undefined ? null : `~${w}`;
-  };
-  // Cached per column: a strong detector's name, `~` and a weak one's name, or null. Event
+  const verdict = (s: (typeof scanned)[number], v: string): string | null => s.scanner.detect(v) ?? null;
+  // Cached per column: a strong detector's name, or null. Event
   // columns repeat values and the cache pays; a column of unique values (digests, ids, messages)
   // would only churn it, so a column whose cache hits under one lookup in ten skips it for a while.
   const cached = (s: (typeof scanned)[number], v: string): string | null => {
@@ -156,18 +159,14 @@ export function rowTransformer(
     }
     return hit;
   };
-  const NOTHING = {};
-  const scan = (values: Value[]): { hit?: Omit<Detection, 'rowKey'>; weak?: Omit<Detection, 'rowKey'> } => {
-    let weak: Omit<Detection, 'rowKey'> | undefined;
+  const scan = (values: Value[]): Omit<Detection, 'rowKey'> | undefined => {
     for (const s of scanned) {
       const raw = values[s.index];
       if (raw === null || raw === undefined) continue;
       const hit = cached(s, typeof raw === 'string' ? raw : String(raw));
-      if (hit === null) continue;
-      if (hit.startsWith('~')) weak ??= { column: s.column, detector: hit.slice(1) };
-      else return { hit: { column: s.column, detector: hit } };
+      if (hit !== null) return { column: s.column, detector: hit };
     }
-    return weak ? { weak } : NOTHING;
+    return undefined;
   };
   const keyText = (rowKey: Value[]) =>
     rowKey.map((k, i) => (keyIsPseudonym[i] ? pseudonymToUuid(k as bigint) : String(k))).join('/');
@@ -189,7 +188,7 @@ export function rowTransformer(
       const v = values[f.index];
       return typeof v === 'bigint' && f.set.has(v);
     });
-    const { hit, weak } = scan(values);
+    const hit = scan(values);
     const out: TransformedRow = {
       values,
       key: rowKey,
@@ -199,7 +198,6 @@ export function rowTransformer(
         ? { tombstone: { domain: ownKey, pseudonym: pseudonymToUuid(rowKey[0]) } }
         : {}),
       ...(hit ? { detection: { ...hit, rowKey: keyText(rowKey) } } : {}),
-      ...(weak ? { weak: { ...weak, rowKey: keyText(rowKey) } } : {}),
       ...(nulled ? { nulled } : {}),
     };
     return out;
@@ -214,18 +212,35 @@ export function rowTransformer(
         out = out.map((t) => (t.nulled?.includes(g.index) && !t.unfit ? { ...t, unfit } : t));
       }
     }
-    const hits = new Map<string, number>();
-    for (const t of out) if (t.weak) hits.set(t.weak.column, (hits.get(t.weak.column) ?? 0) + 1);
-    if (hits.size === 0) return out;
-    const decided = new Set<string>();
-    for (const [column, n] of hits) {
-      const s = scanned.find((x) => x.column === column) as (typeof scanned)[number];
-      const present = out.filter((t) => t.values[s.index] !== null).length;
-      if (n >= Math.max(1, present * WEAK_SHARE)) decided.add(column);
+    // Weak evidence (person names), per column: a sample of the batch first; only a column whose
+    // sample comes near one in ten is read whole, and then one in ten decides.
+    for (const s of scanned) {
+      const present: number[] = [];
+      for (let i = 0; i < out.length; i++)
+        if ((out[i] as TransformedRow).values[s.index] !== null) present.push(i);
+      if (present.length === 0) continue;
+      const text = (i: number) => String((out[i] as TransformedRow).values[s.index]);
+      const step = Math.max(1, Math.floor(present.length / WEAK_SAMPLE));
+      let sampled = 0;
+      let sampleHits = 0;
+      for (let k = 0; k < present.length; k += step) {
+        sampled++;
+        if (s.scanner.detectWeak(text(present[k] as number)) !== undefined) sampleHits++;
+      }
+      if (sampleHits === 0 || sampleHits < (sampled * WEAK_SHARE) / 2) continue;
+      const found: Array<{ row: number; detector: string }> = [];
+      for (const i of present) {
+        const d = s.scanner.detectWeak(text(i));
+        if (d !== undefined) found.push({ row: i, detector: d });
+      }
+      if (found.length < Math.max(1, present.length * WEAK_SHARE)) continue;
+      for (const f of found) {
+        const t = out[f.row] as TransformedRow;
+        if (t.detection || t.deleted) continue;
+        out[f.row] = { ...t, detection: { column: s.column, detector: f.detector, rowKey: keyText(t.key) } };
+      }
     }
-    return out.map((t) =>
-      t.weak && !t.detection && !t.deleted && decided.has(t.weak.column) ? { ...t, detection: t.weak } : t,
-    );
+    return out;
   };
   return Object.assign(one, { batch });
 }

@@ -36,7 +36,79 @@ export interface TextProfile {
   readonly encoded: boolean;
 }
 
-const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+// Character classes of ASCII, so the profile's loop is one table lookup per character.
+const OTHER = 0;
+const DIGIT = 1;
+const HEX_LOWER = 2;
+const LOWER = 3;
+const HEX_UPPER = 4;
+const UPPER = 5;
+const SPACE = 6;
+const DOT = 7;
+const DASH = 8;
+const COLON = 9;
+const AT = 10;
+const SLASH = 11;
+const COMMA = 12;
+const EQUALS = 13;
+const UNDERSCORE = 14;
+/** Quotes, tab and line breaks: end a token and a number. */
+const BREAK = 15;
+/** Percent, ampersand and control characters: the text may need normalizing. */
+const ENCODED = 16;
+const PLUS = 17;
+const PAREN = 18;
+const CLASSES = 19;
+
+const CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  CLASS[c] =
+    c >= 48 && c <= 57
+      ? DIGIT
+      : c >= 97 && c <= 102
+        ? HEX_LOWER
+        : c >= 103 && c <= 122
+          ? LOWER
+          : c >= 65 && c <= 70
+            ? HEX_UPPER
+            : c >= 71 && c <= 90
+              ? UPPER
+              : c === 32
+                ? SPACE
+                : c === 46
+                  ? DOT
+                  : c === 45
+                    ? DASH
+                    : c === 58
+                      ? COLON
+                      : c === 64
+                        ? AT
+                        : c === 47
+                          ? SLASH
+                          : c === 44
+                            ? COMMA
+                            : c === 61
+                              ? EQUALS
+                              : c === 95
+                                ? UNDERSCORE
+                                : c === 9 || c === 10 || c === 13 || c === 34 || c === 39
+                                  ? BREAK
+                                  : c === 43
+                                    ? PLUS
+                                    : c === 40 || c === 41
+                                      ? PAREN
+                                      : c === 37 || c === 38 || c < 32 || c === 127
+                                        ? ENCODED
+                                        : OTHER;
+}
+const isLetterClass = (k: number) => k >= HEX_LOWER && k <= UPPER;
+/** Characters phone and card numbers are written with, besides digits. */
+const isNumberSeparator = (k: number) =>
+  k === SPACE || k === DOT || k === DASH || k === SLASH || k === PAREN || k === PLUS;
+/** Characters that end a token (a run without whitespace, quotes or brackets). */
+const endsToken = (k: number) => k === SPACE || k === BREAK || k === PAREN || k === COMMA;
+
+const counts = new Int32Array(CLASSES);
 
 /** Counts the characters detectors care about. */
 export function profileOf(text: string): TextProfile {
@@ -47,107 +119,69 @@ export type MutableProfile = { -readonly [K in keyof TextProfile]: TextProfile[K
 
 /** The scanner's hot path: the same counts written into one reused object (no allocation). */
 export function profileInto(text: string, out: MutableProfile): TextProfile {
-  let digits = 0;
+  counts.fill(0);
+  let nonAscii = 0;
   let freeDigits = 0;
   let run = 0; // digits in the current digit run
   let runTouched = false; // a letter touches the current digit run
-  let upper = 0;
-  let lower = 0;
-  let nonAscii = 0;
-  let at = 0;
-  let colon = 0;
-  let dot = 0;
-  let dash = 0;
-  let space = 0;
-  let slash = 0;
-  let comma = 0;
-  let equals = 0;
-  let underscore = 0;
-  let other = 0;
-  let nonHexLetters = 0;
-  let longestRun = 0;
-  let tokenRun = 0;
-  let prev = -1;
   let numericRun = 0;
   let numRunDigits = 0;
   let shape = 0; // the last four characters as classes: 1 capital, 2 digit, 0 other
   let ibanStart = false;
-  for (let i = 0; i < text.length; i++) {
+  let longestRun = 0;
+  let tokenRun = 0;
+  let prevLetter = false;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    const isDigit = c >= 48 && c <= 57;
-    if (isDigit) {
-      if (++numRunDigits > numericRun) numericRun = numRunDigits;
-    } else if (!(c === 32 || c === 46 || c === 45 || c === 47 || c === 40 || c === 41 || c === 43)) {
-      numRunDigits = 0;
-    }
-    shape = ((shape << 2) | (isDigit ? 2 : c >= 65 && c <= 90 ? 1 : 0)) & 0xff;
-    if (shape === 0b01011010) ibanStart = true;
-    if (isDigit) {
-      digits++;
-      if (run === 0) runTouched = isLetter(prev);
+    const k = c < 128 ? (CLASS[c] as number) : OTHER;
+    if (c >= 128) nonAscii++;
+    else counts[k] = (counts[k] as number) + 1;
+    const letter = c < 128 && isLetterClass(k);
+    if (k === DIGIT && c < 128) {
+      if (run === 0) runTouched = prevLetter;
       run++;
+      if (++numRunDigits > numericRun) numericRun = numRunDigits;
+      shape = ((shape << 2) | 2) & 0xff;
+      if (shape === 0b01011010) ibanStart = true;
     } else {
       if (run > 0) {
-        if (!runTouched && !isLetter(c)) freeDigits += run;
+        if (!runTouched && !letter) freeDigits += run;
         run = 0;
       }
-      if (c >= 97 && c <= 122) {
-        lower++;
-        if (c > 102) nonHexLetters++;
-      } else if (c >= 65 && c <= 90) {
-        upper++;
-        if (c > 70) nonHexLetters++;
-      } else if (c === 32) space++;
-      else if (c === 46) dot++;
-      else if (c === 45) dash++;
-      else if (c === 58) colon++;
-      else if (c === 64) at++;
-      else if (c === 47) slash++;
-      else if (c === 44) comma++;
-      else if (c === 61) equals++;
-      else if (c === 95) underscore++;
-      else if (c > 126) nonAscii++;
-      else if (c === 37 || c === 38 || c < 32) other++;
+      if (!isNumberSeparator(k)) numRunDigits = 0;
+      shape = ((shape << 2) | (k === HEX_UPPER || k === UPPER ? 1 : 0)) & 0xff;
     }
-    if (
-      c === 32 ||
-      c === 9 ||
-      c === 10 ||
-      c === 13 ||
-      c === 34 ||
-      c === 39 ||
-      c === 40 ||
-      c === 41 ||
-      c === 44
-    ) {
-      tokenRun = 0;
-    } else if (++tokenRun > longestRun) longestRun = tokenRun;
-    prev = c;
+    prevLetter = letter;
+    if (c < 128 && endsToken(k)) tokenRun = 0;
+    else if (++tokenRun > longestRun) longestRun = tokenRun;
   }
   if (run > 0 && !runTouched) freeDigits += run;
-  out.length = text.length;
+  const digits = counts[DIGIT] as number;
+  const hexLetters = (counts[HEX_LOWER] as number) + (counts[HEX_UPPER] as number);
+  const lower = (counts[HEX_LOWER] as number) + (counts[LOWER] as number);
+  const upper = (counts[HEX_UPPER] as number) + (counts[UPPER] as number);
+  const dash = counts[DASH] as number;
+  out.length = n;
   out.digits = digits;
   out.freeDigits = freeDigits;
   out.upper = upper;
   out.lower = lower;
   out.nonAscii = nonAscii;
-  out.at = at;
-  out.colon = colon;
-  out.dot = dot;
+  out.at = counts[AT] as number;
+  out.colon = counts[COLON] as number;
+  out.dot = counts[DOT] as number;
   out.dash = dash;
-  out.space = space;
-  out.slash = slash;
-  out.comma = comma;
-  out.equals = equals;
-  out.underscore = underscore;
+  out.space = counts[SPACE] as number;
+  out.slash = counts[SLASH] as number;
+  out.comma = counts[COMMA] as number;
+  out.equals = counts[EQUALS] as number;
+  out.underscore = counts[UNDERSCORE] as number;
   out.numericRun = numericRun;
   out.ibanStart = ibanStart;
   out.longestRun = longestRun;
-  out.hexOrUuid =
-    nonHexLetters === 0 &&
-    digits + upper + lower === text.length - (text.length === 36 && dash === 4 ? 4 : 0) &&
-    text.length >= 8;
-  out.encoded = nonAscii + other > 0;
+  out.hexOrUuid = n >= 8 && digits + hexLetters === n - (n === 36 && dash === 4 ? 4 : 0);
+  out.encoded = nonAscii + (counts[ENCODED] as number) > 0;
   return out;
 }
 
