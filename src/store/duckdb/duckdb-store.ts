@@ -87,13 +87,19 @@ class DuckDbTableWriter implements TableWriter {
     await this.db.run(`DELETE FROM ${q(this.stageTable)}`);
     const a = await this.db.createAppender(this.stageTable, 'main', 'temp');
     const n = this.columns.length;
-    appendChunked(a, [...this.columns, { kind: 'boolean' }], rows.length + deletedKeys.length, (r, c) => {
-      const deleted = r >= rows.length;
-      if (c === n) return deleted;
-      if (!deleted) return (rows[r] as Value[])[c] ?? null;
-      const k = this.keyPosition[c] as number;
-      return k >= 0 ? ((deletedKeys[r - rows.length] as Value[])[k] ?? null) : null;
-    });
+    appendChunked(
+      a,
+      [...this.columns, { kind: 'boolean' }],
+      rows.length + deletedKeys.length,
+      (r, c) => {
+        const deleted = r >= rows.length;
+        if (c === n) return deleted;
+        if (!deleted) return (rows[r] as Value[])[c] ?? null;
+        const k = this.keyPosition[c] as number;
+        return k >= 0 ? ((deletedKeys[r - rows.length] as Value[])[k] ?? null) : null;
+      },
+      this.spec.name,
+    );
     a.flushSync();
     a.closeSync();
   }
