@@ -10,9 +10,13 @@ const SECRET =
 const IDENT_DROP = /(^|_)(mac|serial|imei|iccid|imsi|udid)($|_)/i;
 const SENSITIVE =
   /(weight|height|bmi|body_?fat|heart|pulse|blood|health|diagnos|medic|gender|(^|_)sex($|_)|religio|ethnic|pregnan)/i;
+// A bare `name` (of a product, a genre, an artist) is left to the values; a person's name is not.
 const PERSONAL =
-  /(e_?mail|name|nick|phone|mobile|(^|_)fax($|_)|msisdn|address|street|city|zip|postal|ssid|(^|_)ip($|_)|ip_?addr|birth|(^|_)dob($|_)|(^|_)lat|(^|_)lon|location|gps|ssn|social_?security|passport|iban|photo|picture|avatar|(^|_)notes?($|_)|comment|biograph|(^|_)bio($|_))/i;
+  /(e_?mail|(first|last|middle|given|family|sur|full|display|contact|customer|user|nick|maiden|ship|person|owner|recipient|sender|account)_?name|nick|phone|mobile|(^|_)fax($|_)|(^|_)ext(ension)?($|_)|msisdn|address|street|city|zip|postal|ssid|(^|_)ip($|_)|ip_?addr|birth|(^|_)dob($|_)|(^|_)lat|(^|_)lon|location|gps|ssn|social_?security|passport|iban|photo|picture|avatar|(^|_)notes?($|_)|comment|biograph|(^|_)bio($|_)|homepage)/i;
 const BIRTH = /(birth|(^|_)dob($|_))/i;
+const ADDRESS = /(address|street|city|postal|zip)/i;
+// In a table holding addresses, these are address parts too ("Dublin" is a state in Chinook).
+const ADDRESS_PART = /(^|_)(state|region|province|county|district|suburb)($|_)/i;
 const IP = /((^|_)ip($|_)|ip_?addr)/i;
 // Names of columns that hold a closed set of labels (an empty table still gets `attribute`).
 const CATEGORICAL =
@@ -75,6 +79,8 @@ function byNameAndType(
     };
   }
   if (IDENT_DROP.test(n)) return { cls: 'identifier', extra: ', action: drop' };
+  if (ADDRESS_PART.test(n) && table.columns.some((c) => ADDRESS.test(c.name) && c.name !== n))
+    return { cls: 'personal', extra: '', note: 'part of an address in this table' };
   if (SENSITIVE.test(n)) return { cls: 'sensitive', extra: '' };
   if (PERSONAL.test(n)) {
     if (BIRTH.test(n) && (col.kind === 'date' || col.kind.startsWith('timestamp')))
