@@ -115,6 +115,14 @@ describe('PII detectors on the labelled corpus (public sources, their disguised 
       ['+٤٤ ٧٧٠٠ ٩٠٠١٢٣', 'phone'],
       ['+४४ ७७०० ९००१२३', 'phone'],
       ['＋４４ ７７００ ９００１２３', 'phone'],
+      // Attacks beyond the review's list.
+      ['+44\u00A07700\u00A0900123', 'phone'],
+      ['+44 77\u200B00 9001\u200C23', 'phone'],
+      ['jane.\u00ADdoe@example.com', 'email'],
+      ['4111%201111%201111%201111', 'card'],
+      ['ivan@пример.рф', 'email'],
+      ['postgres://app:p%40ss@db.internal/prod', 'url_credentials'],
+      ['ＤＥ８９ ３７０４ ００４４ ０５３２ ０１３０ ００', 'iban'],
     ];
     for (const [v, kind] of cases) expect(scanner.detect(v), v).toBe(kind);
     expect(normalizeForDetection('plain ascii stays as it is')).toBe('plain ascii stays as it is');
@@ -153,6 +161,22 @@ describe('PII detectors on the labelled corpus (public sources, their disguised 
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('pathological inputs of 20,000 characters finish (no catastrophic backtracking)', () => {
+    for (const v of [
+      '1 '.repeat(10_000),
+      `${':'.repeat(20_000)}x`,
+      'a:'.repeat(10_000),
+      `a@b${'.aa'.repeat(5_000)}!`,
+      '%41'.repeat(6_000),
+      '+1'.repeat(10_000),
+      '٤'.repeat(20_000),
+      'Mary Smith '.repeat(2_000),
+    ]) {
+      scanner.detect(v);
+      scanner.detectWeak(v);
+    }
   });
 
   it('every detector says what it finds', () => {
