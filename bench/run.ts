@@ -9,7 +9,6 @@ import pg from 'pg';
 import { createKeyFile, hmacPseudonymizer, keyFromBytes } from '../src/privacy/index.ts';
 import { pgLoader, simulate } from '../src/sim/index.ts';
 import { changeOnePercent } from './change-one-percent.ts';
-import { measureDetectors } from './detector-quality.ts';
 import type { MetricTiming } from './metric-twins.ts';
 import { writeResults } from './results-file.ts';
 
@@ -178,11 +177,9 @@ tables:
     `1% changed (${changed.toLocaleString('en-US')} rows): cursor sync ${incremental.seconds.toFixed(1)} s, change capture ${cdcIncremental.seconds.toFixed(1)} s\n`,
   );
   await dropSlots();
-  const q = measureDetectors();
   const hmac = pseudonymRates();
 
   const rate = (s: Stage) => Math.round(s.rows / s.seconds);
-  const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const lines = [
     '# Benchmark results',
@@ -252,15 +249,6 @@ tables:
     '## `npm start` (embedded PGlite, 20,000 simulated users, 30 days)',
     '',
     `First run (simulate, sync, report): ${demoCold.seconds.toFixed(1)} s, peak RSS ${demoCold.peakRssMb} MB. Second run (reuses everything): ${demoWarm.seconds.toFixed(1)} s, peak RSS ${demoWarm.peakRssMb} MB.`,
-    '',
-    `## PII detector quality (${q.corpusSize.toLocaleString('en-US')} labelled values, bench/detector-corpus.ts)`,
-    '',
-    '| detector | positives | recall | false positives on look-alikes |',
-    '|---|---:|---:|---:|',
-    ...q.perDetector.map(
-      (d) => `| ${d.detector} | ${d.positives} | ${pct(d.recall)} | ${pct(d.falsePositiveRate)} |`,
-    ),
-    `| any detector | | | ${pct(q.overallFalsePositiveRate)} |`,
     '',
   ];
   writeResults(lines.join('\n'));

@@ -59,7 +59,12 @@ async function plainCopy(): Promise<number> {
   })) {
     await db.run('BEGIN TRANSACTION');
     const a = await db.createAppender(TABLE);
-    appendChunked(a, kinds, batch.length, (r, c) => batch[r]?.[c] ?? null);
+    appendChunked(
+      a,
+      kinds.map((kind) => ({ kind })),
+      batch.length,
+      (r, c) => batch[r]?.[c] ?? null,
+    );
     a.flushSync();
     a.closeSync();
     await db.run('COMMIT');

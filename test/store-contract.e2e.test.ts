@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { FvError } from '../src/errors/index.ts';
 import { ClickHouseStore, DuckDbStore, type Store, type StoreTableSpec } from '../src/store/index.ts';
+import { queryStore } from './helpers/store-dump.ts';
 
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 const big = (n: number) => BigInt(`0x${uuid(n).replaceAll('-', '')}`);
@@ -130,6 +131,60 @@ describe.each(engines)('store contract on %s', (engine, open) => {
     ).rejects.toThrow('stop');
     expect(await store.meta('cdc_lsn')).toBe('0/10');
     expect(await store.tableState('devices')).toMatchObject({ rows: 2 });
+  });
+
+  it('stores numeric as an exact decimal with the source precision, and refuses a value too wide by column', async () => {
+    const spec: StoreTableSpec = {
+      name: 'payments',
+      columns: [
+        { name: 'id', kind: 'uuid', sourceType: 'bigint' },
+        { name: 'amount', kind: 'decimal', sourceType: 'numeric(10,2)' },
+        { name: 'rate', kind: 'decimal', sourceType: 'numeric' },
+      ],
+      key: ['id'],
+    };
+    const file = join(dir, `decimal-${engine}.duckdb`);
+    const target = engine === 'duckdb' ? await DuckDbStore.open(file) : store;
+    if (engine === 'duckdb') await target.bindKey('k');
+    const amounts = ['0.10', '0.20', '19.99', '67426.54', '-3.33', '0.01'];
+    const rows = Array.from({ length: 3000 }, (_, i) => [
+      big(i + 1),
+      amounts[i % amounts.length] as string,
+      '0.1234567891',
+    ]);
+    const cents = rows.reduce((n, r) => n + BigInt(String(r[1]).replace('.', '')), 0n);
+    const expected = `${cents / 100n}.${String(cents % 100n).padStart(2, '0')}`;
+    const w = await target.openWriter(spec, 'append');
+    await w.writeBatch(rows, [], 'c');
+    await w.finish('c');
+    const wide = await (await target.openWriter(spec, 'upsert'))
+      .writeBatch([[big(9999), '123456789012.00', null]], [], undefined)
+      .catch((x: unknown) => x as FvError);
+    expect(wide).toMatchObject({ code: 'FV_STORE_VALUE' });
+    expect((wide as FvError).message).toContain('payments.amount');
+    expect((wide as FvError).message).not.toContain('123456789012');
+    let answer: unknown[];
+    if (engine === 'duckdb') {
+      await target.close();
+      answer = (
+        await queryStore(
+          file,
+          'SELECT sum(amount)::VARCHAR, sum(rate)::VARCHAR, typeof(any_value(amount)) FROM payments',
+        )
+      )[0] as unknown[];
+    } else {
+      const ch = store as ClickHouseStore;
+      answer =
+        (
+          await ch.nodes[0]?.rows(
+            'SELECT toString(sum(amount)), toString(sum(rate)), toTypeName(any(amount)) FROM payments',
+            'test',
+          )
+        )?.[0] ?? [];
+    }
+    expect(answer[0]).toBe(expected);
+    expect(answer[1]).toMatch(/^370\.3703673\d*$/);
+    expect(String(answer[2])).toMatch(/^(Nullable\()?Decimal\(10, 2\)\)?$|^DECIMAL\(10,2\)$/);
   });
 
   if (engine === 'clickhouse') {

@@ -46,7 +46,14 @@ describe('a schema never seen before', () => {
     expect(text).toContain('cursor: modified');
     expect(text).toMatch(/E-Mail: +\{ class: personal \}/);
     expect(text).toMatch(/api_secret: +\{ class: secret \}/);
-    writeFileSync(policy, text.replace('reviewed: false', 'reviewed: true'));
+    // The reviewer's one change: `note` holds status words, not notes about people, so it is kept.
+    expect(text).toMatch(/note: +\{ class: personal \}/);
+    writeFileSync(
+      policy,
+      text
+        .replace('reviewed: false', 'reviewed: true')
+        .replace(/note: +\{ class: personal \}/, 'note: { class: attribute }'),
+    );
     const store = join(dir, 's.duckdb');
     const args = [
       'sync',
@@ -73,7 +80,7 @@ describe('a schema never seen before', () => {
       'VARCHAR',
       'VARCHAR',
       'VARCHAR',
-      'DOUBLE',
+      'DECIMAL(12,2)',
       'BOOLEAN',
       'TIMESTAMP',
       'TIMESTAMP',

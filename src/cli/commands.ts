@@ -151,7 +151,7 @@ export const policySuggestAction: Action = async (out, opts) => {
     const catalog = await introspect(client, schema);
     const only = typeof opts.tables === 'string' ? opts.tables.split(',').map((s) => s.trim()) : undefined;
     const tables = [...catalog.values()].filter((t) => !only || only.includes(t.name));
-    text = await suggestPolicy(client, tables, schema);
+    text = await suggestPolicy(client, tables, schema, catalog);
   } finally {
     await client.end();
   }

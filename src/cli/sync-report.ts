@@ -1,3 +1,4 @@
+import { ERROR_CATALOG, type ErrorCode } from '../errors/index.ts';
 import type { SyncResult } from '../sync/index.ts';
 import { totalRows } from '../sync/index.ts';
 import type { Output } from './output.ts';
@@ -30,6 +31,17 @@ export function printSyncReport(out: Output, result: SyncResult): void {
         `    quarantined ${x.rows} rows: ${t.table}.${x.column} matched ${x.detector} (e.g. rows ${x.sampleKeys.join(', ')})`,
       );
     }
-    if (t.error) out.line(`    ${t.error.code}: ${t.error.message}`);
+    if (t.error) {
+      out.line(`    ${t.error.code}: ${t.error.message}`);
+      const solve = ERROR_CATALOG[t.error.code as ErrorCode]?.solve;
+      if (solve) out.line(`    how to solve: ${solve}`);
+    }
+  }
+  const stopped = result.tables.filter((t) => t.status !== 'copied');
+  if (stopped.length > 0) {
+    out.line('');
+    out.line(
+      `${stopped.length} of ${result.tables.length} table(s) not copied (${stopped.map((t) => t.table).join(', ')}); every other table was copied. Fix each as advised above, then run sync again.`,
+    );
   }
 }

@@ -32,10 +32,40 @@ export const ERROR_CATALOG = {
     solve: 'Run the GRANT printed in the message (see `fleetvault policy grants`).',
   },
   FV_SOURCE_QUERY: { exit: 1, solve: 'The source refused a query; the message names the table.' },
+  FV_SOURCE_AUTH: {
+    exit: 1,
+    solve:
+      'The source refused the login: check the user and password of the URL (a password from PGPASSWORD or ~/.pgpass works too), and that pg_hba.conf lets this user reach this database from this host.',
+  },
+  FV_SOURCE_DATABASE: {
+    exit: 1,
+    solve:
+      'The database named in the source URL does not exist on that server: check the name after the last slash (`psql -l` lists the databases).',
+  },
+  FV_SOURCE_HOST: {
+    exit: 1,
+    solve:
+      'The host name of the source URL does not resolve: check its spelling, your DNS, or use the server’s IP address.',
+  },
+  FV_SOURCE_URL: {
+    exit: 1,
+    solve: 'Give a PostgreSQL URL: postgres://user@host:5432/database (postgresql:// works too).',
+  },
+  FV_SOURCE_NOT_POPULATED: {
+    exit: 1,
+    solve:
+      'A materialized view named in the message has never been populated: run REFRESH MATERIALIZED VIEW on the source, or leave it out of the policy.',
+  },
+  FV_TRANSFORM_UNFIT: {
+    exit: 1,
+    solve:
+      'The column’s values do not fit its transform (every one became NULL): choose a transform that fits, or drop the column (class personal without a transform), review the policy, then sync again.',
+  },
   FV_SCHEMA_DRIFT: { exit: 1, solve: 'Update the policy as the message says, review it, then sync again.' },
   FV_PII_DETECTED: {
     exit: 1,
-    solve: 'Reclassify the column (personal or dropped) or set `on_detect: quarantine` for that table.',
+    solve:
+      'If the column holds personal data, classify it personal (dropped) or generalize it; if the hit is a false alarm on one value, set `on_detect: quarantine` for that table (the row is skipped and counted); then sync again. The other tables were copied.',
   },
   FV_STORE_OPEN: { exit: 1, solve: 'Check the store path; another fleetvault process may hold it open.' },
   FV_STORE_INSECURE: {

@@ -18,6 +18,9 @@ export function jsonValue(v: unknown, kind: ValueKind): Value | undefined {
       if (!Number.isFinite(n) || (kind === 'integer' && !Number.isInteger(n))) return undefined;
       return n;
     }
+    case 'decimal':
+      if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+      return typeof v === 'string' && /^-?\d+(?:\.\d+)?$/.test(v.trim()) ? v.trim() : undefined;
     case 'bigint':
       if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
       return typeof v === 'string' && /^-?\d{1,19}$/.test(v) ? BigInt(v) : undefined;
@@ -43,7 +46,8 @@ export function jsonValue(v: unknown, kind: ValueKind): Value | undefined {
 export function kindOfFormattedType(type: string): ValueKind {
   if (type === 'bigint') return 'bigint';
   if (type === 'integer' || type === 'smallint') return 'integer';
-  if (type === 'double precision' || type === 'real' || type.startsWith('numeric')) return 'float';
+  if (type === 'double precision' || type === 'real') return 'float';
+  if (type.startsWith('numeric')) return 'decimal';
   if (type === 'boolean') return 'boolean';
   if (type === 'uuid') return 'uuid';
   if (type === 'date') return 'date';

@@ -115,8 +115,8 @@ export class StreamIngest {
     this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
   }
 
-  /** The message as a stored row, or why it is dropped. */
-  #row(m: MqttMessage): { key: string; values: Value[] } | string {
+  /** The message as a source row, or why it is dropped. */
+  #raw(m: MqttMessage): Value[] | string {
     if (m.payload.length > this.opts.maxBytes) return 'oversized';
     let doc: unknown;
     try {
@@ -142,22 +142,27 @@ export class StreamIngest {
       if (v === undefined) return `malformed: ${c.name} is not ${c.kind}`;
       raw.push(v);
     }
-    const t = (this.#transform as Transform)(raw);
-    if (t.deleted) return 'erased owner';
-    if (t.detection) return `pii: ${t.detection.column} matched ${t.detection.detector}`;
-    return { key: t.key.map(String).join('\u0000'), values: t.values };
+    return raw;
   }
 
   async #commit(batch: readonly MqttMessage[]): Promise<void> {
     const rows = new Map<string, Value[]>();
+    const raws: Value[][] = [];
     for (const m of batch) {
-      const r = this.#row(m);
-      if (typeof r === 'string') {
-        this.#drop(r);
-        continue;
+      const r = this.#raw(m);
+      if (typeof r === 'string') this.#drop(r);
+      else raws.push(r);
+    }
+    // The whole batch at once: weak evidence (names) is decided per column over the batch.
+    for (const t of (this.#transform as Transform).batch(raws)) {
+      if (t.deleted) this.#drop('erased owner');
+      else if (t.unfit) this.#drop(`unfit: ${t.unfit.column} does not fit ${t.unfit.transform}`);
+      else if (t.detection) this.#drop(`pii: ${t.detection.column} matched ${t.detection.detector}`);
+      else {
+        const key = t.key.map(String).join('\u0000');
+        if (rows.has(key)) this.stats.duplicates++;
+        rows.set(key, t.values);
       }
-      if (rows.has(r.key)) this.stats.duplicates++;
-      rows.set(r.key, r.values);
     }
     if (rows.size > 0) await (this.#writer as TableWriter).writeBatch([...rows.values()], [], undefined);
     // Durable now (or dropped for good): only now may the broker forget these messages.

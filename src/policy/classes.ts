@@ -52,6 +52,7 @@ export const VALUE_KINDS = [
   'integer',
   'bigint',
   'float',
+  'decimal',
   'boolean',
   'text',
   'uuid',
@@ -63,6 +64,7 @@ export type ValueKind = (typeof VALUE_KINDS)[number];
 
 /**
  * A value in flight: numbers for integer/float/date (days since epoch), bigint for bigint and
- * timestamps (microseconds since epoch), strings for text and uuid.
+ * timestamps (microseconds since epoch), strings for text, uuid and decimal (PostgreSQL's exact
+ * numeric text, stored as an exact decimal).
  */
 export type Value = string | number | bigint | boolean | null;

@@ -1,6 +1,13 @@
 export { BUILTIN_DETECTORS } from './detectors/builtin-detectors.ts';
+export {
+  type ColumnEvidence,
+  columnEvidence,
+  type TextShape,
+  textShape,
+} from './detectors/column-evidence.ts';
 export type { Detector } from './detectors/detector.ts';
-export { type PiiScanner, piiScanner } from './detectors/pii-scanner.ts';
+export { normalizeForDetection } from './detectors/normalize-text.ts';
+export { detectorMatches, type PiiScanner, piiScanner } from './detectors/pii-scanner.ts';
 export {
   commitNextKey,
   createKeyFile,

@@ -1,4 +1,4 @@
-import { BUILTIN_DETECTORS } from '../privacy/index.ts';
+import { columnEvidence, piiScanner } from '../privacy/index.ts';
 import { classByName } from '../source/index.ts';
 import type { ScanTarget } from './scan-target.ts';
 
@@ -6,13 +6,17 @@ export interface ColumnFinding {
   readonly table: string;
   readonly column: string;
   readonly type: string;
-  /** `values`: sampled values matched a detector; `name`: the column's name alone says so. */
-  readonly evidence: 'values' | 'name';
-  /** The detector (email, phone, …, names-like) or, for name evidence, the class it suggests. */
+  /**
+   * `values`: sampled values matched a detector (the column's name counted as evidence for bare
+   * forms such as 11 digits in `phone`); `name`: the column's name alone says so; `binary`: a
+   * binary column, never read (photos, documents: unscannable, so treated as personal).
+   */
+  readonly evidence: 'values' | 'name' | 'binary';
+  /** The detector (email, phone, person_name, …, names-like) or, for name evidence, the class it suggests. */
   readonly kind: string;
   readonly hits: number;
   readonly sampled: number;
-  /** Share of sampled values that matched (1 for name evidence is not claimed: 0.5). */
+  /** Share of sampled values that matched (name and binary evidence: 0.5, not claimed). */
   readonly confidence: number;
 }
 
@@ -22,26 +26,15 @@ export interface ScanReport {
   readonly tables: number;
   readonly columns: number;
   readonly findings: readonly ColumnFinding[];
+  /** Relations that could not be read, and why (a materialized view never populated). */
+  readonly skipped: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
 }
-
-// Free text that reads like a person's name or a name-based label ("Emma S.", "Emma's room").
-const NAMES_LIKE = /^\p{Lu}[\p{Ll}'’]+(?:[ -][\p{L}\d'’.]+){0,3}$/u;
-// A network prefix (a /24 or wider IPv4 network, a /64 or wider IPv6 one) points at no one.
-const NETWORK = /^(?:\d{1,3}\.){3}\d{1,3}\/(\d{1,2})$|^[0-9a-fA-F:]+\/(\d{1,3})$/;
-
-function isNetworkPrefix(v: string): boolean {
-  const m = NETWORK.exec(v);
-  if (!m) return false;
-  return m[1] !== undefined ? Number(m[1]) <= 24 : Number(m[2]) <= 64;
-}
-
-const DETECTORS = [...BUILTIN_DETECTORS, { name: 'names-like', test: (t: string) => NAMES_LIKE.test(t) }];
-const MIN_SHARE: Readonly<Record<string, number>> = { 'names-like': 0.5 };
 
 /**
- * Profiles every column of a database with the same detectors the sync uses, plus column names,
- * and reports which columns hold emails, tokens, IPs, MACs, names-like text… with counts and
- * confidence, never values. In a fleetvault store only values count as evidence.
+ * Profiles every column of a database (tables, views and materialized views) with the sync's
+ * own scanner, plus column names, and reports which columns hold emails, tokens, IPs, MACs,
+ * people's names… with counts and confidence, never values. In a fleetvault store only values
+ * count as evidence. Binary columns are never read.
  *
  * @example
  * const report = await scanDatabase(await duckDbTarget('other-team-copy.duckdb'));
@@ -49,45 +42,38 @@ const MIN_SHARE: Readonly<Record<string, number>> = { 'names-like': 0.5 };
 export async function scanDatabase(target: ScanTarget, opts: { sample?: number } = {}): Promise<ScanReport> {
   const n = opts.sample ?? 500;
   const tables = await target.tables();
+  const scanner = piiScanner();
   const findings: ColumnFinding[] = [];
+  const skipped: Array<{ table: string; reason: string }> = [];
   let columns = 0;
   for (const t of tables) {
+    if (t.unreadable) {
+      skipped.push({ table: t.name, reason: t.unreadable });
+      continue;
+    }
     for (const c of t.columns) {
       columns++;
-      let best: ColumnFinding | undefined;
-      if (c.text) {
-        const values = (await target.sample(t.name, c.name, n)).filter((v) => !isNetworkPrefix(v.trim()));
-        for (const d of DETECTORS) {
-          const hits = values.filter((v) => d.test(v)).length;
-          const share = values.length ? hits / values.length : 0;
-          if (hits >= 2 && share >= (MIN_SHARE[d.name] ?? 0.02) && share > (best?.confidence ?? 0)) {
-            best = {
-              table: t.name,
-              column: c.name,
-              type: c.type,
-              evidence: 'values',
-              kind: d.name,
-              hits,
-              sampled: values.length,
-              confidence: share,
-            };
-          }
-        }
+      const base = { table: t.name, column: c.name, type: c.type };
+      if (c.binary) {
+        findings.push({ ...base, evidence: 'binary', kind: 'binary', hits: 0, sampled: 0, confidence: 0.5 });
+        continue;
+      }
+      const values = c.text || c.numeric ? await target.sample(t.name, c.name, n) : [];
+      const e = columnEvidence(c.name, values, scanner);
+      if (e) {
+        findings.push({
+          ...base,
+          evidence: 'values',
+          kind: e.detector,
+          hits: e.hits,
+          sampled: e.sampled,
+          confidence: e.share,
+        });
+        continue;
       }
       const byName = target.fleetvaultStore ? undefined : classByName(c.name);
-      if (!best && byName) {
-        best = {
-          table: t.name,
-          column: c.name,
-          type: c.type,
-          evidence: 'name',
-          kind: byName,
-          hits: 0,
-          sampled: 0,
-          confidence: 0.5,
-        };
-      }
-      if (best) findings.push(best);
+      if (byName)
+        findings.push({ ...base, evidence: 'name', kind: byName, hits: 0, sampled: 0, confidence: 0.5 });
     }
   }
   return {
@@ -96,5 +82,6 @@ export async function scanDatabase(target: ScanTarget, opts: { sample?: number }
     tables: tables.length,
     columns,
     findings,
+    skipped,
   };
 }

@@ -1,12 +1,16 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
-import { connectSource, introspect, quoteIdent } from '../source/index.ts';
+import { connectSource, introspect, quoteIdent, sourceError } from '../source/index.ts';
 
 export interface ScanColumn {
   readonly name: string;
   readonly type: string;
   /** Whether values are text, so the value detectors apply. */
   readonly text: boolean;
+  /** Numbers: sampled too, for the bare forms a column's name gives meaning (phone, ip). */
+  readonly numeric?: boolean;
+  /** Binary: never sampled. */
+  readonly binary?: boolean;
 }
 
 /** A database to profile: PostgreSQL (any schema) or a DuckDB file (ours or another team's). */
@@ -14,7 +18,8 @@ export interface ScanTarget {
   readonly kind: 'postgres' | 'duckdb';
   /** A fleetvault store: its column names were reviewed in a policy, so only values are evidence. */
   readonly fleetvaultStore: boolean;
-  tables(): Promise<Array<{ name: string; columns: ScanColumn[] }>>;
+  /** Every relation; `unreadable` says why one cannot be read (a never-populated materialized view). */
+  tables(): Promise<Array<{ name: string; columns: ScanColumn[]; unreadable?: string }>>;
   /** Up to `n` non-null values of one column, as text. Never leaves the scanner. */
   sample(table: string, column: string, n: number): Promise<string[]>;
   close(): Promise<void>;
@@ -29,15 +34,28 @@ export async function pgTarget(url: string, schema: string): Promise<ScanTarget>
       const catalog = await introspect(client, schema);
       return [...catalog.values()].map((t) => ({
         name: t.name,
-        columns: t.columns.map((c) => ({ name: c.name, type: c.type, text: c.kind === 'text' })),
+        columns: t.columns.map((c) => ({
+          name: c.name,
+          type: c.type,
+          text: c.kind === 'text' && !c.binary,
+          numeric: c.kind === 'integer' || c.kind === 'bigint' || c.kind === 'float' || c.kind === 'decimal',
+          ...(c.binary ? { binary: true } : {}),
+        })),
+        ...(t.populated === false
+          ? { unreadable: 'materialized view never populated (REFRESH MATERIALIZED VIEW to scan it)' }
+          : {}),
       }));
     },
     async sample(table, column, n) {
       const c = quoteIdent(column);
-      const r = await client.query<{ v: string }>(
-        `SELECT ${c}::text AS v FROM ${quoteIdent(schema)}.${quoteIdent(table)} WHERE ${c} IS NOT NULL LIMIT ${Math.floor(n)}`,
-      );
-      return r.rows.map((row) => row.v);
+      try {
+        const r = await client.query<{ v: string }>(
+          `SELECT ${c}::text AS v FROM ${quoteIdent(schema)}.${quoteIdent(table)} WHERE ${c} IS NOT NULL LIMIT ${Math.floor(n)}`,
+        );
+        return r.rows.map((row) => row.v);
+      } catch (error) {
+        throw sourceError(error, { relation: `${schema}.${table}` }) ?? error;
+      }
     },
     close: () => client.end(),
   };
@@ -78,7 +96,13 @@ export async function duckDbTarget(path: string): Promise<ScanTarget> {
           name: t,
           columns: cols
             .filter((c) => c[0] === t)
-            .map((c) => ({ name: String(c[1]), type: String(c[2]), text: String(c[2]) === 'VARCHAR' })),
+            .map((c) => ({
+              name: String(c[1]),
+              type: String(c[2]),
+              text: String(c[2]) === 'VARCHAR',
+              numeric: /^(BIGINT|INTEGER|SMALLINT|HUGEINT|DOUBLE|FLOAT|DECIMAL)/.test(String(c[2])),
+              ...(String(c[2]) === 'BLOB' ? { binary: true } : {}),
+            })),
         }));
     },
     async sample(table, column, n) {

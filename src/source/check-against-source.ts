@@ -43,6 +43,15 @@ export function checkAgainstSource(
       continue;
     }
     const srcCols = new Map(src.columns.map((c) => [c.name, c]));
+    if (src.relation === 'materialized_view' && src.populated === false) {
+      add(
+        'FV_SOURCE_NOT_POPULATED',
+        'error',
+        path,
+        table.pos,
+        `${table.name} is a materialized view that has never been populated; run REFRESH MATERIALIZED VIEW ${policy.schema}.${table.name} on the source, or leave it out of the policy`,
+      );
+    }
     for (const col of src.columns) {
       if (!table.columns.has(col.name)) {
         add(
@@ -63,6 +72,16 @@ export function checkAgainstSource(
           `${path}.columns.${rule.name}`,
           rule.pos,
           `column ${table.name}.${rule.name} does not exist in the source; remove it from the policy`,
+        );
+        continue;
+      }
+      if (col.binary && rule.action !== 'never_read' && rule.action !== 'drop') {
+        add(
+          'FV_POLICY_BINARY',
+          'error',
+          `${path}.columns.${rule.name}`,
+          rule.pos,
+          `column ${table.name}.${rule.name} is binary (${col.type}): its values cannot be scanned, so fleetvault never reads them; classify it personal (dropped) or secret`,
         );
         continue;
       }

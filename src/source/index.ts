@@ -23,6 +23,13 @@ export { introspect, type PgQueryable } from './introspect.ts';
 export { connectSource, databaseOf } from './pg-source.ts';
 export { pgTextValue } from './pg-text-value.ts';
 export { decodePgoutput, formatLsn, type PgoutputMessage, parseLsn, type TupleValue } from './pgoutput.ts';
-export { kindOfPgType, type SourceColumn, type SourceTable } from './source-schema.ts';
+export { isPostgresUrl, sourceError } from './source-errors.ts';
+export {
+  type ForeignKey,
+  kindOfPgType,
+  type RelationKind,
+  type SourceColumn,
+  type SourceTable,
+} from './source-schema.ts';
 export { describeUrl, quoteIdent, quoteLiteral } from './sql-text.ts';
 export { classByName, suggestPolicy } from './suggest-policy.ts';

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { FvError } from '../errors/index.ts';
+import { isPostgresUrl, sourceError } from './source-errors.ts';
 import { describeUrl } from './sql-text.ts';
 
 /**
@@ -7,6 +8,13 @@ import { describeUrl } from './sql-text.ts';
  * password). The session is read-only and pinned to UTC.
  */
 export async function connectSource(url: string): Promise<pg.Client> {
+  if (!isPostgresUrl(url)) {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url.trim())?.[1];
+    throw new FvError(
+      'FV_SOURCE_URL',
+      scheme ? `the source URL is a ${scheme}: URL; fleetvault reads PostgreSQL` : 'the source is not a URL',
+    );
+  }
   const client = new pg.Client({
     connectionString: url,
     application_name: 'fleetvault',
@@ -18,6 +26,8 @@ export async function connectSource(url: string): Promise<pg.Client> {
     await client.query("SET default_transaction_read_only = on; SET TIME ZONE 'UTC'");
   } catch (error) {
     await client.end().catch(() => {});
+    const mapped = sourceError(error, { server: describeUrl(url) });
+    if (mapped && mapped.code !== 'FV_SOURCE_QUERY') throw mapped;
     const reason = (error as { code?: string }).code ?? 'connection failed';
     throw new FvError('FV_SOURCE_UNREACHABLE', `cannot connect to source ${describeUrl(url)} (${reason})`);
   }

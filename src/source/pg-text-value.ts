@@ -14,6 +14,8 @@ export function pgTextValue(text: string, kind: ValueKind): Value | undefined {
     case 'text':
     case 'uuid':
       return text;
+    case 'decimal':
+      return /^-?\d+(?:\.\d+)?$/.test(text) ? text : undefined;
     case 'integer':
     case 'float': {
       const n = Number(text);

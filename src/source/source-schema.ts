@@ -8,13 +8,31 @@ export interface SourceColumn {
   readonly kind: ValueKind;
   /** Whether the connected role may SELECT this column. */
   readonly readable: boolean;
+  /** Binary (`bytea`): photos, documents. Never read: its values cannot be scanned. */
+  readonly binary?: boolean;
+}
+
+/** What kind of relation the catalog says a table is. */
+export type RelationKind = 'table' | 'view' | 'materialized_view' | 'foreign_table';
+
+/** A foreign key: `columns` of this table reference `refColumns` of `refTable`. */
+export interface ForeignKey {
+  readonly columns: readonly string[];
+  readonly refTable: string;
+  readonly refColumns: readonly string[];
 }
 
 export interface SourceTable {
   readonly schema: string;
   readonly name: string;
   readonly columns: readonly SourceColumn[];
+  /** The primary key's key columns (never its INCLUDE columns). */
   readonly primaryKey: readonly string[];
+  /** Absent: a table. */
+  readonly relation?: RelationKind;
+  /** False for a materialized view that was never populated (reading it fails). */
+  readonly populated?: boolean;
+  readonly foreignKeys?: readonly ForeignKey[];
 }
 
 const KIND_BY_TYPE: Readonly<Record<string, ValueKind>> = {
@@ -23,7 +41,7 @@ const KIND_BY_TYPE: Readonly<Record<string, ValueKind>> = {
   int8: 'bigint',
   float4: 'float',
   float8: 'float',
-  numeric: 'float',
+  numeric: 'decimal',
   bool: 'boolean',
   uuid: 'uuid',
   date: 'date',

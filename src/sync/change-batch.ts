@@ -277,13 +277,20 @@ export class ChangeBatch {
     const upserts: Value[][] = [];
     const deletes: Value[][] = [];
     const gone: string[] = [];
-    for (const c of list) {
-      const t = transform(c.raw);
+    const transformed = transform.batch(list.map((c) => c.raw));
+    for (const [i, c] of list.entries()) {
+      const t = transformed[i] as (typeof transformed)[number];
       if (c.kind === 'delete' || t.deleted) {
         deletes.push(t.key);
         const k = t.key[0];
         if (keyDomain(plan.policy) && typeof k === 'bigint') gone.push(pseudonymToUuid(k));
         continue;
+      }
+      if (t.unfit) {
+        throw new FvError(
+          'FV_TRANSFORM_UNFIT',
+          `${table}.${t.unfit.column}: transform ${t.unfit.transform} turned every value of these changes into NULL (the values do not fit it); nothing of these changes was written`,
+        );
       }
       if (t.detection) {
         if (plan.policy.onDetect === 'block') {

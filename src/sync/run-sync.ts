@@ -52,7 +52,9 @@ export async function prepareSync(
   if (problems.length > 0) {
     const code = problems.every((p) => p.code === 'FV_SOURCE_PRIVILEGE')
       ? 'FV_SOURCE_PRIVILEGE'
-      : 'FV_POLICY_INVALID';
+      : problems.every((p) => p.code === 'FV_SOURCE_NOT_POPULATED')
+        ? 'FV_SOURCE_NOT_POPULATED'
+        : 'FV_POLICY_INVALID';
     throw new FvError(
       code,
       'the policy cannot be applied to this source; nothing was written',
@@ -114,24 +116,10 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
     const scanner = piiScanner(opts.policy.customDetectors);
     const box = sealedBox(opts.key, 'checkpoint');
     const results: TableResult[] = [];
-    let stopped = false;
+    // A refused table (a PII hit under block, a transform that does not fit) stops that table
+    // only: every other table passed the same checks and is copied and reported, so one
+    // column's problem does not hold back the rest of the store.
     for (const plan of plans) {
-      if (stopped) {
-        results.push({
-          table: plan.policy.name,
-          status: 'not_run',
-          mode: 'none',
-          rowsRead: 0,
-          rowsWritten: 0,
-          rowsDeleted: 0,
-          rowsErased: erased[plan.policy.name] ?? 0,
-          rowsExpired: 0,
-          quarantined: [],
-          columns: plan.report,
-          durationMs: 0,
-        });
-        continue;
-      }
       const result = await syncTable(plan, {
         source,
         schema: opts.policy.schema,
@@ -147,7 +135,6 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       });
       results.push({ ...result, rowsErased: erased[plan.policy.name] ?? 0 });
-      if (result.status !== 'copied') stopped = true;
     }
     const ok = results.every((r) => r.status === 'copied');
     if (ok) await opts.store.setMeta('last_sync', new Date().toISOString());

@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import { FvError, isFvError } from '../errors/index.ts';
 import type { Value } from '../policy/index.ts';
 import type { MasterKey, PiiScanner, SealedBox } from '../privacy/index.ts';
-import { readTable } from '../source/index.ts';
+import { readTable, sourceError } from '../source/index.ts';
 import type { Store, WriteMode } from '../store/index.ts';
 import { rowTransformer } from './row-transformer.ts';
 import type { QuarantineCount, TableResult } from './sync-result.ts';
@@ -90,8 +90,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
       const rows: Value[][] = [];
       const deleted: Value[][] = [];
       const erased = new Map<string, string[]>();
-      for (const raw of batch) {
-        const t = transform(raw);
+      for (const t of transform.batch(batch)) {
         last = t.position;
         if (t.deleted) {
           deleted.push(t.key);
@@ -107,6 +106,23 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
             }
           }
           continue;
+        }
+        if (t.unfit) {
+          return {
+            ...base,
+            status: 'refused',
+            rowsRead: rowsRead + batch.length,
+            rowsWritten,
+            rowsDeleted,
+            rowsErased: 0,
+            rowsExpired: 0,
+            quarantined: [],
+            durationMs: Date.now() - started,
+            error: {
+              code: 'FV_TRANSFORM_UNFIT',
+              message: `${name}.${t.unfit.column}: transform ${t.unfit.transform} turned every value of a batch into NULL (the values do not fit it); the batch was not written`,
+            },
+          };
         }
         if (t.detection) {
           const d = t.detection;
@@ -156,12 +172,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     const r = plan.policy.retention;
     if (r) rowsExpired = await ctx.store.expire(name, r.column, retentionCutoff(r.days));
   } catch (error) {
-    if (!isFvError(error) && (error as { code?: string }).code === '42501') {
-      throw new FvError(
-        'FV_SOURCE_PRIVILEGE',
-        `the source refused to read table ${name} (permission denied)`,
-      );
-    }
+    if (!isFvError(error)) throw sourceError(error, { relation: `table ${name}` }) ?? error;
     throw error;
   }
   return {

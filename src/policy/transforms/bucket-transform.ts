@@ -14,7 +14,7 @@ function bucketTransform(bounds: readonly number[]): Transform {
   return {
     name: 'bucket',
     classes: ['personal', 'sensitive', 'measure', 'attribute'],
-    accepts: (kind) => kind === 'integer' || kind === 'bigint' || kind === 'float',
+    accepts: (kind) => kind === 'integer' || kind === 'bigint' || kind === 'float' || kind === 'decimal',
     outputKind: () => 'text',
     apply: (value: Value) => (value === null ? null : label(bounds, Number(value))),
     describe: () => `number kept as its bucket among [${bounds.join(', ')}]`,

@@ -1,31 +1,108 @@
 import type { CustomDetector } from '../../policy/index.ts';
 import { BUILTIN_DETECTORS } from './builtin-detectors.ts';
 import type { Detector } from './detector.ts';
+import { normalizeForDetection } from './normalize-text.ts';
+import { type MutableProfile, profileInto, profileOf } from './text-profile.ts';
 
 /** Finds the first detector that matches a text; answers the detector's name, never the value. */
 export interface PiiScanner {
   readonly detectors: readonly Detector[];
   detect(text: string): string | undefined;
+  /**
+   * The weak detector (person names) that matches a text no strong one matched: evidence only
+   * when many values of a column match (see `Detector.weak`).
+   */
+  detectWeak(text: string): string | undefined;
+  /**
+   * The scanner for one column: the same detectors, plus the bare forms that the column's name
+   * makes personal (11 digits in `phone`, an integer in `client_ip`, a decimal in `latitude`).
+   */
+  forColumn(column: string): PiiScanner;
+}
+
+function scannerOf(
+  detectors: readonly Detector[],
+  extra: ReadonlyArray<{ name: string; weak: boolean; test(t: string): boolean }>,
+  minLength: number,
+): PiiScanner {
+  const strong = detectors.filter((d) => !d.weak);
+  const weak = detectors.filter((d) => d.weak);
+  // One profile object reused (detection is synchronous), and the last text remembered:
+  // `detectWeak` right after `detect` on the same value profiles it once.
+  const p = {} as MutableProfile;
+  let last: string | undefined;
+  let lastT = '';
+  const prepare = (text: string): string => {
+    if (text !== last) {
+      last = text;
+      lastT = text;
+      if (profileInto(text, p).encoded) {
+        lastT = normalizeForDetection(text);
+        profileInto(lastT, p);
+      }
+    }
+    return lastT;
+  };
+  const self: PiiScanner = {
+    detectors,
+    detect(text) {
+      if (text.length < minLength) return undefined;
+      const t = prepare(text);
+      for (const e of extra) if (!e.weak && e.test(t)) return e.name;
+      for (const d of strong) if (d.gate(p) && d.test(t, p)) return d.name;
+      return undefined;
+    },
+    detectWeak(text) {
+      if (text.length < 3) return undefined;
+      const t = prepare(text);
+      for (const e of extra) if (e.weak && e.test(t)) return e.name;
+      for (const d of weak) if (d.gate(p) && d.test(t, p)) return d.name;
+      return undefined;
+    },
+    forColumn(column) {
+      const bare = detectors.flatMap((d) =>
+        d.inColumn?.column.test(column)
+          ? [{ name: d.name, weak: d.weak === true, test: d.inColumn.test }]
+          : [],
+      );
+      return bare.length === 0 ? self : scannerOf(detectors, bare, 1);
+    },
+  };
+  return self;
 }
 
 /**
- * The built-in detectors plus the policy's custom patterns.
+ * The built-in detectors plus the policy's custom patterns. Every text is normalized first
+ * (percent escapes, NFKC, invisible characters, digits of any script), then each detector whose
+ * gate accepts the text's character counts runs.
  *
  * @example
  * piiScanner().detect('mail me: a@b.example'); // 'email'
+ * piiScanner().forColumn('phone').detect('14155550132'); // 'phone'
  */
 export function piiScanner(custom: readonly CustomDetector[] = []): PiiScanner {
   const detectors: Detector[] = [
     ...BUILTIN_DETECTORS,
-    ...custom.map((c) => ({ name: `custom:${c.name}`, test: (t: string) => c.pattern.test(t) })),
+    ...custom.map((c) => ({
+      name: `custom:${c.name}`,
+      finds: `the policy's pattern ${c.name}`,
+      gate: () => true,
+      test: (t: string) => c.pattern.test(t),
+    })),
   ];
-  const minLength = custom.length > 0 ? 1 : 6;
-  return {
-    detectors,
-    detect(text) {
-      if (text.length < minLength) return undefined;
-      for (const d of detectors) if (d.test(text)) return d.name;
-      return undefined;
-    },
-  };
+  return scannerOf(detectors, [], custom.length > 0 ? 1 : 6);
+}
+
+/**
+ * Whether one detector alone finds its kind in a text, with the scanner's normalization and gate
+ * (for per-detector measurements and column profiles).
+ */
+export function detectorMatches(detector: Detector, text: string): boolean {
+  let p = profileOf(text);
+  let t = text;
+  if (p.encoded) {
+    t = normalizeForDetection(text);
+    p = profileOf(t);
+  }
+  return detector.gate(p) && detector.test(t, p);
 }

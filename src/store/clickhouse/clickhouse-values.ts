@@ -1,5 +1,6 @@
 import { FvError } from '../../errors/index.ts';
 import type { Value, ValueKind } from '../../policy/index.ts';
+import { decimalShape, decimalText, decimalUnits } from '../decimal-shape.ts';
 import type { StoreColumn } from '../store.ts';
 
 /**
@@ -7,7 +8,7 @@ import type { StoreColumn } from '../store.ts';
  * DateTime('UTC') (18.16 has no DateTime64) with the microseconds kept beside them in a
  * `<column>__us` column, so metrics compute on the exact value as DuckDB does.
  */
-export const CLICKHOUSE_TYPE: Readonly<Record<ValueKind, string>> = {
+const CLICKHOUSE_TYPE: Readonly<Record<Exclude<ValueKind, 'decimal'>, string>> = {
   integer: 'Int32',
   bigint: 'Int64',
   float: 'Float64',
@@ -19,6 +20,13 @@ export const CLICKHOUSE_TYPE: Readonly<Record<ValueKind, string>> = {
   timestamptz: "DateTime('UTC')",
 };
 
+/** The ClickHouse type of a stored column: exact Decimal(p,s) for PostgreSQL numeric. */
+export function clickHouseType(c: Pick<StoreColumn, 'kind' | 'sourceType'>): string {
+  if (c.kind !== 'decimal') return CLICKHOUSE_TYPE[c.kind];
+  const d = decimalShape(c.sourceType);
+  return `Decimal(${d.precision}, ${d.scale})`;
+}
+
 export const isTime = (kind: ValueKind) => kind === 'timestamp' || kind === 'timestamptz';
 export const microsColumn = (name: string) => `${name}__us`;
 
@@ -29,7 +37,7 @@ export function physicalColumns(
 ): Array<{ name: string; type: string }> {
   const out: Array<{ name: string; type: string }> = [];
   for (const c of columns) {
-    const base = CLICKHOUSE_TYPE[c.kind];
+    const base = clickHouseType(c);
     // Sorting-key columns cannot be Nullable on 18.16; a primary key is never NULL anyway.
     out.push({ name: c.name, type: key.includes(c.name) ? base : `Nullable(${base})` });
     if (isTime(c.kind)) out.push({ name: microsColumn(c.name), type: 'UInt32' });
@@ -89,6 +97,11 @@ export function encoders(table: string, columns: readonly StoreColumn[]): Encode
         const ms = Number(us / 1000n);
         return `${dateTimeText(new Date(ms - (ms % 1000)))}\t${Number(us % 1_000_000n)}`;
       };
+    }
+    if (k === 'decimal') {
+      const d = decimalShape(c.sourceType);
+      const where = `${table}.${c.name}`;
+      return (v) => (v === null ? '\\N' : decimalText(decimalUnits(v, d, where), d.scale));
     }
     const f: Encode =
       k === 'boolean'

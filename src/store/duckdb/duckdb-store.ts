@@ -1,9 +1,9 @@
 import { chmodSync, existsSync } from 'node:fs';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
-import type { Value, ValueKind } from '../../policy/index.ts';
+import type { Value } from '../../policy/index.ts';
 import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
-import { appendChunked, DUCKDB_TYPE } from './duckdb-values.ts';
+import { appendChunked, type DuckColumn, duckDbType } from './duckdb-values.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -25,7 +25,7 @@ function restrict(path: string): void {
 class DuckDbTableWriter implements TableWriter {
   private readonly target: string;
   private readonly stageTable: string;
-  private readonly kinds: readonly ValueKind[];
+  private readonly columns: readonly DuckColumn[];
   /** For each stored column, its position in a row key, or -1. */
   private readonly keyPosition: readonly number[];
 
@@ -37,7 +37,7 @@ class DuckDbTableWriter implements TableWriter {
   ) {
     this.target = mode === 'rebuild' ? `${spec.name}${REBUILD_SUFFIX}` : spec.name;
     this.stageTable = stageOf(spec.name);
-    this.kinds = spec.columns.map((c) => c.kind);
+    this.columns = spec.columns;
     this.keyPosition = spec.columns.map((c) => spec.key.indexOf(c.name));
   }
 
@@ -77,7 +77,7 @@ class DuckDbTableWriter implements TableWriter {
 
   private async appendRows(table: string, rows: readonly Value[][]): Promise<void> {
     const a = await this.db.createAppender(table);
-    appendChunked(a, this.kinds, rows.length, (r, c) => (rows[r] as Value[])[c] ?? null);
+    appendChunked(a, this.columns, rows.length, (r, c) => (rows[r] as Value[])[c] ?? null, this.spec.name);
     a.flushSync();
     a.closeSync();
   }
@@ -86,14 +86,20 @@ class DuckDbTableWriter implements TableWriter {
   private async stage(rows: readonly Value[][], deletedKeys: readonly Value[][]): Promise<void> {
     await this.db.run(`DELETE FROM ${q(this.stageTable)}`);
     const a = await this.db.createAppender(this.stageTable, 'main', 'temp');
-    const n = this.kinds.length;
-    appendChunked(a, [...this.kinds, 'boolean'], rows.length + deletedKeys.length, (r, c) => {
-      const deleted = r >= rows.length;
-      if (c === n) return deleted;
-      if (!deleted) return (rows[r] as Value[])[c] ?? null;
-      const k = this.keyPosition[c] as number;
-      return k >= 0 ? ((deletedKeys[r - rows.length] as Value[])[k] ?? null) : null;
-    });
+    const n = this.columns.length;
+    appendChunked(
+      a,
+      [...this.columns, { kind: 'boolean' }],
+      rows.length + deletedKeys.length,
+      (r, c) => {
+        const deleted = r >= rows.length;
+        if (c === n) return deleted;
+        if (!deleted) return (rows[r] as Value[])[c] ?? null;
+        const k = this.keyPosition[c] as number;
+        return k >= 0 ? ((deletedKeys[r - rows.length] as Value[])[k] ?? null) : null;
+      },
+      this.spec.name,
+    );
     a.flushSync();
     a.closeSync();
   }
@@ -199,7 +205,7 @@ export class DuckDbStore implements Store {
   async openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter> {
     const columnsJson = lit(JSON.stringify(spec.columns));
     const ddl = (table: string) =>
-      `CREATE TABLE ${q(table)} (${spec.columns.map((c) => `${q(c.name)} ${DUCKDB_TYPE[c.kind]}`).join(', ')})`;
+      `CREATE TABLE ${q(table)} (${spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ')})`;
     await this.db.run('BEGIN TRANSACTION');
     try {
       if (mode === 'rebuild') {
@@ -220,7 +226,7 @@ export class DuckDbStore implements Store {
       throw error;
     }
     if (mode === 'upsert') {
-      const cols = spec.columns.map((c) => `${q(c.name)} ${DUCKDB_TYPE[c.kind]}`).join(', ');
+      const cols = spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ');
       await this.db.run(
         `CREATE OR REPLACE TEMP TABLE ${q(stageOf(spec.name))} (${cols}, _fv_deleted BOOLEAN)`,
       );
@@ -280,7 +286,7 @@ export class DuckDbStore implements Store {
     await this.db.run(`CREATE OR REPLACE TEMP TABLE ${LIVE} (k UUID)`);
     try {
       const a = await this.db.createAppender(LIVE, 'main', 'temp');
-      appendChunked(a, ['uuid'], live.length, (r) => live[r] as bigint);
+      appendChunked(a, [{ kind: 'uuid' }], live.length, (r) => live[r] as bigint);
       a.flushSync();
       a.closeSync();
       const r = await this.db.runAndReadAll(

@@ -2,10 +2,12 @@ import {
   BIGINT,
   BOOLEAN,
   DATE,
+  DECIMAL,
   DOUBLE,
   type DuckDBAppender,
   DuckDBDataChunk,
   DuckDBDateValue,
+  DuckDBDecimalValue,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
   type DuckDBType,
@@ -18,8 +20,16 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import type { Value, ValueKind } from '../../policy/index.ts';
+import { decimalShape, decimalUnits } from '../decimal-shape.ts';
 
-export const DUCKDB_TYPE: Readonly<Record<ValueKind, string>> = {
+/** A stored column as the DuckDB writer needs it: its kind and, for decimals, its source type. */
+export interface DuckColumn {
+  readonly kind: ValueKind;
+  readonly name?: string;
+  readonly sourceType?: string;
+}
+
+const DUCKDB_TYPE: Readonly<Record<Exclude<ValueKind, 'decimal'>, string>> = {
   integer: 'INTEGER',
   bigint: 'BIGINT',
   float: 'DOUBLE',
@@ -31,8 +41,15 @@ export const DUCKDB_TYPE: Readonly<Record<ValueKind, string>> = {
   timestamptz: 'TIMESTAMPTZ',
 };
 
+/** The SQL type of a stored column: exact DECIMAL(p,s) for PostgreSQL numeric. */
+export function duckDbType(c: DuckColumn): string {
+  if (c.kind !== 'decimal') return DUCKDB_TYPE[c.kind];
+  const d = decimalShape(c.sourceType ?? 'numeric');
+  return `DECIMAL(${d.precision},${d.scale})`;
+}
+
 /** The DuckDB type of each value kind, for data chunks. */
-const CHUNK_TYPE: Readonly<Record<ValueKind, DuckDBType>> = {
+const CHUNK_TYPE: Readonly<Record<Exclude<ValueKind, 'decimal'>, DuckDBType>> = {
   integer: INTEGER,
   bigint: BIGINT,
   float: DOUBLE,
@@ -47,7 +64,7 @@ const CHUNK_TYPE: Readonly<Record<ValueKind, DuckDBType>> = {
 type ToDuck = (v: NonNullable<Value>) => DuckDBValue;
 
 /** Each kind's values as DuckDB values (uuids as 128-bit integers or text, times in microseconds). */
-const TO_DUCK: Readonly<Record<ValueKind, ToDuck>> = {
+const TO_DUCK: Readonly<Record<Exclude<ValueKind, 'decimal'>, ToDuck>> = {
   integer: (v) => v as number,
   bigint: (v) => BigInt(v as bigint),
   float: (v) => v as number,
@@ -70,12 +87,22 @@ const CHUNK_ROWS = 2048;
  */
 export function appendChunked(
   appender: DuckDBAppender,
-  kinds: readonly ValueKind[],
+  columns: readonly DuckColumn[],
   count: number,
   cell: (row: number, column: number) => Value,
+  table = 'table',
 ): void {
-  const types = kinds.map((k) => CHUNK_TYPE[k]);
-  const convert = kinds.map((k) => TO_DUCK[k]);
+  const types = columns.map((c): DuckDBType => {
+    if (c.kind !== 'decimal') return CHUNK_TYPE[c.kind];
+    const d = decimalShape(c.sourceType ?? 'numeric');
+    return DECIMAL(d.precision, d.scale);
+  });
+  const convert = columns.map((c): ToDuck => {
+    if (c.kind !== 'decimal') return TO_DUCK[c.kind];
+    const d = decimalShape(c.sourceType ?? 'numeric');
+    const where = `${table}.${c.name ?? 'column'}`;
+    return (v) => new DuckDBDecimalValue(decimalUnits(v, d, where), d.precision, d.scale);
+  });
   for (let start = 0; start < count; start += CHUNK_ROWS) {
     const n = Math.min(CHUNK_ROWS, count - start);
     const columns = convert.map((to, c) => {
