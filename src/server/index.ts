@@ -13,3 +13,4 @@ export {
   TokenStore,
 } from './token-store.ts';
 export { type UserRecord, UserStore } from './user-store.ts';
+export { TLS_CIPHERS, tlsServerOptions } from './tls-options.ts';
