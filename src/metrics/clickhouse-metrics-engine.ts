@@ -1,12 +1,18 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { FvError } from '../errors/index.ts';
 import type { ValueKind } from '../policy/index.ts';
 import {
   ClickHouseNode,
   clickHouseGuardedSql,
+  clickHouseReadSettings,
   type GuardedResult,
+  limitHit,
+  limitMessage,
   parseClickHouseUrl,
+  type ReadonlyLevel,
   readableTable,
+  readonlyLevel,
   type SqlLimits,
   type StoreColumn,
 } from '../store/index.ts';
@@ -15,25 +21,30 @@ import type { Grain, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
-/** Every query of a reader runs read-only: the server refuses writes and setting changes. */
-const READ_ONLY = { readonly: '1' } as const;
 
 /** Metrics from a ClickHouse store (one server or a cluster), read-only. */
 export class ClickHouseMetricsEngine implements MetricsEngine {
   private schema: Map<string, StoreColumn[]> | undefined;
+  /** Every read runs read-only with the per-query memory and row limits (clickHouseReadSettings). */
+  private readonly settings: ReturnType<typeof clickHouseReadSettings>;
 
   private constructor(
     private readonly node: ClickHouseNode,
     private readonly sharded: boolean,
     private readonly parserInstance: DuckDBInstance,
     private readonly parser: DuckDBConnection,
-  ) {}
+    private readonly level: ReadonlyLevel,
+  ) {
+    this.settings = clickHouseReadSettings('metric', level);
+  }
 
   static async open(url: string): Promise<ClickHouseMetricsEngine> {
     const where = parseClickHouseUrl(url);
     const node = new ClickHouseNode(where, where.hosts[0] as string);
+    let level: ReadonlyLevel;
     try {
       await node.ping();
+      level = readonlyLevel(await node.readonlySetting(), where.user);
     } catch (error) {
       await node.close();
       throw error;
@@ -41,7 +52,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     // Analyst SQL is checked on DuckDB's parse tree before ClickHouse sees it; nothing is stored here.
     const parserInstance = await DuckDBInstance.create(':memory:', { enable_external_access: 'false' });
     const parser = await parserInstance.connect();
-    return new ClickHouseMetricsEngine(node, where.cluster !== undefined, parserInstance, parser);
+    return new ClickHouseMetricsEngine(node, where.cluster !== undefined, parserInstance, parser, level);
   }
 
   private async tableColumns(): Promise<Map<string, StoreColumn[]>> {
@@ -49,7 +60,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       const rows = await this.node.rows(
         'SELECT name, columns FROM _fv_tables FINAL',
         'read bookkeeping',
-        READ_ONLY,
+        this.settings,
       );
       this.schema = new Map(rows.map((r) => [String(r[0]), JSON.parse(String(r[1])) as StoreColumn[]]));
     }
@@ -70,7 +81,15 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       readable: (t) => readableTable(t, this.sharded),
     };
     const sql = compileClickHouseMetric(def, grain, by, filters, range, schema);
-    const rows = await this.node.rows(sql, `compute ${def.name}`, READ_ONLY);
+    const rows = await this.node.rows(sql, `compute ${def.name}`, this.settings).catch((error: unknown) => {
+      const hit = limitHit(error);
+      if (hit)
+        throw new FvError(
+          'FV_METRIC_QUERY',
+          `${def.name}: ${limitMessage(hit, 'metric')}; narrow the range, grain, dimensions or filters`,
+        );
+      throw error;
+    });
     const numeric = 1 + by.length;
     return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
   }
@@ -79,14 +98,18 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     const r = await this.node.rows(
       `SELECT toString(toDate(max(${q(def.time)}))) FROM ${q(readableTable(def.from, this.sharded))} FINAL WHERE _fv_deleted = 0`,
       `read ${def.from}`,
-      READ_ONLY,
+      this.settings,
     );
     const day = r[0]?.[0];
     return day && day !== '0000-00-00' && day !== '1970-01-01' ? day : undefined;
   }
 
   async meta(): Promise<Map<string, string>> {
-    const r = await this.node.rows('SELECT key, value FROM _fv_meta FINAL', 'read bookkeeping', READ_ONLY);
+    const r = await this.node.rows(
+      'SELECT key, value FROM _fv_meta FINAL',
+      'read bookkeeping',
+      this.settings,
+    );
     return new Map(r.map((x) => [String(x[0]), String(x[1])]));
   }
 
@@ -94,7 +117,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     const out: Array<{ name: string; rows: number }> = [];
     for (const name of [...(await this.tableColumns()).keys()].sort()) {
       const n = await this.node
-        .rows(`SELECT count() FROM ${q(name)}`, `count ${name}`, READ_ONLY)
+        .rows(`SELECT count() FROM ${q(name)}`, `count ${name}`, this.settings)
         .catch(() => [['0']]);
       out.push({ name, rows: Number(n[0]?.[0] ?? 0) });
     }
@@ -103,7 +126,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
 
   async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
     const names = new Set((await this.tableColumns()).keys());
-    return clickHouseGuardedSql(this.parser, this.node, text, names, limits);
+    return clickHouseGuardedSql(this.parser, this.node, text, names, limits, this.level);
   }
 
   close(): void {

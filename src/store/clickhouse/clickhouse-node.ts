@@ -38,9 +38,11 @@ export class ClickHouseNode {
   private readonly client: ClickHouseClient;
 
   readonly host: string;
+  readonly user: string;
 
   constructor(where: ClickHouseLocation, host: string) {
     this.host = host;
+    this.user = where.user;
     let ca: Buffer | undefined;
     if (where.caFile) {
       try {
@@ -120,6 +122,15 @@ export class ClickHouseNode {
     } catch (error) {
       this.fail('FV_STORE_WRITE', what, error);
     }
+  }
+
+  /** The connected user's `readonly` setting, as its profile sets it (see clickHouseReadSettings). */
+  async readonlySetting(): Promise<string | undefined> {
+    const r = await this.rows(
+      "SELECT value FROM system.settings WHERE name = 'readonly'",
+      "read the user's settings",
+    );
+    return r[0]?.[0] ?? undefined;
   }
 
   async ping(): Promise<void> {
