@@ -80,7 +80,7 @@ export const keysRotateAction: Action = async (out, opts) => {
         throw ingestedRowsError(
           table,
           n,
-          'keys rotate, which rebuilds every table from the source under the new key (their raw ids, needed for new pseudonyms, were never kept),',
+          'keys rotate, which rebuilds every table from the source under the new key (rows devices sent cannot be re-pseudonymized: the store never held their raw ids),',
         );
       ingested += n;
       before[table] = (await current.tableState(table))?.rows ?? 0;
