@@ -113,14 +113,17 @@ export const ingestAction: Action = async (out, opts) => {
     subscriber.on('connected', () =>
       out.warn(`connected to ${url.host}, subscribed to ${String(opts.topic ?? '#')}`),
     );
-    subscriber.on('disconnected', () =>
-      out.warn(`lost the broker at ${url.host}; reconnecting (unacknowledged messages will be redelivered)`),
-    );
+    let stopping = false;
+    subscriber.on('disconnected', () => {
+      if (!stopping)
+        out.warn(`lost the broker at ${url.host}; reconnecting (unacknowledged messages will be redelivered)`);
+    });
     subscriber.start();
     out.line(
       `Ingesting ${String(opts.topic ?? '#')} into ${store.location} table ${table}; Ctrl+C stops after the pending batch.`,
     );
     await untilStopped();
+    stopping = true;
     const stats = await ingest.stop();
     await subscriber.stop();
     if (out.json) out.data(stats);
