@@ -116,7 +116,9 @@ export const ingestAction: Action = async (out, opts) => {
     let stopping = false;
     subscriber.on('disconnected', () => {
       if (!stopping)
-        out.warn(`lost the broker at ${url.host}; reconnecting (unacknowledged messages will be redelivered)`);
+        out.warn(
+          `lost the broker at ${url.host}; reconnecting (unacknowledged messages will be redelivered)`,
+        );
     });
     subscriber.start();
     out.line(
