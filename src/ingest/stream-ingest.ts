@@ -179,20 +179,22 @@ export class StreamIngest {
       return 'malformed: not JSON';
     }
     if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return 'malformed: not an object';
-    const fields = doc as Record<string, unknown>;
+    // Own fields only: `constructor` or `toString` must not come from Object.prototype.
+    const given = doc as Record<string, unknown>;
+    const field = (name: string) => (Object.hasOwn(given, name) ? given[name] : undefined);
     const table = this.plan.policy;
-    for (const name of Object.keys(fields)) {
+    for (const name of Object.keys(given)) {
       if (!table.columns.has(name)) {
         // Fail closed like the sync: a field nobody classified is not guessed at.
         return NAME.test(name) ? `unclassified field ${name}` : 'unclassified field';
       }
     }
     for (const k of table.primaryKey) {
-      if (fields[k] === undefined || fields[k] === null) return `malformed: no ${k}`;
+      if (field(k) === undefined || field(k) === null) return `malformed: no ${k}`;
     }
     const raw: Value[] = [];
     for (const [i, c] of this.plan.read.entries()) {
-      const v = (this.#readers[i] as Reader)(fields[c.name]);
+      const v = (this.#readers[i] as Reader)(field(c.name));
       if ('why' in v)
         return `${v.why.startsWith('outside') ? 'out of range' : 'malformed'}: ${c.name} ${v.why}`;
       raw.push(v.value);

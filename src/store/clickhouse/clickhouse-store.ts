@@ -151,6 +151,8 @@ export class ClickHouseStore implements Store {
   private readonly entry: ClickHouseNode;
   private buffered: Map<string, string> | undefined;
   private discardIngested = false;
+  /** Tables `insertNew` has made sure of in this process (a stream adds to one table many times). */
+  private readonly ensured = new Set<string>();
   readonly limits: ValueLimits = CLICKHOUSE_LIMITS;
 
   private constructor(
@@ -556,7 +558,10 @@ export class ClickHouseStore implements Store {
   async insertNew(spec: StoreTableSpec, rows: readonly Value[][]): Promise<number> {
     const writer = new ClickHouseTableWriter(this, spec, 'append');
     batchChecker(CLICKHOUSE_LIMITS, spec.name, spec.columns)(rows);
-    await this.openWriter(spec, 'append'); // creates the tables when missing
+    if (!this.ensured.has(spec.name)) {
+      await this.openWriter(spec, 'append'); // creates the tables when missing
+      this.ensured.add(spec.name);
+    }
     const keyIdx = spec.key.map((k) => spec.columns.findIndex((c) => c.name === k));
     const held = await this.heldKeys(
       spec,
