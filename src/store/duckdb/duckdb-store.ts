@@ -16,7 +16,8 @@ const REBUILD_SUFFIX = '__fv_rebuild';
 const stageOf = (table: string) => `_fv_stage_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const FORGOTTEN = '_fv_forgotten';
 const LIVE = '_fv_live_keys';
-const NEW_ROWS = '_fv_new_rows';
+/** Each table's staging table for `insertNew` (temporary). */
+const newRowsOf = (table: string) => `_fv_new_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // DuckDB would otherwise take up to 80% of the machine's memory; a sync needs far less.
 const DEFAULT_MEMORY_LIMIT = '1GB';
@@ -136,6 +137,8 @@ class DuckDbTableWriter implements TableWriter {
 export class DuckDbStore implements Store {
   private readonly tx = { open: false };
   private discardIngested = false;
+  /** Tables `insertNew` has made sure of, with their staging table, in this process. */
+  private readonly streamed = new Set<string>();
   readonly limits: ValueLimits = DUCKDB_LIMITS;
 
   private constructor(
@@ -313,14 +316,20 @@ export class DuckDbStore implements Store {
   async insertNew(spec: StoreTableSpec, rows: readonly Value[][]): Promise<number> {
     batchChecker(DUCKDB_LIMITS, spec.name, spec.columns)(rows);
     const cols = spec.columns.map((c) => q(c.name)).join(', ');
-    await this.openWriter(spec, 'append'); // creates the table when missing
-    await this.db.run(
-      `CREATE OR REPLACE TEMP TABLE ${NEW_ROWS} (${spec.columns.map((c) => `${q(c.name)} ${DUCKDB_TYPE[c.kind]}`).join(', ')})`,
-    );
+    const staged = newRowsOf(spec.name);
+    if (!this.streamed.has(spec.name)) {
+      // Once per table and process: a stream adds to the same table batch after batch.
+      await this.openWriter(spec, 'append'); // creates the table when missing
+      await this.db.run(
+        `CREATE OR REPLACE TEMP TABLE ${q(staged)} (${spec.columns.map((c) => `${q(c.name)} ${DUCKDB_TYPE[c.kind]}`).join(', ')})`,
+      );
+      this.streamed.add(spec.name);
+    }
     const own = !this.tx.open;
     if (own) await this.db.run('BEGIN TRANSACTION');
     try {
-      const a = await this.db.createAppender(NEW_ROWS, 'main', 'temp');
+      await this.db.run(`DELETE FROM ${q(staged)}`);
+      const a = await this.db.createAppender(staged, 'main', 'temp');
       appendChunked(
         a,
         spec.columns.map((c) => c.kind),
@@ -329,25 +338,31 @@ export class DuckDbStore implements Store {
       );
       a.flushSync();
       a.closeSync();
-      const on = spec.key.map((k) => `t.${q(k)} = n.${q(k)}`).join(' AND ');
-      const added = (
-        await this.db.runAndReadAll(
-          `INSERT INTO ${q(spec.name)} (${cols}) SELECT ${cols} FROM ${NEW_ROWS} n WHERE NOT EXISTS (SELECT 1 FROM ${q(spec.name)} t WHERE ${on}) RETURNING 1`,
-        )
-      ).getRows().length;
+      // The keys the table holds go from the batch first: a semi join hashes the batch and scans
+      // the table once (an anti join from the batch would hash the whole table every time).
+      const held = spec.key.map((k) => `t.${q(k)}`).join(', ');
+      const same = (a: string, b: string) => spec.key.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+      await this.db.run(
+        `DELETE FROM ${q(staged)} n USING (SELECT ${held} FROM ${q(spec.name)} t SEMI JOIN ${q(staged)} x ON ${same('t', 'x')}) t WHERE ${same('n', 't')}`,
+      );
+      const added = Number(
+        (
+          await this.db.runAndReadAll(
+            `INSERT INTO ${q(spec.name)} (${cols}) SELECT ${cols} FROM ${q(staged)}`,
+          )
+        ).getRows()[0]?.[0] ?? 0,
+      );
       if (added > 0) {
-        const key = lit(ingestedRowsMeta(spec.name));
-        await this.db.run(
-          `INSERT OR REPLACE INTO ${META} VALUES (${key}, CAST(COALESCE((SELECT TRY_CAST(value AS BIGINT) FROM ${META} WHERE key = ${key}), 0) + ${added} AS VARCHAR))`,
-        );
+        const key = ingestedRowsMeta(spec.name);
+        const total = (await ingestedRows(this, spec.name)) + added;
+        await this.db.run(`DELETE FROM ${META} WHERE key = ${lit(key)}`);
+        await this.db.run(`INSERT INTO ${META} VALUES (${lit(key)}, '${total}')`);
       }
       if (own) await this.db.run('COMMIT');
       return added;
     } catch (error) {
       if (own) await this.db.run('ROLLBACK').catch(() => {});
       throw error;
-    } finally {
-      await this.db.run(`DROP TABLE IF EXISTS ${NEW_ROWS}`);
     }
   }
 
