@@ -145,7 +145,7 @@ class ClickHouseTableWriter implements TableWriter {
  * and each checkpoint is written only after the rows it covers are on every shard.
  *
  * @example
- * const store = await ClickHouseStore.open('clickhouse://fv:pw@127.0.0.1:8123,127.0.0.1:8124/fv?cluster=fv');
+ * const store = await ClickHouseStore.open('clickhouse://fv@127.0.0.1:8123,127.0.0.1:8124/fv?cluster=fv&password_file=/etc/fleetvault/fv.pw');
  */
 export class ClickHouseStore implements Store {
   private readonly entry: ClickHouseNode;
