@@ -5,12 +5,11 @@ import type { ValueKind } from '../policy/index.ts';
 import {
   ClickHouseNode,
   clickHouseGuardedSql,
-  clickHouseReadSettings,
   type GuardedResult,
   limitHit,
   limitMessage,
+  metricReadSettings,
   parseClickHouseUrl,
-  type ReadonlyLevel,
   readableTable,
   readonlyLevel,
   type SqlLimits,
@@ -25,26 +24,23 @@ const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '
 /** Metrics from a ClickHouse store (one server or a cluster), read-only. */
 export class ClickHouseMetricsEngine implements MetricsEngine {
   private schema: Map<string, StoreColumn[]> | undefined;
-  /** Every read runs read-only with the per-query memory and row limits (clickHouseReadSettings). */
-  private readonly settings: ReturnType<typeof clickHouseReadSettings>;
+  /** Every read runs read-only with the per-query memory and row limits (metricReadSettings). */
+  private readonly settings = metricReadSettings();
 
   private constructor(
     private readonly node: ClickHouseNode,
     private readonly sharded: boolean,
     private readonly parserInstance: DuckDBInstance,
     private readonly parser: DuckDBConnection,
-    private readonly level: ReadonlyLevel,
-  ) {
-    this.settings = clickHouseReadSettings('metric', level);
-  }
+  ) {}
 
   static async open(url: string): Promise<ClickHouseMetricsEngine> {
     const where = parseClickHouseUrl(url);
     const node = new ClickHouseNode(where, where.hosts[0] as string);
-    let level: ReadonlyLevel;
     try {
       await node.ping();
-      level = readonlyLevel(await node.readonlySetting(), where.user);
+      // A readonly = 1 user is refused: no per-query limit could be set for it.
+      readonlyLevel(await node.readonlySetting(), where.user);
     } catch (error) {
       await node.close();
       throw error;
@@ -52,7 +48,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     // Analyst SQL is checked on DuckDB's parse tree before ClickHouse sees it; nothing is stored here.
     const parserInstance = await DuckDBInstance.create(':memory:', { enable_external_access: 'false' });
     const parser = await parserInstance.connect();
-    return new ClickHouseMetricsEngine(node, where.cluster !== undefined, parserInstance, parser, level);
+    return new ClickHouseMetricsEngine(node, where.cluster !== undefined, parserInstance, parser);
   }
 
   private async tableColumns(): Promise<Map<string, StoreColumn[]>> {
@@ -86,7 +82,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       if (hit)
         throw new FvError(
           'FV_METRIC_QUERY',
-          `${def.name}: ${limitMessage(hit, 'metric')}; narrow the range, grain, dimensions or filters`,
+          `${def.name}: ${limitMessage(hit)}; narrow the range, grain, dimensions or filters`,
         );
       throw error;
     });
@@ -126,7 +122,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
 
   async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
     const names = new Set((await this.tableColumns()).keys());
-    return clickHouseGuardedSql(this.parser, this.node, text, names, limits, this.level);
+    return clickHouseGuardedSql(this.parser, this.node, text, names, limits);
   }
 
   close(): void {

@@ -1,10 +1,10 @@
 export { ClickHouseNode, describeClickHouseError } from './clickhouse/clickhouse-node.ts';
 export {
-  clickHouseReadSettings,
   limitHit,
   limitMessage,
-  READ_LIMITS,
-  type ReadKind,
+  METRIC_READ_LIMITS,
+  metricMemoryBytes,
+  metricReadSettings,
   type ReadonlyLevel,
   readonlyLevel,
   requireReadOnlyClickHouseUser,

@@ -2,12 +2,6 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import { checkSql, type GuardedResult, type SqlLimits } from '../duckdb/sql-guard.ts';
 import { type ClickHouseNode, describeClickHouseError } from './clickhouse-node.ts';
-import {
-  clickHouseReadSettings,
-  limitHit,
-  limitMessage,
-  type ReadonlyLevel,
-} from './clickhouse-read-settings.ts';
 
 /** ClickHouse functions that reach dictionaries, other servers, files or the server's own facts. */
 const DENIED = {
@@ -33,12 +27,13 @@ const DENIED = {
   prefixes: ['dict', 'filesystem', 'system', 'bitmap'],
 };
 
+const TIMEOUT_CODE = '159';
+
 /**
  * One analyst SELECT on ClickHouse. It is checked on a portable parse tree first (DuckDB's parser:
  * one SELECT, analytics tables only, no table functions, no denied function; ClickHouse-only
- * syntax such as SETTINGS or INTO OUTFILE does not parse and is refused), then run read-only
- * (the user's profile, or `readonly = 1`) with a row cap, a memory limit and a time limit
- * (`clickHouseReadSettings`).
+ * syntax such as SETTINGS or INTO OUTFILE does not parse and is refused), then run with
+ * `readonly = 1` (the server refuses any write or setting change), a row cap and a time limit.
  */
 export async function clickHouseGuardedSql(
   parser: DuckDBConnection,
@@ -46,24 +41,24 @@ export async function clickHouseGuardedSql(
   sql: string,
   tables: ReadonlySet<string>,
   limits: SqlLimits,
-  level: ReadonlyLevel,
 ): Promise<GuardedResult> {
   await checkSql(parser, sql, tables, DENIED);
   try {
-    const r = await node.json(
-      sql,
-      clickHouseReadSettings('analyst', level, { maxRows: limits.maxRows, timeoutMs: limits.timeoutMs }),
-    );
+    const r = await node.json(sql, {
+      readonly: '1',
+      max_result_rows: String(limits.maxRows + 1),
+      result_overflow_mode: 'break',
+      max_execution_time: Math.max(1, Math.ceil(limits.timeoutMs / 1000)),
+    });
     return {
       columns: r.meta.map((m) => m.name),
       rows: r.data.slice(0, limits.maxRows),
       truncated: r.data.length > limits.maxRows,
     };
   } catch (error) {
-    const hit = limitHit(error);
-    if (hit === 'time')
+    const why = describeClickHouseError(error);
+    if (why.endsWith(`(code ${TIMEOUT_CODE})`))
       throw new FvError('FV_SQL_REFUSED', `the query ran longer than ${limits.timeoutMs} ms and was stopped`);
-    if (hit === 'memory') throw new FvError('FV_SQL_REFUSED', limitMessage(hit, 'analyst'));
-    throw new FvError('FV_SQL_FAILED', describeClickHouseError(error));
+    throw new FvError('FV_SQL_FAILED', why);
   }
 }
