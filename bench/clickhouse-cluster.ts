@@ -230,10 +230,7 @@ export async function startClickHouseCluster(
     for (const d of ['data', 'tmp', 'log', 'user_files', 'format_schemas']) {
       mkdirSync(join(n.dir, d), { recursive: true });
     }
-    // It names the writer's password (for queries between shards): the servers' user only.
-    writeFileSync(join(n.dir, 'config.xml'), configXml({ ...n, users, shards: nodes, user, password }), {
-      mode: 0o640,
-    });
+    writeFileSync(join(n.dir, 'config.xml'), configXml({ ...n, users, shards: nodes, user, password }));
   }
   execFileSync('chown', ['-R', 'clickhouse:clickhouse', root]);
   const stop = async () => {
