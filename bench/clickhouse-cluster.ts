@@ -1,6 +1,8 @@
 // A two-shard ClickHouse cluster on loopback ports for tests and benchmarks: Debian's
 // clickhouse-server run twice as user clickhouse, each with its own config, ports and data
-// directory, sharing one users file whose only user needs a password.
+// directory, sharing one users file with the two users fleetvault needs (README, "ClickHouse
+// store"): `fv`, which sync and ingest write with, and `fv_reader`, read-only and limited to the
+// store's database, which serve reads with. Their passwords are in 0600 files, never in a URL.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,12 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface ClickHouseCluster {
-  /** `clickhouse://fv:<password>@127.0.0.1:<http1>,127.0.0.1:<http2>/fv?cluster=fv` */
+  /** The writer: `clickhouse://fv@127.0.0.1:<http1>,127.0.0.1:<http2>/fv?cluster=fv&password_file=…` */
   readonly url: string;
+  /** The same database as `fv_reader` (read-only, database fv only), for serve and metrics. */
+  readonly readerUrl: string;
   /** With `tls`: `clickhouses://…` over each node's HTTPS port, and the CA file that signed them. */
   readonly https?: { readonly url: string; readonly caFile: string };
   readonly user: string;
   readonly password: string;
+  readonly reader: { readonly user: string; readonly password: string; readonly passwordFile: string };
   readonly nodes: ReadonlyArray<{ readonly http: number; readonly tcp: number; readonly dir: string }>;
   /** Creates another database on every node; resolves to the store URL for it. */
   database(name: string): Promise<string>;
@@ -36,9 +41,22 @@ async function freePort(): Promise<number> {
   });
 }
 
-const usersXml = (user: string, password: string) => `<?xml version="1.0"?>
+/**
+ * The writer (default profile) and the reader: profile `reader` with readonly = 2 (no write, no DDL,
+ * no change of `readonly` itself, but the per-query limits fleetvault sets are allowed; readonly = 1
+ * would refuse those) and `allow_databases` naming the store's database only.
+ */
+const usersXml = (
+  user: string,
+  password: string,
+  reader: string,
+  readerPassword: string,
+) => `<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_threads>2</max_threads><max_memory_usage>4000000000</max_memory_usage><load_balancing>random</load_balancing></default></profiles>
+  <profiles>
+    <default><max_threads>2</max_threads><max_memory_usage>4000000000</max_memory_usage><load_balancing>random</load_balancing></default>
+    <reader><readonly>2</readonly><max_threads>2</max_threads><max_memory_usage>4000000000</max_memory_usage><load_balancing>random</load_balancing></reader>
+  </profiles>
   <users>
     <${user}>
       <password>${password}</password>
@@ -46,6 +64,13 @@ const usersXml = (user: string, password: string) => `<?xml version="1.0"?>
       <profile>default</profile>
       <quota>default</quota>
     </${user}>
+    <${reader}>
+      <password>${readerPassword}</password>
+      <networks><ip>127.0.0.1</ip></networks>
+      <profile>reader</profile>
+      <quota>default</quota>
+      <allow_databases><database>fv</database></allow_databases>
+    </${reader}>
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
@@ -182,8 +207,16 @@ export async function startClickHouseCluster(
   if (opts.tls) makeCertificates(join(root, 'tls'));
   const user = 'fv';
   const password = randomBytes(12).toString('hex');
+  const reader = 'fv_reader';
+  const readerPassword = randomBytes(12).toString('hex');
   const users = join(root, 'users.xml');
-  writeFileSync(users, usersXml(user, password), { mode: 0o640 });
+  writeFileSync(users, usersXml(user, password, reader, readerPassword), { mode: 0o640 });
+  // The clients' password files: owner-only, outside the servers' folder (which clickhouse owns).
+  const secrets = mkdtempSync(join(tmpdir(), 'fv-ch-secrets-'));
+  const passwordFile = join(secrets, 'fv.pw');
+  const readerPasswordFile = join(secrets, 'fv_reader.pw');
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  writeFileSync(readerPasswordFile, `${readerPassword}\n`, { mode: 0o600 });
   const nodes: Array<{ http: number; tcp: number; inter: number; https?: number; dir: string }> = [];
   for (let i = 0; i < shardCount; i++) {
     nodes.push({
@@ -216,6 +249,7 @@ export async function startClickHouseCluster(
     }
     await new Promise((r) => setTimeout(r, 200));
     rmSync(root, { recursive: true, force: true });
+    rmSync(secrets, { recursive: true, force: true });
   };
   try {
     for (const n of nodes) {
@@ -262,20 +296,22 @@ export async function startClickHouseCluster(
   };
   const database = async (name: string) => {
     for (let i = 0; i < nodes.length; i++) await query(i, `CREATE DATABASE IF NOT EXISTS ${name}`);
-    return `clickhouse://${user}:${password}@${hosts}/${name}?cluster=fv`;
+    return `clickhouse://${user}@${hosts}/${name}?cluster=fv&password_file=${passwordFile}`;
   };
   const url = await database('fv');
   const https = opts.tls
     ? {
-        url: `clickhouses://${user}:${password}@${nodes.map((n) => `127.0.0.1:${n.https}`).join(',')}/fv?cluster=fv`,
+        url: `clickhouses://${user}@${nodes.map((n) => `127.0.0.1:${n.https}`).join(',')}/fv?cluster=fv&password_file=${passwordFile}`,
         caFile: join(root, 'tls', 'ca.pem'),
       }
     : undefined;
   return {
     url,
+    readerUrl: `clickhouse://${reader}@${hosts}/fv?cluster=fv&password_file=${readerPasswordFile}`,
     ...(https ? { https } : {}),
     user,
     password,
+    reader: { user: reader, password: readerPassword, passwordFile: readerPasswordFile },
     nodes: nodes.map(({ http, tcp, dir }) => ({ http, tcp, dir })),
     database,
     query,

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir, userInfo } from 'node:os';
+import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -31,8 +31,11 @@ const event = (i: number, now: number) =>
     app_version: '4.12.0',
   });
 
-/** Child process: publishes `count` events at `rate`/s (0 = as fast as the broker takes them). */
-async function publisher(url: string, count: number, rate: number): Promise<void> {
+/**
+ * Child process: publishes `count` events at `rate`/s (0 = as fast as the broker takes them), with
+ * ids from `first` on (ingest adds a row per new id only: a repeated id adds nothing).
+ */
+async function publisher(url: string, count: number, rate: number, first: number): Promise<void> {
   const c = mqtt.connect(url, { clientId: `bench-pub-${process.pid}`, protocolVersion: 5 });
   await new Promise((r) => c.once('connect', r));
   const start = Date.now();
@@ -44,7 +47,7 @@ async function publisher(url: string, count: number, rate: number): Promise<void
     }
     while (inflight > 2000) await wait(1);
     inflight++;
-    c.publish(`fleet/${i % 1000}/conn`, event(i, Date.now()), { qos: 1 }, () => {
+    c.publish(`fleet/${i % 1000}/conn`, event(first + i, Date.now()), { qos: 1 }, () => {
       inflight--;
     });
   }
@@ -53,10 +56,15 @@ async function publisher(url: string, count: number, rate: number): Promise<void
   process.stdout.write(`${JSON.stringify({ start, end: Date.now() })}\n`);
 }
 
-function publish(url: string, count: number, rate: number): Promise<{ start: number; end: number }> {
+function publish(
+  url: string,
+  count: number,
+  rate: number,
+  first = 0,
+): Promise<{ start: number; end: number }> {
   const child = spawn(
     process.execPath,
-    [fileURLToPath(import.meta.url), 'publish', url, String(count), String(rate)],
+    [fileURLToPath(import.meta.url), 'publish', url, String(count), String(rate), String(first)],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -84,6 +92,7 @@ const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? 0;
 
 async function main(): Promise<void> {
+  const load = loadavg()[0] ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'fv-bench-mqtt-'));
   const port = await freePort();
   const url = `mqtt://127.0.0.1:${port}`;
@@ -177,7 +186,7 @@ async function main(): Promise<void> {
     const n = steady * 10;
     const before = ingest.stats.written;
     batches.length = 0;
-    const p2 = await publish(url, n, steady);
+    const p2 = await publish(url, n, steady, events);
     while (ingest.stats.written < before + n) await wait(10);
     const lags = batches.map((b) => b.committedAt - (p2.start + ((b.total - before) * 1000) / steady));
     await ingest.stop();
@@ -187,7 +196,7 @@ async function main(): Promise<void> {
     const section = [
       '## MQTT ingest (`bench/ingest-bench.ts`)',
       '',
-      `${events.toLocaleString('en-US')} connection events from a publisher process through Mosquitto 2.0 on loopback (${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}); broker, publisher and subscriber share the cores.`,
+      `${events.toLocaleString('en-US')} connection events from a publisher process through Mosquitto 2.0 on loopback (${cpus().length} cores, load average ${load.toFixed(1)} at the start, ${new Date().toISOString().slice(0, 10)}); broker, publisher and subscriber share the cores.`,
       '',
       '| subscriber | events/s | seconds | vs plain |',
       '|---|---:|---:|---:|',
@@ -205,7 +214,12 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'publish') {
-  await publisher(process.argv[3] as string, Number(process.argv[4]), Number(process.argv[5]));
+  await publisher(
+    process.argv[3] as string,
+    Number(process.argv[4]),
+    Number(process.argv[5]),
+    Number(process.argv[6] ?? 0),
+  );
 } else {
   await main();
 }

@@ -355,7 +355,7 @@ describe('ClickHouse store', () => {
         BIN,
         'serve',
         '--store',
-        cluster.url,
+        cluster.readerUrl, // the read-only user: serve refuses the writer
         '--metrics',
         DEMO_METRICS,
         '--state-dir',

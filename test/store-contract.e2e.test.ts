@@ -1,12 +1,19 @@
 // The store contract, run against both engines: DuckDB (embedded) and a two-shard ClickHouse
 // cluster started for this file. Same calls, same answers.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { FvError } from '../src/errors/index.ts';
-import { ClickHouseStore, DuckDbStore, type Store, type StoreTableSpec } from '../src/store/index.ts';
+import type { Value } from '../src/policy/index.ts';
+import {
+  ClickHouseStore,
+  DuckDbStore,
+  ingestedRows,
+  type Store,
+  type StoreTableSpec,
+} from '../src/store/index.ts';
 import { queryStore } from './helpers/store-dump.ts';
 
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
@@ -37,6 +44,27 @@ const row = (id: number, user: number, model: string, ms = 0) => [
   20_454 + id,
   id % 2 === 0,
   id / 4,
+];
+
+/** An event table routed by its device, as connection_events is: what device messages land in. */
+const events: StoreTableSpec = {
+  name: 'events',
+  columns: [
+    { name: 'id', kind: 'uuid', sourceType: 'bigint' },
+    { name: 'device_id', kind: 'uuid', sourceType: 'bigint' },
+    { name: 'ts', kind: 'timestamptz', sourceType: 'timestamp with time zone' },
+    { name: 'rssi', kind: 'integer', sourceType: 'integer' },
+    { name: 'outcome', kind: 'text', sourceType: 'text' },
+  ],
+  key: ['id'],
+  shardBy: 'device_id',
+};
+const event = (id: number, device: number, outcome: string, rssi = -50): Value[] => [
+  big(id),
+  big(device),
+  T0 + BigInt(id) * 1_000_000n,
+  rssi,
+  outcome,
 ];
 
 let cluster: ClickHouseCluster;
@@ -187,6 +215,64 @@ describe.each(engines)('store contract on %s', (engine, open) => {
     expect(String(answer[2])).toMatch(/^(Nullable\()?Decimal\(10, 2\)\)?$|^DECIMAL\(10,2\)$/);
   });
 
+  it('adds device rows only under keys nobody holds: never replacing a stored row, whatever its shard', async () => {
+    const sync = await store.openWriter(events, 'upsert');
+    await sync.writeBatch([event(1, 100, 'prod'), event(2, 101, 'prod')], [], 'e1');
+    // A publisher reuses key 1 with another device (so another shard, maybe) and key 2 as it is.
+    const added = await store.insertNew(events, [
+      event(1, 999, 'forged', 7),
+      event(2, 101, 'forged'),
+      event(3, 100, 'device'),
+    ]);
+    expect(added).toBe(1);
+    expect(await store.tableState('events')).toMatchObject({ rows: 3, checkpoint: 'e1' });
+    expect(await store.insertNew(events, [event(3, 100, 'redelivered')])).toBe(0);
+    expect(await ingestedRows(store, 'events')).toBe(1);
+    // Every stored row is the first one written under its key (erase returns what it removed).
+    expect(await store.erase('events', 'device_id', [uuid(999)], 'outcome')).toEqual({
+      deleted: 0,
+      returned: [],
+    });
+    const byDevice = await store.erase('events', 'device_id', [uuid(100), uuid(101)], 'outcome');
+    expect(byDevice.returned.sort()).toEqual(['device', 'prod', 'prod']);
+    // A row the sync copies later for a key a message took replaces the message's row.
+    await store.insertNew(events, [event(4, 200, 'device')]);
+    await sync.writeBatch([event(4, 201, 'prod-later')], [], 'e2');
+    expect(await store.tableState('events')).toMatchObject({ rows: 1 });
+    expect((await store.erase('events', 'device_id', [uuid(200), uuid(201)], 'outcome')).returned).toEqual([
+      'prod-later',
+    ]);
+  });
+
+  it('refuses to rebuild a table holding rows devices sent, unless told to drop them', async () => {
+    await store.insertNew(events, [event(5, 300, 'device')]);
+    expect(await ingestedRows(store, 'events')).toBe(3);
+    await expect(store.openWriter(events, 'rebuild')).rejects.toMatchObject({
+      code: 'FV_INGESTED_ROWS',
+      message: expect.stringContaining('table events holds rows ingested from devices (3 added'),
+    });
+    expect(await store.tableState('events')).toMatchObject({ rows: 1 });
+    store.allowDiscardingIngested();
+    const w = await store.openWriter(events, 'rebuild');
+    await w.writeBatch([event(6, 300, 'prod')], [], 'e3');
+    await w.finish('e3');
+    expect(await store.tableState('events')).toMatchObject({ rows: 1, checkpoint: 'e3' });
+    expect(await ingestedRows(store, 'events')).toBe(0);
+  });
+
+  it('refuses a value its column cannot hold before writing anything, the stored row untouched', async () => {
+    const w = await store.openWriter(events, 'upsert');
+    for (const bad of [event(6, 301, 'wrapped', 2 ** 31), event(6, 301, 'huge', -(2 ** 31) - 1)]) {
+      const e = await w.writeBatch([event(7, 300, 'ok'), bad], [], 'e4').catch((x: unknown) => x as FvError);
+      expect(e).toMatchObject({ code: 'FV_STORE_VALUE' });
+      expect((e as FvError).message).toContain('events.rssi');
+      expect((e as FvError).message).not.toContain(String(2 ** 31));
+      await expect(store.insertNew(events, [bad])).rejects.toMatchObject({ code: 'FV_STORE_VALUE' });
+    }
+    expect(await store.tableState('events')).toMatchObject({ rows: 1, checkpoint: 'e3' });
+    expect((await store.erase('events', 'device_id', [uuid(300)], 'outcome')).returned).toEqual(['prod']);
+  });
+
   if (engine === 'clickhouse') {
     it('places each owner on one shard and keeps exact times', async () => {
       const ch = store as ClickHouseStore;
@@ -234,13 +320,18 @@ describe.each(engines)('store contract on %s', (engine, open) => {
       }
     });
 
-    it('refuses a value ClickHouse cannot hold, naming the column and not the value', async () => {
+    it('refuses a value ClickHouse cannot hold, naming the column and not the value, and hides no stored row', async () => {
       const w = await store.openWriter(devices, 'upsert');
-      const bad = row(9, 900, 'x');
+      await w.writeBatch([row(9, 900, 'kept')], [], undefined);
+      // Devices are routed by their owner: an upsert first hides the key on every shard, which a
+      // refused batch must not have done (it erased the stored row before).
+      const bad = row(9, 901, 'x');
       bad[4] = -5; // a date in 1969
       const e = await w.writeBatch([bad], [], undefined).catch((x: unknown) => x as FvError);
       expect(e).toMatchObject({ code: 'FV_STORE_VALUE' });
       expect((e as FvError).message).toContain('devices.day');
+      expect((e as FvError).message).toContain('outside ClickHouse Date');
+      expect((await store.erase('devices', 'user_id', [uuid(900)], 'model')).returned).toEqual(['kept']);
     });
   }
 });
@@ -256,7 +347,9 @@ async function openFailure(url: string): Promise<FvError> {
 
 describe('ClickHouse store location', () => {
   it('fails clearly on a wrong password, an unknown cluster or a missing shard, never printing the password', async () => {
-    const wrong = cluster.url.replace(cluster.password, 'not-the-password');
+    const wrongFile = join(dir, 'wrong.pw');
+    writeFileSync(wrongFile, 'not-the-password\n', { mode: 0o600 });
+    const wrong = cluster.url.replace(/password_file=[^&]+/, `password_file=${wrongFile}`);
     const e1 = await openFailure(wrong);
     expect(e1).toMatchObject({ code: 'FV_STORE_OPEN' });
     expect(e1.message).not.toContain('not-the-password');
@@ -267,9 +360,8 @@ describe('ClickHouse store location', () => {
     const one = cluster.url.replace(/,127\.0\.0\.1:\d+/, '');
     const e3 = await openFailure(one);
     expect(e3.message).toContain('has 2 servers');
-    const e4 = await openFailure('clickhouse://fv:pw@127.0.0.1:1/fv');
+    const e4 = await openFailure(`clickhouse://fv@127.0.0.1:1/fv?password_file=${wrongFile}`);
     expect(e4).toMatchObject({ code: 'FV_STORE_OPEN' });
     expect(e4.message).toContain('127.0.0.1:1');
-    expect(e4.message).not.toContain('pw@');
   });
 });

@@ -21,7 +21,14 @@ import {
   PUBLICATION_NAME,
   suggestPolicy,
 } from '../source/index.ts';
-import { isClickHouseUrl, openStore, readOnlySql } from '../store/index.ts';
+import {
+  ingestedRows,
+  ingestedRowsError,
+  isClickHouseUrl,
+  openStore,
+  readOnlySql,
+  type Store,
+} from '../store/index.ts';
 import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_KEY_FILE,
@@ -217,6 +224,7 @@ export const syncAction: Action = async (out, opts) => {
   if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
   const store = await openStore(storePath);
   try {
+    await refuseLosingIngested(store, policy, opts.full === true, opts.discardIngested === true);
     const base = { sourceUrl: url, policy, store, key, full: opts.full === true };
     if (mode === 'cursor') {
       const result = await runSync({
@@ -268,6 +276,24 @@ export const syncAction: Action = async (out, opts) => {
     await store.close();
   }
 };
+
+/**
+ * Rows devices sent live in no source, so a rebuild from the source loses them: `--full` is refused
+ * before anything is written while a table holds such rows, and with `--discard-ingested` the
+ * store lets every rebuild of this run drop them. (The store refuses such a rebuild on any other
+ * path too, such as the first run of change capture.)
+ */
+async function refuseLosingIngested(store: Store, policy: Policy, full: boolean, discard: boolean) {
+  if (discard) {
+    store.allowDiscardingIngested();
+    return;
+  }
+  if (!full) return;
+  for (const table of policy.tables.keys()) {
+    const n = await ingestedRows(store, table);
+    if (n > 0) throw ingestedRowsError(table, n, 'sync --full, which rebuilds it from the source,');
+  }
+}
 
 /** On ClickHouse, a SELECT takes the analyst path: checked, read-only, capped, one minute at most. */
 async function clickHouseSql(url: string, text: string, maxRows: number) {

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { FvError } from '../errors/index.ts';
-import { kindOfFormattedType, MqttSubscriber, StreamIngest } from '../ingest/index.ts';
-import { loadKeyFile } from '../privacy/index.ts';
+import { kindOfFormattedType, MqttSubscriber, requireIngestTable, StreamIngest } from '../ingest/index.ts';
+import { loadKeyFile, readSecret, type SecretSource, secretInUrl } from '../privacy/index.ts';
 import { connectSource, introspect, type SourceTable } from '../source/index.ts';
 import { isClickHouseUrl, openStore, type Store } from '../store/index.ts';
 import type { Action } from './commands.ts';
@@ -13,6 +13,13 @@ import {
   ensurePrivateDir,
   untilStopped,
 } from './defaults.ts';
+
+/** The broker password: a 0600 file or the environment, never the command line (`ps` shows it). */
+const MQTT_PASSWORD: SecretSource = {
+  what: 'the MQTT password',
+  fileVariable: 'FLEETVAULT_MQTT_PASSWORD_FILE',
+  variable: 'FLEETVAULT_MQTT_PASSWORD',
+};
 
 /** The table's columns and types: from the source catalog when given, else as the last sync recorded them. */
 async function sourceTable(
@@ -59,10 +66,11 @@ export const ingestAction: Action = async (out, opts) => {
     throw new FvError('FV_USAGE', 'give the broker as --mqtt mqtt://host:1883');
   }
   if (url.protocol !== 'mqtt:') throw new FvError('FV_USAGE', '--mqtt is an mqtt:// URL');
+  if (url.password) throw secretInUrl('--mqtt', MQTT_PASSWORD);
+  const password = readSecret(MQTT_PASSWORD);
   const table = String(opts.table ?? '');
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
-  if (!policy.tables.has(table))
-    throw new FvError('FV_USAGE', `--table ${table || '(none)'} is not a table of the policy`);
+  requireIngestTable(policy, table);
   requireApprovedPolicy(policy, opts);
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   const storePath = String(opts.store ?? DEFAULT_STORE);
@@ -74,6 +82,7 @@ export const ingestAction: Action = async (out, opts) => {
     url,
     topic: String(opts.topic ?? '#'),
     clientId: String(opts.clientId ?? `fleetvault-${table}`),
+    ...(password ? { password } : {}),
     receiveMaximum: batchSize,
     // Up to 8× --max-bytes reaches us and is counted as oversized; beyond that the broker drops it
     // unsent, which keeps memory within --batch × that size.
@@ -104,14 +113,19 @@ export const ingestAction: Action = async (out, opts) => {
     subscriber.on('connected', () =>
       out.warn(`connected to ${url.host}, subscribed to ${String(opts.topic ?? '#')}`),
     );
-    subscriber.on('disconnected', () =>
-      out.warn(`lost the broker at ${url.host}; reconnecting (unacknowledged messages will be redelivered)`),
-    );
+    let stopping = false;
+    subscriber.on('disconnected', () => {
+      if (!stopping)
+        out.warn(
+          `lost the broker at ${url.host}; reconnecting (unacknowledged messages will be redelivered)`,
+        );
+    });
     subscriber.start();
     out.line(
       `Ingesting ${String(opts.topic ?? '#')} into ${store.location} table ${table}; Ctrl+C stops after the pending batch.`,
     );
     await untilStopped();
+    stopping = true;
     const stats = await ingest.stop();
     await subscriber.stop();
     if (out.json) out.data(stats);

@@ -4,7 +4,7 @@ import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { commitNextKey, loadKeyFile, nextKey, retirePreviousKey } from '../privacy/index.ts';
 import { connectSource } from '../source/index.ts';
-import { DuckDbStore, isClickHouseUrl } from '../store/index.ts';
+import { DuckDbStore, ingestedRows, ingestedRowsError, isClickHouseUrl } from '../store/index.ts';
 import { runSync, totalRows, translateTombstones } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
@@ -47,7 +47,6 @@ export const keysRotateAction: Action = async (out, opts) => {
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   requireApprovedPolicy(policy, opts);
   const oldKey = loadKeyFile(keyFile);
-  const newKey = nextKey(keyFile);
   const log = audit(opts);
 
   if (isClickHouseUrl(storePath)) {
@@ -58,21 +57,40 @@ export const keysRotateAction: Action = async (out, opts) => {
   }
   const current = await DuckDbStore.open(storePath);
   let tombstones: Map<string, Set<string>>;
+  /** Rows per table before the rotation, so that any the rebuild does not bring back are counted. */
+  const before: Record<string, number> = {};
+  let ingested = 0;
   try {
     if (!(await boundTo(current, oldKey.fingerprint))) {
-      if (await boundTo(current, newKey.fingerprint)) {
+      const pending = existsSync(`${keyFile}.next`) ? loadKeyFile(`${keyFile}.next`) : undefined;
+      if (pending && (await boundTo(current, pending.fingerprint))) {
         // The swap happened before an interruption: only the key file is left to update.
         commitNextKey(keyFile);
-        out.line(`Finished an interrupted rotation: key epoch ${newKey.epoch} is current.`);
+        out.line(`Finished an interrupted rotation: key epoch ${pending.epoch} is current.`);
         return 0;
       }
       throw new FvError('FV_KEY_MISMATCH', `store ${storePath} was built with a different key`);
     }
     tombstones = await current.tombstones();
+    // Rows devices sent have no source row to rebuild from, and the store never held their raw
+    // ids, so they cannot be re-pseudonymized: rotating loses them, and only on request.
+    for (const table of policy.tables.keys()) {
+      const n = await ingestedRows(current, table);
+      if (n > 0 && opts.discardIngested !== true)
+        throw ingestedRowsError(
+          table,
+          n,
+          'keys rotate, which rebuilds every table from the source under the new key (rows devices sent cannot be re-pseudonymized: the store never held their raw ids),',
+        );
+      ingested += n;
+      before[table] = (await current.tableState(table))?.rows ?? 0;
+    }
   } finally {
     await current.close();
   }
 
+  // Only now, with nothing refused, is the next key made (or the pending one of an interrupted run taken).
+  const newKey = nextKey(keyFile);
   const next = `${storePath}.rotating`;
   for (const f of [next, `${next}.wal`]) rmSync(f, { force: true });
   const fresh = await DuckDbStore.open(next);
@@ -103,6 +121,8 @@ export const keysRotateAction: Action = async (out, opts) => {
         `the rebuild under the new key stopped at table ${bad?.table ?? '?'}${bad?.error ? ` (${bad.error.code})` : ''}; the store and key are unchanged`,
       );
     }
+    const after: Record<string, number> = {};
+    for (const table of Object.keys(before)) after[table] = (await fresh.tableState(table))?.rows ?? 0;
     ok = true;
     await fresh.close();
     if (existsSync(`${next}.wal`)) {
@@ -113,9 +133,17 @@ export const keysRotateAction: Action = async (out, opts) => {
     }
     renameSync(next, storePath);
     commitNextKey(keyFile);
+    const lost = Object.fromEntries(
+      Object.entries(before)
+        .map(([t, n]) => [t, Math.max(0, n - (after[t] ?? 0))] as const)
+        .filter(([, n]) => n > 0),
+    );
     const detail = {
       epoch: newKey.epoch,
       rows: totalRows(result, 'rowsWritten'),
+      /** Rows the store held that the rebuild did not bring back, per table (ingested, or gone from the source). */
+      rowsNotCarried: lost,
+      ingestedDiscarded: ingested,
       tombstonesCarried: [...carried.carried.values()].reduce((n, l) => n + l.length, 0),
       tombstonesDropped: carried.dropped,
     };
@@ -124,6 +152,10 @@ export const keysRotateAction: Action = async (out, opts) => {
     out.line(
       `Rotated to key epoch ${detail.epoch}: the store was rebuilt with new pseudonyms (${detail.rows.toLocaleString('en-US')} rows) and swapped in; ${detail.tombstonesCarried} erasure(s) carried over.`,
     );
+    for (const [t, n] of Object.entries(lost))
+      out.line(
+        `  ${t}: ${n.toLocaleString('en-US')} row(s) of the old store not in the new one (rows devices sent, or rows deleted in the source)`,
+      );
     out.line(
       `The previous key is kept until \`fleetvault keys retire\` destroys it. Restart \`fleetvault serve\` to read the new store.`,
     );

@@ -23,7 +23,7 @@ import {
 import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
 
 const STORE_HELP =
-  'DuckDB store file, or clickhouse://user@127.0.0.1:8123[,host2:port…]/db[?cluster=name] (clickhouses:// for HTTPS, required beyond loopback; password in the URL or FLEETVAULT_CLICKHOUSE_PASSWORD)';
+  'DuckDB store file, or clickhouse://user@127.0.0.1:8123[,host2:port…]/db[?cluster=name] (clickhouses:// for HTTPS, required beyond loopback; password never in the URL: FLEETVAULT_CLICKHOUSE_PASSWORD, or a 0600 file named by FLEETVAULT_CLICKHOUSE_PASSWORD_FILE or &password_file=)';
 
 import { demoAction } from './demo.ts';
 import { ingestAction } from './ingest-command.ts';
@@ -150,6 +150,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--follow', 'with --mode cdc: keep applying changes until stopped')
     .option('--poll-ms <ms>', 'with --follow: pause between reads of the slot', '1000')
     .option('--publication <name>', 'with --mode cdc: publication (and gate) to read', 'fleetvault')
+    .option(
+      '--discard-ingested',
+      'let a rebuild (--full, a first change-capture run) drop the rows devices sent (refused otherwise)',
+    )
     .action(run(syncAction));
   const metrics = p.command('metrics').description('k-anonymous business metrics from the store');
   metrics
@@ -317,6 +321,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--state-dir <dir>', 'state folder (audit log)', '.fleetvault')
+    .option(
+      '--discard-ingested',
+      'rotate even though tables hold rows devices sent, which cannot be re-pseudonymized: they are lost',
+    )
     .option('--json', 'the result as JSON')
     .action(run(keysRotateAction));
   keys
@@ -329,7 +337,10 @@ function program(setCode: (code: number) => void): Command {
     .action(run(keysRetireAction));
   p.command('ingest')
     .description('device messages from MQTT through the policy into the store, at least once')
-    .requiredOption('--mqtt <url>', 'the broker, e.g. mqtt://127.0.0.1:1883')
+    .requiredOption(
+      '--mqtt <url>',
+      'the broker, e.g. mqtt://user@127.0.0.1:1883 (password in FLEETVAULT_MQTT_PASSWORD or a 0600 file named by FLEETVAULT_MQTT_PASSWORD_FILE, never in the URL)',
+    )
     .requiredOption('--table <name>', 'the policy table the messages are rows of, e.g. connection_events')
     .option('--topic <filter>', "topic filter, e.g. 'fleet/+/conn'", '#')
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)

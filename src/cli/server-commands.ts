@@ -19,7 +19,7 @@ import {
   TokenStore,
   UserStore,
 } from '../server/index.ts';
-import { isClickHouseUrl, openStore } from '../store/index.ts';
+import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
 import { runCdc, runSync, totalRows } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
@@ -80,6 +80,16 @@ export const serveAction: Action = async (out, opts) => {
   const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
   const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
   const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
+  if (isClickHouseUrl(storePath)) {
+    // Least privilege: the process that answers requests holds no write access to the store.
+    if (every !== undefined) {
+      throw new FvError(
+        'FV_USAGE',
+        'on ClickHouse, serve reads as a read-only user and does not sync: run `fleetvault sync` with the writer user on its own schedule (ClickHouse takes its writes while serve reads)',
+      );
+    }
+    await requireReadOnlyClickHouseUser(storePath);
+  }
   let syncOnce: (() => Promise<void>) | undefined;
   if (every !== undefined) {
     const sourceUrlValue = sourceUrl(opts.source as string | undefined);

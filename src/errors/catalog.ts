@@ -83,6 +83,25 @@ export const ERROR_CATALOG = {
     solve:
       'The store cannot hold the value the message describes (ClickHouse dates start in 1970): generalize the column in the policy, or use the DuckDB store.',
   },
+  FV_INGESTED_ROWS: {
+    exit: 1,
+    solve:
+      'Keep the rows devices sent by not rebuilding (sync without --full, keep the key), or pass --discard-ingested to rebuild from the source and lose them.',
+  },
+  FV_SECRET_IN_URL: {
+    exit: 1,
+    solve:
+      'Take the password out of the URL (every user of the machine sees command lines in `ps`): give it in the environment variable or the owner-only (chmod 600) file the message names.',
+  },
+  FV_SECRET_FILE_INSECURE: {
+    exit: 1,
+    solve: 'Name a password file that exists and is readable by its owner only (`chmod 600`).',
+  },
+  FV_STORE_PRIVILEGE: {
+    exit: 1,
+    solve:
+      'Serve from ClickHouse as a read-only user (profile with readonly = 2, limited to the store database; README, "ClickHouse store"), not as the user sync writes with.',
+  },
   FV_STORE_CORRUPT: {
     exit: 1,
     solve: 'The store failed an integrity check; restore it or sync into a new path.',

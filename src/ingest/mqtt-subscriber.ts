@@ -5,6 +5,11 @@ import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 export interface MqttMessage {
   readonly topic: string;
   readonly payload: Buffer;
+  /**
+   * 1: acknowledged with `messageId` once durable. 0: sent once, never acknowledged or sent again
+   * (and not held back by the Receive Maximum either), so the ingest counts it and drops it.
+   */
+  readonly qos: 0 | 1;
   /** The broker's packet id; the message is acknowledged with it, after it is durable. */
   readonly messageId: number;
   /** Which connection brought it: ids are only valid on their own connection. */
@@ -16,6 +21,8 @@ export interface MqttSubscriberOptions {
   readonly topic: string;
   /** A stable id: the broker keeps the session and queues messages while we are away. */
   readonly clientId: string;
+  /** The broker password for the URL's user (never taken from the URL: see ingest-command). */
+  readonly password?: string;
   /** Unacknowledged messages the broker may send us at once: our memory bound and batch size. */
   readonly receiveMaximum: number;
   /** Largest message accepted; bigger ones the broker drops before sending. */
@@ -55,7 +62,7 @@ export class MqttSubscriber extends EventEmitter {
     const s = this.#socket;
     if (!s || s.destroyed) return;
     for (const m of messages) {
-      if (m.connection === this.#connection) {
+      if (m.qos === 1 && m.connection === this.#connection) {
         s.write(mqttPacket.generate({ cmd: 'puback', messageId: m.messageId }, { protocolVersion: 5 }));
       }
     }
@@ -89,7 +96,7 @@ export class MqttSubscriber extends EventEmitter {
         clean: false,
         keepalive: this.opts.keepaliveSeconds ?? 30,
         ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
-        ...(url.password ? { password: Buffer.from(decodeURIComponent(url.password)) } : {}),
+        ...(this.opts.password ? { password: Buffer.from(this.opts.password) } : {}),
         properties: {
           sessionExpiryInterval: 0xffffffff,
           receiveMaximum: this.opts.receiveMaximum,
@@ -114,11 +121,13 @@ export class MqttSubscriber extends EventEmitter {
         this.emit('connected');
       } else if (packet.cmd === 'publish') {
         const p = packet as IPublishPacket;
-        if (p.qos === 0 || p.messageId === undefined) return; // we subscribe at QoS 1; nothing to acknowledge
+        // We subscribe at QoS 1: the broker sends at most that, and QoS 0 as the publisher sent it.
+        const qos = p.qos === 0 || p.messageId === undefined ? 0 : 1;
         const m: MqttMessage = {
           topic: p.topic,
-          payload: Buffer.from(p.payload),
-          messageId: p.messageId,
+          payload: qos === 0 ? Buffer.alloc(0) : Buffer.from(p.payload),
+          qos,
+          messageId: p.messageId ?? 0,
           connection,
         };
         this.emit('message', m);

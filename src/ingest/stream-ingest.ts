@@ -1,20 +1,28 @@
-import type { Policy, Value } from '../policy/index.ts';
+import { FvError, isFvError } from '../errors/index.ts';
+import type { Policy, Value, ValueKind } from '../policy/index.ts';
 import { type MasterKey, piiScanner } from '../privacy/index.ts';
 import type { SourceTable } from '../source/index.ts';
-import type { Store, TableWriter } from '../store/index.ts';
-import { planTable, rowTransformer, type TablePlan } from '../sync/index.ts';
-import { jsonValue } from './json-values.ts';
+import { rowChecker, type Store, type ValueProblem } from '../store/index.ts';
+import { parentTables, planTable, rowTransformer, type TablePlan } from '../sync/index.ts';
+import { type JsonField, jsonIdentifier, jsonValue } from './json-values.ts';
 import type { MqttMessage } from './mqtt-subscriber.ts';
 
 /** What a stream has done so far: counts only, never a message's content. */
 export interface IngestStats {
   received: number;
-  /** Rows committed to the store (a redelivered message replaces its own row). */
+  /** Rows committed to the store: messages whose key no stored row held. */
   written: number;
   batches: number;
-  /** Dropped messages by reason: `malformed: …`, `oversized`, `pii: column matched detector`, … */
+  /**
+   * Dropped messages by reason: `malformed: …`, `out of range: …`, `oversized`, `qos 0 …`,
+   * `pii: column matched detector`, …
+   */
   dropped: Record<string, number>;
-  /** Redeliveries and repeats within a batch, folded into one row by the event id. */
+  /**
+   * Messages not written because a stored row (copied from production, or an earlier message)
+   * or an earlier message of the batch already held their key: redeliveries, repeats, and
+   * publishers reusing a key. Ingest never replaces a stored row.
+   */
   duplicates: number;
 }
 
@@ -43,15 +51,42 @@ export interface StreamIngestOptions {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 type Transform = ReturnType<typeof rowTransformer>;
+type Check = (row: readonly Value[]) => ValueProblem | undefined;
+type Reader = (v: unknown) => JsonField;
+
+/**
+ * Refuses a table whose rows the sync rebuilds or compares with production: messages written
+ * there would be lost at the next sync without a word. Ingest writes leaf tables with a cursor
+ * (append-only event tables such as connection_events).
+ */
+export function requireIngestTable(policy: Policy, table: string): void {
+  const t = policy.tables.get(table);
+  if (!t) throw new FvError('FV_USAGE', `--table ${table || '(none)'} is not a table of the policy`);
+  if (!t.cursor) {
+    throw new FvError(
+      'FV_USAGE',
+      `table ${table} has no cursor in the policy, so every sync rebuilds it from production and would drop the rows devices sent; ingest into an append-only table with a cursor`,
+    );
+  }
+  const parents = parentTables([...policy.tables.values()].map((p) => ({ policy: p })));
+  if (parents.some((p) => p.policy.name === table)) {
+    throw new FvError(
+      'FV_USAGE',
+      `other tables point to ${table}'s keys, so every sync erases the stored keys production does not hold, rows devices sent included; ingest into a table no other table points to`,
+    );
+  }
+}
 
 /**
  * Device messages through the same policy and privacy pipeline as the sync, into the store in
  * micro-batches: each batch is one store transaction, and only after it commits are its messages
- * acknowledged to the broker (at-least-once). A redelivered message has the same primary key and
- * replaces its own row, so nothing is duplicated. Memory is bounded by the batch size, because
- * the broker sends no more than that many unacknowledged messages. A message that is not valid
- * JSON, too big, misses its key, carries an unclassified field, a value of the wrong type or
- * personal data in a kept field is dropped with a reason; its content is never logged.
+ * acknowledged to the broker (at-least-once). A message only ever adds a row under a key nobody
+ * holds (`Store.insertNew`): a redelivered message finds its own row and adds nothing, and no
+ * publisher can replace a row copied from production. Memory is bounded by the batch size,
+ * because the broker sends no more than that many unacknowledged messages. A message that is not
+ * valid JSON, too big, misses its key, carries an unclassified field, a value of the wrong type,
+ * a value its source column or the store cannot hold, or personal data in a kept field is dropped
+ * and counted under its reason, never failing its batch; its content is never logged.
  */
 export class StreamIngest {
   readonly stats: IngestStats = { received: 0, written: 0, batches: 0, dropped: {}, duplicates: 0 };
@@ -59,14 +94,27 @@ export class StreamIngest {
   #pending: MqttMessage[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
-  #writer: TableWriter | undefined;
   #transform: Transform | undefined;
   #failure: unknown;
+  /** The store's own limits, checked on every transformed row: the check its writer makes. */
+  readonly #fits: Check;
+  /** One reader per read column: the JSON field as the value the sync would have read. */
+  readonly #readers: Reader[];
 
   constructor(private readonly opts: StreamIngestOptions) {
+    requireIngestTable(opts.policy, opts.table);
     const table = opts.policy.tables.get(opts.table);
     if (!table) throw new Error(`table ${opts.table} is not in the policy`);
     this.plan = planTable(table, opts.source, opts.policy);
+    this.#fits = rowChecker(opts.store.limits, this.plan.store.columns);
+    const source = new Map(opts.source.columns.map((c) => [c.name, c]));
+    this.#readers = this.plan.read.map((c): Reader => {
+      const type = source.get(c.name)?.type ?? '';
+      const sourceKind: ValueKind = source.get(c.name)?.kind ?? c.kind;
+      return table.columns.get(c.name)?.action === 'pseudonymize'
+        ? (v) => jsonIdentifier(v, sourceKind, type)
+        : (v) => jsonValue(v, c.kind, type);
+    });
   }
 
   async start(): Promise<void> {
@@ -77,9 +125,15 @@ export class StreamIngest {
       piiScanner(this.opts.policy.customDetectors),
       tombstones,
     );
-    this.#writer = await this.opts.store.openWriter(this.plan.store, 'upsert');
+    // Creates the table when no sync has yet (a dry insert: nothing is added).
+    await this.opts.store.insertNew(this.plan.store, []);
     this.opts.messages.on('message', (m) => {
       this.stats.received++;
+      if (m.qos === 0) {
+        // Sent once, never again, and not held back by the Receive Maximum: counted, not kept.
+        this.#drop('qos 0: publish at QoS 1');
+        return;
+      }
       this.#pending.push(m);
       if (this.#pending.length >= this.opts.batchSize) void this.flush();
     });
@@ -115,7 +169,7 @@ export class StreamIngest {
     this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
   }
 
-  /** The message as a source row, or why it is dropped. */
+  /** The message as a source row the policy's transforms accept, or why it is dropped. */
   #raw(m: MqttMessage): Value[] | string {
     if (m.payload.length > this.opts.maxBytes) return 'oversized';
     let doc: unknown;
@@ -125,22 +179,31 @@ export class StreamIngest {
       return 'malformed: not JSON';
     }
     if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return 'malformed: not an object';
-    const fields = doc as Record<string, unknown>;
+    // Own fields only: `constructor` or `toString` must not come from Object.prototype.
+    const given = doc as Record<string, unknown>;
+    const field = (name: string) => (Object.hasOwn(given, name) ? given[name] : undefined);
     const table = this.plan.policy;
-    for (const name of Object.keys(fields)) {
+    for (const name of Object.keys(given)) {
       if (!table.columns.has(name)) {
         // Fail closed like the sync: a field nobody classified is not guessed at.
         return NAME.test(name) ? `unclassified field ${name}` : 'unclassified field';
       }
     }
     for (const k of table.primaryKey) {
-      if (fields[k] === undefined || fields[k] === null) return `malformed: no ${k}`;
+      if (field(k) === undefined || field(k) === null) return `malformed: no ${k}`;
     }
     const raw: Value[] = [];
-    for (const c of this.plan.read) {
-      const v = jsonValue(fields[c.name], c.kind);
-      if (v === undefined) return `malformed: ${c.name} is not ${c.kind}`;
-      raw.push(v);
+    for (const [i, c] of this.plan.read.entries()) {
+      const v = (this.#readers[i] as Reader)(field(c.name));
+      if ('why' in v)
+        return `${v.why.startsWith('outside') ? 'out of range' : 'malformed'}: ${c.name} ${v.why}`;
+      raw.push(v.value);
+    }
+    try {
+      // Row by row first: a transform refusing a value costs this message only, never the batch.
+      (this.#transform as Transform)(raw);
+    } catch (error) {
+      return `malformed: refused by the policy's transforms${isFvError(error) ? ` (${error.code})` : ''}`;
     }
     return raw;
   }
@@ -159,16 +222,25 @@ export class StreamIngest {
       else if (t.unfit) this.#drop(`unfit: ${t.unfit.column} does not fit ${t.unfit.transform}`);
       else if (t.detection) this.#drop(`pii: ${t.detection.column} matched ${t.detection.detector}`);
       else {
+        const p = this.#fits(t.values);
+        if (p) {
+          this.#drop(`out of range: ${p.column} ${p.why}`);
+          continue;
+        }
+        // The first message with a key wins, within a batch as across batches.
         const key = t.key.map(String).join('\u0000');
         if (rows.has(key)) this.stats.duplicates++;
-        rows.set(key, t.values);
+        else rows.set(key, t.values);
       }
     }
-    if (rows.size > 0) await (this.#writer as TableWriter).writeBatch([...rows.values()], [], undefined);
+    // Only keys nobody holds are added: a row copied from production, or one a message stored
+    // before, is never replaced (a redelivery finds its own row and adds nothing).
+    const added = rows.size > 0 ? await this.opts.store.insertNew(this.plan.store, [...rows.values()]) : 0;
+    this.stats.duplicates += rows.size - added;
     // Durable now (or dropped for good): only now may the broker forget these messages.
     this.opts.messages.ack(batch);
-    this.stats.written += rows.size;
+    this.stats.written += added;
     this.stats.batches++;
-    this.opts.onBatch?.({ rows: rows.size, committedAt: Date.now() });
+    this.opts.onBatch?.({ rows: added, committedAt: Date.now() });
   }
 }

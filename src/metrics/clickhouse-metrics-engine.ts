@@ -1,12 +1,17 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { FvError } from '../errors/index.ts';
 import type { ValueKind } from '../policy/index.ts';
 import {
   ClickHouseNode,
   clickHouseGuardedSql,
   type GuardedResult,
+  limitHit,
+  limitMessage,
+  metricReadSettings,
   parseClickHouseUrl,
   readableTable,
+  readonlyLevel,
   type SqlLimits,
   type StoreColumn,
 } from '../store/index.ts';
@@ -15,12 +20,12 @@ import type { Grain, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
-/** Every query of a reader runs read-only: the server refuses writes and setting changes. */
-const READ_ONLY = { readonly: '1' } as const;
 
 /** Metrics from a ClickHouse store (one server or a cluster), read-only. */
 export class ClickHouseMetricsEngine implements MetricsEngine {
   private schema: Map<string, StoreColumn[]> | undefined;
+  /** Every read runs read-only with the per-query memory and row limits (metricReadSettings). */
+  private readonly settings = metricReadSettings();
 
   private constructor(
     private readonly node: ClickHouseNode,
@@ -34,6 +39,8 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     const node = new ClickHouseNode(where, where.hosts[0] as string);
     try {
       await node.ping();
+      // A readonly = 1 user is refused: no per-query limit could be set for it.
+      readonlyLevel(await node.readonlySetting(), where.user);
     } catch (error) {
       await node.close();
       throw error;
@@ -49,7 +56,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       const rows = await this.node.rows(
         'SELECT name, columns FROM _fv_tables FINAL',
         'read bookkeeping',
-        READ_ONLY,
+        this.settings,
       );
       this.schema = new Map(rows.map((r) => [String(r[0]), JSON.parse(String(r[1])) as StoreColumn[]]));
     }
@@ -70,7 +77,15 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       readable: (t) => readableTable(t, this.sharded),
     };
     const sql = compileClickHouseMetric(def, grain, by, filters, range, schema);
-    const rows = await this.node.rows(sql, `compute ${def.name}`, READ_ONLY);
+    const rows = await this.node.rows(sql, `compute ${def.name}`, this.settings).catch((error: unknown) => {
+      const hit = limitHit(error);
+      if (hit)
+        throw new FvError(
+          'FV_METRIC_QUERY',
+          `${def.name}: ${limitMessage(hit)}; narrow the range, grain, dimensions or filters`,
+        );
+      throw error;
+    });
     const numeric = 1 + by.length;
     return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
   }
@@ -79,14 +94,18 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     const r = await this.node.rows(
       `SELECT toString(toDate(max(${q(def.time)}))) FROM ${q(readableTable(def.from, this.sharded))} FINAL WHERE _fv_deleted = 0`,
       `read ${def.from}`,
-      READ_ONLY,
+      this.settings,
     );
     const day = r[0]?.[0];
     return day && day !== '0000-00-00' && day !== '1970-01-01' ? day : undefined;
   }
 
   async meta(): Promise<Map<string, string>> {
-    const r = await this.node.rows('SELECT key, value FROM _fv_meta FINAL', 'read bookkeeping', READ_ONLY);
+    const r = await this.node.rows(
+      'SELECT key, value FROM _fv_meta FINAL',
+      'read bookkeeping',
+      this.settings,
+    );
     return new Map(r.map((x) => [String(x[0]), String(x[1])]));
   }
 
@@ -94,7 +113,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     const out: Array<{ name: string; rows: number }> = [];
     for (const name of [...(await this.tableColumns()).keys()].sort()) {
       const n = await this.node
-        .rows(`SELECT count() FROM ${q(name)}`, `count ${name}`, READ_ONLY)
+        .rows(`SELECT count() FROM ${q(name)}`, `count ${name}`, this.settings)
         .catch(() => [['0']]);
       out.push({ name, rows: Number(n[0]?.[0] ?? 0) });
     }

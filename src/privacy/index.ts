@@ -20,3 +20,4 @@ export {
 } from './key-file.ts';
 export { hmacPseudonymizer, type Pseudonymizer, pseudonymToUuid } from './pseudonymizer.ts';
 export { type SealedBox, sealedBox } from './sealed-box.ts';
+export { readSecret, type SecretSource, secretInUrl } from './secret-source.ts';

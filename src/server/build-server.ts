@@ -11,6 +11,7 @@ import { GRAINS, type Grain } from '../metrics/index.ts';
 import { DASHBOARD_FILE, type ExposureState } from '../probe/index.ts';
 import { SessionStore } from './session-store.ts';
 import type { MetricsSource } from './store-handle.ts';
+import { tlsServerOptions } from './tls-options.ts';
 import { type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
 import type { UserStore } from './user-store.ts';
 
@@ -133,7 +134,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     // Unknown parameters are refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     genReqId: () => randomUUID(),
-    ...(deps.https ? { https: deps.https } : {}),
+    ...(deps.https ? { https: tlsServerOptions(deps.https) } : {}),
   }) as unknown as FastifyInstance & { fvRoutes: RouteInfo[] };
   const routes: RouteInfo[] = [];
   app.decorate('fvRoutes', routes);

@@ -3,6 +3,7 @@ export { isLoopback, type ListenAddress, parseListen, requireSafeListen } from '
 export { principalsAboveViewer } from './principals.ts';
 export { type Session, SessionStore } from './session-store.ts';
 export { type MetricsSource, StoreHandle } from './store-handle.ts';
+export { TLS_CIPHERS, tlsServerOptions } from './tls-options.ts';
 export {
   type AuthResult,
   type Principal,

@@ -1,4 +1,5 @@
 import type { Value, ValueKind } from '../policy/index.ts';
+import type { ValueLimits } from './value-limits.ts';
 
 /** A column of a store table: its kind in the store and the source type it came from. */
 export interface StoreColumn {
@@ -54,6 +55,8 @@ export interface TableWriter {
  */
 export interface Store {
   readonly location: string;
+  /** What the engine's columns hold; every writer checks each batch against it before writing. */
+  readonly limits: ValueLimits;
   /** Binds the store to a key; a store built under another key is refused. */
   bindKey(fingerprint: string): Promise<void>;
   /** Records a setting readers need, such as the policy's k. */
@@ -65,7 +68,23 @@ export interface Store {
    */
   atomically<T>(fn: () => Promise<T>): Promise<T>;
   tableState(name: string): Promise<TableState | undefined>;
+  /**
+   * Opens a writer. A rebuild of a table holding rows `insertNew` added is refused
+   * (FV_INGESTED_ROWS: a rebuild from the source would lose them) unless
+   * `allowDiscardingIngested` was called; the rebuild then resets the table's count.
+   */
   openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter>;
+  /**
+   * Adds the rows whose key the table does not hold (creating the table if needed) and resolves to
+   * how many it added; never replaces or deletes a stored row. This is how device messages land:
+   * a publisher cannot overwrite a row copied from production (or an earlier message) by reusing
+   * its key, while a row a sync copies later for the same key replaces the message's. Keys are
+   * unique within a call. The rows added are counted per table (`ingestedRowsMeta`), since no
+   * source can rebuild them.
+   */
+  insertNew(spec: StoreTableSpec, rows: readonly Value[][]): Promise<number>;
+  /** Lets this store's rebuilds drop the rows `insertNew` added (an explicit choice). */
+  allowDiscardingIngested(): void;
   /** Deletes the rows of `table` whose `column` is before `cutoff`; resolves to how many. */
   expire(table: string, column: string, cutoff: Date): Promise<number>;
   /**

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import type { Policy } from '../policy/index.ts';
+import type { Policy, TablePolicy } from '../policy/index.ts';
 import { hmacPseudonymizer, type MasterKey, pseudonymToUuid } from '../privacy/index.ts';
 import { readTable } from '../source/index.ts';
 import type { Store } from '../store/index.ts';
@@ -11,7 +11,7 @@ import { keyDomain, type TablePlan } from './table-plan.ts';
  * another table (users, to which devices and sessions point; devices, to which events point).
  * Deleting such a row in production must take the rows that point to it out of the store too.
  */
-export function parentTables(plans: readonly TablePlan[]): TablePlan[] {
+export function parentTables<T extends { readonly policy: TablePolicy }>(plans: readonly T[]): T[] {
   return plans.filter((plan) => {
     const domain = keyDomain(plan.policy);
     return (

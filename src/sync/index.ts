@@ -1,4 +1,5 @@
 export { type CdcOptions, type CdcResult, type CdcTableCount, runCdc } from './cdc-sync.ts';
+export { parentTables } from './deletions.ts';
 export { type ForgetResult, forget } from './forget.ts';
 export { rowTransformer, type TransformedRow } from './row-transformer.ts';
 export { runSync, type SyncOptions } from './run-sync.ts';

@@ -38,9 +38,13 @@ export class ClickHouseNode {
   private readonly client: ClickHouseClient;
 
   readonly host: string;
+  readonly user: string;
+  /** The user's `readonly` profile setting, once `readonlySetting()` has read it. */
+  #userReadonly: string | undefined;
 
   constructor(where: ClickHouseLocation, host: string) {
     this.host = host;
+    this.user = where.user;
     let ca: Buffer | undefined;
     if (where.caFile) {
       try {
@@ -65,13 +69,23 @@ export class ClickHouseNode {
     });
   }
 
+  /**
+   * A user whose profile is read-only with settings allowed (`readonly = 2`, what serve reads as)
+   * may not name `readonly` in a query at all, and needs nothing more: the setting is left out.
+   */
+  private settings(s: ClickHouseSettings): ClickHouseSettings {
+    if (this.#userReadonly !== '2' || !('readonly' in s)) return s;
+    const { readonly: _, ...rest } = s;
+    return rest;
+  }
+
   private fail(code: ErrorCode, what: string, error: unknown): never {
     throw new FvError(code, `ClickHouse at ${this.host}: ${what}: ${describeClickHouseError(error)}`);
   }
 
   async command(sql: string, what: string, settings: ClickHouseSettings = {}): Promise<void> {
     try {
-      await this.client.command({ query: sql, clickhouse_settings: settings });
+      await this.client.command({ query: sql, clickhouse_settings: this.settings(settings) });
     } catch (error) {
       this.fail('FV_STORE_WRITE', what, error);
     }
@@ -83,7 +97,7 @@ export class ClickHouseNode {
       const rs = await this.client.query({
         query: sql,
         format: 'TabSeparated',
-        clickhouse_settings: settings,
+        clickhouse_settings: this.settings(settings),
       });
       text = await rs.text();
     } catch (error) {
@@ -97,7 +111,11 @@ export class ClickHouseNode {
     sql: string,
     settings: ClickHouseSettings,
   ): Promise<{ meta: Array<{ name: string }>; data: unknown[][] }> {
-    const rs = await this.client.query({ query: sql, format: 'JSON', clickhouse_settings: settings });
+    const rs = await this.client.query({
+      query: sql,
+      format: 'JSON',
+      clickhouse_settings: this.settings(settings),
+    });
     const out = (await rs.json()) as { meta: Array<{ name: string }>; data: Array<Record<string, unknown>> };
     return { meta: out.meta, data: out.data.map((r) => out.meta.map((m) => r[m.name])) };
   }
@@ -120,6 +138,16 @@ export class ClickHouseNode {
     } catch (error) {
       this.fail('FV_STORE_WRITE', what, error);
     }
+  }
+
+  /** The connected user's `readonly` setting, as its profile sets it; later queries follow it. */
+  async readonlySetting(): Promise<string | undefined> {
+    const r = await this.rows(
+      "SELECT value FROM system.settings WHERE name = 'readonly'",
+      "read the user's settings",
+    );
+    this.#userReadonly = r[0]?.[0] ?? undefined;
+    return this.#userReadonly;
   }
 
   async ping(): Promise<void> {

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
+import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../ingested-rows.ts';
 import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
+import { batchChecker, type ValueLimits } from '../value-limits.ts';
 import { ClickHouseNode } from './clickhouse-node.ts';
 import { type ClickHouseLocation, parseClickHouseUrl } from './clickhouse-url.ts';
 import {
+  CLICKHOUSE_LIMITS,
   encoders,
   isTime,
   chString as lit,
@@ -20,6 +23,11 @@ const FORGOTTEN = '_fv_forgotten';
 const REBUILD_SUFFIX = '__fv_rebuild';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ERASE_CHUNK = 5_000;
+/**
+ * The version of rows `insertNew` adds (device messages): the lowest, so a row a sync writes for
+ * the same key (production's), or a tombstone, replaces them whichever reaches a shard first.
+ */
+const INGESTED_VERSION = 1n;
 /** Replaced and erased row versions leave the disk this many seconds after a merge or mutation. */
 const OLD_PARTS_SECONDS = 10;
 
@@ -47,7 +55,8 @@ interface TableRow {
 class ClickHouseTableWriter implements TableWriter {
   private readonly target: string;
   private readonly encode: ReturnType<typeof encoders>;
-  private readonly columns: string[];
+  private readonly check: (rows: readonly Value[][]) => void;
+  readonly columns: string[];
   /** Upserted rows also leave tombstones on every shard when their shard may have changed. */
   private readonly crossShard: boolean;
 
@@ -58,6 +67,7 @@ class ClickHouseTableWriter implements TableWriter {
   ) {
     this.target = mode === 'rebuild' ? spec.name + REBUILD_SUFFIX : spec.name;
     this.encode = encoders(spec.name, spec.columns);
+    this.check = batchChecker(CLICKHOUSE_LIMITS, spec.name, spec.columns);
     this.columns = [
       ...physicalColumns(spec.columns, spec.key).map((c) => q(c.name)),
       '_fv_version',
@@ -67,7 +77,7 @@ class ClickHouseTableWriter implements TableWriter {
     this.crossShard = mode === 'upsert' && store.sharded && !routedByKey;
   }
 
-  private line(row: readonly Value[], version: bigint, deleted: 0 | 1): string {
+  line(row: readonly Value[], version: bigint, deleted: 0 | 1): string {
     let s = '';
     for (let i = 0; i < this.encode.length; i++)
       s += `${(this.encode[i] as (v: Value) => string)(row[i] ?? null)}\t`;
@@ -88,22 +98,23 @@ class ClickHouseTableWriter implements TableWriter {
     checkpoint: string | undefined,
   ): Promise<void> {
     const what = `write ${this.spec.name}`;
+    // Every value is checked and every line made before anything is sent: a refused batch
+    // leaves no tombstone behind to hide a stored row.
+    this.check(rows);
     const keyIdx = this.spec.key.map((k) => this.spec.columns.findIndex((c) => c.name === k));
     const deaths = [...deletedKeys];
     if (this.crossShard) for (const r of rows) deaths.push(keyIdx.map((i) => r[i] ?? null));
-    if (deaths.length > 0) {
+    const deathVersion = deaths.length > 0 ? nextVersion() : 0n;
+    const deathLines = deaths.map((k) => this.tombstone(k, deathVersion));
+    const rowVersion = nextVersion();
+    const rowLines = rows.map((r) => this.line(r, rowVersion, 0));
+    if (deathLines.length > 0) {
       // Tombstones go to every shard, older than the rows that follow: wherever a key lived
       // before, its old version is hidden, and the new row (newer) wins on its own shard.
-      const v = nextVersion();
-      const lines = deaths.map((k) => this.tombstone(k, v));
       for (const node of this.store.nodes)
-        await node.insert(localTable(this.target), this.columns, lines, what);
+        await node.insert(localTable(this.target), this.columns, deathLines, what);
     }
-    if (rows.length > 0) {
-      const v = nextVersion();
-      const lines = rows.map((r) => this.line(r, v, 0));
-      await this.store.insertRouted(this.target, this.columns, lines, what);
-    }
+    if (rowLines.length > 0) await this.store.insertRouted(this.target, this.columns, rowLines, what);
     // Only now, with every shard holding the batch, does the checkpoint move past it.
     if (checkpoint !== undefined) {
       await this.store.updateTable(this.spec.name, (t) =>
@@ -120,6 +131,9 @@ class ClickHouseTableWriter implements TableWriter {
       checkpoint: checkpoint ?? null,
       rebuild: null,
     }));
+    // The rows devices added went with the old copy (the store allowed it, see openWriter).
+    if ((await ingestedRows(this.store, this.spec.name)) > 0)
+      await this.store.setMeta(ingestedRowsMeta(this.spec.name), '0');
   }
 }
 
@@ -131,11 +145,15 @@ class ClickHouseTableWriter implements TableWriter {
  * and each checkpoint is written only after the rows it covers are on every shard.
  *
  * @example
- * const store = await ClickHouseStore.open('clickhouse://fv:pw@127.0.0.1:8123,127.0.0.1:8124/fv?cluster=fv');
+ * const store = await ClickHouseStore.open('clickhouse://fv@127.0.0.1:8123,127.0.0.1:8124/fv?cluster=fv&password_file=/etc/fleetvault/fv.pw');
  */
 export class ClickHouseStore implements Store {
   private readonly entry: ClickHouseNode;
   private buffered: Map<string, string> | undefined;
+  private discardIngested = false;
+  /** Tables `insertNew` has made sure of in this process (a stream adds to one table many times). */
+  private readonly ensured = new Set<string>();
+  readonly limits: ValueLimits = CLICKHOUSE_LIMITS;
 
   private constructor(
     private readonly where: ClickHouseLocation,
@@ -386,9 +404,17 @@ export class ClickHouseStore implements Store {
     };
   }
 
+  allowDiscardingIngested(): void {
+    this.discardIngested = true;
+  }
+
   async openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter> {
     const columns = JSON.stringify(spec.columns);
     const what = `prepare ${spec.name}`;
+    if (mode === 'rebuild' && !this.discardIngested) {
+      const n = await ingestedRows(this, spec.name);
+      if (n > 0) throw ingestedRowsError(spec.name, n, 'rebuilding it from the source');
+    }
     if (mode === 'rebuild') {
       const built = spec.name + REBUILD_SUFFIX;
       for (const node of this.nodes) {
@@ -521,6 +547,83 @@ export class ClickHouseStore implements Store {
     } finally {
       await this.entry.command(`DROP TABLE IF EXISTS ${scratch}`, what);
     }
+  }
+
+  /**
+   * Looks the keys up across every shard (a row routed by another column than its key may sit on
+   * another shard than a message reusing its key would go to), then adds the others with the
+   * lowest version: a sync that writes the same key later (a tombstone on every shard, then its
+   * row) still wins.
+   */
+  async insertNew(spec: StoreTableSpec, rows: readonly Value[][]): Promise<number> {
+    const writer = new ClickHouseTableWriter(this, spec, 'append');
+    batchChecker(CLICKHOUSE_LIMITS, spec.name, spec.columns)(rows);
+    if (!this.ensured.has(spec.name)) {
+      await this.openWriter(spec, 'append'); // creates the tables when missing
+      this.ensured.add(spec.name);
+    }
+    const keyIdx = spec.key.map((k) => spec.columns.findIndex((c) => c.name === k));
+    const held = await this.heldKeys(
+      spec,
+      rows.map((r) => keyIdx.map((i) => r[i] ?? null)),
+    );
+    const fresh = rows.filter((_, i) => !held[i]);
+    if (fresh.length === 0) return 0;
+    await this.insertRouted(
+      spec.name,
+      writer.columns,
+      fresh.map((r) => writer.line(r, INGESTED_VERSION, 0)),
+      `write ${spec.name}`,
+    );
+    await this.setMeta(
+      ingestedRowsMeta(spec.name),
+      String((await ingestedRows(this, spec.name)) + fresh.length),
+    );
+    return fresh.length;
+  }
+
+  /** For each key (the table's key columns, stored form): whether a live row holds it. */
+  private async heldKeys(spec: StoreTableSpec, keys: readonly Value[][]): Promise<boolean[]> {
+    if (keys.length === 0 || !(await this.tableExists(spec.name))) return keys.map(() => false);
+    const columns = spec.key.map(
+      (k) => spec.columns.find((c) => c.name === k) ?? { name: k, kind: 'text' as const, sourceType: '' },
+    );
+    // A key as text, the same on both sides: TabSeparated fields, a time as its two columns.
+    const enc = encoders(spec.name, columns);
+    const text = (key: readonly Value[]) =>
+      columns
+        .map((c, i) =>
+          c.kind === 'text' ? String(key[i]) : (enc[i] as (v: Value) => string)(key[i] ?? null),
+        )
+        .join('\t');
+    const parts = columns.map((c) =>
+      isTime(c.kind)
+        ? `toString(${q(c.name)}), '\\t', toString(${q(microsColumn(c.name))})`
+        : `toString(${q(c.name)})`,
+    );
+    const expr =
+      parts.length === 1 && !isTime(columns[0]?.kind ?? 'text')
+        ? (parts[0] as string)
+        : `concat(${parts.join(", '\\t', ")})`;
+    // One key column of a plain kind is looked up through the primary index; others by their text.
+    const direct = columns.length === 1 && !isTime(columns[0]?.kind ?? 'text');
+    const literal = (k: readonly Value[]) =>
+      direct && (columns[0]?.kind === 'integer' || columns[0]?.kind === 'bigint')
+        ? String(k[0])
+        : lit(text(k));
+    const held = new Set<string>();
+    for (let i = 0; i < keys.length; i += ERASE_CHUNK) {
+      const list = keys
+        .slice(i, i + ERASE_CHUNK)
+        .map(literal)
+        .join(', ');
+      const r = await this.entry.rows(
+        `SELECT ${expr} FROM ${q(this.readable(spec.name))} FINAL WHERE _fv_deleted = 0 AND ${direct ? q(columns[0]?.name ?? '') : expr} IN (${list})`,
+        `look up keys of ${spec.name}`,
+      );
+      for (const row of r) held.add(String(row[0]));
+    }
+    return keys.map((k) => held.has(text(k)));
   }
 
   async tombstones(): Promise<Map<string, Set<string>>> {

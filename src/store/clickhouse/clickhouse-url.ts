@@ -1,8 +1,9 @@
 import { FvError } from '../../errors/index.ts';
+import { readSecret, type SecretSource, secretInUrl } from '../../privacy/index.ts';
 
 /**
- * Where a ClickHouse store lives, parsed from `clickhouse://user:pass@host:8123[,host2:8124]/db?cluster=name`
- * (plain HTTP, loopback only) or `clickhouses://…` (HTTPS).
+ * Where a ClickHouse store lives, parsed from `clickhouse://user@host:8123[,host2:8124]/db?cluster=name`
+ * (plain HTTP, loopback only) or `clickhouses://…` (HTTPS). The password never travels in the URL.
  */
 export interface ClickHouseLocation {
   readonly user: string;
@@ -21,6 +22,14 @@ export interface ClickHouseLocation {
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const PARAMS = new Set(['cluster', 'password_file']);
+
+/** Where the password comes from: a 0600 file or the environment, never the command line. */
+export const CLICKHOUSE_PASSWORD: SecretSource = {
+  what: 'the ClickHouse password',
+  fileVariable: 'FLEETVAULT_CLICKHOUSE_PASSWORD_FILE',
+  variable: 'FLEETVAULT_CLICKHOUSE_PASSWORD',
+};
 const HOST = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 
 export function isClickHouseUrl(location: string): boolean {
@@ -34,14 +43,16 @@ function isLoopbackHost(hostPort: string): boolean {
 }
 
 /**
- * Parses a ClickHouse store location. The password may instead come from
- * FLEETVAULT_CLICKHOUSE_PASSWORD (so it stays out of the process list). Messages never repeat it.
+ * Parses a ClickHouse store location. The password comes from the file `?password_file=` names or
+ * FLEETVAULT_CLICKHOUSE_PASSWORD_FILE names (readable by its owner only), else from
+ * FLEETVAULT_CLICKHOUSE_PASSWORD: a URL holding one is refused (FV_SECRET_IN_URL), since a
+ * command line is visible to every user of the machine for as long as the command runs.
  */
 export function parseClickHouseUrl(location: string, env = process.env): ClickHouseLocation {
   const bad = (why: string): never => {
     throw new FvError(
       'FV_USAGE',
-      `--store ${why}; expected clickhouse[s]://user:password@host:8123[,host2:port…]/database[?cluster=name]`,
+      `--store ${why}; expected clickhouse[s]://user@host:8123[,host2:port…]/database[?cluster=name][&password_file=path]`,
     );
   };
   const m = /^clickhouse(s?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]+)\/([^/?#]+)(?:\?([^#]*))?$/.exec(
@@ -50,13 +61,13 @@ export function parseClickHouseUrl(location: string, env = process.env): ClickHo
   if (!m) return bad('is not a ClickHouse URL');
   const secure = m[1] === 's';
   const user = decodeURIComponent(m[2] || 'default');
-  const password = m[3] !== undefined ? decodeURIComponent(m[3]) : (env.FLEETVAULT_CLICKHOUSE_PASSWORD ?? '');
+  if (m[3] !== undefined) throw secretInUrl('--store', CLICKHOUSE_PASSWORD, '?password_file=');
   const hosts = String(m[4]).split(',');
   for (const h of hosts) if (!HOST.test(h)) bad(`has a host without a port (${h.split(':')[0]})`);
   const database = decodeURIComponent(String(m[5]));
   if (!NAME.test(database)) bad('names a database that is not a plain identifier');
   const params = new URLSearchParams(m[6] ?? '');
-  for (const k of params.keys()) if (k !== 'cluster') bad(`has an unknown parameter "${k}"`);
+  for (const k of params.keys()) if (!PARAMS.has(k)) bad(`has an unknown parameter "${k}"`);
   const cluster = params.get('cluster') ?? undefined;
   if (cluster !== undefined && !NAME.test(cluster)) bad('names a cluster that is not a plain identifier');
   if (cluster === undefined && hosts.length > 1) bad('lists several hosts but no ?cluster=');
@@ -69,6 +80,8 @@ export function parseClickHouseUrl(location: string, env = process.env): ClickHo
     );
   }
   const caFile = secure ? env.FLEETVAULT_CLICKHOUSE_CA || undefined : undefined;
+  const file = params.get('password_file') ?? undefined;
+  const password = readSecret({ ...CLICKHOUSE_PASSWORD, ...(file ? { file } : {}) }, env);
   return {
     user,
     password,

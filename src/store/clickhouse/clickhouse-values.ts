@@ -1,7 +1,7 @@
-import { FvError } from '../../errors/index.ts';
 import type { Value, ValueKind } from '../../policy/index.ts';
 import { decimalShape, decimalText, decimalUnits } from '../decimal-shape.ts';
 import type { StoreColumn } from '../store.ts';
+import { bigintIn, INT32, INT64, numberIn, type ValueLimits } from '../value-limits.ts';
 
 /**
  * Store column types on ClickHouse. Booleans are UInt8 (18.16 has no Bool); times are
@@ -61,6 +61,24 @@ export function uuidText(v: Value): string {
 
 const DAY = 86_400_000;
 const MAX_DATE_DAYS = 49_710; // 2106-02-07: ClickHouse Date and DateTime end there
+const RANGE = '1970-01-01…2106-02-06';
+
+/**
+ * What ClickHouse's columns hold. Checked before anything is sent: an Int32 column would store
+ * 2147483648 as -2147483648 without a word, and Date/DateTime hold 1970 to 2106 only.
+ */
+export const CLICKHOUSE_LIMITS: ValueLimits = {
+  integer: INT32,
+  bigint: INT64,
+  float: undefined,
+  boolean: undefined,
+  text: undefined,
+  uuid: undefined,
+  date: numberIn(0, MAX_DATE_DAYS - 1, `ClickHouse Date (${RANGE})`),
+  timestamp: bigintIn(0n, BigInt(MAX_DATE_DAYS) * 86_400_000_000n - 1n, `ClickHouse DateTime (${RANGE})`),
+  timestamptz: bigintIn(0n, BigInt(MAX_DATE_DAYS) * 86_400_000_000n - 1n, `ClickHouse DateTime (${RANGE})`),
+};
+
 const pad = (n: number) => String(n).padStart(2, '0');
 
 function dateTimeText(d: Date): string {
@@ -68,13 +86,6 @@ function dateTimeText(d: Date): string {
 }
 
 type Encode = (v: Value) => string;
-
-function outOfRange(table: string, column: string): never {
-  throw new FvError(
-    'FV_STORE_VALUE',
-    `${table}.${column} holds a date outside 1970-01-01…2106-02-07, which ClickHouse cannot store`,
-  );
-}
 
 function floatText(v: number): string {
   if (Number.isNaN(v)) return 'nan';
@@ -84,7 +95,7 @@ function floatText(v: number): string {
 
 /**
  * One TabSeparated encoder per logical column (times yield two fields), chosen once so the row
- * loop never switches on kinds. Errors name the table and column, never the value.
+ * loop never switches on kinds. Values are checked against CLICKHOUSE_LIMITS first (`batchChecker`).
  */
 export function encoders(table: string, columns: readonly StoreColumn[]): Encode[] {
   return columns.map((c): Encode => {
@@ -93,7 +104,6 @@ export function encoders(table: string, columns: readonly StoreColumn[]): Encode
       return (v) => {
         if (v === null) return '\\N\t0';
         const us = BigInt(v as bigint);
-        if (us < 0n || us >= BigInt(MAX_DATE_DAYS) * 86_400_000_000n) outOfRange(table, c.name);
         const ms = Number(us / 1000n);
         return `${dateTimeText(new Date(ms - (ms % 1000)))}\t${Number(us % 1_000_000n)}`;
       };
@@ -109,11 +119,7 @@ export function encoders(table: string, columns: readonly StoreColumn[]): Encode
         : k === 'uuid'
           ? uuidText
           : k === 'date'
-            ? (v) => {
-                const days = Number(v);
-                if (days < 0 || days >= MAX_DATE_DAYS) outOfRange(table, c.name);
-                return new Date(days * DAY).toISOString().slice(0, 10);
-              }
+            ? (v) => new Date(Number(v) * DAY).toISOString().slice(0, 10)
             : k === 'float'
               ? (v) => floatText(Number(v))
               : k === 'text'

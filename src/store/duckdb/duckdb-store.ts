@@ -2,8 +2,10 @@ import { chmodSync, existsSync } from 'node:fs';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
+import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../ingested-rows.ts';
 import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
-import { appendChunked, type DuckColumn, duckDbType } from './duckdb-values.ts';
+import { batchChecker, type ValueLimits } from '../value-limits.ts';
+import { appendChunked, DUCKDB_LIMITS, type DuckColumn, duckDbType } from './duckdb-values.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -14,6 +16,8 @@ const REBUILD_SUFFIX = '__fv_rebuild';
 const stageOf = (table: string) => `_fv_stage_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const FORGOTTEN = '_fv_forgotten';
 const LIVE = '_fv_live_keys';
+/** Each table's staging table for `insertNew` (temporary). */
+const newRowsOf = (table: string) => `_fv_new_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // DuckDB would otherwise take up to 80% of the machine's memory; a sync needs far less.
 const DEFAULT_MEMORY_LIMIT = '1GB';
@@ -28,6 +32,7 @@ class DuckDbTableWriter implements TableWriter {
   private readonly columns: readonly DuckColumn[];
   /** For each stored column, its position in a row key, or -1. */
   private readonly keyPosition: readonly number[];
+  private readonly check: (rows: readonly Value[][]) => void;
 
   constructor(
     private readonly db: DuckDBConnection,
@@ -39,6 +44,7 @@ class DuckDbTableWriter implements TableWriter {
     this.stageTable = stageOf(spec.name);
     this.columns = spec.columns;
     this.keyPosition = spec.columns.map((c) => spec.key.indexOf(c.name));
+    this.check = batchChecker(DUCKDB_LIMITS, spec.name, spec.columns);
   }
 
   async writeBatch(
@@ -47,6 +53,7 @@ class DuckDbTableWriter implements TableWriter {
     checkpoint: string | undefined,
   ): Promise<void> {
     const db = this.db;
+    this.check(rows);
     // Inside `atomically` the caller's transaction holds this batch together with everything else.
     const own = !this.tx.open;
     if (own) await db.run('BEGIN TRANSACTION');
@@ -54,8 +61,8 @@ class DuckDbTableWriter implements TableWriter {
       if (this.mode === 'upsert') {
         await this.stage(rows, deletedKeys);
         const on = this.spec.key.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
-        await db.run(`DELETE FROM ${q(this.target)} t USING ${q(this.stageTable)} s WHERE ${on}`);
         const cols = this.spec.columns.map((c) => q(c.name)).join(', ');
+        await db.run(`DELETE FROM ${q(this.target)} t USING ${q(this.stageTable)} s WHERE ${on}`);
         await db.run(
           `INSERT INTO ${q(this.target)} (${cols}) SELECT ${cols} FROM ${q(this.stageTable)} WHERE NOT _fv_deleted`,
         );
@@ -116,6 +123,8 @@ class DuckDbTableWriter implements TableWriter {
       await db.run(
         `UPDATE ${TABLES} SET columns = ${columns}, checkpoint = ${cp}, rebuild_checkpoint = NULL WHERE name = ${lit(this.spec.name)}`,
       );
+      // The rows devices added went with the old copy (the store allowed it, see openWriter).
+      await db.run(`DELETE FROM ${META} WHERE key = ${lit(ingestedRowsMeta(this.spec.name))}`);
       await db.run('COMMIT');
     } catch (error) {
       await db.run('ROLLBACK').catch(() => {});
@@ -133,6 +142,10 @@ class DuckDbTableWriter implements TableWriter {
  */
 export class DuckDbStore implements Store {
   private readonly tx = { open: false };
+  private discardIngested = false;
+  /** Tables `insertNew` has made sure of, with their staging table, in this process. */
+  private readonly streamed = new Set<string>();
+  readonly limits: ValueLimits = DUCKDB_LIMITS;
 
   private constructor(
     readonly location: string,
@@ -202,7 +215,15 @@ export class DuckDbStore implements Store {
     return r.getRows().length > 0;
   }
 
+  allowDiscardingIngested(): void {
+    this.discardIngested = true;
+  }
+
   async openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter> {
+    if (mode === 'rebuild' && !this.discardIngested) {
+      const n = await ingestedRows(this, spec.name);
+      if (n > 0) throw ingestedRowsError(spec.name, n, 'rebuilding it from the source');
+    }
     const columnsJson = lit(JSON.stringify(spec.columns));
     const ddl = (table: string) =>
       `CREATE TABLE ${q(table)} (${spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ')})`;
@@ -295,6 +316,54 @@ export class DuckDbStore implements Store {
       return r.getRows().map((x) => String(x[0]));
     } finally {
       await this.db.run(`DROP TABLE IF EXISTS ${LIVE}`);
+    }
+  }
+
+  async insertNew(spec: StoreTableSpec, rows: readonly Value[][]): Promise<number> {
+    batchChecker(DUCKDB_LIMITS, spec.name, spec.columns)(rows);
+    const cols = spec.columns.map((c) => q(c.name)).join(', ');
+    const staged = newRowsOf(spec.name);
+    if (!this.streamed.has(spec.name)) {
+      // Once per table and process: a stream adds to the same table batch after batch.
+      await this.openWriter(spec, 'append'); // creates the table when missing
+      await this.db.run(
+        `CREATE OR REPLACE TEMP TABLE ${q(staged)} (${spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ')})`,
+      );
+      this.streamed.add(spec.name);
+    }
+    const own = !this.tx.open;
+    if (own) await this.db.run('BEGIN TRANSACTION');
+    try {
+      await this.db.run(`DELETE FROM ${q(staged)}`);
+      const a = await this.db.createAppender(staged, 'main', 'temp');
+      appendChunked(a, spec.columns, rows.length, (r, c) => (rows[r] as Value[])[c] ?? null, spec.name);
+      a.flushSync();
+      a.closeSync();
+      // The keys the table holds go from the batch first: a semi join hashes the batch and scans
+      // the table once (an anti join from the batch would hash the whole table every time).
+      const held = spec.key.map((k) => `t.${q(k)}`).join(', ');
+      const same = (a: string, b: string) => spec.key.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+      await this.db.run(
+        `DELETE FROM ${q(staged)} n USING (SELECT ${held} FROM ${q(spec.name)} t SEMI JOIN ${q(staged)} x ON ${same('t', 'x')}) t WHERE ${same('n', 't')}`,
+      );
+      const added = Number(
+        (
+          await this.db.runAndReadAll(
+            `INSERT INTO ${q(spec.name)} (${cols}) SELECT ${cols} FROM ${q(staged)}`,
+          )
+        ).getRows()[0]?.[0] ?? 0,
+      );
+      if (added > 0) {
+        const key = ingestedRowsMeta(spec.name);
+        const total = (await ingestedRows(this, spec.name)) + added;
+        await this.db.run(`DELETE FROM ${META} WHERE key = ${lit(key)}`);
+        await this.db.run(`INSERT INTO ${META} VALUES (${lit(key)}, '${total}')`);
+      }
+      if (own) await this.db.run('COMMIT');
+      return added;
+    } catch (error) {
+      if (own) await this.db.run('ROLLBACK').catch(() => {});
+      throw error;
     }
   }
 

@@ -21,6 +21,7 @@ import {
 } from '@duckdb/node-api';
 import type { Value, ValueKind } from '../../policy/index.ts';
 import { decimalShape, decimalUnits } from '../decimal-shape.ts';
+import { bigintIn, INT32, INT64, numberIn, type ValueLimits } from '../value-limits.ts';
 
 /** A stored column as the DuckDB writer needs it: its kind and, for decimals, its source type. */
 export interface DuckColumn {
@@ -47,6 +48,21 @@ export function duckDbType(c: DuckColumn): string {
   const d = decimalShape(c.sourceType ?? 'numeric');
   return `DECIMAL(${d.precision},${d.scale})`;
 }
+/**
+ * What DuckDB's columns hold. DATE and TIMESTAMP keep their extreme values for ±infinity, which a
+ * value must never become by accident; TIMESTAMP starts in 290309 BC.
+ */
+export const DUCKDB_LIMITS: ValueLimits = {
+  integer: INT32,
+  bigint: INT64,
+  float: undefined,
+  boolean: undefined,
+  text: undefined,
+  uuid: undefined,
+  date: numberIn(-(2 ** 31) + 2, 2 ** 31 - 2, 'DuckDB DATE'),
+  timestamp: bigintIn(-9_223_372_022_400_000_000n, 2n ** 63n - 2n, 'DuckDB TIMESTAMP'),
+  timestamptz: bigintIn(-9_223_372_022_400_000_000n, 2n ** 63n - 2n, 'DuckDB TIMESTAMP'),
+};
 
 /** The DuckDB type of each value kind, for data chunks. */
 const CHUNK_TYPE: Readonly<Record<Exclude<ValueKind, 'decimal'>, DuckDBType>> = {
