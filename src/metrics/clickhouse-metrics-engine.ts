@@ -11,6 +11,7 @@ import {
   type StoreColumn,
 } from '../store/index.ts';
 import { type ClickHouseSchema, compileClickHouseMetric } from './compile-clickhouse.ts';
+import type { MetricRowsOptions } from './compile-sql.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
 
@@ -62,6 +63,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     by: readonly string[],
     filters: ReadonlyArray<readonly [string, readonly string[]]>,
     range: { readonly from: number; readonly to: number },
+    opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
     const tables = await this.tableColumns();
     const schema: ClickHouseSchema = {
@@ -69,9 +71,10 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
       readable: (t) => readableTable(t, this.sharded),
     };
-    const sql = compileClickHouseMetric(def, grain, by, filters, range, schema);
+    const sql = compileClickHouseMetric(def, grain, by, filters, range, schema, opts);
     const rows = await this.node.rows(sql, `compute ${def.name}`, READ_ONLY);
     const numeric = 1 + by.length;
+    // Everything after the period and the dimensions is a number (flags, values, units, is_total).
     return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
   }
 

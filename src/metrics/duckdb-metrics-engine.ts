@@ -1,7 +1,7 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
 import { type GuardedResult, guardedSql, type SqlLimits } from '../store/index.ts';
-import { columnRef, compileMetric } from './compile-sql.ts';
+import { columnRef, compileMetric, type MetricRowsOptions } from './compile-sql.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
 
@@ -40,8 +40,9 @@ export class DuckDbMetricsEngine implements MetricsEngine {
     by: readonly string[],
     filters: ReadonlyArray<readonly [string, readonly string[]]>,
     range: { readonly from: number; readonly to: number },
+    opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
-    const c = compileMetric(def, grain, by, filters);
+    const c = compileMetric(def, grain, by, filters, opts);
     const params = [new Date(range.from).toISOString(), new Date(range.to).toISOString(), ...c.params];
     return (await this.db.runAndReadAll(c.sql, params)).getRowsJson() as MetricRow[];
   }
