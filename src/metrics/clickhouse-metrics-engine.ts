@@ -7,7 +7,7 @@ import {
   type GuardedResult,
   parseClickHouseUrl,
   readableTable,
-  type SqlLimits,
+  type SandboxLimits,
   type StoreColumn,
 } from '../store/index.ts';
 import { type ClickHouseSchema, compileClickHouseMetric } from './compile-clickhouse.ts';
@@ -104,7 +104,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     return out;
   }
 
-  async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
+  async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
     const names = new Set((await this.tableColumns()).keys());
     return clickHouseGuardedSql(this.parser, this.node, text, names, limits);
   }

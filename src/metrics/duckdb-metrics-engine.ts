@@ -1,6 +1,6 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
-import { type GuardedResult, guardedSql, type SqlLimits } from '../store/index.ts';
+import { type GuardedResult, readOnlySql, type SqlLimits } from '../store/index.ts';
 import { columnRef, compileMetric, type MetricRowsOptions } from './compile-sql.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
@@ -10,6 +10,7 @@ const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 /** Metrics from a DuckDB store file opened read-only, with settings locked. */
 export class DuckDbMetricsEngine implements MetricsEngine {
   private constructor(
+    private readonly path: string,
     private readonly instance: DuckDBInstance,
     private readonly db: DuckDBConnection,
   ) {}
@@ -28,10 +29,10 @@ export class DuckDbMetricsEngine implements MetricsEngine {
       );
     }
     const db = await instance.connect();
-    // Periods are cut in UTC; then no statement, analyst SQL included, may change a setting.
+    // Periods are cut in UTC; then no statement may change a setting.
     await db.run("SET TimeZone = 'UTC'");
     await db.run('SET lock_configuration = true');
-    return new DuckDbMetricsEngine(instance, db);
+    return new DuckDbMetricsEngine(path, instance, db);
   }
 
   async metricRows(
@@ -73,8 +74,9 @@ export class DuckDbMetricsEngine implements MetricsEngine {
     return out;
   }
 
+  /** Analyst SQL never touches this connection: it runs in a sandboxed child process (read-only-sql.ts). */
   async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
-    return guardedSql(this.db, text, new Set(await this.names()), limits);
+    return readOnlySql(this.path, text, limits);
   }
 
   close(): void {

@@ -93,3 +93,6 @@ metrics:
 `,
   'small.metrics.yaml',
 );
+
+/** The statement that grew a server past 9 GB for three minutes (issue 13): one expression, no interrupt. */
+export const WORST_SQL = "SELECT length(list_aggr(range(0, 100000000), 'list'))";
