@@ -177,6 +177,22 @@ export async function checkSql(
 
 type PlanNode = { name: string; children?: PlanNode[]; extra_info?: Record<string, unknown> };
 
+/** `catalog.schema.name` as a plan prints it (a part quoted when it must be) → its parts. */
+export function qualifiedParts(text: string): string[] {
+  const parts: string[] = [];
+  const re = /"((?:[^"]|"")*)"|([^."]+)/y;
+  for (let at = 0; at < text.length; ) {
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (!m) return [text];
+    parts.push(m[1] !== undefined ? m[1].replaceAll('""', '"') : (m[2] as string));
+    at = re.lastIndex;
+    if (text[at] === '.') at++;
+    else if (at < text.length) return [text];
+  }
+  return parts;
+}
+
 /**
  * Makes a connection ready for checkPlan and for analyst SQL: times in UTC, EXPLAIN showing the
  * bound plan beside the physical one, then every setting locked.
@@ -212,11 +228,14 @@ export async function checkPlan(
   const bound = plans.get('logical_plan');
   const physical = plans.get('physical_plan');
   if (!bound || !physical) refuse('the statement has no plan to check');
-  const allowed = new Set([...tables].map((t) => `${catalog}.main.${t}`));
+  const ours = (table: string) => {
+    const [c, s, t, ...rest] = qualifiedParts(table);
+    return rest.length === 0 && c === catalog && s === 'main' && t !== undefined && tables.has(t);
+  };
   const visit = (n: PlanNode, isBound: boolean) => {
     const table = n.extra_info?.Table;
     const fn = n.extra_info?.Function;
-    if (table !== undefined && !allowed.has(String(table)))
+    if (table !== undefined && !ours(String(table)))
       refuse(`the statement reads ${String(table)}, which is not an analytics table`);
     if (fn !== undefined && !GENERATORS.has(String(fn).toLowerCase()))
       refuse(`the statement reads ${String(fn).toLowerCase()}, which is not an analytics table`);
