@@ -165,6 +165,8 @@ async function runFile(f: CorpusFile): Promise<FileResult> {
         try {
           await checkSql(db, s.sql, allowed);
         } catch (error) {
+          if ((error as { code?: string }).code !== 'FV_SQL_REFUSED')
+            return { outcome: 'not_bound' as const };
           return { outcome: 'refused_parse_tree' as const, reason: reasonOf((error as Error).message) };
         }
         try {
@@ -343,7 +345,7 @@ function report(s: CorpusSummary): string {
     row('accepted, then failed when run', 'accepted_failed'),
     row('refused on the parse tree', 'refused_parse_tree'),
     row('refused on the bound plan (parse tree passed)', 'refused_plan'),
-    row('not bound by DuckDB (nothing ran)', 'not_bound'),
+    row('not bound or not checkable by DuckDB (nothing ran)', 'not_bound'),
     row('not judged (the harness killed its file)', 'harness_killed'),
     '',
     `Accepted statements whose bound, optimized or physical plan reads anything but the file's analytics tables, a value generator or no table (checked by a plan walk separate from the guard's), or whose result holds a canary of the internal tables: **${n(s.violations.length)}**.`,

@@ -1,6 +1,6 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
-import { type GuardedResult, readOnlySql, type SqlLimits } from '../store/index.ts';
+import { type GuardedResult, readOnlySql, type SandboxLimits } from '../store/index.ts';
 import { columnRef, compileMetric, type MetricRowsOptions } from './compile-sql.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
@@ -75,7 +75,7 @@ export class DuckDbMetricsEngine implements MetricsEngine {
   }
 
   /** Analyst SQL never touches this connection: it runs in a sandboxed child process (read-only-sql.ts). */
-  async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
+  async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
     return readOnlySql(this.path, text, limits);
   }
 

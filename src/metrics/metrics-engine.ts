@@ -1,4 +1,4 @@
-import type { GuardedResult, SqlLimits } from '../store/index.ts';
+import type { GuardedResult, SandboxLimits } from '../store/index.ts';
 import type { MetricRowsOptions } from './compile-sql.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 
@@ -28,6 +28,6 @@ export interface MetricsEngine {
   /** The analytics tables (what the sync wrote) with their row counts. */
   tables(): Promise<Array<{ name: string; rows: number }>>;
   /** One analyst SELECT over the analytics tables, checked, capped and time-limited. */
-  sql(text: string, limits: SqlLimits): Promise<GuardedResult>;
+  sql(text: string, limits: SandboxLimits): Promise<GuardedResult>;
   close(): void;
 }

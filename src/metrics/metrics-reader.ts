@@ -1,5 +1,5 @@
 import { FvError } from '../errors/index.ts';
-import { type GuardedResult, isClickHouseUrl, type SqlLimits } from '../store/index.ts';
+import { type GuardedResult, isClickHouseUrl, type SandboxLimits } from '../store/index.ts';
 import { ClickHouseMetricsEngine } from './clickhouse-metrics-engine.ts';
 import { cellKey, checkFilter } from './differencing.ts';
 import { DuckDbMetricsEngine } from './duckdb-metrics-engine.ts';
@@ -214,7 +214,7 @@ export class MetricsReader {
   }
 
   /** One analyst SELECT over the analytics tables, checked, capped and time-limited. */
-  async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
+  async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
     return this.engine.sql(text, limits);
   }
 

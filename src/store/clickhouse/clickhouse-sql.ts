@@ -65,7 +65,7 @@ export async function clickHouseGuardedSql(
         max_execution_time: Math.max(1, Math.ceil(limits.timeoutMs / 1000)),
         timeout_overflow_mode: 'throw',
         max_memory_usage: String((limits.memoryMb ?? SANDBOX_DEFAULTS.memoryMb) * 1024 * 1024),
-        max_rows_to_read: String(MAX_ROWS_TO_READ),
+        max_rows_to_read: String(limits.maxRowsToRead ?? MAX_ROWS_TO_READ),
         read_overflow_mode: 'throw',
         max_threads: limits.threads ?? SANDBOX_DEFAULTS.threads,
       },

@@ -10,6 +10,8 @@ export interface SandboxLimits extends SqlLimits {
   /** The child's whole resident memory; over it, the child is killed. DuckDB gets half. */
   readonly memoryMb?: number;
   readonly threads?: number;
+  /** ClickHouse only: rows the server may read for the statement, across shards. */
+  readonly maxRowsToRead?: number;
 }
 
 export const SANDBOX_DEFAULTS = { memoryMb: 512, threads: 1 } as const;
