@@ -76,7 +76,7 @@ export class DuckDbMetricsEngine implements MetricsEngine {
 
   /** Analyst SQL never touches this connection: it runs in a sandboxed child process (read-only-sql.ts). */
   async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
-    return readOnlySql(this.path, text, limits);
+    return readOnlySql(this.path, text, limits, { spare: true });
   }
 
   close(): void {

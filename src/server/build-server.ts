@@ -40,6 +40,8 @@ export interface ServerDeps {
   readonly status: () => Promise<Record<string, unknown>>;
   /** Analyst statements running at once, per principal and in all (default 1 and 2). */
   readonly sqlConcurrency?: { readonly perPrincipal: number; readonly total: number };
+  /** An analyst statement's deadline (default 5 s). */
+  readonly sqlTimeoutMs?: number;
   readonly logger?: FastifyServerOptions['logger'];
   /** The built dashboard (dist/web); served as static files that hold no data. */
   readonly webDir?: string;
@@ -446,7 +448,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       const actor = actorOf(req.principal);
       try {
         const result = await sqlGate.run(actor, () =>
-          deps.metrics.sql(req.body.sql, { maxRows: 1000, timeoutMs: 5000 }),
+          deps.metrics.sql(req.body.sql, { maxRows: 1000, timeoutMs: deps.sqlTimeoutMs ?? 5000 }),
         );
         deps.audit.append({
           actor,

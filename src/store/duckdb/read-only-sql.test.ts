@@ -42,7 +42,9 @@ describe('analyst SQL sandbox', () => {
   });
 
   it('kills the worst statement at its memory cap, not after minutes', async () => {
-    await expect(readOnlySql(store, WORST, { ...limits, memoryMb: 384 })).rejects.toMatchObject({
+    await expect(
+      readOnlySql(store, WORST, { ...limits, timeoutMs: 120_000, memoryMb: 384 }),
+    ).rejects.toMatchObject({
       code: 'FV_SQL_LIMIT',
       message: expect.stringMatching(/used more than 384 MB/),
     });

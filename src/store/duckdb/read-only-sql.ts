@@ -1,4 +1,4 @@
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,45 @@ function workerFile(): string {
   return join(root, 'dist', relative(root, file));
 }
 
+function forkWorker(worker: string, memoryMb: number): ChildProcess {
+  return fork(worker, [], {
+    execArgv: [`--max-old-space-size=${Math.max(64, Math.floor(memoryMb / 4))}`],
+    env: {},
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    serialization: 'json',
+  });
+}
+
+/**
+ * One child started ahead, idle, with DuckDB loaded but no store open (so it never holds a lock a
+ * sync needs), for callers that run statement after statement (the server): starting a process
+ * and loading DuckDB is most of a small statement's time. It does not keep its parent alive, and
+ * exits with it.
+ */
+let spare: { child: ChildProcess; worker: string; memoryMb: number } | undefined;
+
+function takeChild(worker: string, memoryMb: number, keepSpare: boolean): ChildProcess {
+  let child: ChildProcess;
+  const s = spare;
+  spare = undefined;
+  if (s && s.worker === worker && s.memoryMb === memoryMb && s.child.connected && s.child.exitCode === null) {
+    child = s.child;
+    child.ref();
+    (child.channel as { ref?: () => void } | undefined)?.ref?.();
+  } else {
+    s?.child.kill('SIGKILL');
+    child = forkWorker(worker, memoryMb);
+  }
+  if (keepSpare) {
+    const next = forkWorker(worker, memoryMb);
+    next.on('error', () => {});
+    next.unref();
+    (next.channel as { unref?: () => void } | undefined)?.unref?.();
+    spare = { child: next, worker, memoryMb };
+  }
+  return child;
+}
+
 /** Resident memory of a process in MB, from /proc (Linux); undefined where there is none. */
 function residentMb(pid: number): number | undefined {
   try {
@@ -67,23 +106,24 @@ function residentMb(pid: number): number | undefined {
  * allocation: a list built in one expression grows past it), so nothing it does reaches the
  * caller's memory, connection or time. The child watches the same limits on itself, in case the
  * parent's timers are late or the parent is gone. Its environment is empty: no secret reaches it.
+ * With `spare`, a child for the next statement is started ahead.
  * Refusals: FV_SQL_REFUSED (the guard), FV_SQL_LIMIT (time, memory, result size), FV_SQL_FAILED.
  *
  * @example
  * await readOnlySql('.fleetvault/store.duckdb', 'SELECT count(*) FROM devices', { maxRows: 1000, timeoutMs: 5000 });
  */
-export function readOnlySql(path: string, sql: string, limits: SandboxLimits): Promise<GuardedResult> {
+export function readOnlySql(
+  path: string,
+  sql: string,
+  limits: SandboxLimits,
+  opts: { readonly spare?: boolean } = {},
+): Promise<GuardedResult> {
   const memoryMb = limits.memoryMb ?? SANDBOX_DEFAULTS.memoryMb;
   const worker = workerFile();
   if (!existsSync(worker))
     return Promise.reject(new FvError('FV_SQL_FAILED', 'the SQL sandbox is not built; run `npm run build`'));
   return new Promise<GuardedResult>((resolve, reject) => {
-    const child = fork(worker, [], {
-      execArgv: [`--max-old-space-size=${Math.max(64, Math.floor(memoryMb / 4))}`],
-      env: {},
-      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-      serialization: 'json',
-    });
+    const child = takeChild(worker, memoryMb, opts.spare === true);
     let reply: SandboxReply | undefined;
     let killed: string | undefined;
     const kill = (why: string) => {
@@ -91,14 +131,10 @@ export function readOnlySql(path: string, sql: string, limits: SandboxLimits): P
       killed = why;
       child.kill('SIGKILL');
     };
-    const deadline = setTimeout(
-      () => kill(`the statement ran longer than ${limits.timeoutMs} ms and was stopped`),
-      limits.timeoutMs,
-    );
+    const deadline = setTimeout(() => kill(tooLong(limits.timeoutMs)), limits.timeoutMs);
     const watch = setInterval(() => {
       const mb = child.pid === undefined ? undefined : residentMb(child.pid);
-      if (mb !== undefined && mb > memoryMb)
-        kill(`the statement used more than ${memoryMb} MB and was stopped`);
+      if (mb !== undefined && mb > memoryMb) kill(tooBig(memoryMb));
     }, WATCH_MS);
     const done = () => {
       clearTimeout(deadline);
