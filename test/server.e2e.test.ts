@@ -131,7 +131,7 @@ describe('HTTP API', () => {
     const ok = await call('POST', '/api/v1/sql', creds.analyst, {
       sql: 'SELECT product_model, count(*) n FROM devices GROUP BY 1',
     });
-    expect(ok.statusCode).toBe(200);
+    expect(ok.statusCode, ok.body).toBe(200);
     expect(ok.json().columns).toEqual(['product_model', 'n']);
     for (const sql of [
       "SELECT * FROM read_csv('/etc/passwd')",

@@ -66,3 +66,5 @@ process.once('message', (msg) => {
   }, 50).unref();
   void answer(req).then((reply) => process.send?.(reply, () => process.exit(0)));
 });
+// DuckDB is loaded (the imports above): the statement's clock may start.
+process.send?.({ ready: true });

@@ -48,13 +48,22 @@ function workerFile(): string {
   return join(root, 'dist', relative(root, file));
 }
 
+/** Children that have loaded DuckDB and wait for their statement (they say `{ ready: true }`). */
+const ready = new WeakSet<ChildProcess>();
+/** How long a child may take to load DuckDB before the statement's own clock starts. */
+const STARTUP_MS = 30_000;
+
 function forkWorker(worker: string, memoryMb: number): ChildProcess {
-  return fork(worker, [], {
+  const child = fork(worker, [], {
     execArgv: [`--max-old-space-size=${Math.max(64, Math.floor(memoryMb / 4))}`],
     env: {},
     stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     serialization: 'json',
   });
+  child.on('message', (m) => {
+    if ((m as { ready?: boolean }).ready) ready.add(child);
+  });
+  return child;
 }
 
 /**
@@ -106,7 +115,9 @@ function residentMb(pid: number): number | undefined {
  * allocation: a list built in one expression grows past it), so nothing it does reaches the
  * caller's memory, connection or time. The child watches the same limits on itself, in case the
  * parent's timers are late or the parent is gone. Its environment is empty: no secret reaches it.
- * With `spare`, a child for the next statement is started ahead.
+ * The deadline counts from the moment the child has DuckDB loaded (starting a process is the
+ * machine's time, not the statement's). With `spare`, a child for the next statement is started
+ * ahead.
  * Refusals: FV_SQL_REFUSED (the guard), FV_SQL_LIMIT (time, memory, result size), FV_SQL_FAILED.
  *
  * @example
@@ -123,6 +134,16 @@ export function readOnlySql(
   if (!existsSync(worker))
     return Promise.reject(new FvError('FV_SQL_FAILED', 'the SQL sandbox is not built; run `npm run build`'));
   return new Promise<GuardedResult>((resolve, reject) => {
+    const request: SandboxRequest = {
+      path,
+      sql,
+      maxRows: limits.maxRows,
+      duckdbMemoryMb: Math.max(32, Math.floor(memoryMb / 2)),
+      threads: limits.threads ?? SANDBOX_DEFAULTS.threads,
+      maxResultBytes: MAX_RESULT_BYTES,
+      memoryMb,
+      timeoutMs: limits.timeoutMs,
+    };
     const child = takeChild(worker, memoryMb, opts.spare === true);
     let reply: SandboxReply | undefined;
     let killed: string | undefined;
@@ -131,7 +152,8 @@ export function readOnlySql(
       killed = why;
       child.kill('SIGKILL');
     };
-    const deadline = setTimeout(() => kill(tooLong(limits.timeoutMs)), limits.timeoutMs);
+    // The deadline is the statement's: it starts once the child has loaded DuckDB and has it.
+    let deadline = setTimeout(() => kill('the SQL sandbox did not start in time'), STARTUP_MS);
     const watch = setInterval(() => {
       const mb = child.pid === undefined ? undefined : residentMb(child.pid);
       if (mb !== undefined && mb > memoryMb) kill(tooBig(memoryMb));
@@ -140,8 +162,15 @@ export function readOnlySql(
       clearTimeout(deadline);
       clearInterval(watch);
     };
+    const start = () => {
+      if (killed) return;
+      clearTimeout(deadline);
+      deadline = setTimeout(() => kill(tooLong(limits.timeoutMs)), limits.timeoutMs);
+      child.send(request);
+    };
     child.on('message', (m) => {
-      reply = m as SandboxReply;
+      if ((m as { ready?: boolean }).ready) start();
+      else reply = m as SandboxReply;
     });
     child.on('error', (error) => {
       done();
@@ -156,19 +185,9 @@ export function readOnlySql(
       done();
       if (reply?.ok) resolve(reply.result);
       else if (reply) reject(new FvError(reply.code, reply.message));
-      else if (killed) reject(new FvError('FV_SQL_LIMIT', killed));
+      else if (killed) reject(new FvError(ready.has(child) ? 'FV_SQL_LIMIT' : 'FV_SQL_FAILED', killed));
       else reject(new FvError('FV_SQL_FAILED', 'the statement ended its process without an answer'));
     });
-    const request: SandboxRequest = {
-      path,
-      sql,
-      maxRows: limits.maxRows,
-      duckdbMemoryMb: Math.max(32, Math.floor(memoryMb / 2)),
-      threads: limits.threads ?? SANDBOX_DEFAULTS.threads,
-      maxResultBytes: MAX_RESULT_BYTES,
-      memoryMb,
-      timeoutMs: limits.timeoutMs,
-    };
-    child.send(request);
+    if (ready.has(child)) start();
   });
 }
