@@ -192,7 +192,7 @@ describe('ClickHouse store', () => {
     // A range that starts inside the data: rows before it must not count, whatever they join to.
     expect(await compareAll(['day'], '2026-10-20', '2026-10-26')).toBeGreaterThan(15);
     expect(await counts(cluster.url)).toEqual(await counts(s.store));
-  });
+  }, 900_000);
 
   it("keeps each user's rows on one shard (and each device's events)", async () => {
     const owners = async (table: string, column: string) =>
@@ -413,25 +413,28 @@ describe('ClickHouse store', () => {
     const duck = await MetricsReader.open(s.store, file);
     const ch = await MetricsReader.open(cluster.url, file);
     try {
-      const all = await duck.query({
-        metric: 'connection_attempts',
-        grain: 'week',
-        by: ['devices.firmware_version'],
-        from: '2026-10-01',
-        to: '2026-11-30',
-      });
-      const versions = [...new Set(all.groups.map((g) => g.dims[0]).filter((v): v is string => v !== null))];
-      // The reported attack: every firmware version, and every version but the rarest.
-      const rarest = [...all.groups].sort((a, b) => (a.units ?? 0) - (b.units ?? 0))[0]?.dims[0];
-      for (const list of [versions, versions.filter((v) => v !== rarest)]) {
-        const q = {
-          metric: 'connection_attempts',
-          grain: 'week' as const,
-          from: '2026-10-01',
-          to: '2026-11-30',
-          filters: { 'devices.firmware_version': list },
-        };
-        expect(await expectSameOutcome(ch, duck, q, `firmware filter of ${list.length}`)).toBe('refused');
+      // A group with fewer than k users behind it on some day: the reported attack filters on
+      // every value of its dimension, and on every value but that one, to subtract it out.
+      let attack: { base: MetricQuery; dim: string; values: string[]; small: string } | undefined;
+      for (const [metric, dim] of [
+        ['connection_failures', 'error_code'],
+        ['connection_failures', 'devices.firmware_version'],
+        ['connection_attempts', 'devices.firmware_version'],
+      ] as const) {
+        const base = { metric, grain: 'day' as const, from: '2026-10-11', to: '2026-10-31' };
+        const all = await duck.query({ ...base, by: [dim] });
+        const small = all.groups.find((g) => g.suppressed === 'below_k')?.dims[0];
+        const values = [...new Set(all.groups.map((g) => g.dims[0]).filter((v): v is string => v !== null))];
+        if (small) {
+          attack = { base, dim, values, small };
+          break;
+        }
+      }
+      expect(attack, 'a group under k on some day').toBeDefined();
+      const { base, dim, values, small } = attack as NonNullable<typeof attack>;
+      for (const list of [values, values.filter((v) => v !== small)]) {
+        const q = { ...base, filters: { [dim]: list } };
+        expect(await expectSameOutcome(ch, duck, q, `${dim} filter of ${list.length}`)).toBe('refused');
       }
     } finally {
       duck.close();
