@@ -45,6 +45,14 @@ const HOSTILE = [
   'WITH RECURSIVE _fv_meta AS (SELECT * FROM _fv_meta) SELECT * FROM _fv_meta',
   'WITH x AS (SELECT 1), _fv_meta AS (FROM _fv_meta) FROM _fv_meta',
   'WITH devices AS (FROM _fv_meta) FROM devices',
+  // A recursive CTE's anchor: whatever it binds to, the plan shows it.
+  'WITH RECURSIVE _fv_meta AS (SELECT * FROM _fv_meta UNION ALL SELECT * FROM _fv_meta WHERE false) SELECT * FROM _fv_meta',
+  'WITH RECURSIVE r AS (SELECT key FROM _fv_meta UNION ALL SELECT key FROM r WHERE false) SELECT * FROM r',
+  "SELECT * FROM '_fv_meta'",
+  "FROM 's.duckdb'",
+  'SELECT * FROM devices, (SELECT * FROM _fv_meta)',
+  'SELECT (SELECT count(*) FROM _fv_forgotten) AS n',
+  'SELECT count(*) FROM devices WHERE EXISTS (FROM _fv_forgotten)',
   'WITH _fv_forgotten AS (SELECT * FROM _fv_forgotten) SELECT (SELECT count(*) FROM _fv_forgotten)',
   'WITH information_schema AS (SELECT 1) FROM information_schema.tables',
   'WITH sqlite_master AS (FROM sqlite_master) FROM sqlite_master',
@@ -167,6 +175,19 @@ describe('SQL guard', () => {
         message: expect.stringMatching(/is not an analytics table/),
       });
     }
+    // Shadowing by a recursive CTE's anchor, checked on the plan alone: it binds to the table.
+    await expect(
+      checkPlan(
+        db,
+        'WITH RECURSIVE _fv_meta AS (SELECT * FROM _fv_meta UNION ALL SELECT * FROM _fv_meta WHERE false) SELECT * FROM _fv_meta',
+        TABLES,
+        's',
+      ),
+    ).rejects.toMatchObject({ code: 'FV_SQL_REFUSED', message: expect.stringMatching(/s\.main\._fv_meta/) });
+    // A count the optimizer folds into a constant still shows its table in the bound plan.
+    await expect(checkPlan(db, 'SELECT count(*) FROM _fv_forgotten', TABLES, 's')).rejects.toMatchObject({
+      code: 'FV_SQL_REFUSED',
+    });
     await expect(checkPlan(db, 'SELECT count(*) FROM devices', TABLES, 's')).resolves.toBeUndefined();
     // Another catalog's table of the same name is not ours.
     await expect(checkPlan(db, 'SELECT count(*) FROM devices', TABLES, 'other')).rejects.toMatchObject({

@@ -118,10 +118,12 @@ function walk(
       seen.add(e.key.toLowerCase());
     }
     inner = seen;
-    if (n.type === 'RECURSIVE_CTE_NODE') inner = new Set([...seen, String(n.cte_name).toLowerCase()]);
   }
   visit(n, inner);
-  for (const [k, v] of Object.entries(n)) if (k !== 'cte_map') walk(v, inner, visit);
+  // A recursive CTE's anchor (left) does not see its own name; its recursive part (right) does.
+  const self =
+    n.type === 'RECURSIVE_CTE_NODE' ? new Set([...inner, String(n.cte_name).toLowerCase()]) : inner;
+  for (const [k, v] of Object.entries(n)) if (k !== 'cte_map') walk(v, k === 'right' ? self : inner, visit);
 }
 
 /**
