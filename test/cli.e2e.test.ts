@@ -131,7 +131,18 @@ describe('fleetvault CLI', () => {
       expect(r.code, bad).toBe(1);
       expect(r.stderr, bad).toMatch(/FV_SQL_(REFUSED|FAILED)/);
     }
+    // The CLI takes the analyst path: the same table allow-list, decided on the bound plan.
+    for (const internal of [
+      'WITH _fv_meta AS (FROM _fv_meta) FROM _fv_meta',
+      'SELECT * FROM _fv_tables',
+      'SHOW TABLES',
+      'SELECT * FROM information_schema.tables',
+    ]) {
+      const r = await runCli(['sql', '--store', store, internal]);
+      expect(r.code, internal).toBe(1);
+      expect(r.stderr, internal).toContain('FV_SQL_REFUSED');
+    }
     const file = await runCli(['sql', '--store', store, "SELECT * FROM read_text('/etc/hostname')"]);
     expect(file.code).toBe(1);
-  });
+  }, 300_000);
 });

@@ -6,11 +6,14 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
+import { FILTERED_METRICS_YAML } from '../bench/metric-twins.ts';
 import {
   type Grain,
   type MetricAnswer,
+  type MetricQuery,
   type MetricsFile,
   MetricsReader,
+  parseMetrics,
   readMetricsFile,
 } from '../src/metrics/index.ts';
 import { DEMO_TABLES } from '../src/sim/index.ts';
@@ -19,6 +22,25 @@ import { startBroker, wait } from './helpers/mosquitto.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 /** Equal answers: same groups, same suppression, same units; values equal to 1e-9 relative. */
+/** Both stores answer a query the same, or both refuse it with the same code. */
+async function expectSameOutcome(
+  ch: MetricsReader,
+  duck: MetricsReader,
+  q: MetricQuery,
+  label: string,
+): Promise<'answered' | 'refused'> {
+  const [a, b] = [await ch.query(q).catch((e: unknown) => e), await duck.query(q).catch((e: unknown) => e)];
+  if (a instanceof Error || b instanceof Error) {
+    expect((a as { code?: string }).code, `${label}: ClickHouse ${String(a)}`).toBe(
+      (b as { code?: string }).code,
+    );
+    expect((a as { code?: string }).code, label).toMatch(/^FV_/);
+    return 'refused';
+  }
+  expectSameAnswer(a as MetricAnswer, b as MetricAnswer, label);
+  return 'answered';
+}
+
 function expectSameAnswer(ch: MetricAnswer, duck: MetricAnswer, label: string): void {
   const strip = (a: MetricAnswer) => ({ ...a, groups: [], totals: [] });
   expect(strip(ch), label).toEqual(strip(duck));
@@ -44,6 +66,9 @@ describe('ClickHouse store', () => {
   let cluster: ClickHouseCluster;
   let s: SyncedStore;
   let file: MetricsFile;
+  /** Measures with `where` of every kind (bench/metric-twins.ts). */
+  let filtered: MetricsFile;
+  const outcomes = { answered: 0, refused: 0 };
   const outputs: CliRun[] = [];
   /** Users the deletions test takes out of the store (soft-deleted, hard-deleted, forgotten). */
   const erasedUsers: string[] = [];
@@ -67,41 +92,48 @@ describe('ClickHouse store', () => {
       ...extra,
     ]);
 
-  /** Every metric by each of its dimensions (and none) at `grains`, answered by both stores. */
+  /**
+   * Every metric (shipped, and the filtered measures of bench/metric-twins.ts) by each of its
+   * dimensions (and none) at `grains`, answered by both stores; then filtered on one value and on
+   * all values but one, answered or refused alike.
+   */
   async function compareAll(grains: readonly Grain[], from: string, to: string): Promise<number> {
-    const duck = await MetricsReader.open(s.store, file);
-    const ch = await MetricsReader.open(cluster.url, file);
     let compared = 0;
-    try {
-      for (const def of file.metrics.values()) {
-        for (const grain of grains) {
-          for (const by of [[], ...def.dimensions.map((d) => [d])]) {
-            const q = { metric: def.name, grain, by, from, to };
-            expectSameAnswer(await ch.query(q), await duck.query(q), `${def.name} ${grain} ${by.join(',')}`);
-            compared++;
+    for (const f of [file, filtered]) {
+      const duck = await MetricsReader.open(s.store, f);
+      const ch = await MetricsReader.open(cluster.url, f);
+      try {
+        for (const def of f.metrics.values()) {
+          for (const grain of grains) {
+            for (const by of [[], ...def.dimensions.map((d) => [d])]) {
+              const q = { metric: def.name, grain, by, from, to };
+              expectSameAnswer(
+                await ch.query(q),
+                await duck.query(q),
+                `${def.name} ${grain} ${by.join(',')}`,
+              );
+              compared++;
+            }
           }
-        }
-        // A filter on the first dimension, on its most common value.
-        const d = def.dimensions[0];
-        if (d) {
+          const d = def.dimensions[0];
+          if (!d) continue;
           const any = await duck.query({ metric: def.name, grain: 'month', by: [d], from, to });
-          const value = any.groups.find((g) => g.suppressed === 'none')?.dims[0];
-          if (value) {
-            const q = {
-              metric: def.name,
-              grain: 'week' as const,
-              by: def.dimensions.slice(1, 2),
-              from,
-              to,
-              filters: { [d]: [value] },
-            };
-            expectSameAnswer(await ch.query(q), await duck.query(q), `${def.name} filtered`);
+          const values = [
+            ...new Set(any.groups.map((g) => g.dims[0]).filter((v): v is string => v !== null)),
+          ];
+          const common = any.groups.find((g) => g.suppressed === 'none')?.dims[0];
+          const base = { metric: def.name, grain: 'week' as const, by: def.dimensions.slice(1, 2), from, to };
+          // The most common value, then every value but one.
+          for (const list of [common ? [common] : [], values.slice(1)]) {
+            if (list.length === 0) continue;
+            const q = { ...base, filters: { [d]: list } };
+            outcomes[await expectSameOutcome(ch, duck, q, `${def.name} filtered on ${list.length}`)]++;
           }
         }
+      } finally {
+        duck.close();
+        ch.close();
       }
-    } finally {
-      duck.close();
-      ch.close();
     }
     return compared;
   }
@@ -141,6 +173,7 @@ describe('ClickHouse store', () => {
     cluster = await startClickHouseCluster(2, { tls: true });
     s = await syncedStore({ users: 2500, days: 21, seed: 11 });
     file = readMetricsFile(DEMO_METRICS);
+    filtered = parseMetrics(FILTERED_METRICS_YAML, 'filtered.metrics.yaml');
     const r = await syncTo(cluster.url);
     expect(r.code, r.stderr).toBe(0);
   });
@@ -153,10 +186,13 @@ describe('ClickHouse store', () => {
   it('answers every metric exactly as DuckDB does, at every grain, by every dimension and with a filter', async () => {
     const n = await compareAll(['day', 'week', 'month'], '2026-10-01', '2026-11-30');
     expect(n).toBeGreaterThan(60);
+    // Filtered answers: some given, some refused as differencing risks, always alike.
+    expect(outcomes.answered).toBeGreaterThan(0);
+    expect(outcomes.refused).toBeGreaterThan(0);
     // A range that starts inside the data: rows before it must not count, whatever they join to.
     expect(await compareAll(['day'], '2026-10-20', '2026-10-26')).toBeGreaterThan(15);
     expect(await counts(cluster.url)).toEqual(await counts(s.store));
-  });
+  }, 900_000);
 
   it("keeps each user's rows on one shard (and each device's events)", async () => {
     const owners = async (table: string, column: string) =>
@@ -338,10 +374,71 @@ describe('ClickHouse store', () => {
       "SELECT dictGetString('d', 'a', toUInt64(1))",
       'SELECT * FROM fv.devices',
       'SELECT 1; SELECT 2',
+      'SELECT * FROM _fv_tables',
+      // A CTE named after a protected table does not hide it from its own body.
+      'WITH _fv_meta AS (SELECT * FROM _fv_meta) SELECT * FROM _fv_meta',
+      'WITH devices AS (SELECT * FROM _fv_forgotten) SELECT * FROM devices',
+      'SHOW TABLES',
+      'DESCRIBE devices',
+      'SELECT * FROM numbers(10)',
     ]) {
       const r = await sql(bad);
       expect(r.code, bad).not.toBe(0);
       expect(r.stderr, bad).toMatch(/FV_SQL_REFUSED/);
+    }
+  });
+
+  it('runs analyst SQL under the analyst profile: memory, rows read and time are the server’s to stop', async () => {
+    const reader = await MetricsReader.open(cluster.url, file);
+    try {
+      const limits = { maxRows: 10, timeoutMs: 20_000 };
+      const big = 'SELECT length(groupArray(toString(id))) AS n FROM connection_events';
+      await expect(reader.sql(big, limits)).resolves.toMatchObject({ columns: ['n'] });
+      await expect(reader.sql(big, { ...limits, memoryMb: 1 })).rejects.toMatchObject({
+        code: 'FV_SQL_LIMIT',
+      });
+      await expect(reader.sql(big, { ...limits, maxRowsToRead: 100 })).rejects.toMatchObject({
+        code: 'FV_SQL_LIMIT',
+      });
+      const cross = 'SELECT count() AS n FROM connection_events a CROSS JOIN connection_events b';
+      await expect(reader.sql(cross, { ...limits, timeoutMs: 1000 })).rejects.toMatchObject({
+        code: 'FV_SQL_LIMIT',
+      });
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('refuses the same differencing attacks as DuckDB', async () => {
+    const duck = await MetricsReader.open(s.store, file);
+    const ch = await MetricsReader.open(cluster.url, file);
+    try {
+      // A group with fewer than k users behind it on some day: the reported attack filters on
+      // every value of its dimension, and on every value but that one, to subtract it out.
+      let attack: { base: MetricQuery; dim: string; values: string[]; small: string } | undefined;
+      for (const [metric, dim] of [
+        ['connection_failures', 'error_code'],
+        ['connection_failures', 'devices.firmware_version'],
+        ['connection_attempts', 'devices.firmware_version'],
+      ] as const) {
+        const base = { metric, grain: 'day' as const, from: '2026-10-11', to: '2026-10-31' };
+        const all = await duck.query({ ...base, by: [dim] });
+        const small = all.groups.find((g) => g.suppressed === 'below_k')?.dims[0];
+        const values = [...new Set(all.groups.map((g) => g.dims[0]).filter((v): v is string => v !== null))];
+        if (small) {
+          attack = { base, dim, values, small };
+          break;
+        }
+      }
+      expect(attack, 'a group under k on some day').toBeDefined();
+      const { base, dim, values, small } = attack as NonNullable<typeof attack>;
+      for (const list of [values, values.filter((v) => v !== small)]) {
+        const q = { ...base, filters: { [dim]: list } };
+        expect(await expectSameOutcome(ch, duck, q, `${dim} filter of ${list.length}`)).toBe('refused');
+      }
+    } finally {
+      duck.close();
+      ch.close();
     }
   });
 

@@ -3,14 +3,16 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PRODUCTION_SQL } from '../bench/metric-twins.ts';
+import { FILTERED_METRICS_YAML, FILTERED_TWINS, PRODUCTION_SQL, type Twin } from '../bench/metric-twins.ts';
 import {
   columnRef,
   fromParts,
   type Grain,
   type MetricAnswer,
+  type MetricDefinition,
   type MetricsFile,
   MetricsReader,
+  parseMetrics,
   readMetricsFile,
 } from '../src/metrics/index.ts';
 import { runCli } from './helpers/cli.ts';
@@ -22,6 +24,9 @@ describe('metrics', () => {
   let store: string;
   let file: MetricsFile;
   let reader: MetricsReader;
+  /** Measures with `where` of every kind, beside the shipped ones (bench/metric-twins.ts). */
+  let filtered: MetricsFile;
+  let filteredReader: MetricsReader;
 
   beforeAll(async () => {
     ({ db, store } = await syncedStore({ users: 4000, days: 21, seed: 11 }));
@@ -30,10 +35,13 @@ describe('metrics', () => {
     await db.query('DELETE FROM users WHERE deleted_at IS NOT NULL');
     file = readMetricsFile(METRICS);
     reader = await MetricsReader.open(store, file);
+    filtered = parseMetrics(FILTERED_METRICS_YAML, 'filtered.metrics.yaml');
+    filteredReader = await MetricsReader.open(store, filtered);
   });
 
   afterAll(async () => {
     reader?.close();
+    filteredReader?.close();
     await db?.drop();
   });
 
@@ -41,38 +49,54 @@ describe('metrics', () => {
     expect(Object.keys(PRODUCTION_SQL).sort()).toEqual([...file.metrics.keys()].sort());
   });
 
+  it('every filtered measure kind has a hand-written production twin', () => {
+    expect(Object.keys(FILTERED_TWINS).sort()).toEqual([...filtered.metrics.keys()].sort());
+  });
+
+  /** A metric's answer against its twin: the same groups, values, and users behind each value. */
+  async function compareTwins(r: MetricsReader, twins: Record<string, Twin>, grain: 'week' | 'month') {
+    let all = 0;
+    for (const [name, twin] of Object.entries(twins)) {
+      const answer = await r.query({
+        metric: name,
+        grain,
+        by: [twin.dim],
+        from: '2026-09-01',
+        to: '2026-10-31',
+      });
+      const prod = await db.query(twin.sql(grain, twin.pgDim), [
+        `${answer.from}T00:00:00Z`,
+        `${answer.to}T00:00:00Z`,
+      ]);
+      const expected = new Map(prod.rows.map((row) => [`${row.p}|${row.d}`, row]));
+      let compared = 0;
+      for (const g of answer.groups) {
+        if (g.suppressed !== 'none') continue;
+        const row = expected.get(`${g.period}|${g.dims[0]}`);
+        expect(row, `${name} ${g.period} ${g.dims[0]}`).toBeDefined();
+        const value = Object.values(g.values)[0] as number;
+        expect(value, `${name} ${g.period} ${g.dims[0]}`).toBeCloseTo(Number(row.v), 6);
+        expect(g.units, `${name} ${g.period} ${g.dims[0]} users`).toBe(Number(row.u));
+        if (row.n !== undefined)
+          expect(g.sides).toEqual({ numerator: Number(row.n), denominator: Number(row.m) });
+        compared++;
+      }
+      // Weekly integrations are too few at this size to show; monthly ones must all be compared.
+      if (grain === 'month') expect(compared, name).toBeGreaterThan(0);
+      all += compared;
+      // Groups without a row behind the value (no failing attempt: no error code) do not appear.
+      expect(answer.groups.length, name).toBe(prod.rows.length);
+    }
+    return all;
+  }
+
   for (const grain of ['week', 'month'] as const) {
     it(`each metric from the store equals plain SQL on production for every unsuppressed group (${grain})`, async () => {
-      let all = 0;
-      for (const [name, twin] of Object.entries(PRODUCTION_SQL)) {
-        const answer = await reader.query({
-          metric: name,
-          grain,
-          by: [twin.dim],
-          from: '2026-09-01',
-          to: '2026-10-31',
-        });
-        const prod = await db.query(twin.sql(grain, twin.pgDim), [
-          `${answer.from}T00:00:00Z`,
-          `${answer.to}T00:00:00Z`,
-        ]);
-        const expected = new Map(prod.rows.map((r) => [`${r.p}|${r.d}`, r]));
-        let compared = 0;
-        for (const g of answer.groups) {
-          if (g.suppressed !== 'none') continue;
-          const row = expected.get(`${g.period}|${g.dims[0]}`);
-          expect(row, `${name} ${g.period} ${g.dims[0]}`).toBeDefined();
-          const value = Object.values(g.values)[0] as number;
-          expect(value).toBeCloseTo(Number(row.v), 6);
-          expect(g.units).toBe(Number(row.u));
-          compared++;
-        }
-        // Weekly integrations are too few at this size to show; monthly ones must all be compared.
-        if (grain === 'month') expect(compared, name).toBeGreaterThan(0);
-        all += compared;
-        expect(answer.groups.length, name).toBe(prod.rows.length);
-      }
-      expect(all).toBeGreaterThan(20);
+      expect(await compareTwins(reader, PRODUCTION_SQL, grain)).toBeGreaterThan(20);
+    });
+
+    it(`each filtered measure equals its twin, users counted on the rows behind the value (${grain})`, async () => {
+      expect(await compareTwins(filteredReader, FILTERED_TWINS, grain)).toBeGreaterThan(10);
     });
   }
 
@@ -118,76 +142,151 @@ describe('metrics', () => {
     expect(rate('3.2.0')).toBeGreaterThan(2 * rate('3.1.4'));
   });
 
-  it('no answer shows a group under k, and suppressed groups cannot be recovered from the rest (property)', async () => {
+  /**
+   * The rows behind each side of a metric's value, written here from the definition alone (not by
+   * the compiler): its `where`, and the aggregated column not NULL.
+   */
+  function sidesOf(def: MetricDefinition): string[] {
+    const lit = (v: unknown) => (typeof v === 'string' ? `'${v.replaceAll("'", "''")}'` : String(v));
+    const side = (a: Record<string, unknown>) => {
+      const parts = Object.entries((a.where ?? {}) as Record<string, unknown>).map(([c, v]) =>
+        Array.isArray(v) ? `${columnRef(c)} IN (${v.map(lit).join(', ')})` : `${columnRef(c)} = ${lit(v)}`,
+      );
+      for (const k of ['count_distinct', 'sum', 'avg'])
+        if (typeof a[k] === 'string') parts.push(`${columnRef(a[k] as string)} IS NOT NULL`);
+      return parts.join(' AND ') || 'TRUE';
+    };
+    const m = def.measure as Record<string, unknown>;
+    if (Array.isArray(m.ratio)) return (m.ratio as Record<string, unknown>[]).map(side);
+    if (Array.isArray(m.percentiles))
+      return [typeof m.of === 'string' ? `${columnRef(m.of)} IS NOT NULL` : 'TRUE'];
+    return [side(m)];
+  }
+
+  it('no answer shows a group under k on any side of its value, and suppressed groups cannot be recovered from the rest (property)', async () => {
     const instance = await DuckDBInstance.create(store, { access_mode: 'READ_ONLY' });
     const duck = await instance.connect();
     await duck.run("SET TimeZone = 'UTC'");
-    const names = [...file.metrics.keys()];
-    const checked = { groups: 0, suppressedPeriods: 0 };
+    const readers = new Map<string, MetricsReader>();
+    for (const name of file.metrics.keys()) readers.set(name, reader);
+    for (const name of filtered.metrics.keys()) readers.set(name, filteredReader);
+    const defOf = (name: string) =>
+      (file.metrics.get(name) ?? filtered.metrics.get(name)) as MetricDefinition;
+    const checked = { groups: 0, suppressedPeriods: 0, narrow: 0, refused: 0 };
+    const count = async (sql: string) => (await duck.runAndReadAll(sql)).getRows()[0]?.map(Number) ?? [];
     try {
       await fc.assert(
         fc.asyncProperty(
-          fc.constantFrom(...names),
+          fc.constantFrom(...readers.keys()),
           fc.constantFrom<Grain>('day', 'week', 'month'),
           fc.nat(),
           fc.integer({ min: 0, max: 40 }),
           fc.integer({ min: 0, max: 40 }),
           fc.boolean(),
-          async (name, grain, dimSeed, a, b, filtered) => {
-            const def = file.metrics.get(name)!;
+          async (name, grain, dimSeed, a, b, withFilter) => {
+            const def = defOf(name);
             const dims = def.dimensions.filter((_, i) => (dimSeed >> i) & 1).slice(0, 2);
+            // The data runs to 2026-10-31: ranges end up to 40 days before 2026-11-01.
             const day = (n: number) =>
-              new Date(Date.UTC(2026, 9, 1) - n * 86_400_000).toISOString().slice(0, 10);
-            const filter = filtered && def.dimensions[0] ? { [def.dimensions[0]]: [] as string[] } : {};
-            if (filtered && def.dimensions[0]) {
-              const ref = columnRef(def.dimensions[0]);
-              const { joins } = fromParts(def);
+              new Date(Date.UTC(2026, 10, 1) - n * 86_400_000).toISOString().slice(0, 10);
+            const filter: Record<string, string[]> = {};
+            const { ctes, joins } = fromParts(def);
+            const from = `${ctes.length ? `WITH ${ctes.join(', ')} ` : ''}SELECT`;
+            const tables = `FROM "${def.from}" b ${joins.join(' ')}`;
+            if (withFilter && def.dimensions[0]) {
               const v = await duck.runAndReadAll(
-                `SELECT ${ref}::VARCHAR FROM "${def.from}" b ${joins.filter((j) => !j.includes(' fa ')).join(' ')} LIMIT 1`,
+                `SELECT ${columnRef(def.dimensions[0])}::VARCHAR FROM "${def.from}" b ${joins.filter((j) => !j.includes(' fa ')).join(' ')} WHERE ${columnRef(def.dimensions[0])} IS NOT NULL LIMIT 1`,
               );
-              (filter as Record<string, string[]>)[def.dimensions[0]] = [String(v.getRows()[0]?.[0])];
+              filter[def.dimensions[0]] = [String(v.getRows()[0]?.[0])];
             }
-            const answer: MetricAnswer = await reader.query({
-              metric: name,
-              grain,
-              by: dims,
-              from: day(Math.max(a, b)),
-              to: day(Math.min(a, b)),
-              filters: filter,
-            });
+            let answer: MetricAnswer;
+            try {
+              answer = await (readers.get(name) as MetricsReader).query({
+                metric: name,
+                grain,
+                by: dims,
+                from: day(Math.max(a, b)),
+                to: day(Math.min(a, b)),
+                filters: filter,
+              });
+            } catch (error) {
+              // A filter that could be subtracted from another answer is refused whole.
+              expect((error as { code?: string }).code).toBe('FV_METRIC_FILTER_UNSAFE');
+              checked.refused++;
+              return;
+            }
+            const sides = sidesOf(def);
+            const filt = Object.entries(filter)
+              .map(
+                ([d, vs]) =>
+                  `${columnRef(d)}::VARCHAR IN (${vs.map((v) => `'${v.replaceAll("'", "''")}'`).join(', ')})`,
+              )
+              .join(' AND ');
+            const inPeriod = (period: string) =>
+              `CAST(date_trunc('${grain}', ${columnRef(def.time)}) AS DATE)::VARCHAR = '${period}'${filt ? ` AND ${filt}` : ''}`;
+            const matchOf = (g: { dims: readonly (string | null)[] }) =>
+              `(${dims.map((d, i) => (g.dims[i] === null ? `${columnRef(d)} IS NULL` : `${columnRef(d)}::VARCHAR = '${String(g.dims[i]).replaceAll("'", "''")}'`)).join(' AND ') || 'TRUE'})`;
+            /** Exact distinct units behind each side, and of every row, in the groups matched. */
+            const exact = (period: string, match: string) =>
+              count(
+                `${from} ${[...sides.map((c) => `count(DISTINCT ${columnRef(def.unit)}) FILTER (WHERE ${c})`), `count(DISTINCT ${columnRef(def.unit)})`].join(', ')} ${tables} WHERE ${inPeriod(period)} AND (${match})`,
+              );
             for (const g of [...answer.groups, ...answer.totals]) {
               if (g.suppressed === 'none') expect(g.units!).toBeGreaterThanOrEqual(answer.k);
               else expect(Object.values(g.values).every((v) => v === null)).toBe(true);
               checked.groups++;
             }
-            // Exact distinct units behind the suppressed groups of each period, taken together.
+            // Every group's exact units in one scan: per side, and of all its rows.
+            const perGroup = new Map(
+              (
+                await duck.runAndReadAll(
+                  `${from} CAST(date_trunc('${grain}', ${columnRef(def.time)}) AS DATE)::VARCHAR, ${[...dims.map((d) => `${columnRef(d)}::VARCHAR`), ...sides.map((c) => `count(DISTINCT ${columnRef(def.unit)}) FILTER (WHERE ${c})`), `count(DISTINCT ${columnRef(def.unit)})`].join(', ')} ${tables} WHERE ${columnRef(def.time)} >= '${answer.from}'::TIMESTAMPTZ AND ${columnRef(def.time)} < '${answer.to}'::TIMESTAMPTZ${filt ? ` AND ${filt}` : ''} GROUP BY ALL`,
+                )
+              )
+                .getRowsJson()
+                .map((r) => [
+                  JSON.stringify(r.slice(0, 1 + dims.length)),
+                  r.slice(1 + dims.length).map(Number),
+                ]),
+            );
+            for (const g of answer.groups) {
+              const units = perGroup.get(JSON.stringify([g.period, ...g.dims])) ?? [];
+              const behind = units.slice(0, sides.length);
+              if (g.suppressed === 'none') {
+                for (const u of behind)
+                  expect(u, `${name} ${g.period} ${g.dims.join()}`).toBeGreaterThanOrEqual(answer.k);
+                expect(g.units).toBe(Math.min(...behind));
+              } else if (g.suppressed === 'below_k' && (units[sides.length] as number) >= answer.k) {
+                // The group has k users or more; those behind its value do not.
+                expect(Math.min(...behind)).toBeLessThan(answer.k);
+                checked.narrow++;
+              }
+            }
+            // Exact distinct units behind the suppressed groups of each period, taken together, per side.
             for (const period of new Set(
               answer.groups.filter((g) => g.suppressed !== 'none').map((g) => g.period),
             )) {
               const hidden = answer.groups.filter((g) => g.period === period && g.suppressed !== 'none');
-              const { ctes, joins } = fromParts(def);
-              const match = hidden
-                .map(
-                  (g) =>
-                    `(${dims.map((d, i) => (g.dims[i] === null ? `${columnRef(d)} IS NULL` : `${columnRef(d)}::VARCHAR = '${String(g.dims[i]).replaceAll("'", "''")}'`)).join(' AND ') || 'TRUE'})`,
-                )
-                .join(' OR ');
-              const filt = Object.entries(filter)
-                .map(
-                  ([d, vs]) =>
-                    `${columnRef(d)}::VARCHAR IN (${vs.map((v) => `'${v.replaceAll("'", "''")}'`).join(', ')})`,
-                )
-                .join(' AND ');
-              const sql = `${ctes.length ? `WITH ${ctes.join(', ')} ` : ''}SELECT count(DISTINCT ${columnRef(def.unit)}) FROM "${def.from}" b ${joins.join(' ')} WHERE CAST(date_trunc('${grain}', ${columnRef(def.time)}) AS DATE)::VARCHAR = '${period}' AND (${match})${filt ? ` AND ${filt}` : ''}`;
-              const units = Number((await duck.runAndReadAll(sql)).getRows()[0]?.[0]);
+              const units = await exact(period, hidden.map(matchOf).join(' OR '));
               const total = answer.totals.find((t) => t.period === period);
               if (total?.suppressed === 'none')
-                expect(units, `${name} ${period}`).toBeGreaterThanOrEqual(answer.k);
+                for (const u of units.slice(0, sides.length))
+                  expect(u, `${name} ${period}`).toBeGreaterThanOrEqual(answer.k);
               checked.suppressedPeriods++;
             }
           },
         ),
-        { numRuns: 60, seed: 2019 },
+        {
+          numRuns: 60,
+          seed: 2019,
+          // Filtered measures whose groups hold k users or more while fewer stand behind the value.
+          examples: [
+            ['connection_failures', 'day', 0b1000, 14, 0, false],
+            ['connection_failure_rate', 'day', 0b10, 14, 0, false],
+            ['failed_wait_ms', 'week', 0b100, 30, 0, false],
+            ['tls_share_of_failures', 'day', 0b1000, 10, 0, false],
+          ],
+        },
       );
     } finally {
       duck.closeSync();
@@ -195,7 +294,8 @@ describe('metrics', () => {
     }
     expect(checked.groups).toBeGreaterThan(100);
     expect(checked.suppressedPeriods).toBeGreaterThan(5);
-  });
+    expect(checked.narrow, 'groups over k whose value has fewer than k users behind it').toBeGreaterThan(0);
+  }, 600_000);
 
   it('metrics query on the CLI prints suppressed groups as suppressed, never as zero', async () => {
     const r = await runCli([

@@ -131,17 +131,24 @@ describe('HTTP API', () => {
     const ok = await call('POST', '/api/v1/sql', creds.analyst, {
       sql: 'SELECT product_model, count(*) n FROM devices GROUP BY 1',
     });
-    expect(ok.statusCode).toBe(200);
+    expect(ok.statusCode, ok.body).toBe(200);
     expect(ok.json().columns).toEqual(['product_model', 'n']);
     for (const sql of [
       "SELECT * FROM read_csv('/etc/passwd')",
       'SELECT * FROM _fv_meta',
+      'WITH _fv_meta AS (FROM _fv_meta) FROM _fv_meta',
+      'WITH devices AS (SELECT * FROM _fv_forgotten) SELECT * FROM devices',
+      'SHOW ALL TABLES',
+      'DESCRIBE devices',
+      'SELECT * FROM sqlite_master',
       'DELETE FROM devices',
       'SELECT 1; SELECT 2',
     ]) {
       const r = await call('POST', '/api/v1/sql', creds.analyst, { sql });
       expect(r.statusCode, sql).toBe(400);
       expect(r.json().error.code, sql).toBe('FV_SQL_REFUSED');
+      // One sentence, no engine dump.
+      expect(r.json().error.message, sql).not.toContain('\n');
     }
     expect((await call('POST', '/api/v1/sql', creds.viewer, { sql: 'SELECT 1' })).statusCode).toBe(403);
   });

@@ -295,11 +295,14 @@ async function refuseLosingIngested(store: Store, policy: Policy, full: boolean,
   }
 }
 
-/** On ClickHouse, a SELECT takes the analyst path: checked, read-only, capped, one minute at most. */
+/** `fleetvault sql` takes the analyst path on every store, with one minute instead of five seconds. */
+const CLI_SQL_TIMEOUT_MS = 60_000;
+
+/** On ClickHouse: checked, read-only, capped in memory, rows read and time. */
 async function clickHouseSql(url: string, text: string, maxRows: number) {
   const reader = await MetricsReader.open(url, { file: '', privacyUnit: 'user', metrics: new Map() });
   try {
-    return await reader.sql(text, { maxRows, timeoutMs: 60_000 });
+    return await reader.sql(text, { maxRows, timeoutMs: CLI_SQL_TIMEOUT_MS });
   } finally {
     reader.close();
   }
@@ -316,7 +319,7 @@ export const sqlAction: Action = async (out, opts, args) => {
   const maxRows = intOpt(opts.maxRows, 'max-rows', 1000);
   const result = isClickHouseUrl(storeAt)
     ? await clickHouseSql(storeAt, text, maxRows)
-    : await readOnlySql(storeAt, text, maxRows);
+    : await readOnlySql(storeAt, text, { maxRows, timeoutMs: CLI_SQL_TIMEOUT_MS });
   if (out.json) {
     out.data(result);
     return 0;

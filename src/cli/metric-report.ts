@@ -24,7 +24,8 @@ export function printAnswer(
   out.line(
     `  ${a.grain}ly, ${a.from} to ${a.to} (exclusive), k = ${a.k}${a.by.length ? `, by ${a.by.join(', ')}` : ''}`,
   );
-  const header = ['period', ...a.by, ...a.outputs, 'users'];
+  const header = ['period', ...a.by, ...a.outputs, a.format === 'ratio' ? 'users (num / den)' : 'users'];
+  const n = (x: number | null | undefined) => (x ?? 0).toLocaleString('en-US');
   const rows = (a.by.length ? a.groups : a.totals).map((g) => [
     g.period,
     ...g.dims.map((d) => d ?? '(none)'),
@@ -35,7 +36,9 @@ export function printAnswer(
       ? g.suppressed === 'complement'
         ? '(complement)'
         : `< ${a.k}`
-      : g.units.toLocaleString('en-US'),
+      : g.sides
+        ? `${n(g.sides.numerator)} / ${n(g.sides.denominator)}`
+        : n(g.units),
   ]);
   const shown = opts.limit ? rows.slice(0, opts.limit) : rows;
   const widths = header.map((h, i) => Math.max(h.length, ...shown.map((r) => String(r[i]).length)));

@@ -115,6 +115,16 @@ export const ERROR_CATALOG = {
     exit: 1,
     solve: 'Fix the query; the message is the store engine’s (DuckDB or ClickHouse).',
   },
+  FV_SQL_LIMIT: {
+    exit: 1,
+    solve:
+      'The statement was stopped at its time or memory limit; aggregate more, select fewer columns or rows, or narrow the range.',
+  },
+  FV_SQL_BUSY: {
+    exit: 1,
+    solve:
+      'Wait for your running statement to finish (one at a time per person or token), then send the next.',
+  },
   FV_SIM_TABLES_EXIST: { exit: 1, solve: 'Point simulate at an empty database, or pass --replace.' },
   FV_METRICS_INVALID: { exit: 1, solve: 'Fix the metrics file as each listed problem says.' },
   FV_METRIC_UNKNOWN: {
@@ -124,6 +134,11 @@ export const ERROR_CATALOG = {
   FV_METRIC_QUERY: {
     exit: 1,
     solve: 'Use a grain of day, week or month, dates as YYYY-MM-DD, and listed dimensions.',
+  },
+  FV_METRIC_FILTER_UNSAFE: {
+    exit: 1,
+    solve:
+      'Filter on more values or on none: an answer whose filter leaves out, or splits off, fewer than k users could be subtracted from another answer.',
   },
   FV_STATE_CORRUPT: {
     exit: 1,

@@ -12,10 +12,11 @@ import {
   parseClickHouseUrl,
   readableTable,
   readonlyLevel,
-  type SqlLimits,
+  type SandboxLimits,
   type StoreColumn,
 } from '../store/index.ts';
 import { type ClickHouseSchema, compileClickHouseMetric } from './compile-clickhouse.ts';
+import type { MetricRowsOptions } from './compile-sql.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
 
@@ -69,6 +70,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     by: readonly string[],
     filters: ReadonlyArray<readonly [string, readonly string[]]>,
     range: { readonly from: number; readonly to: number },
+    opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
     const tables = await this.tableColumns();
     const schema: ClickHouseSchema = {
@@ -76,7 +78,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
       readable: (t) => readableTable(t, this.sharded),
     };
-    const sql = compileClickHouseMetric(def, grain, by, filters, range, schema);
+    const sql = compileClickHouseMetric(def, grain, by, filters, range, schema, opts);
     const rows = await this.node.rows(sql, `compute ${def.name}`, this.settings).catch((error: unknown) => {
       const hit = limitHit(error);
       if (hit)
@@ -87,6 +89,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       throw error;
     });
     const numeric = 1 + by.length;
+    // Everything after the period and the dimensions is a number (flags, values, units, is_total).
     return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
   }
 
@@ -120,7 +123,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     return out;
   }
 
-  async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
+  async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
     const names = new Set((await this.tableColumns()).keys());
     return clickHouseGuardedSql(this.parser, this.node, text, names, limits);
   }

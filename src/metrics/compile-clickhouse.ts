@@ -1,5 +1,7 @@
 import type { ValueKind } from '../policy/index.ts';
+import type { MetricRowsOptions } from './compile-sql.ts';
 import type { Aggregate, Grain, MetricDefinition, Where } from './metric-definition.ts';
+import { isWhole, type Population, populations } from './population.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 const str = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -23,6 +25,7 @@ const PERIOD: Readonly<Record<Grain, string>> = { day: 'toDate', week: 'toMonday
  * so the joined rows reach every shard; each table read FINAL (newest version of each row, no
  * tombstones). Answers equal DuckDB's: exact distinct counts, times to the microsecond, and
  * percentiles interpolated as `quantile_cont` does. The period bounds are inlined as literals.
+ * Columns and options as compileMetric (compile-sql.ts) describes them.
  */
 export function compileClickHouseMetric(
   def: MetricDefinition,
@@ -31,6 +34,7 @@ export function compileClickHouseMetric(
   filters: ReadonlyArray<readonly [string, readonly string[]]>,
   range: { readonly from: number; readonly to: number },
   schema: ClickHouseSchema,
+  opts: MetricRowsOptions = {},
 ): string {
   const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}` }));
   /** A column as written in the metrics file (`col` or `table.col`) → its name in the query. */
@@ -57,6 +61,11 @@ export function compileClickHouseMetric(
           )
           .join(' AND ')
       : '';
+  const populationCondition = (p: Population): string => {
+    const parts = p.where ? [condition(p.where)] : [];
+    for (const c of p.present) parts.push(`isNotNull(${ref(c).sql})`);
+    return parts.join(' AND ') || '1';
+  };
   const aggregate = (a: Aggregate): string => {
     const cond = condition(a.where);
     if ('count' in a) return cond ? `countIf(${cond})` : 'count()';
@@ -96,7 +105,8 @@ export function compileClickHouseMetric(
   }
   const m = def.measure;
   let outputs: string[];
-  if ('ratio' in m) {
+  if (opts.unitsOnly || opts.pieces) outputs = [];
+  else if ('ratio' in m) {
     outputs = [`(${aggregate(m.ratio[0])}) / nullIf(${aggregate(m.ratio[1])}, 0) AS value`];
   } else if ('percentiles' in m) {
     let x: string;
@@ -138,7 +148,16 @@ export function compileClickHouseMetric(
     `${time.sql} >= ${bound(time.kind, range.from)}`,
     `${time.sql} < ${bound(time.kind, range.to)}`,
   ];
-  for (const [d, values] of filters) where.push(`${dim(d)} IN (${values.map(str).join(', ')})`);
+  const pops = populations(m);
+  // Rows that contribute to no side of the value are not read at all.
+  if (!pops.some(isWhole)) where.push(`(${pops.map((p) => `(${populationCondition(p)})`).join(' OR ')})`);
+  const flags: string[] = [];
+  for (const [i, [d, values]] of filters.entries()) {
+    const listed = `${dim(d)} IN (${values.map(str).join(', ')})`;
+    if (opts.pieces) flags.push(`toUInt8(ifNull(${listed}, 0)) AS f${i}`);
+    else where.push(listed);
+  }
+  const flagKeys = flags.map((_, i) => `f${i}`);
 
   // 18.16 allows one JOIN per SELECT: with more, each further join wraps the rows so far.
   let from = `${q(schema.readable(def.from))} FINAL`;
@@ -149,11 +168,20 @@ export function compileClickHouseMetric(
     rest = sources.slice(-1);
   }
   const period = `${PERIOD[grain]}(${time.sql}) AS period`;
-  const units = `uniqExact(${ref(def.unit).sql}) AS units`;
+  const unit = ref(def.unit).sql;
+  const units = pops.map((p, i) =>
+    isWhole(p)
+      ? `uniqExact(${unit}) AS units${i}`
+      : `uniqExactIf(${unit}, ${populationCondition(p)}) AS units${i}`,
+  );
   const body = [`FROM ${from} ${rest.join(' ')}`, `WHERE ${where.join(' AND ')}`];
   if (by.length === 0) {
-    return [`SELECT ${[period, ...outputs, units, 'toUInt8(1) AS is_total'].join(', ')}`, ...body]
-      .concat('GROUP BY period ORDER BY period')
+    const keys = ['period', ...flagKeys].join(', ');
+    return [
+      `SELECT ${[period, ...flags, ...outputs, ...units, 'toUInt8(1) AS is_total'].join(', ')}`,
+      ...body,
+    ]
+      .concat(`GROUP BY ${keys} ORDER BY ${keys}`)
       .join('\n');
   }
   // The period totals come from the same scan as the groups (18.16 has no GROUPING SETS): each
@@ -161,11 +189,11 @@ export function compileClickHouseMetric(
   const dims = by.map(
     (d, i) => `if(is_total = 1, CAST(NULL AS Nullable(String)), toNullable(${dim(d)})) AS d${i}`,
   );
-  const keys = ['period', 'is_total', ...by.map((_, i) => `d${i}`)];
+  const keys = ['period', 'is_total', ...by.map((_, i) => `d${i}`), ...flagKeys];
   return [
-    `SELECT ${[period, ...dims, ...outputs, units, 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total'].join(', ')}`,
+    `SELECT ${[period, ...dims, ...flags, ...outputs, ...units, 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total'].join(', ')}`,
     ...body,
     `GROUP BY ${keys.join(', ')}`,
-    `ORDER BY period, ${by.map((_, i) => `d${i}`).join(', ')}`,
+    `ORDER BY period, ${[...by.map((_, i) => `d${i}`), ...flagKeys].join(', ')}`,
   ].join('\n');
 }

@@ -1,4 +1,5 @@
 import type { Aggregate, Grain, MetricDefinition, Where } from './metric-definition.ts';
+import { isWhole, type Population, populations } from './population.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (v: string | number | boolean) =>
@@ -23,6 +24,13 @@ function condition(w: Where | undefined): string {
         : `${columnRef(col)} = ${lit(v as string)}`,
     )
     .join(' AND ');
+}
+
+/** The rows behind one side of a value (see population.ts), as a condition on the joined rows. */
+function populationCondition(p: Population): string {
+  const parts = p.where ? [condition(p.where)] : [];
+  for (const c of p.present) parts.push(`${columnRef(c)} IS NOT NULL`);
+  return parts.join(' AND ') || 'TRUE';
 }
 
 function aggregate(a: Aggregate): string {
@@ -67,28 +75,44 @@ export function fromParts(
   return { ctes, joins };
 }
 
+export interface MetricRowsOptions {
+  /** Leave the values out: the differencing checks need the units only. */
+  readonly unitsOnly?: boolean;
+  /**
+   * Apply no filter; instead, after the dimensions, one column per filter (f0…) saying whether
+   * the row's value is one the filter lists (false for NULL), grouped on like a dimension.
+   */
+  readonly pieces?: boolean;
+}
+
 export interface CompiledMetric {
   readonly sql: string;
-  /** Columns: `period`, dimensions as d0…, the outputs, `units`, and `is_total` (1 on period totals). */
   readonly params: readonly string[];
 }
 
 /**
  * Compiles a metric to one SQL statement grouped by calendar period and the requested dimensions,
- * plus one total row per period, returning each output and the distinct count of privacy units. Parameters: $1 and $2
- * bound the period (UTC), then one per filter value.
+ * plus one total row per period. Columns: `period`, the dimensions as d0…, the outputs, then the
+ * distinct privacy units behind each side of the value (see population.ts), then `is_total` (1 on
+ * period totals). Only rows that contribute to the value are read, so a group none of whose rows
+ * contributes does not appear. Parameters: $1 and $2 bound the period (UTC), then one per filter
+ * value.
+ *
+ * The differencing checks (differencing.ts) use the options.
  */
 export function compileMetric(
   def: MetricDefinition,
   grain: Grain,
   by: readonly string[],
   filters: ReadonlyArray<readonly [string, readonly string[]]>,
+  opts: MetricRowsOptions = {},
 ): CompiledMetric {
   const time = columnRef(def.time);
   const m = def.measure;
   const { ctes, joins } = fromParts(def, { from: '$1::TIMESTAMPTZ', to: '$2::TIMESTAMPTZ' });
   let outputs: string[];
-  if ('ratio' in m) {
+  if (opts.unitsOnly || opts.pieces) outputs = [];
+  else if ('ratio' in m) {
     outputs = [`(${aggregate(m.ratio[0])})::DOUBLE / nullif(${aggregate(m.ratio[1])}, 0) AS value`];
   } else if ('percentiles' in m) {
     // Whole microseconds subtracted, then scaled: exact, where epoch() doubles lose the last digits.
@@ -97,23 +121,36 @@ export function compileMetric(
   } else {
     outputs = [`${aggregate(m)} AS value`];
   }
+  const pops = populations(m);
+  const unit = columnRef(def.unit);
+  const units = pops.map(
+    (p, i) =>
+      `count(DISTINCT ${unit})${isWhole(p) ? '' : ` FILTER (WHERE ${populationCondition(p)})`} AS units${i}`,
+  );
   const params: string[] = [];
   const where = [`${time} >= $1::TIMESTAMPTZ`, `${time} < $2::TIMESTAMPTZ`];
+  // Rows that contribute to no side of the value are not read at all.
+  if (!pops.some(isWhole)) where.push(`(${pops.map((p) => `(${populationCondition(p)})`).join(' OR ')})`);
   let n = 3;
-  for (const [dim, values] of filters) {
-    where.push(`${columnRef(dim)}::VARCHAR IN (${values.map(() => `$${n++}`).join(', ')})`);
+  const flags: string[] = [];
+  for (const [i, [dim, values]] of filters.entries()) {
+    const listed = `${columnRef(dim)}::VARCHAR IN (${values.map(() => `$${n++}`).join(', ')})`;
+    if (opts.pieces) flags.push(`coalesce(${listed}, FALSE)::INTEGER AS f${i}`);
+    else where.push(listed);
     params.push(...values);
   }
   const dims = by.map((d, i) => `${columnRef(d)}::VARCHAR AS d${i}`);
+  const groupKeys = [...by.map((_, i) => `d${i}`), ...flags.map((_, i) => `f${i}`)];
+  const totalKeys = ['period', ...flags.map((_, i) => `f${i}`)].join(', ');
   const sql = [
     ctes.length ? `WITH ${ctes.join(', ')}` : '',
-    `SELECT date_trunc('${grain}', ${time}) AS period${dims.length ? `, ${dims.join(', ')}` : ''}, ${outputs.join(', ')}, count(DISTINCT ${columnRef(def.unit)}) AS units, ${dims.length ? 'grouping(d0)' : '1'} AS is_total`,
+    `SELECT ${[`date_trunc('${grain}', ${time}) AS period`, ...dims, ...flags, ...outputs, ...units, `${dims.length ? 'grouping(d0)' : '1'} AS is_total`].join(', ')}`,
     `FROM ${q(def.from)} b ${joins.join(' ')}`,
     `WHERE ${where.join(' AND ')}`,
     // The period totals come from the same scan: one grouping set per period beside the groups.
     dims.length
-      ? `GROUP BY GROUPING SETS ((period, ${by.map((_, i) => `d${i}`).join(', ')}), (period)) ORDER BY ALL`
-      : 'GROUP BY ALL ORDER BY ALL',
+      ? `GROUP BY GROUPING SETS ((period, ${groupKeys.join(', ')}), (${totalKeys})) ORDER BY ALL`
+      : `GROUP BY ${totalKeys} ORDER BY ALL`,
   ]
     .filter(Boolean)
     .join('\n');

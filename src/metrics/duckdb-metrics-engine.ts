@@ -1,7 +1,7 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
-import { type GuardedResult, guardedSql, type SqlLimits } from '../store/index.ts';
-import { columnRef, compileMetric } from './compile-sql.ts';
+import { type GuardedResult, readOnlySql, type SandboxLimits } from '../store/index.ts';
+import { columnRef, compileMetric, type MetricRowsOptions } from './compile-sql.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
 
@@ -10,6 +10,7 @@ const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 /** Metrics from a DuckDB store file opened read-only, with settings locked. */
 export class DuckDbMetricsEngine implements MetricsEngine {
   private constructor(
+    private readonly path: string,
     private readonly instance: DuckDBInstance,
     private readonly db: DuckDBConnection,
   ) {}
@@ -28,10 +29,10 @@ export class DuckDbMetricsEngine implements MetricsEngine {
       );
     }
     const db = await instance.connect();
-    // Periods are cut in UTC; then no statement, analyst SQL included, may change a setting.
+    // Periods are cut in UTC; then no statement may change a setting.
     await db.run("SET TimeZone = 'UTC'");
     await db.run('SET lock_configuration = true');
-    return new DuckDbMetricsEngine(instance, db);
+    return new DuckDbMetricsEngine(path, instance, db);
   }
 
   async metricRows(
@@ -40,8 +41,9 @@ export class DuckDbMetricsEngine implements MetricsEngine {
     by: readonly string[],
     filters: ReadonlyArray<readonly [string, readonly string[]]>,
     range: { readonly from: number; readonly to: number },
+    opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
-    const c = compileMetric(def, grain, by, filters);
+    const c = compileMetric(def, grain, by, filters, opts);
     const params = [new Date(range.from).toISOString(), new Date(range.to).toISOString(), ...c.params];
     return (await this.db.runAndReadAll(c.sql, params)).getRowsJson() as MetricRow[];
   }
@@ -72,8 +74,9 @@ export class DuckDbMetricsEngine implements MetricsEngine {
     return out;
   }
 
-  async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
-    return guardedSql(this.db, text, new Set(await this.names()), limits);
+  /** Analyst SQL never touches this connection: it runs in a sandboxed child process (read-only-sql.ts). */
+  async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
+    return readOnlySql(this.path, text, limits, { spare: true });
   }
 
   close(): void {

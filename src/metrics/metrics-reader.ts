@@ -1,10 +1,12 @@
 import { FvError } from '../errors/index.ts';
-import { type GuardedResult, isClickHouseUrl, type SqlLimits } from '../store/index.ts';
+import { type GuardedResult, isClickHouseUrl, type SandboxLimits } from '../store/index.ts';
 import { ClickHouseMetricsEngine } from './clickhouse-metrics-engine.ts';
+import { cellKey, checkFilter } from './differencing.ts';
 import { DuckDbMetricsEngine } from './duckdb-metrics-engine.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
+import { populations } from './population.ts';
 
 export interface MetricQuery {
   readonly metric: string;
@@ -127,6 +129,10 @@ export class MetricsReader {
       throw new FvError('FV_METRIC_QUERY', `grain must be one of ${GRAINS.join(', ')}`);
     const by = [...(query.by ?? [])];
     const filters = Object.entries(query.filters ?? {});
+    for (const [d, values] of filters) {
+      if (values.length === 0 || values.length > 100)
+        throw new FvError('FV_METRIC_QUERY', `the filter on ${d} lists between 1 and 100 values`);
+    }
     for (const d of [...by, ...filters.map(([f]) => f)]) {
       if (!def.dimensions.includes(d)) {
         throw new FvError(
@@ -141,9 +147,20 @@ export class MetricsReader {
       ? periodStart(parseDay(query.from, 'from'), query.grain)
       : periodStart(last - DEFAULT_SPAN[query.grain] * DAY, query.grain);
     if (to <= from) throw new FvError('FV_METRIC_QUERY', '--to is before --from');
+    const sides = populations(def.measure).map((p) => p.side);
     const rows = await this.engine.metricRows(def, query.grain, by, filters, { from, to });
+    if (filters.length > 0) {
+      const answered = new Set(rows.map((r) => cellKey(r, by.length)));
+      const range = { from, to };
+      await checkFilter(
+        this.engine,
+        { def, grain: query.grain, by, filters, range, k: this.k, sides },
+        answered,
+      );
+    }
     const cells: Cell[] = [];
     const totalCells: Cell[] = [];
+    const first = 1 + by.length + def.outputs.length;
     for (const r of rows) {
       const values: Record<string, number | null> = {};
       def.outputs.forEach((o, i) => {
@@ -155,7 +172,7 @@ export class MetricsReader {
         period: String(r[0]).slice(0, 10),
         dims: isTotal ? [] : by.map((_, i) => (r[1 + i] === null ? null : String(r[1 + i]))),
         values,
-        units: Number(r[r.length - 2]),
+        units: sides.map((_, s) => Number(r[first + s])),
       };
       (isTotal ? totalCells : cells).push(cell);
     }
@@ -171,8 +188,8 @@ export class MetricsReader {
       to: iso(to),
       k: this.k,
       outputs: def.outputs,
-      groups: suppress(cells, totals, this.k),
-      totals: suppress(totalCells, totals, this.k),
+      groups: suppress(cells, totals, this.k, sides),
+      totals: suppress(totalCells, totals, this.k, sides),
     };
   }
 
@@ -197,7 +214,7 @@ export class MetricsReader {
   }
 
   /** One analyst SELECT over the analytics tables, checked, capped and time-limited. */
-  async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
+  async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
     return this.engine.sql(text, limits);
   }
 

@@ -10,6 +10,7 @@ import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
 import { DASHBOARD_FILE, type ExposureState } from '../probe/index.ts';
 import { SessionStore } from './session-store.ts';
+import { SqlGate } from './sql-gate.ts';
 import type { MetricsSource } from './store-handle.ts';
 import { tlsServerOptions } from './tls-options.ts';
 import { type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
@@ -38,6 +39,10 @@ export interface ServerDeps {
   readonly loginRateLimit?: number;
   /** Store facts for the status route. */
   readonly status: () => Promise<Record<string, unknown>>;
+  /** Analyst statements running at once, per principal and in all (default 1 and 2). */
+  readonly sqlConcurrency?: { readonly perPrincipal: number; readonly total: number };
+  /** An analyst statement's deadline (default 5 s). */
+  readonly sqlTimeoutMs?: number;
   readonly logger?: FastifyServerOptions['logger'];
   /** The built dashboard (dist/web); served as static files that hold no data. */
   readonly webDir?: string;
@@ -59,6 +64,9 @@ declare module 'fastify' {
 const STATUS: Partial<Record<string, number>> = {
   FV_SQL_REFUSED: 400,
   FV_SQL_FAILED: 400,
+  FV_SQL_LIMIT: 400,
+  FV_SQL_BUSY: 429,
+  FV_METRIC_FILTER_UNSAFE: 400,
   FV_METRIC_UNKNOWN: 404,
   FV_METRIC_QUERY: 400,
   FV_TOKEN_UNKNOWN: 404,
@@ -423,6 +431,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     },
   );
 
+  const sqlGate = new SqlGate(deps.sqlConcurrency ?? { perPrincipal: 1, total: 2 });
   app.post<{ Body: { sql: string } }>(
     '/api/v1/sql',
     {
@@ -439,7 +448,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     async (req) => {
       const actor = actorOf(req.principal);
       try {
-        const result = await deps.metrics.sql(req.body.sql, { maxRows: 1000, timeoutMs: 5000 });
+        const result = await sqlGate.run(actor, () =>
+          deps.metrics.sql(req.body.sql, { maxRows: 1000, timeoutMs: deps.sqlTimeoutMs ?? 5000 }),
+        );
         deps.audit.append({
           actor,
           action: 'sql.query',

@@ -13,8 +13,16 @@ export { clickHouseGuardedSql } from './clickhouse/clickhouse-sql.ts';
 export { ClickHouseStore, readableTable } from './clickhouse/clickhouse-store.ts';
 export { isClickHouseUrl, parseClickHouseUrl } from './clickhouse/clickhouse-url.ts';
 export { DuckDbStore } from './duckdb/duckdb-store.ts';
-export { readOnlySql, type SqlResult } from './duckdb/read-only-sql.ts';
-export { checkSql, type GuardedResult, guardedSql, type SqlLimits } from './duckdb/sql-guard.ts';
+export { readOnlySql, SANDBOX_DEFAULTS, type SandboxLimits } from './duckdb/read-only-sql.ts';
+export {
+  checkPlan,
+  checkSql,
+  type GuardDialect,
+  type GuardedResult,
+  guardedSql,
+  lockForAnalysts,
+  type SqlLimits,
+} from './duckdb/sql-guard.ts';
 export { ingestedRows, ingestedRowsError, ingestedRowsMeta } from './ingested-rows.ts';
 export { openStore } from './open-store.ts';
 export type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from './store.ts';

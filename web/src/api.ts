@@ -3,7 +3,10 @@ export interface Group {
   period: string;
   dims: (string | null)[];
   values: Record<string, number | null>;
+  /** The users behind the value (a ratio: its smaller side); null when suppressed. */
   units: number | null;
+  /** A ratio's users per side (`numerator`, `denominator`). */
+  sides?: Record<string, number | null>;
   suppressed: 'none' | 'below_k' | 'complement';
 }
 

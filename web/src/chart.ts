@@ -1,5 +1,5 @@
 import { Chart, type ChartConfiguration, registerables } from 'chart.js';
-import type { Answer } from './api.ts';
+import type { Answer, Group } from './api.ts';
 import { el, formatValue, unitLabel } from './format.ts';
 
 Chart.register(...registerables);
@@ -87,8 +87,13 @@ export function answerTable(answer: Answer): HTMLElement {
     el('th', {}, 'period'),
     ...answer.by.map((b) => el('th', {}, b)),
     ...answer.outputs.map((o) => el('th', { class: 'num' }, o)),
-    el('th', { class: 'num' }, 'users'),
+    el('th', { class: 'num' }, answer.format === 'ratio' ? 'users (numerator / denominator)' : 'users'),
   );
+  const users = (g: Group): string => {
+    if (g.units === null) return `< ${answer.k} or protecting one`;
+    const n = (x: number | null | undefined) => (x ?? 0).toLocaleString('en-US');
+    return g.sides ? `${n(g.sides.numerator)} / ${n(g.sides.denominator)}` : n(g.units);
+  };
   const rows = groups.map((g) =>
     el(
       'tr',
@@ -102,11 +107,7 @@ export function answerTable(answer: Answer): HTMLElement {
           g.suppressed !== 'none' ? 'suppressed' : formatValue(g.values[o] ?? null, answer.format),
         ),
       ),
-      el(
-        'td',
-        { class: 'num' },
-        g.units === null ? `< ${answer.k} or protecting one` : g.units.toLocaleString('en-US'),
-      ),
+      el('td', { class: 'num' }, users(g)),
     ),
   );
   return el('div', { class: 'table-wrap' }, el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)));

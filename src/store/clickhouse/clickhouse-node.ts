@@ -110,11 +110,13 @@ export class ClickHouseNode {
   async json(
     sql: string,
     settings: ClickHouseSettings,
+    signal?: AbortSignal,
   ): Promise<{ meta: Array<{ name: string }>; data: unknown[][] }> {
     const rs = await this.client.query({
       query: sql,
       format: 'JSON',
       clickhouse_settings: this.settings(settings),
+      ...(signal ? { abort_signal: signal } : {}),
     });
     const out = (await rs.json()) as { meta: Array<{ name: string }>; data: Array<Record<string, unknown>> };
     return { meta: out.meta, data: out.data.map((r) => out.meta.map((m) => r[m.name])) };

@@ -1,10 +1,11 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
-import { checkSql, type GuardedResult, type SqlLimits } from '../duckdb/sql-guard.ts';
+import { SANDBOX_DEFAULTS, type SandboxLimits } from '../duckdb/read-only-sql.ts';
+import { checkSql, type GuardDialect, type GuardedResult } from '../duckdb/sql-guard.ts';
 import { type ClickHouseNode, describeClickHouseError } from './clickhouse-node.ts';
 
 /** ClickHouse functions that reach dictionaries, other servers, files or the server's own facts. */
-const DENIED = {
+const DIALECT: GuardDialect = {
   names: new Set([
     'joinget',
     'getmacro',
@@ -25,40 +26,71 @@ const DENIED = {
     'input',
   ]),
   prefixes: ['dict', 'filesystem', 'system', 'bitmap'],
+  // numbers(), zeros() and the like are not needed for analytics; no table function is allowed.
+  generators: new Set(),
 };
 
-const TIMEOUT_CODE = '159';
+/** The server's codes for a limit reached: time, memory, rows read (18.16 and current servers). */
+const LIMIT_CODES = new Set(['159', '241', '158', '396']);
+/** Rows an analyst statement may read on the server, across shards. */
+export const MAX_ROWS_TO_READ = 100_000_000;
 
 /**
  * One analyst SELECT on ClickHouse. It is checked on a portable parse tree first (DuckDB's parser:
- * one SELECT, analytics tables only, no table functions, no denied function; ClickHouse-only
- * syntax such as SETTINGS or INTO OUTFILE does not parse and is refused), then run with
- * `readonly = 1` (the server refuses any write or setting change), a row cap and a time limit.
+ * one SELECT, analytics views only, CTE names resolved by scope, no table functions, no denied
+ * function; ClickHouse-only syntax such as SETTINGS or INTO OUTFILE does not parse and is
+ * refused). ClickHouse binds it on the server, where fleetvault cannot look at the plan; it runs
+ * with `readonly = 1` (the server refuses any write or setting change) and limits the server
+ * enforces itself: memory, rows read, threads and time (`max_memory_usage`, `max_rows_to_read`,
+ * `max_threads`, `max_execution_time`), plus a row cap on the result. The request is also
+ * abandoned a second after the deadline.
  */
 export async function clickHouseGuardedSql(
   parser: DuckDBConnection,
   node: ClickHouseNode,
   sql: string,
   tables: ReadonlySet<string>,
-  limits: SqlLimits,
+  limits: SandboxLimits,
 ): Promise<GuardedResult> {
-  await checkSql(parser, sql, tables, DENIED);
+  await checkSql(parser, sql, tables, DIALECT);
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), limits.timeoutMs + 1000);
   try {
-    const r = await node.json(sql, {
-      readonly: '1',
-      max_result_rows: String(limits.maxRows + 1),
-      result_overflow_mode: 'break',
-      max_execution_time: Math.max(1, Math.ceil(limits.timeoutMs / 1000)),
-    });
+    const r = await node.json(
+      sql,
+      {
+        readonly: '1',
+        max_result_rows: String(limits.maxRows + 1),
+        result_overflow_mode: 'break',
+        max_execution_time: Math.max(1, Math.ceil(limits.timeoutMs / 1000)),
+        timeout_overflow_mode: 'throw',
+        max_memory_usage: String((limits.memoryMb ?? SANDBOX_DEFAULTS.memoryMb) * 1024 * 1024),
+        max_rows_to_read: String(limits.maxRowsToRead ?? MAX_ROWS_TO_READ),
+        read_overflow_mode: 'throw',
+        max_threads: limits.threads ?? SANDBOX_DEFAULTS.threads,
+      },
+      abort.signal,
+    );
     return {
       columns: r.meta.map((m) => m.name),
       rows: r.data.slice(0, limits.maxRows),
       truncated: r.data.length > limits.maxRows,
     };
   } catch (error) {
+    if (abort.signal.aborted)
+      throw new FvError(
+        'FV_SQL_LIMIT',
+        `the statement ran longer than ${limits.timeoutMs} ms and was stopped`,
+      );
     const why = describeClickHouseError(error);
-    if (why.endsWith(`(code ${TIMEOUT_CODE})`))
-      throw new FvError('FV_SQL_REFUSED', `the query ran longer than ${limits.timeoutMs} ms and was stopped`);
+    const code = /\(code (\d+)\)$/.exec(why)?.[1];
+    if (code && LIMIT_CODES.has(code))
+      throw new FvError(
+        'FV_SQL_LIMIT',
+        `the statement reached a limit of the analyst profile and was stopped: ${why}`,
+      );
     throw new FvError('FV_SQL_FAILED', why);
+  } finally {
+    clearTimeout(timer);
   }
 }
