@@ -62,6 +62,12 @@ describe('dashboard in a real browser', () => {
     await db?.drop();
   });
 
+  async function sessionCookie(name: string, password: string): Promise<string> {
+    const r = await app.inject({ method: 'POST', url: '/api/v1/login', payload: { name, password } });
+    expect(r.statusCode).toBe(200);
+    return String(r.headers['set-cookie']).split(';')[0] as string;
+  }
+
   async function signIn(page: Page, name: string, password: string) {
     await page.goto(`${base}/`);
     await page.getByLabel('User name').fill(name);
@@ -125,6 +131,50 @@ describe('dashboard in a real browser', () => {
     expect((await page.request.get(`${base}/api/v1/session`)).status()).toBe(401);
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  it('the overview leads with what changed: cam-outdoor-3 firmware 3.2.0 on the first screen, desktop and phone', async () => {
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/v1/regressions',
+      headers: { cookie: await sessionCookie('vic', pw.viewer as string) },
+    });
+    expect(res.statusCode).toBe(200);
+    const report = res.json() as {
+      k: number;
+      tests: number;
+      regressions: Array<{ dims: string[]; by: string[]; users: number; comparisons: Array<{ q: number }> }>;
+    };
+    const top = report.regressions[0];
+    expect(top?.dims).toEqual(['cam-outdoor-3', '3.2.0']);
+    for (const r of report.regressions) {
+      expect(r.users).toBeGreaterThanOrEqual(report.k);
+      for (const c of r.comparisons) expect(c.q).toBeLessThanOrEqual(0.01);
+    }
+    expect((await app.inject({ method: 'GET', url: '/api/v1/regressions' })).statusCode).toBe(401);
+
+    for (const [name, viewport] of [
+      ['desktop', { width: 1280, height: 800 }],
+      ['phone', { width: 390, height: 844 }],
+    ] as const) {
+      const page = await browser.newPage({ viewport });
+      await signIn(page, 'vic', pw.viewer as string);
+      const first = page.getByTestId('regression').first();
+      await first.waitFor();
+      expect(await first.textContent()).toContain('cam-outdoor-3 · 3.2.0');
+      await expect(page.locator('.method-summary').textContent()).resolves.toMatch(
+        /z-test.*Benjamini–Hochberg false discovery rate 1% over \d+ tests; each side at least \d+ users/,
+      );
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: join(SHOTS, `10-overview-what-changed-${name}.png`) });
+      if (name === 'desktop') {
+        // Within the first screen: no scrolling needed to read it.
+        const box = await first.boundingBox();
+        expect(await page.evaluate(() => window.scrollY)).toBe(0);
+        expect((box?.y ?? 1e9) + (box?.height ?? 0)).toBeLessThanOrEqual(viewport.height);
+      }
+      await page.close();
+    }
   });
 
   it('a viewer is refused the SQL console', async () => {

@@ -1,6 +1,15 @@
-import { type Answer, ApiError, api, type MetricInfo, metricQuery, setCsrf } from './api.ts';
+import {
+  type Answer,
+  ApiError,
+  api,
+  type MetricInfo,
+  metricQuery,
+  type RegressionReport,
+  setCsrf,
+} from './api.ts';
 import { answerChart, answerTable } from './chart.ts';
 import { el, formatValue } from './format.ts';
+import { whatChanged } from './what-changed.ts';
 
 export interface SessionUser {
   name: string;
@@ -86,7 +95,8 @@ function lastVisible(a: Answer): { period: string; value: number | null } {
 
 export const overviewView: Render = async (root) => {
   loading(root, 'the overview');
-  const [act, active, fail] = await Promise.all([
+  const [changed, act, active, fail] = await Promise.all([
+    api<RegressionReport>('GET', '/api/v1/regressions'),
     metricQuery('activations', { grain: 'week', by: ['product_model'] }),
     metricQuery('active_devices', { grain: 'week' }),
     metricQuery('connection_failure_rate', { grain: 'week', by: ['devices.product_model'] }),
@@ -96,11 +106,7 @@ export const overviewView: Render = async (root) => {
   const f = lastVisible(fail);
   root.replaceChildren(
     el('h1', {}, 'Fleet overview'),
-    el(
-      'p',
-      { class: 'note' },
-      `Weekly, ${act.from} to ${act.to} (UTC). Every group has at least k = ${act.k} users; smaller ones are suppressed.`,
-    ),
+    whatChanged(changed),
     el(
       'div',
       { class: 'tiles' },
@@ -108,9 +114,14 @@ export const overviewView: Render = async (root) => {
       tile('Active devices', formatValue(d.value, 'count'), `week of ${d.period}`),
       tile('Failure rate', formatValue(f.value, 'ratio'), `week of ${f.period}`),
     ),
+    el(
+      'p',
+      { class: 'note' },
+      `Weekly, ${act.from} to ${act.to} (UTC). Every group has at least k = ${act.k} users; smaller ones are suppressed.`,
+    ),
+    el('section', {}, el('h2', {}, 'Connection failure rate by product'), answerChart(fail)),
     el('section', {}, el('h2', {}, 'Activations by product'), answerChart(act)),
     el('section', {}, el('h2', {}, 'Active devices'), answerChart(active)),
-    el('section', {}, el('h2', {}, 'Connection failure rate by product'), answerChart(fail)),
   );
 };
 
