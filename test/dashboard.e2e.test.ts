@@ -170,7 +170,7 @@ describe('dashboard in a real browser', () => {
       if (name === 'desktop') {
         // Within the first screen: no scrolling needed to read it.
         const box = await first.boundingBox();
-        expect(await page.evaluate(() => window.scrollY)).toBe(0);
+        expect(await page.evaluate('window.scrollY')).toBe(0);
         expect((box?.y ?? 1e9) + (box?.height ?? 0)).toBeLessThanOrEqual(viewport.height);
       }
       await page.close();
