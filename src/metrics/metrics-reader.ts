@@ -152,7 +152,7 @@ export class MetricsReader {
       ? periodStart(parseDay(query.from, 'from'), query.grain)
       : periodStart(last - DEFAULT_SPAN[query.grain] * DAY, query.grain);
     if (to <= from)
-    throw new FvError('FV_METRIC_QUERY', 'the end date is before the start date; pick a later end date');
+      throw new FvError('FV_METRIC_QUERY', 'the end date is before the start date; pick a later end date');
     const sides = populations(def.measure).map((p) => p.side);
     const rows = await this.engine.metricRows(def, query.grain, by, filters, { from, to });
     if (filters.length > 0) {
