@@ -189,7 +189,7 @@ describe('findRegressions', () => {
     const totals = new Map(totalCells.map((c) => [c.period, c.units]));
     const answer: MetricAnswer = {
       metric: 'time_to_first_connection',
-      description: 'Seconds from activation to the first successful connection',
+      description: 'Time from activation to the first successful connection',
       format: 'seconds',
       grain: 'week',
       by: ['product_model', 'firmware_version'],
