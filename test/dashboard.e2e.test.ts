@@ -176,6 +176,14 @@ describe('dashboard in a real browser', () => {
         const box = await first.boundingBox();
         expect(await page.evaluate('window.scrollY')).toBe(0);
         expect((box?.y ?? 1e9) + (box?.height ?? 0)).toBeLessThanOrEqual(viewport.height);
+        // The name opens its breakdown in Explore, narrowed to the product.
+        await first.getByRole('link', { name: 'cam-outdoor-3 · 3.2.0' }).click();
+        await page.locator('[data-testid=answer-table]').waitFor();
+        const firmware = await page
+          .locator('[data-testid=answer-table] tbody td:nth-child(3)')
+          .allTextContents();
+        expect(new Set(firmware)).toEqual(new Set(['3.1.4', '3.2.0']));
+        expect(await page.locator('#filter-value').inputValue()).toBe('cam-outdoor-3');
       }
       await page.close();
     }

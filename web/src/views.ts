@@ -95,8 +95,25 @@ function lastVisible(a: Answer): { period: string; value: number | null } {
 
 export const overviewView: Render = async (root) => {
   loading(root, 'the overview');
-  const [changed, act, active, fail] = await Promise.all([
-    api<RegressionReport>('GET', '/api/v1/regressions'),
+  // The detection reads several answers on a cold store; the rest of the page does not wait for it.
+  const lead = el(
+    'div',
+    { class: 'what-changed-slot' },
+    el(
+      'section',
+      { class: 'what-changed', 'aria-busy': 'true' },
+      el('h2', {}, 'What changed'),
+      el('p', { class: 'loading', role: 'status' }, 'Looking for significant changes…'),
+    ),
+  );
+  const changed = api<RegressionReport>('GET', '/api/v1/regressions')
+    .then((report) => lead.replaceChildren(whatChanged(report)))
+    .catch((e: unknown) =>
+      lead.replaceChildren(
+        el('section', { class: 'what-changed' }, el('h2', {}, 'What changed'), errorBox(e)),
+      ),
+    );
+  const [act, active, fail] = await Promise.all([
     metricQuery('activations', { grain: 'week', by: ['product_model'] }),
     metricQuery('active_devices', { grain: 'week' }),
     metricQuery('connection_failure_rate', { grain: 'week', by: ['devices.product_model'] }),
@@ -106,7 +123,7 @@ export const overviewView: Render = async (root) => {
   const f = lastVisible(fail);
   root.replaceChildren(
     el('h1', {}, 'Fleet overview'),
-    whatChanged(changed),
+    lead,
     el(
       'div',
       { class: 'tiles' },
@@ -123,6 +140,7 @@ export const overviewView: Render = async (root) => {
     el('section', {}, el('h2', {}, 'Activations by product'), answerChart(act)),
     el('section', {}, el('h2', {}, 'Active devices'), answerChart(active)),
   );
+  await changed;
 };
 
 /** Explore's state, kept in the URL (`#/explore?metric=…&by=a,b…`) so a link restores the view. */

@@ -15,6 +15,14 @@ function against(r: Regression, c: RegressionComparison): string {
   return parent.length ? `other ${varying} of ${parent.join(' · ')}` : `the other ${varying}s`;
 }
 
+/** The group's own breakdown in Explore, narrowed to its parent (the product of a firmware). */
+function exploreLink(r: Regression): string {
+  const q = new URLSearchParams({ metric: r.metric, grain: 'week', by: r.by.join(',') });
+  const [first] = r.dims;
+  if (r.by.length > 1 && first) q.set('filter', `${r.by[0]}:${first}`);
+  return `#/explore?${q}`;
+}
+
 function item(r: Regression): HTMLElement {
   const name = r.dims.map((d) => d ?? '(none)').join(' · ');
   return el(
@@ -23,7 +31,7 @@ function item(r: Regression): HTMLElement {
     el(
       'div',
       { class: 'regression-head' },
-      el('strong', { class: 'regression-name' }, name),
+      el('a', { class: 'regression-name', href: exploreLink(r), title: 'Open in Explore' }, name),
       ` ${label(r.metric)} ${r.output === 'value' ? '' : `(${r.output}) `}`,
       el('strong', {}, formatValue(r.value, r.format)),
       el(
