@@ -23,8 +23,28 @@ function exploreLink(r: Regression): string {
   return `#/explore?${q}`;
 }
 
-function item(r: Regression): HTMLElement {
-  const name = r.dims.map((d) => d ?? '(none)').join(' · ');
+const nameOf = (r: Regression) => r.dims.map((d) => d ?? '(none)').join(' · ');
+const pairs = (r: Regression) =>
+  r.by.flatMap((b, i) => (r.dims[i] === null ? [] : [`${bare(b)}=${r.dims[i]}`]));
+
+/**
+ * Leads and what follows from them: a weaker regression of the same metric that shares a group
+ * value with a stronger one (cam-outdoor-3 in a region, after cam-outdoor-3 · 3.2.0) is listed
+ * under it, so the first lines name different stories. The API keeps every one on its own.
+ */
+function leads(list: readonly Regression[]): Array<{ lead: Regression; related: Regression[] }> {
+  const out: Array<{ lead: Regression; related: Regression[]; pairs: Set<string> }> = [];
+  for (const r of list) {
+    const mine = pairs(r);
+    const home = out.find((o) => o.lead.metric === r.metric && mine.some((p) => o.pairs.has(p)));
+    if (home) home.related.push(r);
+    else out.push({ lead: r, related: [], pairs: new Set(mine) });
+  }
+  return out;
+}
+
+function item({ lead: r, related }: { lead: Regression; related: Regression[] }): HTMLElement {
+  const name = nameOf(r);
   return el(
     'li',
     { class: 'regression', 'data-testid': 'regression' },
@@ -50,6 +70,18 @@ function item(r: Regression): HTMLElement {
           `vs ${against(r, c)}: expected ${formatValue(c.expected, r.format)}, ${pct(c.rise)}, z = ${c.z.toFixed(1)}, ${qText(c.q)}`,
         ),
       ),
+      related.length
+        ? el(
+            'li',
+            { class: 'regression-related' },
+            'Also significant, sharing a group with it: ',
+            ...related.flatMap((x, i) => [
+              i ? ', ' : '',
+              el('a', { href: exploreLink(x) }, nameOf(x)),
+              ` ${formatValue(x.value, x.format)}`,
+            ]),
+          )
+        : null,
     ),
   );
 }
@@ -58,7 +90,7 @@ function item(r: Regression): HTMLElement {
 export function whatChanged(report: RegressionReport): HTMLElement {
   const rules = report.rules;
   const summary = `Tests: two-proportion z-test (failure rates), log-normal median test (times); Benjamini–Hochberg false discovery rate ${rules.fdr * 100}% over ${report.tests} tests; each side at least ${Math.max(report.k, rules.minUsers)} users (k = ${report.k}); rises of at least ${rules.minRise * 100}%.`;
-  const list = report.regressions;
+  const list = leads(report.regressions);
   const more = list.slice(SHOWN);
   return el(
     'section',
