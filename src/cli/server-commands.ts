@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Approvals, policyState, type SecurityState } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
+import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor } from '../probe/index.ts';
@@ -34,6 +35,7 @@ import {
   sourceUrl,
   untilStopped,
 } from './defaults.ts';
+import type { Output } from './output.ts';
 
 export function stateFiles(opts: Record<string, unknown>) {
   const dir = String(opts.stateDir ?? STATE_DIR);
@@ -164,15 +166,20 @@ export const serveAction: Action = async (out, opts) => {
   let timer: NodeJS.Timeout | undefined;
   if (every !== undefined && syncOnce) {
     const run = syncOnce;
+    const watch = regressionWatch(audit, out, webhook);
     const tick = () =>
-      metrics.exclusive(run).catch((error: unknown) => {
-        audit.append({
-          actor: 'scheduler',
-          action: 'sync',
-          outcome: 'failed',
-          detail: { code: isFvError(error) ? error.code : 'FV_INTERNAL' },
+      metrics
+        .exclusive(run)
+        .then(() => watch(metrics))
+        .catch((error: unknown) => {
+          audit.append({
+            actor: 'scheduler',
+            action: 'sync',
+            outcome: 'failed',
+            detail: { code: isFvError(error) ? error.code : 'FV_INTERNAL' },
+          });
         });
-      });
+    void watch(metrics);
     timer = setInterval(() => void tick(), every);
     out.line(
       `Syncing every ${String(opts.syncEvery)}; the dashboard's answers are recomputed after each sync.`,
@@ -231,6 +238,39 @@ export const serveAction: Action = async (out, opts) => {
   audit.append({ actor: 'cli', action: 'server.stop', outcome: 'ok' });
   return 0;
 };
+
+/** After each scheduled sync: a new regression is logged, audited and POSTed to the alert webhook. */
+function regressionWatch(audit: AuditLog, out: Output, webhook: string | undefined) {
+  const watch = new RegressionWatch({
+    ...(webhook ? { webhook } : {}),
+    onAlert: (a) => {
+      audit.append({
+        actor: 'scheduler',
+        action: 'regression.alert',
+        outcome: 'ok',
+        detail: {
+          period: a.period,
+          regressions: a.regressions.length,
+          ...(a.webhook ? { webhook: a.webhook } : {}),
+        },
+      });
+      for (const r of a.regressions) {
+        out.warn(
+          `ALERT what changed: ${r.metric} of ${r.dims.join(' / ')} (${r.by.join(' x ')}), week of ${r.period}`,
+        );
+      }
+    },
+  });
+  return (source: RegressionSource) =>
+    watch.check(source).catch((error: unknown) => {
+      audit.append({
+        actor: 'scheduler',
+        action: 'regression.check',
+        outcome: 'failed',
+        detail: { code: isFvError(error) ? error.code : 'FV_INTERNAL' },
+      });
+    });
+}
 
 /** The server's own base URLs: its host, or for a wildcard address loopback and each interface. */
 function ownUrls(host: string, port: number, tls: boolean): string[] {

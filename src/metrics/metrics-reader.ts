@@ -41,7 +41,12 @@ const DAY = 86_400_000;
 
 function parseDay(s: string, name: string): number {
   const t = DATE.test(s) ? Date.parse(`${s}T00:00:00Z`) : Number.NaN;
-  if (Number.isNaN(t)) throw new FvError('FV_METRIC_QUERY', `--${name} must be a date as YYYY-MM-DD`);
+  // Said the same way to the CLI, the API and the dashboard: no flag or parameter syntax.
+  if (Number.isNaN(t))
+    throw new FvError(
+      'FV_METRIC_QUERY',
+      `the ${name === 'from' ? 'start' : 'end'} date must be a day written YYYY-MM-DD, such as 2026-11-30`,
+    );
   return t;
 }
 
@@ -146,7 +151,8 @@ export class MetricsReader {
     const from = query.from
       ? periodStart(parseDay(query.from, 'from'), query.grain)
       : periodStart(last - DEFAULT_SPAN[query.grain] * DAY, query.grain);
-    if (to <= from) throw new FvError('FV_METRIC_QUERY', '--to is before --from');
+    if (to <= from)
+      throw new FvError('FV_METRIC_QUERY', 'the end date is before the start date; pick a later end date');
     const sides = populations(def.measure).map((p) => p.side);
     const rows = await this.engine.metricRows(def, query.grain, by, filters, { from, to });
     if (filters.length > 0) {

@@ -11,6 +11,7 @@ export const KNOWN_ROUTES: readonly ProbeRoute[] = [
   { method: 'GET', url: '/api/v1/session', access: 'viewer' },
   { method: 'GET', url: '/api/v1/metrics', access: 'viewer' },
   { method: 'GET', url: '/api/v1/metrics/:name', access: 'viewer' },
+  { method: 'GET', url: '/api/v1/regressions', access: 'viewer' },
   { method: 'POST', url: '/api/v1/sql', access: 'analyst' },
   { method: 'GET', url: '/api/v1/status', access: 'viewer' },
   { method: 'GET', url: '/api/v1/audit', access: 'admin' },

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Approvals, PrincipalRequest } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
+import { detectRegressions } from '../insights/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
 import { DASHBOARD_FILE, type ExposureState } from '../probe/index.ts';
 import { SessionStore } from './session-store.ts';
@@ -428,6 +429,27 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
         });
         throw error;
       }
+    },
+  );
+
+  app.get(
+    '/api/v1/regressions',
+    {
+      config: {
+        access: 'viewer',
+        summary:
+          'what changed: groups whose failure rate or time to first connection rose significantly (k-anonymous)',
+      },
+    },
+    async (req) => {
+      const report = await detectRegressions(deps.metrics);
+      deps.audit.append({
+        actor: actorOf(req.principal),
+        action: 'regressions.query',
+        outcome: 'ok',
+        detail: { period: report.period, tests: report.tests, regressions: report.regressions.length },
+      });
+      return report;
     },
   );
 

@@ -80,3 +80,37 @@ export function metricQuery(
     if (values.length) p.append('filter', `${dim}:${values.join(',')}`);
   return api<Answer>('GET', `/api/v1/metrics/${encodeURIComponent(name)}?${p}`);
 }
+
+export interface RegressionComparison {
+  against: 'baseline' | 'siblings';
+  expected: number;
+  referenceUsers: number;
+  rise: number;
+  z: number;
+  p: number;
+  q: number;
+}
+
+export interface Regression {
+  metric: string;
+  description: string;
+  format: Answer['format'];
+  output: string;
+  by: string[];
+  dims: (string | null)[];
+  period: string;
+  value: number;
+  users: number;
+  comparisons: RegressionComparison[];
+}
+
+export interface RegressionReport {
+  grain: 'week';
+  period: string | null;
+  k: number;
+  rules: { fdr: number; minUsers: number; minExpected: number; minRise: number; minRateRise: number };
+  method: string[];
+  groups: { tested: number; suppressed: number; tooSmall: number };
+  tests: number;
+  regressions: Regression[];
+}

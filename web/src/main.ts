@@ -34,7 +34,8 @@ function signedOut(): void {
   who.textContent = '';
   loginView(root, (u) => {
     signIn(u);
-    location.hash = '#/overview';
+    // A shared link (say, an Explore view) opens where it points once signed in.
+    if (!location.hash.startsWith('#/') || location.hash === '#/') location.hash = '#/overview';
     void route();
   });
 }
@@ -76,7 +77,8 @@ async function showExposure(): Promise<void> {
 async function route(): Promise<void> {
   if (!user) return signedOut();
   void showExposure();
-  const name = (location.hash.replace(/^#\//, '') || 'overview') as keyof typeof ROUTES;
+  // `#/explore?metric=…`: the page, then its own state.
+  const name = (location.hash.replace(/^#\//, '').split('?')[0] || 'overview') as keyof typeof ROUTES;
   const view = ROUTES[name] ?? overviewView;
   for (const a of nav.querySelectorAll('a'))
     a.setAttribute('aria-current', a.getAttribute('href') === `#/${name}` ? 'page' : 'false');

@@ -1,6 +1,15 @@
-import { type Answer, ApiError, api, type MetricInfo, metricQuery, setCsrf } from './api.ts';
-import { answerChart, answerTable } from './chart.ts';
-import { el, formatValue } from './format.ts';
+import {
+  type Answer,
+  ApiError,
+  api,
+  type MetricInfo,
+  metricQuery,
+  type RegressionReport,
+  setCsrf,
+} from './api.ts';
+import { answerChart, answerCsv, answerTable, shownGroups } from './chart.ts';
+import { el, formatValue, GRAIN_WORD } from './format.ts';
+import { whatChanged } from './what-changed.ts';
 
 export interface SessionUser {
   name: string;
@@ -86,6 +95,24 @@ function lastVisible(a: Answer): { period: string; value: number | null } {
 
 export const overviewView: Render = async (root) => {
   loading(root, 'the overview');
+  // The detection reads several answers on a cold store; the rest of the page does not wait for it.
+  const lead = el(
+    'div',
+    { class: 'what-changed-slot' },
+    el(
+      'section',
+      { class: 'what-changed', 'aria-busy': 'true' },
+      el('h2', {}, 'What changed'),
+      el('p', { class: 'loading', role: 'status' }, 'Looking for significant changes…'),
+    ),
+  );
+  const changed = api<RegressionReport>('GET', '/api/v1/regressions')
+    .then((report) => lead.replaceChildren(whatChanged(report)))
+    .catch((e: unknown) =>
+      lead.replaceChildren(
+        el('section', { class: 'what-changed' }, el('h2', {}, 'What changed'), errorBox(e)),
+      ),
+    );
   const [act, active, fail] = await Promise.all([
     metricQuery('activations', { grain: 'week', by: ['product_model'] }),
     metricQuery('active_devices', { grain: 'week' }),
@@ -96,11 +123,7 @@ export const overviewView: Render = async (root) => {
   const f = lastVisible(fail);
   root.replaceChildren(
     el('h1', {}, 'Fleet overview'),
-    el(
-      'p',
-      { class: 'note' },
-      `Weekly, ${act.from} to ${act.to} (UTC). Every group has at least k = ${act.k} users; smaller ones are suppressed.`,
-    ),
+    lead,
     el(
       'div',
       { class: 'tiles' },
@@ -108,15 +131,65 @@ export const overviewView: Render = async (root) => {
       tile('Active devices', formatValue(d.value, 'count'), `week of ${d.period}`),
       tile('Failure rate', formatValue(f.value, 'ratio'), `week of ${f.period}`),
     ),
+    el(
+      'p',
+      { class: 'note' },
+      `Weekly, ${act.from} to ${act.to} (UTC). Every group has at least k = ${act.k} users; smaller ones are suppressed.`,
+    ),
+    el('section', {}, el('h2', {}, 'Connection failure rate by product'), answerChart(fail)),
     el('section', {}, el('h2', {}, 'Activations by product'), answerChart(act)),
     el('section', {}, el('h2', {}, 'Active devices'), answerChart(active)),
-    el('section', {}, el('h2', {}, 'Connection failure rate by product'), answerChart(fail)),
   );
+  await changed;
 };
+
+/** Explore's state, kept in the URL (`#/explore?metric=…&by=a,b…`) so a link restores the view. */
+interface ExploreState {
+  metric: string;
+  grain: string;
+  by: string[];
+  from: string;
+  to: string;
+  filterDim: string;
+  filterValues: string[];
+}
+
+function readExploreState(): Partial<ExploreState> {
+  const q = new URLSearchParams(location.hash.split('?')[1] ?? '');
+  const list = (v: string | null) => (v ? v.split(',').filter(Boolean) : []);
+  const [filterDim, values] = (q.get('filter') ?? '').split(':');
+  return {
+    ...(q.get('metric') ? { metric: q.get('metric') as string } : {}),
+    ...(q.get('grain') ? { grain: q.get('grain') as string } : {}),
+    ...(q.has('by') ? { by: list(q.get('by')) } : {}),
+    from: q.get('from') ?? '',
+    to: q.get('to') ?? '',
+    filterDim: filterDim ?? '',
+    filterValues: list(values ?? null),
+  };
+}
+
+function exploreHash(st: ExploreState): string {
+  const q = new URLSearchParams({ metric: st.metric, grain: st.grain, by: st.by.join(',') });
+  if (st.from) q.set('from', st.from);
+  if (st.to) q.set('to', st.to);
+  if (st.filterDim && st.filterValues.length) q.set('filter', `${st.filterDim}:${st.filterValues.join(',')}`);
+  return `#/explore?${q}`;
+}
+
+function download(name: string, text: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
+  const a = el('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
 
 export const exploreView: Render = async (root) => {
   loading(root, 'the metric catalogue');
   const { metrics } = await api<{ metrics: MetricInfo[] }>('GET', '/api/v1/metrics');
+  const initial = readExploreState();
   const select = (id: string, options: string[], value?: string) => {
     const s = el(
       'select',
@@ -126,56 +199,106 @@ export const exploreView: Render = async (root) => {
     if (value !== undefined) s.value = value;
     return s;
   };
+  const names = metrics.map((m) => m.name);
   const metric = select(
     'metric',
-    metrics.map((m) => m.name),
-    'connection_failure_rate',
+    names,
+    names.includes(initial.metric ?? '') ? initial.metric : 'connection_failure_rate',
   );
-  const grain = select('grain', ['day', 'week', 'month'], 'week');
-  const by = select('by', ['']);
+  const grain = select('grain', ['day', 'week', 'month'], initial.grain ?? 'week');
+  const byBox = el('fieldset', { class: 'by', id: 'by' }, el('legend', {}, 'Break down by'));
   const filterDim = select('filter-dim', ['']);
-  const filterValue = el('input', { id: 'filter-value', placeholder: 'value, value…' });
+  const filterValue = el('input', {
+    id: 'filter-value',
+    placeholder: 'value, value…',
+    'aria-label': 'Filter values',
+  });
+  filterValue.value = (initial.filterValues ?? []).join(', ');
   const from = el('input', { id: 'from', type: 'date' });
   const to = el('input', { id: 'to', type: 'date' });
+  from.value = initial.from ?? '';
+  to.value = initial.to ?? '';
   const out = el('div', { id: 'result' });
-  const dims = () => {
+  const checked = () =>
+    [...byBox.querySelectorAll<HTMLInputElement>('input[type=checkbox]')]
+      .filter((c) => c.checked)
+      .map((c) => c.value);
+  const dims = (want?: readonly string[], filter?: string) => {
     const m = metrics.find((x) => x.name === metric.value);
-    for (const s of [by, filterDim])
-      s.replaceChildren(
-        ...['', ...(m?.dimensions ?? [])].map((o) => el('option', { value: o }, o || '(none)')),
-      );
-    if (m?.dimensions[0]) by.value = m.dimensions[0];
+    const available = m?.dimensions ?? [];
+    const on = new Set((want ?? available.slice(0, 1)).filter((d) => available.includes(d)));
+    byBox.replaceChildren(
+      el('legend', {}, 'Break down by'),
+      ...available.map((d) => {
+        const box = el('input', { type: 'checkbox', name: 'by', value: d, id: `by-${d}` });
+        box.checked = on.has(d);
+        return el('label', { class: 'check', for: `by-${d}` }, box, ` ${d}`);
+      }),
+    );
+    filterDim.replaceChildren(...['', ...available].map((o) => el('option', { value: o }, o || '(none)')));
+    filterDim.value = filter && available.includes(filter) ? filter : '';
   };
-  metric.addEventListener('change', dims);
-  dims();
+  metric.addEventListener('change', () => dims());
+  dims(initial.by, initial.filterDim);
   let latest = 0;
+  let shown: Answer | null = null;
+  const csv = el('button', { type: 'button', id: 'csv', disabled: '' }, 'Download CSV');
+  csv.addEventListener('click', () => {
+    if (shown) download(`${shown.metric}-${shown.grain}-${shown.from}-${shown.to}.csv`, answerCsv(shown));
+  });
   const run = async () => {
     const mine = ++latest;
-    out.replaceChildren(el('p', { class: 'loading', role: 'status' }, 'Loading…'));
-    try {
-      const values = filterValue.value
+    const state: ExploreState = {
+      metric: metric.value,
+      grain: grain.value,
+      by: checked(),
+      from: from.value,
+      to: to.value,
+      filterDim: filterDim.value,
+      filterValues: filterValue.value
         .split(',')
         .map((v) => v.trim())
-        .filter(Boolean);
-      const answer = await metricQuery(metric.value, {
-        grain: grain.value,
-        by: by.value ? [by.value] : [],
-        ...(from.value ? { from: from.value } : {}),
-        ...(to.value ? { to: to.value } : {}),
-        filters: filterDim.value && values.length ? { [filterDim.value]: values } : {},
+        .filter(Boolean),
+    };
+    history.replaceState(null, '', exploreHash(state));
+    if (state.from && state.to && state.to < state.from) {
+      shown = null;
+      csv.setAttribute('disabled', '');
+      out.replaceChildren(
+        el(
+          'p',
+          { class: 'error', role: 'alert' },
+          'The “To” date is before the “From” date. Pick a later “To” date.',
+        ),
+      );
+      return;
+    }
+    out.replaceChildren(el('p', { class: 'loading', role: 'status' }, 'Loading…'));
+    try {
+      const answer = await metricQuery(state.metric, {
+        grain: state.grain,
+        by: state.by,
+        ...(state.from ? { from: state.from } : {}),
+        ...(state.to ? { to: state.to } : {}),
+        filters:
+          state.filterDim && state.filterValues.length ? { [state.filterDim]: state.filterValues } : {},
       });
       // A slower, earlier answer must not replace a newer one.
       if (mine !== latest) return;
-      const shown = answer.by.length ? answer.groups : answer.totals;
+      shown = answer;
+      csv.removeAttribute('disabled');
       const note = el(
         'p',
         { class: 'note' },
-        `${answer.description}: ${answer.grain}ly from ${answer.from} to ${answer.to} (exclusive), k = ${answer.k}.`,
+        `${answer.description}: ${GRAIN_WORD[answer.grain] ?? answer.grain} from ${answer.from} to ${answer.to} (exclusive)${answer.by.length ? `, by ${answer.by.join(' × ')}` : ''}, k = ${answer.k}.`,
       );
-      if (shown.length) out.replaceChildren(note, answerChart(answer), answerTable(answer));
+      if (shownGroups(answer).length) out.replaceChildren(note, answerChart(answer), answerTable(answer));
       else out.replaceChildren(note, el('p', { class: 'empty' }, 'No data in this range.'));
     } catch (e) {
-      if (mine === latest) out.replaceChildren(errorBox(e));
+      if (mine !== latest) return;
+      shown = null;
+      csv.setAttribute('disabled', '');
+      out.replaceChildren(errorBox(e));
     }
   };
   const form = el(
@@ -183,17 +306,23 @@ export const exploreView: Render = async (root) => {
     { class: 'controls' },
     el('label', {}, 'Metric ', metric),
     el('label', {}, 'Grain ', grain),
-    el('label', {}, 'By ', by),
+    byBox,
     el('label', {}, 'From ', from),
     el('label', {}, 'To ', to),
     el('label', {}, 'Filter ', filterDim, filterValue),
     el('button', { type: 'submit' }, 'Run'),
+    csv,
   );
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     void run();
   });
-  root.replaceChildren(el('h1', {}, 'Explore metrics'), form, out);
+  root.replaceChildren(
+    el('h1', {}, 'Explore metrics'),
+    form,
+    el('p', { class: 'note' }, 'The address bar holds this view: copy it to share exactly what you see.'),
+    out,
+  );
   await run();
 };
 
