@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Approvals } from '../src/approvals/index.ts';
+import { Approvals, type Signer } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
+import { enrollToken } from './helpers/enroll.ts';
 import type { TestDatabase } from './helpers/pg.ts';
 import { DEMO_METRICS as METRICS, DEMO_POLICY as POLICY, syncedStore } from './helpers/synced-store.ts';
 
@@ -26,13 +27,19 @@ describe('HTTP API', () => {
   let approvals: Approvals;
   const creds: Record<string, string | undefined> = {};
   let victim = '';
+  let other: () => Signer;
 
   beforeAll(async () => {
     ({ db, dir, store, canaries } = await syncedStore({ users: 1200, days: 7 }));
     const tokens = new TokenStore(join(dir, 'tokens.json'));
     audit = new AuditLog(join(dir, 'audit.jsonl'));
-    for (const role of ['viewer', 'analyst', 'admin'] as const)
-      creds[role] = tokens.create({ role, name: role, days: 1 }).token;
+    users = new UserStore(join(dir, 'users.json'));
+    approvals = new Approvals(dir, audit);
+    // Roles above viewer exist only in the signed state: the first two admins are the bootstrap.
+    creds.viewer = tokens.create({ role: 'viewer', name: 'viewer', days: 1 }).token;
+    creds.admin = enrollToken(approvals, tokens, users, 'admin', 'admin').token;
+    creds.analyst = enrollToken(approvals, tokens, users, 'analyst', 'analyst').token;
+    other = enrollToken(approvals, tokens, users, 'admin', 'other-admin').signer;
     const expired = tokens.create({ role: 'admin', name: 'old', days: 1 });
     const raw = JSON.parse(readFileSync(tokens.path, 'utf8'));
     raw.find((t: { id: string }) => t.id === expired.record.id).expiresAt = '2020-01-01T00:00:00.000Z';
@@ -48,8 +55,6 @@ describe('HTTP API', () => {
     for (const k of ['viewer', 'analyst', 'admin', 'expired', 'revoked'] as const)
       creds[k] = `Bearer ${creds[k]}`;
     reader = await MetricsReader.open(store, readMetricsFile(METRICS));
-    users = new UserStore(join(dir, 'users.json'));
-    approvals = new Approvals(dir, audit);
     app = await buildServer({
       metrics: reader,
       tokens,
@@ -88,11 +93,8 @@ describe('HTTP API', () => {
     url.startsWith('/api/v1/approvals/:id')
       ? url.replace(
           ':id',
-          approvals.proposePrincipal(
-            { type: 'token', role: 'analyst', name: 'm' },
-            'token:someone-else',
-            'matrix',
-          ).proposal.id,
+          approvals.proposePrincipal({ type: 'token', role: 'analyst', name: 'm' }, other(), 'matrix')
+            .proposal.id,
         )
       : url.replace(':name', 'activations').replace(':id', victim);
 

@@ -14,7 +14,13 @@ export interface ProbeRoute {
   readonly summary?: string;
 }
 
-export type FindingKind = 'exposed-route' | 'tls' | 'file-permissions' | 'pii-in-response' | 'unreachable';
+export type FindingKind =
+  | 'exposed-route'
+  | 'tls'
+  | 'file-permissions'
+  | 'pii-in-response'
+  | 'unreachable'
+  | 'unapproved-principal';
 
 /** One problem: what kind, where, and why; never a value from a response. */
 export interface ProbeFinding {
@@ -113,6 +119,8 @@ export async function probeDeployment(opts: {
   files?: readonly string[];
   scanner?: PiiScanner;
   timeoutMs?: number;
+  /** Sent with every request (the server's own probe marks itself; it grants nothing). */
+  headers?: Readonly<Record<string, string>>;
 }): Promise<ProbeReport> {
   const base = new URL(opts.baseUrl);
   const scanner = opts.scanner ?? piiScanner();
@@ -133,9 +141,10 @@ export async function probeDeployment(opts: {
   let reached = 0;
   for (const route of routes.values()) {
     const url = new URL(concrete(route.url), base);
+    const own = opts.headers ?? {};
     for (const [who, headers] of [
-      ['without credentials', {}],
-      ['with a bogus token', { authorization: bogus }],
+      ['without credentials', { ...own }],
+      ['with a bogus token', { ...own, authorization: bogus }],
     ] as const) {
       const withBody = route.method !== 'GET' && route.method !== 'DELETE';
       let answer: Awaited<ReturnType<typeof httpAnswer>>;
