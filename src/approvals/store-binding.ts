@@ -92,6 +92,13 @@ export function checkStoreBinding(
         `the store ${store} was synced with k = ${binding.k}, below the approved k = ${doc.state.k} of state ${doc.stateId} version ${doc.version}; sync it under the approved policy`,
       );
     }
+  } else if (doc && !forSync) {
+    // A store never synced under this state (one from before, or put back from elsewhere) is not
+    // served under it: the first sync binds it after checking its policy.
+    throw new FvError(
+      'FV_STATE_MISMATCH',
+      `the store ${store} is bound to no security state, but ${dir} holds state ${doc.stateId} version ${doc.version}; run \`fleetvault sync\` once with this state folder to bind it`,
+    );
   }
   requireAuditAnchors(approvals, binding);
 }

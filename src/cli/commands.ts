@@ -226,8 +226,10 @@ export const syncAction: Action = async (out, opts) => {
   const mode = syncMode(opts.mode, 'mode');
   if (opts.follow === true && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
   const storePath = String(opts.store ?? DEFAULT_STORE);
-  const approvals = approvalsIn(stateDirFor(opts, await storeBinding(storePath)));
+  const binding = await storeBinding(storePath);
+  const approvals = approvalsIn(stateDirFor(opts, binding));
   // Checked before the store is opened for writing: a refused sync leaves it untouched.
+  checkStoreBinding(binding, approvals, storePath, true);
   requirePolicyApproved(policy, approvals, 'cli');
   if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
   const store = await openStore(storePath);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type PiiScanner, piiScanner } from '../privacy/index.ts';
 import { isLoopback } from '../server/listen-address.ts';
 import { httpAnswer } from './http-request.ts';
@@ -88,7 +88,11 @@ function strings(body: string, contentType: string): string[] {
 function modeFindings(paths: readonly string[]): { checked: number; findings: ProbeFinding[] } {
   const findings: ProbeFinding[] = [];
   let checked = 0;
+  const seen = new Set<string>();
   const check = (p: string) => {
+    // A store inside the state folder (the default) is checked once.
+    if (seen.has(resolve(p))) return;
+    seen.add(resolve(p));
     const st = statSync(p);
     checked++;
     if ((st.mode & 0o077) !== 0) {

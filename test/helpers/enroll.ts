@@ -22,3 +22,17 @@ export function enrollToken(
     signer: () => approvals.signer({ kind: 'token', id: record.id, name, role }, token),
   };
 }
+
+/** An account created the way `fleetvault users add` creates it (see `enrollToken`). */
+export async function enrollUser(
+  approvals: Approvals,
+  tokens: TokenStore,
+  users: UserStore,
+  role: Role,
+  name: string,
+): Promise<string> {
+  const grant = approvals.authorizePrincipal({ type: 'user', role, name }, undefined);
+  const { record, password } = await users.add(name, role);
+  approvals.enroll(`user:${record.id}`, role, grant, 'test', password, principalsAboveViewer(tokens, users));
+  return password;
+}
