@@ -345,7 +345,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
-    .option('--state-dir <dir>', 'state folder (audit log)', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder (default: the store’s own folder)')
     .option(
       '--discard-ingested',
       'rotate even though tables hold rows devices sent, which cannot be re-pseudonymized: they are lost',
@@ -371,7 +371,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
-    .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
+    .option(
+      '--state-dir <dir>',
+      'state folder (default: the one the store records, else the store’s own folder)',
+    )
     .option('--source <url>', "read the table's types from the source (else from the store)")
     .option('--client-id <id>', 'MQTT client id of the persistent session (default fleetvault-<table>)')
     .option('--batch <n>', 'rows per committed batch, and the most unacknowledged messages in memory', '1000')
