@@ -343,7 +343,10 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     const elsewhere = mkdtempSync(join(tmpdir(), 'fv-cwd-'));
     const started = await serve([], elsewhere);
     expect('port' in started, (started as Refused).stderr).toBe(true);
-    if ('port' in started) await started.stop();
+    if ('port' in started) {
+      expect(started.out()).toContain(`Security state ${stateId}`); // the state it serves under, named
+      await started.stop();
+    }
     expect(existsSync(join(elsewhere, '.fleetvault'))).toBe(false);
     expect(audit()).toContain('"action":"server.start"');
     // A weaker policy synced under a new state folder: refused before the store is opened.

@@ -255,12 +255,28 @@ export const serveAction: Action = async (out, opts) => {
     monitor.start();
     void monitor.runOnce();
   }
+  const trust = approvals.current();
+  const bound = binding;
   audit.append({
     actor: 'cli',
     action: 'server.start',
     outcome: 'ok',
-    detail: { listen: `${addr.host}:${addr.port}`, tls },
+    detail: {
+      listen: `${addr.host}:${addr.port}`,
+      tls,
+      // Starting over (a new state, a new store) shows here as new ids: watch them.
+      ...(trust ? { stateId: trust.stateId, stateVersion: trust.version } : {}),
+      ...(bound ? { storeId: bound.storeId } : {}),
+    },
   });
+  if (trust)
+    out.line(
+      `Security state ${trust.stateId} version ${trust.version} (signed by ${trust.signatures.map((x) => x.by).join(', ')})${bound ? `; store ${bound.storeId}` : ''}.`,
+    );
+  else
+    out.warn(
+      'No signed security state: roles come from the tokens and users files (enroll admins to sign one).',
+    );
   out.line(`fleetvault dashboard on ${url}/ (API ${url}/api/v1, health ${url}/healthz)`);
   if (tokens.list().length === 0 && users.list().length === 0) {
     out.line(
