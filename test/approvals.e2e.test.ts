@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { buildServer, type Principal, TokenStore, UserStore } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -109,7 +109,10 @@ describe('two-person rule', () => {
       expect(r.code, r.stderr).toBe(0);
       pw[name] = JSON.parse(r.stdout).password;
     }
-    expect((await sync()).code).toBe(0); // seals the policy
+    // One admin records the shipped policy in the signed state (one signature: nothing is weaker).
+    const sealed = await approvals(['seal', '--policy', DEMO_POLICY], 'alice');
+    expect(sealed.code, sealed.stderr).toBe(0);
+    expect((await sync()).code).toBe(0);
   });
 
   afterAll(async () => {
@@ -229,8 +232,9 @@ describe('two-person rule', () => {
     expect((await approvals(['approve', proposalId(p2.stdout)], 'bob')).code).toBe(0);
     const r = await sync(weaker);
     expect(r.code, r.stderr).toBe(0);
-    // Strengthening needs nobody: back to the shipped policy, which is now the approved floor again.
+    // Strengthening needs one admin's signature: back to the shipped policy, which is then the floor again.
     expect((await sync()).code).toBe(0);
+    expect((await approvals(['seal', '--policy', DEMO_POLICY], 'bob')).code).toBe(0);
     expect((await sync(weaker)).code).toBe(1);
   });
 
@@ -324,15 +328,19 @@ describe('two-person rule', () => {
     }
   });
 
-  it('expired proposals cannot be approved', () => {
+  it('expired proposals cannot be approved', async () => {
     const a = new Approvals(state, new AuditLog(join(state, 'audit.jsonl')));
+    const users = new UserStore(join(state, 'users.json'));
+    const signer = async (name: string) =>
+      a.signer((await users.verify(name, pw[name] as string)) as Principal, pw[name] as string);
     const v = a.proposePrincipal(
       { type: 'token', role: 'analyst', name: 'late' },
-      'user:someone',
+      await signer('alice'),
       'expiry test',
       1,
     );
-    expect(() => a.approve(v.proposal.id, 'user:other', Date.now() + 2 * 3_600_000)).toThrow(/expired/);
+    const bob = await signer('bob');
+    expect(() => a.approve(v.proposal.id, bob, Date.now() + 2 * 3_600_000)).toThrow(/expired/);
     expect(a.show(v.proposal.id).proposal.status).toBe('pending');
   });
 

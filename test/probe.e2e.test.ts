@@ -1,6 +1,6 @@
 // End to end (slow): the exposure probe against real servers over loopback, from the CLI and from
 // inside a server, with a deliberately exposed data route, a webhook receiver and a browser.
-import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,7 +57,7 @@ describe('exposure probe', () => {
     await app.listen({ host: '127.0.0.1', port: 0 });
     apps.push(app);
     const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    return { app, base, users };
+    return { app, base, users, auditFile: join(dir, `audit-${apps.length - 1}.jsonl`) };
   }
 
   it('finds nothing on a clean deployment, from inside and from the CLI', async () => {
@@ -125,15 +125,19 @@ describe('exposure probe', () => {
     const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
     let monitor: ExposureMonitor | undefined;
     const alerts: unknown[] = [];
-    const { app, base, users } = await serve({ leak: true, monitor: () => monitor });
+    const { app, base, users, auditFile } = await serve({ leak: true, monitor: () => monitor });
     const interval = 1500;
+    const runs: number[] = [];
     monitor = new ExposureMonitor({
       baseUrls: () => [base],
       routes: () => app.fvRoutes,
       files: [store],
       intervalMs: interval,
       webhook: hook,
+      // The server's own secret: the probe's login attempts spend nobody's rate limit.
+      headers: app.fvProbeHeaders,
       onAlert: (a) => alerts.push(a),
+      onRun: (s) => runs.push(s.runs),
     });
     const started = Date.now();
     monitor.start();
@@ -153,6 +157,11 @@ describe('exposure probe', () => {
       expect(JSON.stringify(received)).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/); // no pseudonym from the leak
       for (const c of canaries) expect(JSON.stringify(received).includes(c)).toBe(false);
 
+      // More probe runs than the login limit allows attempts (10 a minute, 2 per run): people still sign in.
+      while (monitor.state.runs < 6) await new Promise((r) => setTimeout(r, 100));
+      expect(runs.length).toBeGreaterThanOrEqual(6);
+      const log = existsSync(auditFile) ? readFileSync(auditFile, 'utf8') : '';
+      expect(log).not.toContain('"action":"auth.refused"');
       const password = (await users.add('watcher', 'viewer')).password;
       const login = await fetch(`${base}/api/v1/login`, {
         method: 'POST',

@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Approvals } from '../src/approvals/index.ts';
+import { Approvals, type Signer } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
+import { enrollToken, enrollUser } from './helpers/enroll.ts';
 import type { TestDatabase } from './helpers/pg.ts';
 import { DEMO_METRICS as METRICS, DEMO_POLICY as POLICY, syncedStore } from './helpers/synced-store.ts';
 
@@ -26,13 +27,22 @@ describe('HTTP API', () => {
   let approvals: Approvals;
   const creds: Record<string, string | undefined> = {};
   let victim = '';
+  let other: () => Signer;
+  let alicePassword = '';
+  let keyFile = '';
 
   beforeAll(async () => {
-    ({ db, dir, store, canaries } = await syncedStore({ users: 1200, days: 7 }));
+    ({ db, dir, store, canaries, keyFile } = await syncedStore({ users: 1200, days: 7 }));
     const tokens = new TokenStore(join(dir, 'tokens.json'));
     audit = new AuditLog(join(dir, 'audit.jsonl'));
-    for (const role of ['viewer', 'analyst', 'admin'] as const)
-      creds[role] = tokens.create({ role, name: role, days: 1 }).token;
+    users = new UserStore(join(dir, 'users.json'));
+    approvals = new Approvals(dir, audit);
+    // Roles above viewer exist only in the signed state: the first two admins are the bootstrap.
+    creds.viewer = tokens.create({ role: 'viewer', name: 'viewer', days: 1 }).token;
+    creds.admin = enrollToken(approvals, tokens, users, 'admin', 'admin').token;
+    creds.analyst = enrollToken(approvals, tokens, users, 'analyst', 'analyst').token;
+    alicePassword = await enrollUser(approvals, tokens, users, 'analyst', 'alice');
+    other = enrollToken(approvals, tokens, users, 'admin', 'other-admin').signer;
     const expired = tokens.create({ role: 'admin', name: 'old', days: 1 });
     const raw = JSON.parse(readFileSync(tokens.path, 'utf8'));
     raw.find((t: { id: string }) => t.id === expired.record.id).expiresAt = '2020-01-01T00:00:00.000Z';
@@ -48,8 +58,6 @@ describe('HTTP API', () => {
     for (const k of ['viewer', 'analyst', 'admin', 'expired', 'revoked'] as const)
       creds[k] = `Bearer ${creds[k]}`;
     reader = await MetricsReader.open(store, readMetricsFile(METRICS));
-    users = new UserStore(join(dir, 'users.json'));
-    approvals = new Approvals(dir, audit);
     app = await buildServer({
       metrics: reader,
       tokens,
@@ -88,11 +96,8 @@ describe('HTTP API', () => {
     url.startsWith('/api/v1/approvals/:id')
       ? url.replace(
           ':id',
-          approvals.proposePrincipal(
-            { type: 'token', role: 'analyst', name: 'm' },
-            'token:someone-else',
-            'matrix',
-          ).proposal.id,
+          approvals.proposePrincipal({ type: 'token', role: 'analyst', name: 'm' }, other(), 'matrix')
+            .proposal.id,
         )
       : url.replace(':name', 'activations').replace(':id', victim);
 
@@ -154,7 +159,7 @@ describe('HTTP API', () => {
   });
 
   it('browser login: argon2id password, HttpOnly SameSite=Strict cookie, CSRF on state changes, audited', async () => {
-    const { password } = await users.add('alice', 'analyst');
+    const password = alicePassword; // enrolled in the signed state in beforeAll
     const bad = await app.inject({
       method: 'POST',
       url: '/api/v1/login',
@@ -391,8 +396,10 @@ describe('HTTP API', () => {
       const audit = readFileSync(join(state, 'audit.jsonl'), 'utf8');
       expect(audit.match(/"action":"sync","outcome":"ok"/g)?.length).toBeGreaterThanOrEqual(2);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.on('exit', r));
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.on('exit', r));
+      }
     }
   }, 90_000);
 
@@ -412,11 +419,41 @@ describe('HTTP API', () => {
     expect(r.stderr).toContain('FV_LISTEN_INSECURE');
     let port = 0;
     reader.close();
+    // Once a signed state exists, a store is served only after a sync under it bound it.
+    const seal = await runCli([
+      'approvals',
+      'seal',
+      '--policy',
+      POLICY,
+      '--token',
+      (creds.admin as string).slice(7),
+      '--state-dir',
+      dir,
+    ]);
+    expect(seal.code, seal.stderr).toBe(0);
+    const bound = await runCli([
+      'sync',
+      '--source',
+      db.url,
+      '--policy',
+      POLICY,
+      '--store',
+      store,
+      '--key-file',
+      keyFile,
+      '--state-dir',
+      dir,
+    ]);
+    expect(bound.code, bound.stderr).toBe(0);
     const child = spawn(
       process.execPath,
       [BIN, 'serve', '--store', store, '--metrics', METRICS, '--state-dir', dir, '--listen', '127.0.0.1:0'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         child.stdout.on('data', (d) => {
@@ -426,7 +463,7 @@ describe('HTTP API', () => {
             resolve();
           }
         });
-        child.on('exit', () => reject(new Error('serve exited')));
+        child.on('exit', () => reject(new Error(`serve exited: ${stderr}`)));
       });
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${port}/api/v1/metrics`)).status).toBe(401);

@@ -2,8 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
-import { ROLES, type Role } from '../server/token-store.ts';
-import { ApprovedState } from './approved-state.ts';
+import { type Principal, ROLES, type Role } from '../server/token-store.ts';
+import { AdminKeys, publicKeyText, type Signer, signText, verifyText } from './admin-key.ts';
+import {
+  ApprovedState,
+  adminsOf,
+  grantText,
+  type StateDoc,
+  signedText,
+  stateDigest,
+} from './approved-state.ts';
 import { type PrincipalRequest, type Proposal, ProposalStore } from './proposal-store.ts';
 import {
   compareStates,
@@ -14,6 +22,8 @@ import {
 } from './security-state.ts';
 
 const SEALED = '"action":"approvals.seal"';
+/** What a new signed state holds before anyone changes it: loopback only, the probe every 5 minutes. */
+const FIRST_STATE: SecurityState = { listeners: [], probeSeconds: 300 };
 
 /** What a proposal would change, as the reviewer sees it before approving. */
 export interface ProposalView {
@@ -21,43 +31,107 @@ export interface ProposalView {
   readonly differences: readonly Difference[];
 }
 
+/** How a token or account above viewer may be created: an approval, the bootstrap, or no signed state yet. */
+export interface PrincipalGrant {
+  readonly approval?: string;
+  readonly bootstrap: boolean;
+}
+
 function principalDifference(p: PrincipalRequest): Difference {
   return { field: `new ${p.type} "${p.name}"`, approved: 'none', configured: p.role, weaker: true };
 }
 
+const tamperedProposal = (id: string, path: string) =>
+  new FvError(
+    'FV_STATE_TAMPERED',
+    `proposal ${id} in ${path} fails its signature: it was edited outside fleetvault`,
+  );
+
 /**
- * The two-person rule. Every command that applies security settings asks `check` first; every
- * change that weakens them is a proposal that a different admin approves. Strengthening needs
- * no one and is recorded at once, so that weakening back needs approval again.
+ * The two-person rule on a signed, versioned security state. Each principal above viewer has its
+ * own Ed25519 key (sealed under its own password or token); a weakening version carries valid
+ * signatures of two different admins over (state id, version, digest), anything else one. Roles
+ * above viewer exist only in the signed state: the tokens and users files hold secrets, not rights.
  */
 export class Approvals {
   readonly state: ApprovedState;
+  readonly keys: AdminKeys;
   readonly proposals: ProposalStore;
 
   constructor(
     readonly dir: string,
-    private readonly audit: AuditLog,
+    readonly audit: AuditLog,
   ) {
     this.state = new ApprovedState(dir);
-    this.proposals = new ProposalStore(join(dir, 'proposals.json'), this.state);
+    this.keys = new AdminKeys(dir);
+    this.proposals = new ProposalStore(join(dir, 'proposals.json'), (p) => this.checkProposal(p));
   }
 
-  /** The approved state, verified; an empty one before the first seal. */
-  approved(): SecurityState {
-    const s = this.state.read();
-    if (s) return s;
-    if (existsSync(this.audit.path) && readFileSync(this.audit.path, 'utf8').includes(SEALED)) {
+  /** The newest signed version, verified from version 1; undefined before the first principal is enrolled. */
+  current(): StateDoc | undefined {
+    const doc = this.state.current();
+    if (!doc && existsSync(this.audit.path) && readFileSync(this.audit.path, 'utf8').includes(SEALED)) {
       throw new FvError(
         'FV_STATE_TAMPERED',
         `the approved security state ${this.state.path} is missing, but the audit log shows it was sealed; restore it from backup`,
       );
     }
-    return {};
+    return doc;
+  }
+
+  /** Whether a signed state exists: from then on, roles above viewer come from it alone. */
+  signed(): boolean {
+    return this.current() !== undefined;
+  }
+
+  /** The approved state, verified; an empty one before the first seal. */
+  approved(): SecurityState {
+    return this.current()?.state ?? {};
+  }
+
+  /**
+   * Whether a principal may act with the role its file gives it: viewers always; above viewer
+   * only with exactly that role in the signed state (when one exists).
+   */
+  admits(p: Pick<Principal, 'kind' | 'id' | 'role'>): boolean {
+    if (p.role === 'viewer') return true;
+    const doc = this.current();
+    if (!doc) return true;
+    return (
+      doc.state.principals?.[`${p.kind}:${p.id}`] === p.role &&
+      doc.state.keys?.[`${p.kind}:${p.id}`] !== undefined
+    );
+  }
+
+  /** Principals above viewer in the files that the signed state does not name with that role. */
+  unapproved(onFile: Readonly<Record<string, Role>>): string[] {
+    const doc = this.current();
+    if (!doc) return [];
+    return Object.entries(onFile)
+      .filter(
+        ([id, role]) => role !== 'viewer' && (doc.state.principals?.[id] !== role || !doc.state.keys?.[id]),
+      )
+      .map(([id, role]) => `${id} (${role})`);
+  }
+
+  /** An admin's signing key, unsealed with their own password or token. */
+  signer(p: Principal, secret: string): Signer {
+    const id = `${p.kind}:${p.id}`;
+    const doc = this.current();
+    if (!doc || doc.state.principals?.[id] !== 'admin')
+      throw new FvError('FV_APPROVAL_INVALID', `${id} is not an admin in the signed security state`);
+    const signer = this.keys.unseal(id, secret);
+    if (publicKeyText(signer.key) !== doc.state.keys?.[id])
+      throw new FvError(
+        'FV_APPROVAL_INVALID',
+        `the signing key of ${id} is not the one the signed state names`,
+      );
+    return signer;
   }
 
   /**
    * Compares a configuration with the approved state. Weaker parts stop the caller with every
-   * difference named; parts never seen before are sealed; stronger parts are recorded.
+   * difference named; stronger parts run (recording them takes one admin: `approvals seal`).
    */
   check(now: SecurityState, actor: string): Difference[] {
     const approved = this.approved();
@@ -79,30 +153,59 @@ export class Approvals {
         ],
       );
     }
-    const merged = mergeState(approved, now);
-    // The principals in use are the approved set from now on: a revoked token revived by hand is new again.
-    const next = now.principals ? { ...merged, principals: now.principals } : merged;
-    if (JSON.stringify(next) !== JSON.stringify(approved)) {
-      this.save(next, actor, { stronger: diffs.map((d) => d.field), parts: Object.keys(now) });
-    }
     return diffs;
   }
 
-  /** Writes the signed state; the first write is recorded as the seal, which a deletion cannot undo. */
-  private save(state: SecurityState, actor: string, detail: Record<string, unknown>): void {
-    const first = !this.state.exists();
-    this.state.write(state);
-    this.audit.append({
-      actor,
-      action: first ? 'approvals.seal' : 'approvals.record',
-      outcome: 'ok',
-      detail,
+  /** One admin records parts seen for the first time or made stronger: a new version with one signature. */
+  seal(now: SecurityState, signer: Signer): { doc: StateDoc; differences: Difference[] } {
+    const diffs = this.check(now, signer.id);
+    const approved = this.approved();
+    const next = mergeState(approved, now);
+    const doc = this.write(next, signer, {}, 'approvals.record', {
+      parts: Object.keys(now),
+      stronger: diffs.map((d) => d.field),
     });
+    return { doc, differences: diffs };
+  }
+
+  private write(
+    next: SecurityState,
+    first: Signer,
+    extra: Parameters<ApprovedState['write']>[3],
+    action: string,
+    detail: Record<string, unknown>,
+  ): StateDoc {
+    const firstSeal = !this.state.exists();
+    const doc = this.state.write(next, first, this.audit.head(), extra);
+    this.audit.append({
+      actor: first.id,
+      action: firstSeal ? 'approvals.seal' : action,
+      outcome: 'ok',
+      detail: {
+        ...detail,
+        stateId: doc.stateId,
+        version: doc.version,
+        digest: doc.digest,
+        ...(doc.bootstrap ? { bootstrap: true } : {}),
+      },
+    });
+    return doc;
+  }
+
+  private requireSigned(): StateDoc {
+    const doc = this.current();
+    if (!doc)
+      throw new FvError(
+        'FV_APPROVAL_INVALID',
+        'no signed security state here yet: enroll the first admins with `fleetvault users add --role admin`',
+      );
+    return doc;
   }
 
   /** Proposes the weaker part of a configuration; refuses when nothing in it is weaker. */
-  proposeSettings(now: SecurityState, by: string, reason: string, hours?: number): ProposalView {
-    const approved = this.approved();
+  proposeSettings(now: SecurityState, by: Signer, reason: string, hours?: number): ProposalView {
+    const doc = this.requireSigned();
+    const approved = doc.state;
     const settings = weakerPart(approved, now);
     if (Object.keys(settings).length === 0) {
       throw new FvError(
@@ -110,9 +213,22 @@ export class Approvals {
         'nothing to approve: this configuration is not weaker than the approved state',
       );
     }
-    const proposal = this.proposals.propose({ kind: 'settings', settings, reason, proposedBy: by }, hours);
+    const state = mergeState(approved, settings);
+    const version = doc.version + 1;
+    const digest = stateDigest(doc.stateId, version, doc.digest, state);
+    const proposal = this.proposals.propose(
+      {
+        kind: 'settings',
+        settings,
+        reason,
+        proposedBy: by.id,
+        target: { base: doc.version, version, digest, state },
+      },
+      () => ({ by: by.id, sig: signText(by, signedText(doc.stateId, version, digest)) }),
+      hours,
+    );
     this.audit.append({
-      actor: by,
+      actor: by.id,
       action: 'approvals.propose',
       outcome: 'ok',
       detail: { id: proposal.id, kind: proposal.kind },
@@ -120,17 +236,22 @@ export class Approvals {
     return this.view(proposal, approved);
   }
 
-  proposePrincipal(principal: PrincipalRequest, by: string, reason: string, hours?: number): ProposalView {
+  proposePrincipal(principal: PrincipalRequest, by: Signer, reason: string, hours?: number): ProposalView {
     if (principal.role === 'viewer')
       throw new FvError('FV_USAGE', 'a viewer needs no approval; create it directly');
-    const proposal = this.proposals.propose({ kind: 'principal', principal, reason, proposedBy: by }, hours);
+    const doc = this.requireSigned();
+    const proposal = this.proposals.propose(
+      { kind: 'principal', principal, reason, proposedBy: by.id },
+      (id) => ({ by: by.id, sig: signText(by, grantText(doc.stateId, id, principal)) }),
+      hours,
+    );
     this.audit.append({
-      actor: by,
+      actor: by.id,
       action: 'approvals.propose',
       outcome: 'ok',
       detail: { id: proposal.id, kind: proposal.kind, role: principal.role },
     });
-    return this.view(proposal, this.approved());
+    return this.view(proposal, doc.state);
   }
 
   show(id: string): ProposalView {
@@ -142,17 +263,36 @@ export class Approvals {
     return this.proposals.list().map((p) => this.view(p, approved));
   }
 
-  /** A different admin approves: settings join the approved state now; a principal may be created once. */
-  approve(id: string, by: string, now = Date.now()): ProposalView {
-    const approved = this.approved();
-    const before = this.view(this.proposals.get(id, now), approved);
+  /** A different admin signs: settings become the next version now; a principal may be created once. */
+  approve(id: string, by: Signer, now = Date.now()): ProposalView {
+    const doc = this.requireSigned();
+    const before = this.view(this.proposals.get(id, now), doc.state);
     try {
-      const decided = this.proposals.decide(id, by, 'approved', now);
-      if (decided.kind === 'settings' && decided.settings) {
-        this.save(mergeState(approved, decided.settings), by, { approval: id });
+      const p = before.proposal;
+      let signature: { by: string; sig: string };
+      if (p.kind === 'settings') {
+        const t = p.target;
+        if (!t) throw tamperedProposal(id, this.proposals.path);
+        if (p.status === 'pending' && t.base !== doc.version)
+          throw new FvError(
+            'FV_APPROVAL_INVALID',
+            `proposal ${id} was made against version ${t.base} of the security state, which is now at version ${doc.version}; propose it again`,
+          );
+        signature = { by: by.id, sig: signText(by, signedText(doc.stateId, t.version, t.digest)) };
+      } else {
+        signature = {
+          by: by.id,
+          sig: signText(by, grantText(doc.stateId, id, p.principal as PrincipalRequest)),
+        };
+      }
+      const decided = this.proposals.decide(id, by.id, 'approved', now, signature);
+      if (decided.kind === 'settings' && decided.target) {
+        this.write(decided.target.state, by, { signatures: decided.signatures ?? [] }, 'approvals.record', {
+          approval: id,
+        });
       }
       this.audit.append({
-        actor: by,
+        actor: by.id,
         action: 'approvals.approve',
         outcome: 'ok',
         detail: {
@@ -164,7 +304,7 @@ export class Approvals {
       return { proposal: decided, differences: before.differences };
     } catch (error) {
       this.audit.append({
-        actor: by,
+        actor: by.id,
         action: 'approvals.approve',
         outcome: 'refused',
         detail: { id, code: (error as FvError).code },
@@ -192,12 +332,9 @@ export class Approvals {
   /**
    * May this token or account be created now? A viewer always; above viewer with an approved,
    * unused, unexpired proposal for exactly this type, name and role, or while fewer than two
-   * admins are approved (nobody could approve yet: the bootstrap, audited as such).
+   * admins are in the signed state (nobody could approve yet: the bootstrap, audited as such).
    */
-  authorizePrincipal(
-    req: PrincipalRequest,
-    approvalId: string | undefined,
-  ): { approval?: string; bootstrap: boolean } {
+  authorizePrincipal(req: PrincipalRequest, approvalId: string | undefined): PrincipalGrant {
     if (req.role === 'viewer') return { bootstrap: false };
     const approved = this.approved();
     if (approvalId) {
@@ -218,49 +355,103 @@ export class Approvals {
       }
       return { approval: approvalId, bootstrap: false };
     }
-    const admins = Object.values(approved.principals ?? {}).filter((r) => r === 'admin').length;
-    if (approved.principals === undefined || admins < 2) return { bootstrap: true };
+    if (adminsOf(approved).length < 2) return { bootstrap: true };
     throw new FvError(
       'FV_APPROVAL_REQUIRED',
       `creating a ${req.role} ${req.type} needs a second admin's approval: propose it with \`fleetvault approvals propose --new-${req.type} ${req.name} --role ${req.role}\` (or POST /api/v1/approvals), then create it with --approval <id> once approved`,
     );
   }
 
-  /** Records a created principal in the approved state and uses up its approval. */
-  recordPrincipal(
+  /**
+   * Enrolls a created principal above viewer: its own key pair (sealed under `secret`, its password
+   * or token) and its role go into a new signed version, signed by its own key and carrying the
+   * two admins' grant (or marked bootstrap). A deployment whose files already hold principals above
+   * viewer that were never enrolled has no signed state; it stays unsigned (and says so).
+   */
+  enroll(
     id: string,
     role: Role,
-    grant: { approval?: string; bootstrap: boolean },
+    grant: PrincipalGrant,
     actor: string,
+    secret: string,
+    onFile: Readonly<Record<string, Role>>,
   ): void {
     if (ROLES.indexOf(role) <= 0) return;
-    if (grant.approval) this.proposals.apply(grant.approval);
-    const approved = this.approved();
-    this.save(
-      mergeState(approved, {
-        principals: { ...(approved.principals ?? {}), [id]: role },
-        ...(grant.approval ? { used: [grant.approval] } : {}),
-      }),
-      actor,
-      { principal: id },
-    );
-    this.audit.append({
-      actor,
-      action: 'approvals.principal',
-      outcome: 'ok',
-      detail: {
-        principal: id,
-        role,
-        ...(grant.approval ? { approval: grant.approval } : { bootstrap: true }),
-      },
+    const doc = this.current();
+    if (!doc && Object.keys(onFile).some((p) => p !== id)) {
+      this.audit.append({
+        actor,
+        action: 'approvals.principal',
+        outcome: 'ok',
+        detail: { principal: id, role, unsigned: true },
+      });
+      return;
+    }
+    const signer = this.keys.create(id, secret);
+    const approved = doc?.state ?? FIRST_STATE;
+    const next = mergeState(approved, {
+      principals: { ...(approved.principals ?? {}), [id]: role },
+      keys: { [id]: publicKeyText(signer.key) },
+      ...(grant.approval ? { used: [grant.approval] } : {}),
     });
+    let extra: Parameters<ApprovedState['write']>[3] = { bootstrap: true };
+    if (grant.approval) {
+      const p = this.proposals.get(grant.approval);
+      extra = {
+        grant: {
+          proposal: p.id,
+          request: p.principal as PrincipalRequest,
+          principal: id,
+          signatures: p.signatures ?? [],
+        },
+      };
+      this.proposals.apply(grant.approval);
+    }
+    this.write(next, signer, extra, 'approvals.principal', {
+      principal: id,
+      role,
+      ...(grant.approval ? { approval: grant.approval } : { bootstrap: true }),
+    });
+  }
+
+  /** A stored proposal must carry its proposer's signature (and its approver's once approved). */
+  private checkProposal(p: Proposal): void {
+    const doc = this.state.current();
+    const bad = () => tamperedProposal(String(p.id), this.proposals.path);
+    if (!doc) throw bad();
+    const history = this.state.history();
+    let text: string;
+    if (p.kind === 'settings') {
+      const t = p.target;
+      const base = t ? history[t.base - 1] : undefined;
+      if (!t || !base || stateDigest(doc.stateId, t.version, base.digest, t.state) !== t.digest) throw bad();
+      text = signedText(doc.stateId, t.version, t.digest);
+    } else {
+      if (!p.principal) throw bad();
+      text = grantText(doc.stateId, p.id, p.principal);
+    }
+    const keyOf = (who: string | undefined) => {
+      for (let i = history.length - 1; i >= 0; i--) {
+        const k = history[i]?.state.keys?.[who ?? ''];
+        if (k) return k;
+      }
+      return undefined;
+    };
+    const signed = (who: string | undefined) =>
+      (p.signatures ?? []).some((s) => s.by === who && verifyText(keyOf(who), text, s.sig));
+    if (!signed(p.proposedBy)) throw bad();
+    if (
+      (p.status === 'approved' || p.status === 'applied') &&
+      (!signed(p.decidedBy) || p.decidedBy === p.proposedBy)
+    )
+      throw bad();
   }
 
   private view(proposal: Proposal, approved: SecurityState): ProposalView {
     const differences =
       proposal.kind === 'principal' && proposal.principal
         ? [principalDifference(proposal.principal)]
-        : compareStates(approved, proposal.settings ?? {}).filter((d) => d.weaker);
+        : compareStates(approved, proposal.target?.state ?? proposal.settings ?? {}).filter((d) => d.weaker);
     return { proposal, differences };
   }
 }

@@ -1,22 +1,56 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FvError } from '../errors/index.ts';
-import type { SecurityState } from './security-state.ts';
+import { ROLES } from '../server/token-store.ts';
+import { type Signer, signText, verifyText } from './admin-key.ts';
+import { compareStates, type SecurityState } from './security-state.ts';
 
-interface SignedFile {
-  readonly format: 'fleetvault-approved-state-v1';
-  readonly state: SecurityState;
-  readonly updatedAt: string;
-  /** HMAC-SHA256 over the canonical JSON of state and updatedAt, under the signing key. */
-  readonly signature: string;
+/** The audit log's head: how many records and the hash of the last. */
+export interface AuditHead {
+  readonly records: number;
+  readonly hash: string;
 }
 
-/** JSON with sorted keys: the same state always signs the same. */
-function canonical(v: unknown): string {
+export interface Signature {
+  readonly by: string;
+  readonly sig: string;
+}
+
+/** A principal created on a proposal two admins signed (their signatures over the request). */
+export interface Grant {
+  readonly proposal: string;
+  readonly request: { readonly type: string; readonly role: string; readonly name: string };
+  readonly principal: string;
+  readonly signatures: readonly Signature[];
+}
+
+/** One version of the approved security state, as written to `states/<version>.json`. */
+export interface StateDoc {
+  readonly format: 'fleetvault-state-v2';
+  readonly stateId: string;
+  readonly version: number;
+  /** Digest of the version before; null for version 1. */
+  readonly prev: string | null;
+  readonly state: SecurityState;
+  /** SHA-256 of the canonical (stateId, version, prev, state). */
+  readonly digest: string;
+  /** Ed25519 signatures over the canonical (stateId, version, digest). */
+  readonly signatures: readonly Signature[];
+  readonly grant?: Grant;
+  /** Written while fewer than two admins existed (nobody could approve yet). */
+  readonly bootstrap?: boolean;
+  /** The audit log's head when this version was signed, signed by the first signer. */
+  readonly audit: AuditHead & { readonly sig: string };
+  readonly signedAt: string;
+}
+
+/** JSON with sorted keys: the same content always digests and signs the same. */
+export function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
     return `{${Object.keys(v)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
       .sort()
       .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
       .join(',')}}`;
@@ -24,92 +58,267 @@ function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export function stateDigest(stateId: string, version: number, prev: string | null, state: SecurityState) {
+  return sha256(canonical({ stateId, version, prev, state }));
+}
+
+/** What every signer signs: the state id, the version and the content digest. */
+export const signedText = (stateId: string, version: number, digest: string) =>
+  canonical({ stateId, version, digest });
+
+export const grantText = (stateId: string, proposal: string, request: Grant['request']) =>
+  canonical({ stateId, proposal, request });
+
+const auditText = (stateId: string, version: number, a: AuditHead) =>
+  canonical({ stateId, version, audit: { records: a.records, hash: a.hash } });
+
+const isAbove = (r: string) => ROLES.indexOf(r as (typeof ROLES)[number]) > 0;
+
+/** Principals above viewer with a key in a state: who may sign its successor. */
+export function keyedPrincipals(s: SecurityState): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [id, role] of Object.entries(s.principals ?? {})) {
+    const key = s.keys?.[id];
+    if (isAbove(role) && key) out[id] = key;
+  }
+  return out;
+}
+
+export function adminsOf(s: SecurityState): string[] {
+  return Object.entries(s.principals ?? {})
+    .filter(([id, r]) => r === 'admin' && s.keys?.[id])
+    .map(([id]) => id);
+}
+
 /**
- * The approved security state, signed (`approved-state.json` and its key `approvals.key`, both
- * mode 0600, in the state folder). Only fleetvault writes it, and only on an approval, when a
- * setting becomes stronger, or when a part is seen for the first time. A hand edit breaks the
- * signature; a deleted file is noticed because the audit log remembers that it was sealed.
+ * Whether going from `prev` to `next` weakens anything: a weaker setting, a part removed, a new
+ * or raised principal, a key replaced, a used approval forgotten.
+ */
+export function transitionWeaker(prev: SecurityState, next: SecurityState): boolean {
+  if (compareStates(prev, next).some((d) => d.weaker)) return true;
+  for (const part of ['k', 'columns', 'onDetect', 'listeners', 'probeSeconds'] as const) {
+    if (prev[part] !== undefined && next[part] === undefined) return true;
+  }
+  for (const [id, role] of Object.entries(next.principals ?? {})) {
+    const was = prev.principals?.[id];
+    if (isAbove(role) && ROLES.indexOf(role) > ROLES.indexOf(was ?? 'viewer')) return true;
+  }
+  for (const [id, key] of Object.entries(prev.keys ?? {})) {
+    if (next.keys?.[id] !== undefined && next.keys[id] !== key) return true;
+  }
+  for (const [id, key] of Object.entries(next.keys ?? {})) {
+    if (prev.keys?.[id] === undefined && key && !(id in (next.principals ?? {}))) return true;
+  }
+  return (prev.used ?? []).some((u) => !(next.used ?? []).includes(u));
+}
+
+function signersOf(doc: StateDoc, keys: Record<string, string>): Set<string> {
+  const text = signedText(doc.stateId, doc.version, doc.digest);
+  return new Set(doc.signatures.filter((s) => verifyText(keys[s.by], text, s.sig)).map((s) => s.by));
+}
+
+const tampered = (path: string, why: string) =>
+  new FvError(
+    'FV_STATE_TAMPERED',
+    `${path}: ${why}. It was not written by fleetvault from two admins' signatures; restore the state folder from backup`,
+  );
+
+/**
+ * Checks one version against the one before (TUF-style): same state id, next version, the
+ * previous digest, and enough valid signatures by keys the previous version names. Weakening
+ * needs two different admins (directly, or through a two-admin grant for a new principal);
+ * anything else one; while fewer than two admins exist, a new principal may sign its own entry.
+ */
+export function verifyTransition(prev: StateDoc | undefined, doc: StateDoc, where: string): void {
+  if (doc.format !== 'fleetvault-state-v2') throw tampered(where, 'not a signed state');
+  if (stateDigest(doc.stateId, doc.version, doc.prev, doc.state) !== doc.digest)
+    throw tampered(where, 'its content does not match its digest (edited by hand)');
+  if (prev) {
+    if (doc.stateId !== prev.stateId) throw tampered(where, 'belongs to another state id');
+    if (doc.version !== prev.version + 1 || doc.prev !== prev.digest)
+      throw tampered(where, `does not follow version ${prev.version}`);
+  } else if (doc.version !== 1 || doc.prev !== null) throw tampered(where, 'history before it is missing');
+  const before = prev?.state ?? {};
+  const prevKeys = keyedPrincipals(before);
+  const newKeys = keyedPrincipals(doc.state);
+  const added = Object.keys(newKeys).filter((id) => !(id in prevKeys));
+  const signers = signersOf(doc, prevKeys);
+  const prevAdmins = adminsOf(before);
+  const firstSigner = doc.signatures[0]?.by ?? '';
+  if (!prev) {
+    // Version 1 (trust on first use): signed by a principal it names. The store binds to its
+    // state id and digest, so a second "version 1" made later is a different state.
+    const own = signersOf(doc, newKeys);
+    if (
+      own.size > 0 &&
+      own.has(firstSigner) &&
+      verifyText(newKeys[firstSigner], auditText(doc.stateId, 1, doc.audit), doc.audit.sig)
+    )
+      return;
+    throw tampered(where, 'version 1 is not signed by a principal it names');
+  }
+  if (
+    !verifyText(
+      prevKeys[firstSigner] ?? newKeys[firstSigner],
+      auditText(doc.stateId, doc.version, doc.audit),
+      doc.audit.sig,
+    )
+  )
+    throw tampered(where, 'its audit anchor is not signed');
+  if (!transitionWeaker(before, doc.state)) {
+    if ([...signers].some((s) => prevAdmins.includes(s))) return;
+    throw tampered(where, 'no admin of the version before signed it');
+  }
+  const admins = [...signers].filter((s) => prevAdmins.includes(s));
+  if (admins.length >= 2) return;
+  if (doc.grant && prev) {
+    const g = doc.grant;
+    const text = grantText(doc.stateId, g.proposal, g.request);
+    const grantAdmins = new Set(
+      g.signatures
+        .filter((s) => prevAdmins.includes(s.by) && verifyText(prevKeys[s.by], text, s.sig))
+        .map((s) => s.by),
+    );
+    const key = doc.state.keys?.[g.principal];
+    const expected = {
+      ...before,
+      principals: { ...(before.principals ?? {}), [g.principal]: g.request.role },
+      keys: { ...(before.keys ?? {}), [g.principal]: key },
+      used: [...new Set([...(before.used ?? []), g.proposal])],
+    };
+    const self = signersOf(doc, { [g.principal]: key ?? '' });
+    if (
+      grantAdmins.size >= 2 &&
+      !(before.used ?? []).includes(g.proposal) &&
+      g.principal.startsWith(`${g.request.type}:`) &&
+      self.has(g.principal) &&
+      canonical(expected) === canonical(doc.state)
+    )
+      return;
+    throw tampered(
+      where,
+      `its grant for ${g.principal} does not carry two admins' signatures for exactly that change`,
+    );
+  }
+  if (doc.bootstrap && prevAdmins.length < 2 && added.length === 1) {
+    const id = added[0] as string;
+    const expected = {
+      ...before,
+      principals: { ...(before.principals ?? {}), [id]: doc.state.principals?.[id] },
+      keys: { ...(before.keys ?? {}), [id]: newKeys[id] },
+    };
+    const self = signersOf(doc, { [id]: newKeys[id] as string });
+    if ((self.has(id) || admins.length === 1) && canonical(expected) === canonical(doc.state)) return;
+  }
+  throw tampered(where, 'it weakens the state without two different admins’ signatures');
+}
+
+/**
+ * The approved security state: a chain of signed versions in `<state>/states/`, the newest also in
+ * `approved-state.json`. Every read verifies the whole chain from version 1, so an edited, forged,
+ * re-signed or older file is refused (`FV_STATE_TAMPERED`, `FV_STATE_ROLLBACK`).
  */
 export class ApprovedState {
   readonly path: string;
-  private readonly keyPath: string;
+  readonly historyDir: string;
+  private cache: { key: string; docs: StateDoc[] } | undefined;
 
   constructor(readonly dir: string) {
     this.path = join(dir, 'approved-state.json');
-    this.keyPath = join(dir, 'approvals.key');
+    this.historyDir = join(dir, 'states');
   }
 
   exists(): boolean {
-    return existsSync(this.path);
+    return existsSync(this.path) || (existsSync(this.historyDir) && readdirSync(this.historyDir).length > 0);
   }
 
-  private key(create: boolean): Buffer {
-    if (!existsSync(this.keyPath)) {
-      if (!create)
-        throw new FvError(
-          'FV_STATE_TAMPERED',
-          `the signing key ${this.keyPath} of the approved security state is missing`,
-        );
-      writeFileSync(this.keyPath, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
-    }
-    if ((statSync(this.keyPath).mode & 0o077) !== 0) {
-      throw new FvError('FV_STATE_TAMPERED', `${this.keyPath} is readable by group or others; chmod 600 it`);
-    }
-    return Buffer.from(readFileSync(this.keyPath, 'utf8'), 'base64');
-  }
-
-  private sign(state: SecurityState, updatedAt: string, key: Buffer): string {
-    return createHmac('sha256', key).update(canonical({ state, updatedAt })).digest('hex');
-  }
-
-  /** Signs any record with the same key (proposals are signed too, so none can be forged or edited). */
-  seal(record: unknown): string {
-    return createHmac('sha256', this.key(true)).update(canonical(record)).digest('hex');
-  }
-
-  verifySeal(record: unknown, signature: string): boolean {
-    const want = Buffer.from(
-      createHmac('sha256', this.key(false)).update(canonical(record)).digest('hex'),
-      'hex',
-    );
-    const have = Buffer.from(signature, 'hex');
-    return have.length === want.length && timingSafeEqual(have, want);
-  }
-
-  /** The verified state; `undefined` when none was ever sealed here. */
-  read(): SecurityState | undefined {
-    if (!this.exists()) return undefined;
-    let file: SignedFile;
+  private parse(path: string): StateDoc {
     try {
-      file = JSON.parse(readFileSync(this.path, 'utf8')) as SignedFile;
+      return JSON.parse(readFileSync(path, 'utf8')) as StateDoc;
     } catch {
-      throw new FvError('FV_STATE_TAMPERED', `${this.path} is not a signed approved state`);
+      throw tampered(path, 'not a signed state');
     }
-    const want = Buffer.from(this.sign(file.state, file.updatedAt, this.key(false)), 'hex');
-    const have = Buffer.from(String(file.signature ?? ''), 'hex');
-    if (
-      file.format !== 'fleetvault-approved-state-v1' ||
-      have.length !== want.length ||
-      !timingSafeEqual(have, want)
-    ) {
+  }
+
+  /** Every version, verified from the first; empty when none was ever signed here. */
+  history(): StateDoc[] {
+    if (!this.exists()) return [];
+    if (!existsSync(this.path))
       throw new FvError(
         'FV_STATE_TAMPERED',
-        `${this.path} fails its signature: it was edited outside fleetvault. Restore it from backup; changes go through \`fleetvault approvals propose\``,
+        `the approved security state ${this.path} is missing, but the audit log shows it was sealed (and ${this.historyDir} holds its history); restore it from backup`,
       );
+    const files = existsSync(this.historyDir)
+      ? readdirSync(this.historyDir)
+          .filter((f) => /^\d+\.json$/.test(f))
+          .sort()
+      : [];
+    const current = readFileSync(this.path, 'utf8');
+    const key = `${current.length}:${files.join(',')}:${current.slice(-200)}`;
+    if (this.cache?.key === key) return this.cache.docs;
+    const docs: StateDoc[] = [];
+    for (const f of files) {
+      const doc = this.parse(join(this.historyDir, f));
+      verifyTransition(docs[docs.length - 1], doc, join(this.historyDir, f));
+      docs.push(doc);
     }
-    return file.state;
+    const head = this.parse(this.path);
+    const last = docs[docs.length - 1];
+    if (!last || canonical(head) !== canonical(last)) {
+      if (last && head.version < last.version)
+        throw new FvError(
+          'FV_STATE_ROLLBACK',
+          `${this.path} is version ${head.version} of state ${head.stateId}, but version ${last.version} was signed since: an older state was put back`,
+        );
+      throw tampered(this.path, 'it is not the newest signed version of its history');
+    }
+    this.cache = { key, docs };
+    return docs;
   }
 
-  write(state: SecurityState): void {
-    const updatedAt = new Date().toISOString();
-    const body: SignedFile = {
-      format: 'fleetvault-approved-state-v1',
-      state,
-      updatedAt,
-      signature: this.sign(state, updatedAt, this.key(true)),
+  current(): StateDoc | undefined {
+    const h = this.history();
+    return h[h.length - 1];
+  }
+
+  /** Signs and writes the next version; `sign` adds every signature after the first. */
+  write(
+    next: SecurityState,
+    first: Signer,
+    audit: AuditHead,
+    extra: { signatures?: readonly Signature[]; grant?: Grant; bootstrap?: boolean } = {},
+  ): StateDoc {
+    const cur = this.current();
+    const stateId = cur?.stateId ?? randomBytes(16).toString('hex');
+    const version = (cur?.version ?? 0) + 1;
+    const prev = cur?.digest ?? null;
+    const digest = stateDigest(stateId, version, prev, next);
+    const doc: StateDoc = {
+      format: 'fleetvault-state-v2',
+      stateId,
+      version,
+      prev,
+      state: next,
+      digest,
+      signatures: [
+        { by: first.id, sig: signText(first, signedText(stateId, version, digest)) },
+        ...(extra.signatures ?? []).filter((s) => s.by !== first.id),
+      ],
+      ...(extra.grant ? { grant: extra.grant } : {}),
+      ...(extra.bootstrap ? { bootstrap: true } : {}),
+      audit: { ...audit, sig: signText(first, auditText(stateId, version, audit)) },
+      signedAt: new Date().toISOString(),
     };
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.path);
+    verifyTransition(cur, doc, 'the new version');
+    if (!existsSync(this.historyDir)) mkdirSync(this.historyDir, { recursive: true, mode: 0o700 });
+    const body = `${JSON.stringify(doc, null, 2)}\n`;
+    const file = join(this.historyDir, `${String(version).padStart(8, '0')}.json`);
+    writeFileSync(file, body, { mode: 0o600, flag: 'wx' });
+    writeFileSync(`${this.path}.tmp`, body, { mode: 0o600 });
+    renameSync(`${this.path}.tmp`, this.path);
+    this.cache = undefined;
+    return doc;
   }
 }

@@ -1,5 +1,6 @@
-export { Approvals, type ProposalView } from './approvals.ts';
-export { ApprovedState } from './approved-state.ts';
+export { AdminKeys, publicKeyText, type Signer } from './admin-key.ts';
+export { Approvals, type PrincipalGrant, type ProposalView } from './approvals.ts';
+export { ApprovedState, type AuditHead, type StateDoc, verifyTransition } from './approved-state.ts';
 export {
   type PrincipalRequest,
   type Proposal,
@@ -16,3 +17,11 @@ export {
   type SecurityState,
   weakerPart,
 } from './security-state.ts';
+export {
+  BINDING_META,
+  bindingFor,
+  checkStoreBinding,
+  readBinding,
+  requireAuditAnchors,
+  type StoreBinding,
+} from './store-binding.ts';

@@ -26,17 +26,23 @@ export interface Proposal {
   readonly status: ProposalStatus;
   readonly decidedBy?: string;
   readonly decidedAt?: string;
+  /** For settings: the exact next version both admins sign (base version, its content and digest). */
+  readonly target?: {
+    readonly base: number;
+    readonly version: number;
+    readonly digest: string;
+    readonly state: SecurityState;
+  };
+  /** Ed25519 signatures of the proposer and (once approved) the approver. */
+  readonly signatures?: readonly { readonly by: string; readonly sig: string }[];
 }
 
 export const DEFAULT_EXPIRY_HOURS = 72;
 
-/** Signs and checks records, so that a hand edit (another proposer, a forged approval) is caught. */
-export interface Signer {
-  seal(record: unknown): string;
-  verifySeal(record: unknown, signature: string): boolean;
-}
+/** Checks a stored proposal's signatures, so that a hand edit (another proposer, a forged approval) is caught. */
+export type ProposalCheck = (p: Proposal) => void;
 
-type Stored = Proposal & { readonly sig: string };
+type Stored = Proposal;
 
 /**
  * Proposals in `proposals.json` (mode 0600). A proposal is decided once, by an admin other than
@@ -47,25 +53,20 @@ export class ProposalStore {
 
   constructor(
     readonly path: string,
-    private readonly signer: Signer,
+    private readonly check: ProposalCheck,
   ) {
     this.file = new JsonFile(path, 'proposals');
   }
 
   private records(): Proposal[] {
-    return this.file.read().map(({ sig, ...p }) => {
-      if (typeof sig !== 'string' || !this.signer.verifySeal(p, sig)) {
-        throw new FvError(
-          'FV_STATE_TAMPERED',
-          `proposal ${String(p.id)} in ${this.path} fails its signature: it was edited outside fleetvault`,
-        );
-      }
+    return this.file.read().map((p) => {
+      this.check(p);
       return p;
     });
   }
 
   private save(records: readonly Proposal[]): void {
-    this.file.write(records.map((p) => ({ ...p, sig: this.signer.seal(p) })));
+    this.file.write(records);
   }
 
   list(now = Date.now()): Proposal[] {
@@ -83,13 +84,16 @@ export class ProposalStore {
   }
 
   propose(
-    p: Pick<Proposal, 'kind' | 'settings' | 'principal' | 'reason' | 'proposedBy'>,
+    p: Pick<Proposal, 'kind' | 'settings' | 'principal' | 'reason' | 'proposedBy' | 'target'>,
+    sign: (id: string) => { by: string; sig: string },
     hours = DEFAULT_EXPIRY_HOURS,
   ): Proposal {
     const now = Date.now();
+    const id = randomBytes(5).toString('hex');
     const proposal: Proposal = {
       ...p,
-      id: randomBytes(5).toString('hex'),
+      id,
+      signatures: [sign(id)],
       proposedAt: new Date(now).toISOString(),
       expiresAt: new Date(now + hours * 3_600_000).toISOString(),
       status: 'pending',
@@ -99,7 +103,13 @@ export class ProposalStore {
   }
 
   /** Approves or rejects: refused for the proposer themself, for a decided or an expired proposal. */
-  decide(id: string, by: string, verdict: 'approved' | 'rejected', now = Date.now()): Proposal {
+  decide(
+    id: string,
+    by: string,
+    verdict: 'approved' | 'rejected',
+    now = Date.now(),
+    signature?: { by: string; sig: string },
+  ): Proposal {
     const p = this.get(id, now);
     if (p.status === 'expired') {
       throw new FvError('FV_APPROVAL_INVALID', `proposal ${id} expired at ${p.expiresAt}; propose it again`);
@@ -112,7 +122,12 @@ export class ProposalStore {
         `proposal ${id} was proposed by ${by}; a different admin must decide it`,
       );
     }
-    return this.update(id, { status: verdict, decidedBy: by, decidedAt: new Date().toISOString() });
+    return this.update(id, {
+      status: verdict,
+      decidedBy: by,
+      decidedAt: new Date().toISOString(),
+      ...(signature ? { signatures: [...(p.signatures ?? []), signature] } : {}),
+    });
   }
 
   /** Marks an approved principal request used; it cannot create a second token or account. */

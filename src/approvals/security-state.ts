@@ -45,6 +45,11 @@ export interface SecurityState {
    * old copy of the proposals file cannot use one twice. Not a setting: never compared.
    */
   readonly used?: readonly string[];
+  /**
+   * `token:<id>` / `user:<id>` → the principal's Ed25519 public key (SPKI DER, base64). Only
+   * principals with a key here can sign the next version. Not a setting: never compared here.
+   */
+  readonly keys?: Readonly<Record<string, string>>;
 }
 
 /** One difference between the approved state and a configuration, in words a reviewer reads. */
@@ -203,6 +208,7 @@ export function mergeState(approved: SecurityState, patch: SecurityState): Secur
     ...(patch.listeners ? { listeners: patch.listeners } : {}),
     ...(patch.probeSeconds !== undefined ? { probeSeconds: patch.probeSeconds } : {}),
     ...(patch.principals ? { principals: { ...(approved.principals ?? {}), ...patch.principals } } : {}),
+    ...(patch.keys ? { keys: { ...(approved.keys ?? {}), ...patch.keys } } : {}),
     ...(patch.used ? { used: [...new Set([...(approved.used ?? []), ...patch.used])] } : {}),
   };
 }

@@ -67,6 +67,12 @@ export class AuditLog {
     }
   }
 
+  /** The head to anchor elsewhere (signed state, store): record count and the last record's hash. */
+  head(): { records: number; hash: string } {
+    const t = this.tail();
+    return { records: t.seq, hash: t.hash };
+  }
+
   append(event: AuditEvent): AuditRecord {
     const prev = this.tail();
     const base = { seq: prev.seq + 1, ts: new Date().toISOString(), prev: prev.hash, ...event };
@@ -84,6 +90,34 @@ export class AuditLog {
       .map((l) => parseLine(l))
       .filter((r): r is AuditRecord => r !== undefined)
       .reverse();
+  }
+
+  /**
+   * Walks the chain and checks that it still reaches each anchored head (recorded in the signed
+   * state and the store): a log cut, deleted or replaced by a shorter or different one fails.
+   */
+  static verifyAnchored(
+    path: string,
+    anchors: readonly { readonly what: string; readonly records: number; readonly hash: string }[],
+  ): AuditVerdict {
+    const v = AuditLog.verify(path);
+    if (!v.ok) return v;
+    const lines = existsSync(path) ? readFileSync(path, 'utf8').trimEnd().split('\n').filter(Boolean) : [];
+    for (const a of anchors) {
+      if (a.records === 0) continue;
+      const r = parseLine(lines[a.records - 1] ?? '');
+      if (!r || r.hash !== a.hash) {
+        return {
+          ok: false,
+          records: v.records,
+          firstBad: {
+            line: Math.min(a.records, lines.length + 1),
+            reason: `${a.what} anchors record ${a.records} (hash ${a.hash.slice(0, 12)}…), which this log ${r ? 'replaces with another' : 'no longer has (cut, deleted or replaced)'}`,
+          },
+        };
+      }
+    }
+    return v;
   }
 
   /** Walks the whole chain and names the first record that does not fit. */

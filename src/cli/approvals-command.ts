@@ -1,5 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { type Difference, type ProposalView, policyState, type SecurityState } from '../approvals/index.ts';
+import {
+  type Difference,
+  type ProposalView,
+  policyState,
+  type SecurityState,
+  type Signer,
+} from '../approvals/index.ts';
 import { FvError } from '../errors/index.ts';
 import { isLoopback, type Principal, parseListen, ROLES, type Role } from '../server/index.ts';
 import type { Action } from './commands.ts';
@@ -14,9 +20,10 @@ import { parseProbeInterval, stateFiles } from './server-commands.ts';
 async function actingAdmin(
   opts: Record<string, unknown>,
   files: ReturnType<typeof stateFiles>,
-): Promise<Principal> {
+): Promise<Signer> {
   const token = (opts.token as string | undefined) ?? process.env.FLEETVAULT_TOKEN;
   let who: Principal | undefined;
+  let secret = '';
   if (opts.user !== undefined) {
     const password =
       opts.passwordStdin === true
@@ -28,23 +35,27 @@ async function actingAdmin(
         `give the password of ${String(opts.user)} in FLEETVAULT_PASSWORD or with --password-stdin`,
       );
     who = await files.users.verify(String(opts.user), password);
+    secret = password;
   } else if (token) {
     const r = files.tokens.authenticate(`Bearer ${token}`);
     who = r.ok ? r.principal : undefined;
+    secret = token;
   } else {
     throw new FvError(
       'FV_USAGE',
       'say who you are: --user <admin name> (password in FLEETVAULT_PASSWORD) or --token <admin token>',
     );
   }
-  if (who?.role !== 'admin') {
+  if (who?.role !== 'admin' || !files.approvals.admits(who)) {
     files.audit.append({ actor: 'cli', action: 'approvals.auth', outcome: 'refused' });
-    throw new FvError('FV_APPROVAL_INVALID', 'those credentials are not an active admin’s');
+    throw new FvError(
+      'FV_APPROVAL_INVALID',
+      'those credentials are not an active admin’s in the signed security state',
+    );
   }
-  return who;
+  // The admin's own key, opened with their own secret: nobody else's files can sign for them.
+  return files.approvals.signer(who, secret);
 }
-
-const actor = (p: Principal) => `${p.kind}:${p.id}`;
 
 function printDifferences(out: Output, diffs: readonly Difference[]): void {
   for (const d of diffs) out.line(`    ${d.field}: ${d.approved}  ->  ${d.configured}`);
@@ -92,7 +103,7 @@ export const approvalsProposeAction: Action = async (out, opts) => {
     if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
     const type = opts.newToken !== undefined ? 'token' : 'user';
     const name = String(opts.newToken ?? opts.newUser);
-    view = files.approvals.proposePrincipal({ type, role: role as Role, name }, actor(who), reason, hours);
+    view = files.approvals.proposePrincipal({ type, role: role as Role, name }, who, reason, hours);
   } else {
     const settings = proposedSettings(opts);
     if (Object.keys(settings).length === 0) {
@@ -101,7 +112,7 @@ export const approvalsProposeAction: Action = async (out, opts) => {
         'propose something: --policy, --listen, --probe-every, --new-token or --new-user',
       );
     }
-    view = files.approvals.proposeSettings(settings, actor(who), reason, hours);
+    view = files.approvals.proposeSettings(settings, who, reason, hours);
   }
   if (out.json) out.data(view);
   out.line(
@@ -136,10 +147,7 @@ export const approvalsDecideAction =
     const files = stateFiles(opts);
     const who = await actingAdmin(opts, files);
     const id = String(args[0] ?? '');
-    const v =
-      verdict === 'approve'
-        ? files.approvals.approve(id, actor(who))
-        : files.approvals.reject(id, actor(who));
+    const v = verdict === 'approve' ? files.approvals.approve(id, who) : files.approvals.reject(id, who.id);
     if (out.json) out.data(v);
     out.line(
       `${verdict === 'approve' ? 'Approved' : 'Rejected'} proposal ${id}${verdict === 'approve' ? ', which changes:' : '.'}`,
@@ -154,10 +162,39 @@ export const approvalsDecideAction =
     return 0;
   };
 
+/** One admin records a first or stronger setting: a new version with their signature. */
+export const approvalsSealAction: Action = async (out, opts) => {
+  const files = stateFiles(opts);
+  const who = await actingAdmin(opts, files);
+  const settings = proposedSettings(opts);
+  if (Object.keys(settings).length === 0)
+    throw new FvError('FV_USAGE', 'seal something: --policy, --listen or --probe-every');
+  const { doc, differences } = files.approvals.seal(settings, who);
+  if (out.json) out.data({ stateId: doc.stateId, version: doc.version, digest: doc.digest, differences });
+  out.line(
+    `Signed version ${doc.version} of security state ${doc.stateId} (digest ${doc.digest.slice(0, 16)}…).`,
+  );
+  printDifferences(out, differences);
+  return 0;
+};
+
 /** The approved state as it stands, for `approvals state`. */
 export const approvalsStateAction: Action = async (out, opts) => {
   const files = stateFiles(opts);
-  const state = files.approvals.approved();
-  out.data({ file: files.approvals.state.path, sealed: existsSync(files.approvals.state.path), state });
+  const doc = files.approvals.current();
+  out.data({
+    file: files.approvals.state.path,
+    sealed: existsSync(files.approvals.state.path),
+    ...(doc
+      ? {
+          stateId: doc.stateId,
+          version: doc.version,
+          digest: doc.digest,
+          signatures: doc.signatures.map((s) => s.by),
+          audit: { records: doc.audit.records, hash: doc.audit.hash },
+        }
+      : {}),
+    state: doc?.state ?? {},
+  });
   return 0;
 };

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Approvals, policyState } from '../approvals/index.ts';
+import { type Approvals, BINDING_META, checkStoreBinding, readBinding } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
 import { GRAINS, type Grain, MetricsReader, readMetricsFile } from '../metrics/index.ts';
@@ -42,6 +42,13 @@ import {
 } from './defaults.ts';
 import { printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
+import {
+  approvalsIn,
+  bindStoreForSync,
+  requirePolicyApproved,
+  stateDirFor,
+  storeBinding,
+} from './state-guard.ts';
 import { printSyncReport } from './sync-report.ts';
 
 type Opts = Record<string, string | boolean | undefined>;
@@ -206,24 +213,28 @@ export function syncMode(value: string | boolean | undefined, name: string): 'cu
  * The two-person rule for a policy about to be applied: nothing may travel less protected than the
  * approved state says (a column moved from dropped to kept, a lower k) without a second admin.
  */
-export function requireApprovedPolicy(policy: Policy, opts: Record<string, unknown>): void {
-  if (!policy.reviewed) return; // the sync refuses an unreviewed policy with its own message
-  const dir = String(opts.stateDir ?? STATE_DIR);
-  ensurePrivateDir(dir);
-  new Approvals(dir, new AuditLog(join(dir, 'audit.jsonl'))).check(policyState(policy), 'cli');
+export function requireApprovedPolicy(policy: Policy, opts: Record<string, unknown>): Approvals {
+  const approvals = approvalsIn(stateDirFor(opts));
+  requirePolicyApproved(policy, approvals, 'cli');
+  return approvals;
 }
 
 export const syncAction: Action = async (out, opts) => {
   const url = sourceUrl(opts.source as string | undefined);
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
-  requireApprovedPolicy(policy, opts);
   const mode = syncMode(opts.mode, 'mode');
   if (opts.follow === true && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
   const storePath = String(opts.store ?? DEFAULT_STORE);
+  const binding = await storeBinding(storePath);
+  const approvals = approvalsIn(stateDirFor(opts, binding));
+  // Checked before the store is opened for writing: a refused sync leaves it untouched.
+  checkStoreBinding(binding, approvals, storePath, true);
+  requirePolicyApproved(policy, approvals, 'cli');
   if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
   const store = await openStore(storePath);
   try {
+    await bindStoreForSync(store, storePath, policy, approvals, 'cli');
     await refuseLosingIngested(store, policy, opts.full === true, opts.discardIngested === true);
     const base = { sourceUrl: url, policy, store, key, full: opts.full === true };
     if (mode === 'cursor') {
@@ -380,8 +391,11 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
     if (!dim || values === undefined) throw new FvError('FV_USAGE', '--filter is dimension=value[,value…]');
     filters[dim] = splitList(values);
   }
-  const reader = await MetricsReader.open(String(opts.store ?? DEFAULT_STORE), file);
+  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const reader = await MetricsReader.open(storePath, file);
   try {
+    const binding = readBinding(await reader.meta(BINDING_META));
+    checkStoreBinding(binding, approvalsIn(stateDirFor(opts, binding)), storePath);
     const answer = await reader.query({
       metric: args[0] ?? '',
       grain: grain as Grain,

@@ -13,6 +13,7 @@ import {
   ensurePrivateDir,
   untilStopped,
 } from './defaults.ts';
+import { bindStoreForSync } from './state-guard.ts';
 
 /** The broker password: a 0600 file or the environment, never the command line (`ps` shows it). */
 const MQTT_PASSWORD: SecretSource = {
@@ -71,13 +72,20 @@ export const ingestAction: Action = async (out, opts) => {
   const table = String(opts.table ?? '');
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
   requireIngestTable(policy, table);
-  requireApprovedPolicy(policy, opts);
+  const approvals = requireApprovedPolicy(policy, opts);
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   const storePath = String(opts.store ?? DEFAULT_STORE);
   if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
   const batchSize = intOpt(opts.batch, 'batch', 1000);
   if (batchSize < 1 || batchSize > 65_535) throw new FvError('FV_USAGE', '--batch is 1 to 65535');
   const store = await openStore(storePath);
+  try {
+    // The same binding check and record as every sync: ingest writes into the same store.
+    await bindStoreForSync(store, storePath, policy, approvals, 'ingest');
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   const subscriber = new MqttSubscriber({
     url,
     topic: String(opts.topic ?? '#'),

@@ -1,5 +1,13 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  BINDING_META,
+  bindingFor,
+  checkStoreBinding,
+  policyState,
+  readBinding,
+  type StoreBinding,
+} from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { commitNextKey, loadKeyFile, nextKey, retirePreviousKey } from '../privacy/index.ts';
@@ -16,9 +24,10 @@ import {
   STATE_DIR,
   sourceUrl,
 } from './defaults.ts';
+import { stateDirFor } from './state-guard.ts';
 
 function audit(opts: Record<string, unknown>): AuditLog {
-  const dir = String(opts.stateDir ?? STATE_DIR);
+  const dir = opts.store === undefined && opts.stateDir === undefined ? STATE_DIR : stateDirFor(opts);
   ensurePrivateDir(dir);
   return new AuditLog(join(dir, 'audit.jsonl'));
 }
@@ -45,7 +54,7 @@ export const keysRotateAction: Action = async (out, opts) => {
   const storePath = String(opts.store ?? DEFAULT_STORE);
   const url = sourceUrl(opts.source as string | undefined);
   const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
-  requireApprovedPolicy(policy, opts);
+  const approvals = requireApprovedPolicy(policy, opts);
   const oldKey = loadKeyFile(keyFile);
   const log = audit(opts);
 
@@ -60,7 +69,11 @@ export const keysRotateAction: Action = async (out, opts) => {
   /** Rows per table before the rotation, so that any the rebuild does not bring back are counted. */
   const before: Record<string, number> = {};
   let ingested = 0;
+  let binding: StoreBinding | undefined;
   try {
+    // The rebuilt store keeps this one's binding (store id, highest state version seen).
+    binding = readBinding(await current.meta(BINDING_META));
+    checkStoreBinding(binding, approvals, storePath, true);
     if (!(await boundTo(current, oldKey.fingerprint))) {
       const pending = existsSync(`${keyFile}.next`) ? loadKeyFile(`${keyFile}.next`) : undefined;
       if (pending && (await boundTo(current, pending.fingerprint))) {
@@ -104,6 +117,8 @@ export const keysRotateAction: Action = async (out, opts) => {
       await source.end().catch(() => {});
     }
     await fresh.bindKey(newKey.fingerprint);
+    const rebound = bindingFor(approvals, binding, policyState(policy));
+    if (rebound) await fresh.setMeta(BINDING_META, JSON.stringify(rebound));
     for (const [domain, list] of carried.carried) await fresh.addTombstones(domain, list);
     const result = await runSync({
       sourceUrl: url,

@@ -4,6 +4,7 @@ import {
   approvalsDecideAction,
   approvalsListAction,
   approvalsProposeAction,
+  approvalsSealAction,
   approvalsShowAction,
   approvalsStateAction,
 } from './approvals-command.ts';
@@ -145,7 +146,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
     .option('--batch-size <n>', 'rows (with --mode cdc: changes) per committed batch', '50000')
-    .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
+    .option(
+      '--state-dir <dir>',
+      'state folder (default: the one the store records, else the store’s own folder)',
+    )
     .option('--mode <mode>', 'cursor (scan cursor columns) or cdc (PostgreSQL logical replication)', 'cursor')
     .option('--follow', 'with --mode cdc: keep applying changes until stopped')
     .option('--poll-ms <ms>', 'with --follow: pause between reads of the slot', '1000')
@@ -167,6 +171,10 @@ function program(setCode: (code: number) => void): Command {
     .argument('<name>', 'metric name')
     .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
+    .option(
+      '--state-dir <dir>',
+      'state folder (default: the one the store records, else the store’s own folder)',
+    )
     .option('--grain <grain>', 'day, week or month', 'week')
     .option('--by <dims>', 'comma-separated dimensions')
     .option('--from <yyyy-mm-dd>', 'first day (widened to its period)')
@@ -199,7 +207,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8787')
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
-    .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .option(
+      '--state-dir <dir>',
+      'state folder (default: the one the store records, else the store’s own folder)',
+    )
     .option('--log', 'request logs on stdout (authorization headers redacted)')
     .option(
       '--sync-every <interval>',
@@ -261,6 +272,10 @@ function program(setCode: (code: number) => void): Command {
     .description('check that no record was edited, removed or reordered')
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
     .option('--audit-log <file>', 'audit log file (default <state-dir>/audit.jsonl)')
+    .option(
+      '--store <path>',
+      'also check the audit head this store anchored (a DuckDB file or clickhouse:// URL)',
+    )
     .action(run(auditVerifyAction));
   const approvals = p
     .command('approvals')
@@ -287,6 +302,16 @@ function program(setCode: (code: number) => void): Command {
       .option('--role <role>', 'analyst or admin')
       .option('--expires-in <hours>', 'hours until the proposal expires (default 72)'),
   ).action(run(approvalsProposeAction));
+  who(
+    approvals
+      .command('seal')
+      .description('record a first or stronger setting in the signed state (one admin signs)')
+      .option('--policy <file>', 'a policy to record (its k, columns and on_detect)')
+      .option('--listen <host:port>', 'a listen address')
+      .option('--tls-cert <file>', 'with --listen: TLS certificate')
+      .option('--tls-key <file>', 'with --listen: TLS key')
+      .option('--probe-every <interval>', 'a faster exposure probe'),
+  ).action(run(approvalsSealAction));
   approvals
     .command('list')
     .description('every proposal and what it would change')
@@ -320,7 +345,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
-    .option('--state-dir <dir>', 'state folder (audit log)', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder (default: the store’s own folder)')
     .option(
       '--discard-ingested',
       'rotate even though tables hold rows devices sent, which cannot be re-pseudonymized: they are lost',
@@ -346,7 +371,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
-    .option('--state-dir <dir>', 'state folder (approved security state, audit log)', '.fleetvault')
+    .option(
+      '--state-dir <dir>',
+      'state folder (default: the one the store records, else the store’s own folder)',
+    )
     .option('--source <url>', "read the table's types from the source (else from the store)")
     .option('--client-id <id>', 'MQTT client id of the persistent session (default fleetvault-<table>)')
     .option('--batch <n>', 'rows per committed batch, and the most unacknowledged messages in memory', '1000')
@@ -364,7 +392,10 @@ function program(setCode: (code: number) => void): Command {
     )
     .option('--store <path>', 'store file whose permissions to check', DEFAULT_STORE)
     .option('--key-file <file>', 'key file whose permissions to check', DEFAULT_KEY_FILE)
-    .option('--state-dir <dir>', 'state folder whose permissions to check', '.fleetvault')
+    .option(
+      '--state-dir <dir>',
+      'state folder (default: the one the store records, else the store’s own folder)',
+    )
     .option('--json', 'the report as JSON')
     .action(run(probeAction));
   p.command('scan')

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkStoreBinding } from '../approvals/index.ts';
 import { FvError } from '../errors/index.ts';
 import { KNOWN_ROUTES, probeDeployment } from '../probe/index.ts';
 import { isClickHouseUrl } from '../store/index.ts';
 import type { Action } from './commands.ts';
-import { DEFAULT_KEY_FILE, DEFAULT_STORE, STATE_DIR } from './defaults.ts';
+import { DEFAULT_KEY_FILE, DEFAULT_STORE } from './defaults.ts';
+import { approvalsIn, stateDirFor, storeBinding } from './state-guard.ts';
 
 export const probeAction: Action = async (out, opts) => {
   const raw = String(opts.url ?? '');
@@ -20,11 +22,14 @@ export const probeAction: Action = async (out, opts) => {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new FvError('FV_USAGE', '--url is an http:// or https:// base URL');
   }
-  const files = [
-    String(opts.store ?? DEFAULT_STORE),
-    String(opts.keyFile ?? DEFAULT_KEY_FILE),
-    String(opts.stateDir ?? STATE_DIR),
-  ].filter((f) => !isClickHouseUrl(f) && existsSync(f));
+  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const binding = await storeBinding(storePath);
+  const stateDir = stateDirFor(opts, binding);
+  // A store bound to another state, or a rolled-back one, is refused here as everywhere.
+  if (existsSync(stateDir) || binding) checkStoreBinding(binding, approvalsIn(stateDir), storePath);
+  const files = [storePath, String(opts.keyFile ?? DEFAULT_KEY_FILE), stateDir].filter(
+    (f) => !isClickHouseUrl(f) && existsSync(f),
+  );
   const extra = ([] as string[]).concat((opts.route as string[] | undefined) ?? []).map((r) => {
     const [method, path] = r.includes(' ') ? r.split(' ') : ['GET', r];
     return { method: String(method).toUpperCase(), url: String(path), access: 'unknown' };

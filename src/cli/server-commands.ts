@@ -1,13 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { Approvals, policyState, type SecurityState } from '../approvals/index.ts';
+import {
+  Approvals,
+  checkStoreBinding,
+  policyState,
+  type SecurityState,
+  type StoreBinding,
+} from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
-import { ExposureMonitor } from '../probe/index.ts';
+import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
 import {
   buildServer,
   isLoopback,
@@ -36,9 +42,13 @@ import {
   untilStopped,
 } from './defaults.ts';
 import type { Output } from './output.ts';
+import { bindStoreForSync, requirePolicyApproved, stateDirFor, storeBinding } from './state-guard.ts';
 
-export function stateFiles(opts: Record<string, unknown>) {
-  const dir = String(opts.stateDir ?? STATE_DIR);
+export function stateFiles(opts: Record<string, unknown>, binding?: StoreBinding) {
+  const dir =
+    opts.stateDir === undefined && opts.store === undefined && !binding
+      ? STATE_DIR
+      : stateDirFor(opts, binding);
   ensurePrivateDir(dir);
   const audit = new AuditLog(join(dir, 'audit.jsonl'));
   return {
@@ -65,8 +75,12 @@ export const serveAction: Action = async (out, opts) => {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
   requireSafeListen(addr, tls);
-  const { tokens, users, audit, approvals, dir } = stateFiles(opts);
   const storePath = String(opts.store ?? DEFAULT_STORE);
+  const binding = await storeBinding(storePath);
+  const { tokens, users, audit, approvals, dir } = stateFiles(opts, binding);
+  // The store serves only under the state it was synced under, never an older one, and only while
+  // the audit log still reaches the heads the state and the store anchored.
+  checkStoreBinding(binding, approvals, storePath);
   const probeEvery = parseProbeInterval(String(opts.probeEvery ?? '5m'));
   const policyFile = String(opts.policy ?? DEFAULT_POLICY);
   // The two-person rule: nothing here may be weaker than the approved, signed security state.
@@ -102,9 +116,10 @@ export const serveAction: Action = async (out, opts) => {
     syncOnce = async () => {
       const policy = loadPolicyOrThrow(policyFile);
       // A reload: an edited policy weaker than the approved state is refused, the server keeps serving.
-      approvals.check(policyState(policy), 'scheduler');
+      requirePolicyApproved(policy, approvals, 'scheduler');
       const store = await openStore(storePath);
       try {
+        await bindStoreForSync(store, storePath, policy, approvals, 'scheduler');
         if (cdc) {
           const r = await runCdc({
             sourceUrl: sourceUrlValue,
@@ -148,6 +163,26 @@ export const serveAction: Action = async (out, opts) => {
   const metrics = await StoreHandle.create(() => MetricsReader.open(storePath, metricsFile));
   const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
   let monitor: ExposureMonitor | undefined;
+  /** A principal acting above what the signed state gives it: the exposure alarm, with or without the probe. */
+  const alarm = (f: ProbeFinding) => {
+    if (monitor) monitor.raise(f);
+    else {
+      out.warn(`ALERT ${f.kind}  ${f.where}  ${f.detail}`);
+      audit.append({
+        actor: 'server',
+        action: 'probe.alert',
+        outcome: 'failed',
+        detail: { kinds: [f.kind], where: f.where },
+      });
+    }
+  };
+  const principalChecks = (): ProbeFinding[] =>
+    approvals.unapproved(principalsAboveViewer(tokens, users)).map((p) => ({
+      kind: 'unapproved-principal',
+      where: p,
+      detail:
+        'in the tokens or users file with a role the signed security state does not give it (edited by hand); refused',
+    }));
   const app = await buildServer({
     metrics,
     tokens,
@@ -158,6 +193,7 @@ export const serveAction: Action = async (out, opts) => {
     logger: opts.log === true,
     webDir: join(packageRoot(), 'dist', 'web'),
     exposure: () => monitor?.state ?? { checkedAt: null, runs: 0, findings: [] },
+    onUnapproved: alarm,
     ...(tls
       ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
       : {}),
@@ -198,14 +234,23 @@ export const serveAction: Action = async (out, opts) => {
       ],
       intervalMs: probeEvery,
       ...(webhook ? { webhook } : {}),
-      onAlert: (a) => {
-        const kinds = [...new Set(a.findings.map((f) => f.kind))];
+      headers: app.fvProbeHeaders,
+      checks: principalChecks,
+      // One audit record per run: clean, or the findings' kinds (never their values).
+      onRun: (state, hook) => {
+        const kinds = [...new Set(state.findings.map((f) => f.kind))];
         audit.append({
           actor: 'probe',
-          action: 'probe.alert',
-          outcome: a.findings.length > 0 ? 'failed' : 'ok',
-          detail: { findings: a.findings.length, kinds, ...(a.webhook ? { webhook: a.webhook } : {}) },
+          action: 'probe.run',
+          outcome: state.findings.length > 0 ? 'failed' : 'ok',
+          detail: {
+            run: state.runs,
+            ...(state.findings.length > 0 ? { findings: state.findings.length, kinds } : { clean: true }),
+            ...(hook ? { webhook: hook } : {}),
+          },
         });
+      },
+      onAlert: (a) => {
         if (a.findings.length === 0) {
           out.warn('exposure probe: clear, no findings');
           return;
@@ -217,12 +262,28 @@ export const serveAction: Action = async (out, opts) => {
     monitor.start();
     void monitor.runOnce();
   }
+  const trust = approvals.current();
+  const bound = binding;
   audit.append({
     actor: 'cli',
     action: 'server.start',
     outcome: 'ok',
-    detail: { listen: `${addr.host}:${addr.port}`, tls },
+    detail: {
+      listen: `${addr.host}:${addr.port}`,
+      tls,
+      // Starting over (a new state, a new store) shows here as new ids: watch them.
+      ...(trust ? { stateId: trust.stateId, stateVersion: trust.version } : {}),
+      ...(bound ? { storeId: bound.storeId } : {}),
+    },
   });
+  if (trust)
+    out.line(
+      `Security state ${trust.stateId} version ${trust.version} (signed by ${trust.signatures.map((x) => x.by).join(', ')})${bound ? `; store ${bound.storeId}` : ''}.`,
+    );
+  else
+    out.warn(
+      'No signed security state: roles come from the tokens and users files (enroll admins to sign one).',
+    );
   out.line(`fleetvault dashboard on ${url}/ (API ${url}/api/v1, health ${url}/healthz)`);
   if (tokens.list().length === 0 && users.list().length === 0) {
     out.line(
@@ -330,14 +391,21 @@ function parseDays(v: unknown): number | null {
 export const tokensCreateAction: Action = async (out, opts) => {
   const role = String(opts.role ?? 'viewer');
   if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
-  const { tokens, audit, approvals } = stateFiles(opts);
+  const { tokens, users, audit, approvals } = stateFiles(opts);
   const name = String(opts.name ?? role);
   const grant = approvals.authorizePrincipal(
     { type: 'token', role: role as Role, name },
     opts.approval as string | undefined,
   );
   const { token, record } = tokens.create({ role: role as Role, name, days: parseDays(opts.expires) });
-  approvals.recordPrincipal(`token:${record.id}`, record.role, grant, 'cli');
+  approvals.enroll(
+    `token:${record.id}`,
+    record.role,
+    grant,
+    'cli',
+    token,
+    principalsAboveViewer(tokens, users),
+  );
   audit.append({
     actor: 'cli',
     action: 'token.create',
@@ -378,9 +446,16 @@ export const tokensRevokeAction: Action = async (out, opts, args) => {
 };
 
 export const auditVerifyAction: Action = async (out, opts) => {
-  const { dir } = stateFiles(opts);
+  const binding = opts.store === undefined ? undefined : await storeBinding(String(opts.store));
+  const { dir, approvals } = stateFiles(opts, binding);
   const file = String(opts.auditLog ?? join(dir, 'audit.jsonl'));
-  const verdict = AuditLog.verify(file);
+  // The chain, and that it still reaches the heads the signed state and the store anchored:
+  // a log cut above its last anchor, deleted or replaced is caught, not reported intact.
+  const doc = approvals.current();
+  const verdict = AuditLog.verifyAnchored(file, [
+    ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
+    ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
+  ]);
   if (out.json) out.data(verdict);
   if (verdict.ok) out.line(`${file}: chain intact, ${verdict.records} records`);
   else out.line(`${file}: chain broken at line ${verdict.firstBad?.line}: ${verdict.firstBad?.reason}`);
@@ -390,14 +465,21 @@ export const auditVerifyAction: Action = async (out, opts) => {
 export const usersAddAction: Action = async (out, opts) => {
   const role = String(opts.role ?? 'viewer');
   if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
-  const { users, audit, approvals } = stateFiles(opts);
+  const { users, tokens, audit, approvals } = stateFiles(opts);
   const name = String(opts.name ?? '');
   const grant = approvals.authorizePrincipal(
     { type: 'user', role: role as Role, name },
     opts.approval as string | undefined,
   );
   const { record, password } = await users.add(name, role as Role);
-  approvals.recordPrincipal(`user:${record.id}`, record.role, grant, 'cli');
+  approvals.enroll(
+    `user:${record.id}`,
+    record.role,
+    grant,
+    'cli',
+    password,
+    principalsAboveViewer(tokens, users),
+  );
   audit.append({
     actor: 'cli',
     action: 'user.add',

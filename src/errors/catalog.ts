@@ -159,7 +159,27 @@ export const ERROR_CATALOG = {
   FV_STATE_TAMPERED: {
     exit: 1,
     solve:
-      'Restore the approved state (and its approvals.key) from backup; change settings only through `fleetvault approvals`.',
+      'Restore the state folder (approved-state.json, states/, keys/, proposals.json) from backup; change settings only through `fleetvault approvals`.',
+  },
+  FV_STATE_MISMATCH: {
+    exit: 1,
+    solve:
+      'Run the command with the state folder the store was synced under (the message names both); a store bound to one security state is never served, synced or probed under another.',
+  },
+  FV_STATE_ROLLBACK: {
+    exit: 1,
+    solve:
+      'Restore the newest signed state (the message names the version the store has seen); an older state is never accepted again.',
+  },
+  FV_STATE_UNSEALED: {
+    exit: 1,
+    solve:
+      'Have one admin record the policy in the signed state once: `fleetvault approvals seal --policy <file> --user <admin>`.',
+  },
+  FV_AUDIT_TRUNCATED: {
+    exit: 1,
+    solve:
+      'Restore the audit log from backup: the signed state or the store anchors a record the log no longer has.',
   },
   FV_APPROVAL_REQUIRED: {
     exit: 1,

@@ -199,6 +199,11 @@ export class MetricsReader {
     };
   }
 
+  /** One value the store keeps about itself (its k, its security-state binding). */
+  async meta(key: string): Promise<string | undefined> {
+    return (await this.engine.meta()).get(key);
+  }
+
   /** The day of the latest row of a metric's base table (today when it is empty). */
   private async latest(def: MetricDefinition): Promise<number> {
     const day = await this.engine.latestDay(def);

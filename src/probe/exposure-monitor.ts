@@ -17,8 +17,14 @@ export interface ExposureMonitorOptions {
   readonly intervalMs: number;
   /** POSTed a JSON alert when findings appear or change (https, or http on loopback). */
   readonly webhook?: string;
-  /** Called with every alert, after the webhook: the log line and the audit record. */
+  /** Called with every alert before the webhook is sent (the log lines), so nothing waits on the receiver. */
   readonly onAlert: (alert: ExposureAlert) => void;
+  /** Called once per run, after any webhook: the run's one audit record (findings or clean). */
+  readonly onRun?: (state: ExposureState, webhook?: ExposureAlert['webhook']) => void;
+  /** Headers on every probe request: the server's own secret, so its probe spends no login attempts. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** More checks each run (principals against the signed state); their findings alert like the rest. */
+  readonly checks?: () => readonly ProbeFinding[];
 }
 
 export interface ExposureAlert {
@@ -38,6 +44,7 @@ export class ExposureMonitor {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<ExposureState> | undefined;
   #last = '';
+  #raised: ProbeFinding[] = [];
 
   constructor(private readonly opts: ExposureMonitorOptions) {}
 
@@ -63,31 +70,53 @@ export class ExposureMonitor {
     return this.#running;
   }
 
+  /**
+   * A finding from outside a run (a request by a principal the signed state does not know): it
+   * stays in the state until restart and alerts at once, like a probe finding.
+   */
+  raise(finding: ProbeFinding): void {
+    if (this.#raised.some((f) => f.kind === finding.kind && f.where === finding.where)) return;
+    this.#raised.push(finding);
+    void this.runOnce();
+  }
+
   async #run(): Promise<ExposureState> {
     const reports: ProbeReport[] = [];
     for (const baseUrl of this.opts.baseUrls()) {
-      reports.push(await probeDeployment({ baseUrl, routes: this.opts.routes(), files: this.opts.files }));
+      reports.push(
+        await probeDeployment({
+          baseUrl,
+          routes: this.opts.routes(),
+          files: this.opts.files,
+          ...(this.opts.headers ? { headers: this.opts.headers } : {}),
+        }),
+      );
     }
     const seen = new Set<string>();
-    const findings = reports
-      .flatMap((r) => r.findings)
-      .filter((f) => {
-        const id = `${f.kind} ${f.where} ${f.detail}`;
-        if (seen.has(id)) return false;
-        seen.add(id);
-        return true;
-      });
+    const findings = [
+      ...reports.flatMap((r) => r.findings),
+      ...this.#raised,
+      ...(this.opts.checks?.() ?? []),
+    ].filter((f) => {
+      const id = `${f.kind} ${f.where} ${f.detail}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
     const checkedAt = new Date().toISOString();
     this.#state = { checkedAt, runs: this.#state.runs + 1, findings };
     const fingerprint = [...seen].sort().join('\n');
+    let webhook: ExposureAlert['webhook'];
     if (fingerprint !== this.#last) {
       this.#last = fingerprint;
-      await this.#alert({ alert: 'fleetvault.exposure', checkedAt, findings });
+      webhook = await this.#alert({ alert: 'fleetvault.exposure', checkedAt, findings });
     }
+    this.opts.onRun?.(this.#state, webhook);
     return this.#state;
   }
 
-  async #alert(alert: ExposureAlert): Promise<void> {
+  async #alert(alert: ExposureAlert): Promise<ExposureAlert['webhook']> {
+    this.opts.onAlert(alert);
     let webhook: ExposureAlert['webhook'];
     if (this.opts.webhook) {
       try {
@@ -101,6 +130,6 @@ export class ExposureMonitor {
         webhook = { error: (error as { code?: string }).code ?? 'request failed' };
       }
     }
-    this.opts.onAlert(webhook ? { ...alert, webhook } : alert);
+    return webhook;
   }
 }

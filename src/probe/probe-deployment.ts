@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type PiiScanner, piiScanner } from '../privacy/index.ts';
 import { isLoopback } from '../server/listen-address.ts';
 import { httpAnswer } from './http-request.ts';
@@ -14,7 +14,13 @@ export interface ProbeRoute {
   readonly summary?: string;
 }
 
-export type FindingKind = 'exposed-route' | 'tls' | 'file-permissions' | 'pii-in-response' | 'unreachable';
+export type FindingKind =
+  | 'exposed-route'
+  | 'tls'
+  | 'file-permissions'
+  | 'pii-in-response'
+  | 'unreachable'
+  | 'unapproved-principal';
 
 /** One problem: what kind, where, and why; never a value from a response. */
 export interface ProbeFinding {
@@ -82,7 +88,11 @@ function strings(body: string, contentType: string): string[] {
 function modeFindings(paths: readonly string[]): { checked: number; findings: ProbeFinding[] } {
   const findings: ProbeFinding[] = [];
   let checked = 0;
+  const seen = new Set<string>();
   const check = (p: string) => {
+    // A store inside the state folder (the default) is checked once.
+    if (seen.has(resolve(p))) return;
+    seen.add(resolve(p));
     const st = statSync(p);
     checked++;
     if ((st.mode & 0o077) !== 0) {
@@ -113,6 +123,8 @@ export async function probeDeployment(opts: {
   files?: readonly string[];
   scanner?: PiiScanner;
   timeoutMs?: number;
+  /** Sent with every request (the server's own probe marks itself; it grants nothing). */
+  headers?: Readonly<Record<string, string>>;
 }): Promise<ProbeReport> {
   const base = new URL(opts.baseUrl);
   const scanner = opts.scanner ?? piiScanner();
@@ -133,9 +145,10 @@ export async function probeDeployment(opts: {
   let reached = 0;
   for (const route of routes.values()) {
     const url = new URL(concrete(route.url), base);
+    const own = opts.headers ?? {};
     for (const [who, headers] of [
-      ['without credentials', {}],
-      ['with a bogus token', { authorization: bogus }],
+      ['without credentials', { ...own }],
+      ['with a bogus token', { ...own, authorization: bogus }],
     ] as const) {
       const withBody = route.method !== 'GET' && route.method !== 'DELETE';
       let answer: Awaited<ReturnType<typeof httpAnswer>>;

@@ -1,15 +1,16 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
-import type { Approvals, PrincipalRequest } from '../approvals/index.ts';
+import type { Approvals, PrincipalRequest, Signer } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
-import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
+import { ERROR_CATALOG, FvError, isFvError } from '../errors/index.ts';
 import { detectRegressions } from '../insights/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
-import { DASHBOARD_FILE, type ExposureState } from '../probe/index.ts';
+import { DASHBOARD_FILE, type ExposureState, type ProbeFinding } from '../probe/index.ts';
+import { principalsAboveViewer } from './principals.ts';
 import { SessionStore } from './session-store.ts';
 import { SqlGate } from './sql-gate.ts';
 import type { MetricsSource } from './store-handle.ts';
@@ -50,11 +51,21 @@ export interface ServerDeps {
   readonly https?: { key: Buffer; cert: Buffer };
   /** The exposure probe's latest findings: a dashboard banner, a status field and a gauge. */
   readonly exposure?: () => ExposureState;
+  /**
+   * Raised when a token or account acts with a role above viewer that the signed state does not
+   * give it (a hand-edited file): the same alarm as a probe finding.
+   */
+  readonly onUnapproved?: (finding: ProbeFinding) => void;
 }
+
+/** The header the server's own probe sends: it spares the probe the rate limits and the per-request audit; it grants nothing. */
+export const PROBE_HEADER = 'x-fleetvault-probe';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** The request came from this server's own exposure probe. */
+    fvProbe?: boolean;
   }
   interface FastifyContextConfig {
     access?: Access;
@@ -77,6 +88,9 @@ const STATUS: Partial<Record<string, number>> = {
   FV_APPROVAL_UNKNOWN: 404,
   FV_STATE_WEAKER: 409,
   FV_STATE_TAMPERED: 409,
+  FV_STATE_ROLLBACK: 409,
+  FV_STATE_MISMATCH: 409,
+  FV_AUDIT_TRUNCATED: 409,
 };
 
 // Pages may load their own script, style and chart canvas; nothing inline runs, nothing else loads.
@@ -133,7 +147,9 @@ const PROPOSAL_ID = {
  * const app = await buildServer(deps);
  * await app.listen({ host: '127.0.0.1', port: 8787 });
  */
-export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & { fvRoutes: RouteInfo[] }> {
+export async function buildServer(
+  deps: ServerDeps,
+): Promise<FastifyInstance & { fvRoutes: RouteInfo[]; fvProbeHeaders: Record<string, string> }> {
   const app = Fastify({
     logger:
       deps.logger === undefined || deps.logger === false
@@ -144,9 +160,34 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     genReqId: () => randomUUID(),
     ...(deps.https ? { https: tlsServerOptions(deps.https) } : {}),
-  }) as unknown as FastifyInstance & { fvRoutes: RouteInfo[] };
+  }) as unknown as FastifyInstance & { fvRoutes: RouteInfo[]; fvProbeHeaders: Record<string, string> };
   const routes: RouteInfo[] = [];
   app.decorate('fvRoutes', routes);
+  const probeSecret = randomBytes(32).toString('base64url');
+  app.decorate('fvProbeHeaders', { [PROBE_HEADER]: probeSecret });
+  const isProbe = (v: string | string[] | undefined) => {
+    const sent = Buffer.from(String(v ?? ''));
+    const want = Buffer.from(probeSecret);
+    return sent.length === want.length && timingSafeEqual(sent, want);
+  };
+  /** Signing keys of admins signed in with a password, unsealed at login, in memory only. */
+  const sessionSigners = new Map<string, Signer>();
+
+  /** Roles above viewer come from the signed state only; anything else is refused and raises the alarm. */
+  const unapproved = (p: Principal, route: string) => {
+    const id = actorOf(p);
+    deps.audit.append({
+      actor: id,
+      action: 'auth.unapproved',
+      outcome: 'refused',
+      detail: { route, role: p.role },
+    });
+    deps.onUnapproved?.({
+      kind: 'unapproved-principal',
+      where: id,
+      detail: `acted as ${p.role}, which the signed security state does not give it (tokens or users file edited by hand)`,
+    });
+  };
   app.addHook('onRoute', (r) => {
     const methods = ([] as string[]).concat(r.method).filter((m) => m !== 'HEAD');
     for (const method of methods) {
@@ -175,10 +216,27 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
   };
 
   const sessions = new SessionStore();
+  /** The acting admin's own signing key: unsealed with the bearer token, or kept from the password login. */
+  const signerOf = (req: {
+    headers: Record<string, unknown>;
+    cookies: Record<string, string | undefined>;
+    principal?: Principal;
+  }): Signer => {
+    const p = req.principal as Principal;
+    const bearer = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+    if (bearer) return deps.approvals.signer(p, bearer);
+    const s = sessionSigners.get(String(req.cookies[SESSION_COOKIE] ?? ''));
+    if (s) return s;
+    throw new FvError(
+      'FV_APPROVAL_INVALID',
+      `${actorOf(p)} has no signing key in the signed security state (or signed in before it existed); sign in again`,
+    );
+  };
   const secure = deps.https !== undefined;
   await app.register(cookie);
   await app.register(rateLimit, {
     max: deps.rateLimit ?? 600,
+    allowList: (req) => isProbe(req.headers[PROBE_HEADER]),
     timeWindow: '1 minute',
     errorResponseBuilder: (_req, ctx) => ({
       statusCode: 429,
@@ -191,6 +249,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
 
   app.addHook('onRequest', async (req, reply) => {
     const access = req.routeOptions.config?.access;
+    if (req.headers[PROBE_HEADER] !== undefined) req.fvProbe = isProbe(req.headers[PROBE_HEADER]);
     if (req.routeOptions.url === undefined || access === 'public') return;
     let principal: Principal | undefined;
     let reason = 'missing';
@@ -221,13 +280,24 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
         principal = session.principal;
       } else if (req.cookies[SESSION_COOKIE]) reason = 'expired session';
     }
+    if (principal && !deps.approvals.admits(principal)) {
+      unapproved(principal, String(req.routeOptions.url));
+      return fail(
+        reply,
+        403,
+        'FV_PRINCIPAL_UNAPPROVED',
+        `${actorOf(principal)} has no ${principal.role} role in the signed security state`,
+      );
+    }
     if (!principal) {
-      deps.audit.append({
-        actor: 'anonymous',
-        action: 'auth.refused',
-        outcome: 'refused',
-        detail: { route: req.routeOptions.url, reason },
-      });
+      // The server's own probe writes one summary record per run, not one per refused request.
+      if (!req.fvProbe)
+        deps.audit.append({
+          actor: 'anonymous',
+          action: 'auth.refused',
+          outcome: 'refused',
+          detail: { route: req.routeOptions.url, reason },
+        });
       return fail(
         reply.header('www-authenticate', 'Bearer'),
         401,
@@ -259,7 +329,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       config: {
         access: 'public',
         summary: 'sign in; sets an HttpOnly, SameSite=Strict session cookie',
-        rateLimit: { max: deps.loginRateLimit ?? 10, timeWindow: '1 minute' },
+        rateLimit: {
+          max: deps.loginRateLimit ?? 10,
+          timeWindow: '1 minute',
+          allowList: (req) => isProbe(req.headers[PROBE_HEADER]),
+        },
       },
       schema: {
         body: {
@@ -284,7 +358,23 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
         });
         return fail(reply, 401, 'FV_AUTH_REQUIRED', 'wrong user name or password');
       }
+      if (!deps.approvals.admits(principal)) {
+        unapproved(principal, '/api/v1/login');
+        return fail(
+          reply,
+          403,
+          'FV_PRINCIPAL_UNAPPROVED',
+          `${actorOf(principal)} has no ${principal.role} role in the signed security state`,
+        );
+      }
       const session = sessions.create(principal);
+      if (principal.role === 'admin' && deps.approvals.signed()) {
+        try {
+          sessionSigners.set(session.id, deps.approvals.signer(principal, req.body.password));
+        } catch {
+          // An admin without a usable key can still read; proposing and approving will say why not.
+        }
+      }
       deps.audit.append({ actor: actorOf(principal), action: 'login', outcome: 'ok' });
       reply.setCookie(SESSION_COOKIE, session.id, {
         httpOnly: true,
@@ -302,7 +392,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     { config: { access: 'viewer', summary: 'end the browser session' } },
     async (req, reply) => {
       const id = req.cookies[SESSION_COOKIE];
-      if (id) sessions.destroy(id);
+      if (id) {
+        sessions.destroy(id);
+        sessionSigners.delete(id);
+      }
       deps.audit.append({ actor: actorOf(req.principal), action: 'logout', outcome: 'ok' });
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return { ok: true };
@@ -566,7 +659,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
         name: req.body.name,
         days: req.body.days ?? 30,
       });
-      deps.approvals.recordPrincipal(`token:${record.id}`, record.role, grant, actorOf(req.principal));
+      deps.approvals.enroll(
+        `token:${record.id}`,
+        record.role,
+        grant,
+        actorOf(req.principal),
+        token,
+        principalsAboveViewer(deps.tokens, deps.users),
+      );
       deps.audit.append({
         actor: actorOf(req.principal),
         action: 'token.create',
@@ -604,7 +704,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
         req.body.approval,
       );
       const { record, password } = await deps.users.add(req.body.name, req.body.role);
-      deps.approvals.recordPrincipal(`user:${record.id}`, record.role, grant, actorOf(req.principal));
+      deps.approvals.enroll(
+        `user:${record.id}`,
+        record.role,
+        grant,
+        actorOf(req.principal),
+        password,
+        principalsAboveViewer(deps.tokens, deps.users),
+      );
       deps.audit.append({
         actor: actorOf(req.principal),
         action: 'user.add',
@@ -704,7 +811,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       },
     },
     async (req, reply) => {
-      const by = actorOf(req.principal);
+      const by = signerOf(req);
       const { principal, settings, reason, hours } = req.body;
       if ((principal === undefined) === (settings === undefined)) {
         return fail(reply, 400, 'FV_BAD_REQUEST', 'body needs exactly one of principal or settings');
@@ -724,7 +831,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       },
       async (req) =>
         verdict === 'approve'
-          ? deps.approvals.approve(req.params.id, actorOf(req.principal))
+          ? deps.approvals.approve(req.params.id, signerOf(req))
           : deps.approvals.reject(req.params.id, actorOf(req.principal)),
     );
   }
@@ -732,7 +839,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
   app.get(
     '/api/v1/audit/verify',
     { config: { access: 'admin', summary: 'whether the audit chain is intact' } },
-    async () => AuditLog.verify(deps.audit.path),
+    async () => {
+      const doc = deps.approvals.current();
+      return AuditLog.verifyAnchored(
+        deps.audit.path,
+        doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : [],
+      );
+    },
   );
 
   if (deps.webDir && existsSync(join(deps.webDir, 'index.html'))) {

@@ -1,0 +1,38 @@
+import type { Approvals, Signer } from '../../src/approvals/index.ts';
+import { principalsAboveViewer, type Role, type TokenStore, type UserStore } from '../../src/server/index.ts';
+
+/**
+ * A token created the way `fleetvault tokens create` creates it: authorized (bootstrap or
+ * approval), written, and enrolled in the signed state with its own key.
+ */
+export function enrollToken(
+  approvals: Approvals,
+  tokens: TokenStore,
+  users: UserStore,
+  role: Role,
+  name: string,
+  approval?: string,
+): { token: string; id: string; signer: () => Signer } {
+  const grant = approvals.authorizePrincipal({ type: 'token', role, name }, approval);
+  const { token, record } = tokens.create({ role, name, days: 1 });
+  approvals.enroll(`token:${record.id}`, role, grant, 'test', token, principalsAboveViewer(tokens, users));
+  return {
+    token,
+    id: record.id,
+    signer: () => approvals.signer({ kind: 'token', id: record.id, name, role }, token),
+  };
+}
+
+/** An account created the way `fleetvault users add` creates it (see `enrollToken`). */
+export async function enrollUser(
+  approvals: Approvals,
+  tokens: TokenStore,
+  users: UserStore,
+  role: Role,
+  name: string,
+): Promise<string> {
+  const grant = approvals.authorizePrincipal({ type: 'user', role, name }, undefined);
+  const { record, password } = await users.add(name, role);
+  approvals.enroll(`user:${record.id}`, role, grant, 'test', password, principalsAboveViewer(tokens, users));
+  return password;
+}

@@ -1,0 +1,757 @@
+// End to end (slow): the two-person rule attacked by one admin with a shell on the machine and no
+// code of their own, the way the outside review did (issue 12), plus further single-admin attempts.
+// Each attempt must end refused or alarmed, with the store untouched and nothing served weaker.
+import { spawn } from 'node:child_process';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import argon2 from 'argon2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonical, signedText, stateDigest } from '../src/approvals/approved-state.ts';
+import { Approvals, type StateDoc } from '../src/approvals/index.ts';
+import { AuditLog } from '../src/audit/index.ts';
+import { type Principal, UserStore } from '../src/server/index.ts';
+import { BIN, runCli } from './helpers/cli.ts';
+import { dumpStore } from './helpers/store-dump.ts';
+import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+
+/** The files of a state folder (next to the store here, as by default): what a shell admin edits. */
+const STATE_FILES = [
+  'approved-state.json',
+  'states',
+  'keys',
+  'audit.jsonl',
+  'tokens.json',
+  'users.json',
+  'proposals.json',
+];
+
+type Served = { port: number; stop: () => Promise<void>; errors: () => string; out: () => string };
+type Refused = { code: number | null; stderr: string };
+
+describe('root of trust: one admin with a shell cannot weaken the deployment alone', () => {
+  let s: SyncedStore;
+  let state: string;
+  const pw: Record<string, string> = {};
+  let viewer = '';
+  let watcher = '';
+  const results: Array<[string, string]> = [];
+  const record = (attempt: string, outcome: string) => results.push([attempt, outcome]);
+
+  const as = (who: string) => ({ env: { FLEETVAULT_PASSWORD: pw[who] ?? '' } });
+  const syncArgs = (policy = DEMO_POLICY, extra: string[] = []) => [
+    'sync',
+    '--source',
+    s.db.url,
+    '--policy',
+    policy,
+    '--store',
+    s.store,
+    '--key-file',
+    s.keyFile,
+    ...extra,
+  ];
+  const sync = (policy = DEMO_POLICY, extra: string[] = []) => runCli(syncArgs(policy, extra));
+  const approvals = (args: string[], who?: string) =>
+    runCli(['approvals', ...args, '--state-dir', state, ...(who ? ['--user', who] : [])], who ? as(who) : {});
+  const proposalId = (stdout: string) => /Proposal ([0-9a-f]{10})/.exec(stdout)?.[1] as string;
+  const current = (): StateDoc => JSON.parse(readFileSync(join(state, 'approved-state.json'), 'utf8'));
+  const audit = () => readFileSync(join(state, 'audit.jsonl'), 'utf8');
+
+  /** `serve` in its own process (state folder resolved next to the store unless given). */
+  function serve(args: string[], cwd?: string): Promise<Served | Refused> {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--store',
+        s.store,
+        '--metrics',
+        DEMO_METRICS,
+        '--policy',
+        DEMO_POLICY,
+        '--key-file',
+        s.keyFile,
+        '--listen',
+        '127.0.0.1:0',
+        ...args,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) },
+    );
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    return new Promise((resolve) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        const m = /on https?:\/\/[^/]+:(\d+)\//.exec(String(d));
+        if (m)
+          resolve({
+            port: Number(m[1]),
+            errors: () => stderr,
+            out: () => stdout,
+            stop: () =>
+              new Promise<void>((r) => {
+                child.on('exit', () => r());
+                child.kill('SIGTERM');
+              }),
+          });
+      });
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+  }
+  const refused = (r: Served | Refused, code: string): string => {
+    expect('code' in r, 'serve must refuse to start').toBe(true);
+    if ('port' in r) void r.stop();
+    expect((r as Refused).code).toBe(1);
+    expect((r as Refused).stderr).toContain(code);
+    return (r as Refused).stderr;
+  };
+  const until = async (what: () => boolean, ms = 30_000) => {
+    const end = Date.now() + ms;
+    while (!what() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    expect(what()).toBe(true);
+  };
+
+  /** Puts the state folder back as it was before an attempt. */
+  function snapshot(files = STATE_FILES): () => void {
+    const copy = mkdtempSync(join(tmpdir(), 'fv-state-copy-'));
+    for (const f of files)
+      if (existsSync(join(state, f))) cpSync(join(state, f), join(copy, f), { recursive: true });
+    return () => {
+      for (const f of files) rmSync(join(state, f), { recursive: true, force: true });
+      for (const f of readdirSync(copy)) cpSync(join(copy, f), join(state, f), { recursive: true });
+    };
+  }
+
+  beforeAll(async () => {
+    s = await syncedStore({ users: 400, days: 4, seed: 12 });
+    state = s.dir; // the default: the state folder is the store's own folder
+    for (const name of ['alice', 'bob']) {
+      const r = await runCli([
+        'users',
+        'add',
+        '--name',
+        name,
+        '--role',
+        'admin',
+        '--state-dir',
+        state,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      pw[name] = JSON.parse(r.stdout).password;
+    }
+    for (const name of ['viewer', 'watcher']) {
+      const r = await runCli([
+        'tokens',
+        'create',
+        '--role',
+        'viewer',
+        '--name',
+        name,
+        '--state-dir',
+        state,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      if (name === 'viewer') viewer = JSON.parse(r.stdout).token;
+      else watcher = JSON.parse(r.stdout).token;
+    }
+    const sealed = await approvals(['seal', '--policy', DEMO_POLICY], 'alice');
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const r = await sync(); // binds the store to the signed state (no --state-dir: next to the store)
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    // The count the README's test list reports.
+    process.stderr.write(
+      `root-of-trust attempts: ${results.length}\n${results.map(([a, o]) => `  ${a}: ${o}`).join('\n')}\n`,
+    );
+    await s?.db.drop();
+  });
+
+  it('bootstrap is visible: two admins enrolled alone, each audited as bootstrap; a third needs approval', async () => {
+    const doc = current();
+    expect(doc.signatures.length).toBeGreaterThan(0);
+    expect(Object.values(doc.state.principals ?? {}).filter((r) => r === 'admin')).toHaveLength(2);
+    expect(audit().match(/"bootstrap":true/g)?.length).toBeGreaterThanOrEqual(2);
+    const third = await runCli([
+      'users',
+      'add',
+      '--name',
+      'mallory',
+      '--role',
+      'admin',
+      '--state-dir',
+      state,
+    ]);
+    expect(third.code).toBe(1);
+    expect(third.stderr).toContain('FV_APPROVAL_REQUIRED');
+    for (const f of readdirSync(join(state, 'keys'))) {
+      // Private halves only sealed: no PEM, no raw key in any key file.
+      expect(readFileSync(join(state, 'keys', f), 'utf8')).not.toMatch(/PRIVATE KEY/);
+    }
+    record('third admin by one admin (bootstrap over)', 'refused FV_APPROVAL_REQUIRED');
+  });
+
+  it('finding 1: roles edited in tokens.json while serve runs are refused and raise the alarm; forged admins cannot sign; a clean restart keeps the signed state', async () => {
+    const restore = snapshot(['tokens.json']);
+    const before = await dumpStore(s.store);
+    const version = current().version;
+    const received: Array<{ findings: Array<{ kind: string; where: string }> }> = [];
+    const receiver: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+    const served = await serve(['--probe-every', '2s', '--alert-webhook', hook]);
+    expect('port' in served, (served as Refused).stderr).toBe(true);
+    const srv = served as Served;
+    const base = `http://127.0.0.1:${srv.port}`;
+    const get = (path: string, token: string) =>
+      fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    try {
+      expect((await get('/api/v1/metrics', viewer)).status).toBe(200);
+      expect((await get('/api/v1/tokens', viewer)).status).toBe(403);
+      // The edit: the viewer's role becomes admin, and a hand-made admin token is appended.
+      const file = join(state, 'tokens.json');
+      const tokens = JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+      const viewerId = /^fvt_([0-9a-f]{12})_/.exec(viewer)?.[1];
+      const secret = randomBytes(32).toString('base64url');
+      const forgedId = randomBytes(6).toString('hex');
+      const forged = `fvt_${forgedId}_${secret}`;
+      writeFileSync(
+        file,
+        JSON.stringify([
+          ...tokens.map((t) => (t.id === viewerId ? { ...t, role: 'admin' } : t)),
+          {
+            id: forgedId,
+            name: 'forged',
+            role: 'admin',
+            hash: createHash('sha256').update(secret).digest('hex'),
+            createdAt: new Date().toISOString(),
+            expiresAt: null,
+            revokedAt: null,
+          },
+        ]),
+      );
+      for (const t of [viewer, forged]) {
+        const r = await get('/api/v1/tokens', t);
+        expect(r.status).toBe(403);
+        expect(((await r.json()) as { error: { code: string } }).error.code).toBe('FV_PRINCIPAL_UNAPPROVED');
+      }
+      // The same alarm as an exposure finding: stderr, webhook, audit, gauge, banner (status).
+      await until(() => received.some((a) => a.findings.some((f) => f.kind === 'unapproved-principal')));
+      await until(() => srv.errors().includes('unapproved-principal'));
+      expect(srv.errors()).toContain('ALERT');
+      expect(audit()).toContain('"action":"auth.unapproved"');
+      await until(() => /"action":"probe.run"[^\n]*unapproved-principal/.test(audit()));
+      const gauge = await (await get('/metrics', watcher)).text();
+      expect(gauge).toMatch(/^fleetvault_exposure_findings [1-9]\d*$/m);
+      const status = (await (await get('/api/v1/status', watcher)).json()) as {
+        exposure: { findings: Array<{ kind: string }> };
+      };
+      expect(status.exposure.findings.map((f) => f.kind)).toContain('unapproved-principal');
+      // The two forged admins try to approve each other's proposals: neither holds a key the state names.
+      const propose = await runCli([
+        'approvals',
+        'propose',
+        '--token',
+        forged,
+        '--new-token',
+        'x',
+        '--role',
+        'admin',
+        '--reason',
+        'sneaky',
+        '--state-dir',
+        state,
+      ]);
+      expect(propose.code).toBe(1);
+      expect(propose.stderr).toContain('FV_APPROVAL_INVALID');
+      const api = await fetch(`${base}/api/v1/approvals`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${viewer}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'lower k', settings: { k: 2 } }),
+      });
+      expect(api.status).toBe(403);
+      expect(current().version).toBe(version);
+      record(
+        'viewer token raised to admin in tokens.json at runtime',
+        'refused 403 FV_PRINCIPAL_UNAPPROVED + alarm (stderr, webhook, audit, gauge, status banner)',
+      );
+      record('admin token line appended to tokens.json', 'refused 403 FV_PRINCIPAL_UNAPPROVED + alarm');
+      record(
+        'two forged admins approving each other',
+        'refused FV_APPROVAL_INVALID / 403, no new state version',
+      );
+    } finally {
+      await srv.stop();
+      receiver.close();
+    }
+    // A start with the edits in place is refused; undoing them gives a clean start with the same state.
+    refused(await serve([]), 'FV_STATE_WEAKER');
+    restore();
+    const clean = await serve([]);
+    expect('port' in clean).toBe(true);
+    if ('port' in clean) await clean.stop();
+    expect(current().version).toBe(version);
+    expect(current().state.k).toBe(10);
+    expect(await dumpStore(s.store)).toBe(before);
+  });
+
+  it('finding 2: an empty or another state folder, another working directory, a sync with a new state folder', async () => {
+    const before = await dumpStore(s.store);
+    const stateId = current().stateId;
+    const empty = mkdtempSync(join(tmpdir(), 'fv-empty-state-'));
+    const e = refused(await serve(['--state-dir', empty]), 'FV_STATE_MISMATCH');
+    expect(e).toContain(stateId);
+    expect(e).toContain('holds no signed security state');
+    // One admin bootstraps a fresh state there alone: a different state, named as such.
+    const other = mkdtempSync(join(tmpdir(), 'fv-other-state-'));
+    expect((await runCli(['tokens', 'create', '--role', 'admin', '--state-dir', other])).code).toBe(0);
+    const otherId = (JSON.parse(readFileSync(join(other, 'approved-state.json'), 'utf8')) as StateDoc)
+      .stateId;
+    const o = refused(await serve(['--state-dir', other]), 'FV_STATE_MISMATCH');
+    expect(o).toContain(stateId);
+    expect(o).toContain(otherId);
+    // Another working directory: the state folder is still the store's, never ./.fleetvault.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'fv-cwd-'));
+    const started = await serve([], elsewhere);
+    expect('port' in started, (started as Refused).stderr).toBe(true);
+    if ('port' in started) {
+      expect(started.out()).toContain(`Security state ${stateId}`); // the state it serves under, named
+      await started.stop();
+    }
+    expect(existsSync(join(elsewhere, '.fleetvault'))).toBe(false);
+    expect(audit()).toContain('"action":"server.start"');
+    // A weaker policy synced under a new state folder: refused before the store is opened.
+    const weaker = join(tmpdir(), `weaker-${randomBytes(4).toString('hex')}.yaml`);
+    writeFileSync(weaker, readFileSync(DEMO_POLICY, 'utf8').replace('k: 10', 'k: 2'));
+    const w = await sync(weaker, ['--state-dir', other]);
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain('FV_STATE_MISMATCH');
+    const q = await runCli([
+      'metrics',
+      'query',
+      'activations',
+      '--store',
+      s.store,
+      '--metrics',
+      DEMO_METRICS,
+      '--state-dir',
+      empty,
+    ]);
+    expect(q.code).toBe(1);
+    expect(q.stderr).toContain('FV_STATE_MISMATCH');
+    const p = await runCli([
+      'probe',
+      '--url',
+      'http://127.0.0.1:9',
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+      '--state-dir',
+      other,
+    ]);
+    expect(p.code).toBe(1);
+    expect(p.stderr).toContain('FV_STATE_MISMATCH');
+    expect(await dumpStore(s.store)).toBe(before);
+    record('serve --state-dir <empty folder>', 'refused FV_STATE_MISMATCH');
+    record(
+      'serve with a state one admin bootstrapped elsewhere',
+      'refused FV_STATE_MISMATCH naming both state ids',
+    );
+    record(
+      'serve from another working directory',
+      'served under the real state (resolved next to the store)',
+    );
+    record('sync --state-dir <new> with a weaker policy', 'refused FV_STATE_MISMATCH, store untouched');
+    record('metrics query / probe with another state folder', 'refused FV_STATE_MISMATCH');
+  });
+
+  it('finding 3: state and audit log deleted, the audit log cut above its first seal, an older state put back', async () => {
+    const before = await dumpStore(s.store);
+    let restore = snapshot();
+    for (const f of ['approved-state.json', 'states', 'audit.jsonl'])
+      rmSync(join(state, f), { recursive: true, force: true });
+    refused(await serve([]), 'FV_STATE_MISMATCH');
+    const sy = await sync();
+    expect(sy.code).toBe(1);
+    expect(sy.stderr).toContain('FV_STATE_MISMATCH');
+    restore();
+    record(
+      'approved state, its history and the audit log deleted',
+      'refused FV_STATE_MISMATCH (the store names its state)',
+    );
+
+    restore = snapshot();
+    const lines = audit().split('\n');
+    const firstSeal = lines.findIndex((l) => l.includes('"action":"approvals.seal"'));
+    const kept = lines.slice(0, firstSeal);
+    writeFileSync(join(state, 'audit.jsonl'), kept.length > 0 ? `${kept.join('\n')}\n` : '');
+    const v = await runCli(['audit', 'verify', '--state-dir', state, '--store', s.store]);
+    expect(v.code).toBe(1);
+    expect(v.stdout).toMatch(/anchors record \d+/);
+    refused(await serve([]), 'FV_AUDIT_TRUNCATED');
+    rmSync(join(state, 'audit.jsonl'));
+    expect((await runCli(['audit', 'verify', '--state-dir', state])).code).toBe(1);
+    restore();
+    expect((await runCli(['audit', 'verify', '--state-dir', state, '--store', s.store])).code).toBe(0);
+    record(
+      'audit log cut above its first seal record',
+      'audit verify fails on the anchor; serve refused FV_AUDIT_TRUNCATED',
+    );
+    record('audit log deleted', 'audit verify fails on the anchor');
+
+    // Tighten (one admin may), sync, then put the older state back.
+    const old = readFileSync(join(state, 'approved-state.json'), 'utf8');
+    const oldVersion = (JSON.parse(old) as StateDoc).version;
+    const t = await approvals(['seal', '--probe-every', '1m'], 'alice');
+    expect(t.code, t.stderr).toBe(0);
+    expect((await sync()).code).toBe(0);
+    const tightened = await dumpStore(s.store);
+    restore = snapshot();
+    writeFileSync(join(state, 'approved-state.json'), old);
+    refused(await serve(['--probe-every', '5m']), 'FV_STATE_ROLLBACK');
+    rmSync(join(state, 'states', `${String(oldVersion + 1).padStart(8, '0')}.json`));
+    refused(await serve(['--probe-every', '5m']), 'FV_STATE_ROLLBACK');
+    const sy2 = await sync();
+    expect(sy2.code).toBe(1);
+    expect(sy2.stderr).toContain('FV_STATE_ROLLBACK');
+    expect(await dumpStore(s.store)).toBe(tightened);
+    restore();
+    // The tightened probe is now the floor: slower needs two admins.
+    refused(await serve(['--probe-every', '5m']), 'FV_STATE_WEAKER');
+    expect(before.length).toBeGreaterThan(0);
+    record('older approved-state.json put back', 'refused FV_STATE_ROLLBACK');
+    record(
+      'older approved-state.json put back and newer history deleted',
+      'refused FV_STATE_ROLLBACK (the store saw the newer version)',
+    );
+  });
+
+  it('attempt: a state folder copied from another deployment (same admin names)', async () => {
+    const before = await dumpStore(s.store);
+    const restore = snapshot();
+    const other = mkdtempSync(join(tmpdir(), 'fv-other-deploy-'));
+    for (const name of ['alice', 'bob'])
+      expect(
+        (await runCli(['users', 'add', '--name', name, '--role', 'admin', '--state-dir', other])).code,
+      ).toBe(0);
+    for (const f of STATE_FILES) rmSync(join(state, f), { recursive: true, force: true });
+    for (const f of readdirSync(other)) cpSync(join(other, f), join(state, f), { recursive: true });
+    const e = refused(await serve([]), 'FV_STATE_MISMATCH');
+    expect(e).toContain(
+      (JSON.parse(readFileSync(join(other, 'approved-state.json'), 'utf8')) as StateDoc).stateId,
+    );
+    const weaker = join(tmpdir(), `weaker-${randomBytes(4).toString('hex')}.yaml`);
+    writeFileSync(weaker, readFileSync(DEMO_POLICY, 'utf8').replace('k: 10', 'k: 2'));
+    const w = await sync(weaker);
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain('FV_STATE_MISMATCH');
+    expect(await dumpStore(s.store)).toBe(before);
+    restore();
+    record('state folder copied from another deployment', 'refused FV_STATE_MISMATCH, store untouched');
+  });
+
+  it('attempt: a state re-signed with the old approvals key, with keys the attacker made, with one real admin key', async () => {
+    const before = await dumpStore(s.store);
+    let restore = snapshot();
+    // (a) The old design: an HMAC under approvals.key, which every admin could read.
+    const key = randomBytes(32);
+    writeFileSync(join(state, 'approvals.key'), key.toString('base64'), { mode: 0o600 });
+    const doc = current();
+    const weakState = { ...doc.state, k: 2, probeSeconds: null };
+    writeFileSync(
+      join(state, 'approved-state.json'),
+      JSON.stringify({
+        format: 'fleetvault-approved-state-v1',
+        state: weakState,
+        updatedAt: new Date().toISOString(),
+        signature: createHash('sha256').update(key).digest('hex'),
+      }),
+    );
+    refused(await serve(['--probe-every', 'off']), 'FV_STATE_TAMPERED');
+    restore();
+    rmSync(join(state, 'approvals.key'), { force: true });
+
+    // (b) Two admin keys the attacker made, added by the same version that lowers k.
+    const forge = (
+      signers: Array<{ id: string; key: import('node:crypto').KeyObject }>,
+      extraKeys: Record<string, string>,
+    ) => {
+      const cur = current();
+      const next = {
+        ...cur.state,
+        k: 2,
+        probeSeconds: null,
+        principals: {
+          ...(cur.state.principals ?? {}),
+          ...Object.fromEntries(Object.keys(extraKeys).map((id) => [id, 'admin' as const])),
+        },
+        keys: { ...(cur.state.keys ?? {}), ...extraKeys },
+      };
+      const version = cur.version + 1;
+      const digest = stateDigest(cur.stateId, version, cur.digest, next);
+      const text = signedText(cur.stateId, version, digest);
+      const audit = { records: 0, hash: '0'.repeat(64) };
+      const forged: StateDoc = {
+        format: 'fleetvault-state-v2',
+        stateId: cur.stateId,
+        version,
+        prev: cur.digest,
+        state: next,
+        digest,
+        signatures: signers.map((sg) => ({
+          by: sg.id,
+          sig: sign(null, Buffer.from(text), sg.key).toString('base64'),
+        })),
+        audit: {
+          ...audit,
+          sig: sign(
+            null,
+            Buffer.from(canonical({ stateId: cur.stateId, version, audit })),
+            (signers[0] as { key: import('node:crypto').KeyObject }).key,
+          ).toString('base64'),
+        },
+        signedAt: new Date().toISOString(),
+      };
+      const body = JSON.stringify(forged, null, 2);
+      writeFileSync(join(state, 'states', `${String(version).padStart(8, '0')}.json`), body);
+      writeFileSync(join(state, 'approved-state.json'), body);
+    };
+    restore = snapshot();
+    const made = [0, 1].map((i) => {
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+      return {
+        id: `token:${'e'.repeat(11)}${i}`,
+        key: privateKey,
+        pub: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+      };
+    });
+    forge(made, Object.fromEntries(made.map((m) => [m.id, m.pub])));
+    refused(await serve(['--probe-every', 'off']), 'FV_STATE_TAMPERED');
+    const w = await sync();
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain('FV_STATE_TAMPERED');
+    restore();
+
+    // (c) Alice's own, real key (she knows her password) signing the weaker version alone.
+    restore = snapshot();
+    const a = new Approvals(state, new AuditLog(join(state, 'audit.jsonl')));
+    const alice = a.signer(
+      (await new UserStore(join(state, 'users.json')).verify('alice', pw.alice as string)) as Principal,
+      pw.alice as string,
+    );
+    forge([alice], {});
+    const r = refused(await serve(['--probe-every', 'off']), 'FV_STATE_TAMPERED');
+    expect(r).toContain('two different admins');
+    restore();
+    expect(await dumpStore(s.store)).toBe(before);
+    record('state re-signed with an approvals.key HMAC (old format)', 'refused FV_STATE_TAMPERED');
+    record('weaker version signed by two keys the attacker added in it', 'refused FV_STATE_TAMPERED');
+    record('weaker version signed by one real admin key only', 'refused FV_STATE_TAMPERED');
+  });
+
+  it('attempt: an old store file put back (built under an approved lower k, or never bound)', async () => {
+    // Two admins approve k = 5 for a while; a store is synced under it and copied away.
+    const k5 = join(s.dir, 'k5.policy.yaml');
+    writeFileSync(k5, readFileSync(DEMO_POLICY, 'utf8').replace('k: 10', 'k: 5'));
+    const p = await approvals(['propose', '--policy', k5, '--reason', 'pilot with small cohorts'], 'alice');
+    expect(p.code, p.stderr).toBe(0);
+    expect((await approvals(['approve', proposalId(p.stdout)], 'bob')).code).toBe(0);
+    expect((await sync(k5)).code).toBe(0);
+    const oldStore = join(mkdtempSync(join(tmpdir(), 'fv-old-store-')), 'store.duckdb');
+    copyFileSync(s.store, oldStore);
+    // Back to k = 10 (one admin may tighten), synced.
+    expect((await approvals(['seal', '--policy', DEMO_POLICY], 'alice')).code).toBe(0);
+    expect((await sync()).code).toBe(0);
+    const current10 = join(mkdtempSync(join(tmpdir(), 'fv-cur-store-')), 'store.duckdb');
+    copyFileSync(s.store, current10);
+    copyFileSync(oldStore, s.store);
+    const e = refused(await serve(['--probe-every', '1m']), 'FV_STATE_MISMATCH');
+    expect(e).toContain('k = 5');
+    const q = await runCli([
+      'metrics',
+      'query',
+      'activations',
+      '--store',
+      s.store,
+      '--metrics',
+      DEMO_METRICS,
+    ]);
+    expect(q.code).toBe(1);
+    expect(q.stderr).toContain('FV_STATE_MISMATCH');
+    // A store from before any binding (an unbound copy) is not served under the state either.
+    const unbound = join(mkdtempSync(join(tmpdir(), 'fv-unbound-')), 'store.duckdb');
+    const fresh = await runCli([
+      'sync',
+      '--source',
+      s.db.url,
+      '--policy',
+      k5,
+      '--store',
+      unbound,
+      '--key-file',
+      s.keyFile,
+      '--state-dir',
+      mkdtempSync(join(tmpdir(), 'fv-nostate-')),
+    ]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    copyFileSync(unbound, s.store);
+    refused(await serve(['--probe-every', '1m']), 'FV_STATE_MISMATCH');
+    copyFileSync(current10, s.store);
+    const ok = await serve(['--probe-every', '1m']);
+    expect('port' in ok).toBe(true);
+    if ('port' in ok) await ok.stop();
+    record(
+      'old store file (synced under an approved k = 5) put back after k = 10',
+      'refused FV_STATE_MISMATCH (serve, metrics)',
+    );
+    record('unbound store file put in place of the bound one', 'refused FV_STATE_MISMATCH');
+  });
+
+  it('attempt: the policy file swapped for a weaker one between two syncs', async () => {
+    const live = join(s.dir, 'live.policy.yaml');
+    copyFileSync(DEMO_POLICY, live);
+    expect((await sync(live)).code).toBe(0);
+    const before = await dumpStore(s.store);
+    writeFileSync(
+      live,
+      readFileSync(DEMO_POLICY, 'utf8')
+        .replace('k: 10', 'k: 3')
+        .replace(
+          'local_ip:         { class: personal, transform: { ip_prefix: 16 } }',
+          'local_ip:         { class: personal, transform: { ip_prefix: 24 } }',
+        ),
+    );
+    const r = await sync(live);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('FV_STATE_WEAKER');
+    expect(await dumpStore(s.store)).toBe(before);
+    record(
+      'policy file swapped for a weaker one between two syncs',
+      'refused FV_STATE_WEAKER, store untouched',
+    );
+  });
+
+  it('attempt: the tokens file replaced while serve syncs on a schedule', async () => {
+    const restore = snapshot(['tokens.json']);
+    const oldAudit = audit();
+    const served = await serve(['--probe-every', '2s', '--sync-every', '10s', '--source', s.db.url]);
+    expect('port' in served, (served as Refused).stderr).toBe(true);
+    const srv = served as Served;
+    try {
+      const syncs = () => (audit().match(/"actor":"scheduler","action":"sync","outcome":"ok"/g) ?? []).length;
+      const n = syncs();
+      const file = join(state, 'tokens.json');
+      const viewerId = /^fvt_([0-9a-f]{12})_/.exec(viewer)?.[1];
+      const tokens = JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+      writeFileSync(
+        `${file}.new`,
+        JSON.stringify(tokens.map((t) => (t.id === viewerId ? { ...t, role: 'admin' } : t))),
+      );
+      renameSync(`${file}.new`, file);
+      await until(() => srv.errors().includes('unapproved-principal'));
+      const r = await fetch(`http://127.0.0.1:${srv.port}/api/v1/audit`, {
+        headers: { authorization: `Bearer ${viewer}` },
+      });
+      expect(r.status).toBe(403);
+      await until(() => syncs() > n, 60_000); // the scheduled sync goes on under the signed state
+      expect(audit()).not.toMatch(/"actor":"scheduler","action":"sync","outcome":"failed"/);
+    } finally {
+      await srv.stop();
+    }
+    restore();
+    // Putting back the audit log from before those syncs: the store anchored a newer head.
+    const kept = audit();
+    writeFileSync(join(state, 'audit.jsonl'), oldAudit);
+    refused(await serve(['--probe-every', '1m']), 'FV_AUDIT_TRUNCATED');
+    writeFileSync(join(state, 'audit.jsonl'), kept);
+    record(
+      'audit log put back from before scheduled syncs',
+      'refused FV_AUDIT_TRUNCATED (the store anchors a newer head)',
+    );
+    record(
+      'tokens.json replaced during scheduled syncs',
+      'alarm at the next probe run, requests refused 403; syncs continue under the signed state',
+    );
+  });
+
+  it('attempt: another admin’s password hash replaced, and an approval written into proposals.json', async () => {
+    const restore = snapshot();
+    // Alice sets bob's password hash to one of her own: she can sign in as bob, but cannot sign as him.
+    const file = join(state, 'users.json');
+    const users = JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+    const known = 'alice-knows-this-one';
+    const hash = await argon2.hash(known, { type: argon2.argon2id });
+    writeFileSync(
+      file,
+      JSON.stringify(users.map((u) => (u.name === 'bob' ? { ...u, passwordHash: hash } : u))),
+    );
+    const p = await approvals(['propose', '--probe-every', 'off', '--reason', 'quiet night'], 'alice');
+    expect(p.code, p.stderr).toBe(0);
+    const id = proposalId(p.stdout);
+    const asBob = await runCli(['approvals', 'approve', id, '--user', 'bob', '--state-dir', state], {
+      env: { FLEETVAULT_PASSWORD: known },
+    });
+    expect(asBob.code).toBe(1);
+    expect(asBob.stderr).toContain('FV_APPROVAL_INVALID');
+    expect(asBob.stderr).toContain('no signing key of user:');
+    // The approval written by hand into proposals.json.
+    const pfile = join(state, 'proposals.json');
+    const proposals = JSON.parse(readFileSync(pfile, 'utf8')) as Array<Record<string, unknown>>;
+    const bobId = (users.find((u) => u.name === 'bob') as { id: string }).id;
+    writeFileSync(
+      pfile,
+      JSON.stringify(
+        proposals.map((x) =>
+          x.id === id
+            ? { ...x, status: 'approved', decidedBy: `user:${bobId}`, decidedAt: new Date().toISOString() }
+            : x,
+        ),
+      ),
+    );
+    const off = await serve(['--probe-every', 'off']);
+    const e = refused(off, 'FV_STATE_WEAKER');
+    expect(e).toContain('probe: approved every');
+    const listed = await approvals(['list']);
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toContain('FV_STATE_TAMPERED');
+    restore();
+    record(
+      'another admin’s password hash replaced in users.json',
+      'sign-in possible, signing refused FV_APPROVAL_INVALID (key sealed under the real password)',
+    );
+    record(
+      'approval written by hand into proposals.json',
+      'refused FV_STATE_TAMPERED; serve --probe-every off refused FV_STATE_WEAKER',
+    );
+  });
+});
