@@ -32,10 +32,12 @@ import {
 import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_KEY_FILE,
-  DEFAULT_METRICS,
   DEFAULT_POLICY,
   DEFAULT_STORE,
   ensurePrivateDir,
+  metricsPath,
+  readStorePath,
+  requireStoreFile,
   STATE_DIR,
   sourceUrl,
   untilStopped,
@@ -315,7 +317,8 @@ export const sqlAction: Action = async (out, opts, args) => {
       'FV_USAGE',
       'give one SELECT statement, e.g. fleetvault sql "SELECT count(*) FROM devices"',
     );
-  const storeAt = String(opts.store ?? DEFAULT_STORE);
+  const storeAt = readStorePath(opts.store, (l) => out.warn(l));
+  requireStoreFile(storeAt);
   const maxRows = intOpt(opts.maxRows, 'max-rows', 1000);
   const result = isClickHouseUrl(storeAt)
     ? await clickHouseSql(storeAt, text, maxRows)
@@ -345,7 +348,7 @@ export const sqlAction: Action = async (out, opts, args) => {
 };
 
 export const metricsListAction: Action = async (out, opts) => {
-  const file = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
+  const file = readMetricsFile(metricsPath(opts.metrics, (l) => out.warn(l)));
   const list = [...file.metrics.values()].map((m) => ({
     name: m.name,
     description: m.description,
@@ -370,7 +373,7 @@ function splitList(v: string | boolean | undefined): string[] {
 }
 
 export const metricsQueryAction: Action = async (out, opts, args) => {
-  const file = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
+  const file = readMetricsFile(metricsPath(opts.metrics, (l) => out.warn(l)));
   const grain = String(opts.grain ?? 'week');
   if (!GRAINS.includes(grain as Grain))
     throw new FvError('FV_USAGE', `--grain must be one of ${GRAINS.join(', ')}`);
@@ -380,7 +383,9 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
     if (!dim || values === undefined) throw new FvError('FV_USAGE', '--filter is dimension=value[,value…]');
     filters[dim] = splitList(values);
   }
-  const reader = await MetricsReader.open(String(opts.store ?? DEFAULT_STORE), file);
+  const storeAt = readStorePath(opts.store, (l) => out.warn(l));
+  requireStoreFile(storeAt);
+  const reader = await MetricsReader.open(storeAt, file);
   try {
     const answer = await reader.query({
       metric: args[0] ?? '',

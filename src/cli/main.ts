@@ -20,10 +20,13 @@ import {
   sqlAction,
   syncAction,
 } from './commands.ts';
-import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
+import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE, DEMO_DIR } from './defaults.ts';
 
 const STORE_HELP =
   'DuckDB store file, or clickhouse://user@127.0.0.1:8123[,host2:port…]/db[?cluster=name] (clickhouses:// for HTTPS, required beyond loopback; password never in the URL: FLEETVAULT_CLICKHOUSE_PASSWORD, or a 0600 file named by FLEETVAULT_CLICKHOUSE_PASSWORD_FILE or &password_file=)';
+
+const READ_STORE_HELP = `${STORE_HELP}. Default ${DEFAULT_STORE}, or the demo's (${DEMO_DIR}/store.duckdb) when only that exists`;
+const METRICS_HELP = `metrics file (default ${DEFAULT_METRICS}, or the demo's when only the demo is here)`;
 
 import { demoAction } from './demo.ts';
 import { ingestAction } from './ingest-command.ts';
@@ -159,14 +162,14 @@ function program(setCode: (code: number) => void): Command {
   metrics
     .command('list')
     .description('the metrics and their dimensions')
-    .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
+    .option('--metrics <file>', METRICS_HELP)
     .action(run(metricsListAction));
   metrics
     .command('query')
     .description('answer one metric by calendar period and dimensions; groups under k are suppressed')
     .argument('<name>', 'metric name')
-    .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
-    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
+    .option('--metrics <file>', METRICS_HELP)
+    .option('--store <path>', READ_STORE_HELP)
     .option('--grain <grain>', 'day, week or month', 'week')
     .option('--by <dims>', 'comma-separated dimensions')
     .option('--from <yyyy-mm-dd>', 'first day (widened to its period)')
@@ -189,7 +192,7 @@ function program(setCode: (code: number) => void): Command {
   p.command('sql')
     .description('run one read-only SELECT against the store')
     .argument('<statement...>', 'the SELECT statement')
-    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
+    .option('--store <path>', READ_STORE_HELP)
     .option('--max-rows <n>', 'row cap', '1000')
     .action(run(sqlAction));
   p.command('serve')
@@ -383,6 +386,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--days <n>', 'simulated days on first run', '30')
     .option('--listen <host:port>', 'dashboard address (loopback)', '127.0.0.1:8787')
     .option('--no-serve', 'stop after the report instead of serving the dashboard')
+    .option('--resync', 'sync the embedded production database again even when it has not changed')
     .action(run(demoAction));
   return p;
 }

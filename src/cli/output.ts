@@ -6,11 +6,14 @@ import type { Writable } from 'node:stream';
  */
 export class Output {
   private progressShown = false;
+  private lastLabel = '';
+  private lastLine = 0;
 
   constructor(
     readonly json: boolean,
     private readonly out: Writable = process.stdout,
     private readonly err: Writable = process.stderr,
+    private readonly everyMs = 5_000,
   ) {}
 
   line(text = ''): void {
@@ -28,15 +31,31 @@ export class Output {
     this.err.write(`${text}\n`);
   }
 
-  /** A one-line progress bar on an interactive terminal; silent otherwise. */
+  /**
+   * Progress of a long step: a one-line bar on an interactive terminal; otherwise (a log file, a
+   * pipe, a service manager) one plain line per label when it starts and then at most every
+   * `everyMs`, so a long step is never silent. `total` 0 means unknown: no bar, no percentage.
+   */
   progress(label: string, done: number, total: number): void {
+    if (this.json) return;
     const tty = (this.err as { isTTY?: boolean }).isTTY === true;
-    if (this.json || !tty) return;
-    const width = 28;
-    const ratio = total > 0 ? Math.min(1, done / total) : 0;
-    const bar = '#'.repeat(Math.round(ratio * width)).padEnd(width, '.');
-    this.err.write(`\r${label.padEnd(20)} [${bar}] ${done.toLocaleString('en-US')} rows`);
-    this.progressShown = true;
+    const ratio = total > 0 ? Math.min(1, done / total) : undefined;
+    if (tty) {
+      const width = 28;
+      const bar = ratio === undefined ? '' : ` [${'#'.repeat(Math.round(ratio * width)).padEnd(width, '.')}]`;
+      this.err.write(`\r${label.padEnd(20)}${bar} ${done.toLocaleString('en-US')} rows`);
+      this.progressShown = true;
+      return;
+    }
+    const now = Date.now();
+    if (label === this.lastLabel && now - this.lastLine < this.everyMs) return;
+    this.lastLabel = label;
+    this.lastLine = now;
+    const of =
+      total > 0
+        ? ` of about ${Math.round(total).toLocaleString('en-US')} (${Math.round((ratio ?? 0) * 100)}%)`
+        : '';
+    this.err.write(`  … ${label}: ${done.toLocaleString('en-US')} rows${of}\n`);
   }
 
   clearProgress(): void {

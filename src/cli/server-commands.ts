@@ -10,10 +10,12 @@ import { ExposureMonitor } from '../probe/index.ts';
 import {
   buildServer,
   isLoopback,
+  listenError,
   parseListen,
   principalsAboveViewer,
   ROLES,
   type Role,
+  requirePortFree,
   requireSafeListen,
   StoreHandle,
   TokenStore,
@@ -63,6 +65,7 @@ export const serveAction: Action = async (out, opts) => {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
   requireSafeListen(addr, tls);
+  await requirePortFree(addr); // before the first sync, not after it
   const { tokens, users, audit, approvals, dir } = stateFiles(opts);
   const storePath = String(opts.store ?? DEFAULT_STORE);
   const probeEvery = parseProbeInterval(String(opts.probeEvery ?? '5m'));
@@ -160,7 +163,12 @@ export const serveAction: Action = async (out, opts) => {
       ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
       : {}),
   });
-  await app.listen({ host: addr.host, port: addr.port });
+  try {
+    await app.listen({ host: addr.host, port: addr.port });
+  } catch (error) {
+    metrics.close();
+    throw listenError(error, addr) ?? error;
+  }
   let timer: NodeJS.Timeout | undefined;
   if (every !== undefined && syncOnce) {
     const run = syncOnce;
