@@ -356,6 +356,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--flush-ms <ms>', 'longest a message waits for its batch', '1000')
     .option('--max-bytes <n>', 'largest message accepted', '16384')
     .option('--log-batches', 'a line on stderr for every committed batch')
+    .option('--metrics-listen <host:port>', 'serve Prometheus series at /metrics on this loopback address')
     .action(run(ingestAction));
   p.command('probe')
     .description('check a deployment as an attacker would: routes, TLS, file permissions, PII in answers')

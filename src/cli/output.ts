@@ -26,6 +26,14 @@ export class Output {
     );
   }
 
+  /**
+   * One JSON log line on stdout (`time`, `level`, `event`, then the fields), for a service
+   * manager or a log shipper; only counts, names and codes, never a value from a source.
+   */
+  log(event: string, fields: Record<string, unknown>, level: 'info' | 'error' = 'info'): void {
+    this.out.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
+  }
+
   warn(text: string): void {
     this.clearProgress();
     this.err.write(`${text}\n`);

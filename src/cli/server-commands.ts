@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { Approvals, policyState, type SecurityState } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
@@ -22,7 +23,7 @@ import {
   UserStore,
 } from '../server/index.ts';
 import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
-import { runCdc, runSync, totalRows } from '../sync/index.ts';
+import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import {
@@ -94,13 +95,31 @@ export const serveAction: Action = async (out, opts) => {
     await requireReadOnlyClickHouseUser(storePath);
   }
   let syncOnce: (() => Promise<void>) | undefined;
+  // The process's own series: scheduled syncs, served at /metrics beside the server's.
+  const registry = new Registry();
+  const syncMetrics = new SyncMetrics(registry);
   if (every !== undefined) {
     const sourceUrlValue = sourceUrl(opts.source as string | undefined);
     const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
     const mode = String(opts.syncMode ?? 'cursor');
     if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', '--sync-mode is cursor or cdc');
     const cdc = mode === 'cdc';
+    if (existsSync(policyFile)) syncMetrics.declare(loadPolicyOrThrow(policyFile).tables.keys(), mode);
     syncOnce = async () => {
+      try {
+        await scheduledSync();
+      } catch (error) {
+        const code = isFvError(error) ? error.code : 'FV_INTERNAL';
+        syncMetrics.failed(code, mode);
+        out.log(
+          'sync',
+          { mode, ok: false, code, message: isFvError(error) ? error.message : 'unexpected error' },
+          'error',
+        );
+        throw error;
+      }
+    };
+    const scheduledSync = async () => {
       const policy = loadPolicyOrThrow(policyFile);
       // A reload: an edited policy weaker than the approved state is refused, the server keeps serving.
       approvals.check(policyState(policy), 'scheduler');
@@ -115,6 +134,20 @@ export const serveAction: Action = async (out, opts) => {
             publication: String(opts.publication ?? 'fleetvault'),
           });
           const ok = r.initial?.ok ?? true;
+          syncMetrics.recordChanges(r);
+          out.log(
+            'sync',
+            {
+              mode: 'cdc',
+              ok,
+              durationMs: r.durationMs,
+              transactions: r.transactions,
+              changes: r.changes,
+              tables: r.tables,
+              ...(r.initial ? { initial: tableLog(r.initial) } : {}),
+            },
+            ok ? 'info' : 'error',
+          );
           audit.append({
             actor: 'scheduler',
             action: 'sync',
@@ -130,6 +163,12 @@ export const serveAction: Action = async (out, opts) => {
           return;
         }
         const r = await runSync({ sourceUrl: sourceUrlValue, policy, store, key });
+        syncMetrics.record(r, 'cursor');
+        out.log(
+          'sync',
+          { mode: 'cursor', ok: r.ok, durationMs: r.durationMs, tables: tableLog(r) },
+          r.ok ? 'info' : 'error',
+        );
         audit.append({
           actor: 'scheduler',
           action: 'sync',
@@ -159,6 +198,7 @@ export const serveAction: Action = async (out, opts) => {
     logger: opts.log === true,
     webDir: join(packageRoot(), 'dist', 'web'),
     exposure: () => monitor?.state ?? { checkedAt: null, runs: 0, findings: [] },
+    registry,
     ...(tls
       ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
       : {}),
@@ -199,6 +239,17 @@ export const serveAction: Action = async (out, opts) => {
       ],
       intervalMs: probeEvery,
       ...(webhook ? { webhook } : {}),
+      onRun: (state, ms) =>
+        out.log(
+          'probe',
+          {
+            ok: state.findings.length === 0,
+            durationMs: ms,
+            findings: state.findings.length,
+            kinds: [...new Set(state.findings.map((f) => f.kind))],
+          },
+          state.findings.length === 0 ? 'info' : 'error',
+        ),
       onAlert: (a) => {
         const kinds = [...new Set(a.findings.map((f) => f.kind))];
         audit.append({
@@ -239,6 +290,22 @@ export const serveAction: Action = async (out, opts) => {
   audit.append({ actor: 'cli', action: 'server.stop', outcome: 'ok' });
   return 0;
 };
+
+/** Per table, the counts of a sync run for a log line; they add up to the rows read. */
+function tableLog(r: SyncResult) {
+  return r.tables.map((t) => ({
+    table: t.table,
+    status: t.status,
+    read: t.rowsRead,
+    written: t.rowsWritten,
+    deleted: t.rowsDeleted,
+    quarantined: quarantinedRows(t),
+    blocked: t.rowsBlocked,
+    erased: t.rowsErased,
+    expired: t.rowsExpired,
+    ...(t.error ? { code: t.error.code } : {}),
+  }));
+}
 
 /** The server's own base URLs: its host, or for a wildcard address loopback and each interface. */
 function ownUrls(host: string, port: number, tls: boolean): string[] {

@@ -19,6 +19,8 @@ export interface ExposureMonitorOptions {
   readonly webhook?: string;
   /** Called with every alert, after the webhook: the log line and the audit record. */
   readonly onAlert: (alert: ExposureAlert) => void;
+  /** After every run, whether or not anything changed (a log line, a gauge). */
+  readonly onRun?: (state: ExposureState, durationMs: number) => void;
 }
 
 export interface ExposureAlert {
@@ -64,6 +66,7 @@ export class ExposureMonitor {
   }
 
   async #run(): Promise<ExposureState> {
+    const started = Date.now();
     const reports: ProbeReport[] = [];
     for (const baseUrl of this.opts.baseUrls()) {
       reports.push(await probeDeployment({ baseUrl, routes: this.opts.routes(), files: this.opts.files }));
@@ -84,6 +87,7 @@ export class ExposureMonitor {
       this.#last = fingerprint;
       await this.#alert({ alert: 'fleetvault.exposure', checkedAt, findings });
     }
+    this.opts.onRun?.(this.#state, Date.now() - started);
     return this.#state;
   }
 

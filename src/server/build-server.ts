@@ -4,11 +4,13 @@ import { extname, join } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { Approvals, PrincipalRequest } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, isFvError } from '../errors/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
 import { DASHBOARD_FILE, type ExposureState } from '../probe/index.ts';
+import { registerPrometheus } from './prometheus-route.ts';
 import { SessionStore } from './session-store.ts';
 import { SqlGate } from './sql-gate.ts';
 import type { MetricsSource } from './store-handle.ts';
@@ -49,6 +51,8 @@ export interface ServerDeps {
   readonly https?: { key: Buffer; cert: Buffer };
   /** The exposure probe's latest findings: a dashboard banner, a status field and a gauge. */
   readonly exposure?: () => ExposureState;
+  /** The process's own Prometheus series (scheduled syncs) served at /metrics with the server's. */
+  readonly registry?: Registry;
 }
 
 declare module 'fastify' {
@@ -733,58 +737,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
     async () => openApi(routes),
   );
 
-  const counts = new Map<string, number>();
-  app.addHook('onResponse', async (req, reply) => {
-    const key = `${req.method} ${req.routeOptions.url ?? 'unmatched'} ${reply.statusCode}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  });
-  app.get(
-    '/metrics',
-    { config: { access: 'viewer', summary: 'Prometheus service metrics' } },
-    async (_req, reply) => {
-      const lines = [
-        '# HELP fleetvault_http_requests_total HTTP requests by route and status.',
-        '# TYPE fleetvault_http_requests_total counter',
-      ];
-      for (const [key, n] of counts) {
-        const [method, route, status] = key.split(' ');
-        lines.push(
-          `fleetvault_http_requests_total{method="${method}",route="${route}",status="${status}"} ${n}`,
-        );
-      }
-      lines.push(
-        '# HELP fleetvault_k Minimum group size of every answer.',
-        '# TYPE fleetvault_k gauge',
-        `fleetvault_k ${deps.metrics.k}`,
-      );
-      if (deps.exposure) {
-        const e = deps.exposure();
-        lines.push(
-          '# HELP fleetvault_exposure_findings Findings of the latest exposure probe (0 is safe).',
-          '# TYPE fleetvault_exposure_findings gauge',
-          `fleetvault_exposure_findings ${e.findings.length}`,
-          '# HELP fleetvault_exposure_probe_runs_total Exposure probe runs since start.',
-          '# TYPE fleetvault_exposure_probe_runs_total counter',
-          `fleetvault_exposure_probe_runs_total ${e.runs}`,
-        );
-      }
-      lines.push(
-        '# HELP fleetvault_metric_last_week Latest weekly total of a count metric (absent when suppressed).',
-        '# TYPE fleetvault_metric_last_week gauge',
-      );
-      // Business metrics, k-safe: the latest weekly total of each count metric, only when not suppressed.
-      for (const m of deps.metrics.list().filter((x) => x.format === 'count')) {
-        const answer = await deps.metrics.query({ metric: m.name, grain: 'week' });
-        const last = answer.totals[answer.totals.length - 1];
-        if (last && last.suppressed === 'none' && last.values.value !== null) {
-          lines.push(
-            `fleetvault_metric_last_week{metric="${m.name}",week="${last.period}"} ${last.values.value}`,
-          );
-        }
-      }
-      return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
-    },
-  );
+  registerPrometheus(app, deps);
   return app;
 }
 

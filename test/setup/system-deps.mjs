@@ -26,6 +26,11 @@ const DEPENDENCIES = [
     present: () => existsSync(process.env.FV_CHROMIUM ?? '/usr/bin/chromium'),
   },
   { what: 'OpenSSL', package: 'openssl', present: () => onPath('openssl') },
+  {
+    what: 'Prometheus and promtool (the scrape test)',
+    package: 'prometheus',
+    present: () => onPath('prometheus') && onPath('promtool'),
+  },
 ];
 
 function onPath(command) {
