@@ -42,7 +42,7 @@ import {
   sourceUrl,
   untilStopped,
 } from './defaults.ts';
-import { printAnswer } from './metric-report.ts';
+import { answerCsv, printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
 import { printSyncReport } from './sync-report.ts';
 
@@ -327,6 +327,10 @@ export const sqlAction: Action = async (out, opts, args) => {
     out.data(result);
     return 0;
   }
+  if (out.csv) {
+    out.table(result.columns, result.rows);
+    return 0;
+  }
   const cells = [
     result.columns,
     ...result.rows.map((r) =>
@@ -356,6 +360,14 @@ export const metricsListAction: Action = async (out, opts) => {
     dimensions: m.dimensions,
   }));
   if (out.json) out.data({ privacyUnit: file.privacyUnit, metrics: list });
+  if (out.csv) {
+    out.table(
+      ['name', 'description', 'dimensions'],
+      list.map((m) => [m.name, m.description, m.dimensions.join(' ')]),
+    );
+    return 0;
+  }
+  if (list.length === 0) out.line(`No metrics in ${file.file}.`);
   for (const m of list) {
     out.line(`${m.name.padEnd(26)} ${m.description}`);
     out.line(`${''.padEnd(26)} by: ${m.dimensions.join(', ') || '-'}`);
@@ -396,6 +408,7 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
       filters,
     });
     if (out.json) out.data(answer);
+    else if (out.csv) answerCsv(out, answer);
     else printAnswer(out, answer);
     return 0;
   } finally {

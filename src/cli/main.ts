@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isFvError } from '../errors/index.ts';
 import {
@@ -20,7 +22,14 @@ import {
   sqlAction,
   syncAction,
 } from './commands.ts';
-import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE, DEMO_DIR } from './defaults.ts';
+import {
+  DEFAULT_KEY_FILE,
+  DEFAULT_METRICS,
+  DEFAULT_POLICY,
+  DEFAULT_STORE,
+  DEMO_DIR,
+  packageRoot,
+} from './defaults.ts';
 
 const STORE_HELP =
   'DuckDB store file, or clickhouse://user@127.0.0.1:8123[,host2:port…]/db[?cluster=name] (clickhouses:// for HTTPS, required beyond loopback; password never in the URL: FLEETVAULT_CLICKHOUSE_PASSWORD, or a 0600 file named by FLEETVAULT_CLICKHOUSE_PASSWORD_FILE or &password_file=)';
@@ -41,7 +50,9 @@ import {
   tokensListAction,
   tokensRevokeAction,
   usersAddAction,
+  usersDisableAction,
   usersListAction,
+  usersResetPasswordAction,
 } from './server-commands.ts';
 
 async function execute(
@@ -49,7 +60,8 @@ async function execute(
   opts: Record<string, string | boolean | undefined>,
   args: string[],
 ): Promise<number> {
-  const out = new Output(opts.json === true);
+  const format = opts.format === 'csv' ? 'csv' : 'text';
+  const out = new Output(opts.json === true, format);
   try {
     return await action(out, opts, args);
   } catch (error) {
@@ -75,7 +87,11 @@ async function execute(
 function program(setCode: (code: number) => void): Command {
   const p = new Command('fleetvault')
     .description('The analytics copy of production data, done right.')
-    .addOption(new Option('--json', 'machine-readable output'))
+    .version(packageVersion(), '--version', 'print the version and exit')
+    .addOption(new Option('--json', 'machine-readable output (JSON; numbers as numbers)'))
+    .addOption(
+      new Option('--format <format>', 'tables as text or csv').choices(['text', 'csv']).default('text'),
+    )
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s) });
   const run = (action: Action) =>
@@ -238,6 +254,19 @@ function program(setCode: (code: number) => void): Command {
     .command('list')
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
     .action(run(usersListAction));
+  users
+    .command('disable')
+    .description('the account can no longer sign in; its sessions end')
+    .requiredOption('--name <name>', 'user name')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .action(run(usersDisableAction));
+  users
+    .command('reset-password')
+    .description('a new one-time password (above viewer: an approved proposal, as for the account)')
+    .requiredOption('--name <name>', 'user name')
+    .option('--approval <id>', 'the approved proposal (approvals propose --new-user NAME --role ROLE)')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .action(run(usersResetPasswordAction));
   const tokens = p
     .command('tokens')
     .description('API tokens: shown once, stored hashed, expiring, revocable');
@@ -390,6 +419,11 @@ function program(setCode: (code: number) => void): Command {
     .option('--resync', 'sync the embedded production database again even when it has not changed')
     .action(run(demoAction));
   return p;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string })
+    .version;
 }
 
 /** Runs the CLI and resolves to its exit code: 0 ok, 1 refused or failed, 2 usage. */

@@ -1,5 +1,12 @@
 import type { Writable } from 'node:stream';
 
+function jsonNumbers(_key: string, v: unknown): unknown {
+  if (typeof v !== 'bigint') return v;
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(v)
+    : v.toString();
+}
+
 /**
  * The only place fleetvault writes to a terminal. Library code returns results; commands render
  * them here, as text for people or JSON for machines.
@@ -11,6 +18,7 @@ export class Output {
 
   constructor(
     readonly json: boolean,
+    readonly format: 'text' | 'csv' = 'text',
     private readonly out: Writable = process.stdout,
     private readonly err: Writable = process.stderr,
     private readonly everyMs = 5_000,
@@ -20,10 +28,30 @@ export class Output {
     if (!this.json) this.out.write(`${text}\n`);
   }
 
+  /** JSON of a value: numbers stay numbers (a 64-bit integer beyond 2^53 becomes a string). */
   data(value: unknown): void {
-    this.out.write(
-      `${JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v), this.json ? undefined : 2)}\n`,
-    );
+    this.out.write(`${JSON.stringify(value, jsonNumbers, this.json ? undefined : 2)}\n`);
+  }
+
+  /** Whether tables are wanted as CSV (`--format csv`). */
+  get csv(): boolean {
+    return this.format === 'csv' && !this.json;
+  }
+
+  /**
+   * A table as CSV (RFC 4180, header first). A text cell that a spreadsheet would run as a
+   * formula (`=`, `+`, `-`, `@` first) is prefixed with `'`.
+   */
+  table(columns: readonly string[], rows: ReadonlyArray<ReadonlyArray<unknown>>): void {
+    const cell = (v: unknown): string => {
+      if (v === null || v === undefined) return '';
+      if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+      let t = typeof v === 'object' ? JSON.stringify(v, jsonNumbers) : String(v);
+      if (/^[=+\-@\t\r]/.test(t)) t = `'${t}`;
+      return /[",\n\r]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t;
+    };
+    this.out.write(`${columns.map(cell).join(',')}\r\n`);
+    for (const r of rows) this.out.write(`${r.map(cell).join(',')}\r\n`);
   }
 
   /**

@@ -390,15 +390,21 @@ export const tokensCreateAction: Action = async (out, opts) => {
 export const tokensListAction: Action = async (out, opts) => {
   const { tokens } = stateFiles(opts);
   const list = tokens.list().map(({ hash: _hash, ...t }) => t);
-  if (out.json) out.data({ tokens: list });
+  const state = (t: (typeof list)[number]) =>
+    t.revokedAt ? 'revoked' : t.expiresAt && Date.parse(t.expiresAt) <= Date.now() ? 'expired' : 'active';
+  if (out.json) out.data({ tokens: list.map((t) => ({ ...t, state: state(t) })) });
+  if (out.csv) {
+    out.table(
+      ['id', 'role', 'state', 'name', 'expiresAt'],
+      list.map((t) => [t.id, t.role, state(t), t.name, t.expiresAt]),
+    );
+    return 0;
+  }
+  if (list.length === 0)
+    out.line('No tokens yet: `fleetvault tokens create --role viewer --name <what it is for>` makes one.');
   for (const t of list) {
-    const state = t.revokedAt
-      ? 'revoked'
-      : t.expiresAt && Date.parse(t.expiresAt) <= Date.now()
-        ? 'expired'
-        : 'active';
     out.line(
-      `${t.id}  ${t.role.padEnd(7)}  ${state.padEnd(7)}  ${t.name}  expires ${t.expiresAt ?? 'never'}`,
+      `${t.id}  ${t.role.padEnd(7)}  ${state(t).padEnd(7)}  ${t.name}  expires ${t.expiresAt ?? 'never'}`,
     );
   }
   return 0;
@@ -408,6 +414,7 @@ export const tokensRevokeAction: Action = async (out, opts, args) => {
   const { tokens, audit } = stateFiles(opts);
   const r = tokens.revoke(String(args[0] ?? ''));
   audit.append({ actor: 'cli', action: 'token.revoke', outcome: 'ok', detail: { id: r.id } });
+  if (out.json) out.data({ id: r.id, revoked: true });
   out.line(`Token ${r.id} revoked.`);
   return 0;
 };
@@ -446,10 +453,65 @@ export const usersAddAction: Action = async (out, opts) => {
   return 0;
 };
 
+export const usersDisableAction: Action = async (out, opts) => {
+  const { users, audit } = stateFiles(opts);
+  const record = users.disable(String(opts.name ?? ''));
+  audit.append({ actor: 'cli', action: 'user.disable', outcome: 'ok', detail: { id: record.id } });
+  if (out.json) out.data({ name: record.name, role: record.role, disabledAt: record.disabledAt });
+  out.line(`User ${record.name} disabled: it cannot sign in, and its sessions end on their next request.`);
+  return 0;
+};
+
+/**
+ * A new one-time password. New credentials for an account above viewer are as strong a grant as
+ * the account itself, so they take the same approved proposal (`approvals propose --new-user NAME
+ * --role ROLE`) the account took; a viewer's are reset at once.
+ */
+export const usersResetPasswordAction: Action = async (out, opts) => {
+  const { users, audit, approvals } = stateFiles(opts);
+  const existing = users.get(String(opts.name ?? ''));
+  let grant: ReturnType<typeof approvals.authorizePrincipal>;
+  try {
+    grant = approvals.authorizePrincipal(
+      { type: 'user', role: existing.role, name: existing.name },
+      opts.approval as string | undefined,
+    );
+  } catch (error) {
+    if (!isFvError(error) || error.code !== 'FV_APPROVAL_REQUIRED') throw error;
+    throw new FvError(
+      'FV_APPROVAL_REQUIRED',
+      `a new password for ${existing.role} ${existing.name} needs a second admin's approval: propose it with \`fleetvault approvals propose --new-user ${existing.name} --role ${existing.role} --reason "password reset"\`, then run \`fleetvault users reset-password --name ${existing.name} --approval <id>\` once approved`,
+    );
+  }
+  const { record, password } = await users.resetPassword(existing.name, existing.role);
+  approvals.recordPrincipal(`user:${record.id}`, record.role, grant, 'cli');
+  audit.append({
+    actor: 'cli',
+    action: 'user.reset_password',
+    outcome: 'ok',
+    detail: { id: record.id, role: record.role, ...(grant.approval ? { approval: grant.approval } : {}) },
+  });
+  if (out.json)
+    out.data({ name: record.name, role: record.role, password, disabled: record.disabledAt !== null });
+  out.line(
+    `New password for ${record.name} (${record.role}), shown once (store it now): ${password}${record.disabledAt ? ' (the account stays disabled)' : ''}`,
+  );
+  return 0;
+};
+
 export const usersListAction: Action = async (out, opts) => {
   const { users } = stateFiles(opts);
   const list = users.list().map(({ passwordHash: _h, ...u }) => u);
   if (out.json) out.data({ users: list });
+  if (out.csv) {
+    out.table(
+      ['id', 'role', 'name', 'createdAt', 'disabledAt'],
+      list.map((u) => [u.id, u.role, u.name, u.createdAt, u.disabledAt]),
+    );
+    return 0;
+  }
+  if (list.length === 0)
+    out.line('No accounts yet: `fleetvault users add --name <you> --role admin` makes the first.');
   for (const u of list)
     out.line(`${u.id}  ${u.role.padEnd(7)}  ${u.name}${u.disabledAt ? '  (disabled)' : ''}`);
   return 0;

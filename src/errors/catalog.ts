@@ -163,6 +163,10 @@ export const ERROR_CATALOG = {
     exit: 1,
     solve: 'Restore the named state file from backup, or remove it to start over.',
   },
+  FV_USER_UNKNOWN: {
+    exit: 1,
+    solve: '`fleetvault users list` shows the accounts and their names.',
+  },
   FV_TOKEN_UNKNOWN: { exit: 1, solve: 'Run `fleetvault tokens list` to see the token ids.' },
   FV_LISTEN_INSECURE: {
     exit: 1,

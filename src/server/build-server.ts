@@ -202,7 +202,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance & {
       if (auth.ok) principal = auth.principal;
       else reason = auth.reason;
     } else {
-      const session = sessions.get(req.cookies[SESSION_COOKIE]);
+      const found = sessions.get(req.cookies[SESSION_COOKIE]);
+      // A session ends with its account: `users disable` takes effect on the next request.
+      const session =
+        found && deps.users.list().some((u) => u.id === found.principal.id && u.disabledAt === null)
+          ? found
+          : undefined;
       if (session) {
         const sent = Buffer.from(String(req.headers['x-csrf-token'] ?? ''));
         const want = Buffer.from(session.csrf);
