@@ -31,6 +31,11 @@ const DEPENDENCIES = [
     package: 'prometheus',
     present: () => onPath('prometheus') && onPath('promtool'),
   },
+  {
+    what: 'systemd-analyze (the systemd example check)',
+    package: 'systemd',
+    present: () => onPath('systemd-analyze'),
+  },
 ];
 
 function onPath(command) {
