@@ -101,7 +101,7 @@ describe('analyst SQL beside metric serving', () => {
     expect(second.json().error.code).toBe('FV_SQL_BUSY');
     const other = await sql('bob', 'SELECT count(*) AS n FROM devices');
     expect(other.statusCode, other.body).toBe(200);
-    expect(other.json().rows).toEqual([['212']]);
+    expect(other.json().rows).toEqual([[212]]);
     expect((await first).statusCode).toBe(400);
     expect((await sql('ana', 'SELECT 1 AS one')).statusCode).toBe(200);
   });

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsAddUp, type TableResult } from '../src/sync/index.ts';
 import { runCli } from './helpers/cli.ts';
 import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from './helpers/pg.ts';
 import { dumpStore, queryStore } from './helpers/store-dump.ts';
@@ -188,6 +189,9 @@ describe('policy suggest, scan, check and sync on a real-world catalog', () => {
     expect(by('store')).toMatchObject({ status: 'refused', error: { code: 'FV_TRANSFORM_UNFIT' } });
     expect(by('store').error.message).toContain('store.address');
     expect(by('events')).toMatchObject({ status: 'refused', error: { code: 'FV_PII_DETECTED' } });
+    // Every row read is counted once, the refused batches' rows as blocked.
+    for (const t of result.tables as TableResult[]) expect(rowsAddUp(t), t.table).toBe(true);
+    expect(by('events').rowsBlocked).toBeGreaterThan(0);
     expect(by('staff').status).toBe('copied');
     expect(by('payment').status).toBe('copied');
     const human = await runCli([

@@ -1,6 +1,6 @@
 // End to end (slow): device messages from a real Mosquitto broker (the machine's binary, run on a
 // private port so the test can restart it) through `fleetvault ingest` into the store.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { BIN } from './helpers/cli.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { queryStore } from './helpers/store-dump.ts';
 import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { freePort } from './services/free-port.ts';
 
 describe('MQTT ingest', () => {
   let s: SyncedStore;
@@ -32,6 +33,7 @@ describe('MQTT ingest', () => {
     const base =
       Number((await s.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 1000;
     const started = Date.now();
+    const metricsPort = await freePort();
     const ingest = spawn(
       process.execPath,
       [
@@ -57,6 +59,8 @@ describe('MQTT ingest', () => {
         '200',
         '--log-batches',
         '--json',
+        '--metrics-listen',
+        `127.0.0.1:${metricsPort}`,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -133,6 +137,29 @@ describe('MQTT ingest', () => {
       );
     for (let i = 0; i < 300 && committed() < N; i++) await wait(100);
     await wait(500);
+    // Its Prometheus series: a valid exposition, drops by kind (never a field a device named).
+    const exposition = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    expect(exposition.includes(canary)).toBe(false);
+    expect(exposition).not.toContain('owner_email');
+    const series = (name: string) =>
+      Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(exposition)?.[1]);
+    expect(series('fleetvault_ingest_rows_written_total{table="connection_events"}')).toBe(N);
+    expect(
+      series('fleetvault_ingest_messages_dropped_total{table="connection_events",reason="malformed"}'),
+    ).toBe(3);
+    expect(
+      series(
+        'fleetvault_ingest_messages_dropped_total{table="connection_events",reason="unclassified_field"}',
+      ),
+    ).toBe(2);
+    expect(series('fleetvault_ingest_messages_dropped_total{table="connection_events",reason="pii"}')).toBe(
+      1,
+    );
+    expect(exposition).toMatch(
+      /^fleetvault_ingest_last_commit_timestamp_seconds\{table="connection_events"\} \d/m,
+    );
     ingest.kill('SIGTERM');
     await new Promise((r) => ingest.once('exit', r));
     expect(ingest.exitCode, stderr).toBe(0);

@@ -299,7 +299,7 @@ describe('HTTP API', () => {
     bodies.push(readFileSync(audit.path, 'utf8'));
     const all = bodies.join('\n');
     expect(all).not.toContain('$argon2');
-    expect(all).toContain('fleetvault_metric_last_week{metric="active_devices"');
+    expect(all).toContain('fleetvault_metric_latest_week_value{metric="active_devices"}');
     for (const c of canaries) expect(all.includes(c), c).toBe(false);
     for (const t of ['viewer', 'analyst', 'admin'])
       expect(all.includes(String(creds[t]).slice(7))).toBe(false);

@@ -6,6 +6,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Canaries } from '../src/sim/index.ts';
 import { canaryValues } from '../src/sim/index.ts';
+import { rowsAddUp } from '../src/sync/index.ts';
 import { type CliRun, runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
 import { dumpStore, queryStore } from './helpers/store-dump.ts';
@@ -249,6 +250,7 @@ describe('sync end to end', () => {
     expect(devices.quarantined).toEqual([
       expect.objectContaining({ column: 'firmware_version', detector: 'email', rows: 1 }),
     ]);
+    expect(rowsAddUp(devices)).toBe(true);
     expect(r.stdout).not.toContain('leaky.person');
     await db.query(`UPDATE devices SET firmware_version = '2.9.0', updated_at = now() WHERE id = 5`);
     expect((await sync()).code).toBe(0);

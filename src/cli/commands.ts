@@ -32,15 +32,17 @@ import {
 import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_KEY_FILE,
-  DEFAULT_METRICS,
   DEFAULT_POLICY,
   DEFAULT_STORE,
   ensurePrivateDir,
+  metricsPath,
+  readStorePath,
+  requireStoreFile,
   STATE_DIR,
   sourceUrl,
   untilStopped,
 } from './defaults.ts';
-import { printAnswer } from './metric-report.ts';
+import { answerCsv, printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
 import {
   approvalsIn,
@@ -326,13 +328,18 @@ export const sqlAction: Action = async (out, opts, args) => {
       'FV_USAGE',
       'give one SELECT statement, e.g. fleetvault sql "SELECT count(*) FROM devices"',
     );
-  const storeAt = String(opts.store ?? DEFAULT_STORE);
+  const storeAt = readStorePath(opts.store, (l) => out.warn(l));
+  requireStoreFile(storeAt);
   const maxRows = intOpt(opts.maxRows, 'max-rows', 1000);
   const result = isClickHouseUrl(storeAt)
     ? await clickHouseSql(storeAt, text, maxRows)
     : await readOnlySql(storeAt, text, { maxRows, timeoutMs: CLI_SQL_TIMEOUT_MS });
   if (out.json) {
     out.data(result);
+    return 0;
+  }
+  if (out.csv) {
+    out.table(result.columns, result.rows);
     return 0;
   }
   const cells = [
@@ -356,7 +363,7 @@ export const sqlAction: Action = async (out, opts, args) => {
 };
 
 export const metricsListAction: Action = async (out, opts) => {
-  const file = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
+  const file = readMetricsFile(metricsPath(opts.metrics, (l) => out.warn(l)));
   const list = [...file.metrics.values()].map((m) => ({
     name: m.name,
     description: m.description,
@@ -364,6 +371,14 @@ export const metricsListAction: Action = async (out, opts) => {
     dimensions: m.dimensions,
   }));
   if (out.json) out.data({ privacyUnit: file.privacyUnit, metrics: list });
+  if (out.csv) {
+    out.table(
+      ['name', 'description', 'dimensions'],
+      list.map((m) => [m.name, m.description, m.dimensions.join(' ')]),
+    );
+    return 0;
+  }
+  if (list.length === 0) out.line(`No metrics in ${file.file}.`);
   for (const m of list) {
     out.line(`${m.name.padEnd(26)} ${m.description}`);
     out.line(`${''.padEnd(26)} by: ${m.dimensions.join(', ') || '-'}`);
@@ -381,7 +396,7 @@ function splitList(v: string | boolean | undefined): string[] {
 }
 
 export const metricsQueryAction: Action = async (out, opts, args) => {
-  const file = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
+  const file = readMetricsFile(metricsPath(opts.metrics, (l) => out.warn(l)));
   const grain = String(opts.grain ?? 'week');
   if (!GRAINS.includes(grain as Grain))
     throw new FvError('FV_USAGE', `--grain must be one of ${GRAINS.join(', ')}`);
@@ -391,11 +406,12 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
     if (!dim || values === undefined) throw new FvError('FV_USAGE', '--filter is dimension=value[,value…]');
     filters[dim] = splitList(values);
   }
-  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const storePath = readStorePath(opts.store, (l) => out.warn(l));
+  requireStoreFile(storePath);
   const reader = await MetricsReader.open(storePath, file);
   try {
     const binding = readBinding(await reader.meta(BINDING_META));
-    checkStoreBinding(binding, approvalsIn(stateDirFor(opts, binding)), storePath);
+    checkStoreBinding(binding, approvalsIn(stateDirFor({ ...opts, store: storePath }, binding)), storePath);
     const answer = await reader.query({
       metric: args[0] ?? '',
       grain: grain as Grain,
@@ -405,6 +421,7 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
       filters,
     });
     if (out.json) out.data(answer);
+    else if (out.csv) answerCsv(out, answer);
     else printAnswer(out, answer);
     return 0;
   } finally {

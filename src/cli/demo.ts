@@ -1,16 +1,20 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { Approvals } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { FvError } from '../errors/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
-import { readPolicyFile } from '../policy/index.ts';
-import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
+import { type Policy, readPolicyFile } from '../policy/index.ts';
+import { createKeyFile, loadKeyFile, type MasterKey } from '../privacy/index.ts';
 import {
   buildServer,
+  listenError,
   parseListen,
   principalsAboveViewer,
+  requirePortFree,
   requireSafeListen,
   TokenStore,
   UserStore,
@@ -18,13 +22,11 @@ import {
 import { pgliteLoader, simulate } from '../sim/index.ts';
 import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
-import { type Action, requireApprovedPolicy } from './commands.ts';
-import { ensurePrivateDir, packageRoot, untilStopped } from './defaults.ts';
+import { type Action, intOpt, requireApprovedPolicy } from './commands.ts';
+import { DEMO_DIR, ensurePrivateDir, packageRoot, untilStopped } from './defaults.ts';
 import { printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
 import { printSyncReport } from './sync-report.ts';
-
-export const DEMO_DIR = '.fleetvault-demo';
 
 /**
  * The whole story on embedded defaults: an embedded production PostgreSQL (PGlite, served over the
@@ -33,93 +35,172 @@ export const DEMO_DIR = '.fleetvault-demo';
  */
 export const demoAction: Action = async (out, opts) => {
   const dir = String(opts.dir ?? DEMO_DIR);
-  ensurePrivateDir(dir);
   const dataDir = join(dir, 'production');
   const keyFile = join(dir, 'master.key');
   const storePath = join(dir, 'store.duckdb');
   const policyFile = join(packageRoot(), 'examples', 'demo', 'fleetvault.policy.yaml');
-  const users = Number(opts.users ?? 20_000);
-  const days = Number(opts.days ?? 30);
+  const metricsFile = join(packageRoot(), 'examples', 'demo', 'fleetvault.metrics.yaml');
+  const webDir = join(packageRoot(), 'dist', 'web');
+  const users = intOpt(opts.users, 'users', 20_000);
+  const days = intOpt(opts.days, 'days', 30);
+  const serve = opts.serve !== false;
+  const listen = String(opts.listen ?? '127.0.0.1:8787');
+
+  // Every port and path this run needs is checked before any work, so a busy port or an
+  // unwritable folder fails in a second instead of after the simulation and the sync.
+  const addr = parseListen(listen);
+  requireSafeListen(addr, false);
+  if (serve) await requirePortFree(addr);
+  requireWritableDir(dir, '--dir');
+  for (const f of [policyFile, metricsFile]) {
+    if (!existsSync(f)) throw new FvError('FV_NOT_BUILT', `the shipped demo file ${f} is missing`);
+  }
+  if (serve && !existsSync(join(webDir, 'index.html')))
+    throw new FvError('FV_NOT_BUILT', `the dashboard is not built (${webDir} has no index.html)`);
 
   out.line(`fleetvault demo: state in ${dir}/`);
-  const fresh = !existsSync(dataDir);
-  const t0 = Date.now();
-  const db = await PGlite.create(dataDir);
+  const { policy } = readPolicyFile(policyFile);
+  if (!policy) throw new Error('the shipped demo policy does not load');
+  requireApprovedPolicy(policy, { stateDir: dir });
+  if (!existsSync(keyFile)) {
+    createKeyFile(keyFile);
+    out.line(`  created key file ${keyFile} (mode 0600)`);
+  }
+  const key = loadKeyFile(keyFile);
+  const stamp = syncStamp(policyFile, key.fingerprint);
+  const synced =
+    opts.resync !== true && existsSync(dataDir) && existsSync(storePath) && readStamp(dir) === stamp;
+  if (synced) {
+    // Only the demo writes to its embedded production database, and it has not run since the last
+    // complete sync with this policy and key: there is nothing to copy, so nothing is opened.
+    out.line('  nothing to copy: the embedded production database is unchanged since the last complete sync');
+    out.line('  (only the demo writes to it; `npm start -- --resync` syncs it again anyway)');
+  } else {
+    const ok = await simulateAndSync(out, { dir, dataDir, storePath, policy, key, users, days });
+    if (!ok) return 1;
+    writeFileSync(join(dir, SYNC_STAMP), `${stamp}\n`, { mode: 0o600 });
+  }
+  out.line('');
+  out.line(`Store:  ${storePath} (DuckDB, mode 0600; nothing personal by construction)`);
+  out.line(`Key:    ${keyFile} (mode 0600; never enters the store)`);
+  out.line(`Policy: ${policyFile}`);
   out.line(
-    `  embedded production PostgreSQL (PGlite) ${fresh ? 'created' : 'reopened'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    dir === DEMO_DIR
+      ? 'Look inside: npx fleetvault sql "SELECT * FROM devices LIMIT 5" (sql and metrics find the demo here)'
+      : `Look inside: npx fleetvault sql --store ${storePath} "SELECT * FROM devices LIMIT 5"`,
   );
+  await printDemoMetrics(out, storePath, metricsFile);
+  if (!serve) return 0;
+  return await serveDashboard(out, { dir, storePath, metricsFile, listen, webDir });
+};
+
+/** The file that records the policy and key of the last complete sync of the demo. */
+const SYNC_STAMP = 'last-sync';
+
+function syncStamp(policyFile: string, fingerprint: string): string {
+  return createHash('sha256').update(readFileSync(policyFile)).update('\0').update(fingerprint).digest('hex');
+}
+
+function readStamp(dir: string): string | undefined {
+  try {
+    return readFileSync(join(dir, SYNC_STAMP), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The folder exists (created 0700 when not) and this process can write into it. */
+export function requireWritableDir(dir: string, flag: string): void {
+  try {
+    ensurePrivateDir(dir);
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'error';
+    throw new FvError(
+      'FV_STATE_DIR',
+      `cannot write the state folder ${dir} (${code}); set another with ${flag}`,
+    );
+  }
+}
+
+/**
+ * The embedded production PostgreSQL (PGlite, served over the wire protocol so the same reader
+ * serves it), simulated on the first run, then one sync into the demo store. False when a table
+ * was not copied.
+ */
+async function simulateAndSync(
+  out: Output,
+  o: {
+    dir: string;
+    dataDir: string;
+    storePath: string;
+    policy: Policy;
+    key: MasterKey;
+    users: number;
+    days: number;
+  },
+): Promise<boolean> {
+  const fresh = !existsSync(o.dataDir);
+  out.line(`  ${fresh ? 'creating' : 'opening'} the embedded production PostgreSQL (PGlite; 5 to 15 s) …`);
+  const t0 = Date.now();
+  const db = await PGlite.create(o.dataDir);
+  out.line(`  embedded production PostgreSQL ${fresh ? 'created' : 'reopened'} in ${secs(t0)} s`);
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 });
   try {
     const has = await db.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM pg_class WHERE relname = 'connection_events'",
     );
     if ((has.rows[0]?.n ?? 0) === 0) {
-      out.line(`  simulating ${users.toLocaleString('en-US')} users over ${days} days …`);
+      out.line(`  simulating ${o.users.toLocaleString('en-US')} users over ${o.days} days …`);
       const sim = await simulate(pgliteLoader(db), {
-        users,
-        days,
+        users: o.users,
+        days: o.days,
         seed: 42,
-        onProgress: (table, n) => out.line(`    ${table.padEnd(20)} ${n.toLocaleString('en-US')} rows`),
+        onRows: (table, n) => out.progress(`simulating ${table}`, n, 0),
+        onProgress: (table, n) => {
+          out.clearProgress();
+          out.line(`    ${table.padEnd(20)} ${n.toLocaleString('en-US')} rows`);
+        },
       });
-      writeFileSync(join(dir, 'canaries.json'), JSON.stringify(sim.canaries, null, 2), { mode: 0o600 });
+      writeFileSync(join(o.dir, 'canaries.json'), JSON.stringify(sim.canaries, null, 2), { mode: 0o600 });
       out.line(`  simulated in ${(sim.durationMs / 1000).toFixed(1)} s`);
     } else {
       out.line('  reusing the simulated production data from the first run');
     }
     await server.start();
-    const conn = server.getServerConn();
-    const url = `postgres://postgres@${conn}/postgres`;
-    if (!existsSync(keyFile)) {
-      createKeyFile(keyFile);
-      out.line(`  created key file ${keyFile} (mode 0600)`);
-    }
-    const key = loadKeyFile(keyFile);
-    const { policy } = readPolicyFile(policyFile);
-    if (!policy) throw new Error('the shipped demo policy does not load');
-    requireApprovedPolicy(policy, { stateDir: dir });
-    const store = await DuckDbStore.open(storePath);
+    const url = `postgres://postgres@${server.getServerConn()}/postgres`;
+    const store = await DuckDbStore.open(o.storePath);
     try {
+      out.line('  syncing through the policy …');
       const result = await runSync({
         sourceUrl: url,
-        policy,
+        policy: o.policy,
         store,
-        key,
+        key: o.key,
         onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
       });
       out.clearProgress();
       out.line('');
       printSyncReport(out, result);
-      out.line('');
-      out.line(`Store:  ${storePath} (DuckDB, mode 0600; nothing personal by construction)`);
-      out.line(`Key:    ${keyFile} (mode 0600; never enters the store)`);
-      out.line(`Policy: ${policyFile}`);
-      out.line(`Look inside: npx fleetvault sql --store ${storePath} "SELECT * FROM devices LIMIT 5"`);
-      if (!result.ok) return 1;
+      return result.ok;
     } finally {
       await store.close();
     }
-    const metricsFile = join(packageRoot(), 'examples', 'demo', 'fleetvault.metrics.yaml');
-    await printDemoMetrics(out, storePath, metricsFile);
-    if (opts.serve === false) return 0;
-    // The embedded production database is no longer needed while the dashboard runs.
-    await server.stop().catch(() => {});
-    await db.close().catch(() => {});
-    return await serveDashboard(out, {
-      dir,
-      storePath,
-      metricsFile,
-      listen: String(opts.listen ?? '127.0.0.1:8787'),
-    });
   } finally {
+    // The embedded production database is not needed while the dashboard runs.
     await server.stop().catch(() => {});
     await db.close().catch(() => {});
   }
-};
+}
+
+function secs(since: number): string {
+  return ((Date.now() - since) / 1000).toFixed(1);
+}
 
 /** The dashboard over the demo store, with a fresh admin password printed once. */
 async function serveDashboard(
   out: Output,
-  o: { dir: string; storePath: string; metricsFile: string; listen: string },
+  o: { dir: string; storePath: string; metricsFile: string; listen: string; webDir: string },
 ): Promise<number> {
   const addr = parseListen(o.listen);
   requireSafeListen(addr, false);
@@ -137,9 +218,14 @@ async function serveDashboard(
     audit,
     approvals,
     status: () => metrics.storeStatus(),
-    webDir: join(packageRoot(), 'dist', 'web'),
+    webDir: o.webDir,
   });
-  await app.listen({ host: addr.host, port: addr.port });
+  try {
+    await app.listen({ host: addr.host, port: addr.port });
+  } catch (error) {
+    metrics.close();
+    throw listenError(error, addr) ?? error;
+  }
   audit.append({
     actor: 'cli',
     action: 'server.start',
@@ -150,7 +236,7 @@ async function serveDashboard(
   out.line('');
   out.line(`Dashboard: http://${addr.host}:${port}/`);
   out.line(`Sign in as admin with the one-time password ${password} (a new one is made on every start).`);
-  out.line('Press Ctrl+C to stop.');
+  out.line(`Ready ${process.uptime().toFixed(1)} s after start. Press Ctrl+C to stop.`);
   await untilStopped();
   await app.close();
   metrics.close();

@@ -1,7 +1,14 @@
 import { dirname } from 'node:path';
 import { FvError } from '../errors/index.ts';
-import { kindOfFormattedType, MqttSubscriber, requireIngestTable, StreamIngest } from '../ingest/index.ts';
+import {
+  IngestMetrics,
+  kindOfFormattedType,
+  MqttSubscriber,
+  requireIngestTable,
+  StreamIngest,
+} from '../ingest/index.ts';
 import { loadKeyFile, readSecret, type SecretSource, secretInUrl } from '../privacy/index.ts';
+import { listenError, parseListen, requirePortFree, requireSafeListen } from '../server/index.ts';
 import { connectSource, introspect, type SourceTable } from '../source/index.ts';
 import { isClickHouseUrl, openStore, type Store } from '../store/index.ts';
 import type { Action } from './commands.ts';
@@ -76,6 +83,12 @@ export const ingestAction: Action = async (out, opts) => {
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   const storePath = String(opts.store ?? DEFAULT_STORE);
   if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
+  const metricsAt = typeof opts.metricsListen === 'string' ? parseListen(opts.metricsListen) : undefined;
+  if (metricsAt) {
+    // Plain HTTP without a token: loopback only (the counts are operational, never values).
+    requireSafeListen(metricsAt, false);
+    await requirePortFree(metricsAt);
+  }
   const batchSize = intOpt(opts.batch, 'batch', 1000);
   if (batchSize < 1 || batchSize > 65_535) throw new FvError('FV_USAGE', '--batch is 1 to 65535');
   const store = await openStore(storePath);
@@ -96,9 +109,10 @@ export const ingestAction: Action = async (out, opts) => {
     // unsent, which keeps memory within --batch × that size.
     maximumPacketSize: Math.max(8 * intOpt(opts.maxBytes, 'max-bytes', 16_384), 65_536),
   });
+  let metrics: IngestMetrics | undefined;
   try {
     await store.bindKey(key.fingerprint);
-    const ingest = new StreamIngest({
+    const ingest: StreamIngest = new StreamIngest({
       policy,
       table,
       source: await sourceTable(table, policy.schema, store, opts.source as string | undefined),
@@ -108,15 +122,21 @@ export const ingestAction: Action = async (out, opts) => {
       batchSize,
       flushMs: intOpt(opts.flushMs, 'flush-ms', 1000),
       maxBytes: intOpt(opts.maxBytes, 'max-bytes', 16_384),
-      ...(opts.logBatches === true
-        ? {
-            onBatch: (b: { rows: number }) =>
-              out.warn(
-                `batch committed: ${b.rows} rows (total ${ingest.stats.written}, received ${ingest.stats.received})`,
-              ),
-          }
-        : {}),
+      onBatch: (b: { rows: number; committedAt: number }) => {
+        metrics?.committed(b.committedAt);
+        if (opts.logBatches === true)
+          out.warn(
+            `batch committed: ${b.rows} rows (total ${ingest.stats.written}, received ${ingest.stats.received})`,
+          );
+      },
     });
+    if (metricsAt) {
+      metrics = new IngestMetrics(table, () => ingest.stats);
+      const port = await metrics.listen(metricsAt.host, metricsAt.port).catch((e: unknown) => {
+        throw listenError(e, metricsAt) ?? e;
+      });
+      out.warn(`Prometheus metrics on http://${metricsAt.host}:${port}/metrics`);
+    }
     await ingest.start();
     subscriber.on('connected', () =>
       out.warn(`connected to ${url.host}, subscribed to ${String(opts.topic ?? '#')}`),
@@ -144,6 +164,7 @@ export const ingestAction: Action = async (out, opts) => {
     return 0;
   } finally {
     await subscriber.stop().catch(() => {});
+    await metrics?.close();
     await store.close();
   }
 };

@@ -194,6 +194,7 @@ export const keysRetireAction: Action = async (out, opts) => {
     );
   }
   const epoch = retirePreviousKey(keyFile);
+  if (out.json) out.data({ retired: epoch ?? null });
   if (epoch === undefined) {
     out.line('No previous key to retire.');
     return 0;

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isFvError } from '../errors/index.ts';
 import {
@@ -21,10 +23,20 @@ import {
   sqlAction,
   syncAction,
 } from './commands.ts';
-import { DEFAULT_KEY_FILE, DEFAULT_METRICS, DEFAULT_POLICY, DEFAULT_STORE } from './defaults.ts';
+import {
+  DEFAULT_KEY_FILE,
+  DEFAULT_METRICS,
+  DEFAULT_POLICY,
+  DEFAULT_STORE,
+  DEMO_DIR,
+  packageRoot,
+} from './defaults.ts';
 
 const STORE_HELP =
   'DuckDB store file, or clickhouse://user@127.0.0.1:8123[,host2:port…]/db[?cluster=name] (clickhouses:// for HTTPS, required beyond loopback; password never in the URL: FLEETVAULT_CLICKHOUSE_PASSWORD, or a 0600 file named by FLEETVAULT_CLICKHOUSE_PASSWORD_FILE or &password_file=)';
+
+const READ_STORE_HELP = `${STORE_HELP}. Default ${DEFAULT_STORE}, or the demo's (${DEMO_DIR}/store.duckdb) when only that exists`;
+const METRICS_HELP = `metrics file (default ${DEFAULT_METRICS}, or the demo's when only the demo is here)`;
 
 import { demoAction } from './demo.ts';
 import { ingestAction } from './ingest-command.ts';
@@ -39,7 +51,9 @@ import {
   tokensListAction,
   tokensRevokeAction,
   usersAddAction,
+  usersDisableAction,
   usersListAction,
+  usersResetPasswordAction,
 } from './server-commands.ts';
 
 async function execute(
@@ -47,7 +61,8 @@ async function execute(
   opts: Record<string, string | boolean | undefined>,
   args: string[],
 ): Promise<number> {
-  const out = new Output(opts.json === true);
+  const format = opts.format === 'csv' ? 'csv' : 'text';
+  const out = new Output(opts.json === true, format);
   try {
     return await action(out, opts, args);
   } catch (error) {
@@ -73,7 +88,11 @@ async function execute(
 function program(setCode: (code: number) => void): Command {
   const p = new Command('fleetvault')
     .description('The analytics copy of production data, done right.')
-    .addOption(new Option('--json', 'machine-readable output'))
+    .version(packageVersion(), '--version', 'print the version and exit')
+    .addOption(new Option('--json', 'machine-readable output (JSON; numbers as numbers)'))
+    .addOption(
+      new Option('--format <format>', 'tables as text or csv').choices(['text', 'csv']).default('text'),
+    )
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s) });
   const run = (action: Action) =>
@@ -163,14 +182,14 @@ function program(setCode: (code: number) => void): Command {
   metrics
     .command('list')
     .description('the metrics and their dimensions')
-    .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
+    .option('--metrics <file>', METRICS_HELP)
     .action(run(metricsListAction));
   metrics
     .command('query')
     .description('answer one metric by calendar period and dimensions; groups under k are suppressed')
     .argument('<name>', 'metric name')
-    .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
-    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
+    .option('--metrics <file>', METRICS_HELP)
+    .option('--store <path>', READ_STORE_HELP)
     .option(
       '--state-dir <dir>',
       'state folder (default: the one the store records, else the store’s own folder)',
@@ -197,7 +216,7 @@ function program(setCode: (code: number) => void): Command {
   p.command('sql')
     .description('run one read-only SELECT against the store')
     .argument('<statement...>', 'the SELECT statement')
-    .option('--store <path>', STORE_HELP, DEFAULT_STORE)
+    .option('--store <path>', READ_STORE_HELP)
     .option('--max-rows <n>', 'row cap', '1000')
     .action(run(sqlAction));
   p.command('serve')
@@ -246,6 +265,19 @@ function program(setCode: (code: number) => void): Command {
     .command('list')
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
     .action(run(usersListAction));
+  users
+    .command('disable')
+    .description('the account can no longer sign in; its sessions end')
+    .requiredOption('--name <name>', 'user name')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .action(run(usersDisableAction));
+  users
+    .command('reset-password')
+    .description('a new one-time password (above viewer: an approved proposal, as for the account)')
+    .requiredOption('--name <name>', 'user name')
+    .option('--approval <id>', 'the approved proposal (approvals propose --new-user NAME --role ROLE)')
+    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .action(run(usersResetPasswordAction));
   const tokens = p
     .command('tokens')
     .description('API tokens: shown once, stored hashed, expiring, revocable');
@@ -381,6 +413,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--flush-ms <ms>', 'longest a message waits for its batch', '1000')
     .option('--max-bytes <n>', 'largest message accepted', '16384')
     .option('--log-batches', 'a line on stderr for every committed batch')
+    .option('--metrics-listen <host:port>', 'serve Prometheus series at /metrics on this loopback address')
     .action(run(ingestAction));
   p.command('probe')
     .description('check a deployment as an attacker would: routes, TLS, file permissions, PII in answers')
@@ -414,8 +447,14 @@ function program(setCode: (code: number) => void): Command {
     .option('--days <n>', 'simulated days on first run', '30')
     .option('--listen <host:port>', 'dashboard address (loopback)', '127.0.0.1:8787')
     .option('--no-serve', 'stop after the report instead of serving the dashboard')
+    .option('--resync', 'sync the embedded production database again even when it has not changed')
     .action(run(demoAction));
   return p;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string })
+    .version;
 }
 
 /** Runs the CLI and resolves to its exit code: 0 ok, 1 refused or failed, 2 usage. */

@@ -53,3 +53,15 @@ export function printAnswer(
       `  ${suppressed} group(s) suppressed: fewer than ${a.k} users, or needed to protect one that is`,
     );
 }
+
+/** An answer as CSV: raw values (a suppressed value is empty and says why), one row per group. */
+export function answerCsv(out: Output, a: MetricAnswer): void {
+  const rows = (a.by.length ? a.groups : a.totals).map((g) => [
+    g.period,
+    ...g.dims,
+    ...a.outputs.map((o) => (g.suppressed !== 'none' ? null : (g.values[o] ?? null))),
+    g.units,
+    g.suppressed,
+  ]);
+  out.table(['period', ...a.by, ...a.outputs, 'users', 'suppressed'], rows);
+}

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import {
   Approvals,
   checkStoreBinding,
@@ -17,17 +18,19 @@ import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
 import {
   buildServer,
   isLoopback,
+  listenError,
   parseListen,
   principalsAboveViewer,
   ROLES,
   type Role,
+  requirePortFree,
   requireSafeListen,
   StoreHandle,
   TokenStore,
   UserStore,
 } from '../server/index.ts';
 import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
-import { runCdc, runSync, totalRows } from '../sync/index.ts';
+import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import {
@@ -75,6 +78,7 @@ export const serveAction: Action = async (out, opts) => {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
   requireSafeListen(addr, tls);
+  await requirePortFree(addr); // before the first sync, not after it
   const storePath = String(opts.store ?? DEFAULT_STORE);
   const binding = await storeBinding(storePath);
   const { tokens, users, audit, approvals, dir } = stateFiles(opts, binding);
@@ -107,13 +111,31 @@ export const serveAction: Action = async (out, opts) => {
     await requireReadOnlyClickHouseUser(storePath);
   }
   let syncOnce: (() => Promise<void>) | undefined;
+  // The process's own series: scheduled syncs, served at /metrics beside the server's.
+  const registry = new Registry();
+  const syncMetrics = new SyncMetrics(registry);
   if (every !== undefined) {
     const sourceUrlValue = sourceUrl(opts.source as string | undefined);
     const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
     const mode = String(opts.syncMode ?? 'cursor');
     if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', '--sync-mode is cursor or cdc');
     const cdc = mode === 'cdc';
+    if (existsSync(policyFile)) syncMetrics.declare(loadPolicyOrThrow(policyFile).tables.keys(), mode);
     syncOnce = async () => {
+      try {
+        await scheduledSync();
+      } catch (error) {
+        const code = isFvError(error) ? error.code : 'FV_INTERNAL';
+        syncMetrics.failed(code, mode);
+        out.log(
+          'sync',
+          { mode, ok: false, code, message: isFvError(error) ? error.message : 'unexpected error' },
+          'error',
+        );
+        throw error;
+      }
+    };
+    const scheduledSync = async () => {
       const policy = loadPolicyOrThrow(policyFile);
       // A reload: an edited policy weaker than the approved state is refused, the server keeps serving.
       requirePolicyApproved(policy, approvals, 'scheduler');
@@ -129,6 +151,20 @@ export const serveAction: Action = async (out, opts) => {
             publication: String(opts.publication ?? 'fleetvault'),
           });
           const ok = r.initial?.ok ?? true;
+          syncMetrics.recordChanges(r);
+          out.log(
+            'sync',
+            {
+              mode: 'cdc',
+              ok,
+              durationMs: r.durationMs,
+              transactions: r.transactions,
+              changes: r.changes,
+              tables: r.tables,
+              ...(r.initial ? { initial: tableLog(r.initial) } : {}),
+            },
+            ok ? 'info' : 'error',
+          );
           audit.append({
             actor: 'scheduler',
             action: 'sync',
@@ -144,6 +180,12 @@ export const serveAction: Action = async (out, opts) => {
           return;
         }
         const r = await runSync({ sourceUrl: sourceUrlValue, policy, store, key });
+        syncMetrics.record(r, 'cursor');
+        out.log(
+          'sync',
+          { mode: 'cursor', ok: r.ok, durationMs: r.durationMs, tables: tableLog(r) },
+          r.ok ? 'info' : 'error',
+        );
         audit.append({
           actor: 'scheduler',
           action: 'sync',
@@ -194,11 +236,17 @@ export const serveAction: Action = async (out, opts) => {
     webDir: join(packageRoot(), 'dist', 'web'),
     exposure: () => monitor?.state ?? { checkedAt: null, runs: 0, findings: [] },
     onUnapproved: alarm,
+    registry,
     ...(tls
       ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
       : {}),
   });
-  await app.listen({ host: addr.host, port: addr.port });
+  try {
+    await app.listen({ host: addr.host, port: addr.port });
+  } catch (error) {
+    metrics.close();
+    throw listenError(error, addr) ?? error;
+  }
   let timer: NodeJS.Timeout | undefined;
   if (every !== undefined && syncOnce) {
     const run = syncOnce;
@@ -236,9 +284,19 @@ export const serveAction: Action = async (out, opts) => {
       ...(webhook ? { webhook } : {}),
       headers: app.fvProbeHeaders,
       checks: principalChecks,
-      // One audit record per run: clean, or the findings' kinds (never their values).
-      onRun: (state, hook) => {
+      // One log line and one audit record per run: clean, or the findings' kinds (never their values).
+      onRun: (state, run) => {
         const kinds = [...new Set(state.findings.map((f) => f.kind))];
+        out.log(
+          'probe',
+          {
+            ok: state.findings.length === 0,
+            durationMs: run.durationMs,
+            findings: state.findings.length,
+            kinds,
+          },
+          state.findings.length === 0 ? 'info' : 'error',
+        );
         audit.append({
           actor: 'probe',
           action: 'probe.run',
@@ -246,7 +304,7 @@ export const serveAction: Action = async (out, opts) => {
           detail: {
             run: state.runs,
             ...(state.findings.length > 0 ? { findings: state.findings.length, kinds } : { clean: true }),
-            ...(hook ? { webhook: hook } : {}),
+            ...(run.webhook ? { webhook: run.webhook } : {}),
           },
         });
       },
@@ -331,6 +389,22 @@ function regressionWatch(audit: AuditLog, out: Output, webhook: string | undefin
         detail: { code: isFvError(error) ? error.code : 'FV_INTERNAL' },
       });
     });
+}
+
+/** Per table, the counts of a sync run for a log line; they add up to the rows read. */
+function tableLog(r: SyncResult) {
+  return r.tables.map((t) => ({
+    table: t.table,
+    status: t.status,
+    read: t.rowsRead,
+    written: t.rowsWritten,
+    deleted: t.rowsDeleted,
+    quarantined: quarantinedRows(t),
+    blocked: t.rowsBlocked,
+    erased: t.rowsErased,
+    expired: t.rowsExpired,
+    ...(t.error ? { code: t.error.code } : {}),
+  }));
 }
 
 /** The server's own base URLs: its host, or for a wildcard address loopback and each interface. */
@@ -423,15 +497,21 @@ export const tokensCreateAction: Action = async (out, opts) => {
 export const tokensListAction: Action = async (out, opts) => {
   const { tokens } = stateFiles(opts);
   const list = tokens.list().map(({ hash: _hash, ...t }) => t);
-  if (out.json) out.data({ tokens: list });
+  const state = (t: (typeof list)[number]) =>
+    t.revokedAt ? 'revoked' : t.expiresAt && Date.parse(t.expiresAt) <= Date.now() ? 'expired' : 'active';
+  if (out.json) out.data({ tokens: list.map((t) => ({ ...t, state: state(t) })) });
+  if (out.csv) {
+    out.table(
+      ['id', 'role', 'state', 'name', 'expiresAt'],
+      list.map((t) => [t.id, t.role, state(t), t.name, t.expiresAt]),
+    );
+    return 0;
+  }
+  if (list.length === 0)
+    out.line('No tokens yet: `fleetvault tokens create --role viewer --name <what it is for>` makes one.');
   for (const t of list) {
-    const state = t.revokedAt
-      ? 'revoked'
-      : t.expiresAt && Date.parse(t.expiresAt) <= Date.now()
-        ? 'expired'
-        : 'active';
     out.line(
-      `${t.id}  ${t.role.padEnd(7)}  ${state.padEnd(7)}  ${t.name}  expires ${t.expiresAt ?? 'never'}`,
+      `${t.id}  ${t.role.padEnd(7)}  ${state(t).padEnd(7)}  ${t.name}  expires ${t.expiresAt ?? 'never'}`,
     );
   }
   return 0;
@@ -441,6 +521,7 @@ export const tokensRevokeAction: Action = async (out, opts, args) => {
   const { tokens, audit } = stateFiles(opts);
   const r = tokens.revoke(String(args[0] ?? ''));
   audit.append({ actor: 'cli', action: 'token.revoke', outcome: 'ok', detail: { id: r.id } });
+  if (out.json) out.data({ id: r.id, revoked: true });
   out.line(`Token ${r.id} revoked.`);
   return 0;
 };
@@ -493,10 +574,74 @@ export const usersAddAction: Action = async (out, opts) => {
   return 0;
 };
 
+export const usersDisableAction: Action = async (out, opts) => {
+  const { users, audit } = stateFiles(opts);
+  const record = users.disable(String(opts.name ?? ''));
+  audit.append({ actor: 'cli', action: 'user.disable', outcome: 'ok', detail: { id: record.id } });
+  if (out.json) out.data({ name: record.name, role: record.role, disabledAt: record.disabledAt });
+  out.line(`User ${record.name} disabled: it cannot sign in, and its sessions end on their next request.`);
+  return 0;
+};
+
+/**
+ * A new one-time password. New credentials for an account above viewer are as strong a grant as
+ * the account itself, so they take the same approved proposal (`approvals propose --new-user NAME
+ * --role ROLE`) the account took; a viewer's are reset at once.
+ */
+export const usersResetPasswordAction: Action = async (out, opts) => {
+  const { users, tokens, audit, approvals } = stateFiles(opts);
+  const existing = users.get(String(opts.name ?? ''));
+  let grant: ReturnType<typeof approvals.authorizePrincipal>;
+  try {
+    grant = approvals.authorizePrincipal(
+      { type: 'user', role: existing.role, name: existing.name },
+      opts.approval as string | undefined,
+    );
+  } catch (error) {
+    if (!isFvError(error) || error.code !== 'FV_APPROVAL_REQUIRED') throw error;
+    throw new FvError(
+      'FV_APPROVAL_REQUIRED',
+      `a new password for ${existing.role} ${existing.name} needs a second admin's approval: propose it with \`fleetvault approvals propose --new-user ${existing.name} --role ${existing.role} --reason "password reset"\`, then run \`fleetvault users reset-password --name ${existing.name} --approval <id>\` once approved`,
+    );
+  }
+  const { record, password } = await users.resetPassword(existing.name, existing.role);
+  // Its signing key was sealed under the old password: a new key pair under the new one, enrolled
+  // in the signed state with the second admin's grant, as when the account was made.
+  approvals.enroll(
+    `user:${record.id}`,
+    record.role,
+    grant,
+    'cli',
+    password,
+    principalsAboveViewer(tokens, users),
+  );
+  audit.append({
+    actor: 'cli',
+    action: 'user.reset_password',
+    outcome: 'ok',
+    detail: { id: record.id, role: record.role, ...(grant.approval ? { approval: grant.approval } : {}) },
+  });
+  if (out.json)
+    out.data({ name: record.name, role: record.role, password, disabled: record.disabledAt !== null });
+  out.line(
+    `New password for ${record.name} (${record.role}), shown once (store it now): ${password}${record.disabledAt ? ' (the account stays disabled)' : ''}`,
+  );
+  return 0;
+};
+
 export const usersListAction: Action = async (out, opts) => {
   const { users } = stateFiles(opts);
   const list = users.list().map(({ passwordHash: _h, ...u }) => u);
   if (out.json) out.data({ users: list });
+  if (out.csv) {
+    out.table(
+      ['id', 'role', 'name', 'createdAt', 'disabledAt'],
+      list.map((u) => [u.id, u.role, u.name, u.createdAt, u.disabledAt]),
+    );
+    return 0;
+  }
+  if (list.length === 0)
+    out.line('No accounts yet: `fleetvault users add --name <you> --role admin` makes the first.');
   for (const u of list)
     out.line(`${u.id}  ${u.role.padEnd(7)}  ${u.name}${u.disabledAt ? '  (disabled)' : ''}`);
   return 0;

@@ -1,6 +1,6 @@
 import { ERROR_CATALOG, type ErrorCode } from '../errors/index.ts';
 import type { SyncResult } from '../sync/index.ts';
-import { totalRows } from '../sync/index.ts';
+import { quarantinedRows, totalRows } from '../sync/index.ts';
 import type { Output } from './output.ts';
 
 function list(names: readonly string[]): string {
@@ -11,15 +11,21 @@ function list(names: readonly string[]): string {
 export function printSyncReport(out: Output, result: SyncResult): void {
   const secs = result.durationMs / 1000;
   const read = totalRows(result, 'rowsRead');
+  const n = (x: number) => x.toLocaleString('en-US');
+  const quarantined = result.tables.reduce((q, t) => q + quarantinedRows(t), 0);
   out.line(`${result.ok ? 'Synced' : 'Sync stopped'} into ${result.store} in ${secs.toFixed(1)} s`);
+  // Every row read is counted once: written, deleted in the source, quarantined or blocked.
   out.line(
-    `  rows read ${read.toLocaleString('en-US')}, written ${totalRows(result, 'rowsWritten').toLocaleString('en-US')}, deleted ${(totalRows(result, 'rowsDeleted') + totalRows(result, 'rowsErased')).toLocaleString('en-US')}, ${Math.round(read / Math.max(secs, 0.001)).toLocaleString('en-US')} rows/s`,
+    `  rows read ${n(read)} = written ${n(totalRows(result, 'rowsWritten'))} + deleted in the source ${n(totalRows(result, 'rowsDeleted'))} + quarantined ${n(quarantined)} + blocked ${n(totalRows(result, 'rowsBlocked'))}; ${n(Math.round(read / Math.max(secs, 0.001)))} rows/s`,
   );
+  const erased = totalRows(result, 'rowsErased');
+  const expired = totalRows(result, 'rowsExpired');
+  if (erased + expired > 0)
+    out.line(`  also removed from the store: ${n(erased)} with deleted owners, ${n(expired)} past retention`);
   for (const t of result.tables) {
-    const q = t.quarantined.reduce((n, x) => n + x.rows, 0);
     out.line('');
     out.line(
-      `  ${t.table}  [${t.status}${t.mode !== 'none' ? `, ${t.mode}` : ''}]  read ${t.rowsRead.toLocaleString('en-US')}  written ${t.rowsWritten.toLocaleString('en-US')}  deleted ${t.rowsDeleted}${t.rowsErased ? `  erased with deleted owners ${t.rowsErased.toLocaleString('en-US')}` : ''}${t.rowsExpired ? `  expired ${t.rowsExpired.toLocaleString('en-US')}` : ''}  quarantined ${q}`,
+      `  ${t.table}  [${t.status}${t.mode !== 'none' ? `, ${t.mode}` : ''}]  read ${n(t.rowsRead)}  written ${n(t.rowsWritten)}  deleted ${n(t.rowsDeleted)}  quarantined ${n(quarantinedRows(t))}${t.rowsBlocked ? `  blocked ${n(t.rowsBlocked)}` : ''}${t.rowsErased ? `  erased with deleted owners ${n(t.rowsErased)}` : ''}${t.rowsExpired ? `  expired ${n(t.rowsExpired)}` : ''}`,
     );
     out.line(`    copied:        ${list(t.columns.copied)}`);
     out.line(`    pseudonymized: ${list(t.columns.pseudonymized)}`);

@@ -5,6 +5,11 @@
 export const ERROR_CATALOG = {
   FV_USAGE: { exit: 2, solve: 'Run the command with --help to see its options.' },
   FV_POLICY_MALFORMED: { exit: 1, solve: 'Fix the policy file at the position named in the message.' },
+  FV_POLICY_MISSING: {
+    exit: 1,
+    solve:
+      'Pass --policy <file>, or draft one from your database: `fleetvault policy suggest --source <url> --out fleetvault.policy.yaml`, review every line and set `reviewed: true` (the demo policy is examples/demo/fleetvault.policy.yaml).',
+  },
   FV_POLICY_INVALID: { exit: 1, solve: 'Fix each problem listed; `fleetvault policy check` lists them all.' },
   FV_POLICY_UNREVIEWED: {
     exit: 1,
@@ -67,7 +72,16 @@ export const ERROR_CATALOG = {
     solve:
       'If the column holds personal data, classify it personal (dropped) or generalize it; if the hit is a false alarm on one value, set `on_detect: quarantine` for that table (the row is skipped and counted); then sync again. The other tables were copied.',
   },
-  FV_STORE_OPEN: { exit: 1, solve: 'Check the store path; another fleetvault process may hold it open.' },
+  FV_STORE_OPEN: {
+    exit: 1,
+    solve:
+      'Check the store path or URL: a DuckDB file that another fleetvault process (a sync, `serve --sync-every`) holds for writing opens when it is done; a ClickHouse server must be up and reachable at the host and port of the URL, and accept the user and password file it names.',
+  },
+  FV_STORE_MISSING: {
+    exit: 1,
+    solve:
+      'Run `fleetvault sync` first to create the store, or pass --store with the path of one (after `npm start`, the demo store is .fleetvault-demo/store.duckdb, found by itself in that folder).',
+  },
   FV_STORE_INSECURE: {
     exit: 1,
     solve:
@@ -126,6 +140,11 @@ export const ERROR_CATALOG = {
       'Wait for your running statement to finish (one at a time per person or token), then send the next.',
   },
   FV_SIM_TABLES_EXIST: { exit: 1, solve: 'Point simulate at an empty database, or pass --replace.' },
+  FV_METRICS_MISSING: {
+    exit: 1,
+    solve:
+      'Pass --metrics <file>, or start from the shipped examples/demo/fleetvault.metrics.yaml (copy it to fleetvault.metrics.yaml and edit it for your tables).',
+  },
   FV_METRICS_INVALID: { exit: 1, solve: 'Fix the metrics file as each listed problem says.' },
   FV_METRIC_UNKNOWN: {
     exit: 1,
@@ -144,11 +163,35 @@ export const ERROR_CATALOG = {
     exit: 1,
     solve: 'Restore the named state file from backup, or remove it to start over.',
   },
+  FV_USER_UNKNOWN: {
+    exit: 1,
+    solve: '`fleetvault users list` shows the accounts and their names.',
+  },
   FV_TOKEN_UNKNOWN: { exit: 1, solve: 'Run `fleetvault tokens list` to see the token ids.' },
   FV_LISTEN_INSECURE: {
     exit: 1,
     solve:
       'Listen on 127.0.0.1 (the default), or give --tls-cert and --tls-key to listen on another address.',
+  },
+  FV_PORT_IN_USE: {
+    exit: 1,
+    solve:
+      'Stop the program that listens there (often an earlier `npm start` or `fleetvault serve` still running), or choose a free port: `npm start -- --listen 127.0.0.1:8788` (`--listen` for `fleetvault demo` and `serve`).',
+  },
+  FV_LISTEN_UNAVAILABLE: {
+    exit: 1,
+    solve:
+      'Listen on an address this machine has (127.0.0.1 by default) and a port above 1023 unless you run as root: `--listen 127.0.0.1:8787`.',
+  },
+  FV_STATE_DIR: {
+    exit: 1,
+    solve:
+      'Give a folder you can write (`--dir` for the demo, `--state-dir` elsewhere), or make this one yours: `chown` it to your user and `chmod 700` it.',
+  },
+  FV_NOT_BUILT: {
+    exit: 1,
+    solve:
+      'Run `npm run build` in the fleetvault folder (`npm start` builds what changed by itself); a file the package ships is missing otherwise: reinstall it.',
   },
   FV_INIT_EXISTS: { exit: 1, solve: 'A key file already exists there; keep it, or choose another path.' },
   FV_STATE_WEAKER: {

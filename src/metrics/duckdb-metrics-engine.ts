@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
 import { type GuardedResult, readOnlySql, type SandboxLimits } from '../store/index.ts';
@@ -16,6 +17,7 @@ export class DuckDbMetricsEngine implements MetricsEngine {
   ) {}
 
   static async open(path: string): Promise<DuckDbMetricsEngine> {
+    if (!existsSync(path)) throw new FvError('FV_STORE_MISSING', `store ${path} does not exist`);
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(path, {

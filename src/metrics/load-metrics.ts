@@ -167,7 +167,7 @@ export function readMetricsFile(file: string): MetricsFile {
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    throw new FvError('FV_METRICS_INVALID', `metrics file ${file} does not exist or cannot be read`);
+    throw new FvError('FV_METRICS_MISSING', `metrics file ${file} does not exist or cannot be read`);
   }
   return parseMetrics(text, file);
 }

@@ -391,7 +391,7 @@ export function readPolicyFile(file: string): LoadResult {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
-    throw new FvError('FV_POLICY_MALFORMED', `policy file ${file} ${reason}`);
+    throw new FvError('FV_POLICY_MISSING', `policy file ${file} ${reason}`);
   }
   return parsePolicy(text, file);
 }

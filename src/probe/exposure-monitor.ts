@@ -19,8 +19,14 @@ export interface ExposureMonitorOptions {
   readonly webhook?: string;
   /** Called with every alert before the webhook is sent (the log lines), so nothing waits on the receiver. */
   readonly onAlert: (alert: ExposureAlert) => void;
-  /** Called once per run, after any webhook: the run's one audit record (findings or clean). */
-  readonly onRun?: (state: ExposureState, webhook?: ExposureAlert['webhook']) => void;
+  /**
+   * Called once per run, after any webhook: the run's one audit record (findings or clean), its log
+   * line and gauges. `webhook` is the outcome of an alert sent by this run, if one was.
+   */
+  readonly onRun?: (
+    state: ExposureState,
+    run: { readonly durationMs: number; readonly webhook?: ExposureAlert['webhook'] },
+  ) => void;
   /** Headers on every probe request: the server's own secret, so its probe spends no login attempts. */
   readonly headers?: Readonly<Record<string, string>>;
   /** More checks each run (principals against the signed state); their findings alert like the rest. */
@@ -81,6 +87,7 @@ export class ExposureMonitor {
   }
 
   async #run(): Promise<ExposureState> {
+    const started = Date.now();
     const reports: ProbeReport[] = [];
     for (const baseUrl of this.opts.baseUrls()) {
       reports.push(
@@ -111,7 +118,10 @@ export class ExposureMonitor {
       this.#last = fingerprint;
       webhook = await this.#alert({ alert: 'fleetvault.exposure', checkedAt, findings });
     }
-    this.opts.onRun?.(this.#state, webhook);
+    this.opts.onRun?.(this.#state, {
+      durationMs: Date.now() - started,
+      ...(webhook ? { webhook } : {}),
+    });
     return this.#state;
   }
 

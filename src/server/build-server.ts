@@ -4,6 +4,7 @@ import { extname, join } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { Approvals, PrincipalRequest, Signer } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, FvError, isFvError } from '../errors/index.ts';
@@ -11,6 +12,7 @@ import { detectRegressions } from '../insights/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
 import { DASHBOARD_FILE, type ExposureState, type ProbeFinding } from '../probe/index.ts';
 import { principalsAboveViewer } from './principals.ts';
+import { registerPrometheus } from './prometheus-route.ts';
 import { SessionStore } from './session-store.ts';
 import { SqlGate } from './sql-gate.ts';
 import type { MetricsSource } from './store-handle.ts';
@@ -56,6 +58,8 @@ export interface ServerDeps {
    * give it (a hand-edited file): the same alarm as a probe finding.
    */
   readonly onUnapproved?: (finding: ProbeFinding) => void;
+  /** The process's own Prometheus series (scheduled syncs) served at /metrics with the server's. */
+  readonly registry?: Registry;
 }
 
 /** The header the server's own probe sends: it spares the probe the rate limits and the per-request audit; it grants nothing. */
@@ -258,7 +262,12 @@ export async function buildServer(
       if (auth.ok) principal = auth.principal;
       else reason = auth.reason;
     } else {
-      const session = sessions.get(req.cookies[SESSION_COOKIE]);
+      const found = sessions.get(req.cookies[SESSION_COOKIE]);
+      // A session ends with its account: `users disable` takes effect on the next request.
+      const session =
+        found && deps.users.list().some((u) => u.id === found.principal.id && u.disabledAt === null)
+          ? found
+          : undefined;
       if (session) {
         const sent = Buffer.from(String(req.headers['x-csrf-token'] ?? ''));
         const want = Buffer.from(session.csrf);
@@ -868,58 +877,7 @@ export async function buildServer(
     async () => openApi(routes),
   );
 
-  const counts = new Map<string, number>();
-  app.addHook('onResponse', async (req, reply) => {
-    const key = `${req.method} ${req.routeOptions.url ?? 'unmatched'} ${reply.statusCode}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  });
-  app.get(
-    '/metrics',
-    { config: { access: 'viewer', summary: 'Prometheus service metrics' } },
-    async (_req, reply) => {
-      const lines = [
-        '# HELP fleetvault_http_requests_total HTTP requests by route and status.',
-        '# TYPE fleetvault_http_requests_total counter',
-      ];
-      for (const [key, n] of counts) {
-        const [method, route, status] = key.split(' ');
-        lines.push(
-          `fleetvault_http_requests_total{method="${method}",route="${route}",status="${status}"} ${n}`,
-        );
-      }
-      lines.push(
-        '# HELP fleetvault_k Minimum group size of every answer.',
-        '# TYPE fleetvault_k gauge',
-        `fleetvault_k ${deps.metrics.k}`,
-      );
-      if (deps.exposure) {
-        const e = deps.exposure();
-        lines.push(
-          '# HELP fleetvault_exposure_findings Findings of the latest exposure probe (0 is safe).',
-          '# TYPE fleetvault_exposure_findings gauge',
-          `fleetvault_exposure_findings ${e.findings.length}`,
-          '# HELP fleetvault_exposure_probe_runs_total Exposure probe runs since start.',
-          '# TYPE fleetvault_exposure_probe_runs_total counter',
-          `fleetvault_exposure_probe_runs_total ${e.runs}`,
-        );
-      }
-      lines.push(
-        '# HELP fleetvault_metric_last_week Latest weekly total of a count metric (absent when suppressed).',
-        '# TYPE fleetvault_metric_last_week gauge',
-      );
-      // Business metrics, k-safe: the latest weekly total of each count metric, only when not suppressed.
-      for (const m of deps.metrics.list().filter((x) => x.format === 'count')) {
-        const answer = await deps.metrics.query({ metric: m.name, grain: 'week' });
-        const last = answer.totals[answer.totals.length - 1];
-        if (last && last.suppressed === 'none' && last.values.value !== null) {
-          lines.push(
-            `fleetvault_metric_last_week{metric="${m.name}",week="${last.period}"} ${last.values.value}`,
-          );
-        }
-      }
-      return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
-    },
-  );
+  registerPrometheus(app, deps);
   return app;
 }
 

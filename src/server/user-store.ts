@@ -64,6 +64,23 @@ export class UserStore {
     return { record, password };
   }
 
+  /** Disables an account: it can no longer sign in, and its sessions end. Idempotent. */
+  disable(name: string): UserRecord {
+    const existing = this.list().find((u) => u.name === name);
+    if (!existing) throw new FvError('FV_USER_UNKNOWN', `no account named ${name}`);
+    if (existing.disabledAt) return existing;
+    const record = { ...existing, disabledAt: new Date().toISOString() };
+    this.file.write(this.list().map((u) => (u.name === name ? record : u)));
+    return record;
+  }
+
+  /** The account of that name, or FV_USER_UNKNOWN. */
+  get(name: string): UserRecord {
+    const existing = this.list().find((u) => u.name === name);
+    if (!existing) throw new FvError('FV_USER_UNKNOWN', `no account named ${name}`);
+    return existing;
+  }
+
   /** Checks a name and password; the same work is done whether or not the user exists. */
   async verify(name: string, password: string): Promise<Principal | undefined> {
     const user = this.list().find((u) => u.name === name && u.disabledAt === null);

@@ -25,7 +25,10 @@ export interface SimulateOptions {
   /** The last simulated day ends here (UTC midnight). Fixed by default so runs are reproducible. */
   readonly endDate?: Date;
   readonly replace?: boolean;
+  /** Called when a table is done. */
   readonly onProgress?: (table: string, rows: number) => void;
+  /** Called while a table fills, every few thousand rows (for a progress bar). */
+  readonly onRows?: (table: string, rows: number) => void;
 }
 
 /** Values planted in the production data that must never appear in anything fleetvault writes. */
@@ -85,12 +88,14 @@ function ts(ms: number): string {
 function* chunked(
   rows: Iterable<ReadonlyArray<string | number | null>>,
   counter: { n: number },
+  onChunk?: (rows: number) => void,
 ): Generator<string> {
   let buf: string[] = [];
   for (const row of rows) {
     buf.push(row.map(esc).join('\t'));
     counter.n++;
     if (buf.length >= CHUNK_ROWS) {
+      onChunk?.(counter.n);
       yield `${buf.join('\n')}\n`;
       buf = [];
     }
@@ -164,7 +169,8 @@ export async function simulate(db: BulkLoader, opts: SimulateOptions): Promise<S
     gen: Iterable<ReadonlyArray<string | number | null>>,
   ) => {
     const counter = { n: 0 };
-    await db.copyIn(table, columns, chunked(gen, counter));
+    const onRows = opts.onRows;
+    await db.copyIn(table, columns, chunked(gen, counter, onRows && ((n) => onRows(table, n))));
     rows[table] = counter.n;
     opts.onProgress?.(table, counter.n);
   };

@@ -21,9 +21,20 @@ export interface TableResult {
   readonly table: string;
   readonly status: TableStatus;
   readonly mode: 'append' | 'upsert' | 'rebuild' | 'none';
+  /**
+   * Every row read lands in exactly one of: written, deleted, quarantined (summed over
+   * `quarantined`) or blocked, so `rowsRead = rowsWritten + rowsDeleted + quarantined + rowsBlocked`
+   * (`rowsAddUp` checks it).
+   */
   readonly rowsRead: number;
   readonly rowsWritten: number;
+  /**
+   * Rows read that are deleted in the source (soft-deleted, or owned by a person erased with
+   * `forget`): not copied, and removed from the store when an earlier run copied them.
+   */
   readonly rowsDeleted: number;
+  /** Rows read in a batch the table was refused in (a PII hit under `block`, an unfit transform): not written. */
+  readonly rowsBlocked: number;
   /**
    * Rows removed because the row they belong to was deleted in production (a deleted user's
    * devices, sessions and events), before the table was copied.
@@ -48,7 +59,17 @@ export interface SyncResult {
 
 export function totalRows(
   result: SyncResult,
-  field: 'rowsRead' | 'rowsWritten' | 'rowsDeleted' | 'rowsErased' | 'rowsExpired',
+  field: 'rowsRead' | 'rowsWritten' | 'rowsDeleted' | 'rowsBlocked' | 'rowsErased' | 'rowsExpired',
 ): number {
   return result.tables.reduce((n, t) => n + t[field], 0);
+}
+
+/** Rows a table quarantined, over every column and detector. */
+export function quarantinedRows(t: TableResult): number {
+  return t.quarantined.reduce((n, q) => n + q.rows, 0);
+}
+
+/** Whether every row a table read is accounted for exactly once. */
+export function rowsAddUp(t: TableResult): boolean {
+  return t.rowsRead === t.rowsWritten + t.rowsDeleted + quarantinedRows(t) + t.rowsBlocked;
 }

@@ -111,12 +111,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
           return {
             ...base,
             status: 'refused',
-            rowsRead: rowsRead + batch.length,
-            rowsWritten,
-            rowsDeleted,
-            rowsErased: 0,
-            rowsExpired: 0,
-            quarantined: [],
+            ...refusedCounts(rowsRead + batch.length, rowsWritten, rowsDeleted, quarantine),
             durationMs: Date.now() - started,
             error: {
               code: 'FV_TRANSFORM_UNFIT',
@@ -130,12 +125,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
             return {
               ...base,
               status: 'refused',
-              rowsRead: rowsRead + batch.length,
-              rowsWritten,
-              rowsDeleted,
-              rowsErased: 0,
-              rowsExpired: 0,
-              quarantined: [],
+              ...refusedCounts(rowsRead + batch.length, rowsWritten, rowsDeleted, quarantine),
               durationMs: Date.now() - started,
               error: {
                 code: 'FV_PII_DETECTED',
@@ -159,7 +149,8 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
       await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
       rowsRead += batch.length;
       rowsWritten += rows.length;
-      rowsDeleted += mode === 'upsert' ? deleted.length : 0;
+      // Deleted rows are counted in every mode (a rebuild skips them; an upsert also removes them).
+      rowsDeleted += deleted.length;
       ctx.onProgress?.({ table: name, rowsRead, estimate: ctx.estimate });
     }
     const finalCheckpoint =
@@ -181,10 +172,37 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     rowsRead,
     rowsWritten,
     rowsDeleted,
+    rowsBlocked: 0,
     rowsErased: 0,
     rowsExpired,
     quarantined: [...quarantine.values()] satisfies QuarantineCount[],
     durationMs: Date.now() - started,
+  };
+}
+
+/**
+ * The counts of a table refused in the middle of a batch: that batch's rows not yet quarantined
+ * are blocked, so every row read is still counted once.
+ */
+function refusedCounts(
+  rowsRead: number,
+  rowsWritten: number,
+  rowsDeleted: number,
+  quarantine: ReadonlyMap<string, QuarantineCount>,
+): Pick<
+  TableResult,
+  'rowsRead' | 'rowsWritten' | 'rowsDeleted' | 'rowsBlocked' | 'rowsErased' | 'rowsExpired' | 'quarantined'
+> {
+  const quarantined = [...quarantine.values()];
+  const q = quarantined.reduce((n, x) => n + x.rows, 0);
+  return {
+    rowsRead,
+    rowsWritten,
+    rowsDeleted,
+    rowsBlocked: rowsRead - rowsWritten - rowsDeleted - q,
+    rowsErased: 0,
+    rowsExpired: 0,
+    quarantined,
   };
 }
 

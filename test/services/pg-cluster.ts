@@ -15,6 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.ts';
 
+/** The one role of the test cluster that must log in with its password (the others use trust). */
+export const PASSWORD_ROLE = 'fv_password_user';
+
 export interface PgCluster {
   readonly host: string;
   readonly port: number;
@@ -107,10 +110,11 @@ export async function startPgCluster(): Promise<PgCluster> {
       .map(([k, v]) => `${k} = ${v}`)
       .join('\n');
     writeFileSync(join(dir, 'postgresql.auto.conf'), `${conf}\n`);
-    // Loopback only, trust: the tests connect as postgres and as the roles they create.
+    // Loopback only, trust: the tests connect as postgres and as the roles they create; one role
+    // logs in with a password, so a wrong password is a real refusal (the CLI error table).
     writeFileSync(
       join(dir, 'pg_hba.conf'),
-      'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n',
+      `host all ${PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\nlocal all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n`,
     );
     if (isRoot())
       execFileSync('chown', [

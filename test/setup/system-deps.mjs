@@ -26,6 +26,16 @@ const DEPENDENCIES = [
     present: () => existsSync(process.env.FV_CHROMIUM ?? '/usr/bin/chromium'),
   },
   { what: 'OpenSSL', package: 'openssl', present: () => onPath('openssl') },
+  {
+    what: 'Prometheus and promtool (the scrape test)',
+    package: 'prometheus',
+    present: () => onPath('prometheus') && onPath('promtool'),
+  },
+  {
+    what: 'systemd-analyze (the systemd example check)',
+    package: 'systemd',
+    present: () => onPath('systemd-analyze'),
+  },
 ];
 
 function onPath(command) {

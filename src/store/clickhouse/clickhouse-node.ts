@@ -118,8 +118,19 @@ export class ClickHouseNode {
       clickhouse_settings: this.settings(settings),
       ...(signal ? { abort_signal: signal } : {}),
     });
-    const out = (await rs.json()) as { meta: Array<{ name: string }>; data: Array<Record<string, unknown>> };
-    return { meta: out.meta, data: out.data.map((r) => out.meta.map((m) => r[m.name])) };
+    const out = (await rs.json()) as {
+      meta: Array<{ name: string; type?: string }>;
+      data: Array<Record<string, unknown>>;
+    };
+    // Counts are numbers: ClickHouse quotes 64-bit integers in JSON; one that fits a double
+    // exactly becomes a number, a larger one stays a string rather than being rounded.
+    const wide = out.meta.map((m) => /^(Nullable\()?U?Int(64|128|256)\b/.test(m.type ?? ''));
+    const value = (v: unknown, i: number) => {
+      if (!wide[i] || typeof v !== 'string') return v;
+      const n = Number(v);
+      return Number.isSafeInteger(n) ? n : v;
+    };
+    return { meta: out.meta, data: out.data.map((r) => out.meta.map((m, i) => value(r[m.name], i))) };
   }
 
   async insert(

@@ -25,8 +25,8 @@ describe('analyst SQL sandbox', () => {
     expect(r).toEqual({
       columns: ['region', 'n'],
       rows: [
-        ['eu', '106'],
-        ['us', '106'],
+        ['eu', 106],
+        ['us', 106],
       ],
       truncated: false,
     });

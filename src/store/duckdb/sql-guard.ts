@@ -73,6 +73,25 @@ export interface GuardedResult {
   readonly truncated: boolean;
 }
 
+/** 64-bit and wider integer types, which DuckDB's JSON rows give as strings. */
+const WIDE_INTEGERS = new Set(['BIGINT', 'UBIGINT', 'HUGEINT', 'UHUGEINT']);
+
+/**
+ * Counts are numbers: a wide integer that fits a double exactly (|n| ≤ 2^53) becomes a JSON
+ * number; a larger one stays a string rather than being rounded.
+ */
+function wholeNumbers(rows: unknown[][], types: readonly string[]): unknown[][] {
+  const wide = types.map((t) => WIDE_INTEGERS.has(t));
+  if (!wide.includes(true)) return rows;
+  return rows.map((r) =>
+    r.map((v, i) => {
+      if (!wide[i] || typeof v !== 'string') return v;
+      const n = Number(v);
+      return Number.isSafeInteger(n) ? n : v;
+    }),
+  );
+}
+
 /** What one engine's guard adds to the portable checks. */
 export interface GuardDialect {
   /** Functions refused on top of DENIED_FUNCTIONS, lower case, and prefixes. */
@@ -279,7 +298,7 @@ export async function guardedSql(
     if (prepared.statementType !== StatementType.SELECT)
       refuse('only a read-only SELECT statement is allowed');
     const reader = await prepared.runAndReadUntil(maxRows + 1);
-    const rows = reader.getRowsJson();
+    const rows = wholeNumbers(reader.getRowsJson(), reader.columnTypes().map(String));
     return { columns: reader.columnNames(), rows: rows.slice(0, maxRows), truncated: rows.length > maxRows };
   } catch (error) {
     if (error instanceof FvError) throw error;
