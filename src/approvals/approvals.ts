@@ -430,15 +430,15 @@ export class Approvals {
       if (!p.principal) throw bad();
       text = grantText(doc.stateId, p.id, p.principal);
     }
-    const keyOf = (who: string | undefined) => {
-      for (let i = history.length - 1; i >= 0; i--) {
-        const k = history[i]?.state.keys?.[who ?? ''];
-        if (k) return k;
-      }
-      return undefined;
+    // A live proposal verifies against its signers' current keys. One already applied is history:
+    // a signer re-keyed since (a password reset above viewer) signed it with a key the chain held then.
+    const past = p.status === 'applied' || (doc.state.used ?? []).includes(p.id);
+    const keysOf = (who: string | undefined): string[] => {
+      const all = history.map((h) => h.state.keys?.[who ?? '']).filter((k): k is string => Boolean(k));
+      return past ? [...new Set(all)] : all.slice(-1);
     };
     const signed = (who: string | undefined) =>
-      (p.signatures ?? []).some((s) => s.by === who && verifyText(keyOf(who), text, s.sig));
+      (p.signatures ?? []).some((s) => s.by === who && keysOf(who).some((k) => verifyText(k, text, s.sig)));
     if (!signed(p.proposedBy)) throw bad();
     if (
       (p.status === 'approved' || p.status === 'applied') &&

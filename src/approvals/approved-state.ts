@@ -159,13 +159,13 @@ export function verifyTransition(prev: StateDoc | undefined, doc: StateDoc, wher
       return;
     throw tampered(where, 'version 1 is not signed by a principal it names');
   }
-  if (
-    !verifyText(
-      prevKeys[firstSigner] ?? newKeys[firstSigner],
-      auditText(doc.stateId, doc.version, doc.audit),
-      doc.audit.sig,
-    )
-  )
+  // A principal re-keyed by a two-admin grant (a password reset above viewer) signs with its new
+  // key; the grant check below still decides whether that change stands.
+  const anchorKey =
+    doc.grant?.principal === firstSigner
+      ? newKeys[firstSigner]
+      : (prevKeys[firstSigner] ?? newKeys[firstSigner]);
+  if (!verifyText(anchorKey, auditText(doc.stateId, doc.version, doc.audit), doc.audit.sig))
     throw tampered(where, 'its audit anchor is not signed');
   if (!transitionWeaker(before, doc.state)) {
     if ([...signers].some((s) => prevAdmins.includes(s))) return;
