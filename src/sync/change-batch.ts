@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import { FvError } from '../errors/index.ts';
 import type { Policy, Value } from '../policy/index.ts';
-import { type MasterKey, type PiiScanner, pseudonymToUuid } from '../privacy/index.ts';
+import type { MasterKey, PiiScanner } from '../privacy/index.ts';
 import {
   formatLsn,
   type PgoutputMessage,
@@ -10,6 +10,7 @@ import {
   type TupleValue,
 } from '../source/index.ts';
 import type { Store, TableWriter } from '../store/index.ts';
+import { type BatchInput, type BatchOutput, type BatchWrite, batchPipeline } from './batch-pipeline.ts';
 import { eraseLinked } from './erase-linked.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
@@ -128,7 +129,7 @@ export class ChangeBatch {
   private ended: bigint;
   private held: bigint;
   private readonly writers = new Map<string, TableWriter>();
-  private transforms = new Map<string, ReturnType<typeof rowTransformer>>();
+  private pipelines = new Map<string, (input: BatchInput) => BatchOutput>();
   private readonly tombstones = new Map<string, ReadonlySet<string>>();
   /** Erasures not yet seen by the transforms (only of keys nothing else points to). */
   private stale = false;
@@ -195,9 +196,21 @@ export class ChangeBatch {
     this.changes = [];
     await this.readUnsent(folded);
     const { store } = this.ctx;
+    // Every table's batch goes through the pipeline before the transaction opens: a refusal
+    // leaves the store (and the slot) exactly where they were.
+    const outputs = new Map<string, BatchWrite>();
+    for (const [table, list] of folded) {
+      const out = this.pipelines.get(table)?.({
+        rows: list.map((c) => c.raw),
+        deleted: (i) => list[i]?.kind === 'delete',
+      });
+      if (!out) continue;
+      if (!out.ok) throw new FvError(out.refusal.code, out.refusal.message);
+      outputs.set(table, out);
+    }
     const erased = new Set<string>();
     await store.atomically(async () => {
-      for (const [table, list] of folded) if (await this.apply(table, list)) erased.add(table);
+      for (const [table, out] of outputs) if (await this.apply(table, out)) erased.add(table);
       if (this.ended > this.held) await store.setMeta(META_LSN, formatLsn(this.ended));
     });
     this.held = this.ended;
@@ -217,10 +230,12 @@ export class ChangeBatch {
   private async refreshTombstones(): Promise<void> {
     this.stale = false;
     for (const [d, set] of await this.ctx.store.tombstones()) this.tombstones.set(d, set);
-    this.transforms = new Map(
+    this.pipelines = new Map(
       this.ctx.plans.map((p) => [
         p.policy.name,
-        rowTransformer(p, this.ctx.key, this.ctx.scanner, this.tombstones),
+        batchPipeline(p, rowTransformer(p, this.ctx.key, this.ctx.scanner, this.tombstones), {
+          tombstoneDeletes: true,
+        }),
       ]),
     );
   }
@@ -270,43 +285,15 @@ export class ChangeBatch {
     }
   }
 
-  /** Writes one table's folded changes; true when it erased keys (kept as tombstones). */
-  private async apply(table: string, list: readonly Change[]): Promise<boolean> {
-    const plan = (list[0] as Change).plan;
-    const transform = this.transforms.get(table) as ReturnType<typeof rowTransformer>;
-    const upserts: Value[][] = [];
-    const deletes: Value[][] = [];
-    const gone: string[] = [];
-    const transformed = transform.batch(list.map((c) => c.raw));
-    for (const [i, c] of list.entries()) {
-      const t = transformed[i] as (typeof transformed)[number];
-      if (c.kind === 'delete' || t.deleted) {
-        deletes.push(t.key);
-        const k = t.key[0];
-        if (keyDomain(plan.policy) && typeof k === 'bigint') gone.push(pseudonymToUuid(k));
-        continue;
-      }
-      if (t.unfit) {
-        throw new FvError(
-          'FV_TRANSFORM_UNFIT',
-          `${table}.${t.unfit.column}: transform ${t.unfit.transform} turned every value of these changes into NULL (the values do not fit it); nothing of these changes was written`,
-        );
-      }
-      if (t.detection) {
-        if (plan.policy.onDetect === 'block') {
-          throw new FvError(
-            'FV_PII_DETECTED',
-            `${table}.${t.detection.column}: detector ${t.detection.detector} matched a kept value in row ${t.detection.rowKey}; nothing of these changes was written`,
-          );
-        }
-        this.ctx.count(table).quarantined++;
-        continue;
-      }
-      upserts.push(t.values);
-    }
-    await (this.writers.get(table) as TableWriter).writeBatch(upserts, deletes, undefined);
-    this.ctx.count(table).upserted += upserts.length;
-    this.ctx.count(table).deleted += deletes.length;
+  /** Writes one table's pipeline output; true when it erased keys (kept as tombstones). */
+  private async apply(table: string, out: BatchWrite): Promise<boolean> {
+    const plan = this.ctx.plans.find((p) => p.policy.name === table) as TablePlan;
+    const count = this.ctx.count(table);
+    for (const q of out.quarantined) count.quarantined += q.rows;
+    await (this.writers.get(table) as TableWriter).writeBatch(out.rows, out.deletedKeys, undefined);
+    count.upserted += out.rows.length;
+    count.deleted += out.deletedKeys.length;
+    const gone = [...out.tombstones.values()].flat();
     const domain = keyDomain(plan.policy);
     if (gone.length === 0 || !domain) return false;
     if (!this.parents.has(table)) {

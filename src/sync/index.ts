@@ -1,3 +1,11 @@
+export {
+  addQuarantine,
+  type BatchInput,
+  type BatchOutput,
+  type BatchRefusal,
+  type BatchWrite,
+  batchPipeline,
+} from './batch-pipeline.ts';
 export { type CdcOptions, type CdcResult, type CdcTableCount, runCdc } from './cdc-sync.ts';
 export { parentTables } from './deletions.ts';
 export { type ForgetResult, forget } from './forget.ts';
