@@ -10,7 +10,7 @@ export { type CdcOptions, type CdcResult, type CdcTableCount, runCdc } from './c
 export { parentTables } from './deletions.ts';
 export { type ForgetResult, forget } from './forget.ts';
 export { rowTransformer, type TransformedRow } from './row-transformer.ts';
-export { runSync, type SyncOptions } from './run-sync.ts';
+export { runSync, SYNC_BATCH, type SyncOptions } from './run-sync.ts';
 export type { ColumnReport, QuarantineCount, SyncResult, TableResult, TableStatus } from './sync-result.ts';
 export { totalRows } from './sync-result.ts';
 export type { TableProgress } from './sync-table.ts';

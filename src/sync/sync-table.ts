@@ -5,6 +5,7 @@ import type { MasterKey, PiiScanner, SealedBox } from '../privacy/index.ts';
 import { readTable, sourceError } from '../source/index.ts';
 import type { Store, WriteMode } from '../store/index.ts';
 import { addQuarantine, batchPipeline } from './batch-pipeline.ts';
+import { readAhead } from './read-ahead.ts';
 import { rowTransformer } from './row-transformer.ts';
 import type { QuarantineCount, TableResult } from './sync-result.ts';
 import { decodePosition, encodePosition, type TablePlan } from './table-plan.ts';
@@ -77,15 +78,18 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
   const base = { table: name, mode, columns: plan.report } as const;
   const writer = await ctx.store.openWriter(plan.store, mode);
   try {
-    for await (const batch of readTable(ctx.source, {
-      schema: ctx.schema,
-      table: name,
-      columns: plan.read,
-      orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
-      ...(after ? { after } : {}),
-      batchSize: ctx.batchSize,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    })) {
+    // Batch N+1 is read and parsed while batch N is transformed and written.
+    for await (const batch of readAhead(
+      readTable(ctx.source, {
+        schema: ctx.schema,
+        table: name,
+        columns: plan.read,
+        orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
+        ...(after ? { after } : {}),
+        batchSize: ctx.batchSize,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      }),
+    )) {
       const out = pipeline({ rows: batch });
       if (!out.ok) {
         return {
