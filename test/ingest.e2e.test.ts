@@ -1,6 +1,7 @@
 // End to end (slow): device messages from a real Mosquitto broker (the machine's binary, run on a
 // private port so the test can restart it) through `fleetvault ingest` into the store.
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,13 @@ describe('MQTT ingest', () => {
       Number((await s.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 1000;
     const started = Date.now();
     const metricsPort = await freePort();
+    // Under `on_detect: quarantine` a message with personal data in a kept field is left out and
+    // counted (the same pipeline as the sync; under `block` the stream stops, tested below).
+    const policy = join(s.dir, 'quarantine.policy.yaml');
+    writeFileSync(
+      policy,
+      readFileSync(DEMO_POLICY, 'utf8').replace('on_detect: block', 'on_detect: quarantine'),
+    );
     const ingest = spawn(
       process.execPath,
       [
@@ -46,13 +54,15 @@ describe('MQTT ingest', () => {
         '--table',
         'connection_events',
         '--policy',
-        DEMO_POLICY,
+        policy,
         '--store',
         s.store,
         '--key-file',
         s.keyFile,
+        // Quarantine is weaker than block: under the store's approved state it needs a second
+        // admin (approvals.e2e covers that); a fresh state directory keeps this test on ingest.
         '--state-dir',
-        join(s.dir, 'state'),
+        join(s.dir, 'quarantine-state'),
         '--batch',
         '200',
         '--flush-ms',
@@ -181,6 +191,9 @@ describe('MQTT ingest', () => {
       'malformed: ts is not timestamptz': 1,
       'pii: app_version matched email': 1,
     });
+    expect(stats.quarantined).toEqual([
+      expect.objectContaining({ column: 'app_version', detector: 'email', rows: 1 }),
+    ]);
     expect(stderr).toContain('lost the broker');
     for (const text of [stdout, stderr]) {
       expect(text.includes(canary)).toBe(false);
@@ -199,5 +212,83 @@ describe('MQTT ingest', () => {
       `SELECT count(*) FROM connection_events WHERE id::VARCHAR = '${base}'`,
     );
     expect(raw).toEqual([['0']]);
+  });
+
+  it('under on_detect: block a message with personal data stops the stream: nothing of its batch written or acknowledged', async () => {
+    const device = String((await s.db.query('SELECT id FROM devices ORDER BY id LIMIT 1')).rows[0].id);
+    const base =
+      Number((await s.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 90_000;
+    const count = async () =>
+      Number(((await queryStore(s.store, 'SELECT count(*) FROM connection_events')) as [[string]])[0][0]);
+    const before = await count();
+    const ingest = spawn(
+      process.execPath,
+      [
+        BIN,
+        'ingest',
+        '--mqtt',
+        broker.url,
+        '--topic',
+        'blocked/+/conn',
+        '--table',
+        'connection_events',
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        s.store,
+        '--key-file',
+        s.keyFile,
+        '--state-dir',
+        join(s.dir, 'state'),
+        '--batch',
+        '50',
+        '--flush-ms',
+        '300',
+        '--json',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let said = '';
+    ingest.stdout.on('data', (d) => {
+      said += d;
+    });
+    ingest.stderr.on('data', (d) => {
+      said += d;
+    });
+    while (!said.includes('subscribed to')) {
+      if (ingest.exitCode !== null) throw new Error(`ingest exited: ${said}`);
+      await wait(50);
+    }
+    const canary = 'blocked.canary.person@example.com';
+    const fleet = mqtt.connect(broker.url, { clientId: 'fleet-blocked', clean: false });
+    await new Promise((r) => fleet.once('connect', r));
+    const send = (id: number, app: string) =>
+      new Promise<void>((resolve, reject) =>
+        fleet.publish(
+          'blocked/x/conn',
+          JSON.stringify({
+            id,
+            device_id: device,
+            ts: new Date().toISOString(),
+            outcome: 'success',
+            error_code: null,
+            rssi: -50,
+            duration_ms: 100,
+            client_ip: '10.1.2.3',
+            app_version: app,
+          }),
+          { qos: 1 },
+          (e) => (e ? reject(e) : resolve()),
+        ),
+      );
+    await send(base, '4.12.0');
+    await send(base + 1, canary);
+    fleet.end();
+    const code = await new Promise<number | null>((r) => ingest.once('exit', r));
+    expect(code, said).not.toBe(0);
+    expect(said).toContain('FV_PII_DETECTED');
+    expect(said).toContain('app_version');
+    expect(said.includes(canary)).toBe(false);
+    expect(await count()).toBe(before);
   });
 });

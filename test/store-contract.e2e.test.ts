@@ -133,6 +133,11 @@ describe.each(engines)('store contract on %s', (engine, open) => {
     const t = await store.tombstones();
     expect([...(t.get('user') ?? [])]).toEqual([uuid(300)]);
     expect([...(t.get('device') ?? [])]).toEqual([uuid(2)]);
+    // What one batch asks: only its own candidates, only in the domain asked.
+    expect([...(await store.tombstonesAmong('user', [big(300), big(301), big(2)]))]).toEqual([uuid(300)]);
+    expect([...(await store.tombstonesAmong('device', [big(300), big(2), big(2)]))]).toEqual([uuid(2)]);
+    expect((await store.tombstonesAmong("it's", [big(300)])).size).toBe(0);
+    expect((await store.tombstonesAmong('user', [])).size).toBe(0);
   });
 
   it('rebuilds beside the old copy and swaps it in with its checkpoint', async () => {

@@ -29,7 +29,7 @@ import {
   readOnlySql,
   type Store,
 } from '../store/index.ts';
-import { forget, runCdc, runSync } from '../sync/index.ts';
+import { forget, runCdc, runSync, SYNC_BATCH } from '../sync/index.ts';
 import {
   DEFAULT_KEY_FILE,
   DEFAULT_POLICY,
@@ -242,7 +242,7 @@ export const syncAction: Action = async (out, opts) => {
     if (mode === 'cursor') {
       const result = await runSync({
         ...base,
-        batchSize: intOpt(opts.batchSize, 'batch-size', 50_000),
+        batchSize: intOpt(opts.batchSize, 'batch-size', SYNC_BATCH),
         onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
       });
       out.clearProgress();

@@ -70,7 +70,7 @@ export const ERROR_CATALOG = {
   FV_PII_DETECTED: {
     exit: 1,
     solve:
-      'If the column holds personal data, classify it personal (dropped) or generalize it; if the hit is a false alarm on one value, set `on_detect: quarantine` for that table (the row is skipped and counted); then sync again. The other tables were copied.',
+      'If the column holds personal data, classify it personal (dropped) or generalize it; if the hit is a false alarm on one value, set `on_detect: quarantine` for that table (the row is skipped and counted); then sync again. The other tables were copied. Change capture and `ingest` stop the same way with nothing of the batch written (the slot is not advanced; the broker keeps the messages).',
   },
   FV_STORE_OPEN: {
     exit: 1,

@@ -3,7 +3,15 @@ import type { Policy, Value, ValueKind } from '../policy/index.ts';
 import { type MasterKey, piiScanner } from '../privacy/index.ts';
 import type { SourceTable } from '../source/index.ts';
 import { rowChecker, type Store, type ValueProblem } from '../store/index.ts';
-import { parentTables, planTable, rowTransformer, type TablePlan } from '../sync/index.ts';
+import {
+  addQuarantine,
+  batchPipeline,
+  parentTables,
+  planTable,
+  type QuarantineCount,
+  rowTransformer,
+  type TablePlan,
+} from '../sync/index.ts';
 import { type JsonField, jsonIdentifier, jsonValue } from './json-values.ts';
 import type { MqttMessage } from './mqtt-subscriber.ts';
 
@@ -24,6 +32,8 @@ export interface IngestStats {
    * publishers reusing a key. Ingest never replaces a stored row.
    */
   duplicates: number;
+  /** Messages quarantined under `on_detect: quarantine`, by column and detector, with a few pseudonymized keys. */
+  quarantined: QuarantineCount[];
 }
 
 /** The broker side, as the ingest needs it: messages in, acknowledgements out once durable. */
@@ -51,6 +61,7 @@ export interface StreamIngestOptions {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 type Transform = ReturnType<typeof rowTransformer>;
+type Pipeline = ReturnType<typeof batchPipeline>;
 type Check = (row: readonly Value[]) => ValueProblem | undefined;
 type Reader = (v: unknown) => JsonField;
 
@@ -89,12 +100,26 @@ export function requireIngestTable(policy: Policy, table: string): void {
  * and counted under its reason, never failing its batch; its content is never logged.
  */
 export class StreamIngest {
-  readonly stats: IngestStats = { received: 0, written: 0, batches: 0, dropped: {}, duplicates: 0 };
+  readonly stats: IngestStats = {
+    received: 0,
+    written: 0,
+    batches: 0,
+    dropped: {},
+    duplicates: 0,
+    quarantined: [],
+  };
   readonly plan: TablePlan;
   #pending: MqttMessage[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #transform: Transform | undefined;
+  #pipeline: Pipeline | undefined;
+  /** Quarantined messages by column and detector, with a few pseudonymized keys: never values. */
+  readonly #quarantine = new Map<
+    string,
+    { column: string; detector: string; rows: number; sampleKeys: string[] }
+  >();
+  readonly #keyIdx: number[];
   #failure: unknown;
   /** The store's own limits, checked on every transformed row: the check its writer makes. */
   readonly #fits: Check;
@@ -107,6 +132,7 @@ export class StreamIngest {
     if (!table) throw new Error(`table ${opts.table} is not in the policy`);
     this.plan = planTable(table, opts.source, opts.policy);
     this.#fits = rowChecker(opts.store.limits, this.plan.store.columns);
+    this.#keyIdx = this.plan.store.key.map((k) => this.plan.store.columns.findIndex((c) => c.name === k));
     const source = new Map(opts.source.columns.map((c) => [c.name, c]));
     this.#readers = this.plan.read.map((c): Reader => {
       const type = source.get(c.name)?.type ?? '';
@@ -125,6 +151,7 @@ export class StreamIngest {
       piiScanner(this.opts.policy.customDetectors),
       tombstones,
     );
+    this.#pipeline = batchPipeline(this.plan, this.#transform);
     // Creates the table when no sync has yet (a dry insert: nothing is added).
     await this.opts.store.insertNew(this.plan.store, []);
     this.opts.messages.on('message', (m) => {
@@ -216,22 +243,30 @@ export class StreamIngest {
       if (typeof r === 'string') this.#drop(r);
       else raws.push(r);
     }
-    // The whole batch at once: weak evidence (names) is decided per column over the batch.
-    for (const t of (this.#transform as Transform).batch(raws)) {
-      if (t.deleted) this.#drop('erased owner');
-      else if (t.unfit) this.#drop(`unfit: ${t.unfit.column} does not fit ${t.unfit.transform}`);
-      else if (t.detection) this.#drop(`pii: ${t.detection.column} matched ${t.detection.detector}`);
-      else {
-        const p = this.#fits(t.values);
-        if (p) {
-          this.#drop(`out of range: ${p.column} ${p.why}`);
-          continue;
-        }
-        // The first message with a key wins, within a batch as across batches.
-        const key = t.key.map(String).join('\u0000');
-        if (rows.has(key)) this.stats.duplicates++;
-        else rows.set(key, t.values);
+    // The whole batch at once, through the pipeline the sync and change capture use: weak
+    // evidence (names) is decided per column over the batch, and `on_detect` means the same.
+    const out = (this.#pipeline as Pipeline)({ rows: raws });
+    if (!out.ok) {
+      // Refused (`on_detect: block`): nothing of the batch is written or acknowledged; the
+      // broker keeps the messages and the stream stops, as a sync stops its table.
+      throw new FvError(out.refusal.code, out.refusal.message);
+    }
+    for (const _ of out.deletedKeys) this.#drop('erased owner');
+    for (const q of out.quarantined) {
+      for (let i = 0; i < q.rows; i++) this.#drop(`pii: ${q.column} matched ${q.detector}`);
+      addQuarantine(this.#quarantine, [q]);
+    }
+    this.stats.quarantined = [...this.#quarantine.values()];
+    for (const values of out.rows) {
+      const p = this.#fits(values);
+      if (p) {
+        this.#drop(`out of range: ${p.column} ${p.why}`);
+        continue;
       }
+      // The first message with a key wins, within a batch as across batches.
+      const key = this.#keyIdx.map((i) => String(values[i])).join('\u0000');
+      if (rows.has(key)) this.stats.duplicates++;
+      else rows.set(key, values);
     }
     // Only keys nobody holds are added: a row copied from production, or one a message stored
     // before, is never replaced (a redelivery finds its own row and adds nothing).

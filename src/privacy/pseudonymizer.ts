@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import type { MasterKey } from './key-file.ts';
+import { paddedHmac } from './padded-hmac.ts';
 
 /** Turns identifiers of one domain into 128-bit keyed pseudonyms. */
 export interface Pseudonymizer {
@@ -8,10 +8,13 @@ export interface Pseudonymizer {
   pseudonym(value: string): bigint;
 }
 
-const DEFAULT_CACHE = 200_000;
+// Hashing is cheap now (two compressions); the cache is kept for ids that repeat (devices in
+// events) and bounded so that it never dominates a sync's memory.
+const DEFAULT_CACHE = 100_000;
 
 /**
- * HMAC-SHA256 under a per-domain key derived from the master key, truncated to 128 bits.
+ * HMAC-SHA256 under a per-domain key derived from the master key, truncated to 128 bits
+ * (computed with precomputed pads, see `paddedHmac`; byte-identical to `createHmac`).
  * Deterministic per key and domain, unlinkable across domains, useless without the key.
  * A bounded cache pays off because event tables repeat the same ids heavily.
  *
@@ -20,21 +23,32 @@ const DEFAULT_CACHE = 200_000;
  * users.pseudonym('42'); // the same bigint for every '42' under this key
  */
 export function hmacPseudonymizer(key: MasterKey, domain: string, cacheSize = DEFAULT_CACHE): Pseudonymizer {
-  const domainKey = key.derive(`pseudonym:${domain}`);
+  const hmac = paddedHmac(key.derive(`pseudonym:${domain}`));
+  const words = new Int32Array(4);
+  const view = new DataView(new ArrayBuffer(16));
   let cache = new Map<string, bigint>();
   return {
     domain,
     pseudonym(value: string): bigint {
       const hit = cache.get(value);
       if (hit !== undefined) return hit;
-      const hex = createHmac('sha256', domainKey).update(value).digest('hex');
-      const out = BigInt(`0x${hex.slice(0, 32)}`);
+      hmac.digest128Text(value, words);
+      const out = uint128(words, view);
       if (cacheSize === 0) return out;
       if (cache.size >= cacheSize) cache = new Map();
       cache.set(value, out);
       return out;
     },
   };
+}
+
+/** A 128-bit digest's four big-endian words as one unsigned bigint (two 64-bit reads, no text). */
+function uint128(words: Int32Array, view: DataView): bigint {
+  view.setInt32(0, words[0] as number);
+  view.setInt32(4, words[1] as number);
+  view.setInt32(8, words[2] as number);
+  view.setInt32(12, words[3] as number);
+  return (view.getBigUint64(0) << 64n) | view.getBigUint64(8);
 }
 
 /** Formats a 128-bit pseudonym the way DuckDB prints a UUID. */

@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
 import type { Value, ValueKind } from '../policy/index.ts';
 
 const ESCAPES: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
@@ -31,34 +30,102 @@ export function parseField(field: string, kind: ValueKind): Value {
   }
 }
 
+const TAB = 0x09;
+const NL = 0x0a;
+const BACKSLASH = 0x5c;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+
+/** Reads one field's bytes `buf[s…e)` as the value of its kind. */
+type FieldReader = (buf: Buffer, s: number, e: number) => Value;
+
+/** Decimal digits with an optional minus, at most 15 of them (exact as a double), or undefined. */
+function smallInteger(buf: Buffer, s: number, e: number): number | undefined {
+  let i = s;
+  const negative = buf[i] === MINUS;
+  if (negative) i++;
+  if (i === e || e - i > 15) return undefined;
+  let n = 0;
+  for (; i < e; i++) {
+    const d = (buf[i] as number) - ZERO;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  return negative ? -n : n;
+}
+
+const text: FieldReader = (buf, s, e) => {
+  const v = buf.toString('utf8', s, e);
+  const slash = buf.indexOf(BACKSLASH, s);
+  return slash !== -1 && slash < e ? unescapeCopy(v) : v;
+};
+
+/** Field readers by kind, over bytes: no string is made for numbers, times, dates or booleans. */
+const READERS: Readonly<Record<ValueKind, FieldReader>> = {
+  integer: (buf, s, e) => smallInteger(buf, s, e) ?? Number(buf.toString('latin1', s, e)),
+  date: (buf, s, e) => smallInteger(buf, s, e) ?? Number(buf.toString('latin1', s, e)),
+  float: (buf, s, e) => smallInteger(buf, s, e) ?? Number(buf.toString('latin1', s, e)),
+  bigint: big,
+  timestamp: big,
+  timestamptz: big,
+  boolean: (buf, s, e) => e - s === 1 && buf[s] === 0x74,
+  text,
+  uuid: text,
+  decimal: text,
+};
+
+function big(buf: Buffer, s: number, e: number): Value {
+  const n = smallInteger(buf, s, e);
+  return n === undefined ? BigInt(buf.toString('latin1', s, e)) : BigInt(n);
+}
+
 /**
  * Incremental parser for `COPY … TO STDOUT` text format: feed it chunks, it returns the rows
- * completed so far. Multi-byte characters split across chunks are handled.
+ * completed so far. Works on the bytes: fields split at tab and newline bytes (never part of a
+ * multi-byte UTF-8 character), numbers read from their digits, text decoded field by field.
  */
 export class CopyTextParser {
-  private readonly decoder = new StringDecoder('utf8');
-  private rest = '';
+  private rest: Buffer | undefined;
+  private readonly readers: readonly FieldReader[];
 
-  constructor(private readonly kinds: readonly ValueKind[]) {}
+  constructor(private readonly kinds: readonly ValueKind[]) {
+    this.readers = kinds.map((k) => READERS[k]);
+  }
 
   push(chunk: Buffer): Value[][] {
-    const text = this.rest + this.decoder.write(chunk);
+    // Only the unfinished row of the previous chunk is copied, never the chunk's whole rows.
+    let buf = chunk;
+    if (this.rest) {
+      buf = Buffer.concat([this.rest, chunk]);
+      this.rest = undefined;
+    }
     const rows: Value[][] = [];
+    const width = this.kinds.length;
+    const readers = this.readers;
     let start = 0;
-    for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
-      const fields = text.slice(start, nl).split('\t');
-      const row: Value[] = new Array(this.kinds.length);
-      for (let i = 0; i < this.kinds.length; i++)
-        row[i] = parseField(fields[i] ?? '\\N', this.kinds[i] as ValueKind);
+    const end = buf.length;
+    for (;;) {
+      const nl = buf.indexOf(NL, start);
+      if (nl === -1) break;
+      const row: Value[] = new Array(width);
+      let s = start;
+      for (let i = 0; i < width; i++) {
+        let e = s > nl ? nl : buf.indexOf(TAB, s);
+        if (e === -1 || e > nl) e = nl;
+        if (s > nl) row[i] = null;
+        else if (e - s === 2 && buf[s] === BACKSLASH && buf[s + 1] === 0x4e) row[i] = null;
+        else row[i] = (readers[i] as FieldReader)(buf, s, e);
+        s = e + 1;
+      }
       rows.push(row);
       start = nl + 1;
     }
-    this.rest = text.slice(start);
+    if (start < end) this.rest = Buffer.from(buf.subarray(start));
     return rows;
   }
 
   /** True when the stream ended on a row boundary. */
   get clean(): boolean {
-    return this.rest.length === 0;
+    return this.rest === undefined || this.rest.length === 0;
   }
 }

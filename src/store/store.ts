@@ -104,6 +104,11 @@ export interface Store {
   missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]>;
   /** Pseudonyms erased on purpose, by domain: a later sync must not copy them back. */
   tombstones(): Promise<Map<string, Set<string>>>;
+  /**
+   * The pseudonyms of `domain` among `candidates` that are erased (UUID text): what one batch
+   * needs to know, in memory bounded by the batch instead of by every erasure ever made.
+   */
+  tombstonesAmong(domain: string, candidates: readonly bigint[]): Promise<Set<string>>;
   addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }

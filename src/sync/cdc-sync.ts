@@ -305,7 +305,6 @@ async function follow(
       }
       // Even a round with nothing for the policy's tables moves the store's position.
       changes += await batch.flush();
-      await batch.endRound();
       await source.query('COMMIT');
     } catch (error) {
       await source.query('ROLLBACK').catch(() => {});

@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import { FvError } from '../errors/index.ts';
 import type { Policy, Value } from '../policy/index.ts';
-import { type MasterKey, type PiiScanner, pseudonymToUuid } from '../privacy/index.ts';
+import { hmacPseudonymizer, type MasterKey, type PiiScanner, type Pseudonymizer } from '../privacy/index.ts';
 import {
   formatLsn,
   type PgoutputMessage,
@@ -10,6 +10,7 @@ import {
   type TupleValue,
 } from '../source/index.ts';
 import type { Store, TableWriter } from '../store/index.ts';
+import { type BatchWrite, batchPipeline } from './batch-pipeline.ts';
 import { eraseLinked } from './erase-linked.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
@@ -106,6 +107,8 @@ function fold(changes: readonly Change[]): Map<string, Change[]> {
 // PostgreSQL's text form of every value, as pgoutput sends it: no client-side parsing.
 const RAW_TEXT = { getTypeParser: () => (v: string) => v };
 const KEYS_PER_READ = 500;
+/** Pseudonyms kept per domain while looking up erased keys (bounded; event ids never repeat). */
+const PSEUDONYM_CACHE = 50_000;
 
 export interface ChangeBatchContext {
   readonly source: Client;
@@ -128,10 +131,8 @@ export class ChangeBatch {
   private ended: bigint;
   private held: bigint;
   private readonly writers = new Map<string, TableWriter>();
-  private transforms = new Map<string, ReturnType<typeof rowTransformer>>();
-  private readonly tombstones = new Map<string, ReadonlySet<string>>();
-  /** Erasures not yet seen by the transforms (only of keys nothing else points to). */
-  private stale = false;
+  /** One pseudonymizer per domain, to look up a batch's erased keys before it is transformed. */
+  private readonly pseudonymizers = new Map<string, Pseudonymizer>();
   /** Tables whose key other columns point to: erasing one of their keys erases linked rows too. */
   private readonly parents: ReadonlySet<string>;
 
@@ -164,7 +165,6 @@ export class ChangeBatch {
     const batch = new ChangeBatch(ctx, position);
     for (const p of ctx.plans)
       batch.writers.set(p.policy.name, await ctx.store.openWriter(p.store, 'upsert'));
-    await batch.refreshTombstones();
     return batch;
   }
 
@@ -195,34 +195,61 @@ export class ChangeBatch {
     this.changes = [];
     await this.readUnsent(folded);
     const { store } = this.ctx;
-    const erased = new Set<string>();
+    // Every table's batch goes through the pipeline before the transaction opens: a refusal
+    // leaves the store (and the slot) exactly where they were.
+    const outputs = new Map<string, BatchWrite>();
+    for (const [table, list] of folded) {
+      const plan = (list[0] as Change).plan;
+      const rows = list.map((c) => c.raw);
+      // The erased keys among this batch only, read from the store now: memory follows the
+      // batch, not every erasure ever made, and a parent erased by the previous batch (a deleted
+      // user) already stops its rows here.
+      const transform = rowTransformer(
+        plan,
+        this.ctx.key,
+        this.ctx.scanner,
+        await this.erasedAmong(plan, rows),
+      );
+      const out = batchPipeline(plan, transform, { tombstoneDeletes: true })({
+        rows,
+        deleted: (i) => list[i]?.kind === 'delete',
+      });
+      if (!out.ok) throw new FvError(out.refusal.code, out.refusal.message);
+      outputs.set(table, out);
+    }
     await store.atomically(async () => {
-      for (const [table, list] of folded) if (await this.apply(table, list)) erased.add(table);
+      for (const [table, out] of outputs) await this.apply(table, out);
       if (this.ended > this.held) await store.setMeta(META_LSN, formatLsn(this.ended));
     });
     this.held = this.ended;
-    // A deleted parent (a soft-deleted user) must stop its rows at once; a deleted leaf key (an
-    // event) matters only if the same key comes back, so the transforms learn it at the round's
-    // end: re-reading every tombstone after each batch made a large transaction quadratic.
-    if ([...erased].some((t) => this.parents.has(t))) await this.refreshTombstones();
-    else if (erased.size > 0) this.stale = true;
     return applied;
   }
 
-  /** The end of a round read from the slot: erasures of its batches reach the transforms. */
-  async endRound(): Promise<void> {
-    if (this.stale) await this.refreshTombstones();
-  }
-
-  private async refreshTombstones(): Promise<void> {
-    this.stale = false;
-    for (const [d, set] of await this.ctx.store.tombstones()) this.tombstones.set(d, set);
-    this.transforms = new Map(
-      this.ctx.plans.map((p) => [
-        p.policy.name,
-        rowTransformer(p, this.ctx.key, this.ctx.scanner, this.tombstones),
-      ]),
-    );
+  /** The erased pseudonyms (UUID text) among a batch's identifiers, by domain. */
+  private async erasedAmong(plan: TablePlan, rows: readonly Value[][]): Promise<Map<string, Set<string>>> {
+    const candidates = new Map<string, Set<bigint>>();
+    for (const [i, c] of plan.read.entries()) {
+      const rule = plan.policy.columns.get(c.name);
+      if (rule?.action !== 'pseudonymize') continue;
+      const domain = rule.domain ?? c.name;
+      let p = this.pseudonymizers.get(domain);
+      if (!p) {
+        p = hmacPseudonymizer(this.ctx.key, domain, PSEUDONYM_CACHE);
+        this.pseudonymizers.set(domain, p);
+      }
+      const set = candidates.get(domain) ?? new Set<bigint>();
+      candidates.set(domain, set);
+      for (const r of rows) {
+        const v = r[i];
+        if (v !== null && v !== undefined) set.add(p.pseudonym(String(v)));
+      }
+    }
+    const out = new Map<string, Set<string>>();
+    for (const [domain, set] of candidates) {
+      const found = await this.ctx.store.tombstonesAmong(domain, [...set]);
+      if (found.size > 0) out.set(domain, found);
+    }
+    return out;
   }
 
   /**
@@ -270,49 +297,21 @@ export class ChangeBatch {
     }
   }
 
-  /** Writes one table's folded changes; true when it erased keys (kept as tombstones). */
-  private async apply(table: string, list: readonly Change[]): Promise<boolean> {
-    const plan = (list[0] as Change).plan;
-    const transform = this.transforms.get(table) as ReturnType<typeof rowTransformer>;
-    const upserts: Value[][] = [];
-    const deletes: Value[][] = [];
-    const gone: string[] = [];
-    const transformed = transform.batch(list.map((c) => c.raw));
-    for (const [i, c] of list.entries()) {
-      const t = transformed[i] as (typeof transformed)[number];
-      if (c.kind === 'delete' || t.deleted) {
-        deletes.push(t.key);
-        const k = t.key[0];
-        if (keyDomain(plan.policy) && typeof k === 'bigint') gone.push(pseudonymToUuid(k));
-        continue;
-      }
-      if (t.unfit) {
-        throw new FvError(
-          'FV_TRANSFORM_UNFIT',
-          `${table}.${t.unfit.column}: transform ${t.unfit.transform} turned every value of these changes into NULL (the values do not fit it); nothing of these changes was written`,
-        );
-      }
-      if (t.detection) {
-        if (plan.policy.onDetect === 'block') {
-          throw new FvError(
-            'FV_PII_DETECTED',
-            `${table}.${t.detection.column}: detector ${t.detection.detector} matched a kept value in row ${t.detection.rowKey}; nothing of these changes was written`,
-          );
-        }
-        this.ctx.count(table).quarantined++;
-        continue;
-      }
-      upserts.push(t.values);
-    }
-    await (this.writers.get(table) as TableWriter).writeBatch(upserts, deletes, undefined);
-    this.ctx.count(table).upserted += upserts.length;
-    this.ctx.count(table).deleted += deletes.length;
+  /** Writes one table's pipeline output, and keeps the keys it deleted erased. */
+  private async apply(table: string, out: BatchWrite): Promise<void> {
+    const plan = this.ctx.plans.find((p) => p.policy.name === table) as TablePlan;
+    const count = this.ctx.count(table);
+    for (const q of out.quarantined) count.quarantined += q.rows;
+    await (this.writers.get(table) as TableWriter).writeBatch(out.rows, out.deletedKeys, undefined);
+    count.upserted += out.rows.length;
+    count.deleted += out.deletedKeys.length;
+    const gone = [...out.tombstones.values()].flat();
     const domain = keyDomain(plan.policy);
-    if (gone.length === 0 || !domain) return false;
+    if (gone.length === 0 || !domain) return;
     if (!this.parents.has(table)) {
       // Nothing else points to these keys: the rows are gone with this batch, the keys stay erased.
       await this.ctx.store.addTombstones(domain, gone);
-      return true;
+      return;
     }
     // A deleted parent takes what points to it (a user's devices, their events) along.
     const erased = await eraseLinked({
@@ -322,6 +321,5 @@ export class ChangeBatch {
       pseudonyms: gone,
     });
     for (const [t, n] of Object.entries(erased)) if (t !== table) this.ctx.count(t).erased += n;
-    return true;
   }
 }

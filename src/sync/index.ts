@@ -1,8 +1,16 @@
+export {
+  addQuarantine,
+  type BatchInput,
+  type BatchOutput,
+  type BatchRefusal,
+  type BatchWrite,
+  batchPipeline,
+} from './batch-pipeline.ts';
 export { type CdcOptions, type CdcResult, type CdcTableCount, runCdc } from './cdc-sync.ts';
 export { parentTables } from './deletions.ts';
 export { type ForgetResult, forget } from './forget.ts';
 export { rowTransformer, type TransformedRow } from './row-transformer.ts';
-export { runSync, type SyncOptions } from './run-sync.ts';
+export { runSync, SYNC_BATCH, type SyncOptions } from './run-sync.ts';
 export { SyncMetrics } from './sync-metrics.ts';
 export type { ColumnReport, QuarantineCount, SyncResult, TableResult, TableStatus } from './sync-result.ts';
 export { quarantinedRows, rowsAddUp, totalRows } from './sync-result.ts';

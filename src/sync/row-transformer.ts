@@ -182,24 +182,38 @@ export function rowTransformer(
         nulled.push(g.index);
       }
     }
-    const rowKey = keyIdx.map((i) => values[i] ?? null);
+    const rowKey = new Array<Value>(keyIdx.length);
+    for (let k = 0; k < keyIdx.length; k++) rowKey[k] = values[keyIdx[k] as number] ?? null;
     // A person erased with `forget` is not copied back while production still holds them.
-    const erased = forgotten.some((f) => {
+    let erased = false;
+    for (const f of forgotten) {
       const v = values[f.index];
-      return typeof v === 'bigint' && f.set.has(v);
-    });
-    const hit = scan(values);
-    const out: TransformedRow = {
+      if (typeof v === 'bigint' && f.set.has(v)) {
+        erased = true;
+        break;
+      }
+    }
+    const hit = scanned.length > 0 ? scan(values) : undefined;
+    const position = new Array<Value>(posIdx.length);
+    for (let k = 0; k < posIdx.length; k++) position[k] = row[posIdx[k] as number] ?? null;
+    const out: {
+      values: Value[];
+      key: Value[];
+      deleted: boolean;
+      position: Value[];
+      tombstone?: { domain: string; pseudonym: string };
+      detection?: Detection;
+      nulled?: number[];
+    } = {
       values,
       key: rowKey,
       deleted: erased || (softIdx >= 0 && row[softIdx] !== null),
-      position: posIdx.map((i) => row[i] ?? null),
-      ...(erased && ownKey && typeof rowKey[0] === 'bigint'
-        ? { tombstone: { domain: ownKey, pseudonym: pseudonymToUuid(rowKey[0]) } }
-        : {}),
-      ...(hit ? { detection: { ...hit, rowKey: keyText(rowKey) } } : {}),
-      ...(nulled ? { nulled } : {}),
+      position,
     };
+    if (erased && ownKey && typeof rowKey[0] === 'bigint')
+      out.tombstone = { domain: ownKey, pseudonym: pseudonymToUuid(rowKey[0]) };
+    if (hit) out.detection = { ...hit, rowKey: keyText(rowKey) };
+    if (nulled) out.nulled = nulled;
     return out;
   };
   const batch = (rows: readonly Value[][]): TransformedRow[] => {

@@ -21,6 +21,14 @@ export interface SyncOptions {
   readonly onProgress?: (p: TableProgress) => void;
 }
 
+/**
+ * Rows per batch (and store transaction) of a cursor sync: small enough that a batch, the next one
+ * read ahead and their transformed rows stay a few tens of MB of JavaScript heap (the whole sync
+ * stays under 512 MiB resident, bench/RESULTS.md), large enough that a commit per batch costs
+ * little.
+ */
+export const SYNC_BATCH = 20_000;
+
 const DRIFT_CODES = new Set([
   'FV_POLICY_UNCLASSIFIED_COLUMN',
   'FV_POLICY_UNKNOWN_COLUMN',
@@ -109,7 +117,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       store: opts.store,
       key: opts.key,
       plans,
-      batchSize: opts.batchSize ?? 50_000,
+      batchSize: opts.batchSize ?? SYNC_BATCH,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     const tombstones = await opts.store.tombstones();
@@ -129,7 +137,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
         scanner,
         tombstones,
         full: opts.full === true,
-        batchSize: opts.batchSize ?? 50_000,
+        batchSize: opts.batchSize ?? SYNC_BATCH,
         estimate: estimate.get(plan.policy.name) ?? 0,
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),

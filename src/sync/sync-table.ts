@@ -4,6 +4,8 @@ import type { Value } from '../policy/index.ts';
 import type { MasterKey, PiiScanner, SealedBox } from '../privacy/index.ts';
 import { readTable, sourceError } from '../source/index.ts';
 import type { Store, WriteMode } from '../store/index.ts';
+import { addQuarantine, batchPipeline } from './batch-pipeline.ts';
+import { readAhead } from './read-ahead.ts';
 import { rowTransformer } from './row-transformer.ts';
 import type { QuarantineCount, TableResult } from './sync-result.ts';
 import { decodePosition, encodePosition, type TablePlan } from './table-plan.ts';
@@ -30,8 +32,6 @@ export interface SyncTableContext {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: TableProgress) => void;
 }
-
-const SAMPLE_KEYS = 5;
 
 function chooseMode(
   plan: TablePlan,
@@ -65,7 +65,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     }
     after = decodePosition(plan, opened);
   }
-  const transform = rowTransformer(plan, ctx.key, ctx.scanner, ctx.tombstones);
+  const pipeline = batchPipeline(plan, rowTransformer(plan, ctx.key, ctx.scanner, ctx.tombstones));
   const quarantine = new Map<
     string,
     { column: string; detector: string; rows: number; sampleKeys: string[] }
@@ -78,69 +78,39 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
   const base = { table: name, mode, columns: plan.report } as const;
   const writer = await ctx.store.openWriter(plan.store, mode);
   try {
-    for await (const batch of readTable(ctx.source, {
-      schema: ctx.schema,
-      table: name,
-      columns: plan.read,
-      orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
-      ...(after ? { after } : {}),
-      batchSize: ctx.batchSize,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    })) {
-      const rows: Value[][] = [];
-      const deleted: Value[][] = [];
+    // Batch N+1 is read and parsed while batch N is transformed and written.
+    for await (const batch of readAhead(
+      readTable(ctx.source, {
+        schema: ctx.schema,
+        table: name,
+        columns: plan.read,
+        orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
+        ...(after ? { after } : {}),
+        batchSize: ctx.batchSize,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      }),
+    )) {
+      const out = pipeline({ rows: batch });
+      if (!out.ok) {
+        return {
+          ...base,
+          status: 'refused',
+          ...refusedCounts(rowsRead + batch.length, rowsWritten, rowsDeleted, quarantine),
+          durationMs: Date.now() - started,
+          error: out.refusal,
+        };
+      }
+      const { rows, deletedKeys: deleted } = out;
+      if (out.position) last = out.position;
+      addQuarantine(quarantine, out.quarantined);
+      // Only erasures not yet known go to the store (and to later tables of this run).
       const erased = new Map<string, string[]>();
-      for (const t of transform.batch(batch)) {
-        last = t.position;
-        if (t.deleted) {
-          deleted.push(t.key);
-          if (t.tombstone) {
-            const { domain, pseudonym } = t.tombstone;
-            const set = ctx.tombstones.get(domain) ?? new Set<string>();
-            ctx.tombstones.set(domain, set);
-            if (!set.has(pseudonym)) {
-              set.add(pseudonym);
-              const list = erased.get(domain) ?? [];
-              list.push(pseudonym);
-              erased.set(domain, list);
-            }
-          }
-          continue;
-        }
-        if (t.unfit) {
-          return {
-            ...base,
-            status: 'refused',
-            ...refusedCounts(rowsRead + batch.length, rowsWritten, rowsDeleted, quarantine),
-            durationMs: Date.now() - started,
-            error: {
-              code: 'FV_TRANSFORM_UNFIT',
-              message: `${name}.${t.unfit.column}: transform ${t.unfit.transform} turned every value of a batch into NULL (the values do not fit it); the batch was not written`,
-            },
-          };
-        }
-        if (t.detection) {
-          const d = t.detection;
-          if (plan.policy.onDetect === 'block') {
-            return {
-              ...base,
-              status: 'refused',
-              ...refusedCounts(rowsRead + batch.length, rowsWritten, rowsDeleted, quarantine),
-              durationMs: Date.now() - started,
-              error: {
-                code: 'FV_PII_DETECTED',
-                message: `${name}.${d.column}: detector ${d.detector} matched a kept value in row ${d.rowKey}; the batch was not written`,
-              },
-            };
-          }
-          const id = `${d.column}\u0000${d.detector}`;
-          const q = quarantine.get(id) ?? { column: d.column, detector: d.detector, rows: 0, sampleKeys: [] };
-          q.rows++;
-          if (q.sampleKeys.length < SAMPLE_KEYS) q.sampleKeys.push(d.rowKey);
-          quarantine.set(id, q);
-          continue;
-        }
-        rows.push(t.values);
+      for (const [domain, list] of out.tombstones) {
+        const set = ctx.tombstones.get(domain) ?? new Set<string>();
+        ctx.tombstones.set(domain, set);
+        const fresh = list.filter((p) => !set.has(p));
+        for (const p of fresh) set.add(p);
+        if (fresh.length > 0) erased.set(domain, fresh);
       }
       // Tombstones first: a crash after them only repeats harmless work; one before the batch's
       // checkpoint could never let an erased owner's rows back in.

@@ -639,6 +639,28 @@ export class ClickHouseStore implements Store {
     return out;
   }
 
+  async tombstonesAmong(domain: string, candidates: readonly bigint[]): Promise<Set<string>> {
+    if (candidates.length === 0) return new Set();
+    const scratch = `_fv_among_${randomBytes(6).toString('hex')}`;
+    const what = 'read tombstones';
+    await this.entry.command(`CREATE TABLE ${scratch} (k UUID) ENGINE = Memory`, what);
+    try {
+      await this.entry.insert(
+        scratch,
+        ['k'],
+        candidates.map((p) => `${uuidText(p)}\n`),
+        what,
+      );
+      const rows = await this.entry.rows(
+        `SELECT DISTINCT toString(pseudonym) FROM ${FORGOTTEN} WHERE domain = '${domain.replace(/[\\\t\n]/g, '_').replaceAll("'", "\\'")}' AND pseudonym IN (SELECT k FROM ${scratch})`,
+        what,
+      );
+      return new Set(rows.map((x) => String(x[0])));
+    } finally {
+      await this.entry.command(`DROP TABLE IF EXISTS ${scratch}`, what);
+    }
+  }
+
   async addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void> {
     const list = pseudonyms.filter((p) => UUID.test(p));
     if (list.length === 0) return;

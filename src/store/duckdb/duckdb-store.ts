@@ -19,8 +19,13 @@ const LIVE = '_fv_live_keys';
 /** Each table's staging table for `insertNew` (temporary). */
 const newRowsOf = (table: string) => `_fv_new_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-// DuckDB would otherwise take up to 80% of the machine's memory; a sync needs far less.
-const DEFAULT_MEMORY_LIMIT = '1GB';
+// DuckDB would otherwise take up to 80% of the machine's memory and a thread per core; a writer
+// (sync, change capture, ingest) needs far less: appends go a chunk at a time, and what does not
+// fit (a large upsert's join) spills to the store's own temp directory, transformed values only.
+// With these a sync of 10M rows stays under 512 MiB resident, DuckDB's buffer pool included
+// (bench/RESULTS.md). Metrics read through their own instance, not this one.
+const DEFAULT_MEMORY_LIMIT = '160MB';
+const DEFAULT_THREADS = '2';
 
 function restrict(path: string): void {
   for (const p of [path, `${path}.wal`]) if (existsSync(p)) chmodSync(p, 0o600);
@@ -160,6 +165,7 @@ export class DuckDbStore implements Store {
       instance = await DuckDBInstance.create(path, {
         enable_external_access: 'false',
         memory_limit: process.env.FLEETVAULT_STORE_MEMORY ?? DEFAULT_MEMORY_LIMIT,
+        threads: process.env.FLEETVAULT_STORE_THREADS ?? DEFAULT_THREADS,
       });
     } catch (error) {
       const why = String((error as Error).message).split('\n')[0];
@@ -377,6 +383,23 @@ export class DuckDbStore implements Store {
       out.set(String(domain), set);
     }
     return out;
+  }
+
+  async tombstonesAmong(domain: string, candidates: readonly bigint[]): Promise<Set<string>> {
+    if (candidates.length === 0) return new Set();
+    await this.db.run(`CREATE OR REPLACE TEMP TABLE ${LIVE} (k UUID)`);
+    try {
+      const a = await this.db.createAppender(LIVE, 'main', 'temp');
+      appendChunked(a, [{ kind: 'uuid' }], candidates.length, (r) => candidates[r] as bigint);
+      a.flushSync();
+      a.closeSync();
+      const r = await this.db.runAndReadAll(
+        `SELECT DISTINCT f.pseudonym::VARCHAR FROM ${FORGOTTEN} f SEMI JOIN ${LIVE} l ON f.pseudonym = l.k WHERE f.domain = ${lit(domain)}`,
+      );
+      return new Set(r.getRows().map((x) => String(x[0])));
+    } finally {
+      await this.db.run(`DROP TABLE IF EXISTS ${LIVE}`);
+    }
   }
 
   async addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void> {

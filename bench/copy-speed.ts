@@ -1,0 +1,260 @@
+// `npm run bench` (or `npm run bench:copy`): the batch pipeline's speed against PostgreSQL's own
+// `COPY (SELECT <read list>) TO STDOUT` of the same rows (bytes discarded), measured in the same
+// run, for an event table and for a wide table of unique hex text kept as attributes under
+// `on_detect: block`; each measurement in its own process, with its peak RSS. Writes the
+// `copy-speed` section of bench/RESULTS.md. Sizes: FV_COPY_EVENTS, FV_COPY_WIDE.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { readPolicyFile } from '../src/policy/index.ts';
+import { createKeyFile, loadKeyFile } from '../src/privacy/index.ts';
+import { connectSource } from '../src/source/index.ts';
+import { openStore } from '../src/store/index.ts';
+import { runSync } from '../src/sync/index.ts';
+import { spliceSection } from './results-file.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const work = join(root, 'bench', '.work', 'copy-speed');
+const admin = process.env.FV_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const dbName = 'fleetvault_copy_speed';
+const url = admin.replace(/\/[^/]*$/, `/${dbName}`);
+const EVENTS = Number(process.env.FV_COPY_EVENTS ?? 2_000_000);
+const WIDE = Number(process.env.FV_COPY_WIDE ?? 300_000);
+
+const POLICY = `version: 1
+reviewed: true
+k: 10
+on_detect: block
+tables:
+  bench_events:
+    primary_key: id
+    cursor: id
+    columns:
+      id:          { class: identifier, domain: event }
+      device_id:   { class: identifier, domain: device }
+      ts:          { class: time }
+      outcome:     { class: attribute }
+      error_code:  { class: attribute }
+      rssi:        { class: measure }
+      duration_ms: { class: measure }
+      client_ip:   { class: personal }
+      app_version: { class: attribute }
+  bench_wide:
+    primary_key: id
+    cursor: id
+    columns:
+      id:         { class: identifier, domain: blob }
+      owner_id:   { class: identifier, domain: user }
+      etag:       { class: attribute }
+      sha256:     { class: attribute }
+      chunk_id:   { class: attribute }
+      trace_id:   { class: attribute }
+      status:     { class: attribute }
+      region:     { class: attribute }
+      size_bytes: { class: measure }
+      parts:      { class: measure }
+      ratio:      { class: measure }
+      created_at: { class: time, transform: day }
+      updated_at: { class: time }
+      visible:    { class: attribute }
+      client_ip:  { class: personal, transform: ip_prefix }
+      api_token:  { class: secret }
+`;
+
+const READ = {
+  bench_events: ['id', 'device_id', 'ts', 'outcome', 'error_code', 'rssi', 'duration_ms', 'app_version'],
+  bench_wide: [
+    'id',
+    'owner_id',
+    'etag',
+    'sha256',
+    'chunk_id',
+    'trace_id',
+    'status',
+    'region',
+    'size_bytes',
+    'parts',
+    'ratio',
+    'created_at',
+    'updated_at',
+    'visible',
+    'client_ip',
+  ],
+} as const;
+type Table = keyof typeof READ;
+
+interface Measured {
+  rows: number;
+  seconds: number;
+  peakRssMb: number;
+}
+
+/** Child mode: one measurement in this process. */
+async function child(what: string, table: Table, policyFile: string, store: string, key: string) {
+  const t0 = performance.now();
+  // FV_COPY_TRACE=1: where the resident memory is, every 10 s (JavaScript heap, buffers, the rest).
+  if (process.env.FV_COPY_TRACE) {
+    setInterval(() => {
+      const m = process.memoryUsage();
+      const mb = (n: number) => Math.round(n / 2 ** 20);
+      process.stderr.write(
+        `${Math.round((performance.now() - t0) / 1000)} s: rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} MB, external ${mb(m.external)} MB\n`,
+      );
+    }, 10_000).unref();
+  }
+  let rows = 0;
+  if (what === 'raw') {
+    const client = await connectSource(url);
+    // The sync's own read list: times as epoch microseconds, as the reader selects them.
+    const list = READ[table]
+      .map((c) =>
+        c === 'ts' || c === 'created_at' || c === 'updated_at'
+          ? `(extract(epoch from ${c}) * 1000000)::int8`
+          : c,
+      )
+      .join(', ');
+    let bytes = 0;
+    const stream = client.query(copyTo(`COPY (SELECT ${list} FROM ${table} ORDER BY id) TO STDOUT`));
+    for await (const chunk of stream) bytes += (chunk as Buffer).length;
+    rows = Number((await client.query(`SELECT count(*) FROM ${table}`)).rows[0].count);
+    if (bytes === 0) rows = 0;
+    await client.end();
+  } else {
+    const { policy } = readPolicyFile(policyFile);
+    if (!policy) throw new Error('bench policy does not load');
+    const only = { ...policy, tables: new Map([[table, policy.tables.get(table) as never]]) };
+    const s = await openStore(store);
+    const result = await runSync({ sourceUrl: url, policy: only, store: s, key: loadKeyFile(key) });
+    await s.close();
+    const t = result.tables[0];
+    if (!result.ok || !t)
+      throw new Error(`bench sync failed: ${JSON.stringify(result.tables.map((x) => x.error))}`);
+    rows = t.rowsWritten;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(
+    `${JSON.stringify({ rows, seconds, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`,
+  );
+}
+
+/**
+ * The same script compiled from an earlier commit (FV_COPY_BEFORE: its compiled copy-speed.js),
+ * so the before and after rows come from one run on the same machine state.
+ */
+const BEFORE = process.env.FV_COPY_BEFORE;
+
+function measure(
+  what: string,
+  table: Table,
+  policyFile: string,
+  store: string,
+  key: string,
+  script = fileURLToPath(import.meta.url),
+): Measured {
+  rmSync(store, { force: true });
+  rmSync(`${store}.wal`, { force: true });
+  const out = execFileSync(process.execPath, [script, 'child', what, table, policyFile, store, key], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(out.trim().split('\n').pop() as string) as Measured;
+}
+
+async function seed(): Promise<void> {
+  const a = new pg.Client({ connectionString: admin });
+  await a.connect();
+  await a.query(`DROP DATABASE IF EXISTS ${dbName}`);
+  await a.query(`CREATE DATABASE ${dbName}`);
+  await a.end();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`CREATE TABLE bench_events (id bigint PRIMARY KEY, device_id bigint, ts timestamptz,
+    outcome text, error_code text, rssi int, duration_ms int, client_ip inet, app_version text)`);
+  await c.query(`INSERT INTO bench_events SELECT i, 1 + (i::int8 * 7919) % 200000,
+    timestamptz '2026-11-01' + i * interval '1 second',
+    CASE WHEN i % 9 = 0 THEN 'fail' ELSE 'success' END,
+    CASE WHEN i % 9 = 0 THEN (ARRAY['E_TIMEOUT','E_AUTH','E_DNS'])[1 + i % 3] END,
+    -40 - i % 50, 100 + i % 900, '10.0.0.1', (ARRAY['4.12.0','4.13.1','5.0.2'])[1 + i % 3]
+    FROM generate_series(1, ${EVENTS}) i`);
+  // About 230 bytes a row in COPY text: four columns of unique hex (an etag, a sha256, a 64-hex
+  // chunk id, a UUID), a secret never read, and a mix of kinds.
+  await c.query(`CREATE TABLE bench_wide (id bigint PRIMARY KEY, owner_id bigint, etag text, sha256 text,
+    chunk_id text, trace_id text, status text, region text, size_bytes bigint, parts int, ratio float8,
+    created_at timestamptz, updated_at timestamptz, visible boolean, client_ip inet, api_token text)`);
+  await c.query(`INSERT INTO bench_wide SELECT i, 1 + (i::int8 * 31) % 50000, md5(i::text),
+    encode(sha256(i::text::bytea), 'hex'), md5((i + 1)::text) || md5((i + 2)::text),
+    (md5((i + 3)::text))::uuid::text, (ARRAY['stored','pending','archived'])[1 + i % 3],
+    (ARRAY['eu-west','us-east','ap-south'])[1 + i % 3], (i::int8 * 7919) % 100000000, i % 40, (i % 1000) / 7.0,
+    timestamptz '2026-01-01' + i * interval '7 seconds', timestamptz '2026-06-01' + i * interval '3 seconds',
+    i % 2 = 0, ('10.' || (i % 250) || '.' || (i % 200) || '.7')::inet, 'tok_' || md5(i::text)
+    FROM generate_series(1, ${WIDE}) i`);
+  await c.query('VACUUM ANALYZE');
+  await c.end();
+}
+
+async function main(): Promise<void> {
+  mkdirSync(work, { recursive: true });
+  const policyFile = join(work, 'policy.yaml');
+  writeFileSync(policyFile, POLICY);
+  const key = join(work, 'bench.key');
+  rmSync(key, { force: true });
+  createKeyFile(key);
+  const t = performance.now();
+  await seed();
+  if (process.env.FV_COPY_SEED_ONLY) return;
+  const seeded = (performance.now() - t) / 1000;
+  const store = join(work, 'store.duckdb');
+  const lines: string[] = [];
+  const rate = (m: Measured) => Math.round(m.rows / m.seconds);
+  for (const table of ['bench_events', 'bench_wide'] as const) {
+    const raw = measure('raw', table, policyFile, store, key);
+    const sync = measure('sync', table, policyFile, store, key);
+    if (sync.rows !== raw.rows)
+      throw new Error(`${table}: synced ${sync.rows} of ${raw.rows} rows (a false block?)`);
+    if (BEFORE) {
+      const before = measure('sync', table, policyFile, store, key, BEFORE);
+      lines.push(
+        `| ${table} fleetvault sync into DuckDB, before (${process.env.FV_COPY_BEFORE_LABEL ?? 'earlier commit'}) | ${before.rows.toLocaleString('en')} | ${before.seconds.toFixed(1)} | ${rate(before).toLocaleString('en')} | ${(rate(before) / rate(raw)).toFixed(2)}× | ${before.peakRssMb} MB |`,
+      );
+    }
+    lines.push(
+      `| ${table} raw \`COPY (SELECT <read list>) TO STDOUT\`, bytes discarded | ${raw.rows.toLocaleString('en')} | ${raw.seconds.toFixed(1)} | ${rate(raw).toLocaleString('en')} | 1.00× | ${raw.peakRssMb} MB |`,
+      `| ${table} fleetvault sync into DuckDB | ${sync.rows.toLocaleString('en')} | ${sync.seconds.toFixed(1)} | ${rate(sync).toLocaleString('en')} | ${(rate(sync) / rate(raw)).toFixed(2)}× | ${sync.peakRssMb} MB |`,
+    );
+    process.stderr.write(`${lines.slice(-2).join('\n')}\n`);
+  }
+  const body = `## Copy speed against raw COPY (\`bench/copy-speed.ts\`)
+
+Machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL on 127.0.0.1. Date: ${new Date().toISOString().slice(0, 10)}. Seeded in ${seeded.toFixed(0)} s.
+\`bench_events\`: ${EVENTS.toLocaleString('en')} rows shaped like connection_events (two pseudonyms per row). \`bench_wide\`: ${WIDE.toLocaleString('en')} rows of about 230 bytes (16 columns, a secret never read; an etag, a sha256, a 64-hex chunk id and a UUID per row kept as attributes and scanned, \`on_detect: block\`, zero rows blocked; an IP prefix and a day generalized).
+
+| what | rows | seconds | rows/s | vs raw COPY | peak RSS |
+| --- | ---: | ---: | ---: | ---: | ---: |
+${lines.join('\n')}
+`;
+  spliceSection('copy-speed', body);
+  if (process.env.FV_COPY_KEEP) return; // keep the database and files, to profile a child by hand
+  const a = new pg.Client({ connectionString: admin });
+  await a.connect();
+  await a.query(`DROP DATABASE IF EXISTS ${dbName}`);
+  await a.end();
+  rmSync(work, { recursive: true, force: true });
+}
+
+if (process.argv[2] === 'child') {
+  const [, what, table, policyFile, store, key] = process.argv.slice(2) as [
+    string,
+    string,
+    Table,
+    string,
+    string,
+    string,
+  ];
+  await child(what, table, policyFile, store, key);
+} else {
+  await main();
+}
