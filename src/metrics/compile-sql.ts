@@ -182,8 +182,8 @@ export function compileMetric(
   const parts: string[] = [];
   const keys: string[] = [];
   const part = (sql: string): string => {
-    parts.push(sql);
-    return `p${parts.length - 1}`;
+    if (!parts.includes(sql)) parts.push(sql);
+    return `p${parts.indexOf(sql)}`;
   };
   const filtered = (agg: string, w: Where | undefined) => (w ? `${agg} FILTER (WHERE ${condition(w)})` : agg);
   const sides = pops.map((p) =>
