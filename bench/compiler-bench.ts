@@ -188,6 +188,7 @@ async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
   const where = parseClickHouseUrl(readerUrl);
   const node = new ClickHouseNode(where, where.hosts[0] as string);
   const settings = metricReadSettings();
+  await node.readonlySetting();
   const tables = new Map(
     (await node.rows('SELECT name, columns FROM _fv_tables FINAL', 'read bookkeeping', settings)).map((r) => [
       String(r[0]),

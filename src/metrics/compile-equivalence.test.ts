@@ -153,6 +153,7 @@ describe('the rewritten DuckDB compiler gives the answers of the one before it',
       for (const def of FILE.metrics.values()) {
         const d0 = def.dimensions[0] as string;
         const d1 = def.dimensions[1] ?? d0;
+        const dn = def.dimensions[def.dimensions.length - 1] as string;
         for (const grain of GRAINS) {
           const cases: Array<[string[], Array<[string, string[]]>, object]> = [
             [[], [], {}],
@@ -160,6 +161,8 @@ describe('the rewritten DuckDB compiler gives the answers of the one before it',
             [[...new Set([d0, d1])], [], {}],
             [[d1], [[d0, ['cam', 'fail', 'alexa', 'E_TLS']]], {}],
             [[d1], [[d0, ['cam', 'fail', 'alexa', 'E_TLS']]], { pieces: true }],
+            [[d0], [[dn, ['eu', 'cam', 'ifttt']]], {}],
+            [[d0], [[dn, ['eu', 'cam', 'ifttt']]], { pieces: true }],
             [[...new Set([d0, d1])], [], { unitsOnly: true }],
           ];
           for (const [by, filters, opts] of cases) {

@@ -1,4 +1,4 @@
-import type { Aggregate, Grain, MetricDefinition, Where } from './metric-definition.ts';
+import type { Aggregate, Grain, Measure, MetricDefinition, Where } from './metric-definition.ts';
 import { isWhole, type Population, populations } from './population.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -84,6 +84,20 @@ export interface CompiledMetric {
 
 const DAY_US = 86_400_000_000;
 
+/** A column of the base table (written without a table). */
+const isBase = (ref: string) => !ref.includes('.');
+
+/** Every column a measure's aggregates and conditions read. */
+function measureColumns(m: Measure): string[] {
+  const of = (a: Aggregate): string[] => [
+    ...Object.keys(a.where ?? {}),
+    ...('count' in a ? [] : ['count_distinct' in a ? a.count_distinct : 'sum' in a ? a.sum : a.avg]),
+  ];
+  if ('ratio' in m) return [...of(m.ratio[0]), ...of(m.ratio[1])];
+  if ('percentiles' in m) return ['.'];
+  return of(m);
+}
+
 /**
  * The first day of the period holding `time`, as whole days since 1970-01-01 (UTC): integer
  * arithmetic on epoch microseconds, where `date_trunc` on a TIMESTAMPTZ goes through the calendar
@@ -133,12 +147,14 @@ export function compileMetric(
   const where = [`${time} >= $1::TIMESTAMPTZ`, `${time} < $2::TIMESTAMPTZ`];
   // Rows that contribute to no side of the value are not read at all.
   if (!pops.some(isWhole)) where.push(`(${pops.map((p) => `(${populationCondition(p)})`).join(' OR ')})`);
+  /** Filters on a joined table's columns (also in `where`): they wait for the join (below). */
+  const joinedWhere: string[] = [];
   let n = 3;
   const flags: string[] = [];
   for (const [i, [dim, values]] of filters.entries()) {
     const listed = `${columnRef(dim)}::VARCHAR IN (${values.map(() => `$${n++}`).join(', ')})`;
     if (opts.pieces) flags.push(`coalesce(${listed}, FALSE)::INTEGER AS f${i}`);
-    else where.push(listed);
+    else (isBase(dim) ? where : joinedWhere).push(listed);
     params.push(...values);
   }
   const dims = by.map((d, i) => `${columnRef(d)}::VARCHAR AS d${i}`);
@@ -167,7 +183,7 @@ export function compileMetric(
       ctes.length ? `WITH ${ctes.join(', ')}` : '',
       `SELECT ${[`${period} AS period`, ...dims, ...flags, ...outputs, ...units, `${dims.length ? 'grouping(d0)' : '1'} AS is_total`].join(', ')}`,
       from,
-      `WHERE ${where.join(' AND ')}`,
+      `WHERE ${[...where, ...joinedWhere].join(' AND ')}`,
       // The period totals come from the same scan: one grouping set per period beside the groups.
       dims.length
         ? `GROUP BY GROUPING SETS ((period, ${groupKeys.join(', ')}), (${totalKeys})) ORDER BY ALL`
@@ -229,12 +245,35 @@ export function compileMetric(
   }
   const day = dayExpr(time, grain === 'month' ? 'day' : grain);
   // GROUP BY ALL: every column but the partial aggregates, whatever the tables' columns are named.
-  let reduced = [
-    `SELECT ${[`${day} AS period`, ...dims, ...flags, `${unit} AS u`, ...keys.map((k, i) => `${k} AS x${i}`), ...parts.map((p, i) => `${p} AS p${i}`)].join(', ')}`,
-    from,
-    `WHERE ${where.join(' AND ')}`,
-    'GROUP BY ALL',
-  ].join('\n');
+  let reduced: string;
+  if (def.joins.length > 0 && measureColumns(m).every(isBase)) {
+    // Everything aggregated is on the base table: its rows are reduced to one per (period, join
+    // keys, base columns used) before the join, which then meets far fewer rows. Sums of the
+    // partials over the join are what the aggregates over the joined rows would be.
+    const used = [...by, ...filters.map(([d]) => d), def.unit].filter(isBase);
+    const cols = [...new Set([...used, ...def.joins.map((j) => j.on[0])])].map((c) => `b.${q(c)}`);
+    const early = [
+      `SELECT ${[`${day} AS _fv_period`, ...cols, ...keys.map((k, i) => `${k} AS _fv_x${i}`), ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
+      `FROM ${q(def.from)} b`,
+      `WHERE ${where.join(' AND ')}`,
+      'GROUP BY ALL',
+    ].join('\n');
+    reduced = [
+      `SELECT ${['b._fv_period AS period', ...dims, ...flags, `${unit} AS u`, ...keys.map((_, i) => `b._fv_x${i} AS x${i}`), ...parts.map((_, i) => `sum(b._fv_p${i}) AS p${i}`)].join(', ')}`,
+      `FROM (${early}) b ${joins.join(' ')}`,
+      joinedWhere.length ? `WHERE ${joinedWhere.join(' AND ')}` : '',
+      'GROUP BY ALL',
+    ]
+      .filter(Boolean)
+      .join('\n');
+  } else {
+    reduced = [
+      `SELECT ${[`${day} AS period`, ...dims, ...flags, `${unit} AS u`, ...keys.map((k, i) => `${k} AS x${i}`), ...parts.map((p, i) => `${p} AS p${i}`)].join(', ')}`,
+      from,
+      `WHERE ${[...where, ...joinedWhere].join(' AND ')}`,
+      'GROUP BY ALL',
+    ].join('\n');
+  }
   if (grain === 'month') {
     // Days first, by arithmetic; then months from the days, over far fewer rows.
     const firstKeys = [...dimKeys, ...flagKeys, 'u', ...keys.map((_, i) => `x${i}`)];
