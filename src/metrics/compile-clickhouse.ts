@@ -36,17 +36,22 @@ export function compileClickHouseMetric(
   schema: ClickHouseSchema,
   opts: MetricRowsOptions = {},
 ): string {
-  const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}` }));
-  /** A column as written in the metrics file (`col` or `table.col`) → its name in the query. */
-  const ref = (r: string): { sql: string; kind: ValueKind | undefined } => {
+  const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}`, used: new Set([j.on[1]]) }));
+  /**
+   * A column as written in the metrics file (`col` or `table.col`) → its name in the query. A
+   * joined table's columns are noted as they are used: only those travel through the join.
+   */
+  const ref = (r: string, us = false): { sql: string; kind: ValueKind | undefined } => {
     const [a, b] = r.split('.') as [string, string | undefined];
     if (b === undefined) return { sql: q(a), kind: schema.kind(def.from, a) };
     const j = joins.find((x) => x.table === a);
     if (!j) return { sql: q(b), kind: schema.kind(def.from, b) };
+    j.used.add(b);
+    if (us) j.used.add(`${b}__us`);
     return { sql: q(`${j.alias}__${b}`), kind: schema.kind(j.table, b) };
   };
   const micros = (r: string) => {
-    const c = ref(r);
+    const c = ref(r, true);
     if (isTime(c.kind)) {
       const us = c.sql.replace(/`$/, '__us`');
       return `(toInt64(toUInt32(${c.sql})) * 1000000 + ${us})`;
@@ -66,20 +71,6 @@ export function compileClickHouseMetric(
     for (const c of p.present) parts.push(`isNotNull(${ref(c).sql})`);
     return parts.join(' AND ') || '1';
   };
-  const aggregate = (a: Aggregate): string => {
-    const cond = condition(a.where);
-    if ('count' in a) return cond ? `countIf(${cond})` : 'count()';
-    if ('count_distinct' in a) {
-      const c = ref(a.count_distinct).sql;
-      return cond ? `uniqExactIf(${c}, ${cond})` : `uniqExact(${c})`;
-    }
-    const fn = 'sum' in a ? 'sum' : 'avg';
-    const c = ref('sum' in a ? a.sum : a.avg).sql;
-    // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
-    return cond
-      ? `if(countIf(${cond} AND isNotNull(${c})) = 0, NULL, ${fn}If(${c}, ${cond}))`
-      : `if(count(${c}) = 0, NULL, ${fn}(${c}))`;
-  };
   /** A period bound (midnight UTC) as a literal of the column's type. */
   const bound = (kind: ValueKind | undefined, t: number) =>
     isTime(kind)
@@ -92,26 +83,16 @@ export function compileClickHouseMetric(
       : `toString(${c.sql})`;
   };
 
-  // FROM: the base table, each join as a subquery of its live rows with its columns renamed.
-  const sources: string[] = [];
-  for (const j of joins) {
-    const cols = schema
-      .columnsOf(j.table)
-      .map((c) => `${q(c)} AS ${q(`${j.alias}__${c}`)}`)
-      .join(', ');
-    sources.push(
-      `GLOBAL ALL INNER JOIN (SELECT ${cols} FROM ${q(schema.readable(j.table))} FINAL WHERE _fv_deleted = 0) AS ${j.alias} ON ${q(j.on[0])} = ${q(`${j.alias}__${j.on[1]}`)}`,
-    );
-  }
   const m = def.measure;
-  let outputs: string[];
-  if (opts.unitsOnly || opts.pieces) outputs = [];
-  else if ('ratio' in m) {
-    outputs = [`(${aggregate(m.ratio[0])}) / nullIf(${aggregate(m.ratio[1])}, 0) AS value`];
-  } else if ('percentiles' in m) {
-    let x: string;
-    if (typeof m.of === 'string') x = `toFloat64(${ref(m.of).sql})`;
-    else {
+  const pops = populations(m);
+  const valuesWanted = !(opts.unitsOnly || opts.pieces);
+  /** Joins after the declared ones (the first-match search), in order. */
+  const extra: string[] = [];
+  let percentiles: string[] = [];
+  if ('percentiles' in m) {
+    // The first-match join also decides whose rows count (population.ts), values or not.
+    let x = typeof m.of === 'string' ? `toFloat64(${ref(m.of).sql})` : '';
+    if (typeof m.of !== 'string') {
       const f = m.of.first_after;
       const xs = (c: string) => q(c);
       const xMicros = isTime(schema.kind(f.table, f.time))
@@ -127,19 +108,18 @@ export function compileClickHouseMetric(
         `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${q(schema.readable(f.table))} FINAL ` +
         `GLOBAL ALL INNER JOIN (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${q(schema.readable(def.from))} FINAL WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
         `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${after} AND ${xMicros} >= fy_t GROUP BY fa_k`;
-      sources.push(`GLOBAL ALL INNER JOIN (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
+      extra.push(`GLOBAL ALL INNER JOIN (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
       x = `(fa_t - ${micros(def.time)}) / 1000000`;
     }
     // quantile_cont: the value at position p·(n−1) of the sorted values, linearly interpolated.
     const s = `arraySort(groupArray(${x}))`;
     const n = `toInt64(length(${s}))`;
-    outputs = m.percentiles.map((p) => {
-      const pos = `(${p} * (${n} - 1))`;
-      const at = (i: string) => `arrayElement(${s}, toUInt64(${i}) + 1)`;
-      return `if(${n} = 0, NULL, ${at(`floor(${pos})`)} + (${pos} - floor(${pos})) * (${at(`ceil(${pos})`)} - ${at(`floor(${pos})`)})) AS ${q(`p${Math.round(p * 100)}`)}`;
-    });
-  } else {
-    outputs = [`${aggregate(m)} AS value`];
+    if (valuesWanted)
+      percentiles = m.percentiles.map((p) => {
+        const pos = `(${p} * (${n} - 1))`;
+        const at = (i: string) => `arrayElement(${s}, toUInt64(${i}) + 1)`;
+        return `if(${n} = 0, NULL, ${at(`floor(${pos})`)} + (${pos} - floor(${pos})) * (${at(`ceil(${pos})`)} - ${at(`floor(${pos})`)})) AS ${q(`p${Math.round(p * 100)}`)}`;
+      });
   }
 
   const time = ref(def.time);
@@ -148,7 +128,6 @@ export function compileClickHouseMetric(
     `${time.sql} >= ${bound(time.kind, range.from)}`,
     `${time.sql} < ${bound(time.kind, range.to)}`,
   ];
-  const pops = populations(m);
   // Rows that contribute to no side of the value are not read at all.
   if (!pops.some(isWhole)) where.push(`(${pops.map((p) => `(${populationCondition(p)})`).join(' OR ')})`);
   const flags: string[] = [];
@@ -158,7 +137,69 @@ export function compileClickHouseMetric(
     else where.push(listed);
   }
   const flagKeys = flags.map((_, i) => `f${i}`);
+  const dimKeys = by.map((_, i) => `d${i}`);
+  // Every column is named (and so noted for the joins) before the joins are written.
+  const dimSql = by.map(dim);
+  const period = `${PERIOD[grain]}(${time.sql}) AS period`;
+  const unit = ref(def.unit).sql;
 
+  // The first step's columns: partial aggregates, each summed later, and extra keys.
+  const parts: string[] = [];
+  const keys: string[] = [];
+  /** A first-step column, named `_fv_p…` (the store's prefix: no source column is named so). */
+  const part = (sql: string): string => {
+    if (!parts.includes(sql)) parts.push(sql);
+    return `_fv_p${parts.indexOf(sql)}`;
+  };
+  const sides = pops.map((p) => part(isWhole(p) ? 'count()' : `countIf(${populationCondition(p)})`));
+  /**
+   * Units behind a first-step column, for a row of the outer step (`is_total` 1 or 0): a group has
+   * one row per unit (unless extra keys repeat it), so it counts rows; a period total counts
+   * distinct units.
+   */
+  const unitsOf = (c: string) =>
+    keys.length > 0
+      ? `uniqExactIf(_fv_u, ${c} > 0)`
+      : `if(is_total = 1, uniqExactIf(_fv_u, ${c} > 0 AND is_total = 1), countIf(isNotNull(_fv_u) AND ${c} > 0 AND is_total = 0))`;
+  /** An aggregate in two steps: first-step columns, then the value from their sums. */
+  const partial = (a: Aggregate): (() => string) => {
+    const cond = condition(a.where);
+    if ('count' in a) {
+      const c = part(cond ? `countIf(${cond})` : 'count()');
+      return () => `sum(${c})`;
+    }
+    if ('count_distinct' in a) {
+      const c = ref(a.count_distinct).sql;
+      const has = [...(cond ? [cond] : []), `isNotNull(${c})`].join(' AND ');
+      // Distinct units are counted as the units are.
+      if (c === unit) {
+        const n = part(`countIf(${has})`);
+        return () => unitsOf(n);
+      }
+      const x = `_fv_x${keys.length}`;
+      keys.push(`if(${has}, toNullable(${c}), NULL) AS ${x}`);
+      return () => `uniqExact(${x})`;
+    }
+    const fn = 'sum' in a ? 'sum' : 'avg';
+    const c = ref('sum' in a ? a.sum : a.avg).sql;
+    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`);
+    // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
+    const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
+    return () =>
+      fn === 'sum' ? `if(sum(${n}) = 0, NULL, sum(${s}))` : `if(sum(${n}) = 0, NULL, sum(${s}) / sum(${n}))`;
+  };
+  let value: (() => string) | undefined;
+  if (valuesWanted && 'ratio' in m) {
+    const [num, den] = [partial(m.ratio[0]), partial(m.ratio[1])];
+    value = () => `(${num()}) / nullIf(${den()}, 0)`;
+  } else if (valuesWanted && !('percentiles' in m) && !('ratio' in m)) value = partial(m);
+
+  // FROM: the base table, each join as a subquery of its live rows with only the columns used.
+  const sources = joins.map((j) => {
+    const cols = [...j.used].map((c) => `${q(c)} AS ${q(`${j.alias}__${c}`)}`).join(', ');
+    return `GLOBAL ALL INNER JOIN (SELECT ${cols} FROM ${q(schema.readable(j.table))} FINAL WHERE _fv_deleted = 0) AS ${j.alias} ON ${q(j.on[0])} = ${q(`${j.alias}__${j.on[1]}`)}`;
+  });
+  sources.push(...extra);
   // 18.16 allows one JOIN per SELECT: with more, each further join wraps the rows so far.
   let from = `${q(schema.readable(def.from))} FINAL`;
   let rest = sources;
@@ -167,33 +208,53 @@ export function compileClickHouseMetric(
     for (const s of sources.slice(1, -1)) from = `(SELECT * FROM ${from} ${s})`;
     rest = sources.slice(-1);
   }
-  const period = `${PERIOD[grain]}(${time.sql}) AS period`;
-  const unit = ref(def.unit).sql;
-  const units = pops.map((p, i) =>
-    isWhole(p)
-      ? `uniqExact(${unit}) AS units${i}`
-      : `uniqExactIf(${unit}, ${populationCondition(p)}) AS units${i}`,
-  );
   const body = [`FROM ${from} ${rest.join(' ')}`, `WHERE ${where.join(' AND ')}`];
-  if (by.length === 0) {
-    const keys = ['period', ...flagKeys].join(', ');
+  const dimsOf = (total: string) =>
+    dimSql.map((d, i) => `if(${total} = 1, CAST(NULL AS Nullable(String)), toNullable(${d})) AS d${i}`);
+
+  if ('percentiles' in m) {
+    // Every value is needed: one step over the rows.
+    const units = pops.map((p, i) =>
+      isWhole(p)
+        ? `uniqExact(${unit}) AS units${i}`
+        : `uniqExactIf(${unit}, ${populationCondition(p)}) AS units${i}`,
+    );
+    if (by.length === 0) {
+      const keys = ['period', ...flagKeys].join(', ');
+      return [
+        `SELECT ${[period, ...flags, ...percentiles, ...units, 'toUInt8(1) AS is_total'].join(', ')}`,
+        ...body,
+        `GROUP BY ${keys} ORDER BY ${keys}`,
+      ].join('\n');
+    }
+    // The period totals come from the same scan as the groups (18.16 has no GROUPING SETS): each
+    // row is counted twice, once in its group and once, dimensions blanked, in its period's total.
     return [
-      `SELECT ${[period, ...flags, ...outputs, ...units, 'toUInt8(1) AS is_total'].join(', ')}`,
+      `SELECT ${[period, ...dimsOf('is_total'), ...flags, ...percentiles, ...units, 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total'].join(', ')}`,
       ...body,
-    ]
-      .concat(`GROUP BY ${keys} ORDER BY ${keys}`)
-      .join('\n');
+      `GROUP BY ${['period', 'is_total', ...dimKeys, ...flagKeys].join(', ')}`,
+      `ORDER BY period, ${[...dimKeys, ...flagKeys].join(', ')}`,
+    ].join('\n');
   }
-  // The period totals come from the same scan as the groups (18.16 has no GROUPING SETS): each
-  // row is counted twice, once in its group and once, dimensions blanked, in its period's total.
-  const dims = by.map(
-    (d, i) => `if(is_total = 1, CAST(NULL AS Nullable(String)), toNullable(${dim(d)})) AS d${i}`,
-  );
-  const keys = ['period', 'is_total', ...by.map((_, i) => `d${i}`), ...flagKeys];
-  return [
-    `SELECT ${[period, ...dims, ...flags, ...outputs, ...units, 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total'].join(', ')}`,
+
+  // First step: one row per (period, dimensions, unit) with the partial aggregates. Then groups
+  // and period totals from those rows (each doubled, far fewer than the rows read).
+  const reduced = [
+    `SELECT ${[period, ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys, ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
     ...body,
-    `GROUP BY ${keys.join(', ')}`,
-    `ORDER BY period, ${[...by.map((_, i) => `d${i}`), ...flagKeys].join(', ')}`,
+    `GROUP BY ${['period', ...by.map((_, i) => `_fv_r${i}`), ...flagKeys, '_fv_u', ...keys.map((_, i) => `_fv_x${i}`)].join(', ')}`,
   ].join('\n');
+  const units = sides.map((c, i) => `${unitsOf(c)} AS units${i}`);
+  const total =
+    by.length === 0 ? 'toUInt8(1) AS is_total' : 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total';
+  const groupDims = by.map(
+    (_, i) => `if(is_total = 1, CAST(NULL AS Nullable(String)), _fv_r${i}) AS _fv_g${i}`,
+  );
+  const outer = [
+    `SELECT ${['period', ...by.map((_, i) => `_fv_g${i} AS d${i}`), ...flagKeys, ...(value ? [`${value()} AS value`] : []), ...units, 'is_total'].join(', ')}`,
+    `FROM (SELECT *, ${[total, ...groupDims].join(', ')} FROM (${reduced}))`,
+    `GROUP BY ${['period', 'is_total', ...by.map((_, i) => `_fv_g${i}`), ...flagKeys].join(', ')}`,
+    `ORDER BY ${['period', ...dimKeys, ...flagKeys].join(', ')}`,
+  ];
+  return outer.join('\n');
 }

@@ -1,0 +1,345 @@
+// `npm run bench:compiler`: the metric compiler at 10M events. Simulates 150,000 users over 32 days
+// (about 10.4M connection events) into PostgreSQL, syncs the demo policy into DuckDB and into a
+// two-shard ClickHouse cluster, then runs every dashboard query and every shipped metric through
+// the compiler kept from before issue 17 (bench/legacy-compile.ts) and through today's, on the same
+// store in the same run, checking that both give the same rows. Writes the `compiler` section of
+// bench/RESULTS.md. FV_COMPILER_REUSE=1 reuses the simulated database and DuckDB store of a
+// previous run (bench/.compiler/).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import pg from 'pg';
+import { compileClickHouseMetric } from '../src/metrics/compile-clickhouse.ts';
+import {
+  compileMetric,
+  type Grain,
+  type MetricAnswer,
+  type MetricDefinition,
+  MetricsReader,
+  periodStart,
+  readMetricsFile,
+} from '../src/metrics/index.ts';
+import type { ValueKind } from '../src/policy/index.ts';
+import { createKeyFile } from '../src/privacy/index.ts';
+import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
+import {
+  ClickHouseNode,
+  metricReadSettings,
+  parseClickHouseUrl,
+  readableTable,
+  type StoreColumn,
+} from '../src/store/index.ts';
+import { startClickHouseCluster } from './clickhouse-cluster.ts';
+import { legacyCompileMetric } from './legacy-compile.ts';
+import { legacyCompileClickHouseMetric } from './legacy-compile-clickhouse.ts';
+import { DASHBOARD_QUERIES } from './metric-twins.ts';
+import { alignTables, spliceSection } from './results-file.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const work = join(root, 'bench', '.compiler');
+const admin = process.env.FV_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const users = Number(process.env.FV_BENCH_USERS ?? 150_000);
+const days = Number(process.env.FV_BENCH_DAYS ?? 32);
+const reuse = process.env.FV_COMPILER_REUSE === '1';
+const dbName = 'fleetvault_compiler';
+const url = admin.replace(/\/[^/]*$/, `/${dbName}`);
+const policy = join(root, 'examples/demo/fleetvault.policy.yaml');
+const key = join(work, 'master.key');
+const duckStore = join(work, 'store.duckdb');
+
+const log = (line: string) =>
+  process.stderr.write(`[compiler ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+/** One stage of bench/stages.ts in its own process. */
+function stage(name: string, store: string): { rows: number; seconds: number } {
+  const out = execFileSync(
+    process.execPath,
+    [join(root, 'dist/bench/stages.js'), name, url, policy, store, key],
+    { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}');
+}
+
+async function prepare(): Promise<void> {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true, mode: 0o700 });
+  createKeyFile(key);
+  const a = new pg.Client({ connectionString: admin });
+  await a.connect();
+  await a.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await a.query(`CREATE DATABASE ${dbName}`);
+  await a.end();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const r = await simulate(pgLoader(c), { users, days, seed: 1 });
+  await c.query('VACUUM ANALYZE');
+  await c.end();
+  log(`simulated in ${(r.durationMs / 1000).toFixed(0)} s: ${JSON.stringify(r.rows)}`);
+  const s = stage('sync', duckStore);
+  log(`DuckDB sync: ${s.seconds.toFixed(0)} s`);
+}
+
+const metricsFile = readMetricsFile(join(root, 'examples/demo/fleetvault.metrics.yaml'));
+const DAY = 86_400_000;
+const RUNS = Number(process.env.FV_COMPILER_RUNS ?? 3);
+
+/** The queries timed: the dashboard's, then every other shipped metric by week and its first dimension. */
+function queries(): Array<{ def: MetricDefinition; grain: Grain; by: string[]; dashboard: boolean }> {
+  const out = DASHBOARD_QUERIES.map((q) => ({
+    def: metricsFile.metrics.get(q.metric) as MetricDefinition,
+    grain: q.grain,
+    by: q.by,
+    dashboard: true,
+  }));
+  for (const def of metricsFile.metrics.values()) {
+    if (out.some((q) => q.def.name === def.name)) continue;
+    out.push({ def, grain: 'week', by: def.dimensions.slice(0, 1), dashboard: false });
+  }
+  return out;
+}
+
+/** The simulated data's last weeks (5) or months (3), as the dashboard would ask for them. */
+function rangeOf(grain: Grain): { from: number; to: number } {
+  const end = new Date(DEFAULT_END_DATE.getTime() - DAY);
+  if (grain === 'month') {
+    const [y, m] = [end.getUTCFullYear(), end.getUTCMonth()];
+    return { from: Date.UTC(y, m - 2, 1), to: Date.UTC(y, m + 1, 1) };
+  }
+  const to = periodStart(end.getTime(), grain) + 7 * DAY;
+  return { from: to - 5 * 7 * DAY, to };
+}
+
+const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/** p50 of RUNS runs after a warm-up run, whose answer is returned too. */
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; answer: T }> {
+  const answer = await fn();
+  const ms: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t = performance.now();
+    await fn();
+    ms.push(performance.now() - t);
+  }
+  return { ms: p50(ms), answer };
+}
+
+/** Rows as comparable text: periods as days, numbers to 12 significant digits. */
+function canonical(rows: ReadonlyArray<ReadonlyArray<unknown>>): string {
+  const cell = (v: unknown, i: number) =>
+    i === 0
+      ? String(v).slice(0, 10)
+      : v === null || v === undefined
+        ? null
+        : typeof v === 'number' || (typeof v === 'string' && /^-?[\d.]+(e[-+]?\d+)?$/.test(v))
+          ? Number(Number(v).toPrecision(12))
+          : String(v);
+  const text = rows.map((r) => JSON.stringify(r.map(cell)));
+  return JSON.stringify(text.sort());
+}
+
+interface Timing {
+  metric: string;
+  grain: Grain;
+  by: string;
+  dashboard: boolean;
+  rows: number;
+  beforeMs: number;
+  afterMs: number;
+  same: boolean;
+}
+
+async function duckdbTimings(): Promise<Timing[]> {
+  const instance = await DuckDBInstance.create(duckStore, { access_mode: 'READ_ONLY' });
+  const db = await instance.connect();
+  await db.run("SET TimeZone = 'UTC'");
+  const out: Timing[] = [];
+  try {
+    for (const q of queries()) {
+      const r = rangeOf(q.grain);
+      const params = [new Date(r.from).toISOString(), new Date(r.to).toISOString()];
+      const run = (c: { sql: string; params: readonly string[] }) => async () =>
+        (await db.runAndReadAll(c.sql, [...params, ...c.params])).getRowsJson();
+      const before = await timed(run(legacyCompileMetric(q.def, q.grain, q.by, [])));
+      const after = await timed(run(compileMetric(q.def, q.grain, q.by, [])));
+      const t: Timing = {
+        metric: q.def.name,
+        grain: q.grain,
+        by: q.by.join(', '),
+        dashboard: q.dashboard,
+        rows: after.answer.length,
+        beforeMs: before.ms,
+        afterMs: after.ms,
+        same: canonical(before.answer) === canonical(after.answer),
+      };
+      log(`DuckDB ${t.metric}: ${t.beforeMs.toFixed(0)} → ${t.afterMs.toFixed(0)} ms, same ${t.same}`);
+      out.push(t);
+    }
+  } finally {
+    db.closeSync();
+    instance.closeSync();
+  }
+  return out;
+}
+
+async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
+  const where = parseClickHouseUrl(readerUrl);
+  const node = new ClickHouseNode(where, where.hosts[0] as string);
+  const settings = metricReadSettings();
+  await node.readonlySetting();
+  const tables = new Map(
+    (await node.rows('SELECT name, columns FROM _fv_tables FINAL', 'read bookkeeping', settings)).map((r) => [
+      String(r[0]),
+      JSON.parse(String(r[1])) as StoreColumn[],
+    ]),
+  );
+  const schema = {
+    kind: (t: string, c: string): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
+    columnsOf: (t: string) => (tables.get(t) ?? []).map((c) => c.name),
+    readable: (t: string) => readableTable(t, where.cluster !== undefined),
+  };
+  const out: Timing[] = [];
+  try {
+    for (const q of queries()) {
+      const r = rangeOf(q.grain);
+      const run = (sql: string) => () => node.rows(sql, `compute ${q.def.name}`, settings);
+      const before = await timed(run(legacyCompileClickHouseMetric(q.def, q.grain, q.by, [], r, schema)));
+      const after = await timed(run(compileClickHouseMetric(q.def, q.grain, q.by, [], r, schema)));
+      const t: Timing = {
+        metric: q.def.name,
+        grain: q.grain,
+        by: q.by.join(', '),
+        dashboard: q.dashboard,
+        rows: after.answer.length,
+        beforeMs: before.ms,
+        afterMs: after.ms,
+        same: canonical(before.answer) === canonical(after.answer),
+      };
+      log(`ClickHouse ${t.metric}: ${t.beforeMs.toFixed(0)} → ${t.afterMs.toFixed(0)} ms, same ${t.same}`);
+      out.push(t);
+    }
+  } finally {
+    await node.close();
+  }
+  return out;
+}
+
+/** The dashboard's answers through the reader (k gate included) on one store. */
+async function answers(store: string): Promise<Map<string, { ms: number; answer: MetricAnswer }>> {
+  const reader = await MetricsReader.open(store, metricsFile);
+  const out = new Map<string, { ms: number; answer: MetricAnswer }>();
+  try {
+    for (const q of DASHBOARD_QUERIES) {
+      const r = rangeOf(q.grain);
+      const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
+      const query = { metric: q.metric, grain: q.grain, by: q.by, from: iso(r.from), to: iso(r.to - DAY) };
+      out.set(q.metric, await timed(() => reader.query(query, { cache: false })));
+    }
+  } finally {
+    reader.close();
+  }
+  return out;
+}
+
+const sameAnswer = (a: MetricAnswer | undefined, b: MetricAnswer | undefined) =>
+  a !== undefined &&
+  b !== undefined &&
+  canonical(
+    [...a.groups, ...a.totals].map((c) => [
+      c.period,
+      JSON.stringify(c.dims),
+      c.suppressed,
+      c.units,
+      ...Object.values(c.values),
+    ]),
+  ) ===
+    canonical(
+      [...b.groups, ...b.totals].map((c) => [
+        c.period,
+        JSON.stringify(c.dims),
+        c.suppressed,
+        c.units,
+        ...Object.values(c.values),
+      ]),
+    );
+
+function render(
+  events: number,
+  duck: Timing[],
+  ch: Timing[] | undefined,
+  readers: {
+    duck: Map<string, { ms: number; answer: MetricAnswer }>;
+    ch?: Map<string, { ms: number; answer: MetricAnswer }>;
+  },
+): string {
+  const f = (ms: number) => (ms < 100 ? ms.toFixed(1) : ms.toFixed(0));
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  const lines = [
+    `## Metric compiler at ${events.toLocaleString('en-US')} connection events (issue 17)`,
+    '',
+    `${new Date().toISOString().slice(0, 10)}, this machine (${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB; shared with other work, expect ±30%). Produced by \`npm run bench:compiler\`: ${users.toLocaleString('en-US')} simulated users over ${days} days synced through the demo policy; the compiled SQL of the compiler before issue 17 (bench/legacy-compile*.ts) and of today's, on the same store in the same run, p50 of ${RUNS} runs after a warm-up. "same" compares every row of both (12 significant digits).`,
+    '',
+    '| engine | metric | grain | by | rows | before (ms) | after (ms) | speed-up | same |',
+    '|---|---|---|---|--:|--:|--:|--:|---|',
+  ];
+  for (const [engine, ts] of [
+    ['DuckDB', duck],
+    ['ClickHouse, 2 shards', ch ?? []],
+  ] as const) {
+    for (const t of ts)
+      lines.push(
+        `| ${engine} | ${t.dashboard ? '**' : ''}${t.metric}${t.dashboard ? '**' : ''} | ${t.grain} | ${t.by} | ${t.rows} | ${f(t.beforeMs)} | ${f(t.afterMs)} | ${x(t.beforeMs, t.afterMs)} | ${t.same ? 'yes' : '**no**'} |`,
+      );
+  }
+  lines.push(
+    '',
+    'Dashboard metrics in bold. Through the reader (k gate and checks included), after the change:',
+    '',
+  );
+  lines.push(
+    '| metric | DuckDB (ms) | ClickHouse (ms) | ClickHouse / DuckDB | same answer |',
+    '|---|--:|--:|--:|---|',
+  );
+  for (const q of DASHBOARD_QUERIES) {
+    const d = readers.duck.get(q.metric);
+    const c = readers.ch?.get(q.metric);
+    lines.push(
+      `| ${q.metric} | ${d ? f(d.ms) : ''} | ${c ? f(c.ms) : ''} | ${d && c ? x(c.ms, d.ms) : ''} | ${c ? (sameAnswer(d?.answer, c.answer) ? 'yes' : '**no**') : ''} |`,
+    );
+  }
+  return alignTables(lines.join('\n'));
+}
+
+async function main(): Promise<void> {
+  if (!reuse || !existsSync(duckStore)) await prepare();
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const events = Number((await c.query('SELECT count(*) AS n FROM connection_events')).rows[0].n);
+  await c.end();
+  const duck = await duckdbTimings();
+  const readers: Parameters<typeof render>[3] = { duck: await answers(duckStore) };
+  spliceSection('compiler', render(events, duck, undefined, readers));
+  let ch: Timing[] | undefined;
+  if (process.env.FV_COMPILER_CLICKHOUSE !== '0') {
+    const cluster = await startClickHouseCluster();
+    try {
+      const s = stage('sync', cluster.url);
+      log(`ClickHouse sync: ${s.seconds.toFixed(0)} s`);
+      ch = await clickhouseTimings(cluster.readerUrl);
+      readers.ch = await answers(cluster.readerUrl);
+    } finally {
+      await cluster.stop();
+    }
+  }
+  const text = render(events, duck, ch, readers);
+  spliceSection('compiler', text);
+  process.stderr.write(`${text}\n`);
+  if ([...duck, ...(ch ?? [])].some((t) => !t.same)) {
+    log('the two compilers answered differently');
+    process.exitCode = 1;
+  }
+}
+
+await main();
