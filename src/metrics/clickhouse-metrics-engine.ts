@@ -104,6 +104,13 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
   }
 
   async meta(): Promise<Map<string, string>> {
+    // A store never written has no bookkeeping yet: nothing recorded, not an error.
+    const made = await this.node.rows(
+      "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = '_fv_meta'",
+      'read bookkeeping',
+      this.settings,
+    );
+    if (Number(made[0]?.[0] ?? 0) === 0) return new Map();
     const r = await this.node.rows(
       'SELECT key, value FROM _fv_meta FINAL',
       'read bookkeeping',

@@ -358,6 +358,12 @@ export class ClickHouseStore implements Store {
   async meta(key: string): Promise<string | undefined> {
     const pending = this.buffered?.get(key);
     if (pending !== undefined) return pending;
+    // A store never written has no bookkeeping yet: nothing recorded, not an error.
+    const made = await this.entry.rows(
+      `SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ${lit(META)}`,
+      'read bookkeeping',
+    );
+    if (Number(made[0]?.[0] ?? 0) === 0) return undefined;
     const r = await this.entry.rows(
       `SELECT value FROM ${META} FINAL WHERE key = ${lit(key)}`,
       'read bookkeeping',
