@@ -32,7 +32,7 @@ export interface ClickHouseCluster {
   }>;
   /** With replicas: the ZooKeeper the servers coordinate through. */
   readonly zookeeper?: { readonly port: number; kill(): void; start(): Promise<void> };
-  /** `kill -9` of server `i`; `start(i)` starts it again on the same ports and data. */
+  /** `kill -9` of server `i`; `start(i)` starts it again on the same ports and data (if it is down). */
   kill(i: number): void;
   start(i: number): Promise<void>;
   /** Creates another database on every node; resolves to the store URL for it. */
@@ -370,7 +370,16 @@ export async function startClickHouseCluster(
       if (Date.now() > deadline) {
         const log = join(n.dir, 'log/error.log');
         throw new Error(
-          `clickhouse-server on port ${n.http} did not answer: ${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : 'no log'}`,
+          `clickhouse-server on port ${n.http} did not answer: ${
+            existsSync(log)
+              ? readFileSync(log, 'utf8')
+                  .split('\n')
+                  .filter((l) => l.includes('Exception'))
+                  .slice(0, 3)
+                  .map((l) => l.slice(0, 700))
+                  .join('\n')
+              : 'no log'
+          }`,
         );
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -450,6 +459,7 @@ export async function startClickHouseCluster(
     kill,
     start: async (i: number) => {
       const n = nodes[i] as (typeof nodes)[0];
+      if (await ping(n.http, user, password)) return; // running already
       launch(n);
       await waitFor(n);
     },

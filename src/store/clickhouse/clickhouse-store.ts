@@ -406,7 +406,8 @@ export class ClickHouseStore implements Store {
 
   /**
    * The ZooKeeper folder of a table's shards: the one its existing replicas use (a server that
-   * missed the table joins them), else a new one. Each creation gets its own folder, since a
+   * missed the table, down when it was created, joins them when a later write finds it missing
+   * and fetches its rows), else a new one. Each creation gets its own folder, since a
    * rebuilt table is renamed into place and a Replicated table keeps its folder across renames.
    */
   private async zkBase(name: string): Promise<string> {
@@ -418,7 +419,6 @@ export class ClickHouseStore implements Store {
       const path = r[0]?.[0];
       if (path) return path.replace(/\/[^/]*$/, '');
     }
-    this.requireEveryReplica(`creating ${name}`);
     return `${this.zkFolder(name.replace(REBUILD_SUFFIX, ''))}/${randomBytes(8).toString('hex')}`;
   }
 
@@ -446,8 +446,44 @@ export class ClickHouseStore implements Store {
     return readableTable(name, this.sharded);
   }
 
+  /**
+   * With replicas, a rebuilt table of the same columns replaces the rows of the live one with
+   * `REPLACE PARTITION`, which ZooKeeper logs: a replica that is down replays it when it returns,
+   * where a `RENAME` would leave it the old table (and the rows erased since) under the live name.
+   */
+  private async replaceReplicated(spec: StoreTableSpec, built: string, what: string): Promise<boolean> {
+    const columnsOf = async (table: string) =>
+      (
+        await this.entry.rows(
+          `SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = ${lit(table)} ORDER BY name`,
+          what,
+        )
+      )
+        .map((r) => r.join(' '))
+        .join(', ');
+    const live = await columnsOf(localTable(spec.name));
+    if (live === '' || live !== (await columnsOf(localTable(built)))) return false;
+    for (const node of this.shardWriters()) {
+      // The built table's rows reached this replica through replication: wait for all of them.
+      await node.command(`SYSTEM SYNC REPLICA ${q(localTable(built))}`, what);
+      await node.command(
+        `ALTER TABLE ${q(localTable(spec.name))} REPLACE PARTITION tuple() FROM ${q(localTable(built))}`,
+        what,
+      );
+    }
+    for (const node of this.liveNodes) {
+      if (this.sharded) await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
+      await node.command(`DROP TABLE IF EXISTS ${q(localTable(built))}`, what);
+    }
+    return true;
+  }
+
   async swapIn(spec: StoreTableSpec, built: string): Promise<void> {
     const what = `swap in the rebuilt ${spec.name}`;
+    if (this.replicated && (await this.replaceReplicated(spec, built, what))) {
+      await this.exposeOn(spec, spec.name, what);
+      return;
+    }
     this.requireEveryReplica(what);
     for (const node of this.nodes) {
       const old = `${localTable(spec.name)}__fv_old`;
@@ -554,9 +590,8 @@ export class ClickHouseStore implements Store {
       if (n > 0) throw ingestedRowsError(spec.name, n, 'rebuilding it from the source');
     }
     if (mode === 'rebuild') {
-      this.requireEveryReplica(`rebuilding ${spec.name}`);
       const built = spec.name + REBUILD_SUFFIX;
-      for (const node of this.nodes) {
+      for (const node of this.liveNodes) {
         await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
         await node.command(`DROP TABLE IF EXISTS ${q(localTable(built))}`, what);
       }
