@@ -228,6 +228,8 @@ const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
 async function zookeeperOk(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1', () => s.write('ruok'));
+    // A server still starting may take the connection and never answer: ask again later.
+    s.setTimeout(1000, () => s.destroy());
     let got = '';
     s.on('data', (d) => {
       got += String(d);

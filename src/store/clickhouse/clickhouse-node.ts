@@ -149,7 +149,7 @@ export class ClickHouseNode {
     if (COORDINATION_CODES.has(/\(code (\d+)\)$/.exec(why)?.[1] ?? '')) {
       throw new FvError(
         'FV_STORE_REPLICATION',
-        `ClickHouse at ${this.host}: ${what}: the replicated tables cannot reach ZooKeeper (${why}); writes stop until it is back, reads go on`,
+        `ClickHouse at ${this.host}: ${what}: the replicated tables cannot reach ZooKeeper (${why}); writes stop until it is back`,
       );
     }
     throw new FvError(code, `ClickHouse at ${this.host}: ${what}: ${why}`);
