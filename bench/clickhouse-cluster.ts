@@ -1,12 +1,14 @@
-// A two-shard ClickHouse cluster on loopback ports for tests and benchmarks: Debian's
-// clickhouse-server run twice as user clickhouse, each with its own config, ports and data
-// directory, sharing one users file with the two users fleetvault needs (README, "ClickHouse
+// A ClickHouse cluster on loopback ports for tests and benchmarks: Debian's clickhouse-server run
+// once per server (as user clickhouse when root), each with its own config, ports and data
+// directory; with `replicas: 2`, each shard on two servers with ReplicatedReplacingMergeTree
+// tables coordinated by a ZooKeeper from Debian's `zookeeper` package (a plain java process on a
+// loopback port, its data in the run's folder). The servers share one users file with the two users fleetvault needs (README, "ClickHouse
 // store"): `fv`, which sync and ingest write with, and `fv_reader`, read-only and limited to the
 // store's database, which serve reads with. Their passwords are in 0600 files, never in a URL.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,7 +22,19 @@ export interface ClickHouseCluster {
   readonly user: string;
   readonly password: string;
   readonly reader: { readonly user: string; readonly password: string; readonly passwordFile: string };
-  readonly nodes: ReadonlyArray<{ readonly http: number; readonly tcp: number; readonly dir: string }>;
+  /** Every server, shard by shard (with replicas: shard 1 replica 1, shard 1 replica 2, shard 2 …). */
+  readonly nodes: ReadonlyArray<{
+    readonly http: number;
+    readonly tcp: number;
+    readonly dir: string;
+    readonly shard: number;
+    readonly replica: number;
+  }>;
+  /** With replicas: the ZooKeeper the servers coordinate through. */
+  readonly zookeeper?: { readonly port: number; kill(): void; start(): Promise<void> };
+  /** `kill -9` of server `i`; `start(i)` starts it again on the same ports and data (if it is down). */
+  kill(i: number): void;
+  start(i: number): Promise<void>;
   /** Creates another database on every node; resolves to the store URL for it. */
   database(name: string): Promise<string>;
   /** Runs one statement on node `i` (0-based) and resolves to its TabSeparated answer. */
@@ -83,16 +97,32 @@ function configXml(opts: {
   inter: number;
   https?: number;
   users: string;
-  shards: ReadonlyArray<{ tcp: number }>;
+  shard: number;
+  replica: number;
+  servers: ReadonlyArray<{ tcp: number; shard: number }>;
   user: string;
   password: string;
+  zookeeper?: number;
 }): string {
-  const shards = opts.shards
+  const replicated = opts.zookeeper !== undefined;
+  const shardNumbers = [...new Set(opts.servers.map((s) => s.shard))];
+  const shards = shardNumbers
     .map(
-      (s) =>
-        `<shard><replica><host>127.0.0.1</host><port>${s.tcp}</port><user>${opts.user}</user><password>${opts.password}</password></replica></shard>`,
+      (n) =>
+        `<shard>${replicated ? '<internal_replication>true</internal_replication>' : ''}${opts.servers
+          .filter((s) => s.shard === n)
+          .map(
+            (s) =>
+              `<replica><host>127.0.0.1</host><port>${s.tcp}</port><user>${opts.user}</user><password>${opts.password}</password></replica>`,
+          )
+          .join('')}</shard>`,
     )
     .join('');
+  const zookeeper = replicated
+    ? `
+  <zookeeper><node><host>127.0.0.1</host><port>${opts.zookeeper}</port></node><session_timeout_ms>6000</session_timeout_ms><operation_timeout_ms>3000</operation_timeout_ms></zookeeper>
+  <macros><shard>${opts.shard}</shard><replica>s${opts.shard}r${opts.replica}</replica></macros>`
+    : '';
   return `<?xml version="1.0"?>
 <yandex>
   <logger><level>warning</level><log>${opts.dir}/log/server.log</log><errorlog>${opts.dir}/log/error.log</errorlog><size>10M</size><count>2</count></logger>
@@ -121,7 +151,7 @@ function configXml(opts: {
   <default_database>default</default_database>
   <timezone>UTC</timezone>
   <mlock_executable>false</mlock_executable>
-  <remote_servers><fv>${shards}</fv></remote_servers>
+  <remote_servers><fv>${shards}</fv></remote_servers>${zookeeper}
   <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
   <max_session_timeout>3600</max_session_timeout>
   <default_session_timeout>60</default_session_timeout>
@@ -192,19 +222,89 @@ function makeCertificates(dir: string): void {
   rmSync(join(dir, 'ca.key'));
 }
 
+const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
+
+/** Answers ZooKeeper's `ruok` with `imok`: the server is up and serving. */
+async function zookeeperOk(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => s.write('ruok'));
+    // A server still starting may take the connection and never answer: ask again later.
+    s.setTimeout(1000, () => s.destroy());
+    let got = '';
+    s.on('data', (d) => {
+      got += String(d);
+    });
+    s.on('error', () => resolve(false));
+    s.on('close', () => resolve(got === 'imok'));
+  });
+}
+
 /**
- * Starts a fresh two-shard cluster named `fv` with database `fv`; `stop()` kills it and removes
- * its files. As root the servers run as user clickhouse (through runuser), otherwise as the
- * current user. With `tls`, each node also serves HTTPS with a certificate from a CA made for the
- * run.
+ * ZooKeeper from Debian's package, standalone, as a plain java process of the current user on a
+ * free loopback port, its data in `dir`. Its jar's manifest names the jars it needs.
+ */
+async function startZooKeeper(dir: string): Promise<{ port: number; kill(): void; start(): Promise<void> }> {
+  const port = await freePort();
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  const cfg = join(dir, 'zoo.cfg');
+  writeFileSync(
+    cfg,
+    [
+      'tickTime=500',
+      'minSessionTimeout=1000',
+      'maxSessionTimeout=10000',
+      `dataDir=${join(dir, 'data')}`,
+      `clientPort=${port}`,
+      'clientPortAddress=127.0.0.1',
+      '4lw.commands.whitelist=ruok',
+      'admin.enableServer=false',
+      'autopurge.purgeInterval=0',
+      '',
+    ].join('\n'),
+  );
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn(
+      'java',
+      ['-Xmx256m', '-cp', ZOOKEEPER_JAR, 'org.apache.zookeeper.server.ZooKeeperServerMain', cfg],
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: false },
+    );
+    let err = '';
+    child.stderr?.on('data', (d) => {
+      err = (err + String(d)).slice(-2000);
+    });
+    const deadline = Date.now() + 60_000;
+    while (!(await zookeeperOk(port))) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`zookeeper on port ${port} did not start: ${err}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  await start();
+  return {
+    port,
+    kill: () => {
+      child?.kill('SIGKILL');
+    },
+    start,
+  };
+}
+
+/**
+ * Starts a fresh cluster named `fv` with database `fv`: `shardCount` shards, each on `replicas`
+ * servers (with more than one, ZooKeeper too and `internal_replication`); `stop()` kills it all
+ * and removes its files. As root the servers run as user clickhouse (through runuser), otherwise
+ * as the current user. With `tls`, each server also serves HTTPS with a certificate from a CA
+ * made for the run.
  */
 export async function startClickHouseCluster(
   shardCount = 2,
-  opts: { tls?: boolean } = {},
+  opts: { tls?: boolean; replicas?: number } = {},
 ): Promise<ClickHouseCluster> {
   const root = mkdtempSync(join(tmpdir(), 'fv-ch-'));
   chmodSync(root, 0o755);
   if (opts.tls) makeCertificates(join(root, 'tls'));
+  const replicas = opts.replicas ?? 1;
   const user = 'fv';
   const password = randomBytes(12).toString('hex');
   const reader = 'fv_reader';
@@ -217,64 +317,108 @@ export async function startClickHouseCluster(
   const readerPasswordFile = join(secrets, 'fv_reader.pw');
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   writeFileSync(readerPasswordFile, `${readerPassword}\n`, { mode: 0o600 });
-  const nodes: Array<{ http: number; tcp: number; inter: number; https?: number; dir: string }> = [];
-  for (let i = 0; i < shardCount; i++) {
-    nodes.push({
-      ...(opts.tls ? { https: await freePort() } : {}),
-      http: await freePort(),
-      tcp: await freePort(),
-      inter: await freePort(),
-      dir: join(root, `node${i + 1}`),
-    });
-  }
-  for (const n of nodes) {
-    for (const d of ['data', 'tmp', 'log', 'user_files', 'format_schemas']) {
-      mkdirSync(join(n.dir, d), { recursive: true });
+  const nodes: Array<{
+    http: number;
+    tcp: number;
+    inter: number;
+    https?: number;
+    dir: string;
+    shard: number;
+    replica: number;
+  }> = [];
+  for (let shard = 1; shard <= shardCount; shard++) {
+    for (let replica = 1; replica <= replicas; replica++) {
+      nodes.push({
+        ...(opts.tls ? { https: await freePort() } : {}),
+        http: await freePort(),
+        tcp: await freePort(),
+        inter: await freePort(),
+        dir: join(root, replicas > 1 ? `node${shard}-${replica}` : `node${shard}`),
+        shard,
+        replica,
+      });
     }
-    writeFileSync(join(n.dir, 'config.xml'), configXml({ ...n, users, shards: nodes, user, password }));
   }
-  // As root the servers run as Debian's clickhouse user; otherwise as whoever runs the tests.
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) execFileSync('chown', ['-R', 'clickhouse:clickhouse', root]);
+  let zookeeper: Awaited<ReturnType<typeof startZooKeeper>> | undefined;
+  const pidOf = (n: (typeof nodes)[0]): number | undefined => {
+    const pidFile = join(n.dir, 'server.pid');
+    if (!existsSync(pidFile)) return undefined;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  };
+  const kill = (i: number) => {
+    const n = nodes[i] as (typeof nodes)[0];
+    const pid = pidOf(n);
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    rmSync(join(n.dir, 'server.pid'), { force: true });
+  };
   const stop = async () => {
-    for (const n of nodes) {
-      const pidFile = join(n.dir, 'server.pid');
-      if (!existsSync(pidFile)) continue;
-      const pid = Number(readFileSync(pidFile, 'utf8').trim());
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    for (let i = 0; i < nodes.length; i++) kill(i);
+    zookeeper?.kill();
     await new Promise((r) => setTimeout(r, 200));
     rmSync(root, { recursive: true, force: true });
     rmSync(secrets, { recursive: true, force: true });
   };
-  try {
-    for (const n of nodes) {
-      const server = [
-        SERVER,
-        `--config-file=${join(n.dir, 'config.xml')}`,
-        `--pid-file=${join(n.dir, 'server.pid')}`,
-        '--daemon',
-      ];
-      const [cmd, ...args] = asRoot ? ['runuser', '-u', 'clickhouse', '--', ...server] : server;
-      const r = spawnSync(cmd as string, args, { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`clickhouse-server did not start: ${r.stderr || r.stdout}`);
-    }
-    for (const n of nodes) {
-      const deadline = Date.now() + 60_000;
-      while (!(await ping(n.http, user, password))) {
-        if (Date.now() > deadline) {
-          const log = join(n.dir, 'log/error.log');
-          throw new Error(
-            `clickhouse-server on port ${n.http} did not answer: ${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : 'no log'}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 200));
+  // As root the servers run as Debian's clickhouse user; otherwise as whoever runs the tests.
+  const asRoot = process.getuid?.() === 0;
+  const waitFor = async (n: (typeof nodes)[0]) => {
+    const deadline = Date.now() + 60_000;
+    while (!(await ping(n.http, user, password))) {
+      if (Date.now() > deadline) {
+        const log = join(n.dir, 'log/error.log');
+        throw new Error(
+          `clickhouse-server on port ${n.http} did not answer: ${
+            existsSync(log)
+              ? readFileSync(log, 'utf8')
+                  .split('\n')
+                  .filter((l) => l.includes('Exception'))
+                  .slice(0, 3)
+                  .map((l) => l.slice(0, 700))
+                  .join('\n')
+              : 'no log'
+          }`,
+        );
       }
+      await new Promise((r) => setTimeout(r, 200));
     }
+  };
+  const launch = (n: (typeof nodes)[0]) => {
+    const server = [
+      SERVER,
+      `--config-file=${join(n.dir, 'config.xml')}`,
+      `--pid-file=${join(n.dir, 'server.pid')}`,
+      '--daemon',
+    ];
+    const [cmd, ...args] = asRoot ? ['runuser', '-u', 'clickhouse', '--', ...server] : server;
+    const r = spawnSync(cmd as string, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`clickhouse-server did not start: ${r.stderr || r.stdout}`);
+  };
+  try {
+    if (replicas > 1) zookeeper = await startZooKeeper(join(root, 'zookeeper'));
+    for (const n of nodes) {
+      for (const d of ['data', 'tmp', 'log', 'user_files', 'format_schemas']) {
+        mkdirSync(join(n.dir, d), { recursive: true });
+      }
+      writeFileSync(
+        join(n.dir, 'config.xml'),
+        configXml({
+          ...n,
+          users,
+          servers: nodes,
+          user,
+          password,
+          ...(zookeeper ? { zookeeper: zookeeper.port } : {}),
+        }),
+      );
+    }
+    if (asRoot) execFileSync('chown', ['-R', 'clickhouse:clickhouse', root]);
+    for (const n of nodes) launch(n);
+    for (const n of nodes) await waitFor(n);
   } catch (error) {
     await stop();
     throw error;
@@ -312,7 +456,15 @@ export async function startClickHouseCluster(
     user,
     password,
     reader: { user: reader, password: readerPassword, passwordFile: readerPasswordFile },
-    nodes: nodes.map(({ http, tcp, dir }) => ({ http, tcp, dir })),
+    nodes: nodes.map(({ http, tcp, dir, shard, replica }) => ({ http, tcp, dir, shard, replica })),
+    ...(zookeeper ? { zookeeper } : {}),
+    kill,
+    start: async (i: number) => {
+      const n = nodes[i] as (typeof nodes)[0];
+      if (await ping(n.http, user, password)) return; // running already
+      launch(n);
+      await waitFor(n);
+    },
     database,
     query,
     stop,

@@ -68,19 +68,26 @@ const event = (id: number, device: number, outcome: string, rssi = -50): Value[]
 ];
 
 let cluster: ClickHouseCluster;
+/** 2 shards × 2 replicas with ZooKeeper: the same contract on ReplicatedReplacingMergeTree. */
+let replicated: ClickHouseCluster;
 const dir = mkdtempSync(join(tmpdir(), 'fv-contract-'));
 
 beforeAll(async () => {
-  cluster = await startClickHouseCluster();
+  [cluster, replicated] = await Promise.all([
+    startClickHouseCluster(),
+    startClickHouseCluster(2, { replicas: 2 }),
+  ]);
 });
 
 afterAll(async () => {
   await cluster?.stop();
+  await replicated?.stop();
 });
 
 const engines: Array<[string, () => Promise<Store>]> = [
   ['duckdb', async () => DuckDbStore.open(join(dir, `s${Math.random()}.duckdb`))],
   ['clickhouse', async () => ClickHouseStore.open(cluster.url)],
+  ['clickhouse-replicated', async () => ClickHouseStore.open(replicated.url)],
 ];
 
 describe.each(engines)('store contract on %s', (engine, open) => {
@@ -212,6 +219,8 @@ describe.each(engines)('store contract on %s', (engine, open) => {
           await ch.nodes[0]?.rows(
             'SELECT toString(sum(amount)), toString(sum(rate)), toTypeName(any(amount)) FROM payments',
             'test',
+            // With replicas, the replica the rows went to (the store reads the same way).
+            { load_balancing: 'in_order' },
           )
         )?.[0] ?? [];
     }

@@ -92,6 +92,16 @@ export const ERROR_CATALOG = {
     solve:
       'The store refused a statement (the message names the table and the server’s error code); fix the server or its disk, then run again.',
   },
+  FV_STORE_REPLICATION: {
+    exit: 1,
+    solve:
+      'The replicated ClickHouse tables cannot reach ZooKeeper, so they take no writes: bring ZooKeeper (or the servers’ connection to it) back, then run the write again; it resumes from its checkpoint.',
+  },
+  FV_STORE_REPLICA_DOWN: {
+    exit: 1,
+    solve:
+      'Start the ClickHouse server the message names (or wait for it): a shard with no live replica cannot be written, and creating or rebuilding a table needs every replica up.',
+  },
   FV_STORE_VALUE: {
     exit: 1,
     solve:

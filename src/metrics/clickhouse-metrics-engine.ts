@@ -3,7 +3,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../errors/index.ts';
 import type { ValueKind } from '../policy/index.ts';
 import {
-  ClickHouseNode,
+  type ClickHouseNode,
+  clickHouseEntry,
   clickHouseGuardedSql,
   type GuardedResult,
   limitHit,
@@ -37,7 +38,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
 
   static async open(url: string): Promise<ClickHouseMetricsEngine> {
     const where = parseClickHouseUrl(url);
-    const node = new ClickHouseNode(where, where.hosts[0] as string);
+    const node = clickHouseEntry(where);
     try {
       await node.ping();
       // A readonly = 1 user is refused: no per-query limit could be set for it.

@@ -1,4 +1,4 @@
-export { ClickHouseNode, describeClickHouseError } from './clickhouse/clickhouse-node.ts';
+export { ClickHouseNode, clickHouseEntry, describeClickHouseError } from './clickhouse/clickhouse-node.ts';
 export {
   limitHit,
   limitMessage,

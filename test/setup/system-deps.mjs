@@ -19,6 +19,11 @@ const DEPENDENCIES = [
     package: 'clickhouse-server',
     present: () => existsSync('/usr/sbin/clickhouse-server'),
   },
+  {
+    what: 'ZooKeeper (for replicated ClickHouse)',
+    package: 'zookeeper',
+    present: () => existsSync('/usr/share/java/zookeeper.jar') && onPath('java'),
+  },
   { what: 'Mosquitto MQTT broker', package: 'mosquitto', present: () => onPath('mosquitto') },
   {
     what: 'Chromium',

@@ -33,17 +33,58 @@ export function describeClickHouseError(error: unknown): string {
   return net ? `not reachable (${net[0]})` : message.slice(0, 160);
 }
 
-/** One ClickHouse server over HTTP, through the official client, with TabSeparated in and out. */
-export class ClickHouseNode {
-  private readonly client: ClickHouseClient;
+/** The server's codes for a replicated table that cannot reach ZooKeeper (18.16 and current). */
+const COORDINATION_CODES = new Set(['225', '242', '999']);
 
-  readonly host: string;
+/** An error of the connection itself: the server may be gone (killed, restarting, unreachable). */
+function isNetworkError(error: unknown): boolean {
+  const message = String((error as { message?: string }).message ?? '');
+  const code = String((error as { code?: string }).code ?? '');
+  return (
+    /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|EPIPE|socket hang up|other side closed/i.test(message) ||
+    /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|EPIPE/.test(code) ||
+    // The server's own connection to another server broke mid-query (it died): 209 socket
+    // timeout, 210 network error, 279 all connection tries failed.
+    /^Code: (209|210|279)\b/.test(message)
+  );
+}
+
+/**
+ * The server fleetvault sends a store's statements to: the first listed, and with a cluster the
+ * others after it when it is gone (with replicas they hold the same tables; without, the next
+ * one lacks the bookkeeping and the statement fails clearly instead).
+ */
+export function clickHouseEntry(where: ClickHouseLocation): ClickHouseNode {
+  const [first, ...rest] = where.hosts;
+  return new ClickHouseNode(where, first as string, where.cluster ? rest : []);
+}
+
+/**
+ * One ClickHouse server over HTTP, through the official client, with TabSeparated in and out.
+ * With `fallbacks` (replicas that hold the same tables, see ClickHouseStore), a request the
+ * server cannot take because it is gone is sent to the next one instead: every statement
+ * fleetvault sends is idempotent by key, so one that reached a dying server is safe to repeat.
+ */
+export class ClickHouseNode {
+  readonly #clients: Array<ClickHouseClient | undefined>;
+  readonly #hosts: readonly string[];
+  #at = 0;
+  readonly #where: ClickHouseLocation;
+  readonly #ca: Buffer | undefined;
+
   readonly user: string;
   /** The user's `readonly` profile setting, once `readonlySetting()` has read it. */
   #userReadonly: string | undefined;
 
-  constructor(where: ClickHouseLocation, host: string) {
-    this.host = host;
+  /** The server requests go to now. */
+  get host(): string {
+    return this.#hosts[this.#at] as string;
+  }
+
+  constructor(where: ClickHouseLocation, host: string, fallbacks: readonly string[] = []) {
+    this.#hosts = [host, ...fallbacks];
+    this.#clients = this.#hosts.map(() => undefined);
+    this.#where = where;
     this.user = where.user;
     let ca: Buffer | undefined;
     if (where.caFile) {
@@ -56,17 +97,41 @@ export class ClickHouseNode {
         );
       }
     }
-    this.client = createClient({
-      url: `${where.secure ? 'https' : 'http'}://${host}`,
+    this.#ca = ca;
+  }
+
+  private get client(): ClickHouseClient {
+    const existing = this.#clients[this.#at];
+    if (existing) return existing;
+    const where = this.#where;
+    const made = createClient({
+      url: `${where.secure ? 'https' : 'http'}://${this.host}`,
       username: where.user,
       password: where.password,
       database: where.database,
-      ...(ca ? { tls: { ca_cert: ca } } : {}),
+      ...(this.#ca ? { tls: { ca_cert: this.#ca } } : {}),
       request_timeout: 600_000,
+      // Replicas: each shard's first live replica answers, the one Distributed inserts went to,
+      // so a read sees the rows fleetvault just wrote without waiting for replication.
+      ...(this.#hosts.length > 1 ? { clickhouse_settings: { load_balancing: 'in_order' } } : {}),
       compression: { request: false, response: false },
       // The client's own logger would print server messages, which may quote data.
       log: { level: ClickHouseLogLevel.OFF },
     });
+    this.#clients[this.#at] = made;
+    return made;
+  }
+
+  /** Runs `op` on the current server, moving on to the next one while the servers are gone. */
+  private async attempt<T>(op: (client: ClickHouseClient) => Promise<T>): Promise<T> {
+    for (let tried = 1; ; tried++) {
+      try {
+        return await op(this.client);
+      } catch (error) {
+        if (tried >= this.#hosts.length || !isNetworkError(error)) throw error;
+        this.#at = (this.#at + 1) % this.#hosts.length;
+      }
+    }
   }
 
   /**
@@ -80,12 +145,19 @@ export class ClickHouseNode {
   }
 
   private fail(code: ErrorCode, what: string, error: unknown): never {
-    throw new FvError(code, `ClickHouse at ${this.host}: ${what}: ${describeClickHouseError(error)}`);
+    const why = describeClickHouseError(error);
+    if (COORDINATION_CODES.has(/\(code (\d+)\)$/.exec(why)?.[1] ?? '')) {
+      throw new FvError(
+        'FV_STORE_REPLICATION',
+        `ClickHouse at ${this.host}: ${what}: the replicated tables cannot reach ZooKeeper (${why}); writes stop until it is back`,
+      );
+    }
+    throw new FvError(code, `ClickHouse at ${this.host}: ${what}: ${why}`);
   }
 
   async command(sql: string, what: string, settings: ClickHouseSettings = {}): Promise<void> {
     try {
-      await this.client.command({ query: sql, clickhouse_settings: this.settings(settings) });
+      await this.attempt((c) => c.command({ query: sql, clickhouse_settings: this.settings(settings) }));
     } catch (error) {
       this.fail('FV_STORE_WRITE', what, error);
     }
@@ -94,12 +166,14 @@ export class ClickHouseNode {
   async rows(sql: string, what: string, settings: ClickHouseSettings = {}): Promise<Row[]> {
     let text: string;
     try {
-      const rs = await this.client.query({
-        query: sql,
-        format: 'TabSeparated',
-        clickhouse_settings: this.settings(settings),
+      text = await this.attempt(async (c) => {
+        const rs = await c.query({
+          query: sql,
+          format: 'TabSeparated',
+          clickhouse_settings: this.settings(settings),
+        });
+        return rs.text();
       });
-      text = await rs.text();
     } catch (error) {
       return this.fail('FV_STORE_WRITE', what, error);
     }
@@ -112,16 +186,18 @@ export class ClickHouseNode {
     settings: ClickHouseSettings,
     signal?: AbortSignal,
   ): Promise<{ meta: Array<{ name: string }>; data: unknown[][] }> {
-    const rs = await this.client.query({
-      query: sql,
-      format: 'JSON',
-      clickhouse_settings: this.settings(settings),
-      ...(signal ? { abort_signal: signal } : {}),
+    const out = await this.attempt(async (c) => {
+      const rs = await c.query({
+        query: sql,
+        format: 'JSON',
+        clickhouse_settings: this.settings(settings),
+        ...(signal ? { abort_signal: signal } : {}),
+      });
+      return (await rs.json()) as {
+        meta: Array<{ name: string; type?: string }>;
+        data: Array<Record<string, unknown>>;
+      };
     });
-    const out = (await rs.json()) as {
-      meta: Array<{ name: string; type?: string }>;
-      data: Array<Record<string, unknown>>;
-    };
     // Counts are numbers: ClickHouse quotes 64-bit integers in JSON; one that fits a double
     // exactly becomes a number, a larger one stays a string rather than being rounded.
     const wide = out.meta.map((m) => /^(Nullable\()?U?Int(64|128|256)\b/.test(m.type ?? ''));
@@ -140,14 +216,18 @@ export class ClickHouseNode {
     what: string,
     settings: ClickHouseSettings = {},
   ): Promise<void> {
+    // A stream is read once: with a server to fall back to, the lines are kept to send again.
+    const again = this.#hosts.length > 1 ? [...lines] : lines;
     try {
-      await this.client.insert({
-        table,
-        columns: [...columns] as [string, ...string[]],
-        values: Readable.from(lines, { objectMode: false }),
-        format: 'TabSeparated',
-        clickhouse_settings: settings,
-      });
+      await this.attempt((c) =>
+        c.insert({
+          table,
+          columns: [...columns] as [string, ...string[]],
+          values: Readable.from(again, { objectMode: false }),
+          format: 'TabSeparated',
+          clickhouse_settings: settings,
+        }),
+      );
     } catch (error) {
       this.fail('FV_STORE_WRITE', what, error);
     }
@@ -165,13 +245,13 @@ export class ClickHouseNode {
 
   async ping(): Promise<void> {
     try {
-      await this.client.query({ query: 'SELECT 1', format: 'TabSeparated' }).then((r) => r.text());
+      await this.attempt((c) => c.query({ query: 'SELECT 1', format: 'TabSeparated' }).then((r) => r.text()));
     } catch (error) {
       this.fail('FV_STORE_OPEN', 'cannot connect', error);
     }
   }
 
   async close(): Promise<void> {
-    await this.client.close();
+    for (const c of this.#clients) await c?.close();
   }
 }

@@ -1,6 +1,6 @@
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { FvError } from '../../errors/index.ts';
-import { ClickHouseNode, describeClickHouseError } from './clickhouse-node.ts';
+import { clickHouseEntry, describeClickHouseError } from './clickhouse-node.ts';
 import { parseClickHouseUrl } from './clickhouse-url.ts';
 
 /**
@@ -85,7 +85,7 @@ export function limitMessage(hit: 'memory' | 'rows' | 'time', env = process.env)
  */
 export async function requireReadOnlyClickHouseUser(url: string): Promise<void> {
   const where = parseClickHouseUrl(url);
-  const node = new ClickHouseNode(where, where.hosts[0] as string);
+  const node = clickHouseEntry(where);
   try {
     await node.ping();
     if (readonlyLevel(await node.readonlySetting(), where.user) === 0) {

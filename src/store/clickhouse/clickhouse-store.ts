@@ -46,6 +46,13 @@ function nextVersion(): bigint {
   return lastVersion;
 }
 
+/** Which shard each listed server holds, whether it answered, whether shards have replicas. */
+interface Topology {
+  readonly replicated: boolean;
+  readonly shard: readonly number[];
+  readonly up: readonly boolean[];
+}
+
 interface TableRow {
   columns: string;
   checkpoint: string | null;
@@ -111,8 +118,8 @@ class ClickHouseTableWriter implements TableWriter {
     if (deathLines.length > 0) {
       // Tombstones go to every shard, older than the rows that follow: wherever a key lived
       // before, its old version is hidden, and the new row (newer) wins on its own shard.
-      for (const node of this.store.nodes)
-        await node.insert(localTable(this.target), this.columns, deathLines, what);
+      for (const node of this.store.shardWriters())
+        await node.insert(localTable(this.target), this.columns, deathLines, what, this.store.insertSettings);
     }
     if (rowLines.length > 0) await this.store.insertRouted(this.target, this.columns, rowLines, what);
     // Only now, with every shard holding the batch, does the checkpoint move past it.
@@ -157,9 +164,12 @@ export class ClickHouseStore implements Store {
 
   private constructor(
     private readonly where: ClickHouseLocation,
+    /** Every listed server, in the order of the cluster's `<remote_servers>` entry. */
     readonly nodes: readonly ClickHouseNode[],
+    private readonly topology: Topology,
+    entry?: ClickHouseNode,
   ) {
-    this.entry = nodes[0] as ClickHouseNode;
+    this.entry = entry ?? (nodes[0] as ClickHouseNode);
   }
 
   get location(): string {
@@ -170,39 +180,134 @@ export class ClickHouseStore implements Store {
     return this.where.cluster !== undefined;
   }
 
+  /** Whether each shard is on several servers, with Replicated tables kept in step by ZooKeeper. */
+  get replicated(): boolean {
+    return this.topology.replicated;
+  }
+
+  /** The servers that answered when the store was opened (every one, unless replicated). */
+  private get liveNodes(): ClickHouseNode[] {
+    return this.nodes.filter((_, i) => this.topology.up[i]);
+  }
+
+  /**
+   * One server per shard, to write a shard's own table on: every server without replicas, else
+   * the first live replica of each shard (ZooKeeper brings the rows to the others).
+   */
+  shardWriters(): ClickHouseNode[] {
+    if (!this.replicated) return [...this.nodes];
+    const out: ClickHouseNode[] = [];
+    for (const shard of new Set(this.topology.shard)) {
+      const i = this.topology.shard.findIndex((s, j) => s === shard && this.topology.up[j]);
+      out.push(this.nodes[i] as ClickHouseNode);
+    }
+    return out;
+  }
+
+  /** Creating or replacing tables needs every replica: one that misses it would answer stale rows. */
+  private requireEveryReplica(what: string): void {
+    const down = this.nodes.filter((_, i) => !this.topology.up[i]).map((n) => n.host);
+    if (down.length > 0) {
+      throw new FvError(
+        'FV_STORE_REPLICA_DOWN',
+        `${what} needs every replica of ${this.location}, and ${down.join(', ')} did not answer; incremental writes go on with one live replica per shard`,
+      );
+    }
+  }
+
+  /** The table engine of a shard's table on server `i`: Replicated under `zkBase` when replicated. */
+  private engine(i: number, zkBase: string | undefined, merge: string, args: string): string {
+    if (!zkBase) return `${merge}(${args})`;
+    const path = `${zkBase}/${this.topology.shard[i]}`;
+    return `Replicated${merge}(${lit(path)}, '{replica}'${args ? `, ${args}` : ''})`;
+  }
+
+  /** Where a replicated table's shards meet in ZooKeeper: one folder per cluster, database, table. */
+  private zkFolder(name: string): string {
+    return `/clickhouse/fleetvault/${this.where.cluster}/${this.where.database}/${name}`;
+  }
+
   static async open(url: string): Promise<ClickHouseStore> {
     const where = parseClickHouseUrl(url);
     const nodes = where.hosts.map((h) => new ClickHouseNode(where, h));
-    const store = new ClickHouseStore(where, nodes);
+    const up = await Promise.all(
+      nodes.map((n) =>
+        n.ping().then(
+          () => true,
+          (error: unknown) => error,
+        ),
+      ),
+    );
+    let topology: Topology = {
+      replicated: false,
+      shard: nodes.map((_, i) => i + 1),
+      up: nodes.map(() => true),
+    };
+    let entry: ClickHouseNode | undefined;
     try {
-      for (const n of nodes) await n.ping();
+      const first = up.indexOf(true);
+      if (first < 0 || (!where.cluster && up[0] !== true)) throw up[0];
       if (where.cluster) {
-        const r = await store.entry.rows(
-          `SELECT count() FROM system.clusters WHERE cluster = ${lit(where.cluster)}`,
+        const firstNode = nodes[first] as ClickHouseNode;
+        const r = await firstNode.rows(
+          `SELECT shard_num, replica_num FROM system.clusters WHERE cluster = ${lit(where.cluster)} ORDER BY shard_num, replica_num`,
           'read the cluster',
         );
-        const servers = Number(r[0]?.[0] ?? 0);
-        if (servers !== nodes.length) {
+        if (r.length !== nodes.length) {
           throw new FvError(
             'FV_STORE_OPEN',
-            servers === 0
-              ? `cluster ${where.cluster} is not defined in <remote_servers> on ${store.entry.host}`
-              : `cluster ${where.cluster} has ${servers} servers but ${where.display} lists ${nodes.length}; list each shard's HTTP address`,
+            r.length === 0
+              ? `cluster ${where.cluster} is not defined in <remote_servers> on ${firstNode.host}`
+              : `cluster ${where.cluster} has ${r.length} servers but ${where.display} lists ${nodes.length}; list each server's HTTP address, shard by shard`,
           );
         }
+        const replicated = r.some((row) => Number(row[1]) > 1);
+        topology = { replicated, shard: r.map((row) => Number(row[0])), up: up.map((x) => x === true) };
+        if (!replicated) {
+          const down = up.find((x) => x !== true);
+          if (down !== undefined) throw down;
+        } else {
+          for (const shard of new Set(topology.shard)) {
+            if (!topology.shard.some((s, i) => s === shard && topology.up[i])) {
+              throw new FvError(
+                'FV_STORE_REPLICA_DOWN',
+                `no replica of shard ${shard} of ${where.display} answered (${where.hosts.filter((_, i) => topology.shard[i] === shard).join(', ')})`,
+              );
+            }
+          }
+          // Any live server can take the bookkeeping and the Distributed reads and writes: they
+          // are replicated to every server. Requests fail over to the next when one is gone.
+          const live = where.hosts.filter((_, i) => topology.up[i]);
+          entry = new ClickHouseNode(where, live[0] as string, live.slice(1));
+        }
       }
-      await store.entry.command(
-        `CREATE TABLE IF NOT EXISTS ${META} (key String, value String, v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY key`,
-        'create bookkeeping',
-      );
-      await store.entry.command(
-        `CREATE TABLE IF NOT EXISTS ${TABLES} (name String, columns String, checkpoint Nullable(String), rebuild_checkpoint Nullable(String), v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY name`,
-        'create bookkeeping',
-      );
-      await store.entry.command(
-        `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain String, pseudonym UUID, erased_at DateTime('UTC') DEFAULT now()) ENGINE = MergeTree ORDER BY (domain, pseudonym)`,
-        'create bookkeeping',
-      );
+    } catch (error) {
+      for (const n of nodes) await n.close();
+      throw error;
+    }
+    const store = new ClickHouseStore(where, nodes, topology, entry);
+    try {
+      // Bookkeeping: on the first server, or with replicas on every server, one ZooKeeper folder.
+      const bookkeeping = store.replicated ? store.liveNodes : [store.entry];
+      const zk = (table: string) => (store.replicated ? store.zkFolder(table) : undefined);
+      const engine = (table: string, merge: string, args: string) =>
+        zk(table)
+          ? `Replicated${merge}(${lit(zk(table) as string)}, '{replica}'${args ? `, ${args}` : ''})`
+          : `${merge}(${args})`;
+      for (const node of bookkeeping) {
+        await node.command(
+          `CREATE TABLE IF NOT EXISTS ${META} (key String, value String, v UInt64) ENGINE = ${engine(META, 'ReplacingMergeTree', 'v')} ORDER BY key`,
+          'create bookkeeping',
+        );
+        await node.command(
+          `CREATE TABLE IF NOT EXISTS ${TABLES} (name String, columns String, checkpoint Nullable(String), rebuild_checkpoint Nullable(String), v UInt64) ENGINE = ${engine(TABLES, 'ReplacingMergeTree', 'v')} ORDER BY name`,
+          'create bookkeeping',
+        );
+        await node.command(
+          `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain String, pseudonym UUID, erased_at DateTime('UTC') DEFAULT now()) ENGINE = ${engine(FORGOTTEN, 'MergeTree', '')} ORDER BY (domain, pseudonym)`,
+          'create bookkeeping',
+        );
+      }
     } catch (error) {
       await store.close();
       if (error instanceof FvError && error.code === 'FV_STORE_WRITE')
@@ -220,7 +325,19 @@ export class ClickHouseStore implements Store {
     what: string,
   ): Promise<void> {
     if (!this.sharded) return this.entry.insert(localTable(table), columns, lines, what);
-    await this.entry.insert(allTable(table), columns, lines, what, { insert_distributed_sync: 1 });
+    await this.entry.insert(allTable(table), columns, lines, what, {
+      ...this.insertSettings,
+      insert_distributed_sync: 1,
+    });
+  }
+
+  /**
+   * Replicated tables drop a block equal to one of the last hundred inserted (ZooKeeper keeps
+   * their hashes); fleetvault's writes are idempotent by key and version instead, so a block equal
+   * to an earlier one (a device message sent again after a sync hid it) is written, not dropped.
+   */
+  get insertSettings(): { insert_deduplicate?: 0 } {
+    return this.replicated ? { insert_deduplicate: 0 } : {};
   }
 
   private async tableExists(name: string): Promise<boolean> {
@@ -234,7 +351,7 @@ export class ClickHouseStore implements Store {
   /** Whether every node has the table's local table, its Distributed table (sharded) and its view. */
   private async completeEverywhere(name: string): Promise<boolean> {
     const names = [localTable(name), ...(this.sharded ? [allTable(name)] : []), name];
-    for (const node of this.nodes) {
+    for (const node of this.liveNodes) {
       const r = await node.rows(
         `SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN (${names.map(lit).join(', ')})`,
         'read the catalog',
@@ -276,18 +393,38 @@ export class ClickHouseStore implements Store {
       .map((c) => `${q(c.name)} ${c.type}`)
       .join(', ');
     const order = spec.key.map(q).join(', ');
-    for (const node of this.nodes) {
+    const zkBase = this.replicated ? await this.zkBase(name) : undefined;
+    for (const [i, node] of this.nodes.entries()) {
+      if (!this.topology.up[i]) continue;
       await node.command(
-        `CREATE TABLE IF NOT EXISTS ${q(localTable(name))} (${cols}, _fv_version UInt64, _fv_deleted UInt8) ENGINE = ReplacingMergeTree(_fv_version) ORDER BY (${order}) SETTINGS old_parts_lifetime = ${OLD_PARTS_SECONDS}`,
+        `CREATE TABLE IF NOT EXISTS ${q(localTable(name))} (${cols}, _fv_version UInt64, _fv_deleted UInt8) ENGINE = ${this.engine(i, zkBase, 'ReplacingMergeTree', '_fv_version')} ORDER BY (${order}) SETTINGS old_parts_lifetime = ${OLD_PARTS_SECONDS}`,
         what,
       );
     }
     await this.exposeOn(spec, name, what);
   }
 
+  /**
+   * The ZooKeeper folder of a table's shards: the one its existing replicas use (a server that
+   * missed the table, down when it was created, joins them when a later write finds it missing
+   * and fetches its rows), else a new one. Each creation gets its own folder, since a
+   * rebuilt table is renamed into place and a Replicated table keeps its folder across renames.
+   */
+  private async zkBase(name: string): Promise<string> {
+    for (const node of this.liveNodes) {
+      const r = await node.rows(
+        `SELECT zookeeper_path FROM system.replicas WHERE database = currentDatabase() AND table = ${lit(localTable(name))}`,
+        'read the replicas',
+      );
+      const path = r[0]?.[0];
+      if (path) return path.replace(/\/[^/]*$/, '');
+    }
+    return `${this.zkFolder(name.replace(REBUILD_SUFFIX, ''))}/${randomBytes(8).toString('hex')}`;
+  }
+
   private async exposeOn(spec: StoreTableSpec, name: string, what: string): Promise<void> {
     const visible = spec.columns.map((c) => q(c.name)).join(', ');
-    for (const node of this.nodes) {
+    for (const node of this.liveNodes) {
       if (this.sharded) {
         await node.command(`DROP TABLE IF EXISTS ${q(allTable(name))}`, what);
         await node.command(
@@ -309,8 +446,45 @@ export class ClickHouseStore implements Store {
     return readableTable(name, this.sharded);
   }
 
+  /**
+   * With replicas, a rebuilt table of the same columns replaces the rows of the live one with
+   * `REPLACE PARTITION`, which ZooKeeper logs: a replica that is down replays it when it returns,
+   * where a `RENAME` would leave it the old table (and the rows erased since) under the live name.
+   */
+  private async replaceReplicated(spec: StoreTableSpec, built: string, what: string): Promise<boolean> {
+    const columnsOf = async (table: string) =>
+      (
+        await this.entry.rows(
+          `SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = ${lit(table)} ORDER BY name`,
+          what,
+        )
+      )
+        .map((r) => r.join(' '))
+        .join(', ');
+    const live = await columnsOf(localTable(spec.name));
+    if (live === '' || live !== (await columnsOf(localTable(built)))) return false;
+    for (const node of this.shardWriters()) {
+      // The built table's rows reached this replica through replication: wait for all of them.
+      await node.command(`SYSTEM SYNC REPLICA ${q(localTable(built))}`, what);
+      await node.command(
+        `ALTER TABLE ${q(localTable(spec.name))} REPLACE PARTITION tuple() FROM ${q(localTable(built))}`,
+        what,
+      );
+    }
+    for (const node of this.liveNodes) {
+      if (this.sharded) await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
+      await node.command(`DROP TABLE IF EXISTS ${q(localTable(built))}`, what);
+    }
+    return true;
+  }
+
   async swapIn(spec: StoreTableSpec, built: string): Promise<void> {
     const what = `swap in the rebuilt ${spec.name}`;
+    if (this.replicated && (await this.replaceReplicated(spec, built, what))) {
+      await this.exposeOn(spec, spec.name, what);
+      return;
+    }
+    this.requireEveryReplica(what);
     for (const node of this.nodes) {
       const old = `${localTable(spec.name)}__fv_old`;
       await node.command(`DROP TABLE IF EXISTS ${q(old)}`, what);
@@ -423,7 +597,7 @@ export class ClickHouseStore implements Store {
     }
     if (mode === 'rebuild') {
       const built = spec.name + REBUILD_SUFFIX;
-      for (const node of this.nodes) {
+      for (const node of this.liveNodes) {
         await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
         await node.command(`DROP TABLE IF EXISTS ${q(localTable(built))}`, what);
       }
@@ -458,6 +632,7 @@ export class ClickHouseStore implements Store {
 
   /** Runs a delete on every shard and waits until each has rewritten its parts. */
   private async mutate(table: string, where: string, what: string): Promise<void> {
+    if (this.replicated) return this.mutateReplicas(table, where, what);
     for (const node of this.nodes) {
       await node.command(`ALTER TABLE ${q(localTable(table))} DELETE WHERE ${where}`, what);
     }
@@ -475,6 +650,31 @@ export class ClickHouseStore implements Store {
             `ClickHouse at ${node.host}: ${what}: the delete did not finish in 10 minutes`,
           );
         await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  /**
+   * With replicas a delete is written once per shard, into ZooKeeper's log of that shard's table:
+   * every replica applies it, and one that is down applies it when it returns, before it takes a
+   * new part (it replays the log in order). fleetvault waits until no live replica holds a
+   * matching row, any version, tombstones included.
+   */
+  private async mutateReplicas(table: string, where: string, what: string): Promise<void> {
+    for (const node of this.shardWriters()) {
+      await node.command(`ALTER TABLE ${q(localTable(table))} DELETE WHERE ${where}`, what);
+    }
+    for (const node of this.liveNodes) {
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const r = await node.rows(`SELECT count() FROM ${q(localTable(table))} WHERE ${where}`, what);
+        if (Number(r[0]?.[0] ?? 0) === 0) break;
+        if (Date.now() > deadline)
+          throw new FvError(
+            'FV_STORE_WRITE',
+            `ClickHouse at ${node.host}: ${what}: the delete did not reach this replica in 10 minutes`,
+          );
+        await new Promise((r) => setTimeout(r, 100));
       }
     }
   }
@@ -680,5 +880,6 @@ export class ClickHouseStore implements Store {
 
   async close(): Promise<void> {
     for (const n of this.nodes) await n.close();
+    if (!this.nodes.includes(this.entry)) await this.entry.close();
   }
 }

@@ -1,0 +1,386 @@
+// End to end (slow): ClickHouse with 2 shards × 2 replicas and ZooKeeper, and `kill -9` of one
+// server during a sync, during change capture, during an erasure and while the API is served.
+// Every run ends with every row exactly once (each shard's replicas equal, the shards' sum equal
+// to DuckDB's count), the same answers as DuckDB, and the erased people gone from every replica,
+// the one that was down included. (ZooKeeper's loss: README, "When ZooKeeper is gone".)
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
+import { type MetricAnswer, type MetricsFile, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+
+const TABLES = [
+  'users',
+  'devices',
+  'app_sessions',
+  'integrations',
+  'connection_events',
+  'scale_measurements',
+];
+const METRICS = ['connection_attempts', 'connection_failure_rate', 'active_devices'];
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let cluster: ClickHouseCluster;
+let s: SyncedStore;
+let file: MetricsFile;
+const outputs: CliRun[] = [];
+
+const cli = async (args: string[]) => {
+  const r = await runCli(args);
+  outputs.push(r);
+  return r;
+};
+const syncArgs = (store: string, ...extra: string[]) => [
+  'sync',
+  '--source',
+  s.db.url,
+  '--policy',
+  DEMO_POLICY,
+  '--store',
+  store,
+  '--key-file',
+  s.keyFile,
+  ...extra,
+];
+const forgetArgs = (store: string, userId: string) => [
+  'forget',
+  '--user-id',
+  userId,
+  '--policy',
+  DEMO_POLICY,
+  '--store',
+  store,
+  '--key-file',
+  s.keyFile,
+  '--json',
+];
+
+/** Runs the CLI in a child process; `during` runs while it does; resolves to its exit code. */
+async function runWhile(args: string[], during: () => Promise<void>): Promise<number | null> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await during();
+  return exited;
+}
+
+/** Live rows per table as the store's status reports them. */
+async function counts(store: string): Promise<Record<string, number>> {
+  const reader = await MetricsReader.open(store, file);
+  try {
+    const status = (await reader.storeStatus()) as { tables: Array<{ name: string; rows: number }> };
+    return Object.fromEntries(status.tables.map((t) => [t.name, t.rows]));
+  } finally {
+    reader.close();
+  }
+}
+
+function expectSameAnswer(a: MetricAnswer, b: MetricAnswer, label: string): void {
+  expect({ ...a, groups: [], totals: [] }, label).toEqual({ ...b, groups: [], totals: [] });
+  for (const part of ['groups', 'totals'] as const) {
+    expect(a[part].length, `${label} ${part}`).toBe(b[part].length);
+    a[part].forEach((g, i) => {
+      const d = b[part][i] as (typeof b)[typeof part][number];
+      expect({ ...g, values: {} }, label).toEqual({ ...d, values: {} });
+      for (const [k, v] of Object.entries(g.values)) {
+        const want = d.values[k] ?? null;
+        if (v === null || want === null) expect(v, `${label} ${k}`).toBe(want);
+        else
+          expect(Math.abs(v - want), `${label} ${k}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(want)));
+      }
+    });
+  }
+}
+
+/** The same live rows per table, and the same answers for the metrics, as the DuckDB store. */
+async function expectSameAsDuckDb(store: string, reference: string): Promise<void> {
+  expect(await counts(store)).toEqual(await counts(reference));
+  const a = await MetricsReader.open(store, file);
+  const b = await MetricsReader.open(reference, file);
+  try {
+    for (const metric of METRICS) {
+      const q = { metric, grain: 'day' as const, by: [], from: '2026-10-01', to: '2026-11-30' };
+      expectSameAnswer(await a.query(q), await b.query(q), metric);
+    }
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
+/** Waits until every replica of database `db` has fetched and applied ZooKeeper's log (every server up). */
+async function caughtUp(db: string): Promise<void> {
+  for (let i = 0; i < cluster.nodes.length; i++) {
+    const tables = (
+      await cluster.query(
+        i,
+        `SELECT name FROM system.tables WHERE database = '${db}' AND engine LIKE 'Replicated%'`,
+      )
+    )
+      .split('\n')
+      .filter(Boolean);
+    for (const t of tables) await cluster.query(i, `SYSTEM SYNC REPLICA ${db}.${t}`);
+  }
+}
+
+/**
+ * Every row exactly once: both replicas of a shard hold the same live rows, and the shards'
+ * live rows add up to the store's count (a row on two shards would count twice).
+ */
+async function expectEachRowOnce(db: string, store: string): Promise<void> {
+  await caughtUp(db);
+  const total = await counts(store);
+  for (const t of TABLES) {
+    const perNode = await Promise.all(
+      cluster.nodes.map(async (_, i) =>
+        Number(
+          await cluster.query(i, `SELECT count() FROM ${db}.${t}__fv_local FINAL WHERE _fv_deleted = 0`),
+        ),
+      ),
+    );
+    const shards = new Map<number, number[]>();
+    for (const [i, n] of cluster.nodes.entries())
+      shards.set(n.shard, [...(shards.get(n.shard) ?? []), perNode[i] as number]);
+    let sum = 0;
+    for (const [shard, replicas] of shards) {
+      expect(new Set(replicas).size, `${db}.${t}: replicas of shard ${shard} differ (${replicas})`).toBe(1);
+      sum += replicas[0] as number;
+    }
+    expect(sum, `${db}.${t}: rows across shards`).toBe(total[t]);
+  }
+}
+
+/** Users with devices, not deleted, for the erasure test. */
+async function someUsers(n: number, offset: number): Promise<string[]> {
+  return (
+    await s.db.query(
+      `SELECT u.id FROM users u WHERE u.deleted_at IS NULL AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.id LIMIT ${n} OFFSET ${offset}`,
+    )
+  ).rows.map((r) => String(r.id));
+}
+
+describe('ClickHouse with replicas, one server killed', () => {
+  beforeAll(async () => {
+    [cluster, s] = await Promise.all([
+      startClickHouseCluster(2, { replicas: 2 }),
+      syncedStore({ users: 800, days: 10, seed: 43 }),
+    ]);
+    file = readMetricsFile(DEMO_METRICS);
+  }, 300_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+    await s?.db.drop();
+    for (const o of outputs) expect(`${o.stdout}${o.stderr}`).not.toContain(cluster.password);
+  });
+
+  it('kill -9 of the server sync writes through, mid-sync: the sync finishes or resumes, each row once', async () => {
+    const first = await cli(syncArgs(cluster.url));
+    expect(first.code, first.stderr).toBe(0);
+    await s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + row_number() OVER (), d.id, TIMESTAMPTZ '2026-11-21 08:00:00+00' + g * INTERVAL '1 second', 'fail', 'E9', -70, 300, '10.9.9.8', '4.12.1' FROM (SELECT id FROM devices ORDER BY id LIMIT 300) d CROSS JOIN generate_series(1, 200) g CROSS JOIN (SELECT max(id) AS mx FROM connection_events) m",
+    );
+    await s.db.query("UPDATE devices SET firmware_version = '9.9.7', updated_at = now() WHERE id % 7 = 0");
+    expect((await cli(syncArgs(s.store))).code).toBe(0);
+    // Server 0 (shard 1, replica 1) is where requests go first: killing it is the hard case.
+    try {
+      const code = await runWhile(syncArgs(cluster.url, '--batch-size', '2000'), async () => {
+        await wait(800 + Math.random() * 800);
+        cluster.kill(0);
+      });
+      if (code !== 0) {
+        // Resumed with the server still down: the other replica of shard 1 takes its place.
+        const r = await cli(syncArgs(cluster.url));
+        expect(r.code, r.stderr).toBe(0);
+      }
+    } finally {
+      await cluster.start(0);
+    }
+    // A table the sync created while server 0 was down is created there by the next write run.
+    expect((await cli(syncArgs(cluster.url))).code).toBe(0);
+    await expectEachRowOnce('fv', cluster.url);
+    await expectSameAsDuckDb(cluster.url, s.store);
+  }, 300_000);
+
+  it('kill -9 of a replica during change capture: resumed, the same as DuckDB', async () => {
+    const url = await cluster.database('fv_cdc');
+    const duck = join(s.dir, 'cdc.duckdb');
+    const args = (store: string) => syncArgs(store, '--mode', 'cdc');
+    for (const store of [duck, url]) {
+      const r = await cli(args(store));
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT (SELECT max(id) FROM connection_events) + g, (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL) + (g % 13), TIMESTAMPTZ '2026-11-20 08:00:00+00' + g * INTERVAL '1 second', 'success', NULL, -50, 120, '10.9.9.9', '4.12.1' FROM generate_series(1, 30000) g",
+    );
+    await s.db.query("UPDATE connection_events SET outcome = 'fail', error_code = 'E7' WHERE id % 89 = 0");
+    await s.db.query('DELETE FROM connection_events WHERE id % 101 = 0');
+    try {
+      await runWhile(args(url), async () => {
+        await wait(400 + Math.random() * 800);
+        cluster.kill(3); // shard 2, replica 2
+      });
+      const r = await cli(args(url));
+      expect(r.code, r.stderr).toBe(0);
+      expect((await cli(args(duck))).code).toBe(0);
+    } finally {
+      await cluster.start(3);
+    }
+    await expectEachRowOnce('fv_cdc', url);
+    await expectSameAsDuckDb(url, duck);
+  }, 300_000);
+
+  it('erases from every replica, and a replica down during the erasure does not bring the rows back', async () => {
+    // Bring the main store up to date with the changes above, both stores alike.
+    for (const store of [s.store, cluster.url]) expect((await cli(syncArgs(store))).code).toBe(0);
+    const [soft, forgotten, forgotten2] = (await someUsers(3, 10)) as [string, string, string];
+    await s.db.query('UPDATE users SET deleted_at = now(), updated_at = now() WHERE id = $1', [soft]);
+    // One replica of each shard is down for the erasure: every erased row has a replica that misses it.
+    cluster.kill(1);
+    const pseudonyms: string[] = [];
+    try {
+      const sync = await cli(syncArgs(cluster.url)); // the deleted owner's rows go
+      expect(sync.code, sync.stderr).toBe(0);
+      const f = await cli(forgetArgs(cluster.url, forgotten));
+      expect(f.code, f.stderr).toBe(0);
+      pseudonyms.push(JSON.parse(f.stdout.split('\n')[0] as string).pseudonym);
+      // The other shard loses a replica during the second erasure.
+      let out = '';
+      const child = spawn(process.execPath, [BIN, ...forgetArgs(cluster.url, forgotten2)], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      const code = await new Promise<number | null>((r) => {
+        child.once('exit', r);
+        setTimeout(() => cluster.kill(3), 150);
+      });
+      if (code !== 0) {
+        const again = await cli(forgetArgs(cluster.url, forgotten2));
+        expect(again.code, again.stderr).toBe(0);
+        out = again.stdout;
+      }
+      pseudonyms.push(JSON.parse(out.split('\n')[0] as string).pseudonym);
+    } catch (error) {
+      await Promise.all([cluster.start(1), cluster.start(3)]);
+      throw error;
+    }
+    for (const store of [s.store]) {
+      expect((await cli(syncArgs(store))).code).toBe(0);
+      for (const u of [forgotten, forgotten2]) expect((await cli(forgetArgs(store, u))).code).toBe(0);
+    }
+
+    // The two replicas come back: the erased rows must not.
+    const returned = Date.now();
+    await Promise.all([cluster.start(1), cluster.start(3)]);
+    const list = pseudonyms.map((p) => `'${p}'`).join(', ');
+    const held = async (i: number) => {
+      let n = 0;
+      for (const [t, c] of [
+        ['users', 'id'],
+        ['devices', 'user_id'],
+        ['integrations', 'user_id'],
+        ['app_sessions', 'user_id'],
+      ])
+        n += Number(await cluster.query(i, `SELECT count() FROM fv.${t}__fv_local WHERE ${c} IN (${list})`));
+      return n;
+    };
+    let visibleFor = 0;
+    for (const i of [1, 3]) {
+      while ((await held(i)) > 0) {
+        visibleFor = Date.now() - returned;
+        expect(visibleFor, `server ${i} still holds erased rows`).toBeLessThan(120_000);
+        await wait(100);
+      }
+    }
+    await caughtUp('fv');
+    for (let i = 0; i < cluster.nodes.length; i++) expect(await held(i), `server ${i}`).toBe(0);
+    // A sync after the return brings nothing back either.
+    expect((await cli(syncArgs(cluster.url))).code).toBe(0);
+    for (let i = 0; i < cluster.nodes.length; i++) expect(await held(i), `server ${i} after sync`).toBe(0);
+    await expectEachRowOnce('fv', cluster.url);
+    await expectSameAsDuckDb(cluster.url, s.store);
+    // How long a returning replica showed erased rows in its own table (README, "Replicas").
+    process.stdout.write(`erased rows visible on a returning replica for ${visibleFor} ms\n`);
+  }, 300_000);
+
+  it('serves the API through the death of the server it reads from, with the same answers', async () => {
+    const state = join(s.dir, 'serve-state');
+    const made = await cli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
+    const token = JSON.parse(made.stdout).token as string;
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--store',
+        cluster.readerUrl,
+        '--metrics',
+        DEMO_METRICS,
+        '--state-dir',
+        state,
+        '--listen',
+        '127.0.0.1:0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          const p = Number(/on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
+          if (p > 0) resolve(p);
+        });
+        child.stderr.on('data', (d) => {
+          out += d;
+        });
+        child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+      });
+      const path =
+        '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.firmware_version&from=2026-10-01&to=2026-11-30';
+      const duck = await MetricsReader.open(s.store, file);
+      const want = await duck.query({
+        metric: 'connection_failure_rate',
+        grain: 'week',
+        by: ['devices.firmware_version'],
+        from: '2026-10-01',
+        to: '2026-11-30',
+      });
+      duck.close();
+      const statuses: number[] = [];
+      const ask = async () => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        statuses.push(res.status);
+        const body = await res.json();
+        expect(res.status, JSON.stringify(body)).toBe(200);
+        expectSameAnswer(body as MetricAnswer, want, 'api');
+      };
+      await ask();
+      // The server serve reads through dies (and a query may be running on it), then the other
+      // shard's first replica.
+      const killer = (async () => {
+        await wait(300);
+        cluster.kill(0);
+        await wait(1500);
+        cluster.kill(2);
+      })();
+      const until = Date.now() + 4000;
+      while (Date.now() < until) {
+        await ask();
+        await wait(400);
+      }
+      await killer;
+      await ask();
+      expect(statuses.length).toBeGreaterThan(3);
+    } finally {
+      child.kill('SIGTERM');
+      await Promise.all([cluster.start(0), cluster.start(2)]);
+    }
+    expect(out).not.toContain(cluster.password);
+  });
+});
