@@ -5,6 +5,8 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts'],
     setupFiles: ['test/setup/fail-on-console.ts'],
+    // A loaded 2-core machine stretches the store-backed unit tests past vitest's 5 s default.
+    testTimeout: 60_000,
     pool: 'forks',
     maxWorkers: 2,
   },

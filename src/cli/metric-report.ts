@@ -1,6 +1,8 @@
 import type { MetricAnswer, MetricDefinition } from '../metrics/index.ts';
 import type { Output } from './output.ts';
 
+const GRAIN_WORD: Readonly<Record<string, string>> = { day: 'daily', week: 'weekly', month: 'monthly' };
+
 /** A value as people read it: counts with separators, shares as percentages, durations in units. */
 export function formatValue(v: number | null, format: MetricDefinition['format']): string {
   if (v === null) return '-';
@@ -22,7 +24,7 @@ export function printAnswer(
 ): void {
   out.line(opts.title ?? `${a.metric}: ${a.description}`);
   out.line(
-    `  ${a.grain}ly, ${a.from} to ${a.to} (exclusive), k = ${a.k}${a.by.length ? `, by ${a.by.join(', ')}` : ''}`,
+    `  ${GRAIN_WORD[a.grain] ?? a.grain}, ${a.from} to ${a.to} (exclusive), k = ${a.k}${a.by.length ? `, by ${a.by.join(', ')}` : ''}`,
   );
   const header = ['period', ...a.by, ...a.outputs, a.format === 'ratio' ? 'users (num / den)' : 'users'];
   const n = (x: number | null | undefined) => (x ?? 0).toLocaleString('en-US');
