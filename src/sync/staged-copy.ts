@@ -31,6 +31,7 @@ import { duckDbType } from '../store/duckdb/duckdb-values.ts';
 import type { TableWriter, WriteMode } from '../store/index.ts';
 import type { BatchRefusal } from './batch-pipeline.ts';
 import { SAMPLE_KEYS } from './batch-pipeline.ts';
+import { readAhead } from './read-ahead.ts';
 import { WEAK_SHARE } from './row-transformer.ts';
 import type { QuarantineCount } from './sync-result.ts';
 import { decodePosition, encodePosition, type TablePlan } from './table-plan.ts';
@@ -252,12 +253,50 @@ export type StagedResult =
       readonly refusal: BatchRefusal;
     };
 
+/**
+ * Cuts PostgreSQL's CSV into batches of whole rows (a newline outside quotes ends a row), as the
+ * bytes arrived: no parsing, no copy. Stopping early ends the COPY.
+ */
+async function* csvBatches(
+  stream: AsyncIterable<unknown> & { destroyed: boolean; destroy(): void },
+  table: string,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<{ parts: Buffer[]; rows: number }> {
+  let parts: Buffer[] = [];
+  let rows = 0;
+  let quoted = false;
+  try {
+    for await (const data of stream) {
+      signal?.throwIfAborted();
+      let chunk = data as Buffer;
+      for (let i = 0; i < chunk.length; i++) {
+        const c = chunk[i];
+        if (c === 34) quoted = !quoted;
+        else if (c === 10 && !quoted && ++rows === STAGED_BATCH) {
+          parts.push(chunk.subarray(0, i + 1));
+          yield { parts, rows };
+          parts = [];
+          rows = 0;
+          chunk = chunk.subarray(i + 1);
+          i = -1;
+        }
+      }
+      if (chunk.length > 0) parts.push(chunk);
+    }
+    if (quoted || (parts.length > 0 && rows === 0))
+      throw new Error(`COPY of ${table} ended in the middle of a row`);
+    if (rows > 0) yield { parts, rows };
+  } finally {
+    if (!stream.destroyed) stream.destroy();
+  }
+}
+
 /** The private staging database: in memory, no spilling, only the pipe readable, locked. */
 async function openStaging(fifo: string): Promise<{ instance: DuckDBInstance; db: DuckDBConnection }> {
   const instance = await DuckDBInstance.create(':memory:', {
     temp_directory: '',
     memory_limit: STAGING_MEMORY,
-    threads: '1',
+    threads: process.env.FV_STAGE_THREADS ?? '1',
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
   });
@@ -284,6 +323,8 @@ export async function stagedCopy(
   const fifo = join(dir, 'batch.csv');
   execFileSync('mkfifo', ['-m', '600', fifo]);
   const { instance, db } = await openStaging(fifo);
+  // The store's append of the batch before, if one is under way.
+  let writing: Promise<void> = Promise.resolve();
   try {
     const readKind = new Map(plan.read.map((c) => [c.name, c.kind]));
     const keyCols = new Set(plan.store.key);
@@ -461,53 +502,43 @@ export async function stagedCopy(
       const raw = last.getRows()[0];
       if (raw)
         position = decodePosition(plan, encodePosition(raw.map((v) => (v === null ? null : String(v)))));
-      const result = await db.stream(`SELECT ${select.join(', ')} FROM b${where} ORDER BY rowid`);
+      // The batch's transformed rows, materialized (transformed values only), go to the store while
+      // the staging database takes the next batch; batches commit one after another, in order.
+      const result = await db.run(`SELECT ${select.join(', ')} FROM b${where} ORDER BY rowid`);
+      let k = 0;
       const next = async (): Promise<DuckDBDataChunk | undefined> => {
-        const chunk = await result.fetchChunk();
-        return chunk && chunk.rowCount > 0 ? chunk : undefined;
+        while (k < result.chunkCount) {
+          const chunk = result.getChunk(k++);
+          if (chunk.rowCount > 0) return chunk;
+        }
+        return undefined;
       };
-      rowsWritten += (await writer.appendChunks?.(next, position ? ctx.seal(position) : undefined)) ?? 0;
-      rowsRead += count;
-      ctx.onBatch?.(rowsRead);
+      const checkpoint = position ? ctx.seal(position) : undefined;
+      const previous = writing;
+      writing = (async () => {
+        await previous;
+        rowsWritten += (await writer.appendChunks?.(next, checkpoint)) ?? 0;
+        rowsRead += count;
+        ctx.onBatch?.(rowsRead);
+      })();
+      writing.catch(() => {}); // awaited in turn; a failure surfaces there
       return undefined;
     };
 
-    // Whole rows only go into a batch: a newline outside quotes ends a row.
-    let parts: Buffer[] = [];
-    let rows = 0;
-    let quoted = false;
-    try {
-      for await (const data of stream) {
-        ctx.signal?.throwIfAborted();
-        let chunk = data as Buffer;
-        for (let i = 0; i < chunk.length; i++) {
-          const c = chunk[i];
-          if (c === 34) quoted = !quoted;
-          else if (c === 10 && !quoted && ++rows === STAGED_BATCH) {
-            parts.push(chunk.subarray(0, i + 1));
-            await load(parts);
-            const refusal = await handle(rows);
-            if (refusal) return { ok: false, rowsRead: rowsRead + rows, rowsWritten, refusal };
-            parts = [];
-            rows = 0;
-            chunk = chunk.subarray(i + 1);
-            i = -1;
-          }
-        }
-        if (chunk.length > 0) parts.push(chunk);
+    // Batch N+1 streams from PostgreSQL while batch N is staged, scanned and written.
+    for await (const batch of readAhead(csvBatches(stream, table, ctx.signal))) {
+      await load(batch.parts);
+      const refusal = await handle(batch.rows);
+      if (refusal) {
+        await writing;
+        return { ok: false, rowsRead: rowsRead + batch.rows, rowsWritten, refusal };
       }
-      if (quoted || (parts.length > 0 && rows === 0))
-        throw new Error(`COPY of ${table} ended in the middle of a row`);
-      if (rows > 0) {
-        await load(parts);
-        const refusal = await handle(rows);
-        if (refusal) return { ok: false, rowsRead: rowsRead + rows, rowsWritten, refusal };
-      }
-    } finally {
-      if (!stream.destroyed) stream.destroy();
     }
+    await writing;
     return { ok: true, rowsRead, rowsWritten, quarantined: [...quarantine.values()], position };
   } finally {
+    // The store may still be reading chunks the staging database owns.
+    await writing.catch(() => {});
     db.closeSync();
     instance.closeSync();
     rmSync(dir, { recursive: true, force: true });
