@@ -236,6 +236,7 @@ async function main(): Promise<void> {
 
 Machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL on 127.0.0.1. Date: ${new Date().toISOString().slice(0, 10)}. Seeded in ${seeded.toFixed(0)} s.
 \`bench_events\`: ${EVENTS.toLocaleString('en')} rows shaped like connection_events (two pseudonyms per row). \`bench_wide\`: ${WIDE.toLocaleString('en')} rows of about 230 bytes (16 columns, a secret never read; an etag, a sha256, a 64-hex chunk id and a UUID per row kept as attributes and scanned, \`on_detect: block\`, zero rows blocked; an IP prefix and a day generalized).
+Both tables are first copies, so the sync takes the staged path (README); the row path is the same build with \`FLEETVAULT_SYNC_PATH=rows\`, and "before" is the earlier commit's compiled benchmark, all in this run. The machine is shared: compare rows of one run only.
 
 | what | rows | seconds | rows/s | vs raw COPY | peak RSS |
 | --- | ---: | ---: | ---: | ---: | ---: |

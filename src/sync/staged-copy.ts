@@ -296,7 +296,7 @@ async function openStaging(fifo: string): Promise<{ instance: DuckDBInstance; db
   const instance = await DuckDBInstance.create(':memory:', {
     temp_directory: '',
     memory_limit: STAGING_MEMORY,
-    threads: process.env.FV_STAGE_THREADS ?? '1',
+    threads: '1',
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
   });
