@@ -1,10 +1,14 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveTransform, type Transform, type Value, type ValueKind } from '../policy/index.ts';
 import { hmacPseudonymizer, pseudonymToUuid } from '../privacy/index.ts';
 import { keyFromBytes } from '../privacy/key-file.ts';
-import { generalizeSql, pseudonymFunction, transformFunction } from './staged-copy.ts';
+import { generalizeSql, openStaging, pseudonymFunction, transformFunction } from './staged-copy.ts';
 
 const t = (spec: unknown) => resolveTransform(spec) as Transform;
 let instance: DuckDBInstance;
@@ -126,5 +130,32 @@ describe('staged path: pseudonyms', () => {
       expect(rows[i]?.[0]).toBe(pseudonymToUuid(p.pseudonym(v)));
       expect(rows[i]?.[1]).toBeNull();
     });
+  });
+});
+
+describe('staged path: the staging database', () => {
+  it('reads its pipe and nothing else, never spills, and cannot be reconfigured', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-staging-test-'));
+    const fifo = join(dir, 'batch.csv');
+    const other = join(dir, 'other.csv');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    writeFileSync(other, '1,2\n');
+    const { instance, db: stage } = await openStaging(fifo);
+    try {
+      const setting = async (name: string) =>
+        (await stage.runAndReadAll(`SELECT current_setting('${name}')`)).getRows()[0]?.[0];
+      expect(await setting('temp_directory')).toBe('');
+      expect(await setting('enable_external_access')).toBe(false);
+      expect(await setting('lock_configuration')).toBe(true);
+      await expect(stage.run(`SELECT * FROM read_csv('${other}')`)).rejects.toThrow();
+      await expect(stage.run(`COPY (SELECT 1) TO '${join(dir, 'out.csv')}'`)).rejects.toThrow();
+      await expect(stage.run(`SET temp_directory = '${dir}'`)).rejects.toThrow();
+      await expect(stage.run('SET enable_external_access = true')).rejects.toThrow();
+      await expect(stage.run(`ATTACH '${join(dir, 'x.duckdb')}' AS x`)).rejects.toThrow();
+    } finally {
+      stage.closeSync();
+      instance.closeSync();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

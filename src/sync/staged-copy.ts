@@ -292,7 +292,7 @@ async function* csvBatches(
 }
 
 /** The private staging database: in memory, no spilling, only the pipe readable, locked. */
-async function openStaging(fifo: string): Promise<{ instance: DuckDBInstance; db: DuckDBConnection }> {
+export async function openStaging(fifo: string): Promise<{ instance: DuckDBInstance; db: DuckDBConnection }> {
   const instance = await DuckDBInstance.create(':memory:', {
     temp_directory: '',
     memory_limit: STAGING_MEMORY,
