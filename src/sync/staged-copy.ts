@@ -162,7 +162,8 @@ export function pseudonymFunction(name: string, key: Uint8Array, cache: boolean)
     mainFunction: (_info, input, output) => {
       const v = input.getColumnVector(0) as DuckDBVector<string | null>;
       const view = (output as unknown as { dataView: DataView }).dataView;
-      for (let i = 0; i < input.rowCount; i++) {
+      const rows = input.rowCount; // a native call: once per chunk, not per row
+      for (let i = 0; i < rows; i++) {
         const s = v.getItem(i);
         if (s === null) {
           output.setItem(i, null);
@@ -211,7 +212,8 @@ export function transformFunction(name: string, t: Transform): DuckDBScalarFunct
     parameterTypes: [VARCHAR],
     mainFunction: (_info, input, output) => {
       const v = input.getColumnVector(0) as DuckDBVector<string | null>;
-      for (let i = 0; i < input.rowCount; i++) {
+      const rows = input.rowCount;
+      for (let i = 0; i < rows; i++) {
         const s = v.getItem(i);
         const out = s === null ? null : t.apply(s, 'text');
         output.setItem(i, out === null ? null : String(out));
