@@ -47,6 +47,15 @@ export interface TableWriter {
   ): Promise<void>;
   /** Ends the run: for a rebuild, swaps the new copy in with its final checkpoint. */
   finish(checkpoint: string | undefined): Promise<void>;
+  /**
+   * DuckDB only, for appends (rebuild, first copy): adds the chunks `next` hands out until it
+   * answers undefined (each already in the table's column types, transformed values only), and the
+   * checkpoint, in one transaction. The staged sync path (src/sync/staged-copy.ts) uses it.
+   */
+  appendChunks?(
+    next: () => Promise<import('@duckdb/node-api').DuckDBDataChunk | undefined>,
+    checkpoint: string | undefined,
+  ): Promise<number>;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Store, WriteMode } from '../store/index.ts';
 import { addQuarantine, batchPipeline } from './batch-pipeline.ts';
 import { readAhead } from './read-ahead.ts';
 import { rowTransformer } from './row-transformer.ts';
+import { stagedCopy, stagedFallbackReason } from './staged-copy.ts';
 import type { QuarantineCount, TableResult } from './sync-result.ts';
 import { decodePosition, encodePosition, type TablePlan } from './table-plan.ts';
 
@@ -78,50 +79,87 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
   const base = { table: name, mode, columns: plan.report } as const;
   const writer = await ctx.store.openWriter(plan.store, mode);
   try {
-    // Batch N+1 is read and parsed while batch N is transformed and written.
-    for await (const batch of readAhead(
-      readTable(ctx.source, {
+    // The staged path when the table's shape allows it (see stagedFallbackReason); the row path
+    // otherwise, or everywhere with FLEETVAULT_SYNC_PATH=rows.
+    const fallback =
+      process.env.FLEETVAULT_SYNC_PATH === 'rows'
+        ? 'FLEETVAULT_SYNC_PATH=rows'
+        : stagedFallbackReason(plan, mode, writer, ctx.tombstones);
+    // FLEETVAULT_SYNC_TRACE=1: which path each table took, and why not the staged one.
+    if (process.env.FLEETVAULT_SYNC_TRACE)
+      process.stderr.write(
+        `sync ${name}: ${fallback === undefined ? 'staged path' : `row path (${fallback})`}\n`,
+      );
+    if (fallback === undefined) {
+      const out = await stagedCopy(plan, writer, {
+        source: ctx.source,
         schema: ctx.schema,
-        table: name,
-        columns: plan.read,
-        orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
+        key: ctx.key,
+        scanner: ctx.scanner,
         ...(after ? { after } : {}),
-        batchSize: ctx.batchSize,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
-      }),
-    )) {
-      const out = pipeline({ rows: batch });
+        seal: (position) => ctx.box.seal(encodePosition(position), context),
+        onBatch: (n) => ctx.onProgress?.({ table: name, rowsRead: n, estimate: ctx.estimate }),
+      });
       if (!out.ok) {
         return {
           ...base,
           status: 'refused',
-          ...refusedCounts(rowsRead + batch.length, rowsWritten, rowsDeleted, quarantine),
+          ...refusedCounts(out.rowsRead, out.rowsWritten, 0, quarantine),
           durationMs: Date.now() - started,
           error: out.refusal,
         };
       }
-      const { rows, deletedKeys: deleted } = out;
-      if (out.position) last = out.position;
-      addQuarantine(quarantine, out.quarantined);
-      // Only erasures not yet known go to the store (and to later tables of this run).
-      const erased = new Map<string, string[]>();
-      for (const [domain, list] of out.tombstones) {
-        const set = ctx.tombstones.get(domain) ?? new Set<string>();
-        ctx.tombstones.set(domain, set);
-        const fresh = list.filter((p) => !set.has(p));
-        for (const p of fresh) set.add(p);
-        if (fresh.length > 0) erased.set(domain, fresh);
+      rowsRead = out.rowsRead;
+      rowsWritten = out.rowsWritten;
+      last = out.position;
+      for (const q of out.quarantined) addQuarantine(quarantine, [q]);
+    } else {
+      // Batch N+1 is read and parsed while batch N is transformed and written.
+      for await (const batch of readAhead(
+        readTable(ctx.source, {
+          schema: ctx.schema,
+          table: name,
+          columns: plan.read,
+          orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
+          ...(after ? { after } : {}),
+          batchSize: ctx.batchSize,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+        }),
+      )) {
+        const out = pipeline({ rows: batch });
+        if (!out.ok) {
+          return {
+            ...base,
+            status: 'refused',
+            ...refusedCounts(rowsRead + batch.length, rowsWritten, rowsDeleted, quarantine),
+            durationMs: Date.now() - started,
+            error: out.refusal,
+          };
+        }
+        const { rows, deletedKeys: deleted } = out;
+        if (out.position) last = out.position;
+        addQuarantine(quarantine, out.quarantined);
+        // Only erasures not yet known go to the store (and to later tables of this run).
+        const erased = new Map<string, string[]>();
+        for (const [domain, list] of out.tombstones) {
+          const set = ctx.tombstones.get(domain) ?? new Set<string>();
+          ctx.tombstones.set(domain, set);
+          const fresh = list.filter((p) => !set.has(p));
+          for (const p of fresh) set.add(p);
+          if (fresh.length > 0) erased.set(domain, fresh);
+        }
+        // Tombstones first: a crash after them only repeats harmless work; one before the batch's
+        // checkpoint could never let an erased owner's rows back in.
+        for (const [domain, list] of erased) await ctx.store.addTombstones(domain, list);
+        const checkpoint = ctx.box.seal(encodePosition(last ?? []), context);
+        await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
+        rowsRead += batch.length;
+        rowsWritten += rows.length;
+        // Deleted rows are counted in every mode (a rebuild skips them; an upsert also removes them).
+        rowsDeleted += deleted.length;
+        ctx.onProgress?.({ table: name, rowsRead, estimate: ctx.estimate });
       }
-      // Tombstones first: a crash after them only repeats harmless work; one before the batch's
-      // checkpoint could never let an erased owner's rows back in.
-      for (const [domain, list] of erased) await ctx.store.addTombstones(domain, list);
-      const checkpoint = ctx.box.seal(encodePosition(last ?? []), context);
-      await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
-      rowsRead += batch.length;
-      rowsWritten += rows.length;
-      // Deleted rows are counted in every mode (a rebuild skips them; an upsert also removes them).
-      rowsDeleted += deleted.length;
-      ctx.onProgress?.({ table: name, rowsRead, estimate: ctx.estimate });
     }
     const finalCheckpoint =
       last && plan.policy.cursor

@@ -1,5 +1,5 @@
 import { chmodSync, existsSync } from 'node:fs';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
 import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../ingested-rows.ts';
@@ -81,6 +81,40 @@ class DuckDbTableWriter implements TableWriter {
         );
       }
       if (own) await db.run('COMMIT');
+    } catch (error) {
+      if (own) await db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  async appendChunks(
+    next: () => Promise<DuckDBDataChunk | undefined>,
+    checkpoint: string | undefined,
+  ): Promise<number> {
+    if (this.mode === 'upsert') throw new Error('appendChunks: an upsert goes through writeBatch');
+    const db = this.db;
+    const own = !this.tx.open;
+    if (own) await db.run('BEGIN TRANSACTION');
+    let rows = 0;
+    try {
+      const a = await db.createAppender(this.target);
+      try {
+        for (let chunk = await next(); chunk; chunk = await next()) {
+          rows += chunk.rowCount;
+          a.appendDataChunk(chunk);
+        }
+        a.flushSync();
+      } finally {
+        a.closeSync();
+      }
+      const field = this.mode === 'rebuild' ? 'rebuild_checkpoint' : 'checkpoint';
+      if (checkpoint !== undefined) {
+        await db.run(
+          `UPDATE ${TABLES} SET ${field} = ${lit(checkpoint)} WHERE name = ${lit(this.spec.name)}`,
+        );
+      }
+      if (own) await db.run('COMMIT');
+      return rows;
     } catch (error) {
       if (own) await db.run('ROLLBACK').catch(() => {});
       throw error;

@@ -1,0 +1,161 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveTransform, type Transform, type Value, type ValueKind } from '../policy/index.ts';
+import { hmacPseudonymizer, pseudonymToUuid } from '../privacy/index.ts';
+import { keyFromBytes } from '../privacy/key-file.ts';
+import { generalizeSql, openStaging, pseudonymFunction, transformFunction } from './staged-copy.ts';
+
+const t = (spec: unknown) => resolveTransform(spec) as Transform;
+let instance: DuckDBInstance;
+let db: Awaited<ReturnType<DuckDBInstance['connect']>>;
+
+beforeAll(async () => {
+  instance = await DuckDBInstance.create(':memory:', { temp_directory: '' });
+  db = await instance.connect();
+});
+afterAll(() => {
+  db.closeSync();
+  instance.closeSync();
+});
+
+/** The SQL of a transform over staged values, as the staged path would compute it. */
+async function viaSql(tr: Transform, kind: ValueKind, values: Value[]): Promise<Value[]> {
+  const type =
+    kind === 'text'
+      ? 'VARCHAR'
+      : kind === 'float'
+        ? 'DOUBLE'
+        : kind === 'date' || kind === 'integer'
+          ? 'INTEGER'
+          : 'BIGINT';
+  const lit = (v: Value) =>
+    v === null
+      ? 'NULL'
+      : kind === 'text'
+        ? `'${String(v).replaceAll("'", "''")}'`
+        : kind === 'float'
+          ? `'${String(v)}'::DOUBLE`
+          : String(v);
+  const list = values.map((v, i) => `(${i}, (${lit(v)})::${type})`).join(', ');
+  const expr = generalizeSql(tr, 'x', kind) as string;
+  const r = await db.runAndReadAll(`SELECT ${expr} FROM (VALUES ${list}) v(i, x) ORDER BY i`);
+  return r.getRows().map((row) => {
+    const v = row[0];
+    if (v === null || v === undefined) return null;
+    return typeof v === 'bigint' || typeof v === 'string' || typeof v === 'number' ? v : String(v);
+  });
+}
+
+/** The row path's result in the same form (times as micros, dates as days, years as numbers). */
+function viaJs(tr: Transform, kind: ValueKind, values: Value[]): Value[] {
+  return values.map((v) => tr.apply(v, kind));
+}
+
+const same = (a: Value, b: Value) =>
+  typeof a === 'bigint' || typeof b === 'bigint' ? String(a) === String(b) : a === b;
+
+describe('staged path: generalizations in SQL equal the JavaScript transforms', () => {
+  // Micros of years 1 to 9999 (the range the row path's Date arithmetic covers), pre-1970 included.
+  const micros = fc.oneof(
+    fc.bigInt({ min: -62_135_596_800_000_000n, max: 253_402_300_799_999_999n }),
+    fc.bigInt({ min: -3n * 86_400_000_000n, max: 3n * 86_400_000_000n }),
+  );
+  const days = fc.oneof(fc.integer({ min: -719_162, max: 2_932_896 }), fc.integer({ min: -10, max: 10 }));
+
+  for (const spec of ['hour', 'day', 'week', 'month', 'year'] as const) {
+    for (const kind of ['timestamp', 'timestamptz', 'date'] as const) {
+      const tr = t(spec);
+      if (!tr.accepts(kind)) continue;
+      it(`${spec} on ${kind} (property)`, async () => {
+        const gen = kind === 'date' ? days : micros;
+        const values = fc.sample(fc.option(gen as fc.Arbitrary<Value>, { freq: 20 }), 2_000) as Value[];
+        const sql = await viaSql(tr, kind, values);
+        const js = viaJs(tr, kind, values);
+        values.forEach((v, i) => {
+          if (!same(sql[i] as Value, js[i] as Value)) expect([v, sql[i]]).toEqual([v, js[i]]);
+        });
+      });
+    }
+  }
+
+  it('bucket on integers, bigints and floats (property)', async () => {
+    const tr = t({ bucket: [-90, -80.5, 0, 1e6] });
+    for (const [kind, gen] of [
+      ['integer', fc.integer()],
+      ['bigint', fc.bigInt({ min: -(2n ** 62n), max: 2n ** 62n })],
+      ['float', fc.oneof(fc.double({ noNaN: false }), fc.constantFrom(-90, -80.5, 0, 1e6, -80.50000001))],
+    ] as const) {
+      const values = fc.sample(fc.option(gen as fc.Arbitrary<Value>, { freq: 20 }), 2_000) as Value[];
+      const sql = await viaSql(tr, kind, values);
+      const js = viaJs(tr, kind, values);
+      values.forEach((v, i) => {
+        if (sql[i] !== js[i]) expect([v, sql[i]]).toEqual([v, js[i]]);
+      });
+    }
+  });
+
+  it('ip_prefix through the scalar function equals the transform, NULL for what is no IP', async () => {
+    const tr = t({ ip_prefix: 16 });
+    db.registerScalarFunction(transformFunction('fv_ip_prefix_16', tr));
+    const octet = fc.integer({ min: 0, max: 255 });
+    const ips = fc.oneof(
+      fc.tuple(octet, octet, octet, octet).map((p) => p.join('.')),
+      fc.ipV6(),
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom('10.0.0.1/32', '::1', 'fe80::1%eth0', '1.2.3', '01.2.3.4'),
+    );
+    const values = fc.sample(fc.option(ips, { freq: 10 }), 2_000) as Value[];
+    const sql = await viaSql(tr, 'text', values);
+    expect(sql).toEqual(viaJs(tr, 'text', values));
+  });
+});
+
+describe('staged path: pseudonyms', () => {
+  it('the scalar function writes the row path pseudonym, byte for byte (property)', async () => {
+    const key = keyFromBytes(Buffer.alloc(32, 9));
+    db.registerScalarFunction(pseudonymFunction('fv_p_test', key.derive('pseudonym:user'), true));
+    const p = hmacPseudonymizer(key, 'user');
+    const values = fc.sample(fc.oneof(fc.string({ maxLength: 80 }), fc.bigInt().map(String)), 1_500);
+    const list = values.map((v, i) => `(${i}, '${v.replaceAll("'", "''")}')`).join(', ');
+    const r = await db.runAndReadAll(
+      `SELECT CAST(fv_p_test(x) AS VARCHAR), CAST(fv_p_test(NULL) AS VARCHAR) FROM (VALUES ${list}, (${values.length}, '${values[0]?.replaceAll("'", "''")}')) v(i, x) ORDER BY i`,
+    );
+    const rows = r.getRows();
+    values.forEach((v, i) => {
+      expect(rows[i]?.[0]).toBe(pseudonymToUuid(p.pseudonym(v)));
+      expect(rows[i]?.[1]).toBeNull();
+    });
+  });
+});
+
+describe('staged path: the staging database', () => {
+  it('reads its pipe and nothing else, never spills, and cannot be reconfigured', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-staging-test-'));
+    const fifo = join(dir, 'batch.csv');
+    const other = join(dir, 'other.csv');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    writeFileSync(other, '1,2\n');
+    const { instance, db: stage } = await openStaging(fifo);
+    try {
+      const setting = async (name: string) =>
+        (await stage.runAndReadAll(`SELECT current_setting('${name}')`)).getRows()[0]?.[0];
+      expect(await setting('temp_directory')).toBe('');
+      expect(await setting('enable_external_access')).toBe(false);
+      expect(await setting('lock_configuration')).toBe(true);
+      await expect(stage.run(`SELECT * FROM read_csv('${other}')`)).rejects.toThrow();
+      await expect(stage.run(`COPY (SELECT 1) TO '${join(dir, 'out.csv')}'`)).rejects.toThrow();
+      await expect(stage.run(`SET temp_directory = '${dir}'`)).rejects.toThrow();
+      await expect(stage.run('SET enable_external_access = true')).rejects.toThrow();
+      await expect(stage.run(`ATTACH '${join(dir, 'x.duckdb')}' AS x`)).rejects.toThrow();
+    } finally {
+      stage.closeSync();
+      instance.closeSync();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,548 @@
+// The staged fast path of cursor sync into DuckDB (issue 16): PostgreSQL's own CSV of the read list
+// streams through a named pipe into an in-memory DuckDB staging database; pseudonyms are computed
+// there by a scalar function running the padded HMAC, generalizations are SQL expressions, the
+// distinct text values of each batch are scanned by the detectors before anything is written, and
+// the transformed rows go to the store in one transaction with the batch's sealed checkpoint.
+//
+// Raw values live only in this process's memory and the staging database's: the staging database
+// is in memory with spilling off (`temp_directory = ''`, an out-of-memory error instead of a temp
+// file), no external access but the pipe, and its configuration locked; the pipe is a FIFO in a
+// private 0700 directory (nothing of it reaches a disk).
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type DuckDBConnection,
+  type DuckDBDataChunk,
+  DuckDBInstance,
+  DuckDBScalarFunction,
+  type DuckDBVector,
+  UUID,
+  VARCHAR,
+} from '@duckdb/node-api';
+import type { Client } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { Transform, Value, ValueKind } from '../policy/index.ts';
+import type { MasterKey, PiiScanner } from '../privacy/index.ts';
+import { paddedHmac } from '../privacy/padded-hmac.ts';
+import { copySql, type ReadRequest } from '../source/index.ts';
+import { duckDbType } from '../store/duckdb/duckdb-values.ts';
+import type { TableWriter, WriteMode } from '../store/index.ts';
+import type { BatchRefusal } from './batch-pipeline.ts';
+import { SAMPLE_KEYS } from './batch-pipeline.ts';
+import { readAhead } from './read-ahead.ts';
+import { WEAK_SHARE } from './row-transformer.ts';
+import type { QuarantineCount } from './sync-result.ts';
+import { decodePosition, encodePosition, type TablePlan } from './table-plan.ts';
+
+const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/** Rows per staged batch: large enough to amortize each batch's queries, small enough for 512 MiB. */
+export const STAGED_BATCH = 50_000;
+/** The staging database's memory: raw rows of one batch and its transformed copy. */
+const STAGING_MEMORY = '128MB';
+
+/** The staging type of each read kind (times and dates arrive as integers, see `copySql`). */
+const STAGE_TYPE: Partial<Record<ValueKind, string>> = {
+  integer: 'INTEGER',
+  bigint: 'BIGINT',
+  float: 'DOUBLE',
+  boolean: 'BOOLEAN',
+  text: 'VARCHAR',
+  date: 'INTEGER',
+  timestamp: 'BIGINT',
+  timestamptz: 'BIGINT',
+};
+
+/**
+ * Why a table cannot take the staged path (it then takes the row path), or undefined when it can.
+ * The staged path appends only (a rebuild or a first copy), and leaves to the row path the tables
+ * with a soft-delete column, owners erased by `forget`, decimals and uuids in the source, and
+ * transforms it has no SQL for.
+ */
+export function stagedFallbackReason(
+  plan: TablePlan,
+  mode: WriteMode,
+  writer: TableWriter,
+  tombstones: ReadonlyMap<string, ReadonlySet<string>>,
+): string | undefined {
+  if (!writer.appendChunks) return 'the store takes rows only';
+  if (mode === 'upsert') return 'an incremental upsert';
+  if (plan.policy.softDelete !== undefined) return 'a soft-delete column';
+  for (const c of plan.read) if (!STAGE_TYPE[c.kind]) return `column ${c.name} of kind ${c.kind}`;
+  for (const rule of plan.policy.columns.values()) {
+    if (rule.action === 'pseudonymize') {
+      const set = tombstones.get(rule.domain ?? rule.name);
+      if (set && set.size > 0) return `erased owners in domain ${rule.domain ?? rule.name}`;
+    }
+  }
+  for (const col of plan.store.columns) {
+    const rule = plan.policy.columns.get(col.name);
+    if (rule?.action === 'generalize' && rule.transform) {
+      const kind = plan.read.find((c) => c.name === col.name)?.kind ?? 'text';
+      if (generalizeSql(rule.transform, 'x', kind) === undefined)
+        return `transform ${rule.transform.name} of column ${col.name}`;
+    }
+  }
+  return undefined;
+}
+
+const MICROS_PER_HOUR = 3_600_000_000n;
+const MICROS_PER_DAY = 86_400_000_000n;
+
+/**
+ * A generalization as a DuckDB expression over `x` (the staged value: microseconds, days, a
+ * number, text), yielding the in-flight form the row path's transform yields (times as
+ * microseconds, dates as days); undefined for a transform without SQL. `ip_prefix` is a scalar
+ * function running the transform itself (`fv_ip_prefix_<bits>`), so the two cannot differ.
+ * Equivalence with the JavaScript transforms: staged-copy.test.ts.
+ */
+export function generalizeSql(t: Transform, x: string, kind: ValueKind): string | undefined {
+  const date = kind === 'date';
+  // DuckDB's `//` truncates toward zero; the transforms floor (times before 1970).
+  const floorDiv = (a: string, d: bigint | number) => `((${a} - (((${a}) % ${d}) + ${d}) % ${d}) // ${d})`;
+  const days = date ? x : floorDiv(x, MICROS_PER_DAY);
+  const fromDays = (d: string) => (date ? d : `(${d})::BIGINT * ${MICROS_PER_DAY}`);
+  if (t.name === 'truncate:hour' && !date) return `(${floorDiv(x, MICROS_PER_HOUR)} * ${MICROS_PER_HOUR})`;
+  if (t.name === 'truncate:day') return fromDays(days);
+  if (t.name === 'truncate:week') return fromDays(`${floorDiv(`(${days} + 3)`, 7)} * 7 - 3`);
+  if (t.name === 'truncate:month') {
+    // As the transform computes it: `Date.UTC` reads the years 0 to 99 as 1900 to 1999.
+    const m = `date_trunc('month', DATE '1970-01-01' + (${days})::INTEGER)::DATE`;
+    const utc = `CASE WHEN year(${m}) BETWEEN 0 AND 99 THEN (${m} + INTERVAL 1900 YEAR)::DATE ELSE ${m} END`;
+    return fromDays(`date_diff('day', DATE '1970-01-01', ${utc})`);
+  }
+  // The transform reads a time's year from its milliseconds (micros divided toward zero).
+  const yearDays = date ? x : floorDiv(`(${x} // 1000)`, 86_400_000);
+  if (t.name === 'year') return `year(DATE '1970-01-01' + (${yearDays})::INTEGER)::INTEGER`;
+  if (t.name === 'bucket') {
+    const bounds = bucketBounds(t);
+    if (!bounds) return undefined;
+    const first = bounds[0] as number;
+    const arms = [`WHEN ${x}::DOUBLE < ${first} THEN ${lit(`<${first}`)}`];
+    for (let i = 1; i < bounds.length; i++)
+      arms.push(`WHEN ${x}::DOUBLE < ${bounds[i]} THEN ${lit(`${bounds[i - 1]}..${bounds[i]}`)}`);
+    return `CASE WHEN ${x} IS NULL THEN NULL ${arms.join(' ')} ELSE ${lit(`>=${bounds[bounds.length - 1]}`)} END`;
+  }
+  if (t.name === 'ip_prefix') return `fv_ip_prefix_${t.detail.levels[0]}(${x})`;
+  return undefined;
+}
+
+/** A bucket transform's bounds, read back from its detail family (`bucket:-90,-80`). */
+function bucketBounds(t: Transform): number[] | undefined {
+  const list = t.detail.family
+    .replace(/^bucket:/, '')
+    .split(',')
+    .map(Number);
+  return list.length > 0 && list.every(Number.isFinite) ? list : undefined;
+}
+
+/** A staged value (times as micros, dates as days) as the DuckDB type of the stored column. */
+function toStored(expr: string, kind: ValueKind): string {
+  if (kind === 'timestamp') return `make_timestamp((${expr})::BIGINT)`;
+  if (kind === 'timestamptz') return `make_timestamp((${expr})::BIGINT)::TIMESTAMPTZ`;
+  if (kind === 'date') return `(DATE '1970-01-01' + (${expr})::INTEGER)`;
+  return expr;
+}
+
+const HIGH_BIT = 0x80000000 | 0;
+
+/** Writes each row's pseudonym (UUID storage: a hugeint with its top bit flipped) into `out`. */
+export function pseudonymFunction(name: string, key: Uint8Array, cache: boolean): DuckDBScalarFunction {
+  const h = paddedHmac(key);
+  const w = new Int32Array(4);
+  let seen = new Map<string, number>();
+  const pool: number[] = [];
+  return DuckDBScalarFunction.create({
+    name,
+    returnType: UUID,
+    parameterTypes: [VARCHAR],
+    mainFunction: (_info, input, output) => {
+      const v = input.getColumnVector(0) as DuckDBVector<string | null>;
+      const view = (output as unknown as { dataView: DataView }).dataView;
+      const rows = input.rowCount; // a native call: once per chunk, not per row
+      for (let i = 0; i < rows; i++) {
+        const s = v.getItem(i);
+        if (s === null) {
+          output.setItem(i, null);
+          continue;
+        }
+        let a: number;
+        let b: number;
+        let c: number;
+        let d: number;
+        const at = cache ? seen.get(s) : undefined;
+        if (at !== undefined) {
+          a = pool[at] as number;
+          b = pool[at + 1] as number;
+          c = pool[at + 2] as number;
+          d = pool[at + 3] as number;
+        } else {
+          h.digest128Text(s, w);
+          a = w[0] as number;
+          b = w[1] as number;
+          c = w[2] as number;
+          d = w[3] as number;
+          if (cache) {
+            if (seen.size >= 100_000) {
+              seen = new Map();
+              pool.length = 0;
+            }
+            seen.set(s, pool.length);
+            pool.push(a, b, c, d);
+          }
+        }
+        view.setInt32(i * 16, d, true);
+        view.setInt32(i * 16 + 4, c, true);
+        view.setInt32(i * 16 + 8, b, true);
+        view.setInt32(i * 16 + 12, a ^ HIGH_BIT, true);
+      }
+      output.flush();
+    },
+  });
+}
+
+/** A transform applied by the transform itself, value by value, as a scalar function. */
+export function transformFunction(name: string, t: Transform): DuckDBScalarFunction {
+  return DuckDBScalarFunction.create({
+    name,
+    returnType: VARCHAR,
+    parameterTypes: [VARCHAR],
+    mainFunction: (_info, input, output) => {
+      const v = input.getColumnVector(0) as DuckDBVector<string | null>;
+      const rows = input.rowCount;
+      for (let i = 0; i < rows; i++) {
+        const s = v.getItem(i);
+        const out = s === null ? null : t.apply(s, 'text');
+        output.setItem(i, out === null ? null : String(out));
+      }
+      output.flush();
+    },
+  });
+}
+
+interface Scanned {
+  readonly column: string;
+  readonly scanner: PiiScanner;
+}
+
+export interface StagedContext {
+  readonly source: Client;
+  readonly schema: string;
+  readonly key: MasterKey;
+  readonly scanner: PiiScanner;
+  readonly after?: Value[];
+  readonly signal?: AbortSignal;
+  /** Seals a position for the store (the table's checkpoint context). */
+  readonly seal: (position: Value[]) => string;
+  readonly onBatch?: (rowsRead: number) => void;
+}
+
+export type StagedResult =
+  | {
+      readonly ok: true;
+      readonly rowsRead: number;
+      readonly rowsWritten: number;
+      readonly quarantined: QuarantineCount[];
+      readonly position: Value[] | undefined;
+    }
+  | {
+      readonly ok: false;
+      readonly rowsRead: number;
+      readonly rowsWritten: number;
+      readonly refusal: BatchRefusal;
+    };
+
+/**
+ * Cuts PostgreSQL's CSV into batches of whole rows (a newline outside quotes ends a row), as the
+ * bytes arrived: no parsing, no copy. Stopping early ends the COPY.
+ */
+async function* csvBatches(
+  stream: AsyncIterable<unknown> & { destroyed: boolean; destroy(): void },
+  table: string,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<{ parts: Buffer[]; rows: number }> {
+  let parts: Buffer[] = [];
+  let rows = 0;
+  let quoted = false;
+  try {
+    for await (const data of stream) {
+      signal?.throwIfAborted();
+      let chunk = data as Buffer;
+      for (let i = 0; i < chunk.length; i++) {
+        const c = chunk[i];
+        if (c === 34) quoted = !quoted;
+        else if (c === 10 && !quoted && ++rows === STAGED_BATCH) {
+          parts.push(chunk.subarray(0, i + 1));
+          yield { parts, rows };
+          parts = [];
+          rows = 0;
+          chunk = chunk.subarray(i + 1);
+          i = -1;
+        }
+      }
+      if (chunk.length > 0) parts.push(chunk);
+    }
+    if (quoted || (parts.length > 0 && rows === 0))
+      throw new Error(`COPY of ${table} ended in the middle of a row`);
+    if (rows > 0) yield { parts, rows };
+  } finally {
+    if (!stream.destroyed) stream.destroy();
+  }
+}
+
+/** The private staging database: in memory, no spilling, only the pipe readable, locked. */
+export async function openStaging(fifo: string): Promise<{ instance: DuckDBInstance; db: DuckDBConnection }> {
+  const instance = await DuckDBInstance.create(':memory:', {
+    temp_directory: '',
+    memory_limit: STAGING_MEMORY,
+    threads: '1',
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+  });
+  const db = await instance.connect();
+  await db.run(`SET allowed_paths = [${lit(fifo)}]`);
+  await db.run('SET enable_external_access = false');
+  await db.run(`SET TimeZone = 'UTC'`);
+  await db.run('SET lock_configuration = true');
+  return { instance, db };
+}
+
+/**
+ * Copies one table through the staging database. The caller checked `stagedFallbackReason`, opened
+ * the writer (append or rebuild) and finishes it.
+ */
+export async function stagedCopy(
+  plan: TablePlan,
+  writer: TableWriter,
+  ctx: StagedContext,
+): Promise<StagedResult> {
+  const table = plan.policy.name;
+  const block = plan.policy.onDetect === 'block';
+  const dir = mkdtempSync(join(tmpdir(), 'fleetvault-stage-'));
+  const fifo = join(dir, 'batch.csv');
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  const { instance, db } = await openStaging(fifo);
+  // The store's append of the batch before, if one is under way.
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    const readKind = new Map(plan.read.map((c) => [c.name, c.kind]));
+    const keyCols = new Set(plan.store.key);
+    const exprs: string[] = [];
+    const scanned: Scanned[] = [];
+    const generalized: Array<{ column: string; transform: string; expr: string }> = [];
+    let n = 0;
+    for (const col of plan.store.columns) {
+      const rule = plan.policy.columns.get(col.name);
+      const src = q(col.name);
+      const kind = readKind.get(col.name) ?? 'text';
+      let expr: string;
+      if (rule?.action === 'pseudonymize') {
+        const domain = rule.domain ?? col.name;
+        const name = `fv_pseudonym_${n++}`;
+        // A single-column primary key never repeats: no cache for it.
+        const unique = plan.store.key.length === 1 && keyCols.has(col.name);
+        db.registerScalarFunction(pseudonymFunction(name, ctx.key.derive(`pseudonym:${domain}`), !unique));
+        expr = `${name}(${src})`;
+      } else if (rule?.action === 'generalize' && rule.transform) {
+        const t = rule.transform;
+        if (t.name === 'ip_prefix')
+          db.registerScalarFunction(transformFunction(`fv_ip_prefix_${t.detail.levels[0]}`, t));
+        const g = generalizeSql(t, src, kind) as string;
+        generalized.push({ column: col.name, transform: t.name, expr: g });
+        expr = toStored(g, t.outputKind(kind));
+      } else {
+        expr = toStored(src, kind);
+        const s = ctx.scanner.forColumn(col.name);
+        const numeric = col.kind === 'integer' || col.kind === 'bigint' || col.kind === 'decimal';
+        if (col.kind === 'text' || (numeric && s !== ctx.scanner))
+          scanned.push({ column: col.name, scanner: s });
+      }
+      exprs.push(`CAST(${expr} AS ${duckDbType(col)})`);
+    }
+    const select = exprs.map((e, i) => `${e} AS ${q((plan.store.columns[i] as { name: string }).name)}`);
+    // A row's key as the row path names it: pseudonyms as UUID text, other values as text.
+    const keyText = plan.store.key
+      .map((k) => `CAST(${exprs[plan.store.columns.findIndex((c) => c.name === k)]} AS VARCHAR)`)
+      .join(` || '/' || `);
+    const columns = `{${plan.read.map((c) => `${lit(c.name)}: ${lit(STAGE_TYPE[c.kind] as string)}`).join(', ')}}`;
+    const readCsv = `read_csv(${lit(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, parallel = false, columns = ${columns})`;
+    const sql = copySql({
+      schema: ctx.schema,
+      table,
+      columns: plan.read,
+      orderBy: plan.orderBy,
+      ...(ctx.after ? { after: ctx.after } : {}),
+      batchSize: STAGED_BATCH,
+    } satisfies ReadRequest).replace(/ TO STDOUT$/, ' TO STDOUT (FORMAT csv)');
+    const stream = ctx.source.query(copyTo(sql));
+    let rowsRead = 0;
+    let rowsWritten = 0;
+    let position: Value[] | undefined;
+    const quarantine = new Map<
+      string,
+      { column: string; detector: string; rows: number; sampleKeys: string[] }
+    >();
+
+    /** Loads one batch's CSV into `b` through the pipe. */
+    const load = async (parts: Buffer[]) => {
+      const loading = db.run(`CREATE OR REPLACE TABLE b AS SELECT * FROM ${readCsv}`);
+      const ws = createWriteStream(fifo);
+      const written = new Promise<void>((resolve, reject) => {
+        ws.on('error', reject);
+        ws.on('close', resolve);
+      });
+      for (const p of parts) ws.write(p);
+      ws.end();
+      let unblock: number | undefined;
+      try {
+        await loading;
+      } catch (error) {
+        // DuckDB stopped before (or while) reading: open the pipe's other end so the writer is
+        // not left waiting for a reader, then let it fail.
+        unblock = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+        await written.catch(() => {});
+        throw error;
+      } finally {
+        if (unblock !== undefined) closeSync(unblock);
+      }
+      await written;
+    };
+
+    /** Scans, transforms and writes the batch in `b`; a refusal when it must not be written. */
+    const handle = async (count: number): Promise<BatchRefusal | undefined> => {
+      for (const g of generalized) {
+        const r = await db.runAndReadAll(
+          `SELECT count(${q(g.column)}), count(${q(g.column)}) FILTER (WHERE (${g.expr}) IS NULL) FROM b`,
+        );
+        const [given, lost] = (r.getRows()[0] ?? [0, 0]).map(Number) as [number, number];
+        if (given > 0 && lost === given)
+          return {
+            code: 'FV_TRANSFORM_UNFIT',
+            message: `${table}.${g.column}: transform ${g.transform} turned every value of a batch into NULL (the values do not fit it); the batch was not written`,
+          };
+      }
+      // The distinct values of each scanned column, with how many rows hold them.
+      const hits: Array<{ column: string; values: Map<string, string> }> = [];
+      for (const s of scanned) {
+        const r = await db.runAndReadAll(
+          `SELECT ${q(s.column)}, count(*) FROM b WHERE ${q(s.column)} IS NOT NULL GROUP BY ALL`,
+        );
+        const found = new Map<string, string>();
+        const weak = new Map<string, string>();
+        let present = 0;
+        let weakRows = 0;
+        for (const [v, c] of r.getRows()) {
+          const text = String(v);
+          const rows = Number(c);
+          present += rows;
+          const d = s.scanner.detect(text);
+          if (d !== undefined) {
+            found.set(text, d);
+            continue;
+          }
+          const w = s.scanner.detectWeak(text);
+          if (w !== undefined) {
+            weak.set(text, w);
+            weakRows += rows;
+          }
+        }
+        // Weak evidence counts when one in ten of the column's values in the batch match.
+        if (weak.size > 0 && weakRows >= Math.max(1, present * WEAK_SHARE))
+          for (const [v, d] of weak) found.set(v, d);
+        if (found.size > 0) hits.push({ column: s.column, values: found });
+      }
+      let where = '';
+      if (hits.length > 0) {
+        await db.run('CREATE OR REPLACE TABLE hits (col INTEGER, v VARCHAR, detector VARCHAR)');
+        const a = await db.createAppender('hits');
+        hits.forEach((h, i) => {
+          for (const [v, d] of h.values) {
+            a.appendInteger(i);
+            a.appendVarchar(v);
+            a.appendVarchar(d);
+            a.endRow();
+          }
+        });
+        a.flushSync();
+        a.closeSync();
+        // Each row's first matching column, in store column order, as the row path reports it.
+        const arms = hits
+          .map(
+            (h, i) =>
+              `WHEN EXISTS (SELECT 1 FROM hits WHERE col = ${i} AND v = CAST(b.${q(h.column)} AS VARCHAR)) THEN ${i}`,
+          )
+          .join(' ');
+        const hitValue = hits.map((h, i) => `WHEN ${i} THEN CAST(${q(h.column)} AS VARCHAR)`).join(' ');
+        await db.run(
+          `CREATE OR REPLACE TABLE flagged AS SELECT _fv_r, _fv_col, _fv_k, CASE _fv_col ${hitValue} END AS _fv_v FROM (SELECT rowid AS _fv_r, CASE ${arms} END AS _fv_col, ${keyText} AS _fv_k, * FROM b) WHERE _fv_col IS NOT NULL`,
+        );
+        const r = await db.runAndReadAll(
+          `SELECT f._fv_col, h.detector, count(*), list(f._fv_k ORDER BY f._fv_r)[1:${SAMPLE_KEYS}] FROM flagged f JOIN hits h ON h.col = f._fv_col AND h.v = f._fv_v GROUP BY ALL ORDER BY 1, 2`,
+        );
+        for (const [col, detector, c, keys] of r.getRows()) {
+          const column = (hits[Number(col)] as (typeof hits)[number]).column;
+          const sample = (keys as { items: unknown[] }).items.map(String);
+          if (block)
+            return {
+              code: 'FV_PII_DETECTED',
+              message: `${table}.${column}: detector ${String(detector)} matched a kept value in row ${sample[0]}; the batch was not written`,
+            };
+          const id = `${column}\u0000${String(detector)}`;
+          const t = quarantine.get(id) ?? { column, detector: String(detector), rows: 0, sampleKeys: [] };
+          t.rows += Number(c);
+          for (const k of sample) if (t.sampleKeys.length < SAMPLE_KEYS) t.sampleKeys.push(k);
+          quarantine.set(id, t);
+        }
+        where = ' WHERE rowid NOT IN (SELECT _fv_r FROM flagged)';
+      }
+      const last = await db.runAndReadAll(
+        `SELECT ${plan.orderBy.map((c) => `CAST(${q(c)} AS VARCHAR)`).join(', ')} FROM b ORDER BY rowid DESC LIMIT 1`,
+      );
+      const raw = last.getRows()[0];
+      if (raw)
+        position = decodePosition(plan, encodePosition(raw.map((v) => (v === null ? null : String(v)))));
+      // The batch's transformed rows, materialized (transformed values only), go to the store while
+      // the staging database takes the next batch; batches commit one after another, in order.
+      const result = await db.run(`SELECT ${select.join(', ')} FROM b${where} ORDER BY rowid`);
+      let k = 0;
+      const next = async (): Promise<DuckDBDataChunk | undefined> => {
+        while (k < result.chunkCount) {
+          const chunk = result.getChunk(k++);
+          if (chunk.rowCount > 0) return chunk;
+        }
+        return undefined;
+      };
+      const checkpoint = position ? ctx.seal(position) : undefined;
+      const previous = writing;
+      writing = (async () => {
+        await previous;
+        rowsWritten += (await writer.appendChunks?.(next, checkpoint)) ?? 0;
+        rowsRead += count;
+        ctx.onBatch?.(rowsRead);
+      })();
+      writing.catch(() => {}); // awaited in turn; a failure surfaces there
+      return undefined;
+    };
+
+    // Batch N+1 streams from PostgreSQL while batch N is staged, scanned and written.
+    for await (const batch of readAhead(csvBatches(stream, table, ctx.signal))) {
+      await load(batch.parts);
+      const refusal = await handle(batch.rows);
+      if (refusal) {
+        await writing;
+        return { ok: false, rowsRead: rowsRead + batch.rows, rowsWritten, refusal };
+      }
+    }
+    await writing;
+    return { ok: true, rowsRead, rowsWritten, quarantined: [...quarantine.values()], position };
+  } finally {
+    // The store may still be reading chunks the staging database owns.
+    await writing.catch(() => {});
+    db.closeSync();
+    instance.closeSync();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,146 @@
+// The staged sync path (src/sync/staged-copy.ts): raw values never reach a disk, and it writes
+// what the row path writes.
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, runCli } from './helpers/cli.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
+import { queryStore } from './helpers/store-dump.ts';
+
+const ROWS = 120_000;
+
+const POLICY = `version: 1
+reviewed: true
+k: 10
+on_detect: quarantine
+tables:
+  items:
+    primary_key: id
+    cursor: id
+    columns:
+      id:           { class: identifier, domain: item }
+      owner:        { class: identifier, domain: user }
+      note:         { class: attribute }
+      secret_token: { class: secret }
+      legacy:       { class: identifier, action: drop }
+      seen_at:      { class: time, transform: day }
+      born:         { class: personal, transform: year }
+      ip:           { class: personal, transform: ip_prefix }
+      score:        { class: measure, transform: { bucket: [0, 10, 100] } }
+      weight:       { class: measure }
+`;
+
+/** Every file under a folder, recursively. */
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    return e.isDirectory() ? files(p) : e.isFile() ? [p] : [];
+  });
+}
+
+describe('staged sync path', () => {
+  let db: TestDatabase;
+  let dir: string;
+  let tmp: string;
+  let key: string;
+  let policy: string;
+  const canaries: string[] = [];
+  const outputs: CliRun[] = [];
+
+  const sync = async (store: string, env: NodeJS.ProcessEnv = {}) => {
+    const r = await runCli(
+      ['sync', '--source', db.url, '--policy', policy, '--store', store, '--key-file', key, '--json'],
+      { cwd: dir, env: { TMPDIR: tmp, FLEETVAULT_SYNC_TRACE: '1', ...env } },
+    );
+    outputs.push(r);
+    return r;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dir = mkdtempSync(join(tmpdir(), 'fv-staged-'));
+    tmp = mkdtempSync(join(tmpdir(), 'fv-staged-tmp-'));
+    key = join(dir, 'master.key');
+    policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, POLICY);
+    await db.query(`CREATE TABLE items (id text PRIMARY KEY, owner text, note text, secret_token text,
+      legacy text, seen_at timestamptz, born date, ip inet, score int, weight float8)`);
+    // Canaries in every column that must not be stored as read: ids, owners, secrets, dropped
+    // values, full IPs, and e-mail addresses in kept text (quarantined). Some text needs CSV quoting.
+    await db.query(`INSERT INTO items SELECT 'fvcanary-id-' || lpad(i::text, 7, '0'), 'fvcanary-owner-' || (i % 997),
+      CASE WHEN i % 5000 = 7 THEN 'write to fvcanary.mail' || i || '@example.org'
+           WHEN i % 3 = 0 THEN 'note, with "quotes"' || chr(10) || 'and a newline'
+           WHEN i % 3 = 1 THEN '' ELSE NULL END,
+      'fvcanary-secret-' || i, 'fvcanary-legacy-' || i,
+      timestamptz '1969-12-30' + i * interval '77 seconds', date '1950-01-01' + (i % 20000),
+      ('10.' || (i % 200) || '.' || (i % 97) || '.' || (17 + i % 200))::inet, i % 150 - 20, i / 7.0
+      FROM generate_series(1, ${ROWS}) i`);
+    for (const i of [1, 2, 3, 7, 5007, 119_999]) {
+      canaries.push(
+        `fvcanary-id-${String(i).padStart(7, '0')}`,
+        `fvcanary-secret-${i}`,
+        `fvcanary-legacy-${i}`,
+      );
+    }
+    canaries.push('fvcanary-owner-5', 'fvcanary.mail7@example.org', 'fvcanary.mail5007@example.org');
+    canaries.push(`10.7.7.24`); // i = 7: 10.7.7.24, stored as 10.7.7.0/24
+    expect((await runCli(['init', '--key-file', key], { cwd: dir })).code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('takes the staged path, quarantines by value, and leaves no raw value in the store, its WAL or a temp folder', async () => {
+    const store = join(dir, 'staged.duckdb');
+    const r = await sync(store);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('sync items: staged path');
+    const result = JSON.parse(r.stdout);
+    const t = result.tables[0];
+    expect(t.rowsRead).toBe(ROWS);
+    expect(t.quarantined).toEqual([
+      expect.objectContaining({ column: 'note', detector: 'email', rows: ROWS / 5000 }),
+    ]);
+    expect(t.rowsWritten).toBe(ROWS - ROWS / 5000);
+    const places = [store, `${store}.wal`, ...files(tmp), ...files(dir).filter((f) => !f.endsWith('.yaml'))];
+    for (const f of places) {
+      let bytes: string;
+      try {
+        if (!statSync(f).isFile()) continue;
+        bytes = readFileSync(f).toString('latin1');
+      } catch {
+        continue; // no WAL after a clean close
+      }
+      for (const c of canaries) expect(bytes.includes(c), `${f} holds canary ${c}`).toBe(false);
+    }
+    expect(readdirSync(tmp).filter((n) => n.startsWith('fleetvault-stage-'))).toEqual([]);
+    for (const o of outputs) for (const c of canaries) expect(o.stdout + o.stderr).not.toContain(c);
+  });
+
+  it('writes exactly what the row path writes', async () => {
+    const staged = join(dir, 'staged.duckdb');
+    const rows = join(dir, 'rows.duckdb');
+    const r = await sync(rows, { FLEETVAULT_SYNC_PATH: 'rows' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('sync items: row path');
+    const all = 'SELECT * FROM items ORDER BY id';
+    const a = await queryStore(staged, all);
+    const b = await queryStore(rows, all);
+    expect(a.length).toBe(ROWS - ROWS / 5000);
+    expect(a).toEqual(b);
+  });
+
+  it('blocks a batch with PII under on_detect: block, naming table, column and detector only', async () => {
+    writeFileSync(policy, POLICY.replace('on_detect: quarantine', 'on_detect: block'));
+    const r = await sync(join(dir, 'blocked.duckdb'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('sync items: staged path');
+    const out = r.stdout + r.stderr;
+    expect(out).toContain('items.note');
+    expect(out).toContain('email');
+    for (const c of canaries) expect(out).not.toContain(c);
+    writeFileSync(policy, POLICY);
+  });
+});
