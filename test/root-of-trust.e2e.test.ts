@@ -754,4 +754,61 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       'refused FV_STATE_TAMPERED; serve --probe-every off refused FV_STATE_WEAKER',
     );
   });
+  it('attempt: a metrics file whose unit is an event pseudonym and whose dimension is a person (k weakened)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-metrics-'));
+    const file = join(dir, 'weak.metrics.yaml');
+    writeFileSync(
+      file,
+      [
+        'version: 1',
+        'privacy_unit: user',
+        'metrics:',
+        '  per_person_failure_rate:',
+        '    from: connection_events',
+        '    join: { devices: { on: [device_id, id] } }',
+        '    unit: id',
+        '    time: ts',
+        '    measure: { ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }',
+        '    dimensions: [devices.user_id, outcome]',
+        '',
+      ].join('\n'),
+    );
+    const q = await runCli([
+      'metrics',
+      'query',
+      'per_person_failure_rate',
+      '--by',
+      'devices.user_id',
+      '--metrics',
+      file,
+      '--store',
+      s.store,
+      '--json',
+    ]);
+    expect(q.code).toBe(1);
+    expect(q.stderr).toContain('FV_METRICS_PRIVACY');
+    expect(q.stderr).toContain(`${file}:7:11 metrics.per_person_failure_rate.unit`);
+    expect(q.stderr).toContain(`${file}:10:18 metrics.per_person_failure_rate.dimensions`);
+    expect(q.stdout).not.toContain('"groups"');
+    // The metrics file cannot pick another privacy unit either.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('privacy_unit: user', 'privacy_unit: event'));
+    const other = await runCli([
+      'metrics',
+      'query',
+      'per_person_failure_rate',
+      '--metrics',
+      file,
+      '--store',
+      s.store,
+    ]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain("the policy's privacy unit is user");
+    const served = await serve(['--metrics', file]);
+    refused(served, 'FV_METRICS_PRIVACY');
+    rmSync(dir, { recursive: true, force: true });
+    record(
+      'metrics file with an event-pseudonym unit and a person dimension',
+      'refused FV_METRICS_PRIVACY (positioned) by metrics query and serve',
+    );
+  });
 });

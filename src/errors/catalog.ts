@@ -146,6 +146,11 @@ export const ERROR_CATALOG = {
       'Pass --metrics <file>, or start from the shipped examples/demo/fleetvault.metrics.yaml (copy it to fleetvault.metrics.yaml and edit it for your tables).',
   },
   FV_METRICS_INVALID: { exit: 1, solve: 'Fix the metrics file as each listed problem says.' },
+  FV_METRICS_PRIVACY: {
+    exit: 1,
+    solve:
+      "Give each metric a unit column pseudonymized in the policy's privacy unit domain (e.g. user_id) and drop identifier columns from its dimensions.",
+  },
   FV_METRIC_UNKNOWN: {
     exit: 1,
     solve: 'Run `fleetvault metrics list` to see the metrics and their dimensions.',
