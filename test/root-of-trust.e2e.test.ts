@@ -811,4 +811,35 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       'refused FV_METRICS_PRIVACY (positioned) by metrics query and serve',
     );
   });
+  it('attempt: localhost pointed at 0.0.0.0 in /etc/hosts, then serve --listen localhost without TLS', async () => {
+    // The name is resolved before it is judged: with the real /etc/hosts it binds 127.0.0.1.
+    const ok = await serve(['--listen', 'localhost:0']);
+    expect('port' in ok, (ok as Refused).stderr).toBe(true);
+    expect((ok as Served).out()).toMatch(/on http:\/\/127\.0\.0\.1:\d+\//);
+    await (ok as Served).stop();
+    // Root's edit, made in a private mount namespace so the machine's own /etc/hosts stays as it is.
+    const dir = mkdtempSync(join(tmpdir(), 'fv-hosts-'));
+    writeFileSync(join(dir, 'hosts'), '0.0.0.0 localhost\n');
+    const cmd = [
+      `mount --bind ${join(dir, 'hosts')} /etc/hosts`,
+      `exec ${[process.execPath, BIN, 'serve', '--store', s.store, '--metrics', DEMO_METRICS, '--policy', DEMO_POLICY, '--key-file', s.keyFile, '--listen', 'localhost:0'].map((a) => `'${a}'`).join(' ')}`,
+    ].join(' && ');
+    const r = await new Promise<Refused>((resolve) => {
+      const child = spawn('unshare', ['--mount', 'sh', '-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.stdout.on('data', () => child.kill('SIGTERM'));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('FV_LISTEN_INSECURE');
+    expect(r.stderr).toContain('resolves to 0.0.0.0');
+    record(
+      'localhost pointed at 0.0.0.0 in /etc/hosts',
+      'refused FV_LISTEN_INSECURE (name resolved, then bound)',
+    );
+  });
 });

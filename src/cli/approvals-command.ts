@@ -7,7 +7,7 @@ import {
   type Signer,
 } from '../approvals/index.ts';
 import { FvError } from '../errors/index.ts';
-import { isLoopback, type Principal, parseListen, ROLES, type Role } from '../server/index.ts';
+import { isLoopback, type Principal, parseListen, ROLES, type Role, resolveListen } from '../server/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import type { Output } from './output.ts';
@@ -72,12 +72,13 @@ function printView(out: Output, v: ProposalView): void {
 }
 
 /** The part of a configuration a proposal names with the same flags serve and sync take. */
-function proposedSettings(opts: Record<string, unknown>): SecurityState {
+async function proposedSettings(opts: Record<string, unknown>): Promise<SecurityState> {
   const out: { -readonly [K in keyof SecurityState]: SecurityState[K] } = {};
   if (opts.policy !== undefined) Object.assign(out, policyState(loadPolicyOrThrow(String(opts.policy))));
   if (opts.listen !== undefined) {
-    const addr = parseListen(String(opts.listen));
     const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined;
+    // Resolved as serve resolves it: the approved listener is the address bound.
+    const addr = await resolveListen(parseListen(String(opts.listen)), tls);
     out.listeners = isLoopback(addr.host) ? [] : [{ address: `${addr.host}:${addr.port}`, tls }];
   }
   if (opts.probeEvery !== undefined) {
@@ -105,7 +106,7 @@ export const approvalsProposeAction: Action = async (out, opts) => {
     const name = String(opts.newToken ?? opts.newUser);
     view = files.approvals.proposePrincipal({ type, role: role as Role, name }, who, reason, hours);
   } else {
-    const settings = proposedSettings(opts);
+    const settings = await proposedSettings(opts);
     if (Object.keys(settings).length === 0) {
       throw new FvError(
         'FV_USAGE',
@@ -166,7 +167,7 @@ export const approvalsDecideAction =
 export const approvalsSealAction: Action = async (out, opts) => {
   const files = stateFiles(opts);
   const who = await actingAdmin(opts, files);
-  const settings = proposedSettings(opts);
+  const settings = await proposedSettings(opts);
   if (Object.keys(settings).length === 0)
     throw new FvError('FV_USAGE', 'seal something: --policy, --listen or --probe-every');
   const { doc, differences } = files.approvals.seal(settings, who);

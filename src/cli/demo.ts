@@ -15,7 +15,7 @@ import {
   parseListen,
   principalsAboveViewer,
   requirePortFree,
-  requireSafeListen,
+  resolveListen,
   TokenStore,
   UserStore,
 } from '../server/index.ts';
@@ -48,8 +48,7 @@ export const demoAction: Action = async (out, opts) => {
 
   // Every port and path this run needs is checked before any work, so a busy port or an
   // unwritable folder fails in a second instead of after the simulation and the sync.
-  const addr = parseListen(listen);
-  requireSafeListen(addr, false);
+  const addr = await resolveListen(parseListen(listen), false);
   if (serve) await requirePortFree(addr);
   requireWritableDir(dir, '--dir');
   for (const f of [policyFile, metricsFile]) {
@@ -202,8 +201,7 @@ async function serveDashboard(
   out: Output,
   o: { dir: string; storePath: string; metricsFile: string; listen: string; webDir: string },
 ): Promise<number> {
-  const addr = parseListen(o.listen);
-  requireSafeListen(addr, false);
+  const addr = await resolveListen(parseListen(o.listen), false);
   const users = new UserStore(join(o.dir, 'users.json'));
   const { password } = await users.resetPassword('admin', 'admin');
   const audit = new AuditLog(join(o.dir, 'audit.jsonl'));

@@ -24,7 +24,7 @@ import {
   ROLES,
   type Role,
   requirePortFree,
-  requireSafeListen,
+  resolveListen,
   StoreHandle,
   TokenStore,
   UserStore,
@@ -72,12 +72,12 @@ function readTls(file: unknown, what: string): Buffer {
 }
 
 export const serveAction: Action = async (out, opts) => {
-  const addr = parseListen(String(opts.listen ?? '127.0.0.1:8787'));
   const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined;
   if (tls && (opts.tlsCert === undefined || opts.tlsKey === undefined)) {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
-  requireSafeListen(addr, tls);
+  // A name is resolved once here; the check and the bind use the same resolved address.
+  const addr = await resolveListen(parseListen(String(opts.listen ?? '127.0.0.1:8787')), tls);
   await requirePortFree(addr); // before the first sync, not after it
   const storePath = String(opts.store ?? DEFAULT_STORE);
   const binding = await storeBinding(storePath);
