@@ -723,7 +723,8 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     });
     expect(asBob.code).toBe(1);
     expect(asBob.stderr).toContain('FV_APPROVAL_INVALID');
-    expect(asBob.stderr).toContain('no signing key of user:');
+    // The swapped hash no longer matches the credential the signed state binds for bob.
+    expect(asBob.stderr).toContain('not an active admin’s in the signed security state');
     // The approval written by hand into proposals.json.
     const pfile = join(state, 'proposals.json');
     const proposals = JSON.parse(readFileSync(pfile, 'utf8')) as Array<Record<string, unknown>>;
@@ -747,7 +748,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     restore();
     record(
       'another admin’s password hash replaced in users.json',
-      'sign-in possible, signing refused FV_APPROVAL_INVALID (key sealed under the real password)',
+      'refused FV_APPROVAL_INVALID (the signed state binds bob’s real credential; his key is sealed under his password)',
     );
     record(
       'approval written by hand into proposals.json',
@@ -803,7 +804,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     ]);
     expect(other.code).toBe(1);
     expect(other.stderr).toContain("the policy's privacy unit is user");
-    const served = await serve(['--metrics', file]);
+    const served = await serve(['--metrics', file, '--probe-every', '1m']);
     refused(served, 'FV_METRICS_PRIVACY');
     rmSync(dir, { recursive: true, force: true });
     record(
@@ -813,7 +814,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
   });
   it('attempt: localhost pointed at 0.0.0.0 in /etc/hosts, then serve --listen localhost without TLS', async () => {
     // The name is resolved before it is judged: with the real /etc/hosts it binds 127.0.0.1.
-    const ok = await serve(['--listen', 'localhost:0']);
+    const ok = await serve(['--listen', 'localhost:0', '--probe-every', '1m']);
     expect('port' in ok, (ok as Refused).stderr).toBe(true);
     expect((ok as Served).out()).toMatch(/on http:\/\/127\.0\.0\.1:\d+\//);
     await (ok as Served).stop();
@@ -841,5 +842,159 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       'localhost pointed at 0.0.0.0 in /etc/hosts',
       'refused FV_LISTEN_INSECURE (name resolved, then bound)',
     );
+  });
+  it('attempt: an analyst token’s hash swapped for one’s own; a users.json entry with bob’s id, another name and alice’s hash', async () => {
+    // An analyst token made the proper way: alice proposes, bob approves.
+    const p = await approvals(
+      ['propose', '--new-token', 'ana', '--role', 'analyst', '--reason', 'reports'],
+      'alice',
+    );
+    expect(p.code, p.stderr).toBe(0);
+    const id = proposalId(p.stdout);
+    expect((await approvals(['approve', id], 'bob')).code).toBe(0);
+    const made = await runCli([
+      'tokens',
+      'create',
+      '--role',
+      'analyst',
+      '--name',
+      'ana',
+      '--approval',
+      id,
+      '--state-dir',
+      state,
+      '--json',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const analyst = JSON.parse(made.stdout).token as string;
+    const restore = snapshot(['tokens.json', 'users.json']);
+    const served = await serve(['--probe-every', '1m']);
+    expect('port' in served, (served as Refused).stderr).toBe(true);
+    const srv = served as Served;
+    const base = `http://127.0.0.1:${srv.port}`;
+    const sql = (token: string) =>
+      fetch(`${base}/api/v1/sql`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ sql: 'SELECT 1 AS one' }),
+      });
+    try {
+      expect((await sql(analyst)).status).toBe(200);
+      // The swap: the analyst token's hash becomes the hash of a secret the attacker chose.
+      const tfile = join(state, 'tokens.json');
+      const tokens = JSON.parse(readFileSync(tfile, 'utf8')) as Array<Record<string, unknown>>;
+      const anaId = /^fvt_([0-9a-f]{12})_/.exec(analyst)?.[1];
+      const mine = randomBytes(32).toString('base64url');
+      writeFileSync(
+        tfile,
+        JSON.stringify(
+          tokens.map((t) =>
+            t.id === anaId ? { ...t, hash: createHash('sha256').update(mine).digest('hex') } : t,
+          ),
+        ),
+      );
+      const swapped = await sql(`fvt_${anaId}_${mine}`);
+      expect(swapped.status).toBe(403);
+      expect(((await swapped.json()) as { error: { code: string } }).error.code).toBe(
+        'FV_PRINCIPAL_UNAPPROVED',
+      );
+      // bob's id, another name, alice's password hash: a sign-in as "bob" with alice's password.
+      const ufile = join(state, 'users.json');
+      const users = JSON.parse(readFileSync(ufile, 'utf8')) as Array<Record<string, unknown>>;
+      const bob = users.find((u) => u.name === 'bob') as Record<string, unknown>;
+      const alice = users.find((u) => u.name === 'alice') as Record<string, unknown>;
+      writeFileSync(
+        ufile,
+        JSON.stringify([...users, { ...bob, name: 'bobby', passwordHash: alice.passwordHash }]),
+      );
+      const login = await fetch(`${base}/api/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bobby', password: pw.alice }),
+      });
+      expect(login.status).toBe(403);
+      expect(((await login.json()) as { error: { code: string } }).error.code).toBe(
+        'FV_PRINCIPAL_UNAPPROVED',
+      );
+      expect(login.headers.get('set-cookie')).toBeNull();
+    } finally {
+      await srv.stop();
+    }
+    // A start with either swap in place is refused like a hand-edited role.
+    const e = refused(await serve(['--probe-every', '1m']), 'FV_STATE_WEAKER');
+    expect(e).toContain(`credential token:`);
+    expect(e).toContain(`credential user:`);
+    restore();
+    const clean = await serve(['--probe-every', '1m']);
+    expect('port' in clean, (clean as Refused).stderr).toBe(true);
+    if ('port' in clean) await clean.stop();
+    record(
+      'analyst token hash swapped in tokens.json',
+      'refused 403 FV_PRINCIPAL_UNAPPROVED; start refused FV_STATE_WEAKER',
+    );
+    record(
+      'users.json entry with bob’s id, another name and alice’s hash',
+      'sign-in refused 403 FV_PRINCIPAL_UNAPPROVED; start refused FV_STATE_WEAKER',
+    );
+  });
+  it('attempt: custom detectors, retention, soft delete, a domain, the schema and the alert webhook weakened by one admin', async () => {
+    const restore = snapshot();
+    const dir = mkdtempSync(join(tmpdir(), 'fv-policy4-'));
+    const demo = readFileSync(DEMO_POLICY, 'utf8');
+    // Stronger, so one admin records it: a custom detector and a retention are added.
+    const strong = demo
+      .replace('on_detect: block', "on_detect: block\ncustom_detectors:\n  badge: 'B-[0-9]{6}'")
+      .replace(
+        '  connection_events:\n    primary_key: id',
+        '  connection_events:\n    primary_key: id\n    retention: { column: ts, days: 3650 }',
+      );
+    expect(strong).not.toBe(demo);
+    writeFileSync(join(dir, 'strong.yaml'), strong);
+    const sealed = await approvals(['seal', '--policy', join(dir, 'strong.yaml')], 'alice');
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const before = await dumpStore(s.store);
+    const weak = strong
+      .replace("custom_detectors:\n  badge: 'B-[0-9]{6}'\n", '')
+      .replace('days: 3650', 'days: 99999')
+      .replace('    soft_delete: deleted_at\n', '')
+      .replace(
+        'device_id:   { class: identifier, domain: device }',
+        'device_id:   { class: identifier, domain: user }',
+      )
+      .replace('schema: public', 'schema: elsewhere');
+    writeFileSync(join(dir, 'weak.yaml'), weak);
+    const r = await sync(join(dir, 'weak.yaml'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('FV_STATE_WEAKER');
+    for (const field of [
+      'custom_detector badge',
+      'retention connection_events',
+      'soft_delete users',
+      'column connection_events.device_id',
+      'policy schema',
+    ])
+      expect(r.stderr).toContain(field);
+    expect(await dumpStore(s.store)).toBe(before);
+    // The alert webhook is a server setting like the probe interval.
+    const hook = 'http://127.0.0.1:9/hook';
+    const seal = await approvals(['seal', '--alert-webhook', hook], 'alice');
+    expect(seal.code, seal.stderr).toBe(0);
+    const strongArgs = ['--policy', join(dir, 'strong.yaml'), '--probe-every', '1m'];
+    const without = refused(await serve(strongArgs), 'FV_STATE_WEAKER');
+    expect(without).toContain('alert webhook');
+    refused(
+      await serve([...strongArgs, '--alert-webhook', 'http://127.0.0.1:10/elsewhere']),
+      'FV_STATE_WEAKER',
+    );
+    const same = await serve([...strongArgs, '--alert-webhook', hook]);
+    expect('port' in same, (same as Refused).stderr).toBe(true);
+    if ('port' in same) await same.stop();
+    restore();
+    rmSync(dir, { recursive: true, force: true });
+    record(
+      'policy with custom detectors, retention, soft delete, a domain and the schema weakened',
+      'refused FV_STATE_WEAKER naming each field; store untouched',
+    );
+    record('serve without, or with another, approved alert webhook', 'refused FV_STATE_WEAKER');
   });
 });

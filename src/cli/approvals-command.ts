@@ -11,7 +11,7 @@ import { isLoopback, type Principal, parseListen, ROLES, type Role, resolveListe
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import type { Output } from './output.ts';
-import { parseProbeInterval, stateFiles } from './server-commands.ts';
+import { parseProbeInterval, parseWebhook, stateFiles } from './server-commands.ts';
 
 /**
  * Who is acting: an admin account (`--user`, password from FLEETVAULT_PASSWORD or --password-stdin)
@@ -85,6 +85,8 @@ async function proposedSettings(opts: Record<string, unknown>): Promise<Security
     const ms = parseProbeInterval(String(opts.probeEvery));
     out.probeSeconds = ms === null ? null : ms / 1000;
   }
+  if (opts.alertWebhook !== undefined)
+    out.alertWebhook = opts.alertWebhook === 'none' ? null : parseWebhook(String(opts.alertWebhook));
   return out;
 }
 
@@ -110,7 +112,7 @@ export const approvalsProposeAction: Action = async (out, opts) => {
     if (Object.keys(settings).length === 0) {
       throw new FvError(
         'FV_USAGE',
-        'propose something: --policy, --listen, --probe-every, --new-token or --new-user',
+        'propose something: --policy, --listen, --probe-every, --alert-webhook, --new-token or --new-user',
       );
     }
     view = files.approvals.proposeSettings(settings, who, reason, hours);
@@ -169,7 +171,7 @@ export const approvalsSealAction: Action = async (out, opts) => {
   const who = await actingAdmin(opts, files);
   const settings = await proposedSettings(opts);
   if (Object.keys(settings).length === 0)
-    throw new FvError('FV_USAGE', 'seal something: --policy, --listen or --probe-every');
+    throw new FvError('FV_USAGE', 'seal something: --policy, --listen, --probe-every or --alert-webhook');
   const { doc, differences } = files.approvals.seal(settings, who);
   if (out.json) out.data({ stateId: doc.stateId, version: doc.version, digest: doc.digest, differences });
   out.line(

@@ -13,6 +13,7 @@ import {
   buildServer,
   listenError,
   parseListen,
+  principalCredentials,
   principalsAboveViewer,
   requirePortFree,
   resolveListen,
@@ -207,7 +208,14 @@ async function serveDashboard(
   const audit = new AuditLog(join(o.dir, 'audit.jsonl'));
   const tokens = new TokenStore(join(o.dir, 'tokens.json'));
   const approvals = new Approvals(o.dir, audit);
-  approvals.check({ listeners: [], principals: principalsAboveViewer(tokens, users) }, 'demo');
+  approvals.check(
+    {
+      listeners: [],
+      principals: principalsAboveViewer(tokens, users),
+      credentials: principalCredentials(tokens, users),
+    },
+    'demo',
+  );
   const metrics = await MetricsReader.open(o.storePath, readMetricsFile(o.metricsFile));
   const app = await buildServer({
     metrics,

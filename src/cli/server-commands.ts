@@ -17,9 +17,11 @@ import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
 import {
   buildServer,
+  credentialDigest,
   isLoopback,
   listenError,
   parseListen,
+  principalCredentials,
   principalsAboveViewer,
   ROLES,
   type Role,
@@ -86,6 +88,7 @@ export const serveAction: Action = async (out, opts) => {
   // the audit log still reaches the heads the state and the store anchored.
   checkStoreBinding(binding, approvals, storePath);
   const probeEvery = parseProbeInterval(String(opts.probeEvery ?? '5m'));
+  const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
   const policyFile = String(opts.policy ?? DEFAULT_POLICY);
   // The two-person rule: nothing here may be weaker than the approved, signed security state.
   approvals.check(
@@ -93,11 +96,12 @@ export const serveAction: Action = async (out, opts) => {
       listeners: isLoopback(addr.host) ? [] : [{ address: `${addr.host}:${addr.port}`, tls }],
       probeSeconds: probeEvery === null ? null : probeEvery / 1000,
       principals: principalsAboveViewer(tokens, users),
+      credentials: principalCredentials(tokens, users),
+      alertWebhook: webhook ?? null,
       ...(existsSync(policyFile) ? policyState(loadPolicyOrThrow(policyFile)) : {}),
     } satisfies SecurityState,
     'serve',
   );
-  const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
   const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
   const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
   if (isClickHouseUrl(storePath)) {
@@ -219,12 +223,14 @@ export const serveAction: Action = async (out, opts) => {
     }
   };
   const principalChecks = (): ProbeFinding[] =>
-    approvals.unapproved(principalsAboveViewer(tokens, users)).map((p) => ({
-      kind: 'unapproved-principal',
-      where: p,
-      detail:
-        'in the tokens or users file with a role the signed security state does not give it (edited by hand); refused',
-    }));
+    approvals
+      .unapproved(principalsAboveViewer(tokens, users), principalCredentials(tokens, users))
+      .map((p) => ({
+        kind: 'unapproved-principal',
+        where: p,
+        detail:
+          'in the tokens or users file with a role the signed security state does not give it (edited by hand); refused',
+      }));
   const app = await buildServer({
     metrics,
     tokens,
@@ -428,7 +434,7 @@ export function parseProbeInterval(v: string): number | null {
 }
 
 /** An alert webhook: https, or plain http to a loopback receiver. */
-function parseWebhook(v: string): string {
+export function parseWebhook(v: string): string {
   let url: URL;
   try {
     url = new URL(v);
@@ -479,6 +485,7 @@ export const tokensCreateAction: Action = async (out, opts) => {
     'cli',
     token,
     principalsAboveViewer(tokens, users),
+    credentialDigest('token', record.name, record.hash),
   );
   audit.append({
     actor: 'cli',
@@ -560,6 +567,7 @@ export const usersAddAction: Action = async (out, opts) => {
     'cli',
     password,
     principalsAboveViewer(tokens, users),
+    credentialDigest('user', record.name, record.passwordHash),
   );
   audit.append({
     actor: 'cli',
@@ -614,6 +622,7 @@ export const usersResetPasswordAction: Action = async (out, opts) => {
     'cli',
     password,
     principalsAboveViewer(tokens, users),
+    credentialDigest('user', record.name, record.passwordHash),
   );
   audit.append({
     actor: 'cli',

@@ -17,7 +17,7 @@ import { SessionStore } from './session-store.ts';
 import { SqlGate } from './sql-gate.ts';
 import type { MetricsSource } from './store-handle.ts';
 import { tlsServerOptions } from './tls-options.ts';
-import { type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
+import { credentialDigest, type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
 import type { UserStore } from './user-store.ts';
 
 /** Who may call a route: `public` is for `/healthz` alone. */
@@ -675,6 +675,7 @@ export async function buildServer(
         actorOf(req.principal),
         token,
         principalsAboveViewer(deps.tokens, deps.users),
+        credentialDigest('token', record.name, record.hash),
       );
       deps.audit.append({
         actor: actorOf(req.principal),
@@ -720,6 +721,7 @@ export async function buildServer(
         actorOf(req.principal),
         password,
         principalsAboveViewer(deps.tokens, deps.users),
+        credentialDigest('user', record.name, record.passwordHash),
       );
       deps.audit.append({
         actor: actorOf(req.principal),
