@@ -997,4 +997,47 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     );
     record('serve without, or with another, approved alert webhook', 'refused FV_STATE_WEAKER');
   });
+  it('attempt: state folder and store restored from a backup while today’s audit log is kept', async () => {
+    const files = STATE_FILES.filter((f) => f !== 'audit.jsonl');
+    const backupState = snapshot(files);
+    const backupStore = mkdtempSync(join(tmpdir(), 'fv-store-backup-'));
+    const storeFiles = [s.store, `${s.store}.wal`].filter((f) => existsSync(f));
+    for (const f of storeFiles) copyFileSync(f, join(backupStore, f.slice(s.store.length) || 'store'));
+    const old = current().version;
+    // Today: a newer version is signed and the store is synced under it.
+    const sealed = await approvals(['seal', '--probe-every', '1m'], 'alice');
+    expect(sealed.code, sealed.stderr).toBe(0);
+    expect(current().version).toBe(old + 1);
+    expect((await sync()).code).toBe(0);
+    const todayState = snapshot(files);
+    const todayStore = mkdtempSync(join(tmpdir(), 'fv-store-today-'));
+    for (const f of [s.store, `${s.store}.wal`].filter((f) => existsSync(f)))
+      copyFileSync(f, join(todayStore, f.slice(s.store.length) || 'store'));
+    // The rollback: the folder and the store from the backup, the log as it is today.
+    const putBack = (from: string) => {
+      rmSync(`${s.store}.wal`, { force: true });
+      for (const f of readdirSync(from))
+        copyFileSync(join(from, f), f === 'store' ? s.store : `${s.store}${f}`);
+    };
+    backupState();
+    putBack(backupStore);
+    expect(current().version).toBe(old);
+    const e = refused(await serve(['--probe-every', '1m']), 'FV_STATE_ROLLBACK');
+    expect(e).toContain(`records version ${old + 1} of state`);
+    const r = await sync();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('FV_STATE_ROLLBACK');
+    const v = await runCli(['audit', 'verify', '--state-dir', state]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain('FV_STATE_ROLLBACK');
+    todayState();
+    putBack(todayStore);
+    const ok = await serve(['--probe-every', '1m']);
+    expect('port' in ok, (ok as Refused).stderr).toBe(true);
+    if ('port' in ok) await ok.stop();
+    record(
+      'state folder + store restored from a backup, today’s audit log kept',
+      'refused FV_STATE_ROLLBACK by serve, sync and audit verify',
+    );
+  });
 });

@@ -23,5 +23,6 @@ export {
   checkStoreBinding,
   readBinding,
   requireAuditAnchors,
+  requireNoLaterState,
   type StoreBinding,
 } from './store-binding.ts';

@@ -6,6 +6,7 @@ import {
   Approvals,
   checkStoreBinding,
   policyState,
+  requireNoLaterState,
   type SecurityState,
   type StoreBinding,
 } from '../approvals/index.ts';
@@ -544,6 +545,8 @@ export const auditVerifyAction: Action = async (out, opts) => {
     ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
     ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
   ]);
+  // An intact chain that remembers a newer state than the folder holds is a rollback.
+  if (verdict.ok) requireNoLaterState(approvals, file);
   if (out.json) out.data(verdict);
   if (verdict.ok) out.line(`${file}: chain intact, ${verdict.records} records`);
   else out.line(`${file}: chain broken at line ${verdict.firstBad?.line}: ${verdict.firstBad?.reason}`);
