@@ -12,20 +12,24 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import argon2 from 'argon2';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonical, signedText, stateDigest } from '../src/approvals/approved-state.ts';
-import { Approvals, type StateDoc } from '../src/approvals/index.ts';
+import { Approvals, type StateDoc, seenFile } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { type Principal, UserStore } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+
+const CHROMIUM = process.env.FV_CHROMIUM ?? '/usr/bin/chromium';
 
 /** The files of a state folder (next to the store here, as by default): what a shell admin edits. */
 const STATE_FILES = [
@@ -134,6 +138,8 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     for (const f of files)
       if (existsSync(join(state, f))) cpSync(join(state, f), join(copy, f), { recursive: true });
     return () => {
+      // The test's own CLI record of states seen goes too: a restore here is the test's, not an attack.
+      rmSync(seenFile(), { force: true });
       for (const f of files) rmSync(join(state, f), { recursive: true, force: true });
       for (const f of readdirSync(copy)) cpSync(join(copy, f), join(state, f), { recursive: true });
     };
@@ -1038,6 +1044,168 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     record(
       'state folder + store restored from a backup, today’s audit log kept',
       'refused FV_STATE_ROLLBACK by serve, sync and audit verify',
+    );
+  });
+  it('attempt: the chain cut back to a new bootstrap with a new store; other admins’ CLIs and the webhook see it', async () => {
+    const restore = snapshot();
+    // The receiver outside the machine: every new state version is posted to the approved webhook.
+    const received: Array<Record<string, unknown>> = [];
+    const receiver: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+    try {
+      const sealed = await approvals(['seal', '--alert-webhook', hook], 'alice');
+      expect(sealed.code, sealed.stderr).toBe(0);
+      const doc = current();
+      await until(() => received.some((r) => r.version === doc.version));
+      expect(received.find((r) => r.version === doc.version)).toMatchObject({
+        kind: 'state-version',
+        stateId: doc.stateId,
+        digest: doc.digest,
+        bootstrap: false,
+      });
+      // Bob's CLI, on his own account: it records what it saw (0600, outside the state folder).
+      const bobHome = mkdtempSync(join(tmpdir(), 'fv-bob-'));
+      const asBobsCli = { env: { XDG_STATE_HOME: bobHome, FLEETVAULT_PASSWORD: pw.bob ?? '' } };
+      const seen = await runCli(['approvals', 'list', '--state-dir', state], asBobsCli);
+      expect(seen.code, seen.stderr).toBe(0);
+      // A dashboard opened before the attack, on a port the forked server will take again.
+      const port = await new Promise<number>((r) => {
+        const probe = createServer().listen(0, '127.0.0.1', () => {
+          const p = (probe.address() as { port: number }).port;
+          probe.close(() => r(p));
+        });
+      });
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox'],
+      });
+      const page = await (await browser.newContext()).newPage();
+      const signIn = async (password: string) => {
+        await page.goto(`http://127.0.0.1:${port}/`);
+        await page.getByLabel('User name').fill('alice');
+        await page.getByLabel('Password').fill(password);
+        await page.keyboard.press('Enter');
+      };
+      const real = await serve([
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--probe-every',
+        '1m',
+        '--alert-webhook',
+        hook,
+      ]);
+      expect('port' in real, (real as Refused).stderr).toBe(true);
+      await signIn(pw.alice as string);
+      // The browser recorded the chain it was shown (read over the DevTools protocol, not page script).
+      const stored = () =>
+        page.evaluate(() =>
+          (
+            globalThis as unknown as { localStorage: { getItem(k: string): string | null } }
+          ).localStorage.getItem('fleetvault.seen-state'),
+        );
+      for (let i = 0; i < 100 && (await stored()) === null; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(JSON.parse((await stored()) ?? '{}')).toMatchObject({ id: doc.stateId, version: doc.version });
+      if ('port' in real) await real.stop();
+      const bobSeen = join(bobHome, 'fleetvault', 'seen.json');
+      expect(JSON.parse(readFileSync(bobSeen, 'utf8'))[state]).toMatchObject({ stateId: doc.stateId });
+      expect((statSync(bobSeen).mode & 0o777).toString(8)).toBe('600');
+      // The attack: root wipes the state folder, bootstraps two admins alone and syncs a new store.
+      for (const f of STATE_FILES) rmSync(join(state, f), { recursive: true, force: true });
+      rmSync(seenFile(), { force: true }); // root's own record is root's to delete
+      const forgedPw: Record<string, string> = {};
+      for (const name of ['alice', 'bob']) {
+        const r = await runCli([
+          'users',
+          'add',
+          '--name',
+          name,
+          '--role',
+          'admin',
+          '--state-dir',
+          state,
+          '--json',
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        forgedPw[name] = JSON.parse(r.stdout).password;
+      }
+      const sealFork = await runCli(
+        ['approvals', 'seal', '--policy', DEMO_POLICY, '--user', 'alice', '--state-dir', state],
+        { env: { FLEETVAULT_PASSWORD: forgedPw.alice ?? '' } },
+      );
+      expect(sealFork.code, sealFork.stderr).toBe(0);
+      const newStore = join(mkdtempSync(join(tmpdir(), 'fv-fork-')), 'store.duckdb');
+      const forked = await runCli([
+        'sync',
+        '--source',
+        s.db.url,
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        newStore,
+        '--key-file',
+        s.keyFile,
+        '--state-dir',
+        state,
+      ]);
+      expect(forked.code, forked.stderr).toBe(0);
+      // Bob's CLI refuses the replaced chain, loudly.
+      const list = await runCli(['approvals', 'list', '--state-dir', state], asBobsCli);
+      expect(list.code).toBe(1);
+      expect(list.stderr).toContain('FV_STATE_FORK');
+      expect(list.stderr).toContain(`this user saw state ${doc.stateId} version ${doc.version}`);
+      const verify = await runCli(['audit', 'verify', '--state-dir', state], asBobsCli);
+      expect(verify.code).toBe(1);
+      expect(verify.stderr).toContain('FV_STATE_FORK');
+      // The dashboard that saw the real chain raises the alarm on the forked one.
+      const fake = await serve([
+        '--store',
+        newStore,
+        '--state-dir',
+        state,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--probe-every',
+        '5m',
+      ]);
+      expect('port' in fake, (fake as Refused).stderr).toBe(true);
+      try {
+        await signIn(forgedPw.alice as string);
+        await page.locator('#exposure', { hasText: 'state-fork' }).waitFor();
+        expect(await page.locator('#exposure').textContent()).toContain(
+          `this browser saw state ${doc.stateId}`,
+        );
+      } finally {
+        if ('port' in fake) await fake.stop();
+        await browser.close();
+      }
+      // The forked chain never reached the webhook: the external record ends at the real version.
+      const versions = received.filter((r) => r.kind === 'state-version');
+      expect(versions.length).toBeGreaterThan(0);
+      expect(versions.every((r) => r.stateId === doc.stateId)).toBe(true);
+      rmSync(bobHome, { recursive: true, force: true });
+      rmSync(dirname(newStore), { recursive: true, force: true });
+    } finally {
+      receiver.close();
+      restore();
+    }
+    record(
+      'new state id posted to the webhook at each version',
+      'external append-only record of (id, version, digest, signers)',
+    );
+    record(
+      'chain cut back to a new bootstrap with a new store',
+      'refused FV_STATE_FORK by every other admin’s CLI (per-user seen.json); absent from the webhook record',
     );
   });
 });

@@ -47,6 +47,27 @@ const tamperedProposal = (id: string, path: string) =>
     `proposal ${id} in ${path} fails its signature: it was edited outside fleetvault`,
   );
 
+/** Posts one state version to a webhook; a failure is said on stderr, never fatal. */
+function noticeVersion(url: string, doc: StateDoc): void {
+  const body = {
+    kind: 'state-version',
+    stateId: doc.stateId,
+    version: doc.version,
+    digest: doc.digest,
+    signers: doc.signatures.map((s) => s.by),
+    bootstrap: doc.bootstrap === true,
+    at: new Date().toISOString(),
+  };
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  }).catch(() => {
+    process.stderr.write(`fleetvault: could not send state version ${doc.version} to the alert webhook\n`);
+  });
+}
+
 /**
  * The two-person rule on a signed, versioned security state. Each principal above viewer has its
  * own Ed25519 key (sealed under its own password or token); a weakening version carries valid
@@ -187,7 +208,11 @@ export class Approvals {
     detail: Record<string, unknown>,
   ): StateDoc {
     const firstSeal = !this.state.exists();
+    const before = firstSeal ? undefined : this.current()?.state.alertWebhook;
     const doc = this.state.write(next, first, this.audit.head(), extra);
+    // Every new version goes to the alert webhook (the old one too when it changes): an append-only
+    // record outside this machine that root cannot rewrite.
+    for (const hook of new Set([before, doc.state.alertWebhook])) if (hook) noticeVersion(hook, doc);
     this.audit.append({
       actor: first.id,
       action: firstSeal ? 'approvals.seal' : action,

@@ -17,6 +17,7 @@ export {
   type SecurityState,
   weakerPart,
 } from './security-state.ts';
+export { guardSeen, seenFile } from './seen-state.ts';
 export {
   BINDING_META,
   bindingFor,

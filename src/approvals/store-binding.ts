@@ -6,6 +6,7 @@ import { FvError } from '../errors/index.ts';
 import type { Approvals } from './approvals.ts';
 import { type AuditHead, canonical } from './approved-state.ts';
 import type { SecurityState } from './security-state.ts';
+import { guardSeen } from './seen-state.ts';
 
 /** The store's meta key holding its binding. */
 export const BINDING_META = 'fv_binding';
@@ -164,6 +165,7 @@ export function requireAuditAnchors(approvals: Approvals, binding: StoreBinding 
     );
   }
   requireNoLaterState(approvals);
+  guardSeen(approvals);
 }
 
 /** The binding a sync writes: this state's id, version and digest, the highest seen, k, policy, audit head. */

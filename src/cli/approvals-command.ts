@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import {
   type Difference,
+  guardSeen,
   type ProposalView,
   policyState,
   type SecurityState,
@@ -72,6 +73,13 @@ function printView(out: Output, v: ProposalView): void {
 }
 
 /** The part of a configuration a proposal names with the same flags serve and sync take. */
+/** The state folder, refused when it went back or forked since this user last saw it (seen-state.ts). */
+function checkedStateFiles(opts: Record<string, unknown>): ReturnType<typeof stateFiles> {
+  const files = stateFiles(opts);
+  guardSeen(files.approvals);
+  return files;
+}
+
 async function proposedSettings(opts: Record<string, unknown>): Promise<SecurityState> {
   const out: { -readonly [K in keyof SecurityState]: SecurityState[K] } = {};
   if (opts.policy !== undefined) Object.assign(out, policyState(loadPolicyOrThrow(String(opts.policy))));
@@ -91,7 +99,7 @@ async function proposedSettings(opts: Record<string, unknown>): Promise<Security
 }
 
 export const approvalsProposeAction: Action = async (out, opts) => {
-  const files = stateFiles(opts);
+  const files = checkedStateFiles(opts);
   const who = await actingAdmin(opts, files);
   const reason = String(opts.reason ?? '').trim();
   if (reason.length < 3)
@@ -129,7 +137,7 @@ export const approvalsProposeAction: Action = async (out, opts) => {
 };
 
 export const approvalsListAction: Action = async (out, opts) => {
-  const files = stateFiles(opts);
+  const files = checkedStateFiles(opts);
   const views = files.approvals.list();
   if (out.json) out.data({ proposals: views });
   if (views.length === 0) out.line('No proposals.');
@@ -138,7 +146,7 @@ export const approvalsListAction: Action = async (out, opts) => {
 };
 
 export const approvalsShowAction: Action = async (out, opts, args) => {
-  const v = stateFiles(opts).approvals.show(String(args[0] ?? ''));
+  const v = checkedStateFiles(opts).approvals.show(String(args[0] ?? ''));
   if (out.json) out.data(v);
   printView(out, v);
   return 0;
@@ -147,7 +155,7 @@ export const approvalsShowAction: Action = async (out, opts, args) => {
 export const approvalsDecideAction =
   (verdict: 'approve' | 'reject'): Action =>
   async (out, opts, args) => {
-    const files = stateFiles(opts);
+    const files = checkedStateFiles(opts);
     const who = await actingAdmin(opts, files);
     const id = String(args[0] ?? '');
     const v = verdict === 'approve' ? files.approvals.approve(id, who) : files.approvals.reject(id, who.id);
@@ -167,7 +175,7 @@ export const approvalsDecideAction =
 
 /** One admin records a first or stronger setting: a new version with their signature. */
 export const approvalsSealAction: Action = async (out, opts) => {
-  const files = stateFiles(opts);
+  const files = checkedStateFiles(opts);
   const who = await actingAdmin(opts, files);
   const settings = await proposedSettings(opts);
   if (Object.keys(settings).length === 0)
@@ -183,7 +191,7 @@ export const approvalsSealAction: Action = async (out, opts) => {
 
 /** The approved state as it stands, for `approvals state`. */
 export const approvalsStateAction: Action = async (out, opts) => {
-  const files = stateFiles(opts);
+  const files = checkedStateFiles(opts);
   const doc = files.approvals.current();
   out.data({
     file: files.approvals.state.path,

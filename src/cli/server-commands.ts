@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import {
   Approvals,
   checkStoreBinding,
+  guardSeen,
   policyState,
   requireNoLaterState,
   type SecurityState,
@@ -546,7 +547,11 @@ export const auditVerifyAction: Action = async (out, opts) => {
     ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
   ]);
   // An intact chain that remembers a newer state than the folder holds is a rollback.
-  if (verdict.ok) requireNoLaterState(approvals, file);
+  // Only the state folder's own log speaks for its state (another log given with --audit-log does not).
+  if (verdict.ok && resolve(file) === resolve(approvals.audit.path)) {
+    requireNoLaterState(approvals, file);
+    guardSeen(approvals);
+  }
   if (out.json) out.data(verdict);
   if (verdict.ok) out.line(`${file}: chain intact, ${verdict.records} records`);
   else out.line(`${file}: chain broken at line ${verdict.firstBad?.line}: ${verdict.firstBad?.reason}`);

@@ -214,6 +214,11 @@ export const ERROR_CATALOG = {
     solve:
       'Run the command with the state folder the store was synced under (the message names both); a store bound to one security state is never served, synced or probed under another.',
   },
+  FV_STATE_FORK: {
+    exit: 1,
+    solve:
+      'The state folder holds another chain than the one you saw there: find out who replaced it (new store id, the alert webhook’s record of versions) before trusting it; restore the chain you saw.',
+  },
   FV_STATE_ROLLBACK: {
     exit: 1,
     solve:

@@ -598,11 +598,25 @@ export async function buildServer(
   app.get(
     '/api/v1/status',
     { config: { access: 'viewer', summary: 'store freshness, policy coverage and k' } },
-    async () => ({
-      k: deps.metrics.k,
-      ...(await deps.status()),
-      ...(deps.exposure ? { exposure: deps.exposure() } : {}),
-    }),
+    async () => {
+      // The signed state's chain (id, version, each version's digest): the dashboard keeps the
+      // newest it saw in the browser and raises the alarm when it goes back or forks.
+      const doc = deps.approvals.current();
+      return {
+        k: deps.metrics.k,
+        ...(await deps.status()),
+        ...(deps.exposure ? { exposure: deps.exposure() } : {}),
+        ...(doc
+          ? {
+              state: {
+                id: doc.stateId,
+                version: doc.version,
+                digests: deps.approvals.state.history().map((d) => d.digest),
+              },
+            }
+          : {}),
+      };
+    },
   );
 
   app.get<{ Querystring: { limit?: number } }>(
