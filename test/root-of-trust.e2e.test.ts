@@ -12,20 +12,24 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import argon2 from 'argon2';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonical, signedText, stateDigest } from '../src/approvals/approved-state.ts';
-import { Approvals, type StateDoc } from '../src/approvals/index.ts';
+import { Approvals, type StateDoc, seenFile } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { type Principal, UserStore } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+
+const CHROMIUM = process.env.FV_CHROMIUM ?? '/usr/bin/chromium';
 
 /** The files of a state folder (next to the store here, as by default): what a shell admin edits. */
 const STATE_FILES = [
@@ -134,6 +138,8 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     for (const f of files)
       if (existsSync(join(state, f))) cpSync(join(state, f), join(copy, f), { recursive: true });
     return () => {
+      // The test's own CLI record of states seen goes too: a restore here is the test's, not an attack.
+      rmSync(seenFile(), { force: true });
       for (const f of files) rmSync(join(state, f), { recursive: true, force: true });
       for (const f of readdirSync(copy)) cpSync(join(copy, f), join(state, f), { recursive: true });
     };
@@ -723,7 +729,8 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     });
     expect(asBob.code).toBe(1);
     expect(asBob.stderr).toContain('FV_APPROVAL_INVALID');
-    expect(asBob.stderr).toContain('no signing key of user:');
+    // The swapped hash no longer matches the credential the signed state binds for bob.
+    expect(asBob.stderr).toContain('not an active admin’s in the signed security state');
     // The approval written by hand into proposals.json.
     const pfile = join(state, 'proposals.json');
     const proposals = JSON.parse(readFileSync(pfile, 'utf8')) as Array<Record<string, unknown>>;
@@ -747,11 +754,458 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     restore();
     record(
       'another admin’s password hash replaced in users.json',
-      'sign-in possible, signing refused FV_APPROVAL_INVALID (key sealed under the real password)',
+      'refused FV_APPROVAL_INVALID (the signed state binds bob’s real credential; his key is sealed under his password)',
     );
     record(
       'approval written by hand into proposals.json',
       'refused FV_STATE_TAMPERED; serve --probe-every off refused FV_STATE_WEAKER',
+    );
+  });
+  it('attempt: a metrics file whose unit is an event pseudonym and whose dimension is a person (k weakened)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-metrics-'));
+    const file = join(dir, 'weak.metrics.yaml');
+    writeFileSync(
+      file,
+      [
+        'version: 1',
+        'privacy_unit: user',
+        'metrics:',
+        '  per_person_failure_rate:',
+        '    from: connection_events',
+        '    join: { devices: { on: [device_id, id] } }',
+        '    unit: id',
+        '    time: ts',
+        '    measure: { ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }',
+        '    dimensions: [devices.user_id, outcome]',
+        '',
+      ].join('\n'),
+    );
+    const q = await runCli([
+      'metrics',
+      'query',
+      'per_person_failure_rate',
+      '--by',
+      'devices.user_id',
+      '--metrics',
+      file,
+      '--store',
+      s.store,
+      '--json',
+    ]);
+    expect(q.code).toBe(1);
+    expect(q.stderr).toContain('FV_METRICS_PRIVACY');
+    expect(q.stderr).toContain(`${file}:7:11 metrics.per_person_failure_rate.unit`);
+    expect(q.stderr).toContain(`${file}:10:18 metrics.per_person_failure_rate.dimensions`);
+    expect(q.stdout).not.toContain('"groups"');
+    // The metrics file cannot pick another privacy unit either.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('privacy_unit: user', 'privacy_unit: event'));
+    const other = await runCli([
+      'metrics',
+      'query',
+      'per_person_failure_rate',
+      '--metrics',
+      file,
+      '--store',
+      s.store,
+    ]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain("the policy's privacy unit is user");
+    const served = await serve(['--metrics', file, '--probe-every', '1m']);
+    refused(served, 'FV_METRICS_PRIVACY');
+    rmSync(dir, { recursive: true, force: true });
+    record(
+      'metrics file with an event-pseudonym unit and a person dimension',
+      'refused FV_METRICS_PRIVACY (positioned) by metrics query and serve',
+    );
+  });
+  it('attempt: localhost pointed at 0.0.0.0 in /etc/hosts, then serve --listen localhost without TLS', async () => {
+    // The name is resolved before it is judged: with the real /etc/hosts it binds 127.0.0.1.
+    const ok = await serve(['--listen', 'localhost:0', '--probe-every', '1m']);
+    expect('port' in ok, (ok as Refused).stderr).toBe(true);
+    expect((ok as Served).out()).toMatch(/on http:\/\/127\.0\.0\.1:\d+\//);
+    await (ok as Served).stop();
+    // Root's edit, made in a private mount namespace so the machine's own /etc/hosts stays as it is.
+    const dir = mkdtempSync(join(tmpdir(), 'fv-hosts-'));
+    writeFileSync(join(dir, 'hosts'), '0.0.0.0 localhost\n');
+    const cmd = [
+      `mount --bind ${join(dir, 'hosts')} /etc/hosts`,
+      `exec ${[process.execPath, BIN, 'serve', '--store', s.store, '--metrics', DEMO_METRICS, '--policy', DEMO_POLICY, '--key-file', s.keyFile, '--listen', 'localhost:0'].map((a) => `'${a}'`).join(' ')}`,
+    ].join(' && ');
+    const r = await new Promise<Refused>((resolve) => {
+      const child = spawn('unshare', ['--mount', 'sh', '-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.stdout.on('data', () => child.kill('SIGTERM'));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('FV_LISTEN_INSECURE');
+    expect(r.stderr).toContain('resolves to 0.0.0.0');
+    record(
+      'localhost pointed at 0.0.0.0 in /etc/hosts',
+      'refused FV_LISTEN_INSECURE (name resolved, then bound)',
+    );
+  });
+  it('attempt: an analyst token’s hash swapped for one’s own; a users.json entry with bob’s id, another name and alice’s hash', async () => {
+    // An analyst token made the proper way: alice proposes, bob approves.
+    const p = await approvals(
+      ['propose', '--new-token', 'ana', '--role', 'analyst', '--reason', 'reports'],
+      'alice',
+    );
+    expect(p.code, p.stderr).toBe(0);
+    const id = proposalId(p.stdout);
+    expect((await approvals(['approve', id], 'bob')).code).toBe(0);
+    const made = await runCli([
+      'tokens',
+      'create',
+      '--role',
+      'analyst',
+      '--name',
+      'ana',
+      '--approval',
+      id,
+      '--state-dir',
+      state,
+      '--json',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const analyst = JSON.parse(made.stdout).token as string;
+    const restore = snapshot(['tokens.json', 'users.json']);
+    const served = await serve(['--probe-every', '1m']);
+    expect('port' in served, (served as Refused).stderr).toBe(true);
+    const srv = served as Served;
+    const base = `http://127.0.0.1:${srv.port}`;
+    const sql = (token: string) =>
+      fetch(`${base}/api/v1/sql`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ sql: 'SELECT 1 AS one' }),
+      });
+    try {
+      expect((await sql(analyst)).status).toBe(200);
+      // The swap: the analyst token's hash becomes the hash of a secret the attacker chose.
+      const tfile = join(state, 'tokens.json');
+      const tokens = JSON.parse(readFileSync(tfile, 'utf8')) as Array<Record<string, unknown>>;
+      const anaId = /^fvt_([0-9a-f]{12})_/.exec(analyst)?.[1];
+      const mine = randomBytes(32).toString('base64url');
+      writeFileSync(
+        tfile,
+        JSON.stringify(
+          tokens.map((t) =>
+            t.id === anaId ? { ...t, hash: createHash('sha256').update(mine).digest('hex') } : t,
+          ),
+        ),
+      );
+      const swapped = await sql(`fvt_${anaId}_${mine}`);
+      expect(swapped.status).toBe(403);
+      expect(((await swapped.json()) as { error: { code: string } }).error.code).toBe(
+        'FV_PRINCIPAL_UNAPPROVED',
+      );
+      // bob's id, another name, alice's password hash: a sign-in as "bob" with alice's password.
+      const ufile = join(state, 'users.json');
+      const users = JSON.parse(readFileSync(ufile, 'utf8')) as Array<Record<string, unknown>>;
+      const bob = users.find((u) => u.name === 'bob') as Record<string, unknown>;
+      const alice = users.find((u) => u.name === 'alice') as Record<string, unknown>;
+      writeFileSync(
+        ufile,
+        JSON.stringify([...users, { ...bob, name: 'bobby', passwordHash: alice.passwordHash }]),
+      );
+      const login = await fetch(`${base}/api/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bobby', password: pw.alice }),
+      });
+      expect(login.status).toBe(403);
+      expect(((await login.json()) as { error: { code: string } }).error.code).toBe(
+        'FV_PRINCIPAL_UNAPPROVED',
+      );
+      expect(login.headers.get('set-cookie')).toBeNull();
+    } finally {
+      await srv.stop();
+    }
+    // A start with either swap in place is refused like a hand-edited role.
+    const e = refused(await serve(['--probe-every', '1m']), 'FV_STATE_WEAKER');
+    expect(e).toContain(`credential token:`);
+    expect(e).toContain(`credential user:`);
+    restore();
+    const clean = await serve(['--probe-every', '1m']);
+    expect('port' in clean, (clean as Refused).stderr).toBe(true);
+    if ('port' in clean) await clean.stop();
+    record(
+      'analyst token hash swapped in tokens.json',
+      'refused 403 FV_PRINCIPAL_UNAPPROVED; start refused FV_STATE_WEAKER',
+    );
+    record(
+      'users.json entry with bob’s id, another name and alice’s hash',
+      'sign-in refused 403 FV_PRINCIPAL_UNAPPROVED; start refused FV_STATE_WEAKER',
+    );
+  });
+  it('attempt: custom detectors, retention, soft delete, a domain, the schema and the alert webhook weakened by one admin', async () => {
+    const restore = snapshot();
+    const dir = mkdtempSync(join(tmpdir(), 'fv-policy4-'));
+    const demo = readFileSync(DEMO_POLICY, 'utf8');
+    // Stronger, so one admin records it: a custom detector and a retention are added.
+    const strong = demo
+      .replace('on_detect: block', "on_detect: block\ncustom_detectors:\n  badge: 'B-[0-9]{6}'")
+      .replace(
+        '  connection_events:\n    primary_key: id',
+        '  connection_events:\n    primary_key: id\n    retention: { column: ts, days: 3650 }',
+      );
+    expect(strong).not.toBe(demo);
+    writeFileSync(join(dir, 'strong.yaml'), strong);
+    const sealed = await approvals(['seal', '--policy', join(dir, 'strong.yaml')], 'alice');
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const before = await dumpStore(s.store);
+    const weak = strong
+      .replace("custom_detectors:\n  badge: 'B-[0-9]{6}'\n", '')
+      .replace('days: 3650', 'days: 99999')
+      .replace('    soft_delete: deleted_at\n', '')
+      .replace(
+        'device_id:   { class: identifier, domain: device }',
+        'device_id:   { class: identifier, domain: user }',
+      )
+      .replace('schema: public', 'schema: elsewhere');
+    writeFileSync(join(dir, 'weak.yaml'), weak);
+    const r = await sync(join(dir, 'weak.yaml'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('FV_STATE_WEAKER');
+    for (const field of [
+      'custom_detector badge',
+      'retention connection_events',
+      'soft_delete users',
+      'column connection_events.device_id',
+      'policy schema',
+    ])
+      expect(r.stderr).toContain(field);
+    expect(await dumpStore(s.store)).toBe(before);
+    // The alert webhook is a server setting like the probe interval.
+    const hook = 'http://127.0.0.1:9/hook';
+    const seal = await approvals(['seal', '--alert-webhook', hook], 'alice');
+    expect(seal.code, seal.stderr).toBe(0);
+    const strongArgs = ['--policy', join(dir, 'strong.yaml'), '--probe-every', '1m'];
+    const without = refused(await serve(strongArgs), 'FV_STATE_WEAKER');
+    expect(without).toContain('alert webhook');
+    refused(
+      await serve([...strongArgs, '--alert-webhook', 'http://127.0.0.1:10/elsewhere']),
+      'FV_STATE_WEAKER',
+    );
+    const same = await serve([...strongArgs, '--alert-webhook', hook]);
+    expect('port' in same, (same as Refused).stderr).toBe(true);
+    if ('port' in same) await same.stop();
+    restore();
+    rmSync(dir, { recursive: true, force: true });
+    record(
+      'policy with custom detectors, retention, soft delete, a domain and the schema weakened',
+      'refused FV_STATE_WEAKER naming each field; store untouched',
+    );
+    record('serve without, or with another, approved alert webhook', 'refused FV_STATE_WEAKER');
+  });
+  it('attempt: state folder and store restored from a backup while today’s audit log is kept', async () => {
+    const files = STATE_FILES.filter((f) => f !== 'audit.jsonl');
+    const backupState = snapshot(files);
+    const backupStore = mkdtempSync(join(tmpdir(), 'fv-store-backup-'));
+    const storeFiles = [s.store, `${s.store}.wal`].filter((f) => existsSync(f));
+    for (const f of storeFiles) copyFileSync(f, join(backupStore, f.slice(s.store.length) || 'store'));
+    const old = current().version;
+    // Today: a newer version is signed and the store is synced under it.
+    const sealed = await approvals(['seal', '--probe-every', '1m'], 'alice');
+    expect(sealed.code, sealed.stderr).toBe(0);
+    expect(current().version).toBe(old + 1);
+    expect((await sync()).code).toBe(0);
+    const todayState = snapshot(files);
+    const todayStore = mkdtempSync(join(tmpdir(), 'fv-store-today-'));
+    for (const f of [s.store, `${s.store}.wal`].filter((f) => existsSync(f)))
+      copyFileSync(f, join(todayStore, f.slice(s.store.length) || 'store'));
+    // The rollback: the folder and the store from the backup, the log as it is today.
+    const putBack = (from: string) => {
+      rmSync(`${s.store}.wal`, { force: true });
+      for (const f of readdirSync(from))
+        copyFileSync(join(from, f), f === 'store' ? s.store : `${s.store}${f}`);
+    };
+    backupState();
+    putBack(backupStore);
+    expect(current().version).toBe(old);
+    const e = refused(await serve(['--probe-every', '1m']), 'FV_STATE_ROLLBACK');
+    expect(e).toContain(`records version ${old + 1} of state`);
+    const r = await sync();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('FV_STATE_ROLLBACK');
+    const v = await runCli(['audit', 'verify', '--state-dir', state]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain('FV_STATE_ROLLBACK');
+    todayState();
+    putBack(todayStore);
+    const ok = await serve(['--probe-every', '1m']);
+    expect('port' in ok, (ok as Refused).stderr).toBe(true);
+    if ('port' in ok) await ok.stop();
+    record(
+      'state folder + store restored from a backup, today’s audit log kept',
+      'refused FV_STATE_ROLLBACK by serve, sync and audit verify',
+    );
+  });
+  it('attempt: the chain cut back to a new bootstrap with a new store; other admins’ CLIs and the webhook see it', async () => {
+    const restore = snapshot();
+    // The receiver outside the machine: every new state version is posted to the approved webhook.
+    const received: Array<Record<string, unknown>> = [];
+    const receiver: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+    try {
+      const sealed = await approvals(['seal', '--alert-webhook', hook], 'alice');
+      expect(sealed.code, sealed.stderr).toBe(0);
+      const doc = current();
+      await until(() => received.some((r) => r.version === doc.version));
+      expect(received.find((r) => r.version === doc.version)).toMatchObject({
+        kind: 'state-version',
+        stateId: doc.stateId,
+        digest: doc.digest,
+        bootstrap: false,
+      });
+      // Bob's CLI, on his own account: it records what it saw (0600, outside the state folder).
+      const bobHome = mkdtempSync(join(tmpdir(), 'fv-bob-'));
+      const asBobsCli = { env: { XDG_STATE_HOME: bobHome, FLEETVAULT_PASSWORD: pw.bob ?? '' } };
+      const seen = await runCli(['approvals', 'list', '--state-dir', state], asBobsCli);
+      expect(seen.code, seen.stderr).toBe(0);
+      // A dashboard opened before the attack, on a port the forked server will take again.
+      const port = await new Promise<number>((r) => {
+        const probe = createServer().listen(0, '127.0.0.1', () => {
+          const p = (probe.address() as { port: number }).port;
+          probe.close(() => r(p));
+        });
+      });
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox'],
+      });
+      const page = await (await browser.newContext()).newPage();
+      const signIn = async (password: string) => {
+        await page.goto(`http://127.0.0.1:${port}/`);
+        await page.getByLabel('User name').fill('alice');
+        await page.getByLabel('Password').fill(password);
+        await page.keyboard.press('Enter');
+      };
+      const real = await serve([
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--probe-every',
+        '1m',
+        '--alert-webhook',
+        hook,
+      ]);
+      expect('port' in real, (real as Refused).stderr).toBe(true);
+      await signIn(pw.alice as string);
+      // The browser recorded the chain it was shown (read over the DevTools protocol, not page script).
+      const stored = () =>
+        page.evaluate(() =>
+          (
+            globalThis as unknown as { localStorage: { getItem(k: string): string | null } }
+          ).localStorage.getItem('fleetvault.seen-state'),
+        );
+      for (let i = 0; i < 100 && (await stored()) === null; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(JSON.parse((await stored()) ?? '{}')).toMatchObject({ id: doc.stateId, version: doc.version });
+      if ('port' in real) await real.stop();
+      const bobSeen = join(bobHome, 'fleetvault', 'seen.json');
+      expect(JSON.parse(readFileSync(bobSeen, 'utf8'))[state]).toMatchObject({ stateId: doc.stateId });
+      expect((statSync(bobSeen).mode & 0o777).toString(8)).toBe('600');
+      // The attack: root wipes the state folder, bootstraps two admins alone and syncs a new store.
+      for (const f of STATE_FILES) rmSync(join(state, f), { recursive: true, force: true });
+      rmSync(seenFile(), { force: true }); // root's own record is root's to delete
+      const forgedPw: Record<string, string> = {};
+      for (const name of ['alice', 'bob']) {
+        const r = await runCli([
+          'users',
+          'add',
+          '--name',
+          name,
+          '--role',
+          'admin',
+          '--state-dir',
+          state,
+          '--json',
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        forgedPw[name] = JSON.parse(r.stdout).password;
+      }
+      const sealFork = await runCli(
+        ['approvals', 'seal', '--policy', DEMO_POLICY, '--user', 'alice', '--state-dir', state],
+        { env: { FLEETVAULT_PASSWORD: forgedPw.alice ?? '' } },
+      );
+      expect(sealFork.code, sealFork.stderr).toBe(0);
+      const newStore = join(mkdtempSync(join(tmpdir(), 'fv-fork-')), 'store.duckdb');
+      const forked = await runCli([
+        'sync',
+        '--source',
+        s.db.url,
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        newStore,
+        '--key-file',
+        s.keyFile,
+        '--state-dir',
+        state,
+      ]);
+      expect(forked.code, forked.stderr).toBe(0);
+      // Bob's CLI refuses the replaced chain, loudly.
+      const list = await runCli(['approvals', 'list', '--state-dir', state], asBobsCli);
+      expect(list.code).toBe(1);
+      expect(list.stderr).toContain('FV_STATE_FORK');
+      expect(list.stderr).toContain(`this user saw state ${doc.stateId} version ${doc.version}`);
+      const verify = await runCli(['audit', 'verify', '--state-dir', state], asBobsCli);
+      expect(verify.code).toBe(1);
+      expect(verify.stderr).toContain('FV_STATE_FORK');
+      // The dashboard that saw the real chain raises the alarm on the forked one.
+      const fake = await serve([
+        '--store',
+        newStore,
+        '--state-dir',
+        state,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--probe-every',
+        '5m',
+      ]);
+      expect('port' in fake, (fake as Refused).stderr).toBe(true);
+      try {
+        await signIn(forgedPw.alice as string);
+        await page.locator('#exposure', { hasText: 'state-fork' }).waitFor();
+        expect(await page.locator('#exposure').textContent()).toContain(
+          `this browser saw state ${doc.stateId}`,
+        );
+      } finally {
+        if ('port' in fake) await fake.stop();
+        await browser.close();
+      }
+      // The forked chain never reached the webhook: the external record ends at the real version.
+      const versions = received.filter((r) => r.kind === 'state-version');
+      expect(versions.length).toBeGreaterThan(0);
+      expect(versions.every((r) => r.stateId === doc.stateId)).toBe(true);
+      rmSync(bobHome, { recursive: true, force: true });
+      rmSync(dirname(newStore), { recursive: true, force: true });
+    } finally {
+      receiver.close();
+      restore();
+    }
+    record(
+      'new state id posted to the webhook at each version',
+      'external append-only record of (id, version, digest, signers)',
+    );
+    record(
+      'chain cut back to a new bootstrap with a new store',
+      'refused FV_STATE_FORK by every other admin’s CLI (per-user seen.json); absent from the webhook record',
     );
   });
 });

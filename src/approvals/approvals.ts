@@ -47,6 +47,27 @@ const tamperedProposal = (id: string, path: string) =>
     `proposal ${id} in ${path} fails its signature: it was edited outside fleetvault`,
   );
 
+/** Posts one state version to a webhook; a failure is said on stderr, never fatal. */
+function noticeVersion(url: string, doc: StateDoc): void {
+  const body = {
+    kind: 'state-version',
+    stateId: doc.stateId,
+    version: doc.version,
+    digest: doc.digest,
+    signers: doc.signatures.map((s) => s.by),
+    bootstrap: doc.bootstrap === true,
+    at: new Date().toISOString(),
+  };
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  }).catch(() => {
+    process.stderr.write(`fleetvault: could not send state version ${doc.version} to the alert webhook\n`);
+  });
+}
+
 /**
  * The two-person rule on a signed, versioned security state. Each principal above viewer has its
  * own Ed25519 key (sealed under its own password or token); a weakening version carries valid
@@ -93,25 +114,36 @@ export class Approvals {
    * Whether a principal may act with the role its file gives it: viewers always; above viewer
    * only with exactly that role in the signed state (when one exists).
    */
-  admits(p: Pick<Principal, 'kind' | 'id' | 'role'>): boolean {
+  admits(p: Pick<Principal, 'kind' | 'id' | 'role' | 'credential'>): boolean {
     if (p.role === 'viewer') return true;
     const doc = this.current();
     if (!doc) return true;
+    const id = `${p.kind}:${p.id}`;
+    const bound = doc.state.credentials?.[id];
     return (
-      doc.state.principals?.[`${p.kind}:${p.id}`] === p.role &&
-      doc.state.keys?.[`${p.kind}:${p.id}`] !== undefined
+      doc.state.principals?.[id] === p.role &&
+      doc.state.keys?.[id] !== undefined &&
+      (bound === undefined || bound === p.credential)
     );
   }
 
   /** Principals above viewer in the files that the signed state does not name with that role. */
-  unapproved(onFile: Readonly<Record<string, Role>>): string[] {
+  unapproved(
+    onFile: Readonly<Record<string, Role>>,
+    credentials: Readonly<Record<string, string>> = {},
+  ): string[] {
     const doc = this.current();
     if (!doc) return [];
+    const swapped = (id: string) => {
+      const bound = doc.state.credentials?.[id];
+      return bound !== undefined && credentials[id] !== undefined && credentials[id] !== bound;
+    };
     return Object.entries(onFile)
       .filter(
-        ([id, role]) => role !== 'viewer' && (doc.state.principals?.[id] !== role || !doc.state.keys?.[id]),
+        ([id, role]) =>
+          role !== 'viewer' && (doc.state.principals?.[id] !== role || !doc.state.keys?.[id] || swapped(id)),
       )
-      .map(([id, role]) => `${id} (${role})`);
+      .map(([id, role]) => (swapped(id) ? `${id} (${role}, credential changed by hand)` : `${id} (${role})`));
   }
 
   /** An admin's signing key, unsealed with their own password or token. */
@@ -176,7 +208,11 @@ export class Approvals {
     detail: Record<string, unknown>,
   ): StateDoc {
     const firstSeal = !this.state.exists();
+    const before = firstSeal ? undefined : this.current()?.state.alertWebhook;
     const doc = this.state.write(next, first, this.audit.head(), extra);
+    // Every new version goes to the alert webhook (the old one too when it changes): an append-only
+    // record outside this machine that root cannot rewrite.
+    for (const hook of new Set([before, doc.state.alertWebhook])) if (hook) noticeVersion(hook, doc);
     this.audit.append({
       actor: first.id,
       action: firstSeal ? 'approvals.seal' : action,
@@ -375,6 +411,8 @@ export class Approvals {
     actor: string,
     secret: string,
     onFile: Readonly<Record<string, Role>>,
+    /** The principal's credential digest as the files hold it now (principalCredentials). */
+    credential?: string,
   ): void {
     if (ROLES.indexOf(role) <= 0) return;
     const doc = this.current();
@@ -392,6 +430,7 @@ export class Approvals {
     const next = mergeState(approved, {
       principals: { ...(approved.principals ?? {}), [id]: role },
       keys: { [id]: publicKeyText(signer.key) },
+      ...(credential ? { credentials: { [id]: credential } } : {}),
       ...(grant.approval ? { used: [grant.approval] } : {}),
     });
     let extra: Parameters<ApprovedState['write']>[3] = { bootstrap: true };

@@ -98,7 +98,15 @@ export function adminsOf(s: SecurityState): string[] {
  */
 export function transitionWeaker(prev: SecurityState, next: SecurityState): boolean {
   if (compareStates(prev, next).some((d) => d.weaker)) return true;
-  for (const part of ['k', 'columns', 'onDetect', 'listeners', 'probeSeconds'] as const) {
+  for (const part of [
+    'k',
+    'columns',
+    'onDetect',
+    'listeners',
+    'probeSeconds',
+    'alertWebhook',
+    'policy',
+  ] as const) {
     if (prev[part] !== undefined && next[part] === undefined) return true;
   }
   for (const [id, role] of Object.entries(next.principals ?? {})) {
@@ -107,6 +115,10 @@ export function transitionWeaker(prev: SecurityState, next: SecurityState): bool
   }
   for (const [id, key] of Object.entries(prev.keys ?? {})) {
     if (next.keys?.[id] !== undefined && next.keys[id] !== key) return true;
+  }
+  // A bound credential replaced or forgotten: only an enrollment with a grant may do that.
+  for (const [id, c] of Object.entries(prev.credentials ?? {})) {
+    if (next.credentials?.[id] !== c) return true;
   }
   for (const [id, key] of Object.entries(next.keys ?? {})) {
     if (prev.keys?.[id] === undefined && key && !(id in (next.principals ?? {}))) return true;
@@ -167,6 +179,11 @@ export function verifyTransition(prev: StateDoc | undefined, doc: StateDoc, wher
       : (prevKeys[firstSigner] ?? newKeys[firstSigner]);
   if (!verifyText(anchorKey, auditText(doc.stateId, doc.version, doc.audit), doc.audit.sig))
     throw tampered(where, 'its audit anchor is not signed');
+  // An enrollment binds its principal's credential (and only its own) beside its key.
+  const withCredential = <T extends object>(base: T, id: string): T => {
+    const c = doc.state.credentials?.[id];
+    return c === undefined ? base : { ...base, credentials: { ...(before.credentials ?? {}), [id]: c } };
+  };
   if (!transitionWeaker(before, doc.state)) {
     if ([...signers].some((s) => prevAdmins.includes(s))) return;
     throw tampered(where, 'no admin of the version before signed it');
@@ -182,12 +199,15 @@ export function verifyTransition(prev: StateDoc | undefined, doc: StateDoc, wher
         .map((s) => s.by),
     );
     const key = doc.state.keys?.[g.principal];
-    const expected = {
-      ...before,
-      principals: { ...(before.principals ?? {}), [g.principal]: g.request.role },
-      keys: { ...(before.keys ?? {}), [g.principal]: key },
-      used: [...new Set([...(before.used ?? []), g.proposal])],
-    };
+    const expected = withCredential(
+      {
+        ...before,
+        principals: { ...(before.principals ?? {}), [g.principal]: g.request.role },
+        keys: { ...(before.keys ?? {}), [g.principal]: key },
+        used: [...new Set([...(before.used ?? []), g.proposal])],
+      },
+      g.principal,
+    );
     const self = signersOf(doc, { [g.principal]: key ?? '' });
     if (
       grantAdmins.size >= 2 &&
@@ -204,11 +224,14 @@ export function verifyTransition(prev: StateDoc | undefined, doc: StateDoc, wher
   }
   if (doc.bootstrap && prevAdmins.length < 2 && added.length === 1) {
     const id = added[0] as string;
-    const expected = {
-      ...before,
-      principals: { ...(before.principals ?? {}), [id]: doc.state.principals?.[id] },
-      keys: { ...(before.keys ?? {}), [id]: newKeys[id] },
-    };
+    const expected = withCredential(
+      {
+        ...before,
+        principals: { ...(before.principals ?? {}), [id]: doc.state.principals?.[id] },
+        keys: { ...(before.keys ?? {}), [id]: newKeys[id] },
+      },
+      id,
+    );
     const self = signersOf(doc, { [id]: newKeys[id] as string });
     if ((self.has(id) || admins.length === 1) && canonical(expected) === canonical(doc.state)) return;
   }

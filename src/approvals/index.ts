@@ -17,11 +17,13 @@ export {
   type SecurityState,
   weakerPart,
 } from './security-state.ts';
+export { guardSeen, seenFile } from './seen-state.ts';
 export {
   BINDING_META,
   bindingFor,
   checkStoreBinding,
   readBinding,
   requireAuditAnchors,
+  requireNoLaterState,
   type StoreBinding,
 } from './store-binding.ts';

@@ -112,4 +112,49 @@ describe('security state comparison', () => {
   it('parts never recorded are not differences (they are sealed when first seen)', () => {
     expect(compareStates({}, { k: 2, probeSeconds: null, principals: { 'user:x': 'admin' } })).toEqual([]);
   });
+  it('policy fields and the alert webhook: only provably stronger changes are not weaker', () => {
+    const view = {
+      schema: 'public',
+      privacyUnit: 'user',
+      customDetectors: { badge: '/B-[0-9]{6}/' },
+      tables: { t: { softDelete: 'deleted_at', retention: { column: 'ts', days: 400 } } },
+    };
+    const approved: SecurityState = { policy: view, alertWebhook: 'https://a.example/hook' };
+    expect(weaker(approved, { policy: view, alertWebhook: 'https://a.example/hook' })).toEqual([]);
+    expect(
+      weaker(approved, {
+        policy: {
+          ...view,
+          customDetectors: { badge: '/B-[0-9]{6}/', more: '/x/' },
+          tables: { t: { softDelete: 'deleted_at', retention: { column: 'ts', days: 30 } } },
+        },
+      }),
+    ).toEqual([]);
+    expect(
+      weaker(approved, {
+        policy: {
+          schema: 'other',
+          privacyUnit: 'device',
+          customDetectors: {},
+          tables: { t: { softDelete: null, retention: { column: 'ts', days: 500 } } },
+        },
+        alertWebhook: null,
+      }),
+    ).toEqual([
+      'policy schema',
+      'policy privacy_unit',
+      'custom_detector badge',
+      'soft_delete t',
+      'retention t',
+      'alert webhook',
+    ]);
+    expect(
+      weaker(
+        { columns: { 'd.id': col({ class: 'identifier', action: 'pseudonymize', domain: 'device' }) } },
+        {
+          columns: { 'd.id': col({ class: 'identifier', action: 'pseudonymize', domain: 'user' }) },
+        },
+      ),
+    ).toEqual(['column d.id']);
+  });
 });

@@ -16,6 +16,28 @@ export interface ColumnProtection {
   /** How much detail the transform keeps (see `Transform.detail`); null when none. */
   readonly detail: { readonly family: string; readonly levels: readonly number[] } | null;
   readonly aggregateOnly: boolean;
+  /** Pseudonym domain of an identifier (recorded since the domain became part of the state). */
+  readonly domain?: string | null;
+}
+
+/** The policy's other security-relevant fields: anything not provably stronger is weaker. */
+export interface PolicyView {
+  /** The source schema read from. */
+  readonly schema: string;
+  /** The pseudonym domain k counts. */
+  readonly privacyUnit: string;
+  /** name → the pattern (`/source/flags`). */
+  readonly customDetectors: Readonly<Record<string, string>>;
+  /** table → its soft-delete column and retention (null when none). */
+  readonly tables: Readonly<
+    Record<
+      string,
+      {
+        readonly softDelete: string | null;
+        readonly retention: { readonly column: string; readonly days: number } | null;
+      }
+    >
+  >;
 }
 
 /** A listener beyond loopback (loopback listeners need no approval). */
@@ -38,6 +60,10 @@ export interface SecurityState {
   readonly listeners?: readonly Listener[];
   /** Seconds between the server's exposure probes; null is off. */
   readonly probeSeconds?: number | null;
+  /** The server's alert webhook URL; null is none. Removing or changing it is weaker. */
+  readonly alertWebhook?: string | null;
+  /** The policy's schema, privacy unit, custom detectors, soft deletes and retention. */
+  readonly policy?: PolicyView;
   /** `token:<id>` or `user:<id>` → role, for principals above viewer. */
   readonly principals?: Readonly<Record<string, Role>>;
   /**
@@ -50,6 +76,12 @@ export interface SecurityState {
    * principals with a key here can sign the next version. Not a setting: never compared here.
    */
   readonly keys?: Readonly<Record<string, string>>;
+  /**
+   * `token:<id>` / `user:<id>` → digest of the principal's name and stored token or password hash
+   * (credentialDigest). A file whose hash or name differs (swapped by hand) is an unapproved
+   * principal; only an enrollment (creation, a two-admin password reset) changes it.
+   */
+  readonly credentials?: Readonly<Record<string, string>>;
 }
 
 /** One difference between the approved state and a configuration, in words a reviewer reads. */
@@ -67,6 +99,7 @@ const ACTION_ORDER: readonly ColumnAction[] = ['never_read', 'drop', 'pseudonymi
 export function policyState(policy: Policy): SecurityState {
   const columns: Record<string, ColumnProtection> = {};
   const onDetect: Record<string, OnDetect> = {};
+  const tables: Record<string, PolicyView['tables'][string]> = {};
   for (const t of policy.tables.values()) {
     onDetect[t.name] = t.onDetect;
     for (const c of t.columns.values()) {
@@ -76,10 +109,54 @@ export function policyState(policy: Policy): SecurityState {
         transform: c.transform ? c.transform.describe() : null,
         detail: c.transform ? c.transform.detail : null,
         aggregateOnly: c.aggregateOnly,
+        domain: c.domain ?? null,
       };
     }
+    tables[t.name] = {
+      softDelete: t.softDelete ?? null,
+      retention: t.retention ? { column: t.retention.column, days: t.retention.days } : null,
+    };
   }
-  return { k: policy.k, columns, onDetect };
+  const customDetectors = Object.fromEntries(
+    policy.customDetectors.map((d) => [d.name, `/${d.pattern.source}/${d.pattern.flags}`]),
+  );
+  return {
+    k: policy.k,
+    columns,
+    onDetect,
+    policy: { schema: policy.schema, privacyUnit: policy.privacyUnit ?? 'user', customDetectors, tables },
+  };
+}
+
+/** Every difference between two policy views; only additions that provably keep less are stronger. */
+function comparePolicy(a: PolicyView, n: PolicyView): Difference[] {
+  const out: Difference[] = [];
+  const diff = (field: string, approved: string, configured: string, weaker: boolean) =>
+    out.push({ field, approved, configured, weaker });
+  if (a.schema !== n.schema) diff('policy schema', a.schema, n.schema, true);
+  if (a.privacyUnit !== n.privacyUnit) diff('policy privacy_unit', a.privacyUnit, n.privacyUnit, true);
+  for (const [name, p] of Object.entries(a.customDetectors)) {
+    const now = n.customDetectors[name];
+    if (now !== p) diff(`custom_detector ${name}`, p, now ?? 'removed', true);
+  }
+  for (const [name, p] of Object.entries(n.customDetectors)) {
+    if (!(name in a.customDetectors)) diff(`custom_detector ${name}`, 'none', p, false);
+  }
+  const show = (r: { column: string; days: number } | null) =>
+    r ? `${r.column} after ${r.days} days` : 'none';
+  for (const [table, t] of Object.entries(n.tables)) {
+    const at = a.tables[table];
+    if (!at) continue;
+    if (at.softDelete !== t.softDelete)
+      diff(`soft_delete ${table}`, at.softDelete ?? 'none', t.softDelete ?? 'none', at.softDelete !== null);
+    const ar = at.retention;
+    const nr = t.retention;
+    if (JSON.stringify(ar) !== JSON.stringify(nr)) {
+      const stronger = nr !== null && (ar === null || (ar.column === nr.column && nr.days < ar.days));
+      diff(`retention ${table}`, show(ar), show(nr), !stronger);
+    }
+  }
+  return out;
 }
 
 function describeColumn(c: ColumnProtection | undefined): string {
@@ -105,6 +182,9 @@ function columnWeaker(approved: ColumnProtection | undefined, now: ColumnProtect
     if (!a || !n || a.family !== n.family || a.levels.length !== n.levels.length) return true;
     if (n.levels.some((level, i) => level > (a.levels[i] as number))) return true;
   }
+  // Another pseudonym domain links what was kept apart (or splits what k counted).
+  if (approved && approved.domain !== undefined && (approved.domain ?? null) !== (now.domain ?? null))
+    return true;
   return approved?.aggregateOnly === true && !now.aggregateOnly;
 }
 
@@ -187,6 +267,30 @@ export function compareStates(approved: SecurityState, now: SecurityState): Diff
       weaker,
     });
   }
+  if (now.policy && approved.policy) out.push(...comparePolicy(approved.policy, now.policy));
+  if (now.alertWebhook !== undefined && approved.alertWebhook !== undefined) {
+    if (now.alertWebhook !== approved.alertWebhook) {
+      out.push({
+        field: 'alert webhook',
+        approved: approved.alertWebhook ?? 'none',
+        configured: now.alertWebhook ?? 'none',
+        weaker: approved.alertWebhook !== null,
+      });
+    }
+  }
+  if (now.credentials && approved.credentials) {
+    for (const [id, c] of Object.entries(now.credentials)) {
+      const a = approved.credentials[id];
+      if (a !== undefined && a !== c) {
+        out.push({
+          field: `credential ${id}`,
+          approved: 'the enrolled name and secret',
+          configured: 'another name or secret hash in the file (changed by hand)',
+          weaker: true,
+        });
+      }
+    }
+  }
   if (now.principals && approved.principals) {
     for (const [id, role] of Object.entries(now.principals)) {
       const a = approved.principals[id];
@@ -207,8 +311,11 @@ export function mergeState(approved: SecurityState, patch: SecurityState): Secur
     ...(patch.onDetect ? { onDetect: { ...(approved.onDetect ?? {}), ...patch.onDetect } } : {}),
     ...(patch.listeners ? { listeners: patch.listeners } : {}),
     ...(patch.probeSeconds !== undefined ? { probeSeconds: patch.probeSeconds } : {}),
+    ...(patch.alertWebhook !== undefined ? { alertWebhook: patch.alertWebhook } : {}),
+    ...(patch.policy ? { policy: patch.policy } : {}),
     ...(patch.principals ? { principals: { ...(approved.principals ?? {}), ...patch.principals } } : {}),
     ...(patch.keys ? { keys: { ...(approved.keys ?? {}), ...patch.keys } } : {}),
+    ...(patch.credentials ? { credentials: { ...(approved.credentials ?? {}), ...patch.credentials } } : {}),
     ...(patch.used ? { used: [...new Set([...(approved.used ?? []), ...patch.used])] } : {}),
   };
 }
@@ -238,6 +345,10 @@ export function weakerPart(approved: SecurityState, now: SecurityState): Securit
         }
       : {}),
     ...(has('probe') ? { probeSeconds: now.probeSeconds ?? null } : {}),
+    ...(has('alert webhook') ? { alertWebhook: now.alertWebhook ?? null } : {}),
+    ...(now.policy && diffs.some((d) => /^(policy |custom_detector |soft_delete |retention )/.test(d.field))
+      ? { policy: now.policy }
+      : {}),
     ...(principals ? { principals } : {}),
   };
 }

@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
 import type { Approvals } from './approvals.ts';
 import { type AuditHead, canonical } from './approved-state.ts';
 import type { SecurityState } from './security-state.ts';
+import { guardSeen } from './seen-state.ts';
 
 /** The store's meta key holding its binding. */
 export const BINDING_META = 'fv_binding';
@@ -103,6 +105,51 @@ export function checkStoreBinding(
   requireAuditAnchors(approvals, binding);
 }
 
+/**
+ * The audit log must not remember a newer state than the one in the folder: a state folder and
+ * store restored from a backup beside today's log leave seal and approval records of higher
+ * versions (or of another state id after this one's) in the log. Either is a rollback.
+ */
+export function requireNoLaterState(approvals: Approvals, file = approvals.audit.path): void {
+  if (!existsSync(file)) return;
+  const doc = approvals.current();
+  let highest = 0;
+  let laterOther: { stateId: string; version: number } | undefined;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.includes('"stateId"')) continue;
+    let d: { stateId?: unknown; version?: unknown } | undefined;
+    try {
+      d = (JSON.parse(line) as { detail?: { stateId?: unknown; version?: unknown } }).detail;
+    } catch {
+      continue; // the chain check names a broken line
+    }
+    if (typeof d?.stateId !== 'string' || typeof d.version !== 'number') continue;
+    if (doc && d.stateId === doc.stateId) {
+      highest = Math.max(highest, d.version);
+      laterOther = undefined;
+    } else laterOther = { stateId: d.stateId, version: d.version };
+  }
+  const dir = resolve(approvals.dir);
+  if (!doc && laterOther) {
+    throw new FvError(
+      'FV_STATE_ROLLBACK',
+      `the audit log ${file} records version ${laterOther.version} of state ${laterOther.stateId}, but ${dir} holds no signed state: the state was removed`,
+    );
+  }
+  if (doc && highest > doc.version) {
+    throw new FvError(
+      'FV_STATE_ROLLBACK',
+      `the audit log ${file} records version ${highest} of state ${doc.stateId}, but ${dir} holds version ${doc.version}: an older state (and store) was put back`,
+    );
+  }
+  if (doc && laterOther) {
+    throw new FvError(
+      'FV_STATE_ROLLBACK',
+      `the audit log ${file} records state ${laterOther.stateId} version ${laterOther.version} after state ${doc.stateId}: ${dir} holds a state that was replaced`,
+    );
+  }
+}
+
 /** The audit log must still reach the head the signed state and the store anchored. */
 export function requireAuditAnchors(approvals: Approvals, binding: StoreBinding | undefined): void {
   const doc = approvals.current();
@@ -117,6 +164,8 @@ export function requireAuditAnchors(approvals: Approvals, binding: StoreBinding 
       `the audit log ${approvals.audit.path} fails at line ${v.firstBad?.line}: ${v.firstBad?.reason}`,
     );
   }
+  requireNoLaterState(approvals);
+  guardSeen(approvals);
 }
 
 /** The binding a sync writes: this state's id, version and digest, the highest seen, k, policy, audit head. */

@@ -1,17 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import {
   type Difference,
+  guardSeen,
   type ProposalView,
   policyState,
   type SecurityState,
   type Signer,
 } from '../approvals/index.ts';
 import { FvError } from '../errors/index.ts';
-import { isLoopback, type Principal, parseListen, ROLES, type Role } from '../server/index.ts';
+import { isLoopback, type Principal, parseListen, ROLES, type Role, resolveListen } from '../server/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import type { Output } from './output.ts';
-import { parseProbeInterval, stateFiles } from './server-commands.ts';
+import { parseProbeInterval, parseWebhook, stateFiles } from './server-commands.ts';
 
 /**
  * Who is acting: an admin account (`--user`, password from FLEETVAULT_PASSWORD or --password-stdin)
@@ -72,23 +73,33 @@ function printView(out: Output, v: ProposalView): void {
 }
 
 /** The part of a configuration a proposal names with the same flags serve and sync take. */
-function proposedSettings(opts: Record<string, unknown>): SecurityState {
+/** The state folder, refused when it went back or forked since this user last saw it (seen-state.ts). */
+function checkedStateFiles(opts: Record<string, unknown>): ReturnType<typeof stateFiles> {
+  const files = stateFiles(opts);
+  guardSeen(files.approvals);
+  return files;
+}
+
+async function proposedSettings(opts: Record<string, unknown>): Promise<SecurityState> {
   const out: { -readonly [K in keyof SecurityState]: SecurityState[K] } = {};
   if (opts.policy !== undefined) Object.assign(out, policyState(loadPolicyOrThrow(String(opts.policy))));
   if (opts.listen !== undefined) {
-    const addr = parseListen(String(opts.listen));
     const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined;
+    // Resolved as serve resolves it: the approved listener is the address bound.
+    const addr = await resolveListen(parseListen(String(opts.listen)), tls);
     out.listeners = isLoopback(addr.host) ? [] : [{ address: `${addr.host}:${addr.port}`, tls }];
   }
   if (opts.probeEvery !== undefined) {
     const ms = parseProbeInterval(String(opts.probeEvery));
     out.probeSeconds = ms === null ? null : ms / 1000;
   }
+  if (opts.alertWebhook !== undefined)
+    out.alertWebhook = opts.alertWebhook === 'none' ? null : parseWebhook(String(opts.alertWebhook));
   return out;
 }
 
 export const approvalsProposeAction: Action = async (out, opts) => {
-  const files = stateFiles(opts);
+  const files = checkedStateFiles(opts);
   const who = await actingAdmin(opts, files);
   const reason = String(opts.reason ?? '').trim();
   if (reason.length < 3)
@@ -105,11 +116,11 @@ export const approvalsProposeAction: Action = async (out, opts) => {
     const name = String(opts.newToken ?? opts.newUser);
     view = files.approvals.proposePrincipal({ type, role: role as Role, name }, who, reason, hours);
   } else {
-    const settings = proposedSettings(opts);
+    const settings = await proposedSettings(opts);
     if (Object.keys(settings).length === 0) {
       throw new FvError(
         'FV_USAGE',
-        'propose something: --policy, --listen, --probe-every, --new-token or --new-user',
+        'propose something: --policy, --listen, --probe-every, --alert-webhook, --new-token or --new-user',
       );
     }
     view = files.approvals.proposeSettings(settings, who, reason, hours);
@@ -126,7 +137,7 @@ export const approvalsProposeAction: Action = async (out, opts) => {
 };
 
 export const approvalsListAction: Action = async (out, opts) => {
-  const files = stateFiles(opts);
+  const files = checkedStateFiles(opts);
   const views = files.approvals.list();
   if (out.json) out.data({ proposals: views });
   if (views.length === 0) out.line('No proposals.');
@@ -135,7 +146,7 @@ export const approvalsListAction: Action = async (out, opts) => {
 };
 
 export const approvalsShowAction: Action = async (out, opts, args) => {
-  const v = stateFiles(opts).approvals.show(String(args[0] ?? ''));
+  const v = checkedStateFiles(opts).approvals.show(String(args[0] ?? ''));
   if (out.json) out.data(v);
   printView(out, v);
   return 0;
@@ -144,7 +155,7 @@ export const approvalsShowAction: Action = async (out, opts, args) => {
 export const approvalsDecideAction =
   (verdict: 'approve' | 'reject'): Action =>
   async (out, opts, args) => {
-    const files = stateFiles(opts);
+    const files = checkedStateFiles(opts);
     const who = await actingAdmin(opts, files);
     const id = String(args[0] ?? '');
     const v = verdict === 'approve' ? files.approvals.approve(id, who) : files.approvals.reject(id, who.id);
@@ -164,11 +175,11 @@ export const approvalsDecideAction =
 
 /** One admin records a first or stronger setting: a new version with their signature. */
 export const approvalsSealAction: Action = async (out, opts) => {
-  const files = stateFiles(opts);
+  const files = checkedStateFiles(opts);
   const who = await actingAdmin(opts, files);
-  const settings = proposedSettings(opts);
+  const settings = await proposedSettings(opts);
   if (Object.keys(settings).length === 0)
-    throw new FvError('FV_USAGE', 'seal something: --policy, --listen or --probe-every');
+    throw new FvError('FV_USAGE', 'seal something: --policy, --listen, --probe-every or --alert-webhook');
   const { doc, differences } = files.approvals.seal(settings, who);
   if (out.json) out.data({ stateId: doc.stateId, version: doc.version, digest: doc.digest, differences });
   out.line(
@@ -180,7 +191,7 @@ export const approvalsSealAction: Action = async (out, opts) => {
 
 /** The approved state as it stands, for `approvals state`. */
 export const approvalsStateAction: Action = async (out, opts) => {
-  const files = stateFiles(opts);
+  const files = checkedStateFiles(opts);
   const doc = files.approvals.current();
   out.data({
     file: files.approvals.state.path,

@@ -13,9 +13,10 @@ import {
   buildServer,
   listenError,
   parseListen,
+  principalCredentials,
   principalsAboveViewer,
   requirePortFree,
-  requireSafeListen,
+  resolveListen,
   TokenStore,
   UserStore,
 } from '../server/index.ts';
@@ -48,8 +49,7 @@ export const demoAction: Action = async (out, opts) => {
 
   // Every port and path this run needs is checked before any work, so a busy port or an
   // unwritable folder fails in a second instead of after the simulation and the sync.
-  const addr = parseListen(listen);
-  requireSafeListen(addr, false);
+  const addr = await resolveListen(parseListen(listen), false);
   if (serve) await requirePortFree(addr);
   requireWritableDir(dir, '--dir');
   for (const f of [policyFile, metricsFile]) {
@@ -202,14 +202,20 @@ async function serveDashboard(
   out: Output,
   o: { dir: string; storePath: string; metricsFile: string; listen: string; webDir: string },
 ): Promise<number> {
-  const addr = parseListen(o.listen);
-  requireSafeListen(addr, false);
+  const addr = await resolveListen(parseListen(o.listen), false);
   const users = new UserStore(join(o.dir, 'users.json'));
   const { password } = await users.resetPassword('admin', 'admin');
   const audit = new AuditLog(join(o.dir, 'audit.jsonl'));
   const tokens = new TokenStore(join(o.dir, 'tokens.json'));
   const approvals = new Approvals(o.dir, audit);
-  approvals.check({ listeners: [], principals: principalsAboveViewer(tokens, users) }, 'demo');
+  approvals.check(
+    {
+      listeners: [],
+      principals: principalsAboveViewer(tokens, users),
+      credentials: principalCredentials(tokens, users),
+    },
+    'demo',
+  );
   const metrics = await MetricsReader.open(o.storePath, readMetricsFile(o.metricsFile));
   const app = await buildServer({
     metrics,

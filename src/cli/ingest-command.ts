@@ -8,7 +8,7 @@ import {
   StreamIngest,
 } from '../ingest/index.ts';
 import { loadKeyFile, readSecret, type SecretSource, secretInUrl } from '../privacy/index.ts';
-import { listenError, parseListen, requirePortFree, requireSafeListen } from '../server/index.ts';
+import { listenError, parseListen, requirePortFree, resolveListen } from '../server/index.ts';
 import { connectSource, introspect, type SourceTable } from '../source/index.ts';
 import { isClickHouseUrl, openStore, type Store } from '../store/index.ts';
 import type { Action } from './commands.ts';
@@ -83,10 +83,12 @@ export const ingestAction: Action = async (out, opts) => {
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   const storePath = String(opts.store ?? DEFAULT_STORE);
   if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
-  const metricsAt = typeof opts.metricsListen === 'string' ? parseListen(opts.metricsListen) : undefined;
+  // Plain HTTP without a token: loopback only (the counts are operational, never values).
+  const metricsAt =
+    typeof opts.metricsListen === 'string'
+      ? await resolveListen(parseListen(opts.metricsListen), false)
+      : undefined;
   if (metricsAt) {
-    // Plain HTTP without a token: loopback only (the counts are operational, never values).
-    requireSafeListen(metricsAt, false);
     await requirePortFree(metricsAt);
   }
   const batchSize = intOpt(opts.batch, 'batch', 1000);

@@ -329,6 +329,7 @@ function program(setCode: (code: number) => void): Command {
       .option('--tls-cert <file>', 'with --listen: TLS certificate')
       .option('--tls-key <file>', 'with --listen: TLS key')
       .option('--probe-every <interval>', 'a slower exposure probe, or off')
+      .option('--alert-webhook <url>', 'another alert webhook for serve, or none')
       .option('--new-token <name>', 'a token above viewer (with --role)')
       .option('--new-user <name>', 'an account above viewer (with --role)')
       .option('--role <role>', 'analyst or admin')
@@ -342,7 +343,8 @@ function program(setCode: (code: number) => void): Command {
       .option('--listen <host:port>', 'a listen address')
       .option('--tls-cert <file>', 'with --listen: TLS certificate')
       .option('--tls-key <file>', 'with --listen: TLS key')
-      .option('--probe-every <interval>', 'a faster exposure probe'),
+      .option('--probe-every <interval>', 'a faster exposure probe')
+      .option('--alert-webhook <url>', 'the alert webhook serve must use (a first one needs one admin)'),
   ).action(run(approvalsSealAction));
   approvals
     .command('list')

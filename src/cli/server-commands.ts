@@ -1,11 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import {
   Approvals,
   checkStoreBinding,
+  guardSeen,
   policyState,
+  requireNoLaterState,
   type SecurityState,
   type StoreBinding,
 } from '../approvals/index.ts';
@@ -17,14 +19,16 @@ import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
 import {
   buildServer,
+  credentialDigest,
   isLoopback,
   listenError,
   parseListen,
+  principalCredentials,
   principalsAboveViewer,
   ROLES,
   type Role,
   requirePortFree,
-  requireSafeListen,
+  resolveListen,
   StoreHandle,
   TokenStore,
   UserStore,
@@ -72,12 +76,12 @@ function readTls(file: unknown, what: string): Buffer {
 }
 
 export const serveAction: Action = async (out, opts) => {
-  const addr = parseListen(String(opts.listen ?? '127.0.0.1:8787'));
   const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined;
   if (tls && (opts.tlsCert === undefined || opts.tlsKey === undefined)) {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
-  requireSafeListen(addr, tls);
+  // A name is resolved once here; the check and the bind use the same resolved address.
+  const addr = await resolveListen(parseListen(String(opts.listen ?? '127.0.0.1:8787')), tls);
   await requirePortFree(addr); // before the first sync, not after it
   const storePath = String(opts.store ?? DEFAULT_STORE);
   const binding = await storeBinding(storePath);
@@ -86,6 +90,7 @@ export const serveAction: Action = async (out, opts) => {
   // the audit log still reaches the heads the state and the store anchored.
   checkStoreBinding(binding, approvals, storePath);
   const probeEvery = parseProbeInterval(String(opts.probeEvery ?? '5m'));
+  const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
   const policyFile = String(opts.policy ?? DEFAULT_POLICY);
   // The two-person rule: nothing here may be weaker than the approved, signed security state.
   approvals.check(
@@ -93,11 +98,12 @@ export const serveAction: Action = async (out, opts) => {
       listeners: isLoopback(addr.host) ? [] : [{ address: `${addr.host}:${addr.port}`, tls }],
       probeSeconds: probeEvery === null ? null : probeEvery / 1000,
       principals: principalsAboveViewer(tokens, users),
+      credentials: principalCredentials(tokens, users),
+      alertWebhook: webhook ?? null,
       ...(existsSync(policyFile) ? policyState(loadPolicyOrThrow(policyFile)) : {}),
     } satisfies SecurityState,
     'serve',
   );
-  const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
   const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
   const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
   if (isClickHouseUrl(storePath)) {
@@ -219,12 +225,14 @@ export const serveAction: Action = async (out, opts) => {
     }
   };
   const principalChecks = (): ProbeFinding[] =>
-    approvals.unapproved(principalsAboveViewer(tokens, users)).map((p) => ({
-      kind: 'unapproved-principal',
-      where: p,
-      detail:
-        'in the tokens or users file with a role the signed security state does not give it (edited by hand); refused',
-    }));
+    approvals
+      .unapproved(principalsAboveViewer(tokens, users), principalCredentials(tokens, users))
+      .map((p) => ({
+        kind: 'unapproved-principal',
+        where: p,
+        detail:
+          'in the tokens or users file with a role the signed security state does not give it (edited by hand); refused',
+      }));
   const app = await buildServer({
     metrics,
     tokens,
@@ -428,7 +436,7 @@ export function parseProbeInterval(v: string): number | null {
 }
 
 /** An alert webhook: https, or plain http to a loopback receiver. */
-function parseWebhook(v: string): string {
+export function parseWebhook(v: string): string {
   let url: URL;
   try {
     url = new URL(v);
@@ -479,6 +487,7 @@ export const tokensCreateAction: Action = async (out, opts) => {
     'cli',
     token,
     principalsAboveViewer(tokens, users),
+    credentialDigest('token', record.name, record.hash),
   );
   audit.append({
     actor: 'cli',
@@ -537,6 +546,12 @@ export const auditVerifyAction: Action = async (out, opts) => {
     ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
     ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
   ]);
+  // An intact chain that remembers a newer state than the folder holds is a rollback.
+  // Only the state folder's own log speaks for its state (another log given with --audit-log does not).
+  if (verdict.ok && resolve(file) === resolve(approvals.audit.path)) {
+    requireNoLaterState(approvals, file);
+    guardSeen(approvals);
+  }
   if (out.json) out.data(verdict);
   if (verdict.ok) out.line(`${file}: chain intact, ${verdict.records} records`);
   else out.line(`${file}: chain broken at line ${verdict.firstBad?.line}: ${verdict.firstBad?.reason}`);
@@ -560,6 +575,7 @@ export const usersAddAction: Action = async (out, opts) => {
     'cli',
     password,
     principalsAboveViewer(tokens, users),
+    credentialDigest('user', record.name, record.passwordHash),
   );
   audit.append({
     actor: 'cli',
@@ -614,6 +630,7 @@ export const usersResetPasswordAction: Action = async (out, opts) => {
     'cli',
     password,
     principalsAboveViewer(tokens, users),
+    credentialDigest('user', record.name, record.passwordHash),
   );
   audit.append({
     actor: 'cli',

@@ -156,6 +156,11 @@ export const ERROR_CATALOG = {
       'Pass --metrics <file>, or start from the shipped examples/demo/fleetvault.metrics.yaml (copy it to fleetvault.metrics.yaml and edit it for your tables).',
   },
   FV_METRICS_INVALID: { exit: 1, solve: 'Fix the metrics file as each listed problem says.' },
+  FV_METRICS_PRIVACY: {
+    exit: 1,
+    solve:
+      "Give each metric a unit column pseudonymized in the policy's privacy unit domain (e.g. user_id) and drop identifier columns from its dimensions.",
+  },
   FV_METRIC_UNKNOWN: {
     exit: 1,
     solve: 'Run `fleetvault metrics list` to see the metrics and their dimensions.',
@@ -218,6 +223,11 @@ export const ERROR_CATALOG = {
     exit: 1,
     solve:
       'Run the command with the state folder the store was synced under (the message names both); a store bound to one security state is never served, synced or probed under another.',
+  },
+  FV_STATE_FORK: {
+    exit: 1,
+    solve:
+      'The state folder holds another chain than the one you saw there: find out who replaced it (new store id, the alert webhook’s record of versions) before trusting it; restore the chain you saw.',
   },
   FV_STATE_ROLLBACK: {
     exit: 1,

@@ -107,6 +107,11 @@ export function parseMetrics(text: string, file: string): MetricsFile {
     throw new FvError('FV_METRICS_INVALID', `metrics file ${file}:${pos.line}:${pos.col} is not valid YAML`);
   }
   const root = doc.toJSON() as unknown;
+  const at = (path: (string | number)[]): string => {
+    const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+    const pos = lines.linePos(node?.range?.[0] ?? 0);
+    return `${pos.line}:${pos.col}`;
+  };
   const p = new Problems();
   if (!isObject(root) || root.version !== 1) p.add('version', 'version must be 1');
   const r = isObject(root) ? root : {};
@@ -156,10 +161,14 @@ export function parseMetrics(text: string, file: string): MetricsFile {
       dimensions: dims,
       outputs: outputsOf(m),
       format,
+      at: {
+        unit: at(['metrics', name, 'unit']),
+        dimensions: dims.map((_, i) => at(['metrics', name, 'dimensions', i])),
+      },
     });
   }
   if (p.list.length > 0) throw new FvError('FV_METRICS_INVALID', `metrics file ${file} has problems`, p.list);
-  return { file, privacyUnit, metrics };
+  return { file, privacyUnit, privacyUnitAt: at(['privacy_unit']), metrics };
 }
 
 export function readMetricsFile(file: string): MetricsFile {

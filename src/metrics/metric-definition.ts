@@ -42,11 +42,15 @@ export interface MetricDefinition {
   readonly outputs: readonly string[];
   /** How to show a value: a count, a share (0..1) or seconds. */
   readonly format: 'count' | 'ratio' | 'seconds' | 'number';
+  /** Where the unit and each dimension stand in the metrics file (line:col), for problems. */
+  readonly at?: { readonly unit: string; readonly dimensions: readonly string[] };
 }
 
 export interface MetricsFile {
   readonly file: string;
   readonly privacyUnit: string;
+  /** Where privacy_unit stands in the file (line:col). */
+  readonly privacyUnitAt?: string;
   readonly metrics: ReadonlyMap<string, MetricDefinition>;
 }
 

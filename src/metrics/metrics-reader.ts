@@ -7,6 +7,7 @@ import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
 import { populations } from './population.ts';
+import { checkMetricsPrivacy, storedClasses } from './privacy-check.ts';
 
 export interface MetricQuery {
   readonly metric: string;
@@ -91,7 +92,20 @@ export class MetricsReader {
       ? await ClickHouseMetricsEngine.open(store)
       : await DuckDbMetricsEngine.open(store);
     try {
-      const k = Number((await engine.meta()).get('k') ?? 10);
+      const meta = await engine.meta();
+      const k = Number(meta.get('k') ?? 10);
+      // The metrics file is checked against the policy the store was synced under (identifier
+      // columns and the privacy unit), never trusted to say what k counts.
+      const stored = storedClasses(meta);
+      // A reader opened for the store's own records (no metrics) has nothing to check.
+      if (file.metrics.size === 0) {
+        // nothing served from metrics
+      } else if (stored) checkMetricsPrivacy(file, stored);
+      else if (meta.has('last_sync'))
+        throw new FvError(
+          'FV_METRICS_PRIVACY',
+          'the store does not record which of its columns are identifiers; run `fleetvault sync` once with this version before serving metrics from it',
+        );
       return new MetricsReader(engine, file, Number.isInteger(k) && k >= 2 ? k : 10);
     } catch (error) {
       engine.close();

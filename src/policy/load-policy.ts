@@ -15,7 +15,16 @@ import type { Problem } from './problem.ts';
 import { resolveTransform, type Transform } from './transforms/index.ts';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-const TOP_KEYS = ['version', 'reviewed', 'k', 'schema', 'on_detect', 'custom_detectors', 'tables'];
+const TOP_KEYS = [
+  'version',
+  'reviewed',
+  'k',
+  'privacy_unit',
+  'schema',
+  'on_detect',
+  'custom_detectors',
+  'tables',
+];
 const TABLE_KEYS = ['primary_key', 'cursor', 'soft_delete', 'retention', 'on_detect', 'columns'];
 const COLUMN_KEYS = ['class', 'action', 'domain', 'transform', 'aggregate_only'];
 
@@ -346,6 +355,15 @@ export function parsePolicy(text: string, file: string): LoadResult {
   const k = scalar(kNode) ?? 10;
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 2)
     c.error('FV_POLICY_K', 'k', kNode, 'k is an integer of at least 2');
+  const unitNode = get(root, 'privacy_unit');
+  const privacyUnit = scalar(unitNode) ?? 'user';
+  if (typeof privacyUnit !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(privacyUnit))
+    c.error(
+      'FV_POLICY_SHAPE',
+      'privacy_unit',
+      unitNode,
+      'privacy_unit names the pseudonym domain k counts, e.g. user',
+    );
   const schemaNode = get(root, 'schema');
   const schema = scalar(schemaNode) ?? 'public';
   if (typeof schema !== 'string' || schema.length === 0)
@@ -376,6 +394,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
     version: 1,
     reviewed: reviewed === true,
     k: k as number,
+    privacyUnit: String(privacyUnit),
     schema: String(schema),
     onDetect: onDetect as OnDetect,
     customDetectors,

@@ -45,8 +45,25 @@ export interface Policy {
   readonly reviewed: boolean;
   /** No answer shows a group of fewer than k privacy units. */
   readonly k: number;
+  /** The pseudonym domain whose distinct count is k (people): `user` unless the policy says. */
+  readonly privacyUnit?: string;
   readonly schema: string;
   readonly onDetect: OnDetect;
   readonly customDetectors: readonly CustomDetector[];
   readonly tables: ReadonlyMap<string, TablePolicy>;
+}
+
+/**
+ * Every identifier column of the policy with its pseudonym domain ('' when it has none), by table:
+ * what a metrics file is checked against (no dimension may be one; a metric's unit must be one of
+ * the privacy unit's domain). Recorded in the store at each sync.
+ */
+export function identifierColumns(policy: Policy): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const t of policy.tables.values()) {
+    const cols: Record<string, string> = {};
+    for (const c of t.columns.values()) if (c.class === 'identifier') cols[c.name] = c.domain ?? '';
+    out[t.name] = cols;
+  }
+  return out;
 }

@@ -17,7 +17,7 @@ import { SessionStore } from './session-store.ts';
 import { SqlGate } from './sql-gate.ts';
 import type { MetricsSource } from './store-handle.ts';
 import { tlsServerOptions } from './tls-options.ts';
-import { type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
+import { credentialDigest, type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
 import type { UserStore } from './user-store.ts';
 
 /** Who may call a route: `public` is for `/healthz` alone. */
@@ -598,11 +598,25 @@ export async function buildServer(
   app.get(
     '/api/v1/status',
     { config: { access: 'viewer', summary: 'store freshness, policy coverage and k' } },
-    async () => ({
-      k: deps.metrics.k,
-      ...(await deps.status()),
-      ...(deps.exposure ? { exposure: deps.exposure() } : {}),
-    }),
+    async () => {
+      // The signed state's chain (id, version, each version's digest): the dashboard keeps the
+      // newest it saw in the browser and raises the alarm when it goes back or forks.
+      const doc = deps.approvals.current();
+      return {
+        k: deps.metrics.k,
+        ...(await deps.status()),
+        ...(deps.exposure ? { exposure: deps.exposure() } : {}),
+        ...(doc
+          ? {
+              state: {
+                id: doc.stateId,
+                version: doc.version,
+                digests: deps.approvals.state.history().map((d) => d.digest),
+              },
+            }
+          : {}),
+      };
+    },
   );
 
   app.get<{ Querystring: { limit?: number } }>(
@@ -675,6 +689,7 @@ export async function buildServer(
         actorOf(req.principal),
         token,
         principalsAboveViewer(deps.tokens, deps.users),
+        credentialDigest('token', record.name, record.hash),
       );
       deps.audit.append({
         actor: actorOf(req.principal),
@@ -720,6 +735,7 @@ export async function buildServer(
         actorOf(req.principal),
         password,
         principalsAboveViewer(deps.tokens, deps.users),
+        credentialDigest('user', record.name, record.passwordHash),
       );
       deps.audit.append({
         actor: actorOf(req.principal),

@@ -1,4 +1,5 @@
-import { isIPv4 } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { isIP, isIPv4 } from 'node:net';
 import { FvError } from '../errors/index.ts';
 
 export interface ListenAddress {
@@ -15,10 +16,15 @@ export function parseListen(text: string): ListenAddress {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
-/** Loopback only: 127.0.0.0/8, ::1 and localhost. */
+/**
+ * Loopback only, judged on an address, never on a name: 127.0.0.0/8, ::1 and ::ffff:127.x. A name
+ * such as `localhost` is resolved first (resolveListen), since /etc/hosts may point it anywhere.
+ */
 export function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true;
-  return isIPv4(host) && host.startsWith('127.');
+  const h = host.toLowerCase();
+  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIPv4(v4) && v4.startsWith('127.');
 }
 
 /** Nothing listens beyond loopback without TLS. */
@@ -29,4 +35,37 @@ export function requireSafeListen(addr: ListenAddress, tls: boolean): void {
       `refusing to listen on ${addr.host}:${addr.port} without TLS: only loopback addresses may serve plain HTTP`,
     );
   }
+}
+
+/**
+ * The address to bind: an IP literal as given, a name resolved first. Without TLS every address
+ * the name resolves to must be loopback (a `localhost` pointed at 0.0.0.0 in /etc/hosts is
+ * refused), and the resolved address is what is bound, so the check and the bind see the same
+ * address.
+ *
+ * @example
+ * await resolveListen(parseListen('localhost:8787'), false); // { host: '127.0.0.1', port: 8787 }
+ */
+export async function resolveListen(addr: ListenAddress, tls: boolean): Promise<ListenAddress> {
+  if (isIP(addr.host) !== 0) {
+    requireSafeListen(addr, tls);
+    return addr;
+  }
+  let found: Array<{ address: string }>;
+  try {
+    found = await lookup(addr.host, { all: true, verbatim: true });
+  } catch {
+    found = [];
+  }
+  const first = found[0];
+  if (!first)
+    throw new FvError('FV_USAGE', `--listen names ${addr.host}, which does not resolve to an address`);
+  const wide = found.filter((a) => !isLoopback(a.address));
+  if (!tls && wide.length > 0) {
+    throw new FvError(
+      'FV_LISTEN_INSECURE',
+      `refusing to listen on ${addr.host}:${addr.port} without TLS: the name resolves to ${wide.map((a) => a.address).join(', ')}, not only loopback`,
+    );
+  }
+  return { host: first.address, port: addr.port };
 }

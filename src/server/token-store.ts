@@ -26,6 +26,17 @@ export interface Principal {
   readonly id: string;
   readonly name: string;
   readonly role: Role;
+  /**
+   * Digest of the name and the stored hash the principal authenticated against (credentialDigest):
+   * above viewer it must equal the one the signed security state binds, so a hash or name swapped
+   * in by hand does not count.
+   */
+  readonly credential?: string;
+}
+
+/** What the signed state binds for a principal above viewer: its kind, name and stored hash. */
+export function credentialDigest(kind: Principal['kind'], name: string, hash: string): string {
+  return createHash('sha256').update(`fleetvault credential\n${kind}\n${name}\n${hash}`).digest('hex');
 }
 
 export type AuthResult =
@@ -94,6 +105,10 @@ export class TokenStore {
     if (!record || !match) return { ok: false, reason: 'unknown' };
     if (record.revokedAt) return { ok: false, reason: 'revoked' };
     if (record.expiresAt && Date.parse(record.expiresAt) <= now) return { ok: false, reason: 'expired' };
-    return { ok: true, principal: { kind: 'token', id: record.id, name: record.name, role: record.role } };
+    const credential = credentialDigest('token', record.name, record.hash);
+    return {
+      ok: true,
+      principal: { kind: 'token', id: record.id, name: record.name, role: record.role, credential },
+    };
   }
 }

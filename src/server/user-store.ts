@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
 import { FvError } from '../errors/index.ts';
 import { JsonFile } from './json-file.ts';
-import type { Principal, Role } from './token-store.ts';
+import { credentialDigest, type Principal, type Role } from './token-store.ts';
 
 export interface UserRecord {
   readonly id: string;
@@ -87,6 +87,8 @@ export class UserStore {
     dummyHash ??= argon2.hash(randomBytes(16).toString('hex'), { type: argon2.argon2id });
     const hash = user?.passwordHash ?? (await dummyHash);
     const ok = await argon2.verify(hash, password).catch(() => false);
-    return ok && user ? { kind: 'user', id: user.id, name: user.name, role: user.role } : undefined;
+    if (!ok || !user) return undefined;
+    const credential = credentialDigest('user', user.name, user.passwordHash);
+    return { kind: 'user', id: user.id, name: user.name, role: user.role, credential };
   }
 }

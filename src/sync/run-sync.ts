@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import { FvError } from '../errors/index.ts';
-import { formatProblems, type Policy } from '../policy/index.ts';
+import { formatProblems, identifierColumns, type Policy } from '../policy/index.ts';
 import { type MasterKey, piiScanner, sealedBox } from '../privacy/index.ts';
 import { checkAgainstSource, connectSource, introspect } from '../source/index.ts';
 import type { Store } from '../store/index.ts';
@@ -86,6 +86,9 @@ export async function prepareSync(
     );
   }
   await opts.store.setMeta('k', String(opts.policy.k));
+  // What the metrics files served from this store are checked against (metrics/privacy-check.ts).
+  await opts.store.setMeta('privacy_unit', opts.policy.privacyUnit ?? 'user');
+  await opts.store.setMeta('identifiers', JSON.stringify(identifierColumns(opts.policy)));
   await opts.store.setMeta(
     'coverage',
     JSON.stringify(Object.fromEntries(plans.map((p) => [p.policy.name, p.report]))),

@@ -57,10 +57,62 @@ interface Finding {
   readonly detail: string;
 }
 
+interface ChainView {
+  readonly id: string;
+  readonly version: number;
+  readonly digests: readonly string[];
+}
+
+const SEEN_KEY = 'fleetvault.seen-state';
+
+/**
+ * This browser's record of the newest signed state it was shown (TUF's client-side defence): a
+ * state that went back, or another chain in its place, is an alarm on every page until it clears.
+ */
+function checkChain(now: ChainView): Finding[] {
+  let seen: { id: string; version: number; digest: string } | null = null;
+  try {
+    seen = JSON.parse(localStorage.getItem(SEEN_KEY) ?? 'null');
+  } catch {
+    seen = null;
+  }
+  const was = seen ? `state ${seen.id} version ${seen.version}` : '';
+  if (seen && seen.id !== now.id)
+    return [
+      {
+        kind: 'state-fork',
+        where: `state ${now.id} version ${now.version}`,
+        detail: `this browser saw ${was}: the chain was replaced`,
+      },
+    ];
+  if (seen && now.version < seen.version)
+    return [
+      {
+        kind: 'state-rollback',
+        where: `state ${now.id} version ${now.version}`,
+        detail: `this browser saw ${was}: an older state was put back`,
+      },
+    ];
+  if (seen && now.digests[seen.version - 1] !== seen.digest)
+    return [
+      {
+        kind: 'state-fork',
+        where: `state ${now.id} version ${seen.version}`,
+        detail: `another digest than this browser saw: the chain forked`,
+      },
+    ];
+  const digest = now.digests[now.version - 1];
+  if (digest) localStorage.setItem(SEEN_KEY, JSON.stringify({ id: now.id, version: now.version, digest }));
+  return [];
+}
+
 /** The server's own exposure probe: any finding shows on every page until it clears. */
 async function showExposure(): Promise<void> {
-  const s = await api<{ exposure?: { findings: Finding[] } }>('GET', '/api/v1/status').catch(() => null);
-  const findings = s?.exposure?.findings ?? [];
+  const s = await api<{ exposure?: { findings: Finding[] }; state?: ChainView }>(
+    'GET',
+    '/api/v1/status',
+  ).catch(() => null);
+  const findings = [...(s?.exposure?.findings ?? []), ...(s?.state ? checkChain(s.state) : [])];
   banner.hidden = findings.length === 0;
   const list = document.createElement('ul');
   for (const f of findings) {
