@@ -150,7 +150,7 @@ export class Approvals {
   signer(p: Principal, secret: string): Signer {
     const id = `${p.kind}:${p.id}`;
     const doc = this.current();
-    if (!doc || doc.state.principals?.[id] !== 'admin')
+    if (doc?.state.principals?.[id] !== 'admin')
       throw new FvError('FV_APPROVAL_INVALID', `${id} is not an admin in the signed security state`);
     const signer = this.keys.unseal(id, secret);
     if (publicKeyText(signer.key) !== doc.state.keys?.[id])
