@@ -240,6 +240,11 @@ describe('ClickHouse least privilege', () => {
     const store = await ClickHouseStore.open(cluster.url);
     try {
       await store.openWriter(big, 'append');
+      // What a sync records of its policy (the metrics file is checked against it): the new
+      // table's identifier columns and their pseudonym domains.
+      const ids = JSON.parse((await store.meta('identifiers')) ?? '{}') as Record<string, unknown>;
+      await store.setMeta('privacy_unit', 'user');
+      await store.setMeta('identifiers', JSON.stringify({ ...ids, big: { id: 'big', user_id: 'user' } }));
     } finally {
       await store.close();
     }
