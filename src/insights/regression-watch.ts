@@ -1,4 +1,4 @@
-import { httpAnswer } from '../probe/index.ts';
+import { postWebhook, type WebhookOutcome } from '../probe/index.ts';
 import {
   detectRegressions,
   type Regression,
@@ -14,7 +14,7 @@ export interface RegressionAlert {
   /** Regressions not in the previous check's report. */
   readonly regressions: readonly Regression[];
   readonly method: readonly string[];
-  readonly webhook?: { readonly status: number } | { readonly error: string };
+  readonly webhook?: WebhookOutcome;
 }
 
 export interface RegressionWatchOptions {
@@ -55,19 +55,7 @@ export class RegressionWatch {
   }
 
   async #alert(alert: RegressionAlert): Promise<void> {
-    let webhook: RegressionAlert['webhook'];
-    if (this.opts.webhook) {
-      try {
-        const a = await httpAnswer(new URL(this.opts.webhook), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(alert),
-        });
-        webhook = { status: a.status };
-      } catch (error) {
-        webhook = { error: (error as { code?: string }).code ?? 'request failed' };
-      }
-    }
+    const webhook = this.opts.webhook ? await postWebhook(this.opts.webhook, alert) : undefined;
     this.opts.onAlert(webhook ? { ...alert, webhook } : alert);
   }
 }

@@ -1,4 +1,4 @@
-import { type HttpAnswer, httpAnswer } from './http-request.ts';
+import { postWebhook, type WebhookOutcome } from './http-request.ts';
 import { type ProbeFinding, type ProbeReport, type ProbeRoute, probeDeployment } from './probe-deployment.ts';
 
 /** What the server shows about its own exposure: the dashboard banner, the gauge, the status. */
@@ -37,7 +37,7 @@ export interface ExposureAlert {
   readonly alert: 'fleetvault.exposure';
   readonly checkedAt: string;
   readonly findings: readonly ProbeFinding[];
-  readonly webhook?: { readonly status: number } | { readonly error: string };
+  readonly webhook?: WebhookOutcome;
 }
 
 /**
@@ -127,19 +127,6 @@ export class ExposureMonitor {
 
   async #alert(alert: ExposureAlert): Promise<ExposureAlert['webhook']> {
     this.opts.onAlert(alert);
-    let webhook: ExposureAlert['webhook'];
-    if (this.opts.webhook) {
-      try {
-        const a: HttpAnswer = await httpAnswer(new URL(this.opts.webhook), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(alert),
-        });
-        webhook = { status: a.status };
-      } catch (error) {
-        webhook = { error: (error as { code?: string }).code ?? 'request failed' };
-      }
-    }
-    return webhook;
+    return this.opts.webhook ? postWebhook(this.opts.webhook, alert) : undefined;
   }
 }

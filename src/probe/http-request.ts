@@ -55,3 +55,20 @@ export function httpAnswer(
     req.end(opts.body);
   });
 }
+
+/** What became of an alert POSTed to a webhook: the receiver's status, or why it was not sent. */
+export type WebhookOutcome = { readonly status: number } | { readonly error: string };
+
+/** POSTs one JSON alert to a webhook; never throws (the outcome is logged and audited by the caller). */
+export async function postWebhook(url: string, alert: unknown): Promise<WebhookOutcome> {
+  try {
+    const a = await httpAnswer(new URL(url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(alert),
+    });
+    return { status: a.status };
+  } catch (error) {
+    return { error: (error as { code?: string }).code ?? 'request failed' };
+  }
+}

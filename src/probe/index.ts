@@ -4,7 +4,7 @@ export {
   type ExposureMonitorOptions,
   type ExposureState,
 } from './exposure-monitor.ts';
-export { type HttpAnswer, httpAnswer } from './http-request.ts';
+export { type HttpAnswer, httpAnswer, postWebhook, type WebhookOutcome } from './http-request.ts';
 export { KNOWN_ROUTES } from './known-routes.ts';
 export {
   DASHBOARD_FILE,
