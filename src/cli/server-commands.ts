@@ -561,22 +561,15 @@ export const auditVerifyAction: Action = async (out, opts) => {
 export const usersAddAction: Action = async (out, opts) => {
   const role = String(opts.role ?? 'viewer');
   if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
-  const { users, tokens, audit, approvals } = stateFiles(opts);
+  const files = stateFiles(opts);
+  const { users, audit, approvals } = files;
   const name = String(opts.name ?? '');
   const grant = approvals.authorizePrincipal(
     { type: 'user', role: role as Role, name },
     opts.approval as string | undefined,
   );
   const { record, password } = await users.add(name, role as Role);
-  approvals.enroll(
-    `user:${record.id}`,
-    record.role,
-    grant,
-    'cli',
-    password,
-    principalsAboveViewer(tokens, users),
-    credentialDigest('user', record.name, record.passwordHash),
-  );
+  enrollUser(files, record, grant, password);
   audit.append({
     actor: 'cli',
     action: 'user.add',
@@ -589,6 +582,24 @@ export const usersAddAction: Action = async (out, opts) => {
   );
   return 0;
 };
+
+/** An account's key pair sealed under its password, and its role and credential in the signed state. */
+function enrollUser(
+  { approvals, tokens, users }: ReturnType<typeof stateFiles>,
+  record: { id: string; name: string; role: Role; passwordHash: string },
+  grant: ReturnType<Approvals['authorizePrincipal']>,
+  password: string,
+): void {
+  approvals.enroll(
+    `user:${record.id}`,
+    record.role,
+    grant,
+    'cli',
+    password,
+    principalsAboveViewer(tokens, users),
+    credentialDigest('user', record.name, record.passwordHash),
+  );
+}
 
 export const usersDisableAction: Action = async (out, opts) => {
   const { users, audit } = stateFiles(opts);
@@ -605,7 +616,8 @@ export const usersDisableAction: Action = async (out, opts) => {
  * --role ROLE`) the account took; a viewer's are reset at once.
  */
 export const usersResetPasswordAction: Action = async (out, opts) => {
-  const { users, tokens, audit, approvals } = stateFiles(opts);
+  const files = stateFiles(opts);
+  const { users, audit, approvals } = files;
   const existing = users.get(String(opts.name ?? ''));
   let grant: ReturnType<typeof approvals.authorizePrincipal>;
   try {
@@ -623,15 +635,7 @@ export const usersResetPasswordAction: Action = async (out, opts) => {
   const { record, password } = await users.resetPassword(existing.name, existing.role);
   // Its signing key was sealed under the old password: a new key pair under the new one, enrolled
   // in the signed state with the second admin's grant, as when the account was made.
-  approvals.enroll(
-    `user:${record.id}`,
-    record.role,
-    grant,
-    'cli',
-    password,
-    principalsAboveViewer(tokens, users),
-    credentialDigest('user', record.name, record.passwordHash),
-  );
+  enrollUser(files, record, grant, password);
   audit.append({
     actor: 'cli',
     action: 'user.reset_password',
