@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
@@ -110,12 +109,15 @@ export function checkStoreBinding(
  * store restored from a backup beside today's log leave seal and approval records of higher
  * versions (or of another state id after this one's) in the log. Either is a rollback.
  */
-export function requireNoLaterState(approvals: Approvals, file = approvals.audit.path): void {
-  if (!existsSync(file)) return;
+export function requireNoLaterState(
+  approvals: Approvals,
+  file = approvals.audit.path,
+  lines: readonly string[] = AuditLog.lines(file),
+): void {
   const doc = approvals.current();
   let highest = 0;
   let laterOther: { stateId: string; version: number } | undefined;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of lines) {
     if (!line.includes('"stateId"')) continue;
     let d: { stateId?: unknown; version?: unknown } | undefined;
     try {
@@ -157,14 +159,15 @@ export function requireAuditAnchors(approvals: Approvals, binding: StoreBinding 
     ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
     ...(binding && binding.stateId === doc?.stateId ? [{ what: 'the store', ...binding.audit }] : []),
   ];
-  const v = AuditLog.verifyAnchored(approvals.audit.path, anchors);
+  const lines = AuditLog.lines(approvals.audit.path);
+  const v = AuditLog.verifyAnchored(approvals.audit.path, anchors, lines);
   if (!v.ok) {
     throw new FvError(
       'FV_AUDIT_TRUNCATED',
       `the audit log ${approvals.audit.path} fails at line ${v.firstBad?.line}: ${v.firstBad?.reason}`,
     );
   }
-  requireNoLaterState(approvals);
+  requireNoLaterState(approvals, approvals.audit.path, lines);
   guardSeen(approvals);
 }
 

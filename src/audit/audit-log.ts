@@ -99,10 +99,10 @@ export class AuditLog {
   static verifyAnchored(
     path: string,
     anchors: readonly { readonly what: string; readonly records: number; readonly hash: string }[],
+    lines: readonly string[] = AuditLog.lines(path),
   ): AuditVerdict {
-    const v = AuditLog.verify(path);
+    const v = AuditLog.verify(path, lines);
     if (!v.ok) return v;
-    const lines = existsSync(path) ? readFileSync(path, 'utf8').trimEnd().split('\n').filter(Boolean) : [];
     for (const a of anchors) {
       if (a.records === 0) continue;
       const r = parseLine(lines[a.records - 1] ?? '');
@@ -120,11 +120,16 @@ export class AuditLog {
     return v;
   }
 
-  /** Walks the whole chain and names the first record that does not fit. */
-  static verify(path: string): AuditVerdict {
-    if (!existsSync(path)) return { ok: true, records: 0 };
+  /** The log's records as lines, read once for every check of a start or sync (none when it is missing). */
+  static lines(path: string): string[] {
+    if (!existsSync(path)) return [];
     const lines = readFileSync(path, 'utf8').split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
+    return lines;
+  }
+
+  /** Walks the whole chain and names the first record that does not fit. */
+  static verify(path: string, lines: readonly string[] = AuditLog.lines(path)): AuditVerdict {
     let prev = GENESIS;
     for (const [i, line] of lines.entries()) {
       const r = parseLine(line);

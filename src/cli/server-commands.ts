@@ -542,14 +542,19 @@ export const auditVerifyAction: Action = async (out, opts) => {
   // The chain, and that it still reaches the heads the signed state and the store anchored:
   // a log cut above its last anchor, deleted or replaced is caught, not reported intact.
   const doc = approvals.current();
-  const verdict = AuditLog.verifyAnchored(file, [
-    ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
-    ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
-  ]);
+  const lines = AuditLog.lines(file);
+  const verdict = AuditLog.verifyAnchored(
+    file,
+    [
+      ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
+      ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
+    ],
+    lines,
+  );
   // An intact chain that remembers a newer state than the folder holds is a rollback.
   // Only the state folder's own log speaks for its state (another log given with --audit-log does not).
   if (verdict.ok && resolve(file) === resolve(approvals.audit.path)) {
-    requireNoLaterState(approvals, file);
+    requireNoLaterState(approvals, file, lines);
     guardSeen(approvals);
   }
   if (out.json) out.data(verdict);
