@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type Approvals, BINDING_META, checkStoreBinding, readBinding } from '../approvals/index.ts';
+import { type Approvals, checkStoreBinding } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
 import { GRAINS, type Grain, MetricsReader, readMetricsFile } from '../metrics/index.ts';
@@ -48,6 +48,7 @@ import {
   approvalsIn,
   bindStoreForSync,
   requirePolicyApproved,
+  requireStoreState,
   stateDirFor,
   storeBinding,
 } from './state-guard.ts';
@@ -330,6 +331,7 @@ export const sqlAction: Action = async (out, opts, args) => {
     );
   const storeAt = readStorePath(opts.store, (l) => out.warn(l));
   requireStoreFile(storeAt);
+  await requireStoreState(storeAt, opts);
   const maxRows = intOpt(opts.maxRows, 'max-rows', 1000);
   const result = isClickHouseUrl(storeAt)
     ? await clickHouseSql(storeAt, text, maxRows)
@@ -408,10 +410,9 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
   }
   const storePath = readStorePath(opts.store, (l) => out.warn(l));
   requireStoreFile(storePath);
+  await requireStoreState(storePath, opts);
   const reader = await MetricsReader.open(storePath, file);
   try {
-    const binding = readBinding(await reader.meta(BINDING_META));
-    checkStoreBinding(binding, approvalsIn(stateDirFor({ ...opts, store: storePath }, binding)), storePath);
     const answer = await reader.query({
       metric: args[0] ?? '',
       grain: grain as Grain,

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import {
   Approvals,
+  adminsOf,
   checkStoreBinding,
   guardSeen,
   policyState,
@@ -35,6 +36,7 @@ import {
 } from '../server/index.ts';
 import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
 import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';
+import { actingAdmin } from './acting-admin.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import {
@@ -224,6 +226,14 @@ export const serveAction: Action = async (out, opts) => {
       });
     }
   };
+  // Principals enrolled before credential digests existed are refused until they re-enrol: say so now.
+  for (const p of [...tokens.list(), ...users.list()]) {
+    if (('revokedAt' in p && p.revokedAt) || ('disabledAt' in p && p.disabledAt)) continue;
+    const kind = 'hash' in p ? 'token' : 'user';
+    const principal = { kind, id: p.id, name: p.name, role: p.role } as const;
+    if (approvals.needsReenrol(principal))
+      out.warn(`FV_PRINCIPAL_REENROL: ${approvals.reenrolError(principal).message}`);
+  }
   const principalChecks = (): ProbeFinding[] =>
     approvals
       .unapproved(principalsAboveViewer(tokens, users), principalCredentials(tokens, users))
@@ -526,9 +536,31 @@ export const tokensListAction: Action = async (out, opts) => {
   return 0;
 };
 
+/**
+ * A revoked token or disabled account above viewer leaves the signed state too: an admin signs a
+ * version without it (one signature: removing is stronger), before its file entry changes. Put
+ * back by hand later, it is an unapproved principal.
+ */
+async function removeSigned(
+  out: Output,
+  files: ReturnType<typeof stateFiles>,
+  opts: Record<string, unknown>,
+  id: string,
+): Promise<void> {
+  if (files.approvals.current()?.state.principals?.[id] === undefined) return;
+  const doc = files.approvals.remove(id, await actingAdmin(opts, files));
+  if (doc && adminsOf(doc.state).length < 2 && files.approvals.everTwoAdmins())
+    out.warn(
+      `${id} removed; one admin is left, so nothing can be weakened or enrolled above viewer any more (FV_QUORUM_LOST)`,
+    );
+}
+
 export const tokensRevokeAction: Action = async (out, opts, args) => {
-  const { tokens, audit } = stateFiles(opts);
-  const r = tokens.revoke(String(args[0] ?? ''));
+  const files = stateFiles(opts);
+  const { tokens, audit } = files;
+  const id = String(args[0] ?? '');
+  if (tokens.list().some((t) => t.id === id)) await removeSigned(out, files, opts, `token:${id}`);
+  const r = tokens.revoke(id);
   audit.append({ actor: 'cli', action: 'token.revoke', outcome: 'ok', detail: { id: r.id } });
   if (out.json) out.data({ id: r.id, revoked: true });
   out.line(`Token ${r.id} revoked.`);
@@ -607,8 +639,12 @@ function enrollUser(
 }
 
 export const usersDisableAction: Action = async (out, opts) => {
-  const { users, audit } = stateFiles(opts);
-  const record = users.disable(String(opts.name ?? ''));
+  const files = stateFiles(opts);
+  const { users, audit } = files;
+  const name = String(opts.name ?? '');
+  // --user names the acting admin here; the account disabled is --name.
+  await removeSigned(out, files, opts, `user:${users.get(name).id}`);
+  const record = users.disable(name);
   audit.append({ actor: 'cli', action: 'user.disable', outcome: 'ok', detail: { id: record.id } });
   if (out.json) out.data({ name: record.name, role: record.role, disabledAt: record.disabledAt });
   out.line(`User ${record.name} disabled: it cannot sign in, and its sessions end on their next request.`);

@@ -51,6 +51,15 @@ export async function storeBinding(storePath: string): Promise<StoreBinding | un
 }
 
 /**
+ * What every reading command does before it reads a store (`metrics`, `sql`): the store's binding
+ * must fit the state folder it resolves to, and no state version may have gone back.
+ */
+export async function requireStoreState(storePath: string, opts: Record<string, unknown>): Promise<void> {
+  const binding = await storeBinding(storePath);
+  checkStoreBinding(binding, approvalsIn(stateDirFor({ ...opts, store: storePath }, binding)), storePath);
+}
+
+/**
  * The two-person rule for a policy about to be applied: nothing may travel less protected than the
  * signed state says. Once a signed state exists, it must hold a policy (an admin seals it once).
  */

@@ -254,6 +254,16 @@ export const ERROR_CATALOG = {
     solve:
       'Check the proposal with `fleetvault approvals show <id>`: a different admin must decide it before it expires.',
   },
+  FV_QUORUM_LOST: {
+    exit: 1,
+    solve:
+      'Only one admin is left in the signed state after two existed: the bootstrap never returns, so no admin or operator can be added and nothing weakened. Keep working under the current settings, or start a new deployment (new state folder and new store, synced from the source), which shows as a new state id.',
+  },
+  FV_PRINCIPAL_REENROL: {
+    exit: 1,
+    solve:
+      'The signed state names this principal without the digest of its credential (enrolled by an older fleetvault). Bind it once with your own secret: `fleetvault approvals reenrol --user <name>` (password in FLEETVAULT_PASSWORD) or `--token <token>`.',
+  },
   FV_APPROVAL_UNKNOWN: { exit: 1, solve: 'Run `fleetvault approvals list` to see the proposal ids.' },
   FV_CDC_UNAVAILABLE: {
     exit: 1,

@@ -289,6 +289,10 @@ export async function buildServer(
         principal = session.principal;
       } else if (req.cookies[SESSION_COOKIE]) reason = 'expired session';
     }
+    if (principal && deps.approvals.needsReenrol(principal)) {
+      const e = deps.approvals.reenrolError(principal);
+      return fail(reply, 403, e.code, e.message);
+    }
     if (principal && !deps.approvals.admits(principal)) {
       unapproved(principal, String(req.routeOptions.url));
       return fail(
@@ -366,6 +370,10 @@ export async function buildServer(
           detail: { user: req.body.name.slice(0, 64) },
         });
         return fail(reply, 401, 'FV_AUTH_REQUIRED', 'wrong user name or password');
+      }
+      if (deps.approvals.needsReenrol(principal)) {
+        const e = deps.approvals.reenrolError(principal);
+        return fail(reply, 403, e.code, e.message);
       }
       if (!deps.approvals.admits(principal)) {
         unapproved(principal, '/api/v1/login');
@@ -760,6 +768,10 @@ export async function buildServer(
       },
     },
     async (req) => {
+      // Above viewer, the revocation is a signed version without it (one admin: removing is stronger).
+      const target = deps.tokens.list().find((t) => t.id === req.params.id);
+      if (target && target.role !== 'viewer' && deps.approvals.signed())
+        deps.approvals.remove(`token:${target.id}`, signerOf(req));
       const r = deps.tokens.revoke(req.params.id);
       deps.audit.append({
         actor: actorOf(req.principal),
