@@ -21,9 +21,11 @@ import { dirname, join } from 'node:path';
 import argon2 from 'argon2';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { canonical, signedText, stateDigest } from '../src/approvals/approved-state.ts';
-import { Approvals, type StateDoc, seenFile } from '../src/approvals/index.ts';
+import { Approvals, BINDING_META, type StateDoc, seenFile } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
+import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { type Principal, UserStore } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { dumpStore } from './helpers/store-dump.ts';
@@ -1279,9 +1281,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       expect(viaCli.stderr).toContain('FV_APPROVAL_INVALID');
       const direct = new Approvals(state, new AuditLog(join(state, 'audit.jsonl')));
       const carolKey = direct.keys.unseal(carolId, pw.carol as string);
-      expect(() => direct.approve(proposalId(aliceProposes.stdout), carolKey)).toThrow(
-        /the new version/,
-      );
+      expect(() => direct.approve(proposalId(aliceProposes.stdout), carolKey)).toThrow(/the new version/);
       expect(current().state.k).toBe(10);
       expect(current().state.principals?.[carolId]).toBeUndefined();
       // Bob disables alice: one admin is left, and the bootstrap does not come back.
@@ -1393,5 +1393,71 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       rmSync(other, { recursive: true, force: true });
     }
     record('fleetvault sql with another state folder', 'refused FV_STATE_MISMATCH');
+  });
+
+  it('attempt: a ClickHouse store synced under a fresh state folder and a weaker policy', async () => {
+    const cluster = await startClickHouseCluster(1);
+    try {
+      const bound = await runCli([
+        'sync',
+        '--source',
+        s.db.url,
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        cluster.url,
+        '--key-file',
+        s.keyFile,
+        '--state-dir',
+        state,
+      ]);
+      expect(bound.code, bound.stderr).toBe(0);
+      const look = async () => {
+        const reader = await MetricsReader.open(cluster.url, readMetricsFile(DEMO_METRICS));
+        try {
+          const status = (await reader.storeStatus()) as { tables: Array<{ name: string; rows: number }> };
+          const rows = status.tables.map((t) => [t.name, t.rows]);
+          return JSON.stringify([await reader.meta(BINDING_META), rows]);
+        } finally {
+          reader.close();
+        }
+      };
+      const before = await look();
+      expect(JSON.parse(before)[0]).toContain(current().stateId);
+      const weaker = join(tmpdir(), `weaker-${randomBytes(4).toString('hex')}.yaml`);
+      writeFileSync(weaker, readFileSync(DEMO_POLICY, 'utf8').replace('k: 10', 'k: 2'));
+      const fresh = mkdtempSync(join(tmpdir(), 'fv-ch-state-'));
+      const args = (policy: string, dir?: string) => [
+        'sync',
+        '--source',
+        s.db.url,
+        '--policy',
+        policy,
+        '--store',
+        cluster.url,
+        '--key-file',
+        s.keyFile,
+        ...(dir ? ['--state-dir', dir] : []),
+      ];
+      // A new state folder: refused before anything is written, naming both states.
+      const other = await runCli(args(weaker, fresh));
+      expect(other.code).toBe(1);
+      expect(other.stderr).toContain('FV_STATE_MISMATCH');
+      // No --state-dir from another working directory: the store's binding names the real folder.
+      const elsewhere = await runCli(args(weaker), { cwd: fresh });
+      expect(elsewhere.code).toBe(1);
+      expect(elsewhere.stderr).toContain('FV_STATE_WEAKER');
+      const sql = await runCli(['sql', 'SELECT 1', '--store', cluster.url, '--state-dir', fresh]);
+      expect(sql.code).toBe(1);
+      expect(sql.stderr).toContain('FV_STATE_MISMATCH');
+      expect(await look()).toBe(before);
+      rmSync(fresh, { recursive: true, force: true });
+    } finally {
+      await cluster.stop();
+    }
+    record(
+      'ClickHouse store: sync with a fresh state folder and k 2; with no state folder from another directory; sql',
+      'refused FV_STATE_MISMATCH / FV_STATE_WEAKER, store untouched',
+    );
   });
 });
