@@ -39,6 +39,7 @@ const STATE_FILES = [
   'states',
   'keys',
   'audit.jsonl',
+  'audit.jsonl.head',
   'tokens.json',
   'users.json',
   'proposals.json',
@@ -1006,7 +1007,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     record('serve without, or with another, approved alert webhook', 'refused FV_STATE_WEAKER');
   });
   it('attempt: state folder and store restored from a backup while today’s audit log is kept', async () => {
-    const files = STATE_FILES.filter((f) => f !== 'audit.jsonl');
+    const files = STATE_FILES.filter((f) => !f.startsWith('audit.jsonl'));
     const backupState = snapshot(files);
     const backupStore = mkdtempSync(join(tmpdir(), 'fv-store-backup-'));
     const storeFiles = [s.store, `${s.store}.wal`].filter((f) => existsSync(f));
@@ -1458,6 +1459,43 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     record(
       'ClickHouse store: sync with a fresh state folder and k 2; with no state folder from another directory; sql',
       'refused FV_STATE_MISMATCH / FV_STATE_WEAKER, store untouched',
+    );
+  });
+  it('attempt: the audit log’s tail cut after the last state and store anchor', async () => {
+    const restore = snapshot();
+    const before = await dumpStore(s.store);
+    try {
+      // Records no signed version and no sync anchors: a viewer token made, a metric read.
+      const made = await runCli([
+        'tokens',
+        'create',
+        '--role',
+        'viewer',
+        '--name',
+        'tail',
+        '--state-dir',
+        state,
+      ]);
+      expect(made.code, made.stderr).toBe(0);
+      const lines = audit().trimEnd().split('\n');
+      const anchored = Math.max(current().audit.records, 0);
+      expect(lines.length).toBeGreaterThan(anchored);
+      writeFileSync(join(state, 'audit.jsonl'), `${lines.slice(0, -1).join('\n')}\n`);
+      const v = await runCli(['audit', 'verify', '--state-dir', state, '--store', s.store]);
+      expect(v.code).toBe(1);
+      expect(v.stdout).toContain('audit.jsonl.head');
+      const q = await runCli(['sql', 'SELECT count(*) FROM devices', '--store', s.store]);
+      expect(q.code).toBe(1);
+      expect(q.stderr).toContain('FV_AUDIT_TRUNCATED');
+      expect((await sync()).stderr).toContain('FV_AUDIT_TRUNCATED');
+      refused(await serve([]), 'FV_AUDIT_TRUNCATED');
+      expect(await dumpStore(s.store)).toBe(before);
+    } finally {
+      restore();
+    }
+    record(
+      'audit log tail cut after the last state and store anchor',
+      'audit verify fails on the head file; sql, sync and serve refused FV_AUDIT_TRUNCATED',
     );
   });
 });

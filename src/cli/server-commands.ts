@@ -580,6 +580,7 @@ export const auditVerifyAction: Action = async (out, opts) => {
     [
       ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
       ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
+      ...AuditLog.headAnchors(file),
     ],
     lines,
   );
