@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
+import { TokenStore, UserStore } from '../src/identity/index.ts';
 import { MetricsReader } from '../src/metrics/index.ts';
-import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { buildServer } from '../src/server/index.ts';
 import { SMALL_METRICS, smallStore, WORST_SQL as WORST } from './helpers/small-store.ts';
 
 type App = Awaited<ReturnType<typeof buildServer>>;

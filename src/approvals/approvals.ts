@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
-import { type Principal, ROLES, type Role } from '../server/token-store.ts';
+import { type Principal, ROLES, type Role } from '../identity/index.ts';
 import { AdminKeys, publicKeyText, type Signer, signText, verifyText } from './admin-key.ts';
 import {
   ApprovedState,

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FvError } from '../errors/index.ts';
-import { ROLES } from '../server/token-store.ts';
+import { ROLES } from '../identity/index.ts';
 import { type Signer, signText, verifyText } from './admin-key.ts';
 import { compareStates, type SecurityState } from './security-state.ts';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Signer } from '../approvals/index.ts';
 import { FvError } from '../errors/index.ts';
-import type { Principal } from '../server/index.ts';
+import type { Principal } from '../identity/index.ts';
 import type { stateFiles } from './server-commands.ts';
 
 type Files = ReturnType<typeof stateFiles>;

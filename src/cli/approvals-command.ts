@@ -7,7 +7,9 @@ import {
   type SecurityState,
 } from '../approvals/index.ts';
 import { FvError } from '../errors/index.ts';
-import { isLoopback, parseListen, ROLES, type Role, resolveListen } from '../server/index.ts';
+import { ROLES, type Role } from '../identity/index.ts';
+import { isLoopback } from '../net/index.ts';
+import { parseListen, resolveListen } from '../server/index.ts';
 import { actingAdmin, identify } from './acting-admin.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';

@@ -6,20 +6,11 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { Approvals } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
+import { principalCredentials, principalsAboveViewer, TokenStore, UserStore } from '../identity/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { type Policy, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile, type MasterKey } from '../privacy/index.ts';
-import {
-  buildServer,
-  listenError,
-  parseListen,
-  principalCredentials,
-  principalsAboveViewer,
-  requirePortFree,
-  resolveListen,
-  TokenStore,
-  UserStore,
-} from '../server/index.ts';
+import { buildServer, listenError, parseListen, requirePortFree, resolveListen } from '../server/index.ts';
 import { pgliteLoader, simulate } from '../sim/index.ts';
 import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';

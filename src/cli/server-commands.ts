@@ -14,25 +14,27 @@ import {
 } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
-import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
-import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
-import { loadKeyFile } from '../privacy/index.ts';
-import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
 import {
-  buildServer,
   credentialDigest,
-  isLoopback,
-  listenError,
-  parseListen,
   principalCredentials,
   principalsAboveViewer,
   ROLES,
   type Role,
+  TokenStore,
+  UserStore,
+} from '../identity/index.ts';
+import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
+import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
+import { isLoopback } from '../net/index.ts';
+import { loadKeyFile } from '../privacy/index.ts';
+import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
+import {
+  buildServer,
+  listenError,
+  parseListen,
   requirePortFree,
   resolveListen,
   StoreHandle,
-  TokenStore,
-  UserStore,
 } from '../server/index.ts';
 import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
 import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';

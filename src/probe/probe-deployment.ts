@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isLoopback } from '../net/index.ts';
 import { type PiiScanner, piiScanner } from '../privacy/index.ts';
-import { isLoopback } from '../server/listen-address.ts';
 import { httpAnswer } from './http-request.ts';
 
 /** A route as the probe sees it: how it answers a stranger decides whether it is a finding. */

@@ -8,17 +8,23 @@ import type { Registry } from 'prom-client';
 import type { Approvals, PrincipalRequest, Signer } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { ERROR_CATALOG, FvError, isFvError } from '../errors/index.ts';
+import type { UserStore } from '../identity/index.ts';
+import {
+  credentialDigest,
+  type Principal,
+  principalsAboveViewer,
+  type Role,
+  roleAllows,
+  SessionStore,
+  type TokenStore,
+} from '../identity/index.ts';
 import { detectRegressions } from '../insights/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
 import { DASHBOARD_FILE, type ExposureState, type ProbeFinding } from '../probe/index.ts';
-import { principalsAboveViewer } from './principals.ts';
 import { registerPrometheus } from './prometheus-route.ts';
-import { SessionStore } from './session-store.ts';
 import { SqlGate } from './sql-gate.ts';
 import type { MetricsSource } from './store-handle.ts';
 import { tlsServerOptions } from './tls-options.ts';
-import { credentialDigest, type Principal, type Role, roleAllows, type TokenStore } from './token-store.ts';
-import type { UserStore } from './user-store.ts';
 
 /** Who may call a route: `public` is for `/healthz` alone. */
 export type Access = Role | 'public';

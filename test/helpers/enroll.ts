@@ -1,5 +1,10 @@
 import type { Approvals, Signer } from '../../src/approvals/index.ts';
-import { principalsAboveViewer, type Role, type TokenStore, type UserStore } from '../../src/server/index.ts';
+import {
+  principalsAboveViewer,
+  type Role,
+  type TokenStore,
+  type UserStore,
+} from '../../src/identity/index.ts';
 
 /**
  * A token created the way `fleetvault tokens create` creates it: authorized (bootstrap or
