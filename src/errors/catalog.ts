@@ -242,7 +242,7 @@ export const ERROR_CATALOG = {
   FV_AUDIT_TRUNCATED: {
     exit: 1,
     solve:
-      'Restore the audit log from backup: the signed state or the store anchors a record the log no longer has.',
+      'Restore the audit log from backup: the signed state, the store or audit.jsonl.head anchors a record the log no longer has.',
   },
   FV_APPROVAL_REQUIRED: {
     exit: 1,
