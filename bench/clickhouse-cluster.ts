@@ -302,6 +302,24 @@ async function startZooKeeper(dir: string): Promise<{ port: number; kill(): void
 }
 
 /**
+ * Starts a cluster as `startOnce` does. A free port is found by binding and releasing it, so on a
+ * busy machine another process may take it before a server binds it: that start is cleaned up
+ * and the cluster started again on new ports (three tries).
+ */
+export async function startClickHouseCluster(
+  shardCount = 2,
+  opts: { tls?: boolean; replicas?: number } = {},
+): Promise<ClickHouseCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(shardCount, opts);
+    } catch (error) {
+      if (attempt >= 3 || !/Address already in use/.test(String((error as Error).message))) throw error;
+    }
+  }
+}
+
+/**
  * Starts a fresh cluster named `fv` with database `fv`: `shardCount` shards, each on `replicas`
  * servers (with more than one, ZooKeeper too and `internal_replication`); `stop()` kills it all
  * and removes its files. As root the servers run as user clickhouse (through runuser), otherwise
@@ -309,9 +327,9 @@ async function startZooKeeper(dir: string): Promise<{ port: number; kill(): void
  * made for the run, and with replicas too, the replicas fetch parts from each other over HTTPS
  * only (`interserver_https_port`, the peer's certificate checked against that CA, credentials).
  */
-export async function startClickHouseCluster(
-  shardCount = 2,
-  opts: { tls?: boolean; replicas?: number } = {},
+async function startOnce(
+  shardCount: number,
+  opts: { tls?: boolean; replicas?: number },
 ): Promise<ClickHouseCluster> {
   const root = mkdtempSync(join(tmpdir(), 'fv-ch-'));
   chmodSync(root, 0o755);
