@@ -40,8 +40,12 @@ export function describeClickHouseError(error: unknown): string {
   return net ? `not reachable (${net[0]})` : message.slice(0, 160);
 }
 
-/** The server's codes for a replicated table that cannot reach ZooKeeper (18.16 and current). */
-const COORDINATION_CODES = new Set(['225', '242', '999']);
+/**
+ * The server's codes for a replicated table that cannot reach ZooKeeper (18.16 and current): 225
+ * no ZooKeeper, 242 table read-only, 999 coordination error, 319 an insert whose commit to
+ * ZooKeeper was cut (it may have landed; a rerun writes the same rows again, idempotent by key).
+ */
+const COORDINATION_CODES = new Set(['225', '242', '319', '999']);
 
 /** An error of the connection itself: the server may be gone (killed, restarting, unreachable). */
 function isNetworkError(error: unknown): boolean {
