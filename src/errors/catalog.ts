@@ -95,7 +95,7 @@ export const ERROR_CATALOG = {
   FV_STORE_REPLICATION: {
     exit: 1,
     solve:
-      'The replicated ClickHouse tables cannot reach ZooKeeper, so they take no writes: bring ZooKeeper (or the servers’ connection to it) back, then run the write again; it resumes from its checkpoint.',
+      'The replicated ClickHouse tables cannot reach ZooKeeper, so they take no writes (reads go on): bring ZooKeeper (or the servers’ connection to it) back, then run the write again; it waits up to a minute for the servers to re-attach their tables and resumes from its checkpoint.',
   },
   FV_STORE_REPLICA_DOWN: {
     exit: 1,

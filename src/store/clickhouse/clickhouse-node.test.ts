@@ -18,6 +18,12 @@ describe('describeClickHouseError', () => {
         ),
       ),
     ).toBe('Wrong password for user fv (code 193)');
+    // The client parses a current server's error: the code on the error, the sentence alone.
+    const parsed = Object.assign(
+      new Error("Query memory limit exceeded: would use 4.00 MiB, 'alice@example.com'"),
+      { code: '241', type: 'MEMORY_LIMIT_EXCEEDED' },
+    );
+    expect(describeClickHouseError(parsed)).toBe('Query memory limit exceeded (code 241)');
     expect(describeClickHouseError(new Error('connect ECONNREFUSED 127.0.0.1:8123'))).toBe(
       'not reachable (ECONNREFUSED)',
     );

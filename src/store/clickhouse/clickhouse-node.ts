@@ -26,6 +26,13 @@ export function describeClickHouseError(error: unknown): string {
     );
   // The server's sentence up to its first colon or quote: what went wrong, never the data quoted after.
   if (server) return `${String(server[2]).trim().replace(/[.,]$/, '')} (code ${server[1]})`;
+  // A current server's error (`Code: 241. DB::Exception: … (TYPE)`) is parsed by the client:
+  // the code is on the error and the message is the sentence alone.
+  const code = String((error as { code?: unknown }).code ?? '');
+  if (/^\d+$/.test(code)) {
+    const sentence = /^(?:DB::Exception: )?((?:[^:'"(\n]){0,100})/.exec(message)?.[1] ?? '';
+    return `${sentence.trim().replace(/[.,]$/, '')} (code ${code})`;
+  }
   const net = /ECONNREFUSED|ENOTFOUND|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|socket hang up|Timeout/i.exec(
     message,
   );
@@ -33,8 +40,12 @@ export function describeClickHouseError(error: unknown): string {
   return net ? `not reachable (${net[0]})` : message.slice(0, 160);
 }
 
-/** The server's codes for a replicated table that cannot reach ZooKeeper (18.16 and current). */
-const COORDINATION_CODES = new Set(['225', '242', '999']);
+/**
+ * The server's codes for a replicated table that cannot reach ZooKeeper (18.16 and current): 225
+ * no ZooKeeper, 242 table read-only, 999 coordination error, 319 an insert whose commit to
+ * ZooKeeper was cut (it may have landed; a rerun writes the same rows again, idempotent by key).
+ */
+const COORDINATION_CODES = new Set(['225', '242', '319', '999']);
 
 /** An error of the connection itself: the server may be gone (killed, restarting, unreachable). */
 function isNetworkError(error: unknown): boolean {
@@ -45,7 +56,8 @@ function isNetworkError(error: unknown): boolean {
     /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|EPIPE/.test(code) ||
     // The server's own connection to another server broke mid-query (it died): 209 socket
     // timeout, 210 network error, 279 all connection tries failed.
-    /^Code: (209|210|279)\b/.test(message)
+    /^Code: (209|210|279)\b/.test(message) ||
+    /^(209|210|279)$/.test(code)
   );
 }
 

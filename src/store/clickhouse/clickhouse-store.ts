@@ -16,6 +16,7 @@ import {
   chIdent as q,
   uuidText,
 } from './clickhouse-values.ts';
+import { requireWritableReplicas } from './writable-replicas.ts';
 
 const META = '_fv_meta';
 const TABLES = '_fv_tables';
@@ -287,6 +288,8 @@ export class ClickHouseStore implements Store {
     }
     const store = new ClickHouseStore(where, nodes, topology, entry);
     try {
+      // Every store opened here is opened to write: with ZooKeeper gone, stop before writing.
+      if (store.replicated) await requireWritableReplicas(store.liveNodes);
       // Bookkeeping: on the first server, or with replicas on every server, one ZooKeeper folder.
       const bookkeeping = store.replicated ? store.liveNodes : [store.entry];
       const zk = (table: string) => (store.replicated ? store.zkFolder(table) : undefined);
@@ -630,8 +633,24 @@ export class ClickHouseStore implements Store {
     return t ? (JSON.parse(t.columns) as StoreColumn[]) : [];
   }
 
+  /**
+   * What a delete by `where` must remove: the matching rows (any version), and every version of a
+   * key whose newest version matches, since deleting only the newest would bring an older version
+   * of that key back (one not merged away yet: ClickHouse 26 merges later than 18.16 did).
+   */
+  private async withOlderVersions(table: string, where: string, what: string): Promise<string> {
+    const r = await this.entry.rows(
+      `SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = ${lit(localTable(table))}`,
+      what,
+    );
+    const key = r[0]?.[0];
+    if (!key) return where;
+    return `(${where}) OR (${key}) IN (SELECT ${key} FROM ${q(localTable(table))} FINAL WHERE ${where})`;
+  }
+
   /** Runs a delete on every shard and waits until each has rewritten its parts. */
-  private async mutate(table: string, where: string, what: string): Promise<void> {
+  private async mutate(table: string, match: string, what: string): Promise<void> {
+    const where = await this.withOlderVersions(table, match, what);
     if (this.replicated) return this.mutateReplicas(table, where, what);
     for (const node of this.nodes) {
       await node.command(`ALTER TABLE ${q(localTable(table))} DELETE WHERE ${where}`, what);
