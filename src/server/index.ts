@@ -1,4 +1,4 @@
-export { type Access, buildServer, type RouteInfo, type ServerDeps } from './build-server.ts';
+export { buildServer } from './build-server.ts';
 export {
   isLoopback,
   type ListenAddress,
@@ -8,6 +8,8 @@ export {
 } from './listen-address.ts';
 export { listenError, requirePortFree } from './port-check.ts';
 export { principalCredentials, principalsAboveViewer } from './principals.ts';
+export type { Access, RouteInfo } from './route-config.ts';
+export type { ServerDeps } from './server-deps.ts';
 export { type Session, SessionStore } from './session-store.ts';
 export { type MetricsSource, StoreHandle } from './store-handle.ts';
 export { TLS_CIPHERS, tlsServerOptions } from './tls-options.ts';
