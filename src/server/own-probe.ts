@@ -1,4 +1,5 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sameSecret } from './same-secret.ts';
 
 /** The header the server's own probe sends: it spares the probe the rate limits and the per-request audit; it grants nothing. */
 export const PROBE_HEADER = 'x-fleetvault-probe';
@@ -9,12 +10,5 @@ export function ownProbe(): {
   isProbe: (sent: string | string[] | undefined) => boolean;
 } {
   const secret = randomBytes(32).toString('base64url');
-  const want = Buffer.from(secret);
-  return {
-    headers: { [PROBE_HEADER]: secret },
-    isProbe: (sent) => {
-      const got = Buffer.from(String(sent ?? ''));
-      return got.length === want.length && timingSafeEqual(got, want);
-    },
-  };
+  return { headers: { [PROBE_HEADER]: secret }, isProbe: (sent) => sameSecret(sent, secret) };
 }

@@ -1,8 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { PROBE_HEADER } from '../own-probe.ts';
 import { accessOf, actorOf, kindOf } from '../route-config.ts';
+import { sameSecret } from '../same-secret.ts';
 import { SESSION_COOKIE, type ServerContext } from '../server-deps.ts';
 import { type Principal, roleAllows } from '../token-store.ts';
 import { fail } from './error-handler.ts';
@@ -31,12 +31,6 @@ export function refuseUnapproved(ctx: ServerContext, reply: FastifyReply, p: Pri
     `${id} has no ${p.role} role in the signed security state`,
   );
 }
-
-const sameSecret = (sent: unknown, want: string) => {
-  const a = Buffer.from(String(sent ?? ''));
-  const b = Buffer.from(want);
-  return a.length === b.length && timingSafeEqual(a, b);
-};
 
 /**
  * Puts the caller's principal on every `api` request (bearer token, or session cookie plus the
