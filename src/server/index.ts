@@ -1,4 +1,4 @@
-export { type Access, buildServer, type RouteInfo, type ServerDeps } from './build-server.ts';
+export { buildServer } from './build-server.ts';
 export {
   type ListenAddress,
   parseListen,
@@ -6,5 +6,7 @@ export {
   resolveListen,
 } from './listen-address.ts';
 export { listenError, requirePortFree } from './port-check.ts';
+export type { Access, RouteInfo } from './route-config.ts';
+export type { ServerDeps } from './server-deps.ts';
 export { type MetricsSource, StoreHandle } from './store-handle.ts';
 export { TLS_CIPHERS, tlsServerOptions } from './tls-options.ts';

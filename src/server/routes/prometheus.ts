@@ -1,30 +1,17 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ExposureState } from '../probe/index.ts';
-import type { MetricsSource } from './store-handle.ts';
-
-export interface PrometheusDeps {
-  readonly metrics: MetricsSource;
-  readonly exposure?: () => ExposureState;
-  /** The process's own series (syncs, ingest) to expose beside the server's. */
-  readonly registry?: Registry;
-}
-
-const LATEST_WEEK_REFRESH_MS = 60_000;
-
-/** The latest complete answer of a count metric's week. */
-interface LatestWeek {
-  readonly value: number;
-  readonly weekStart: number;
-}
+import { latestWeeks } from '../latest-weeks.ts';
+import type { ServerContext } from '../server-deps.ts';
 
 /**
- * `GET /metrics` in the Prometheus text format (prom-client), for a viewer token. Every label is
+ * `GET /metrics` in the Prometheus text format (prom-client), for a viewer token. The
+ * request counter counts every route, so this plugin is registered with fastify-plugin. Every label is
  * stable: routes are route patterns, metrics are names from the metrics file, and the week of
  * a business total is a value (a timestamp series), never a label, so no new series appears as
  * time passes.
  */
-export function registerPrometheus(app: FastifyInstance, deps: PrometheusDeps): void {
+export const prometheus = fp(async (app: FastifyInstance, { deps }: ServerContext) => {
   const registry = deps.registry ?? new Registry();
   const registers = [registry];
   const requests = new Counter({
@@ -79,29 +66,7 @@ export function registerPrometheus(app: FastifyInstance, deps: PrometheusDeps): 
   }
 
   // Business metrics, k-safe: the latest weekly total of each count metric, absent when suppressed.
-  // A weekly number changes slowly and a scheduled sync holds the store for seconds, so a scrape
-  // answers from the last computation and refreshes it in the background once a minute: a scrape
-  // is never slow, and no series goes stale while a sync runs.
-  let cached: Map<string, LatestWeek> | undefined;
-  let computedAt = 0;
-  let refreshing: Promise<void> | undefined;
-  const refresh = () => {
-    refreshing ??= latestWeeks(deps.metrics)
-      .then((m) => {
-        if (m.size > 0 || !cached) cached = m;
-        computedAt = Date.now();
-      })
-      .catch(() => {}) // the next scrape tries again; the last answer stays
-      .finally(() => {
-        refreshing = undefined;
-      });
-    return refreshing;
-  };
-  const latest = async () => {
-    if (!cached) await refresh();
-    else if (Date.now() - computedAt > LATEST_WEEK_REFRESH_MS) void refresh();
-    return cached ?? new Map<string, LatestWeek>();
-  };
+  const latest = latestWeeks(deps.metrics);
   new Gauge({
     name: 'fleetvault_metric_latest_week_value',
     help: 'Latest weekly total of a count metric (absent when suppressed).',
@@ -123,24 +88,10 @@ export function registerPrometheus(app: FastifyInstance, deps: PrometheusDeps): 
     },
   });
 
+  // Prometheus text, not JSON: no response schema (a JSON serializer would quote it).
   app.get(
     '/metrics',
-    { config: { access: 'viewer', summary: 'Prometheus service metrics' } },
+    { config: { access: 'viewer' }, schema: { summary: 'Prometheus service metrics' } },
     async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()),
   );
-}
-
-async function latestWeeks(metrics: MetricsSource): Promise<Map<string, LatestWeek>> {
-  const out = new Map<string, LatestWeek>();
-  for (const m of metrics.list().filter((x) => x.format === 'count')) {
-    const answer = await metrics.query({ metric: m.name, grain: 'week' });
-    const last = answer.totals[answer.totals.length - 1];
-    if (last && last.suppressed === 'none' && last.values.value !== null) {
-      out.set(m.name, {
-        value: Number(last.values.value),
-        weekStart: Date.parse(`${last.period}T00:00:00Z`),
-      });
-    }
-  }
-  return out;
-}
+});
