@@ -12,9 +12,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
-import { compileClickHouseMetric } from '../src/metrics/compile-clickhouse.ts';
+import { ClickHouseNode } from '../src/engines/clickhouse/clickhouse-node.ts';
 import {
-  compileMetric,
+  compileClickHouseMetric,
+  metricReadSettings,
+  parseClickHouseUrl,
+  readableTable,
+} from '../src/engines/clickhouse/index.ts';
+import { compileMetric } from '../src/engines/duckdb/index.ts';
+import {
   type Grain,
   type MetricAnswer,
   type MetricDefinition,
@@ -25,13 +31,7 @@ import {
 import type { ValueKind } from '../src/policy/index.ts';
 import { createKeyFile } from '../src/privacy/index.ts';
 import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
-import {
-  ClickHouseNode,
-  metricReadSettings,
-  parseClickHouseUrl,
-  readableTable,
-  type StoreColumn,
-} from '../src/store/index.ts';
+import type { StoreColumn } from '../src/store/index.ts';
 import { startClickHouseCluster } from './clickhouse-cluster.ts';
 import { legacyCompileMetric } from './legacy-compile.ts';
 import { legacyCompileClickHouseMetric } from './legacy-compile-clickhouse.ts';

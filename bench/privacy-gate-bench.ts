@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { guardedSql, lockForAnalysts, readOnlySql } from '../src/engines/duckdb/index.ts';
 import { type MetricQuery, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { guardedSql, lockForAnalysts, readOnlySql } from '../src/store/index.ts';
 import { spliceSection } from './results-file.ts';
 
 const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));

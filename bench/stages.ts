@@ -8,13 +8,13 @@ import { to as copyTo } from 'pg-copy-streams';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { main } from '../src/cli/main.ts';
+import { appendChunked, DuckDbStore } from '../src/engines/duckdb/index.ts';
+import { openStore } from '../src/engines/index.ts';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { loadKeyFile } from '../src/privacy/index.ts';
 import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
-import { appendChunked } from '../src/store/duckdb/duckdb-values.ts';
-import { DuckDbStore, openStore } from '../src/store/index.ts';
 import { runCdc, runSync } from '../src/sync/index.ts';
 import { DASHBOARD_QUERIES, type MetricTiming, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
 

@@ -4,9 +4,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FILTERED_METRICS_YAML, FILTERED_TWINS, PRODUCTION_SQL, type Twin } from '../bench/metric-twins.ts';
+import { columnRef, fromParts } from '../src/engines/duckdb/index.ts';
 import {
-  columnRef,
-  fromParts,
   type Grain,
   type MetricAnswer,
   type MetricDefinition,

@@ -5,15 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
+import { ClickHouseStore } from '../src/engines/clickhouse/index.ts';
+import { DuckDbStore } from '../src/engines/duckdb/index.ts';
 import { FvError } from '../src/errors/index.ts';
 import type { Value } from '../src/policy/index.ts';
-import {
-  ClickHouseStore,
-  DuckDbStore,
-  ingestedRows,
-  type Store,
-  type StoreTableSpec,
-} from '../src/store/index.ts';
+import { ingestedRows, type Store, type StoreTableSpec } from '../src/store/index.ts';
 import { queryStore } from './helpers/store-dump.ts';
 
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;

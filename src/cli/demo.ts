@@ -5,6 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { Approvals } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { engineFor } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { type Policy, readPolicyFile } from '../policy/index.ts';
@@ -21,7 +22,6 @@ import {
   UserStore,
 } from '../server/index.ts';
 import { pgliteLoader, simulate } from '../sim/index.ts';
-import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
 import { type Action, intOpt, requireApprovedPolicy } from './commands.ts';
 import { DEMO_DIR, ensurePrivateDir, packageRoot, untilStopped } from './defaults.ts';
@@ -169,7 +169,7 @@ async function simulateAndSync(
     }
     await server.start();
     const url = `postgres://postgres@${server.getServerConn()}/postgres`;
-    const store = await DuckDbStore.open(o.storePath);
+    const store = await engineFor(o.storePath).openStore(o.storePath);
     try {
       out.line('  syncing through the policy …');
       const result = await runSync({

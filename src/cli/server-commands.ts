@@ -12,6 +12,7 @@ import {
   type StoreBinding,
 } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { engineFor, openStore } from '../engines/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
 import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
@@ -33,7 +34,6 @@ import {
   TokenStore,
   UserStore,
 } from '../server/index.ts';
-import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
 import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
@@ -106,16 +106,7 @@ export const serveAction: Action = async (out, opts) => {
   );
   const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
   const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
-  if (isClickHouseUrl(storePath)) {
-    // Least privilege: the process that answers requests holds no write access to the store.
-    if (every !== undefined) {
-      throw new FvError(
-        'FV_USAGE',
-        'on ClickHouse, serve reads as a read-only user and does not sync: run `fleetvault sync` with the writer user on its own schedule (ClickHouse takes its writes while serve reads)',
-      );
-    }
-    await requireReadOnlyClickHouseUser(storePath);
-  }
+  await engineFor(storePath).checkServing(storePath, every !== undefined);
   let syncOnce: (() => Promise<void>) | undefined;
   // The process's own series: scheduled syncs, served at /metrics beside the server's.
   const registry = new Registry();
@@ -283,11 +274,7 @@ export const serveAction: Action = async (out, opts) => {
     monitor = new ExposureMonitor({
       baseUrls: () => ownUrls(addr.host, port, tls),
       routes: () => app.fvRoutes,
-      files: [
-        ...(isClickHouseUrl(storePath) ? [] : [storePath]),
-        dir,
-        ...(existsSync(keyFile) ? [keyFile] : []),
-      ],
+      files: [...engineFor(storePath).files(storePath), dir, ...(existsSync(keyFile) ? [keyFile] : [])],
       intervalMs: probeEvery,
       ...(webhook ? { webhook } : {}),
       headers: app.fvProbeHeaders,

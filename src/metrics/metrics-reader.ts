@@ -1,8 +1,6 @@
+import { engineFor, type GuardedResult, type SandboxLimits } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
-import { type GuardedResult, isClickHouseUrl, type SandboxLimits } from '../store/index.ts';
-import { ClickHouseMetricsEngine } from './clickhouse-metrics-engine.ts';
 import { cellKey, checkFilter } from './differencing.ts';
-import { DuckDbMetricsEngine } from './duckdb-metrics-engine.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
@@ -88,9 +86,7 @@ export class MetricsReader {
 
   /** Opens a store read-only: a DuckDB file, or a `clickhouse://` URL. */
   static async open(store: string, file: MetricsFile): Promise<MetricsReader> {
-    const engine = isClickHouseUrl(store)
-      ? await ClickHouseMetricsEngine.open(store)
-      : await DuckDbMetricsEngine.open(store);
+    const engine = await engineFor(store).openReader(store);
     try {
       const meta = await engine.meta();
       const k = Number(meta.get('k') ?? 10);

@@ -1,5 +1,5 @@
+import type { GuardedResult, SqlLimits } from '../engines/index.ts';
 import type { MetricAnswer, MetricDefinition, MetricQuery } from '../metrics/index.ts';
-import type { GuardedResult, SqlLimits } from '../store/index.ts';
 
 /** What the server reads from the store; a MetricsReader, or a handle that swaps one during syncs. */
 export interface MetricsSource {

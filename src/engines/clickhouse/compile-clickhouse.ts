@@ -1,7 +1,6 @@
-import type { ValueKind } from '../policy/index.ts';
-import type { MetricRowsOptions } from './compile-sql.ts';
-import type { Aggregate, Grain, MetricDefinition, Where } from './metric-definition.ts';
-import { isWhole, type Population, populations } from './population.ts';
+import type { Aggregate, Grain, MetricDefinition, MetricRowsOptions, Where } from '../../metrics/index.ts';
+import { isWhole, type Population, populations } from '../../metrics/population.ts';
+import type { ValueKind } from '../../policy/index.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 const str = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -25,7 +24,7 @@ const PERIOD: Readonly<Record<Grain, string>> = { day: 'toDate', week: 'toMonday
  * so the joined rows reach every shard; each table read FINAL (newest version of each row, no
  * tombstones). Answers equal DuckDB's: exact distinct counts, times to the microsecond, and
  * percentiles interpolated as `quantile_cont` does. The period bounds are inlined as literals.
- * Columns and options as compileMetric (compile-sql.ts) describes them.
+ * Columns and options as compileMetric (../duckdb/compile-duckdb.ts) describes them.
  */
 export function compileClickHouseMetric(
   def: MetricDefinition,

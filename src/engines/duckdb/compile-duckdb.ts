@@ -1,5 +1,12 @@
-import type { Aggregate, Grain, Measure, MetricDefinition, Where } from './metric-definition.ts';
-import { isWhole, type Population, populations } from './population.ts';
+import type {
+  Aggregate,
+  Grain,
+  Measure,
+  MetricDefinition,
+  MetricRowsOptions,
+  Where,
+} from '../../metrics/index.ts';
+import { isWhole, type Population, populations } from '../../metrics/population.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (v: string | number | boolean) =>
@@ -65,16 +72,6 @@ export function fromParts(
     joins.push(`JOIN fa ON fa.k = b.${q(f.on[0])}`);
   }
   return { ctes, joins };
-}
-
-export interface MetricRowsOptions {
-  /** Leave the values out: the differencing checks need the units only. */
-  readonly unitsOnly?: boolean;
-  /**
-   * Apply no filter; instead, after the dimensions, one column per filter (f0…) saying whether
-   * the row's value is one the filter lists (false for NULL), grouped on like a dimension.
-   */
-  readonly pieces?: boolean;
 }
 
 export interface CompiledMetric {

@@ -2,9 +2,16 @@ import { chmodSync, existsSync } from 'node:fs';
 import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
-import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../ingested-rows.ts';
-import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
-import { batchChecker, type ValueLimits } from '../value-limits.ts';
+import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
+import type {
+  Store,
+  StoreColumn,
+  StoreTableSpec,
+  TableState,
+  TableWriter,
+  WriteMode,
+} from '../../store/store.ts';
+import { batchChecker, type ValueLimits } from '../../store/value-limits.ts';
 import { appendChunked, DUCKDB_LIMITS, type DuckColumn, duckDbType } from './duckdb-values.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
