@@ -1,4 +1,5 @@
-import type { Aggregate, Grain, MetricDefinition, MetricRowsOptions, Where } from '../../metrics/index.ts';
+import type { Grain, MetricDefinition, MetricRowsOptions, Where } from '../../metrics/index.ts';
+import { type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
 import { isWhole, type Population, populations } from '../../metrics/population.ts';
 import type { ValueKind } from '../../policy/index.ts';
 
@@ -160,15 +161,26 @@ export function compileClickHouseMetric(
     keys.length > 0
       ? `uniqExactIf(_fv_u, ${c} > 0)`
       : `if(is_total = 1, uniqExactIf(_fv_u, ${c} > 0 AND is_total = 1), countIf(isNotNull(_fv_u) AND ${c} > 0 AND is_total = 0))`;
-  /** An aggregate in two steps: first-step columns, then the value from their sums. */
-  const partial = (a: Aggregate): (() => string) => {
-    const cond = condition(a.where);
-    if ('count' in a) {
+  /** A sum or an average in two steps: the partial sum and count, then the value from their sums. */
+  const summed = (fn: 'sum' | 'avg', column: string, where: Where | undefined): (() => string) => {
+    const cond = condition(where);
+    const c = ref(column).sql;
+    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`);
+    // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
+    const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
+    return () =>
+      fn === 'sum' ? `if(sum(${n}) = 0, NULL, sum(${s}))` : `if(sum(${n}) = 0, NULL, sum(${s}) / sum(${n}))`;
+  };
+  /** Each measure kind in two steps: first-step columns, then the value from their sums. */
+  const partials: MeasureDialect<() => string> = {
+    count(where) {
+      const cond = condition(where);
       const c = part(cond ? `countIf(${cond})` : 'count()');
       return () => `sum(${c})`;
-    }
-    if ('count_distinct' in a) {
-      const c = ref(a.count_distinct).sql;
+    },
+    countDistinct(column, where) {
+      const cond = condition(where);
+      const c = ref(column).sql;
       const has = [...(cond ? [cond] : []), `isNotNull(${c})`].join(' AND ');
       // Distinct units are counted as the units are.
       if (c === unit) {
@@ -178,20 +190,12 @@ export function compileClickHouseMetric(
       const x = `_fv_x${keys.length}`;
       keys.push(`if(${has}, toNullable(${c}), NULL) AS ${x}`);
       return () => `uniqExact(${x})`;
-    }
-    const fn = 'sum' in a ? 'sum' : 'avg';
-    const c = ref('sum' in a ? a.sum : a.avg).sql;
-    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`);
-    // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
-    const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
-    return () =>
-      fn === 'sum' ? `if(sum(${n}) = 0, NULL, sum(${s}))` : `if(sum(${n}) = 0, NULL, sum(${s}) / sum(${n}))`;
+    },
+    sum: (column, where) => summed('sum', column, where),
+    avg: (column, where) => summed('avg', column, where),
+    ratio: (num, den) => () => `(${num()}) / nullIf(${den()}, 0)`,
   };
-  let value: (() => string) | undefined;
-  if (valuesWanted && 'ratio' in m) {
-    const [num, den] = [partial(m.ratio[0]), partial(m.ratio[1])];
-    value = () => `(${num()}) / nullIf(${den()}, 0)`;
-  } else if (valuesWanted && !('percentiles' in m) && !('ratio' in m)) value = partial(m);
+  const value = valuesWanted && !('percentiles' in m) ? visitMeasure(m, partials) : undefined;
 
   // FROM: the base table, each join as a subquery of its live rows with only the columns used.
   const sources = joins.map((j) => {

@@ -20,7 +20,7 @@ export const duckdb: Engine = {
 };
 
 export { columnRef, compileMetric, fromParts } from './compile-duckdb.ts';
-export { DuckDbStore } from './duckdb-store.ts';
+export { DuckDbStore, holdsStore, isBookkeeping } from './duckdb-store.ts';
 export { appendChunked, duckDbType } from './duckdb-values.ts';
 export { readOnlySql, SANDBOX_DEFAULTS, type SandboxLimits } from './read-only-sql.ts';
 export {
