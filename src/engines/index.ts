@@ -16,10 +16,6 @@ export async function openStore(location: string): Promise<Store> {
 
 export { clickhouse } from './clickhouse/index.ts';
 export { duckdb } from './duckdb/index.ts';
-export {
-  readOnlySql,
-  SANDBOX_DEFAULTS,
-  type SandboxLimits,
-} from './duckdb/read-only-sql.ts';
+export type { SandboxLimits } from './duckdb/read-only-sql.ts';
 export type { GuardedResult, SqlLimits } from './duckdb/sql-guard.ts';
 export type { CompiledMetric, Engine, MetricShape, StoredTables } from './engine.ts';
