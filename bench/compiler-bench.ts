@@ -14,7 +14,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { ClickHouseNode } from '../src/engines/clickhouse/clickhouse-node.ts';
 import {
-  compileClickHouseMetric,
+  clickhouse,
   metricReadSettings,
   parseClickHouseUrl,
   readableTable,
@@ -206,7 +206,8 @@ async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
       const r = rangeOf(q.grain);
       const run = (sql: string) => () => node.rows(sql, `compute ${q.def.name}`, settings);
       const before = await timed(run(legacyCompileClickHouseMetric(q.def, q.grain, q.by, [], r, schema)));
-      const after = await timed(run(compileClickHouseMetric(q.def, q.grain, q.by, [], r, schema)));
+      const shape = { grain: q.grain, by: q.by, filters: [], range: r };
+      const after = await timed(run(clickhouse.compile(q.def, shape, schema).sql));
       const t: Timing = {
         metric: q.def.name,
         grain: q.grain,
