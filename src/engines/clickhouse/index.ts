@@ -35,9 +35,7 @@ export const clickhouse: Engine = {
   },
 };
 
-export { describeClickHouseError } from './clickhouse-node.ts';
-export { METRIC_READ_LIMITS, metricReadSettings } from './clickhouse-read-settings.ts';
+export { metricReadSettings } from './clickhouse-read-settings.ts';
 export { ClickHouseStore, readableTable } from './clickhouse-store.ts';
 export { parseClickHouseUrl } from './clickhouse-url.ts';
 export { CLICKHOUSE_LIMITS, encoders } from './clickhouse-values.ts';
-export { type ClickHouseSchema, compileClickHouseMetric } from './compile-clickhouse.ts';

@@ -22,11 +22,10 @@ export const duckdb: Engine = {
 export { columnRef, compileMetric, fromParts } from './compile-duckdb.ts';
 export { DuckDbStore, holdsStore, isBookkeeping } from './duckdb-store.ts';
 export { appendChunked, duckDbType } from './duckdb-values.ts';
-export { readOnlySql, SANDBOX_DEFAULTS, type SandboxLimits } from './read-only-sql.ts';
+export { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
 export {
   checkPlan,
   checkSql,
-  type GuardDialect,
   type GuardedResult,
   guardedSql,
   lockForAnalysts,
