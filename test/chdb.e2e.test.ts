@@ -1,10 +1,11 @@
 // End to end on ClickHouse 26 (chdb, test/helpers/chdb-server.ts): the demo production synced
 // into it by the CLI, every metric at every grain and by every dimension answered exactly as
 // DuckDB answers it, and the analyst SQL guard's checks and limits on the current dialect. The
-// store contract runs on it too (store-contract.e2e). What needs a second server (shards,
+// store and reader contracts run on it too (chdb-engine.e2e). What needs a second server (shards,
 // replicas) runs on Debian's 18.16 only; the differences are in the README ("Current ClickHouse").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MetricAnswer, type MetricsFile, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
 import { type ChdbServer, startChdbServer } from './helpers/chdb-server.ts';
 import { type CliRun, runCli } from './helpers/cli.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -58,8 +59,8 @@ describe('ClickHouse 26 (chdb): the store, the metrics and the SQL guard', () =>
   });
 
   it('answers every metric exactly as DuckDB does, at every grain and by every dimension', async () => {
-    const duck = await MetricsReader.open(s.store, file);
-    const ch = await MetricsReader.open(chdb.url, file);
+    const duck = await openMetricsReader(s.store, file);
+    const ch = await openMetricsReader(chdb.url, file);
     let compared = 0;
     try {
       expect(await ch.storeStatus()).toMatchObject({ tables: (await duck.storeStatus()).tables });
@@ -111,7 +112,7 @@ describe('ClickHouse 26 (chdb): the store, the metrics and the SQL guard', () =>
   });
 
   it('runs analyst SQL under the server’s limits: memory and rows read stop it clearly', async () => {
-    const reader = await MetricsReader.open(chdb.url, file);
+    const reader = await openMetricsReader(chdb.url, file);
     try {
       const limits = { maxRows: 10, timeoutMs: 20_000 };
       const big = 'SELECT length(groupArray(toString(id))) AS n FROM connection_events';

@@ -8,7 +8,8 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
-import { ClickHouseStore, type StoreTableSpec } from '../src/store/index.ts';
+import { ClickHouseStore } from '../src/engines/clickhouse/index.ts';
+import type { StoreTableSpec } from '../src/store/index.ts';
 
 let cluster: ClickHouseCluster;
 

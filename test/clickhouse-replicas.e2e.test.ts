@@ -11,7 +11,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
-import { type MetricAnswer, type MetricsFile, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -73,7 +74,7 @@ async function runWhile(args: string[], during: () => Promise<void>): Promise<nu
 
 /** Live rows per table as the store's status reports them. */
 async function counts(store: string): Promise<Record<string, number>> {
-  const reader = await MetricsReader.open(store, file);
+  const reader = await openMetricsReader(store, file);
   try {
     const status = (await reader.storeStatus()) as { tables: Array<{ name: string; rows: number }> };
     return Object.fromEntries(status.tables.map((t) => [t.name, t.rows]));
@@ -102,8 +103,8 @@ function expectSameAnswer(a: MetricAnswer, b: MetricAnswer, label: string): void
 /** The same live rows per table, and the same answers for the metrics, as the DuckDB store. */
 async function expectSameAsDuckDb(store: string, reference: string): Promise<void> {
   expect(await counts(store)).toEqual(await counts(reference));
-  const a = await MetricsReader.open(store, file);
-  const b = await MetricsReader.open(reference, file);
+  const a = await openMetricsReader(store, file);
+  const b = await openMetricsReader(reference, file);
   try {
     for (const metric of METRICS) {
       const q = { metric, grain: 'day' as const, by: [], from: '2026-10-01', to: '2026-11-30' };
@@ -191,7 +192,7 @@ async function storeSnapshot(db: string): Promise<string[]> {
 
 /** Each metric by day, as the dashboard asks, from the read-only user. */
 async function answers(store: string): Promise<MetricAnswer[]> {
-  const reader = await MetricsReader.open(store, file);
+  const reader = await openMetricsReader(store, file);
   try {
     const out: MetricAnswer[] = [];
     for (const metric of METRICS)
@@ -509,7 +510,7 @@ describe('ClickHouse with replicas, one server killed', () => {
       });
       const path =
         '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.firmware_version&from=2026-10-01&to=2026-11-30';
-      const duck = await MetricsReader.open(s.store, file);
+      const duck = await openMetricsReader(s.store, file);
       const want = await duck.query({
         metric: 'connection_failure_rate',
         grain: 'week',

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openMetricsReader } from '../src/engines/index.ts';
 import { TokenStore, UserStore } from '../src/identity/index.ts';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { type MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { ExposureMonitor, KNOWN_ROUTES, probeDeployment } from '../src/probe/index.ts';
 import { buildServer } from '../src/server/index.ts';
 import { auditWithApprovals } from './helpers/approvals.ts';
@@ -29,7 +30,7 @@ describe('exposure probe', () => {
 
   beforeAll(async () => {
     ({ db, dir, store, keyFile, canaries } = await syncedStore({ users: 600, days: 5, seed: 3 }));
-    reader = await MetricsReader.open(store, readMetricsFile(DEMO_METRICS));
+    reader = await openMetricsReader(store, readMetricsFile(DEMO_METRICS));
   });
 
   afterAll(async () => {

@@ -25,8 +25,9 @@ import { startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { canonical, signedText, stateDigest } from '../src/approvals/approved-state.ts';
 import { Approvals, BINDING_META, type StateDoc, seenFile } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
 import { type Principal, UserStore } from '../src/identity/index.ts';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -1414,7 +1415,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       ]);
       expect(bound.code, bound.stderr).toBe(0);
       const look = async () => {
-        const reader = await MetricsReader.open(cluster.url, readMetricsFile(DEMO_METRICS));
+        const reader = await openMetricsReader(cluster.url, readMetricsFile(DEMO_METRICS));
         try {
           const status = (await reader.storeStatus()) as { tables: Array<{ name: string; rows: number }> };
           const rows = status.tables.map((t) => [t.name, t.rows]);

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals, type Signer } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
 import { ERROR_CATALOG } from '../src/errors/index.ts';
 import { TokenStore, UserStore } from '../src/identity/index.ts';
 import { detectRegressions } from '../src/insights/index.ts';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { type MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { enrollToken, enrollUser } from './helpers/enroll.ts';
@@ -60,7 +61,7 @@ describe('HTTP API', () => {
     creds.wrong = `Bearer fvt_${'0'.repeat(12)}_${'A'.repeat(43)}`;
     for (const k of ['viewer', 'analyst', 'admin', 'expired', 'revoked'] as const)
       creds[k] = `Bearer ${creds[k]}`;
-    reader = await MetricsReader.open(store, readMetricsFile(METRICS));
+    reader = await openMetricsReader(store, readMetricsFile(METRICS));
     app = await buildServer({
       metrics: reader,
       tokens,
@@ -532,7 +533,7 @@ describe('HTTP API', () => {
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.on('exit', r));
-      reader = await MetricsReader.open(store, readMetricsFile(METRICS));
+      reader = await openMetricsReader(store, readMetricsFile(METRICS));
     }
   });
   it('rate-limits login attempts', async () => {

@@ -13,6 +13,7 @@ import {
   type StoreBinding,
 } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { engineFor, openMetricsReader, openStore } from '../engines/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import {
   credentialDigest,
@@ -24,7 +25,7 @@ import {
   UserStore,
 } from '../identity/index.ts';
 import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
-import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
+import { readMetricsFile } from '../metrics/index.ts';
 import { isLoopback } from '../net/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
@@ -36,7 +37,6 @@ import {
   resolveListen,
   StoreHandle,
 } from '../server/index.ts';
-import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
 import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';
 import { actingAdmin } from './acting-admin.ts';
 import type { Action } from './commands.ts';
@@ -110,16 +110,7 @@ export const serveAction: Action = async (out, opts) => {
   );
   const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
   const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
-  if (isClickHouseUrl(storePath)) {
-    // Least privilege: the process that answers requests holds no write access to the store.
-    if (every !== undefined) {
-      throw new FvError(
-        'FV_USAGE',
-        'on ClickHouse, serve reads as a read-only user and does not sync: run `fleetvault sync` with the writer user on its own schedule (ClickHouse takes its writes while serve reads)',
-      );
-    }
-    await requireReadOnlyClickHouseUser(storePath);
-  }
+  await engineFor(storePath).checkServing(storePath, every !== undefined);
   let syncOnce: (() => Promise<void>) | undefined;
   // The process's own series: scheduled syncs, served at /metrics beside the server's.
   const registry = new Registry();
@@ -212,7 +203,7 @@ export const serveAction: Action = async (out, opts) => {
     };
     await syncOnce();
   }
-  const metrics = await StoreHandle.create(() => MetricsReader.open(storePath, metricsFile));
+  const metrics = await StoreHandle.create(() => openMetricsReader(storePath, metricsFile));
   const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
   let monitor: ExposureMonitor | undefined;
   /** A principal acting above what the signed state gives it: the exposure alarm, with or without the probe. */
@@ -295,11 +286,7 @@ export const serveAction: Action = async (out, opts) => {
     monitor = new ExposureMonitor({
       baseUrls: () => ownUrls(addr.host, port, tls),
       routes: () => app.fvRoutes,
-      files: [
-        ...(isClickHouseUrl(storePath) ? [] : [storePath]),
-        dir,
-        ...(existsSync(keyFile) ? [keyFile] : []),
-      ],
+      files: [...engineFor(storePath).files(storePath), dir, ...(existsSync(keyFile) ? [keyFile] : [])],
       intervalMs: probeEvery,
       ...(webhook ? { webhook } : {}),
       headers: app.fvProbeHeaders,

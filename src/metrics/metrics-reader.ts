@@ -1,8 +1,6 @@
 import { FvError } from '../errors/index.ts';
-import { type GuardedResult, isClickHouseUrl, type SandboxLimits } from '../store/index.ts';
-import { ClickHouseMetricsEngine } from './clickhouse-metrics-engine.ts';
+import type { GuardedResult, SandboxLimits } from '../store/index.ts';
 import { cellKey, checkFilter } from './differencing.ts';
-import { DuckDbMetricsEngine } from './duckdb-metrics-engine.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
@@ -74,7 +72,7 @@ const DEFAULT_SPAN: Readonly<Record<Grain, number>> = { day: 29, week: 7 * 11, m
  * Ranges are widened to whole calendar periods, so two queries a day apart see the same bins.
  *
  * @example
- * const reader = await MetricsReader.open('.fleetvault/store.duckdb', metricsFile);
+ * const reader = await openMetricsReader('.fleetvault/store.duckdb', metricsFile); // engines/
  * const answer = await reader.query({ metric: 'activations', grain: 'week', by: ['product_model'] });
  */
 export class MetricsReader {
@@ -86,11 +84,12 @@ export class MetricsReader {
     readonly k: number,
   ) {}
 
-  /** Opens a store read-only: a DuckDB file, or a `clickhouse://` URL. */
-  static async open(store: string, file: MetricsFile): Promise<MetricsReader> {
-    const engine = isClickHouseUrl(store)
-      ? await ClickHouseMetricsEngine.open(store)
-      : await DuckDbMetricsEngine.open(store);
+  /**
+   * Answers `file`'s metrics from an engine's reader (`openMetricsReader` in engines/ opens one
+   * for a location), checking the file against the policy the store was synced under; closes the
+   * reader when that check fails.
+   */
+  static async over(engine: MetricsEngine, file: MetricsFile): Promise<MetricsReader> {
     try {
       const meta = await engine.meta();
       const k = Number(meta.get('k') ?? 10);

@@ -1,8 +1,9 @@
 // Differencing with filters: every attack we know of, each refused, and the answers that remain
 // allowed. Numbers follow from the small store's table (test/helpers/small-store.ts); k = 10.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMALL_METRICS, smallStore } from '../../test/helpers/small-store.ts';
-import { type MetricAnswer, type MetricQuery, MetricsReader } from './index.ts';
+import { SMALL_METRICS, smallStore } from '../../../test/helpers/small-store.ts';
+import type { MetricAnswer, MetricQuery, MetricsReader } from '../../metrics/index.ts';
+import { openMetricsReader } from '../index.ts';
 
 const WEEK = '2026-10-05';
 const FW = 'devices.firmware_version';
@@ -12,7 +13,7 @@ describe('filters cannot be used to subtract a small group out of two answers', 
   let reader: MetricsReader;
 
   beforeAll(async () => {
-    reader = await MetricsReader.open(await smallStore(), SMALL_METRICS);
+    reader = await openMetricsReader(await smallStore(), SMALL_METRICS);
   });
   afterAll(() => reader?.close());
 

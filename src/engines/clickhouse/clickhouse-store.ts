@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
-import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../ingested-rows.ts';
-import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
-import { batchChecker, type ValueLimits } from '../value-limits.ts';
+import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
+import type {
+  Store,
+  StoreColumn,
+  StoreTableSpec,
+  TableState,
+  TableWriter,
+  WriteMode,
+} from '../../store/store.ts';
+import { batchChecker, type ValueLimits } from '../../store/value-limits.ts';
 import { ClickHouseNode } from './clickhouse-node.ts';
 import { type ClickHouseLocation, parseClickHouseUrl } from './clickhouse-url.ts';
 import {

@@ -1,5 +1,6 @@
-import type { Aggregate, Grain, Measure, MetricDefinition, Where } from './metric-definition.ts';
-import { isWhole, type Population, populations } from './population.ts';
+import type { Grain, MetricDefinition, MetricRowsOptions, Where } from '../../metrics/index.ts';
+import { type MeasureDialect, measureColumns, visitMeasure } from '../../metrics/measure-visitor.ts';
+import { isWhole, type Population, populations } from '../../metrics/population.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (v: string | number | boolean) =>
@@ -67,16 +68,6 @@ export function fromParts(
   return { ctes, joins };
 }
 
-export interface MetricRowsOptions {
-  /** Leave the values out: the differencing checks need the units only. */
-  readonly unitsOnly?: boolean;
-  /**
-   * Apply no filter; instead, after the dimensions, one column per filter (f0…) saying whether
-   * the row's value is one the filter lists (false for NULL), grouped on like a dimension.
-   */
-  readonly pieces?: boolean;
-}
-
 export interface CompiledMetric {
   readonly sql: string;
   readonly params: readonly string[];
@@ -86,17 +77,6 @@ const DAY_US = 86_400_000_000;
 
 /** A column of the base table (written without a table). */
 const isBase = (ref: string) => !ref.includes('.');
-
-/** Every column a measure's aggregates and conditions read. */
-function measureColumns(m: Measure): string[] {
-  const of = (a: Aggregate): string[] => [
-    ...Object.keys(a.where ?? {}),
-    ...('count' in a ? [] : ['count_distinct' in a ? a.count_distinct : 'sum' in a ? a.sum : a.avg]),
-  ];
-  if ('ratio' in m) return [...of(m.ratio[0]), ...of(m.ratio[1])];
-  if ('percentiles' in m) return ['.'];
-  return of(m);
-}
 
 /**
  * The first day of the period holding `time`, as whole days since 1970-01-01 (UTC): integer
@@ -210,15 +190,15 @@ export function compileMetric(
     total || keys.length > 0
       ? `count(DISTINCT u) FILTER (WHERE ${flag} > 0)`
       : `count(u) FILTER (WHERE ${flag} > 0)`;
-  /** An aggregate in two steps: first-step columns, then the value from them (total: per period). */
-  const partial = (a: Aggregate): ((total: boolean) => string) => {
-    if ('count' in a) {
-      const c = part(filtered('count(*)', a.where));
+  /** Each measure kind in two steps: first-step columns, then the value from them (total: per period). */
+  const partials: MeasureDialect<(total: boolean) => string> = {
+    count(where) {
+      const c = part(filtered('count(*)', where));
       return () => `CAST(sum(${c}) AS BIGINT)`;
-    }
-    if ('count_distinct' in a) {
-      const col = columnRef(a.count_distinct);
-      const cond = [...(a.where ? [condition(a.where)] : []), `${col} IS NOT NULL`].join(' AND ');
+    },
+    countDistinct(column, where) {
+      const col = columnRef(column);
+      const cond = [...(where ? [condition(where)] : []), `${col} IS NOT NULL`].join(' AND ');
       if (col === unit) {
         // Distinct units: counted as the units are.
         const c = part(`count(*) FILTER (WHERE ${cond})`);
@@ -227,22 +207,19 @@ export function compileMetric(
       const x = `x${keys.length}`;
       keys.push(`CASE WHEN ${cond} THEN ${col} END`);
       return () => `count(DISTINCT ${x})`;
-    }
-    if ('sum' in a) {
-      const s = part(filtered(`sum(${columnRef(a.sum)})`, a.where));
+    },
+    sum(column, where) {
+      const s = part(filtered(`sum(${columnRef(column)})`, where));
       return () => `sum(${s})`;
-    }
-    const s = part(filtered(`sum(${columnRef(a.avg)})`, a.where));
-    const c = part(filtered(`count(${columnRef(a.avg)})`, a.where));
-    return () => `sum(${s})::DOUBLE / nullif(sum(${c}), 0)`;
+    },
+    avg(column, where) {
+      const s = part(filtered(`sum(${columnRef(column)})`, where));
+      const c = part(filtered(`count(${columnRef(column)})`, where));
+      return () => `sum(${s})::DOUBLE / nullif(sum(${c}), 0)`;
+    },
+    ratio: (num, den) => (t) => `(${num(t)})::DOUBLE / nullif(${den(t)}, 0)`,
   };
-  let value: ((total: boolean) => string) | undefined;
-  if (valuesWanted) {
-    if ('ratio' in m) {
-      const [num, den] = [partial(m.ratio[0]), partial(m.ratio[1])];
-      value = (t) => `(${num(t)})::DOUBLE / nullif(${den(t)}, 0)`;
-    } else value = partial(m);
-  }
+  const value = valuesWanted ? visitMeasure(m, partials) : undefined;
   const day = dayExpr(time, grain === 'month' ? 'day' : grain);
   // GROUP BY ALL: every column but the partial aggregates, whatever the tables' columns are named.
   let reduced: string;

@@ -1,10 +1,16 @@
 import { existsSync } from 'node:fs';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { FvError } from '../errors/index.ts';
-import { type GuardedResult, readOnlySql, type SandboxLimits } from '../store/index.ts';
-import { columnRef, compileMetric, type MetricRowsOptions } from './compile-sql.ts';
-import type { Grain, MetricDefinition } from './metric-definition.ts';
-import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
+import { FvError } from '../../errors/index.ts';
+import type {
+  Grain,
+  MetricDefinition,
+  MetricRow,
+  MetricRowsOptions,
+  MetricsEngine,
+} from '../../metrics/index.ts';
+import { columnRef, compileMetric } from './compile-duckdb.ts';
+import { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
+import type { GuardedResult } from './sql-guard.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 

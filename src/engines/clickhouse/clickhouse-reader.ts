@@ -1,25 +1,23 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { FvError } from '../errors/index.ts';
-import type { ValueKind } from '../policy/index.ts';
-import {
-  type ClickHouseNode,
-  clickHouseEntry,
-  clickHouseGuardedSql,
-  type GuardedResult,
-  limitHit,
-  limitMessage,
-  metricReadSettings,
-  parseClickHouseUrl,
-  readableTable,
-  readonlyLevel,
-  type SandboxLimits,
-  type StoreColumn,
-} from '../store/index.ts';
+import { FvError } from '../../errors/index.ts';
+import type {
+  Grain,
+  MetricDefinition,
+  MetricRow,
+  MetricRowsOptions,
+  MetricsEngine,
+} from '../../metrics/index.ts';
+import type { ValueKind } from '../../policy/index.ts';
+import type { StoreColumn } from '../../store/index.ts';
+import type { SandboxLimits } from '../duckdb/read-only-sql.ts';
+import type { GuardedResult } from '../duckdb/sql-guard.ts';
+import { type ClickHouseNode, clickHouseEntry } from './clickhouse-node.ts';
+import { limitHit, limitMessage, metricReadSettings, readonlyLevel } from './clickhouse-read-settings.ts';
+import { clickHouseGuardedSql } from './clickhouse-sql.ts';
+import { readableTable } from './clickhouse-store.ts';
+import { parseClickHouseUrl } from './clickhouse-url.ts';
 import { type ClickHouseSchema, compileClickHouseMetric } from './compile-clickhouse.ts';
-import type { MetricRowsOptions } from './compile-sql.ts';
-import type { Grain, MetricDefinition } from './metric-definition.ts';
-import type { MetricRow, MetricsEngine } from './metrics-engine.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 

@@ -3,16 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ErrorCode, FvError } from '../../errors/index.ts';
-import type { GuardedResult, SqlLimits } from './sql-guard.ts';
+import type { GuardedResult, SandboxLimits } from '../../store/index.ts';
 
-/** Where an analyst statement runs: a process of its own, this small, this slow at most. */
-export interface SandboxLimits extends SqlLimits {
-  /** The child's whole resident memory; over it, the child is killed. DuckDB gets half. */
-  readonly memoryMb?: number;
-  readonly threads?: number;
-  /** ClickHouse only: rows the server may read for the statement, across shards. */
-  readonly maxRowsToRead?: number;
-}
+export type { SandboxLimits };
 
 export const SANDBOX_DEFAULTS = { memoryMb: 512, threads: 1 } as const;
 const MAX_RESULT_BYTES = 8 * 1024 * 1024;

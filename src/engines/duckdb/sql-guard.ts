@@ -1,5 +1,8 @@
 import { type DuckDBConnection, StatementType } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
+import type { GuardedResult, SqlLimits } from '../../store/index.ts';
+
+export type { GuardedResult, SqlLimits };
 
 /** Functions an analyst may never call: they read files, the environment, settings or the catalog. */
 const DENIED_FUNCTIONS = new Set([
@@ -61,17 +64,6 @@ const PLAN_LEAVES = new Set([
   'GENERATE_SERIES',
   'UNNEST',
 ]);
-
-export interface SqlLimits {
-  readonly maxRows: number;
-  readonly timeoutMs: number;
-}
-
-export interface GuardedResult {
-  readonly columns: readonly string[];
-  readonly rows: ReadonlyArray<ReadonlyArray<unknown>>;
-  readonly truncated: boolean;
-}
 
 /** 64-bit and wider integer types, which DuckDB's JSON rows give as strings. */
 const WIDE_INTEGERS = new Set(['BIGINT', 'UBIGINT', 'HUGEINT', 'UHUGEINT']);

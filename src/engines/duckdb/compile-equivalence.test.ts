@@ -4,10 +4,9 @@
 // (bench/legacy-compile.ts). Where they differ, one is wrong.
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { legacyCompileMetric } from '../../bench/legacy-compile.ts';
-import { compileMetric } from './compile-sql.ts';
-import { GRAINS, parseMetrics } from './index.ts';
-import type { MetricRow } from './metrics-engine.ts';
+import { legacyCompileMetric } from '../../../bench/legacy-compile.ts';
+import { GRAINS, type MetricRow, parseMetrics } from '../../metrics/index.ts';
+import { compileMetric } from './compile-duckdb.ts';
 
 const EVENTS = `from: connection_events
     join: { devices: { on: [device_id, id] } }

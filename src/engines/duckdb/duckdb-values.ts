@@ -20,8 +20,8 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import type { Value, ValueKind } from '../../policy/index.ts';
-import { decimalShape, decimalUnits } from '../decimal-shape.ts';
-import { bigintIn, INT32, INT64, numberIn, type ValueLimits } from '../value-limits.ts';
+import { decimalShape, decimalUnits } from '../../store/decimal-shape.ts';
+import { bigintIn, INT32, INT64, numberIn, type ValueLimits } from '../../store/value-limits.ts';
 
 /** A stored column as the DuckDB writer needs it: its kind and, for decimals, its source type. */
 export interface DuckColumn {

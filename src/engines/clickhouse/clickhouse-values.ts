@@ -1,7 +1,7 @@
 import type { Value, ValueKind } from '../../policy/index.ts';
-import { decimalShape, decimalText, decimalUnits } from '../decimal-shape.ts';
-import type { StoreColumn } from '../store.ts';
-import { bigintIn, INT32, INT64, numberIn, type ValueLimits } from '../value-limits.ts';
+import { decimalShape, decimalText, decimalUnits } from '../../store/decimal-shape.ts';
+import type { StoreColumn } from '../../store/store.ts';
+import { bigintIn, INT32, INT64, numberIn, type ValueLimits } from '../../store/value-limits.ts';
 
 /**
  * Store column types on ClickHouse. Booleans are UInt8 (18.16 has no Bool); times are

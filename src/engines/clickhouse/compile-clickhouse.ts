@@ -1,7 +1,7 @@
-import type { ValueKind } from '../policy/index.ts';
-import type { MetricRowsOptions } from './compile-sql.ts';
-import type { Aggregate, Grain, MetricDefinition, Where } from './metric-definition.ts';
-import { isWhole, type Population, populations } from './population.ts';
+import type { Grain, MetricDefinition, MetricRowsOptions, Where } from '../../metrics/index.ts';
+import { type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
+import { isWhole, type Population, populations } from '../../metrics/population.ts';
+import type { ValueKind } from '../../policy/index.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 const str = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -25,7 +25,7 @@ const PERIOD: Readonly<Record<Grain, string>> = { day: 'toDate', week: 'toMonday
  * so the joined rows reach every shard; each table read FINAL (newest version of each row, no
  * tombstones). Answers equal DuckDB's: exact distinct counts, times to the microsecond, and
  * percentiles interpolated as `quantile_cont` does. The period bounds are inlined as literals.
- * Columns and options as compileMetric (compile-sql.ts) describes them.
+ * Columns and options as compileMetric (../duckdb/compile-duckdb.ts) describes them.
  */
 export function compileClickHouseMetric(
   def: MetricDefinition,
@@ -161,15 +161,26 @@ export function compileClickHouseMetric(
     keys.length > 0
       ? `uniqExactIf(_fv_u, ${c} > 0)`
       : `if(is_total = 1, uniqExactIf(_fv_u, ${c} > 0 AND is_total = 1), countIf(isNotNull(_fv_u) AND ${c} > 0 AND is_total = 0))`;
-  /** An aggregate in two steps: first-step columns, then the value from their sums. */
-  const partial = (a: Aggregate): (() => string) => {
-    const cond = condition(a.where);
-    if ('count' in a) {
+  /** A sum or an average in two steps: the partial sum and count, then the value from their sums. */
+  const summed = (fn: 'sum' | 'avg', column: string, where: Where | undefined): (() => string) => {
+    const cond = condition(where);
+    const c = ref(column).sql;
+    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`);
+    // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
+    const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
+    return () =>
+      fn === 'sum' ? `if(sum(${n}) = 0, NULL, sum(${s}))` : `if(sum(${n}) = 0, NULL, sum(${s}) / sum(${n}))`;
+  };
+  /** Each measure kind in two steps: first-step columns, then the value from their sums. */
+  const partials: MeasureDialect<() => string> = {
+    count(where) {
+      const cond = condition(where);
       const c = part(cond ? `countIf(${cond})` : 'count()');
       return () => `sum(${c})`;
-    }
-    if ('count_distinct' in a) {
-      const c = ref(a.count_distinct).sql;
+    },
+    countDistinct(column, where) {
+      const cond = condition(where);
+      const c = ref(column).sql;
       const has = [...(cond ? [cond] : []), `isNotNull(${c})`].join(' AND ');
       // Distinct units are counted as the units are.
       if (c === unit) {
@@ -179,20 +190,12 @@ export function compileClickHouseMetric(
       const x = `_fv_x${keys.length}`;
       keys.push(`if(${has}, toNullable(${c}), NULL) AS ${x}`);
       return () => `uniqExact(${x})`;
-    }
-    const fn = 'sum' in a ? 'sum' : 'avg';
-    const c = ref('sum' in a ? a.sum : a.avg).sql;
-    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`);
-    // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
-    const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
-    return () =>
-      fn === 'sum' ? `if(sum(${n}) = 0, NULL, sum(${s}))` : `if(sum(${n}) = 0, NULL, sum(${s}) / sum(${n}))`;
+    },
+    sum: (column, where) => summed('sum', column, where),
+    avg: (column, where) => summed('avg', column, where),
+    ratio: (num, den) => () => `(${num()}) / nullIf(${den()}, 0)`,
   };
-  let value: (() => string) | undefined;
-  if (valuesWanted && 'ratio' in m) {
-    const [num, den] = [partial(m.ratio[0]), partial(m.ratio[1])];
-    value = () => `(${num()}) / nullIf(${den()}, 0)`;
-  } else if (valuesWanted && !('percentiles' in m) && !('ratio' in m)) value = partial(m);
+  const value = valuesWanted && !('percentiles' in m) ? visitMeasure(m, partials) : undefined;
 
   // FROM: the base table, each join as a subquery of its live rows with only the columns used.
   const sources = joins.map((j) => {

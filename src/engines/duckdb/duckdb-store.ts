@@ -2,9 +2,16 @@ import { chmodSync, existsSync } from 'node:fs';
 import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
-import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../ingested-rows.ts';
-import type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from '../store.ts';
-import { batchChecker, type ValueLimits } from '../value-limits.ts';
+import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
+import type {
+  Store,
+  StoreColumn,
+  StoreTableSpec,
+  TableState,
+  TableWriter,
+  WriteMode,
+} from '../../store/store.ts';
+import { batchChecker, type ValueLimits } from '../../store/value-limits.ts';
 import { appendChunked, DUCKDB_LIMITS, type DuckColumn, duckDbType } from './duckdb-values.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -12,6 +19,11 @@ const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const META = '_fv_meta';
 const TABLES = '_fv_tables';
 const REBUILD_SUFFIX = '__fv_rebuild';
+
+/** Whether a DuckDB file's tables (names in `main`) are a fleetvault store's. */
+export const holdsStore = (tables: readonly string[]) => tables.includes(META);
+/** A table of the store's own bookkeeping, not one the sync wrote. */
+export const isBookkeeping = (table: string) => table.startsWith('_fv_');
 /** Each table's upsert staging table (temporary), so writers of several tables can share a transaction. */
 const stageOf = (table: string) => `_fv_stage_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const FORGOTTEN = '_fv_forgotten';
