@@ -1,4 +1,4 @@
-import { ERROR_CATALOG, type ErrorCode } from './catalog.ts';
+import { ERROR_CATALOG, type FvCode } from './catalog.ts';
 
 /**
  * The one error class fleetvault throws on purpose. Its message names tables, columns, files and
@@ -9,11 +9,11 @@ import { ERROR_CATALOG, type ErrorCode } from './catalog.ts';
  */
 export class FvError extends Error {
   override readonly name = 'FvError';
-  readonly code: ErrorCode;
+  readonly code: FvCode;
   /** Extra lines for humans (a list of problems, a GRANT to run). Never values from a source. */
   readonly details: readonly string[];
 
-  constructor(code: ErrorCode, message: string, details: readonly string[] = []) {
+  constructor(code: FvCode, message: string, details: readonly string[] = []) {
     super(message);
     this.code = code;
     this.details = details;

@@ -46,7 +46,7 @@ class Collector {
     return this.lines.linePos(offset);
   }
 
-  error(code: string, path: string, node: Node | null | undefined, message: string): void {
+  error(code: Problem['code'], path: string, node: Node | null | undefined, message: string): void {
     const { line, col } = this.pos(node);
     this.problems.push({ code, severity: 'error', path, file: this.file, line, col, message });
   }

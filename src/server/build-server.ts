@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Registry } from 'prom-client';
 import type { Approvals, PrincipalRequest, Signer } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
-import { ERROR_CATALOG, FvError, isFvError } from '../errors/index.ts';
+import { ERROR_CATALOG, FvError, httpStatusFor, isFvError } from '../errors/index.ts';
 import { detectRegressions } from '../insights/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
 import { DASHBOARD_FILE, type ExposureState, type ProbeFinding } from '../probe/index.ts';
@@ -76,26 +76,6 @@ declare module 'fastify' {
     summary?: string;
   }
 }
-
-const STATUS: Partial<Record<string, number>> = {
-  FV_SQL_REFUSED: 400,
-  FV_SQL_FAILED: 400,
-  FV_SQL_LIMIT: 400,
-  FV_SQL_BUSY: 429,
-  FV_METRIC_FILTER_UNSAFE: 400,
-  FV_METRIC_UNKNOWN: 404,
-  FV_METRIC_QUERY: 400,
-  FV_TOKEN_UNKNOWN: 404,
-  FV_USAGE: 400,
-  FV_APPROVAL_REQUIRED: 403,
-  FV_APPROVAL_INVALID: 409,
-  FV_APPROVAL_UNKNOWN: 404,
-  FV_STATE_WEAKER: 409,
-  FV_STATE_TAMPERED: 409,
-  FV_STATE_ROLLBACK: 409,
-  FV_STATE_MISMATCH: 409,
-  FV_AUDIT_TRUNCATED: 409,
-};
 
 // Pages may load their own script, style and chart canvas; nothing inline runs, nothing else loads.
 const PAGE_CSP =
@@ -444,7 +424,7 @@ export async function buildServer(
         'FV_BAD_REQUEST',
         `${e.validationContext ?? 'request'} ${e.message.replace(/^(querystring|params|body)\//, '')}`,
       );
-    if (isFvError(error)) return fail(reply, STATUS[error.code] ?? 400, error.code, error.message);
+    if (isFvError(error)) return fail(reply, httpStatusFor(error.code), error.code, error.message);
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
       return fail(reply, e.statusCode, 'FV_BAD_REQUEST', 'bad request');
     req.log.error({ err: error }, 'unexpected error');

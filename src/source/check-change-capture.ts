@@ -3,7 +3,7 @@ import { GATE_STATE_SQL, publishedColumns, replicaIdentitySql } from './change-g
 import type { PgQueryable } from './introspect.ts';
 import { quoteIdent } from './sql-text.ts';
 
-type Add = (code: string, severity: Problem['severity'], table: string | undefined, message: string) => void;
+type Add = (code: Problem['code'], severity: Problem['severity'], table: string | undefined, message: string) => void;
 
 function collector(policy: Policy): { problems: Problem[]; add: Add } {
   const problems: Problem[] = [];
