@@ -62,7 +62,8 @@ export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('package root not found');
+    if (up === dir)
+      throw new FvError('FV_NOT_BUILT', 'the fleetvault package (its package.json) is not found');
     dir = up;
   }
   return resolve(dir);

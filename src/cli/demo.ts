@@ -60,7 +60,7 @@ export const demoAction: Action = async (out, opts) => {
 
   out.line(`fleetvault demo: state in ${dir}/`);
   const { policy } = readPolicyFile(policyFile);
-  if (!policy) throw new Error('the shipped demo policy does not load');
+  if (!policy) throw new FvError('FV_NOT_BUILT', `the shipped demo policy ${policyFile} does not load`);
   requireApprovedPolicy(policy, { stateDir: dir });
   if (!existsSync(keyFile)) {
     createKeyFile(keyFile);

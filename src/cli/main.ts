@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { isFvError } from '../errors/index.ts';
+import { asFvError } from '../errors/index.ts';
 import {
   approvalsDecideAction,
   approvalsListAction,
@@ -66,23 +66,24 @@ async function execute(
   try {
     return await action(out, opts, args);
   } catch (error) {
-    out.clearProgress();
-    if (isFvError(error)) {
-      if (out.json)
-        out.data({ ok: false, error: { code: error.code, message: error.message, details: error.details } });
-      out.warn(`error ${error.code}: ${error.message}`);
-      for (const d of error.details) out.warn(`  ${d}`);
-      out.warn(`  how to solve: ${error.solve}`);
-      return error.exitCode;
-    }
-    // Unknown errors may carry text from a driver; print only their kind unless debugging.
-    const e = error as { name?: string; code?: string; stack?: string };
-    out.warn(
-      `error: unexpected ${e.name ?? 'failure'}${e.code ? ` (${e.code})` : ''}; run with FLEETVAULT_DEBUG=1 for details`,
-    );
-    if (process.env.FLEETVAULT_DEBUG === '1') out.warn(String(e.stack));
-    return 1;
+    return report(out, error);
   }
+}
+
+/**
+ * The CLI's one error edge: code, message, details and how to solve; anything not an `FvError`
+ * as `FV_INTERNAL` with its kind only (the stack with FLEETVAULT_DEBUG=1).
+ */
+function report(out: Output, error: unknown): 1 | 2 {
+  out.clearProgress();
+  const e = asFvError(error);
+  if (out.json) out.data({ ok: false, error: { code: e.code, message: e.message, details: e.details } });
+  out.warn(`error ${e.code}: ${e.message}`);
+  for (const d of e.details) out.warn(`  ${d}`);
+  out.warn(`  how to solve: ${e.solve}`);
+  if (e !== error && process.env.FLEETVAULT_DEBUG === '1')
+    out.warn(String((error as { stack?: unknown }).stack));
+  return e.exitCode;
 }
 
 function program(setCode: (code: number) => void): Command {
@@ -475,7 +476,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : 2;
     }
-    throw error;
+    return report(new Output(false, 'text'), error);
   }
   return code;
 }

@@ -31,3 +31,18 @@ export class FvError extends Error {
 export function isFvError(error: unknown): error is FvError {
   return error instanceof FvError;
 }
+
+const NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * The error a user sees for anything thrown: an `FvError` as it is, anything else as
+ * `FV_INTERNAL` naming only its kind (class name and code, e.g. `TypeError`, `ECONNRESET`); its
+ * message, which may carry a value read from a source, is never shown.
+ */
+export function asFvError(error: unknown): FvError {
+  if (isFvError(error)) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { name?: unknown; code?: unknown };
+  const name = typeof e.name === 'string' && NAME.test(e.name) ? e.name : 'failure';
+  const code = typeof e.code === 'string' && NAME.test(e.code) ? ` (${e.code})` : '';
+  return new FvError('FV_INTERNAL', `unexpected ${name}${code}`);
+}
