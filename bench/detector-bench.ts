@@ -15,8 +15,8 @@ import { connectSource, readTable } from '../src/source/index.ts';
 import { appendChunked } from '../src/store/duckdb/duckdb-values.ts';
 import { DuckDbStore } from '../src/store/index.ts';
 import { runSync } from '../src/sync/index.ts';
-import { detectorCorpus } from './detector-corpus.ts';
-import { measureDetectors } from './detector-quality.ts';
+import { detectorCorpus } from '../test/helpers/detector-corpus.ts';
+import { measureDetectors } from '../test/helpers/detector-quality.ts';
 import { legacyDetect } from './legacy-scanner.ts';
 import { spliceSection } from './results-file.ts';
 

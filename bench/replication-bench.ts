@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { type ClickHouseCluster, startClickHouseCluster } from './clickhouse-cluster.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from '../test/helpers/clickhouse-cluster.ts';
 import { spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

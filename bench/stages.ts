@@ -16,7 +16,12 @@ import { connectSource, readTable } from '../src/source/index.ts';
 import { appendChunked } from '../src/store/duckdb/duckdb-values.ts';
 import { DuckDbStore, openStore } from '../src/store/index.ts';
 import { runCdc, runSync } from '../src/sync/index.ts';
-import { DASHBOARD_QUERIES, type MetricTiming, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
+import {
+  DASHBOARD_QUERIES,
+  type MetricTiming,
+  PRODUCTION_SQL,
+  STORE_SQL,
+} from '../test/helpers/metric-twins.ts';
 
 const [stage, url, policyFile, storePath, keyFile, metricsFile] = process.argv.slice(2) as [
   string,

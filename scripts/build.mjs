@@ -17,7 +17,7 @@ const PARTS = [
   {
     name: 'server',
     label: 'the CLI and server (TypeScript)',
-    inputs: ['src', 'bench', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'],
+    inputs: ['src', 'bench', 'test/helpers', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'],
     output: 'dist/src/cli/main.js',
     command: [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
   },

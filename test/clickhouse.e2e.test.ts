@@ -5,8 +5,8 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
-import { FILTERED_METRICS_YAML } from '../bench/metric-twins.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
+import { FILTERED_METRICS_YAML } from './helpers/metric-twins.ts';
 import {
   type Grain,
   type MetricAnswer,
@@ -66,7 +66,7 @@ describe('ClickHouse store', () => {
   let cluster: ClickHouseCluster;
   let s: SyncedStore;
   let file: MetricsFile;
-  /** Measures with `where` of every kind (bench/metric-twins.ts). */
+  /** Measures with `where` of every kind (test/helpers/metric-twins.ts). */
   let filtered: MetricsFile;
   const outcomes = { answered: 0, refused: 0 };
   const outputs: CliRun[] = [];
@@ -93,7 +93,7 @@ describe('ClickHouse store', () => {
     ]);
 
   /**
-   * Every metric (shipped, and the filtered measures of bench/metric-twins.ts) by each of its
+   * Every metric (shipped, and the filtered measures of test/helpers/metric-twins.ts) by each of its
    * dimensions (and none) at `grains`, answered by both stores; then filtered on one value and on
    * all values but one, answered or refused alike.
    */

@@ -3,7 +3,7 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FILTERED_METRICS_YAML, FILTERED_TWINS, PRODUCTION_SQL, type Twin } from '../bench/metric-twins.ts';
+import { FILTERED_METRICS_YAML, FILTERED_TWINS, PRODUCTION_SQL, type Twin } from './helpers/metric-twins.ts';
 import {
   columnRef,
   fromParts,
@@ -24,7 +24,7 @@ describe('metrics', () => {
   let store: string;
   let file: MetricsFile;
   let reader: MetricsReader;
-  /** Measures with `where` of every kind, beside the shipped ones (bench/metric-twins.ts). */
+  /** Measures with `where` of every kind, beside the shipped ones (test/helpers/metric-twins.ts). */
   let filtered: MetricsFile;
   let filteredReader: MetricsReader;
 
