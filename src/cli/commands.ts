@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { type Approvals, BINDING_META, checkStoreBinding, readBinding } from '../approvals/index.ts';
-import { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
 import { GRAINS, type Grain, MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { formatProblems, hasErrors, type Policy, type Problem, readPolicyFile } from '../policy/index.ts';
@@ -44,6 +43,7 @@ import {
 } from './defaults.ts';
 import { answerCsv, printAnswer } from './metric-report.ts';
 import type { Output } from './output.ts';
+import { auditLogIn } from './server-root.ts';
 import {
   approvalsIn,
   bindStoreForSync,
@@ -444,7 +444,7 @@ export const forgetAction: Action = async (out, opts) => {
   }
   const dir = String(opts.stateDir ?? STATE_DIR);
   ensurePrivateDir(dir);
-  new AuditLog(join(dir, 'audit.jsonl')).append({
+  auditLogIn(dir).append({
     actor: 'cli',
     action: 'forget',
     outcome: 'ok',

@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import {
-  Approvals,
+  type Approvals,
   checkStoreBinding,
   guardSeen,
   policyState,
@@ -18,10 +18,8 @@ import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
 import {
-  buildServer,
   credentialDigest,
   isLoopback,
-  listenError,
   parseListen,
   principalCredentials,
   principalsAboveViewer,
@@ -30,41 +28,33 @@ import {
   requirePortFree,
   resolveListen,
   StoreHandle,
-  TokenStore,
-  UserStore,
 } from '../server/index.ts';
+import { DEFAULT_PUBLICATION } from '../source/index.ts';
 import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
 import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import {
+  AUDIT_FILE,
   DEFAULT_KEY_FILE,
+  DEFAULT_LISTEN,
   DEFAULT_METRICS,
   DEFAULT_POLICY,
   DEFAULT_STORE,
-  ensurePrivateDir,
-  packageRoot,
   STATE_DIR,
   sourceUrl,
   untilStopped,
 } from './defaults.ts';
 import type { Output } from './output.ts';
+import { openServerState, type ServerState, startServer } from './server-root.ts';
 import { bindStoreForSync, requirePolicyApproved, stateDirFor, storeBinding } from './state-guard.ts';
 
-export function stateFiles(opts: Record<string, unknown>, binding?: StoreBinding) {
+export function stateFiles(opts: Record<string, unknown>, binding?: StoreBinding): ServerState {
   const dir =
     opts.stateDir === undefined && opts.store === undefined && !binding
       ? STATE_DIR
       : stateDirFor(opts, binding);
-  ensurePrivateDir(dir);
-  const audit = new AuditLog(join(dir, 'audit.jsonl'));
-  return {
-    tokens: new TokenStore(join(dir, 'tokens.json')),
-    users: new UserStore(join(dir, 'users.json')),
-    audit,
-    approvals: new Approvals(dir, audit),
-    dir,
-  };
+  return openServerState(dir);
 }
 
 function readTls(file: unknown, what: string): Buffer {
@@ -81,7 +71,7 @@ export const serveAction: Action = async (out, opts) => {
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
   }
   // A name is resolved once here; the check and the bind use the same resolved address.
-  const addr = await resolveListen(parseListen(String(opts.listen ?? '127.0.0.1:8787')), tls);
+  const addr = await resolveListen(parseListen(String(opts.listen ?? DEFAULT_LISTEN)), tls);
   await requirePortFree(addr); // before the first sync, not after it
   const storePath = String(opts.store ?? DEFAULT_STORE);
   const binding = await storeBinding(storePath);
@@ -154,7 +144,7 @@ export const serveAction: Action = async (out, opts) => {
             policy,
             store,
             key,
-            publication: String(opts.publication ?? 'fleetvault'),
+            publication: String(opts.publication ?? DEFAULT_PUBLICATION),
           });
           const ok = r.initial?.ok ?? true;
           syncMetrics.recordChanges(r);
@@ -233,15 +223,8 @@ export const serveAction: Action = async (out, opts) => {
         detail:
           'in the tokens or users file with a role the signed security state does not give it (edited by hand); refused',
       }));
-  const app = await buildServer({
-    metrics,
-    tokens,
-    users,
-    audit,
-    approvals,
-    status: () => metrics.storeStatus(),
+  const { app, port } = await startServer({ tokens, users, audit, approvals, dir }, metrics, addr, {
     logger: opts.log === true,
-    webDir: join(packageRoot(), 'dist', 'web'),
     exposure: () => monitor?.state ?? { checkedAt: null, runs: 0, findings: [] },
     onUnapproved: alarm,
     registry,
@@ -249,12 +232,6 @@ export const serveAction: Action = async (out, opts) => {
       ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
       : {}),
   });
-  try {
-    await app.listen({ host: addr.host, port: addr.port });
-  } catch (error) {
-    metrics.close();
-    throw listenError(error, addr) ?? error;
-  }
   let timer: NodeJS.Timeout | undefined;
   if (every !== undefined && syncOnce) {
     const run = syncOnce;
@@ -277,7 +254,6 @@ export const serveAction: Action = async (out, opts) => {
       `Syncing every ${String(opts.syncEvery)}; the dashboard's answers are recomputed after each sync.`,
     );
   }
-  const port = (app.server.address() as { port: number }).port;
   const url = `${tls ? 'https' : 'http'}://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${port}`;
   if (probeEvery !== null) {
     monitor = new ExposureMonitor({
@@ -538,7 +514,7 @@ export const tokensRevokeAction: Action = async (out, opts, args) => {
 export const auditVerifyAction: Action = async (out, opts) => {
   const binding = opts.store === undefined ? undefined : await storeBinding(String(opts.store));
   const { dir, approvals } = stateFiles(opts, binding);
-  const file = String(opts.auditLog ?? join(dir, 'audit.jsonl'));
+  const file = String(opts.auditLog ?? join(dir, AUDIT_FILE));
   // The chain, and that it still reaches the heads the signed state and the store anchored:
   // a log cut above its last anchor, deleted or replaced is caught, not reported intact.
   const doc = approvals.current();
