@@ -28,8 +28,9 @@ import {
   readOnlySql,
   type Store,
 } from '../store/index.ts';
-import { forget, runCdc, runSync, SYNC_BATCH } from '../sync/index.ts';
+import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
+  DEFAULT_BATCH_SIZE,
   DEFAULT_KEY_FILE,
   DEFAULT_POLICY,
   DEFAULT_STORE,
@@ -42,6 +43,7 @@ import {
   untilStopped,
 } from './defaults.ts';
 import { answerCsv, printAnswer } from './metric-report.ts';
+import { intOpt, optionalText, type RawOptions, syncMode, textOpt } from './options.ts';
 import type { Output } from './output.ts';
 import { auditLogIn } from './server-root.ts';
 import {
@@ -53,18 +55,8 @@ import {
 } from './state-guard.ts';
 import { printSyncReport } from './sync-report.ts';
 
-type Opts = Record<string, string | boolean | undefined>;
-
 /** Each action returns its exit code: 0 ok, 1 refused or failed. */
-export type Action = (out: Output, opts: Opts, args: string[]) => Promise<number>;
-
-export function intOpt(value: string | boolean | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new FvError('FV_USAGE', `--${name} must be a non-negative integer`);
-  return n;
-}
+export type Action = (out: Output, opts: RawOptions, args: string[]) => Promise<number>;
 
 export function loadPolicyOrThrow(file: string): NonNullable<ReturnType<typeof readPolicyFile>['policy']> {
   const { policy, problems } = readPolicyFile(file);
@@ -205,12 +197,6 @@ export const policyGrantsAction: Action = async (out, opts) => {
 };
 
 /** `--mode` / `--sync-mode`: how a sync follows the source. */
-export function syncMode(value: string | boolean | undefined, name: string): 'cursor' | 'cdc' {
-  const mode = String(value ?? 'cursor');
-  if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', `--${name} is cursor or cdc`);
-  return mode;
-}
-
 /**
  * The two-person rule for a policy about to be applied: nothing may travel less protected than the
  * approved state says (a column moved from dropped to kept, a lower k) without a second admin.
@@ -221,13 +207,49 @@ export function requireApprovedPolicy(policy: Policy, opts: Record<string, unkno
   return approvals;
 }
 
-export const syncAction: Action = async (out, opts) => {
-  const url = sourceUrl(opts.source as string | undefined);
-  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
-  const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
+/** `fleetvault sync`'s options, read once and typed. */
+export interface SyncCommandOptions {
+  readonly source?: string;
+  readonly policy: string;
+  readonly keyFile: string;
+  readonly store: string;
+  readonly mode: 'cursor' | 'cdc';
+  readonly follow: boolean;
+  readonly full: boolean;
+  readonly discardIngested: boolean;
+  readonly batchSize: number;
+  readonly pollMs: number;
+  readonly publication?: string;
+}
+
+export function syncOptions(opts: RawOptions): SyncCommandOptions {
+  const source = optionalText(opts.source);
+  const publication = optionalText(opts.publication);
   const mode = syncMode(opts.mode, 'mode');
-  if (opts.follow === true && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
-  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const follow = opts.follow === true;
+  if (follow && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
+  return {
+    ...(source !== undefined ? { source } : {}),
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    keyFile: textOpt(opts.keyFile, DEFAULT_KEY_FILE),
+    store: textOpt(opts.store, DEFAULT_STORE),
+    mode,
+    follow,
+    full: opts.full === true,
+    discardIngested: opts.discardIngested === true,
+    batchSize: intOpt(opts.batchSize, 'batch-size', DEFAULT_BATCH_SIZE),
+    pollMs: intOpt(opts.pollMs, 'poll-ms', 1000),
+    ...(publication !== undefined ? { publication } : {}),
+  };
+}
+
+export const syncAction: Action = async (out, opts) => {
+  const o = syncOptions(opts);
+  const url = sourceUrl(o.source);
+  const policy = loadPolicyOrThrow(o.policy);
+  const key = loadKeyFile(o.keyFile);
+  const mode = o.mode;
+  const storePath = o.store;
   const binding = await storeBinding(storePath);
   const approvals = approvalsIn(stateDirFor(opts, binding));
   // Checked before the store is opened for writing: a refused sync leaves it untouched.
@@ -237,12 +259,12 @@ export const syncAction: Action = async (out, opts) => {
   const store = await openStore(storePath);
   try {
     await bindStoreForSync(store, storePath, policy, approvals, 'cli');
-    await refuseLosingIngested(store, policy, opts.full === true, opts.discardIngested === true);
-    const base = { sourceUrl: url, policy, store, key, full: opts.full === true };
+    await refuseLosingIngested(store, policy, o.full, o.discardIngested);
+    const base = { sourceUrl: url, policy, store, key, full: o.full };
     if (mode === 'cursor') {
       const result = await runSync({
         ...base,
-        batchSize: intOpt(opts.batchSize, 'batch-size', SYNC_BATCH),
+        batchSize: o.batchSize,
         onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
       });
       out.clearProgress();
@@ -250,16 +272,16 @@ export const syncAction: Action = async (out, opts) => {
       else printSyncReport(out, result);
       return result.ok ? 0 : 1;
     }
-    const poll = intOpt(opts.pollMs, 'poll-ms', 1000);
+    const poll = o.pollMs;
     const stop = new AbortController();
-    if (opts.follow === true) void untilStopped().then(() => stop.abort());
+    if (o.follow) void untilStopped().then(() => stop.abort());
     let first = true;
     do {
       const r = await runCdc({
         ...base,
         full: first && base.full,
-        applyBatch: intOpt(opts.batchSize, 'batch-size', 50_000) || 50_000,
-        ...(typeof opts.publication === 'string' ? { publication: opts.publication } : {}),
+        applyBatch: o.batchSize || DEFAULT_BATCH_SIZE,
+        ...(o.publication !== undefined ? { publication: o.publication } : {}),
         onApplied: (n) => out.progress('change capture', n, 0),
       });
       out.clearProgress();
@@ -270,7 +292,7 @@ export const syncAction: Action = async (out, opts) => {
         if (!r.initial.ok) return 1;
       }
       if (out.json) out.data({ ...r, initial: undefined });
-      else if (r.transactions > 0 || opts.follow !== true) {
+      else if (r.transactions > 0 || !o.follow) {
         out.line(
           `Change capture: ${r.transactions} transaction(s), ${r.changes} change(s) applied up to ${r.lsn ?? '-'}${Object.entries(
             r.tables,
@@ -282,8 +304,8 @@ export const syncAction: Action = async (out, opts) => {
             .join('')}`,
         );
       }
-      if (opts.follow === true) await new Promise((r) => setTimeout(r, poll));
-    } while (opts.follow === true && !stop.signal.aborted);
+      if (o.follow) await new Promise((r) => setTimeout(r, poll));
+    } while (o.follow && !stop.signal.aborted);
     return 0;
   } finally {
     await store.close();

@@ -19,8 +19,13 @@ export const DEFAULT_METRICS = 'fleetvault.metrics.yaml';
 /** Where `npm start` (`fleetvault demo`) keeps its state, store and key. */
 export const DEMO_DIR = '.fleetvault-demo';
 export const DEMO_STORE = join(DEMO_DIR, STORE_FILE);
+/** The fleet `demo` simulates on its first run. */
+export const DEMO_USERS = 20_000;
+export const DEMO_DAYS = 30;
 /** The address `serve` and `demo` listen on: loopback, so nothing beyond this machine reaches it. */
 export const DEFAULT_LISTEN = '127.0.0.1:8787';
+/** How often `serve` probes itself for exposure. */
+export const DEFAULT_PROBE_EVERY = '5m';
 /** Rows (change capture: changes) per committed batch of `sync`. */
 export const DEFAULT_BATCH_SIZE = 50_000;
 

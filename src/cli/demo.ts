@@ -17,12 +17,14 @@ import {
 import { pgliteLoader, simulate } from '../sim/index.ts';
 import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
-import { type Action, intOpt, requireApprovedPolicy } from './commands.ts';
+import { type Action, requireApprovedPolicy } from './commands.ts';
 import {
   DEFAULT_LISTEN,
   DEFAULT_METRICS,
   DEFAULT_POLICY,
+  DEMO_DAYS,
   DEMO_DIR,
+  DEMO_USERS,
   demoFile,
   ensurePrivateDir,
   KEY_FILE,
@@ -31,6 +33,7 @@ import {
   webDir,
 } from './defaults.ts';
 import { printAnswer } from './metric-report.ts';
+import { intOpt, type RawOptions, textOpt } from './options.ts';
 import type { Output } from './output.ts';
 import { openServerState, startServer } from './server-root.ts';
 import { printSyncReport } from './sync-report.ts';
@@ -40,18 +43,35 @@ import { printSyncReport } from './sync-report.ts';
  * wire protocol so the same reader serves it), a simulated fleet, and a sync into a local DuckDB
  * file. A second run reuses what the first built.
  */
+/** `fleetvault demo`'s options, read once and typed. */
+export interface DemoOptions {
+  readonly dir: string;
+  readonly users: number;
+  readonly days: number;
+  readonly serve: boolean;
+  readonly resync: boolean;
+  readonly listen: string;
+}
+
+export function demoOptions(opts: RawOptions): DemoOptions {
+  return {
+    dir: textOpt(opts.dir, DEMO_DIR),
+    users: intOpt(opts.users, 'users', DEMO_USERS),
+    days: intOpt(opts.days, 'days', DEMO_DAYS),
+    serve: opts.serve !== false,
+    resync: opts.resync === true,
+    listen: textOpt(opts.listen, DEFAULT_LISTEN),
+  };
+}
+
 export const demoAction: Action = async (out, opts) => {
-  const dir = String(opts.dir ?? DEMO_DIR);
+  const { dir, users, days, serve, resync, listen } = demoOptions(opts);
   const dataDir = join(dir, 'production');
   const keyFile = join(dir, KEY_FILE);
   const storePath = join(dir, STORE_FILE);
   const policyFile = demoFile(DEFAULT_POLICY);
   const metricsFile = demoFile(DEFAULT_METRICS);
   const dashboard = webDir();
-  const users = intOpt(opts.users, 'users', 20_000);
-  const days = intOpt(opts.days, 'days', 30);
-  const serve = opts.serve !== false;
-  const listen = String(opts.listen ?? DEFAULT_LISTEN);
 
   // Every port and path this run needs is checked before any work, so a busy port or an
   // unwritable folder fails in a second instead of after the simulation and the sync.
@@ -74,8 +94,7 @@ export const demoAction: Action = async (out, opts) => {
   }
   const key = loadKeyFile(keyFile);
   const stamp = syncStamp(policyFile, key.fingerprint);
-  const synced =
-    opts.resync !== true && existsSync(dataDir) && existsSync(storePath) && readStamp(dir) === stamp;
+  const synced = !resync && existsSync(dataDir) && existsSync(storePath) && readStamp(dir) === stamp;
   if (synced) {
     // Only the demo writes to its embedded production database, and it has not run since the last
     // complete sync with this policy and key: there is nothing to copy, so nothing is opened.

@@ -30,9 +30,12 @@ import {
   DEFAULT_LISTEN,
   DEFAULT_METRICS,
   DEFAULT_POLICY,
+  DEFAULT_PROBE_EVERY,
   DEFAULT_STORE,
+  DEMO_DAYS,
   DEMO_DIR,
   DEMO_STORE,
+  DEMO_USERS,
   packageRoot,
   STATE_DIR,
 } from './defaults.ts';
@@ -266,7 +269,11 @@ function program(setCode: (code: number) => void): Command {
       'master key file (scheduled syncs; its permissions are probed)',
       DEFAULT_KEY_FILE,
     )
-    .option('--probe-every <interval>', 'probe this server for exposure, e.g. 5m, or off', '5m')
+    .option(
+      '--probe-every <interval>',
+      'probe this server for exposure, e.g. 5m, or off',
+      DEFAULT_PROBE_EVERY,
+    )
     .option('--alert-webhook <url>', 'POST exposure alerts here (https, or http on loopback)')
     .action(run(serveAction));
   const users = p
@@ -460,8 +467,8 @@ function program(setCode: (code: number) => void): Command {
   p.command('demo')
     .description('the whole story on embedded defaults (what `npm start` runs)')
     .option('--dir <path>', 'state folder', DEMO_DIR)
-    .option('--users <n>', 'simulated users on first run', '20000')
-    .option('--days <n>', 'simulated days on first run', '30')
+    .option('--users <n>', 'simulated users on first run', String(DEMO_USERS))
+    .option('--days <n>', 'simulated days on first run', String(DEMO_DAYS))
     .option('--listen <host:port>', 'dashboard address (loopback)', DEFAULT_LISTEN)
     .option('--no-serve', 'stop after the report instead of serving the dashboard')
     .option('--resync', 'sync the embedded production database again even when it has not changed')

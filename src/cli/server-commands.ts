@@ -40,11 +40,13 @@ import {
   DEFAULT_LISTEN,
   DEFAULT_METRICS,
   DEFAULT_POLICY,
+  DEFAULT_PROBE_EVERY,
   DEFAULT_STORE,
   STATE_DIR,
   sourceUrl,
   untilStopped,
 } from './defaults.ts';
+import { optionalText, type RawOptions, textOpt } from './options.ts';
 import type { Output } from './output.ts';
 import { openServerState, type ServerState, startServer } from './server-root.ts';
 import { bindStoreForSync, requirePolicyApproved, stateDirFor, storeBinding } from './state-guard.ts';
@@ -57,31 +59,71 @@ export function stateFiles(opts: Record<string, unknown>, binding?: StoreBinding
   return openServerState(dir);
 }
 
-function readTls(file: unknown, what: string): Buffer {
+function readTls(file: string, what: string): Buffer {
   try {
-    return readFileSync(String(file));
+    return readFileSync(file);
   } catch {
-    throw new FvError('FV_USAGE', `cannot read the TLS ${what} file ${String(file)}`);
+    throw new FvError('FV_USAGE', `cannot read the TLS ${what} file ${file}`);
   }
 }
 
-export const serveAction: Action = async (out, opts) => {
-  const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined;
-  if (tls && (opts.tlsCert === undefined || opts.tlsKey === undefined)) {
+/** `fleetvault serve`'s options, read once and typed (intervals and the webhook are parsed where used). */
+export interface ServeOptions {
+  readonly listen: string;
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly store: string;
+  readonly policy: string;
+  readonly metrics: string;
+  readonly keyFile: string;
+  readonly probeEvery: string;
+  readonly alertWebhook?: string;
+  readonly syncEvery?: string;
+  readonly syncMode: string;
+  readonly publication: string;
+  readonly source?: string;
+  readonly log: boolean;
+}
+
+export function serveOptions(opts: RawOptions): ServeOptions {
+  const cert = optionalText(opts.tlsCert);
+  const key = optionalText(opts.tlsKey);
+  if ((cert === undefined) !== (key === undefined))
     throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
-  }
+  const alertWebhook = optionalText(opts.alertWebhook);
+  const syncEvery = optionalText(opts.syncEvery);
+  const source = optionalText(opts.source);
+  return {
+    listen: textOpt(opts.listen, DEFAULT_LISTEN),
+    ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
+    store: textOpt(opts.store, DEFAULT_STORE),
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    metrics: textOpt(opts.metrics, DEFAULT_METRICS),
+    keyFile: textOpt(opts.keyFile, DEFAULT_KEY_FILE),
+    probeEvery: textOpt(opts.probeEvery, DEFAULT_PROBE_EVERY),
+    ...(alertWebhook !== undefined ? { alertWebhook } : {}),
+    ...(syncEvery !== undefined ? { syncEvery } : {}),
+    syncMode: textOpt(opts.syncMode, 'cursor'),
+    publication: textOpt(opts.publication, DEFAULT_PUBLICATION),
+    ...(source !== undefined ? { source } : {}),
+    log: opts.log === true,
+  };
+}
+
+export const serveAction: Action = async (out, opts) => {
+  const o = serveOptions(opts);
+  const tls = o.tls !== undefined;
   // A name is resolved once here; the check and the bind use the same resolved address.
-  const addr = await resolveListen(parseListen(String(opts.listen ?? DEFAULT_LISTEN)), tls);
+  const addr = await resolveListen(parseListen(o.listen), tls);
   await requirePortFree(addr); // before the first sync, not after it
-  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const storePath = o.store;
   const binding = await storeBinding(storePath);
   const { tokens, users, audit, approvals, dir } = stateFiles(opts, binding);
   // The store serves only under the state it was synced under, never an older one, and only while
   // the audit log still reaches the heads the state and the store anchored.
   checkStoreBinding(binding, approvals, storePath);
-  const probeEvery = parseProbeInterval(String(opts.probeEvery ?? '5m'));
-  const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
-  const policyFile = String(opts.policy ?? DEFAULT_POLICY);
+  const probeEvery = parseProbeInterval(o.probeEvery);
+  const webhook = o.alertWebhook === undefined ? undefined : parseWebhook(o.alertWebhook);
+  const policyFile = o.policy;
   // The two-person rule: nothing here may be weaker than the approved, signed security state.
   approvals.check(
     {
@@ -94,8 +136,8 @@ export const serveAction: Action = async (out, opts) => {
     } satisfies SecurityState,
     'serve',
   );
-  const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
-  const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
+  const metricsFile = readMetricsFile(o.metrics);
+  const every = o.syncEvery === undefined ? undefined : parseInterval(o.syncEvery);
   if (isClickHouseUrl(storePath)) {
     // Least privilege: the process that answers requests holds no write access to the store.
     if (every !== undefined) {
@@ -111,9 +153,9 @@ export const serveAction: Action = async (out, opts) => {
   const registry = new Registry();
   const syncMetrics = new SyncMetrics(registry);
   if (every !== undefined) {
-    const sourceUrlValue = sourceUrl(opts.source as string | undefined);
-    const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
-    const mode = String(opts.syncMode ?? 'cursor');
+    const sourceUrlValue = sourceUrl(o.source);
+    const key = loadKeyFile(o.keyFile);
+    const mode = o.syncMode;
     if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', '--sync-mode is cursor or cdc');
     const cdc = mode === 'cdc';
     if (existsSync(policyFile)) syncMetrics.declare(loadPolicyOrThrow(policyFile).tables.keys(), mode);
@@ -144,7 +186,7 @@ export const serveAction: Action = async (out, opts) => {
             policy,
             store,
             key,
-            publication: String(opts.publication ?? DEFAULT_PUBLICATION),
+            publication: o.publication,
           });
           const ok = r.initial?.ok ?? true;
           syncMetrics.recordChanges(r);
@@ -199,7 +241,7 @@ export const serveAction: Action = async (out, opts) => {
     await syncOnce();
   }
   const metrics = await StoreHandle.create(() => MetricsReader.open(storePath, metricsFile));
-  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
+  const keyFile = o.keyFile;
   let monitor: ExposureMonitor | undefined;
   /** A principal acting above what the signed state gives it: the exposure alarm, with or without the probe. */
   const alarm = (f: ProbeFinding) => {
@@ -224,13 +266,11 @@ export const serveAction: Action = async (out, opts) => {
           'in the tokens or users file with a role the signed security state does not give it (edited by hand); refused',
       }));
   const { app, port } = await startServer({ tokens, users, audit, approvals, dir }, metrics, addr, {
-    logger: opts.log === true,
+    logger: o.log,
     exposure: () => monitor?.state ?? { checkedAt: null, runs: 0, findings: [] },
     onUnapproved: alarm,
     registry,
-    ...(tls
-      ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
-      : {}),
+    ...(o.tls ? { https: { cert: readTls(o.tls.cert, 'certificate'), key: readTls(o.tls.key, 'key') } } : {}),
   });
   let timer: NodeJS.Timeout | undefined;
   if (every !== undefined && syncOnce) {
@@ -250,9 +290,7 @@ export const serveAction: Action = async (out, opts) => {
         });
     void watch(metrics);
     timer = setInterval(() => void tick(), every);
-    out.line(
-      `Syncing every ${String(opts.syncEvery)}; the dashboard's answers are recomputed after each sync.`,
-    );
+    out.line(`Syncing every ${o.syncEvery}; the dashboard's answers are recomputed after each sync.`);
   }
   const url = `${tls ? 'https' : 'http'}://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${port}`;
   if (probeEvery !== null) {
