@@ -196,7 +196,6 @@ export const policyGrantsAction: Action = async (out, opts) => {
   return 0;
 };
 
-/** `--mode` / `--sync-mode`: how a sync follows the source. */
 /**
  * The two-person rule for a policy about to be applied: nothing may travel less protected than the
  * approved state says (a column moved from dropped to kept, a lower k) without a second admin.
@@ -451,26 +450,47 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
   }
 };
 
-export const forgetAction: Action = async (out, opts) => {
-  const id = String(opts.userId ?? '');
+/** `fleetvault forget`'s options, read once and typed. */
+export interface ForgetOptions {
+  readonly id: string;
+  readonly domain: string;
+  readonly policy: string;
+  readonly keyFile: string;
+  readonly store: string;
+  readonly stateDir: string;
+}
+
+export function forgetOptions(opts: RawOptions): ForgetOptions {
+  const id = textOpt(opts.userId, '');
   if (!id) throw new FvError('FV_USAGE', 'give the production id: --user-id <id>');
-  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
-  const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
-  const store = await openStore(String(opts.store ?? DEFAULT_STORE));
+  return {
+    id,
+    domain: textOpt(opts.domain, 'user'),
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    keyFile: textOpt(opts.keyFile, DEFAULT_KEY_FILE),
+    store: textOpt(opts.store, DEFAULT_STORE),
+    stateDir: textOpt(opts.stateDir, STATE_DIR),
+  };
+}
+
+export const forgetAction: Action = async (out, opts) => {
+  const o = forgetOptions(opts);
+  const policy = loadPolicyOrThrow(o.policy);
+  const key = loadKeyFile(o.keyFile);
+  const store = await openStore(o.store);
   let result: Awaited<ReturnType<typeof forget>>;
   try {
     await store.bindKey(key.fingerprint);
-    result = await forget({ policy, store, key, domain: String(opts.domain ?? 'user'), id });
+    result = await forget({ policy, store, key, domain: o.domain, id: o.id });
   } finally {
     await store.close();
   }
-  const dir = String(opts.stateDir ?? STATE_DIR);
-  ensurePrivateDir(dir);
-  auditLogIn(dir).append({
+  ensurePrivateDir(o.stateDir);
+  auditLogIn(o.stateDir).append({
     actor: 'cli',
     action: 'forget',
     outcome: 'ok',
-    detail: { domain: String(opts.domain ?? 'user'), pseudonym: result.pseudonym, deleted: result.deleted },
+    detail: { domain: o.domain, pseudonym: result.pseudonym, deleted: result.deleted },
   });
   if (out.json) out.data(result);
   const total = Object.values(result.deleted).reduce((a, b) => a + b, 0);
