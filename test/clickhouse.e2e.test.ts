@@ -5,8 +5,6 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
-import { FILTERED_METRICS_YAML } from './helpers/metric-twins.ts';
 import {
   type Grain,
   type MetricAnswer,
@@ -18,6 +16,8 @@ import {
 } from '../src/metrics/index.ts';
 import { DEMO_TABLES } from '../src/sim/index.ts';
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
+import { FILTERED_METRICS_YAML } from './helpers/metric-twins.ts';
 import { startBroker, wait } from './helpers/mosquitto.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
