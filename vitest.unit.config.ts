@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // `npm run test:unit`: the tests beside the code, which need no service and no build.
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'bench/**/*.test.ts'],
     setupFiles: ['test/setup/fail-on-console.ts'],
     // A loaded 2-core machine stretches the store-backed unit tests past vitest's 5 s default.
     testTimeout: 60_000,

@@ -1,7 +1,7 @@
 // `npm run bench:compiler`: the metric compiler at 10M events. Simulates 150,000 users over 32 days
 // (about 10.4M connection events) into PostgreSQL, syncs the demo policy into DuckDB and into a
 // two-shard ClickHouse cluster, then runs every dashboard query and every shipped metric through
-// the compiler kept from before issue 17 (bench/legacy-compile.ts) and through today's, on the same
+// the compiler kept from before issue 17 (test/helpers/legacy-compile.ts) and through today's, on the same
 // store in the same run, checking that both give the same rows. Writes the `compiler` section of
 // bench/RESULTS.md. FV_COMPILER_REUSE=1 reuses the simulated database and DuckDB store of a
 // previous run (bench/.compiler/).
@@ -32,10 +32,10 @@ import type { ValueKind } from '../src/policy/index.ts';
 import { createKeyFile } from '../src/privacy/index.ts';
 import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
 import type { StoreColumn } from '../src/store/index.ts';
-import { startClickHouseCluster } from './clickhouse-cluster.ts';
-import { legacyCompileMetric } from './legacy-compile.ts';
+import { startClickHouseCluster } from '../test/helpers/clickhouse-cluster.ts';
+import { legacyCompileMetric } from '../test/helpers/legacy-compile.ts';
+import { DASHBOARD_QUERIES } from '../test/helpers/metric-twins.ts';
 import { legacyCompileClickHouseMetric } from './legacy-compile-clickhouse.ts';
-import { DASHBOARD_QUERIES } from './metric-twins.ts';
 import { alignTables, spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -14,8 +14,8 @@ import { parsePolicy } from '../src/policy/index.ts';
 import { createKeyFile, piiScanner } from '../src/privacy/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
 import { runSync } from '../src/sync/index.ts';
-import { detectorCorpus } from './detector-corpus.ts';
-import { measureDetectors } from './detector-quality.ts';
+import { detectorCorpus } from '../test/helpers/detector-corpus.ts';
+import { measureDetectors } from '../test/helpers/detector-quality.ts';
 import { legacyDetect } from './legacy-scanner.ts';
 import { spliceSection } from './results-file.ts';
 

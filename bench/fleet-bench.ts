@@ -17,9 +17,9 @@ import { openMetricsReader } from '../src/engines/index.ts';
 import { type MetricAnswer, type MetricQuery, readMetricsFile } from '../src/metrics/index.ts';
 import { createKeyFile } from '../src/privacy/index.ts';
 import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
+import { startClickHouseCluster } from '../test/helpers/clickhouse-cluster.ts';
+import { DASHBOARD_QUERIES, PRODUCTION_SQL } from '../test/helpers/metric-twins.ts';
 import { changeOnePercent } from './change-one-percent.ts';
-import { startClickHouseCluster } from './clickhouse-cluster.ts';
-import { DASHBOARD_QUERIES, PRODUCTION_SQL } from './metric-twins.ts';
 import { spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

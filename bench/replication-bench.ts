@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { openMetricsReader } from '../src/engines/index.ts';
 import { readMetricsFile } from '../src/metrics/index.ts';
-import { type ClickHouseCluster, startClickHouseCluster } from './clickhouse-cluster.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from '../test/helpers/clickhouse-cluster.ts';
 import { spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

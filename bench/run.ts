@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createKeyFile, hmacPseudonymizer, keyFromBytes } from '../src/privacy/index.ts';
 import { pgLoader, simulate } from '../src/sim/index.ts';
+import type { MetricTiming } from '../test/helpers/metric-twins.ts';
 import { changeOnePercent } from './change-one-percent.ts';
-import type { MetricTiming } from './metric-twins.ts';
 import { writeResults } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -17,7 +17,12 @@ import { loadKeyFile } from '../src/privacy/index.ts';
 import { buildServer } from '../src/server/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
 import { runCdc, runSync } from '../src/sync/index.ts';
-import { DASHBOARD_QUERIES, type MetricTiming, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
+import {
+  DASHBOARD_QUERIES,
+  type MetricTiming,
+  PRODUCTION_SQL,
+  STORE_SQL,
+} from '../test/helpers/metric-twins.ts';
 
 const [stage, url, policyFile, storePath, keyFile, metricsFile] = process.argv.slice(2) as [
   string,

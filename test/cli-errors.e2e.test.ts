@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CATALOG, type ErrorCode } from '../src/errors/index.ts';
+import { ERROR_CATALOG, type FvCode } from '../src/errors/index.ts';
 import { type CliRun, runCli } from './helpers/cli.ts';
 import { createTestDatabase, PG_HOST, PG_PORT, type TestDatabase } from './helpers/pg.ts';
 import { PASSWORD_ROLE } from './services/pg-cluster.ts';
@@ -87,7 +87,7 @@ describe('the CLI error table', () => {
   ];
 
   /** [what the user did, the arguments (or a runner), the code expected] */
-  const cases: Array<[string, () => string[], ErrorCode]> = [
+  const cases: Array<[string, () => string[], FvCode]> = [
     [
       'a wrong password',
       () => sync(`postgres://${PASSWORD_ROLE}:${WRONG_PASSWORD}@${PG_HOST}:${PG_PORT}/${db.name}`),

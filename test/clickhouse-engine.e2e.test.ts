@@ -6,11 +6,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { ClickHouseStore, clickhouse } from '../src/engines/clickhouse/index.ts';
 import type { FvError } from '../src/errors/index.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 
 let cluster: ClickHouseCluster;
 /** 2 shards × 2 replicas with ZooKeeper: the same contract on ReplicatedReplacingMergeTree. */

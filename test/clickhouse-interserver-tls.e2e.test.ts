@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { ClickHouseStore } from '../src/engines/clickhouse/index.ts';
 import type { StoreTableSpec } from '../src/store/index.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 
 let cluster: ClickHouseCluster;
 

@@ -5,10 +5,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { ClickHouseStore } from '../src/engines/clickhouse/index.ts';
 import type { StoreTableSpec } from '../src/store/index.ts';
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 let cluster: ClickHouseCluster;

@@ -10,10 +10,10 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { openMetricsReader } from '../src/engines/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 const TABLES = [

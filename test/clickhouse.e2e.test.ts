@@ -5,8 +5,6 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
-import { FILTERED_METRICS_YAML } from '../bench/metric-twins.ts';
 import { openMetricsReader } from '../src/engines/index.ts';
 import {
   type Grain,
@@ -19,6 +17,8 @@ import {
 } from '../src/metrics/index.ts';
 import { DEMO_TABLES } from '../src/sim/index.ts';
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
+import { FILTERED_METRICS_YAML } from './helpers/metric-twins.ts';
 import { startBroker, wait } from './helpers/mosquitto.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -67,7 +67,7 @@ describe('ClickHouse store', () => {
   let cluster: ClickHouseCluster;
   let s: SyncedStore;
   let file: MetricsFile;
-  /** Measures with `where` of every kind (bench/metric-twins.ts). */
+  /** Measures with `where` of every kind (test/helpers/metric-twins.ts). */
   let filtered: MetricsFile;
   const outcomes = { answered: 0, refused: 0 };
   const outputs: CliRun[] = [];
@@ -94,7 +94,7 @@ describe('ClickHouse store', () => {
     ]);
 
   /**
-   * Every metric (shipped, and the filtered measures of bench/metric-twins.ts) by each of its
+   * Every metric (shipped, and the filtered measures of test/helpers/metric-twins.ts) by each of its
    * dimensions (and none) at `grains`, answered by both stores; then filtered on one value and on
    * all values but one, answered or refused alike.
    */

@@ -3,7 +3,6 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FILTERED_METRICS_YAML, FILTERED_TWINS, PRODUCTION_SQL, type Twin } from '../bench/metric-twins.ts';
 import { columnRef, fromParts } from '../src/engines/duckdb/index.ts';
 import { openMetricsReader } from '../src/engines/index.ts';
 import {
@@ -16,6 +15,7 @@ import {
   readMetricsFile,
 } from '../src/metrics/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { FILTERED_METRICS_YAML, FILTERED_TWINS, PRODUCTION_SQL, type Twin } from './helpers/metric-twins.ts';
 import type { TestDatabase } from './helpers/pg.ts';
 import { DEMO_METRICS as METRICS, syncedStore } from './helpers/synced-store.ts';
 
@@ -24,7 +24,7 @@ describe('metrics', () => {
   let store: string;
   let file: MetricsFile;
   let reader: MetricsReader;
-  /** Measures with `where` of every kind, beside the shipped ones (bench/metric-twins.ts). */
+  /** Measures with `where` of every kind, beside the shipped ones (test/helpers/metric-twins.ts). */
   let filtered: MetricsFile;
   let filteredReader: MetricsReader;
 

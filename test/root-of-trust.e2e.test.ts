@@ -21,7 +21,6 @@ import { dirname, join } from 'node:path';
 import argon2 from 'argon2';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { canonical, signedText, stateDigest } from '../src/approvals/approved-state.ts';
 import { Approvals, BINDING_META, type StateDoc, seenFile } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
@@ -29,6 +28,7 @@ import { openMetricsReader } from '../src/engines/index.ts';
 import { type Principal, UserStore } from '../src/identity/index.ts';
 import { readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
+import { startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 

@@ -3,7 +3,7 @@
 // the analytics tables, by a plan walk of its own and by canaries. The whole corpus runs in
 // `node dist/bench/sql-guard-corpus.js`; its numbers are in bench/RESULTS.md.
 import { describe, expect, it } from 'vitest';
-import { readCorpus, runCorpus } from '../bench/sql-guard-corpus.ts';
+import { readCorpus, runCorpus } from './helpers/sql-guard-corpus.ts';
 
 describe('SQL guard against a corpus it was not written for', () => {
   it('accepts hundreds of real statements and none of them reads outside the analytics tables', async () => {

@@ -1,6 +1,6 @@
 // Extracts SQL statements from DuckDB's own sqllogictest files (https://github.com/duckdb/duckdb,
 // MIT licence) into bench/sql-corpus/duckdb-sqllogictest.jsonl.gz, the corpus the SQL guard is
-// fed (bench/sql-guard-corpus.ts). Only statements are kept: no expected results, no test code.
+// fed (test/helpers/sql-guard-corpus.ts). Only statements are kept: no expected results, no test code.
 //
 //   node dist/bench/sql-corpus/extract-duckdb-tests.js <duckdb git dir> [commit] | gzip -9 -n > corpus.jsonl.gz
 //
@@ -9,6 +9,7 @@
 // `statement ok` that reads) or `error` (a `statement error`: DuckDB itself refuses it). Loops,
 // skipped sections and statements with template variables are left out.
 import { execFileSync } from 'node:child_process';
+import type { CorpusStatement } from '../../test/helpers/sql-guard-corpus.ts';
 
 const READS =
   /^\s*(\(|with\b|select\b|from\b|values\b|table\b|show\b|describe\b|summarize\b|pivot\b|unpivot\b|explain\b)/i;
@@ -62,11 +63,6 @@ export const DIRECTORIES = [
 ] as const;
 const MAX_PER_FILE = 25;
 const MAX_LENGTH = 4000;
-
-export interface CorpusStatement {
-  readonly kind: 'setup' | 'query' | 'error';
-  readonly sql: string;
-}
 
 /** The statements of one sqllogictest file, in order. */
 export function statementsOf(text: string): CorpusStatement[] {

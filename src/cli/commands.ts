@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { type Approvals, checkStoreBinding } from '../approvals/index.ts';
-import { AuditLog } from '../audit/index.ts';
 import { engineFor, openMetricsReader, openStore } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import { GRAINS, type Grain, readMetricsFile } from '../metrics/index.ts';
@@ -23,8 +22,9 @@ import {
   suggestPolicy,
 } from '../source/index.ts';
 import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
-import { forget, runCdc, runSync, SYNC_BATCH } from '../sync/index.ts';
+import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
+  DEFAULT_BATCH_SIZE,
   DEFAULT_KEY_FILE,
   DEFAULT_POLICY,
   DEFAULT_STORE,
@@ -37,7 +37,9 @@ import {
   untilStopped,
 } from './defaults.ts';
 import { answerCsv, printAnswer } from './metric-report.ts';
+import { intOpt, optionalText, type RawOptions, syncMode, textOpt } from './options.ts';
 import type { Output } from './output.ts';
+import { auditLogIn } from './server-root.ts';
 import {
   approvalsIn,
   bindStoreForSync,
@@ -48,18 +50,8 @@ import {
 } from './state-guard.ts';
 import { printSyncReport } from './sync-report.ts';
 
-type Opts = Record<string, string | boolean | undefined>;
-
 /** Each action returns its exit code: 0 ok, 1 refused or failed. */
-export type Action = (out: Output, opts: Opts, args: string[]) => Promise<number>;
-
-export function intOpt(value: string | boolean | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new FvError('FV_USAGE', `--${name} must be a non-negative integer`);
-  return n;
-}
+export type Action = (out: Output, opts: RawOptions, args: string[]) => Promise<number>;
 
 export function loadPolicyOrThrow(file: string): NonNullable<ReturnType<typeof readPolicyFile>['policy']> {
   const { policy, problems } = readPolicyFile(file);
@@ -199,13 +191,6 @@ export const policyGrantsAction: Action = async (out, opts) => {
   return 0;
 };
 
-/** `--mode` / `--sync-mode`: how a sync follows the source. */
-export function syncMode(value: string | boolean | undefined, name: string): 'cursor' | 'cdc' {
-  const mode = String(value ?? 'cursor');
-  if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', `--${name} is cursor or cdc`);
-  return mode;
-}
-
 /**
  * The two-person rule for a policy about to be applied: nothing may travel less protected than the
  * approved state says (a column moved from dropped to kept, a lower k) without a second admin.
@@ -216,13 +201,49 @@ export function requireApprovedPolicy(policy: Policy, opts: Record<string, unkno
   return approvals;
 }
 
-export const syncAction: Action = async (out, opts) => {
-  const url = sourceUrl(opts.source as string | undefined);
-  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
-  const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
+/** `fleetvault sync`'s options, read once and typed. */
+export interface SyncCommandOptions {
+  readonly source?: string;
+  readonly policy: string;
+  readonly keyFile: string;
+  readonly store: string;
+  readonly mode: 'cursor' | 'cdc';
+  readonly follow: boolean;
+  readonly full: boolean;
+  readonly discardIngested: boolean;
+  readonly batchSize: number;
+  readonly pollMs: number;
+  readonly publication?: string;
+}
+
+export function syncOptions(opts: RawOptions): SyncCommandOptions {
+  const source = optionalText(opts.source);
+  const publication = optionalText(opts.publication);
   const mode = syncMode(opts.mode, 'mode');
-  if (opts.follow === true && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
-  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const follow = opts.follow === true;
+  if (follow && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
+  return {
+    ...(source !== undefined ? { source } : {}),
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    keyFile: textOpt(opts.keyFile, DEFAULT_KEY_FILE),
+    store: textOpt(opts.store, DEFAULT_STORE),
+    mode,
+    follow,
+    full: opts.full === true,
+    discardIngested: opts.discardIngested === true,
+    batchSize: intOpt(opts.batchSize, 'batch-size', DEFAULT_BATCH_SIZE),
+    pollMs: intOpt(opts.pollMs, 'poll-ms', 1000),
+    ...(publication !== undefined ? { publication } : {}),
+  };
+}
+
+export const syncAction: Action = async (out, opts) => {
+  const o = syncOptions(opts);
+  const url = sourceUrl(o.source);
+  const policy = loadPolicyOrThrow(o.policy);
+  const key = loadKeyFile(o.keyFile);
+  const mode = o.mode;
+  const storePath = o.store;
   const binding = await storeBinding(storePath);
   const approvals = approvalsIn(stateDirFor(opts, binding));
   // Checked before the store is opened for writing: a refused sync leaves it untouched.
@@ -232,12 +253,12 @@ export const syncAction: Action = async (out, opts) => {
   const store = await openStore(storePath);
   try {
     await bindStoreForSync(store, storePath, policy, approvals, 'cli');
-    await refuseLosingIngested(store, policy, opts.full === true, opts.discardIngested === true);
-    const base = { sourceUrl: url, policy, store, key, full: opts.full === true };
+    await refuseLosingIngested(store, policy, o.full, o.discardIngested);
+    const base = { sourceUrl: url, policy, store, key, full: o.full };
     if (mode === 'cursor') {
       const result = await runSync({
         ...base,
-        batchSize: intOpt(opts.batchSize, 'batch-size', SYNC_BATCH),
+        batchSize: o.batchSize,
         onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
       });
       out.clearProgress();
@@ -245,16 +266,16 @@ export const syncAction: Action = async (out, opts) => {
       else printSyncReport(out, result);
       return result.ok ? 0 : 1;
     }
-    const poll = intOpt(opts.pollMs, 'poll-ms', 1000);
+    const poll = o.pollMs;
     const stop = new AbortController();
-    if (opts.follow === true) void untilStopped().then(() => stop.abort());
+    if (o.follow) void untilStopped().then(() => stop.abort());
     let first = true;
     do {
       const r = await runCdc({
         ...base,
         full: first && base.full,
-        applyBatch: intOpt(opts.batchSize, 'batch-size', 50_000) || 50_000,
-        ...(typeof opts.publication === 'string' ? { publication: opts.publication } : {}),
+        applyBatch: o.batchSize || DEFAULT_BATCH_SIZE,
+        ...(o.publication !== undefined ? { publication: o.publication } : {}),
         onApplied: (n) => out.progress('change capture', n, 0),
       });
       out.clearProgress();
@@ -265,7 +286,7 @@ export const syncAction: Action = async (out, opts) => {
         if (!r.initial.ok) return 1;
       }
       if (out.json) out.data({ ...r, initial: undefined });
-      else if (r.transactions > 0 || opts.follow !== true) {
+      else if (r.transactions > 0 || !o.follow) {
         out.line(
           `Change capture: ${r.transactions} transaction(s), ${r.changes} change(s) applied up to ${r.lsn ?? '-'}${Object.entries(
             r.tables,
@@ -277,8 +298,8 @@ export const syncAction: Action = async (out, opts) => {
             .join('')}`,
         );
       }
-      if (opts.follow === true) await new Promise((r) => setTimeout(r, poll));
-    } while (opts.follow === true && !stop.signal.aborted);
+      if (o.follow) await new Promise((r) => setTimeout(r, poll));
+    } while (o.follow && !stop.signal.aborted);
     return 0;
   } finally {
     await store.close();
@@ -412,26 +433,47 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
   }
 };
 
-export const forgetAction: Action = async (out, opts) => {
-  const id = String(opts.userId ?? '');
+/** `fleetvault forget`'s options, read once and typed. */
+export interface ForgetOptions {
+  readonly id: string;
+  readonly domain: string;
+  readonly policy: string;
+  readonly keyFile: string;
+  readonly store: string;
+  readonly stateDir: string;
+}
+
+export function forgetOptions(opts: RawOptions): ForgetOptions {
+  const id = textOpt(opts.userId, '');
   if (!id) throw new FvError('FV_USAGE', 'give the production id: --user-id <id>');
-  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
-  const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
-  const store = await openStore(String(opts.store ?? DEFAULT_STORE));
+  return {
+    id,
+    domain: textOpt(opts.domain, 'user'),
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    keyFile: textOpt(opts.keyFile, DEFAULT_KEY_FILE),
+    store: textOpt(opts.store, DEFAULT_STORE),
+    stateDir: textOpt(opts.stateDir, STATE_DIR),
+  };
+}
+
+export const forgetAction: Action = async (out, opts) => {
+  const o = forgetOptions(opts);
+  const policy = loadPolicyOrThrow(o.policy);
+  const key = loadKeyFile(o.keyFile);
+  const store = await openStore(o.store);
   let result: Awaited<ReturnType<typeof forget>>;
   try {
     await store.bindKey(key.fingerprint);
-    result = await forget({ policy, store, key, domain: String(opts.domain ?? 'user'), id });
+    result = await forget({ policy, store, key, domain: o.domain, id: o.id });
   } finally {
     await store.close();
   }
-  const dir = String(opts.stateDir ?? STATE_DIR);
-  ensurePrivateDir(dir);
-  new AuditLog(join(dir, 'audit.jsonl')).append({
+  ensurePrivateDir(o.stateDir);
+  auditLogIn(o.stateDir).append({
     actor: 'cli',
     action: 'forget',
     outcome: 'ok',
-    detail: { domain: String(opts.domain ?? 'user'), pseudonym: result.pseudonym, deleted: result.deleted },
+    detail: { domain: o.domain, pseudonym: result.pseudonym, deleted: result.deleted },
   });
   if (out.json) out.data(result);
   const total = Object.values(result.deleted).reduce((a, b) => a + b, 0);

@@ -6,12 +6,28 @@ import { FvError } from '../errors/index.ts';
 
 /** Local state lives in one folder, readable by its owner only. */
 export const STATE_DIR = '.fleetvault';
-export const DEFAULT_KEY_FILE = join(STATE_DIR, 'master.key');
-export const DEFAULT_STORE = join(STATE_DIR, 'store.duckdb');
+/** The files of a state folder (the signed state's own files are named in approvals/). */
+export const KEY_FILE = 'master.key';
+export const STORE_FILE = 'store.duckdb';
+export const AUDIT_FILE = 'audit.jsonl';
+export const TOKENS_FILE = 'tokens.json';
+export const USERS_FILE = 'users.json';
+export const DEFAULT_KEY_FILE = join(STATE_DIR, KEY_FILE);
+export const DEFAULT_STORE = join(STATE_DIR, STORE_FILE);
 export const DEFAULT_POLICY = 'fleetvault.policy.yaml';
 export const DEFAULT_METRICS = 'fleetvault.metrics.yaml';
 /** Where `npm start` (`fleetvault demo`) keeps its state, store and key. */
 export const DEMO_DIR = '.fleetvault-demo';
+export const DEMO_STORE = join(DEMO_DIR, STORE_FILE);
+/** The fleet `demo` simulates on its first run. */
+export const DEMO_USERS = 20_000;
+export const DEMO_DAYS = 30;
+/** The address `serve` and `demo` listen on: loopback, so nothing beyond this machine reaches it. */
+export const DEFAULT_LISTEN = '127.0.0.1:8787';
+/** How often `serve` probes itself for exposure. */
+export const DEFAULT_PROBE_EVERY = '5m';
+/** Rows (change capture: changes) per committed batch of `sync`. */
+export const DEFAULT_BATCH_SIZE = 50_000;
 
 /** Creates the folder (0700) when missing; a folder that cannot be made is a clear error. */
 export function ensurePrivateDir(dir: string): void {
@@ -31,10 +47,9 @@ export function ensurePrivateDir(dir: string): void {
  */
 export function readStorePath(flag: unknown, note: (line: string) => void): string {
   if (typeof flag === 'string') return flag;
-  const demo = join(DEMO_DIR, 'store.duckdb');
-  if (!existsSync(DEFAULT_STORE) && existsSync(demo)) {
-    note(`(no ${DEFAULT_STORE} here: using the demo store ${demo}; --store chooses another)`);
-    return demo;
+  if (!existsSync(DEFAULT_STORE) && existsSync(DEMO_STORE)) {
+    note(`(no ${DEFAULT_STORE} here: using the demo store ${DEMO_STORE}; --store chooses another)`);
+    return DEMO_STORE;
   }
   return DEFAULT_STORE;
 }
@@ -43,7 +58,7 @@ export function readStorePath(flag: unknown, note: (line: string) => void): stri
 export function metricsPath(flag: unknown, note: (line: string) => void): string {
   if (typeof flag === 'string') return flag;
   if (!existsSync(DEFAULT_METRICS) && existsSync(DEMO_DIR)) {
-    const shipped = join(packageRoot(), 'examples', 'demo', DEFAULT_METRICS);
+    const shipped = demoFile(DEFAULT_METRICS);
     note(`(no ${DEFAULT_METRICS} here: using the demo's ${shipped}; --metrics chooses another)`);
     return shipped;
   }
@@ -57,12 +72,23 @@ export function sourceUrl(flag: string | undefined): string {
   return url;
 }
 
+/** A file the package ships with the demo: its policy and metrics file. */
+export function demoFile(name: typeof DEFAULT_POLICY | typeof DEFAULT_METRICS): string {
+  return join(packageRoot(), 'examples', 'demo', name);
+}
+
+/** The built dashboard the server serves. */
+export function webDir(): string {
+  return join(packageRoot(), 'dist', 'web');
+}
+
 /** The installed package's root folder, for shipped files such as the demo policy. */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('package root not found');
+    if (up === dir)
+      throw new FvError('FV_NOT_BUILT', 'the fleetvault package (its package.json) is not found');
     dir = up;
   }
   return resolve(dir);

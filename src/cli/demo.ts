@@ -3,21 +3,34 @@ import { accessSync, constants, existsSync, readFileSync, writeFileSync } from '
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { Approvals } from '../approvals/index.ts';
-import { AuditLog } from '../audit/index.ts';
 import { engineFor, openMetricsReader } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
-import { principalCredentials, principalsAboveViewer, TokenStore, UserStore } from '../identity/index.ts';
+import { principalCredentials, principalsAboveViewer } from '../identity/index.ts';
 import { readMetricsFile } from '../metrics/index.ts';
 import { type Policy, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile, type MasterKey } from '../privacy/index.ts';
-import { buildServer, listenError, parseListen, requirePortFree, resolveListen } from '../server/index.ts';
+import { parseListen, requirePortFree, resolveListen } from '../server/index.ts';
 import { pgliteLoader, simulate } from '../sim/index.ts';
 import { runSync } from '../sync/index.ts';
-import { type Action, intOpt, requireApprovedPolicy } from './commands.ts';
-import { DEMO_DIR, ensurePrivateDir, packageRoot, untilStopped } from './defaults.ts';
+import { type Action, requireApprovedPolicy } from './commands.ts';
+import {
+  DEFAULT_LISTEN,
+  DEFAULT_METRICS,
+  DEFAULT_POLICY,
+  DEMO_DAYS,
+  DEMO_DIR,
+  DEMO_USERS,
+  demoFile,
+  ensurePrivateDir,
+  KEY_FILE,
+  STORE_FILE,
+  untilStopped,
+  webDir,
+} from './defaults.ts';
 import { printAnswer } from './metric-report.ts';
+import { intOpt, type RawOptions, textOpt } from './options.ts';
 import type { Output } from './output.ts';
+import { openServerState, startServer } from './server-root.ts';
 import { printSyncReport } from './sync-report.ts';
 
 /**
@@ -25,18 +38,35 @@ import { printSyncReport } from './sync-report.ts';
  * wire protocol so the same reader serves it), a simulated fleet, and a sync into a local DuckDB
  * file. A second run reuses what the first built.
  */
+/** `fleetvault demo`'s options, read once and typed. */
+export interface DemoOptions {
+  readonly dir: string;
+  readonly users: number;
+  readonly days: number;
+  readonly serve: boolean;
+  readonly resync: boolean;
+  readonly listen: string;
+}
+
+export function demoOptions(opts: RawOptions): DemoOptions {
+  return {
+    dir: textOpt(opts.dir, DEMO_DIR),
+    users: intOpt(opts.users, 'users', DEMO_USERS),
+    days: intOpt(opts.days, 'days', DEMO_DAYS),
+    serve: opts.serve !== false,
+    resync: opts.resync === true,
+    listen: textOpt(opts.listen, DEFAULT_LISTEN),
+  };
+}
+
 export const demoAction: Action = async (out, opts) => {
-  const dir = String(opts.dir ?? DEMO_DIR);
+  const { dir, users, days, serve, resync, listen } = demoOptions(opts);
   const dataDir = join(dir, 'production');
-  const keyFile = join(dir, 'master.key');
-  const storePath = join(dir, 'store.duckdb');
-  const policyFile = join(packageRoot(), 'examples', 'demo', 'fleetvault.policy.yaml');
-  const metricsFile = join(packageRoot(), 'examples', 'demo', 'fleetvault.metrics.yaml');
-  const webDir = join(packageRoot(), 'dist', 'web');
-  const users = intOpt(opts.users, 'users', 20_000);
-  const days = intOpt(opts.days, 'days', 30);
-  const serve = opts.serve !== false;
-  const listen = String(opts.listen ?? '127.0.0.1:8787');
+  const keyFile = join(dir, KEY_FILE);
+  const storePath = join(dir, STORE_FILE);
+  const policyFile = demoFile(DEFAULT_POLICY);
+  const metricsFile = demoFile(DEFAULT_METRICS);
+  const dashboard = webDir();
 
   // Every port and path this run needs is checked before any work, so a busy port or an
   // unwritable folder fails in a second instead of after the simulation and the sync.
@@ -46,12 +76,12 @@ export const demoAction: Action = async (out, opts) => {
   for (const f of [policyFile, metricsFile]) {
     if (!existsSync(f)) throw new FvError('FV_NOT_BUILT', `the shipped demo file ${f} is missing`);
   }
-  if (serve && !existsSync(join(webDir, 'index.html')))
-    throw new FvError('FV_NOT_BUILT', `the dashboard is not built (${webDir} has no index.html)`);
+  if (serve && !existsSync(join(dashboard, 'index.html')))
+    throw new FvError('FV_NOT_BUILT', `the dashboard is not built (${dashboard} has no index.html)`);
 
   out.line(`fleetvault demo: state in ${dir}/`);
   const { policy } = readPolicyFile(policyFile);
-  if (!policy) throw new Error('the shipped demo policy does not load');
+  if (!policy) throw new FvError('FV_NOT_BUILT', `the shipped demo policy ${policyFile} does not load`);
   requireApprovedPolicy(policy, { stateDir: dir });
   if (!existsSync(keyFile)) {
     createKeyFile(keyFile);
@@ -59,8 +89,7 @@ export const demoAction: Action = async (out, opts) => {
   }
   const key = loadKeyFile(keyFile);
   const stamp = syncStamp(policyFile, key.fingerprint);
-  const synced =
-    opts.resync !== true && existsSync(dataDir) && existsSync(storePath) && readStamp(dir) === stamp;
+  const synced = !resync && existsSync(dataDir) && existsSync(storePath) && readStamp(dir) === stamp;
   if (synced) {
     // Only the demo writes to its embedded production database, and it has not run since the last
     // complete sync with this policy and key: there is nothing to copy, so nothing is opened.
@@ -82,7 +111,7 @@ export const demoAction: Action = async (out, opts) => {
   );
   await printDemoMetrics(out, storePath, metricsFile);
   if (!serve) return 0;
-  return await serveDashboard(out, { dir, storePath, metricsFile, listen, webDir });
+  return await serveDashboard(out, { dir, storePath, metricsFile, listen });
 };
 
 /** The file that records the policy and key of the last complete sync of the demo. */
@@ -191,14 +220,12 @@ function secs(since: number): string {
 /** The dashboard over the demo store, with a fresh admin password printed once. */
 async function serveDashboard(
   out: Output,
-  o: { dir: string; storePath: string; metricsFile: string; listen: string; webDir: string },
+  o: { dir: string; storePath: string; metricsFile: string; listen: string },
 ): Promise<number> {
   const addr = await resolveListen(parseListen(o.listen), false);
-  const users = new UserStore(join(o.dir, 'users.json'));
+  const state = openServerState(o.dir);
+  const { users, tokens, audit, approvals } = state;
   const { password } = await users.resetPassword('admin', 'admin');
-  const audit = new AuditLog(join(o.dir, 'audit.jsonl'));
-  const tokens = new TokenStore(join(o.dir, 'tokens.json'));
-  const approvals = new Approvals(o.dir, audit);
   approvals.check(
     {
       listeners: [],
@@ -208,28 +235,13 @@ async function serveDashboard(
     'demo',
   );
   const metrics = await openMetricsReader(o.storePath, readMetricsFile(o.metricsFile));
-  const app = await buildServer({
-    metrics,
-    tokens,
-    users,
-    audit,
-    approvals,
-    status: () => metrics.storeStatus(),
-    webDir: o.webDir,
-  });
-  try {
-    await app.listen({ host: addr.host, port: addr.port });
-  } catch (error) {
-    metrics.close();
-    throw listenError(error, addr) ?? error;
-  }
+  const { app, port } = await startServer(state, metrics, addr);
   audit.append({
     actor: 'cli',
     action: 'server.start',
     outcome: 'ok',
     detail: { listen: o.listen, demo: true },
   });
-  const port = (app.server.address() as { port: number }).port;
   out.line('');
   out.line(`Dashboard: http://${addr.host}:${port}/`);
   out.line(`Sign in as admin with the one-time password ${password} (a new one is made on every start).`);

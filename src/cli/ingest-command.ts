@@ -13,7 +13,7 @@ import { listenError, parseListen, requirePortFree, resolveListen } from '../ser
 import { connectSource, introspect, type SourceTable } from '../source/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Action } from './commands.ts';
-import { intOpt, loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
+import { loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
 import {
   DEFAULT_KEY_FILE,
   DEFAULT_POLICY,
@@ -21,6 +21,7 @@ import {
   ensurePrivateDir,
   untilStopped,
 } from './defaults.ts';
+import { intOpt } from './options.ts';
 import { bindStoreForSync } from './state-guard.ts';
 
 /** The broker password: a 0600 file or the environment, never the command line (`ps` shows it). */

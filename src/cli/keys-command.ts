@@ -1,5 +1,4 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   BINDING_META,
   bindingFor,
@@ -8,7 +7,7 @@ import {
   readBinding,
   type StoreBinding,
 } from '../approvals/index.ts';
-import { AuditLog } from '../audit/index.ts';
+import type { AuditLog } from '../audit/index.ts';
 import { engineFor } from '../engines/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { commitNextKey, loadKeyFile, nextKey, retirePreviousKey } from '../privacy/index.ts';
@@ -25,12 +24,13 @@ import {
   STATE_DIR,
   sourceUrl,
 } from './defaults.ts';
+import { auditLogIn } from './server-root.ts';
 import { stateDirFor } from './state-guard.ts';
 
 function audit(opts: Record<string, unknown>): AuditLog {
   const dir = opts.store === undefined && opts.stateDir === undefined ? STATE_DIR : stateDirFor(opts);
   ensurePrivateDir(dir);
-  return new AuditLog(join(dir, 'audit.jsonl'));
+  return auditLogIn(dir);
 }
 
 /** Whether the store file is bound to this key; a store bound to another key answers false. */

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { isFvError } from '../errors/index.ts';
+import { asFvError } from '../errors/index.ts';
+import { DEFAULT_PUBLICATION } from '../source/index.ts';
 import {
   approvalsDecideAction,
   approvalsListAction,
@@ -25,18 +26,25 @@ import {
   syncAction,
 } from './commands.ts';
 import {
+  DEFAULT_BATCH_SIZE,
   DEFAULT_KEY_FILE,
+  DEFAULT_LISTEN,
   DEFAULT_METRICS,
   DEFAULT_POLICY,
+  DEFAULT_PROBE_EVERY,
   DEFAULT_STORE,
+  DEMO_DAYS,
   DEMO_DIR,
+  DEMO_STORE,
+  DEMO_USERS,
   packageRoot,
+  STATE_DIR,
 } from './defaults.ts';
 
 const STORE_HELP =
   'DuckDB store file, or clickhouse://user@127.0.0.1:8123[,host2:port…]/db[?cluster=name] (clickhouses:// for HTTPS, required beyond loopback; password never in the URL: FLEETVAULT_CLICKHOUSE_PASSWORD, or a 0600 file named by FLEETVAULT_CLICKHOUSE_PASSWORD_FILE or &password_file=)';
 
-const READ_STORE_HELP = `${STORE_HELP}. Default ${DEFAULT_STORE}, or the demo's (${DEMO_DIR}/store.duckdb) when only that exists`;
+const READ_STORE_HELP = `${STORE_HELP}. Default ${DEFAULT_STORE}, or the demo's (${DEMO_STORE}) when only that exists`;
 const METRICS_HELP = `metrics file (default ${DEFAULT_METRICS}, or the demo's when only the demo is here)`;
 
 import { demoAction } from './demo.ts';
@@ -67,23 +75,24 @@ async function execute(
   try {
     return await action(out, opts, args);
   } catch (error) {
-    out.clearProgress();
-    if (isFvError(error)) {
-      if (out.json)
-        out.data({ ok: false, error: { code: error.code, message: error.message, details: error.details } });
-      out.warn(`error ${error.code}: ${error.message}`);
-      for (const d of error.details) out.warn(`  ${d}`);
-      out.warn(`  how to solve: ${error.solve}`);
-      return error.exitCode;
-    }
-    // Unknown errors may carry text from a driver; print only their kind unless debugging.
-    const e = error as { name?: string; code?: string; stack?: string };
-    out.warn(
-      `error: unexpected ${e.name ?? 'failure'}${e.code ? ` (${e.code})` : ''}; run with FLEETVAULT_DEBUG=1 for details`,
-    );
-    if (process.env.FLEETVAULT_DEBUG === '1') out.warn(String(e.stack));
-    return 1;
+    return report(out, error);
   }
+}
+
+/**
+ * The CLI's one error edge: code, message, details and how to solve; anything not an `FvError`
+ * as `FV_INTERNAL` with its kind only (the stack with FLEETVAULT_DEBUG=1).
+ */
+function report(out: Output, error: unknown): 1 | 2 {
+  out.clearProgress();
+  const e = asFvError(error);
+  if (out.json) out.data({ ok: false, error: { code: e.code, message: e.message, details: e.details } });
+  out.warn(`error ${e.code}: ${e.message}`);
+  for (const d of e.details) out.warn(`  ${d}`);
+  out.warn(`  how to solve: ${e.solve}`);
+  if (e !== error && process.env.FLEETVAULT_DEBUG === '1')
+    out.warn(String((error as { stack?: unknown }).stack));
+  return e.exitCode;
 }
 
 function program(setCode: (code: number) => void): Command {
@@ -128,7 +137,7 @@ function program(setCode: (code: number) => void): Command {
       'cursor, or cdc: also check change capture (gate, publication, replica identity)',
       'cursor',
     )
-    .option('--publication <name>', 'with --mode cdc: publication (and gate) name', 'fleetvault')
+    .option('--publication <name>', 'with --mode cdc: publication (and gate) name', DEFAULT_PUBLICATION)
     .action(run(policyCheckAction));
   policy
     .command('suggest')
@@ -151,7 +160,11 @@ function program(setCode: (code: number) => void): Command {
       'cursor, or cdc: also the publication and the change-capture gate (run as a superuser)',
       'cursor',
     )
-    .option('--publication <name>', 'with --mode cdc: publication, gate schema and slot name', 'fleetvault')
+    .option(
+      '--publication <name>',
+      'with --mode cdc: publication, gate schema and slot name',
+      DEFAULT_PUBLICATION,
+    )
     .option(
       '--replication-role <name>',
       'with --mode cdc: the NOLOGIN role with REPLICATION that owns the gate',
@@ -165,7 +178,11 @@ function program(setCode: (code: number) => void): Command {
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--full', 'rescan and rebuild every table (also removes rows hard-deleted in the source)')
-    .option('--batch-size <n>', 'rows (with --mode cdc: changes) per committed batch', '50000')
+    .option(
+      '--batch-size <n>',
+      'rows (with --mode cdc: changes) per committed batch',
+      String(DEFAULT_BATCH_SIZE),
+    )
     .option(
       '--state-dir <dir>',
       'state folder (default: the one the store records, else the store’s own folder)',
@@ -173,7 +190,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--mode <mode>', 'cursor (scan cursor columns) or cdc (PostgreSQL logical replication)', 'cursor')
     .option('--follow', 'with --mode cdc: keep applying changes until stopped')
     .option('--poll-ms <ms>', 'with --follow: pause between reads of the slot', '1000')
-    .option('--publication <name>', 'with --mode cdc: publication (and gate) to read', 'fleetvault')
+    .option('--publication <name>', 'with --mode cdc: publication (and gate) to read', DEFAULT_PUBLICATION)
     .option(
       '--discard-ingested',
       'let a rebuild (--full, a first change-capture run) drop the rows devices sent (refused otherwise)',
@@ -212,7 +229,7 @@ function program(setCode: (code: number) => void): Command {
     .option('--policy <file>', 'policy file', DEFAULT_POLICY)
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
-    .option('--state-dir <dir>', 'where the audit log is', '.fleetvault')
+    .option('--state-dir <dir>', 'where the audit log is', STATE_DIR)
     .action(run(forgetAction));
   p.command('sql')
     .description('run one read-only SELECT against the store')
@@ -228,7 +245,7 @@ function program(setCode: (code: number) => void): Command {
     .description('serve the HTTP API (loopback only unless TLS is given)')
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
     .option('--metrics <file>', 'metrics file', DEFAULT_METRICS)
-    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8787')
+    .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option(
@@ -245,7 +262,11 @@ function program(setCode: (code: number) => void): Command {
       'scheduled syncs by cursor (default) or cdc (logical replication)',
       'cursor',
     )
-    .option('--publication <name>', 'with --sync-mode cdc: publication (and gate) to read', 'fleetvault')
+    .option(
+      '--publication <name>',
+      'with --sync-mode cdc: publication (and gate) to read',
+      DEFAULT_PUBLICATION,
+    )
     .option('--source <url>', 'source PostgreSQL URL for scheduled syncs (or FLEETVAULT_SOURCE)')
     .option('--policy <file>', 'policy file for scheduled syncs', DEFAULT_POLICY)
     .option(
@@ -253,7 +274,11 @@ function program(setCode: (code: number) => void): Command {
       'master key file (scheduled syncs; its permissions are probed)',
       DEFAULT_KEY_FILE,
     )
-    .option('--probe-every <interval>', 'probe this server for exposure, e.g. 5m, or off', '5m')
+    .option(
+      '--probe-every <interval>',
+      'probe this server for exposure, e.g. 5m, or off',
+      DEFAULT_PROBE_EVERY,
+    )
     .option('--alert-webhook <url>', 'POST exposure alerts here (https, or http on loopback)')
     .action(run(serveAction));
   const users = p
@@ -264,19 +289,16 @@ function program(setCode: (code: number) => void): Command {
     .requiredOption('--name <name>', 'user name')
     .option('--role <role>', 'viewer, analyst or admin', 'viewer')
     .option('--approval <id>', 'the approved proposal for an analyst or admin')
-    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder', STATE_DIR)
     .action(run(usersAddAction));
-  users
-    .command('list')
-    .option('--state-dir <dir>', 'state folder', '.fleetvault')
-    .action(run(usersListAction));
+  users.command('list').option('--state-dir <dir>', 'state folder', STATE_DIR).action(run(usersListAction));
   users
     .command('disable')
     .description(
       'the account can no longer sign in; its sessions end (above viewer: an admin signs its removal)',
     )
     .requiredOption('--name <name>', 'user name')
-    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder', STATE_DIR)
     .option('--user <admin>', 'above viewer: your admin account (password in FLEETVAULT_PASSWORD)')
     .option('--token <token>', 'above viewer: your admin token (or FLEETVAULT_TOKEN)')
     .action(run(usersDisableAction));
@@ -285,7 +307,7 @@ function program(setCode: (code: number) => void): Command {
     .description('a new one-time password (above viewer: an approved proposal, as for the account)')
     .requiredOption('--name <name>', 'user name')
     .option('--approval <id>', 'the approved proposal (approvals propose --new-user NAME --role ROLE)')
-    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder', STATE_DIR)
     .action(run(usersResetPasswordAction));
   const tokens = p
     .command('tokens')
@@ -296,16 +318,16 @@ function program(setCode: (code: number) => void): Command {
     .option('--name <name>', 'what the token is for')
     .option('--expires <days>', 'e.g. 30d, or never', '30d')
     .option('--approval <id>', 'the approved proposal for an analyst or admin token')
-    .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .option('--state-dir <dir>', 'tokens and audit log', STATE_DIR)
     .action(run(tokensCreateAction));
   tokens
     .command('list')
-    .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .option('--state-dir <dir>', 'tokens and audit log', STATE_DIR)
     .action(run(tokensListAction));
   tokens
     .command('revoke')
     .argument('<id>', 'token id')
-    .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .option('--state-dir <dir>', 'tokens and audit log', STATE_DIR)
     .option('--user <admin>', 'above viewer: your admin account (password in FLEETVAULT_PASSWORD)')
     .option('--token <token>', 'above viewer: your admin token (or FLEETVAULT_TOKEN)')
     .action(run(tokensRevokeAction));
@@ -313,7 +335,7 @@ function program(setCode: (code: number) => void): Command {
     .description('the hash-chained audit log')
     .command('verify')
     .description('check that no record was edited, removed or reordered')
-    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder', STATE_DIR)
     .option('--audit-log <file>', 'audit log file (default <state-dir>/audit.jsonl)')
     .option(
       '--store <path>',
@@ -328,7 +350,7 @@ function program(setCode: (code: number) => void): Command {
       .option('--user <name>', 'your admin account (password in FLEETVAULT_PASSWORD, or --password-stdin)')
       .option('--password-stdin', 'read your password from stdin')
       .option('--token <token>', 'your admin token (or FLEETVAULT_TOKEN)')
-      .option('--state-dir <dir>', 'state folder', '.fleetvault')
+      .option('--state-dir <dir>', 'state folder', STATE_DIR)
       .option('--json', 'the result as JSON');
   who(
     approvals
@@ -360,13 +382,13 @@ function program(setCode: (code: number) => void): Command {
   approvals
     .command('list')
     .description('every proposal and what it would change')
-    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder', STATE_DIR)
     .option('--json', 'as JSON')
     .action(run(approvalsListAction));
   approvals
     .command('show <id>')
     .description('one proposal and the exact difference it would approve')
-    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder', STATE_DIR)
     .option('--json', 'as JSON')
     .action(run(approvalsShowAction));
   who(approvals.command('approve <id>').description('approve another admin’s proposal')).action(
@@ -385,7 +407,7 @@ function program(setCode: (code: number) => void): Command {
   approvals
     .command('state')
     .description('the approved, signed security state')
-    .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder', STATE_DIR)
     .action(run(approvalsStateAction));
   const keys = p.command('keys').description('key epochs: rotate pseudonyms, destroy old key material');
   keys
@@ -410,7 +432,7 @@ function program(setCode: (code: number) => void): Command {
       'destroy the previous key epoch (crypto-shredding: old pseudonyms can never be linked again)',
     )
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
-    .option('--state-dir <dir>', 'state folder (audit log)', '.fleetvault')
+    .option('--state-dir <dir>', 'state folder (audit log)', STATE_DIR)
     .action(run(keysRetireAction));
   p.command('ingest')
     .description('device messages from MQTT through the policy into the store, at least once')
@@ -462,10 +484,10 @@ function program(setCode: (code: number) => void): Command {
     .action(run(scanAction));
   p.command('demo')
     .description('the whole story on embedded defaults (what `npm start` runs)')
-    .option('--dir <path>', 'state folder', '.fleetvault-demo')
-    .option('--users <n>', 'simulated users on first run', '20000')
-    .option('--days <n>', 'simulated days on first run', '30')
-    .option('--listen <host:port>', 'dashboard address (loopback)', '127.0.0.1:8787')
+    .option('--dir <path>', 'state folder', DEMO_DIR)
+    .option('--users <n>', 'simulated users on first run', String(DEMO_USERS))
+    .option('--days <n>', 'simulated days on first run', String(DEMO_DAYS))
+    .option('--listen <host:port>', 'dashboard address (loopback)', DEFAULT_LISTEN)
     .option('--no-serve', 'stop after the report instead of serving the dashboard')
     .option('--resync', 'sync the embedded production database again even when it has not changed')
     .action(run(demoAction));
@@ -493,7 +515,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : 2;
     }
-    throw error;
+    return report(new Output(false, 'text'), error);
   }
   return code;
 }

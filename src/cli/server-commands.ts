@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import {
-  Approvals,
+  type Approvals,
   adminsOf,
   checkStoreBinding,
   guardSeen,
@@ -21,81 +21,108 @@ import {
   principalsAboveViewer,
   ROLES,
   type Role,
-  TokenStore,
-  UserStore,
 } from '../identity/index.ts';
 import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
 import { readMetricsFile } from '../metrics/index.ts';
 import { isLoopback } from '../net/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
-import {
-  buildServer,
-  listenError,
-  parseListen,
-  requirePortFree,
-  resolveListen,
-  StoreHandle,
-} from '../server/index.ts';
+import { parseListen, requirePortFree, resolveListen, StoreHandle } from '../server/index.ts';
+import { DEFAULT_PUBLICATION } from '../source/index.ts';
 import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';
 import { actingAdmin } from './acting-admin.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import {
+  AUDIT_FILE,
   DEFAULT_KEY_FILE,
+  DEFAULT_LISTEN,
   DEFAULT_METRICS,
   DEFAULT_POLICY,
+  DEFAULT_PROBE_EVERY,
   DEFAULT_STORE,
-  ensurePrivateDir,
-  packageRoot,
   STATE_DIR,
   sourceUrl,
   untilStopped,
 } from './defaults.ts';
+import { optionalText, type RawOptions, textOpt } from './options.ts';
 import type { Output } from './output.ts';
+import { openServerState, type ServerState, startServer } from './server-root.ts';
 import { bindStoreForSync, requirePolicyApproved, stateDirFor, storeBinding } from './state-guard.ts';
 
-export function stateFiles(opts: Record<string, unknown>, binding?: StoreBinding) {
+export function stateFiles(opts: Record<string, unknown>, binding?: StoreBinding): ServerState {
   const dir =
     opts.stateDir === undefined && opts.store === undefined && !binding
       ? STATE_DIR
       : stateDirFor(opts, binding);
-  ensurePrivateDir(dir);
-  const audit = new AuditLog(join(dir, 'audit.jsonl'));
+  return openServerState(dir);
+}
+
+function readTls(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch {
+    throw new FvError('FV_USAGE', `cannot read the TLS ${what} file ${file}`);
+  }
+}
+
+/** `fleetvault serve`'s options, read once and typed (intervals and the webhook are parsed where used). */
+export interface ServeOptions {
+  readonly listen: string;
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly store: string;
+  readonly policy: string;
+  readonly metrics: string;
+  readonly keyFile: string;
+  readonly probeEvery: string;
+  readonly alertWebhook?: string;
+  readonly syncEvery?: string;
+  readonly syncMode: string;
+  readonly publication: string;
+  readonly source?: string;
+  readonly log: boolean;
+}
+
+export function serveOptions(opts: RawOptions): ServeOptions {
+  const cert = optionalText(opts.tlsCert);
+  const key = optionalText(opts.tlsKey);
+  if ((cert === undefined) !== (key === undefined))
+    throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
+  const alertWebhook = optionalText(opts.alertWebhook);
+  const syncEvery = optionalText(opts.syncEvery);
+  const source = optionalText(opts.source);
   return {
-    tokens: new TokenStore(join(dir, 'tokens.json')),
-    users: new UserStore(join(dir, 'users.json')),
-    audit,
-    approvals: new Approvals(dir, audit),
-    dir,
+    listen: textOpt(opts.listen, DEFAULT_LISTEN),
+    ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
+    store: textOpt(opts.store, DEFAULT_STORE),
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    metrics: textOpt(opts.metrics, DEFAULT_METRICS),
+    keyFile: textOpt(opts.keyFile, DEFAULT_KEY_FILE),
+    probeEvery: textOpt(opts.probeEvery, DEFAULT_PROBE_EVERY),
+    ...(alertWebhook !== undefined ? { alertWebhook } : {}),
+    ...(syncEvery !== undefined ? { syncEvery } : {}),
+    syncMode: textOpt(opts.syncMode, 'cursor'),
+    publication: textOpt(opts.publication, DEFAULT_PUBLICATION),
+    ...(source !== undefined ? { source } : {}),
+    log: opts.log === true,
   };
 }
 
-function readTls(file: unknown, what: string): Buffer {
-  try {
-    return readFileSync(String(file));
-  } catch {
-    throw new FvError('FV_USAGE', `cannot read the TLS ${what} file ${String(file)}`);
-  }
-}
-
 export const serveAction: Action = async (out, opts) => {
-  const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined;
-  if (tls && (opts.tlsCert === undefined || opts.tlsKey === undefined)) {
-    throw new FvError('FV_USAGE', 'TLS needs both --tls-cert and --tls-key');
-  }
+  const o = serveOptions(opts);
+  const tls = o.tls !== undefined;
   // A name is resolved once here; the check and the bind use the same resolved address.
-  const addr = await resolveListen(parseListen(String(opts.listen ?? '127.0.0.1:8787')), tls);
+  const addr = await resolveListen(parseListen(o.listen), tls);
   await requirePortFree(addr); // before the first sync, not after it
-  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const storePath = o.store;
   const binding = await storeBinding(storePath);
   const { tokens, users, audit, approvals, dir } = stateFiles(opts, binding);
   // The store serves only under the state it was synced under, never an older one, and only while
   // the audit log still reaches the heads the state and the store anchored.
   checkStoreBinding(binding, approvals, storePath);
-  const probeEvery = parseProbeInterval(String(opts.probeEvery ?? '5m'));
-  const webhook = opts.alertWebhook === undefined ? undefined : parseWebhook(String(opts.alertWebhook));
-  const policyFile = String(opts.policy ?? DEFAULT_POLICY);
+  const probeEvery = parseProbeInterval(o.probeEvery);
+  const webhook = o.alertWebhook === undefined ? undefined : parseWebhook(o.alertWebhook);
+  const policyFile = o.policy;
   // The two-person rule: nothing here may be weaker than the approved, signed security state.
   approvals.check(
     {
@@ -108,17 +135,17 @@ export const serveAction: Action = async (out, opts) => {
     } satisfies SecurityState,
     'serve',
   );
-  const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
-  const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
+  const metricsFile = readMetricsFile(o.metrics);
+  const every = o.syncEvery === undefined ? undefined : parseInterval(o.syncEvery);
   await engineFor(storePath).checkServing(storePath, every !== undefined);
   let syncOnce: (() => Promise<void>) | undefined;
   // The process's own series: scheduled syncs, served at /metrics beside the server's.
   const registry = new Registry();
   const syncMetrics = new SyncMetrics(registry);
   if (every !== undefined) {
-    const sourceUrlValue = sourceUrl(opts.source as string | undefined);
-    const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
-    const mode = String(opts.syncMode ?? 'cursor');
+    const sourceUrlValue = sourceUrl(o.source);
+    const key = loadKeyFile(o.keyFile);
+    const mode = o.syncMode;
     if (mode !== 'cursor' && mode !== 'cdc') throw new FvError('FV_USAGE', '--sync-mode is cursor or cdc');
     const cdc = mode === 'cdc';
     if (existsSync(policyFile)) syncMetrics.declare(loadPolicyOrThrow(policyFile).tables.keys(), mode);
@@ -149,7 +176,7 @@ export const serveAction: Action = async (out, opts) => {
             policy,
             store,
             key,
-            publication: String(opts.publication ?? 'fleetvault'),
+            publication: o.publication,
           });
           const ok = r.initial?.ok ?? true;
           syncMetrics.recordChanges(r);
@@ -204,7 +231,7 @@ export const serveAction: Action = async (out, opts) => {
     await syncOnce();
   }
   const metrics = await StoreHandle.create(() => openMetricsReader(storePath, metricsFile));
-  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
+  const keyFile = o.keyFile;
   let monitor: ExposureMonitor | undefined;
   /** A principal acting above what the signed state gives it: the exposure alarm, with or without the probe. */
   const alarm = (f: ProbeFinding) => {
@@ -236,28 +263,13 @@ export const serveAction: Action = async (out, opts) => {
         detail:
           'in the tokens or users file with a role the signed security state does not give it (edited by hand); refused',
       }));
-  const app = await buildServer({
-    metrics,
-    tokens,
-    users,
-    audit,
-    approvals,
-    status: () => metrics.storeStatus(),
-    logger: opts.log === true,
-    webDir: join(packageRoot(), 'dist', 'web'),
+  const { app, port } = await startServer({ tokens, users, audit, approvals, dir }, metrics, addr, {
+    logger: o.log,
     exposure: () => monitor?.state ?? { checkedAt: null, runs: 0, findings: [] },
     onUnapproved: alarm,
     registry,
-    ...(tls
-      ? { https: { cert: readTls(opts.tlsCert, 'certificate'), key: readTls(opts.tlsKey, 'key') } }
-      : {}),
+    ...(o.tls ? { https: { cert: readTls(o.tls.cert, 'certificate'), key: readTls(o.tls.key, 'key') } } : {}),
   });
-  try {
-    await app.listen({ host: addr.host, port: addr.port });
-  } catch (error) {
-    metrics.close();
-    throw listenError(error, addr) ?? error;
-  }
   let timer: NodeJS.Timeout | undefined;
   if (every !== undefined && syncOnce) {
     const run = syncOnce;
@@ -276,11 +288,8 @@ export const serveAction: Action = async (out, opts) => {
         });
     void watch(metrics);
     timer = setInterval(() => void tick(), every);
-    out.line(
-      `Syncing every ${String(opts.syncEvery)}; the dashboard's answers are recomputed after each sync.`,
-    );
+    out.line(`Syncing every ${o.syncEvery}; the dashboard's answers are recomputed after each sync.`);
   }
-  const port = (app.server.address() as { port: number }).port;
   const url = `${tls ? 'https' : 'http'}://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${port}`;
   if (probeEvery !== null) {
     monitor = new ExposureMonitor({
@@ -559,7 +568,7 @@ export const tokensRevokeAction: Action = async (out, opts, args) => {
 export const auditVerifyAction: Action = async (out, opts) => {
   const binding = opts.store === undefined ? undefined : await storeBinding(String(opts.store));
   const { dir, approvals } = stateFiles(opts, binding);
-  const file = String(opts.auditLog ?? join(dir, 'audit.jsonl'));
+  const file = String(opts.auditLog ?? join(dir, AUDIT_FILE));
   // The chain, and that it still reaches the heads the signed state and the store anchored:
   // a log cut above its last anchor, deleted or replaced is caught, not reported intact.
   const doc = approvals.current();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import {
   Approvals,
   BINDING_META,
@@ -9,12 +9,12 @@ import {
   readBinding,
   type StoreBinding,
 } from '../approvals/index.ts';
-import { AuditLog } from '../audit/index.ts';
 import { engineFor, openMetricsReader } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { Store } from '../store/index.ts';
 import { DEFAULT_STORE, ensurePrivateDir, STATE_DIR } from './defaults.ts';
+import { auditLogIn } from './server-root.ts';
 
 /**
  * The state folder of a command that works on a store: `--state-dir`, else the folder the store's
@@ -32,7 +32,7 @@ export function stateDirFor(opts: Record<string, unknown>, binding?: StoreBindin
 /** The signed state and audit log of a state folder (created 0700 when missing). */
 export function approvalsIn(dir: string): Approvals {
   ensurePrivateDir(dir);
-  return new Approvals(dir, new AuditLog(join(dir, 'audit.jsonl')));
+  return new Approvals(dir, auditLogIn(dir));
 }
 
 /** The binding a store records, read without writing; undefined for a store never bound (or not there). */

@@ -1,4 +1,4 @@
-import { ERROR_CATALOG, type ErrorCode } from '../errors/index.ts';
+import { ERROR_CATALOG } from '../errors/index.ts';
 import type { SyncResult } from '../sync/index.ts';
 import { quarantinedRows, totalRows } from '../sync/index.ts';
 import type { Output } from './output.ts';
@@ -39,7 +39,7 @@ export function printSyncReport(out: Output, result: SyncResult): void {
     }
     if (t.error) {
       out.line(`    ${t.error.code}: ${t.error.message}`);
-      const solve = ERROR_CATALOG[t.error.code as ErrorCode]?.solve;
+      const solve = ERROR_CATALOG[t.error.code].solve;
       if (solve) out.line(`    how to solve: ${solve}`);
     }
   }

@@ -1,4 +1,4 @@
-import { ERROR_CATALOG, type ErrorCode } from './catalog.ts';
+import { ERROR_CATALOG, type FvCode } from './catalog.ts';
 
 /**
  * The one error class fleetvault throws on purpose. Its message names tables, columns, files and
@@ -9,11 +9,11 @@ import { ERROR_CATALOG, type ErrorCode } from './catalog.ts';
  */
 export class FvError extends Error {
   override readonly name = 'FvError';
-  readonly code: ErrorCode;
+  readonly code: FvCode;
   /** Extra lines for humans (a list of problems, a GRANT to run). Never values from a source. */
   readonly details: readonly string[];
 
-  constructor(code: ErrorCode, message: string, details: readonly string[] = []) {
+  constructor(code: FvCode, message: string, details: readonly string[] = []) {
     super(message);
     this.code = code;
     this.details = details;
@@ -30,4 +30,19 @@ export class FvError extends Error {
 
 export function isFvError(error: unknown): error is FvError {
   return error instanceof FvError;
+}
+
+const NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * The error a user sees for anything thrown: an `FvError` as it is, anything else as
+ * `FV_INTERNAL` naming only its kind (class name and code, e.g. `TypeError`, `ECONNRESET`); its
+ * message, which may carry a value read from a source, is never shown.
+ */
+export function asFvError(error: unknown): FvError {
+  if (isFvError(error)) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { name?: unknown; code?: unknown };
+  const name = typeof e.name === 'string' && NAME.test(e.name) ? e.name : 'failure';
+  const code = typeof e.code === 'string' && NAME.test(e.code) ? ` (${e.code})` : '';
+  return new FvError('FV_INTERNAL', `unexpected ${name}${code}`);
 }

@@ -1,2 +1,2 @@
-export { ERROR_CATALOG, type ErrorCode } from './catalog.ts';
-export { FvError, isFvError } from './fv-error.ts';
+export { type CatalogEntry, ERROR_CATALOG, type FvCode, httpStatusFor } from './catalog.ts';
+export { asFvError, FvError, isFvError } from './fv-error.ts';

@@ -1,5 +1,5 @@
 export { type Cell, type SuppressedCell, type Suppression, suppress } from './k-anonymity.ts';
-export { parseMetrics, readMetricsFile } from './load-metrics.ts';
+export { loadMetrics, type MetricsLoadResult, parseMetrics, readMetricsFile } from './load-metrics.ts';
 export type {
   Aggregate,
   FirstAfter,

@@ -12,7 +12,7 @@ export {
 } from './classes.ts';
 export { type LoadResult, parsePolicy, readPolicyFile } from './load-policy.ts';
 export type { ColumnRule, CustomDetector, Policy, Position, TablePolicy } from './policy.ts';
-export { identifierColumns } from './policy.ts';
+export { DEFAULT_K, identifierColumns } from './policy.ts';
 export { formatProblems, hasErrors, type Problem } from './problem.ts';
 export { readColumns, storedColumns } from './read-plan.ts';
 export { resolveTransform, TRANSFORMS, type Transform, type TransformFactory } from './transforms/index.ts';

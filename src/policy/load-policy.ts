@@ -10,7 +10,14 @@ import {
   ON_DETECT,
   type OnDetect,
 } from './classes.ts';
-import type { ColumnRule, CustomDetector, Policy, Position, TablePolicy } from './policy.ts';
+import {
+  type ColumnRule,
+  type CustomDetector,
+  DEFAULT_K,
+  type Policy,
+  type Position,
+  type TablePolicy,
+} from './policy.ts';
 import type { Problem } from './problem.ts';
 import { resolveTransform, type Transform } from './transforms/index.ts';
 
@@ -46,7 +53,7 @@ class Collector {
     return this.lines.linePos(offset);
   }
 
-  error(code: string, path: string, node: Node | null | undefined, message: string): void {
+  error(code: Problem['code'], path: string, node: Node | null | undefined, message: string): void {
     const { line, col } = this.pos(node);
     this.problems.push({ code, severity: 'error', path, file: this.file, line, col, message });
   }
@@ -352,7 +359,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
     c.error('FV_POLICY_SHAPE', 'reviewed', get(root, 'reviewed'), 'reviewed is true or false');
   }
   const kNode = get(root, 'k');
-  const k = scalar(kNode) ?? 10;
+  const k = scalar(kNode) ?? DEFAULT_K;
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 2)
     c.error('FV_POLICY_K', 'k', kNode, 'k is an integer of at least 2');
   const unitNode = get(root, 'privacy_unit');

@@ -39,6 +39,9 @@ export interface CustomDetector {
 }
 
 /** The data contract: every source column classified, and how each one travels. */
+/** k when the policy sets none: every answer covers at least this many privacy units. */
+export const DEFAULT_K = 10;
+
 export interface Policy {
   readonly file: string;
   readonly version: 1;

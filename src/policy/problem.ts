@@ -1,6 +1,8 @@
+import type { FvCode } from '../errors/index.ts';
+
 /** One thing wrong with a policy, with where it is. Loading returns all of them at once. */
 export interface Problem {
-  readonly code: string;
+  readonly code: FvCode;
   readonly severity: 'error' | 'warning';
   /** Dotted path inside the file, e.g. `tables.users.columns.email.class`. */
   readonly path: string;

@@ -1,4 +1,5 @@
 import type { MetricAnswer, MetricDefinition, MetricQuery } from '../metrics/index.ts';
+import { DEFAULT_K } from '../policy/index.ts';
 import type { GuardedResult, SqlLimits } from '../store/index.ts';
 
 /** What the server reads from the store; a MetricsReader, or a handle that swaps one during syncs. */
@@ -47,7 +48,7 @@ export class StoreHandle implements MetricsSource {
   }
 
   get k(): number {
-    return this.current?.k ?? 10;
+    return this.current?.k ?? DEFAULT_K;
   }
 
   list(): MetricDefinition[] {

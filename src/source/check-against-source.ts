@@ -22,7 +22,7 @@ export function checkAgainstSource(
   const problems: Problem[] = [];
   const role = opts.role ?? DEFAULT_READER_ROLE;
   const add = (
-    code: string,
+    code: Problem['code'],
     severity: Problem['severity'],
     path: string,
     pos: { line: number; col: number },

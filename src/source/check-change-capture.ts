@@ -1,9 +1,10 @@
+import type { FvCode } from '../errors/index.ts';
 import type { Policy, Problem } from '../policy/index.ts';
 import { GATE_STATE_SQL, publishedColumns, replicaIdentitySql } from './change-gate.ts';
 import type { PgQueryable } from './introspect.ts';
 import { quoteIdent } from './sql-text.ts';
 
-type Add = (code: string, severity: Problem['severity'], table: string | undefined, message: string) => void;
+type Add = (code: FvCode, severity: Problem['severity'], table: string | undefined, message: string) => void;
 
 function collector(policy: Policy): { problems: Problem[]; add: Add } {
   const problems: Problem[] = [];

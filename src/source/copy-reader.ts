@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { FvError } from '../errors/index.ts';
 import type { Value, ValueKind } from '../policy/index.ts';
 import { CopyTextParser } from './copy-text-parser.ts';
 import { quoteIdent, quoteLiteral } from './sql-text.ts';
@@ -82,7 +83,8 @@ export async function* readTable(client: Client, req: ReadRequest): AsyncGenerat
         }
       }
     }
-    if (!parser.clean) throw new Error(`COPY of ${req.table} ended in the middle of a row`);
+    if (!parser.clean)
+      throw new FvError('FV_SOURCE_QUERY', `COPY of ${req.table} ended in the middle of a row`);
     if (batch.length > 0) yield batch;
   } finally {
     if (!stream.destroyed) stream.destroy();

@@ -24,6 +24,7 @@ import {
 import type { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { duckDbType } from '../engines/duckdb/index.ts';
+import { FvError } from '../errors/index.ts';
 import type { Transform, Value, ValueKind } from '../policy/index.ts';
 import type { MasterKey, PiiScanner } from '../privacy/index.ts';
 import { paddedHmac } from '../privacy/padded-hmac.ts';
@@ -286,7 +287,7 @@ async function* csvBatches(
       if (chunk.length > 0) parts.push(chunk);
     }
     if (quoted || (parts.length > 0 && rows === 0))
-      throw new Error(`COPY of ${table} ended in the middle of a row`);
+      throw new FvError('FV_SOURCE_QUERY', `COPY of ${table} ended in the middle of a row`);
     if (rows > 0) yield { parts, rows };
   } finally {
     if (!stream.destroyed) stream.destroy();

@@ -1,3 +1,5 @@
+import type { FvCode } from '../errors/index.ts';
+
 /** How each class of column travelled, by column name: the privacy report of a run. */
 export interface ColumnReport {
   readonly copied: readonly string[];
@@ -46,7 +48,7 @@ export interface TableResult {
   readonly columns: ColumnReport;
   readonly durationMs: number;
   /** Why the table was refused or failed: a code and a message without source values. */
-  readonly error?: { readonly code: string; readonly message: string };
+  readonly error?: { readonly code: FvCode; readonly message: string };
 }
 
 /** A whole run resolves to one of these; the CLI, the audit and the tests all read it. */

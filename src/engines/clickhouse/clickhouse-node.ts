@@ -6,7 +6,7 @@ import {
   type ClickHouseSettings,
   createClient,
 } from '@clickhouse/client';
-import type { ErrorCode } from '../../errors/index.ts';
+import type { FvCode } from '../../errors/index.ts';
 import { FvError } from '../../errors/index.ts';
 import type { ClickHouseLocation } from './clickhouse-url.ts';
 import { parseTsvLine } from './clickhouse-values.ts';
@@ -156,7 +156,7 @@ export class ClickHouseNode {
     return rest;
   }
 
-  private fail(code: ErrorCode, what: string, error: unknown): never {
+  private fail(code: FvCode, what: string, error: unknown): never {
     const why = describeClickHouseError(error);
     if (COORDINATION_CODES.has(/\(code (\d+)\)$/.exec(why)?.[1] ?? '')) {
       throw new FvError(

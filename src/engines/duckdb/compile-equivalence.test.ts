@@ -1,10 +1,10 @@
 // The compiler's rewrites (integer periods, one row per unit before grouping) must not change a
 // single answer: every measure kind, grain and option, over random data with NULLs, repeated
 // users, several time types and times before 1970, against the compiler kept from before them
-// (bench/legacy-compile.ts). Where they differ, one is wrong.
+// (test/helpers/legacy-compile.ts). Where they differ, one is wrong.
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { legacyCompileMetric } from '../../../bench/legacy-compile.ts';
+import { legacyCompileMetric } from '../../../test/helpers/legacy-compile.ts';
 import { GRAINS, type MetricRow, parseMetrics } from '../../metrics/index.ts';
 import { compileMetric } from './compile-duckdb.ts';
 

@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ErrorCode, FvError } from '../../errors/index.ts';
+import { type FvCode, FvError } from '../../errors/index.ts';
 import type { GuardedResult, SandboxLimits } from '../../store/index.ts';
 
 export type { SandboxLimits };
@@ -27,7 +27,7 @@ export interface SandboxRequest {
 /** What the child answers, once, before it exits. */
 export type SandboxReply =
   | { readonly ok: true; readonly result: GuardedResult }
-  | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
+  | { readonly ok: false; readonly code: FvCode; readonly message: string };
 
 export const tooLong = (ms: number) => `the statement ran longer than ${ms} ms and was stopped`;
 export const tooBig = (mb: number) => `the statement used more than ${mb} MB and was stopped`;

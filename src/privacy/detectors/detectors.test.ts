@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { detectorCorpus } from '../../../bench/detector-corpus.ts';
-import { measureDetectors } from '../../../bench/detector-quality.ts';
+import { detectorCorpus } from '../../../test/helpers/detector-corpus.ts';
+import { measureDetectors } from '../../../test/helpers/detector-quality.ts';
 import { BUILTIN_DETECTORS } from './builtin-detectors.ts';
 import { columnEvidence } from './column-evidence.ts';
 import { normalizeForDetection } from './normalize-text.ts';

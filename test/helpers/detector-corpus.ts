@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Random } from '../src/sim/random.ts';
+import { Random } from '../../src/sim/random.ts';
 
 /**
  * One labelled value: the detector that must fire, `none` for a look-alike that is not personal,
@@ -274,15 +274,19 @@ export function generatedCorpus(seed = 2019): LabelledValue[] {
   return out;
 }
 
-const PUBLIC_CORPUS = fileURLToPath(new URL('../../bench/corpus/public-corpus.json', import.meta.url));
+/** The JSON stays in bench/corpus/, read from test/helpers/ (tests) or dist/test/helpers/ (the bench). */
+const PUBLIC_CORPUS = fileURLToPath(
+  new URL(
+    import.meta.url.includes('/dist/')
+      ? '../../../bench/corpus/public-corpus.json'
+      : '../../bench/corpus/public-corpus.json',
+    import.meta.url,
+  ),
+);
 
 /** The part of the corpus taken from public sources (bench/corpus/PROVENANCE.md). */
 export function publicCorpus(): LabelledValue[] {
-  // From src or from dist: the JSON stays in bench/corpus/ either way.
-  const file = import.meta.url.includes('/dist/')
-    ? PUBLIC_CORPUS
-    : fileURLToPath(new URL('./corpus/public-corpus.json', import.meta.url));
-  const rows = JSON.parse(readFileSync(file, 'utf8')) as Array<[string, string, string, string?]>;
+  const rows = JSON.parse(readFileSync(PUBLIC_CORPUS, 'utf8')) as Array<[string, string, string, string?]>;
   return rows.map(([label, value, source, column]) => ({
     label,
     value,

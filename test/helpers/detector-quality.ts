@@ -1,4 +1,4 @@
-import { BUILTIN_DETECTORS, detectorMatches, piiScanner } from '../src/privacy/index.ts';
+import { BUILTIN_DETECTORS, detectorMatches, piiScanner } from '../../src/privacy/index.ts';
 import { detectorCorpus, type LabelledValue } from './detector-corpus.ts';
 
 export interface DetectorQuality {

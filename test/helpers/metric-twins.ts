@@ -1,4 +1,4 @@
-import type { Grain } from '../src/metrics/index.ts';
+import type { Grain } from '../../src/metrics/index.ts';
 
 /**
  * A metric written by hand on the production schema, with raw ids. Columns: p (period), d (the

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alignTables, spliceSection, writeResults } from '../bench/results-file.ts';
+import { alignTables, spliceSection, writeResults } from './results-file.ts';
 
 const raw = [
   '## Fleet',
