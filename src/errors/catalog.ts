@@ -169,6 +169,16 @@ export const ERROR_CATALOG = {
     exit: 1,
     solve: 'Use a grain of day, week or month, dates as YYYY-MM-DD, and listed dimensions.',
   },
+  FV_PRIVACY_UNSUPPORTED: {
+    exit: 1,
+    solve:
+      "Under differential privacy, ask a count, sum, average or ratio (not a percentile), and give every summed column clamp bounds in the policy's privacy section.",
+  },
+  FV_PRIVACY_BUDGET_SPENT: {
+    exit: 1,
+    solve:
+      'Your privacy budget for this window is spent: repeat a question already answered (free), or wait until the window renews (the message says when).',
+  },
   FV_METRIC_FILTER_UNSAFE: {
     exit: 1,
     solve:

@@ -1,3 +1,9 @@
+import {
+  boundDuckDb,
+  type ContributionBounds,
+  type PartKind,
+  type PerUnitShape,
+} from './contribution-bounds.ts';
 import type { Aggregate, Grain, Measure, MetricDefinition, Where } from './metric-definition.ts';
 import { isWhole, type Population, populations } from './population.ts';
 
@@ -75,6 +81,21 @@ export interface MetricRowsOptions {
    * the row's value is one the filter lists (false for NULL), grouped on like a dimension.
    */
   readonly pieces?: boolean;
+  /**
+   * Differential privacy: bound each unit's contribution in the per-unit step
+   * (contribution-bounds.ts) and give the value's parts, `num` and (for a ratio or an average)
+   * `den`, in place of `value`, to be noised apart.
+   */
+  readonly bounds?: ContributionBounds;
+}
+
+/** The clamp bounds of a summed column (`col` of the base table or `table.col`); undefined: none. */
+export function clampOf(
+  def: MetricDefinition,
+  ref: string,
+  bounds: ContributionBounds,
+): readonly [number, number] | undefined {
+  return bounds.clamp[ref.includes('.') ? ref : `${def.from}.${ref}`];
 }
 
 export interface CompiledMetric {
@@ -196,11 +217,22 @@ export function compileMetric(
 
   // The first step's columns: partial aggregates (p0…), then per side how many rows are behind it.
   const parts: string[] = [];
+  const kinds: PartKind[] = [];
   const keys: string[] = [];
-  const part = (sql: string): string => {
-    if (!parts.includes(sql)) parts.push(sql);
+  const part = (sql: string, kind: PartKind = { kind: 'count' }): string => {
+    if (!parts.includes(sql)) {
+      parts.push(sql);
+      kinds.push(kind);
+    }
     return `p${parts.indexOf(sql)}`;
   };
+  /** A summed column's part kind: its clamp bounds under differential privacy. */
+  const sumKind = (ref: string): PartKind => {
+    const c = opts.bounds ? clampOf(def, ref, opts.bounds) : undefined;
+    return c ? { kind: 'sum', low: c[0], high: c[1] } : { kind: 'sum', low: 0, high: 0 };
+  };
+  /** The average's sum and count, apart, for differential privacy (den only for an average). */
+  let den: ((total: boolean) => string) | undefined;
   const filtered = (agg: string, w: Where | undefined) => (w ? `${agg} FILTER (WHERE ${condition(w)})` : agg);
   const sides = pops.map((p) =>
     part(isWhole(p) ? 'count(*)' : `count(*) FILTER (WHERE ${populationCondition(p)})`),
@@ -229,18 +261,25 @@ export function compileMetric(
       return () => `count(DISTINCT ${x})`;
     }
     if ('sum' in a) {
-      const s = part(filtered(`sum(${columnRef(a.sum)})`, a.where));
+      const s = part(filtered(`sum(${columnRef(a.sum)})`, a.where), sumKind(a.sum));
       return () => `sum(${s})`;
     }
-    const s = part(filtered(`sum(${columnRef(a.avg)})`, a.where));
+    const s = part(filtered(`sum(${columnRef(a.avg)})`, a.where), sumKind(a.avg));
     const c = part(filtered(`count(${columnRef(a.avg)})`, a.where));
+    if (opts.bounds) {
+      den = () => `sum(${c})`;
+      return () => `sum(${s})`;
+    }
     return () => `sum(${s})::DOUBLE / nullif(sum(${c}), 0)`;
   };
   let value: ((total: boolean) => string) | undefined;
   if (valuesWanted) {
     if ('ratio' in m) {
-      const [num, den] = [partial(m.ratio[0]), partial(m.ratio[1])];
-      value = (t) => `(${num(t)})::DOUBLE / nullif(${den(t)}, 0)`;
+      const [num, d] = [partial(m.ratio[0]), partial(m.ratio[1])];
+      if (opts.bounds) {
+        value = num;
+        den = d;
+      } else value = (t) => `(${num(t)})::DOUBLE / nullif(${d(t)}, 0)`;
     } else value = partial(m);
   }
   const day = dayExpr(time, grain === 'month' ? 'day' : grain);
@@ -280,8 +319,23 @@ export function compileMetric(
     const sums = parts.map((_, i) => `sum(p${i}) AS p${i}`);
     reduced = `SELECT ${[`${monthOfDay('period')} AS period`, ...firstKeys, ...sums].join(', ')} FROM (${reduced}) r0 GROUP BY ALL`;
   }
+  if (opts.bounds) {
+    const shape: PerUnitShape = {
+      period: 'period',
+      dims: dimKeys,
+      unit: 'u',
+      keys: keys.map((_, i) => `x${i}`),
+      carried: flagKeys,
+      parts: kinds.map((kind, i) => ({ name: `p${i}`, kind })),
+    };
+    reduced = boundDuckDb(reduced, shape, opts.bounds);
+  }
   const select = (total: boolean) => {
-    const out = value ? [`${value(total)} AS value`] : [];
+    const out = !value
+      ? []
+      : opts.bounds
+        ? [`${value(total)} AS num`, ...(den ? [`${den(total)} AS den`] : [])]
+        : [`${value(total)} AS value`];
     const units = sides.map((s, i) => `${unitsOf(s, total)} AS units${i}`);
     const groupDims = total ? by.map((_, i) => `NULL::VARCHAR AS d${i}`) : dimKeys;
     const groupBy = ['period', ...(total ? [] : dimKeys), ...flagKeys];

@@ -36,12 +36,18 @@ function scaleOf(sensitivity: bigint, epsilon: number): Rational {
  * @example
  * noisyInteger(cryptoRandom, 1234, 3, 0.5); // { value: 1229, halfWidth: 17 }
  */
-export function noisyInteger(rng: RandomSource, x: number, sensitivity: number, epsilon: number): NoisyValue {
+export function noisyInteger(
+  rng: RandomSource,
+  x: number,
+  sensitivity: number,
+  epsilon: number,
+  alpha = ALPHA,
+): NoisyValue {
   if (!Number.isSafeInteger(x)) throw new RangeError('an integer answer is a safe integer');
   if (!Number.isSafeInteger(sensitivity) || sensitivity < 1)
     throw new RangeError('sensitivity is a whole ≥ 1');
   const z = discreteLaplace(rng, scaleOf(BigInt(sensitivity), epsilon));
-  return { value: x + Number(z), halfWidth: laplaceHalfWidth(sensitivity / epsilon) };
+  return { value: x + Number(z), halfWidth: laplaceHalfWidth(sensitivity / epsilon, alpha) };
 }
 
 /** Noise steps per unit of scale: the granularity is the power of two near scale/2^STEPS_BITS. */
@@ -57,14 +63,20 @@ const STEPS_BITS = 20;
  * @example
  * noisyReal(cryptoRandom, 41.7, 10, 1); // { value: 44.21…, halfWidth: 30.0… }
  */
-export function noisyReal(rng: RandomSource, x: number, sensitivity: number, epsilon: number): NoisyValue {
+export function noisyReal(
+  rng: RandomSource,
+  x: number,
+  sensitivity: number,
+  epsilon: number,
+  alpha = ALPHA,
+): NoisyValue {
   if (!Number.isFinite(x)) throw new RangeError('a real answer is finite');
   if (!(sensitivity > 0) || !Number.isFinite(sensitivity)) throw new RangeError('sensitivity is positive');
   const g = 2 ** (Math.ceil(Math.log2(sensitivity / epsilon)) - STEPS_BITS);
   const steps = Math.floor(sensitivity / g) + 1;
   const z = discreteLaplace(rng, scaleOf(BigInt(steps), epsilon));
   const value = (Math.round(x / g) + Number(z)) * g;
-  return { value, halfWidth: laplaceHalfWidth(steps / epsilon) * g };
+  return { value, halfWidth: laplaceHalfWidth(steps / epsilon, alpha) * g };
 }
 
 /**
