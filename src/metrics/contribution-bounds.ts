@@ -63,20 +63,32 @@ export function boundDuckDb(perUnit: string, shape: PerUnitShape, b: Contributio
 /**
  * ClickHouse (18.16: no window functions): LIMIT BY keeps a unit's first maxRows key rows per
  * group; its groups of a period are ranked by a hash of their values, the first maxGroups kept.
+ * The partials are renamed on the way in (`_fv_q…`): ClickHouse reads `least(x, 2) AS x` as a
+ * cyclic alias.
  */
 export function boundClickHouse(perUnit: string, shape: PerUnitShape, b: ContributionBounds): string {
   const group =
-    shape.dims.length > 0 ? `cityHash64(${shape.dims.map((d) => `ifNull(${d}, '')`).join(', ')})` : '0';
+    shape.dims.length > 0
+      ? `cityHash64(${shape.dims.map((d) => `ifNull(${d}, '')`).join(', ')})`
+      : 'toUInt64(0)';
   const keys =
     shape.keys.length > 0 ? `cityHash64(${shape.keys.map((k) => `toString(${k})`).join(', ')})` : '0';
   const cols = [shape.period, ...shape.dims, ...shape.carried, shape.unit, ...shape.keys];
-  const partNames = shape.parts.map((p) => p.name);
+  const renamed = shape.parts.map((p, i) => ({ name: `_fv_q${i}`, kind: p.kind, as: p.name }));
   // Rows first (at most maxRows key rows per unit and group), then the unit's kept groups: those
   // whose hash is among its maxGroups smallest in the period.
-  const rows = `SELECT *, ${group} AS _fv_gh FROM (${perUnit}) ORDER BY ${keys} LIMIT ${b.maxRows} BY ${[shape.period, ...shape.dims, shape.unit].join(', ')}`;
+  const rows = [
+    `SELECT ${[...cols, ...renamed.map((p) => `${p.as} AS ${p.name}`), `${group} AS _fv_gh`].join(', ')}`,
+    `FROM (${perUnit}) ORDER BY ${keys} LIMIT ${b.maxRows} BY ${[shape.period, ...shape.dims, shape.unit].join(', ')}`,
+  ].join(' ');
   const kept = `SELECT ${shape.period}, ${shape.unit}, arraySlice(arraySort(groupUniqArray(_fv_gh)), 1, ${b.maxGroups}) AS _fv_kept FROM (${rows}) GROUP BY ${shape.period}, ${shape.unit}`;
+  const capped = renamed.map(({ name, kind, as }) =>
+    kind.kind === 'count'
+      ? `least(${name}, ${b.maxRows}) AS ${as}`
+      : `greatest(${b.maxRows * kind.low}, least(${name}, ${b.maxRows * kind.high})) AS ${as}`,
+  );
   return [
-    `SELECT ${[...cols.filter((c) => !partNames.includes(c)), ...boundedParts(shape, b, 'least', 'greatest')].join(', ')}`,
+    `SELECT ${[...cols, ...capped].join(', ')}`,
     `FROM (${rows}) ALL INNER JOIN (${kept}) USING (${shape.period}, ${shape.unit})`,
     'WHERE has(_fv_kept, _fv_gh)',
   ].join('\n');
