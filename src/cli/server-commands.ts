@@ -14,7 +14,7 @@ import {
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
-import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
+import { MetricsReader, PrivacyBudget, readMetricsFile } from '../metrics/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
 import {
@@ -208,7 +208,23 @@ export const serveAction: Action = async (out, opts) => {
     };
     await syncOnce();
   }
-  const metrics = await StoreHandle.create(() => MetricsReader.open(storePath, metricsFile));
+  // Under differential privacy each principal's spend is kept beside the signed state (mode 0600)
+  // and each spend is audited; under k-anonymity the file is never written.
+  const budget = new PrivacyBudget(join(dir, 'privacy-budget.json'), (e) =>
+    audit.append({
+      actor: e.principal,
+      action: 'privacy.spend',
+      outcome: 'ok',
+      detail: {
+        metric: e.metric,
+        query: e.query,
+        epsilon: e.epsilon,
+        remaining: e.remaining,
+        window: e.window,
+      },
+    }),
+  );
+  const metrics = await StoreHandle.create(() => MetricsReader.open(storePath, metricsFile, { budget }));
   const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
   let monitor: ExposureMonitor | undefined;
   /** A principal acting above what the signed state gives it: the exposure alarm, with or without the probe. */

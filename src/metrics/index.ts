@@ -4,3 +4,4 @@ export { parseMetrics, readMetricsFile } from './load-metrics.ts';
 export type { Grain, MetricDefinition, MetricsFile } from './metric-definition.ts';
 export { GRAINS } from './metric-definition.ts';
 export { type MetricAnswer, type MetricQuery, MetricsReader, periodStart } from './metrics-reader.ts';
+export { type BudgetReceipt, PrivacyBudget, type SpendEvent } from './privacy-budget.ts';

@@ -305,6 +305,13 @@ export class MetricsReader {
     };
   }
 
+  /** What a principal has left of its privacy budget now; null under k-anonymity or unaccounted. */
+  async budgetOf(principal: string): Promise<BudgetReceipt | null> {
+    return this.privacy.model === 'differential_privacy' && this.budget
+      ? this.budget.remaining(principal, this.privacy)
+      : null;
+  }
+
   /** One value the store keeps about itself (its k, its security-state binding). */
   async meta(key: string): Promise<string | undefined> {
     return (await this.engine.meta()).get(key);

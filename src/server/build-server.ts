@@ -12,6 +12,7 @@ import { detectRegressions } from '../insights/index.ts';
 import { GRAINS, type Grain } from '../metrics/index.ts';
 import { DASHBOARD_FILE, type ExposureState, type ProbeFinding } from '../probe/index.ts';
 import { principalsAboveViewer } from './principals.ts';
+import { registerPrivacyRoute } from './privacy-route.ts';
 import { registerPrometheus } from './prometheus-route.ts';
 import { SessionStore } from './session-store.ts';
 import { SqlGate } from './sql-gate.ts';
@@ -85,6 +86,8 @@ const STATUS: Partial<Record<string, number>> = {
   FV_METRIC_FILTER_UNSAFE: 400,
   FV_METRIC_UNKNOWN: 404,
   FV_METRIC_QUERY: 400,
+  FV_PRIVACY_BUDGET_SPENT: 429,
+  FV_PRIVACY_UNSUPPORTED: 400,
   FV_TOKEN_UNKNOWN: 404,
   FV_USAGE: 400,
   FV_APPROVAL_REQUIRED: 403,
@@ -514,7 +517,7 @@ export async function buildServer(
       };
       const actor = actorOf(req.principal);
       try {
-        const answer = await deps.metrics.query(query);
+        const answer = await deps.metrics.query(query, { principal: actor });
         deps.audit.append({
           actor,
           action: 'metric.query',
@@ -894,6 +897,7 @@ export async function buildServer(
   );
 
   registerPrometheus(app, deps);
+  registerPrivacyRoute(app, deps);
   return app;
 }
 

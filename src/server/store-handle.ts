@@ -1,11 +1,14 @@
-import type { MetricAnswer, MetricDefinition, MetricQuery } from '../metrics/index.ts';
+import type { BudgetReceipt, MetricAnswer, MetricDefinition, MetricQuery } from '../metrics/index.ts';
 import type { GuardedResult, SqlLimits } from '../store/index.ts';
 
 /** What the server reads from the store; a MetricsReader, or a handle that swaps one during syncs. */
 export interface MetricsSource {
   readonly k: number;
   list(): MetricDefinition[];
-  query(q: MetricQuery): Promise<MetricAnswer>;
+  /** Under differential privacy, `principal` pays for the answer from its budget. */
+  query(q: MetricQuery, opts?: { principal?: string }): Promise<MetricAnswer>;
+  /** What a principal has left of its privacy budget; null under k-anonymity. */
+  budgetOf(principal: string): Promise<BudgetReceipt | null>;
   sql(text: string, limits: SqlLimits): Promise<GuardedResult>;
   storeStatus(): Promise<Record<string, unknown>>;
 }
@@ -54,8 +57,12 @@ export class StoreHandle implements MetricsSource {
     return this.current?.list() ?? [];
   }
 
-  async query(q: MetricQuery): Promise<MetricAnswer> {
-    return this.use((r) => r.query(q));
+  async query(q: MetricQuery, opts: { principal?: string } = {}): Promise<MetricAnswer> {
+    return this.use((r) => r.query(q, opts));
+  }
+
+  async budgetOf(principal: string): Promise<BudgetReceipt | null> {
+    return this.use((r) => r.budgetOf(principal));
   }
 
   async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {
