@@ -5,6 +5,7 @@
 // a second admin.
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
@@ -98,6 +99,7 @@ describe('differential privacy', () => {
       audit,
       approvals: new Approvals(state, audit),
       status: () => reader.storeStatus(),
+      webDir: join(process.cwd(), 'dist', 'web'),
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -115,6 +117,7 @@ describe('differential privacy', () => {
       };
     };
     return {
+      base,
       session,
       close: async () => {
         await app.close();
@@ -196,6 +199,42 @@ describe('differential privacy', () => {
       'active_devices',
       'connection_failures',
     ]);
+  }, 300_000);
+
+  it('dashboard: the remaining budget and an error bar on every noised value', async () => {
+    const srv = await server();
+    const browser = await chromium.launch({
+      executablePath: process.env.FV_CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    try {
+      const r = await fetch(`${srv.base}/api/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bob', password: pw.bob }),
+      });
+      const [name = '', value = ''] = String(r.headers.get('set-cookie')).split(';')[0]!.split('=');
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      await context.addCookies([{ name, value, url: srv.base }]);
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      // Straight to one answer: the overview would spend the budget on its tiles.
+      await page.goto(`${srv.base}/#/explore?metric=connection_attempts&grain=week&by=${week}`);
+      await page.locator('[data-testid=answer-table]').waitFor();
+      const note = (await page.getByTestId('privacy-budget').textContent()) ?? '';
+      expect(note).toContain('Differential privacy');
+      expect(note).toMatch(/ε 3 of 4 left this day, renewing \d{4}-\d{2}-\d{2} 00:00 UTC/);
+      const rows = await page.locator('[data-testid=answer-table] tbody tr').count();
+      expect(rows).toBeGreaterThan(0);
+      expect(await page.getByTestId('interval').count()).toBe(rows);
+      expect(await page.locator('#result canvas').first().getAttribute('data-error-bars')).toBe('2');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await srv.close();
+    }
   }, 300_000);
 
   it('switching differential privacy off needs a second admin', async () => {

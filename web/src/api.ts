@@ -7,7 +7,25 @@ export interface Group {
   units: number | null;
   /** A ratio's users per side (`numerator`, `denominator`). */
   sides?: Record<string, number | null>;
-  suppressed: 'none' | 'below_k' | 'complement';
+  suppressed: 'none' | 'below_k' | 'complement' | 'not_released';
+  /** Under differential privacy: each value's 95 % interval (null when not released). */
+  intervals?: Record<string, [number, number] | null>;
+}
+
+/** What a differentially private answer cost the one who asked, and what is left. */
+export interface PrivacyInfo {
+  model: 'differential_privacy';
+  epsilon: number;
+  delta: number;
+  confidence: number;
+  budget?: {
+    spent: number;
+    remaining: number;
+    epsilon: number;
+    window: string;
+    renewsAt: string;
+    cached: boolean;
+  };
 }
 
 export interface Answer {
@@ -22,6 +40,7 @@ export interface Answer {
   outputs: string[];
   groups: Group[];
   totals: Group[];
+  privacy?: PrivacyInfo;
 }
 
 export interface MetricInfo {
