@@ -55,7 +55,8 @@ const normal = (rows: MetricRow[]) =>
             ? null
             : typeof v === 'string' && Number.isNaN(Number(v))
               ? v
-              : Number(v),
+              : // Bounded counts are scaled sums of doubles, added in each engine's order.
+                Math.round(Number(v) * 1e6) / 1e6,
       ),
     )
     .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));

@@ -164,6 +164,8 @@ export function compileClickHouseMetric(
   /** The average's count, apart, for differential privacy. */
   let den: (() => string) | undefined;
   const sides = pops.map((p) => part(isWhole(p) ? 'count()' : `countIf(${populationCondition(p)})`));
+  /** All of a unit's rows in its group: what contribution bounding scales by. */
+  const rowsPart = opts.bounds ? part('count()') : '';
   /**
    * Units behind a first-step column, for a row of the outer step (`is_total` 1 or 0): a group has
    * one row per unit (unless extra keys repeat it), so it counts rows; a period total counts
@@ -265,6 +267,7 @@ export function compileClickHouseMetric(
   ].join('\n');
   if (opts.bounds) {
     const shape: PerUnitShape = {
+      rows: rowsPart,
       period: 'period',
       dims: by.map((_, i) => `_fv_r${i}`),
       unit: '_fv_u',

@@ -237,6 +237,8 @@ export function compileMetric(
   const sides = pops.map((p) =>
     part(isWhole(p) ? 'count(*)' : `count(*) FILTER (WHERE ${populationCondition(p)})`),
   );
+  /** All of a unit's rows in its group: what contribution bounding scales by. */
+  const rowsPart = opts.bounds ? part('count(*)') : '';
   /** Units behind a first-step flag: rows of a group (one per unit) or, for totals, distinct units. */
   const unitsOf = (flag: string, total: boolean) =>
     total || keys.length > 0
@@ -246,7 +248,8 @@ export function compileMetric(
   const partial = (a: Aggregate): ((total: boolean) => string) => {
     if ('count' in a) {
       const c = part(filtered('count(*)', a.where));
-      return () => `CAST(sum(${c}) AS BIGINT)`;
+      // Bounded counts are scaled (contribution-bounds.ts): their sums are not whole.
+      return () => (opts.bounds ? `sum(${c})` : `CAST(sum(${c}) AS BIGINT)`);
     }
     if ('count_distinct' in a) {
       const col = columnRef(a.count_distinct);
@@ -321,6 +324,7 @@ export function compileMetric(
   }
   if (opts.bounds) {
     const shape: PerUnitShape = {
+      rows: rowsPart,
       period: 'period',
       dims: dimKeys,
       unit: 'u',

@@ -29,14 +29,26 @@ export interface PerUnitShape {
   readonly carried: readonly string[];
   /** The partial aggregates, in order, with what each one is. */
   readonly parts: ReadonlyArray<{ readonly name: string; readonly kind: PartKind }>;
+  /** The partial counting all the unit's rows (of this group and period). */
+  readonly rows: string;
 }
 
-/** A unit's partials after bounding: counts at most maxRows, sums within maxRows·[low, high]. */
-function boundedParts(shape: PerUnitShape, b: ContributionBounds, least: string, greatest: string): string[] {
-  return shape.parts.map(({ name, kind }) =>
+/**
+ * A unit's partials after bounding: all scaled by maxRows / its rows when it has more (as if it
+ * had kept maxRows of them, in the same proportions: a ratio's numerator and denominator are
+ * scaled alike, so capping does not bias it), each count then at most maxRows, a sum clamped to
+ * maxRows·[low, high].
+ */
+function boundedParts(
+  parts: ReadonlyArray<{ readonly name: string; readonly kind: PartKind; readonly as: string }>,
+  rows: string,
+  b: ContributionBounds,
+): string[] {
+  const scale = (x: string) => `${x} * ${b.maxRows} / greatest(${rows}, ${b.maxRows})`;
+  return parts.map(({ name, kind, as }) =>
     kind.kind === 'count'
-      ? `${least}(${name}, ${b.maxRows}) AS ${name}`
-      : `${greatest}(${b.maxRows * kind.low}, ${least}(${name}, ${b.maxRows * kind.high})) AS ${name}`,
+      ? `${scale(name)} AS ${as}`
+      : `greatest(${b.maxRows * kind.low}, least(${scale(name)}, ${b.maxRows * kind.high})) AS ${as}`,
   );
 }
 
@@ -53,7 +65,14 @@ export function boundDuckDb(perUnit: string, shape: PerUnitShape, b: Contributio
   const keys = shape.keys.length > 0 ? shape.keys.join(', ') : '0';
   const cols = [shape.period, ...shape.dims, ...shape.carried, shape.unit, ...shape.keys];
   return [
-    `SELECT ${[...cols, ...boundedParts(shape, b, 'least', 'greatest')].join(', ')}`,
+    `SELECT ${[
+      ...cols,
+      ...boundedParts(
+        shape.parts.map((p) => ({ ...p, as: p.name })),
+        shape.rows,
+        b,
+      ),
+    ].join(', ')}`,
     `FROM (${perUnit}) _fv_b`,
     `QUALIFY dense_rank() OVER (PARTITION BY ${shape.period}, ${shape.unit} ORDER BY hash(${group}), ${group}) <= ${b.maxGroups}`,
     `AND row_number() OVER (PARTITION BY ${[shape.period, ...shape.dims, shape.unit].join(', ')} ORDER BY hash(${keys}), ${keys}) <= ${b.maxRows}`,
@@ -82,11 +101,8 @@ export function boundClickHouse(perUnit: string, shape: PerUnitShape, b: Contrib
     `FROM (${perUnit}) ORDER BY ${keys} LIMIT ${b.maxRows} BY ${[shape.period, ...shape.dims, shape.unit].join(', ')}`,
   ].join(' ');
   const kept = `SELECT ${shape.period}, ${shape.unit}, arraySlice(arraySort(groupUniqArray(_fv_gh)), 1, ${b.maxGroups}) AS _fv_kept FROM (${rows}) GROUP BY ${shape.period}, ${shape.unit}`;
-  const capped = renamed.map(({ name, kind, as }) =>
-    kind.kind === 'count'
-      ? `least(${name}, ${b.maxRows}) AS ${as}`
-      : `greatest(${b.maxRows * kind.low}, least(${name}, ${b.maxRows * kind.high})) AS ${as}`,
-  );
+  const rowsAt = shape.parts.findIndex((p) => p.name === shape.rows);
+  const capped = boundedParts(renamed, `_fv_q${rowsAt}`, b);
   return [
     `SELECT ${[...cols, ...capped].join(', ')}`,
     `FROM (${rows}) ALL INNER JOIN (${kept}) USING (${shape.period}, ${shape.unit})`,

@@ -30,7 +30,8 @@ interface Quantity {
 }
 
 function quantity(def: MetricDefinition, a: Aggregate, b: ContributionBounds): Quantity {
-  const rows = b.maxGroups * b.maxRows;
+  // A count is rounded from a scaled (not whole) bounded sum: one more step per group.
+  const rows = b.maxGroups * (b.maxRows + 1);
   if ('sum' in a || 'avg' in a) {
     const ref = 'sum' in a ? a.sum : a.avg;
     const c = clampOf(def, ref, b);
@@ -39,7 +40,7 @@ function quantity(def: MetricDefinition, a: Aggregate, b: ContributionBounds): Q
         'FV_PRIVACY_UNSUPPORTED',
         `metric ${def.name} sums ${ref}, which has no clamp bounds in the policy's privacy section`,
       );
-    return { perPeriod: rows * Math.max(Math.abs(c[0]), Math.abs(c[1])), real: true };
+    return { perPeriod: b.maxGroups * b.maxRows * Math.max(Math.abs(c[0]), Math.abs(c[1])), real: true };
   }
   return { perPeriod: rows, real: false };
 }
@@ -61,7 +62,7 @@ export function dpQuantities(def: MetricDefinition, b: ContributionBounds): Quan
       throw new FvError('FV_PRIVACY_UNSUPPORTED', `metric ${def.name} has an average inside a ratio`);
     return [quantity(def, m.ratio[0], b), quantity(def, m.ratio[1], b)];
   }
-  if ('avg' in m) return [quantity(def, m, b), { perPeriod: b.maxGroups * b.maxRows, real: false }];
+  if ('avg' in m) return [quantity(def, m, b), { perPeriod: b.maxGroups * (b.maxRows + 1), real: false }];
   return [quantity(def, m, b)];
 }
 
