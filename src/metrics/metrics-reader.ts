@@ -4,7 +4,7 @@ import { cryptoRandom } from '../privacy/dp/index.ts';
 import { type GuardedResult, isClickHouseUrl, type SandboxLimits } from '../store/index.ts';
 import { ClickHouseMetricsEngine } from './clickhouse-metrics-engine.ts';
 import { cellKey, checkFilter } from './differencing.ts';
-import { type DpCell, noiseAnswer } from './dp-answer.ts';
+import { type DpCell, dpQuantities, noiseAnswer } from './dp-answer.ts';
 import { DuckDbMetricsEngine } from './duckdb-metrics-engine.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
@@ -206,7 +206,25 @@ export class MetricsReader {
     const { def, by, filters, from, to } = await this.resolve(query);
     let periods = 0;
     for (let t = from; t < to; t = nextPeriod(t, query.grain)) periods++;
-    const rows = await this.engine.metricRows(def, query.grain, by, filters, { from, to }, { bounds: dp });
+    const found = await this.engine.metricRows(def, query.grain, by, filters, { from, to }, { bounds: dp });
+    // Every period of the range gets a total, zero when no row fell in it: a period whose total
+    // were missing would say that nobody, not even one person, had a row then.
+    const width =
+      found[0]?.length ?? 1 + by.length + dpQuantities(def, dp).length + populations(def.measure).length + 1;
+    const rows = [...found];
+    const withTotal = new Set(
+      found.filter((r) => Number(r[r.length - 1]) === 1).map((r) => String(r[0]).slice(0, 10)),
+    );
+    for (let t = from; t < to; t = nextPeriod(t, query.grain)) {
+      if (!withTotal.has(iso(t)))
+        rows.push([
+          iso(t),
+          ...by.map(() => null),
+          ...Array.from({ length: width - by.length - 2 }, () => 0),
+          1,
+        ]);
+    }
+    rows.sort((a, b) => String(a[0]).slice(0, 10).localeCompare(String(b[0]).slice(0, 10)));
     // Each answer may use its share of δ: a window's answers together stay within the policy's δ.
     const delta = dp.delta * (dp.epsilonPerAnswer / dp.epsilon);
     const plan = { epsilon: dp.epsilonPerAnswer, delta, bounds: dp, periods };

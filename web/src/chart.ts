@@ -269,7 +269,9 @@ export function answerTable(answer: Answer): HTMLElement {
           el(
             'summary',
             {},
-            `${hidden.length} suppressed row(s): fewer than ${answer.k} users, or needed to protect one that is`,
+            answer.privacy
+              ? `${hidden.length} row(s) not released: too few users to pass the noisy threshold`
+              : `${hidden.length} suppressed row(s): fewer than ${answer.k} users, or needed to protect one that is`,
           ),
           table(answer, hidden),
         )
