@@ -1,6 +1,6 @@
 import type { ValueKind } from '../policy/index.ts';
-import { clampOf, type MetricRowsOptions } from './compile-sql.ts';
-import { boundClickHouse, type PartKind, type PerUnitShape } from './contribution-bounds.ts';
+import type { MetricRowsOptions } from './compile-sql.ts';
+import { boundClickHouse, clampOf, type PartKind, type PerUnitShape } from './contribution-bounds.ts';
 import type { Aggregate, Grain, MetricDefinition, Where } from './metric-definition.ts';
 import { isWhole, type Population, populations } from './population.ts';
 

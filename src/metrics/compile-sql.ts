@@ -1,6 +1,7 @@
 import {
   boundDuckDb,
   type ContributionBounds,
+  clampOf,
   type PartKind,
   type PerUnitShape,
 } from './contribution-bounds.ts';
@@ -87,15 +88,6 @@ export interface MetricRowsOptions {
    * `den`, in place of `value`, to be noised apart.
    */
   readonly bounds?: ContributionBounds;
-}
-
-/** The clamp bounds of a summed column (`col` of the base table or `table.col`); undefined: none. */
-export function clampOf(
-  def: MetricDefinition,
-  ref: string,
-  bounds: ContributionBounds,
-): readonly [number, number] | undefined {
-  return bounds.clamp[ref.includes('.') ? ref : `${def.from}.${ref}`];
 }
 
 export interface CompiledMetric {

@@ -5,12 +5,23 @@
  * whatever shape the compilers take.
  */
 
+import type { MetricDefinition } from './metric-definition.ts';
+
 /** The bounds the policy sets (policy/privacy-model.ts): rows per group and period, groups per period. */
 export interface ContributionBounds {
   readonly maxRows: number;
   readonly maxGroups: number;
   /** `table.column` → [low, high]: a summed column's values are bounded by these. */
   readonly clamp: Readonly<Record<string, readonly [number, number]>>;
+}
+
+/** The clamp bounds of a summed column (`col` of the base table or `table.col`); undefined: none. */
+export function clampOf(
+  def: MetricDefinition,
+  ref: string,
+  bounds: ContributionBounds,
+): readonly [number, number] | undefined {
+  return bounds.clamp[ref.includes('.') ? ref : `${def.from}.${ref}`];
 }
 
 /** What one partial aggregate of the per-unit step is, so it can be bounded. */

@@ -8,8 +8,7 @@ import {
   type RandomSource,
   releaseGroup,
 } from '../privacy/dp/index.ts';
-import { clampOf } from './compile-sql.ts';
-import type { ContributionBounds } from './contribution-bounds.ts';
+import { type ContributionBounds, clampOf } from './contribution-bounds.ts';
 import type { SuppressedCell } from './k-anonymity.ts';
 import type { Aggregate, MetricDefinition } from './metric-definition.ts';
 import type { MetricRow } from './metrics-engine.ts';

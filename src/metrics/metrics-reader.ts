@@ -206,11 +206,12 @@ export class MetricsReader {
     const { def, by, filters, from, to } = await this.resolve(query);
     let periods = 0;
     for (let t = from; t < to; t = nextPeriod(t, query.grain)) periods++;
+    // Refused before any query: percentiles, sums without clamp bounds.
+    const quantities = dpQuantities(def, dp);
     const found = await this.engine.metricRows(def, query.grain, by, filters, { from, to }, { bounds: dp });
     // Every period of the range gets a total, zero when no row fell in it: a period whose total
     // were missing would say that nobody, not even one person, had a row then.
-    const width =
-      found[0]?.length ?? 1 + by.length + dpQuantities(def, dp).length + populations(def.measure).length + 1;
+    const width = found[0]?.length ?? 1 + by.length + quantities.length + populations(def.measure).length + 1;
     const rows = [...found];
     const withTotal = new Set(
       found.filter((r) => Number(r[r.length - 1]) === 1).map((r) => String(r[0]).slice(0, 10)),
