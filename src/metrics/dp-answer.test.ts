@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../privacy/dp/index.ts';
-import { noiseAnswer } from './dp-answer.ts';
+import { dpQuantities, noiseAnswer } from './dp-answer.ts';
 import { parseMetrics } from './index.ts';
 import { suppress } from './k-anonymity.ts';
 import type { MetricRow } from './metrics-engine.ts';
@@ -111,5 +111,30 @@ describe('differentially private answers', () => {
     const bound = Math.exp(1) / (1 + Math.exp(1));
     expect(right / trials).toBeLessThan(bound + Z * Math.sqrt((bound * (1 - bound)) / trials));
     expect(exact / trials).toBeLessThan(0.01);
+  });
+});
+
+describe('sensitivity of a ratio beside a distinct count of another column', () => {
+  it('a count next to distinct devices takes max_rows rows per device row of a unit', () => {
+    const file = parseMetrics(
+      `version: 1
+privacy_unit: user
+metrics:
+  per_device:
+    measure: { ratio: [ { count: rows }, { count_distinct: device_id } ] }
+    from: connection_events
+    join: { devices: { on: [device_id, id] } }
+    unit: devices.user_id
+    time: ts
+    dimensions: [devices.product_model]
+`,
+      'keyed.metrics.yaml',
+    );
+    const bounds = { maxRows: 3, maxGroups: 2, clamp: {} };
+    expect(dpQuantities(file.metrics.get('per_device')!, bounds).map((q) => q.perPeriod)).toEqual([
+      2 * 3 * 4,
+      2 * 4,
+    ]);
+    expect(dpQuantities(def('fail_rate'), bounds).map((q) => q.perPeriod)).toEqual([2 * 4, 2 * 4]);
   });
 });

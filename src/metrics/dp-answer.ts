@@ -28,9 +28,23 @@ interface Quantity {
   readonly real: boolean;
 }
 
-function quantity(def: MetricDefinition, a: Aggregate, b: ContributionBounds): Quantity {
+/** `col` of the base table or `table.col`, as `table.col`. */
+const qualified = (def: MetricDefinition, ref: string) => (ref.includes('.') ? ref : `${def.from}.${ref}`);
+
+/**
+ * Whether the measure counts distinct values of a column other than the unit: the per-unit step
+ * then has up to maxRows rows per unit and group (one per value), each bounded on its own, so a
+ * count or sum beside it can take maxRows times as much from one unit.
+ */
+function keyed(def: MetricDefinition, aggregates: readonly Aggregate[]): boolean {
+  const unit = qualified(def, def.unit);
+  return aggregates.some((a) => 'count_distinct' in a && qualified(def, a.count_distinct) !== unit);
+}
+
+function quantity(def: MetricDefinition, a: Aggregate, b: ContributionBounds, perUnitRows: number): Quantity {
+  if ('count_distinct' in a) return { perPeriod: b.maxGroups * (b.maxRows + 1), real: false };
   // A count is rounded from a scaled (not whole) bounded sum: one more step per group.
-  const rows = b.maxGroups * (b.maxRows + 1);
+  const rows = b.maxGroups * perUnitRows * (b.maxRows + 1);
   if ('sum' in a || 'avg' in a) {
     const ref = 'sum' in a ? a.sum : a.avg;
     const c = clampOf(def, ref, b);
@@ -39,7 +53,10 @@ function quantity(def: MetricDefinition, a: Aggregate, b: ContributionBounds): Q
         'FV_PRIVACY_UNSUPPORTED',
         `metric ${def.name} sums ${ref}, which has no clamp bounds in the policy's privacy section`,
       );
-    return { perPeriod: b.maxGroups * b.maxRows * Math.max(Math.abs(c[0]), Math.abs(c[1])), real: true };
+    return {
+      perPeriod: b.maxGroups * perUnitRows * b.maxRows * Math.max(Math.abs(c[0]), Math.abs(c[1])),
+      real: true,
+    };
   }
   return { perPeriod: rows, real: false };
 }
@@ -59,10 +76,11 @@ export function dpQuantities(def: MetricDefinition, b: ContributionBounds): Quan
   if ('ratio' in m) {
     if (m.ratio.some((a) => 'avg' in a))
       throw new FvError('FV_PRIVACY_UNSUPPORTED', `metric ${def.name} has an average inside a ratio`);
-    return [quantity(def, m.ratio[0], b), quantity(def, m.ratio[1], b)];
+    const rows = keyed(def, m.ratio) ? b.maxRows : 1;
+    return [quantity(def, m.ratio[0], b, rows), quantity(def, m.ratio[1], b, rows)];
   }
-  if ('avg' in m) return [quantity(def, m, b), { perPeriod: b.maxGroups * (b.maxRows + 1), real: false }];
-  return [quantity(def, m, b)];
+  if ('avg' in m) return [quantity(def, m, b, 1), { perPeriod: b.maxGroups * (b.maxRows + 1), real: false }];
+  return [quantity(def, m, b, 1)];
 }
 
 /** A noised cell: values with their 95 % intervals; hidden when its group was not selected. */
