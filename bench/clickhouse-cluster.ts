@@ -26,6 +26,8 @@ export interface ClickHouseCluster {
   readonly nodes: ReadonlyArray<{
     readonly http: number;
     readonly tcp: number;
+    /** The interserver port replicas fetch parts from (HTTPS only with `tls` and replicas). */
+    readonly inter: number;
     readonly dir: string;
     readonly shard: number;
     readonly replica: number;
@@ -103,6 +105,7 @@ function configXml(opts: {
   user: string;
   password: string;
   zookeeper?: number;
+  interserverPassword: string;
 }): string {
   const replicated = opts.zookeeper !== undefined;
   const shardNumbers = [...new Set(opts.servers.map((s) => s.shard))];
@@ -131,11 +134,19 @@ function configXml(opts: {
     opts.https
       ? `
   <https_port>${opts.https}</https_port>
-  <openSSL><server><certificateFile>${opts.dir}/../tls/server.pem</certificateFile><privateKeyFile>${opts.dir}/../tls/server.key</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile><disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols><preferServerCiphers>true</preferServerCiphers></server></openSSL>`
+  <openSSL><server><certificateFile>${opts.dir}/../tls/server.pem</certificateFile><privateKeyFile>${opts.dir}/../tls/server.key</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile><disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols><preferServerCiphers>true</preferServerCiphers></server><client><loadDefaultCAFile>false</loadDefaultCAFile><caConfig>${opts.dir}/../tls/ca.pem</caConfig><verificationMode>strict</verificationMode><disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols><invalidCertificateHandler><name>RejectCertificateHandler</name></invalidCertificateHandler></client></openSSL>`
       : ''
   }
-  <tcp_port>${opts.tcp}</tcp_port>
-  <interserver_http_port>${opts.inter}</interserver_http_port>
+  <tcp_port>${opts.tcp}</tcp_port>${
+    // With TLS and replicas, replicas fetch parts from each other over HTTPS only, verified
+    // against the run's CA, and with credentials (README, "Interserver TLS").
+    opts.https && replicated
+      ? `
+  <interserver_https_port>${opts.inter}</interserver_https_port>
+  <interserver_http_credentials><user>replication</user><password>${opts.interserverPassword}</password></interserver_http_credentials>`
+      : `
+  <interserver_http_port>${opts.inter}</interserver_http_port>`
+  }
   <interserver_http_host>127.0.0.1</interserver_http_host>
   <max_connections>256</max_connections>
   <keep_alive_timeout>3</keep_alive_timeout>
@@ -291,15 +302,34 @@ async function startZooKeeper(dir: string): Promise<{ port: number; kill(): void
 }
 
 /**
- * Starts a fresh cluster named `fv` with database `fv`: `shardCount` shards, each on `replicas`
- * servers (with more than one, ZooKeeper too and `internal_replication`); `stop()` kills it all
- * and removes its files. As root the servers run as user clickhouse (through runuser), otherwise
- * as the current user. With `tls`, each server also serves HTTPS with a certificate from a CA
- * made for the run.
+ * Starts a cluster as `startOnce` does. A free port is found by binding and releasing it, so on a
+ * busy machine another process may take it before a server binds it: that start is cleaned up
+ * and the cluster started again on new ports (three tries).
  */
 export async function startClickHouseCluster(
   shardCount = 2,
   opts: { tls?: boolean; replicas?: number } = {},
+): Promise<ClickHouseCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(shardCount, opts);
+    } catch (error) {
+      if (attempt >= 3 || !/Address already in use/.test(String((error as Error).message))) throw error;
+    }
+  }
+}
+
+/**
+ * Starts a fresh cluster named `fv` with database `fv`: `shardCount` shards, each on `replicas`
+ * servers (with more than one, ZooKeeper too and `internal_replication`); `stop()` kills it all
+ * and removes its files. As root the servers run as user clickhouse (through runuser), otherwise
+ * as the current user. With `tls`, each server also serves HTTPS with a certificate from a CA
+ * made for the run, and with replicas too, the replicas fetch parts from each other over HTTPS
+ * only (`interserver_https_port`, the peer's certificate checked against that CA, credentials).
+ */
+async function startOnce(
+  shardCount: number,
+  opts: { tls?: boolean; replicas?: number },
 ): Promise<ClickHouseCluster> {
   const root = mkdtempSync(join(tmpdir(), 'fv-ch-'));
   chmodSync(root, 0o755);
@@ -309,6 +339,7 @@ export async function startClickHouseCluster(
   const password = randomBytes(12).toString('hex');
   const reader = 'fv_reader';
   const readerPassword = randomBytes(12).toString('hex');
+  const interserverPassword = randomBytes(12).toString('hex');
   const users = join(root, 'users.xml');
   writeFileSync(users, usersXml(user, password, reader, readerPassword), { mode: 0o640 });
   // The clients' password files: owner-only, outside the servers' folder (which clickhouse owns).
@@ -412,6 +443,7 @@ export async function startClickHouseCluster(
           servers: nodes,
           user,
           password,
+          interserverPassword,
           ...(zookeeper ? { zookeeper: zookeeper.port } : {}),
         }),
       );
@@ -456,7 +488,14 @@ export async function startClickHouseCluster(
     user,
     password,
     reader: { user: reader, password: readerPassword, passwordFile: readerPasswordFile },
-    nodes: nodes.map(({ http, tcp, dir, shard, replica }) => ({ http, tcp, dir, shard, replica })),
+    nodes: nodes.map(({ http, tcp, inter, dir, shard, replica }) => ({
+      http,
+      tcp,
+      inter,
+      dir,
+      shard,
+      replica,
+    })),
     ...(zookeeper ? { zookeeper } : {}),
     kill,
     start: async (i: number) => {

@@ -12,26 +12,26 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
-import { compileClickHouseMetric } from '../src/metrics/compile-clickhouse.ts';
+import { ClickHouseNode } from '../src/engines/clickhouse/clickhouse-node.ts';
 import {
-  compileMetric,
+  clickhouse,
+  metricReadSettings,
+  parseClickHouseUrl,
+  readableTable,
+} from '../src/engines/clickhouse/index.ts';
+import { compileMetric } from '../src/engines/duckdb/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import {
   type Grain,
   type MetricAnswer,
   type MetricDefinition,
-  MetricsReader,
   periodStart,
   readMetricsFile,
 } from '../src/metrics/index.ts';
 import type { ValueKind } from '../src/policy/index.ts';
 import { createKeyFile } from '../src/privacy/index.ts';
 import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
-import {
-  ClickHouseNode,
-  metricReadSettings,
-  parseClickHouseUrl,
-  readableTable,
-  type StoreColumn,
-} from '../src/store/index.ts';
+import type { StoreColumn } from '../src/store/index.ts';
 import { startClickHouseCluster } from './clickhouse-cluster.ts';
 import { legacyCompileMetric } from './legacy-compile.ts';
 import { legacyCompileClickHouseMetric } from './legacy-compile-clickhouse.ts';
@@ -206,7 +206,8 @@ async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
       const r = rangeOf(q.grain);
       const run = (sql: string) => () => node.rows(sql, `compute ${q.def.name}`, settings);
       const before = await timed(run(legacyCompileClickHouseMetric(q.def, q.grain, q.by, [], r, schema)));
-      const after = await timed(run(compileClickHouseMetric(q.def, q.grain, q.by, [], r, schema)));
+      const shape = { grain: q.grain, by: q.by, filters: [], range: r };
+      const after = await timed(run(clickhouse.compile(q.def, shape, schema).sql));
       const t: Timing = {
         metric: q.def.name,
         grain: q.grain,
@@ -228,7 +229,7 @@ async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
 
 /** The dashboard's answers through the reader (k gate included) on one store. */
 async function answers(store: string): Promise<Map<string, { ms: number; answer: MetricAnswer }>> {
-  const reader = await MetricsReader.open(store, metricsFile);
+  const reader = await openMetricsReader(store, metricsFile);
   const out = new Map<string, { ms: number; answer: MetricAnswer }>();
   try {
     for (const q of DASHBOARD_QUERIES) {

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { openStore } from '../src/engines/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../src/privacy/index.ts';
 import { connectSource } from '../src/source/index.ts';
-import { openStore } from '../src/store/index.ts';
 import { runSync } from '../src/sync/index.ts';
 import { spliceSection } from './results-file.ts';
 

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { type MetricAnswer, type MetricQuery, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { type MetricAnswer, type MetricQuery, readMetricsFile } from '../src/metrics/index.ts';
 import { spliceSection } from './results-file.ts';
 
 const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   const ms = (x: number) => (x < 100 ? x.toFixed(1) : Math.round(x).toLocaleString('en-US'));
   try {
-    const kReader = await MetricsReader.open(path, file);
+    const kReader = await openMetricsReader(path, file);
     const exact: MetricAnswer = await kReader.query(rate, { cache: false });
     const kTime = await p50(() => kReader.query(rate, { cache: false }));
     kReader.close();
@@ -116,7 +117,7 @@ async function main(): Promise<void> {
     );
     for (const eps of [1, 0.25]) {
       await setPrivacy(path, eps);
-      const reader = await MetricsReader.open(path, file);
+      const reader = await openMetricsReader(path, file);
       const errors: number[] = [];
       const widths: number[] = [];
       let released = 0;

@@ -13,7 +13,8 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { type MetricAnswer, type MetricQuery, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { type MetricAnswer, type MetricQuery, readMetricsFile } from '../src/metrics/index.ts';
 import { createKeyFile } from '../src/privacy/index.ts';
 import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
 import { changeOnePercent } from './change-one-percent.ts';
@@ -142,7 +143,7 @@ function simulatedRange(grain: string): { from: string; to: string } {
 
 /** Every dashboard query on one store: p50 of 3 uncached runs after one that also gives the answer. */
 async function storeMetrics(store: string, label: string): Promise<MetricRun[]> {
-  const reader = await MetricsReader.open(store, readMetricsFile(metricsFile));
+  const reader = await openMetricsReader(store, readMetricsFile(metricsFile));
   const out: MetricRun[] = [];
   try {
     for (const q of DASHBOARD_QUERIES) {

@@ -8,10 +8,10 @@ import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { DuckDbStore } from '../src/engines/duckdb/index.ts';
 import { MqttSubscriber, StreamIngest } from '../src/ingest/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { keyFromBytes } from '../src/privacy/index.ts';
-import { DuckDbStore } from '../src/store/index.ts';
 import { spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

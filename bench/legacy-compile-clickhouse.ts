@@ -1,7 +1,7 @@
 // The ClickHouse metric compiler as it was before issue 17, kept only so bench/compiler-bench.ts
 // can time it against today's on the same store in the same run. Not used by fleetvault itself.
 
-import type { MetricRowsOptions } from '../src/metrics/compile-sql.ts';
+import type { MetricRowsOptions } from '../src/metrics/index.ts';
 import type { Aggregate, Grain, MetricDefinition, Where } from '../src/metrics/metric-definition.ts';
 import { isWhole, type Population, populations } from '../src/metrics/population.ts';
 import type { ValueKind } from '../src/policy/index.ts';

@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { type MetricQuery, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { guardedSql, lockForAnalysts, readOnlySql } from '../src/store/index.ts';
+import { guardedSql, lockForAnalysts, readOnlySql } from '../src/engines/duckdb/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { type MetricQuery, readMetricsFile } from '../src/metrics/index.ts';
 import { spliceSection } from './results-file.ts';
 
 const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'fv-gate-bench-'));
   const path = join(dir, 'store.duckdb');
   const events = await buildStore(path, users, days);
-  const reader = await MetricsReader.open(
+  const reader = await openMetricsReader(
     path,
     readMetricsFile(join(ROOT, 'examples/demo/fleetvault.metrics.yaml')),
   );

@@ -11,7 +11,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { readMetricsFile } from '../src/metrics/index.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './clickhouse-cluster.ts';
 import { spliceSection } from './results-file.ts';
 
@@ -43,7 +44,7 @@ function syncSeconds(store: string, key: string): number {
 }
 
 async function medianQueryMs(store: string, metric: string): Promise<number> {
-  const reader = await MetricsReader.open(store, readMetricsFile(metricsFile));
+  const reader = await openMetricsReader(store, readMetricsFile(metricsFile));
   try {
     const q = { metric, grain: 'week' as const, by: [], from: '2026-10-01', to: '2026-11-30' };
     await reader.query(q, { cache: false }); // warm-up

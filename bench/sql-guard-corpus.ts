@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { checkPlan, checkSql, lockForAnalysts } from '../src/store/index.ts';
+import { checkPlan, checkSql, lockForAnalysts } from '../src/engines/duckdb/index.ts';
 import { spliceSection } from './results-file.ts';
 import type { CorpusStatement } from './sql-corpus/extract-duckdb-tests.ts';
 

@@ -8,13 +8,14 @@ import { to as copyTo } from 'pg-copy-streams';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { main } from '../src/cli/main.ts';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { appendChunked, DuckDbStore } from '../src/engines/duckdb/index.ts';
+import { openMetricsReader, openStore } from '../src/engines/index.ts';
+import { TokenStore, UserStore } from '../src/identity/index.ts';
+import { readMetricsFile } from '../src/metrics/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { loadKeyFile } from '../src/privacy/index.ts';
-import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { buildServer } from '../src/server/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
-import { appendChunked } from '../src/store/duckdb/duckdb-values.ts';
-import { DuckDbStore, openStore } from '../src/store/index.ts';
 import { runCdc, runSync } from '../src/sync/index.ts';
 import { DASHBOARD_QUERIES, type MetricTiming, PRODUCTION_SQL, STORE_SQL } from './metric-twins.ts';
 
@@ -140,7 +141,7 @@ async function time(fn: () => Promise<unknown>, runs = 7): Promise<number> {
 /** Metric query p50: fleetvault (with k-anonymity) vs hand-written DuckDB vs PostgreSQL. */
 async function metricQueries(): Promise<number> {
   const file = readMetricsFile(metricsFile ?? '');
-  const reader = await MetricsReader.open(storePath, file);
+  const reader = await openMetricsReader(storePath, file);
   const timings: MetricTiming[] = [];
   for (const q of DASHBOARD_QUERIES) {
     const first = await reader.query({ metric: q.metric, grain: q.grain, by: q.by });
@@ -224,7 +225,7 @@ async function http(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fv-bench-http-'));
   const tokens = new TokenStore(join(dir, 'tokens.json'));
   const { token } = tokens.create({ role: 'viewer', name: 'bench', days: 1 });
-  const reader = await MetricsReader.open(storePath, readMetricsFile(metricsFile ?? ''));
+  const reader = await openMetricsReader(storePath, readMetricsFile(metricsFile ?? ''));
   const app = await buildServer({
     metrics: reader,
     tokens,
@@ -267,7 +268,7 @@ async function browser(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fv-bench-ui-'));
   const users = new UserStore(join(dir, 'users.json'));
   const { password } = await users.add('bench', 'viewer');
-  const reader = await MetricsReader.open(storePath, readMetricsFile(metricsFile ?? ''));
+  const reader = await openMetricsReader(storePath, readMetricsFile(metricsFile ?? ''));
   const app = await buildServer({
     metrics: reader,
     tokens: new TokenStore(join(dir, 'tokens.json')),

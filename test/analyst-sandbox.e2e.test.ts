@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
-import { MetricsReader } from '../src/metrics/index.ts';
-import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { TokenStore, UserStore } from '../src/identity/index.ts';
+import type { MetricsReader } from '../src/metrics/index.ts';
+import { buildServer } from '../src/server/index.ts';
 import { SMALL_METRICS, smallStore, WORST_SQL as WORST } from './helpers/small-store.ts';
 
 type App = Awaited<ReturnType<typeof buildServer>>;
@@ -20,7 +22,7 @@ describe('analyst SQL beside metric serving', () => {
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fv-sandbox-'));
-    reader = await MetricsReader.open(await smallStore(), SMALL_METRICS);
+    reader = await openMetricsReader(await smallStore(), SMALL_METRICS);
     const tokens = new TokenStore(join(dir, 'tokens.json'));
     for (const [name, role] of [
       ['viewer', 'viewer'],

@@ -8,8 +8,10 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { buildServer, type Principal, TokenStore, UserStore } from '../src/server/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { type Principal, TokenStore, UserStore } from '../src/identity/index.ts';
+import { readMetricsFile } from '../src/metrics/index.ts';
+import { buildServer } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -346,7 +348,7 @@ describe('two-person rule', () => {
 
   it('API and dashboard: refused alone, proposed, approved by the other admin, then created', async () => {
     const audit = new AuditLog(join(state, 'audit.jsonl'));
-    const reader = await MetricsReader.open(s.store, readMetricsFile(DEMO_METRICS));
+    const reader = await openMetricsReader(s.store, readMetricsFile(DEMO_METRICS));
     const app = await buildServer({
       metrics: reader,
       tokens: new TokenStore(join(state, 'tokens.json')),

@@ -235,8 +235,13 @@ describe('CLI conventions', () => {
     );
     expect(fresh.code, fresh.stderr).toBe(0);
 
-    // Disable: Bob can no longer act, the list says so, the audit has both.
-    const disable = await runCli(['users', 'disable', '--name', 'bob', ...state]);
+    // Disable: an admin signs bob's removal from the signed state (without one it is refused);
+    // Bob can no longer act, the list says so, the audit has both.
+    const alone = await runCli(['users', 'disable', '--name', 'bob', ...state]);
+    expect(alone.code).not.toBe(0);
+    const disable = await runCli(['users', 'disable', '--name', 'bob', '--user', 'alice', ...state], {
+      env: { FLEETVAULT_PASSWORD: newAlice },
+    });
     expect(disable.code, disable.stderr).toBe(0);
     const list = await runCli(['users', 'list', ...state]);
     expect(list.stdout).toMatch(/admin +bob +\(disabled\)/);

@@ -6,7 +6,8 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
-import { ClickHouseStore, type StoreTableSpec } from '../src/store/index.ts';
+import { ClickHouseStore } from '../src/engines/clickhouse/index.ts';
+import type { StoreTableSpec } from '../src/store/index.ts';
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 

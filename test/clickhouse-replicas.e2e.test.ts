@@ -2,12 +2,17 @@
 // server during a sync, during change capture, during an erasure and while the API is served.
 // Every run ends with every row exactly once (each shard's replicas equal, the shards' sum equal
 // to DuckDB's count), the same answers as DuckDB, and the erased people gone from every replica,
-// the one that was down included. (ZooKeeper's loss: README, "When ZooKeeper is gone".)
+// the one that was down included; rows cut by retention stay cut when a replica down during it
+// returns. Then ZooKeeper is killed, before and during a sync: the sync stops with
+// FV_STORE_REPLICATION and writes nothing more, reads go on, and once ZooKeeper is back a sync
+// resumes with every row exactly once (README, "When ZooKeeper is gone").
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
-import { type MetricAnswer, type MetricsFile, MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -26,6 +31,8 @@ let cluster: ClickHouseCluster;
 let s: SyncedStore;
 let file: MetricsFile;
 const outputs: CliRun[] = [];
+/** The demo policy, and from the retention test on the same with a retention window (never weakened). */
+let policyFile = DEMO_POLICY;
 
 const cli = async (args: string[]) => {
   const r = await runCli(args);
@@ -37,7 +44,7 @@ const syncArgs = (store: string, ...extra: string[]) => [
   '--source',
   s.db.url,
   '--policy',
-  DEMO_POLICY,
+  policyFile,
   '--store',
   store,
   '--key-file',
@@ -49,7 +56,7 @@ const forgetArgs = (store: string, userId: string) => [
   '--user-id',
   userId,
   '--policy',
-  DEMO_POLICY,
+  policyFile,
   '--store',
   store,
   '--key-file',
@@ -67,7 +74,7 @@ async function runWhile(args: string[], during: () => Promise<void>): Promise<nu
 
 /** Live rows per table as the store's status reports them. */
 async function counts(store: string): Promise<Record<string, number>> {
-  const reader = await MetricsReader.open(store, file);
+  const reader = await openMetricsReader(store, file);
   try {
     const status = (await reader.storeStatus()) as { tables: Array<{ name: string; rows: number }> };
     return Object.fromEntries(status.tables.map((t) => [t.name, t.rows]));
@@ -96,8 +103,8 @@ function expectSameAnswer(a: MetricAnswer, b: MetricAnswer, label: string): void
 /** The same live rows per table, and the same answers for the metrics, as the DuckDB store. */
 async function expectSameAsDuckDb(store: string, reference: string): Promise<void> {
   expect(await counts(store)).toEqual(await counts(reference));
-  const a = await MetricsReader.open(store, file);
-  const b = await MetricsReader.open(reference, file);
+  const a = await openMetricsReader(store, file);
+  const b = await openMetricsReader(reference, file);
   try {
     for (const metric of METRICS) {
       const q = { metric, grain: 'day' as const, by: [], from: '2026-10-01', to: '2026-11-30' };
@@ -158,6 +165,42 @@ async function someUsers(n: number, offset: number): Promise<string[]> {
       `SELECT u.id FROM users u WHERE u.deleted_at IS NULL AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.id LIMIT ${n} OFFSET ${offset}`,
     )
   ).rows.map((r) => String(r.id));
+}
+
+/** Polls `count` on server `i` until it answers 0 (a returning replica replays ZooKeeper's log). */
+async function untilNone(i: number, count: string, label: string): Promise<void> {
+  const since = Date.now();
+  while (Number(await cluster.query(i, count)) > 0) {
+    expect(Date.now() - since, `${label}: server ${i} still holds the rows`).toBeLessThan(120_000);
+    await wait(100);
+  }
+}
+
+/** Everything a write could change, per server: rows (every version) per table and the bookkeeping. */
+async function storeSnapshot(db: string): Promise<string[]> {
+  return Promise.all(
+    cluster.nodes.map(async (_, i) => {
+      const parts = [];
+      for (const t of TABLES)
+        parts.push(await cluster.query(i, `SELECT '${t}', count() FROM ${db}.${t}__fv_local`));
+      parts.push(await cluster.query(i, `SELECT name, checkpoint FROM ${db}._fv_tables FINAL ORDER BY name`));
+      parts.push(await cluster.query(i, `SELECT key, value FROM ${db}._fv_meta FINAL ORDER BY key`));
+      return parts.join('');
+    }),
+  );
+}
+
+/** Each metric by day, as the dashboard asks, from the read-only user. */
+async function answers(store: string): Promise<MetricAnswer[]> {
+  const reader = await openMetricsReader(store, file);
+  try {
+    const out: MetricAnswer[] = [];
+    for (const metric of METRICS)
+      out.push(await reader.query({ metric, grain: 'day', by: [], from: '2026-10-01', to: '2026-11-30' }));
+    return out;
+  } finally {
+    reader.close();
+  }
 }
 
 describe('ClickHouse with replicas, one server killed', () => {
@@ -306,6 +349,132 @@ describe('ClickHouse with replicas, one server killed', () => {
     process.stdout.write(`erased rows visible on a returning replica for ${visibleFor} ms\n`);
   }, 300_000);
 
+  it('a replica down while retention cuts a table does not bring the cut rows back', async () => {
+    // The events before November fall out of the window, in both stores alike.
+    const days = Math.ceil((Date.now() - Date.UTC(2026, 10, 1)) / 86_400_000);
+    const policy = join(s.dir, 'retention.policy.yaml');
+    const demo = readFileSync(DEMO_POLICY, 'utf8');
+    const before =
+      '    cursor: id                                            # append-only\n    columns:\n      id:          { class: identifier, domain: event }';
+    expect(demo).toContain(before);
+    writeFileSync(
+      policy,
+      demo.replace(
+        before,
+        `    cursor: id\n    retention: { column: ts, days: ${days} }\n    columns:\n      id:          { class: identifier, domain: event }`,
+      ),
+    );
+    // Rows certainly older than the cutoff, whatever the hour the test runs at.
+    const old =
+      "SELECT count() FROM fv.connection_events__fv_local WHERE ts < toDateTime('2026-10-30 00:00:00', 'UTC')";
+    for (let i = 0; i < cluster.nodes.length; i++)
+      expect(Number(await cluster.query(i, old))).toBeGreaterThan(0);
+    policyFile = policy;
+    // One replica of each shard is down while the rows are cut.
+    cluster.kill(1);
+    cluster.kill(3);
+    const expired: number[] = [];
+    try {
+      for (const store of [s.store, cluster.url]) {
+        const r = await cli([...syncArgs(store), '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        expired.push(
+          JSON.parse(r.stdout).tables.find((x: { table: string }) => x.table === 'connection_events')
+            .rowsExpired,
+        );
+      }
+    } finally {
+      await Promise.all([cluster.start(1), cluster.start(3)]);
+    }
+    expect(expired[0]).toBeGreaterThan(0);
+    expect(expired[1]).toBe(expired[0]);
+    for (let i = 0; i < cluster.nodes.length; i++) await untilNone(i, old, 'retention');
+    await caughtUp('fv');
+    for (let i = 0; i < cluster.nodes.length; i++)
+      expect(Number(await cluster.query(i, old)), `server ${i}`).toBe(0);
+    // A sync after the return brings nothing back either.
+    expect((await cli(syncArgs(cluster.url))).code).toBe(0);
+    for (let i = 0; i < cluster.nodes.length; i++)
+      expect(Number(await cluster.query(i, old)), `server ${i}`).toBe(0);
+    await expectEachRowOnce('fv', cluster.url);
+    await expectSameAsDuckDb(cluster.url, s.store);
+  }, 300_000);
+
+  it('ZooKeeper killed before a sync: FV_STORE_REPLICATION, nothing written, reads go on; back, the sync resumes', async () => {
+    const zookeeper = cluster.zookeeper as NonNullable<ClickHouseCluster['zookeeper']>;
+    await s.db.query("UPDATE devices SET firmware_version = '9.9.8', updated_at = now() WHERE id % 11 = 0");
+    const forgotten = (await someUsers(1, 40))[0] as string;
+    await caughtUp('fv');
+    const was = await storeSnapshot('fv');
+    const answered = await answers(cluster.readerUrl);
+    zookeeper.kill();
+    try {
+      for (const args of [syncArgs(cluster.url), forgetArgs(cluster.url, forgotten)]) {
+        const r = await cli(args);
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toContain('error FV_STORE_REPLICATION');
+        expect(r.stderr).toContain('ZooKeeper');
+        expect(r.stderr).not.toContain('FV_STORE_WRITE');
+      }
+      // Nothing written on any server; the dashboard's reads answer as before.
+      expect(await storeSnapshot('fv')).toEqual(was);
+      const during = await answers(cluster.readerUrl);
+      for (const [i, a] of during.entries())
+        expectSameAnswer(a, answered[i] as MetricAnswer, `${METRICS[i]}`);
+      expect(await counts(cluster.readerUrl)).toEqual(await counts(s.store));
+    } finally {
+      await zookeeper.start();
+    }
+    // Right after ZooKeeper's return the replicas are still read-only: the sync waits for them.
+    const r = await cli(syncArgs(cluster.url));
+    expect(r.code, r.stderr).toBe(0);
+    expect((await cli(syncArgs(s.store))).code).toBe(0);
+    await expectEachRowOnce('fv', cluster.url);
+    await expectSameAsDuckDb(cluster.url, s.store);
+  }, 300_000);
+
+  it('ZooKeeper killed during a sync: FV_STORE_REPLICATION, reads go on; back, the sync resumes, each row once', async () => {
+    const zookeeper = cluster.zookeeper as NonNullable<ClickHouseCluster['zookeeper']>;
+    await s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, error_code, rssi, duration_ms, client_ip, app_version) SELECT m.mx + row_number() OVER (), d.id, TIMESTAMPTZ '2026-11-22 08:00:00+00' + g * INTERVAL '1 second', 'fail', 'E8', -70, 300, '10.9.9.7', '4.12.1' FROM (SELECT id FROM devices ORDER BY id LIMIT 300) d CROSS JOIN generate_series(1, 200) g CROSS JOIN (SELECT max(id) AS mx FROM connection_events) m",
+    );
+    await caughtUp('fv');
+    const events = async () => {
+      let n = 0;
+      for (const [i, node] of cluster.nodes.entries())
+        if (node.replica === 1)
+          n += Number(await cluster.query(i, 'SELECT count() FROM fv.connection_events__fv_local'));
+      return n;
+    };
+    const start = await events();
+    let stderr = '';
+    const child = spawn(process.execPath, [BIN, ...syncArgs(cluster.url, '--batch-size', '2000')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    try {
+      // ZooKeeper dies once the first batch of events has landed, with 29 batches to go.
+      while ((await events()) === start) await wait(50);
+      zookeeper.kill();
+      expect(await exited, stderr).toBe(1);
+      expect(stderr).toContain('error FV_STORE_REPLICATION');
+      expect(stderr).toContain('ZooKeeper');
+      expect(stderr).not.toContain('FV_STORE_WRITE');
+      // The dashboard's reads go on while ZooKeeper is gone.
+      expect((await answers(cluster.readerUrl)).length).toBe(METRICS.length);
+    } finally {
+      await zookeeper.start();
+    }
+    const r = await cli(syncArgs(cluster.url));
+    expect(r.code, r.stderr).toBe(0);
+    expect((await cli(syncArgs(s.store))).code).toBe(0);
+    await expectEachRowOnce('fv', cluster.url);
+    await expectSameAsDuckDb(cluster.url, s.store);
+  }, 300_000);
+
   it('serves the API through the death of the server it reads from, with the same answers', async () => {
     const state = join(s.dir, 'serve-state');
     const made = await cli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
@@ -341,7 +510,7 @@ describe('ClickHouse with replicas, one server killed', () => {
       });
       const path =
         '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.firmware_version&from=2026-10-01&to=2026-11-30';
-      const duck = await MetricsReader.open(s.store, file);
+      const duck = await openMetricsReader(s.store, file);
       const want = await duck.query({
         metric: 'connection_failure_rate',
         grain: 'week',

@@ -3,10 +3,8 @@
 // per unit and period, every engine's groups add up to exactly one row per active unit and period.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClickHouseCluster, startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
-import { ClickHouseMetricsEngine } from '../src/metrics/clickhouse-metrics-engine.ts';
-import { DuckDbMetricsEngine } from '../src/metrics/duckdb-metrics-engine.ts';
-import { readMetricsFile } from '../src/metrics/index.ts';
-import type { MetricRow, MetricsEngine } from '../src/metrics/metrics-engine.ts';
+import { clickhouse, duckdb } from '../src/engines/index.ts';
+import { type MetricRow, type MetricsEngine, readMetricsFile } from '../src/metrics/index.ts';
 import { runCli } from './helpers/cli.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -32,8 +30,8 @@ beforeAll(async () => {
   ]);
   expect(r.code, r.stderr).toBe(0);
   engines = [
-    ['duckdb', await DuckDbMetricsEngine.open(s.store)],
-    ['clickhouse', await ClickHouseMetricsEngine.open(cluster.url)],
+    ['duckdb', await duckdb.openReader(s.store)],
+    ['clickhouse', await clickhouse.openReader(cluster.url)],
   ];
 }, 600_000);
 

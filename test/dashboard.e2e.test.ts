@@ -4,8 +4,10 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { TokenStore, UserStore } from '../src/identity/index.ts';
+import { type MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { buildServer } from '../src/server/index.ts';
 import { auditWithApprovals } from './helpers/approvals.ts';
 import type { TestDatabase } from './helpers/pg.ts';
 import { DEMO_METRICS as METRICS, syncedStore } from './helpers/synced-store.ts';
@@ -29,7 +31,7 @@ describe('dashboard in a real browser', () => {
     const users = new UserStore(join(dir, 'users.json'));
     pw.analyst = (await users.add('ana', 'analyst')).password;
     pw.viewer = (await users.add('vic', 'viewer')).password;
-    reader = await MetricsReader.open(store, readMetricsFile(METRICS));
+    reader = await openMetricsReader(store, readMetricsFile(METRICS));
     app = await buildServer({
       metrics: reader,
       tokens: new TokenStore(join(dir, 'tokens.json')),

@@ -9,9 +9,10 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
-import { DuckDbMetricsEngine } from '../src/metrics/duckdb-metrics-engine.ts';
-import { MetricsReader, PrivacyBudget, readMetricsFile } from '../src/metrics/index.ts';
-import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { duckdb, openMetricsReader } from '../src/engines/index.ts';
+import { TokenStore, UserStore } from '../src/identity/index.ts';
+import { PrivacyBudget, readMetricsFile } from '../src/metrics/index.ts';
+import { buildServer } from '../src/server/index.ts';
 import { runCli } from './helpers/cli.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -75,7 +76,7 @@ describe('differential privacy', () => {
     expect(sealed.code, sealed.stderr).toBe(0);
     const r = await sync(dpPolicy);
     expect(r.code, r.stderr).toBe(0);
-    const engine = await DuckDbMetricsEngine.open(s.store);
+    const engine = await duckdb.openReader(s.store);
     const last = await engine.latestDay(readMetricsFile(DEMO_METRICS).metrics.get('connection_attempts')!);
     engine.close();
     week = `&from=${last}&to=${last}`;
@@ -91,7 +92,7 @@ describe('differential privacy', () => {
     const budget = new PrivacyBudget(join(state, 'privacy-budget.json'), (e) =>
       audit.append({ actor: e.principal, action: 'privacy.spend', outcome: 'ok', detail: { ...e } }),
     );
-    const reader = await MetricsReader.open(s.store, readMetricsFile(DEMO_METRICS), { budget });
+    const reader = await openMetricsReader(s.store, readMetricsFile(DEMO_METRICS), { budget });
     const app = await buildServer({
       metrics: reader,
       tokens: new TokenStore(join(state, 'tokens.json')),
@@ -254,7 +255,7 @@ describe('differential privacy', () => {
     expect((await approvals(['approve', id], 'bob')).code).toBe(0);
     const r = await sync(DEMO_POLICY);
     expect(r.code, r.stderr).toBe(0);
-    const reader = await MetricsReader.open(s.store, readMetricsFile(DEMO_METRICS));
+    const reader = await openMetricsReader(s.store, readMetricsFile(DEMO_METRICS));
     expect(reader.privacy).toEqual({ model: 'k_anonymity' });
     reader.close();
   }, 300_000);

@@ -3,14 +3,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { readMetricsFile } from '../src/metrics/index.ts';
 import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
 import { runCli } from './helpers/cli.ts';
 import { dumpStore, queryStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 async function answers(store: string): Promise<string> {
-  const reader = await MetricsReader.open(store, readMetricsFile(DEMO_METRICS));
+  const reader = await openMetricsReader(store, readMetricsFile(DEMO_METRICS));
   try {
     const out: unknown[] = [];
     for (const m of reader.list()) {

@@ -4,14 +4,14 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FILTERED_METRICS_YAML, FILTERED_TWINS, PRODUCTION_SQL, type Twin } from '../bench/metric-twins.ts';
+import { columnRef, fromParts } from '../src/engines/duckdb/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
 import {
-  columnRef,
-  fromParts,
   type Grain,
   type MetricAnswer,
   type MetricDefinition,
   type MetricsFile,
-  MetricsReader,
+  type MetricsReader,
   parseMetrics,
   readMetricsFile,
 } from '../src/metrics/index.ts';
@@ -34,9 +34,9 @@ describe('metrics', () => {
     // events. Removing them from production too makes the raw-id twins answer the same question.
     await db.query('DELETE FROM users WHERE deleted_at IS NOT NULL');
     file = readMetricsFile(METRICS);
-    reader = await MetricsReader.open(store, file);
+    reader = await openMetricsReader(store, file);
     filtered = parseMetrics(FILTERED_METRICS_YAML, 'filtered.metrics.yaml');
-    filteredReader = await MetricsReader.open(store, filtered);
+    filteredReader = await openMetricsReader(store, filtered);
   });
 
   afterAll(async () => {

@@ -6,9 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { DASHBOARD_FILE, ExposureMonitor, KNOWN_ROUTES, probeDeployment } from '../src/probe/index.ts';
-import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { TokenStore, UserStore } from '../src/identity/index.ts';
+import { type MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { ExposureMonitor, KNOWN_ROUTES, probeDeployment } from '../src/probe/index.ts';
+import { buildServer } from '../src/server/index.ts';
 import { auditWithApprovals } from './helpers/approvals.ts';
 import { runCli } from './helpers/cli.ts';
 import type { TestDatabase } from './helpers/pg.ts';
@@ -28,7 +30,7 @@ describe('exposure probe', () => {
 
   beforeAll(async () => {
     ({ db, dir, store, keyFile, canaries } = await syncedStore({ users: 600, days: 5, seed: 3 }));
-    reader = await MetricsReader.open(store, readMetricsFile(DEMO_METRICS));
+    reader = await openMetricsReader(store, readMetricsFile(DEMO_METRICS));
   });
 
   afterAll(async () => {
@@ -50,7 +52,7 @@ describe('exposure probe', () => {
     });
     if (opts.leak) {
       // The mistake this probe exists for: a data route someone registered without access control.
-      app.get('/api/v1/debug/devices', { config: { access: 'public', summary: 'debug' } }, async () =>
+      app.get('/api/v1/debug/devices', { config: { access: 'public' } }, async () =>
         reader.sql('SELECT id, product_model, region FROM devices LIMIT 5', { maxRows: 5, timeoutMs: 5000 }),
       );
     }
@@ -67,8 +69,8 @@ describe('exposure probe', () => {
     expect(report.routesChecked).toBeGreaterThanOrEqual(app.fvRoutes.length);
     // The CLI probes from outside with its own copy of the route table: it must not drift.
     const live = app.fvRoutes
-      .filter((r) => r.summary !== DASHBOARD_FILE)
-      .map(({ method, url, access }) => ({ method, url, access }));
+      .filter((r) => r.kind !== 'static')
+      .map(({ method, url, access, kind }) => ({ method, url, access, kind }));
     expect(new Set(live.map((r) => JSON.stringify(r)))).toEqual(
       new Set(KNOWN_ROUTES.map((r) => JSON.stringify(r))),
     );

@@ -21,10 +21,13 @@ import { dirname, join } from 'node:path';
 import argon2 from 'argon2';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startClickHouseCluster } from '../bench/clickhouse-cluster.ts';
 import { canonical, signedText, stateDigest } from '../src/approvals/approved-state.ts';
-import { Approvals, type StateDoc, seenFile } from '../src/approvals/index.ts';
+import { Approvals, BINDING_META, type StateDoc, seenFile } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
-import { type Principal, UserStore } from '../src/server/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { type Principal, UserStore } from '../src/identity/index.ts';
+import { readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -37,6 +40,7 @@ const STATE_FILES = [
   'states',
   'keys',
   'audit.jsonl',
+  'audit.jsonl.head',
   'tokens.json',
   'users.json',
   'proposals.json',
@@ -1004,7 +1008,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     record('serve without, or with another, approved alert webhook', 'refused FV_STATE_WEAKER');
   });
   it('attempt: state folder and store restored from a backup while today’s audit log is kept', async () => {
-    const files = STATE_FILES.filter((f) => f !== 'audit.jsonl');
+    const files = STATE_FILES.filter((f) => !f.startsWith('audit.jsonl'));
     const backupState = snapshot(files);
     const backupStore = mkdtempSync(join(tmpdir(), 'fv-store-backup-'));
     const storeFiles = [s.store, `${s.store}.wal`].filter((f) => existsSync(f));
@@ -1206,6 +1210,293 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     record(
       'chain cut back to a new bootstrap with a new store',
       'refused FV_STATE_FORK by every other admin’s CLI (per-user seen.json); absent from the webhook record',
+    );
+  });
+  it('attempt: a removed admin puts their file entry back and signs; one admin left bootstraps a second alone', async () => {
+    const restore = snapshot();
+    const before = await dumpStore(s.store);
+    try {
+      // A third admin, approved by two.
+      const proposed = await approvals(
+        ['propose', '--new-user', 'carol', '--role', 'admin', '--reason', 'third admin'],
+        'alice',
+      );
+      expect(proposed.code, proposed.stderr).toBe(0);
+      const pid = proposalId(proposed.stdout);
+      expect((await approvals(['approve', pid], 'bob')).code).toBe(0);
+      const added = await runCli([
+        'users',
+        'add',
+        '--name',
+        'carol',
+        '--role',
+        'admin',
+        '--approval',
+        pid,
+        '--state-dir',
+        state,
+        '--json',
+      ]);
+      expect(added.code, added.stderr).toBe(0);
+      pw.carol = JSON.parse(added.stdout).password;
+      const users = JSON.parse(readFileSync(join(state, 'users.json'), 'utf8')) as Array<{
+        id: string;
+        name: string;
+        disabledAt: string | null;
+      }>;
+      const carolId = `user:${users.find((u) => u.name === 'carol')?.id}`;
+      // Disabling an account above viewer is a signed removal; it needs an admin.
+      const unsigned = await runCli(['users', 'disable', '--name', 'carol', '--state-dir', state]);
+      expect(unsigned.code).not.toBe(0);
+      expect(unsigned.stderr).toContain('FV_USAGE');
+      const disabled = await runCli(
+        ['users', 'disable', '--name', 'carol', '--user', 'bob', '--state-dir', state],
+        as('bob'),
+      );
+      expect(disabled.code, disabled.stderr).toBe(0);
+      expect(current().state.principals?.[carolId]).toBeUndefined();
+      expect(current().state.keys?.[carolId]).toBeUndefined();
+      expect(current().state.credentials?.[carolId]).toBeUndefined();
+      expect(audit()).toContain('"action":"approvals.remove"');
+      // Carol un-disables her own entry by hand and tries to act and to sign.
+      const file = join(state, 'users.json');
+      writeFileSync(
+        file,
+        JSON.stringify(
+          (JSON.parse(readFileSync(file, 'utf8')) as typeof users).map((u) =>
+            u.name === 'carol' ? { ...u, disabledAt: null } : u,
+          ),
+          null,
+          2,
+        ),
+      );
+      const weaker = join(tmpdir(), `weaker-${randomBytes(4).toString('hex')}.yaml`);
+      writeFileSync(weaker, readFileSync(DEMO_POLICY, 'utf8').replace('k: 10', 'k: 3'));
+      const carolProposes = await approvals(['propose', '--policy', weaker, '--reason', 'lower k'], 'carol');
+      expect(carolProposes.code).toBe(1);
+      expect(carolProposes.stderr).toContain('FV_APPROVAL_INVALID');
+      // Alice proposes; carol approves with her own key (she still opens it) in-process: not counted.
+      const aliceProposes = await approvals(['propose', '--policy', weaker, '--reason', 'lower k'], 'alice');
+      expect(aliceProposes.code, aliceProposes.stderr).toBe(0);
+      const viaCli = await approvals(['approve', proposalId(aliceProposes.stdout)], 'carol');
+      expect(viaCli.code).toBe(1);
+      expect(viaCli.stderr).toContain('FV_APPROVAL_INVALID');
+      const direct = new Approvals(state, new AuditLog(join(state, 'audit.jsonl')));
+      const carolKey = direct.keys.unseal(carolId, pw.carol as string);
+      expect(() => direct.approve(proposalId(aliceProposes.stdout), carolKey)).toThrow(/the new version/);
+      expect(current().state.k).toBe(10);
+      expect(current().state.principals?.[carolId]).toBeUndefined();
+      // Bob disables alice: one admin is left, and the bootstrap does not come back.
+      const lastButOne = await runCli(
+        ['users', 'disable', '--name', 'alice', '--user', 'bob', '--state-dir', state],
+        as('bob'),
+      );
+      expect(lastButOne.code, lastButOne.stderr).toBe(0);
+      expect(lastButOne.stderr).toContain('FV_QUORUM_LOST');
+      const second = await runCli([
+        'users',
+        'add',
+        '--name',
+        'mallory',
+        '--role',
+        'admin',
+        '--state-dir',
+        state,
+      ]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain('FV_QUORUM_LOST');
+      expect(JSON.parse(readFileSync(file, 'utf8')).some((u: { name: string }) => u.name === 'mallory')).toBe(
+        false,
+      );
+      // Nor can bob write that bootstrap version himself with the library and his own key.
+      const bobUser = (JSON.parse(readFileSync(file, 'utf8')) as typeof users).find((u) => u.name === 'bob');
+      const bobKey = direct.keys.unseal(`user:${bobUser?.id}`, pw.bob as string);
+      const forged = generateKeyPairSync('ed25519');
+      const cur = current();
+      expect(() =>
+        direct.state.write(
+          {
+            ...cur.state,
+            principals: { ...(cur.state.principals ?? {}), 'user:mallory0001': 'admin' },
+            keys: {
+              ...(cur.state.keys ?? {}),
+              'user:mallory0001': forged.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+            },
+          },
+          bobKey,
+          direct.audit.head(),
+          { bootstrap: true },
+        ),
+      ).toThrow(/the new version/);
+      expect(await dumpStore(s.store)).toBe(before);
+    } finally {
+      delete pw.carol;
+      restore();
+    }
+    record(
+      'removed admin puts their users.json entry back, proposes and approves (CLI and own key)',
+      'refused FV_APPROVAL_INVALID; the key signs nothing the chain counts',
+    );
+    record('one admin left after a removal enrols a second alone', 'refused FV_QUORUM_LOST');
+    record('one admin left writes a bootstrap version with the library', 'refused FV_STATE_TAMPERED');
+  });
+
+  it('attempt: a principal enrolled without a credential digest acts before re-enrolling', async () => {
+    const old = mkdtempSync(join(tmpdir(), 'fv-old-state-'));
+    try {
+      // An admin enrolled the way fleetvault did before credentials were bound (no digest).
+      const users = new UserStore(join(old, 'users.json'));
+      const { record: dave, password } = await users.add('dave', 'admin');
+      const legacy = new Approvals(old, new AuditLog(join(old, 'audit.jsonl')));
+      legacy.enroll(`user:${dave.id}`, 'admin', { bootstrap: true }, 'test', password, {});
+      const env = { env: { FLEETVAULT_PASSWORD: password } };
+      const acts = await runCli(
+        ['approvals', 'seal', '--probe-every', '1m', '--user', 'dave', '--state-dir', old],
+        env,
+      );
+      expect(acts.code).toBe(1);
+      expect(acts.stderr).toContain('FV_PRINCIPAL_REENROL');
+      expect(acts.stderr).toContain('fleetvault approvals reenrol --user dave');
+      const wrong = await runCli(['approvals', 'reenrol', '--user', 'dave', '--state-dir', old], {
+        env: { FLEETVAULT_PASSWORD: 'not-his' },
+      });
+      expect(wrong.code).toBe(1);
+      const reenrol = await runCli(['approvals', 'reenrol', '--user', 'dave', '--state-dir', old], env);
+      expect(reenrol.code, reenrol.stderr).toBe(0);
+      const doc = JSON.parse(readFileSync(join(old, 'approved-state.json'), 'utf8')) as StateDoc;
+      expect(doc.state.credentials?.[`user:${dave.id}`]).toMatch(/^[0-9a-f]{64}$/);
+      const after = await runCli(
+        ['approvals', 'seal', '--probe-every', '1m', '--user', 'dave', '--state-dir', old],
+        env,
+      );
+      expect(after.code, after.stderr).toBe(0);
+    } finally {
+      rmSync(old, { recursive: true, force: true });
+    }
+    record('admin without a credential digest signs before re-enrolling', 'refused FV_PRINCIPAL_REENROL');
+  });
+
+  it('attempt: fleetvault sql against the bound store with an empty state folder', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'fv-sql-state-'));
+    try {
+      const r = await runCli([
+        'sql',
+        'SELECT count(*) AS n FROM devices',
+        '--store',
+        s.store,
+        '--state-dir',
+        other,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('FV_STATE_MISMATCH');
+      const ok = await runCli(['sql', 'SELECT count(*) AS n FROM devices', '--store', s.store]);
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+    record('fleetvault sql with another state folder', 'refused FV_STATE_MISMATCH');
+  });
+
+  it('attempt: a ClickHouse store synced under a fresh state folder and a weaker policy', async () => {
+    const cluster = await startClickHouseCluster(1);
+    try {
+      const bound = await runCli([
+        'sync',
+        '--source',
+        s.db.url,
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        cluster.url,
+        '--key-file',
+        s.keyFile,
+        '--state-dir',
+        state,
+      ]);
+      expect(bound.code, bound.stderr).toBe(0);
+      const look = async () => {
+        const reader = await openMetricsReader(cluster.url, readMetricsFile(DEMO_METRICS));
+        try {
+          const status = (await reader.storeStatus()) as { tables: Array<{ name: string; rows: number }> };
+          const rows = status.tables.map((t) => [t.name, t.rows]);
+          return JSON.stringify([await reader.meta(BINDING_META), rows]);
+        } finally {
+          reader.close();
+        }
+      };
+      const before = await look();
+      expect(JSON.parse(before)[0]).toContain(current().stateId);
+      const weaker = join(tmpdir(), `weaker-${randomBytes(4).toString('hex')}.yaml`);
+      writeFileSync(weaker, readFileSync(DEMO_POLICY, 'utf8').replace('k: 10', 'k: 2'));
+      const fresh = mkdtempSync(join(tmpdir(), 'fv-ch-state-'));
+      const args = (policy: string, dir?: string) => [
+        'sync',
+        '--source',
+        s.db.url,
+        '--policy',
+        policy,
+        '--store',
+        cluster.url,
+        '--key-file',
+        s.keyFile,
+        ...(dir ? ['--state-dir', dir] : []),
+      ];
+      // A new state folder: refused before anything is written, naming both states.
+      const other = await runCli(args(weaker, fresh));
+      expect(other.code).toBe(1);
+      expect(other.stderr).toContain('FV_STATE_MISMATCH');
+      // No --state-dir from another working directory: the store's binding names the real folder.
+      const elsewhere = await runCli(args(weaker), { cwd: fresh });
+      expect(elsewhere.code).toBe(1);
+      expect(elsewhere.stderr).toContain('FV_STATE_WEAKER');
+      const sql = await runCli(['sql', 'SELECT 1', '--store', cluster.url, '--state-dir', fresh]);
+      expect(sql.code).toBe(1);
+      expect(sql.stderr).toContain('FV_STATE_MISMATCH');
+      expect(await look()).toBe(before);
+      rmSync(fresh, { recursive: true, force: true });
+    } finally {
+      await cluster.stop();
+    }
+    record(
+      'ClickHouse store: sync with a fresh state folder and k 2; with no state folder from another directory; sql',
+      'refused FV_STATE_MISMATCH / FV_STATE_WEAKER, store untouched',
+    );
+  });
+  it('attempt: the audit log’s tail cut after the last state and store anchor', async () => {
+    const restore = snapshot();
+    const before = await dumpStore(s.store);
+    try {
+      // Records no signed version and no sync anchors: a viewer token made, a metric read.
+      const made = await runCli([
+        'tokens',
+        'create',
+        '--role',
+        'viewer',
+        '--name',
+        'tail',
+        '--state-dir',
+        state,
+      ]);
+      expect(made.code, made.stderr).toBe(0);
+      const lines = audit().trimEnd().split('\n');
+      const anchored = Math.max(current().audit.records, 0);
+      expect(lines.length).toBeGreaterThan(anchored);
+      writeFileSync(join(state, 'audit.jsonl'), `${lines.slice(0, -1).join('\n')}\n`);
+      const v = await runCli(['audit', 'verify', '--state-dir', state, '--store', s.store]);
+      expect(v.code).toBe(1);
+      expect(v.stdout).toContain('audit.jsonl.head');
+      const q = await runCli(['sql', 'SELECT count(*) FROM devices', '--store', s.store]);
+      expect(q.code).toBe(1);
+      expect(q.stderr).toContain('FV_AUDIT_TRUNCATED');
+      expect((await sync()).stderr).toContain('FV_AUDIT_TRUNCATED');
+      refused(await serve([]), 'FV_AUDIT_TRUNCATED');
+      expect(await dumpStore(s.store)).toBe(before);
+    } finally {
+      restore();
+    }
+    record(
+      'audit log tail cut after the last state and store anchor',
+      'audit verify fails on the head file; sql, sync and serve refused FV_AUDIT_TRUNCATED',
     );
   });
 });

@@ -6,8 +6,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals, type Signer } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
-import { MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
-import { buildServer, TokenStore, UserStore } from '../src/server/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
+import { ERROR_CATALOG } from '../src/errors/index.ts';
+import { TokenStore, UserStore } from '../src/identity/index.ts';
+import { detectRegressions } from '../src/insights/index.ts';
+import { type MetricsReader, readMetricsFile } from '../src/metrics/index.ts';
+import { buildServer } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { enrollToken, enrollUser } from './helpers/enroll.ts';
 import type { TestDatabase } from './helpers/pg.ts';
@@ -57,7 +61,7 @@ describe('HTTP API', () => {
     creds.wrong = `Bearer fvt_${'0'.repeat(12)}_${'A'.repeat(43)}`;
     for (const k of ['viewer', 'analyst', 'admin', 'expired', 'revoked'] as const)
       creds[k] = `Bearer ${creds[k]}`;
-    reader = await MetricsReader.open(store, readMetricsFile(METRICS));
+    reader = await openMetricsReader(store, readMetricsFile(METRICS));
     app = await buildServer({
       metrics: reader,
       tokens,
@@ -257,6 +261,61 @@ describe('HTTP API', () => {
       by: ['product_model', 'region'],
     });
     expect(answer.groups).toEqual(JSON.parse(JSON.stringify(direct.groups)));
+  });
+
+  it('answers carry every field the handler gave: the response schemas drop nothing', async () => {
+    const plain = (v: unknown) => JSON.parse(JSON.stringify(v));
+    const get = async (url: string) => {
+      const res = await call('GET', url, creds.admin);
+      expect(res.statusCode, url).toBe(200);
+      return res.json();
+    };
+    for (const m of readMetricsFile(METRICS).metrics.values()) {
+      const by = m.dimensions.slice(0, 2);
+      const answer = await get(`/api/v1/metrics/${m.name}?grain=week&by=${by.join(',')}`);
+      expect(answer, m.name).toEqual(plain(await reader.query({ metric: m.name, grain: 'week', by })));
+    }
+    expect(await get('/api/v1/regressions')).toEqual(plain(await detectRegressions(reader)));
+    const sql = 'SELECT product_model, count(*) n, min(id) AS first_id FROM devices GROUP BY 1 ORDER BY 1';
+    const rows = await call('POST', '/api/v1/sql', creds.analyst, { sql });
+    expect(rows.json()).toEqual(plain(await reader.sql(sql, { maxRows: 1000, timeoutMs: 5000 })));
+    const { freshnessSeconds: _f, ...status } = await get('/api/v1/status');
+    const { freshnessSeconds: _g, ...direct } = await reader.storeStatus();
+    expect(status).toEqual(plain({ k: 10, ...direct, state: status.state }));
+    expect(status.state.digests.length).toBe(status.state.version);
+    expect((await get('/api/v1/approvals')).proposals).toEqual(plain(approvals.list()));
+    const tokens = new TokenStore(join(dir, 'tokens.json')).list().map(({ hash: _h, ...t }) => t);
+    expect((await get('/api/v1/tokens')).tokens).toEqual(plain(tokens));
+    expect((await get('/api/v1/users')).users).toEqual(
+      plain(users.list().map(({ passwordHash: _p, ...u }) => u)),
+    );
+    expect((await get('/api/v1/audit?limit=50')).records).toEqual(plain(audit.recent(50)));
+  });
+
+  it('publishes OpenAPI 3.1 generated from the route schemas: requests, answers, roles, codes', async () => {
+    const doc = (await call('GET', '/api/v1/openapi.json', creds.viewer)).json();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc['x-error-codes']).toEqual(Object.keys(ERROR_CATALOG));
+    for (const route of app.fvRoutes.filter((r) => r.kind !== 'static')) {
+      const op = doc.paths[route.url.replace(/:([A-Za-z]+)/g, '{$1}')]?.[route.method.toLowerCase()];
+      const cell = `${route.method} ${route.url}`;
+      expect(op?.summary, cell).toBeTruthy();
+      if (route.access === 'public') expect(op.security, cell).toEqual([]);
+      else expect(op['x-fleetvault-role'], cell).toBe(route.access);
+      expect(op.responses['4XX'].content['application/json'].schema.properties.error, cell).toBeDefined();
+      if (route.url !== '/metrics')
+        expect(op.responses['200'].content['application/json'].schema.type, cell).toBe('object');
+      if (
+        route.method === 'POST' &&
+        route.url !== '/api/v1/logout' &&
+        !route.url.endsWith('approve') &&
+        !route.url.endsWith('reject')
+      )
+        expect(op.requestBody.content['application/json'].schema.required, cell).toBeDefined();
+    }
+    expect(doc.paths['/api/v1/metrics/{name}'].get.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['grain', 'by', 'from', 'to', 'filter', 'name']),
+    );
   });
 
   it('rejects bad input with a 4xx that names the field', async () => {
@@ -474,7 +533,7 @@ describe('HTTP API', () => {
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.on('exit', r));
-      reader = await MetricsReader.open(store, readMetricsFile(METRICS));
+      reader = await openMetricsReader(store, readMetricsFile(METRICS));
     }
   });
   it('rate-limits login attempts', async () => {

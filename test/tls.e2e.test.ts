@@ -5,8 +5,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DuckDbStore } from '../src/engines/duckdb/index.ts';
 import { TLS_CIPHERS } from '../src/server/index.ts';
-import { DuckDbStore } from '../src/store/index.ts';
 import { BIN } from './helpers/cli.ts';
 import { DEMO_METRICS } from './helpers/synced-store.ts';
 

@@ -2,11 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
-import { type Principal, ROLES, type Role } from '../server/token-store.ts';
+import { type Principal, ROLES, type Role } from '../identity/index.ts';
 import { AdminKeys, publicKeyText, type Signer, signText, verifyText } from './admin-key.ts';
 import {
   ApprovedState,
   adminsOf,
+  everTwoAdmins,
   grantText,
   type StateDoc,
   signedText,
@@ -123,8 +124,84 @@ export class Approvals {
     return (
       doc.state.principals?.[id] === p.role &&
       doc.state.keys?.[id] !== undefined &&
-      (bound === undefined || bound === p.credential)
+      bound !== undefined &&
+      bound === p.credential
     );
+  }
+
+  /**
+   * A principal the signed state names with its role and key but without its credential's digest
+   * (enrolled before digests existed): refused until it binds it once with its own secret.
+   */
+  needsReenrol(p: Pick<Principal, 'kind' | 'id' | 'role'>): boolean {
+    if (p.role === 'viewer') return false;
+    const state = this.current()?.state;
+    const id = `${p.kind}:${p.id}`;
+    return (
+      state !== undefined &&
+      state.principals?.[id] === p.role &&
+      state.keys?.[id] !== undefined &&
+      state.credentials?.[id] === undefined
+    );
+  }
+
+  /** The refusal for such a principal, naming what to run. */
+  reenrolError(p: Pick<Principal, 'kind' | 'id' | 'name' | 'role'>): FvError {
+    const how =
+      p.kind === 'user' ? `--user ${p.name} (password in FLEETVAULT_PASSWORD)` : '--token <its token>';
+    return new FvError(
+      'FV_PRINCIPAL_REENROL',
+      `${p.kind}:${p.id} (${p.role}) was enrolled before the signed state bound credentials: run \`fleetvault approvals reenrol ${how}\` once`,
+    );
+  }
+
+  /**
+   * Re-enrolment: a principal the signed state names without a credential digest binds its own,
+   * signed with its own key (unsealed with its secret, so only its holder can).
+   */
+  reenrol(p: Principal, secret: string): StateDoc {
+    const id = `${p.kind}:${p.id}`;
+    const doc = this.requireSigned();
+    if (!this.needsReenrol(p) || p.credential === undefined)
+      throw new FvError(
+        'FV_USAGE',
+        `${id} needs no re-enrolment: the signed state already binds its credential`,
+      );
+    const signer = this.keys.unseal(id, secret);
+    if (publicKeyText(signer.key) !== doc.state.keys?.[id])
+      throw new FvError(
+        'FV_APPROVAL_INVALID',
+        `the signing key of ${id} is not the one the signed state names`,
+      );
+    const next = mergeState(doc.state, { credentials: { [id]: p.credential } });
+    return this.write(next, signer, {}, 'approvals.reenrol', { principal: id });
+  }
+
+  /** Whether two admins ever existed here: from then on the bootstrap never returns. */
+  everTwoAdmins(): boolean {
+    return everTwoAdmins(this.state.history());
+  }
+
+  /**
+   * Removes a principal above viewer from the signed state (a revoked token, a disabled account): a
+   * new version without its role, key and credential digest, one admin's signature (removing is
+   * stronger). Its file entry put back by hand is then an unapproved principal. Undefined when the
+   * signed state does not name it (a viewer, or no signed state).
+   */
+  remove(id: string, by: Signer): StateDoc | undefined {
+    const doc = this.current();
+    if (!doc || doc.state.principals?.[id] === undefined) return undefined;
+    const drop = <T>(m: Readonly<Record<string, T>>) =>
+      Object.fromEntries(Object.entries(m).filter(([k]) => k !== id));
+    const { principals, keys, credentials } = doc.state;
+    const next: SecurityState = {
+      ...doc.state,
+      principals: drop(principals ?? {}),
+      ...(keys ? { keys: drop(keys) } : {}),
+      ...(credentials ? { credentials: drop(credentials) } : {}),
+    };
+    const left = adminsOf(next).length;
+    return this.write(next, by, {}, 'approvals.remove', { principal: id, admins: left });
   }
 
   /** Principals above viewer in the files that the signed state does not name with that role. */
@@ -152,6 +229,7 @@ export class Approvals {
     const doc = this.current();
     if (doc?.state.principals?.[id] !== 'admin')
       throw new FvError('FV_APPROVAL_INVALID', `${id} is not an admin in the signed security state`);
+    if (this.needsReenrol(p)) throw this.reenrolError(p);
     const signer = this.keys.unseal(id, secret);
     if (publicKeyText(signer.key) !== doc.state.keys?.[id])
       throw new FvError(
@@ -391,7 +469,13 @@ export class Approvals {
       }
       return { approval: approvalId, bootstrap: false };
     }
-    if (adminsOf(approved).length < 2) return { bootstrap: true };
+    if (adminsOf(approved).length < 2) {
+      if (!this.everTwoAdmins()) return { bootstrap: true };
+      throw new FvError(
+        'FV_QUORUM_LOST',
+        `creating a ${req.role} ${req.type} needs two admins' approval, and the signed state has one admin left after two existed: the bootstrap does not return`,
+      );
+    }
     throw new FvError(
       'FV_APPROVAL_REQUIRED',
       `creating a ${req.role} ${req.type} needs a second admin's approval: propose it with \`fleetvault approvals propose --new-${req.type} ${req.name} --role ${req.role}\` (or POST /api/v1/approvals), then create it with --approval <id> once approved`,

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FvError } from '../errors/index.ts';
-import { ROLES } from '../server/token-store.ts';
+import { ROLES } from '../identity/index.ts';
 import { type Signer, signText, verifyText } from './admin-key.ts';
 import { compareStates, type SecurityState } from './security-state.ts';
 
@@ -117,8 +117,9 @@ export function transitionWeaker(prev: SecurityState, next: SecurityState): bool
     if (next.keys?.[id] !== undefined && next.keys[id] !== key) return true;
   }
   // A bound credential replaced or forgotten: only an enrollment with a grant may do that.
+  // (Forgotten together with its principal is a removal: stronger.)
   for (const [id, c] of Object.entries(prev.credentials ?? {})) {
-    if (next.credentials?.[id] !== c) return true;
+    if (next.credentials?.[id] !== c && next.principals?.[id] !== undefined) return true;
   }
   for (const [id, key] of Object.entries(next.keys ?? {})) {
     if (prev.keys?.[id] === undefined && key && !(id in (next.principals ?? {}))) return true;
@@ -137,13 +138,39 @@ const tampered = (path: string, why: string) =>
     `${path}: ${why}. It was not written by fleetvault from two admins' signatures; restore the state folder from backup`,
   );
 
+/** Whether any version of a history named two admins: from then on the bootstrap never returns. */
+export const everTwoAdmins = (docs: readonly StateDoc[]) => docs.some((d) => adminsOf(d.state).length >= 2);
+
+/**
+ * Whether `next` only binds credentials that `before` named no digest for, each by its own
+ * principal (a re-enrolment: the signer proved its secret by unsealing its own key).
+ */
+function selfBound(before: SecurityState, next: SecurityState, signers: Set<string>): boolean {
+  const added = Object.keys(next.credentials ?? {}).filter((id) => before.credentials?.[id] === undefined);
+  if (added.length === 0 || added.some((id) => !signers.has(id))) return false;
+  const expected = {
+    ...before,
+    credentials: {
+      ...(before.credentials ?? {}),
+      ...Object.fromEntries(added.map((id) => [id, next.credentials?.[id]])),
+    },
+  };
+  return canonical(expected) === canonical(next);
+}
+
 /**
  * Checks one version against the one before (TUF-style): same state id, next version, the
  * previous digest, and enough valid signatures by keys the previous version names. Weakening
  * needs two different admins (directly, or through a two-admin grant for a new principal);
- * anything else one; while fewer than two admins exist, a new principal may sign its own entry.
+ * anything else one; while fewer than two admins exist, and never two existed (`everTwo`), a new
+ * principal may sign its own entry.
  */
-export function verifyTransition(prev: StateDoc | undefined, doc: StateDoc, where: string): void {
+export function verifyTransition(
+  prev: StateDoc | undefined,
+  doc: StateDoc,
+  where: string,
+  everTwo = false,
+): void {
   if (doc.format !== 'fleetvault-state-v2') throw tampered(where, 'not a signed state');
   if (stateDigest(doc.stateId, doc.version, doc.prev, doc.state) !== doc.digest)
     throw tampered(where, 'its content does not match its digest (edited by hand)');
@@ -186,6 +213,7 @@ export function verifyTransition(prev: StateDoc | undefined, doc: StateDoc, wher
   };
   if (!transitionWeaker(before, doc.state)) {
     if ([...signers].some((s) => prevAdmins.includes(s))) return;
+    if (selfBound(before, doc.state, signers)) return;
     throw tampered(where, 'no admin of the version before signed it');
   }
   const admins = [...signers].filter((s) => prevAdmins.includes(s));
@@ -222,7 +250,7 @@ export function verifyTransition(prev: StateDoc | undefined, doc: StateDoc, wher
       `its grant for ${g.principal} does not carry two admins' signatures for exactly that change`,
     );
   }
-  if (doc.bootstrap && prevAdmins.length < 2 && added.length === 1) {
+  if (doc.bootstrap && prevAdmins.length < 2 && !everTwo && added.length === 1) {
     const id = added[0] as string;
     const expected = withCredential(
       {
@@ -284,7 +312,7 @@ export class ApprovedState {
     const docs: StateDoc[] = [];
     for (const f of files) {
       const doc = this.parse(join(this.historyDir, f));
-      verifyTransition(docs[docs.length - 1], doc, join(this.historyDir, f));
+      verifyTransition(docs[docs.length - 1], doc, join(this.historyDir, f), everTwoAdmins(docs));
       docs.push(doc);
     }
     const head = this.parse(this.path);
@@ -334,7 +362,7 @@ export class ApprovedState {
       audit: { ...audit, sig: signText(first, auditText(stateId, version, audit)) },
       signedAt: new Date().toISOString(),
     };
-    verifyTransition(cur, doc, 'the new version');
+    verifyTransition(cur, doc, 'the new version', everTwoAdmins(this.history()));
     if (!existsSync(this.historyDir)) mkdirSync(this.historyDir, { recursive: true, mode: 0o700 });
     const body = `${JSON.stringify(doc, null, 2)}\n`;
     const file = join(this.historyDir, `${String(version).padStart(8, '0')}.json`);

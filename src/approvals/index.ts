@@ -1,6 +1,12 @@
 export { AdminKeys, publicKeyText, type Signer } from './admin-key.ts';
 export { Approvals, type PrincipalGrant, type ProposalView } from './approvals.ts';
-export { ApprovedState, type AuditHead, type StateDoc, verifyTransition } from './approved-state.ts';
+export {
+  ApprovedState,
+  type AuditHead,
+  adminsOf,
+  type StateDoc,
+  verifyTransition,
+} from './approved-state.ts';
 export {
   type PrincipalRequest,
   type Proposal,

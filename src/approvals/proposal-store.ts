@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { FvError } from '../errors/index.ts';
-import { JsonFile } from '../server/json-file.ts';
-import type { Role } from '../server/token-store.ts';
+import type { Role } from '../identity/index.ts';
+import { JsonFile } from '../identity/index.ts';
 import type { SecurityState } from './security-state.ts';
 
 /** A new token or account above viewer, to be created once after approval. */

@@ -1,3 +1,4 @@
+import { ROLES, type Role } from '../identity/index.ts';
 import {
   CLASS_RULES,
   type ColumnAction,
@@ -5,7 +6,6 @@ import {
   type OnDetect,
   type Policy,
 } from '../policy/index.ts';
-import { ROLES, type Role } from '../server/token-store.ts';
 import { comparePrivacy } from './privacy-state.ts';
 
 /** How one column travels, as far as protection goes. */

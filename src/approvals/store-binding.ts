@@ -158,6 +158,7 @@ export function requireAuditAnchors(approvals: Approvals, binding: StoreBinding 
   const anchors = [
     ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
     ...(binding && binding.stateId === doc?.stateId ? [{ what: 'the store', ...binding.audit }] : []),
+    ...AuditLog.headAnchors(approvals.audit.path),
   ];
   const lines = AuditLog.lines(approvals.audit.path);
   const v = AuditLog.verifyAnchored(approvals.audit.path, anchors, lines);

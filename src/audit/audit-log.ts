@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 
 /** One audited event. `detail` names what was asked (metric, parameters, counts), never result data. */
 export interface AuditEvent {
@@ -78,7 +88,44 @@ export class AuditLog {
     const base = { seq: prev.seq + 1, ts: new Date().toISOString(), prev: prev.hash, ...event };
     const record: AuditRecord = { ...base, hash: hashOf(base) };
     appendFileSync(this.path, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+    this.anchorHead(record);
     return record;
+  }
+
+  /** Where every append records the log's head (`<log>.head`): a tail cut after it is seen. */
+  static headPath(path: string): string {
+    return `${path}.head`;
+  }
+
+  /** The head the last append recorded; undefined when none was (a log from before head files). */
+  static readHead(path: string): { records: number; hash: string } | undefined {
+    try {
+      const h = JSON.parse(readFileSync(AuditLog.headPath(path), 'utf8')) as {
+        records?: unknown;
+        hash?: unknown;
+      };
+      if (typeof h.records === 'number' && typeof h.hash === 'string')
+        return { records: h.records, hash: h.hash };
+    } catch {
+      // missing or unreadable: the signed state's and the store's anchors still hold
+    }
+    return undefined;
+  }
+
+  /** Replaced atomically, never moved back (a slower process appending beside this one keeps the newer). */
+  private anchorHead(record: AuditRecord): void {
+    const file = AuditLog.headPath(this.path);
+    if ((AuditLog.readHead(this.path)?.records ?? 0) >= record.seq) return;
+    writeFileSync(`${file}.${process.pid}.tmp`, JSON.stringify({ records: record.seq, hash: record.hash }), {
+      mode: 0o600,
+    });
+    renameSync(`${file}.${process.pid}.tmp`, file);
+  }
+
+  /** The anchors every check uses besides the signed state's and the store's: the head file. */
+  static headAnchors(path: string): Array<{ what: string; records: number; hash: string }> {
+    const h = AuditLog.readHead(path);
+    return h ? [{ what: `the head file ${AuditLog.headPath(path)}`, ...h }] : [];
   }
 
   /** The newest records, newest first. */

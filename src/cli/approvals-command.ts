@@ -1,62 +1,20 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import {
   type Difference,
   guardSeen,
   type ProposalView,
   policyState,
   type SecurityState,
-  type Signer,
 } from '../approvals/index.ts';
 import { FvError } from '../errors/index.ts';
-import { isLoopback, type Principal, parseListen, ROLES, type Role, resolveListen } from '../server/index.ts';
+import { ROLES, type Role } from '../identity/index.ts';
+import { isLoopback } from '../net/index.ts';
+import { parseListen, resolveListen } from '../server/index.ts';
+import { actingAdmin, identify } from './acting-admin.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import type { Output } from './output.ts';
 import { parseProbeInterval, parseWebhook, stateFiles } from './server-commands.ts';
-
-/**
- * Who is acting: an admin account (`--user`, password from FLEETVAULT_PASSWORD or --password-stdin)
- * or an admin token (`--token` or FLEETVAULT_TOKEN). The two-person rule compares these ids.
- */
-async function actingAdmin(
-  opts: Record<string, unknown>,
-  files: ReturnType<typeof stateFiles>,
-): Promise<Signer> {
-  const token = (opts.token as string | undefined) ?? process.env.FLEETVAULT_TOKEN;
-  let who: Principal | undefined;
-  let secret = '';
-  if (opts.user !== undefined) {
-    const password =
-      opts.passwordStdin === true
-        ? readFileSync(0, 'utf8').replace(/\r?\n$/, '')
-        : process.env.FLEETVAULT_PASSWORD;
-    if (!password)
-      throw new FvError(
-        'FV_USAGE',
-        `give the password of ${String(opts.user)} in FLEETVAULT_PASSWORD or with --password-stdin`,
-      );
-    who = await files.users.verify(String(opts.user), password);
-    secret = password;
-  } else if (token) {
-    const r = files.tokens.authenticate(`Bearer ${token}`);
-    who = r.ok ? r.principal : undefined;
-    secret = token;
-  } else {
-    throw new FvError(
-      'FV_USAGE',
-      'say who you are: --user <admin name> (password in FLEETVAULT_PASSWORD) or --token <admin token>',
-    );
-  }
-  if (who?.role !== 'admin' || !files.approvals.admits(who)) {
-    files.audit.append({ actor: 'cli', action: 'approvals.auth', outcome: 'refused' });
-    throw new FvError(
-      'FV_APPROVAL_INVALID',
-      'those credentials are not an active admin’s in the signed security state',
-    );
-  }
-  // The admin's own key, opened with their own secret: nobody else's files can sign for them.
-  return files.approvals.signer(who, secret);
-}
 
 function printDifferences(out: Output, diffs: readonly Difference[]): void {
   for (const d of diffs) out.line(`    ${d.field}: ${d.approved}  ->  ${d.configured}`);
@@ -207,5 +165,22 @@ export const approvalsStateAction: Action = async (out, opts) => {
       : {}),
     state: doc?.state ?? {},
   });
+  return 0;
+};
+
+/**
+ * A principal enrolled before the signed state bound credentials binds its own once: its secret
+ * opens its own key, which signs the version that adds its credential's digest.
+ */
+export const approvalsReenrolAction: Action = async (out, opts) => {
+  const files = checkedStateFiles(opts);
+  const { who, secret } = await identify(opts, files);
+  if (!who) {
+    files.audit.append({ actor: 'cli', action: 'approvals.reenrol', outcome: 'refused' });
+    throw new FvError('FV_APPROVAL_INVALID', 'wrong user name, password or token');
+  }
+  const doc = files.approvals.reenrol(who, secret);
+  if (out.json) out.data({ principal: `${who.kind}:${who.id}`, version: doc.version });
+  out.line(`${who.kind}:${who.id} (${who.role}) re-enrolled: version ${doc.version} binds its credential.`);
   return 0;
 };

@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type Approvals, BINDING_META, checkStoreBinding, readBinding } from '../approvals/index.ts';
+import { type Approvals, checkStoreBinding } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { engineFor, openMetricsReader, openStore } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
-import { GRAINS, type Grain, MetricsReader, readMetricsFile } from '../metrics/index.ts';
+import { GRAINS, type Grain, readMetricsFile } from '../metrics/index.ts';
 import { formatProblems, hasErrors, type Policy, type Problem, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
 import { pgLoader, simulate } from '../sim/index.ts';
@@ -21,14 +22,7 @@ import {
   PUBLICATION_NAME,
   suggestPolicy,
 } from '../source/index.ts';
-import {
-  ingestedRows,
-  ingestedRowsError,
-  isClickHouseUrl,
-  openStore,
-  readOnlySql,
-  type Store,
-} from '../store/index.ts';
+import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
 import { forget, runCdc, runSync, SYNC_BATCH } from '../sync/index.ts';
 import {
   DEFAULT_KEY_FILE,
@@ -48,6 +42,7 @@ import {
   approvalsIn,
   bindStoreForSync,
   requirePolicyApproved,
+  requireStoreState,
   stateDirFor,
   storeBinding,
 } from './state-guard.ts';
@@ -233,7 +228,7 @@ export const syncAction: Action = async (out, opts) => {
   // Checked before the store is opened for writing: a refused sync leaves it untouched.
   checkStoreBinding(binding, approvals, storePath, true);
   requirePolicyApproved(policy, approvals, 'cli');
-  if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
+  for (const f of engineFor(storePath).files(storePath)) ensurePrivateDir(dirname(f));
   const store = await openStore(storePath);
   try {
     await bindStoreForSync(store, storePath, policy, approvals, 'cli');
@@ -311,16 +306,6 @@ async function refuseLosingIngested(store: Store, policy: Policy, full: boolean,
 /** `fleetvault sql` takes the analyst path on every store, with one minute instead of five seconds. */
 const CLI_SQL_TIMEOUT_MS = 60_000;
 
-/** On ClickHouse: checked, read-only, capped in memory, rows read and time. */
-async function clickHouseSql(url: string, text: string, maxRows: number) {
-  const reader = await MetricsReader.open(url, { file: '', privacyUnit: 'user', metrics: new Map() });
-  try {
-    return await reader.sql(text, { maxRows, timeoutMs: CLI_SQL_TIMEOUT_MS });
-  } finally {
-    reader.close();
-  }
-}
-
 export const sqlAction: Action = async (out, opts, args) => {
   const text = args.join(' ').trim();
   if (!text)
@@ -330,10 +315,9 @@ export const sqlAction: Action = async (out, opts, args) => {
     );
   const storeAt = readStorePath(opts.store, (l) => out.warn(l));
   requireStoreFile(storeAt);
+  await requireStoreState(storeAt, opts);
   const maxRows = intOpt(opts.maxRows, 'max-rows', 1000);
-  const result = isClickHouseUrl(storeAt)
-    ? await clickHouseSql(storeAt, text, maxRows)
-    : await readOnlySql(storeAt, text, { maxRows, timeoutMs: CLI_SQL_TIMEOUT_MS });
+  const result = await engineFor(storeAt).sql(storeAt, text, { maxRows, timeoutMs: CLI_SQL_TIMEOUT_MS });
   if (out.json) {
     out.data(result);
     return 0;
@@ -408,10 +392,9 @@ export const metricsQueryAction: Action = async (out, opts, args) => {
   }
   const storePath = readStorePath(opts.store, (l) => out.warn(l));
   requireStoreFile(storePath);
-  const reader = await MetricsReader.open(storePath, file);
+  await requireStoreState(storePath, opts);
+  const reader = await openMetricsReader(storePath, file);
   try {
-    const binding = readBinding(await reader.meta(BINDING_META));
-    checkStoreBinding(binding, approvalsIn(stateDirFor({ ...opts, store: storePath }, binding)), storePath);
     const answer = await reader.query({
       metric: args[0] ?? '',
       grain: grain as Grain,

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { engineFor } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
-import { isClickHouseUrl } from '../store/index.ts';
 
 /** Local state lives in one folder, readable by its owner only. */
 export const STATE_DIR = '.fleetvault';
@@ -78,6 +78,11 @@ export function untilStopped(): Promise<void> {
 
 /** A DuckDB store a command only reads must exist: opening would otherwise fail with DuckDB's text. */
 export function requireStoreFile(path: string): void {
-  if (isClickHouseUrl(path) || existsSync(path)) return;
+  if (
+    engineFor(path)
+      .files(path)
+      .every((f) => existsSync(f))
+  )
+    return;
   throw new FvError('FV_STORE_MISSING', `store ${path} does not exist`);
 }

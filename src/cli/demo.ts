@@ -5,23 +5,14 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { Approvals } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { engineFor, openMetricsReader } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
-import { MetricsReader, readMetricsFile } from '../metrics/index.ts';
+import { principalCredentials, principalsAboveViewer, TokenStore, UserStore } from '../identity/index.ts';
+import { readMetricsFile } from '../metrics/index.ts';
 import { type Policy, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile, type MasterKey } from '../privacy/index.ts';
-import {
-  buildServer,
-  listenError,
-  parseListen,
-  principalCredentials,
-  principalsAboveViewer,
-  requirePortFree,
-  resolveListen,
-  TokenStore,
-  UserStore,
-} from '../server/index.ts';
+import { buildServer, listenError, parseListen, requirePortFree, resolveListen } from '../server/index.ts';
 import { pgliteLoader, simulate } from '../sim/index.ts';
-import { DuckDbStore } from '../store/index.ts';
 import { runSync } from '../sync/index.ts';
 import { type Action, intOpt, requireApprovedPolicy } from './commands.ts';
 import { DEMO_DIR, ensurePrivateDir, packageRoot, untilStopped } from './defaults.ts';
@@ -169,7 +160,7 @@ async function simulateAndSync(
     }
     await server.start();
     const url = `postgres://postgres@${server.getServerConn()}/postgres`;
-    const store = await DuckDbStore.open(o.storePath);
+    const store = await engineFor(o.storePath).openStore(o.storePath);
     try {
       out.line('  syncing through the policy …');
       const result = await runSync({
@@ -216,7 +207,7 @@ async function serveDashboard(
     },
     'demo',
   );
-  const metrics = await MetricsReader.open(o.storePath, readMetricsFile(o.metricsFile));
+  const metrics = await openMetricsReader(o.storePath, readMetricsFile(o.metricsFile));
   const app = await buildServer({
     metrics,
     tokens,
@@ -251,7 +242,7 @@ async function serveDashboard(
 
 /** The key metrics over the simulated fleet, k-anonymous like every answer. */
 async function printDemoMetrics(out: Output, storePath: string, metricsFile: string): Promise<void> {
-  const reader = await MetricsReader.open(storePath, readMetricsFile(metricsFile));
+  const reader = await openMetricsReader(storePath, readMetricsFile(metricsFile));
   try {
     out.line('');
     out.line(`Fleet metrics (k = ${reader.k}: groups of fewer than ${reader.k} users are suppressed)`);

@@ -1,4 +1,5 @@
 import { dirname } from 'node:path';
+import { engineFor, openStore } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import {
   IngestMetrics,
@@ -10,7 +11,7 @@ import {
 import { loadKeyFile, readSecret, type SecretSource, secretInUrl } from '../privacy/index.ts';
 import { listenError, parseListen, requirePortFree, resolveListen } from '../server/index.ts';
 import { connectSource, introspect, type SourceTable } from '../source/index.ts';
-import { isClickHouseUrl, openStore, type Store } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import type { Action } from './commands.ts';
 import { intOpt, loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
 import {
@@ -82,7 +83,7 @@ export const ingestAction: Action = async (out, opts) => {
   const approvals = requireApprovedPolicy(policy, opts);
   const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
   const storePath = String(opts.store ?? DEFAULT_STORE);
-  if (!isClickHouseUrl(storePath)) ensurePrivateDir(dirname(storePath));
+  for (const f of engineFor(storePath).files(storePath)) ensurePrivateDir(dirname(f));
   // Plain HTTP without a token: loopback only (the counts are operational, never values).
   const metricsAt =
     typeof opts.metricsListen === 'string'

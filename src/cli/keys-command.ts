@@ -9,10 +9,11 @@ import {
   type StoreBinding,
 } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { engineFor } from '../engines/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { commitNextKey, loadKeyFile, nextKey, retirePreviousKey } from '../privacy/index.ts';
 import { connectSource } from '../source/index.ts';
-import { DuckDbStore, ingestedRows, ingestedRowsError, isClickHouseUrl } from '../store/index.ts';
+import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
 import { runSync, totalRows, translateTombstones } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow, requireApprovedPolicy } from './commands.ts';
@@ -33,7 +34,7 @@ function audit(opts: Record<string, unknown>): AuditLog {
 }
 
 /** Whether the store file is bound to this key; a store bound to another key answers false. */
-async function boundTo(store: DuckDbStore, fingerprint: string): Promise<boolean> {
+async function boundTo(store: Store, fingerprint: string): Promise<boolean> {
   try {
     await store.bindKey(fingerprint);
     return true;
@@ -58,13 +59,15 @@ export const keysRotateAction: Action = async (out, opts) => {
   const oldKey = loadKeyFile(keyFile);
   const log = audit(opts);
 
-  if (isClickHouseUrl(storePath)) {
+  const engine = engineFor(storePath);
+  // The rebuilt generation is a file renamed over the old one: a store on a server has none.
+  if (engine.files(storePath).length === 0) {
     throw new FvError(
       'FV_USAGE',
       'keys rotate rebuilds a DuckDB store file; for ClickHouse, sync with the new key into a new database (see README)',
     );
   }
-  const current = await DuckDbStore.open(storePath);
+  const current = await engine.openStore(storePath);
   let tombstones: Map<string, Set<string>>;
   /** Rows per table before the rotation, so that any the rebuild does not bring back are counted. */
   const before: Record<string, number> = {};
@@ -106,7 +109,7 @@ export const keysRotateAction: Action = async (out, opts) => {
   const newKey = nextKey(keyFile);
   const next = `${storePath}.rotating`;
   for (const f of [next, `${next}.wal`]) rmSync(f, { force: true });
-  const fresh = await DuckDbStore.open(next);
+  const fresh = await engine.openStore(next);
   let ok = false;
   try {
     const source = await connectSource(url);

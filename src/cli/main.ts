@@ -6,6 +6,7 @@ import {
   approvalsDecideAction,
   approvalsListAction,
   approvalsProposeAction,
+  approvalsReenrolAction,
   approvalsSealAction,
   approvalsShowAction,
   approvalsStateAction,
@@ -218,6 +219,10 @@ function program(setCode: (code: number) => void): Command {
     .argument('<statement...>', 'the SELECT statement')
     .option('--store <path>', READ_STORE_HELP)
     .option('--max-rows <n>', 'row cap', '1000')
+    .option(
+      '--state-dir <dir>',
+      'state folder (default: the one the store records, else the store’s own folder)',
+    )
     .action(run(sqlAction));
   p.command('serve')
     .description('serve the HTTP API (loopback only unless TLS is given)')
@@ -267,9 +272,13 @@ function program(setCode: (code: number) => void): Command {
     .action(run(usersListAction));
   users
     .command('disable')
-    .description('the account can no longer sign in; its sessions end')
+    .description(
+      'the account can no longer sign in; its sessions end (above viewer: an admin signs its removal)',
+    )
     .requiredOption('--name <name>', 'user name')
     .option('--state-dir <dir>', 'state folder', '.fleetvault')
+    .option('--user <admin>', 'above viewer: your admin account (password in FLEETVAULT_PASSWORD)')
+    .option('--token <token>', 'above viewer: your admin token (or FLEETVAULT_TOKEN)')
     .action(run(usersDisableAction));
   users
     .command('reset-password')
@@ -297,6 +306,8 @@ function program(setCode: (code: number) => void): Command {
     .command('revoke')
     .argument('<id>', 'token id')
     .option('--state-dir <dir>', 'tokens and audit log', '.fleetvault')
+    .option('--user <admin>', 'above viewer: your admin account (password in FLEETVAULT_PASSWORD)')
+    .option('--token <token>', 'above viewer: your admin token (or FLEETVAULT_TOKEN)')
     .action(run(tokensRevokeAction));
   p.command('audit')
     .description('the hash-chained audit log')
@@ -364,6 +375,13 @@ function program(setCode: (code: number) => void): Command {
   who(approvals.command('reject <id>').description('reject a proposal')).action(
     run(approvalsDecideAction('reject')),
   );
+  who(
+    approvals
+      .command('reenrol')
+      .description(
+        'bind your own credential in the signed state (principals enrolled before digests existed)',
+      ),
+  ).action(run(approvalsReenrolAction));
   approvals
     .command('state')
     .description('the approved, signed security state')

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkStoreBinding } from '../approvals/index.ts';
+import { engineFor } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import { KNOWN_ROUTES, probeDeployment } from '../probe/index.ts';
-import { isClickHouseUrl } from '../store/index.ts';
 import type { Action } from './commands.ts';
 import { DEFAULT_KEY_FILE, DEFAULT_STORE } from './defaults.ts';
 import { approvalsIn, stateDirFor, storeBinding } from './state-guard.ts';
@@ -27,9 +27,11 @@ export const probeAction: Action = async (out, opts) => {
   const stateDir = stateDirFor(opts, binding);
   // A store bound to another state, or a rolled-back one, is refused here as everywhere.
   if (existsSync(stateDir) || binding) checkStoreBinding(binding, approvalsIn(stateDir), storePath);
-  const files = [storePath, String(opts.keyFile ?? DEFAULT_KEY_FILE), stateDir].filter(
-    (f) => !isClickHouseUrl(f) && existsSync(f),
-  );
+  const files = [
+    ...engineFor(storePath).files(storePath),
+    String(opts.keyFile ?? DEFAULT_KEY_FILE),
+    stateDir,
+  ].filter((f) => existsSync(f));
   const extra = ([] as string[]).concat((opts.route as string[] | undefined) ?? []).map((r) => {
     const [method, path] = r.includes(' ') ? r.split(' ') : ['GET', r];
     return { method: String(method).toUpperCase(), url: String(path), access: 'unknown' };

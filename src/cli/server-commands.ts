@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import {
   Approvals,
+  adminsOf,
   checkStoreBinding,
   guardSeen,
   policyState,
@@ -12,29 +13,32 @@ import {
   type StoreBinding,
 } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { engineFor, openMetricsReader, openStore } from '../engines/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
-import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
-import { MetricsReader, PrivacyBudget, readMetricsFile } from '../metrics/index.ts';
-import { loadKeyFile } from '../privacy/index.ts';
-import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
 import {
-  buildServer,
   credentialDigest,
-  isLoopback,
-  listenError,
-  parseListen,
   principalCredentials,
   principalsAboveViewer,
   ROLES,
   type Role,
+  TokenStore,
+  UserStore,
+} from '../identity/index.ts';
+import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
+import { PrivacyBudget, readMetricsFile } from '../metrics/index.ts';
+import { isLoopback } from '../net/index.ts';
+import { loadKeyFile } from '../privacy/index.ts';
+import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
+import {
+  buildServer,
+  listenError,
+  parseListen,
   requirePortFree,
   resolveListen,
   StoreHandle,
-  TokenStore,
-  UserStore,
 } from '../server/index.ts';
-import { isClickHouseUrl, openStore, requireReadOnlyClickHouseUser } from '../store/index.ts';
 import { quarantinedRows, runCdc, runSync, SyncMetrics, type SyncResult, totalRows } from '../sync/index.ts';
+import { actingAdmin } from './acting-admin.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import {
@@ -106,16 +110,7 @@ export const serveAction: Action = async (out, opts) => {
   );
   const metricsFile = readMetricsFile(String(opts.metrics ?? DEFAULT_METRICS));
   const every = opts.syncEvery === undefined ? undefined : parseInterval(String(opts.syncEvery));
-  if (isClickHouseUrl(storePath)) {
-    // Least privilege: the process that answers requests holds no write access to the store.
-    if (every !== undefined) {
-      throw new FvError(
-        'FV_USAGE',
-        'on ClickHouse, serve reads as a read-only user and does not sync: run `fleetvault sync` with the writer user on its own schedule (ClickHouse takes its writes while serve reads)',
-      );
-    }
-    await requireReadOnlyClickHouseUser(storePath);
-  }
+  await engineFor(storePath).checkServing(storePath, every !== undefined);
   let syncOnce: (() => Promise<void>) | undefined;
   // The process's own series: scheduled syncs, served at /metrics beside the server's.
   const registry = new Registry();
@@ -224,7 +219,7 @@ export const serveAction: Action = async (out, opts) => {
       },
     }),
   );
-  const metrics = await StoreHandle.create(() => MetricsReader.open(storePath, metricsFile, { budget }));
+  const metrics = await StoreHandle.create(() => openMetricsReader(storePath, metricsFile, { budget }));
   const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
   let monitor: ExposureMonitor | undefined;
   /** A principal acting above what the signed state gives it: the exposure alarm, with or without the probe. */
@@ -240,6 +235,14 @@ export const serveAction: Action = async (out, opts) => {
       });
     }
   };
+  // Principals enrolled before credential digests existed are refused until they re-enrol: say so now.
+  for (const p of [...tokens.list(), ...users.list()]) {
+    if (('revokedAt' in p && p.revokedAt) || ('disabledAt' in p && p.disabledAt)) continue;
+    const kind = 'hash' in p ? 'token' : 'user';
+    const principal = { kind, id: p.id, name: p.name, role: p.role } as const;
+    if (approvals.needsReenrol(principal))
+      out.warn(`FV_PRINCIPAL_REENROL: ${approvals.reenrolError(principal).message}`);
+  }
   const principalChecks = (): ProbeFinding[] =>
     approvals
       .unapproved(principalsAboveViewer(tokens, users), principalCredentials(tokens, users))
@@ -299,11 +302,7 @@ export const serveAction: Action = async (out, opts) => {
     monitor = new ExposureMonitor({
       baseUrls: () => ownUrls(addr.host, port, tls),
       routes: () => app.fvRoutes,
-      files: [
-        ...(isClickHouseUrl(storePath) ? [] : [storePath]),
-        dir,
-        ...(existsSync(keyFile) ? [keyFile] : []),
-      ],
+      files: [...engineFor(storePath).files(storePath), dir, ...(existsSync(keyFile) ? [keyFile] : [])],
       intervalMs: probeEvery,
       ...(webhook ? { webhook } : {}),
       headers: app.fvProbeHeaders,
@@ -542,9 +541,31 @@ export const tokensListAction: Action = async (out, opts) => {
   return 0;
 };
 
+/**
+ * A revoked token or disabled account above viewer leaves the signed state too: an admin signs a
+ * version without it (one signature: removing is stronger), before its file entry changes. Put
+ * back by hand later, it is an unapproved principal.
+ */
+async function removeSigned(
+  out: Output,
+  files: ReturnType<typeof stateFiles>,
+  opts: Record<string, unknown>,
+  id: string,
+): Promise<void> {
+  if (files.approvals.current()?.state.principals?.[id] === undefined) return;
+  const doc = files.approvals.remove(id, await actingAdmin(opts, files));
+  if (doc && adminsOf(doc.state).length < 2 && files.approvals.everTwoAdmins())
+    out.warn(
+      `${id} removed; one admin is left, so nothing can be weakened or enrolled above viewer any more (FV_QUORUM_LOST)`,
+    );
+}
+
 export const tokensRevokeAction: Action = async (out, opts, args) => {
-  const { tokens, audit } = stateFiles(opts);
-  const r = tokens.revoke(String(args[0] ?? ''));
+  const files = stateFiles(opts);
+  const { tokens, audit } = files;
+  const id = String(args[0] ?? '');
+  if (tokens.list().some((t) => t.id === id)) await removeSigned(out, files, opts, `token:${id}`);
+  const r = tokens.revoke(id);
   audit.append({ actor: 'cli', action: 'token.revoke', outcome: 'ok', detail: { id: r.id } });
   if (out.json) out.data({ id: r.id, revoked: true });
   out.line(`Token ${r.id} revoked.`);
@@ -564,6 +585,7 @@ export const auditVerifyAction: Action = async (out, opts) => {
     [
       ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
       ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
+      ...AuditLog.headAnchors(file),
     ],
     lines,
   );
@@ -623,8 +645,12 @@ function enrollUser(
 }
 
 export const usersDisableAction: Action = async (out, opts) => {
-  const { users, audit } = stateFiles(opts);
-  const record = users.disable(String(opts.name ?? ''));
+  const files = stateFiles(opts);
+  const { users, audit } = files;
+  const name = String(opts.name ?? '');
+  // --user names the acting admin here; the account disabled is --name.
+  await removeSigned(out, files, opts, `user:${users.get(name).id}`);
+  const record = users.disable(name);
   audit.append({ actor: 'cli', action: 'user.disable', outcome: 'ok', detail: { id: record.id } });
   if (out.json) out.data({ name: record.name, role: record.role, disabledAt: record.disabledAt });
   out.line(`User ${record.name} disabled: it cannot sign in, and its sessions end on their next request.`);

@@ -10,11 +10,10 @@ import {
   type StoreBinding,
 } from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
+import { engineFor, openMetricsReader } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
-import { MetricsReader } from '../metrics/index.ts';
 import type { Policy } from '../policy/index.ts';
 import type { Store } from '../store/index.ts';
-import { isClickHouseUrl } from '../store/index.ts';
 import { DEFAULT_STORE, ensurePrivateDir, STATE_DIR } from './defaults.ts';
 
 /**
@@ -26,7 +25,8 @@ export function stateDirFor(opts: Record<string, unknown>, binding?: StoreBindin
   if (opts.stateDir !== undefined) return resolve(String(opts.stateDir));
   if (binding) return binding.stateDir;
   const store = String(opts.store ?? DEFAULT_STORE);
-  return isClickHouseUrl(store) ? resolve(STATE_DIR) : resolve(dirname(store));
+  const [file] = engineFor(store).files(store);
+  return file === undefined ? resolve(STATE_DIR) : resolve(dirname(file));
 }
 
 /** The signed state and audit log of a state folder (created 0700 when missing). */
@@ -37,8 +37,13 @@ export function approvalsIn(dir: string): Approvals {
 
 /** The binding a store records, read without writing; undefined for a store never bound (or not there). */
 export async function storeBinding(storePath: string): Promise<StoreBinding | undefined> {
-  if (!isClickHouseUrl(storePath) && !existsSync(storePath)) return undefined;
-  const reader = await MetricsReader.open(storePath, {
+  if (
+    !engineFor(storePath)
+      .files(storePath)
+      .every((f) => existsSync(f))
+  )
+    return undefined;
+  const reader = await openMetricsReader(storePath, {
     file: '',
     privacyUnit: 'users.id',
     metrics: new Map(),
@@ -48,6 +53,15 @@ export async function storeBinding(storePath: string): Promise<StoreBinding | un
   } finally {
     reader.close();
   }
+}
+
+/**
+ * What every reading command does before it reads a store (`metrics`, `sql`): the store's binding
+ * must fit the state folder it resolves to, and no state version may have gone back.
+ */
+export async function requireStoreState(storePath: string, opts: Record<string, unknown>): Promise<void> {
+  const binding = await storeBinding(storePath);
+  checkStoreBinding(binding, approvalsIn(stateDirFor({ ...opts, store: storePath }, binding)), storePath);
 }
 
 /**

@@ -95,7 +95,7 @@ export const ERROR_CATALOG = {
   FV_STORE_REPLICATION: {
     exit: 1,
     solve:
-      'The replicated ClickHouse tables cannot reach ZooKeeper, so they take no writes: bring ZooKeeper (or the servers’ connection to it) back, then run the write again; it resumes from its checkpoint.',
+      'The replicated ClickHouse tables cannot reach ZooKeeper, so they take no writes (reads go on): bring ZooKeeper (or the servers’ connection to it) back, then run the write again; it waits up to a minute for the servers to re-attach their tables and resumes from its checkpoint.',
   },
   FV_STORE_REPLICA_DOWN: {
     exit: 1,
@@ -252,7 +252,7 @@ export const ERROR_CATALOG = {
   FV_AUDIT_TRUNCATED: {
     exit: 1,
     solve:
-      'Restore the audit log from backup: the signed state or the store anchors a record the log no longer has.',
+      'Restore the audit log from backup: the signed state, the store or audit.jsonl.head anchors a record the log no longer has.',
   },
   FV_APPROVAL_REQUIRED: {
     exit: 1,
@@ -263,6 +263,16 @@ export const ERROR_CATALOG = {
     exit: 1,
     solve:
       'Check the proposal with `fleetvault approvals show <id>`: a different admin must decide it before it expires.',
+  },
+  FV_QUORUM_LOST: {
+    exit: 1,
+    solve:
+      'Only one admin is left in the signed state after two existed: the bootstrap never returns, so no admin or operator can be added and nothing weakened. Keep working under the current settings, or start a new deployment (new state folder and new store, synced from the source), which shows as a new state id.',
+  },
+  FV_PRINCIPAL_REENROL: {
+    exit: 1,
+    solve:
+      'The signed state names this principal without the digest of its credential (enrolled by an older fleetvault). Bind it once with your own secret: `fleetvault approvals reenrol --user <name>` (password in FLEETVAULT_PASSWORD) or `--token <token>`.',
   },
   FV_APPROVAL_UNKNOWN: { exit: 1, solve: 'Run `fleetvault approvals list` to see the proposal ids.' },
   FV_CDC_UNAVAILABLE: {

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLICKHOUSE_LIMITS, encoders } from '../engines/clickhouse/index.ts';
+import { DuckDbStore } from '../engines/duckdb/index.ts';
 import type { Value, ValueKind } from '../policy/index.ts';
-import { CLICKHOUSE_LIMITS, encoders } from '../store/clickhouse/clickhouse-values.ts';
-import { DuckDbStore, rowChecker, type StoreColumn, type StoreTableSpec } from '../store/index.ts';
+import { rowChecker, type StoreColumn, type StoreTableSpec } from '../store/index.ts';
 import { type JsonField, jsonIdentifier, jsonValue } from './json-values.ts';
 
 const value = (f: JsonField) => ('why' in f ? f.why : f.value);

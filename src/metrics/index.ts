@@ -1,7 +1,24 @@
-export { columnRef, compileMetric, fromParts } from './compile-sql.ts';
+export {
+  boundClickHouse,
+  boundDuckDb,
+  type ContributionBounds,
+  clampOf,
+  type PartKind,
+  type PerUnitShape,
+} from './contribution-bounds.ts';
 export { type Cell, type SuppressedCell, type Suppression, suppress } from './k-anonymity.ts';
 export { parseMetrics, readMetricsFile } from './load-metrics.ts';
-export type { Grain, MetricDefinition, MetricsFile } from './metric-definition.ts';
+export type {
+  Aggregate,
+  FirstAfter,
+  Grain,
+  Join,
+  Measure,
+  MetricDefinition,
+  MetricsFile,
+  Where,
+} from './metric-definition.ts';
 export { GRAINS } from './metric-definition.ts';
+export type { MetricRow, MetricRowsOptions, MetricsEngine } from './metrics-engine.ts';
 export { type MetricAnswer, type MetricQuery, MetricsReader, periodStart } from './metrics-reader.ts';
 export { type BudgetReceipt, PrivacyBudget, type SpendEvent } from './privacy-budget.ts';

@@ -1,17 +1,33 @@
 import type { GuardedResult, SandboxLimits } from '../store/index.ts';
-import type { MetricRowsOptions } from './compile-sql.ts';
+import type { ContributionBounds } from './contribution-bounds.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 
 /**
  * A row of a metric: period, each dimension, each output, the distinct units of each population
  * (population.ts), is_total (1 or 0); without the outputs for the differencing checks
- * (compile-sql.ts says how).
+ * (each engine's compiler says how).
  */
 export type MetricRow = ReadonlyArray<string | number | null>;
 
+export interface MetricRowsOptions {
+  /** Leave the values out: the differencing checks need the units only. */
+  readonly unitsOnly?: boolean;
+  /**
+   * Apply no filter; instead, after the dimensions, one column per filter (f0…) saying whether
+   * the row's value is one the filter lists (false for NULL), grouped on like a dimension.
+   */
+  readonly pieces?: boolean;
+  /**
+   * Differential privacy: bound each unit's contribution in the per-unit step
+   * (contribution-bounds.ts) and give the value's parts, `num` and (for a ratio or an average)
+   * `den`, in place of `value`, to be noised apart.
+   */
+  readonly bounds?: ContributionBounds;
+}
+
 /**
  * What a MetricsReader needs from a store engine, read-only: the rows of a compiled metric and a
- * few facts about the store. DuckDB and ClickHouse each compile in their own dialect.
+ * few facts about the store. Each engine (src/engines/) compiles in its own dialect.
  */
 export interface MetricsEngine {
   metricRows(

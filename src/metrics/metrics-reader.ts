@@ -1,11 +1,9 @@
 import { FvError } from '../errors/index.ts';
 import type { DifferentialPrivacy, PrivacyModel } from '../policy/index.ts';
 import { cryptoRandom } from '../privacy/dp/index.ts';
-import { type GuardedResult, isClickHouseUrl, type SandboxLimits } from '../store/index.ts';
-import { ClickHouseMetricsEngine } from './clickhouse-metrics-engine.ts';
+import type { GuardedResult, SandboxLimits } from '../store/index.ts';
 import { cellKey, checkFilter } from './differencing.ts';
 import { type DpCell, dpQuantities, noiseAnswer } from './dp-answer.ts';
-import { DuckDbMetricsEngine } from './duckdb-metrics-engine.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
@@ -92,7 +90,7 @@ const DEFAULT_SPAN: Readonly<Record<Grain, number>> = { day: 29, week: 7 * 11, m
  * Ranges are widened to whole calendar periods, so two queries a day apart see the same bins.
  *
  * @example
- * const reader = await MetricsReader.open('.fleetvault/store.duckdb', metricsFile);
+ * const reader = await openMetricsReader('.fleetvault/store.duckdb', metricsFile); // engines/
  * const answer = await reader.query({ metric: 'activations', grain: 'week', by: ['product_model'] });
  */
 export class MetricsReader {
@@ -108,18 +106,16 @@ export class MetricsReader {
   ) {}
 
   /**
-   * Opens a store read-only: a DuckDB file, or a `clickhouse://` URL. Under differential privacy,
-   * `budget` accounts each principal's spend (the server passes one; without it answers are noised
-   * but not accounted).
+   * Answers `file`'s metrics from an engine's reader (`openMetricsReader` in engines/ opens one
+   * for a location), checking the file against the policy the store was synced under; closes the
+   * reader when that check fails. Under differential privacy, `budget` accounts each principal's
+   * spend (the server passes one; without it answers are noised but not accounted).
    */
-  static async open(
-    store: string,
+  static async over(
+    engine: MetricsEngine,
     file: MetricsFile,
     opts: { budget?: PrivacyBudget } = {},
   ): Promise<MetricsReader> {
-    const engine = isClickHouseUrl(store)
-      ? await ClickHouseMetricsEngine.open(store)
-      : await DuckDbMetricsEngine.open(store);
     try {
       const meta = await engine.meta();
       const k = Number(meta.get('k') ?? 10);

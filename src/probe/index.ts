@@ -7,10 +7,11 @@ export {
 export { type HttpAnswer, httpAnswer, postWebhook, type WebhookOutcome } from './http-request.ts';
 export { KNOWN_ROUTES } from './known-routes.ts';
 export {
-  DASHBOARD_FILE,
   type FindingKind,
   type ProbeFinding,
   type ProbeReport,
   type ProbeRoute,
   probeDeployment,
+  ROUTE_KINDS,
+  type RouteKind,
 } from './probe-deployment.ts';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isLoopback } from '../net/index.ts';
 import { type PiiScanner, piiScanner } from '../privacy/index.ts';
-import { isLoopback } from '../server/listen-address.ts';
 import { httpAnswer } from './http-request.ts';
 
 /** A route as the probe sees it: how it answers a stranger decides whether it is a finding. */
@@ -11,8 +11,18 @@ export interface ProbeRoute {
   readonly url: string;
   /** `public` routes may answer without credentials; everything else must refuse. */
   readonly access: string;
-  readonly summary?: string;
+  /** What the route serves; a guessed path has none. */
+  readonly kind?: RouteKind;
 }
+
+/**
+ * What a route serves, set once in its Fastify route config and read by the server's auth hook
+ * and by this probe: `api` answers data (and must refuse strangers unless it is the sign-in),
+ * `static` is built dashboard code with no data (the same bytes for everyone), `health` says it
+ * is alive and nothing more.
+ */
+export const ROUTE_KINDS = ['api', 'static', 'health'] as const;
+export type RouteKind = (typeof ROUTE_KINDS)[number];
 
 export type FindingKind =
   | 'exposed-route'
@@ -40,8 +50,7 @@ export interface ProbeReport {
 /** The one public route that may answer 2xx; it must say no more than this. */
 const HEALTH = '/healthz';
 /** Built dashboard code (HTML, JS, CSS): public so the sign-in page loads, holds no data. */
-export const DASHBOARD_FILE = 'dashboard file (no data)';
-const CODE_TYPES = /^(text\/html|text\/javascript|text\/css|image\/svg\+xml|image\/png)/;
+const CODE_TYPES = /^(text\/html|(text|application)\/javascript|text\/css|image\/svg\+xml|image\/png)/;
 /** Paths an attacker tries on any server, whatever its route table says. */
 const GUESSES = [
   '/api',
@@ -177,12 +186,12 @@ export async function probeDeployment(opts: {
       reached++;
       const where = `${route.method} ${url.pathname}`;
       const ok = answer.status >= 200 && answer.status < 300;
-      if (ok && route.url === HEALTH) {
+      if (ok && route.kind === 'health') {
         const extra = strings(answer.body, answer.contentType).filter((s) => s !== 'status' && s !== 'ok');
         if (extra.length > 0) {
           findings.push({ kind: 'exposed-route', where, detail: `${HEALTH} answers more than its status` });
         }
-      } else if (ok && route.summary === DASHBOARD_FILE && CODE_TYPES.test(answer.contentType)) {
+      } else if (ok && route.kind === 'static' && CODE_TYPES.test(answer.contentType)) {
         continue; // built dashboard code, the same bytes for everyone
       } else if (ok) {
         findings.push({

@@ -1,4 +1,5 @@
 import { DuckDBInstance } from '@duckdb/node-api';
+import { holdsStore, isBookkeeping } from '../engines/duckdb/index.ts';
 import { FvError } from '../errors/index.ts';
 import { connectSource, introspect, quoteIdent, sourceError } from '../source/index.ts';
 
@@ -80,7 +81,7 @@ export async function duckDbTarget(path: string): Promise<ScanTarget> {
   )
     .getRows()
     .map((r) => String(r[0]));
-  const fleetvaultStore = names.includes('_fv_meta');
+  const fleetvaultStore = holdsStore(names);
   return {
     kind: 'duckdb',
     fleetvaultStore,
@@ -91,7 +92,7 @@ export async function duckDbTarget(path: string): Promise<ScanTarget> {
         )
       ).getRows();
       return names
-        .filter((t) => !t.startsWith('_fv_'))
+        .filter((t) => !isBookkeeping(t))
         .map((t) => ({
           name: t,
           columns: cols

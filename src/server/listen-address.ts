@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
-import { isIP, isIPv4 } from 'node:net';
+import { isIP } from 'node:net';
 import { FvError } from '../errors/index.ts';
+import { isLoopback } from '../net/index.ts';
 
 export interface ListenAddress {
   readonly host: string;
@@ -14,17 +15,6 @@ export function parseListen(text: string): ListenAddress {
   if (!m || port > 65_535)
     throw new FvError('FV_USAGE', `--listen is host:port, e.g. 127.0.0.1:8787 (got "${text}")`);
   return { host: (m[1] ?? m[2]) as string, port };
-}
-
-/**
- * Loopback only, judged on an address, never on a name: 127.0.0.0/8, ::1 and ::ffff:127.x. A name
- * such as `localhost` is resolved first (resolveListen), since /etc/hosts may point it anywhere.
- */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIPv4(v4) && v4.startsWith('127.');
 }
 
 /** Nothing listens beyond loopback without TLS. */

@@ -23,11 +23,11 @@ import {
 } from '@duckdb/node-api';
 import type { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { duckDbType } from '../engines/duckdb/index.ts';
 import type { Transform, Value, ValueKind } from '../policy/index.ts';
 import type { MasterKey, PiiScanner } from '../privacy/index.ts';
 import { paddedHmac } from '../privacy/padded-hmac.ts';
 import { copySql, type ReadRequest } from '../source/index.ts';
-import { duckDbType } from '../store/duckdb/duckdb-values.ts';
 import type { TableWriter, WriteMode } from '../store/index.ts';
 import type { BatchRefusal } from './batch-pipeline.ts';
 import { SAMPLE_KEYS } from './batch-pipeline.ts';

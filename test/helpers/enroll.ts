@@ -1,5 +1,11 @@
 import type { Approvals, Signer } from '../../src/approvals/index.ts';
-import { principalsAboveViewer, type Role, type TokenStore, type UserStore } from '../../src/server/index.ts';
+import {
+  credentialDigest,
+  principalsAboveViewer,
+  type Role,
+  type TokenStore,
+  type UserStore,
+} from '../../src/identity/index.ts';
 
 /**
  * A token created the way `fleetvault tokens create` creates it: authorized (bootstrap or
@@ -15,7 +21,15 @@ export function enrollToken(
 ): { token: string; id: string; signer: () => Signer } {
   const grant = approvals.authorizePrincipal({ type: 'token', role, name }, approval);
   const { token, record } = tokens.create({ role, name, days: 1 });
-  approvals.enroll(`token:${record.id}`, role, grant, 'test', token, principalsAboveViewer(tokens, users));
+  approvals.enroll(
+    `token:${record.id}`,
+    role,
+    grant,
+    'test',
+    token,
+    principalsAboveViewer(tokens, users),
+    credentialDigest('token', record.name, record.hash),
+  );
   return {
     token,
     id: record.id,
@@ -33,6 +47,14 @@ export async function enrollUser(
 ): Promise<string> {
   const grant = approvals.authorizePrincipal({ type: 'user', role, name }, undefined);
   const { record, password } = await users.add(name, role);
-  approvals.enroll(`user:${record.id}`, role, grant, 'test', password, principalsAboveViewer(tokens, users));
+  approvals.enroll(
+    `user:${record.id}`,
+    role,
+    grant,
+    'test',
+    password,
+    principalsAboveViewer(tokens, users),
+    credentialDigest('user', record.name, record.passwordHash),
+  );
   return password;
 }

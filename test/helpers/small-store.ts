@@ -1,11 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { duckdb, type Engine } from '../../src/engines/index.ts';
 import { parseMetrics } from '../../src/metrics/index.ts';
+import type { Value } from '../../src/policy/index.ts';
+import type { StoreColumn, StoreTableSpec } from '../../src/store/index.ts';
 
 /**
- * A small DuckDB store whose every population is known by construction, for tests that need exact
+ * A small store whose every population is known by construction, for tests that need exact
  * numbers of people behind each group. One week (Monday 2026-10-05), k = 10, 212 users with one
  * device each:
  *
@@ -24,35 +26,101 @@ import { parseMetrics } from '../../src/metrics/index.ts';
  */
 export async function smallStore(): Promise<string> {
   const path = join(mkdtempSync(join(tmpdir(), 'fv-small-')), 'store.duckdb');
-  const instance = await DuckDBInstance.create(path);
-  const db = await instance.connect();
-  try {
-    await db.run(`CREATE TABLE devices AS SELECT md5('d' || i)::UUID AS id, md5('u' || i)::UUID AS user_id,
-      CASE WHEN i <= 150 THEN 'cam' WHEN i <= 200 THEN 'plug' ELSE 'lamp' END AS product_model,
-      CASE WHEN i <= 60 THEN '1.0' WHEN i <= 100 THEN '2.0' WHEN i <= 147 THEN '2.5' WHEN i <= 150 THEN '9.9'
-           WHEN i <= 200 THEN 'p1' ELSE 'l1' END AS firmware_version,
-      CASE WHEN i % 2 = 1 THEN 'eu' ELSE 'us' END AS region,
-      TIMESTAMPTZ '2026-09-01 00:00:00+00' AS activated_at
-      FROM range(1, 213) t(i)`);
-    await db.run(`CREATE TABLE connection_events AS
-      SELECT md5('s' || i || '-' || j)::UUID AS id, md5('d' || i)::UUID AS device_id,
-             TIMESTAMPTZ '2026-10-06 12:00:00+00' + to_seconds(i * 60 + j) AS ts, 'success' AS outcome,
-             NULL::VARCHAR AS error_code, -60 AS rssi, CASE WHEN i >= 190 THEN NULL ELSE 100 END AS duration_ms
-        FROM range(1, 213) a(i), range(2) b(j)
-      UNION ALL
-      SELECT md5('f' || i)::UUID, md5('d' || i)::UUID, TIMESTAMPTZ '2026-10-07 12:00:00+00' + to_seconds(i), 'fail',
-             CASE WHEN i <= 4 THEN 'E_DNS' WHEN i <= 24 OR i >= 148 THEN 'E_TLS' ELSE 'E_AUTH' END,
-             -80, CASE WHEN i BETWEEN 25 AND 30 THEN NULL ELSE 5000 END
-        FROM range(1, 213) a(i) WHERE i <= 40 OR i BETWEEN 61 AND 75 OR i BETWEEN 101 AND 105 OR i BETWEEN 148 AND 150`);
-    await db.run('CREATE TABLE _fv_meta (key VARCHAR, value VARCHAR)');
-    await db.run("INSERT INTO _fv_meta VALUES ('k', '10')");
-    await db.run('CREATE TABLE _fv_tables (name VARCHAR, columns VARCHAR)');
-    await db.run("INSERT INTO _fv_tables VALUES ('devices', '[]'), ('connection_events', '[]')");
-  } finally {
-    db.closeSync();
-    instance.closeSync();
-  }
+  await writeSmallStore(duckdb, path);
   return path;
+}
+
+const text = (name: string): StoreColumn => ({ name, kind: 'text', sourceType: 'text' });
+const uuid = (name: string): StoreColumn => ({ name, kind: 'uuid', sourceType: 'bigint' });
+const time = (name: string): StoreColumn => ({
+  name,
+  kind: 'timestamptz',
+  sourceType: 'timestamp with time zone',
+});
+const int = (name: string): StoreColumn => ({ name, kind: 'integer', sourceType: 'integer' });
+
+const DEVICES: StoreTableSpec = {
+  name: 'devices',
+  columns: [
+    uuid('id'),
+    uuid('user_id'),
+    text('product_model'),
+    text('firmware_version'),
+    text('region'),
+    time('activated_at'),
+  ],
+  key: ['id'],
+  shardBy: 'user_id',
+};
+const EVENTS_TABLE: StoreTableSpec = {
+  name: 'connection_events',
+  columns: [
+    uuid('id'),
+    uuid('device_id'),
+    time('ts'),
+    text('outcome'),
+    text('error_code'),
+    int('rssi'),
+    int('duration_ms'),
+  ],
+  key: ['id'],
+  shardBy: 'device_id',
+};
+
+/** A pseudonym (UUID, as the store takes it) for number `n` of a kind of thing. */
+const id = (kind: number, n: number) =>
+  (BigInt(kind) << 96n) | (0x4000n << 64n) | (0x8000n << 48n) | BigInt(n);
+const device = (i: number) => id(1, i);
+/** Microseconds since 1970 (UTC). */
+const at = (iso: string, seconds: number) => BigInt(Date.parse(iso) + seconds * 1000) * 1000n;
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => from + k);
+
+function deviceRow(i: number): Value[] {
+  const model = i <= 150 ? 'cam' : i <= 200 ? 'plug' : 'lamp';
+  const firmware =
+    i <= 60 ? '1.0' : i <= 100 ? '2.0' : i <= 147 ? '2.5' : i <= 150 ? '9.9' : i <= 200 ? 'p1' : 'l1';
+  return [device(i), id(2, i), model, firmware, i % 2 === 1 ? 'eu' : 'us', at('2026-09-01T00:00:00Z', 0)];
+}
+
+const failing = (i: number) =>
+  i <= 40 || (i >= 61 && i <= 75) || (i >= 101 && i <= 105) || (i >= 148 && i <= 150);
+
+function eventRows(): Value[][] {
+  const rows: Value[][] = [];
+  for (const i of range(1, 212)) {
+    for (const j of [0, 1]) {
+      const ts = at('2026-10-06T12:00:00Z', i * 60 + j);
+      rows.push([id(3, i * 2 + j), device(i), ts, 'success', null, -60, i >= 190 ? null : 100]);
+    }
+  }
+  for (const i of range(1, 212).filter(failing)) {
+    const code = i <= 4 ? 'E_DNS' : i <= 24 || i >= 148 ? 'E_TLS' : 'E_AUTH';
+    const ms = i >= 25 && i <= 30 ? null : 5000;
+    rows.push([id(4, i), device(i), at('2026-10-07T12:00:00Z', i), 'fail', code, -80, ms]);
+  }
+  return rows;
+}
+
+/**
+ * Writes the small store's rows (the table above) through an engine's own writer, k = 10: the
+ * same rows on every engine, so every engine must give the same answers.
+ */
+export async function writeSmallStore(engine: Engine, location: string): Promise<void> {
+  const store = await engine.openStore(location);
+  try {
+    await store.bindKey('small-store');
+    await store.setMeta('k', '10');
+    for (const [spec, rows] of [
+      [DEVICES, range(1, 212).map(deviceRow)],
+      [EVENTS_TABLE, eventRows()],
+    ] as const) {
+      const w = await store.openWriter(spec, 'append');
+      await w.writeBatch(rows, [], 'small');
+      await w.finish('small');
+    }
+  } finally {
+    await store.close();
+  }
 }
 
 const EVENTS = `from: connection_events

@@ -1,55 +1,32 @@
+import type { Answer } from '../../src/server/api-schemas/index.ts';
+
 /** The dashboard's only door to the server: same-origin JSON with the session cookie and CSRF token. */
-export interface Group {
-  period: string;
-  dims: (string | null)[];
-  values: Record<string, number | null>;
-  /** The users behind the value (a ratio: its smaller side); null when suppressed. */
-  units: number | null;
-  /** A ratio's users per side (`numerator`, `denominator`). */
-  sides?: Record<string, number | null>;
-  suppressed: 'none' | 'below_k' | 'complement' | 'not_released';
-  /** Under differential privacy: each value's 95 % interval (null when not released). */
-  intervals?: Record<string, [number, number] | null>;
-}
-
-/** What a differentially private answer cost the one who asked, and what is left. */
-export interface PrivacyInfo {
-  model: 'differential_privacy';
-  epsilon: number;
-  delta: number;
-  confidence: number;
-  budget?: {
-    spent: number;
-    remaining: number;
-    epsilon: number;
-    window: string;
-    renewsAt: string;
-    cached: boolean;
-  };
-}
-
-export interface Answer {
-  metric: string;
-  description: string;
-  format: 'count' | 'ratio' | 'seconds' | 'number';
-  grain: string;
-  by: string[];
-  from: string;
-  to: string;
-  k: number;
-  outputs: string[];
-  groups: Group[];
-  totals: Group[];
-  privacy?: PrivacyInfo;
-}
-
-export interface MetricInfo {
-  name: string;
-  description: string;
-  outputs: string[];
-  format: Answer['format'];
-  dimensions: string[];
-}
+// The answers' types come from the server's route schemas (type-only: nothing reaches the bundle).
+export type {
+  Answer,
+  AuditRecords,
+  AuditVerdict,
+  Catalogue,
+  Finding,
+  Group,
+  MetricInfo,
+  PrivacyBudgetAnswer,
+  PrivacyInfo,
+  ProposalList,
+  ProposalView,
+  Regression,
+  RegressionComparison,
+  RegressionReport,
+  SessionAnswer,
+  SessionUser,
+  SqlAnswer,
+  StateChain,
+  StatusAnswer,
+  TokenCreated,
+  TokenList,
+  UserCreated,
+  UserList,
+} from '../../src/server/api-schemas/index.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -98,38 +75,4 @@ export function metricQuery(
   for (const [dim, values] of Object.entries(q.filters ?? {}))
     if (values.length) p.append('filter', `${dim}:${values.join(',')}`);
   return api<Answer>('GET', `/api/v1/metrics/${encodeURIComponent(name)}?${p}`);
-}
-
-export interface RegressionComparison {
-  against: 'baseline' | 'siblings';
-  expected: number;
-  referenceUsers: number;
-  rise: number;
-  z: number;
-  p: number;
-  q: number;
-}
-
-export interface Regression {
-  metric: string;
-  description: string;
-  format: Answer['format'];
-  output: string;
-  by: string[];
-  dims: (string | null)[];
-  period: string;
-  value: number;
-  users: number;
-  comparisons: RegressionComparison[];
-}
-
-export interface RegressionReport {
-  grain: 'week';
-  period: string | null;
-  k: number;
-  rules: { fdr: number; minUsers: number; minExpected: number; minRise: number; minRateRise: number };
-  method: string[];
-  groups: { tested: number; suppressed: number; tooSmall: number };
-  tests: number;
-  regressions: Regression[];
 }

@@ -1,15 +1,15 @@
 import './style.css';
-import { ApiError, api, setCsrf } from './api.ts';
 import {
-  adminView,
-  errorBox,
-  exploreView,
-  loginView,
-  overviewView,
-  privacyView,
+  ApiError,
+  api,
+  type Finding,
+  type SessionAnswer,
   type SessionUser,
-  sqlView,
-} from './views.ts';
+  type StateChain,
+  type StatusAnswer,
+  setCsrf,
+} from './api.ts';
+import { adminView, errorBox, exploreView, loginView, overviewView, privacyView, sqlView } from './views.ts';
 
 const root = document.getElementById('app') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;
@@ -51,25 +51,13 @@ function signIn(u: SessionUser): void {
   }
 }
 
-interface Finding {
-  readonly kind: string;
-  readonly where: string;
-  readonly detail: string;
-}
-
-interface ChainView {
-  readonly id: string;
-  readonly version: number;
-  readonly digests: readonly string[];
-}
-
 const SEEN_KEY = 'fleetvault.seen-state';
 
 /**
  * This browser's record of the newest signed state it was shown (TUF's client-side defence): a
  * state that went back, or another chain in its place, is an alarm on every page until it clears.
  */
-function checkChain(now: ChainView): Finding[] {
+function checkChain(now: StateChain): Finding[] {
   let seen: { id: string; version: number; digest: string } | null = null;
   try {
     seen = JSON.parse(localStorage.getItem(SEEN_KEY) ?? 'null');
@@ -108,10 +96,7 @@ function checkChain(now: ChainView): Finding[] {
 
 /** The server's own exposure probe: any finding shows on every page until it clears. */
 async function showExposure(): Promise<void> {
-  const s = await api<{ exposure?: { findings: Finding[] }; state?: ChainView }>(
-    'GET',
-    '/api/v1/status',
-  ).catch(() => null);
+  const s = await api<StatusAnswer>('GET', '/api/v1/status').catch(() => null);
   const findings = [...(s?.exposure?.findings ?? []), ...(s?.state ? checkChain(s.state) : [])];
   banner.hidden = findings.length === 0;
   const list = document.createElement('ul');
@@ -148,7 +133,7 @@ logout.addEventListener('click', async () => {
 });
 window.addEventListener('hashchange', () => void route());
 
-api<{ user: SessionUser; csrfToken: string | null }>('GET', '/api/v1/session')
+api<SessionAnswer>('GET', '/api/v1/session')
   .then((s) => {
     setCsrf(s.csrfToken);
     signIn(s.user);

@@ -1,34 +1,29 @@
 import {
   type Answer,
   ApiError,
+  type AuditRecords,
+  type AuditVerdict,
   api,
-  type MetricInfo,
+  type Catalogue,
   metricQuery,
+  type ProposalList,
+  type ProposalView,
   type RegressionReport,
+  type SessionAnswer,
+  type SessionUser,
+  type SqlAnswer,
+  type StatusAnswer,
   setCsrf,
+  type TokenCreated,
+  type TokenList,
+  type UserCreated,
+  type UserList,
 } from './api.ts';
 import { answerChart, answerCsv, answerTable, shownGroups } from './chart.ts';
 import { el, formatValue, GRAIN_WORD } from './format.ts';
 import { whatChanged } from './what-changed.ts';
 
-export interface SessionUser {
-  name: string;
-  role: 'viewer' | 'analyst' | 'admin';
-}
-
 type Render = (root: HTMLElement, user: SessionUser) => Promise<void>;
-
-interface ProposalView {
-  proposal: {
-    id: string;
-    kind: string;
-    status: string;
-    reason: string;
-    proposedBy: string;
-    expiresAt: string;
-  };
-  differences: Array<{ field: string; approved: string; configured: string }>;
-}
 
 export function loading(root: HTMLElement, what: string): void {
   root.replaceChildren(el('p', { class: 'loading', role: 'status' }, `Loading ${what}…`));
@@ -64,7 +59,7 @@ export function loginView(root: HTMLElement, onLogin: (u: SessionUser) => void):
     ev.preventDefault();
     status.textContent = 'Signing in…';
     try {
-      const r = await api<{ user: SessionUser; csrfToken: string }>('POST', '/api/v1/login', {
+      const r = await api<SessionAnswer>('POST', '/api/v1/login', {
         name: name.value,
         password: password.value,
       });
@@ -210,7 +205,7 @@ function privacyNote(answer: Answer): HTMLElement[] {
 
 export const exploreView: Render = async (root) => {
   loading(root, 'the metric catalogue');
-  const { metrics } = await api<{ metrics: MetricInfo[] }>('GET', '/api/v1/metrics');
+  const { metrics } = await api<Catalogue>('GET', '/api/v1/metrics');
   const initial = readExploreState();
   const select = (id: string, options: string[], value?: string) => {
     const s = el(
@@ -364,11 +359,7 @@ export const sqlView: Render = async (root, user) => {
   const run = async () => {
     out.replaceChildren(el('p', { class: 'loading', role: 'status' }, 'Running…'));
     try {
-      const r = await api<{ columns: string[]; rows: unknown[][]; truncated: boolean }>(
-        'POST',
-        '/api/v1/sql',
-        { sql: text.value },
-      );
+      const r = await api<SqlAnswer>('POST', '/api/v1/sql', { sql: text.value });
       out.replaceChildren(
         el('p', { class: 'note' }, `${r.rows.length} row(s)${r.truncated ? ' (capped)' : ''}`),
         el(
@@ -426,23 +417,10 @@ export const adminView: Render = async (root, user) => {
   }
   loading(root, 'tokens and audit');
   const [users, tokens, audit, approvals] = await Promise.all([
-    api<{
-      users: Array<{ id: string; name: string; role: string; createdAt: string; disabledAt: string | null }>;
-    }>('GET', '/api/v1/users'),
-    api<{
-      tokens: Array<{
-        id: string;
-        name: string;
-        role: string;
-        expiresAt: string | null;
-        revokedAt: string | null;
-      }>;
-    }>('GET', '/api/v1/tokens'),
-    api<{ records: Array<{ seq: number; ts: string; actor: string; action: string; outcome: string }> }>(
-      'GET',
-      '/api/v1/audit?limit=100',
-    ),
-    api<{ proposals: ProposalView[] }>('GET', '/api/v1/approvals'),
+    api<UserList>('GET', '/api/v1/users'),
+    api<TokenList>('GET', '/api/v1/tokens'),
+    api<AuditRecords>('GET', '/api/v1/audit?limit=100'),
+    api<ProposalList>('GET', '/api/v1/approvals'),
   ]);
   const tokenRows = tokens.tokens.map((t) => {
     const revoke = el('button', { type: 'button' }, 'Revoke');
@@ -480,7 +458,7 @@ export const adminView: Render = async (root, user) => {
     ev.preventDefault();
     const body = { name: userName.value, role: userRole.value };
     try {
-      const r = await api<{ name: string; password: string }>('POST', '/api/v1/users', {
+      const r = await api<UserCreated>('POST', '/api/v1/users', {
         ...body,
         ...(userApproval.value ? { approval: userApproval.value.trim() } : {}),
       });
@@ -534,7 +512,7 @@ export const adminView: Render = async (root, user) => {
     ev.preventDefault();
     const body = { name: tokenName.value, role: tokenRole.value };
     try {
-      const r = await api<{ token: string }>('POST', '/api/v1/tokens', {
+      const r = await api<TokenCreated>('POST', '/api/v1/tokens', {
         ...body,
         days: 30,
         ...(tokenApproval.value ? { approval: tokenApproval.value.trim() } : {}),
@@ -685,18 +663,10 @@ export const adminView: Render = async (root, user) => {
 
 export const privacyView: Render = async (root, user) => {
   loading(root, 'privacy status');
-  const status = await api<{
-    k: number;
-    lastSync: string | null;
-    coverage: Record<string, number>;
-    tables: Array<{ name: string; rows: number }>;
-  }>('GET', '/api/v1/status');
+  const status = await api<StatusAnswer>('GET', '/api/v1/status');
   let chain: HTMLElement = el('p', { class: 'note' }, 'Audit chain status: visible to admins.');
   if (user.role === 'admin') {
-    const v = await api<{ ok: boolean; records: number; firstBad?: { line: number; reason: string } }>(
-      'GET',
-      '/api/v1/audit/verify',
-    );
+    const v = await api<AuditVerdict>('GET', '/api/v1/audit/verify');
     chain = el(
       'p',
       { class: v.ok ? 'ok' : 'error', 'data-testid': 'audit-chain' },
@@ -705,7 +675,7 @@ export const privacyView: Render = async (root, user) => {
         : `Audit chain broken at record ${v.firstBad?.line}: ${v.firstBad?.reason}`,
     );
   }
-  const cov = status.coverage;
+  const cov = status.coverage ?? {};
   root.replaceChildren(
     el('h1', {}, 'Privacy & security'),
     el(
@@ -741,7 +711,7 @@ export const privacyView: Render = async (root, user) => {
       el(
         'tbody',
         {},
-        ...status.tables.map((t) =>
+        ...(status.tables ?? []).map((t) =>
           el('tr', {}, el('th', {}, t.name), el('td', { class: 'num' }, t.rows.toLocaleString('en-US'))),
         ),
       ),

@@ -1,0 +1,142 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { FvError } from '../../errors/index.ts';
+import type {
+  Grain,
+  MetricDefinition,
+  MetricRow,
+  MetricRowsOptions,
+  MetricsEngine,
+} from '../../metrics/index.ts';
+import type { ValueKind } from '../../policy/index.ts';
+import type { StoreColumn } from '../../store/index.ts';
+import type { SandboxLimits } from '../duckdb/read-only-sql.ts';
+import type { GuardedResult } from '../duckdb/sql-guard.ts';
+import { type ClickHouseNode, clickHouseEntry } from './clickhouse-node.ts';
+import { limitHit, limitMessage, metricReadSettings, readonlyLevel } from './clickhouse-read-settings.ts';
+import { clickHouseGuardedSql } from './clickhouse-sql.ts';
+import { readableTable } from './clickhouse-store.ts';
+import { parseClickHouseUrl } from './clickhouse-url.ts';
+import { type ClickHouseSchema, compileClickHouseMetric } from './compile-clickhouse.ts';
+
+const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
+
+/** Metrics from a ClickHouse store (one server or a cluster), read-only. */
+export class ClickHouseMetricsEngine implements MetricsEngine {
+  private schema: Map<string, StoreColumn[]> | undefined;
+  /** Every read runs read-only with the per-query memory and row limits (metricReadSettings). */
+  private readonly settings = metricReadSettings();
+
+  private constructor(
+    private readonly node: ClickHouseNode,
+    private readonly sharded: boolean,
+    private readonly parserInstance: DuckDBInstance,
+    private readonly parser: DuckDBConnection,
+  ) {}
+
+  static async open(url: string): Promise<ClickHouseMetricsEngine> {
+    const where = parseClickHouseUrl(url);
+    const node = clickHouseEntry(where);
+    try {
+      await node.ping();
+      // A readonly = 1 user is refused: no per-query limit could be set for it.
+      readonlyLevel(await node.readonlySetting(), where.user);
+    } catch (error) {
+      await node.close();
+      throw error;
+    }
+    // Analyst SQL is checked on DuckDB's parse tree before ClickHouse sees it; nothing is stored here.
+    const parserInstance = await DuckDBInstance.create(':memory:', { enable_external_access: 'false' });
+    const parser = await parserInstance.connect();
+    return new ClickHouseMetricsEngine(node, where.cluster !== undefined, parserInstance, parser);
+  }
+
+  private async tableColumns(): Promise<Map<string, StoreColumn[]>> {
+    if (!this.schema) {
+      const rows = await this.node.rows(
+        'SELECT name, columns FROM _fv_tables FINAL',
+        'read bookkeeping',
+        this.settings,
+      );
+      this.schema = new Map(rows.map((r) => [String(r[0]), JSON.parse(String(r[1])) as StoreColumn[]]));
+    }
+    return this.schema;
+  }
+
+  async metricRows(
+    def: MetricDefinition,
+    grain: Grain,
+    by: readonly string[],
+    filters: ReadonlyArray<readonly [string, readonly string[]]>,
+    range: { readonly from: number; readonly to: number },
+    opts: MetricRowsOptions = {},
+  ): Promise<MetricRow[]> {
+    const tables = await this.tableColumns();
+    const schema: ClickHouseSchema = {
+      kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
+      columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
+      readable: (t) => readableTable(t, this.sharded),
+    };
+    const sql = compileClickHouseMetric(def, grain, by, filters, range, schema, opts);
+    const rows = await this.node.rows(sql, `compute ${def.name}`, this.settings).catch((error: unknown) => {
+      const hit = limitHit(error);
+      if (hit)
+        throw new FvError(
+          'FV_METRIC_QUERY',
+          `${def.name}: ${limitMessage(hit)}; narrow the range, grain, dimensions or filters`,
+        );
+      throw error;
+    });
+    const numeric = 1 + by.length;
+    // Everything after the period and the dimensions is a number (flags, values, units, is_total).
+    return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
+  }
+
+  async latestDay(def: MetricDefinition): Promise<string | undefined> {
+    const r = await this.node.rows(
+      `SELECT toString(toDate(max(${q(def.time)}))) FROM ${q(readableTable(def.from, this.sharded))} FINAL WHERE _fv_deleted = 0`,
+      `read ${def.from}`,
+      this.settings,
+    );
+    const day = r[0]?.[0];
+    return day && day !== '0000-00-00' && day !== '1970-01-01' ? day : undefined;
+  }
+
+  async meta(): Promise<Map<string, string>> {
+    // A store never written has no bookkeeping yet: nothing recorded, not an error.
+    const made = await this.node.rows(
+      "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = '_fv_meta'",
+      'read bookkeeping',
+      this.settings,
+    );
+    if (Number(made[0]?.[0] ?? 0) === 0) return new Map();
+    const r = await this.node.rows(
+      'SELECT key, value FROM _fv_meta FINAL',
+      'read bookkeeping',
+      this.settings,
+    );
+    return new Map(r.map((x) => [String(x[0]), String(x[1])]));
+  }
+
+  async tables(): Promise<Array<{ name: string; rows: number }>> {
+    const out: Array<{ name: string; rows: number }> = [];
+    for (const name of [...(await this.tableColumns()).keys()].sort()) {
+      const n = await this.node
+        .rows(`SELECT count() FROM ${q(name)}`, `count ${name}`, this.settings)
+        .catch(() => [['0']]);
+      out.push({ name, rows: Number(n[0]?.[0] ?? 0) });
+    }
+    return out;
+  }
+
+  async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
+    const names = new Set((await this.tableColumns()).keys());
+    return clickHouseGuardedSql(this.parser, this.node, text, names, limits);
+  }
+
+  close(): void {
+    this.parser.closeSync();
+    this.parserInstance.closeSync();
+    void this.node.close();
+  }
+}

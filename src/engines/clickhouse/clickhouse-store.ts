@@ -1,0 +1,911 @@
+import { randomBytes } from 'node:crypto';
+import { FvError } from '../../errors/index.ts';
+import type { Value } from '../../policy/index.ts';
+import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
+import type {
+  Store,
+  StoreColumn,
+  StoreTableSpec,
+  TableState,
+  TableWriter,
+  WriteMode,
+} from '../../store/store.ts';
+import { batchChecker, type ValueLimits } from '../../store/value-limits.ts';
+import { ClickHouseNode } from './clickhouse-node.ts';
+import { type ClickHouseLocation, parseClickHouseUrl } from './clickhouse-url.ts';
+import {
+  CLICKHOUSE_LIMITS,
+  encoders,
+  isTime,
+  chString as lit,
+  microsColumn,
+  physicalColumns,
+  chIdent as q,
+  uuidText,
+} from './clickhouse-values.ts';
+import { requireWritableReplicas } from './writable-replicas.ts';
+
+const META = '_fv_meta';
+const TABLES = '_fv_tables';
+const FORGOTTEN = '_fv_forgotten';
+const REBUILD_SUFFIX = '__fv_rebuild';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ERASE_CHUNK = 5_000;
+/**
+ * The version of rows `insertNew` adds (device messages): the lowest, so a row a sync writes for
+ * the same key (production's), or a tombstone, replaces them whichever reaches a shard first.
+ */
+const INGESTED_VERSION = 1n;
+/** Replaced and erased row versions leave the disk this many seconds after a merge or mutation. */
+const OLD_PARTS_SECONDS = 10;
+
+/** Each shard's own table, the Distributed table over them, and the view analysts query. */
+export const localTable = (name: string) => `${name}__fv_local`;
+export const allTable = (name: string) => `${name}__fv_all`;
+/** The table a query reads every shard's rows through. */
+export const readableTable = (name: string, sharded: boolean) =>
+  sharded ? allTable(name) : localTable(name);
+
+let lastVersion = 0n;
+/** Row versions only grow (wall-clock microseconds, bumped when the clock stalls). */
+function nextVersion(): bigint {
+  const now = BigInt(Date.now()) * 1000n;
+  lastVersion = now > lastVersion ? now : lastVersion + 1n;
+  return lastVersion;
+}
+
+/** Which shard each listed server holds, whether it answered, whether shards have replicas. */
+interface Topology {
+  readonly replicated: boolean;
+  readonly shard: readonly number[];
+  readonly up: readonly boolean[];
+}
+
+interface TableRow {
+  columns: string;
+  checkpoint: string | null;
+  rebuild: string | null;
+}
+
+class ClickHouseTableWriter implements TableWriter {
+  private readonly target: string;
+  private readonly encode: ReturnType<typeof encoders>;
+  private readonly check: (rows: readonly Value[][]) => void;
+  readonly columns: string[];
+  /** Upserted rows also leave tombstones on every shard when their shard may have changed. */
+  private readonly crossShard: boolean;
+
+  constructor(
+    private readonly store: ClickHouseStore,
+    private readonly spec: StoreTableSpec,
+    private readonly mode: WriteMode,
+  ) {
+    this.target = mode === 'rebuild' ? spec.name + REBUILD_SUFFIX : spec.name;
+    this.encode = encoders(spec.name, spec.columns);
+    this.check = batchChecker(CLICKHOUSE_LIMITS, spec.name, spec.columns);
+    this.columns = [
+      ...physicalColumns(spec.columns, spec.key).map((c) => q(c.name)),
+      '_fv_version',
+      '_fv_deleted',
+    ];
+    const routedByKey = spec.key.length === 1 && (spec.shardBy ?? spec.key[0]) === spec.key[0];
+    this.crossShard = mode === 'upsert' && store.sharded && !routedByKey;
+  }
+
+  line(row: readonly Value[], version: bigint, deleted: 0 | 1): string {
+    let s = '';
+    for (let i = 0; i < this.encode.length; i++)
+      s += `${(this.encode[i] as (v: Value) => string)(row[i] ?? null)}\t`;
+    return `${s}${version}\t${deleted}\n`;
+  }
+
+  private tombstone(key: readonly Value[], version: bigint): string {
+    const row: Value[] = this.spec.columns.map((c) => {
+      const k = this.spec.key.indexOf(c.name);
+      return k >= 0 ? (key[k] ?? null) : null;
+    });
+    return this.line(row, version, 1);
+  }
+
+  async writeBatch(
+    rows: readonly Value[][],
+    deletedKeys: readonly Value[][],
+    checkpoint: string | undefined,
+  ): Promise<void> {
+    const what = `write ${this.spec.name}`;
+    // Every value is checked and every line made before anything is sent: a refused batch
+    // leaves no tombstone behind to hide a stored row.
+    this.check(rows);
+    const keyIdx = this.spec.key.map((k) => this.spec.columns.findIndex((c) => c.name === k));
+    const deaths = [...deletedKeys];
+    if (this.crossShard) for (const r of rows) deaths.push(keyIdx.map((i) => r[i] ?? null));
+    const deathVersion = deaths.length > 0 ? nextVersion() : 0n;
+    const deathLines = deaths.map((k) => this.tombstone(k, deathVersion));
+    const rowVersion = nextVersion();
+    const rowLines = rows.map((r) => this.line(r, rowVersion, 0));
+    if (deathLines.length > 0) {
+      // Tombstones go to every shard, older than the rows that follow: wherever a key lived
+      // before, its old version is hidden, and the new row (newer) wins on its own shard.
+      for (const node of this.store.shardWriters())
+        await node.insert(localTable(this.target), this.columns, deathLines, what, this.store.insertSettings);
+    }
+    if (rowLines.length > 0) await this.store.insertRouted(this.target, this.columns, rowLines, what);
+    // Only now, with every shard holding the batch, does the checkpoint move past it.
+    if (checkpoint !== undefined) {
+      await this.store.updateTable(this.spec.name, (t) =>
+        this.mode === 'rebuild' ? { ...t, rebuild: checkpoint } : { ...t, checkpoint },
+      );
+    }
+  }
+
+  async finish(checkpoint: string | undefined): Promise<void> {
+    if (this.mode !== 'rebuild') return;
+    await this.store.swapIn(this.spec, this.target);
+    await this.store.updateTable(this.spec.name, () => ({
+      columns: JSON.stringify(this.spec.columns),
+      checkpoint: checkpoint ?? null,
+      rebuild: null,
+    }));
+    // The rows devices added went with the old copy (the store allowed it, see openWriter).
+    if ((await ingestedRows(this.store, this.spec.name)) > 0)
+      await this.store.setMeta(ingestedRowsMeta(this.spec.name), '0');
+  }
+}
+
+/**
+ * The store on ClickHouse: one server, or a cluster of shards (one server each; replicas need
+ * ZooKeeper). Per table: a ReplacingMergeTree on every shard keyed by the row key with a version,
+ * a Distributed table routing rows by the owner's pseudonym, and a view that reads the newest
+ * live version of each row. Nothing is a transaction here, so every write is idempotent by key
+ * and each checkpoint is written only after the rows it covers are on every shard.
+ *
+ * @example
+ * const store = await ClickHouseStore.open('clickhouse://fv@127.0.0.1:8123,127.0.0.1:8124/fv?cluster=fv&password_file=/etc/fleetvault/fv.pw');
+ */
+export class ClickHouseStore implements Store {
+  private readonly entry: ClickHouseNode;
+  private buffered: Map<string, string> | undefined;
+  private discardIngested = false;
+  /** Tables `insertNew` has made sure of in this process (a stream adds to one table many times). */
+  private readonly ensured = new Set<string>();
+  readonly limits: ValueLimits = CLICKHOUSE_LIMITS;
+
+  private constructor(
+    private readonly where: ClickHouseLocation,
+    /** Every listed server, in the order of the cluster's `<remote_servers>` entry. */
+    readonly nodes: readonly ClickHouseNode[],
+    private readonly topology: Topology,
+    entry?: ClickHouseNode,
+  ) {
+    this.entry = entry ?? (nodes[0] as ClickHouseNode);
+  }
+
+  get location(): string {
+    return this.where.display;
+  }
+
+  get sharded(): boolean {
+    return this.where.cluster !== undefined;
+  }
+
+  /** Whether each shard is on several servers, with Replicated tables kept in step by ZooKeeper. */
+  get replicated(): boolean {
+    return this.topology.replicated;
+  }
+
+  /** The servers that answered when the store was opened (every one, unless replicated). */
+  private get liveNodes(): ClickHouseNode[] {
+    return this.nodes.filter((_, i) => this.topology.up[i]);
+  }
+
+  /**
+   * One server per shard, to write a shard's own table on: every server without replicas, else
+   * the first live replica of each shard (ZooKeeper brings the rows to the others).
+   */
+  shardWriters(): ClickHouseNode[] {
+    if (!this.replicated) return [...this.nodes];
+    const out: ClickHouseNode[] = [];
+    for (const shard of new Set(this.topology.shard)) {
+      const i = this.topology.shard.findIndex((s, j) => s === shard && this.topology.up[j]);
+      out.push(this.nodes[i] as ClickHouseNode);
+    }
+    return out;
+  }
+
+  /** Creating or replacing tables needs every replica: one that misses it would answer stale rows. */
+  private requireEveryReplica(what: string): void {
+    const down = this.nodes.filter((_, i) => !this.topology.up[i]).map((n) => n.host);
+    if (down.length > 0) {
+      throw new FvError(
+        'FV_STORE_REPLICA_DOWN',
+        `${what} needs every replica of ${this.location}, and ${down.join(', ')} did not answer; incremental writes go on with one live replica per shard`,
+      );
+    }
+  }
+
+  /** The table engine of a shard's table on server `i`: Replicated under `zkBase` when replicated. */
+  private engine(i: number, zkBase: string | undefined, merge: string, args: string): string {
+    if (!zkBase) return `${merge}(${args})`;
+    const path = `${zkBase}/${this.topology.shard[i]}`;
+    return `Replicated${merge}(${lit(path)}, '{replica}'${args ? `, ${args}` : ''})`;
+  }
+
+  /** Where a replicated table's shards meet in ZooKeeper: one folder per cluster, database, table. */
+  private zkFolder(name: string): string {
+    return `/clickhouse/fleetvault/${this.where.cluster}/${this.where.database}/${name}`;
+  }
+
+  static async open(url: string): Promise<ClickHouseStore> {
+    const where = parseClickHouseUrl(url);
+    const nodes = where.hosts.map((h) => new ClickHouseNode(where, h));
+    const up = await Promise.all(
+      nodes.map((n) =>
+        n.ping().then(
+          () => true,
+          (error: unknown) => error,
+        ),
+      ),
+    );
+    let topology: Topology = {
+      replicated: false,
+      shard: nodes.map((_, i) => i + 1),
+      up: nodes.map(() => true),
+    };
+    let entry: ClickHouseNode | undefined;
+    try {
+      const first = up.indexOf(true);
+      if (first < 0 || (!where.cluster && up[0] !== true)) throw up[0];
+      if (where.cluster) {
+        const firstNode = nodes[first] as ClickHouseNode;
+        const r = await firstNode.rows(
+          `SELECT shard_num, replica_num FROM system.clusters WHERE cluster = ${lit(where.cluster)} ORDER BY shard_num, replica_num`,
+          'read the cluster',
+        );
+        if (r.length !== nodes.length) {
+          throw new FvError(
+            'FV_STORE_OPEN',
+            r.length === 0
+              ? `cluster ${where.cluster} is not defined in <remote_servers> on ${firstNode.host}`
+              : `cluster ${where.cluster} has ${r.length} servers but ${where.display} lists ${nodes.length}; list each server's HTTP address, shard by shard`,
+          );
+        }
+        const replicated = r.some((row) => Number(row[1]) > 1);
+        topology = { replicated, shard: r.map((row) => Number(row[0])), up: up.map((x) => x === true) };
+        if (!replicated) {
+          const down = up.find((x) => x !== true);
+          if (down !== undefined) throw down;
+        } else {
+          for (const shard of new Set(topology.shard)) {
+            if (!topology.shard.some((s, i) => s === shard && topology.up[i])) {
+              throw new FvError(
+                'FV_STORE_REPLICA_DOWN',
+                `no replica of shard ${shard} of ${where.display} answered (${where.hosts.filter((_, i) => topology.shard[i] === shard).join(', ')})`,
+              );
+            }
+          }
+          // Any live server can take the bookkeeping and the Distributed reads and writes: they
+          // are replicated to every server. Requests fail over to the next when one is gone.
+          const live = where.hosts.filter((_, i) => topology.up[i]);
+          entry = new ClickHouseNode(where, live[0] as string, live.slice(1));
+        }
+      }
+    } catch (error) {
+      for (const n of nodes) await n.close();
+      throw error;
+    }
+    const store = new ClickHouseStore(where, nodes, topology, entry);
+    try {
+      // Every store opened here is opened to write: with ZooKeeper gone, stop before writing.
+      if (store.replicated) await requireWritableReplicas(store.liveNodes);
+      // Bookkeeping: on the first server, or with replicas on every server, one ZooKeeper folder.
+      const bookkeeping = store.replicated ? store.liveNodes : [store.entry];
+      const zk = (table: string) => (store.replicated ? store.zkFolder(table) : undefined);
+      const engine = (table: string, merge: string, args: string) =>
+        zk(table)
+          ? `Replicated${merge}(${lit(zk(table) as string)}, '{replica}'${args ? `, ${args}` : ''})`
+          : `${merge}(${args})`;
+      for (const node of bookkeeping) {
+        await node.command(
+          `CREATE TABLE IF NOT EXISTS ${META} (key String, value String, v UInt64) ENGINE = ${engine(META, 'ReplacingMergeTree', 'v')} ORDER BY key`,
+          'create bookkeeping',
+        );
+        await node.command(
+          `CREATE TABLE IF NOT EXISTS ${TABLES} (name String, columns String, checkpoint Nullable(String), rebuild_checkpoint Nullable(String), v UInt64) ENGINE = ${engine(TABLES, 'ReplacingMergeTree', 'v')} ORDER BY name`,
+          'create bookkeeping',
+        );
+        await node.command(
+          `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain String, pseudonym UUID, erased_at DateTime('UTC') DEFAULT now()) ENGINE = ${engine(FORGOTTEN, 'MergeTree', '')} ORDER BY (domain, pseudonym)`,
+          'create bookkeeping',
+        );
+      }
+    } catch (error) {
+      await store.close();
+      if (error instanceof FvError && error.code === 'FV_STORE_WRITE')
+        throw new FvError('FV_STORE_OPEN', `cannot open store ${where.display}: ${error.message}`);
+      throw error;
+    }
+    return store;
+  }
+
+  /** Inserts rows where their shard is: through the Distributed table, waiting for every shard. */
+  async insertRouted(
+    table: string,
+    columns: readonly string[],
+    lines: string[],
+    what: string,
+  ): Promise<void> {
+    if (!this.sharded) return this.entry.insert(localTable(table), columns, lines, what);
+    await this.entry.insert(allTable(table), columns, lines, what, {
+      ...this.insertSettings,
+      insert_distributed_sync: 1,
+    });
+  }
+
+  /**
+   * Replicated tables drop a block equal to one of the last hundred inserted (ZooKeeper keeps
+   * their hashes); fleetvault's writes are idempotent by key and version instead, so a block equal
+   * to an earlier one (a device message sent again after a sync hid it) is written, not dropped.
+   */
+  get insertSettings(): { insert_deduplicate?: 0 } {
+    return this.replicated ? { insert_deduplicate: 0 } : {};
+  }
+
+  private async tableExists(name: string): Promise<boolean> {
+    const r = await this.entry.rows(
+      `SELECT 1 FROM system.tables WHERE database = currentDatabase() AND name = ${lit(localTable(name))}`,
+      'read the catalog',
+    );
+    return r.length > 0;
+  }
+
+  /** Whether every node has the table's local table, its Distributed table (sharded) and its view. */
+  private async completeEverywhere(name: string): Promise<boolean> {
+    const names = [localTable(name), ...(this.sharded ? [allTable(name)] : []), name];
+    for (const node of this.liveNodes) {
+      const r = await node.rows(
+        `SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN (${names.map(lit).join(', ')})`,
+        'read the catalog',
+      );
+      if (Number(r[0]?.[0] ?? 0) !== names.length) return false;
+    }
+    return true;
+  }
+
+  private async readTable(name: string): Promise<TableRow | undefined> {
+    const r = await this.entry.rows(
+      `SELECT columns, checkpoint, rebuild_checkpoint FROM ${TABLES} FINAL WHERE name = ${lit(name)}`,
+      'read bookkeeping',
+    );
+    const row = r[0];
+    return row ? { columns: String(row[0]), checkpoint: row[1] ?? null, rebuild: row[2] ?? null } : undefined;
+  }
+
+  async updateTable(name: string, change: (t: TableRow) => TableRow, initial?: TableRow): Promise<void> {
+    const current = (await this.readTable(name)) ?? initial;
+    if (!current) return;
+    const t = change(current);
+    const cell = (v: string | null) => (v === null ? 'NULL' : lit(v));
+    await this.entry.command(
+      `INSERT INTO ${TABLES} VALUES (${lit(name)}, ${lit(t.columns)}, ${cell(t.checkpoint)}, ${cell(t.rebuild)}, ${nextVersion()})`,
+      'write bookkeeping',
+    );
+  }
+
+  private routing(spec: StoreTableSpec): string {
+    const keyText = spec.key.map((k) => `toString(${q(k)})`);
+    const key = keyText.length === 1 ? (keyText[0] as string) : `concat(${keyText.join(", '|', ")})`;
+    return spec.shardBy ? `cityHash64(ifNull(toString(${q(spec.shardBy)}), ${key}))` : `cityHash64(${key})`;
+  }
+
+  /** Creates a table's shard tables, Distributed table and view, replacing the last two. */
+  private async create(spec: StoreTableSpec, name: string, what: string): Promise<void> {
+    const cols = physicalColumns(spec.columns, spec.key)
+      .map((c) => `${q(c.name)} ${c.type}`)
+      .join(', ');
+    const order = spec.key.map(q).join(', ');
+    const zkBase = this.replicated ? await this.zkBase(name) : undefined;
+    for (const [i, node] of this.nodes.entries()) {
+      if (!this.topology.up[i]) continue;
+      await node.command(
+        `CREATE TABLE IF NOT EXISTS ${q(localTable(name))} (${cols}, _fv_version UInt64, _fv_deleted UInt8) ENGINE = ${this.engine(i, zkBase, 'ReplacingMergeTree', '_fv_version')} ORDER BY (${order}) SETTINGS old_parts_lifetime = ${OLD_PARTS_SECONDS}`,
+        what,
+      );
+    }
+    await this.exposeOn(spec, name, what);
+  }
+
+  /**
+   * The ZooKeeper folder of a table's shards: the one its existing replicas use (a server that
+   * missed the table, down when it was created, joins them when a later write finds it missing
+   * and fetches its rows), else a new one. Each creation gets its own folder, since a
+   * rebuilt table is renamed into place and a Replicated table keeps its folder across renames.
+   */
+  private async zkBase(name: string): Promise<string> {
+    for (const node of this.liveNodes) {
+      const r = await node.rows(
+        `SELECT zookeeper_path FROM system.replicas WHERE database = currentDatabase() AND table = ${lit(localTable(name))}`,
+        'read the replicas',
+      );
+      const path = r[0]?.[0];
+      if (path) return path.replace(/\/[^/]*$/, '');
+    }
+    return `${this.zkFolder(name.replace(REBUILD_SUFFIX, ''))}/${randomBytes(8).toString('hex')}`;
+  }
+
+  private async exposeOn(spec: StoreTableSpec, name: string, what: string): Promise<void> {
+    const visible = spec.columns.map((c) => q(c.name)).join(', ');
+    for (const node of this.liveNodes) {
+      if (this.sharded) {
+        await node.command(`DROP TABLE IF EXISTS ${q(allTable(name))}`, what);
+        await node.command(
+          `CREATE TABLE ${q(allTable(name))} AS ${q(localTable(name))} ENGINE = Distributed(${q(this.where.cluster as string)}, currentDatabase(), ${q(localTable(name))}, ${this.routing(spec)})`,
+          what,
+        );
+      }
+      if (name.endsWith(REBUILD_SUFFIX)) continue;
+      await node.command(`DROP TABLE IF EXISTS ${q(name)}`, what);
+      await node.command(
+        `CREATE VIEW ${q(name)} AS SELECT ${visible} FROM ${q(this.readable(name))} FINAL WHERE _fv_deleted = 0`,
+        what,
+      );
+    }
+  }
+
+  /** The table a query reads all shards through. */
+  readable(name: string): string {
+    return readableTable(name, this.sharded);
+  }
+
+  /**
+   * With replicas, a rebuilt table of the same columns replaces the rows of the live one with
+   * `REPLACE PARTITION`, which ZooKeeper logs: a replica that is down replays it when it returns,
+   * where a `RENAME` would leave it the old table (and the rows erased since) under the live name.
+   */
+  private async replaceReplicated(spec: StoreTableSpec, built: string, what: string): Promise<boolean> {
+    const columnsOf = async (table: string) =>
+      (
+        await this.entry.rows(
+          `SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = ${lit(table)} ORDER BY name`,
+          what,
+        )
+      )
+        .map((r) => r.join(' '))
+        .join(', ');
+    const live = await columnsOf(localTable(spec.name));
+    if (live === '' || live !== (await columnsOf(localTable(built)))) return false;
+    for (const node of this.shardWriters()) {
+      // The built table's rows reached this replica through replication: wait for all of them.
+      await node.command(`SYSTEM SYNC REPLICA ${q(localTable(built))}`, what);
+      await node.command(
+        `ALTER TABLE ${q(localTable(spec.name))} REPLACE PARTITION tuple() FROM ${q(localTable(built))}`,
+        what,
+      );
+    }
+    for (const node of this.liveNodes) {
+      if (this.sharded) await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
+      await node.command(`DROP TABLE IF EXISTS ${q(localTable(built))}`, what);
+    }
+    return true;
+  }
+
+  async swapIn(spec: StoreTableSpec, built: string): Promise<void> {
+    const what = `swap in the rebuilt ${spec.name}`;
+    if (this.replicated && (await this.replaceReplicated(spec, built, what))) {
+      await this.exposeOn(spec, spec.name, what);
+      return;
+    }
+    this.requireEveryReplica(what);
+    for (const node of this.nodes) {
+      const old = `${localTable(spec.name)}__fv_old`;
+      await node.command(`DROP TABLE IF EXISTS ${q(old)}`, what);
+      const has = await node.rows(
+        `SELECT 1 FROM system.tables WHERE database = currentDatabase() AND name = ${lit(localTable(spec.name))}`,
+        what,
+      );
+      await node.command(
+        has.length > 0
+          ? `RENAME TABLE ${q(localTable(spec.name))} TO ${q(old)}, ${q(localTable(built))} TO ${q(localTable(spec.name))}`
+          : `RENAME TABLE ${q(localTable(built))} TO ${q(localTable(spec.name))}`,
+        what,
+      );
+      await node.command(`DROP TABLE IF EXISTS ${q(old)}`, what);
+      if (this.sharded) await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
+    }
+    await this.exposeOn(spec, spec.name, what);
+  }
+
+  async bindKey(fingerprint: string): Promise<void> {
+    const have = await this.meta('key_fingerprint');
+    if (have === undefined) await this.setMeta('key_fingerprint', fingerprint);
+    else if (have !== fingerprint) {
+      throw new FvError('FV_KEY_MISMATCH', `store ${this.location} was built with a different key`);
+    }
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    if (this.buffered) {
+      this.buffered.set(key, value);
+      return;
+    }
+    await this.writeMeta([[key, value]]);
+  }
+
+  private async writeMeta(entries: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    if (entries.length === 0) return;
+    const v = nextVersion();
+    await this.entry.command(
+      `INSERT INTO ${META} VALUES ${entries.map(([k, x]) => `(${lit(k)}, ${lit(x)}, ${v})`).join(', ')}`,
+      'write bookkeeping',
+    );
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    const pending = this.buffered?.get(key);
+    if (pending !== undefined) return pending;
+    // A store never written has no bookkeeping yet: nothing recorded, not an error.
+    const made = await this.entry.rows(
+      `SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ${lit(META)}`,
+      'read bookkeeping',
+    );
+    if (Number(made[0]?.[0] ?? 0) === 0) return undefined;
+    const r = await this.entry.rows(
+      `SELECT value FROM ${META} FINAL WHERE key = ${lit(key)}`,
+      'read bookkeeping',
+    );
+    const v = r[0]?.[0];
+    return v === undefined || v === null ? undefined : v;
+  }
+
+  /**
+   * No transactions here: the rows `fn` writes land as it writes them (each idempotent by key), and
+   * the settings it records (a change-capture position) are written together, in one insert, after.
+   */
+  async atomically<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.buffered) throw new Error('atomically does not nest');
+    this.buffered = new Map();
+    try {
+      const out = await fn();
+      const entries = [...this.buffered.entries()];
+      this.buffered = undefined;
+      await this.writeMeta(entries);
+      return out;
+    } finally {
+      this.buffered = undefined;
+    }
+  }
+
+  async tableState(name: string): Promise<TableState | undefined> {
+    const t = await this.readTable(name);
+    if (!t) return undefined;
+    const rows = (await this.tableExists(name))
+      ? Number(
+          (
+            await this.entry.rows(
+              `SELECT count() FROM ${q(this.readable(name))} FINAL WHERE _fv_deleted = 0`,
+              `count ${name}`,
+            )
+          )[0]?.[0] ?? 0,
+        )
+      : 0;
+    return {
+      columns: JSON.parse(t.columns) as StoreColumn[],
+      ...(t.checkpoint !== null ? { checkpoint: t.checkpoint } : {}),
+      rows,
+    };
+  }
+
+  allowDiscardingIngested(): void {
+    this.discardIngested = true;
+  }
+
+  async openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter> {
+    const columns = JSON.stringify(spec.columns);
+    const what = `prepare ${spec.name}`;
+    if (mode === 'rebuild' && !this.discardIngested) {
+      const n = await ingestedRows(this, spec.name);
+      if (n > 0) throw ingestedRowsError(spec.name, n, 'rebuilding it from the source');
+    }
+    if (mode === 'rebuild') {
+      const built = spec.name + REBUILD_SUFFIX;
+      for (const node of this.liveNodes) {
+        await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
+        await node.command(`DROP TABLE IF EXISTS ${q(localTable(built))}`, what);
+      }
+      await this.create(spec, built, what);
+      await this.updateTable(spec.name, (t) => ({ ...t, rebuild: null }), {
+        columns,
+        checkpoint: null,
+        rebuild: null,
+      });
+    } else {
+      // A run killed while creating the table may have left it on some nodes only, or without
+      // its bookkeeping row (written last): create what is missing, then the row.
+      const known = await this.readTable(spec.name);
+      if (!known || !(await this.completeEverywhere(spec.name))) {
+        await this.create(spec, spec.name, what);
+        if (!known) {
+          await this.updateTable(spec.name, () => ({ columns, checkpoint: null, rebuild: null }), {
+            columns,
+            checkpoint: null,
+            rebuild: null,
+          });
+        }
+      }
+    }
+    return new ClickHouseTableWriter(this, spec, mode);
+  }
+
+  private async columnsOf(table: string): Promise<StoreColumn[]> {
+    const t = await this.readTable(table);
+    return t ? (JSON.parse(t.columns) as StoreColumn[]) : [];
+  }
+
+  /**
+   * What a delete by `where` must remove: the matching rows (any version), and every version of a
+   * key whose newest version matches, since deleting only the newest would bring an older version
+   * of that key back (one not merged away yet: ClickHouse 26 merges later than 18.16 did).
+   */
+  private async withOlderVersions(table: string, where: string, what: string): Promise<string> {
+    const r = await this.entry.rows(
+      `SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = ${lit(localTable(table))}`,
+      what,
+    );
+    const key = r[0]?.[0];
+    if (!key) return where;
+    return `(${where}) OR (${key}) IN (SELECT ${key} FROM ${q(localTable(table))} FINAL WHERE ${where})`;
+  }
+
+  /** Runs a delete on every shard and waits until each has rewritten its parts. */
+  private async mutate(table: string, match: string, what: string): Promise<void> {
+    const where = await this.withOlderVersions(table, match, what);
+    if (this.replicated) return this.mutateReplicas(table, where, what);
+    for (const node of this.nodes) {
+      await node.command(`ALTER TABLE ${q(localTable(table))} DELETE WHERE ${where}`, what);
+    }
+    for (const node of this.nodes) {
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const r = await node.rows(
+          `SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = ${lit(localTable(table))} AND is_done = 0`,
+          what,
+        );
+        if (Number(r[0]?.[0] ?? 0) === 0) break;
+        if (Date.now() > deadline)
+          throw new FvError(
+            'FV_STORE_WRITE',
+            `ClickHouse at ${node.host}: ${what}: the delete did not finish in 10 minutes`,
+          );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  /**
+   * With replicas a delete is written once per shard, into ZooKeeper's log of that shard's table:
+   * every replica applies it, and one that is down applies it when it returns, before it takes a
+   * new part (it replays the log in order). fleetvault waits until no live replica holds a
+   * matching row, any version, tombstones included.
+   */
+  private async mutateReplicas(table: string, where: string, what: string): Promise<void> {
+    for (const node of this.shardWriters()) {
+      await node.command(`ALTER TABLE ${q(localTable(table))} DELETE WHERE ${where}`, what);
+    }
+    for (const node of this.liveNodes) {
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const r = await node.rows(`SELECT count() FROM ${q(localTable(table))} WHERE ${where}`, what);
+        if (Number(r[0]?.[0] ?? 0) === 0) break;
+        if (Date.now() > deadline)
+          throw new FvError(
+            'FV_STORE_WRITE',
+            `ClickHouse at ${node.host}: ${what}: the delete did not reach this replica in 10 minutes`,
+          );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private async count(table: string, where: string, what: string): Promise<number> {
+    const r = await this.entry.rows(
+      `SELECT count() FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${where}`,
+      what,
+    );
+    return Number(r[0]?.[0] ?? 0);
+  }
+
+  async expire(table: string, column: string, cutoff: Date): Promise<number> {
+    if (!(await this.tableExists(table))) return 0;
+    const kind = (await this.columnsOf(table)).find((c) => c.name === column)?.kind;
+    const us = BigInt(cutoff.getTime()) * 1000n;
+    let where: string;
+    if (kind && isTime(kind)) {
+      where = `(toUInt64(toUInt32(${q(column)})) * 1000000 + ${q(microsColumn(column))}) < ${us}`;
+    } else {
+      // A date is before the cutoff when its midnight is.
+      const day = Math.ceil(cutoff.getTime() / 86_400_000);
+      where = `${q(column)} < toDate(${lit(new Date(day * 86_400_000).toISOString().slice(0, 10))})`;
+    }
+    const what = `expire ${table}.${column}`;
+    const n = await this.count(table, where, what);
+    if (n > 0) await this.mutate(table, where, what);
+    return n;
+  }
+
+  async erase(
+    table: string,
+    column: string,
+    pseudonyms: readonly string[],
+    returning?: string,
+  ): Promise<{ deleted: number; returned: string[] }> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0 || !(await this.tableExists(table))) return { deleted: 0, returned: [] };
+    const what = `erase from ${table}.${column}`;
+    let deleted = 0;
+    const returned: string[] = [];
+    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+      const where = `${q(column)} IN (${list
+        .slice(i, i + ERASE_CHUNK)
+        .map(lit)
+        .join(', ')})`;
+      const r = await this.entry.rows(
+        `SELECT ${returning ? `toString(${q(returning)})` : '1'} FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${where}`,
+        what,
+      );
+      deleted += r.length;
+      if (returning) for (const x of r) if (x[0] !== null) returned.push(x[0] as string);
+      // Every version of the rows goes, tombstones included, on every shard.
+      await this.mutate(table, where, what);
+    }
+    return { deleted, returned };
+  }
+
+  async missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]> {
+    if (!(await this.tableExists(table))) return [];
+    const scratch = `_fv_live_${randomBytes(6).toString('hex')}`;
+    const what = `compare ${table}.${column} with the source`;
+    await this.entry.command(`CREATE TABLE ${scratch} (k UUID) ENGINE = Memory`, what);
+    try {
+      await this.entry.insert(
+        scratch,
+        ['k'],
+        live.map((p) => `${uuidText(p)}\n`),
+        what,
+      );
+      const r = await this.entry.rows(
+        `SELECT DISTINCT toString(${q(column)}) FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${q(column)} ${this.sharded ? 'GLOBAL ' : ''}NOT IN (SELECT k FROM ${scratch})`,
+        what,
+      );
+      return r.map((x) => String(x[0]));
+    } finally {
+      await this.entry.command(`DROP TABLE IF EXISTS ${scratch}`, what);
+    }
+  }
+
+  /**
+   * Looks the keys up across every shard (a row routed by another column than its key may sit on
+   * another shard than a message reusing its key would go to), then adds the others with the
+   * lowest version: a sync that writes the same key later (a tombstone on every shard, then its
+   * row) still wins.
+   */
+  async insertNew(spec: StoreTableSpec, rows: readonly Value[][]): Promise<number> {
+    const writer = new ClickHouseTableWriter(this, spec, 'append');
+    batchChecker(CLICKHOUSE_LIMITS, spec.name, spec.columns)(rows);
+    if (!this.ensured.has(spec.name)) {
+      await this.openWriter(spec, 'append'); // creates the tables when missing
+      this.ensured.add(spec.name);
+    }
+    const keyIdx = spec.key.map((k) => spec.columns.findIndex((c) => c.name === k));
+    const held = await this.heldKeys(
+      spec,
+      rows.map((r) => keyIdx.map((i) => r[i] ?? null)),
+    );
+    const fresh = rows.filter((_, i) => !held[i]);
+    if (fresh.length === 0) return 0;
+    await this.insertRouted(
+      spec.name,
+      writer.columns,
+      fresh.map((r) => writer.line(r, INGESTED_VERSION, 0)),
+      `write ${spec.name}`,
+    );
+    await this.setMeta(
+      ingestedRowsMeta(spec.name),
+      String((await ingestedRows(this, spec.name)) + fresh.length),
+    );
+    return fresh.length;
+  }
+
+  /** For each key (the table's key columns, stored form): whether a live row holds it. */
+  private async heldKeys(spec: StoreTableSpec, keys: readonly Value[][]): Promise<boolean[]> {
+    if (keys.length === 0 || !(await this.tableExists(spec.name))) return keys.map(() => false);
+    const columns = spec.key.map(
+      (k) => spec.columns.find((c) => c.name === k) ?? { name: k, kind: 'text' as const, sourceType: '' },
+    );
+    // A key as text, the same on both sides: TabSeparated fields, a time as its two columns.
+    const enc = encoders(spec.name, columns);
+    const text = (key: readonly Value[]) =>
+      columns
+        .map((c, i) =>
+          c.kind === 'text' ? String(key[i]) : (enc[i] as (v: Value) => string)(key[i] ?? null),
+        )
+        .join('\t');
+    const parts = columns.map((c) =>
+      isTime(c.kind)
+        ? `toString(${q(c.name)}), '\\t', toString(${q(microsColumn(c.name))})`
+        : `toString(${q(c.name)})`,
+    );
+    const expr =
+      parts.length === 1 && !isTime(columns[0]?.kind ?? 'text')
+        ? (parts[0] as string)
+        : `concat(${parts.join(", '\\t', ")})`;
+    // One key column of a plain kind is looked up through the primary index; others by their text.
+    const direct = columns.length === 1 && !isTime(columns[0]?.kind ?? 'text');
+    const literal = (k: readonly Value[]) =>
+      direct && (columns[0]?.kind === 'integer' || columns[0]?.kind === 'bigint')
+        ? String(k[0])
+        : lit(text(k));
+    const held = new Set<string>();
+    for (let i = 0; i < keys.length; i += ERASE_CHUNK) {
+      const list = keys
+        .slice(i, i + ERASE_CHUNK)
+        .map(literal)
+        .join(', ');
+      const r = await this.entry.rows(
+        `SELECT ${expr} FROM ${q(this.readable(spec.name))} FINAL WHERE _fv_deleted = 0 AND ${direct ? q(columns[0]?.name ?? '') : expr} IN (${list})`,
+        `look up keys of ${spec.name}`,
+      );
+      for (const row of r) held.add(String(row[0]));
+    }
+    return keys.map((k) => held.has(text(k)));
+  }
+
+  async tombstones(): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    for (const [domain, p] of await this.entry.rows(
+      `SELECT domain, toString(pseudonym) FROM ${FORGOTTEN}`,
+      'read tombstones',
+    )) {
+      const set = out.get(String(domain)) ?? new Set<string>();
+      set.add(String(p));
+      out.set(String(domain), set);
+    }
+    return out;
+  }
+
+  async tombstonesAmong(domain: string, candidates: readonly bigint[]): Promise<Set<string>> {
+    if (candidates.length === 0) return new Set();
+    const scratch = `_fv_among_${randomBytes(6).toString('hex')}`;
+    const what = 'read tombstones';
+    await this.entry.command(`CREATE TABLE ${scratch} (k UUID) ENGINE = Memory`, what);
+    try {
+      await this.entry.insert(
+        scratch,
+        ['k'],
+        candidates.map((p) => `${uuidText(p)}\n`),
+        what,
+      );
+      const rows = await this.entry.rows(
+        `SELECT DISTINCT toString(pseudonym) FROM ${FORGOTTEN} WHERE domain = '${domain.replace(/[\\\t\n]/g, '_').replaceAll("'", "\\'")}' AND pseudonym IN (SELECT k FROM ${scratch})`,
+        what,
+      );
+      return new Set(rows.map((x) => String(x[0])));
+    } finally {
+      await this.entry.command(`DROP TABLE IF EXISTS ${scratch}`, what);
+    }
+  }
+
+  async addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0) return;
+    await this.entry.insert(
+      FORGOTTEN,
+      ['domain', 'pseudonym'],
+      list.map((p) => `${domain.replace(/[\\\t\n]/g, '_')}\t${p}\n`),
+      'write tombstones',
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const n of this.nodes) await n.close();
+    if (!this.nodes.includes(this.entry)) await this.entry.close();
+  }
+}

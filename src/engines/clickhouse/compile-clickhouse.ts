@@ -1,0 +1,305 @@
+import {
+  boundClickHouse,
+  clampOf,
+  type Grain,
+  type MetricDefinition,
+  type MetricRowsOptions,
+  type PartKind,
+  type PerUnitShape,
+  type Where,
+} from '../../metrics/index.ts';
+import { type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
+import { isWhole, type Population, populations } from '../../metrics/population.ts';
+import type { ValueKind } from '../../policy/index.ts';
+
+const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
+const str = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+const lit = (v: string | number | boolean) =>
+  typeof v === 'string' ? str(v) : typeof v === 'boolean' ? (v ? '1' : '0') : String(Number(v));
+const isTime = (k: ValueKind | undefined) => k === 'timestamp' || k === 'timestamptz';
+
+/** What the compiler needs to know about the store: each table's column kinds and where to read it. */
+export interface ClickHouseSchema {
+  kind(table: string, column: string): ValueKind | undefined;
+  columnsOf(table: string): readonly string[];
+  /** The table holding every shard's rows (Distributed), or the one table on a single server. */
+  readable(table: string): string;
+}
+
+const PERIOD: Readonly<Record<Grain, string>> = { day: 'toDate', week: 'toMonday', month: 'toStartOfMonth' };
+
+/**
+ * Compiles a metric for ClickHouse, to SQL that runs on 18.16 and on current servers alike: no
+ * CTEs, window functions, FILTER, GROUPING SETS or query parameters; one JOIN per SELECT, GLOBAL
+ * so the joined rows reach every shard; each table read FINAL (newest version of each row, no
+ * tombstones). Answers equal DuckDB's: exact distinct counts, times to the microsecond, and
+ * percentiles interpolated as `quantile_cont` does. The period bounds are inlined as literals.
+ * Columns and options as compileMetric (../duckdb/compile-duckdb.ts) describes them.
+ */
+export function compileClickHouseMetric(
+  def: MetricDefinition,
+  grain: Grain,
+  by: readonly string[],
+  filters: ReadonlyArray<readonly [string, readonly string[]]>,
+  range: { readonly from: number; readonly to: number },
+  schema: ClickHouseSchema,
+  opts: MetricRowsOptions = {},
+): string {
+  const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}`, used: new Set([j.on[1]]) }));
+  /**
+   * A column as written in the metrics file (`col` or `table.col`) → its name in the query. A
+   * joined table's columns are noted as they are used: only those travel through the join.
+   */
+  const ref = (r: string, us = false): { sql: string; kind: ValueKind | undefined } => {
+    const [a, b] = r.split('.') as [string, string | undefined];
+    if (b === undefined) return { sql: q(a), kind: schema.kind(def.from, a) };
+    const j = joins.find((x) => x.table === a);
+    if (!j) return { sql: q(b), kind: schema.kind(def.from, b) };
+    j.used.add(b);
+    if (us) j.used.add(`${b}__us`);
+    return { sql: q(`${j.alias}__${b}`), kind: schema.kind(j.table, b) };
+  };
+  const micros = (r: string) => {
+    const c = ref(r, true);
+    if (isTime(c.kind)) {
+      const us = c.sql.replace(/`$/, '__us`');
+      return `(toInt64(toUInt32(${c.sql})) * 1000000 + ${us})`;
+    }
+    return `(toInt64(toUInt16(${c.sql})) * 86400000000)`;
+  };
+  const condition = (w: Where | undefined, col: (c: string) => string = (c) => ref(c).sql): string =>
+    w
+      ? Object.entries(w)
+          .map(([c, v]) =>
+            Array.isArray(v) ? `${col(c)} IN (${v.map(lit).join(', ')})` : `${col(c)} = ${lit(v as string)}`,
+          )
+          .join(' AND ')
+      : '';
+  const populationCondition = (p: Population): string => {
+    const parts = p.where ? [condition(p.where)] : [];
+    for (const c of p.present) parts.push(`isNotNull(${ref(c).sql})`);
+    return parts.join(' AND ') || '1';
+  };
+  /** A period bound (midnight UTC) as a literal of the column's type. */
+  const bound = (kind: ValueKind | undefined, t: number) =>
+    isTime(kind)
+      ? `toDateTime(${str(new Date(t).toISOString().slice(0, 19).replace('T', ' '))}, 'UTC')`
+      : `toDate(${str(new Date(t).toISOString().slice(0, 10))})`;
+  const dim = (r: string): string => {
+    const c = ref(r);
+    return c.kind === 'boolean'
+      ? `multiIf(isNull(${c.sql}), NULL, ${c.sql} = 1, 'true', 'false')`
+      : `toString(${c.sql})`;
+  };
+
+  const m = def.measure;
+  const pops = populations(m);
+  const valuesWanted = !(opts.unitsOnly || opts.pieces);
+  /** Joins after the declared ones (the first-match search), in order. */
+  const extra: string[] = [];
+  let percentiles: string[] = [];
+  if ('percentiles' in m) {
+    // The first-match join also decides whose rows count (population.ts), values or not.
+    let x = typeof m.of === 'string' ? `toFloat64(${ref(m.of).sql})` : '';
+    if (typeof m.of !== 'string') {
+      const f = m.of.first_after;
+      const xs = (c: string) => q(c);
+      const xMicros = isTime(schema.kind(f.table, f.time))
+        ? `(toInt64(toUInt32(${q(f.time)})) * 1000000 + ${q(`${f.time}__us`)})`
+        : `(toInt64(toUInt16(${q(f.time)})) * 86400000000)`;
+      const w = condition(f.where, xs);
+      // Only rows in the asked range can be counted, and their first match comes no earlier than
+      // the range's start: both sides of this join are cut to that before the join ships them.
+      const baseTime = ref(def.time);
+      const inRange = `${baseTime.sql} >= ${bound(baseTime.kind, range.from)} AND ${baseTime.sql} < ${bound(baseTime.kind, range.to)}`;
+      const after = `${q(f.time)} >= ${bound(schema.kind(f.table, f.time), range.from)}`;
+      const first =
+        `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${q(schema.readable(f.table))} FINAL ` +
+        `GLOBAL ALL INNER JOIN (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${q(schema.readable(def.from))} FINAL WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
+        `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${after} AND ${xMicros} >= fy_t GROUP BY fa_k`;
+      extra.push(`GLOBAL ALL INNER JOIN (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
+      x = `(fa_t - ${micros(def.time)}) / 1000000`;
+    }
+    // quantile_cont: the value at position p·(n−1) of the sorted values, linearly interpolated.
+    const s = `arraySort(groupArray(${x}))`;
+    const n = `toInt64(length(${s}))`;
+    if (valuesWanted)
+      percentiles = m.percentiles.map((p) => {
+        const pos = `(${p} * (${n} - 1))`;
+        const at = (i: string) => `arrayElement(${s}, toUInt64(${i}) + 1)`;
+        return `if(${n} = 0, NULL, ${at(`floor(${pos})`)} + (${pos} - floor(${pos})) * (${at(`ceil(${pos})`)} - ${at(`floor(${pos})`)})) AS ${q(`p${Math.round(p * 100)}`)}`;
+      });
+  }
+
+  const time = ref(def.time);
+  const where = [
+    `_fv_deleted = 0`,
+    `${time.sql} >= ${bound(time.kind, range.from)}`,
+    `${time.sql} < ${bound(time.kind, range.to)}`,
+  ];
+  // Rows that contribute to no side of the value are not read at all.
+  if (!pops.some(isWhole)) where.push(`(${pops.map((p) => `(${populationCondition(p)})`).join(' OR ')})`);
+  const flags: string[] = [];
+  for (const [i, [d, values]] of filters.entries()) {
+    const listed = `${dim(d)} IN (${values.map(str).join(', ')})`;
+    if (opts.pieces) flags.push(`toUInt8(ifNull(${listed}, 0)) AS f${i}`);
+    else where.push(listed);
+  }
+  const flagKeys = flags.map((_, i) => `f${i}`);
+  const dimKeys = by.map((_, i) => `d${i}`);
+  // Every column is named (and so noted for the joins) before the joins are written.
+  const dimSql = by.map(dim);
+  const period = `${PERIOD[grain]}(${time.sql}) AS period`;
+  const unit = ref(def.unit).sql;
+
+  // The first step's columns: partial aggregates, each summed later, and extra keys.
+  const parts: string[] = [];
+  const kinds: PartKind[] = [];
+  const keys: string[] = [];
+  /** A first-step column, named `_fv_p…` (the store's prefix: no source column is named so). */
+  const part = (sql: string, kind: PartKind = { kind: 'count' }): string => {
+    if (!parts.includes(sql)) {
+      parts.push(sql);
+      kinds.push(kind);
+    }
+    return `_fv_p${parts.indexOf(sql)}`;
+  };
+  /** A summed column's part kind: its clamp bounds under differential privacy. */
+  const sumKind = (r: string): PartKind => {
+    const c = opts.bounds ? clampOf(def, r, opts.bounds) : undefined;
+    return c ? { kind: 'sum', low: c[0], high: c[1] } : { kind: 'sum', low: 0, high: 0 };
+  };
+  /** The average's count, apart, for differential privacy. */
+  let den: (() => string) | undefined;
+  const sides = pops.map((p) => part(isWhole(p) ? 'count()' : `countIf(${populationCondition(p)})`));
+  /** All of a unit's rows in its group: what contribution bounding scales by. */
+  const rowsPart = opts.bounds ? part('count()') : '';
+  /**
+   * Units behind a first-step column, for a row of the outer step (`is_total` 1 or 0): a group has
+   * one row per unit (unless extra keys repeat it), so it counts rows; a period total counts
+   * distinct units.
+   */
+  const unitsOf = (c: string) =>
+    keys.length > 0
+      ? `uniqExactIf(_fv_u, ${c} > 0)`
+      : `if(is_total = 1, uniqExactIf(_fv_u, ${c} > 0 AND is_total = 1), countIf(isNotNull(_fv_u) AND ${c} > 0 AND is_total = 0))`;
+  /** A sum or an average in two steps: the partial sum and count, then the value from their sums. */
+  const summed = (fn: 'sum' | 'avg', column: string, where: Where | undefined): (() => string) => {
+    const cond = condition(where);
+    const c = ref(column).sql;
+    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`, sumKind(column));
+    // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
+    const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
+    if (opts.bounds) {
+      if (fn === 'avg') den = () => `sum(${n})`;
+      return () => `sum(${s})`;
+    }
+    return () =>
+      fn === 'sum' ? `if(sum(${n}) = 0, NULL, sum(${s}))` : `if(sum(${n}) = 0, NULL, sum(${s}) / sum(${n}))`;
+  };
+  /** Each measure kind in two steps: first-step columns, then the value from their sums. */
+  const partials: MeasureDialect<() => string> = {
+    count(where) {
+      const cond = condition(where);
+      const c = part(cond ? `countIf(${cond})` : 'count()');
+      return () => `sum(${c})`;
+    },
+    countDistinct(column, where) {
+      const cond = condition(where);
+      const c = ref(column).sql;
+      const has = [...(cond ? [cond] : []), `isNotNull(${c})`].join(' AND ');
+      // Distinct units are counted as the units are.
+      if (c === unit) {
+        const n = part(`countIf(${has})`);
+        return () => unitsOf(n);
+      }
+      const x = `_fv_x${keys.length}`;
+      keys.push(`if(${has}, toNullable(${c}), NULL) AS ${x}`);
+      return () => `uniqExact(${x})`;
+    },
+    sum: (column, where) => summed('sum', column, where),
+    avg: (column, where) => summed('avg', column, where),
+    ratio(num, d) {
+      if (!opts.bounds) return () => `(${num()}) / nullIf(${d()}, 0)`;
+      den = d;
+      return num;
+    },
+  };
+  const value = valuesWanted && !('percentiles' in m) ? visitMeasure(m, partials) : undefined;
+
+  // FROM: the base table, each join as a subquery of its live rows with only the columns used.
+  const sources = joins.map((j) => {
+    const cols = [...j.used].map((c) => `${q(c)} AS ${q(`${j.alias}__${c}`)}`).join(', ');
+    return `GLOBAL ALL INNER JOIN (SELECT ${cols} FROM ${q(schema.readable(j.table))} FINAL WHERE _fv_deleted = 0) AS ${j.alias} ON ${q(j.on[0])} = ${q(`${j.alias}__${j.on[1]}`)}`;
+  });
+  sources.push(...extra);
+  // 18.16 allows one JOIN per SELECT: with more, each further join wraps the rows so far.
+  let from = `${q(schema.readable(def.from))} FINAL`;
+  let rest = sources;
+  if (sources.length > 1) {
+    from = `(SELECT * FROM ${from} ${sources[0]} WHERE _fv_deleted = 0)`;
+    for (const s of sources.slice(1, -1)) from = `(SELECT * FROM ${from} ${s})`;
+    rest = sources.slice(-1);
+  }
+  const body = [`FROM ${from} ${rest.join(' ')}`, `WHERE ${where.join(' AND ')}`];
+  const dimsOf = (total: string) =>
+    dimSql.map((d, i) => `if(${total} = 1, CAST(NULL AS Nullable(String)), toNullable(${d})) AS d${i}`);
+
+  if ('percentiles' in m) {
+    // Every value is needed: one step over the rows.
+    const units = pops.map((p, i) =>
+      isWhole(p)
+        ? `uniqExact(${unit}) AS units${i}`
+        : `uniqExactIf(${unit}, ${populationCondition(p)}) AS units${i}`,
+    );
+    if (by.length === 0) {
+      const keys = ['period', ...flagKeys].join(', ');
+      return [
+        `SELECT ${[period, ...flags, ...percentiles, ...units, 'toUInt8(1) AS is_total'].join(', ')}`,
+        ...body,
+        `GROUP BY ${keys} ORDER BY ${keys}`,
+      ].join('\n');
+    }
+    // The period totals come from the same scan as the groups (18.16 has no GROUPING SETS): each
+    // row is counted twice, once in its group and once, dimensions blanked, in its period's total.
+    return [
+      `SELECT ${[period, ...dimsOf('is_total'), ...flags, ...percentiles, ...units, 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total'].join(', ')}`,
+      ...body,
+      `GROUP BY ${['period', 'is_total', ...dimKeys, ...flagKeys].join(', ')}`,
+      `ORDER BY period, ${[...dimKeys, ...flagKeys].join(', ')}`,
+    ].join('\n');
+  }
+
+  // First step: one row per (period, dimensions, unit) with the partial aggregates. Then groups
+  // and period totals from those rows (each doubled, far fewer than the rows read).
+  let reduced = [
+    `SELECT ${[period, ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys, ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
+    ...body,
+    `GROUP BY ${['period', ...by.map((_, i) => `_fv_r${i}`), ...flagKeys, '_fv_u', ...keys.map((_, i) => `_fv_x${i}`)].join(', ')}`,
+  ].join('\n');
+  if (opts.bounds) {
+    const shape: PerUnitShape = {
+      rows: rowsPart,
+      period: 'period',
+      dims: by.map((_, i) => `_fv_r${i}`),
+      unit: '_fv_u',
+      keys: keys.map((_, i) => `_fv_x${i}`),
+      carried: flagKeys,
+      parts: kinds.map((kind, i) => ({ name: `_fv_p${i}`, kind })),
+    };
+    reduced = boundClickHouse(reduced, shape, opts.bounds);
+  }
+  const units = sides.map((c, i) => `${unitsOf(c)} AS units${i}`);
+  const total =
+    by.length === 0 ? 'toUInt8(1) AS is_total' : 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total';
+  const groupDims = by.map(
+    (_, i) => `if(is_total = 1, CAST(NULL AS Nullable(String)), _fv_r${i}) AS _fv_g${i}`,
+  );
+  const outer = [
+    `SELECT ${['period', ...by.map((_, i) => `_fv_g${i} AS d${i}`), ...flagKeys, ...(!value ? [] : opts.bounds ? [`${value()} AS num`, ...(den ? [`${den()} AS den`] : [])] : [`${value()} AS value`]), ...units, 'is_total'].join(', ')}`,
+    `FROM (SELECT *, ${[total, ...groupDims].join(', ')} FROM (${reduced}))`,
+    `GROUP BY ${['period', 'is_total', ...by.map((_, i) => `_fv_g${i}`), ...flagKeys].join(', ')}`,
+    `ORDER BY ${['period', ...dimKeys, ...flagKeys].join(', ')}`,
+  ];
+  return outer.join('\n');
+}

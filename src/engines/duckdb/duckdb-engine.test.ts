@@ -1,0 +1,34 @@
+// DuckDB's run of the store and reader contracts (test/contracts/), and what is DuckDB's own: a
+// store is one file on this machine, read back through DuckDB itself.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runReaderContract } from '../../../test/contracts/reader-contract.ts';
+import { runStoreContract } from '../../../test/contracts/store-contract.ts';
+import { queryStore } from '../../../test/helpers/store-dump.ts';
+import { duckdb } from './index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fv-duckdb-engine-'));
+const file = (name: string) => join(dir, `${name}-${Math.random().toString(36).slice(2)}.duckdb`);
+
+runStoreContract(duckdb, 'duckdb', {
+  location: () => file('store'),
+  readDecimals: async (path) =>
+    (
+      await queryStore(
+        path,
+        'SELECT sum(amount)::VARCHAR, sum(rate)::VARCHAR, typeof(any_value(amount)) FROM payments',
+      )
+    )[0] as unknown[],
+});
+
+runReaderContract(duckdb, 'duckdb', () => file('reader'));
+
+describe('DuckDB engine', () => {
+  it('is one file on this machine, and serve may sync it on a schedule', async () => {
+    const path = file('own');
+    expect(duckdb.files(path)).toEqual([path]);
+    await expect(duckdb.checkServing(path, true)).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { FvError } from '../../errors/index.ts';
+import type {
+  Grain,
+  MetricDefinition,
+  MetricRow,
+  MetricRowsOptions,
+  MetricsEngine,
+} from '../../metrics/index.ts';
+import { columnRef, compileMetric } from './compile-duckdb.ts';
+import { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
+import type { GuardedResult } from './sql-guard.ts';
+
+const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/** Metrics from a DuckDB store file opened read-only, with settings locked. */
+export class DuckDbMetricsEngine implements MetricsEngine {
+  private constructor(
+    private readonly path: string,
+    private readonly instance: DuckDBInstance,
+    private readonly db: DuckDBConnection,
+  ) {}
+
+  static async open(path: string): Promise<DuckDbMetricsEngine> {
+    if (!existsSync(path)) throw new FvError('FV_STORE_MISSING', `store ${path} does not exist`);
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(path, {
+        access_mode: 'READ_ONLY',
+        enable_external_access: 'false',
+      });
+    } catch (error) {
+      throw new FvError(
+        'FV_STORE_OPEN',
+        `cannot open store ${path}: ${String((error as Error).message).split('\n')[0]}`,
+      );
+    }
+    const db = await instance.connect();
+    // Periods are cut in UTC; then no statement may change a setting.
+    await db.run("SET TimeZone = 'UTC'");
+    await db.run('SET lock_configuration = true');
+    return new DuckDbMetricsEngine(path, instance, db);
+  }
+
+  async metricRows(
+    def: MetricDefinition,
+    grain: Grain,
+    by: readonly string[],
+    filters: ReadonlyArray<readonly [string, readonly string[]]>,
+    range: { readonly from: number; readonly to: number },
+    opts: MetricRowsOptions = {},
+  ): Promise<MetricRow[]> {
+    const c = compileMetric(def, grain, by, filters, opts);
+    const params = [new Date(range.from).toISOString(), new Date(range.to).toISOString(), ...c.params];
+    return (await this.db.runAndReadAll(c.sql, params)).getRowsJson() as MetricRow[];
+  }
+
+  async latestDay(def: MetricDefinition): Promise<string | undefined> {
+    const sql = `SELECT strftime(max(${columnRef(def.time)}), '%Y-%m-%d') FROM ${q(def.from)} b`;
+    const day = (await this.db.runAndReadAll(sql)).getRows()[0]?.[0];
+    return typeof day === 'string' ? day : undefined;
+  }
+
+  async meta(): Promise<Map<string, string>> {
+    const r = await this.db.runAndReadAll('SELECT key, value FROM _fv_meta').catch(() => undefined);
+    return new Map((r?.getRows() ?? []).map((x) => [String(x[0]), String(x[1])]));
+  }
+
+  private async names(): Promise<string[]> {
+    return (await this.db.runAndReadAll('SELECT name FROM _fv_tables ORDER BY name'))
+      .getRows()
+      .map((r) => String(r[0]));
+  }
+
+  async tables(): Promise<Array<{ name: string; rows: number }>> {
+    const out: Array<{ name: string; rows: number }> = [];
+    for (const name of await this.names()) {
+      const n = await this.db.runAndReadAll(`SELECT count(*) FROM ${q(name)}`).catch(() => undefined);
+      out.push({ name, rows: Number(n?.getRows()[0]?.[0] ?? 0) });
+    }
+    return out;
+  }
+
+  /** Analyst SQL never touches this connection: it runs in a sandboxed child process (read-only-sql.ts). */
+  async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
+    return readOnlySql(this.path, text, limits, { spare: true });
+  }
+
+  close(): void {
+    this.db.closeSync();
+    this.instance.closeSync();
+  }
+}

@@ -1,0 +1,464 @@
+import { chmodSync, existsSync } from 'node:fs';
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
+import { FvError } from '../../errors/index.ts';
+import type { Value } from '../../policy/index.ts';
+import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
+import type {
+  Store,
+  StoreColumn,
+  StoreTableSpec,
+  TableState,
+  TableWriter,
+  WriteMode,
+} from '../../store/store.ts';
+import { batchChecker, type ValueLimits } from '../../store/value-limits.ts';
+import { appendChunked, DUCKDB_LIMITS, type DuckColumn, duckDbType } from './duckdb-values.ts';
+
+const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const META = '_fv_meta';
+const TABLES = '_fv_tables';
+const REBUILD_SUFFIX = '__fv_rebuild';
+
+/** Whether a DuckDB file's tables (names in `main`) are a fleetvault store's. */
+export const holdsStore = (tables: readonly string[]) => tables.includes(META);
+/** A table of the store's own bookkeeping, not one the sync wrote. */
+export const isBookkeeping = (table: string) => table.startsWith('_fv_');
+/** Each table's upsert staging table (temporary), so writers of several tables can share a transaction. */
+const stageOf = (table: string) => `_fv_stage_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
+const FORGOTTEN = '_fv_forgotten';
+const LIVE = '_fv_live_keys';
+/** Each table's staging table for `insertNew` (temporary). */
+const newRowsOf = (table: string) => `_fv_new_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// DuckDB would otherwise take up to 80% of the machine's memory and a thread per core; a writer
+// (sync, change capture, ingest) needs far less: appends go a chunk at a time, and what does not
+// fit (a large upsert's join) spills to the store's own temp directory, transformed values only.
+// With these a sync of 10M rows stays under 512 MiB resident, DuckDB's buffer pool included
+// (bench/RESULTS.md). Metrics read through their own instance, not this one.
+const DEFAULT_MEMORY_LIMIT = '160MB';
+const DEFAULT_THREADS = '2';
+
+function restrict(path: string): void {
+  for (const p of [path, `${path}.wal`]) if (existsSync(p)) chmodSync(p, 0o600);
+}
+
+class DuckDbTableWriter implements TableWriter {
+  private readonly target: string;
+  private readonly stageTable: string;
+  private readonly columns: readonly DuckColumn[];
+  /** For each stored column, its position in a row key, or -1. */
+  private readonly keyPosition: readonly number[];
+  private readonly check: (rows: readonly Value[][]) => void;
+
+  constructor(
+    private readonly db: DuckDBConnection,
+    private readonly spec: StoreTableSpec,
+    private readonly mode: WriteMode,
+    private readonly tx: { open: boolean },
+  ) {
+    this.target = mode === 'rebuild' ? `${spec.name}${REBUILD_SUFFIX}` : spec.name;
+    this.stageTable = stageOf(spec.name);
+    this.columns = spec.columns;
+    this.keyPosition = spec.columns.map((c) => spec.key.indexOf(c.name));
+    this.check = batchChecker(DUCKDB_LIMITS, spec.name, spec.columns);
+  }
+
+  async writeBatch(
+    rows: readonly Value[][],
+    deletedKeys: readonly Value[][],
+    checkpoint: string | undefined,
+  ): Promise<void> {
+    const db = this.db;
+    this.check(rows);
+    // Inside `atomically` the caller's transaction holds this batch together with everything else.
+    const own = !this.tx.open;
+    if (own) await db.run('BEGIN TRANSACTION');
+    try {
+      if (this.mode === 'upsert') {
+        await this.stage(rows, deletedKeys);
+        const on = this.spec.key.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
+        const cols = this.spec.columns.map((c) => q(c.name)).join(', ');
+        await db.run(`DELETE FROM ${q(this.target)} t USING ${q(this.stageTable)} s WHERE ${on}`);
+        await db.run(
+          `INSERT INTO ${q(this.target)} (${cols}) SELECT ${cols} FROM ${q(this.stageTable)} WHERE NOT _fv_deleted`,
+        );
+      } else {
+        await this.appendRows(this.target, rows);
+      }
+      const field = this.mode === 'rebuild' ? 'rebuild_checkpoint' : 'checkpoint';
+      if (checkpoint !== undefined) {
+        await db.run(
+          `UPDATE ${TABLES} SET ${field} = ${lit(checkpoint)} WHERE name = ${lit(this.spec.name)}`,
+        );
+      }
+      if (own) await db.run('COMMIT');
+    } catch (error) {
+      if (own) await db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  async appendChunks(
+    next: () => Promise<DuckDBDataChunk | undefined>,
+    checkpoint: string | undefined,
+  ): Promise<number> {
+    if (this.mode === 'upsert') throw new Error('appendChunks: an upsert goes through writeBatch');
+    const db = this.db;
+    const own = !this.tx.open;
+    if (own) await db.run('BEGIN TRANSACTION');
+    let rows = 0;
+    try {
+      const a = await db.createAppender(this.target);
+      try {
+        for (let chunk = await next(); chunk; chunk = await next()) {
+          rows += chunk.rowCount;
+          a.appendDataChunk(chunk);
+        }
+        a.flushSync();
+      } finally {
+        a.closeSync();
+      }
+      const field = this.mode === 'rebuild' ? 'rebuild_checkpoint' : 'checkpoint';
+      if (checkpoint !== undefined) {
+        await db.run(
+          `UPDATE ${TABLES} SET ${field} = ${lit(checkpoint)} WHERE name = ${lit(this.spec.name)}`,
+        );
+      }
+      if (own) await db.run('COMMIT');
+      return rows;
+    } catch (error) {
+      if (own) await db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  private async appendRows(table: string, rows: readonly Value[][]): Promise<void> {
+    const a = await this.db.createAppender(table);
+    appendChunked(a, this.columns, rows.length, (r, c) => (rows[r] as Value[])[c] ?? null, this.spec.name);
+    a.flushSync();
+    a.closeSync();
+  }
+
+  /** The batch into the stage table: its rows, then its deleted keys (other columns NULL), flagged. */
+  private async stage(rows: readonly Value[][], deletedKeys: readonly Value[][]): Promise<void> {
+    await this.db.run(`DELETE FROM ${q(this.stageTable)}`);
+    const a = await this.db.createAppender(this.stageTable, 'main', 'temp');
+    const n = this.columns.length;
+    appendChunked(
+      a,
+      [...this.columns, { kind: 'boolean' }],
+      rows.length + deletedKeys.length,
+      (r, c) => {
+        const deleted = r >= rows.length;
+        if (c === n) return deleted;
+        if (!deleted) return (rows[r] as Value[])[c] ?? null;
+        const k = this.keyPosition[c] as number;
+        return k >= 0 ? ((deletedKeys[r - rows.length] as Value[])[k] ?? null) : null;
+      },
+      this.spec.name,
+    );
+    a.flushSync();
+    a.closeSync();
+  }
+
+  async finish(checkpoint: string | undefined): Promise<void> {
+    if (this.mode !== 'rebuild') return;
+    const db = this.db;
+    await db.run('BEGIN TRANSACTION');
+    try {
+      await db.run(`DROP TABLE IF EXISTS ${q(this.spec.name)}`);
+      await db.run(`ALTER TABLE ${q(this.target)} RENAME TO ${q(this.spec.name)}`);
+      const cp = checkpoint === undefined ? 'NULL' : lit(checkpoint);
+      const columns = lit(JSON.stringify(this.spec.columns));
+      await db.run(
+        `UPDATE ${TABLES} SET columns = ${columns}, checkpoint = ${cp}, rebuild_checkpoint = NULL WHERE name = ${lit(this.spec.name)}`,
+      );
+      // The rows devices added went with the old copy (the store allowed it, see openWriter).
+      await db.run(`DELETE FROM ${META} WHERE key = ${lit(ingestedRowsMeta(this.spec.name))}`);
+      await db.run('COMMIT');
+    } catch (error) {
+      await db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+}
+
+/**
+ * The embedded analytics store: one DuckDB file, mode 0600, holding only transformed values,
+ * the schema each table was built with and a sealed checkpoint per table.
+ *
+ * @example
+ * const store = await DuckDbStore.open('.fleetvault/store.duckdb');
+ */
+export class DuckDbStore implements Store {
+  private readonly tx = { open: false };
+  private discardIngested = false;
+  /** Tables `insertNew` has made sure of, with their staging table, in this process. */
+  private readonly streamed = new Set<string>();
+  readonly limits: ValueLimits = DUCKDB_LIMITS;
+
+  private constructor(
+    readonly location: string,
+    private readonly instance: DuckDBInstance,
+    private readonly db: DuckDBConnection,
+  ) {}
+
+  static async open(path: string): Promise<DuckDbStore> {
+    const created = !existsSync(path);
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(path, {
+        enable_external_access: 'false',
+        memory_limit: process.env.FLEETVAULT_STORE_MEMORY ?? DEFAULT_MEMORY_LIMIT,
+        threads: process.env.FLEETVAULT_STORE_THREADS ?? DEFAULT_THREADS,
+      });
+    } catch (error) {
+      const why = String((error as Error).message).split('\n')[0];
+      throw new FvError('FV_STORE_OPEN', `cannot open store ${path}: ${why}`);
+    }
+    if (created) restrict(path);
+    const db = await instance.connect();
+    await db.run(`CREATE TABLE IF NOT EXISTS ${META} (key VARCHAR PRIMARY KEY, value VARCHAR)`);
+    await db.run(
+      `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain VARCHAR, pseudonym UUID, erased_at TIMESTAMPTZ DEFAULT now())`,
+    );
+    await db.run(
+      `CREATE TABLE IF NOT EXISTS ${TABLES} (name VARCHAR PRIMARY KEY, columns VARCHAR, checkpoint VARCHAR, rebuild_checkpoint VARCHAR)`,
+    );
+    return new DuckDbStore(path, instance, db);
+  }
+
+  async bindKey(fingerprint: string): Promise<void> {
+    const r = await this.db.runAndReadAll(`SELECT value FROM ${META} WHERE key = 'key_fingerprint'`);
+    const have = r.getRows()[0]?.[0];
+    if (have === undefined) {
+      await this.db.run(`INSERT INTO ${META} VALUES ('key_fingerprint', ${lit(fingerprint)})`);
+    } else if (have !== fingerprint) {
+      throw new FvError('FV_KEY_MISMATCH', `store ${this.location} was built with a different key`);
+    }
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db.run(`INSERT OR REPLACE INTO ${META} VALUES (${lit(key)}, ${lit(value)})`);
+  }
+
+  async tableState(name: string): Promise<TableState | undefined> {
+    const r = await this.db.runAndReadAll(
+      `SELECT columns, checkpoint FROM ${TABLES} WHERE name = ${lit(name)}`,
+    );
+    const row = r.getRows()[0];
+    if (!row) return undefined;
+    const exists = await this.tableExists(name);
+    const rows = exists
+      ? Number((await this.db.runAndReadAll(`SELECT count(*) FROM ${q(name)}`)).getRows()[0]?.[0])
+      : 0;
+    return {
+      columns: JSON.parse(String(row[0])) as StoreColumn[],
+      ...(row[1] !== null ? { checkpoint: String(row[1]) } : {}),
+      rows,
+    };
+  }
+
+  private async tableExists(name: string): Promise<boolean> {
+    const r = await this.db.runAndReadAll(
+      `SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ${lit(name)}`,
+    );
+    return r.getRows().length > 0;
+  }
+
+  allowDiscardingIngested(): void {
+    this.discardIngested = true;
+  }
+
+  async openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter> {
+    if (mode === 'rebuild' && !this.discardIngested) {
+      const n = await ingestedRows(this, spec.name);
+      if (n > 0) throw ingestedRowsError(spec.name, n, 'rebuilding it from the source');
+    }
+    const columnsJson = lit(JSON.stringify(spec.columns));
+    const ddl = (table: string) =>
+      `CREATE TABLE ${q(table)} (${spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ')})`;
+    await this.db.run('BEGIN TRANSACTION');
+    try {
+      if (mode === 'rebuild') {
+        await this.db.run(`DROP TABLE IF EXISTS ${q(spec.name + REBUILD_SUFFIX)}`);
+        await this.db.run(ddl(spec.name + REBUILD_SUFFIX));
+        await this.db.run(
+          `INSERT INTO ${TABLES} (name, columns) VALUES (${lit(spec.name)}, ${columnsJson}) ON CONFLICT (name) DO UPDATE SET rebuild_checkpoint = NULL`,
+        );
+      } else if (!(await this.tableExists(spec.name))) {
+        await this.db.run(ddl(spec.name));
+        await this.db.run(
+          `INSERT OR REPLACE INTO ${TABLES} (name, columns, checkpoint) VALUES (${lit(spec.name)}, ${columnsJson}, NULL)`,
+        );
+      }
+      await this.db.run('COMMIT');
+    } catch (error) {
+      await this.db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+    if (mode === 'upsert') {
+      const cols = spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ');
+      await this.db.run(
+        `CREATE OR REPLACE TEMP TABLE ${q(stageOf(spec.name))} (${cols}, _fv_deleted BOOLEAN)`,
+      );
+    }
+    return new DuckDbTableWriter(this.db, spec, mode, this.tx);
+  }
+
+  async atomically<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.tx.open) throw new Error('atomically does not nest');
+    await this.db.run('BEGIN TRANSACTION');
+    this.tx.open = true;
+    try {
+      const out = await fn();
+      await this.db.run('COMMIT');
+      return out;
+    } catch (error) {
+      await this.db.run('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      this.tx.open = false;
+    }
+  }
+
+  async meta(key: string): Promise<string | undefined> {
+    const r = await this.db.runAndReadAll(`SELECT value FROM ${META} WHERE key = ${lit(key)}`);
+    const v = r.getRows()[0]?.[0];
+    return v === undefined || v === null ? undefined : String(v);
+  }
+
+  async expire(table: string, column: string, cutoff: Date): Promise<number> {
+    const where = `${q(column)} < ${lit(cutoff.toISOString())}::TIMESTAMPTZ`;
+    const n = Number(
+      (await this.db.runAndReadAll(`SELECT count(*) FROM ${q(table)} WHERE ${where}`)).getRows()[0]?.[0] ?? 0,
+    );
+    if (n > 0) await this.db.run(`DELETE FROM ${q(table)} WHERE ${where}`);
+    return n;
+  }
+
+  async erase(
+    table: string,
+    column: string,
+    pseudonyms: readonly string[],
+    returning?: string,
+  ): Promise<{ deleted: number; returned: string[] }> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0 || !(await this.tableExists(table))) return { deleted: 0, returned: [] };
+    const ret = returning ? ` RETURNING ${q(returning)}::VARCHAR` : ' RETURNING 1';
+    const r = await this.db.runAndReadAll(
+      `DELETE FROM ${q(table)} WHERE ${q(column)} IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})${ret}`,
+    );
+    const rows = r.getRows();
+    return { deleted: rows.length, returned: returning ? rows.map((x) => String(x[0])) : [] };
+  }
+
+  async missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]> {
+    if (!(await this.tableExists(table))) return [];
+    await this.db.run(`CREATE OR REPLACE TEMP TABLE ${LIVE} (k UUID)`);
+    try {
+      const a = await this.db.createAppender(LIVE, 'main', 'temp');
+      appendChunked(a, [{ kind: 'uuid' }], live.length, (r) => live[r] as bigint);
+      a.flushSync();
+      a.closeSync();
+      const r = await this.db.runAndReadAll(
+        `SELECT t.${q(column)}::VARCHAR FROM ${q(table)} t ANTI JOIN ${LIVE} l ON t.${q(column)} = l.k`,
+      );
+      return r.getRows().map((x) => String(x[0]));
+    } finally {
+      await this.db.run(`DROP TABLE IF EXISTS ${LIVE}`);
+    }
+  }
+
+  async insertNew(spec: StoreTableSpec, rows: readonly Value[][]): Promise<number> {
+    batchChecker(DUCKDB_LIMITS, spec.name, spec.columns)(rows);
+    const cols = spec.columns.map((c) => q(c.name)).join(', ');
+    const staged = newRowsOf(spec.name);
+    if (!this.streamed.has(spec.name)) {
+      // Once per table and process: a stream adds to the same table batch after batch.
+      await this.openWriter(spec, 'append'); // creates the table when missing
+      await this.db.run(
+        `CREATE OR REPLACE TEMP TABLE ${q(staged)} (${spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ')})`,
+      );
+      this.streamed.add(spec.name);
+    }
+    const own = !this.tx.open;
+    if (own) await this.db.run('BEGIN TRANSACTION');
+    try {
+      await this.db.run(`DELETE FROM ${q(staged)}`);
+      const a = await this.db.createAppender(staged, 'main', 'temp');
+      appendChunked(a, spec.columns, rows.length, (r, c) => (rows[r] as Value[])[c] ?? null, spec.name);
+      a.flushSync();
+      a.closeSync();
+      // The keys the table holds go from the batch first: a semi join hashes the batch and scans
+      // the table once (an anti join from the batch would hash the whole table every time).
+      const held = spec.key.map((k) => `t.${q(k)}`).join(', ');
+      const same = (a: string, b: string) => spec.key.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+      await this.db.run(
+        `DELETE FROM ${q(staged)} n USING (SELECT ${held} FROM ${q(spec.name)} t SEMI JOIN ${q(staged)} x ON ${same('t', 'x')}) t WHERE ${same('n', 't')}`,
+      );
+      const added = Number(
+        (
+          await this.db.runAndReadAll(
+            `INSERT INTO ${q(spec.name)} (${cols}) SELECT ${cols} FROM ${q(staged)}`,
+          )
+        ).getRows()[0]?.[0] ?? 0,
+      );
+      if (added > 0) {
+        const key = ingestedRowsMeta(spec.name);
+        const total = (await ingestedRows(this, spec.name)) + added;
+        await this.db.run(`DELETE FROM ${META} WHERE key = ${lit(key)}`);
+        await this.db.run(`INSERT INTO ${META} VALUES (${lit(key)}, '${total}')`);
+      }
+      if (own) await this.db.run('COMMIT');
+      return added;
+    } catch (error) {
+      if (own) await this.db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  async tombstones(): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    for (const [domain, p] of (
+      await this.db.runAndReadAll(`SELECT domain, pseudonym::VARCHAR FROM ${FORGOTTEN}`)
+    ).getRows()) {
+      const set = out.get(String(domain)) ?? new Set<string>();
+      set.add(String(p));
+      out.set(String(domain), set);
+    }
+    return out;
+  }
+
+  async tombstonesAmong(domain: string, candidates: readonly bigint[]): Promise<Set<string>> {
+    if (candidates.length === 0) return new Set();
+    await this.db.run(`CREATE OR REPLACE TEMP TABLE ${LIVE} (k UUID)`);
+    try {
+      const a = await this.db.createAppender(LIVE, 'main', 'temp');
+      appendChunked(a, [{ kind: 'uuid' }], candidates.length, (r) => candidates[r] as bigint);
+      a.flushSync();
+      a.closeSync();
+      const r = await this.db.runAndReadAll(
+        `SELECT DISTINCT f.pseudonym::VARCHAR FROM ${FORGOTTEN} f SEMI JOIN ${LIVE} l ON f.pseudonym = l.k WHERE f.domain = ${lit(domain)}`,
+      );
+      return new Set(r.getRows().map((x) => String(x[0])));
+    } finally {
+      await this.db.run(`DROP TABLE IF EXISTS ${LIVE}`);
+    }
+  }
+
+  async addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0) return;
+    await this.db.run(
+      `INSERT INTO ${FORGOTTEN} (domain, pseudonym) VALUES ${list.map((p) => `(${lit(domain)}, ${lit(p)}::UUID)`).join(', ')}`,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.db.closeSync();
+    this.instance.closeSync();
+    restrict(this.location);
+  }
+}

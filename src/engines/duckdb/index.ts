@@ -1,0 +1,33 @@
+import type { Engine } from '../engine.ts';
+import { compileMetric } from './compile-duckdb.ts';
+import { DuckDbMetricsEngine } from './duckdb-reader.ts';
+import { DuckDbStore } from './duckdb-store.ts';
+import { readOnlySql } from './read-only-sql.ts';
+
+/** DuckDB embedded: one store file on this machine (the default engine). */
+export const duckdb: Engine = {
+  name: 'duckdb',
+  openStore: (path) => DuckDbStore.open(path),
+  openReader: (path) => DuckDbMetricsEngine.open(path),
+  compile(def, shape, _tables, opts) {
+    const c = compileMetric(def, shape.grain, shape.by, shape.filters, opts);
+    const bounds = [new Date(shape.range.from).toISOString(), new Date(shape.range.to).toISOString()];
+    return { sql: c.sql, params: [...bounds, ...c.params] };
+  },
+  sql: (path, text, limits) => readOnlySql(path, text, limits),
+  files: (path) => [path],
+  checkServing: async () => {},
+};
+
+export { columnRef, compileMetric, fromParts } from './compile-duckdb.ts';
+export { DuckDbStore, holdsStore, isBookkeeping } from './duckdb-store.ts';
+export { appendChunked, duckDbType } from './duckdb-values.ts';
+export { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
+export {
+  checkPlan,
+  checkSql,
+  type GuardedResult,
+  guardedSql,
+  lockForAnalysts,
+  type SqlLimits,
+} from './sql-guard.ts';

@@ -1,0 +1,59 @@
+import type { Grain, MetricDefinition, MetricRowsOptions, MetricsEngine } from '../metrics/index.ts';
+import type { ValueKind } from '../policy/index.ts';
+import type { Store } from '../store/index.ts';
+import type { SandboxLimits } from './duckdb/read-only-sql.ts';
+import type { GuardedResult } from './duckdb/sql-guard.ts';
+
+/** One metric query as a compiler takes it: the period's bounds in epoch milliseconds (UTC). */
+export interface MetricShape {
+  readonly grain: Grain;
+  readonly by: readonly string[];
+  readonly filters: ReadonlyArray<readonly [string, readonly string[]]>;
+  readonly range: { readonly from: number; readonly to: number };
+}
+
+/** What a compiler may need to know about the stored tables (ClickHouse types its SQL by them). */
+export interface StoredTables {
+  kind(table: string, column: string): ValueKind | undefined;
+  columnsOf(table: string): readonly string[];
+  /** The table holding every shard's rows (Distributed), or the one table on a single server. */
+  readable(table: string): string;
+}
+
+/** A metric compiled to one statement of the engine's dialect, with its parameters in order. */
+export interface CompiledMetric {
+  readonly sql: string;
+  readonly params: readonly string[];
+}
+
+/**
+ * A storage engine: everything fleetvault does that depends on where the rows live. One object per
+ * engine (src/engines/<engine>/index.ts); `engineFor(location)` picks it. Its physical layout
+ * (bookkeeping tables, tombstone flags, extra columns) stays private to its folder.
+ */
+export interface Engine {
+  readonly name: 'duckdb' | 'clickhouse';
+  /** Opens the store for a sync, an ingest or maintenance: the writer. */
+  openStore(location: string): Promise<Store>;
+  /** Opens the store read-only for metrics, status and analyst SQL. */
+  openReader(location: string): Promise<MetricsEngine>;
+  /** Compiles a metric to the engine's dialect (columns as MetricRow describes them). */
+  compile(
+    def: MetricDefinition,
+    shape: MetricShape,
+    tables: StoredTables,
+    opts?: MetricRowsOptions,
+  ): CompiledMetric;
+  /**
+   * One analyst SELECT, checked by the engine's guard, capped and time-limited: the same path for
+   * `fleetvault sql` and the server's /api/sql.
+   */
+  sql(location: string, text: string, limits: SandboxLimits): Promise<GuardedResult>;
+  /** The files on this machine that hold the store (none for a store on a server). */
+  files(location: string): readonly string[];
+  /**
+   * Refuses what `serve` must not do with this store (FV_USAGE, FV_STORE_PRIVILEGE): on a server
+   * store, serve reads as a read-only user and never syncs on a schedule.
+   */
+  checkServing(location: string, scheduledSync: boolean): Promise<void>;
+}
