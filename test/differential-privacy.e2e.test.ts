@@ -32,6 +32,7 @@ describe('differential privacy', () => {
   let dpPolicy: string;
   /** One week of answers (the latest): a unit's contribution is noised over the periods it spans. */
   let week = '';
+  let lastDay = '';
   const pw: Record<string, string> = {};
   const as = (who: string) => ({ env: { FLEETVAULT_PASSWORD: pw[who] ?? '' } });
   const sync = (policy: string) =>
@@ -79,6 +80,7 @@ describe('differential privacy', () => {
     const engine = await duckdb.openReader(s.store);
     const last = await engine.latestDay(readMetricsFile(DEMO_METRICS).metrics.get('connection_attempts')!);
     engine.close();
+    lastDay = String(last);
     week = `&from=${last}&to=${last}`;
   }, 600_000);
 
@@ -120,6 +122,7 @@ describe('differential privacy', () => {
     return {
       base,
       session,
+      reader,
       close: async () => {
         await app.close();
         reader.close();
@@ -157,6 +160,15 @@ describe('differential privacy', () => {
     const again = await alice(q);
     expect(again.body.groups).toEqual(a.body.groups);
     expect(again.body.privacy.budget).toMatchObject({ spent: 0, remaining: 3, cached: true });
+    // Every field the reader gives reaches the client: the answer schema keeps privacy and
+    // intervals (fast-json-stringify would drop a field it does not list).
+    const aliceId = new UserStore(join(state, 'users.json')).list().find((u) => u.name === 'alice')?.id;
+    const query = { metric: 'connection_attempts', grain: 'week' as const, by: ['devices.product_model'] };
+    const direct = await first.reader.query(
+      { ...query, from: lastDay, to: lastDay, filters: {} },
+      { principal: `user:${aliceId}` },
+    );
+    expect(again.body).toEqual(JSON.parse(JSON.stringify(direct)));
     for (const metric of ['activations', 'active_devices', 'connection_failures']) {
       expect((await alice(`/api/v1/metrics/${metric}?grain=week`)).status).toBe(200);
     }
