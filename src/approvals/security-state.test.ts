@@ -158,3 +158,48 @@ describe('security state comparison', () => {
     ).toEqual(['column d.id']);
   });
 });
+
+describe('the privacy model in the security state', () => {
+  const dp = {
+    model: 'differential_privacy' as const,
+    epsilon: 1,
+    delta: 1e-6,
+    window: 'day' as const,
+    epsilonPerAnswer: 0.1,
+    maxRows: 2,
+    maxGroups: 2,
+    clamp: { 'connection_events.duration_ms': [0, 60000] as const },
+  };
+  const view = (privacy?: typeof dp | Record<string, unknown>): SecurityState => ({
+    policy: {
+      schema: 'public',
+      privacyUnit: 'user',
+      ...(privacy ? { privacy: privacy as typeof dp } : {}),
+      customDetectors: {},
+      tables: {},
+    },
+  });
+
+  it('turning differential privacy off, or spending or bounding more, is weaker', () => {
+    expect(weaker(view(dp), view())).toEqual(['policy privacy']);
+    for (const change of [
+      { epsilon: 2 },
+      { epsilonPerAnswer: 0.2 },
+      { delta: 1e-5 },
+      { maxRows: 3 },
+      { maxGroups: 3 },
+      { clamp: { 'connection_events.duration_ms': [0, 120000] } },
+      { clamp: {} },
+    ]) {
+      expect(weaker(view(dp), view({ ...dp, ...change }))).toEqual(['policy privacy']);
+    }
+    expect(weakerPart(view(dp), view()).policy?.privacy).toBeUndefined();
+    expect(weakerPart(view(dp), view()).policy).toBeDefined();
+  });
+
+  it('turning it on, spending less or renewing less often is stronger', () => {
+    expect(weaker(view(), view(dp))).toEqual([]);
+    expect(compareStates(view(), view(dp))).toHaveLength(1);
+    expect(weaker(view(dp), view({ ...dp, epsilon: 0.5, maxRows: 1, window: 'week' }))).toEqual([]);
+  });
+});

@@ -6,6 +6,7 @@ import {
   type OnDetect,
   type Policy,
 } from '../policy/index.ts';
+import { comparePrivacy } from './privacy-state.ts';
 
 /** How one column travels, as far as protection goes. */
 export interface ColumnProtection {
@@ -26,6 +27,8 @@ export interface PolicyView {
   readonly schema: string;
   /** The pseudonym domain k counts. */
   readonly privacyUnit: string;
+  /** Differential privacy's budget and bounds; absent under k-anonymity (privacy-state.ts). */
+  readonly privacy?: Policy['privacy'];
   /** name → the pattern (`/source/flags`). */
   readonly customDetectors: Readonly<Record<string, string>>;
   /** table → its soft-delete column and retention (null when none). */
@@ -124,7 +127,13 @@ export function policyState(policy: Policy): SecurityState {
     k: policy.k,
     columns,
     onDetect,
-    policy: { schema: policy.schema, privacyUnit: policy.privacyUnit ?? 'user', customDetectors, tables },
+    policy: {
+      schema: policy.schema,
+      privacyUnit: policy.privacyUnit ?? 'user',
+      ...(policy.privacy ? { privacy: policy.privacy } : {}),
+      customDetectors,
+      tables,
+    },
   };
 }
 
@@ -135,6 +144,7 @@ function comparePolicy(a: PolicyView, n: PolicyView): Difference[] {
     out.push({ field, approved, configured, weaker });
   if (a.schema !== n.schema) diff('policy schema', a.schema, n.schema, true);
   if (a.privacyUnit !== n.privacyUnit) diff('policy privacy_unit', a.privacyUnit, n.privacyUnit, true);
+  out.push(...comparePrivacy(a.privacy, n.privacy));
   for (const [name, p] of Object.entries(a.customDetectors)) {
     const now = n.customDetectors[name];
     if (now !== p) diff(`custom_detector ${name}`, p, now ?? 'removed', true);

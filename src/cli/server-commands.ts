@@ -23,7 +23,7 @@ import {
   type Role,
 } from '../identity/index.ts';
 import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
-import { readMetricsFile } from '../metrics/index.ts';
+import { PrivacyBudget, readMetricsFile } from '../metrics/index.ts';
 import { isLoopback } from '../net/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
@@ -230,7 +230,23 @@ export const serveAction: Action = async (out, opts) => {
     };
     await syncOnce();
   }
-  const metrics = await StoreHandle.create(() => openMetricsReader(storePath, metricsFile));
+  // Under differential privacy each principal's spend is kept beside the signed state (mode 0600)
+  // and each spend is audited; under k-anonymity the file is never written.
+  const budget = new PrivacyBudget(join(dir, 'privacy-budget.json'), (e) =>
+    audit.append({
+      actor: e.principal,
+      action: 'privacy.spend',
+      outcome: 'ok',
+      detail: {
+        metric: e.metric,
+        query: e.query,
+        epsilon: e.epsilon,
+        remaining: e.remaining,
+        window: e.window,
+      },
+    }),
+  );
+  const metrics = await StoreHandle.create(() => openMetricsReader(storePath, metricsFile, { budget }));
   const keyFile = o.keyFile;
   let monitor: ExposureMonitor | undefined;
   /** A principal acting above what the signed state gives it: the exposure alarm, with or without the probe. */

@@ -1,4 +1,4 @@
-import { type MetricsFile, MetricsReader } from '../metrics/index.ts';
+import { type MetricsFile, MetricsReader, type PrivacyBudget } from '../metrics/index.ts';
 import type { Store } from '../store/index.ts';
 import { isClickHouseUrl } from './clickhouse/clickhouse-url.ts';
 import { clickhouse } from './clickhouse/index.ts';
@@ -15,9 +15,16 @@ export async function openStore(location: string): Promise<Store> {
   return engineFor(location).openStore(location);
 }
 
-/** Opens the store at `location` read-only and answers `file`'s metrics from it (k-anonymous). */
-export async function openMetricsReader(location: string, file: MetricsFile): Promise<MetricsReader> {
-  return MetricsReader.over(await engineFor(location).openReader(location), file);
+/**
+ * Opens the store at `location` read-only and answers `file`'s metrics from it (k-anonymous, or
+ * under differential privacy paid from `budget` when the store's policy says so).
+ */
+export async function openMetricsReader(
+  location: string,
+  file: MetricsFile,
+  opts: { budget?: PrivacyBudget } = {},
+): Promise<MetricsReader> {
+  return MetricsReader.over(await engineFor(location).openReader(location), file, opts);
 }
 
 export { clickhouse } from './clickhouse/index.ts';

@@ -84,6 +84,12 @@ export const ERROR_CATALOG = {
     solve:
       'Name primary key, cursor, soft-delete and retention columns that are listed in columns and stored (not secret, not dropped).',
   },
+  FV_POLICY_PRIVACY: {
+    exit: 1,
+    http: 400,
+    solve:
+      'Fix the privacy section at the key the message names: model k_anonymity or differential_privacy, and the budget, window and contribution bounds the README lists.',
+  },
   FV_POLICY_DETECTOR: { exit: 1, http: 400, solve: 'Give each custom detector a valid regular expression.' },
   FV_POLICY_UNKNOWN_TABLE: {
     exit: 1,
@@ -321,6 +327,18 @@ export const ERROR_CATALOG = {
     exit: 1,
     http: 400,
     solve: 'Use a grain of day, week or month, dates as YYYY-MM-DD, and listed dimensions.',
+  },
+  FV_PRIVACY_UNSUPPORTED: {
+    exit: 1,
+    http: 400,
+    solve:
+      "Under differential privacy, ask a count, sum, average or ratio (not a percentile), and give every summed column clamp bounds in the policy's privacy section.",
+  },
+  FV_PRIVACY_BUDGET_SPENT: {
+    exit: 1,
+    http: 429,
+    solve:
+      'Your privacy budget for this window is spent: repeat a question already answered (free), or wait until the window renews (the message says when).',
   },
   FV_METRIC_FILTER_UNSAFE: {
     exit: 1,

@@ -1,3 +1,11 @@
+export {
+  boundClickHouse,
+  boundDuckDb,
+  type ContributionBounds,
+  clampOf,
+  type PartKind,
+  type PerUnitShape,
+} from './contribution-bounds.ts';
 export { type Cell, type SuppressedCell, type Suppression, suppress } from './k-anonymity.ts';
 export { loadMetrics, type MetricsLoadResult, parseMetrics, readMetricsFile } from './load-metrics.ts';
 export type {
@@ -13,3 +21,4 @@ export type {
 export { GRAINS } from './metric-definition.ts';
 export type { MetricRow, MetricRowsOptions, MetricsEngine } from './metrics-engine.ts';
 export { type MetricAnswer, type MetricQuery, MetricsReader, periodStart } from './metrics-reader.ts';
+export { type BudgetReceipt, PrivacyBudget, type SpendEvent } from './privacy-budget.ts';

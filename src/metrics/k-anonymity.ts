@@ -10,7 +10,8 @@ export interface Cell {
   readonly units: readonly number[];
 }
 
-export type Suppression = 'none' | 'below_k' | 'complement';
+/** 'not_released': a group differential privacy's partition selection did not release. */
+export type Suppression = 'none' | 'below_k' | 'complement' | 'not_released';
 
 export interface SuppressedCell extends Omit<Cell, 'values' | 'units'> {
   readonly values: Readonly<Record<string, number | null>>;

@@ -1,4 +1,5 @@
 import type { GuardedResult, SandboxLimits } from '../store/index.ts';
+import type { ContributionBounds } from './contribution-bounds.ts';
 import type { Grain, MetricDefinition } from './metric-definition.ts';
 
 /**
@@ -16,6 +17,12 @@ export interface MetricRowsOptions {
    * the row's value is one the filter lists (false for NULL), grouped on like a dimension.
    */
   readonly pieces?: boolean;
+  /**
+   * Differential privacy: bound each unit's contribution in the per-unit step
+   * (contribution-bounds.ts) and give the value's parts, `num` and (for a ratio or an average)
+   * `den`, in place of `value`, to be noised apart.
+   */
+  readonly bounds?: ContributionBounds;
 }
 
 /**

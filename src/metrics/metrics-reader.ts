@@ -1,10 +1,14 @@
 import { FvError } from '../errors/index.ts';
+import type { DifferentialPrivacy, PrivacyModel } from '../policy/index.ts';
+import { cryptoRandom } from '../privacy/dp/index.ts';
 import type { GuardedResult, SandboxLimits } from '../store/index.ts';
 import { cellKey, checkFilter } from './differencing.ts';
+import { type DpCell, dpQuantities, noiseAnswer } from './dp-answer.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
 import { populations } from './population.ts';
+import type { BudgetReceipt, PrivacyBudget } from './privacy-budget.ts';
 import { checkMetricsPrivacy, storedClasses } from './privacy-check.ts';
 
 export interface MetricQuery {
@@ -32,7 +36,21 @@ export interface MetricAnswer {
   readonly groups: readonly SuppressedCell[];
   /** One per period: all groups together. */
   readonly totals: readonly SuppressedCell[];
+  /**
+   * Under differential privacy: the ε and δ this answer was computed with and, when asked by a
+   * principal with a budget, what it cost and what is left. Each cell then has `intervals`.
+   */
+  readonly privacy?: {
+    readonly model: 'differential_privacy';
+    readonly epsilon: number;
+    readonly delta: number;
+    readonly confidence: 0.95;
+    readonly budget?: BudgetReceipt;
+  };
 }
+
+/** Answered under differential privacy: each cell carries its 95 % interval. */
+export type { DpCell };
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const CACHE_ENTRIES = 500;
@@ -82,14 +100,22 @@ export class MetricsReader {
     private readonly engine: MetricsEngine,
     readonly file: MetricsFile,
     readonly k: number,
+    /** How answers are protected, as the store's last sync recorded from the policy. */
+    readonly privacy: PrivacyModel,
+    private readonly budget: PrivacyBudget | undefined,
   ) {}
 
   /**
    * Answers `file`'s metrics from an engine's reader (`openMetricsReader` in engines/ opens one
    * for a location), checking the file against the policy the store was synced under; closes the
-   * reader when that check fails.
+   * reader when that check fails. Under differential privacy, `budget` accounts each principal's
+   * spend (the server passes one; without it answers are noised but not accounted).
    */
-  static async over(engine: MetricsEngine, file: MetricsFile): Promise<MetricsReader> {
+  static async over(
+    engine: MetricsEngine,
+    file: MetricsFile,
+    opts: { budget?: PrivacyBudget } = {},
+  ): Promise<MetricsReader> {
     try {
       const meta = await engine.meta();
       const k = Number(meta.get('k') ?? 10);
@@ -105,7 +131,8 @@ export class MetricsReader {
           'FV_METRICS_PRIVACY',
           'the store does not record which of its columns are identifiers; run `fleetvault sync` once with this version before serving metrics from it',
         );
-      return new MetricsReader(engine, file, Number.isInteger(k) && k >= 2 ? k : 10);
+      const privacy = JSON.parse(meta.get('privacy') ?? '{"model":"k_anonymity"}') as PrivacyModel;
+      return new MetricsReader(engine, file, Number.isInteger(k) && k >= 2 ? k : 10, privacy, opts.budget);
     } catch (error) {
       engine.close();
       throw error;
@@ -120,7 +147,9 @@ export class MetricsReader {
    * Answers are cached for as long as the reader is open: it holds the store read-only, so no sync
    * can change the data under it, and reopening after a sync starts with an empty cache.
    */
-  async query(query: MetricQuery, opts: { cache?: boolean } = {}): Promise<MetricAnswer> {
+  async query(query: MetricQuery, opts: { cache?: boolean; principal?: string } = {}): Promise<MetricAnswer> {
+    if (this.privacy.model === 'differential_privacy')
+      return this.queryDp(query, this.privacy, opts.principal);
     if (opts.cache === false) return this.compute(query);
     const key = JSON.stringify([
       query.metric,
@@ -140,7 +169,81 @@ export class MetricsReader {
     return pending;
   }
 
-  private async compute(query: MetricQuery): Promise<MetricAnswer> {
+  /**
+   * Under differential privacy every answer is freshly noised; the principal's budget pays for it
+   * and gives the same answer again for the same question in the same window.
+   */
+  private async queryDp(query: MetricQuery, dp: DifferentialPrivacy, principal: string | undefined) {
+    if (!this.budget) return this.computeDp(query, dp);
+    // Fresh noise for nobody's budget would let repeated asking average it away: fail closed.
+    if (principal === undefined)
+      throw new FvError(
+        'FV_PRIVACY_UNSUPPORTED',
+        'under differential privacy every answer is asked by a principal, who pays for it',
+      );
+    const question = {
+      metric: query.metric,
+      grain: query.grain,
+      by: query.by ?? [],
+      from: query.from ?? null,
+      to: query.to ?? null,
+      filters: Object.entries(query.filters ?? {}).sort(([a], [b]) => a.localeCompare(b)),
+    };
+    const { answer, receipt } = await this.budget.answer(principal, dp, question, () =>
+      this.computeDp(query, dp),
+    );
+    return {
+      ...answer,
+      privacy: { ...(answer.privacy as NonNullable<MetricAnswer['privacy']>), budget: receipt },
+    };
+  }
+
+  private async computeDp(query: MetricQuery, dp: DifferentialPrivacy): Promise<MetricAnswer> {
+    const { def, by, filters, from, to } = await this.resolve(query);
+    let periods = 0;
+    for (let t = from; t < to; t = nextPeriod(t, query.grain)) periods++;
+    // Refused before any query: percentiles, sums without clamp bounds.
+    const quantities = dpQuantities(def, dp);
+    const found = await this.engine.metricRows(def, query.grain, by, filters, { from, to }, { bounds: dp });
+    // Every period of the range gets a total, zero when no row fell in it: a period whose total
+    // were missing would say that nobody, not even one person, had a row then.
+    const width = found[0]?.length ?? 1 + by.length + quantities.length + populations(def.measure).length + 1;
+    const rows = [...found];
+    const withTotal = new Set(
+      found.filter((r) => Number(r[r.length - 1]) === 1).map((r) => String(r[0]).slice(0, 10)),
+    );
+    for (let t = from; t < to; t = nextPeriod(t, query.grain)) {
+      if (!withTotal.has(iso(t)))
+        rows.push([
+          iso(t),
+          ...by.map(() => null),
+          ...Array.from({ length: width - by.length - 2 }, () => 0),
+          1,
+        ]);
+    }
+    rows.sort((a, b) => String(a[0]).slice(0, 10).localeCompare(String(b[0]).slice(0, 10)));
+    // Each answer may use its share of δ: a window's answers together stay within the policy's δ.
+    const delta = dp.delta * (dp.epsilonPerAnswer / dp.epsilon);
+    const plan = { epsilon: dp.epsilonPerAnswer, delta, bounds: dp, periods };
+    const { groups, totals } = noiseAnswer(rows, def, by.length, plan, cryptoRandom);
+    return {
+      metric: def.name,
+      description: def.description,
+      format: def.format,
+      grain: query.grain,
+      by,
+      from: iso(from),
+      to: iso(to),
+      k: this.k,
+      outputs: ['value'],
+      groups,
+      totals,
+      privacy: { model: 'differential_privacy', epsilon: dp.epsilonPerAnswer, delta, confidence: 0.95 },
+    };
+  }
+
+  /** A query checked against its metric, with its range widened to whole periods. */
+  private async resolve(query: MetricQuery) {
     const def = this.file.metrics.get(query.metric);
     if (!def) throw new FvError('FV_METRIC_UNKNOWN', `unknown metric "${query.metric}"`);
     if (!GRAINS.includes(query.grain))
@@ -166,6 +269,11 @@ export class MetricsReader {
       : periodStart(last - DEFAULT_SPAN[query.grain] * DAY, query.grain);
     if (to <= from)
       throw new FvError('FV_METRIC_QUERY', 'the end date is before the start date; pick a later end date');
+    return { def, by, filters, from, to };
+  }
+
+  private async compute(query: MetricQuery): Promise<MetricAnswer> {
+    const { def, by, filters, from, to } = await this.resolve(query);
     const sides = populations(def.measure).map((p) => p.side);
     const rows = await this.engine.metricRows(def, query.grain, by, filters, { from, to });
     if (filters.length > 0) {
@@ -210,6 +318,13 @@ export class MetricsReader {
       groups: suppress(cells, totals, this.k, sides),
       totals: suppress(totalCells, totals, this.k, sides),
     };
+  }
+
+  /** What a principal has left of its privacy budget now; null under k-anonymity or unaccounted. */
+  async budgetOf(principal: string): Promise<BudgetReceipt | null> {
+    return this.privacy.model === 'differential_privacy' && this.budget
+      ? this.budget.remaining(principal, this.privacy)
+      : null;
   }
 
   /** One value the store keeps about itself (its k, its security-state binding). */

@@ -18,6 +18,7 @@ import {
   type Position,
   type TablePolicy,
 } from './policy.ts';
+import { loadPrivacyModel } from './privacy-model.ts';
 import type { Problem } from './problem.ts';
 import { resolveTransform, type Transform } from './transforms/index.ts';
 
@@ -30,6 +31,7 @@ const TOP_KEYS = [
   'schema',
   'on_detect',
   'custom_detectors',
+  'privacy',
   'tables',
 ];
 const TABLE_KEYS = ['primary_key', 'cursor', 'soft_delete', 'retention', 'on_detect', 'columns'];
@@ -381,6 +383,10 @@ export function parsePolicy(text: string, file: string): LoadResult {
     c.error('FV_POLICY_SHAPE', 'on_detect', onDetectNode, `on_detect is ${ON_DETECT.join(' or ')}`);
   }
   const customDetectors = loadCustomDetectors(c, get(root, 'custom_detectors'));
+  const privacyNode = get(root, 'privacy');
+  const privacy = loadPrivacyModel(privacyNode?.toJSON(), (path, message) =>
+    c.error('FV_POLICY_PRIVACY', path, privacyNode, message),
+  );
   const tablesNode = get(root, 'tables');
   const tables = new Map<string, TablePolicy>();
   if (!tablesNode || !isMap(tablesNode) || tablesNode.items.length === 0) {
@@ -405,6 +411,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
     schema: String(schema),
     onDetect: onDetect as OnDetect,
     customDetectors,
+    ...(privacy?.model === 'differential_privacy' ? { privacy } : {}),
     tables,
   };
   return { policy, problems: c.problems };

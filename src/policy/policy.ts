@@ -1,4 +1,5 @@
 import type { ColumnAction, ColumnClass, OnDetect } from './classes.ts';
+import type { DifferentialPrivacy } from './privacy-model.ts';
 import type { Transform } from './transforms/index.ts';
 
 /** Where an entry stands in its file, so every report can point at it. */
@@ -53,6 +54,8 @@ export interface Policy {
   readonly schema: string;
   readonly onDetect: OnDetect;
   readonly customDetectors: readonly CustomDetector[];
+  /** Differential privacy instead of k-anonymity for every answer (privacy-model.ts); absent: k. */
+  readonly privacy?: DifferentialPrivacy;
   readonly tables: ReadonlyMap<string, TablePolicy>;
 }
 

@@ -28,4 +28,5 @@ export const KNOWN_ROUTES: readonly ProbeRoute[] = [
   { method: 'POST', url: '/api/v1/approvals/:id/reject', access: 'admin', kind: 'api' },
   { method: 'GET', url: '/api/v1/openapi.json', access: 'viewer', kind: 'api' },
   { method: 'GET', url: '/metrics', access: 'viewer', kind: 'api' },
+  { method: 'GET', url: '/api/v1/privacy/budget', access: 'viewer', kind: 'api' },
 ];

@@ -15,6 +15,7 @@ import { approvalsRoutes } from './routes/approvals-routes.ts';
 import { auditRoutes } from './routes/audit-routes.ts';
 import { metricsRoutes } from './routes/metrics-routes.ts';
 import { openApi } from './routes/openapi.ts';
+import { privacyRoutes } from './routes/privacy-routes.ts';
 import { prometheus } from './routes/prometheus.ts';
 import { sessionRoutes } from './routes/session-routes.ts';
 import { sqlRoute } from './routes/sql-route.ts';
@@ -75,6 +76,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     statusRoutes,
     sessionRoutes,
     metricsRoutes,
+    privacyRoutes,
     sqlRoute,
     auditRoutes,
     adminRoutes,

@@ -1,4 +1,4 @@
-import type { MetricAnswer, MetricDefinition, MetricQuery } from '../metrics/index.ts';
+import type { BudgetReceipt, MetricAnswer, MetricDefinition, MetricQuery } from '../metrics/index.ts';
 import { DEFAULT_K } from '../policy/index.ts';
 import type { GuardedResult, SqlLimits } from '../store/index.ts';
 
@@ -6,7 +6,10 @@ import type { GuardedResult, SqlLimits } from '../store/index.ts';
 export interface MetricsSource {
   readonly k: number;
   list(): MetricDefinition[];
-  query(q: MetricQuery): Promise<MetricAnswer>;
+  /** Under differential privacy, `principal` pays for the answer from its budget. */
+  query(q: MetricQuery, opts?: { principal?: string }): Promise<MetricAnswer>;
+  /** What a principal has left of its privacy budget; null under k-anonymity. */
+  budgetOf(principal: string): Promise<BudgetReceipt | null>;
   sql(text: string, limits: SqlLimits): Promise<GuardedResult>;
   storeStatus(): Promise<Record<string, unknown>>;
 }
@@ -55,8 +58,12 @@ export class StoreHandle implements MetricsSource {
     return this.current?.list() ?? [];
   }
 
-  async query(q: MetricQuery): Promise<MetricAnswer> {
-    return this.use((r) => r.query(q));
+  async query(q: MetricQuery, opts: { principal?: string } = {}): Promise<MetricAnswer> {
+    return this.use((r) => r.query(q, opts));
+  }
+
+  async budgetOf(principal: string): Promise<BudgetReceipt | null> {
+    return this.use((r) => r.budgetOf(principal));
   }
 
   async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {

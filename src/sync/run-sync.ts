@@ -86,6 +86,8 @@ export async function prepareSync(
     );
   }
   await opts.store.setMeta('k', String(opts.policy.k));
+  // How the metrics served from this store are protected (differential privacy or k alone).
+  await opts.store.setMeta('privacy', JSON.stringify(opts.policy.privacy ?? { model: 'k_anonymity' }));
   // What the metrics files served from this store are checked against (metrics/privacy-check.ts).
   await opts.store.setMeta('privacy_unit', opts.policy.privacyUnit ?? 'user');
   await opts.store.setMeta('identifiers', JSON.stringify(identifierColumns(opts.policy)));

@@ -10,6 +10,8 @@ export type {
   Finding,
   Group,
   MetricInfo,
+  PrivacyBudgetAnswer,
+  PrivacyInfo,
   ProposalList,
   ProposalView,
   Regression,

@@ -43,6 +43,16 @@ export function answerChart(answer: Answer, output = answer.outputs[0] ?? 'value
     weight.set(key, (weight.get(key) ?? 0) + (g.units ?? 0));
   }
   const top = [...series.entries()].sort((a, b) => (weight.get(b[0]) ?? 0) - (weight.get(a[0]) ?? 0));
+  // Under differential privacy each point has an error bar: its 95 % interval, drawn as a dashed
+  // line below and above each series (finite ends only).
+  const bounds = new Map<string, Map<string, readonly [number, number]>>();
+  for (const g of groups) {
+    const ci = g.intervals?.[output];
+    if (!ci || g.suppressed !== 'none') continue;
+    const key = seriesKey(answer, g);
+    if (!bounds.has(key)) bounds.set(key, new Map());
+    bounds.get(key)?.set(g.period, ci);
+  }
   const format = answer.format;
   const yText = `${unitLabel(answer)}${answer.outputs.length > 1 ? `, ${output}` : ''}`;
   const config: ChartConfiguration<'line'> = {
@@ -74,7 +84,7 @@ export function answerChart(answer: Answer, output = answer.outputs[0] ?? 'value
         },
       },
       plugins: {
-        legend: { position: 'bottom' },
+        legend: { position: 'bottom', labels: { filter: (item) => !/ 95 % (low|high)$/.test(item.text) } },
         tooltip: {
           callbacks: {
             label: (ctx) =>
@@ -84,7 +94,24 @@ export function answerChart(answer: Answer, output = answer.outputs[0] ?? 'value
       },
     },
   };
+  const errorBars = top.slice(0, SERIES).flatMap(([label], i) =>
+    [0, 1].map((end) => ({
+      label: `${label} 95 % ${end ? 'high' : 'low'}`,
+      data: periods.map((p) => {
+        const v = bounds.get(label)?.get(p)?.[end];
+        return v === undefined || !Number.isFinite(v) ? null : plotted(v, format);
+      }),
+      borderColor: PALETTE[i % PALETTE.length],
+      backgroundColor: PALETTE[i % PALETTE.length],
+      borderDash: [4, 4],
+      borderWidth: 1,
+      pointRadius: 0,
+      spanGaps: false,
+    })),
+  );
+  if (bounds.size > 0) config.data.datasets.push(...errorBars);
   const canvas = el('canvas', {
+    'data-error-bars': String(bounds.size > 0 ? errorBars.length : 0),
     role: 'img',
     'aria-label': `${answer.description} by ${answer.grain}, in ${unitLabel(answer)}`,
     // The axis titles, readable by tests and assistive tools (a canvas hides its text).
@@ -112,9 +139,18 @@ const usersHeader = (answer: Answer) =>
   answer.format === 'ratio' ? 'users (numerator / denominator)' : 'users';
 
 function usersText(answer: Answer, g: Group): string {
+  if (answer.privacy) return g.suppressed === 'none' ? 'not shown (noised)' : 'too few (not released)';
   if (g.units === null) return `< ${answer.k} or protecting one`;
   const n = (x: number | null | undefined) => (x ?? 0).toLocaleString('en-US');
   return g.sides ? `${n(g.sides.numerator)} / ${n(g.sides.denominator)}` : n(g.units);
+}
+
+/** The error bar of a noised value, as text beside it: its 95 % interval. */
+function intervalText(answer: Answer, g: Group, o: string): HTMLElement | null {
+  const ci = g.intervals?.[o];
+  if (!ci || g.suppressed !== 'none') return null;
+  const end = (x: number) => (Number.isFinite(x) ? formatValue(x, answer.format) : x < 0 ? '−∞' : '∞');
+  return el('span', { class: 'ci', 'data-testid': 'interval' }, ` (95 %: ${end(ci[0])} – ${end(ci[1])})`);
 }
 
 function row(answer: Answer, g: Group): HTMLElement {
@@ -128,6 +164,7 @@ function row(answer: Answer, g: Group): HTMLElement {
         'td',
         { class: 'num' },
         g.suppressed !== 'none' ? 'suppressed' : formatValue(g.values[o] ?? null, answer.format),
+        intervalText(answer, g, o),
       ),
     ),
     el('td', { class: 'num' }, usersText(answer, g)),
@@ -232,7 +269,9 @@ export function answerTable(answer: Answer): HTMLElement {
           el(
             'summary',
             {},
-            `${hidden.length} suppressed row(s): fewer than ${answer.k} users, or needed to protect one that is`,
+            answer.privacy
+              ? `${hidden.length} row(s) not released: too few users to pass the noisy threshold`
+              : `${hidden.length} suppressed row(s): fewer than ${answer.k} users, or needed to protect one that is`,
           ),
           table(answer, hidden),
         )

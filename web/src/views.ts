@@ -181,6 +181,28 @@ function download(name: string, text: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** Under differential privacy: what the answer cost and what is left of the viewer's budget. */
+function privacyNote(answer: Answer): HTMLElement[] {
+  const p = answer.privacy;
+  if (!p) return [];
+  const b = p.budget;
+  const cost = b
+    ? b.cached
+      ? 'already answered in this window: free'
+      : `cost ε ${b.spent}`
+    : `ε ${p.epsilon}`;
+  const left = b
+    ? ` Your budget: ε ${b.remaining} of ${b.epsilon} left this ${b.window}, renewing ${b.renewsAt.replace('T', ' ').slice(0, 16)} UTC.`
+    : '';
+  return [
+    el(
+      'p',
+      { class: 'note privacy', 'data-testid': 'privacy-budget' },
+      `Differential privacy: values are noised (${cost}); each shows its 95 % interval; rare groups are not released.${left}`,
+    ),
+  ];
+}
+
 export const exploreView: Render = async (root) => {
   loading(root, 'the metric catalogue');
   const { metrics } = await api<Catalogue>('GET', '/api/v1/metrics');
@@ -287,8 +309,10 @@ export const exploreView: Render = async (root) => {
         { class: 'note' },
         `${answer.description}: ${GRAIN_WORD[answer.grain] ?? answer.grain} from ${answer.from} to ${answer.to} (exclusive)${answer.by.length ? `, by ${answer.by.join(' × ')}` : ''}, k = ${answer.k}.`,
       );
-      if (shownGroups(answer).length) out.replaceChildren(note, answerChart(answer), answerTable(answer));
-      else out.replaceChildren(note, el('p', { class: 'empty' }, 'No data in this range.'));
+      const dp = privacyNote(answer);
+      if (shownGroups(answer).length)
+        out.replaceChildren(note, ...dp, answerChart(answer), answerTable(answer));
+      else out.replaceChildren(note, ...dp, el('p', { class: 'empty' }, 'No data in this range.'));
     } catch (e) {
       if (mine !== latest) return;
       shown = null;

@@ -1,4 +1,13 @@
-import type { Grain, MetricDefinition, MetricRowsOptions, Where } from '../../metrics/index.ts';
+import {
+  boundClickHouse,
+  clampOf,
+  type Grain,
+  type MetricDefinition,
+  type MetricRowsOptions,
+  type PartKind,
+  type PerUnitShape,
+  type Where,
+} from '../../metrics/index.ts';
 import { type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
 import { isWhole, type Population, populations } from '../../metrics/population.ts';
 import type { ValueKind } from '../../policy/index.ts';
@@ -145,13 +154,26 @@ export function compileClickHouseMetric(
 
   // The first step's columns: partial aggregates, each summed later, and extra keys.
   const parts: string[] = [];
+  const kinds: PartKind[] = [];
   const keys: string[] = [];
   /** A first-step column, named `_fv_p…` (the store's prefix: no source column is named so). */
-  const part = (sql: string): string => {
-    if (!parts.includes(sql)) parts.push(sql);
+  const part = (sql: string, kind: PartKind = { kind: 'count' }): string => {
+    if (!parts.includes(sql)) {
+      parts.push(sql);
+      kinds.push(kind);
+    }
     return `_fv_p${parts.indexOf(sql)}`;
   };
+  /** A summed column's part kind: its clamp bounds under differential privacy. */
+  const sumKind = (r: string): PartKind => {
+    const c = opts.bounds ? clampOf(def, r, opts.bounds) : undefined;
+    return c ? { kind: 'sum', low: c[0], high: c[1] } : { kind: 'sum', low: 0, high: 0 };
+  };
+  /** The average's count, apart, for differential privacy. */
+  let den: (() => string) | undefined;
   const sides = pops.map((p) => part(isWhole(p) ? 'count()' : `countIf(${populationCondition(p)})`));
+  /** All of a unit's rows in its group: what contribution bounding scales by. */
+  const rowsPart = opts.bounds ? part('count()') : '';
   /**
    * Units behind a first-step column, for a row of the outer step (`is_total` 1 or 0): a group has
    * one row per unit (unless extra keys repeat it), so it counts rows; a period total counts
@@ -165,9 +187,13 @@ export function compileClickHouseMetric(
   const summed = (fn: 'sum' | 'avg', column: string, where: Where | undefined): (() => string) => {
     const cond = condition(where);
     const c = ref(column).sql;
-    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`);
+    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`, sumKind(column));
     // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
     const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
+    if (opts.bounds) {
+      if (fn === 'avg') den = () => `sum(${n})`;
+      return () => `sum(${s})`;
+    }
     return () =>
       fn === 'sum' ? `if(sum(${n}) = 0, NULL, sum(${s}))` : `if(sum(${n}) = 0, NULL, sum(${s}) / sum(${n}))`;
   };
@@ -193,7 +219,11 @@ export function compileClickHouseMetric(
     },
     sum: (column, where) => summed('sum', column, where),
     avg: (column, where) => summed('avg', column, where),
-    ratio: (num, den) => () => `(${num()}) / nullIf(${den()}, 0)`,
+    ratio(num, d) {
+      if (!opts.bounds) return () => `(${num()}) / nullIf(${d()}, 0)`;
+      den = d;
+      return num;
+    },
   };
   const value = valuesWanted && !('percentiles' in m) ? visitMeasure(m, partials) : undefined;
 
@@ -242,11 +272,23 @@ export function compileClickHouseMetric(
 
   // First step: one row per (period, dimensions, unit) with the partial aggregates. Then groups
   // and period totals from those rows (each doubled, far fewer than the rows read).
-  const reduced = [
+  let reduced = [
     `SELECT ${[period, ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys, ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
     ...body,
     `GROUP BY ${['period', ...by.map((_, i) => `_fv_r${i}`), ...flagKeys, '_fv_u', ...keys.map((_, i) => `_fv_x${i}`)].join(', ')}`,
   ].join('\n');
+  if (opts.bounds) {
+    const shape: PerUnitShape = {
+      rows: rowsPart,
+      period: 'period',
+      dims: by.map((_, i) => `_fv_r${i}`),
+      unit: '_fv_u',
+      keys: keys.map((_, i) => `_fv_x${i}`),
+      carried: flagKeys,
+      parts: kinds.map((kind, i) => ({ name: `_fv_p${i}`, kind })),
+    };
+    reduced = boundClickHouse(reduced, shape, opts.bounds);
+  }
   const units = sides.map((c, i) => `${unitsOf(c)} AS units${i}`);
   const total =
     by.length === 0 ? 'toUInt8(1) AS is_total' : 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total';
@@ -254,7 +296,7 @@ export function compileClickHouseMetric(
     (_, i) => `if(is_total = 1, CAST(NULL AS Nullable(String)), _fv_r${i}) AS _fv_g${i}`,
   );
   const outer = [
-    `SELECT ${['period', ...by.map((_, i) => `_fv_g${i} AS d${i}`), ...flagKeys, ...(value ? [`${value()} AS value`] : []), ...units, 'is_total'].join(', ')}`,
+    `SELECT ${['period', ...by.map((_, i) => `_fv_g${i} AS d${i}`), ...flagKeys, ...(!value ? [] : opts.bounds ? [`${value()} AS num`, ...(den ? [`${den()} AS den`] : [])] : [`${value()} AS value`]), ...units, 'is_total'].join(', ')}`,
     `FROM (SELECT *, ${[total, ...groupDims].join(', ')} FROM (${reduced}))`,
     `GROUP BY ${['period', 'is_total', ...by.map((_, i) => `_fv_g${i}`), ...flagKeys].join(', ')}`,
     `ORDER BY ${['period', ...dimKeys, ...flagKeys].join(', ')}`,

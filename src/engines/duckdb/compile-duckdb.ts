@@ -1,4 +1,13 @@
-import type { Grain, MetricDefinition, MetricRowsOptions, Where } from '../../metrics/index.ts';
+import {
+  boundDuckDb,
+  clampOf,
+  type Grain,
+  type MetricDefinition,
+  type MetricRowsOptions,
+  type PartKind,
+  type PerUnitShape,
+  type Where,
+} from '../../metrics/index.ts';
 import { type MeasureDialect, measureColumns, visitMeasure } from '../../metrics/measure-visitor.ts';
 import { isWhole, type Population, populations } from '../../metrics/population.ts';
 
@@ -176,15 +185,28 @@ export function compileMetric(
 
   // The first step's columns: partial aggregates (p0…), then per side how many rows are behind it.
   const parts: string[] = [];
+  const kinds: PartKind[] = [];
   const keys: string[] = [];
-  const part = (sql: string): string => {
-    if (!parts.includes(sql)) parts.push(sql);
+  const part = (sql: string, kind: PartKind = { kind: 'count' }): string => {
+    if (!parts.includes(sql)) {
+      parts.push(sql);
+      kinds.push(kind);
+    }
     return `p${parts.indexOf(sql)}`;
   };
+  /** A summed column's part kind: its clamp bounds under differential privacy. */
+  const sumKind = (ref: string): PartKind => {
+    const c = opts.bounds ? clampOf(def, ref, opts.bounds) : undefined;
+    return c ? { kind: 'sum', low: c[0], high: c[1] } : { kind: 'sum', low: 0, high: 0 };
+  };
+  /** The average's sum and count, apart, for differential privacy (den only for an average). */
+  let den: ((total: boolean) => string) | undefined;
   const filtered = (agg: string, w: Where | undefined) => (w ? `${agg} FILTER (WHERE ${condition(w)})` : agg);
   const sides = pops.map((p) =>
     part(isWhole(p) ? 'count(*)' : `count(*) FILTER (WHERE ${populationCondition(p)})`),
   );
+  /** All of a unit's rows in its group: what contribution bounding scales by. */
+  const rowsPart = opts.bounds ? part('count(*)') : '';
   /** Units behind a first-step flag: rows of a group (one per unit) or, for totals, distinct units. */
   const unitsOf = (flag: string, total: boolean) =>
     total || keys.length > 0
@@ -194,7 +216,8 @@ export function compileMetric(
   const partials: MeasureDialect<(total: boolean) => string> = {
     count(where) {
       const c = part(filtered('count(*)', where));
-      return () => `CAST(sum(${c}) AS BIGINT)`;
+      // Bounded counts are scaled (contribution-bounds.ts): their sums are not whole.
+      return () => (opts.bounds ? `sum(${c})` : `CAST(sum(${c}) AS BIGINT)`);
     },
     countDistinct(column, where) {
       const col = columnRef(column);
@@ -209,15 +232,23 @@ export function compileMetric(
       return () => `count(DISTINCT ${x})`;
     },
     sum(column, where) {
-      const s = part(filtered(`sum(${columnRef(column)})`, where));
+      const s = part(filtered(`sum(${columnRef(column)})`, where), sumKind(column));
       return () => `sum(${s})`;
     },
     avg(column, where) {
-      const s = part(filtered(`sum(${columnRef(column)})`, where));
+      const s = part(filtered(`sum(${columnRef(column)})`, where), sumKind(column));
       const c = part(filtered(`count(${columnRef(column)})`, where));
+      if (opts.bounds) {
+        den = () => `sum(${c})`;
+        return () => `sum(${s})`;
+      }
       return () => `sum(${s})::DOUBLE / nullif(sum(${c}), 0)`;
     },
-    ratio: (num, den) => (t) => `(${num(t)})::DOUBLE / nullif(${den(t)}, 0)`,
+    ratio(num, d) {
+      if (!opts.bounds) return (t) => `(${num(t)})::DOUBLE / nullif(${d(t)}, 0)`;
+      den = d;
+      return num;
+    },
   };
   const value = valuesWanted ? visitMeasure(m, partials) : undefined;
   const day = dayExpr(time, grain === 'month' ? 'day' : grain);
@@ -257,8 +288,24 @@ export function compileMetric(
     const sums = parts.map((_, i) => `sum(p${i}) AS p${i}`);
     reduced = `SELECT ${[`${monthOfDay('period')} AS period`, ...firstKeys, ...sums].join(', ')} FROM (${reduced}) r0 GROUP BY ALL`;
   }
+  if (opts.bounds) {
+    const shape: PerUnitShape = {
+      rows: rowsPart,
+      period: 'period',
+      dims: dimKeys,
+      unit: 'u',
+      keys: keys.map((_, i) => `x${i}`),
+      carried: flagKeys,
+      parts: kinds.map((kind, i) => ({ name: `p${i}`, kind })),
+    };
+    reduced = boundDuckDb(reduced, shape, opts.bounds);
+  }
   const select = (total: boolean) => {
-    const out = value ? [`${value(total)} AS value`] : [];
+    const out = !value
+      ? []
+      : opts.bounds
+        ? [`${value(total)} AS num`, ...(den ? [`${den(total)} AS den`] : [])]
+        : [`${value(total)} AS value`];
     const units = sides.map((s, i) => `${unitsOf(s, total)} AS units${i}`);
     const groupDims = total ? by.map((_, i) => `NULL::VARCHAR AS d${i}`) : dimKeys;
     const groupBy = ['period', ...(total ? [] : dimKeys), ...flagKeys];

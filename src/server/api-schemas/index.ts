@@ -6,6 +6,7 @@ export * from './approvals.ts';
 export * from './audit.ts';
 export * from './common.ts';
 export * from './metrics.ts';
+export * from './privacy.ts';
 export * from './session.ts';
 export * from './sql.ts';
 export * from './status.ts';

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { GRAINS } from '../../metrics/metric-definition.ts';
 import { Nullable, StringEnum } from './common.ts';
+import { PrivacyInfo } from './privacy.ts';
 
 const FORMAT = StringEnum(['count', 'ratio', 'seconds', 'number'] as const);
 const DAY = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' });
@@ -27,7 +28,10 @@ export const MetricQuerystring = Type.Object(
   { additionalProperties: false },
 );
 
-/** One cell of an answer, after the k gate: a suppressed cell carries nulls, never its value. */
+/**
+ * One cell of an answer, after the k gate (or, under differential privacy, noised): a suppressed
+ * cell carries nulls, never its value; `not_released` is a group partition selection withheld.
+ */
 export const Group = Type.Object({
   period: Type.String(),
   dims: Type.Array(Nullable(Type.String())),
@@ -36,7 +40,9 @@ export const Group = Type.Object({
   units: NumberOrNull,
   /** A ratio's users per side (`numerator`, `denominator`). */
   sides: Type.Optional(Type.Record(Type.String(), NumberOrNull)),
-  suppressed: StringEnum(['none', 'below_k', 'complement'] as const),
+  suppressed: StringEnum(['none', 'below_k', 'complement', 'not_released'] as const),
+  /** Under differential privacy: each value's 95 % interval (null when not released). */
+  intervals: Type.Optional(Type.Record(Type.String(), Nullable(Type.Tuple([Type.Number(), Type.Number()])))),
 });
 
 export const Answer = Type.Object({
@@ -51,6 +57,8 @@ export const Answer = Type.Object({
   outputs: Type.Array(Type.String()),
   groups: Type.Array(Group),
   totals: Type.Array(Group),
+  /** Under differential privacy: ε and δ of the answer and the asker's budget. */
+  privacy: Type.Optional(PrivacyInfo),
 });
 
 export const MetricInfo = Type.Object({

@@ -7,6 +7,7 @@ import {
   MetricQuerystring,
   RegressionReport,
 } from '../api-schemas/index.ts';
+import { actorOf } from '../route-config.ts';
 import type { ServerContext } from '../server-deps.ts';
 
 /** The metric catalogue, one k-anonymous answer, and what changed: viewers and up. */
@@ -34,7 +35,7 @@ export async function metricsRoutes(app: FastifyInstance, { deps, audited }: Ser
     {
       config: { access: 'viewer' },
       schema: {
-        summary: 'one k-anonymous metric answer',
+        summary: 'one metric answer (k-anonymous, or differentially private)',
         params: MetricParams,
         querystring: MetricQuerystring,
         response: { 200: Answer },
@@ -56,7 +57,8 @@ export async function metricsRoutes(app: FastifyInstance, { deps, audited }: Ser
         filters,
       };
       note(query);
-      const answer = await deps.metrics.query(query);
+      // Under differential privacy the asker pays for the answer from its budget.
+      const answer = await deps.metrics.query(query, { principal: actorOf(req.principal) });
       note({ groups: answer.groups.length });
       return answer;
     }),

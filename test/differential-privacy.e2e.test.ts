@@ -1,0 +1,274 @@
+// End to end (slow): differential privacy through the sync, the API and the two-person rule. A
+// policy's privacy section makes every answer noised with intervals and paid from the asking
+// principal's budget: repeats are free and identical, a spent budget is a 429 that says when it
+// renews, spends survive a restart and are audited, and switching differential privacy off needs
+// a second admin.
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Approvals } from '../src/approvals/index.ts';
+import { AuditLog } from '../src/audit/index.ts';
+import { duckdb, openMetricsReader } from '../src/engines/index.ts';
+import { TokenStore, UserStore } from '../src/identity/index.ts';
+import { PrivacyBudget, readMetricsFile } from '../src/metrics/index.ts';
+import { buildServer } from '../src/server/index.ts';
+import { runCli } from './helpers/cli.ts';
+import { dumpStore } from './helpers/store-dump.ts';
+import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+
+const PRIVACY = `privacy:
+  model: differential_privacy
+  epsilon: 4
+  epsilon_per_answer: 1
+  window: day
+  max_rows: 5
+  max_groups: 1
+`;
+
+describe('differential privacy', () => {
+  let s: SyncedStore;
+  let state: string;
+  let dpPolicy: string;
+  /** One week of answers (the latest): a unit's contribution is noised over the periods it spans. */
+  let week = '';
+  let lastDay = '';
+  const pw: Record<string, string> = {};
+  const as = (who: string) => ({ env: { FLEETVAULT_PASSWORD: pw[who] ?? '' } });
+  const sync = (policy: string) =>
+    runCli([
+      'sync',
+      '--source',
+      s.db.url,
+      '--policy',
+      policy,
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+      '--state-dir',
+      state,
+    ]);
+  const approvals = (args: string[], who?: string) =>
+    runCli(['approvals', ...args, '--state-dir', state, ...(who ? ['--user', who] : [])], who ? as(who) : {});
+
+  beforeAll(async () => {
+    s = await syncedStore({ users: 400, days: 15, seed: 31 });
+    state = join(s.dir, 'state');
+    for (const name of ['alice', 'bob']) {
+      const r = await runCli([
+        'users',
+        'add',
+        '--name',
+        name,
+        '--role',
+        'admin',
+        '--state-dir',
+        state,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      pw[name] = JSON.parse(r.stdout).password;
+    }
+    dpPolicy = join(s.dir, 'dp.policy.yaml');
+    writeFileSync(dpPolicy, readFileSync(DEMO_POLICY, 'utf8').replace(/^tables:/m, `${PRIVACY}tables:`));
+    // Turning differential privacy on is stronger: one admin's seal records it.
+    const sealed = await approvals(['seal', '--policy', dpPolicy], 'alice');
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const r = await sync(dpPolicy);
+    expect(r.code, r.stderr).toBe(0);
+    const engine = await duckdb.openReader(s.store);
+    const last = await engine.latestDay(readMetricsFile(DEMO_METRICS).metrics.get('connection_attempts')!);
+    engine.close();
+    lastDay = String(last);
+    week = `&from=${last}&to=${last}`;
+  }, 600_000);
+
+  afterAll(async () => {
+    await s?.db.drop();
+  });
+
+  /** A server over the store as `serve` builds it: its reader pays answers from the state's budget file. */
+  async function server() {
+    const audit = new AuditLog(join(state, 'audit.jsonl'));
+    const budget = new PrivacyBudget(join(state, 'privacy-budget.json'), (e) =>
+      audit.append({ actor: e.principal, action: 'privacy.spend', outcome: 'ok', detail: { ...e } }),
+    );
+    const reader = await openMetricsReader(s.store, readMetricsFile(DEMO_METRICS), { budget });
+    const app = await buildServer({
+      metrics: reader,
+      tokens: new TokenStore(join(state, 'tokens.json')),
+      users: new UserStore(join(state, 'users.json')),
+      audit,
+      approvals: new Approvals(state, audit),
+      status: () => reader.storeStatus(),
+      webDir: join(process.cwd(), 'dist', 'web'),
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const session = async (name: string) => {
+      const r = await fetch(`${base}/api/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name, password: pw[name] }),
+      });
+      const cookie = String(r.headers.get('set-cookie')).split(';')[0] as string;
+      return async (path: string) => {
+        const res = await fetch(`${base}${path}`, { headers: { cookie } });
+        // biome-ignore lint/suspicious/noExplicitAny: a JSON body, read field by field below
+        return { status: res.status, body: (await res.json()) as Record<string, any> };
+      };
+    };
+    return {
+      base,
+      session,
+      reader,
+      close: async () => {
+        await app.close();
+        reader.close();
+      },
+    };
+  }
+
+  it('noises answers with intervals, repeats them for free, refuses a spent budget and survives a restart', async () => {
+    const first = await server();
+    const alice = await first.session('alice');
+    const q = `/api/v1/metrics/connection_attempts?grain=week&by=devices.product_model${week}`;
+    const a = await alice(q);
+    expect(a.status, JSON.stringify(a.body)).toBe(200);
+    expect(a.body.privacy).toMatchObject({
+      model: 'differential_privacy',
+      epsilon: 1,
+      confidence: 0.95,
+      budget: { spent: 1, remaining: 3, epsilon: 4, window: 'day', cached: false },
+    });
+    type Cell = {
+      suppressed: string;
+      values: { value: number };
+      intervals: { value: number[] };
+      units: null;
+    };
+    const released = (a.body.groups as Cell[]).filter((g) => g.suppressed === 'none');
+    // Totals are always released (no selection); groups only past the noisy threshold.
+    expect(a.body.totals).toHaveLength(1);
+    for (const g of [...(a.body.totals as Cell[]), ...released]) {
+      const [lo = 0, hi = 0] = g.intervals.value;
+      expect(lo).toBeLessThanOrEqual(g.values.value);
+      expect(hi).toBeGreaterThanOrEqual(g.values.value);
+      expect(g.units).toBeNull();
+    }
+    const again = await alice(q);
+    expect(again.body.groups).toEqual(a.body.groups);
+    expect(again.body.privacy.budget).toMatchObject({ spent: 0, remaining: 3, cached: true });
+    // Every field the reader gives reaches the client: the answer schema keeps privacy and
+    // intervals (fast-json-stringify would drop a field it does not list).
+    const aliceId = new UserStore(join(state, 'users.json')).list().find((u) => u.name === 'alice')?.id;
+    const query = { metric: 'connection_attempts', grain: 'week' as const, by: ['devices.product_model'] };
+    const direct = await first.reader.query(
+      { ...query, from: lastDay, to: lastDay, filters: {} },
+      { principal: `user:${aliceId}` },
+    );
+    expect(again.body).toEqual(JSON.parse(JSON.stringify(direct)));
+    for (const metric of ['activations', 'active_devices', 'connection_failures']) {
+      expect((await alice(`/api/v1/metrics/${metric}?grain=week`)).status).toBe(200);
+    }
+    const spent = await alice('/api/v1/metrics/integration_adoption?grain=week');
+    expect(spent.status).toBe(429);
+    expect(spent.body.error.code).toBe('FV_PRIVACY_BUDGET_SPENT');
+    expect(spent.body.error.message).toMatch(/renews at \d{4}-\d{2}-\d{2}T00:00:00.000Z/);
+    expect((await alice('/api/v1/privacy/budget')).body).toMatchObject({
+      model: 'differential_privacy',
+      remaining: 0,
+    });
+    // Percentiles are not answered under differential privacy (and spend nothing).
+    const bob = await first.session('bob');
+    const pct = await bob('/api/v1/metrics/time_to_first_connection?grain=week');
+    expect(pct.status).toBe(400);
+    expect(pct.body.error.code).toBe('FV_PRIVACY_UNSUPPORTED');
+    expect((await bob('/api/v1/privacy/budget')).body.remaining).toBe(4);
+    await first.close();
+
+    // A restart: the spend and the answers given are read back.
+    const second = await server();
+    const alice2 = await second.session('alice');
+    expect((await alice2('/api/v1/metrics/integration_adoption?grain=week')).status).toBe(429);
+    const repeated = await alice2(q);
+    expect(repeated.status).toBe(200);
+    expect(repeated.body.groups).toEqual(a.body.groups);
+    await second.close();
+
+    const file = join(state, 'privacy-budget.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const spends = readFileSync(join(state, 'audit.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.action === 'privacy.spend');
+    expect(spends).toHaveLength(4);
+    expect(spends.every((e) => e.actor.startsWith('user:') && e.detail.epsilon === 1)).toBe(true);
+    expect(spends.map((e) => e.detail.metric)).toEqual([
+      'connection_attempts',
+      'activations',
+      'active_devices',
+      'connection_failures',
+    ]);
+  }, 300_000);
+
+  it('dashboard: the remaining budget and an error bar on every noised value', async () => {
+    const srv = await server();
+    const browser = await chromium.launch({
+      executablePath: process.env.FV_CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    try {
+      const r = await fetch(`${srv.base}/api/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bob', password: pw.bob }),
+      });
+      const [name = '', value = ''] = String(r.headers.get('set-cookie')).split(';')[0]!.split('=');
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      await context.addCookies([{ name, value, url: srv.base }]);
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      // Straight to one answer: the overview would spend the budget on its tiles.
+      await page.goto(`${srv.base}/#/explore?metric=connection_attempts&grain=week&by=${week}`);
+      await page.locator('[data-testid=answer-table]').waitFor();
+      const note = (await page.getByTestId('privacy-budget').textContent()) ?? '';
+      expect(note).toContain('Differential privacy');
+      expect(note).toMatch(/ε 3 of 4 left this day, renewing \d{4}-\d{2}-\d{2} 00:00 UTC/);
+      const rows = await page.locator('[data-testid=answer-table] tbody tr').count();
+      expect(rows).toBeGreaterThan(0);
+      expect(await page.getByTestId('interval').count()).toBe(rows);
+      expect(await page.locator('#result canvas').first().getAttribute('data-error-bars')).toBe('2');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await srv.close();
+    }
+  }, 300_000);
+
+  it('switching differential privacy off needs a second admin', async () => {
+    const before = await dumpStore(s.store);
+    const refused = await sync(DEMO_POLICY);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('FV_STATE_WEAKER');
+    expect(refused.stderr).toContain('policy privacy');
+    expect(await dumpStore(s.store)).toBe(before);
+    const p = await approvals(
+      ['propose', '--policy', DEMO_POLICY, '--reason', 'exact counts for the audit'],
+      'alice',
+    );
+    expect(p.code, p.stderr).toBe(0);
+    const id = /Proposal ([0-9a-f]{10})/.exec(p.stdout)?.[1] as string;
+    expect((await approvals(['approve', id], 'alice')).code).toBe(1);
+    expect((await approvals(['approve', id], 'bob')).code).toBe(0);
+    const r = await sync(DEMO_POLICY);
+    expect(r.code, r.stderr).toBe(0);
+    const reader = await openMetricsReader(s.store, readMetricsFile(DEMO_METRICS));
+    expect(reader.privacy).toEqual({ model: 'k_anonymity' });
+    reader.close();
+  }, 300_000);
+});
