@@ -1,0 +1,112 @@
+/**
+ * An outside review of the two-person rule: attempts by ONE admin with a root shell and their own
+ * password only, beyond those of `root-of-trust.e2e`. Each test asserts the secure behaviour.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.ts';
+
+type ProposalFile = Array<{
+  id: string;
+  status: string;
+  proposedAt: string;
+  expiresAt: string;
+  decidedAt?: string;
+}>;
+
+describe('root-of-trust review: one admin with a shell, beyond root-of-trust.e2e', () => {
+  let state: string;
+  const pw: Record<string, string> = {};
+  const as = (who: string) => ({ env: { FLEETVAULT_PASSWORD: pw[who] ?? '' } });
+  const approvals = (args: string[], who?: string) =>
+    runCli(['approvals', ...args, '--state-dir', state, ...(who ? ['--user', who] : [])], who ? as(who) : {});
+  const proposalId = (stdout: string) => /Proposal ([0-9a-f]{10})/.exec(stdout)?.[1] as string;
+  const proposalsFile = () => join(state, 'proposals.json');
+  const editProposal = (id: string, edit: (p: ProposalFile[number]) => void) => {
+    const all = JSON.parse(readFileSync(proposalsFile(), 'utf8')) as ProposalFile;
+    const p = all.find((x) => x.id === id);
+    expect(p, `proposal ${id} in proposals.json`).toBeDefined();
+    edit(p as ProposalFile[number]);
+    writeFileSync(proposalsFile(), JSON.stringify(all, null, 2));
+  };
+
+  beforeAll(async () => {
+    // This file's own record of states seen, never the machine user's.
+    process.env.XDG_STATE_HOME = mkdtempSync(join(tmpdir(), 'fv-seen-'));
+    state = mkdtempSync(join(tmpdir(), 'fv-review-state-'));
+    for (const name of ['alice', 'bob']) {
+      const r = await runCli([
+        'users',
+        'add',
+        '--name',
+        name,
+        '--role',
+        'admin',
+        '--state-dir',
+        state,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      pw[name] = JSON.parse(r.stdout).password;
+    }
+  });
+
+  it('an approved grant that expired unused cannot be revived by moving its expiry in proposals.json', async () => {
+    // A real grant: alice proposes an analyst token, bob approves it, nobody creates it in time.
+    const proposed = await approvals(
+      ['propose', '--new-token', 'late', '--role', 'analyst', '--reason', 'nightly export'],
+      'alice',
+    );
+    expect(proposed.code, proposed.stderr).toBe(0);
+    const id = proposalId(proposed.stdout);
+    const approved = await approvals(['approve', id], 'bob');
+    expect(approved.code, approved.stderr).toBe(0);
+
+    // Four days later (the same signed proposal, made and decided earlier): expired, as the README says.
+    const day = 24 * 3600 * 1000;
+    const made = Date.now() - 4 * day;
+    editProposal(id, (p) => {
+      p.proposedAt = new Date(made).toISOString();
+      p.decidedAt = new Date(made + 3600 * 1000).toISOString();
+      p.expiresAt = new Date(made + 3 * day).toISOString();
+    });
+    const expired = await runCli([
+      'tokens',
+      'create',
+      '--name',
+      'late',
+      '--role',
+      'analyst',
+      '--approval',
+      id,
+      '--state-dir',
+      state,
+    ]);
+    expect(expired.code).toBe(1);
+    expect(expired.stderr).toContain('FV_APPROVAL_INVALID');
+
+    // The attack: alice moves the expiry a year ahead by hand. The expiry is part of what bob
+    // approved, so the edited proposal must be refused (tampered or expired), never used.
+    editProposal(id, (p) => {
+      p.expiresAt = new Date(Date.now() + 365 * day).toISOString();
+    });
+    const revived = await runCli([
+      'tokens',
+      'create',
+      '--name',
+      'late',
+      '--role',
+      'analyst',
+      '--approval',
+      id,
+      '--state-dir',
+      state,
+      '--json',
+    ]);
+    expect(revived.stdout, 'no token may be made from an expired grant').not.toContain('fvt_');
+    expect(revived.code).toBe(1);
+    expect(revived.stderr).toMatch(/FV_STATE_TAMPERED|FV_APPROVAL_INVALID/);
+  });
+});
