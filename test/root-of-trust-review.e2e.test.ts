@@ -2,10 +2,13 @@
  * An outside review of the two-person rule: attempts by ONE admin with a root shell and their own
  * password only, beyond those of `root-of-trust.e2e`. Each test asserts the secure behaviour.
  */
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { canonical, type StateDoc, signedText, stateDigest } from '../src/approvals/approved-state.ts';
+import { credentialDigest } from '../src/identity/index.ts';
 import { runCli } from './helpers/cli.ts';
 
 type ProposalFile = Array<{
@@ -108,5 +111,71 @@ describe('root-of-trust review: one admin with a shell, beyond root-of-trust.e2e
     expect(revived.stdout, 'no token may be made from an expired grant').not.toContain('fvt_');
     expect(revived.code).toBe(1);
     expect(revived.stderr).toMatch(/FV_STATE_TAMPERED|FV_APPROVAL_INVALID/);
+  });
+  it("a two-admin grant for one principal cannot re-key another: alice's password-reset grant does not make bob's id hers", async () => {
+    // The documented flow: alice asks for her own password reset, bob approves it.
+    const proposed = await approvals(
+      ['propose', '--new-user', 'alice', '--role', 'admin', '--reason', 'password reset'],
+      'alice',
+    );
+    expect(proposed.code, proposed.stderr).toBe(0);
+    const id = proposalId(proposed.stdout);
+    const approved = await approvals(['approve', id], 'bob');
+    expect(approved.code, approved.stderr).toBe(0);
+
+    // The attack: alice (root) writes the next version by hand, using that grant for bob's id:
+    // bob keeps his admin role, but with a key and a credential of alice's making.
+    const cur = JSON.parse(readFileSync(join(state, 'approved-state.json'), 'utf8')) as StateDoc;
+    const users = JSON.parse(readFileSync(join(state, 'users.json'), 'utf8')) as Array<
+      Record<string, string>
+    >;
+    const bobEntry = users.find((u) => u.name === 'bob') as Record<string, string>;
+    const bobId = `user:${bobEntry.id}`;
+    expect(cur.state.principals?.[bobId]).toBe('admin');
+    const proposal = (
+      JSON.parse(readFileSync(proposalsFile(), 'utf8')) as Array<Record<string, unknown>>
+    ).find((p) => p.id === id) as {
+      principal: { type: string; role: string; name: string };
+      signatures: StateDoc['signatures'];
+    };
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const pub = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    const next = {
+      ...cur.state,
+      principals: { ...(cur.state.principals ?? {}), [bobId]: 'admin' as const },
+      keys: { ...(cur.state.keys ?? {}), [bobId]: pub },
+      credentials: {
+        ...(cur.state.credentials ?? {}),
+        [bobId]: credentialDigest('user', 'bob', '$argon2id$v=19$m=65536,t=3,p=4$aliceownsalt$aliceownhash'),
+      },
+      used: [...(cur.state.used ?? []), id],
+    };
+    const version = cur.version + 1;
+    const digest = stateDigest(cur.stateId, version, cur.digest, next);
+    const audit = JSON.parse(readFileSync(join(state, 'audit.jsonl.head'), 'utf8')) as {
+      records: number;
+      hash: string;
+    };
+    const sig = (text: string) => sign(null, Buffer.from(text), privateKey).toString('base64');
+    const forged: StateDoc = {
+      format: 'fleetvault-state-v2',
+      stateId: cur.stateId,
+      version,
+      prev: cur.digest,
+      state: next,
+      digest,
+      signatures: [{ by: bobId, sig: sig(signedText(cur.stateId, version, digest)) }],
+      grant: { proposal: id, request: proposal.principal, principal: bobId, signatures: proposal.signatures },
+      audit: { ...audit, sig: sig(canonical({ stateId: cur.stateId, version, audit })) },
+      signedAt: new Date().toISOString(),
+    };
+    const body = JSON.stringify(forged, null, 2);
+    writeFileSync(join(state, 'states', `${String(version).padStart(8, '0')}.json`), body);
+    writeFileSync(join(state, 'approved-state.json'), body);
+
+    // Had this version stood, alice would hold two admin keys (hers and "bob's"): two signatures.
+    const read = await approvals(['state', '--json']);
+    expect(read.code, 'a grant for alice re-keying bob must not verify').toBe(1);
+    expect(read.stderr).toContain('FV_STATE_TAMPERED');
   });
 });
