@@ -6,10 +6,19 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { canonical, type StateDoc, signedText, stateDigest } from '../src/approvals/approved-state.ts';
-import { credentialDigest } from '../src/identity/index.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ApprovedState,
+  canonical,
+  type StateDoc,
+  signedText,
+  stateDigest,
+} from '../src/approvals/approved-state.ts';
+import { Approvals } from '../src/approvals/index.ts';
+import { AuditLog } from '../src/audit/index.ts';
+import { credentialDigest, type Principal, UserStore } from '../src/identity/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 type ProposalFile = Array<{
   id: string;
@@ -177,5 +186,88 @@ describe('root-of-trust review: one admin with a shell, beyond root-of-trust.e2e
     const read = await approvals(['state', '--json']);
     expect(read.code, 'a grant for alice re-keying bob must not verify').toBe(1);
     expect(read.stderr).toContain('FV_STATE_TAMPERED');
+  });
+});
+
+describe('root-of-trust review: a column forgotten by a version one admin signs', () => {
+  let s: SyncedStore;
+  let pw = '';
+
+  beforeAll(async () => {
+    process.env.XDG_STATE_HOME = mkdtempSync(join(tmpdir(), 'fv-seen-'));
+    s = await syncedStore({ users: 200, days: 3, seed: 7 });
+    for (const name of ['alice', 'bob']) {
+      const r = await runCli([
+        'users',
+        'add',
+        '--name',
+        name,
+        '--role',
+        'admin',
+        '--state-dir',
+        s.dir,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      if (name === 'alice') pw = JSON.parse(r.stdout).password;
+    }
+    const sealed = await runCli(
+      ['approvals', 'seal', '--policy', DEMO_POLICY, '--state-dir', s.dir, '--user', 'alice'],
+      {
+        env: { FLEETVAULT_PASSWORD: pw },
+      },
+    );
+    expect(sealed.code, sealed.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await s?.db.drop();
+  });
+
+  it('a column dropped from the signed state by one admin does not come back as a new, kept column', async () => {
+    const sync = (policy: string) =>
+      runCli(['sync', '--source', s.db.url, '--policy', policy, '--store', s.store, '--key-file', s.keyFile]);
+    expect((await sync(DEMO_POLICY)).code).toBe(0);
+    // The weaker policy: the home network's IP, approved as personal /16, kept whole as an attribute.
+    const weak = join(s.dir, 'weak.policy.yaml');
+    writeFileSync(
+      weak,
+      readFileSync(DEMO_POLICY, 'utf8').replace(
+        /local_ip:\s*\{ class: personal, transform: \{ ip_prefix: 16 \} \}/,
+        'local_ip: { class: attribute }',
+      ),
+    );
+    expect(readFileSync(weak, 'utf8')).toContain('local_ip: { class: attribute }');
+    const direct = await sync(weak);
+    expect(direct.code).toBe(1);
+    expect(direct.stderr).toContain('FV_STATE_WEAKER');
+
+    // The attack: alice signs, with her own real key alone, a version that only forgets the
+    // column's entry (a part removed is weaker, so it needs bob too).
+    const approvals = new Approvals(s.dir, new AuditLog(join(s.dir, 'audit.jsonl')));
+    const alice = approvals.signer(
+      (await new UserStore(join(s.dir, 'users.json')).verify('alice', pw)) as Principal,
+      pw,
+    );
+    const chain = new ApprovedState(s.dir);
+    const cur = chain.current() as StateDoc;
+    const { 'devices.local_ip': forgotten, ...columns } = cur.state.columns ?? {};
+    expect(forgotten).toBeDefined();
+    const head = JSON.parse(readFileSync(join(s.dir, 'audit.jsonl.head'), 'utf8')) as {
+      records: number;
+      hash: string;
+    };
+    let written = true;
+    try {
+      chain.write({ ...cur.state, columns }, alice, head);
+    } catch (e) {
+      written = false;
+      expect(String((e as Error).message)).toMatch(/two different admins|no admin/);
+    }
+    expect.soft(written, 'one admin alone must not be able to sign a version that forgets a column').toBe(false);
+
+    // Whatever the chain says, the raw IP must not be copied on alice's word.
+    const after = await sync(weak);
+    expect(after.code).toBe(1);
+    expect(after.stderr).toMatch(/FV_STATE_WEAKER|FV_STATE_TAMPERED/);
   });
 });
