@@ -109,6 +109,12 @@ export function transitionWeaker(prev: SecurityState, next: SecurityState): bool
   ] as const) {
     if (prev[part] !== undefined && next[part] === undefined) return true;
   }
+  // A column's or table's entry forgotten: a later policy would meet it as new, judged only against
+  // its class's default (the approved protection lost). Approvals only ever merge entries in.
+  for (const part of ['columns', 'onDetect'] as const) {
+    const kept = next[part] ?? {};
+    if (Object.keys(prev[part] ?? {}).some((name) => !(name in kept))) return true;
+  }
   for (const [id, role] of Object.entries(next.principals ?? {})) {
     const was = prev.principals?.[id];
     if (isAbove(role) && ROLES.indexOf(role) > ROLES.indexOf(was ?? 'viewer')) return true;
