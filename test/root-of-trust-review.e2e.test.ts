@@ -270,4 +270,48 @@ describe('root-of-trust review: a column forgotten by a version one admin signs'
     expect(after.code).toBe(1);
     expect(after.stderr).toMatch(/FV_STATE_WEAKER|FV_STATE_TAMPERED/);
   });
+  it("a table's soft delete forgotten by one admin's version does not let a policy without it sync", async () => {
+    const noSoftDelete = join(s.dir, 'no-soft-delete.policy.yaml');
+    writeFileSync(
+      noSoftDelete,
+      readFileSync(DEMO_POLICY, 'utf8').replace(/\n\s*soft_delete: deleted_at/, ''),
+    );
+    const sync = () =>
+      runCli([
+        'sync',
+        '--source',
+        s.db.url,
+        '--policy',
+        noSoftDelete,
+        '--store',
+        s.store,
+        '--key-file',
+        s.keyFile,
+      ]);
+    const direct = await sync();
+    expect(direct.code).toBe(1);
+    expect(direct.stderr).toContain('soft_delete users');
+
+    // Alice alone signs a version whose policy view no longer names the users table at all.
+    const approvals = new Approvals(s.dir, new AuditLog(join(s.dir, 'audit.jsonl')));
+    const alice = approvals.signer(
+      (await new UserStore(join(s.dir, 'users.json')).verify('alice', pw)) as Principal,
+      pw,
+    );
+    const chain = new ApprovedState(s.dir);
+    const cur = chain.current() as StateDoc;
+    const policy = cur.state.policy as NonNullable<StateDoc['state']['policy']>;
+    const { users: forgotten, ...tables } = policy.tables;
+    expect(forgotten?.softDelete).toBe('deleted_at');
+    const head = JSON.parse(readFileSync(join(s.dir, 'audit.jsonl.head'), 'utf8')) as {
+      records: number;
+      hash: string;
+    };
+    expect(() => chain.write({ ...cur.state, policy: { ...policy, tables } }, alice, head)).toThrow(
+      /two different admins/,
+    );
+    const after = await sync();
+    expect(after.code).toBe(1);
+    expect(after.stderr).toMatch(/FV_STATE_WEAKER|FV_STATE_TAMPERED/);
+  });
 });
