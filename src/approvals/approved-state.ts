@@ -115,6 +115,8 @@ export function transitionWeaker(prev: SecurityState, next: SecurityState): bool
     const kept = next[part] ?? {};
     if (Object.keys(prev[part] ?? {}).some((name) => !(name in kept))) return true;
   }
+  const tables = next.policy?.tables ?? {};
+  if (Object.keys(prev.policy?.tables ?? {}).some((table) => !(table in tables))) return true;
   for (const [id, role] of Object.entries(next.principals ?? {})) {
     const was = prev.principals?.[id];
     if (isAbove(role) && ROLES.indexOf(role) > ROLES.indexOf(was ?? 'viewer')) return true;
