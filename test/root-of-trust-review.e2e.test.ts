@@ -187,6 +187,64 @@ describe('root-of-trust review: one admin with a shell, beyond root-of-trust.e2e
     expect(read.code, 'a grant for alice re-keying bob must not verify').toBe(1);
     expect(read.stderr).toContain('FV_STATE_TAMPERED');
   });
+
+  it('a settings proposal shows the reviewer every change its signed next version makes (a key swapped in it too)', async () => {
+    const sealed = await approvals(['seal', '--policy', DEMO_POLICY], 'alice');
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const lower = join(state, 'k9.policy.yaml');
+    writeFileSync(lower, readFileSync(DEMO_POLICY, 'utf8').replace('k: 10', 'k: 9'));
+    const proposed = await approvals(
+      ['propose', '--policy', lower, '--reason', 'a study of small cohorts'],
+      'alice',
+    );
+    expect(proposed.code, proposed.stderr).toBe(0);
+    const id = proposalId(proposed.stdout);
+
+    // Alice (root) rewrites her own proposal's next version: k 9 as shown, and bob's key
+    // replaced by one she made. She signs the new target with her own key, as proposing does.
+    const users = JSON.parse(readFileSync(join(state, 'users.json'), 'utf8')) as Array<
+      Record<string, string>
+    >;
+    const bobId = `user:${(users.find((u) => u.name === 'bob') as Record<string, string>).id}`;
+    const alice = new Approvals(state, new AuditLog(join(state, 'audit.jsonl'))).signer(
+      (await new UserStore(join(state, 'users.json')).verify('alice', pw.alice as string)) as Principal,
+      pw.alice as string,
+    );
+    const cur = new ApprovedState(state).current() as StateDoc;
+    const all = JSON.parse(readFileSync(proposalsFile(), 'utf8')) as Array<{
+      id: string;
+      target: { base: number; version: number; digest: string; state: StateDoc['state'] };
+      signatures: Array<{ by: string; sig: string }>;
+    }>;
+    const p = all.find((x) => x.id === id) as (typeof all)[number];
+    const mine = generateKeyPairSync('ed25519')
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .toString('base64');
+    const target = { ...p.target.state, keys: { ...(p.target.state.keys ?? {}), [bobId]: mine } };
+    const digest = stateDigest(cur.stateId, p.target.version, cur.digest, target);
+    p.target = { ...p.target, state: target, digest };
+    p.signatures = [
+      {
+        by: alice.id,
+        sig: sign(null, Buffer.from(signedText(cur.stateId, p.target.version, digest)), alice.key).toString(
+          'base64',
+        ),
+      },
+    ];
+    writeFileSync(proposalsFile(), JSON.stringify(all, null, 2));
+
+    // What bob reads before approving must name the key change, not only k.
+    const shown = await approvals(['show', id]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain('k');
+    expect.soft(shown.stdout, "the reviewer must see that bob's key is replaced").toContain(bobId);
+
+    // Bob approves what he was shown (k 9). Whatever he saw, his own key must still be his.
+    const bobKey = cur.state.keys?.[bobId];
+    await approvals(['approve', id], 'bob');
+    const after = new ApprovedState(state).current() as StateDoc;
+    expect(after.state.keys?.[bobId], "an approval of k must not hand bob's key to alice").toBe(bobKey);
+  });
 });
 
 describe('root-of-trust review: a column forgotten by a version one admin signs', () => {
