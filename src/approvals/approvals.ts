@@ -7,6 +7,7 @@ import { AdminKeys, publicKeyText, type Signer, signText, verifyText } from './a
 import {
   ApprovedState,
   adminsOf,
+  canonical,
   everTwoAdmins,
   grantText,
   type StateDoc,
@@ -548,6 +549,13 @@ export class Approvals {
       const t = p.target;
       const base = t ? history[t.base - 1] : undefined;
       if (!t || !base || stateDigest(doc.stateId, t.version, base.digest, t.state) !== t.digest) throw bad();
+      // A live proposal's next version is exactly its base plus the weaker parts the reviewer is
+      // shown: a key, principal or entry changed beside them (written by hand) is refused.
+      if (
+        p.status === 'pending' &&
+        canonical(t.state) !== canonical(mergeState(base.state, weakerPart(base.state, t.state)))
+      )
+        throw bad();
       text = signedText(doc.stateId, t.version, t.digest);
     } else {
       if (!p.principal) throw bad();
