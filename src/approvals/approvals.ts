@@ -9,6 +9,8 @@ import {
   adminsOf,
   canonical,
   everTwoAdmins,
+  type GrantTerms,
+  grantTargets,
   grantText,
   type StateDoc,
   signedText,
@@ -47,6 +49,12 @@ const tamperedProposal = (id: string, path: string) =>
   new FvError(
     'FV_STATE_TAMPERED',
     `proposal ${id} in ${path} fails its signature: it was edited outside fleetvault`,
+  );
+
+const unsignedTerms = (id: string) =>
+  new FvError(
+    'FV_APPROVAL_INVALID',
+    `proposal ${id} was signed without its expiry and target (made before signing payload 2); propose it again`,
   );
 
 /** Posts one state version to a webhook; a failure is said on stderr, never fatal. */
@@ -339,7 +347,7 @@ export class Approvals {
         proposedBy: by.id,
         target: { base: doc.version, version, digest, state },
       },
-      () => ({ by: by.id, sig: signText(by, signedText(doc.stateId, version, digest)) }),
+      () => ({ signature: { by: by.id, sig: signText(by, signedText(doc.stateId, version, digest)) } }),
       hours,
     );
     this.audit.append({
@@ -351,13 +359,34 @@ export class Approvals {
     return this.view(proposal, approved);
   }
 
-  proposePrincipal(principal: PrincipalRequest, by: Signer, reason: string, hours?: number): ProposalView {
+  /**
+   * Proposes a token or account above viewer. `existing` is the id (`user:…`) of the account of that
+   * name when there is one (a password reset re-keys exactly it); otherwise the grant is for a new
+   * principal. Proposer and approver sign the request with its expiry and target (payload 2).
+   */
+  proposePrincipal(
+    principal: PrincipalRequest,
+    by: Signer,
+    reason: string,
+    hours?: number,
+    existing?: string,
+  ): ProposalView {
     if (principal.role === 'viewer')
       throw new FvError('FV_USAGE', 'a viewer needs no approval; create it directly');
     const doc = this.requireSigned();
     const proposal = this.proposals.propose(
       { kind: 'principal', principal, reason, proposedBy: by.id },
-      (id) => ({ by: by.id, sig: signText(by, grantText(doc.stateId, id, principal)) }),
+      (id, expiresAt) => {
+        const terms: GrantTerms = {
+          payload: 2,
+          expiresAt,
+          ...(existing ? { mode: 'rekey' as const, principal: existing } : { mode: 'new' as const }),
+        };
+        return {
+          signature: { by: by.id, sig: signText(by, grantText(doc.stateId, id, principal, terms)) },
+          terms,
+        };
+      },
       hours,
     );
     this.audit.append({
@@ -395,9 +424,10 @@ export class Approvals {
           );
         signature = { by: by.id, sig: signText(by, signedText(doc.stateId, t.version, t.digest)) };
       } else {
+        if (!p.terms) throw unsignedTerms(id);
         signature = {
           by: by.id,
-          sig: signText(by, grantText(doc.stateId, id, p.principal as PrincipalRequest)),
+          sig: signText(by, grantText(doc.stateId, id, p.principal as PrincipalRequest, p.terms)),
         };
       }
       const decided = this.proposals.decide(id, by.id, 'approved', now, signature);
@@ -464,6 +494,7 @@ export class Approvals {
           'FV_APPROVAL_INVALID',
           `proposal ${approvalId} is not for a ${req.role} ${req.type} named ${req.name}`,
         );
+      if (!p.terms) throw unsignedTerms(approvalId);
       if (p.status !== 'approved' || approved.used?.includes(approvalId)) {
         const status = p.status === 'approved' ? 'applied' : p.status;
         throw new FvError('FV_APPROVAL_INVALID', `proposal ${approvalId} is ${status}, not approved`);
@@ -521,12 +552,18 @@ export class Approvals {
     let extra: Parameters<ApprovedState['write']>[3] = { bootstrap: true };
     if (grant.approval) {
       const p = this.proposals.get(grant.approval);
+      if (!p.terms || !grantTargets(p.terms, id, approved))
+        throw new FvError(
+          'FV_APPROVAL_INVALID',
+          `proposal ${p.id} is not a grant for ${id}: ${p.terms?.mode === 'rekey' ? `it re-keys ${p.terms.principal}` : 'it is for a new principal'}`,
+        );
       extra = {
         grant: {
           proposal: p.id,
           request: p.principal as PrincipalRequest,
           principal: id,
           signatures: p.signatures ?? [],
+          terms: p.terms,
         },
       };
       this.proposals.apply(grant.approval);
@@ -559,7 +596,10 @@ export class Approvals {
       text = signedText(doc.stateId, t.version, t.digest);
     } else {
       if (!p.principal) throw bad();
-      text = grantText(doc.stateId, p.id, p.principal);
+      // Payload 2 signs the expiry: a stored expiry later than the signed one was moved by hand.
+      const t = p.terms;
+      if (t && (t.payload !== 2 || !(Date.parse(p.expiresAt) <= Date.parse(t.expiresAt)))) throw bad();
+      text = grantText(doc.stateId, p.id, p.principal, t);
     }
     // A live proposal verifies against its signers' current keys. One already applied is history:
     // a signer re-keyed since (a password reset above viewer) signed it with a key the chain held then.

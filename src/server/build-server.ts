@@ -859,8 +859,11 @@ export async function buildServer(
       if ((principal === undefined) === (settings === undefined)) {
         return fail(reply, 400, 'FV_BAD_REQUEST', 'body needs exactly one of principal or settings');
       }
+      // A user of that name exists: the grant re-keys exactly that account (a password reset).
+      const existing =
+        principal?.type === 'user' ? deps.users.list().find((u) => u.name === principal.name) : undefined;
       return principal
-        ? deps.approvals.proposePrincipal(principal, by, reason, hours)
+        ? deps.approvals.proposePrincipal(principal, by, reason, hours, existing && `user:${existing.id}`)
         : deps.approvals.proposeSettings(settings ?? {}, by, reason, hours);
     },
   );
