@@ -596,10 +596,9 @@ export class Approvals {
       text = signedText(doc.stateId, t.version, t.digest);
     } else {
       if (!p.principal) throw bad();
-      // Payload 2 signs the expiry: a stored expiry later than the signed one was moved by hand.
-      const t = p.terms;
-      if (t && (t.payload !== 2 || !(Date.parse(p.expiresAt) <= Date.parse(t.expiresAt)))) throw bad();
-      text = grantText(doc.stateId, p.id, p.principal, t);
+      // Payload 2 signs the expiry and target (a stored expiry moved later voids it: expiry()).
+      if (p.terms && p.terms.payload !== 2) throw bad();
+      text = grantText(doc.stateId, p.id, p.principal, p.terms);
     }
     // A live proposal verifies against its signers' current keys. One already applied is history:
     // a signer re-keyed since (a password reset above viewer) signed it with a key the chain held then.

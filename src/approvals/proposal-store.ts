@@ -43,15 +43,15 @@ export interface Proposal {
 export const DEFAULT_EXPIRY_HOURS = 72;
 
 /**
- * When a proposal stops counting: its signed expiry (payload 2) or, before it, the stored one. A
- * stored expiry earlier than the signed one only shortens it; a later one is refused by the check.
+ * When a proposal stops counting. Payload 2 signs the expiry: a stored `expiresAt` earlier than the
+ * signed one only shortens it; a later one was moved by hand and voids the proposal (expired now).
+ * An unreadable date is expired too.
  */
 export function expiry(p: Pick<Proposal, 'expiresAt' | 'terms'>): number {
-  const at = Math.min(
-    Date.parse(p.expiresAt),
-    p.terms ? Date.parse(p.terms.expiresAt) : Number.POSITIVE_INFINITY,
-  );
-  return Number.isNaN(at) ? Number.NEGATIVE_INFINITY : at;
+  const stored = Date.parse(p.expiresAt);
+  const signed = p.terms ? Date.parse(p.terms.expiresAt) : stored;
+  if (Number.isNaN(stored) || Number.isNaN(signed) || stored > signed) return Number.NEGATIVE_INFINITY;
+  return stored;
 }
 
 /** Checks a stored proposal's signatures, so that a hand edit (another proposer, a forged approval) is caught. */
