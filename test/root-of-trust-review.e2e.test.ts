@@ -3,7 +3,7 @@
  * password only, beyond those of `root-of-trust.e2e`. Each test asserts the secure behaviour.
  */
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,13 +179,21 @@ describe('root-of-trust review: one admin with a shell, beyond root-of-trust.e2e
       signedAt: new Date().toISOString(),
     };
     const body = JSON.stringify(forged, null, 2);
-    writeFileSync(join(state, 'states', `${String(version).padStart(8, '0')}.json`), body);
+    const forgedFile = join(state, 'states', `${String(version).padStart(8, '0')}.json`);
+    const head = readFileSync(join(state, 'approved-state.json'), 'utf8');
+    writeFileSync(forgedFile, body);
     writeFileSync(join(state, 'approved-state.json'), body);
 
     // Had this version stood, alice would hold two admin keys (hers and "bob's"): two signatures.
     const read = await approvals(['state', '--json']);
     expect(read.code, 'a grant for alice re-keying bob must not verify').toBe(1);
     expect(read.stderr).toContain('FV_STATE_TAMPERED');
+
+    // Refused; the state folder is restored from backup, as the error says, for the next attempts.
+    rmSync(forgedFile);
+    writeFileSync(join(state, 'approved-state.json'), head);
+    const restored = await approvals(['state', '--json']);
+    expect(restored.code, restored.stderr).toBe(0);
   });
 
   it('a settings proposal shows the reviewer every change its signed next version makes (a key swapped in it too)', async () => {
