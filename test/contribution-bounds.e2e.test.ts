@@ -2,10 +2,10 @@
 // bounds that bind only rows, DuckDB and ClickHouse give the same bounded answers; with one group
 // per unit and period, every engine's groups add up to exactly one row per active unit and period.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { clickhouse, duckdb } from '../src/engines/index.ts';
 import { type MetricRow, type MetricsEngine, readMetricsFile } from '../src/metrics/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 let cluster: ClickHouseCluster;

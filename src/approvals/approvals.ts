@@ -7,7 +7,10 @@ import { AdminKeys, publicKeyText, type Signer, signText, verifyText } from './a
 import {
   ApprovedState,
   adminsOf,
+  canonical,
   everTwoAdmins,
+  type GrantTerms,
+  grantTargets,
   grantText,
   type StateDoc,
   signedText,
@@ -46,6 +49,12 @@ const tamperedProposal = (id: string, path: string) =>
   new FvError(
     'FV_STATE_TAMPERED',
     `proposal ${id} in ${path} fails its signature: it was edited outside fleetvault`,
+  );
+
+const unsignedTerms = (id: string) =>
+  new FvError(
+    'FV_APPROVAL_INVALID',
+    `proposal ${id} was signed without its expiry and target (made before signing payload 2); propose it again`,
   );
 
 /** Posts one state version to a webhook; a failure is said on stderr, never fatal. */
@@ -338,7 +347,7 @@ export class Approvals {
         proposedBy: by.id,
         target: { base: doc.version, version, digest, state },
       },
-      () => ({ by: by.id, sig: signText(by, signedText(doc.stateId, version, digest)) }),
+      () => ({ signature: { by: by.id, sig: signText(by, signedText(doc.stateId, version, digest)) } }),
       hours,
     );
     this.audit.append({
@@ -350,13 +359,34 @@ export class Approvals {
     return this.view(proposal, approved);
   }
 
-  proposePrincipal(principal: PrincipalRequest, by: Signer, reason: string, hours?: number): ProposalView {
+  /**
+   * Proposes a token or account above viewer. `existing` is the id (`user:…`) of the account of that
+   * name when there is one (a password reset re-keys exactly it); otherwise the grant is for a new
+   * principal. Proposer and approver sign the request with its expiry and target (payload 2).
+   */
+  proposePrincipal(
+    principal: PrincipalRequest,
+    by: Signer,
+    reason: string,
+    hours?: number,
+    existing?: string,
+  ): ProposalView {
     if (principal.role === 'viewer')
       throw new FvError('FV_USAGE', 'a viewer needs no approval; create it directly');
     const doc = this.requireSigned();
     const proposal = this.proposals.propose(
       { kind: 'principal', principal, reason, proposedBy: by.id },
-      (id) => ({ by: by.id, sig: signText(by, grantText(doc.stateId, id, principal)) }),
+      (id, expiresAt) => {
+        const terms: GrantTerms = {
+          payload: 2,
+          expiresAt,
+          ...(existing ? { mode: 'rekey' as const, principal: existing } : { mode: 'new' as const }),
+        };
+        return {
+          signature: { by: by.id, sig: signText(by, grantText(doc.stateId, id, principal, terms)) },
+          terms,
+        };
+      },
       hours,
     );
     this.audit.append({
@@ -394,9 +424,10 @@ export class Approvals {
           );
         signature = { by: by.id, sig: signText(by, signedText(doc.stateId, t.version, t.digest)) };
       } else {
+        if (!p.terms) throw unsignedTerms(id);
         signature = {
           by: by.id,
-          sig: signText(by, grantText(doc.stateId, id, p.principal as PrincipalRequest)),
+          sig: signText(by, grantText(doc.stateId, id, p.principal as PrincipalRequest, p.terms)),
         };
       }
       const decided = this.proposals.decide(id, by.id, 'approved', now, signature);
@@ -463,6 +494,7 @@ export class Approvals {
           'FV_APPROVAL_INVALID',
           `proposal ${approvalId} is not for a ${req.role} ${req.type} named ${req.name}`,
         );
+      if (!p.terms) throw unsignedTerms(approvalId);
       if (p.status !== 'approved' || approved.used?.includes(approvalId)) {
         const status = p.status === 'approved' ? 'applied' : p.status;
         throw new FvError('FV_APPROVAL_INVALID', `proposal ${approvalId} is ${status}, not approved`);
@@ -520,12 +552,18 @@ export class Approvals {
     let extra: Parameters<ApprovedState['write']>[3] = { bootstrap: true };
     if (grant.approval) {
       const p = this.proposals.get(grant.approval);
+      if (!p.terms || !grantTargets(p.terms, id, approved))
+        throw new FvError(
+          'FV_APPROVAL_INVALID',
+          `proposal ${p.id} is not a grant for ${id}: ${p.terms?.mode === 'rekey' ? `it re-keys ${p.terms.principal}` : 'it is for a new principal'}`,
+        );
       extra = {
         grant: {
           proposal: p.id,
           request: p.principal as PrincipalRequest,
           principal: id,
           signatures: p.signatures ?? [],
+          terms: p.terms,
         },
       };
       this.proposals.apply(grant.approval);
@@ -548,10 +586,19 @@ export class Approvals {
       const t = p.target;
       const base = t ? history[t.base - 1] : undefined;
       if (!t || !base || stateDigest(doc.stateId, t.version, base.digest, t.state) !== t.digest) throw bad();
+      // A live proposal's next version is exactly its base plus the weaker parts the reviewer is
+      // shown: a key, principal or entry changed beside them (written by hand) is refused.
+      if (
+        p.status === 'pending' &&
+        canonical(t.state) !== canonical(mergeState(base.state, weakerPart(base.state, t.state)))
+      )
+        throw bad();
       text = signedText(doc.stateId, t.version, t.digest);
     } else {
       if (!p.principal) throw bad();
-      text = grantText(doc.stateId, p.id, p.principal);
+      // Payload 2 signs the expiry and target (a stored expiry moved later voids it: expiry()).
+      if (p.terms && p.terms.payload !== 2) throw bad();
+      text = grantText(doc.stateId, p.id, p.principal, p.terms);
     }
     // A live proposal verifies against its signers' current keys. One already applied is history:
     // a signer re-keyed since (a password reset above viewer) signed it with a key the chain held then.

@@ -17,12 +17,28 @@ export interface Signature {
   readonly sig: string;
 }
 
-/** A principal created on a proposal two admins signed (their signatures over the request). */
+/**
+ * What a principal grant's signers sign beside the request (signing payload 2): when it expires,
+ * and exactly which principal it may change. `new`: a principal no earlier version names (its id
+ * is chosen when it is created); `rekey`: this existing principal, given a new key and credential.
+ * Grants signed before payload 2 (the request alone) still verify in versions already written.
+ */
+export interface GrantTerms {
+  readonly payload: 2;
+  readonly expiresAt: string;
+  readonly mode: 'new' | 'rekey';
+  /** The exact principal id a re-key changes; absent for a new principal. */
+  readonly principal?: string;
+}
+
+/** A principal created on a proposal two admins signed (their signatures over the request and terms). */
 export interface Grant {
   readonly proposal: string;
   readonly request: { readonly type: string; readonly role: string; readonly name: string };
   readonly principal: string;
   readonly signatures: readonly Signature[];
+  /** Absent on grants signed with payload 1 (no expiry, no target). */
+  readonly terms?: GrantTerms;
 }
 
 /** One version of the approved security state, as written to `states/<version>.json`. */
@@ -68,8 +84,32 @@ export function stateDigest(stateId: string, version: number, prev: string | nul
 export const signedText = (stateId: string, version: number, digest: string) =>
   canonical({ stateId, version, digest });
 
-export const grantText = (stateId: string, proposal: string, request: Grant['request']) =>
-  canonical({ stateId, proposal, request });
+/**
+ * What proposer and approver of a principal grant sign. Payload 2 adds the terms (expiry, target);
+ * payload 1 (the request alone) is only read, for versions and proposals written before it.
+ */
+export const grantText = (
+  stateId: string,
+  proposal: string,
+  request: Grant['request'],
+  terms?: GrantTerms,
+) =>
+  terms === undefined
+    ? canonical({ stateId, proposal, request })
+    : canonical({ format: 'fleetvault-grant-v2', stateId, proposal, request, terms });
+
+/**
+ * Whether a grant's terms allow it to change principal `id` of `before`: a re-key only the principal
+ * it names, which must exist; a new principal only an id no version before named.
+ */
+export function grantTargets(terms: GrantTerms, id: string, before: SecurityState): boolean {
+  const known =
+    before.principals?.[id] !== undefined ||
+    before.keys?.[id] !== undefined ||
+    before.credentials?.[id] !== undefined;
+  if (terms.mode === 'rekey') return terms.principal === id && before.principals?.[id] !== undefined;
+  return terms.mode === 'new' && terms.principal === undefined && !known;
+}
 
 const auditText = (stateId: string, version: number, a: AuditHead) =>
   canonical({ stateId, version, audit: { records: a.records, hash: a.hash } });
@@ -109,6 +149,14 @@ export function transitionWeaker(prev: SecurityState, next: SecurityState): bool
   ] as const) {
     if (prev[part] !== undefined && next[part] === undefined) return true;
   }
+  // A column's or table's entry forgotten: a later policy would meet it as new, judged only against
+  // its class's default (the approved protection lost). Approvals only ever merge entries in.
+  for (const part of ['columns', 'onDetect'] as const) {
+    const kept = next[part] ?? {};
+    if (Object.keys(prev[part] ?? {}).some((name) => !(name in kept))) return true;
+  }
+  const tables = next.policy?.tables ?? {};
+  if (Object.keys(prev.policy?.tables ?? {}).some((table) => !(table in tables))) return true;
   for (const [id, role] of Object.entries(next.principals ?? {})) {
     const was = prev.principals?.[id];
     if (isAbove(role) && ROLES.indexOf(role) > ROLES.indexOf(was ?? 'viewer')) return true;
@@ -220,7 +268,9 @@ export function verifyTransition(
   if (admins.length >= 2) return;
   if (doc.grant && prev) {
     const g = doc.grant;
-    const text = grantText(doc.stateId, g.proposal, g.request);
+    if (g.terms !== undefined && g.terms.payload !== 2)
+      throw tampered(where, `its grant for ${g.principal} has an unknown signing payload`);
+    const text = grantText(doc.stateId, g.proposal, g.request, g.terms);
     const grantAdmins = new Set(
       g.signatures
         .filter((s) => prevAdmins.includes(s.by) && verifyText(prevKeys[s.by], text, s.sig))
@@ -241,6 +291,7 @@ export function verifyTransition(
       grantAdmins.size >= 2 &&
       !(before.used ?? []).includes(g.proposal) &&
       g.principal.startsWith(`${g.request.type}:`) &&
+      (g.terms === undefined || grantTargets(g.terms, g.principal, before)) &&
       self.has(g.principal) &&
       canonical(expected) === canonical(doc.state)
     )

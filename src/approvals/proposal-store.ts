@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FvError } from '../errors/index.ts';
 import type { Role } from '../identity/index.ts';
 import { JsonFile } from '../identity/index.ts';
+import type { GrantTerms } from './approved-state.ts';
 import type { SecurityState } from './security-state.ts';
 
 /** A new token or account above viewer, to be created once after approval. */
@@ -33,11 +34,25 @@ export interface Proposal {
     readonly digest: string;
     readonly state: SecurityState;
   };
+  /** For a principal: its expiry and exact target, signed with the request (signing payload 2). */
+  readonly terms?: GrantTerms;
   /** Ed25519 signatures of the proposer and (once approved) the approver. */
   readonly signatures?: readonly { readonly by: string; readonly sig: string }[];
 }
 
 export const DEFAULT_EXPIRY_HOURS = 72;
+
+/**
+ * When a proposal stops counting. Payload 2 signs the expiry: a stored `expiresAt` earlier than the
+ * signed one only shortens it; a later one was moved by hand and voids the proposal (expired now).
+ * An unreadable date is expired too.
+ */
+export function expiry(p: Pick<Proposal, 'expiresAt' | 'terms'>): number {
+  const stored = Date.parse(p.expiresAt);
+  const signed = p.terms ? Date.parse(p.terms.expiresAt) : stored;
+  if (Number.isNaN(stored) || Number.isNaN(signed) || stored > signed) return Number.NEGATIVE_INFINITY;
+  return stored;
+}
 
 /** Checks a stored proposal's signatures, so that a hand edit (another proposer, a forged approval) is caught. */
 export type ProposalCheck = (p: Proposal) => void;
@@ -71,7 +86,7 @@ export class ProposalStore {
 
   list(now = Date.now()): Proposal[] {
     return this.records().map((p) =>
-      (p.status === 'pending' || p.status === 'approved') && Date.parse(p.expiresAt) <= now
+      (p.status === 'pending' || p.status === 'approved') && expiry(p) <= now
         ? { ...p, status: 'expired' as const }
         : p,
     );
@@ -85,17 +100,21 @@ export class ProposalStore {
 
   propose(
     p: Pick<Proposal, 'kind' | 'settings' | 'principal' | 'reason' | 'proposedBy' | 'target'>,
-    sign: (id: string) => { by: string; sig: string },
+    /** The proposal's signature, and for a principal its terms (which carry this expiry). */
+    sign: (id: string, expiresAt: string) => { signature: { by: string; sig: string }; terms?: GrantTerms },
     hours = DEFAULT_EXPIRY_HOURS,
   ): Proposal {
     const now = Date.now();
     const id = randomBytes(5).toString('hex');
+    const expiresAt = new Date(now + hours * 3_600_000).toISOString();
+    const { signature, terms } = sign(id, expiresAt);
     const proposal: Proposal = {
       ...p,
       id,
-      signatures: [sign(id)],
+      ...(terms ? { terms } : {}),
+      signatures: [signature],
       proposedAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + hours * 3_600_000).toISOString(),
+      expiresAt,
       status: 'pending',
     };
     this.save([...this.records(), proposal]);

@@ -72,7 +72,15 @@ export const approvalsProposeAction: Action = async (out, opts) => {
     if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
     const type = opts.newToken !== undefined ? 'token' : 'user';
     const name = String(opts.newToken ?? opts.newUser);
-    view = files.approvals.proposePrincipal({ type, role: role as Role, name }, who, reason, hours);
+    // A user of that name exists: the grant re-keys exactly that account (a password reset).
+    const existing = type === 'user' ? files.users.list().find((u) => u.name === name) : undefined;
+    view = files.approvals.proposePrincipal(
+      { type, role: role as Role, name },
+      who,
+      reason,
+      hours,
+      existing ? `user:${existing.id}` : undefined,
+    );
   } else {
     const settings = await proposedSettings(opts);
     if (Object.keys(settings).length === 0) {

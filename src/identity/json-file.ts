@@ -11,6 +11,8 @@ export class JsonFile<T> {
   constructor(
     readonly path: string,
     private readonly what: string,
+    /** A record check: the reason an entry is refused, or undefined when it is well formed. */
+    private readonly invalid: (record: T) => string | undefined = () => undefined,
   ) {}
 
   read(): T[] {
@@ -20,9 +22,16 @@ export class JsonFile<T> {
     try {
       const records = JSON.parse(readFileSync(this.path, 'utf8')) as T[];
       if (!Array.isArray(records)) throw new Error('not a list');
+      records.forEach((r, i) => {
+        const why = this.invalid(r);
+        // An entry edited by hand into a shape fleetvault never writes: the whole file is refused.
+        if (why)
+          throw new FvError('FV_STATE_CORRUPT', `${this.what} file ${this.path}: entry ${i + 1} ${why}`);
+      });
       this.cache = { mtimeMs, records };
       return records;
-    } catch {
+    } catch (error) {
+      if (error instanceof FvError) throw error;
       throw new FvError('FV_STATE_CORRUPT', `${this.what} file ${this.path} is not valid`);
     }
   }

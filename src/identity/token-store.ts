@@ -5,6 +5,10 @@ import { JsonFile } from './json-file.ts';
 export const ROLES = ['viewer', 'analyst', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** Why a file entry's role is refused: anything but one of ROLES exactly (`Admin` included). */
+export const unknownRole = (r: { readonly role?: unknown }): string | undefined =>
+  ROLES.includes(r?.role as Role) ? undefined : `has a role that is not one of ${ROLES.join(', ')}`;
+
 /** Whether `have` includes what `need` allows (viewer < analyst < admin). */
 export function roleAllows(have: Role, need: Role): boolean {
   return ROLES.indexOf(have) >= ROLES.indexOf(need);
@@ -59,7 +63,7 @@ export class TokenStore {
   private readonly file: JsonFile<TokenRecord>;
 
   constructor(readonly path: string) {
-    this.file = new JsonFile(path, 'token');
+    this.file = new JsonFile<TokenRecord>(path, 'token', unknownRole);
   }
 
   list(): TokenRecord[] {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
 import { FvError } from '../errors/index.ts';
 import { JsonFile } from './json-file.ts';
-import { credentialDigest, type Principal, type Role } from './token-store.ts';
+import { credentialDigest, type Principal, type Role, unknownRole } from './token-store.ts';
 
 export interface UserRecord {
   readonly id: string;
@@ -29,7 +29,7 @@ export class UserStore {
   private readonly file: JsonFile<UserRecord>;
 
   constructor(readonly path: string) {
-    this.file = new JsonFile(path, 'user');
+    this.file = new JsonFile<UserRecord>(path, 'user', unknownRole);
   }
 
   list(): UserRecord[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FvError } from '../errors/index.ts';
-import { loadMetrics, parseMetrics } from './load-metrics.ts';
+import { FvError, isFvError } from '../errors/index.ts';
+import { loadMetrics, PERCENTILE_RANGE, parseMetrics } from './load-metrics.ts';
 
 const GOOD = `version: 1
 privacy_unit: user
@@ -61,5 +61,45 @@ describe('loadMetrics', () => {
       'm.yaml:1:10  error  version: version must be 1  [FV_METRICS_SHAPE]',
       'm.yaml:3:10  error  metrics: metrics maps names to definitions  [FV_METRICS_SHAPE]',
     ]);
+  });
+});
+
+const file = (percentiles: string) => `version: 1
+privacy_unit: user
+metrics:
+  duration:
+    from: trips
+    unit: user_id
+    time: started_at
+    measure:
+      percentiles: ${percentiles}
+      of: duration_ms
+    dimensions: [region]
+`;
+
+const problems = (text: string): string[] => {
+  try {
+    parseMetrics(text, 'm.yaml');
+  } catch (error) {
+    if (isFvError(error) && error.code === 'FV_METRICS_INVALID') return [...error.details];
+    throw error;
+  }
+  return [];
+};
+
+describe('metrics file percentiles', () => {
+  it('accepts percentiles within the range, its ends included', () => {
+    expect(problems(file(`[${PERCENTILE_RANGE[0]}, 0.5, ${PERCENTILE_RANGE[1]}]`))).toEqual([]);
+  });
+
+  it('refuses a percentile that singles out one person, at its line and column', () => {
+    const found = problems(file('[0.5, 0.99, 0.01]'));
+    expect(found).toHaveLength(2);
+    expect(found[0]).toMatch(
+      /^m\.yaml:9:\d+ {2}error {2}metrics\.duration\.measure\.percentiles\[1\]: a percentile is between 0.05 and 0.95/,
+    );
+    expect(found[1]).toMatch(
+      /^m\.yaml:9:\d+ {2}error {2}metrics\.duration\.measure\.percentiles\[2\]: a percentile is between 0.05 and 0.95/,
+    );
   });
 });

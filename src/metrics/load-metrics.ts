@@ -10,6 +10,12 @@ const METRIC_KEYS = ['description', 'from', 'join', 'unit', 'time', 'measure', '
 
 type Raw = Record<string, unknown>;
 
+/**
+ * Percentiles served: p5 to p95. Beyond them, in a group of k people, the answer is one person's own
+ * value (the 0.99 of 20 people is the largest); k protects counts, not an extreme order statistic.
+ */
+export const PERCENTILE_RANGE = [0.05, 0.95] as const;
+
 function isObject(v: unknown): v is Raw {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -187,6 +193,14 @@ export function loadMetrics(text: string, file: string): MetricsLoadResult {
         p.add([...path, k], `${k} is a column or table name`);
     }
     if (!m) continue;
+    if ('percentiles' in m)
+      m.percentiles.forEach((x, i) => {
+        if (x < PERCENTILE_RANGE[0] || x > PERCENTILE_RANGE[1])
+          p.add(
+            [...path, 'measure', 'percentiles', i],
+            `a percentile is between ${PERCENTILE_RANGE[0]} and ${PERCENTILE_RANGE[1]}; a more extreme one is the value of one or two people in a small group`,
+          );
+      });
     const format = ['count', 'ratio', 'seconds', 'number'].includes(String(raw.format))
       ? (raw.format as MetricDefinition['format'])
       : defaultFormat(m);

@@ -47,8 +47,11 @@ export async function approvalsRoutes(app: FastifyInstance, ctx: ServerContext):
       if ((principal === undefined) === (settings === undefined)) {
         return fail(reply, 400, 'FV_BAD_REQUEST', 'body needs exactly one of principal or settings');
       }
+      // A user of that name exists: the grant re-keys exactly that account (a password reset).
+      const existing =
+        principal?.type === 'user' ? ctx.deps.users.list().find((u) => u.name === principal.name) : undefined;
       return principal
-        ? approvals.proposePrincipal(principal, by, reason, hours)
+        ? approvals.proposePrincipal(principal, by, reason, hours, existing && `user:${existing.id}`)
         : approvals.proposeSettings(settings ?? {}, by, reason, hours);
     },
   );
