@@ -5,7 +5,13 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { legacyCompileMetric } from '../../../test/helpers/legacy-compile.ts';
-import { GRAINS, type Grain, type MetricDefinition, type MetricRow, parseMetrics } from '../../metrics/index.ts';
+import {
+  GRAINS,
+  type Grain,
+  type MetricDefinition,
+  type MetricRow,
+  parseMetrics,
+} from '../../metrics/index.ts';
 import { compileMetric } from './compile-duckdb.ts';
 
 const EVENTS = `from: connection_events
