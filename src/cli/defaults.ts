@@ -45,6 +45,10 @@ export const DEFAULT_SQL_MAX_ROWS = 1000;
 export const DEFAULT_ACCOUNT_ROLE = 'viewer';
 /** The MQTT topic filter `ingest` subscribes to without `--topic`: every topic. */
 export const DEFAULT_TOPIC = '#';
+/** `ingest` without options: rows per committed batch, longest wait for a batch, largest message. */
+export const INGEST_BATCH = 1000;
+export const INGEST_FLUSH_MS = 1000;
+export const INGEST_MAX_BYTES = 16_384;
 /** Values `scan` samples per column without `--sample`. */
 export const DEFAULT_SCAN_SAMPLE = 500;
 
