@@ -674,7 +674,7 @@ export const usersResetPasswordAction: Action = async (out, opts) => {
   try {
     grant = approvals.authorizePrincipal(
       { type: 'user', role: existing.role, name: existing.name },
-      opts.approval as string | undefined,
+      optionalText(opts.approval),
     );
   } catch (error) {
     if (!isFvError(error) || error.code !== 'FV_APPROVAL_REQUIRED') throw error;
