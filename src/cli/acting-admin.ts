@@ -14,8 +14,9 @@ export async function identify(
   opts: Record<string, unknown>,
   files: Files,
 ): Promise<{ who: Principal | undefined; secret: string }> {
-  const token = (opts.token as string | undefined) ?? process.env.FLEETVAULT_TOKEN;
-  if (opts.user !== undefined) {
+  const token = typeof opts.token === 'string' ? opts.token : process.env.FLEETVAULT_TOKEN;
+  const user = typeof opts.user === 'string' ? opts.user : undefined;
+  if (user !== undefined) {
     const password =
       opts.passwordStdin === true
         ? readFileSync(0, 'utf8').replace(/\r?\n$/, '')
@@ -23,9 +24,9 @@ export async function identify(
     if (!password)
       throw new FvError(
         'FV_USAGE',
-        `give the password of ${String(opts.user)} in FLEETVAULT_PASSWORD or with --password-stdin`,
+        `give the password of ${user} in FLEETVAULT_PASSWORD or with --password-stdin`,
       );
-    return { who: await files.users.verify(String(opts.user), password), secret: password };
+    return { who: await files.users.verify(user, password), secret: password };
   }
   if (token) {
     const r = files.tokens.authenticate(`Bearer ${token}`);

@@ -13,6 +13,7 @@ import { parseListen, resolveListen } from '../server/index.ts';
 import { actingAdmin, identify } from './acting-admin.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
+import { optionalText, type RawOptions, textOpt } from './options.ts';
 import type { Output } from './output.ts';
 import { parseProbeInterval, parseWebhook, stateFiles } from './server-commands.ts';
 
@@ -38,44 +39,97 @@ function checkedStateFiles(opts: Record<string, unknown>): ReturnType<typeof sta
   return files;
 }
 
-async function proposedSettings(opts: Record<string, unknown>): Promise<SecurityState> {
-  const out: { -readonly [K in keyof SecurityState]: SecurityState[K] } = {};
-  if (opts.policy !== undefined) Object.assign(out, policyState(loadPolicyOrThrow(String(opts.policy))));
-  if (opts.listen !== undefined) {
-    const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined;
-    // Resolved as serve resolves it: the approved listener is the address bound.
-    const addr = await resolveListen(parseListen(String(opts.listen)), tls);
-    out.listeners = isLoopback(addr.host) ? [] : [{ address: `${addr.host}:${addr.port}`, tls }];
-  }
-  if (opts.probeEvery !== undefined) {
-    const ms = parseProbeInterval(String(opts.probeEvery));
-    out.probeSeconds = ms === null ? null : ms / 1000;
-  }
-  if (opts.alertWebhook !== undefined)
-    out.alertWebhook = opts.alertWebhook === 'none' ? null : parseWebhook(String(opts.alertWebhook));
-  return out;
+/** The settings `approvals propose` and `approvals seal` name, read once and typed. */
+export interface SettingsOptions {
+  readonly policy?: string;
+  readonly listen?: string;
+  readonly tls: boolean;
+  readonly probeEvery?: string;
+  readonly alertWebhook?: string;
 }
 
-export const approvalsProposeAction: Action = async (out, opts) => {
-  const files = checkedStateFiles(opts);
-  const who = await actingAdmin(opts, files);
-  const reason = String(opts.reason ?? '').trim();
+export function settingsOptions(opts: RawOptions): SettingsOptions {
+  const policy = optionalText(opts.policy);
+  const listen = optionalText(opts.listen);
+  const probeEvery = optionalText(opts.probeEvery);
+  const alertWebhook = optionalText(opts.alertWebhook);
+  return {
+    ...(policy !== undefined ? { policy } : {}),
+    ...(listen !== undefined ? { listen } : {}),
+    tls: opts.tlsCert !== undefined && opts.tlsKey !== undefined,
+    ...(probeEvery !== undefined ? { probeEvery } : {}),
+    ...(alertWebhook !== undefined ? { alertWebhook } : {}),
+  };
+}
+
+/** `fleetvault approvals propose`'s options, read once and typed. */
+export interface ProposeOptions extends SettingsOptions {
+  readonly reason: string;
+  readonly hours?: number;
+  /** With --new-token or --new-user: the credential proposed. */
+  readonly principal?: { readonly type: 'token' | 'user'; readonly role: Role; readonly name: string };
+}
+
+export function proposeOptions(opts: RawOptions): ProposeOptions {
+  const reason = textOpt(opts.reason, '').trim();
   if (reason.length < 3)
     throw new FvError('FV_USAGE', 'say why with --reason "…" (it is shown to the approver)');
   const hours = opts.expiresIn === undefined ? undefined : Number(opts.expiresIn);
   if (hours !== undefined && (!Number.isInteger(hours) || hours < 1 || hours > 168)) {
     throw new FvError('FV_USAGE', '--expires-in is 1 to 168 hours');
   }
-  let view: ProposalView;
-  if (opts.newToken !== undefined || opts.newUser !== undefined) {
-    const role = String(opts.role ?? '');
+  const newToken = optionalText(opts.newToken);
+  const newUser = optionalText(opts.newUser);
+  let principal: ProposeOptions['principal'];
+  if (newToken !== undefined || newUser !== undefined) {
+    const role = textOpt(opts.role, '');
     if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
-    const type = opts.newToken !== undefined ? 'token' : 'user';
-    const name = String(opts.newToken ?? opts.newUser);
+    principal = {
+      type: newToken !== undefined ? 'token' : 'user',
+      role: role as Role,
+      name: newToken ?? newUser ?? '',
+    };
+  }
+  return {
+    ...settingsOptions(opts),
+    reason,
+    ...(hours !== undefined ? { hours } : {}),
+    ...(principal !== undefined ? { principal } : {}),
+  };
+}
+
+async function proposedSettings(opts: SettingsOptions): Promise<SecurityState> {
+  const out: { -readonly [K in keyof SecurityState]: SecurityState[K] } = {};
+  if (opts.policy !== undefined) Object.assign(out, policyState(loadPolicyOrThrow(opts.policy)));
+  if (opts.listen !== undefined) {
+    const tls = opts.tls;
+    // Resolved as serve resolves it: the approved listener is the address bound.
+    const addr = await resolveListen(parseListen(opts.listen), tls);
+    out.listeners = isLoopback(addr.host) ? [] : [{ address: `${addr.host}:${addr.port}`, tls }];
+  }
+  if (opts.probeEvery !== undefined) {
+    const ms = parseProbeInterval(opts.probeEvery);
+    out.probeSeconds = ms === null ? null : ms / 1000;
+  }
+  if (opts.alertWebhook !== undefined)
+    out.alertWebhook = opts.alertWebhook === 'none' ? null : parseWebhook(opts.alertWebhook);
+  return out;
+}
+
+export const approvalsProposeAction: Action = async (out, raw) => {
+  const files = checkedStateFiles(raw);
+  const who = await actingAdmin(raw, files);
+  // Read after the acting admin is checked: bad credentials are refused before any usage error.
+  const opts = proposeOptions(raw);
+  const { reason, hours } = opts;
+  let view: ProposalView;
+  if (opts.principal !== undefined) {
+    const { principal } = opts;
     // A user of that name exists: the grant re-keys exactly that account (a password reset).
-    const existing = type === 'user' ? files.users.list().find((u) => u.name === name) : undefined;
+    const existing =
+      principal.type === 'user' ? files.users.list().find((u) => u.name === principal.name) : undefined;
     view = files.approvals.proposePrincipal(
-      { type, role: role as Role, name },
+      principal,
       who,
       reason,
       hours,
@@ -143,7 +197,7 @@ export const approvalsDecideAction =
 export const approvalsSealAction: Action = async (out, opts) => {
   const files = checkedStateFiles(opts);
   const who = await actingAdmin(opts, files);
-  const settings = await proposedSettings(opts);
+  const settings = await proposedSettings(settingsOptions(opts));
   if (Object.keys(settings).length === 0)
     throw new FvError('FV_USAGE', 'seal something: --policy, --listen, --probe-every or --alert-webhook');
   const { doc, differences } = files.approvals.seal(settings, who);

@@ -25,13 +25,20 @@ import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
 import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_BATCH_SIZE,
+  DEFAULT_GRAIN,
   DEFAULT_KEY_FILE,
   DEFAULT_POLICY,
+  DEFAULT_POLL_MS,
+  DEFAULT_SCHEMA,
+  DEFAULT_SQL_MAX_ROWS,
   DEFAULT_STORE,
   ensurePrivateDir,
   metricsPath,
   readStorePath,
   requireStoreFile,
+  SIMULATE_DAYS,
+  SIMULATE_SEED,
+  SIMULATE_USERS,
   STATE_DIR,
   sourceUrl,
   untilStopped,
@@ -67,7 +74,7 @@ export function loadPolicyOrThrow(file: string): NonNullable<ReturnType<typeof r
 }
 
 export const initAction: Action = async (out, opts) => {
-  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
+  const keyFile = textOpt(opts.keyFile, DEFAULT_KEY_FILE);
   ensurePrivateDir(dirname(keyFile));
   const key = createKeyFile(keyFile);
   if (out.json) out.data({ keyFile, fingerprint: key.fingerprint, epoch: key.epoch });
@@ -78,19 +85,46 @@ export const initAction: Action = async (out, opts) => {
   return 0;
 };
 
-export const simulateAction: Action = async (out, opts) => {
-  const client = await connectSource(sourceUrl(opts.source as string | undefined));
+/** `fleetvault simulate`'s options, read once and typed. */
+export interface SimulateOptions {
+  readonly source?: string;
+  readonly users: number;
+  readonly days: number;
+  readonly seed: number;
+  readonly replace: boolean;
+  readonly endDate?: string;
+  readonly canaries?: string;
+}
+
+export function simulateOptions(opts: RawOptions): SimulateOptions {
+  const source = optionalText(opts.source);
+  const endDate = optionalText(opts.endDate);
+  const canaries = optionalText(opts.canaries);
+  return {
+    ...(source !== undefined ? { source } : {}),
+    users: intOpt(opts.users, 'users', SIMULATE_USERS),
+    days: intOpt(opts.days, 'days', SIMULATE_DAYS),
+    seed: intOpt(opts.seed, 'seed', SIMULATE_SEED),
+    replace: opts.replace === true,
+    ...(endDate !== undefined ? { endDate } : {}),
+    ...(canaries !== undefined ? { canaries } : {}),
+  };
+}
+
+export const simulateAction: Action = async (out, raw) => {
+  const opts = simulateOptions(raw);
+  const client = await connectSource(sourceUrl(opts.source));
   try {
     await client.query('SET default_transaction_read_only = off');
     const result = await simulate(pgLoader(client), {
-      users: intOpt(opts.users, 'users', 10_000),
-      days: intOpt(opts.days, 'days', 30),
-      seed: intOpt(opts.seed, 'seed', 42),
-      replace: opts.replace === true,
-      ...(typeof opts.endDate === 'string' ? { endDate: new Date(`${opts.endDate}T00:00:00Z`) } : {}),
+      users: opts.users,
+      days: opts.days,
+      seed: opts.seed,
+      replace: opts.replace,
+      ...(opts.endDate !== undefined ? { endDate: new Date(`${opts.endDate}T00:00:00Z`) } : {}),
       onProgress: (table, n) => out.line(`  ${table.padEnd(20)} ${n.toLocaleString('en-US')} rows`),
     });
-    if (typeof opts.canaries === 'string')
+    if (opts.canaries !== undefined)
       writeFileSync(opts.canaries, JSON.stringify(result.canaries, null, 2), { mode: 0o600 });
     if (out.json) out.data({ rows: result.rows, durationMs: result.durationMs });
     out.line(`Simulated production data in ${(result.durationMs / 1000).toFixed(1)} s.`);
@@ -100,25 +134,48 @@ export const simulateAction: Action = async (out, opts) => {
   }
 };
 
-export const policyCheckAction: Action = async (out, opts) => {
-  const file = String(opts.policy ?? DEFAULT_POLICY);
+/** `fleetvault policy check` and `policy grants`: their options, read once and typed. */
+export interface PolicyOptions {
+  readonly policy: string;
+  readonly source?: string;
+  readonly strict: boolean;
+  readonly role: string;
+  readonly mode: 'cursor' | 'cdc';
+  readonly publication: string;
+  readonly database?: string;
+  readonly replicationRole: string;
+}
+
+export function policyOptions(opts: RawOptions): PolicyOptions {
+  const source = optionalText(opts.source);
+  const database = optionalText(opts.database);
+  return {
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    ...(source !== undefined ? { source } : {}),
+    strict: opts.strict === true,
+    role: textOpt(opts.role, DEFAULT_READER_ROLE),
+    mode: syncMode(opts.mode, 'mode'),
+    publication: textOpt(opts.publication, DEFAULT_PUBLICATION),
+    ...(database !== undefined ? { database } : {}),
+    replicationRole: textOpt(opts.replicationRole, DEFAULT_REPLICATION_ROLE),
+  };
+}
+
+export const policyCheckAction: Action = async (out, raw) => {
+  const opts = policyOptions(raw);
+  const file = opts.policy;
   const { policy, problems: fileProblems } = readPolicyFile(file);
   const problems: Problem[] = [...fileProblems];
   if (policy && !hasErrors(fileProblems) && (opts.source || process.env.FLEETVAULT_SOURCE)) {
-    const client = await connectSource(sourceUrl(opts.source as string | undefined));
+    const client = await connectSource(sourceUrl(opts.source));
     try {
       const catalog = await introspect(client, policy.schema);
-      problems.push(
-        ...checkAgainstSource(policy, catalog, {
-          strict: opts.strict === true,
-          role: String(opts.role ?? DEFAULT_READER_ROLE),
-        }),
-      );
-      if (syncMode(opts.mode, 'mode') === 'cdc') {
+      problems.push(...checkAgainstSource(policy, catalog, { strict: opts.strict, role: opts.role }));
+      if (opts.mode === 'cdc') {
         problems.push(
           ...(await changeCaptureProblems(client, policy, {
-            publication: String(opts.publication ?? DEFAULT_PUBLICATION),
-            strict: opts.strict === true,
+            publication: opts.publication,
+            strict: opts.strict,
           })),
         );
       }
@@ -146,19 +203,42 @@ export const policyCheckAction: Action = async (out, opts) => {
   return failed ? 1 : 0;
 };
 
-export const policySuggestAction: Action = async (out, opts) => {
-  const schema = String(opts.schema ?? 'public');
-  const client = await connectSource(sourceUrl(opts.source as string | undefined));
+/** `fleetvault policy suggest`'s options, read once and typed. */
+export interface SuggestOptions {
+  readonly source?: string;
+  readonly schema: string;
+  readonly tables?: readonly string[];
+  readonly out?: string;
+  readonly force: boolean;
+}
+
+export function suggestOptions(opts: RawOptions): SuggestOptions {
+  const source = optionalText(opts.source);
+  const tables = optionalText(opts.tables);
+  const out = optionalText(opts.out);
+  return {
+    ...(source !== undefined ? { source } : {}),
+    schema: textOpt(opts.schema, DEFAULT_SCHEMA),
+    ...(tables !== undefined ? { tables: tables.split(',').map((s) => s.trim()) } : {}),
+    ...(out !== undefined ? { out } : {}),
+    force: opts.force === true,
+  };
+}
+
+export const policySuggestAction: Action = async (out, raw) => {
+  const opts = suggestOptions(raw);
+  const schema = opts.schema;
+  const client = await connectSource(sourceUrl(opts.source));
   let text: string;
   try {
     const catalog = await introspect(client, schema);
-    const only = typeof opts.tables === 'string' ? opts.tables.split(',').map((s) => s.trim()) : undefined;
+    const only = opts.tables;
     const tables = [...catalog.values()].filter((t) => !only || only.includes(t.name));
     text = await suggestPolicy(client, tables, schema, catalog);
   } finally {
     await client.end();
   }
-  if (typeof opts.out === 'string') {
+  if (opts.out !== undefined) {
     writeFileSync(opts.out, text, { flag: opts.force ? 'w' : 'wx' });
     out.line(`Wrote a draft policy to ${opts.out}. Review every line, then set reviewed: true.`);
   } else {
@@ -167,22 +247,22 @@ export const policySuggestAction: Action = async (out, opts) => {
   return 0;
 };
 
-export const policyGrantsAction: Action = async (out, opts) => {
-  const file = String(opts.policy ?? DEFAULT_POLICY);
-  const policy = loadPolicyOrThrow(file);
-  const url = (opts.source as string | undefined) ?? process.env.FLEETVAULT_SOURCE;
-  const database = String(opts.database ?? (url ? databaseOf(url) : 'postgres'));
-  const role = String(opts.role ?? DEFAULT_READER_ROLE);
+export const policyGrantsAction: Action = async (out, raw) => {
+  const opts = policyOptions(raw);
+  const policy = loadPolicyOrThrow(opts.policy);
+  const url = opts.source ?? process.env.FLEETVAULT_SOURCE;
+  const database = opts.database ?? (url ? databaseOf(url) : 'postgres');
+  const role = opts.role;
   const sql = grantStatements(policy, { role, database });
-  if (syncMode(opts.mode, 'mode') === 'cdc') {
-    const publication = String(opts.publication ?? DEFAULT_PUBLICATION);
+  if (opts.mode === 'cdc') {
+    const publication = opts.publication;
     if (!PUBLICATION_NAME.test(publication))
       throw new FvError('FV_USAGE', '--publication takes lower-case letters, digits and _ (at most 40)');
     sql.push(
       ...cdcGrantStatements(policy, {
         role,
         publication,
-        replicationRole: String(opts.replicationRole ?? DEFAULT_REPLICATION_ROLE),
+        replicationRole: opts.replicationRole,
       }),
     );
   }
@@ -232,7 +312,7 @@ export function syncOptions(opts: RawOptions): SyncCommandOptions {
     full: opts.full === true,
     discardIngested: opts.discardIngested === true,
     batchSize: intOpt(opts.batchSize, 'batch-size', DEFAULT_BATCH_SIZE),
-    pollMs: intOpt(opts.pollMs, 'poll-ms', 1000),
+    pollMs: intOpt(opts.pollMs, 'poll-ms', DEFAULT_POLL_MS),
     ...(publication !== undefined ? { publication } : {}),
   };
 }
@@ -337,7 +417,7 @@ export const sqlAction: Action = async (out, opts, args) => {
   const storeAt = readStorePath(opts.store, (l) => out.warn(l));
   requireStoreFile(storeAt);
   await requireStoreState(storeAt, opts);
-  const maxRows = intOpt(opts.maxRows, 'max-rows', 1000);
+  const maxRows = intOpt(opts.maxRows, 'max-rows', DEFAULT_SQL_MAX_ROWS);
   const result = await engineFor(storeAt).sql(storeAt, text, { maxRows, timeoutMs: CLI_SQL_TIMEOUT_MS });
   if (out.json) {
     out.data(result);
@@ -402,7 +482,7 @@ function splitList(v: string | boolean | undefined): string[] {
 
 export const metricsQueryAction: Action = async (out, opts, args) => {
   const file = readMetricsFile(metricsPath(opts.metrics, (l) => out.warn(l)));
-  const grain = String(opts.grain ?? 'week');
+  const grain = textOpt(opts.grain, DEFAULT_GRAIN);
   if (!GRAINS.includes(grain as Grain))
     throw new FvError('FV_USAGE', `--grain must be one of ${GRAINS.join(', ')}`);
   const filters: Record<string, string[]> = {};

@@ -29,6 +29,29 @@ export const DEFAULT_PROBE_EVERY = '5m';
 /** Rows (change capture: changes) per committed batch of `sync`. */
 export const DEFAULT_BATCH_SIZE = 50_000;
 
+/** What `simulate` makes without options: users, days of events, and the random seed. */
+export const SIMULATE_USERS = 10_000;
+export const SIMULATE_DAYS = 30;
+export const SIMULATE_SEED = 42;
+/** The PostgreSQL schema `policy suggest` and `scan` read without `--schema`. */
+export const DEFAULT_SCHEMA = 'public';
+/** With `sync --follow`: the pause between reads of the replication slot. */
+export const DEFAULT_POLL_MS = 1000;
+/** The period `metrics query` groups by without `--grain`. */
+export const DEFAULT_GRAIN = 'week';
+/** The most rows `sql` prints without `--max-rows`. */
+export const DEFAULT_SQL_MAX_ROWS = 1000;
+/** The role of a new account or token without `--role`. */
+export const DEFAULT_ACCOUNT_ROLE = 'viewer';
+/** The MQTT topic filter `ingest` subscribes to without `--topic`: every topic. */
+export const DEFAULT_TOPIC = '#';
+/** `ingest` without options: rows per committed batch, longest wait for a batch, largest message. */
+export const INGEST_BATCH = 1000;
+export const INGEST_FLUSH_MS = 1000;
+export const INGEST_MAX_BYTES = 16_384;
+/** Values `scan` samples per column without `--sample`. */
+export const DEFAULT_SCAN_SAMPLE = 500;
+
 /** Creates the folder (0700) when missing; a folder that cannot be made is a clear error. */
 export function ensurePrivateDir(dir: string): void {
   if (existsSync(dir)) return;

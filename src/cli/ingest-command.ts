@@ -18,10 +18,14 @@ import {
   DEFAULT_KEY_FILE,
   DEFAULT_POLICY,
   DEFAULT_STORE,
+  DEFAULT_TOPIC,
   ensurePrivateDir,
+  INGEST_BATCH,
+  INGEST_FLUSH_MS,
+  INGEST_MAX_BYTES,
   untilStopped,
 } from './defaults.ts';
-import { intOpt } from './options.ts';
+import { intOpt, optionalText, type RawOptions, textOpt } from './options.ts';
 import { bindStoreForSync } from './state-guard.ts';
 
 /** The broker password: a 0600 file or the environment, never the command line (`ps` shows it). */
@@ -68,33 +72,74 @@ async function sourceTable(
   };
 }
 
-export const ingestAction: Action = async (out, opts) => {
-  let url: URL;
+/** `fleetvault ingest`'s options, read once and typed. */
+export interface IngestOptions {
+  readonly mqtt: URL;
+  readonly table: string;
+  readonly topic: string;
+  readonly clientId: string;
+  readonly policy: string;
+  readonly keyFile: string;
+  readonly store: string;
+  readonly source?: string;
+  readonly batch: number;
+  readonly flushMs: number;
+  readonly maxBytes: number;
+  readonly logBatches: boolean;
+  readonly metricsListen?: string;
+}
+
+export function ingestOptions(opts: RawOptions): IngestOptions {
+  let mqtt: URL;
   try {
-    url = new URL(String(opts.mqtt ?? ''));
+    mqtt = new URL(textOpt(opts.mqtt, ''));
   } catch {
     throw new FvError('FV_USAGE', 'give the broker as --mqtt mqtt://host:1883');
   }
-  if (url.protocol !== 'mqtt:') throw new FvError('FV_USAGE', '--mqtt is an mqtt:// URL');
+  if (mqtt.protocol !== 'mqtt:') throw new FvError('FV_USAGE', '--mqtt is an mqtt:// URL');
+  const table = textOpt(opts.table, '');
+  const batch = intOpt(opts.batch, 'batch', INGEST_BATCH);
+  if (batch < 1 || batch > 65_535) throw new FvError('FV_USAGE', '--batch is 1 to 65535');
+  const source = optionalText(opts.source);
+  const metricsListen = optionalText(opts.metricsListen);
+  return {
+    mqtt,
+    table,
+    topic: textOpt(opts.topic, DEFAULT_TOPIC),
+    clientId: textOpt(opts.clientId, `fleetvault-${table}`),
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    keyFile: textOpt(opts.keyFile, DEFAULT_KEY_FILE),
+    store: textOpt(opts.store, DEFAULT_STORE),
+    ...(source !== undefined ? { source } : {}),
+    batch,
+    flushMs: intOpt(opts.flushMs, 'flush-ms', INGEST_FLUSH_MS),
+    maxBytes: intOpt(opts.maxBytes, 'max-bytes', INGEST_MAX_BYTES),
+    logBatches: opts.logBatches === true,
+    ...(metricsListen !== undefined ? { metricsListen } : {}),
+  };
+}
+
+export const ingestAction: Action = async (out, raw) => {
+  const opts = ingestOptions(raw);
+  const url = opts.mqtt;
   if (url.password) throw secretInUrl('--mqtt', MQTT_PASSWORD);
   const password = readSecret(MQTT_PASSWORD);
-  const table = String(opts.table ?? '');
-  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
+  const table = opts.table;
+  const policy = loadPolicyOrThrow(opts.policy);
   requireIngestTable(policy, table);
-  const approvals = requireApprovedPolicy(policy, opts);
-  const key = loadKeyFile(String(opts.keyFile ?? DEFAULT_KEY_FILE));
-  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const approvals = requireApprovedPolicy(policy, raw);
+  const key = loadKeyFile(opts.keyFile);
+  const storePath = opts.store;
   for (const f of engineFor(storePath).files(storePath)) ensurePrivateDir(dirname(f));
   // Plain HTTP without a token: loopback only (the counts are operational, never values).
   const metricsAt =
-    typeof opts.metricsListen === 'string'
+    opts.metricsListen !== undefined
       ? await resolveListen(parseListen(opts.metricsListen), false)
       : undefined;
   if (metricsAt) {
     await requirePortFree(metricsAt);
   }
-  const batchSize = intOpt(opts.batch, 'batch', 1000);
-  if (batchSize < 1 || batchSize > 65_535) throw new FvError('FV_USAGE', '--batch is 1 to 65535');
+  const batchSize = opts.batch;
   const store = await openStore(storePath);
   try {
     // The same binding check and record as every sync: ingest writes into the same store.
@@ -105,13 +150,13 @@ export const ingestAction: Action = async (out, opts) => {
   }
   const subscriber = new MqttSubscriber({
     url,
-    topic: String(opts.topic ?? '#'),
-    clientId: String(opts.clientId ?? `fleetvault-${table}`),
+    topic: opts.topic,
+    clientId: opts.clientId,
     ...(password ? { password } : {}),
     receiveMaximum: batchSize,
     // Up to 8× --max-bytes reaches us and is counted as oversized; beyond that the broker drops it
     // unsent, which keeps memory within --batch × that size.
-    maximumPacketSize: Math.max(8 * intOpt(opts.maxBytes, 'max-bytes', 16_384), 65_536),
+    maximumPacketSize: Math.max(8 * opts.maxBytes, 65_536),
   });
   let metrics: IngestMetrics | undefined;
   try {
@@ -119,16 +164,16 @@ export const ingestAction: Action = async (out, opts) => {
     const ingest: StreamIngest = new StreamIngest({
       policy,
       table,
-      source: await sourceTable(table, policy.schema, store, opts.source as string | undefined),
+      source: await sourceTable(table, policy.schema, store, opts.source),
       store,
       key,
       messages: subscriber,
       batchSize,
-      flushMs: intOpt(opts.flushMs, 'flush-ms', 1000),
-      maxBytes: intOpt(opts.maxBytes, 'max-bytes', 16_384),
+      flushMs: opts.flushMs,
+      maxBytes: opts.maxBytes,
       onBatch: (b: { rows: number; committedAt: number }) => {
         metrics?.committed(b.committedAt);
-        if (opts.logBatches === true)
+        if (opts.logBatches)
           out.warn(
             `batch committed: ${b.rows} rows (total ${ingest.stats.written}, received ${ingest.stats.received})`,
           );
@@ -142,9 +187,7 @@ export const ingestAction: Action = async (out, opts) => {
       out.warn(`Prometheus metrics on http://${metricsAt.host}:${port}/metrics`);
     }
     await ingest.start();
-    subscriber.on('connected', () =>
-      out.warn(`connected to ${url.host}, subscribed to ${String(opts.topic ?? '#')}`),
-    );
+    subscriber.on('connected', () => out.warn(`connected to ${url.host}, subscribed to ${opts.topic}`));
     let stopping = false;
     subscriber.on('disconnected', () => {
       if (!stopping)
@@ -154,7 +197,7 @@ export const ingestAction: Action = async (out, opts) => {
     });
     subscriber.start();
     out.line(
-      `Ingesting ${String(opts.topic ?? '#')} into ${store.location} table ${table}; Ctrl+C stops after the pending batch.`,
+      `Ingesting ${opts.topic} into ${store.location} table ${table}; Ctrl+C stops after the pending batch.`,
     );
     await untilStopped();
     stopping = true;

@@ -24,6 +24,7 @@ import {
   STATE_DIR,
   sourceUrl,
 } from './defaults.ts';
+import { optionalText, type RawOptions, textOpt } from './options.ts';
 import { auditLogIn } from './server-root.ts';
 import { stateDirFor } from './state-guard.ts';
 
@@ -50,14 +51,35 @@ async function boundTo(store: Store, fingerprint: string): Promise<boolean> {
  * in one atomic step, and only then does the new key become current. A crash at any point leaves
  * either the old store with the old key or the new store with the new key; re-running finishes.
  */
-export const keysRotateAction: Action = async (out, opts) => {
-  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
-  const storePath = String(opts.store ?? DEFAULT_STORE);
-  const url = sourceUrl(opts.source as string | undefined);
-  const policy = loadPolicyOrThrow(String(opts.policy ?? DEFAULT_POLICY));
-  const approvals = requireApprovedPolicy(policy, opts);
+/** `fleetvault keys rotate` and `keys retire`: their options, read once and typed. */
+export interface KeysOptions {
+  readonly keyFile: string;
+  readonly store: string;
+  readonly source?: string;
+  readonly policy: string;
+  readonly discardIngested: boolean;
+}
+
+export function keysOptions(opts: RawOptions): KeysOptions {
+  const source = optionalText(opts.source);
+  return {
+    keyFile: textOpt(opts.keyFile, DEFAULT_KEY_FILE),
+    store: textOpt(opts.store, DEFAULT_STORE),
+    ...(source !== undefined ? { source } : {}),
+    policy: textOpt(opts.policy, DEFAULT_POLICY),
+    discardIngested: opts.discardIngested === true,
+  };
+}
+
+export const keysRotateAction: Action = async (out, raw) => {
+  const opts = keysOptions(raw);
+  const keyFile = opts.keyFile;
+  const storePath = opts.store;
+  const url = sourceUrl(opts.source);
+  const policy = loadPolicyOrThrow(opts.policy);
+  const approvals = requireApprovedPolicy(policy, raw);
   const oldKey = loadKeyFile(keyFile);
-  const log = audit(opts);
+  const log = audit(raw);
 
   const engine = engineFor(storePath);
   // The rebuilt generation is a file renamed over the old one: a store on a server has none.
@@ -92,7 +114,7 @@ export const keysRotateAction: Action = async (out, opts) => {
     // ids, so they cannot be re-pseudonymized: rotating loses them, and only on request.
     for (const table of policy.tables.keys()) {
       const n = await ingestedRows(current, table);
-      if (n > 0 && opts.discardIngested !== true)
+      if (n > 0 && !opts.discardIngested)
         throw ingestedRowsError(
           table,
           n,
@@ -188,8 +210,8 @@ export const keysRotateAction: Action = async (out, opts) => {
 };
 
 /** `keys retire`: destroys the previous key, so pseudonyms made under it can never be linked again. */
-export const keysRetireAction: Action = async (out, opts) => {
-  const keyFile = String(opts.keyFile ?? DEFAULT_KEY_FILE);
+export const keysRetireAction: Action = async (out, raw) => {
+  const { keyFile } = keysOptions(raw);
   if (existsSync(`${keyFile}.next`)) {
     throw new FvError(
       'FV_USAGE',
@@ -202,7 +224,7 @@ export const keysRetireAction: Action = async (out, opts) => {
     out.line('No previous key to retire.');
     return 0;
   }
-  audit(opts).append({ actor: 'cli', action: 'keys.retire', outcome: 'ok', detail: { epoch } });
+  audit(raw).append({ actor: 'cli', action: 'keys.retire', outcome: 'ok', detail: { epoch } });
   out.line(`Key epoch ${epoch} destroyed: pseudonyms made under it can no longer be linked to anyone.`);
   return 0;
 };

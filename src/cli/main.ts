@@ -95,6 +95,9 @@ function report(out: Output, error: unknown): 1 | 2 {
   return e.exitCode;
 }
 
+/** Wraps an action as commander's handler: its options and arguments in, its exit code out. */
+type Run = (action: Action) => (this: Command, ...params: unknown[]) => Promise<void>;
+
 function program(setCode: (code: number) => void): Command {
   const p = new Command('fleetvault')
     .description('The analytics copy of production data, done right.')
@@ -105,11 +108,27 @@ function program(setCode: (code: number) => void): Command {
     )
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s) });
-  const run = (action: Action) =>
+  const run: Run = (action) =>
     async function (this: Command, ...params: unknown[]) {
       const cmd = params[params.length - 1] as Command;
       setCode(await execute(action, cmd.optsWithGlobals(), cmd.args));
     };
+  registerSetupCommands(p, run);
+  registerPolicyCommands(p, run);
+  registerSyncCommands(p, run);
+  registerMetricsCommands(p, run);
+  registerStoreCommands(p, run);
+  registerServeCommand(p, run);
+  registerAccountCommands(p, run);
+  registerApprovalsCommands(p, run);
+  registerKeysCommands(p, run);
+  registerFleetCommands(p, run);
+  registerDemoCommand(p, run);
+  return p;
+}
+
+/** `init` and `simulate`: a key and a demo source. */
+function registerSetupCommands(p: Command, run: Run): void {
   p.command('init')
     .description('create the master key file (256-bit, mode 0600)')
     .option('--key-file <file>', 'where to write the key', DEFAULT_KEY_FILE)
@@ -124,6 +143,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--replace', 'drop and recreate the demo tables if they exist')
     .option('--canaries <file>', 'write the planted canary values to this file (mode 0600)')
     .action(run(simulateAction));
+}
+
+/** `policy`: the data contract. */
+function registerPolicyCommands(p: Command, run: Run): void {
   const policy = p.command('policy').description('the data contract: check, draft, grants');
   policy
     .command('check')
@@ -171,6 +194,10 @@ function program(setCode: (code: number) => void): Command {
       'fleetvault_replication',
     )
     .action(run(policyGrantsAction));
+}
+
+/** `sync`: the copy through the policy. */
+function registerSyncCommands(p: Command, run: Run): void {
   p.command('sync')
     .description('copy the source into the store through the policy')
     .option('--source <url>', 'source PostgreSQL URL (or FLEETVAULT_SOURCE)')
@@ -196,6 +223,10 @@ function program(setCode: (code: number) => void): Command {
       'let a rebuild (--full, a first change-capture run) drop the rows devices sent (refused otherwise)',
     )
     .action(run(syncAction));
+}
+
+/** `metrics`: k-anonymous answers. */
+function registerMetricsCommands(p: Command, run: Run): void {
   const metrics = p.command('metrics').description('k-anonymous business metrics from the store');
   metrics
     .command('list')
@@ -222,6 +253,10 @@ function program(setCode: (code: number) => void): Command {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .action(run(metricsQueryAction));
+}
+
+/** `forget` and `sql`: one person out of the store, one read-only query into it. */
+function registerStoreCommands(p: Command, run: Run): void {
   p.command('forget')
     .description('erase one person from the store now (and keep them out of later syncs)')
     .requiredOption('--user-id <id>', 'the production id (never stored; only its pseudonym is used)')
@@ -241,6 +276,10 @@ function program(setCode: (code: number) => void): Command {
       'state folder (default: the one the store records, else the store’s own folder)',
     )
     .action(run(sqlAction));
+}
+
+/** `serve`: the HTTP API and dashboard. */
+function registerServeCommand(p: Command, run: Run): void {
   p.command('serve')
     .description('serve the HTTP API (loopback only unless TLS is given)')
     .option('--store <path>', STORE_HELP, DEFAULT_STORE)
@@ -281,6 +320,10 @@ function program(setCode: (code: number) => void): Command {
     )
     .option('--alert-webhook <url>', 'POST exposure alerts here (https, or http on loopback)')
     .action(run(serveAction));
+}
+
+/** `users`, `tokens` and `audit`: who may sign in, what may call, what happened. */
+function registerAccountCommands(p: Command, run: Run): void {
   const users = p
     .command('users')
     .description('dashboard accounts (argon2id passwords, one-time password on creation)');
@@ -342,6 +385,10 @@ function program(setCode: (code: number) => void): Command {
       'also check the audit head this store anchored (a DuckDB file or clickhouse:// URL)',
     )
     .action(run(auditVerifyAction));
+}
+
+/** `approvals`: the two-person rule. */
+function registerApprovalsCommands(p: Command, run: Run): void {
   const approvals = p
     .command('approvals')
     .description('the two-person rule: weakening a security setting needs a second admin');
@@ -409,6 +456,10 @@ function program(setCode: (code: number) => void): Command {
     .description('the approved, signed security state')
     .option('--state-dir <dir>', 'state folder', STATE_DIR)
     .action(run(approvalsStateAction));
+}
+
+/** `keys`: key epochs. */
+function registerKeysCommands(p: Command, run: Run): void {
   const keys = p.command('keys').description('key epochs: rotate pseudonyms, destroy old key material');
   keys
     .command('rotate')
@@ -434,6 +485,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--key-file <file>', 'master key file', DEFAULT_KEY_FILE)
     .option('--state-dir <dir>', 'state folder (audit log)', STATE_DIR)
     .action(run(keysRetireAction));
+}
+
+/** `ingest`, `probe` and `scan`: device messages in, a deployment and a database checked. */
+function registerFleetCommands(p: Command, run: Run): void {
   p.command('ingest')
     .description('device messages from MQTT through the policy into the store, at least once')
     .requiredOption(
@@ -482,6 +537,10 @@ function program(setCode: (code: number) => void): Command {
     .option('--sample <n>', 'values sampled per column', '500')
     .option('--expect-clean', 'exit 1 on any finding (always so for a fleetvault store)')
     .action(run(scanAction));
+}
+
+/** `demo`: the whole story on embedded defaults. */
+function registerDemoCommand(p: Command, run: Run): void {
   p.command('demo')
     .description('the whole story on embedded defaults (what `npm start` runs)')
     .option('--dir <path>', 'state folder', DEMO_DIR)
@@ -491,7 +550,6 @@ function program(setCode: (code: number) => void): Command {
     .option('--no-serve', 'stop after the report instead of serving the dashboard')
     .option('--resync', 'sync the embedded production database again even when it has not changed')
     .action(run(demoAction));
-  return p;
 }
 
 function packageVersion(): string {

@@ -8,11 +8,18 @@ import type { Action } from './commands.ts';
 import { DEFAULT_KEY_FILE, DEFAULT_STORE } from './defaults.ts';
 import { approvalsIn, stateDirFor, storeBinding } from './state-guard.ts';
 
-export const probeAction: Action = async (out, opts) => {
-  const raw = String(opts.url ?? '');
+/** `fleetvault probe`'s options, read once and typed. */
+export interface ProbeOptions {
+  readonly url: URL;
+  readonly store: string;
+  readonly keyFile: string;
+  readonly routes: readonly string[];
+}
+
+export function probeOptions(opts: Readonly<Record<string, unknown>>): ProbeOptions {
   let url: URL;
   try {
-    url = new URL(raw);
+    url = new URL(typeof opts.url === 'string' ? opts.url : '');
   } catch {
     throw new FvError(
       'FV_USAGE',
@@ -22,17 +29,27 @@ export const probeAction: Action = async (out, opts) => {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new FvError('FV_USAGE', '--url is an http:// or https:// base URL');
   }
-  const storePath = String(opts.store ?? DEFAULT_STORE);
+  const routes = ([] as unknown[]).concat(opts.route ?? []).filter((r): r is string => typeof r === 'string');
+  return {
+    url,
+    store: typeof opts.store === 'string' ? opts.store : DEFAULT_STORE,
+    keyFile: typeof opts.keyFile === 'string' ? opts.keyFile : DEFAULT_KEY_FILE,
+    routes,
+  };
+}
+
+export const probeAction: Action = async (out, raw) => {
+  const opts = probeOptions(raw);
+  const url = opts.url;
+  const storePath = opts.store;
   const binding = await storeBinding(storePath);
-  const stateDir = stateDirFor(opts, binding);
+  const stateDir = stateDirFor(raw, binding);
   // A store bound to another state, or a rolled-back one, is refused here as everywhere.
   if (existsSync(stateDir) || binding) checkStoreBinding(binding, approvalsIn(stateDir), storePath);
-  const files = [
-    ...engineFor(storePath).files(storePath),
-    String(opts.keyFile ?? DEFAULT_KEY_FILE),
-    stateDir,
-  ].filter((f) => existsSync(f));
-  const extra = ([] as string[]).concat((opts.route as string[] | undefined) ?? []).map((r) => {
+  const files = [...engineFor(storePath).files(storePath), opts.keyFile, stateDir].filter((f) =>
+    existsSync(f),
+  );
+  const extra = opts.routes.map((r) => {
     const [method, path] = r.includes(' ') ? r.split(' ') : ['GET', r];
     return { method: String(method).toUpperCase(), url: String(path), access: 'unknown' };
   });

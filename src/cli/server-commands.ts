@@ -35,6 +35,7 @@ import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import {
   AUDIT_FILE,
+  DEFAULT_ACCOUNT_ROLE,
   DEFAULT_KEY_FILE,
   DEFAULT_LISTEN,
   DEFAULT_METRICS,
@@ -494,16 +495,30 @@ function parseDays(v: unknown): number | null {
   return Number(m[1]);
 }
 
-export const tokensCreateAction: Action = async (out, opts) => {
-  const role = String(opts.role ?? 'viewer');
+/** `users add` and `tokens create`: the account's options, read once and typed. */
+export interface AccountOptions {
+  readonly role: Role;
+  readonly name?: string;
+  readonly approval?: string;
+}
+
+export function accountOptions(opts: RawOptions): AccountOptions {
+  const role = textOpt(opts.role, DEFAULT_ACCOUNT_ROLE);
   if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
+  const name = optionalText(opts.name);
+  const approval = optionalText(opts.approval);
+  return {
+    role: role as Role,
+    ...(name !== undefined ? { name } : {}),
+    ...(approval !== undefined ? { approval } : {}),
+  };
+}
+
+export const tokensCreateAction: Action = async (out, opts) => {
+  const { role, name = role, approval } = accountOptions(opts);
   const { tokens, users, audit, approvals } = stateFiles(opts);
-  const name = String(opts.name ?? role);
-  const grant = approvals.authorizePrincipal(
-    { type: 'token', role: role as Role, name },
-    opts.approval as string | undefined,
-  );
-  const { token, record } = tokens.create({ role: role as Role, name, days: parseDays(opts.expires) });
+  const grant = approvals.authorizePrincipal({ type: 'token', role, name }, approval);
+  const { token, record } = tokens.create({ role, name, days: parseDays(opts.expires) });
   approvals.enroll(
     `token:${record.id}`,
     record.role,
@@ -582,9 +597,10 @@ export const tokensRevokeAction: Action = async (out, opts, args) => {
 };
 
 export const auditVerifyAction: Action = async (out, opts) => {
-  const binding = opts.store === undefined ? undefined : await storeBinding(String(opts.store));
+  const store = optionalText(opts.store);
+  const binding = store === undefined ? undefined : await storeBinding(store);
   const { dir, approvals } = stateFiles(opts, binding);
-  const file = String(opts.auditLog ?? join(dir, AUDIT_FILE));
+  const file = textOpt(opts.auditLog, join(dir, AUDIT_FILE));
   // The chain, and that it still reaches the heads the signed state and the store anchored:
   // a log cut above its last anchor, deleted or replaced is caught, not reported intact.
   const doc = approvals.current();
@@ -593,7 +609,7 @@ export const auditVerifyAction: Action = async (out, opts) => {
     file,
     [
       ...(doc ? [{ what: `version ${doc.version} of the signed security state`, ...doc.audit }] : []),
-      ...(binding ? [{ what: `the store ${String(opts.store)}`, ...binding.audit }] : []),
+      ...(binding ? [{ what: `the store ${store}`, ...binding.audit }] : []),
       ...AuditLog.headAnchors(file),
     ],
     lines,
@@ -611,16 +627,11 @@ export const auditVerifyAction: Action = async (out, opts) => {
 };
 
 export const usersAddAction: Action = async (out, opts) => {
-  const role = String(opts.role ?? 'viewer');
-  if (!ROLES.includes(role as Role)) throw new FvError('FV_USAGE', `--role is one of ${ROLES.join(', ')}`);
+  const { role, name = '', approval } = accountOptions(opts);
   const files = stateFiles(opts);
   const { users, audit, approvals } = files;
-  const name = String(opts.name ?? '');
-  const grant = approvals.authorizePrincipal(
-    { type: 'user', role: role as Role, name },
-    opts.approval as string | undefined,
-  );
-  const { record, password } = await users.add(name, role as Role);
+  const grant = approvals.authorizePrincipal({ type: 'user', role, name }, approval);
+  const { record, password } = await users.add(name, role);
   enrollUser(files, record, grant, password);
   audit.append({
     actor: 'cli',
@@ -656,7 +667,7 @@ function enrollUser(
 export const usersDisableAction: Action = async (out, opts) => {
   const files = stateFiles(opts);
   const { users, audit } = files;
-  const name = String(opts.name ?? '');
+  const name = textOpt(opts.name, '');
   // --user names the acting admin here; the account disabled is --name.
   await removeSigned(out, files, opts, `user:${users.get(name).id}`);
   const record = users.disable(name);
@@ -674,12 +685,12 @@ export const usersDisableAction: Action = async (out, opts) => {
 export const usersResetPasswordAction: Action = async (out, opts) => {
   const files = stateFiles(opts);
   const { users, audit, approvals } = files;
-  const existing = users.get(String(opts.name ?? ''));
+  const existing = users.get(textOpt(opts.name, ''));
   let grant: ReturnType<typeof approvals.authorizePrincipal>;
   try {
     grant = approvals.authorizePrincipal(
       { type: 'user', role: existing.role, name: existing.name },
-      opts.approval as string | undefined,
+      optionalText(opts.approval),
     );
   } catch (error) {
     if (!isFvError(error) || error.code !== 'FV_APPROVAL_REQUIRED') throw error;

@@ -22,9 +22,9 @@ import { auditLogIn } from './server-root.ts';
  * store bound to one state refuses every other (`FV_STATE_MISMATCH`).
  */
 export function stateDirFor(opts: Record<string, unknown>, binding?: StoreBinding): string {
-  if (opts.stateDir !== undefined) return resolve(String(opts.stateDir));
+  if (typeof opts.stateDir === 'string') return resolve(opts.stateDir);
   if (binding) return binding.stateDir;
-  const store = String(opts.store ?? DEFAULT_STORE);
+  const store = typeof opts.store === 'string' ? opts.store : DEFAULT_STORE;
   const [file] = engineFor(store).files(store);
   return file === undefined ? resolve(STATE_DIR) : resolve(dirname(file));
 }
