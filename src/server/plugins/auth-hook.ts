@@ -8,15 +8,17 @@ import { SESSION_COOKIE, type ServerContext } from '../server-deps.ts';
 import { fail } from './error-handler.ts';
 
 /**
- * A principal the signed state names without a credential digest must re-enrol first
- * (FV_PRINCIPAL_REENROL). Roles above viewer come from the signed state only; anything else is refused, audited and
- * raises the alarm (a hand-edited tokens or users file). Shared by this hook and the sign-in.
+ * The refusal for a principal the signed state does not admit, or nothing when it does. One named
+ * without a credential digest must re-enrol first (FV_PRINCIPAL_REENROL); roles above viewer come
+ * from the signed state only, and anything else is refused, audited and raises the alarm (a
+ * hand-edited tokens or users file). Shared by this hook and the sign-in.
  */
-export function refuseUnapproved(ctx: ServerContext, reply: FastifyReply, p: Principal, route: string) {
+export function refuseUnadmitted(ctx: ServerContext, reply: FastifyReply, p: Principal, route: string) {
   if (ctx.deps.approvals.needsReenrol(p)) {
     const e = ctx.deps.approvals.reenrolError(p);
     return fail(reply, 403, e.code, e.message);
   }
+  if (ctx.deps.approvals.admits(p)) return undefined;
   const id = actorOf(p);
   ctx.deps.audit.append({
     actor: id,
@@ -83,8 +85,8 @@ export const authHook = fp(async (app: FastifyInstance, ctx: ServerContext) => {
         principal = session.principal;
       } else if (req.cookies[SESSION_COOKIE]) reason = 'expired session';
     }
-    if (principal && (deps.approvals.needsReenrol(principal) || !deps.approvals.admits(principal)))
-      return refuseUnapproved(ctx, reply, principal, route);
+    const refused = principal && refuseUnadmitted(ctx, reply, principal, route);
+    if (refused) return refused;
     if (!principal) {
       // The server's own probe writes one summary record per run, not one per refused request.
       if (!req.fvProbe) audit('anonymous', 'auth.refused', { route, reason });

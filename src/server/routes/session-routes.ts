@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { LoginBody, OkAnswer, SessionAnswer } from '../api-schemas/index.ts';
 import { PROBE_HEADER } from '../own-probe.ts';
-import { refuseUnapproved } from '../plugins/auth-hook.ts';
+import { refuseUnadmitted } from '../plugins/auth-hook.ts';
 import { fail } from '../plugins/error-handler.ts';
 import { actorOf } from '../route-config.ts';
 import { SESSION_COOKIE, type ServerContext } from '../server-deps.ts';
@@ -37,8 +37,8 @@ export async function sessionRoutes(app: FastifyInstance, ctx: ServerContext): P
         });
         return fail(reply, 401, 'FV_AUTH_REQUIRED', 'wrong user name or password');
       }
-      if (deps.approvals.needsReenrol(principal) || !deps.approvals.admits(principal))
-        return refuseUnapproved(ctx, reply, principal, '/api/v1/login');
+      const refused = refuseUnadmitted(ctx, reply, principal, '/api/v1/login');
+      if (refused) return refused;
       const session = sessions.create(principal);
       if (principal.role === 'admin' && deps.approvals.signed()) {
         try {
