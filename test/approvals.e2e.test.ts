@@ -13,6 +13,7 @@ import { type Principal, TokenStore, UserStore } from '../src/identity/index.ts'
 import { readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer } from '../src/server/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
+import { addAdminsByCli } from './helpers/enroll.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -96,21 +97,7 @@ describe('two-person rule', () => {
     s = await syncedStore({ users: 500, days: 4, seed: 21 });
     state = join(s.dir, 'state');
     // The bootstrap: the first two admins need nobody's approval (there is nobody yet).
-    for (const name of ['alice', 'bob']) {
-      const r = await runCli([
-        'users',
-        'add',
-        '--name',
-        name,
-        '--role',
-        'admin',
-        '--state-dir',
-        state,
-        '--json',
-      ]);
-      expect(r.code, r.stderr).toBe(0);
-      pw[name] = JSON.parse(r.stdout).password;
-    }
+    Object.assign(pw, await addAdminsByCli(state));
     // One admin records the shipped policy in the signed state (one signature: nothing is weaker).
     const sealed = await approvals(['seal', '--policy', DEMO_POLICY], 'alice');
     expect(sealed.code, sealed.stderr).toBe(0);

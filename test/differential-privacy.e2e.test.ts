@@ -14,6 +14,7 @@ import { TokenStore, UserStore } from '../src/identity/index.ts';
 import { PrivacyBudget, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer } from '../src/server/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { addAdminsByCli } from './helpers/enroll.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -55,21 +56,7 @@ describe('differential privacy', () => {
   beforeAll(async () => {
     s = await syncedStore({ users: 400, days: 15, seed: 31 });
     state = join(s.dir, 'state');
-    for (const name of ['alice', 'bob']) {
-      const r = await runCli([
-        'users',
-        'add',
-        '--name',
-        name,
-        '--role',
-        'admin',
-        '--state-dir',
-        state,
-        '--json',
-      ]);
-      expect(r.code, r.stderr).toBe(0);
-      pw[name] = JSON.parse(r.stdout).password;
-    }
+    Object.assign(pw, await addAdminsByCli(state));
     dpPolicy = join(s.dir, 'dp.policy.yaml');
     writeFileSync(dpPolicy, readFileSync(DEMO_POLICY, 'utf8').replace(/^tables:/m, `${PRIVACY}tables:`));
     // Turning differential privacy on is stronger: one admin's seal records it.

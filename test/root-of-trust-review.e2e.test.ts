@@ -18,6 +18,7 @@ import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { credentialDigest, type Principal, UserStore } from '../src/identity/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { addAdminsByCli } from './helpers/enroll.ts';
 import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 type ProposalFile = Array<{
@@ -48,21 +49,7 @@ describe('root-of-trust review: one admin with a shell, beyond root-of-trust.e2e
     // This file's own record of states seen, never the machine user's.
     process.env.XDG_STATE_HOME = mkdtempSync(join(tmpdir(), 'fv-seen-'));
     state = mkdtempSync(join(tmpdir(), 'fv-review-state-'));
-    for (const name of ['alice', 'bob']) {
-      const r = await runCli([
-        'users',
-        'add',
-        '--name',
-        name,
-        '--role',
-        'admin',
-        '--state-dir',
-        state,
-        '--json',
-      ]);
-      expect(r.code, r.stderr).toBe(0);
-      pw[name] = JSON.parse(r.stdout).password;
-    }
+    Object.assign(pw, await addAdminsByCli(state));
   });
 
   it('an approved grant that expired unused cannot be revived by moving its expiry in proposals.json', async () => {

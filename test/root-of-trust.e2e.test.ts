@@ -29,6 +29,7 @@ import { type Principal, UserStore } from '../src/identity/index.ts';
 import { readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
+import { addAdminsByCli } from './helpers/enroll.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -152,21 +153,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
   beforeAll(async () => {
     s = await syncedStore({ users: 400, days: 4, seed: 12 });
     state = s.dir; // the default: the state folder is the store's own folder
-    for (const name of ['alice', 'bob']) {
-      const r = await runCli([
-        'users',
-        'add',
-        '--name',
-        name,
-        '--role',
-        'admin',
-        '--state-dir',
-        state,
-        '--json',
-      ]);
-      expect(r.code, r.stderr).toBe(0);
-      pw[name] = JSON.parse(r.stdout).password;
-    }
+    Object.assign(pw, await addAdminsByCli(state));
     for (const name of ['viewer', 'watcher']) {
       const r = await runCli([
         'tokens',
@@ -1128,21 +1115,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       for (const f of STATE_FILES) rmSync(join(state, f), { recursive: true, force: true });
       rmSync(seenFile(), { force: true }); // root's own record is root's to delete
       const forgedPw: Record<string, string> = {};
-      for (const name of ['alice', 'bob']) {
-        const r = await runCli([
-          'users',
-          'add',
-          '--name',
-          name,
-          '--role',
-          'admin',
-          '--state-dir',
-          state,
-          '--json',
-        ]);
-        expect(r.code, r.stderr).toBe(0);
-        forgedPw[name] = JSON.parse(r.stdout).password;
-      }
+      Object.assign(forgedPw, await addAdminsByCli(state));
       const sealFork = await runCli(
         ['approvals', 'seal', '--policy', DEMO_POLICY, '--user', 'alice', '--state-dir', state],
         { env: { FLEETVAULT_PASSWORD: forgedPw.alice ?? '' } },

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { Approvals, Signer } from '../../src/approvals/index.ts';
 import {
   credentialDigest,
@@ -6,6 +7,7 @@ import {
   type TokenStore,
   type UserStore,
 } from '../../src/identity/index.ts';
+import { runCli } from './cli.ts';
 
 /**
  * A token created the way `fleetvault tokens create` creates it: authorized (bootstrap or
@@ -57,4 +59,31 @@ export async function enrollUser(
     credentialDigest('user', record.name, record.passwordHash),
   );
   return password;
+}
+
+/**
+ * Admin accounts added with `fleetvault users add --role admin`, the way a deployment's first
+ * admins bootstrap (nobody can approve yet); answers each one's one-time password by name.
+ */
+export async function addAdminsByCli(
+  state: string,
+  names = ['alice', 'bob'],
+): Promise<Record<string, string>> {
+  const passwords: Record<string, string> = {};
+  for (const name of names) {
+    const r = await runCli([
+      'users',
+      'add',
+      '--name',
+      name,
+      '--role',
+      'admin',
+      '--state-dir',
+      state,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    passwords[name] = JSON.parse(r.stdout).password;
+  }
+  return passwords;
 }
