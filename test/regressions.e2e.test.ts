@@ -114,6 +114,12 @@ describe('regression alerts after a sync', () => {
     expect(named.some((n) => n.startsWith('plug-mini'))).toBe(true);
     // Already reported: not alerted again.
     expect(named).not.toContain('cam-outdoor-3 / 3.2.0');
+    // The webhook can hear of it before the line reaches this process's pipe.
+    await until(
+      'the alert on the server output',
+      () => (out.includes('ALERT what changed: connection_failure_rate of plug-mini') ? true : undefined),
+      10,
+    );
     expect(out).toContain('ALERT what changed: connection_failure_rate of plug-mini');
     // Nothing personal in what left the server.
     for (const c of s.canaries) expect(bodies.join('\n').includes(c), c).toBe(false);

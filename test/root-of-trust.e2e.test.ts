@@ -699,7 +699,8 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       'tokens.json replaced during scheduled syncs',
       'alarm at the next probe run, requests refused 403; syncs continue under the signed state',
     );
-  });
+    // Waits for a probe run and a scheduled sync, then starts serve again: more than the default.
+  }, 240_000);
 
   it('attempt: another admin’s password hash replaced, and an approval written into proposals.json', async () => {
     const restore = snapshot();
