@@ -6,6 +6,7 @@ export {
   type PartKind,
   type PerUnitShape,
 } from './contribution-bounds.ts';
+export { type ExactGrants, type ExactQuestion, exactQuestion } from './exact-answer.ts';
 export { type Cell, type SuppressedCell, type Suppression, suppress } from './k-anonymity.ts';
 export { loadMetrics, type MetricsLoadResult, parseMetrics, readMetricsFile } from './load-metrics.ts';
 export type {

@@ -4,6 +4,7 @@ import { cryptoRandom } from '../privacy/dp/index.ts';
 import type { GuardedResult, SandboxLimits } from '../store/index.ts';
 import { cellKey, checkFilter } from './differencing.ts';
 import { type DpCell, dpQuantities, noiseAnswer } from './dp-answer.ts';
+import { type ExactGrants, type ExactQuestion, exactQuestion } from './exact-answer.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
@@ -47,6 +48,8 @@ export interface MetricAnswer {
     readonly confidence: 0.95;
     readonly budget?: BudgetReceipt;
   };
+  /** An exact (k-anonymous) answer under differential privacy, seen under this approval. */
+  readonly exact?: { readonly approval: string };
 }
 
 /** Answered under differential privacy: each cell carries its 95 % interval. */
@@ -240,6 +243,33 @@ export class MetricsReader {
       totals,
       privacy: { model: 'differential_privacy', epsilon: dp.epsilonPerAnswer, delta, confidence: 0.95 },
     };
+  }
+
+  /**
+   * The question an exact-answer approval would name for `query`, checked against its metric now
+   * (so a reviewer never approves one that cannot be answered). Only under differential privacy:
+   * under k-anonymity every answer is already exact.
+   */
+  async exactQuestion(query: MetricQuery): Promise<ExactQuestion> {
+    if (this.privacy.model !== 'differential_privacy')
+      throw new FvError(
+        'FV_USAGE',
+        'answers here are k-anonymous, which is already exact: no approval is needed to see them',
+      );
+    const question = exactQuestion(query);
+    await this.resolve(query);
+    return question;
+  }
+
+  /**
+   * The exact answer under differential privacy, for the admin an approval names: `grants` checks
+   * (and audits) that approval `id` covers exactly this query for `requester`; the answer is then
+   * the k-anonymous one (suppression applies), computed fresh and spending no budget.
+   */
+  async exact(query: MetricQuery, id: string, requester: string, grants: ExactGrants): Promise<MetricAnswer> {
+    const question = await this.exactQuestion(query);
+    grants.useExact(id, requester, question);
+    return { ...(await this.compute(query)), exact: { approval: id } };
   }
 
   /** A query checked against its metric, with its range widened to whole periods. */
