@@ -332,7 +332,7 @@ export const ERROR_CATALOG = {
     exit: 1,
     http: 400,
     solve:
-      "Under differential privacy, ask a count, sum, average or ratio (not a percentile), and give every summed column clamp bounds in the policy's privacy section.",
+      "Under differential privacy, give every summed column, and every column a percentile is of, clamp bounds in the policy's privacy section (a time to a first match needs none); averages inside ratios are not answered.",
   },
   FV_PRIVACY_BUDGET_SPENT: {
     exit: 1,

@@ -4,10 +4,12 @@ import { cryptoRandom } from '../privacy/dp/index.ts';
 import type { GuardedResult, SandboxLimits } from '../store/index.ts';
 import { cellKey, checkFilter } from './differencing.ts';
 import { type DpCell, dpQuantities, noiseAnswer } from './dp-answer.ts';
+import { noisePercentiles } from './dp-percentiles.ts';
 import { type ExactGrants, type ExactQuestion, exactQuestion } from './exact-answer.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
+import { percentileEdges } from './percentile-domain.ts';
 import { populations } from './population.ts';
 import type { BudgetReceipt, PrivacyBudget } from './privacy-budget.ts';
 import { checkMetricsPrivacy, storedClasses } from './privacy-check.ts';
@@ -205,7 +207,38 @@ export class MetricsReader {
     const { def, by, filters, from, to } = await this.resolve(query);
     let periods = 0;
     for (let t = from; t < to; t = nextPeriod(t, query.grain)) periods++;
-    // Refused before any query: percentiles, sums without clamp bounds.
+    // Each answer may use its share of δ: a window's answers together stay within the policy's δ.
+    const delta = dp.delta * (dp.epsilonPerAnswer / dp.epsilon);
+    const plan = { epsilon: dp.epsilonPerAnswer, delta, bounds: dp, periods };
+    const answer = (groups: DpCell[], totals: DpCell[]): MetricAnswer => ({
+      metric: def.name,
+      description: def.description,
+      format: def.format,
+      grain: query.grain,
+      by,
+      from: iso(from),
+      to: iso(to),
+      k: this.k,
+      outputs: 'percentiles' in def.measure ? def.outputs : ['value'],
+      groups,
+      totals,
+      privacy: { model: 'differential_privacy', epsilon: dp.epsilonPerAnswer, delta, confidence: 0.95 },
+    });
+    if ('percentiles' in def.measure) {
+      // Refused before any query: a percentile of a column without clamp bounds.
+      const edges = percentileEdges(def, dp);
+      const found = await this.engine.metricRows(def, query.grain, by, filters, { from, to }, { bounds: dp });
+      // Every period gets a total histogram, empty when nobody had a value then (see below).
+      const rows = [...found];
+      const withTotal = new Set(
+        found.filter((r) => Number(r[r.length - 1]) === 1).map((r) => String(r[0]).slice(0, 10)),
+      );
+      for (let t = from; t < to; t = nextPeriod(t, query.grain))
+        if (!withTotal.has(iso(t))) rows.push([iso(t), ...by.map(() => null), 0, 0, 1]);
+      const { groups, totals } = noisePercentiles(rows, def, edges, by.length, plan, cryptoRandom);
+      return answer(groups, totals);
+    }
+    // Refused before any query: sums without clamp bounds.
     const quantities = dpQuantities(def, dp);
     const found = await this.engine.metricRows(def, query.grain, by, filters, { from, to }, { bounds: dp });
     // Every period of the range gets a total, zero when no row fell in it: a period whose total
@@ -225,24 +258,8 @@ export class MetricsReader {
         ]);
     }
     rows.sort((a, b) => String(a[0]).slice(0, 10).localeCompare(String(b[0]).slice(0, 10)));
-    // Each answer may use its share of δ: a window's answers together stay within the policy's δ.
-    const delta = dp.delta * (dp.epsilonPerAnswer / dp.epsilon);
-    const plan = { epsilon: dp.epsilonPerAnswer, delta, bounds: dp, periods };
     const { groups, totals } = noiseAnswer(rows, def, by.length, plan, cryptoRandom);
-    return {
-      metric: def.name,
-      description: def.description,
-      format: def.format,
-      grain: query.grain,
-      by,
-      from: iso(from),
-      to: iso(to),
-      k: this.k,
-      outputs: ['value'],
-      groups,
-      totals,
-      privacy: { model: 'differential_privacy', epsilon: dp.epsilonPerAnswer, delta, confidence: 0.95 },
-    };
+    return answer(groups, totals);
   }
 
   /**
