@@ -524,7 +524,8 @@ export class Approvals {
       const doc = this.requireSigned();
       const p = this.proposals.get(id, now);
       if (p.kind !== 'exact' || !p.exact) throw refuse('is not an approval of an exact answer');
-      if (p.proposedBy !== requester) throw refuse(`was asked by ${p.proposedBy}; only they may use it`);
+      // Said without naming the asker: whoever tries someone else's approval learns nothing.
+      if (p.proposedBy !== requester) throw refuse('was asked by another admin; only the asker may use it');
       if (doc.state.principals?.[requester] !== 'admin')
         throw refuse(`belongs to ${requester}, who is no longer an admin`);
       if (p.status === 'expired') throw refuse(`expired at ${p.expiresAt}; ask again`);

@@ -57,8 +57,8 @@ describe('exact answers under differential privacy', () => {
       expect.objectContaining({ code: 'FV_EXACT_ANSWER_REFUSED', message: expect.stringMatching(/not for/) }),
     );
     expect(() => approvals.useExact(id, 'user:a', { ...A, by: [] })).toThrow(/not for/);
-    expect(() => approvals.useExact(id, 'user:b', A)).toThrow(/only they may use it/);
-    expect(() => approvals.useExact(id, 'user:c', A)).toThrow(/only they may use it/);
+    expect(() => approvals.useExact(id, 'user:b', A)).toThrow(/only the asker may use it/);
+    expect(() => approvals.useExact(id, 'user:c', A)).toThrow(/only the asker may use it/);
     const exact = events().filter((e) => e.action === 'privacy.exact');
     expect(exact.map((e) => [e.actor, e.outcome])).toEqual([
       ['user:a', 'refused'],
