@@ -64,7 +64,12 @@ export async function withMetricsReader<T>(
   const binding = await storeBinding(storePath);
   const reader = await openMetricsReader(storePath, file);
   try {
-    return await work(reader, async () => stateFiles({ ...opts, store: storePath }, binding));
+    // The state folder, refused when it went back or forked since this user last saw it.
+    return await work(reader, async () => {
+      const files = stateFiles({ ...opts, store: storePath }, binding);
+      guardSeen(files.approvals);
+      return files;
+    });
   } finally {
     reader.close();
   }
@@ -103,7 +108,6 @@ export const metricsExactAction: Action = async (out, opts, args) => {
     throw new FvError('FV_USAGE', '--expires-in is 1 to 168 hours');
   return withMetricsReader(out, opts, async (reader, files) => {
     const f = await files();
-    guardSeen(f.approvals);
     const who = await actingAdmin(opts, f);
     const view = f.approvals.proposeExact(await reader.exactQuestion(query), who, reason, hours);
     if (out.json) out.data(view);
