@@ -65,6 +65,7 @@ describe('contribution bounding on DuckDB and ClickHouse', () => {
     'connection_failure_rate',
     'active_devices',
     'integration_adoption',
+    'time_to_first_connection',
   ]) {
     it(`${metric}: the same bounded rows on both engines when only rows bind`, async () => {
       const def = file.metrics.get(metric)!;
@@ -93,6 +94,26 @@ describe('contribution bounding on DuckDB and ClickHouse', () => {
         totals.reduce((a, r) => a + Number(r[2]), 0),
         name,
       ).toBe(units);
+    }
+  }, 120_000);
+
+  it('a percentile histogram holds at most one value per unit, group and period with maxRows 1', async () => {
+    const def = file.metrics.get('time_to_first_connection')!;
+    const bounds = { maxRows: 1, maxGroups: 1, clamp: {} };
+    for (const [name, e] of engines) {
+      // period, d0, bucket, n, is_total; a NULL bucket carries the group's distinct units.
+      const rows = await e.metricRows(def, 'week', ['product_model'], [], range, { bounds });
+      const sum = (keep: (r: MetricRow) => boolean) =>
+        rows.filter(keep).reduce((a, r) => a + Number(r[3]), 0);
+      const inGroups = sum((r) => Number(r[4]) === 0 && r[2] !== null);
+      const units = sum((r) => Number(r[4]) === 0 && r[2] === null);
+      expect(inGroups, name).toBeGreaterThan(0);
+      expect(inGroups, name).toBe(units);
+      expect(
+        sum((r) => Number(r[4]) === 1),
+        name,
+      ).toBe(inGroups);
+      expect(rows.every((r) => r[2] === null || (Number(r[2]) >= 0 && Number(r[2]) < 64))).toBe(true);
     }
   }, 120_000);
 });

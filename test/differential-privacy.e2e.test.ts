@@ -14,7 +14,7 @@ import { TokenStore, UserStore } from '../src/identity/index.ts';
 import { PrivacyBudget, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer } from '../src/server/index.ts';
 import { runCli } from './helpers/cli.ts';
-import { addAdminsByCli } from './helpers/enroll.ts';
+import { addAdminsByCli, enrollToken } from './helpers/enroll.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -167,12 +167,23 @@ describe('differential privacy', () => {
       model: 'differential_privacy',
       remaining: 0,
     });
-    // Percentiles are not answered under differential privacy (and spend nothing).
+    // Percentiles: from a noised histogram of the bounded times, each with its interval.
     const bob = await first.session('bob');
-    const pct = await bob('/api/v1/metrics/time_to_first_connection?grain=week');
-    expect(pct.status).toBe(400);
-    expect(pct.body.error.code).toBe('FV_PRIVACY_UNSUPPORTED');
-    expect((await bob('/api/v1/privacy/budget')).body.remaining).toBe(4);
+    const pct = await bob(`/api/v1/metrics/time_to_first_connection?grain=week${week}`);
+    expect(pct.status, JSON.stringify(pct.body)).toBe(200);
+    expect(pct.body.outputs).toEqual(['p50', 'p90']);
+    const [t] = pct.body.totals as {
+      values: Record<string, number | null>;
+      intervals: Record<string, number[]>;
+    }[];
+    for (const o of ['p50', 'p90']) {
+      const v = t?.values[o];
+      if (v === null || v === undefined) continue;
+      const [lo = 0, hi = 0] = t?.intervals[o] ?? [];
+      expect(lo).toBeLessThanOrEqual(hi);
+      expect(v).toBeGreaterThanOrEqual(0);
+    }
+    expect((await bob('/api/v1/privacy/budget')).body.remaining).toBe(3);
     await first.close();
 
     // A restart: the spend and the answers given are read back.
@@ -191,13 +202,14 @@ describe('differential privacy', () => {
       .filter(Boolean)
       .map((l) => JSON.parse(l))
       .filter((e) => e.action === 'privacy.spend');
-    expect(spends).toHaveLength(4);
+    expect(spends).toHaveLength(5);
     expect(spends.every((e) => e.actor.startsWith('user:') && e.detail.epsilon === 1)).toBe(true);
     expect(spends.map((e) => e.detail.metric)).toEqual([
       'connection_attempts',
       'activations',
       'active_devices',
       'connection_failures',
+      'time_to_first_connection',
     ]);
   }, 300_000);
 
@@ -225,7 +237,7 @@ describe('differential privacy', () => {
       await page.locator('[data-testid=answer-table]').waitFor();
       const note = (await page.getByTestId('privacy-budget').textContent()) ?? '';
       expect(note).toContain('Differential privacy');
-      expect(note).toMatch(/ε 3 of 4 left this day, renewing \d{4}-\d{2}-\d{2} 00:00 UTC/);
+      expect(note).toMatch(/ε 2 of 4 left this day, renewing \d{4}-\d{2}-\d{2} 00:00 UTC/);
       const rows = await page.locator('[data-testid=answer-table] tbody tr').count();
       expect(rows).toBeGreaterThan(0);
       expect(await page.getByTestId('interval').count()).toBe(rows);
@@ -233,6 +245,201 @@ describe('differential privacy', () => {
       expect(errors).toEqual([]);
     } finally {
       await browser.close();
+      await srv.close();
+    }
+  }, 300_000);
+
+  it('an exact answer: one admin asks for one query, a second approves, the asker alone reads it', async () => {
+    const srv = await server();
+    const audit = new AuditLog(join(state, 'audit.jsonl'));
+    const approvalsHere = new Approvals(state, audit);
+    const tokens = new TokenStore(join(state, 'tokens.json'));
+    const users = new UserStore(join(state, 'users.json'));
+    const idOf = (name: string) => `user:${users.list().find((u) => u.name === name)?.id}`;
+    const signer = (name: string) => approvalsHere.keys.unseal(idOf(name), pw[name] ?? '');
+    // An analyst token, made with two admins' approval; and a viewer token.
+    const grant = approvalsHere.proposePrincipal(
+      { type: 'token', role: 'analyst', name: 'exact-analyst' },
+      signer('alice'),
+      'analyst for the exact-answer test',
+    );
+    approvalsHere.approve(grant.proposal.id, signer('bob'));
+    const analyst = enrollToken(approvalsHere, tokens, users, 'analyst', 'exact-analyst', grant.proposal.id);
+    const viewer = tokens.create({ role: 'viewer', name: 'exact-viewer', days: 1 }).token;
+    const call = async (
+      auth: { cookie?: string; csrf?: string; token?: string },
+      method: string,
+      path: string,
+      body?: unknown,
+    ) => {
+      const res = await fetch(`${srv.base}${path}`, {
+        method,
+        headers: {
+          ...(auth.cookie ? { cookie: auth.cookie } : {}),
+          ...(auth.csrf ? { 'x-csrf-token': auth.csrf } : {}),
+          ...(auth.token ? { authorization: `Bearer ${auth.token}` } : {}),
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      // biome-ignore lint/suspicious/noExplicitAny: a JSON body, read field by field below
+      return { status: res.status, text, body: JSON.parse(text) as Record<string, any> };
+    };
+    const login = async (name: string) => {
+      const r = await fetch(`${srv.base}/api/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name, password: pw[name] }),
+      });
+      const { csrfToken } = (await r.json()) as { csrfToken: string };
+      return { cookie: String(r.headers.get('set-cookie')).split(';')[0] as string, csrf: csrfToken };
+    };
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const request = {
+      metric: 'connection_failures',
+      grain: 'week',
+      by: 'devices.product_model',
+      from: lastDay,
+      to: lastDay,
+      reason: 'the failure spike on one model',
+    };
+    const q = `/api/v1/metrics/connection_failures?grain=week&by=devices.product_model&from=${lastDay}&to=${lastDay}`;
+    const seen: string[] = [];
+    try {
+      // Viewers and analysts cannot ask; an open range cannot be asked.
+      expect((await call({ token: analyst.token }, 'POST', '/api/v1/privacy/exact', request)).status).toBe(
+        403,
+      );
+      expect((await call({ token: viewer }, 'POST', '/api/v1/privacy/exact', request)).status).toBe(403);
+      const open = await call(alice, 'POST', '/api/v1/privacy/exact', { ...request, to: undefined });
+      expect(open.status).toBe(400);
+      expect(open.body.error.code).toBe('FV_METRIC_QUERY');
+      const asked = await call(alice, 'POST', '/api/v1/privacy/exact', request);
+      expect(asked.status, asked.text).toBe(200);
+      expect(asked.body.proposal.kind).toBe('exact');
+      const id = asked.body.proposal.id as string;
+      // One admin alone gets nothing: not before approval, not by approving it herself.
+      const early = await call(alice, 'GET', `${q}&exact=${id}`);
+      expect(early.status).toBe(403);
+      expect(early.body.error.code).toBe('FV_EXACT_ANSWER_REFUSED');
+      const self = await call(alice, 'POST', `/api/v1/approvals/${id}/approve`);
+      expect(self.status).toBe(409);
+      expect((await call({ token: analyst.token }, 'POST', `/api/v1/approvals/${id}/approve`)).status).toBe(
+        403,
+      );
+      const approved = await call(bob, 'POST', `/api/v1/approvals/${id}/approve`);
+      expect(approved.status, approved.text).toBe(200);
+
+      const before = (await call(alice, 'GET', '/api/v1/privacy/budget')).body;
+      const exact = await call(alice, 'GET', `${q}&exact=${id}`);
+      expect(exact.status, exact.text).toBe(200);
+      seen.push(exact.text);
+      expect(exact.body.exact).toEqual({ approval: id });
+      expect(exact.body.privacy).toBeUndefined();
+      // The k-anonymous answer: exact values with their units, suppression applied.
+      for (const g of exact.body.groups as {
+        suppressed: string;
+        units: number | null;
+        values: Record<string, unknown>;
+      }[]) {
+        if (g.suppressed === 'none') expect(g.units).toBeGreaterThanOrEqual(exact.body.k);
+        else expect(g.values.value).toBeNull();
+      }
+      expect((await call(alice, 'GET', '/api/v1/privacy/budget')).body).toEqual(before);
+      // Approval for query A is not usable for query B, nor by anyone else.
+      const other = await call(alice, 'GET', `${q.replace('&by=devices.product_model', '')}&exact=${id}`);
+      expect(other.status).toBe(403);
+      expect(other.body.error.message).toContain('not for');
+      const wider = await call(
+        alice,
+        'GET',
+        `${q.replace(`from=${lastDay}`, 'from=2020-01-01')}&exact=${id}`,
+      );
+      expect(wider.status).toBe(403);
+      expect((await call(bob, 'GET', `${q}&exact=${id}`)).body.error.code).toBe('FV_EXACT_ANSWER_REFUSED');
+      expect((await call({ token: analyst.token }, 'GET', `${q}&exact=${id}`)).status).toBe(403);
+      expect((await call({ token: viewer }, 'GET', `${q}&exact=${id}`)).status).toBe(403);
+
+      // The CLI reaches the same answer through the same check.
+      const cliArgs = [
+        'metrics',
+        'query',
+        'connection_failures',
+        '--store',
+        s.store,
+        '--state-dir',
+        state,
+        '--metrics',
+        DEMO_METRICS,
+        '--grain',
+        'week',
+        '--by',
+        'devices.product_model',
+        '--from',
+        lastDay,
+        '--to',
+        lastDay,
+        '--json',
+      ];
+      const cli = await runCli([...cliArgs, '--exact', id, '--user', 'alice'], as('alice'));
+      expect(cli.code, cli.stderr).toBe(0);
+      seen.push(cli.stdout, cli.stderr);
+      expect(JSON.parse(cli.stdout).groups).toEqual(exact.body.groups);
+      const cliBob = await runCli([...cliArgs, '--exact', id, '--user', 'bob'], as('bob'));
+      expect(cliBob.code).toBe(1);
+      expect(cliBob.stderr).toContain('FV_EXACT_ANSWER_REFUSED');
+      const cliAnalyst = await runCli([...cliArgs, '--exact', id, '--token', analyst.token]);
+      expect(cliAnalyst.code).toBe(1);
+
+      // Asked on the CLI by bob, approved by alice, then expired: refused.
+      const ask = await runCli(
+        [
+          'metrics',
+          'exact',
+          'connection_failures',
+          ...cliArgs.slice(3, -1),
+          '--reason',
+          'one more look',
+          '--user',
+          'bob',
+        ],
+        as('bob'),
+      );
+      expect(ask.code, ask.stderr).toBe(0);
+      const id2 = /Request ([0-9a-f]{10})/.exec(ask.stdout)?.[1] as string;
+      expect((await approvals(['approve', id2], 'bob')).code).toBe(1);
+      expect((await approvals(['approve', id2], 'alice')).code).toBe(0);
+      const bobReads = await runCli([...cliArgs, '--exact', id2, '--user', 'bob'], as('bob'));
+      expect(bobReads.code, bobReads.stderr).toBe(0);
+      // Shortening a stored expiry is allowed (only a later one voids it): now it is over.
+      const file = join(state, 'proposals.json');
+      const stored = JSON.parse(readFileSync(file, 'utf8')) as { id: string; expiresAt: string }[];
+      const mine = stored.find((p) => p.id === id2) as { expiresAt: string };
+      mine.expiresAt = new Date(Date.now() - 1000).toISOString();
+      writeFileSync(file, JSON.stringify(stored, null, 2), { mode: 0o600 });
+      const expired = await call(bob, 'GET', `${q}&exact=${id2}`);
+      expect(expired.status).toBe(403);
+      expect(expired.body.error.message).toContain('expired');
+      const cliExpired = await runCli([...cliArgs, '--exact', id2, '--user', 'bob'], as('bob'));
+      expect(cliExpired.code).toBe(1);
+      expect(cliExpired.stderr).toContain('expired');
+
+      const events = readFileSync(join(state, 'audit.jsonl'), 'utf8');
+      seen.push(events);
+      const exactEvents = events
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.action === 'privacy.exact');
+      const ok = exactEvents.filter((e) => e.outcome === 'ok');
+      expect(ok.map((e) => e.actor)).toEqual([idOf('alice'), idOf('alice'), idOf('bob')]);
+      expect(ok[0].detail).toMatchObject({ approval: id, approvedBy: idOf('bob') });
+      expect(exactEvents.filter((e) => e.outcome === 'refused').length).toBeGreaterThanOrEqual(8);
+      expect(events).toContain('"kind":"exact"');
+      for (const text of seen) for (const c of s.canaries) expect(text).not.toContain(c);
+    } finally {
       await srv.close();
     }
   }, 300_000);

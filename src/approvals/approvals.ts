@@ -16,6 +16,13 @@ import {
   signedText,
   stateDigest,
 } from './approved-state.ts';
+import {
+  describeExact,
+  EXACT_EXPIRY_HOURS,
+  type ExactQuery,
+  exactQueryText,
+  exactText,
+} from './exact-grant.ts';
 import { type PrincipalRequest, type Proposal, ProposalStore } from './proposal-store.ts';
 import {
   compareStates,
@@ -423,6 +430,9 @@ export class Approvals {
             `proposal ${id} was made against version ${t.base} of the security state, which is now at version ${doc.version}; propose it again`,
           );
         signature = { by: by.id, sig: signText(by, signedText(doc.stateId, t.version, t.digest)) };
+      } else if (p.kind === 'exact') {
+        if (!p.exact) throw tamperedProposal(id, this.proposals.path);
+        signature = { by: by.id, sig: signText(by, exactText(doc.stateId, id, p.proposedBy, p.exact)) };
       } else {
         if (!p.terms) throw unsignedTerms(id);
         signature = {
@@ -469,6 +479,71 @@ export class Approvals {
         action: 'approvals.reject',
         outcome: 'refused',
         detail: { id, code: (error as FvError).code },
+      });
+      throw error;
+    }
+  }
+
+  /**
+   * An admin asks for the exact (k-anonymous) answer to one query under differential privacy. A
+   * second admin approves it with their own key; only the asker may then fetch it, until the signed
+   * expiry (24 hours unless `hours` says otherwise).
+   */
+  proposeExact(query: ExactQuery, by: Signer, reason: string, hours = EXACT_EXPIRY_HOURS): ProposalView {
+    const doc = this.requireSigned();
+    if (doc.state.principals?.[by.id] !== 'admin')
+      throw new FvError('FV_APPROVAL_INVALID', `${by.id} is not an admin in the signed security state`);
+    const proposal = this.proposals.propose(
+      { kind: 'exact', reason, proposedBy: by.id },
+      (id, expiresAt) => {
+        const exact = { query, expiresAt };
+        return {
+          signature: { by: by.id, sig: signText(by, exactText(doc.stateId, id, by.id, exact)) },
+          exact,
+        };
+      },
+      hours,
+    );
+    this.audit.append({
+      actor: by.id,
+      action: 'approvals.propose',
+      outcome: 'ok',
+      detail: { id: proposal.id, kind: proposal.kind, metric: query.metric },
+    });
+    return this.view(proposal, doc.state);
+  }
+
+  /**
+   * Lets `requester` see the exact answer to `query` under approval `id`, or refuses
+   * (FV_EXACT_ANSWER_REFUSED): the approval must be an approved, unexpired exact-answer approval for
+   * exactly this query, asked by this requester, who is still an admin. Audited either way.
+   */
+  useExact(id: string, requester: string, query: ExactQuery, now = Date.now()): void {
+    const refuse = (why: string) => new FvError('FV_EXACT_ANSWER_REFUSED', `approval ${id} ${why}`);
+    try {
+      const doc = this.requireSigned();
+      const p = this.proposals.get(id, now);
+      if (p.kind !== 'exact' || !p.exact) throw refuse('is not an approval of an exact answer');
+      // Said without naming the asker: whoever tries someone else's approval learns nothing.
+      if (p.proposedBy !== requester) throw refuse('was asked by another admin; only the asker may use it');
+      if (doc.state.principals?.[requester] !== 'admin')
+        throw refuse(`belongs to ${requester}, who is no longer an admin`);
+      if (p.status === 'expired') throw refuse(`expired at ${p.expiresAt}; ask again`);
+      if (p.status !== 'approved') throw refuse(`is ${p.status}: a second admin must approve it first`);
+      if (exactQueryText(p.exact.query) !== exactQueryText(query))
+        throw refuse(`is for ${describeExact(p.exact.query)}, not for ${describeExact(query)}`);
+      this.audit.append({
+        actor: requester,
+        action: 'privacy.exact',
+        outcome: 'ok',
+        detail: { approval: id, approvedBy: p.decidedBy, metric: query.metric },
+      });
+    } catch (error) {
+      this.audit.append({
+        actor: requester,
+        action: 'privacy.exact',
+        outcome: 'refused',
+        detail: { approval: id, metric: query.metric, code: (error as FvError).code },
       });
       throw error;
     }
@@ -594,6 +669,9 @@ export class Approvals {
       )
         throw bad();
       text = signedText(doc.stateId, t.version, t.digest);
+    } else if (p.kind === 'exact') {
+      if (!p.exact) throw bad();
+      text = exactText(doc.stateId, p.id, p.proposedBy, p.exact);
     } else {
       if (!p.principal) throw bad();
       // Payload 2 signs the expiry and target (a stored expiry moved later voids it: expiry()).
@@ -618,6 +696,18 @@ export class Approvals {
   }
 
   private view(proposal: Proposal, approved: SecurityState): ProposalView {
+    if (proposal.kind === 'exact' && proposal.exact)
+      return {
+        proposal,
+        differences: [
+          {
+            field: `exact answer for ${proposal.proposedBy}`,
+            approved: 'differentially private',
+            configured: describeExact(proposal.exact.query),
+            weaker: true,
+          },
+        ],
+      };
     const differences =
       proposal.kind === 'principal' && proposal.principal
         ? [principalDifference(proposal.principal)]

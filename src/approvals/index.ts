@@ -7,6 +7,7 @@ export {
   type StateDoc,
   verifyTransition,
 } from './approved-state.ts';
+export { describeExact, type ExactGrant, type ExactQuery } from './exact-grant.ts';
 export {
   type PrincipalRequest,
   type Proposal,

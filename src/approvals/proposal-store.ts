@@ -3,6 +3,7 @@ import { FvError } from '../errors/index.ts';
 import type { Role } from '../identity/index.ts';
 import { JsonFile } from '../identity/index.ts';
 import type { GrantTerms } from './approved-state.ts';
+import type { ExactGrant } from './exact-grant.ts';
 import type { SecurityState } from './security-state.ts';
 
 /** A new token or account above viewer, to be created once after approval. */
@@ -16,8 +17,11 @@ export type ProposalStatus = 'pending' | 'approved' | 'rejected' | 'applied' | '
 
 export interface Proposal {
   readonly id: string;
-  /** `settings`: a weaker part of the security state; `principal`: a new token or account. */
-  readonly kind: 'settings' | 'principal';
+  /**
+   * `settings`: a weaker part of the security state; `principal`: a new token or account; `exact`:
+   * one exact answer under differential privacy, for its proposer only.
+   */
+  readonly kind: 'settings' | 'principal' | 'exact';
   readonly settings?: SecurityState;
   readonly principal?: PrincipalRequest;
   readonly reason: string;
@@ -36,6 +40,8 @@ export interface Proposal {
   };
   /** For a principal: its expiry and exact target, signed with the request (signing payload 2). */
   readonly terms?: GrantTerms;
+  /** For an exact answer: the query and the expiry, signed by the proposer and the approver. */
+  readonly exact?: ExactGrant;
   /** Ed25519 signatures of the proposer and (once approved) the approver. */
   readonly signatures?: readonly { readonly by: string; readonly sig: string }[];
 }
@@ -47,9 +53,10 @@ export const DEFAULT_EXPIRY_HOURS = 72;
  * signed one only shortens it; a later one was moved by hand and voids the proposal (expired now).
  * An unreadable date is expired too.
  */
-export function expiry(p: Pick<Proposal, 'expiresAt' | 'terms'>): number {
+export function expiry(p: Pick<Proposal, 'expiresAt' | 'terms' | 'exact'>): number {
   const stored = Date.parse(p.expiresAt);
-  const signed = p.terms ? Date.parse(p.terms.expiresAt) : stored;
+  const signedAt = p.terms?.expiresAt ?? p.exact?.expiresAt;
+  const signed = signedAt !== undefined ? Date.parse(signedAt) : stored;
   if (Number.isNaN(stored) || Number.isNaN(signed) || stored > signed) return Number.NEGATIVE_INFINITY;
   return stored;
 }
@@ -101,17 +108,21 @@ export class ProposalStore {
   propose(
     p: Pick<Proposal, 'kind' | 'settings' | 'principal' | 'reason' | 'proposedBy' | 'target'>,
     /** The proposal's signature, and for a principal its terms (which carry this expiry). */
-    sign: (id: string, expiresAt: string) => { signature: { by: string; sig: string }; terms?: GrantTerms },
+    sign: (
+      id: string,
+      expiresAt: string,
+    ) => { signature: { by: string; sig: string }; terms?: GrantTerms; exact?: ExactGrant },
     hours = DEFAULT_EXPIRY_HOURS,
   ): Proposal {
     const now = Date.now();
     const id = randomBytes(5).toString('hex');
     const expiresAt = new Date(now + hours * 3_600_000).toISOString();
-    const { signature, terms } = sign(id, expiresAt);
+    const { signature, terms, exact } = sign(id, expiresAt);
     const proposal: Proposal = {
       ...p,
       id,
       ...(terms ? { terms } : {}),
+      ...(exact ? { exact } : {}),
       signatures: [signature],
       proposedAt: new Date(now).toISOString(),
       expiresAt,

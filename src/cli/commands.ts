@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Approvals, checkStoreBinding } from '../approvals/index.ts';
-import { engineFor, openMetricsReader, openStore } from '../engines/index.ts';
+import { engineFor, openStore } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
-import { GRAINS, type Grain, readMetricsFile } from '../metrics/index.ts';
+import { readMetricsFile } from '../metrics/index.ts';
 import { formatProblems, hasErrors, type Policy, type Problem, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
 import { pgLoader, simulate } from '../sim/index.ts';
@@ -25,7 +25,6 @@ import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
 import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_BATCH_SIZE,
-  DEFAULT_GRAIN,
   DEFAULT_KEY_FILE,
   DEFAULT_POLICY,
   DEFAULT_POLL_MS,
@@ -43,7 +42,6 @@ import {
   sourceUrl,
   untilStopped,
 } from './defaults.ts';
-import { answerCsv, printAnswer } from './metric-report.ts';
 import { intOpt, optionalText, type RawOptions, syncMode, textOpt } from './options.ts';
 import type { Output } from './output.ts';
 import { auditLogIn } from './server-root.ts';
@@ -469,48 +467,6 @@ export const metricsListAction: Action = async (out, opts) => {
     out.line(`${''.padEnd(26)} by: ${m.dimensions.join(', ') || '-'}`);
   }
   return 0;
-};
-
-function splitList(v: string | boolean | undefined): string[] {
-  return typeof v === 'string'
-    ? v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : [];
-}
-
-export const metricsQueryAction: Action = async (out, opts, args) => {
-  const file = readMetricsFile(metricsPath(opts.metrics, (l) => out.warn(l)));
-  const grain = textOpt(opts.grain, DEFAULT_GRAIN);
-  if (!GRAINS.includes(grain as Grain))
-    throw new FvError('FV_USAGE', `--grain must be one of ${GRAINS.join(', ')}`);
-  const filters: Record<string, string[]> = {};
-  for (const f of [opts.filter].flat().filter((x): x is string => typeof x === 'string')) {
-    const [dim, values] = f.split('=');
-    if (!dim || values === undefined) throw new FvError('FV_USAGE', '--filter is dimension=value[,value…]');
-    filters[dim] = splitList(values);
-  }
-  const storePath = readStorePath(opts.store, (l) => out.warn(l));
-  requireStoreFile(storePath);
-  await requireStoreState(storePath, opts);
-  const reader = await openMetricsReader(storePath, file);
-  try {
-    const answer = await reader.query({
-      metric: args[0] ?? '',
-      grain: grain as Grain,
-      by: splitList(opts.by),
-      ...(typeof opts.from === 'string' ? { from: opts.from } : {}),
-      ...(typeof opts.to === 'string' ? { to: opts.to } : {}),
-      filters,
-    });
-    if (out.json) out.data(answer);
-    else if (out.csv) answerCsv(out, answer);
-    else printAnswer(out, answer);
-    return 0;
-  } finally {
-    reader.close();
-  }
 };
 
 /** `fleetvault forget`'s options, read once and typed. */

@@ -17,7 +17,6 @@ import {
   forgetAction,
   initAction,
   metricsListAction,
-  metricsQueryAction,
   policyCheckAction,
   policyGrantsAction,
   policySuggestAction,
@@ -40,6 +39,7 @@ import {
   packageRoot,
   STATE_DIR,
 } from './defaults.ts';
+import { metricsExactAction, metricsQueryAction } from './metrics-commands.ts';
 
 const STORE_HELP =
   'DuckDB store file, or clickhouse://user@127.0.0.1:8123[,host2:port…]/db[?cluster=name] (clickhouses:// for HTTPS, required beyond loopback; password never in the URL: FLEETVAULT_CLICKHOUSE_PASSWORD, or a 0600 file named by FLEETVAULT_CLICKHOUSE_PASSWORD_FILE or &password_file=)';
@@ -233,26 +233,50 @@ function registerMetricsCommands(p: Command, run: Run): void {
     .description('the metrics and their dimensions')
     .option('--metrics <file>', METRICS_HELP)
     .action(run(metricsListAction));
-  metrics
-    .command('query')
-    .description('answer one metric by calendar period and dimensions; groups under k are suppressed')
-    .argument('<name>', 'metric name')
-    .option('--metrics <file>', METRICS_HELP)
-    .option('--store <path>', READ_STORE_HELP)
-    .option(
-      '--state-dir <dir>',
-      'state folder (default: the one the store records, else the store’s own folder)',
+  const queryOptions = (c: Command): Command =>
+    c
+      .argument('<name>', 'metric name')
+      .option('--metrics <file>', METRICS_HELP)
+      .option('--store <path>', READ_STORE_HELP)
+      .option(
+        '--state-dir <dir>',
+        'state folder (default: the one the store records, else the store’s own folder)',
+      )
+      .option('--grain <grain>', 'day, week or month', 'week')
+      .option('--by <dims>', 'comma-separated dimensions')
+      .option('--from <yyyy-mm-dd>', 'first day (widened to its period)')
+      .option('--to <yyyy-mm-dd>', 'last day, inclusive (widened to its period)')
+      .option(
+        '--filter <dim=v1,v2>',
+        'keep only these values (repeatable)',
+        (v: string, prev: string[] = []) => [...prev, v],
+      );
+  const asAdmin = (c: Command): Command =>
+    c
+      .option('--user <admin>', 'your admin account (password in FLEETVAULT_PASSWORD, or --password-stdin)')
+      .option('--password-stdin', 'read your password from stdin')
+      .option('--token <token>', 'your admin token (or FLEETVAULT_TOKEN)');
+  asAdmin(
+    queryOptions(
+      metrics
+        .command('query')
+        .description('answer one metric by calendar period and dimensions; groups under k are suppressed'),
+    ).option(
+      '--exact <id>',
+      'under differential privacy: the exact answer a second admin approved for you (same query, with --user or --token)',
+    ),
+  ).action(run(metricsQueryAction));
+  asAdmin(
+    queryOptions(
+      metrics
+        .command('exact')
+        .description(
+          'under differential privacy: ask for the exact answer to one query (--from and --to required); a second admin approves it',
+        ),
     )
-    .option('--grain <grain>', 'day, week or month', 'week')
-    .option('--by <dims>', 'comma-separated dimensions')
-    .option('--from <yyyy-mm-dd>', 'first day (widened to its period)')
-    .option('--to <yyyy-mm-dd>', 'last day, inclusive (widened to its period)')
-    .option(
-      '--filter <dim=v1,v2>',
-      'keep only these values (repeatable)',
-      (v: string, prev: string[] = []) => [...prev, v],
-    )
-    .action(run(metricsQueryAction));
+      .option('--reason <text>', 'why (shown to the approver)')
+      .option('--expires-in <hours>', 'hours until the request and its answer expire (default 24)'),
+  ).action(run(metricsExactAction));
 }
 
 /** `forget` and `sql`: one person out of the store, one read-only query into it. */

@@ -332,7 +332,7 @@ export const ERROR_CATALOG = {
     exit: 1,
     http: 400,
     solve:
-      "Under differential privacy, ask a count, sum, average or ratio (not a percentile), and give every summed column clamp bounds in the policy's privacy section.",
+      "Under differential privacy, give every summed column, and every column a percentile is of, clamp bounds in the policy's privacy section (a time to a first match needs none); averages inside ratios are not answered.",
   },
   FV_PRIVACY_BUDGET_SPENT: {
     exit: 1,
@@ -457,6 +457,12 @@ export const ERROR_CATALOG = {
     http: 403,
     solve:
       'The signed state names this principal without the digest of its credential (enrolled by an older fleetvault). Bind it once with your own secret: `fleetvault approvals reenrol --user <name>` (password in FLEETVAULT_PASSWORD) or `--token <token>`.',
+  },
+  FV_EXACT_ANSWER_REFUSED: {
+    exit: 1,
+    http: 403,
+    solve:
+      'An exact answer under differential privacy is for the admin who asked for it, for exactly the query approved, until its expiry: ask with `fleetvault metrics exact <metric> --from … --to …` (or POST /api/v1/privacy/exact), have a second admin run `fleetvault approvals approve <id>`, then repeat the same query with --exact <id>.',
   },
   FV_APPROVAL_UNKNOWN: {
     exit: 1,

@@ -63,15 +63,16 @@ function quantity(def: MetricDefinition, a: Aggregate, b: ContributionBounds, pe
 
 /**
  * The quantities a metric's value is made of under differential privacy: one (a count, a sum),
- * or a numerator and a denominator (a ratio, an average), each noised apart. Percentiles and
- * averages inside ratios are refused (no sound composition here yet).
+ * or a numerator and a denominator (a ratio, an average), each noised apart. Averages inside
+ * ratios are refused (no sound composition here yet); percentiles are a noised histogram instead
+ * (dp-percentiles.ts).
  */
 export function dpQuantities(def: MetricDefinition, b: ContributionBounds): Quantity[] {
   const m = def.measure;
   if ('percentiles' in m)
     throw new FvError(
       'FV_PRIVACY_UNSUPPORTED',
-      `metric ${def.name} is a percentile, which is not answered under differential privacy`,
+      `metric ${def.name} is a percentile: it is answered from a noised histogram, not from noised quantities`,
     );
   if ('ratio' in m) {
     if (m.ratio.some((a) => 'avg' in a))

@@ -6,6 +6,7 @@ export {
   type PartKind,
   type PerUnitShape,
 } from './contribution-bounds.ts';
+export { type ExactGrants, type ExactQuestion, exactQuestion } from './exact-answer.ts';
 export { type Cell, type SuppressedCell, type Suppression, suppress } from './k-anonymity.ts';
 export { loadMetrics, type MetricsLoadResult, parseMetrics, readMetricsFile } from './load-metrics.ts';
 export type {
@@ -21,4 +22,5 @@ export type {
 export { GRAINS } from './metric-definition.ts';
 export type { MetricRow, MetricRowsOptions, MetricsEngine } from './metrics-engine.ts';
 export { type MetricAnswer, type MetricQuery, MetricsReader, periodStart } from './metrics-reader.ts';
+export { bucketComparisons, PERCENTILE_BUCKETS, percentileEdges } from './percentile-domain.ts';
 export { type BudgetReceipt, PrivacyBudget, type SpendEvent } from './privacy-budget.ts';

@@ -4,9 +4,12 @@ import { cryptoRandom } from '../privacy/dp/index.ts';
 import type { GuardedResult, SandboxLimits } from '../store/index.ts';
 import { cellKey, checkFilter } from './differencing.ts';
 import { type DpCell, dpQuantities, noiseAnswer } from './dp-answer.ts';
+import { noisePercentiles } from './dp-percentiles.ts';
+import { type ExactGrants, type ExactQuestion, exactQuestion } from './exact-answer.ts';
 import { type Cell, type SuppressedCell, suppress } from './k-anonymity.ts';
 import { GRAINS, type Grain, type MetricDefinition, type MetricsFile } from './metric-definition.ts';
 import type { MetricsEngine } from './metrics-engine.ts';
+import { percentileEdges } from './percentile-domain.ts';
 import { populations } from './population.ts';
 import type { BudgetReceipt, PrivacyBudget } from './privacy-budget.ts';
 import { checkMetricsPrivacy, storedClasses } from './privacy-check.ts';
@@ -47,6 +50,8 @@ export interface MetricAnswer {
     readonly confidence: 0.95;
     readonly budget?: BudgetReceipt;
   };
+  /** An exact (k-anonymous) answer under differential privacy, seen under this approval. */
+  readonly exact?: { readonly approval: string };
 }
 
 /** Answered under differential privacy: each cell carries its 95 % interval. */
@@ -202,7 +207,38 @@ export class MetricsReader {
     const { def, by, filters, from, to } = await this.resolve(query);
     let periods = 0;
     for (let t = from; t < to; t = nextPeriod(t, query.grain)) periods++;
-    // Refused before any query: percentiles, sums without clamp bounds.
+    // Each answer may use its share of δ: a window's answers together stay within the policy's δ.
+    const delta = dp.delta * (dp.epsilonPerAnswer / dp.epsilon);
+    const plan = { epsilon: dp.epsilonPerAnswer, delta, bounds: dp, periods };
+    const answer = (groups: DpCell[], totals: DpCell[]): MetricAnswer => ({
+      metric: def.name,
+      description: def.description,
+      format: def.format,
+      grain: query.grain,
+      by,
+      from: iso(from),
+      to: iso(to),
+      k: this.k,
+      outputs: 'percentiles' in def.measure ? def.outputs : ['value'],
+      groups,
+      totals,
+      privacy: { model: 'differential_privacy', epsilon: dp.epsilonPerAnswer, delta, confidence: 0.95 },
+    });
+    if ('percentiles' in def.measure) {
+      // Refused before any query: a percentile of a column without clamp bounds.
+      const edges = percentileEdges(def, dp);
+      const found = await this.engine.metricRows(def, query.grain, by, filters, { from, to }, { bounds: dp });
+      // Every period gets a total histogram, empty when nobody had a value then (see below).
+      const rows = [...found];
+      const withTotal = new Set(
+        found.filter((r) => Number(r[r.length - 1]) === 1).map((r) => String(r[0]).slice(0, 10)),
+      );
+      for (let t = from; t < to; t = nextPeriod(t, query.grain))
+        if (!withTotal.has(iso(t))) rows.push([iso(t), ...by.map(() => null), 0, 0, 1]);
+      const { groups, totals } = noisePercentiles(rows, def, edges, by.length, plan, cryptoRandom);
+      return answer(groups, totals);
+    }
+    // Refused before any query: sums without clamp bounds.
     const quantities = dpQuantities(def, dp);
     const found = await this.engine.metricRows(def, query.grain, by, filters, { from, to }, { bounds: dp });
     // Every period of the range gets a total, zero when no row fell in it: a period whose total
@@ -222,24 +258,35 @@ export class MetricsReader {
         ]);
     }
     rows.sort((a, b) => String(a[0]).slice(0, 10).localeCompare(String(b[0]).slice(0, 10)));
-    // Each answer may use its share of δ: a window's answers together stay within the policy's δ.
-    const delta = dp.delta * (dp.epsilonPerAnswer / dp.epsilon);
-    const plan = { epsilon: dp.epsilonPerAnswer, delta, bounds: dp, periods };
     const { groups, totals } = noiseAnswer(rows, def, by.length, plan, cryptoRandom);
-    return {
-      metric: def.name,
-      description: def.description,
-      format: def.format,
-      grain: query.grain,
-      by,
-      from: iso(from),
-      to: iso(to),
-      k: this.k,
-      outputs: ['value'],
-      groups,
-      totals,
-      privacy: { model: 'differential_privacy', epsilon: dp.epsilonPerAnswer, delta, confidence: 0.95 },
-    };
+    return answer(groups, totals);
+  }
+
+  /**
+   * The question an exact-answer approval would name for `query`, checked against its metric now
+   * (so a reviewer never approves one that cannot be answered). Only under differential privacy:
+   * under k-anonymity every answer is already exact.
+   */
+  async exactQuestion(query: MetricQuery): Promise<ExactQuestion> {
+    if (this.privacy.model !== 'differential_privacy')
+      throw new FvError(
+        'FV_USAGE',
+        'answers here are k-anonymous, which is already exact: no approval is needed to see them',
+      );
+    const question = exactQuestion(query);
+    await this.resolve(query);
+    return question;
+  }
+
+  /**
+   * The exact answer under differential privacy, for the admin an approval names: `grants` checks
+   * (and audits) that approval `id` covers exactly this query for `requester`; the answer is then
+   * the k-anonymous one (suppression applies), computed fresh and spending no budget.
+   */
+  async exact(query: MetricQuery, id: string, requester: string, grants: ExactGrants): Promise<MetricAnswer> {
+    const question = await this.exactQuestion(query);
+    grants.useExact(id, requester, question);
+    return { ...(await this.compute(query)), exact: { approval: id } };
   }
 
   /** A query checked against its metric, with its range widened to whole periods. */

@@ -29,4 +29,5 @@ export const KNOWN_ROUTES: readonly ProbeRoute[] = [
   { method: 'GET', url: '/api/v1/openapi.json', access: 'viewer', kind: 'api' },
   { method: 'GET', url: '/metrics', access: 'viewer', kind: 'api' },
   { method: 'GET', url: '/api/v1/privacy/budget', access: 'viewer', kind: 'api' },
+  { method: 'POST', url: '/api/v1/privacy/exact', access: 'admin', kind: 'api' },
 ];

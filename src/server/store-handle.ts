@@ -1,4 +1,11 @@
-import type { BudgetReceipt, MetricAnswer, MetricDefinition, MetricQuery } from '../metrics/index.ts';
+import type {
+  BudgetReceipt,
+  ExactGrants,
+  ExactQuestion,
+  MetricAnswer,
+  MetricDefinition,
+  MetricQuery,
+} from '../metrics/index.ts';
 import { DEFAULT_K } from '../policy/index.ts';
 import type { GuardedResult, SqlLimits } from '../store/index.ts';
 
@@ -10,6 +17,10 @@ export interface MetricsSource {
   query(q: MetricQuery, opts?: { principal?: string }): Promise<MetricAnswer>;
   /** What a principal has left of its privacy budget; null under k-anonymity. */
   budgetOf(principal: string): Promise<BudgetReceipt | null>;
+  /** The question an exact-answer approval would name (differential privacy only). */
+  exactQuestion(q: MetricQuery): Promise<ExactQuestion>;
+  /** The exact answer under differential privacy, when `grants` lets `requester` see it under `id`. */
+  exact(q: MetricQuery, id: string, requester: string, grants: ExactGrants): Promise<MetricAnswer>;
   sql(text: string, limits: SqlLimits): Promise<GuardedResult>;
   storeStatus(): Promise<Record<string, unknown>>;
 }
@@ -64,6 +75,14 @@ export class StoreHandle implements MetricsSource {
 
   async budgetOf(principal: string): Promise<BudgetReceipt | null> {
     return this.use((r) => r.budgetOf(principal));
+  }
+
+  async exactQuestion(q: MetricQuery): Promise<ExactQuestion> {
+    return this.use((r) => r.exactQuestion(q));
+  }
+
+  async exact(q: MetricQuery, id: string, requester: string, grants: ExactGrants): Promise<MetricAnswer> {
+    return this.use((r) => r.exact(q, id, requester, grants));
   }
 
   async sql(text: string, limits: SqlLimits): Promise<GuardedResult> {

@@ -1,11 +1,13 @@
 import {
   boundClickHouse,
+  bucketComparisons,
   clampOf,
   type Grain,
   type MetricDefinition,
   type MetricRowsOptions,
   type PartKind,
   type PerUnitShape,
+  percentileEdges,
   type Where,
 } from '../../metrics/index.ts';
 import { type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
@@ -98,6 +100,9 @@ export function compileClickHouseMetric(
   /** Joins after the declared ones (the first-match search), in order. */
   const extra: string[] = [];
   let percentiles: string[] = [];
+  /** Under differential privacy: a percentile's value and the key of its row (one value each). */
+  let pctValue = '';
+  let pctKey = '';
   if ('percentiles' in m) {
     // The first-match join also decides whose rows count (population.ts), values or not.
     let x = typeof m.of === 'string' ? `toFloat64(${ref(m.of).sql})` : '';
@@ -120,6 +125,8 @@ export function compileClickHouseMetric(
       extra.push(`GLOBAL ALL INNER JOIN (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
       x = `(fa_t - ${micros(def.time)}) / 1000000`;
     }
+    pctValue = x;
+    pctKey = typeof m.of === 'string' ? x : `toString(${ref(m.of.first_after.on[0]).sql})`;
     // quantile_cont: the value at position p·(n−1) of the sorted values, linearly interpolated.
     const s = `arraySort(groupArray(${x}))`;
     const n = `toInt64(length(${s}))`;
@@ -244,6 +251,43 @@ export function compileClickHouseMetric(
   const body = [`FROM ${from} ${rest.join(' ')}`, `WHERE ${where.join(' AND ')}`];
   const dimsOf = (total: string) =>
     dimSql.map((d, i) => `if(${total} = 1, CAST(NULL AS Nullable(String)), toNullable(${d})) AS d${i}`);
+
+  if ('percentiles' in m && opts.bounds) {
+    // Differential privacy: the histogram DuckDB's compiler describes, from the same bounded rows.
+    const edges = percentileEdges(def, opts.bounds);
+    const bucket = `toInt32(multiIf(${bucketComparisons(pctValue, edges)
+      .map(([c, i]) => `${c}, ${i}`)
+      .join(', ')}, ${edges.length - 2}))`;
+    const perUnit = [
+      `SELECT ${[period, ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), `${unit} AS _fv_u`, `${pctKey} AS _fv_x0`, `${bucket} AS _fv_bk`, 'count() AS _fv_p0'].join(', ')}`,
+      ...body,
+      `GROUP BY ${['period', ...by.map((_, i) => `_fv_r${i}`), '_fv_u', '_fv_x0', '_fv_bk'].join(', ')}`,
+    ].join('\n');
+    const rDims = by.map((_, i) => `_fv_r${i}`);
+    const r = boundClickHouse(
+      perUnit,
+      {
+        rows: '_fv_p0',
+        period: 'period',
+        dims: rDims,
+        unit: '_fv_u',
+        keys: ['_fv_x0'],
+        carried: ['_fv_bk'],
+        parts: [{ name: '_fv_p0', kind: { kind: 'count' } }],
+      },
+      opts.bounds,
+    );
+    const nulls = by.map((_, i) => `CAST(NULL AS Nullable(String)) AS d${i}`);
+    const selects = [
+      `SELECT ${['period', ...nulls, 'toNullable(_fv_bk) AS bk', 'count() AS n', 'toUInt8(1) AS is_total'].join(', ')} FROM (${r}) GROUP BY period, _fv_bk`,
+    ];
+    if (by.length > 0)
+      selects.push(
+        `SELECT ${['period', ...rDims.map((d, i) => `${d} AS d${i}`), 'toNullable(_fv_bk) AS bk', 'count() AS n', 'toUInt8(0) AS is_total'].join(', ')} FROM (${r}) GROUP BY ${['period', ...rDims, '_fv_bk'].join(', ')}`,
+        `SELECT ${['period', ...rDims.map((d, i) => `${d} AS d${i}`), 'CAST(NULL AS Nullable(Int32)) AS bk', 'uniqExact(_fv_u) AS n', 'toUInt8(0) AS is_total'].join(', ')} FROM (${r}) GROUP BY ${['period', ...rDims].join(', ')}`,
+      );
+    return selects.join('\nUNION ALL\n');
+  }
 
   if ('percentiles' in m) {
     // Every value is needed: one step over the rows.

@@ -1,11 +1,13 @@
 import {
   boundDuckDb,
+  bucketComparisons,
   clampOf,
   type Grain,
   type MetricDefinition,
   type MetricRowsOptions,
   type PartKind,
   type PerUnitShape,
+  percentileEdges,
   type Where,
 } from '../../metrics/index.ts';
 import { type MeasureDialect, measureColumns, visitMeasure } from '../../metrics/measure-visitor.ts';
@@ -151,6 +153,54 @@ export function compileMetric(
   const flagKeys = flags.map((_, i) => `f${i}`);
   const from = `FROM ${q(def.from)} b ${joins.join(' ')}`;
   const valuesWanted = !(opts.unitsOnly || opts.pieces);
+
+  if ('percentiles' in m && opts.bounds) {
+    // Differential privacy: a histogram over the bounded domain's buckets, from each unit's
+    // bounded rows (at most maxRows values per group, maxGroups groups per period): rows period,
+    // dimensions, bucket, values in it, is_total; a bucket of NULL carries a group's distinct units.
+    const of = typeof m.of === 'string' ? columnRef(m.of) : `(epoch_us(fa.t) - epoch_us(${time})) / 1000000`;
+    const edges = percentileEdges(def, opts.bounds);
+    const bucket = `CASE ${bucketComparisons(of, edges)
+      .map(([c, i]) => `WHEN ${c} THEN ${i}`)
+      .join(' ')} ELSE ${edges.length - 2} END`;
+    // One row per value: the row's own key (a first match is per base row) or the value itself.
+    const key = typeof m.of === 'string' ? of : `b.${q(m.of.first_after.on[0])}`;
+    const day = dayExpr(time, grain === 'month' ? 'day' : grain);
+    const perUnit = [
+      ctes.length ? `WITH ${ctes.join(', ')}` : '',
+      `SELECT ${[`${grain === 'month' ? monthOfDay(day) : day} AS period`, ...dims, `${unit} AS u`, `${key} AS x0`, `${bucket} AS bk`, 'count(*) AS p0'].join(', ')}`,
+      from,
+      `WHERE ${[...where, ...joinedWhere].join(' AND ')}`,
+      'GROUP BY ALL',
+    ]
+      .filter(Boolean)
+      .join('\n');
+    const shape: PerUnitShape = {
+      rows: 'p0',
+      period: 'period',
+      dims: dimKeys,
+      unit: 'u',
+      keys: ['x0'],
+      carried: ['bk'],
+      parts: [{ name: 'p0', kind: { kind: 'count' } }],
+    };
+    const r = boundDuckDb(perUnit, shape, opts.bounds);
+    const nulls = by.map((_, i) => `NULL::VARCHAR AS d${i}`);
+    const selects = [
+      `SELECT ${[`${asDate('period')} AS period`, ...nulls, 'bk', 'count(*) AS n', '1 AS is_total'].join(', ')} FROM r GROUP BY period, bk`,
+    ];
+    if (by.length > 0)
+      selects.push(
+        `SELECT ${[`${asDate('period')} AS period`, ...dimKeys, 'bk', 'count(*) AS n', '0 AS is_total'].join(', ')} FROM r GROUP BY period, ${dimKeys.join(', ')}, bk`,
+        `SELECT ${[`${asDate('period')} AS period`, ...dimKeys, 'NULL::INTEGER AS bk', 'count(DISTINCT u) AS n', '0 AS is_total'].join(', ')} FROM r GROUP BY period, ${dimKeys.join(', ')}`,
+      );
+    const sql = [
+      `WITH r AS (${r})`,
+      selects.join('\nUNION ALL\n'),
+      `ORDER BY ${['period', ...dimKeys, 'is_total', 'bk'].join(', ')}`,
+    ].join('\n');
+    return { sql, params };
+  }
 
   if ('percentiles' in m) {
     let outputs: string[] = [];

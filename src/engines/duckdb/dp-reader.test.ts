@@ -26,6 +26,20 @@ metrics:
     time: activated_at
     measure: { sum: wait_s }
     dimensions: [product_model]
+  delay:
+    description: Delay percentiles
+    from: devices
+    unit: user_id
+    time: activated_at
+    measure: { percentiles: [0.5, 0.9], of: delay_s }
+    dimensions: [product_model]
+  wait_p:
+    description: Wait percentiles
+    from: devices
+    unit: user_id
+    time: activated_at
+    measure: { percentiles: [0.5], of: wait_s }
+    dimensions: [product_model]
 `,
   'dp-reader.metrics.yaml',
 );
@@ -37,7 +51,7 @@ const DP = {
   epsilonPerAnswer: 1,
   maxRows: 1,
   maxGroups: 1,
-  clamp: {},
+  clamp: { 'devices.delay_s': [0, 64] },
 };
 
 let dir: string;
@@ -47,6 +61,7 @@ beforeAll(async () => {
   const c = await i.connect();
   // 500 users activated in the week of 2026-11-02, nobody in the week of 2026-11-09.
   await c.run(`CREATE TABLE devices AS SELECT i AS id, i AS user_id, 'cam' AS product_model, 30 AS wait_s,
+    i % 60 AS delay_s,
     TIMESTAMPTZ '2026-11-03 10:00:00+00' AS activated_at FROM range(500) t(i)`);
   await c.run(
     `CREATE TABLE _fv_meta AS SELECT * FROM (VALUES ('k', '10'), ('privacy', '${JSON.stringify(DP)}')) t(key, value)`,
@@ -73,6 +88,41 @@ describe('the metrics reader under differential privacy', () => {
       // One unit, one row, two periods: noise of scale 2 · (1 + 1) / 1 = 4.
       expect(Math.abs(Number(full.values.value) - 500)).toBeLessThan(150);
       expect(Math.abs(Number(empty.values.value))).toBeLessThan(150);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('answers percentiles from a noised histogram over the clamp bounds, with intervals', async () => {
+    const reader = await openMetricsReader(join(dir, 'store.duckdb'), FILE);
+    try {
+      const a = await reader.query({
+        metric: 'delay',
+        grain: 'week',
+        by: ['product_model'],
+        from: '2026-11-02',
+        to: '2026-11-08',
+      });
+      expect(a.outputs).toEqual(['p50', 'p90']);
+      const [total] = a.totals as [(typeof a.totals)[0]];
+      const [group] = a.groups as [(typeof a.groups)[0]];
+      // 500 values 0…59 (each about 8 times), one per unit: the exact median is 29, p90 53.
+      // Buckets are 1 wide; noise of scale 3 per bucket (ε 1/3) moves a cumulative count by about
+      // 25 values (3 buckets) in one standard deviation: 15 buckets off is beyond 5 of them.
+      expect(Math.abs(Number(total.values.p50) - 29.5)).toBeLessThanOrEqual(15);
+      expect(Math.abs(Number(total.values.p90) - 53.5)).toBeLessThanOrEqual(15);
+      const intervals = (total as unknown as { intervals: Record<string, [number, number]> }).intervals;
+      for (const o of ['p50', 'p90']) {
+        const [lo = Number.NaN, hi = Number.NaN] = intervals[o] ?? [];
+        expect(0 <= lo && lo < hi && hi <= 64, `${o} interval ${lo}..${hi}`).toBe(true);
+      }
+      // 500 units in the one group: released (the threshold is a few dozen).
+      expect(group.suppressed).toBe('none');
+      expect(group.units).toBeNull();
+      await expect(reader.query({ metric: 'wait_p', grain: 'week' })).rejects.toMatchObject({
+        code: 'FV_PRIVACY_UNSUPPORTED',
+        message: expect.stringContaining('no clamp bounds'),
+      });
     } finally {
       reader.close();
     }

@@ -40,7 +40,7 @@ export const ProposalView = Type.Object({
   proposal: Type.Object(
     {
       id: Type.String(),
-      kind: StringEnum(['settings', 'principal'] as const),
+      kind: StringEnum(['settings', 'principal', 'exact'] as const),
       status: StringEnum(['pending', 'approved', 'rejected', 'applied', 'expired'] as const),
       reason: Type.String(),
       proposedBy: Type.String(),

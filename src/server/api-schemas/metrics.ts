@@ -24,6 +24,8 @@ export const MetricQuerystring = Type.Object(
         Type.Array(Type.String({ maxLength: 500 }), { maxItems: 10 }),
       ]),
     ),
+    /** Under differential privacy: the approval of an exact answer to exactly this query. */
+    exact: Type.Optional(Type.String({ pattern: '^[0-9a-f]{10}$' })),
   },
   { additionalProperties: false },
 );
@@ -59,6 +61,8 @@ export const Answer = Type.Object({
   totals: Type.Array(Group),
   /** Under differential privacy: ε and δ of the answer and the asker's budget. */
   privacy: Type.Optional(PrivacyInfo),
+  /** An exact answer under differential privacy: the approval it was seen under. */
+  exact: Type.Optional(Type.Object({ approval: Type.String() })),
 });
 
 export const MetricInfo = Type.Object({
@@ -124,3 +128,19 @@ export type MetricQuerystring = Static<typeof MetricQuerystring>;
 export type RegressionComparison = Static<typeof RegressionComparison>;
 export type Regression = Static<typeof Regression>;
 export type RegressionReport = Static<typeof RegressionReport>;
+
+/**
+ * POST /api/v1/privacy/exact: one admin asks for the exact answer to one query (the metric route's
+ * parameters, with its range given in full), for a second admin to approve.
+ */
+export const ExactRequest = Type.Object(
+  {
+    metric: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }),
+    ...Type.Omit(MetricQuerystring, ['exact']).properties,
+    reason: Type.String({ minLength: 3, maxLength: 500 }),
+    hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168 })),
+  },
+  { additionalProperties: false },
+);
+
+export type ExactRequest = Static<typeof ExactRequest>;

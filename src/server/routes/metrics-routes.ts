@@ -7,6 +7,7 @@ import {
   MetricQuerystring,
   RegressionReport,
 } from '../api-schemas/index.ts';
+import { metricQueryOf } from '../metric-query.ts';
 import { actorOf } from '../route-config.ts';
 import type { ServerContext } from '../server-deps.ts';
 
@@ -42,23 +43,14 @@ export async function metricsRoutes(app: FastifyInstance, { deps, audited }: Ser
       },
     },
     audited('metric.query', async (req, note) => {
-      const q = req.query;
-      const filters: Record<string, string[]> = {};
-      for (const f of ([] as string[]).concat(q.filter ?? [])) {
-        const [dim, values] = f.split(':');
-        if (dim && values) filters[dim] = values.split(',');
-      }
-      const query = {
-        metric: req.params.name,
-        grain: q.grain ?? 'week',
-        by: q.by ? q.by.split(',').filter(Boolean) : [],
-        ...(q.from ? { from: q.from } : {}),
-        ...(q.to ? { to: q.to } : {}),
-        filters,
-      };
-      note(query);
-      // Under differential privacy the asker pays for the answer from its budget.
-      const answer = await deps.metrics.query(query, { principal: actorOf(req.principal) });
+      const query = metricQueryOf(req.params.name, req.query);
+      const { exact } = req.query;
+      note({ ...query, ...(exact ? { exact } : {}) });
+      // Under differential privacy the asker pays for the answer from its budget, or sees the
+      // exact one under a second admin's approval of exactly this query.
+      const answer = exact
+        ? await deps.metrics.exact(query, exact, actorOf(req.principal), deps.approvals)
+        : await deps.metrics.query(query, { principal: actorOf(req.principal) });
       note({ groups: answer.groups.length });
       return answer;
     }),
