@@ -99,19 +99,59 @@ describe('staged path: generalizations in SQL equal the JavaScript transforms', 
     }
   });
 
-  it('ip_prefix through the scalar function equals the transform, NULL for what is no IP', async () => {
-    const tr = t({ ip_prefix: 16 });
-    db.registerScalarFunction(transformFunction('fv_ip_prefix_16', tr));
-    const octet = fc.integer({ min: 0, max: 255 });
+  it('ip_prefix (IPv4 in SQL, the rest through the scalar function) equals the transform, NULL for what is no IP', async () => {
+    const octet = fc.oneof(
+      fc.integer({ min: 0, max: 255 }).map(String),
+      fc.constantFrom('00', '01', '256', '1e2', ''),
+    );
     const ips = fc.oneof(
       fc.tuple(octet, octet, octet, octet).map((p) => p.join('.')),
+      fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 40 })).map(([ip, m]) => `${ip}/${m}`),
+      fc.ipV4(),
       fc.ipV6(),
       fc.string({ maxLength: 20 }),
-      fc.constantFrom('10.0.0.1/32', '::1', 'fe80::1%eth0', '1.2.3', '01.2.3.4'),
+      fc.constantFrom(
+        '10.0.0.1/32',
+        '::1',
+        'fe80::1%eth0',
+        '1.2.3',
+        '01.2.3.4',
+        '1.2.3.4.',
+        ' 1.2.3.4',
+        '１.2.3.4',
+        '1.2.3.4/',
+      ),
     );
-    const values = fc.sample(fc.option(ips, { freq: 10 }), 2_000) as Value[];
-    const sql = await viaSql(tr, 'text', values);
-    expect(sql).toEqual(viaJs(tr, 'text', values));
+    for (const bits of [24, 16, 13, 8, 1, 0]) {
+      const tr = t({ ip_prefix: bits });
+      db.registerScalarFunction(transformFunction(`fv_ip_prefix_${bits}`, tr));
+      const values = fc.sample(fc.option(ips, { freq: 10 }), 2_000) as Value[];
+      const sql = await viaSql(tr, 'text', values);
+      expect(sql).toEqual(viaJs(tr, 'text', values));
+    }
+  });
+
+  it('ip_prefix: dotted IPv4 never reaches the scalar function', async () => {
+    const fresh = await DuckDBInstance.create(':memory:');
+    const c = await fresh.connect();
+    try {
+      const tr = t('ip_prefix');
+      c.registerScalarFunction(transformFunction('fv_ip_prefix_24', { ...tr, apply: () => 'js' }));
+      const expr = generalizeSql(tr, 'x', 'text') as string;
+      const r = await c.runAndReadAll(
+        `SELECT ${expr} FROM (VALUES ('10.1.2.3'), ('255.255.255.255/32'), ('0.0.0.0'), ('::1'), ('01.2.3.4')) v(x)`,
+      );
+      expect(r.getRows().map(([v]) => v)).toEqual([
+        '10.1.2.0/24',
+        '255.255.255.0/24',
+        '0.0.0.0/24',
+        'js',
+        'js',
+      ]);
+    } finally {
+      c.closeSync();
+      fresh.closeSync();
+    }
   });
 });
 

@@ -91,13 +91,17 @@ export function stagedFallbackReason(
 }
 
 const MICROS_PER_HOUR = 3_600_000_000n;
+/** A dotted IPv4 address as `net.isIPv4` accepts it: four decimal octets, no leading zeros. */
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])';
+const IPV4 = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}`;
 const MICROS_PER_DAY = 86_400_000_000n;
 
 /**
  * A generalization as a DuckDB expression over `x` (the staged value: microseconds, days, a
  * number, text), yielding the in-flight form the row path's transform yields (times as
- * microseconds, dates as days); undefined for a transform without SQL. `ip_prefix` is a scalar
- * function running the transform itself (`fv_ip_prefix_<bits>`), so the two cannot differ.
+ * microseconds, dates as days); undefined for a transform without SQL. `ip_prefix` masks dotted
+ * IPv4 in SQL and hands every other value to a scalar function running the transform itself
+ * (`fv_ip_prefix_<bits>`).
  * Equivalence with the JavaScript transforms: staged-copy.test.ts.
  */
 export function generalizeSql(t: Transform, x: string, kind: ValueKind): string | undefined {
@@ -127,7 +131,15 @@ export function generalizeSql(t: Transform, x: string, kind: ValueKind): string 
       arms.push(`WHEN ${x}::DOUBLE < ${bounds[i]} THEN ${lit(`${bounds[i - 1]}..${bounds[i]}`)}`);
     return `CASE WHEN ${x} IS NULL THEN NULL ${arms.join(' ')} ELSE ${lit(`>=${bounds[bounds.length - 1]}`)} END`;
   }
-  if (t.name === 'ip_prefix') return `fv_ip_prefix_${t.detail.levels[0]}(${x})`;
+  if (t.name === 'ip_prefix') {
+    // Dotted IPv4 (the form PostgreSQL writes) in SQL, octet by octet; anything else through the
+    // transform itself.
+    const bits = t.detail.levels[0] as number;
+    const masks = [0, 1, 2, 3].map((k) => (0xff << (8 - Math.min(8, Math.max(0, bits - 8 * k)))) & 0xff);
+    const ip = `split_part(${x}, '/', 1)`;
+    const v4 = `array_to_string(list_transform(string_split(${ip}, '.'), lambda o, i: o::INTEGER & [${masks.join(', ')}][i]), '.') || '/${bits}'`;
+    return `CASE WHEN ${x} IS NULL THEN NULL WHEN regexp_full_match(${ip}, '${IPV4}') THEN ${v4} ELSE fv_ip_prefix_${bits}(${x}) END`;
+  }
   return undefined;
 }
 
@@ -428,17 +440,21 @@ export async function stagedCopy(
       // The distinct values of each scanned column, with how many rows hold them.
       const hits: Array<{ column: string; values: Map<string, string> }> = [];
       for (const s of scanned) {
+        // Values no detector can match (hex digests, UUIDs) are counted, not read: one NULL group.
+        const inert = s.scanner.inertSql(`CAST(${q(s.column)} AS VARCHAR)`);
+        const value = inert ? `CASE WHEN ${inert} THEN NULL ELSE ${q(s.column)} END` : q(s.column);
         const r = await db.runAndReadAll(
-          `SELECT ${q(s.column)}, count(*) FROM b WHERE ${q(s.column)} IS NOT NULL GROUP BY ALL`,
+          `SELECT ${value}, count(*) FROM b WHERE ${q(s.column)} IS NOT NULL GROUP BY ALL`,
         );
         const found = new Map<string, string>();
         const weak = new Map<string, string>();
         let present = 0;
         let weakRows = 0;
         for (const [v, c] of r.getRows()) {
-          const text = String(v);
           const rows = Number(c);
           present += rows;
+          if (v === null) continue;
+          const text = String(v);
           const d = s.scanner.detect(text);
           if (d !== undefined) {
             found.set(text, d);
