@@ -8,7 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveTransform, type Transform, type Value, type ValueKind } from '../policy/index.ts';
 import { hmacPseudonymizer, pseudonymToUuid } from '../privacy/index.ts';
 import { keyFromBytes } from '../privacy/key-file.ts';
-import { generalizeSql, openStaging, pseudonymFunction, transformFunction } from './staged-copy.ts';
+import {
+  csvBatches,
+  generalizeSql,
+  openStaging,
+  pseudonymFunction,
+  transformFunction,
+} from './staged-copy.ts';
 
 const t = (spec: unknown) => resolveTransform(spec) as Transform;
 let instance: DuckDBInstance;
@@ -158,18 +164,83 @@ describe('staged path: generalizations in SQL equal the JavaScript transforms', 
 describe('staged path: pseudonyms', () => {
   it('the scalar function writes the row path pseudonym, byte for byte (property)', async () => {
     const key = keyFromBytes(Buffer.alloc(32, 9));
-    db.registerScalarFunction(pseudonymFunction('fv_p_test', key.derive('pseudonym:user'), true));
+    db.registerScalarFunction(pseudonymFunction('fv_p_test', key.derive('pseudonym:user')));
     const p = hmacPseudonymizer(key, 'user');
-    const values = fc.sample(fc.oneof(fc.string({ maxLength: 80 }), fc.bigInt().map(String)), 1_500);
-    const list = values.map((v, i) => `(${i}, '${v.replaceAll("'", "''")}')`).join(', ');
-    const r = await db.runAndReadAll(
-      `SELECT CAST(fv_p_test(x) AS VARCHAR), CAST(fv_p_test(NULL) AS VARCHAR) FROM (VALUES ${list}, (${values.length}, '${values[0]?.replaceAll("'", "''")}')) v(i, x) ORDER BY i`,
-    );
+    // Inlined (up to 12 bytes) and pointed-to strings, multi-byte characters across the 12-byte
+    // boundary, the empty string and NULL.
+    const values = [
+      ...fc.sample(
+        fc.oneof(
+          fc.string({ maxLength: 80 }),
+          fc.string({ unit: 'binary', maxLength: 14 }),
+          fc.string({ unit: 'grapheme', maxLength: 30 }),
+          fc.bigInt().map(String),
+        ),
+        { numRuns: 3_000, seed: 16 },
+      ),
+      '',
+      'é'.repeat(6),
+      `${'é'.repeat(6)}x`,
+      `x${'é'.repeat(6)}`,
+      '😀😀😀',
+      '😀😀😀a',
+      'a'.repeat(12),
+      'a'.repeat(13),
+      'a'.repeat(200),
+      null,
+    ];
+    await db.run('CREATE OR REPLACE TABLE pv (i INTEGER, x VARCHAR)');
+    const a = await db.createAppender('pv');
+    values.forEach((v, i) => {
+      a.appendInteger(i);
+      if (v === null) a.appendNull();
+      else a.appendVarchar(v);
+      a.endRow();
+    });
+    a.flushSync();
+    a.closeSync();
+    const r = await db.runAndReadAll('SELECT CAST(fv_p_test(x) AS VARCHAR) FROM pv ORDER BY i');
     const rows = r.getRows();
     values.forEach((v, i) => {
-      expect(rows[i]?.[0]).toBe(pseudonymToUuid(p.pseudonym(v)));
-      expect(rows[i]?.[1]).toBeNull();
+      expect(rows[i]?.[0], JSON.stringify(v)).toBe(v === null ? null : pseudonymToUuid(p.pseudonym(v)));
     });
+  });
+});
+
+describe('staged path: cutting the CSV into batches', () => {
+  it('cuts at row ends only, quoted newlines and quotes included, wherever the chunks split (property)', async () => {
+    const field = fc.oneof(
+      fc.constantFrom('', '1', 'abc', '""', '"a,b"', '"x""y"', '"line\nbreak"', '"\n"', '"""\n"""'),
+      fc.stringMatching(/^[a-z0-9]{0,6}$/),
+    );
+    const csv = fc.array(fc.array(field, { minLength: 1, maxLength: 4 }), { maxLength: 40 });
+    const cutsAt = fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 60 });
+    await fc.assert(
+      fc.asyncProperty(csv, cutsAt, fc.integer({ min: 1, max: 7 }), async (rows, cuts, size) => {
+        const lines = rows.map((r) => `${r.join(',')}\n`);
+        const text = Buffer.from(lines.join(''));
+        const chunks: Buffer[] = [];
+        let at = 0;
+        for (const c of [...cuts, text.length]) {
+          if (at >= text.length) break;
+          chunks.push(text.subarray(at, at + c));
+          at += c;
+        }
+        const stream = Object.assign(
+          (async function* () {
+            yield* chunks;
+          })(),
+          { destroyed: false, destroy() {} },
+        );
+        const batches: string[] = [];
+        for await (const b of csvBatches(stream, 't', undefined, size))
+          batches.push(Buffer.concat(b.parts).toString());
+        const expected: string[] = [];
+        for (let i = 0; i < lines.length; i += size) expected.push(lines.slice(i, i + size).join(''));
+        expect(batches).toEqual(expected);
+      }),
+      { numRuns: 500, seed: 16 },
+    );
   });
 });
 
