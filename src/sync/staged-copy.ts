@@ -135,9 +135,18 @@ export function generalizeSql(t: Transform, x: string, kind: ValueKind): string 
     // Dotted IPv4 (the form PostgreSQL writes) in SQL, octet by octet; anything else through the
     // transform itself.
     const bits = t.detail.levels[0] as number;
-    const masks = [0, 1, 2, 3].map((k) => (0xff << (8 - Math.min(8, Math.max(0, bits - 8 * k)))) & 0xff);
     const ip = `split_part(${x}, '/', 1)`;
-    const v4 = `array_to_string(list_transform(string_split(${ip}, '.'), lambda o, i: o::INTEGER & [${masks.join(', ')}][i]), '.') || '/${bits}'`;
+    const octets = [0, 1, 2, 3].map((k) => {
+      const keep = Math.min(8, Math.max(0, bits - 8 * k));
+      const o = `split_part(${ip}, '.', ${k + 1})`;
+      // The pattern below admits no leading zero: a kept octet's text is its number's.
+      return keep === 8
+        ? o
+        : keep === 0
+          ? `'0'`
+          : `(${o}::INTEGER & ${(0xff << (8 - keep)) & 0xff})::VARCHAR`;
+    });
+    const v4 = `concat(${octets.join(", '.', ")}, '/${bits}')`;
     return `CASE WHEN ${x} IS NULL THEN NULL WHEN regexp_full_match(${ip}, '${IPV4}') THEN ${v4} ELSE fv_ip_prefix_${bits}(${x}) END`;
   }
   return undefined;
@@ -448,10 +457,10 @@ export async function stagedCopy(
       const hits: Array<{ column: string; values: Map<string, string> }> = [];
       for (const s of scanned) {
         // Values no detector can match (hex digests, UUIDs) are counted, not read: one NULL group.
-        const inert = s.scanner.inertSql(`CAST(${q(s.column)} AS VARCHAR)`);
-        const value = inert ? `CASE WHEN ${inert} THEN NULL ELSE ${q(s.column)} END` : q(s.column);
+        const inert = s.scanner.inertSql('CAST(v AS VARCHAR)');
+        const value = inert ? `CASE WHEN ${inert} THEN NULL ELSE v END` : 'v';
         const r = await db.runAndReadAll(
-          `SELECT ${value}, count(*) FROM ${b} WHERE ${q(s.column)} IS NOT NULL GROUP BY ALL`,
+          `SELECT ${value}, sum(n) FROM (SELECT ${q(s.column)} AS v, count(*) AS n FROM ${b} WHERE ${q(s.column)} IS NOT NULL GROUP BY ALL) GROUP BY 1`,
         );
         const found = new Map<string, string>();
         const weak = new Map<string, string>();
