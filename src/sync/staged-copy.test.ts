@@ -258,6 +258,7 @@ describe('staged path: the staging database', () => {
       expect(await setting('temp_directory')).toBe('');
       expect(await setting('enable_external_access')).toBe(false);
       expect(await setting('lock_configuration')).toBe(true);
+      expect(await setting('preserve_insertion_order')).toBe(true);
       await expect(stage.run(`SELECT * FROM read_csv('${other}')`)).rejects.toThrow();
       await expect(stage.run(`COPY (SELECT 1) TO '${join(dir, 'out.csv')}'`)).rejects.toThrow();
       await expect(stage.run(`SET temp_directory = '${dir}'`)).rejects.toThrow();

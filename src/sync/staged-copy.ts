@@ -328,6 +328,8 @@ export async function openStaging(fifo: string): Promise<{ instance: DuckDBInsta
     temp_directory: '',
     memory_limit: STAGING_MEMORY,
     threads: '1',
+    // Scans return rows in the order they were loaded (the transform SELECT relies on it).
+    preserve_insertion_order: 'true',
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
   });
@@ -539,7 +541,8 @@ export async function stagedCopy(
         position = decodePosition(plan, encodePosition(raw.map((v) => (v === null ? null : String(v)))));
       // The batch's transformed rows, materialized (transformed values only), go to the store while
       // the staging database takes the next batch; batches commit one after another, in order.
-      const result = await db.run(`SELECT ${select.join(', ')} FROM ${b}${where} ORDER BY rowid`);
+      // Rows keep the source's order without a sort: the staging database preserves insertion order.
+      const result = await db.run(`SELECT ${select.join(', ')} FROM ${b}${where}`);
       let k = 0;
       const next = async (): Promise<DuckDBDataChunk | undefined> => {
         while (k < result.chunkCount) {
