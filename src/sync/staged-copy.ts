@@ -445,11 +445,14 @@ export async function stagedCopy(
     /** Scans, transforms and writes the batch in table `b`; a refusal when it must not be written. */
     const handle = async (count: number, b: string): Promise<BatchRefusal | undefined> => {
       for (const g of generalized) {
-        const r = await db.runAndReadAll(
-          `SELECT count(${q(g.column)}), count(${q(g.column)}) FILTER (WHERE (${g.expr}) IS NULL) FROM ${b}`,
+        // One value that keeps a value is enough (the scan stops there); only without one does
+        // the batch's count of values decide.
+        const kept = await db.runAndReadAll(
+          `SELECT 1 FROM ${b} WHERE ${q(g.column)} IS NOT NULL AND (${g.expr}) IS NOT NULL LIMIT 1`,
         );
-        const [given, lost] = (r.getRows()[0] ?? [0, 0]).map(Number) as [number, number];
-        if (given > 0 && lost === given)
+        if (kept.currentRowCount > 0) continue;
+        const r = await db.runAndReadAll(`SELECT count(${q(g.column)}) FROM ${b}`);
+        if (Number(r.getRows()[0]?.[0] ?? 0) > 0)
           return {
             code: 'FV_TRANSFORM_UNFIT',
             message: `${table}.${g.column}: transform ${g.transform} turned every value of a batch into NULL (the values do not fit it); the batch was not written`,
