@@ -251,21 +251,26 @@ describe('staged path: the staging database', () => {
     const other = join(dir, 'other.csv');
     execFileSync('mkfifo', ['-m', '600', fifo]);
     writeFileSync(other, '1,2\n');
-    const { instance, db: stage } = await openStaging(fifo);
+    const { instance, db } = await openStaging(fifo);
+    // The loading connection, opened afterwards as the staged copy opens it, is held the same.
+    const loader = await instance.connect();
     try {
-      const setting = async (name: string) =>
-        (await stage.runAndReadAll(`SELECT current_setting('${name}')`)).getRows()[0]?.[0];
-      expect(await setting('temp_directory')).toBe('');
-      expect(await setting('enable_external_access')).toBe(false);
-      expect(await setting('lock_configuration')).toBe(true);
-      expect(await setting('preserve_insertion_order')).toBe(true);
-      await expect(stage.run(`SELECT * FROM read_csv('${other}')`)).rejects.toThrow();
-      await expect(stage.run(`COPY (SELECT 1) TO '${join(dir, 'out.csv')}'`)).rejects.toThrow();
-      await expect(stage.run(`SET temp_directory = '${dir}'`)).rejects.toThrow();
-      await expect(stage.run('SET enable_external_access = true')).rejects.toThrow();
-      await expect(stage.run(`ATTACH '${join(dir, 'x.duckdb')}' AS x`)).rejects.toThrow();
+      for (const stage of [db, loader]) {
+        const setting = async (name: string) =>
+          (await stage.runAndReadAll(`SELECT current_setting('${name}')`)).getRows()[0]?.[0];
+        expect(await setting('temp_directory')).toBe('');
+        expect(await setting('enable_external_access')).toBe(false);
+        expect(await setting('lock_configuration')).toBe(true);
+        expect(await setting('preserve_insertion_order')).toBe(true);
+        await expect(stage.run(`SELECT * FROM read_csv('${other}')`)).rejects.toThrow();
+        await expect(stage.run(`COPY (SELECT 1) TO '${join(dir, 'out.csv')}'`)).rejects.toThrow();
+        await expect(stage.run(`SET temp_directory = '${dir}'`)).rejects.toThrow();
+        await expect(stage.run('SET enable_external_access = true')).rejects.toThrow();
+        await expect(stage.run(`ATTACH '${join(dir, 'x.duckdb')}' AS x`)).rejects.toThrow();
+      }
     } finally {
-      stage.closeSync();
+      loader.closeSync();
+      db.closeSync();
       instance.closeSync();
       rmSync(dir, { recursive: true, force: true });
     }
