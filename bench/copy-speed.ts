@@ -5,7 +5,7 @@
 // `copy-speed` section of bench/RESULTS.md. Sizes: FV_COPY_EVENTS, FV_COPY_WIDE.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -211,6 +211,7 @@ async function main(): Promise<void> {
   const seeded = (performance.now() - t) / 1000;
   const store = join(work, 'store.duckdb');
   const lines: string[] = [];
+  const loads = [loadavg()[0] as number];
   const rate = (m: Measured) => Math.round(m.rows / m.seconds);
   for (const table of ['bench_events', 'bench_wide'] as const) {
     const raw = measure('raw', table, policyFile, store, key);
@@ -231,10 +232,11 @@ async function main(): Promise<void> {
       `| ${table} fleetvault sync into DuckDB, staged path | ${sync.rows.toLocaleString('en')} | ${sync.seconds.toFixed(1)} | ${rate(sync).toLocaleString('en')} | ${(rate(sync) / rate(raw)).toFixed(2)}× | ${sync.peakRssMb} MB |`,
     );
     process.stderr.write(`${lines.slice(-3).join('\n')}\n`);
+    loads.push(loadavg()[0] as number);
   }
   const body = `## Copy speed against raw COPY (\`bench/copy-speed.ts\`)
 
-Machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL on 127.0.0.1. Date: ${new Date().toISOString().slice(0, 10)}. Seeded in ${seeded.toFixed(0)} s.
+Machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL on 127.0.0.1. Date: ${new Date().toISOString().slice(0, 10)}. Seeded in ${seeded.toFixed(0)} s. Load average (1 min) at the start and after each table: ${loads.map((l) => l.toFixed(1)).join(', ')}.
 \`bench_events\`: ${EVENTS.toLocaleString('en')} rows shaped like connection_events (two pseudonyms per row). \`bench_wide\`: ${WIDE.toLocaleString('en')} rows of about 230 bytes (16 columns, a secret never read; an etag, a sha256, a 64-hex chunk id and a UUID per row kept as attributes and scanned, \`on_detect: block\`, zero rows blocked; an IP prefix and a day generalized).
 Both tables are first copies, so the sync takes the staged path (README); the row path is the same build with \`FLEETVAULT_SYNC_PATH=rows\`, and "before" is the earlier commit's compiled benchmark, all in this run. The machine is shared: compare rows of one run only.
 

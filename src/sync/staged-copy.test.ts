@@ -8,7 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveTransform, type Transform, type Value, type ValueKind } from '../policy/index.ts';
 import { hmacPseudonymizer, pseudonymToUuid } from '../privacy/index.ts';
 import { keyFromBytes } from '../privacy/key-file.ts';
-import { generalizeSql, openStaging, pseudonymFunction, transformFunction } from './staged-copy.ts';
+import {
+  csvBatches,
+  generalizeSql,
+  openStaging,
+  pseudonymFunction,
+  transformFunction,
+} from './staged-copy.ts';
 
 const t = (spec: unknown) => resolveTransform(spec) as Transform;
 let instance: DuckDBInstance;
@@ -99,37 +105,142 @@ describe('staged path: generalizations in SQL equal the JavaScript transforms', 
     }
   });
 
-  it('ip_prefix through the scalar function equals the transform, NULL for what is no IP', async () => {
-    const tr = t({ ip_prefix: 16 });
-    db.registerScalarFunction(transformFunction('fv_ip_prefix_16', tr));
-    const octet = fc.integer({ min: 0, max: 255 });
+  it('ip_prefix (IPv4 in SQL, the rest through the scalar function) equals the transform, NULL for what is no IP', async () => {
+    const octet = fc.oneof(
+      fc.integer({ min: 0, max: 255 }).map(String),
+      fc.constantFrom('00', '01', '256', '1e2', ''),
+    );
     const ips = fc.oneof(
       fc.tuple(octet, octet, octet, octet).map((p) => p.join('.')),
+      fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 40 })).map(([ip, m]) => `${ip}/${m}`),
+      fc.ipV4(),
       fc.ipV6(),
       fc.string({ maxLength: 20 }),
-      fc.constantFrom('10.0.0.1/32', '::1', 'fe80::1%eth0', '1.2.3', '01.2.3.4'),
+      fc.constantFrom(
+        '10.0.0.1/32',
+        '::1',
+        'fe80::1%eth0',
+        '1.2.3',
+        '01.2.3.4',
+        '1.2.3.4.',
+        ' 1.2.3.4',
+        '１.2.3.4',
+        '1.2.3.4/',
+      ),
     );
-    const values = fc.sample(fc.option(ips, { freq: 10 }), 2_000) as Value[];
-    const sql = await viaSql(tr, 'text', values);
-    expect(sql).toEqual(viaJs(tr, 'text', values));
+    for (const bits of [24, 16, 13, 8, 1, 0]) {
+      const tr = t({ ip_prefix: bits });
+      db.registerScalarFunction(transformFunction(`fv_ip_prefix_${bits}`, tr));
+      const values = fc.sample(fc.option(ips, { freq: 10 }), 2_000) as Value[];
+      const sql = await viaSql(tr, 'text', values);
+      expect(sql).toEqual(viaJs(tr, 'text', values));
+    }
+  });
+
+  it('ip_prefix: dotted IPv4 never reaches the scalar function', async () => {
+    const fresh = await DuckDBInstance.create(':memory:');
+    const c = await fresh.connect();
+    try {
+      const tr = t('ip_prefix');
+      c.registerScalarFunction(transformFunction('fv_ip_prefix_24', { ...tr, apply: () => 'js' }));
+      const expr = generalizeSql(tr, 'x', 'text') as string;
+      const r = await c.runAndReadAll(
+        `SELECT ${expr} FROM (VALUES ('10.1.2.3'), ('255.255.255.255/32'), ('0.0.0.0'), ('::1'), ('01.2.3.4')) v(x)`,
+      );
+      expect(r.getRows().map(([v]) => v)).toEqual([
+        '10.1.2.0/24',
+        '255.255.255.0/24',
+        '0.0.0.0/24',
+        'js',
+        'js',
+      ]);
+    } finally {
+      c.closeSync();
+      fresh.closeSync();
+    }
   });
 });
 
 describe('staged path: pseudonyms', () => {
   it('the scalar function writes the row path pseudonym, byte for byte (property)', async () => {
     const key = keyFromBytes(Buffer.alloc(32, 9));
-    db.registerScalarFunction(pseudonymFunction('fv_p_test', key.derive('pseudonym:user'), true));
+    db.registerScalarFunction(pseudonymFunction('fv_p_test', key.derive('pseudonym:user')));
     const p = hmacPseudonymizer(key, 'user');
-    const values = fc.sample(fc.oneof(fc.string({ maxLength: 80 }), fc.bigInt().map(String)), 1_500);
-    const list = values.map((v, i) => `(${i}, '${v.replaceAll("'", "''")}')`).join(', ');
-    const r = await db.runAndReadAll(
-      `SELECT CAST(fv_p_test(x) AS VARCHAR), CAST(fv_p_test(NULL) AS VARCHAR) FROM (VALUES ${list}, (${values.length}, '${values[0]?.replaceAll("'", "''")}')) v(i, x) ORDER BY i`,
-    );
+    // Inlined (up to 12 bytes) and pointed-to strings, multi-byte characters across the 12-byte
+    // boundary, the empty string and NULL.
+    const values = [
+      ...fc.sample(
+        fc.oneof(
+          fc.string({ maxLength: 80 }),
+          fc.string({ unit: 'binary', maxLength: 14 }),
+          fc.string({ unit: 'grapheme', maxLength: 30 }),
+          fc.bigInt().map(String),
+        ),
+        { numRuns: 3_000, seed: 16 },
+      ),
+      '',
+      'é'.repeat(6),
+      `${'é'.repeat(6)}x`,
+      `x${'é'.repeat(6)}`,
+      '😀😀😀',
+      '😀😀😀a',
+      'a'.repeat(12),
+      'a'.repeat(13),
+      'a'.repeat(200),
+      null,
+    ];
+    await db.run('CREATE OR REPLACE TABLE pv (i INTEGER, x VARCHAR)');
+    const a = await db.createAppender('pv');
+    values.forEach((v, i) => {
+      a.appendInteger(i);
+      if (v === null) a.appendNull();
+      else a.appendVarchar(v);
+      a.endRow();
+    });
+    a.flushSync();
+    a.closeSync();
+    const r = await db.runAndReadAll('SELECT CAST(fv_p_test(x) AS VARCHAR) FROM pv ORDER BY i');
     const rows = r.getRows();
     values.forEach((v, i) => {
-      expect(rows[i]?.[0]).toBe(pseudonymToUuid(p.pseudonym(v)));
-      expect(rows[i]?.[1]).toBeNull();
+      expect(rows[i]?.[0], JSON.stringify(v)).toBe(v === null ? null : pseudonymToUuid(p.pseudonym(v)));
     });
+  });
+});
+
+describe('staged path: cutting the CSV into batches', () => {
+  it('cuts at row ends only, quoted newlines and quotes included, wherever the chunks split (property)', async () => {
+    const field = fc.oneof(
+      fc.constantFrom('', '1', 'abc', '""', '"a,b"', '"x""y"', '"line\nbreak"', '"\n"', '"""\n"""'),
+      fc.stringMatching(/^[a-z0-9]{0,6}$/),
+    );
+    const csv = fc.array(fc.array(field, { minLength: 1, maxLength: 4 }), { maxLength: 40 });
+    const cutsAt = fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 60 });
+    await fc.assert(
+      fc.asyncProperty(csv, cutsAt, fc.integer({ min: 1, max: 7 }), async (rows, cuts, size) => {
+        const lines = rows.map((r) => `${r.join(',')}\n`);
+        const text = Buffer.from(lines.join(''));
+        const chunks: Buffer[] = [];
+        let at = 0;
+        for (const c of [...cuts, text.length]) {
+          if (at >= text.length) break;
+          chunks.push(text.subarray(at, at + c));
+          at += c;
+        }
+        const stream = Object.assign(
+          (async function* () {
+            yield* chunks;
+          })(),
+          { destroyed: false, destroy() {} },
+        );
+        const batches: string[] = [];
+        for await (const b of csvBatches(stream, 't', undefined, size))
+          batches.push(Buffer.concat(b.parts).toString());
+        const expected: string[] = [];
+        for (let i = 0; i < lines.length; i += size) expected.push(lines.slice(i, i + size).join(''));
+        expect(batches).toEqual(expected);
+      }),
+      { numRuns: 500, seed: 16 },
+    );
   });
 });
 
@@ -140,20 +251,26 @@ describe('staged path: the staging database', () => {
     const other = join(dir, 'other.csv');
     execFileSync('mkfifo', ['-m', '600', fifo]);
     writeFileSync(other, '1,2\n');
-    const { instance, db: stage } = await openStaging(fifo);
+    const { instance, db } = await openStaging(fifo);
+    // The loading connection, opened afterwards as the staged copy opens it, is held the same.
+    const loader = await instance.connect();
     try {
-      const setting = async (name: string) =>
-        (await stage.runAndReadAll(`SELECT current_setting('${name}')`)).getRows()[0]?.[0];
-      expect(await setting('temp_directory')).toBe('');
-      expect(await setting('enable_external_access')).toBe(false);
-      expect(await setting('lock_configuration')).toBe(true);
-      await expect(stage.run(`SELECT * FROM read_csv('${other}')`)).rejects.toThrow();
-      await expect(stage.run(`COPY (SELECT 1) TO '${join(dir, 'out.csv')}'`)).rejects.toThrow();
-      await expect(stage.run(`SET temp_directory = '${dir}'`)).rejects.toThrow();
-      await expect(stage.run('SET enable_external_access = true')).rejects.toThrow();
-      await expect(stage.run(`ATTACH '${join(dir, 'x.duckdb')}' AS x`)).rejects.toThrow();
+      for (const stage of [db, loader]) {
+        const setting = async (name: string) =>
+          (await stage.runAndReadAll(`SELECT current_setting('${name}')`)).getRows()[0]?.[0];
+        expect(await setting('temp_directory')).toBe('');
+        expect(await setting('enable_external_access')).toBe(false);
+        expect(await setting('lock_configuration')).toBe(true);
+        expect(await setting('preserve_insertion_order')).toBe(true);
+        await expect(stage.run(`SELECT * FROM read_csv('${other}')`)).rejects.toThrow();
+        await expect(stage.run(`COPY (SELECT 1) TO '${join(dir, 'out.csv')}'`)).rejects.toThrow();
+        await expect(stage.run(`SET temp_directory = '${dir}'`)).rejects.toThrow();
+        await expect(stage.run('SET enable_external_access = true')).rejects.toThrow();
+        await expect(stage.run(`ATTACH '${join(dir, 'x.duckdb')}' AS x`)).rejects.toThrow();
+      }
     } finally {
-      stage.closeSync();
+      loader.closeSync();
+      db.closeSync();
       instance.closeSync();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -91,13 +91,17 @@ export function stagedFallbackReason(
 }
 
 const MICROS_PER_HOUR = 3_600_000_000n;
+/** A dotted IPv4 address as `net.isIPv4` accepts it: four decimal octets, no leading zeros. */
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])';
+const IPV4 = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}`;
 const MICROS_PER_DAY = 86_400_000_000n;
 
 /**
  * A generalization as a DuckDB expression over `x` (the staged value: microseconds, days, a
  * number, text), yielding the in-flight form the row path's transform yields (times as
- * microseconds, dates as days); undefined for a transform without SQL. `ip_prefix` is a scalar
- * function running the transform itself (`fv_ip_prefix_<bits>`), so the two cannot differ.
+ * microseconds, dates as days); undefined for a transform without SQL. `ip_prefix` masks dotted
+ * IPv4 in SQL and hands every other value to a scalar function running the transform itself
+ * (`fv_ip_prefix_<bits>`).
  * Equivalence with the JavaScript transforms: staged-copy.test.ts.
  */
 export function generalizeSql(t: Transform, x: string, kind: ValueKind): string | undefined {
@@ -127,7 +131,24 @@ export function generalizeSql(t: Transform, x: string, kind: ValueKind): string 
       arms.push(`WHEN ${x}::DOUBLE < ${bounds[i]} THEN ${lit(`${bounds[i - 1]}..${bounds[i]}`)}`);
     return `CASE WHEN ${x} IS NULL THEN NULL ${arms.join(' ')} ELSE ${lit(`>=${bounds[bounds.length - 1]}`)} END`;
   }
-  if (t.name === 'ip_prefix') return `fv_ip_prefix_${t.detail.levels[0]}(${x})`;
+  if (t.name === 'ip_prefix') {
+    // Dotted IPv4 (the form PostgreSQL writes) in SQL, octet by octet; anything else through the
+    // transform itself.
+    const bits = t.detail.levels[0] as number;
+    const ip = `split_part(${x}, '/', 1)`;
+    const octets = [0, 1, 2, 3].map((k) => {
+      const keep = Math.min(8, Math.max(0, bits - 8 * k));
+      const o = `split_part(${ip}, '.', ${k + 1})`;
+      // The pattern below admits no leading zero: a kept octet's text is its number's.
+      return keep === 8
+        ? o
+        : keep === 0
+          ? `'0'`
+          : `(${o}::INTEGER & ${(0xff << (8 - keep)) & 0xff})::VARCHAR`;
+    });
+    const v4 = `concat(${octets.join(", '.', ")}, '/${bits}')`;
+    return `CASE WHEN ${x} IS NULL THEN NULL WHEN regexp_full_match(${ip}, '${IPV4}') THEN ${v4} ELSE fv_ip_prefix_${bits}(${x}) END`;
+  }
   return undefined;
 }
 
@@ -150,55 +171,42 @@ function toStored(expr: string, kind: ValueKind): string {
 
 const HIGH_BIT = 0x80000000 | 0;
 
-/** Writes each row's pseudonym (UUID storage: a hugeint with its top bit flipped) into `out`. */
-export function pseudonymFunction(name: string, key: Uint8Array, cache: boolean): DuckDBScalarFunction {
+/**
+ * Writes each row's pseudonym (UUID storage: a hugeint with its top bit flipped) into `out`. A
+ * value of up to 12 bytes is hashed where DuckDB inlined it in the vector (no string made); a
+ * longer one is read as a string. No cache: a lookup costs more than the two compressions it saves
+ * unless most values repeat (bench/RESULTS.md, copy-speed).
+ */
+export function pseudonymFunction(name: string, key: Uint8Array): DuckDBScalarFunction {
   const h = paddedHmac(key);
   const w = new Int32Array(4);
-  let seen = new Map<string, number>();
-  const pool: number[] = [];
   return DuckDBScalarFunction.create({
     name,
     returnType: UUID,
     parameterTypes: [VARCHAR],
     mainFunction: (_info, input, output) => {
       const v = input.getColumnVector(0) as DuckDBVector<string | null>;
+      // The vector's own storage: 16 bytes a row, a length then the bytes when they fit in 12.
+      const { dataView: data, validity } = v as unknown as {
+        dataView: DataView;
+        validity: { itemValid(i: number): boolean };
+      };
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       const view = (output as unknown as { dataView: DataView }).dataView;
       const rows = input.rowCount; // a native call: once per chunk, not per row
       for (let i = 0; i < rows; i++) {
-        const s = v.getItem(i);
-        if (s === null) {
+        if (!validity.itemValid(i)) {
           output.setItem(i, null);
           continue;
         }
-        let a: number;
-        let b: number;
-        let c: number;
-        let d: number;
-        const at = cache ? seen.get(s) : undefined;
-        if (at !== undefined) {
-          a = pool[at] as number;
-          b = pool[at + 1] as number;
-          c = pool[at + 2] as number;
-          d = pool[at + 3] as number;
-        } else {
-          h.digest128Text(s, w);
-          a = w[0] as number;
-          b = w[1] as number;
-          c = w[2] as number;
-          d = w[3] as number;
-          if (cache) {
-            if (seen.size >= 100_000) {
-              seen = new Map();
-              pool.length = 0;
-            }
-            seen.set(s, pool.length);
-            pool.push(a, b, c, d);
-          }
-        }
-        view.setInt32(i * 16, d, true);
-        view.setInt32(i * 16 + 4, c, true);
-        view.setInt32(i * 16 + 8, b, true);
-        view.setInt32(i * 16 + 12, a ^ HIGH_BIT, true);
+        const at = i * 16;
+        const length = data.getUint32(at, true);
+        if (length <= 12) h.digest128(bytes, at + 4, at + 4 + length, w);
+        else h.digest128Text(v.getItem(i) as string, w);
+        view.setInt32(at, w[3] as number, true);
+        view.setInt32(at + 4, w[2] as number, true);
+        view.setInt32(at + 8, w[1] as number, true);
+        view.setInt32(at + 12, (w[0] as number) ^ HIGH_BIT, true);
       }
       output.flush();
     },
@@ -260,10 +268,11 @@ export type StagedResult =
  * Cuts PostgreSQL's CSV into batches of whole rows (a newline outside quotes ends a row), as the
  * bytes arrived: no parsing, no copy. Stopping early ends the COPY.
  */
-async function* csvBatches(
+export async function* csvBatches(
   stream: AsyncIterable<unknown> & { destroyed: boolean; destroy(): void },
   table: string,
   signal: AbortSignal | undefined,
+  size = STAGED_BATCH,
 ): AsyncGenerator<{ parts: Buffer[]; rows: number }> {
   let parts: Buffer[] = [];
   let rows = 0;
@@ -272,16 +281,35 @@ async function* csvBatches(
     for await (const data of stream) {
       signal?.throwIfAborted();
       let chunk = data as Buffer;
-      for (let i = 0; i < chunk.length; i++) {
-        const c = chunk[i];
-        if (c === 34) quoted = !quoted;
-        else if (c === 10 && !quoted && ++rows === STAGED_BATCH) {
-          parts.push(chunk.subarray(0, i + 1));
+      // Quotes and newlines found with `indexOf` (memchr), not byte by byte; `quote` is the next
+      // quote at or after `i` (-1: none left in the chunk, -2: not looked for yet).
+      let i = 0;
+      let quote = -2;
+      for (;;) {
+        if (quoted) {
+          const close = chunk.indexOf(34, i);
+          if (close < 0) break;
+          quoted = false;
+          i = close + 1;
+          continue;
+        }
+        if (quote !== -1 && quote < i) quote = chunk.indexOf(34, i);
+        const newline = chunk.indexOf(10, i);
+        if (quote >= 0 && (newline < 0 || quote < newline)) {
+          quoted = true;
+          i = quote + 1;
+          continue;
+        }
+        if (newline < 0) break;
+        i = newline + 1;
+        if (++rows === size) {
+          parts.push(chunk.subarray(0, i));
           yield { parts, rows };
           parts = [];
           rows = 0;
-          chunk = chunk.subarray(i + 1);
-          i = -1;
+          chunk = chunk.subarray(i);
+          i = 0;
+          quote = -2;
         }
       }
       if (chunk.length > 0) parts.push(chunk);
@@ -300,6 +328,8 @@ export async function openStaging(fifo: string): Promise<{ instance: DuckDBInsta
     temp_directory: '',
     memory_limit: STAGING_MEMORY,
     threads: '1',
+    // Scans return rows in the order they were loaded (the transform SELECT relies on it).
+    preserve_insertion_order: 'true',
     autoinstall_known_extensions: 'false',
     autoload_known_extensions: 'false',
   });
@@ -326,11 +356,13 @@ export async function stagedCopy(
   const fifo = join(dir, 'batch.csv');
   execFileSync('mkfifo', ['-m', '600', fifo]);
   const { instance, db } = await openStaging(fifo);
-  // The store's append of the batch before, if one is under way.
+  const loader = await instance.connect();
+  // The scan and transform of the batch before, and the store's append of the one before that.
+  let handling: Promise<BatchRefusal | undefined> = Promise.resolve(undefined);
+  let handlingRows = 0;
   let writing: Promise<void> = Promise.resolve();
   try {
     const readKind = new Map(plan.read.map((c) => [c.name, c.kind]));
-    const keyCols = new Set(plan.store.key);
     const exprs: string[] = [];
     const scanned: Scanned[] = [];
     const generalized: Array<{ column: string; transform: string; expr: string }> = [];
@@ -343,9 +375,7 @@ export async function stagedCopy(
       if (rule?.action === 'pseudonymize') {
         const domain = rule.domain ?? col.name;
         const name = `fv_pseudonym_${n++}`;
-        // A single-column primary key never repeats: no cache for it.
-        const unique = plan.store.key.length === 1 && keyCols.has(col.name);
-        db.registerScalarFunction(pseudonymFunction(name, ctx.key.derive(`pseudonym:${domain}`), !unique));
+        db.registerScalarFunction(pseudonymFunction(name, ctx.key.derive(`pseudonym:${domain}`)));
         expr = `${name}(${src})`;
       } else if (rule?.action === 'generalize' && rule.transform) {
         const t = rule.transform;
@@ -387,9 +417,9 @@ export async function stagedCopy(
       { column: string; detector: string; rows: number; sampleKeys: string[] }
     >();
 
-    /** Loads one batch's CSV into `b` through the pipe. */
-    const load = async (parts: Buffer[]) => {
-      const loading = db.run(`CREATE OR REPLACE TABLE b AS SELECT * FROM ${readCsv}`);
+    /** Loads one batch's CSV into table `b` through the pipe, on the loading connection. */
+    const load = async (parts: Buffer[], b: string) => {
+      const loading = loader.run(`CREATE OR REPLACE TABLE ${b} AS SELECT * FROM ${readCsv}`);
       const ws = createWriteStream(fifo);
       const written = new Promise<void>((resolve, reject) => {
         ws.on('error', reject);
@@ -412,14 +442,17 @@ export async function stagedCopy(
       await written;
     };
 
-    /** Scans, transforms and writes the batch in `b`; a refusal when it must not be written. */
-    const handle = async (count: number): Promise<BatchRefusal | undefined> => {
+    /** Scans, transforms and writes the batch in table `b`; a refusal when it must not be written. */
+    const handle = async (count: number, b: string): Promise<BatchRefusal | undefined> => {
       for (const g of generalized) {
-        const r = await db.runAndReadAll(
-          `SELECT count(${q(g.column)}), count(${q(g.column)}) FILTER (WHERE (${g.expr}) IS NULL) FROM b`,
+        // One value that keeps a value is enough (the scan stops there); only without one does
+        // the batch's count of values decide.
+        const kept = await db.runAndReadAll(
+          `SELECT 1 FROM ${b} WHERE ${q(g.column)} IS NOT NULL AND (${g.expr}) IS NOT NULL LIMIT 1`,
         );
-        const [given, lost] = (r.getRows()[0] ?? [0, 0]).map(Number) as [number, number];
-        if (given > 0 && lost === given)
+        if (kept.currentRowCount > 0) continue;
+        const r = await db.runAndReadAll(`SELECT count(${q(g.column)}) FROM ${b}`);
+        if (Number(r.getRows()[0]?.[0] ?? 0) > 0)
           return {
             code: 'FV_TRANSFORM_UNFIT',
             message: `${table}.${g.column}: transform ${g.transform} turned every value of a batch into NULL (the values do not fit it); the batch was not written`,
@@ -428,17 +461,21 @@ export async function stagedCopy(
       // The distinct values of each scanned column, with how many rows hold them.
       const hits: Array<{ column: string; values: Map<string, string> }> = [];
       for (const s of scanned) {
+        // Values no detector can match (hex digests, UUIDs) are counted, not read: one NULL group.
+        const inert = s.scanner.inertSql('CAST(v AS VARCHAR)');
+        const value = inert ? `CASE WHEN ${inert} THEN NULL ELSE v END` : 'v';
         const r = await db.runAndReadAll(
-          `SELECT ${q(s.column)}, count(*) FROM b WHERE ${q(s.column)} IS NOT NULL GROUP BY ALL`,
+          `SELECT ${value}, sum(n) FROM (SELECT ${q(s.column)} AS v, count(*) AS n FROM ${b} WHERE ${q(s.column)} IS NOT NULL GROUP BY ALL) GROUP BY 1`,
         );
         const found = new Map<string, string>();
         const weak = new Map<string, string>();
         let present = 0;
         let weakRows = 0;
         for (const [v, c] of r.getRows()) {
-          const text = String(v);
           const rows = Number(c);
           present += rows;
+          if (v === null) continue;
+          const text = String(v);
           const d = s.scanner.detect(text);
           if (d !== undefined) {
             found.set(text, d);
@@ -478,7 +515,7 @@ export async function stagedCopy(
           .join(' ');
         const hitValue = hits.map((h, i) => `WHEN ${i} THEN CAST(${q(h.column)} AS VARCHAR)`).join(' ');
         await db.run(
-          `CREATE OR REPLACE TABLE flagged AS SELECT _fv_r, _fv_col, _fv_k, CASE _fv_col ${hitValue} END AS _fv_v FROM (SELECT rowid AS _fv_r, CASE ${arms} END AS _fv_col, ${keyText} AS _fv_k, * FROM b) WHERE _fv_col IS NOT NULL`,
+          `CREATE OR REPLACE TABLE flagged AS SELECT _fv_r, _fv_col, _fv_k, CASE _fv_col ${hitValue} END AS _fv_v FROM (SELECT rowid AS _fv_r, CASE ${arms} END AS _fv_col, ${keyText} AS _fv_k, * FROM ${b} b) WHERE _fv_col IS NOT NULL`,
         );
         const r = await db.runAndReadAll(
           `SELECT f._fv_col, h.detector, count(*), list(f._fv_k ORDER BY f._fv_r)[1:${SAMPLE_KEYS}] FROM flagged f JOIN hits h ON h.col = f._fv_col AND h.v = f._fv_v GROUP BY ALL ORDER BY 1, 2`,
@@ -500,14 +537,15 @@ export async function stagedCopy(
         where = ' WHERE rowid NOT IN (SELECT _fv_r FROM flagged)';
       }
       const last = await db.runAndReadAll(
-        `SELECT ${plan.orderBy.map((c) => `CAST(${q(c)} AS VARCHAR)`).join(', ')} FROM b ORDER BY rowid DESC LIMIT 1`,
+        `SELECT ${plan.orderBy.map((c) => `CAST(${q(c)} AS VARCHAR)`).join(', ')} FROM ${b} ORDER BY rowid DESC LIMIT 1`,
       );
       const raw = last.getRows()[0];
       if (raw)
         position = decodePosition(plan, encodePosition(raw.map((v) => (v === null ? null : String(v)))));
       // The batch's transformed rows, materialized (transformed values only), go to the store while
       // the staging database takes the next batch; batches commit one after another, in order.
-      const result = await db.run(`SELECT ${select.join(', ')} FROM b${where} ORDER BY rowid`);
+      // Rows keep the source's order without a sort: the staging database preserves insertion order.
+      const result = await db.run(`SELECT ${select.join(', ')} FROM ${b}${where}`);
       let k = 0;
       const next = async (): Promise<DuckDBDataChunk | undefined> => {
         while (k < result.chunkCount) {
@@ -528,20 +566,30 @@ export async function stagedCopy(
       return undefined;
     };
 
-    // Batch N+1 streams from PostgreSQL while batch N is staged, scanned and written.
+    // Batch N+2 streams from PostgreSQL while batch N+1 loads into one staging table and batch N
+    // is scanned and transformed from the other, and the batch before is written.
+    let batches = 0;
     for await (const batch of readAhead(csvBatches(stream, table, ctx.signal))) {
-      await load(batch.parts);
-      const refusal = await handle(batch.rows);
+      const b = `b${batches++ % 2}`;
+      await load(batch.parts, b);
+      const refusal = await handling;
       if (refusal) {
         await writing;
-        return { ok: false, rowsRead: rowsRead + batch.rows, rowsWritten, refusal };
+        return { ok: false, rowsRead: rowsRead + handlingRows, rowsWritten, refusal };
       }
+      handling = handle(batch.rows, b);
+      handling.catch(() => {}); // awaited in turn; a failure surfaces there
+      handlingRows = batch.rows;
     }
+    const refusal = await handling;
     await writing;
+    if (refusal) return { ok: false, rowsRead: rowsRead + handlingRows, rowsWritten, refusal };
     return { ok: true, rowsRead, rowsWritten, quarantined: [...quarantine.values()], position };
   } finally {
     // The store may still be reading chunks the staging database owns.
+    await handling.catch(() => {});
     await writing.catch(() => {});
+    loader.closeSync();
     db.closeSync();
     instance.closeSync();
     rmSync(dir, { recursive: true, force: true });

@@ -18,12 +18,30 @@ export interface PiiScanner {
    * makes personal (11 digits in `phone`, an integer in `client_ip`, a decimal in `latitude`).
    */
   forColumn(column: string): PiiScanner;
+  /**
+   * A DuckDB predicate over the SQL text expression `text`, true only for values no detector of
+   * this scanner can match (see `INERT_SHAPE_SQL`), so a scan of many values may skip them; undefined
+   * when the scanner holds a custom pattern or a column's bare forms (those may match anything).
+   */
+  inertSql(text: string): string | undefined;
 }
+
+/**
+ * Lowercase hex digests of 8 characters or more with a letter, and lowercase UUIDs in their
+ * 8-4-4-4-12 form whose parts made of digits only hold fewer than 8 digits in all (the profile's
+ * `freeDigits`: digits no letter touches; at most one 4-digit part). These are `hexOrUuid`
+ * without capitals, and every built-in gate refuses them: no `@`, `:`, `.`, capitals or
+ * characters to normalize; the token and name gates refuse `hexOrUuid`; phone, SSN and card need
+ * 8, 9 and 12 free digits. Tested on the detector corpus and generated values (inert-shape.test.ts).
+ */
+export const INERT_SHAPE_SQL = (text: string) =>
+  `((length(${text}) >= 8 AND regexp_full_match(${text}, '[0-9a-f]*[a-f][0-9a-f]*')) OR (regexp_full_match(${text}, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}') AND NOT regexp_matches(${text}, '^[0-9]{8}-|-[0-9]{12}$|-[0-9]{4}-([0-9a-f]{4}-)?[0-9]{4}-')))`;
 
 function scannerOf(
   detectors: readonly Detector[],
   extra: ReadonlyArray<{ name: string; weak: boolean; test(t: string): boolean }>,
   minLength: number,
+  builtinOnly: boolean,
 ): PiiScanner {
   const strong = detectors.filter((d) => !d.weak);
   const weak = detectors.filter((d) => d.weak);
@@ -65,8 +83,9 @@ function scannerOf(
           ? [{ name: d.name, weak: d.weak === true, test: d.inColumn.test }]
           : [],
       );
-      return bare.length === 0 ? self : scannerOf(detectors, bare, 1);
+      return bare.length === 0 ? self : scannerOf(detectors, bare, 1, false);
     },
+    inertSql: (text) => (builtinOnly && extra.length === 0 ? INERT_SHAPE_SQL(text) : undefined),
   };
   return self;
 }
@@ -90,7 +109,7 @@ export function piiScanner(custom: readonly CustomDetector[] = []): PiiScanner {
       test: (t: string) => c.pattern.test(t),
     })),
   ];
-  return scannerOf(detectors, [], custom.length > 0 ? 1 : 6);
+  return scannerOf(detectors, [], custom.length > 0 ? 1 : 6, custom.length === 0);
 }
 
 /**
