@@ -168,4 +168,32 @@ describe('differential privacy under attack', () => {
       await srv.close();
     }
   }, 300_000);
+
+  it('a group partition selection withholds is left out: listing it would say that it exists', async () => {
+    // The people behind each firmware version on the last day, read from the store itself; fewer
+    // than 10 is far below the threshold (47 here), so such a group is released with p < 1e-5.
+    const engine = await duckdb.openReader(s.store);
+    const truth = await engine.sql(
+      `SELECT d.firmware_version, count(DISTINCT d.user_id) AS people FROM connection_events e JOIN devices d ON e.device_id = d.id WHERE CAST(e.ts AS DATE) = DATE '${lastDay}' GROUP BY 1`,
+      { maxRows: 1000, timeoutMs: 60_000 },
+    );
+    engine.close();
+    const rare = truth.rows.filter((r) => Number(r[1]) < 10).map((r) => String(r[0]));
+    expect(rare.length, JSON.stringify(truth.rows)).toBeGreaterThan(0);
+    const srv = await server();
+    try {
+      const analyst = srv.enroll('analyst', 'review-analyst-groups');
+      const r = await srv.call(
+        analyst,
+        'GET',
+        `/api/v1/metrics/connection_attempts?grain=day&by=devices.firmware_version&from=${lastDay}&to=${lastDay}`,
+      );
+      expect(r.status, r.text).toBe(200);
+      const groups = r.body.groups as { dims: string[]; suppressed: string }[];
+      expect(groups.filter((g) => g.suppressed !== 'none')).toEqual([]);
+      for (const g of groups) expect(rare).not.toContain(g.dims[0]);
+    } finally {
+      await srv.close();
+    }
+  }, 300_000);
 });
