@@ -334,6 +334,12 @@ export const ERROR_CATALOG = {
     solve:
       "Under differential privacy, give every summed column, and every column a percentile is of, clamp bounds in the policy's privacy section (a time to a first match needs none); averages inside ratios are not answered.",
   },
+  FV_PRIVACY_SQL_OFF: {
+    exit: 1,
+    http: 403,
+    solve:
+      "Under differential privacy the server answers metrics only (noised, or exact with a second admin's approval: `fleetvault metrics exact`); ad-hoc SQL would read exact rows around the budget.",
+  },
   FV_PRIVACY_BUDGET_SPENT: {
     exit: 1,
     http: 429,

@@ -128,17 +128,9 @@ export function noiseAnswer(
         delta: plan.delta,
         maxGroups: p * plan.bounds.maxGroups,
       })
-    ) {
-      groups.push({
-        period,
-        dims,
-        values: { value: null },
-        intervals: { value: null },
-        units: null,
-        suppressed: 'not_released',
-      });
+    )
+      // Left out, not listed as withheld: a listed group would say that it exists.
       continue;
-    }
     const noised: NoisyValue[] = qs.map((q, i) => {
       const x = Number(r[first + i] ?? 0);
       const sens = p * q.perPeriod;

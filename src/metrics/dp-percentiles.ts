@@ -66,17 +66,9 @@ export function noisePercentiles(
         delta: plan.delta,
         maxGroups: plan.periods * plan.bounds.maxGroups,
       })
-    ) {
-      groups.push({
-        period: h.period,
-        dims: h.dims,
-        values: Object.fromEntries(outputs.map((o) => [o, null])),
-        intervals: Object.fromEntries(outputs.map((o) => [o, null])),
-        units: null,
-        suppressed: 'not_released',
-      });
+    )
+      // Left out, not listed as withheld: a listed group would say that it exists.
       continue;
-    }
     const qs = noisyQuantiles(rng, h.counts, edges, m.percentiles, sensitivity, eps, ALPHA);
     const cell: DpCell = {
       period: h.period,

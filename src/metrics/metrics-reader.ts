@@ -396,11 +396,23 @@ export class MetricsReader {
     }
     const lastSync = meta.get('last_sync') ?? null;
     const freshnessSeconds = lastSync ? Math.round((Date.now() - Date.parse(lastSync)) / 1000) : null;
-    return { lastSync, freshnessSeconds, tables, coverage: totals };
+    // Under differential privacy a table's exact row count is an exact, unaccounted answer (and
+    // two of them around a sync tell exactly what it added): the names only.
+    const shown =
+      this.privacy.model === 'differential_privacy'
+        ? tables.map((t) => ({ name: t.name, rows: null }))
+        : tables;
+    return { lastSync, freshnessSeconds, tables: shown, coverage: totals };
   }
 
   /** One analyst SELECT over the analytics tables, checked, capped and time-limited. */
   async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
+    // Exact rows around the budget: under differential privacy only approved answers are exact.
+    if (this.privacy.model === 'differential_privacy')
+      throw new FvError(
+        'FV_PRIVACY_SQL_OFF',
+        "under differential privacy the SQL console is off: it would answer exactly, without noise or budget; ask for an exact answer with a second admin's approval (`fleetvault metrics exact`)",
+      );
     return this.engine.sql(text, limits);
   }
 

@@ -45,3 +45,13 @@ export function accessOf(config: FastifyContextConfig | undefined): Access {
 export function actorOf(p: Principal | undefined): string {
   return p ? `${p.kind}:${p.id}` : 'anonymous';
 }
+
+/**
+ * Whose differential-privacy budget pays for a principal's answers: its own above viewer (each
+ * such token or account is in the signed state, approved by two admins), one shared by every
+ * viewer otherwise. Anyone who can write the state folder makes viewer tokens alone, so a budget
+ * per viewer token would let one admin multiply ε by making more of them.
+ */
+export function budgetHolderOf(p: Principal | undefined): string {
+  return p?.role === 'viewer' ? 'viewers' : actorOf(p);
+}

@@ -712,7 +712,16 @@ export const privacyView: Render = async (root, user) => {
         'tbody',
         {},
         ...(status.tables ?? []).map((t) =>
-          el('tr', {}, el('th', {}, t.name), el('td', { class: 'num' }, t.rows.toLocaleString('en-US'))),
+          el(
+            'tr',
+            {},
+            el('th', {}, t.name),
+            el(
+              'td',
+              { class: 'num' },
+              t.rows === null ? 'not shown (differential privacy)' : t.rows.toLocaleString('en-US'),
+            ),
+          ),
         ),
       ),
     ),

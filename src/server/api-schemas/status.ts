@@ -18,7 +18,13 @@ export const StatusAnswer = Type.Object(
     freshnessSeconds: Type.Optional(Nullable(Type.Number())),
     coverage: Type.Optional(Type.Record(Type.String(), Type.Number())),
     tables: Type.Optional(
-      Type.Array(Type.Object({ name: Type.String(), rows: Type.Number() }, { additionalProperties: true })),
+      Type.Array(
+        Type.Object(
+          // null under differential privacy: an exact row count would answer around the budget.
+          { name: Type.String(), rows: Type.Union([Type.Number(), Type.Null()]) },
+          { additionalProperties: true },
+        ),
+      ),
     ),
     exposure: Type.Optional(
       Type.Object({

@@ -8,7 +8,7 @@ import {
   RegressionReport,
 } from '../api-schemas/index.ts';
 import { metricQueryOf } from '../metric-query.ts';
-import { actorOf } from '../route-config.ts';
+import { actorOf, budgetHolderOf } from '../route-config.ts';
 import type { ServerContext } from '../server-deps.ts';
 
 /** The metric catalogue, one k-anonymous answer, and what changed: viewers and up. */
@@ -50,7 +50,7 @@ export async function metricsRoutes(app: FastifyInstance, { deps, audited }: Ser
       // exact one under a second admin's approval of exactly this query.
       const answer = exact
         ? await deps.metrics.exact(query, exact, actorOf(req.principal), deps.approvals)
-        : await deps.metrics.query(query, { principal: actorOf(req.principal) });
+        : await deps.metrics.query(query, { principal: budgetHolderOf(req.principal) });
       note({ groups: answer.groups.length });
       return answer;
     }),

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ExactRequest, PrivacyBudgetAnswer, ProposalView } from '../api-schemas/index.ts';
 import { metricQueryOf } from '../metric-query.ts';
-import { actorOf } from '../route-config.ts';
+import { budgetHolderOf } from '../route-config.ts';
 import type { ServerContext } from '../server-deps.ts';
 import { signerOf } from '../signer-of.ts';
 
@@ -22,7 +22,7 @@ export async function privacyRoutes(app: FastifyInstance, ctx: ServerContext): P
       },
     },
     async (req): Promise<PrivacyBudgetAnswer> => {
-      const budget = await deps.metrics.budgetOf(actorOf(req.principal));
+      const budget = await deps.metrics.budgetOf(budgetHolderOf(req.principal));
       return budget ? { model: 'differential_privacy', ...budget } : { model: 'k_anonymity' };
     },
   );
