@@ -87,6 +87,7 @@ describe('HTTP API', () => {
     '/api/v1/tokens': { role: 'viewer', name: 'matrix' },
     '/api/v1/users': { role: 'viewer', name: 'matrix-user' },
     '/api/v1/approvals': { reason: 'matrix', principal: { type: 'token', role: 'analyst', name: 'matrix' } },
+    '/api/v1/privacy/exact': { metric: 'activations', grain: 'week', reason: 'matrix' },
   };
   const call = (method: string, url: string, cred?: string, payload?: object) =>
     app.inject({
@@ -127,7 +128,11 @@ describe('HTTP API', () => {
           expect(res.statusCode, cell).toBe(401);
           expect(res.json().error.code, cell).toBe('FV_AUTH_REQUIRED');
         } else if (rank[who as 'viewer'] < rank[route.access]) expect(res.statusCode, cell).toBe(403);
-        else expect(res.statusCode, cell).toBe(200);
+        else if (route.url === '/api/v1/privacy/exact') {
+          // Admitted, then refused for what it asks: this store's answers are k-anonymous, already exact.
+          expect(res.statusCode, cell).toBe(400);
+          expect(res.json().error.code, cell).toBe('FV_USAGE');
+        } else expect(res.statusCode, cell).toBe(200);
         expect(res.headers['content-security-policy'], cell).toContain("default-src 'none'");
         expect(res.headers['content-security-policy'], cell).not.toContain('unsafe-eval');
         expect(res.headers['content-security-policy'], cell).not.toMatch(/script-src[^;]*unsafe-inline/);
