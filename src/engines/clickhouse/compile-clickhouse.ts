@@ -11,20 +11,13 @@ import {
 import { type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
 import { isWhole, type Population, populations } from '../../metrics/population.ts';
 import type { ValueKind } from '../../policy/index.ts';
+import type { StoredTables } from '../engine.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 const str = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
 const lit = (v: string | number | boolean) =>
   typeof v === 'string' ? str(v) : typeof v === 'boolean' ? (v ? '1' : '0') : String(Number(v));
 const isTime = (k: ValueKind | undefined) => k === 'timestamp' || k === 'timestamptz';
-
-/** What the compiler needs to know about the store: each table's column kinds and where to read it. */
-export interface ClickHouseSchema {
-  kind(table: string, column: string): ValueKind | undefined;
-  columnsOf(table: string): readonly string[];
-  /** The table holding every shard's rows (Distributed), or the one table on a single server. */
-  readable(table: string): string;
-}
 
 const PERIOD: Readonly<Record<Grain, string>> = { day: 'toDate', week: 'toMonday', month: 'toStartOfMonth' };
 
@@ -42,7 +35,7 @@ export function compileClickHouseMetric(
   by: readonly string[],
   filters: ReadonlyArray<readonly [string, readonly string[]]>,
   range: { readonly from: number; readonly to: number },
-  schema: ClickHouseSchema,
+  schema: StoredTables,
   opts: MetricRowsOptions = {},
 ): string {
   const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}`, used: new Set([j.on[1]]) }));
