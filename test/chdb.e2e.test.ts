@@ -5,9 +5,10 @@
 // replicas) runs on Debian's 18.16 only; the differences are in the README ("Current ClickHouse").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMetricsReader } from '../src/engines/index.ts';
-import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
+import { type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
 import { type ChdbServer, startChdbServer } from './helpers/chdb-server.ts';
 import { type CliRun, runCli } from './helpers/cli.ts';
+import { expectSameAnswer } from './helpers/same-answers.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 let chdb: ChdbServer;
@@ -19,17 +20,6 @@ const cli = async (args: string[]) => {
   outputs.push(r);
   return r;
 };
-
-/** Equal answers: the same groups, suppression and totals, values equal to 1e-9 relative. */
-function expectSameAnswer(a: MetricAnswer, b: MetricAnswer, label: string): void {
-  const round = (x: MetricAnswer) =>
-    JSON.parse(
-      JSON.stringify(x, (_, v) =>
-        typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(9)) : v,
-      ),
-    );
-  expect(round(a), label).toEqual(round(b));
-}
 
 describe('ClickHouse 26 (chdb): the store, the metrics and the SQL guard', () => {
   beforeAll(async () => {
