@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import type {
   Grain,
@@ -10,6 +10,7 @@ import type {
 } from '../../metrics/index.ts';
 import type { Engine, StoredTables } from '../engine.ts';
 import { columnRef } from './compile-duckdb.ts';
+import { openReadOnlyFile } from './read-only-file.ts';
 import { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
 import type { GuardedResult } from './sql-guard.ts';
 
@@ -34,18 +35,7 @@ export class DuckDbMetricsEngine implements MetricsEngine {
   /** Opens the store at `path` read-only; metrics are compiled by `compile` (the engine's). */
   static async open(path: string, compile: Engine['compile']): Promise<DuckDbMetricsEngine> {
     if (!existsSync(path)) throw new FvError('FV_STORE_MISSING', `store ${path} does not exist`);
-    let instance: DuckDBInstance;
-    try {
-      instance = await DuckDBInstance.create(path, {
-        access_mode: 'READ_ONLY',
-        enable_external_access: 'false',
-      });
-    } catch (error) {
-      throw new FvError(
-        'FV_STORE_OPEN',
-        `cannot open store ${path}: ${String((error as Error).message).split('\n')[0]}`,
-      );
-    }
+    const instance = await openReadOnlyFile(path, `store ${path}`);
     const db = await instance.connect();
     // Periods are cut in UTC; then no statement may change a setting.
     await db.run("SET TimeZone = 'UTC'");
