@@ -9,7 +9,7 @@ import { type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
 import { type ChdbServer, startChdbServer } from './helpers/chdb-server.ts';
 import { type CliRun, runCli } from './helpers/cli.ts';
 import { expectSameAnswer } from './helpers/same-answers.ts';
-import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { DEMO_METRICS, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 let chdb: ChdbServer;
 let s: SyncedStore;
@@ -25,17 +25,7 @@ describe('ClickHouse 26 (chdb): the store, the metrics and the SQL guard', () =>
   beforeAll(async () => {
     [chdb, s] = await Promise.all([startChdbServer(), syncedStore({ users: 1200, days: 21, seed: 26 })]);
     file = readMetricsFile(DEMO_METRICS);
-    const r = await cli([
-      'sync',
-      '--source',
-      s.db.url,
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      chdb.url,
-      '--key-file',
-      s.keyFile,
-    ]);
+    const r = await cli(demoSyncArgs(s, chdb.url));
     expect(r.code, r.stderr).toBe(0);
   }, 300_000);
 

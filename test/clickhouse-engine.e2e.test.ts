@@ -19,13 +19,14 @@ import { DEMO_TABLES } from '../src/sim/index.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
 import { runSyncedContract } from './contracts/synced-contract.ts';
-import { BIN } from './helpers/cli.ts';
+import { BIN, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { startBroker, wait } from './helpers/mosquitto.ts';
 import { expectSameAnswer } from './helpers/same-answers.ts';
 import {
   DEMO_METRICS,
   DEMO_POLICY,
+  demoSyncArgs,
   type SyncedProduction,
   syncedProduction,
   syncedStore,
@@ -266,35 +267,10 @@ describe('ClickHouse store of the synced production', () => {
     const state = join(p.dir, 'serve-state');
     const made = await p.cli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
     const token = JSON.parse(made.stdout).token as string;
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--store',
-        cluster.readerUrl, // the read-only user: serve refuses the writer
-        '--metrics',
-        DEMO_METRICS,
-        '--state-dir',
-        state,
-        '--listen',
-        '127.0.0.1:0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
+    // The read-only user: serve refuses the writer.
+    const serve = spawnServe(cluster.readerUrl, DEMO_METRICS, state);
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stdout.on('data', (d) => {
-          out += d;
-          const p = Number(/on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
-          if (p > 0) resolve(p);
-        });
-        child.stderr.on('data', (d) => {
-          out += d;
-        });
-        child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-      });
+      const port = await serve.port;
       const path =
         '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.firmware_version&from=2026-10-01&to=2026-11-30';
       const res = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -324,9 +300,9 @@ describe('ClickHouse store of the synced production', () => {
       expect(await status.text()).not.toContain(cluster.password);
       expect((await fetch(`http://127.0.0.1:${port}${path}`)).status).toBe(401);
     } finally {
-      child.kill('SIGTERM');
+      serve.child.kill('SIGTERM');
     }
-    expect(out).not.toContain(cluster.password);
+    expect(serve.out()).not.toContain(cluster.password);
   });
 
   it('speaks HTTPS to ClickHouse with a private CA, and refuses plain HTTP beyond loopback', async () => {
@@ -335,10 +311,7 @@ describe('ClickHouse store of the synced production', () => {
     await cluster.database('fv_tls');
     const over = https.url.replace('/fv?', '/fv_tls?');
     const trusted = { FLEETVAULT_CLICKHOUSE_CA: https.caFile };
-    const sync = await run(
-      ['sync', '--source', p.db.url, '--policy', DEMO_POLICY, '--store', over, '--key-file', p.keyFile],
-      trusted,
-    );
+    const sync = await run(demoSyncArgs(p, over), trusted);
     expect(sync.code, sync.stderr).toBe(0);
     expect(sync.stdout).toContain('clickhouses://fv@127.0.0.1:');
     const query = (store: string, env: NodeJS.ProcessEnv = {}) =>

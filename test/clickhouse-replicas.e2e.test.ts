@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMetricsReader } from '../src/engines/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
-import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { BIN, type CliRun, runCli, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { expectSameAnswer, expectSameStores, storeCounts } from './helpers/same-answers.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -443,35 +443,9 @@ describe('ClickHouse with replicas, one server killed', () => {
     const state = join(s.dir, 'serve-state');
     const made = await cli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
     const token = JSON.parse(made.stdout).token as string;
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--store',
-        cluster.readerUrl,
-        '--metrics',
-        DEMO_METRICS,
-        '--state-dir',
-        state,
-        '--listen',
-        '127.0.0.1:0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
+    const serve = spawnServe(cluster.readerUrl, DEMO_METRICS, state);
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stdout.on('data', (d) => {
-          out += d;
-          const p = Number(/on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
-          if (p > 0) resolve(p);
-        });
-        child.stderr.on('data', (d) => {
-          out += d;
-        });
-        child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-      });
+      const port = await serve.port;
       const path =
         '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.firmware_version&from=2026-10-01&to=2026-11-30';
       const duck = await openMetricsReader(s.store, file);
@@ -511,9 +485,9 @@ describe('ClickHouse with replicas, one server killed', () => {
       await ask();
       expect(statuses.length).toBeGreaterThan(3);
     } finally {
-      child.kill('SIGTERM');
+      serve.child.kill('SIGTERM');
       await Promise.all([cluster.start(0), cluster.start(2)]);
     }
-    expect(out).not.toContain(cluster.password);
+    expect(serve.out()).not.toContain(cluster.password);
   });
 });

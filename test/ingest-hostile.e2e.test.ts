@@ -12,7 +12,7 @@ import { BIN, type CliRun, runCli } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { dumpStore, queryStore } from './helpers/store-dump.ts';
-import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { DEMO_POLICY, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 interface Ingest {
   /** Rows committed so far, from the `--log-batches` lines. */
@@ -43,20 +43,7 @@ afterAll(async () => {
 });
 
 function sync(store: string, ...extra: string[]): string[] {
-  return [
-    'sync',
-    '--source',
-    s.db.url,
-    '--policy',
-    DEMO_POLICY,
-    '--store',
-    store,
-    '--key-file',
-    s.keyFile,
-    '--state-dir',
-    join(s.dir, 'state'),
-    ...extra,
-  ];
+  return demoSyncArgs(s, store, '--state-dir', join(s.dir, 'state'), ...extra);
 }
 
 async function startIngest(store: string, clientId: string): Promise<Ingest> {

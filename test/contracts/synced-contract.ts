@@ -18,7 +18,7 @@ import {
   expectSameStores,
   storeCounts,
 } from '../helpers/same-answers.ts';
-import { DEMO_METRICS, DEMO_POLICY, type SyncedProduction } from '../helpers/synced-store.ts';
+import { DEMO_METRICS, DEMO_POLICY, demoSyncArgs, type SyncedProduction } from '../helpers/synced-store.ts';
 
 /** The engine's side of the synced contract. */
 export interface SyncedContractTarget {
@@ -191,24 +191,9 @@ export function runSyncedContract(engine: Engine, label: string, target: SyncedC
     it('a sync killed at random moments and run again ends with the same store', async () => {
       const url = await target.fresh('fv_crash');
       for (let round = 0; round < 3; round++) {
-        const child = spawn(
-          process.execPath,
-          [
-            BIN,
-            'sync',
-            '--source',
-            p.db.url,
-            '--policy',
-            DEMO_POLICY,
-            '--store',
-            url,
-            '--key-file',
-            p.keyFile,
-            '--batch-size',
-            '2000',
-          ],
-          { stdio: 'ignore' },
-        );
+        const child = spawn(process.execPath, [BIN, ...demoSyncArgs(p, url, '--batch-size', '2000')], {
+          stdio: 'ignore',
+        });
         await new Promise((r) => setTimeout(r, 800 + Math.random() * 2500));
         child.kill('SIGKILL');
         await new Promise((r) => child.once('exit', r));
@@ -242,24 +227,9 @@ export function runSyncedContract(engine: Engine, label: string, target: SyncedC
       await p.db.query(
         'DELETE FROM users WHERE id = (SELECT u.id FROM users u WHERE u.deleted_at IS NULL AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.id DESC LIMIT 1)',
       );
-      const child = spawn(
-        process.execPath,
-        [
-          BIN,
-          'sync',
-          '--source',
-          p.db.url,
-          '--policy',
-          DEMO_POLICY,
-          '--store',
-          url,
-          '--key-file',
-          p.keyFile,
-          '--mode',
-          'cdc',
-        ],
-        { stdio: 'ignore' },
-      );
+      const child = spawn(process.execPath, [BIN, ...demoSyncArgs(p, url, '--mode', 'cdc')], {
+        stdio: 'ignore',
+      });
       const t = setTimeout(() => child.kill('SIGKILL'), 500 + Math.random() * 2000);
       await new Promise((r) => child.once('exit', r));
       clearTimeout(t);

@@ -17,6 +17,26 @@ export interface SyncedStore {
   readonly canaries: string[];
 }
 
+/** `fleetvault sync` of `s`'s source through the demo policy into `store`, with its key, then `extra`. */
+export function demoSyncArgs(
+  s: Pick<SyncedStore, 'db' | 'keyFile'>,
+  store: string,
+  ...extra: string[]
+): string[] {
+  return [
+    'sync',
+    '--source',
+    s.db.url,
+    '--policy',
+    DEMO_POLICY,
+    '--store',
+    store,
+    '--key-file',
+    s.keyFile,
+    ...extra,
+  ];
+}
+
 /** A fresh production database filled by the simulator, synced through the demo policy by the CLI. */
 export async function syncedStore(opts: {
   users: number;
@@ -43,17 +63,7 @@ export async function syncedStore(opts: {
   ]);
   expect(sim.code, sim.stderr).toBe(0);
   expect((await runCli(['init', '--key-file', keyFile])).code).toBe(0);
-  const s = await runCli([
-    'sync',
-    '--source',
-    db.url,
-    '--policy',
-    DEMO_POLICY,
-    '--store',
-    store,
-    '--key-file',
-    keyFile,
-  ]);
+  const s = await runCli(demoSyncArgs({ db, keyFile }, store));
   expect(s.code, s.stderr).toBe(0);
   const canaries = canaryValues(JSON.parse(readFileSync(canaryFile, 'utf8')) as Canaries);
   return { db, dir, store, keyFile, canaries };
@@ -81,19 +91,7 @@ export async function syncedProduction(s: SyncedStore, location: string): Promis
     outputs.push(r);
     return r;
   };
-  const sync = (store: string, ...extra: string[]) =>
-    cli([
-      'sync',
-      '--source',
-      s.db.url,
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      store,
-      '--key-file',
-      s.keyFile,
-      ...extra,
-    ]);
+  const sync = (store: string, ...extra: string[]) => cli(demoSyncArgs(s, store, ...extra));
   const r = await sync(location);
   expect(r.code, r.stderr).toBe(0);
   return { ...s, location, outputs, erasedUsers: [], cli, sync };
