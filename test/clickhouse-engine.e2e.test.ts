@@ -21,6 +21,7 @@ import { devices, row, runStoreContract, uuid } from './contracts/store-contract
 import { runSyncedContract } from './contracts/synced-contract.ts';
 import { BIN, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
+import { CLICKHOUSE_ONLY_REFUSED, expectRefused, expectSqlLimits } from './helpers/clickhouse-sql.ts';
 import { startBroker, wait } from './helpers/mosquitto.ts';
 import { expectSameAnswer } from './helpers/same-answers.ts';
 import {
@@ -223,41 +224,13 @@ describe('ClickHouse store of the synced production', () => {
   it('guards analyst SQL on the CLI: ClickHouse-only reaches (system tables, shard tables, table functions, settings) refused', async () => {
     // What every engine answers and refuses alike is the reader contract's (test/contracts/).
     const sql = (text: string) => p.cli(['sql', '--store', cluster.url, text]);
-    for (const bad of [
-      'SELECT * FROM system.tables',
-      'SELECT * FROM devices__fv_local',
-      "SELECT * FROM url('http://127.0.0.1:1/x', CSV, 'a String')",
-      'SELECT 1 SETTINGS readonly = 0',
-      "SELECT dictGetString('d', 'a', toUInt64(1))",
-      'SELECT * FROM fv.devices',
-      'SELECT * FROM _fv_tables',
-      // A CTE named after a protected table does not hide it from its own body.
-      'WITH _fv_meta AS (SELECT * FROM _fv_meta) SELECT * FROM _fv_meta',
-      'WITH devices AS (SELECT * FROM _fv_forgotten) SELECT * FROM devices',
-      'SELECT * FROM numbers(10)',
-    ]) {
-      const r = await sql(bad);
-      expect(r.code, bad).not.toBe(0);
-      expect(r.stderr, bad).toMatch(/FV_SQL_REFUSED/);
-    }
+    await expectRefused(sql, CLICKHOUSE_ONLY_REFUSED);
   });
 
   it('runs analyst SQL under the analyst profile: memory, rows read and time are the server’s to stop', async () => {
     const reader = await openMetricsReader(cluster.url, file);
     try {
-      const limits = { maxRows: 10, timeoutMs: 20_000 };
-      const big = 'SELECT length(groupArray(toString(id))) AS n FROM connection_events';
-      await expect(reader.sql(big, limits)).resolves.toMatchObject({ columns: ['n'] });
-      await expect(reader.sql(big, { ...limits, memoryMb: 1 })).rejects.toMatchObject({
-        code: 'FV_SQL_LIMIT',
-      });
-      await expect(reader.sql(big, { ...limits, maxRowsToRead: 100 })).rejects.toMatchObject({
-        code: 'FV_SQL_LIMIT',
-      });
-      const cross = 'SELECT count() AS n FROM connection_events a CROSS JOIN connection_events b';
-      await expect(reader.sql(cross, { ...limits, timeoutMs: 1000 })).rejects.toMatchObject({
-        code: 'FV_SQL_LIMIT',
-      });
+      await expectSqlLimits(reader, { deadline: true });
     } finally {
       reader.close();
     }
