@@ -2,17 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditLog } from '../audit/index.ts';
 import { FvError } from '../errors/index.ts';
-import {
-  credentialDigest,
-  type Principal,
-  principalsAboveViewer,
-  ROLES,
-  type Role,
-  type TokenRecord,
-  type TokenStore,
-  type UserRecord,
-  type UserStore,
-} from '../identity/index.ts';
+import { type Principal, ROLES, type Role } from '../identity/index.ts';
 import { AdminKeys, publicKeyText, type Signer, signText, verifyText } from './admin-key.ts';
 import {
   ApprovedState,
@@ -521,31 +511,6 @@ export class Approvals {
     throw new FvError(
       'FV_APPROVAL_REQUIRED',
       `creating a ${req.role} ${req.type} needs a second admin's approval: propose it with \`fleetvault approvals propose --new-${req.type} ${req.name} --role ${req.role}\` (or POST /api/v1/approvals), then create it with --approval <id> once approved`,
-    );
-  }
-
-  /**
-   * Enrols a token or account just made (or an account's new password) as the files now hold it:
-   * its key pair sealed under `secret`, its role and credential digest in the signed state. The
-   * CLI and the API both enrol through here.
-   */
-  enrollAccount(
-    account: { kind: 'token'; record: TokenRecord } | { kind: 'user'; record: UserRecord },
-    grant: PrincipalGrant,
-    actor: string,
-    secret: string,
-    files: { readonly tokens: TokenStore; readonly users: UserStore },
-  ): void {
-    const { record } = account;
-    const hash = account.kind === 'token' ? account.record.hash : account.record.passwordHash;
-    this.enroll(
-      `${account.kind}:${record.id}`,
-      record.role,
-      grant,
-      actor,
-      secret,
-      principalsAboveViewer(files.tokens, files.users),
-      credentialDigest(account.kind, record.name, hash),
     );
   }
 

@@ -1,5 +1,11 @@
 import { join, resolve } from 'node:path';
-import { adminsOf, guardSeen, requireNoLaterState, type StoreBinding } from '../approvals/index.ts';
+import {
+  adminsOf,
+  enrollAccount,
+  guardSeen,
+  requireNoLaterState,
+  type StoreBinding,
+} from '../approvals/index.ts';
 import { AuditLog } from '../audit/index.ts';
 import { FvError, isFvError } from '../errors/index.ts';
 import { ROLES, type Role } from '../identity/index.ts';
@@ -51,7 +57,7 @@ export const tokensCreateAction: Action = async (out, opts) => {
   const { tokens, users, audit, approvals } = stateFiles(opts);
   const grant = approvals.authorizePrincipal({ type: 'token', role, name }, approval);
   const { token, record } = tokens.create({ role, name, days: parseDays(opts.expires) });
-  approvals.enrollAccount({ kind: 'token', record }, grant, 'cli', token, { tokens, users });
+  enrollAccount(approvals, { kind: 'token', record }, grant, 'cli', token, { tokens, users });
   audit.append({
     actor: 'cli',
     action: 'token.create',
@@ -156,7 +162,7 @@ export const usersAddAction: Action = async (out, opts) => {
   const { users, audit, approvals } = files;
   const grant = approvals.authorizePrincipal({ type: 'user', role, name }, approval);
   const { record, password } = await users.add(name, role);
-  files.approvals.enrollAccount({ kind: 'user', record }, grant, 'cli', password, files);
+  enrollAccount(files.approvals, { kind: 'user', record }, grant, 'cli', password, files);
   audit.append({
     actor: 'cli',
     action: 'user.add',
@@ -208,7 +214,7 @@ export const usersResetPasswordAction: Action = async (out, opts) => {
   const { record, password } = await users.resetPassword(existing.name, existing.role);
   // Its signing key was sealed under the old password: a new key pair under the new one, enrolled
   // in the signed state with the second admin's grant, as when the account was made.
-  files.approvals.enrollAccount({ kind: 'user', record }, grant, 'cli', password, files);
+  enrollAccount(files.approvals, { kind: 'user', record }, grant, 'cli', password, files);
   audit.append({
     actor: 'cli',
     action: 'user.reset_password',

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { enrollAccount } from '../../approvals/index.ts';
 import {
   TokenCreateBody,
   TokenCreated,
@@ -50,7 +51,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       note({ role });
       const grant = deps.approvals.authorizePrincipal({ type: 'token', role, name }, approval);
       const { token, record } = deps.tokens.create({ role, name, days: days ?? 30 });
-      deps.approvals.enrollAccount({ kind: 'token', record }, grant, actorOf(req.principal), token, deps);
+      enrollAccount(deps.approvals, { kind: 'token', record }, grant, actorOf(req.principal), token, deps);
       note({ id: record.id, expiresAt: record.expiresAt });
       return { token, id: record.id, role: record.role, expiresAt: record.expiresAt };
     }),
@@ -71,7 +72,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       note({ role });
       const grant = deps.approvals.authorizePrincipal({ type: 'user', role, name }, approval);
       const { record, password } = await deps.users.add(name, role);
-      deps.approvals.enrollAccount({ kind: 'user', record }, grant, actorOf(req.principal), password, deps);
+      enrollAccount(deps.approvals, { kind: 'user', record }, grant, actorOf(req.principal), password, deps);
       note({ id: record.id });
       return { name: record.name, role: record.role, password };
     }),
