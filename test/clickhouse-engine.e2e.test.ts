@@ -1,11 +1,3 @@
-// ClickHouse's run of the store, reader and synced contracts (test/contracts/) on a two-shard
-// cluster (over HTTPS too) and on 2 shards × 2 replicas (ReplicatedReplacingMergeTree with
-// ZooKeeper), and what is ClickHouse's own: owners placed on one shard with exact times, tables a
-// killed run left half-made, values ClickHouse cannot hold, the analyst SQL guard's ClickHouse-only
-// reaches and the server's limits, serving as the read-only user, HTTPS with a private CA, device
-// events on their device's shard, no canary in any shard table or data file, and clear failures on
-// a wrong location.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +11,7 @@ import { DEMO_TABLES } from '../src/sim/index.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
 import { runSyncedContract } from './contracts/synced-contract.ts';
-import { BIN, spawnServe } from './helpers/cli.ts';
+import { spawnIngest, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { CLICKHOUSE_ONLY_REFUSED, expectRefused, expectSqlLimits } from './helpers/clickhouse-sql.ts';
 import { startBroker, wait } from './helpers/mosquitto.ts';
@@ -335,43 +327,26 @@ describe('ClickHouse store of the synced production', () => {
       const base =
         Number((await p.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 50_000;
       const started = Math.floor(Date.now() / 1000) * 1000;
-      const ingest = spawn(
-        process.execPath,
-        [
-          BIN,
-          'ingest',
-          '--mqtt',
-          broker.url,
-          '--topic',
-          'fleet/+/conn',
-          '--table',
-          'connection_events',
-          '--policy',
-          DEMO_POLICY,
-          '--store',
-          cluster.url,
-          '--key-file',
-          p.keyFile,
-          '--state-dir',
-          join(p.dir, 'ingest-state'),
-          '--batch',
-          '300',
-          '--log-batches',
-          '--json',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let said = '';
-      ingest.stdout.on('data', (d) => {
-        said += d;
-      });
-      ingest.stderr.on('data', (d) => {
-        said += d;
-      });
-      while (!said.includes('subscribed to')) {
-        if (ingest.exitCode !== null) throw new Error(`ingest exited: ${said}`);
-        await wait(50);
-      }
+      const ingest = await spawnIngest([
+        '--mqtt',
+        broker.url,
+        '--topic',
+        'fleet/+/conn',
+        '--table',
+        'connection_events',
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        cluster.url,
+        '--key-file',
+        p.keyFile,
+        '--state-dir',
+        join(p.dir, 'ingest-state'),
+        '--batch',
+        '300',
+        '--log-batches',
+        '--json',
+      ]);
       const fleet = mqtt.connect(broker.url, { clientId: 'fleet-ch', clean: false });
       await new Promise((r) => fleet.once('connect', r));
       const N = 1500;
@@ -407,13 +382,13 @@ describe('ClickHouse store of the synced production', () => {
           .map(Number);
       for (let i = 0; i < 300 && ((await stored())[0] ?? 0) < N; i++) await wait(100);
       await wait(500);
-      ingest.kill('SIGTERM');
-      await new Promise((r) => ingest.once('exit', r));
-      expect(ingest.exitCode, said).toBe(0);
-      p.outputs.push({ code: 0, stdout: said, stderr: '' });
+      ingest.child.kill('SIGTERM');
+      await new Promise((r) => ingest.child.once('exit', r));
+      expect(ingest.child.exitCode, ingest.said()).toBe(0);
+      p.outputs.push({ code: 0, stdout: ingest.said(), stderr: '' });
       const [n, distinct] = await stored();
-      expect(n, said).toBe(N);
-      expect(said).not.toContain('dropped":{"');
+      expect(n, ingest.said()).toBe(N);
+      expect(ingest.said()).not.toContain('dropped":{"');
       expect(distinct).toBe(N);
       // Each device's new events sit on the shard that already held its older ones.
       const perShard = await Promise.all(

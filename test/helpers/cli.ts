@@ -84,3 +84,33 @@ export function spawnServe(store: string, metrics: string, state: string, ...ext
   port.catch(() => {});
   return { child, port, out: () => out };
 }
+
+/** `ingest` in its own process. */
+export interface IngestProcess {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** stdout and stderr as they came. */
+  said(): string;
+}
+
+/** Starts `fleetvault ingest …args` and resolves once it has subscribed (rejects if it exits before). */
+export async function spawnIngest(args: readonly string[]): Promise<IngestProcess> {
+  const child = spawn(process.execPath, [BIN, 'ingest', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let said = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    said += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    said += d;
+  });
+  while (!stderr.includes('subscribed to')) {
+    if (child.exitCode !== null) throw new Error(`ingest exited: ${said}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, stdout: () => stdout, stderr: () => stderr, said: () => said };
+}
