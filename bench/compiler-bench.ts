@@ -19,8 +19,8 @@ import {
   parseClickHouseUrl,
   readableTable,
 } from '../src/engines/clickhouse/index.ts';
-import { compileMetric } from '../src/engines/duckdb/index.ts';
-import { openMetricsReader } from '../src/engines/index.ts';
+import { AS_NAMED } from '../src/engines/duckdb/index.ts';
+import { duckdb, openMetricsReader } from '../src/engines/index.ts';
 import {
   type Grain,
   type MetricAnswer,
@@ -160,10 +160,12 @@ async function duckdbTimings(): Promise<Timing[]> {
     for (const q of queries()) {
       const r = rangeOf(q.grain);
       const params = [new Date(r.from).toISOString(), new Date(r.to).toISOString()];
-      const run = (c: { sql: string; params: readonly string[] }) => async () =>
-        (await db.runAndReadAll(c.sql, [...params, ...c.params])).getRowsJson();
-      const before = await timed(run(legacyCompileMetric(q.def, q.grain, q.by, [])));
-      const after = await timed(run(compileMetric(q.def, q.grain, q.by, [])));
+      const run = (sql: string, bound: readonly string[]) => async () =>
+        (await db.runAndReadAll(sql, [...bound])).getRowsJson();
+      const legacy = legacyCompileMetric(q.def, q.grain, q.by, []);
+      const before = await timed(run(legacy.sql, [...params, ...legacy.params]));
+      const now = duckdb.compile(q.def, { grain: q.grain, by: q.by, filters: [], range: r }, AS_NAMED);
+      const after = await timed(run(now.sql, now.params));
       const t: Timing = {
         metric: q.def.name,
         grain: q.grain,

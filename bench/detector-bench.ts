@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { appendChunked, DuckDbStore } from '../src/engines/duckdb/index.ts';
+import { appendChunked } from '../src/engines/duckdb/index.ts';
+import { duckdb } from '../src/engines/index.ts';
 import { parsePolicy } from '../src/policy/index.ts';
 import { createKeyFile, piiScanner } from '../src/privacy/index.ts';
 import { connectSource, readTable } from '../src/source/index.ts';
@@ -129,7 +130,7 @@ async function hexTableSync(): Promise<{
     if (!policy.policy) throw new Error('bench policy');
     const plainRate = await plainCopy(url.toString(), join(dir, 'plain.duckdb'));
     const key = createKeyFile(join(dir, 'k'));
-    const store = await DuckDbStore.open(join(dir, 's.duckdb'));
+    const store = await duckdb.openStore(join(dir, 's.duckdb'));
     const s0 = process.hrtime.bigint();
     const result = await runSync({ sourceUrl: url.toString(), policy: policy.policy, store, key });
     const seconds = Number(process.hrtime.bigint() - s0) / 1e9;

@@ -8,7 +8,7 @@ import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { DuckDbStore } from '../src/engines/duckdb/index.ts';
+import { duckdb } from '../src/engines/index.ts';
 import { MqttSubscriber, StreamIngest } from '../src/ingest/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { keyFromBytes } from '../src/privacy/index.ts';
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     // fleetvault ingest, in this process, into a DuckDB store, through the demo policy.
     const { policy } = readPolicyFile(join(root, 'examples/demo/fleetvault.policy.yaml'));
     if (!policy) throw new Error('demo policy');
-    const store = await DuckDbStore.open(join(dir, 'store.duckdb'));
+    const store = await duckdb.openStore(join(dir, 'store.duckdb'));
     const key = keyFromBytes(Buffer.alloc(32, 3));
     await store.bindKey(key.fingerprint);
     const source = {

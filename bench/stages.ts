@@ -8,7 +8,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
 import { main } from '../src/cli/main.ts';
-import { appendChunked, DuckDbStore } from '../src/engines/duckdb/index.ts';
+import { appendChunked } from '../src/engines/duckdb/index.ts';
 import { openMetricsReader, openStore } from '../src/engines/index.ts';
 import { TokenStore, UserStore } from '../src/identity/index.ts';
 import { readMetricsFile } from '../src/metrics/index.ts';
@@ -120,7 +120,7 @@ async function fleetvaultSync(): Promise<number> {
 async function fleetvaultCdc(): Promise<number> {
   const { policy } = readPolicyFile(policyFile);
   if (!policy) throw new Error('bench policy does not load');
-  const store = await DuckDbStore.open(storePath);
+  const store = await openStore(storePath);
   const result = await runCdc({ sourceUrl: url, policy, store, key: loadKeyFile(keyFile) });
   await store.close();
   if (result.initial) return result.initial.tables.reduce((n, t) => n + t.rowsRead, 0);

@@ -1,35 +1,58 @@
-// ClickHouse's run of the store and reader contracts (test/contracts/) on a two-shard cluster and on
-// 2 shards × 2 replicas (ReplicatedReplacingMergeTree with ZooKeeper), and what is ClickHouse's
-// own: owners placed on one shard with exact times, tables a killed run left half-made, values
-// ClickHouse cannot hold, and clear failures on a wrong location.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseStore, clickhouse } from '../src/engines/clickhouse/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
 import type { FvError } from '../src/errors/index.ts';
+import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
+import { DEMO_TABLES } from '../src/sim/index.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
+import { runSyncedContract } from './contracts/synced-contract.ts';
+import { spawnIngest, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
+import { CLICKHOUSE_ONLY_REFUSED, expectRefused, expectSqlLimits } from './helpers/clickhouse-sql.ts';
+import { startBroker, wait } from './helpers/mosquitto.ts';
+import { expectSameAnswer } from './helpers/same-answers.ts';
+import {
+  DEMO_METRICS,
+  DEMO_POLICY,
+  demoSyncArgs,
+  type SyncedProduction,
+  syncedProduction,
+  syncedStore,
+} from './helpers/synced-store.ts';
 
+/** Two shards over HTTP and HTTPS; its `fv` database holds the synced production. */
 let cluster: ClickHouseCluster;
 /** 2 shards × 2 replicas with ZooKeeper: the same contract on ReplicatedReplacingMergeTree. */
 let replicated: ClickHouseCluster;
-/** The reader contract's small store: a database of its own beside the store contract's. */
+/** The store contract's database, beside the production. */
+let written: string;
+/** The reader contract's small store: a database of its own. */
 let small: string;
+/** The demo production synced into DuckDB and into the cluster's `fv` database. */
+let production: SyncedProduction;
 const dir = mkdtempSync(join(tmpdir(), 'fv-clickhouse-engine-'));
 
 beforeAll(async () => {
-  [cluster, replicated] = await Promise.all([
-    startClickHouseCluster(),
+  let synced: Awaited<ReturnType<typeof syncedStore>>;
+  [cluster, replicated, synced] = await Promise.all([
+    startClickHouseCluster(2, { tls: true }),
     startClickHouseCluster(2, { replicas: 2 }),
+    syncedStore({ users: 2500, days: 21, seed: 11 }),
   ]);
+  written = await cluster.database('written');
   small = await cluster.database('small');
-});
+  production = await syncedProduction(synced, cluster.url);
+}, 600_000);
 
 afterAll(async () => {
   await cluster?.stop();
   await replicated?.stop();
+  await production?.db.drop();
 });
 
 /** The payments the store contract wrote, read on the first node (with replicas, the one written to). */
@@ -50,21 +73,38 @@ async function readDecimals(url: string): Promise<unknown[]> {
   }
 }
 
-runStoreContract(clickhouse, 'clickhouse', { location: () => cluster.url, readDecimals });
+runStoreContract(clickhouse, 'clickhouse', { location: () => written, readDecimals });
 runStoreContract(clickhouse, 'clickhouse-replicated', { location: () => replicated.url, readDecimals });
 runReaderContract(clickhouse, 'clickhouse', () => small);
+runSyncedContract(clickhouse, 'clickhouse', {
+  production: () => production,
+  fresh: (name) => cluster.database(name),
+  // Every shard's local table, every version of the row (no FINAL) included.
+  expectForgotten: async (pseudonym) => {
+    for (const i of [0, 1]) {
+      for (const [t, c] of [
+        ['users', 'id'],
+        ['devices', 'user_id'],
+        ['integrations', 'user_id'],
+      ]) {
+        const n = await cluster.query(i, `SELECT count() FROM fv.${t}__fv_local WHERE ${c} = '${pseudonym}'`);
+        expect(Number(n), `${t} on shard ${i + 1}`).toBe(0);
+      }
+    }
+  },
+});
 
 describe('ClickHouse store on a cluster', () => {
   let store: ClickHouseStore;
   beforeAll(async () => {
-    store = await ClickHouseStore.open(cluster.url);
+    store = await ClickHouseStore.open(written);
   });
   afterAll(async () => {
     await store?.close();
   });
 
   it('is on a server: no file on this machine', () => {
-    expect(clickhouse.files(cluster.url)).toEqual([]);
+    expect(clickhouse.files(written)).toEqual([]);
   });
 
   it('places each owner on one shard and keeps exact times', async () => {
@@ -123,6 +163,287 @@ describe('ClickHouse store on a cluster', () => {
     expect((e as FvError).message).toContain('devices.day');
     expect((e as FvError).message).toContain('outside ClickHouse Date');
     expect((await store.erase('devices', 'user_id', [uuid(900)], 'model')).returned).toEqual(['kept']);
+  });
+});
+
+describe('ClickHouse store of the synced production', () => {
+  let p: SyncedProduction;
+  let file: MetricsFile;
+  beforeAll(() => {
+    p = production;
+    file = readMetricsFile(DEMO_METRICS);
+  });
+
+  it("keeps each user's rows on one shard (and each device's events)", async () => {
+    const owners = async (table: string, column: string) =>
+      Promise.all(
+        [0, 1].map(async (i) =>
+          (
+            await cluster.query(
+              i,
+              `SELECT DISTINCT toString(${column}) FROM fv.${table}__fv_local FINAL WHERE _fv_deleted = 0`,
+            )
+          )
+            .trim()
+            .split('\n')
+            .filter(Boolean),
+        ),
+      );
+    const byUser = await Promise.all(
+      [
+        ['users', 'id'],
+        ['devices', 'user_id'],
+        ['integrations', 'user_id'],
+        ['app_sessions', 'user_id'],
+        ['scale_measurements', 'user_id'],
+      ].map(([t, c]) => owners(t as string, c as string)),
+    );
+    const shardOf = new Map<string, number>();
+    for (const [a, b] of byUser as Array<[string[], string[]]>) {
+      expect(a.length).toBeGreaterThan(0);
+      expect(b.length).toBeGreaterThan(0);
+      for (const [shard, list] of [a, b].entries()) {
+        for (const u of list) {
+          expect(shardOf.get(u) ?? shard, `user ${u}`).toBe(shard);
+          shardOf.set(u, shard);
+        }
+      }
+    }
+    const [e1, e2] = (await owners('connection_events', 'device_id')) as [string[], string[]];
+    expect(e1.filter((d) => e2.includes(d))).toEqual([]);
+  });
+
+  it('guards analyst SQL on the CLI: ClickHouse-only reaches (system tables, shard tables, table functions, settings) refused', async () => {
+    // What every engine answers and refuses alike is the reader contract's (test/contracts/).
+    const sql = (text: string) => p.cli(['sql', '--store', cluster.url, text]);
+    await expectRefused(sql, CLICKHOUSE_ONLY_REFUSED);
+  });
+
+  it('runs analyst SQL under the analyst profile: memory, rows read and time are the server’s to stop', async () => {
+    const reader = await openMetricsReader(cluster.url, file);
+    try {
+      await expectSqlLimits(reader, { deadline: true });
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('serves the API from ClickHouse with the same answers', async () => {
+    const state = join(p.dir, 'serve-state');
+    const made = await p.cli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
+    const token = JSON.parse(made.stdout).token as string;
+    // The read-only user: serve refuses the writer.
+    const serve = spawnServe(cluster.readerUrl, DEMO_METRICS, state);
+    try {
+      const port = await serve.port;
+      const path =
+        '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.firmware_version&from=2026-10-01&to=2026-11-30';
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as MetricAnswer;
+      const duck = await openMetricsReader(p.store, file);
+      try {
+        expectSameAnswer(
+          body,
+          await duck.query({
+            metric: 'connection_failure_rate',
+            grain: 'week',
+            by: ['devices.firmware_version'],
+            from: '2026-10-01',
+            to: '2026-11-30',
+          }),
+          'api',
+        );
+      } finally {
+        duck.close();
+      }
+      const status = await fetch(`http://127.0.0.1:${port}/api/v1/status`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(await status.text()).not.toContain(cluster.password);
+      expect((await fetch(`http://127.0.0.1:${port}${path}`)).status).toBe(401);
+    } finally {
+      serve.child.kill('SIGTERM');
+    }
+    expect(serve.out()).not.toContain(cluster.password);
+  });
+
+  it('speaks HTTPS to ClickHouse with a private CA, and refuses plain HTTP beyond loopback', async () => {
+    const https = cluster.https as NonNullable<ClickHouseCluster['https']>;
+    const run = p.cli;
+    await cluster.database('fv_tls');
+    const over = https.url.replace('/fv?', '/fv_tls?');
+    const trusted = { FLEETVAULT_CLICKHOUSE_CA: https.caFile };
+    const sync = await run(demoSyncArgs(p, over), trusted);
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(sync.stdout).toContain('clickhouses://fv@127.0.0.1:');
+    const query = (store: string, env: NodeJS.ProcessEnv = {}) =>
+      run(
+        [
+          'metrics',
+          'query',
+          'connection_attempts',
+          '--grain',
+          'week',
+          '--from',
+          '2026-10-01',
+          '--to',
+          '2026-11-30',
+          '--metrics',
+          DEMO_METRICS,
+          '--json',
+          '--store',
+          store,
+        ],
+        env,
+      );
+    const viaHttps = await query(over, trusted);
+    expect(viaHttps.code, viaHttps.stderr).toBe(0);
+    const viaHttp = await query(cluster.url.replace('/fv?', '/fv_tls?'));
+    expect(JSON.parse(viaHttps.stdout).groups).toEqual(JSON.parse(viaHttp.stdout).groups);
+    expect(JSON.parse(viaHttps.stdout).groups.length).toBeGreaterThan(3);
+    // A certificate nobody vouches for, and cleartext to another machine: refused before a byte of data.
+    const untrusted = await query(over);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/FV_STORE_OPEN.*certificate/);
+    const remote = await query(cluster.url.replace('@127.0.0.1:', '@192.0.2.1:'));
+    expect(remote.code).toBe(1);
+    expect(remote.stderr).toMatch(/FV_STORE_INSECURE.*192\.0\.2\.1/);
+    for (const r of [untrusted, remote]) expect(r.stderr).not.toContain(cluster.password);
+  });
+
+  it("ingests MQTT device events into ClickHouse: each event once, on its device's shard", async () => {
+    const broker = await startBroker();
+    try {
+      // Devices of people still in the store: an erased owner's events would be dropped (and are).
+      const devices = (
+        await p.db.query(
+          'SELECT d.id FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL AND NOT (u.id::text = ANY($1)) ORDER BY d.id LIMIT 40',
+          [p.erasedUsers],
+        )
+      ).rows.map((r) => String(r.id));
+      const base =
+        Number((await p.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 50_000;
+      const started = Math.floor(Date.now() / 1000) * 1000;
+      const ingest = await spawnIngest([
+        '--mqtt',
+        broker.url,
+        '--topic',
+        'fleet/+/conn',
+        '--table',
+        'connection_events',
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        cluster.url,
+        '--key-file',
+        p.keyFile,
+        '--state-dir',
+        join(p.dir, 'ingest-state'),
+        '--batch',
+        '300',
+        '--log-batches',
+        '--json',
+      ]);
+      const fleet = mqtt.connect(broker.url, { clientId: 'fleet-ch', clean: false });
+      await new Promise((r) => fleet.once('connect', r));
+      const N = 1500;
+      const event = (i: number) =>
+        JSON.stringify({
+          id: base + i,
+          device_id: devices[i % devices.length],
+          ts: new Date(started + i * 1000).toISOString(),
+          outcome: i % 5 === 0 ? 'fail' : 'success',
+          error_code: i % 5 === 0 ? 'E_TIMEOUT' : null,
+          rssi: -50,
+          duration_ms: 100 + i,
+          client_ip: '10.1.2.3',
+          app_version: '4.12.0',
+        });
+      const sent: Array<Promise<unknown>> = [];
+      const publish = (body: string) =>
+        sent.push(new Promise((r) => fleet.publish('fleet/d/conn', body, { qos: 1 }, r)));
+      for (let i = 0; i < N; i++) publish(event(i));
+      for (let i = 0; i < 40; i++) publish(event(i)); // a device retrying: folded by the event id
+      await Promise.all(sent);
+      fleet.end();
+      const since = `toDateTime(${started / 1000}, 'UTC')`;
+      const stored = async () =>
+        (
+          await cluster.query(
+            0,
+            `SELECT count(), uniqExact(id) FROM fv.connection_events WHERE ts >= ${since}`,
+          )
+        )
+          .trim()
+          .split('\t')
+          .map(Number);
+      for (let i = 0; i < 300 && ((await stored())[0] ?? 0) < N; i++) await wait(100);
+      await wait(500);
+      ingest.child.kill('SIGTERM');
+      await new Promise((r) => ingest.child.once('exit', r));
+      expect(ingest.child.exitCode, ingest.said()).toBe(0);
+      p.outputs.push({ code: 0, stdout: ingest.said(), stderr: '' });
+      const [n, distinct] = await stored();
+      expect(n, ingest.said()).toBe(N);
+      expect(ingest.said()).not.toContain('dropped":{"');
+      expect(distinct).toBe(N);
+      // Each device's new events sit on the shard that already held its older ones.
+      const perShard = await Promise.all(
+        [0, 1].map(async (i) =>
+          (
+            await cluster.query(
+              i,
+              `SELECT DISTINCT toString(device_id) FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0 AND ts >= ${since}`,
+            )
+          )
+            .trim()
+            .split('\n')
+            .filter(Boolean),
+        ),
+      );
+      expect((perShard[0] ?? []).filter((d) => perShard[1]?.includes(d))).toEqual([]);
+      expect((perShard[0]?.length ?? 0) + (perShard[1]?.length ?? 0)).toBe(devices.length);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('leaves no canary in any shard table, data file or output, and never prints the password', async () => {
+    const dump: string[] = [];
+    for (const i of [0, 1]) {
+      const names = (
+        await cluster.query(
+          i,
+          "SELECT name FROM system.tables WHERE database = 'fv' AND engine NOT IN ('View', 'Distributed')",
+        )
+      )
+        .trim()
+        .split('\n');
+      for (const t of DEMO_TABLES) expect(names, `shard ${i + 1}`).toContain(`${t}__fv_local`);
+      for (const t of names) dump.push(await cluster.query(i, `SELECT * FROM fv.\`${t}\` FORMAT TSV`));
+    }
+    const text = dump.join('\n');
+    expect(text.length).toBeGreaterThan(100_000);
+    const files: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d)) {
+        const p = join(d, e);
+        if (statSync(p).isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    for (const n of cluster.nodes) walk(join(n.dir, 'data', 'data', 'fv'));
+    const bytes = files.map((f) => readFileSync(f).toString('latin1')).join('\n');
+    const said = p.outputs.map((o) => o.stdout + o.stderr).join('\n');
+    for (const c of p.canaries) {
+      expect(text.includes(c), `canary in a shard table: ${c.slice(0, 3)}…`).toBe(false);
+      expect(bytes.includes(c), `canary in a data file: ${c.slice(0, 3)}…`).toBe(false);
+      expect(said.includes(c), `canary in output: ${c.slice(0, 3)}…`).toBe(false);
+    }
+    expect(said).not.toContain(cluster.password);
   });
 });
 

@@ -1,15 +1,21 @@
 // End to end (slow): least privilege on ClickHouse. The server reads as a read-only user limited to
 // the store's database (the harness creates it beside the writer, as the README says to), no
 // password ever sits in a command line, and every read carries per-query memory and row limits.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseStore } from '../src/engines/clickhouse/index.ts';
 import type { StoreTableSpec } from '../src/store/index.ts';
-import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { type CliRun, runCli, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
-import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import {
+  DEMO_METRICS,
+  DEMO_POLICY,
+  demoSyncArgs,
+  type SyncedStore,
+  syncedStore,
+} from './helpers/synced-store.ts';
 
 let cluster: ClickHouseCluster;
 let s: SyncedStore;
@@ -25,17 +31,7 @@ beforeAll(async () => {
     startClickHouseCluster(),
     syncedStore({ users: 300, days: 3, seed: 23 }),
   ]);
-  const r = await cli([
-    'sync',
-    '--source',
-    s.db.url,
-    '--policy',
-    DEMO_POLICY,
-    '--store',
-    cluster.url,
-    '--key-file',
-    s.keyFile,
-  ]);
+  const r = await cli(demoSyncArgs(s, cluster.url));
   expect(r.code, r.stderr).toBe(0);
 });
 
@@ -54,42 +50,8 @@ async function asUser(user: string, password: string, sql: string): Promise<{ ok
   return { ok: r.ok, text: await r.text() };
 }
 
-function serve(
-  store: string,
-  state: string,
-  ...extra: string[]
-): { child: ChildProcess; port: Promise<number>; out: () => string } {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'serve',
-      '--store',
-      store,
-      '--metrics',
-      DEMO_METRICS,
-      '--state-dir',
-      state,
-      '--listen',
-      '127.0.0.1:0',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  const port = new Promise<number>((resolve, reject) => {
-    const seen = (d: Buffer) => {
-      out += d;
-      const p = Number(/on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
-      if (p > 0) resolve(p);
-    };
-    child.stdout?.on('data', seen);
-    child.stderr?.on('data', seen);
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-  });
-  port.catch(() => {});
-  return { child, port, out: () => out };
-}
+const serve = (store: string, state: string, ...extra: string[]) =>
+  spawnServe(store, DEMO_METRICS, state, ...extra);
 
 describe('ClickHouse least privilege', () => {
   it('serve reads as the read-only user, and refuses the user sync writes with', async () => {

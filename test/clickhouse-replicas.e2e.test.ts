@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMetricsReader } from '../src/engines/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
-import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { BIN, type CliRun, runCli, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
+import { expectSameAnswer, expectSameStores, storeCounts } from './helpers/same-answers.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 const TABLES = [
@@ -73,48 +74,11 @@ async function runWhile(args: string[], during: () => Promise<void>): Promise<nu
 }
 
 /** Live rows per table as the store's status reports them. */
-async function counts(store: string): Promise<Record<string, number>> {
-  const reader = await openMetricsReader(store, file);
-  try {
-    const status = (await reader.storeStatus()) as { tables: Array<{ name: string; rows: number }> };
-    return Object.fromEntries(status.tables.map((t) => [t.name, t.rows]));
-  } finally {
-    reader.close();
-  }
-}
+const counts = (store: string) => storeCounts(store, file);
 
-function expectSameAnswer(a: MetricAnswer, b: MetricAnswer, label: string): void {
-  expect({ ...a, groups: [], totals: [] }, label).toEqual({ ...b, groups: [], totals: [] });
-  for (const part of ['groups', 'totals'] as const) {
-    expect(a[part].length, `${label} ${part}`).toBe(b[part].length);
-    a[part].forEach((g, i) => {
-      const d = b[part][i] as (typeof b)[typeof part][number];
-      expect({ ...g, values: {} }, label).toEqual({ ...d, values: {} });
-      for (const [k, v] of Object.entries(g.values)) {
-        const want = d.values[k] ?? null;
-        if (v === null || want === null) expect(v, `${label} ${k}`).toBe(want);
-        else
-          expect(Math.abs(v - want), `${label} ${k}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(want)));
-      }
-    });
-  }
-}
-
-/** The same live rows per table, and the same answers for the metrics, as the DuckDB store. */
-async function expectSameAsDuckDb(store: string, reference: string): Promise<void> {
-  expect(await counts(store)).toEqual(await counts(reference));
-  const a = await openMetricsReader(store, file);
-  const b = await openMetricsReader(reference, file);
-  try {
-    for (const metric of METRICS) {
-      const q = { metric, grain: 'day' as const, by: [], from: '2026-10-01', to: '2026-11-30' };
-      expectSameAnswer(await a.query(q), await b.query(q), metric);
-    }
-  } finally {
-    a.close();
-    b.close();
-  }
-}
+/** The same live rows per table, and the same answers for the metrics by day, as the DuckDB store. */
+const expectSameAsDuckDb = (store: string, reference: string) =>
+  expectSameStores(store, reference, file, 'day', METRICS);
 
 /** Waits until every replica of database `db` has fetched and applied ZooKeeper's log (every server up). */
 async function caughtUp(db: string): Promise<void> {
@@ -479,35 +443,9 @@ describe('ClickHouse with replicas, one server killed', () => {
     const state = join(s.dir, 'serve-state');
     const made = await cli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);
     const token = JSON.parse(made.stdout).token as string;
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--store',
-        cluster.readerUrl,
-        '--metrics',
-        DEMO_METRICS,
-        '--state-dir',
-        state,
-        '--listen',
-        '127.0.0.1:0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
+    const serve = spawnServe(cluster.readerUrl, DEMO_METRICS, state);
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stdout.on('data', (d) => {
-          out += d;
-          const p = Number(/on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
-          if (p > 0) resolve(p);
-        });
-        child.stderr.on('data', (d) => {
-          out += d;
-        });
-        child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-      });
+      const port = await serve.port;
       const path =
         '/api/v1/metrics/connection_failure_rate?grain=week&by=devices.firmware_version&from=2026-10-01&to=2026-11-30';
       const duck = await openMetricsReader(s.store, file);
@@ -547,9 +485,9 @@ describe('ClickHouse with replicas, one server killed', () => {
       await ask();
       expect(statuses.length).toBeGreaterThan(3);
     } finally {
-      child.kill('SIGTERM');
+      serve.child.kill('SIGTERM');
       await Promise.all([cluster.start(0), cluster.start(2)]);
     }
-    expect(out).not.toContain(cluster.password);
+    expect(serve.out()).not.toContain(cluster.password);
   });
 });

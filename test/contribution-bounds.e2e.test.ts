@@ -6,7 +6,7 @@ import { clickhouse, duckdb } from '../src/engines/index.ts';
 import { type MetricRow, type MetricsEngine, readMetricsFile } from '../src/metrics/index.ts';
 import { runCli } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
-import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { DEMO_METRICS, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 let cluster: ClickHouseCluster;
 let s: SyncedStore;
@@ -17,17 +17,7 @@ beforeAll(async () => {
     startClickHouseCluster(),
     syncedStore({ users: 300, days: 10, seed: 29 }),
   ]);
-  const r = await runCli([
-    'sync',
-    '--source',
-    s.db.url,
-    '--policy',
-    DEMO_POLICY,
-    '--store',
-    cluster.url,
-    '--key-file',
-    s.keyFile,
-  ]);
+  const r = await runCli(demoSyncArgs(s, cluster.url));
   expect(r.code, r.stderr).toBe(0);
   engines = [
     ['duckdb', await duckdb.openReader(s.store)],

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.ts';
 import { queryStore } from './helpers/store-dump.ts';
-import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { DEMO_POLICY, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 const TABLES = [
   'users',
@@ -92,30 +92,9 @@ describe('fleetvault forget', () => {
       "INSERT INTO connection_events (id, device_id, ts, outcome, rssi, duration_ms, app_version) SELECT (SELECT max(id) FROM connection_events) + 1, id, now(), 'success', -60, 100, '4.12.0' FROM devices WHERE user_id = $1 LIMIT 1",
       [id],
     );
-    const sync = await runCli([
-      'sync',
-      '--source',
-      s.db.url,
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      s.store,
-      '--key-file',
-      s.keyFile,
-    ]);
+    const sync = await runCli(demoSyncArgs(s, s.store));
     expect(sync.code, sync.stderr).toBe(0);
-    const full = await runCli([
-      'sync',
-      '--source',
-      s.db.url,
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      s.store,
-      '--key-file',
-      s.keyFile,
-      '--full',
-    ]);
+    const full = await runCli(demoSyncArgs(s, s.store, '--full'));
     expect(full.code, full.stderr).toBe(0);
     expect(await counts()).toEqual(after);
 

@@ -1,18 +1,13 @@
-// End to end (slow): hostile device messages through a real Mosquitto into `fleetvault ingest`,
-// against a DuckDB file and a two-shard ClickHouse cluster. Poison messages wait at the broker for
-// a stopped ingest (the crash/recovery case: whatever is queued is delivered again at every
-// start), so one message that kills ingest would kill it at every restart.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
-import { BIN, type CliRun, runCli } from './helpers/cli.ts';
+import { type CliRun, runCli, spawnIngest } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { dumpStore, queryStore } from './helpers/store-dump.ts';
-import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { DEMO_POLICY, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 interface Ingest {
   /** Rows committed so far, from the `--log-batches` lines. */
@@ -43,10 +38,17 @@ afterAll(async () => {
 });
 
 function sync(store: string, ...extra: string[]): string[] {
-  return [
-    'sync',
-    '--source',
-    s.db.url,
+  return demoSyncArgs(s, store, '--state-dir', join(s.dir, 'state'), ...extra);
+}
+
+async function startIngest(store: string, clientId: string): Promise<Ingest> {
+  const ingest = await spawnIngest([
+    '--mqtt',
+    broker.url,
+    '--topic',
+    'fleet/+/conn',
+    '--table',
+    'connection_events',
     '--policy',
     DEMO_POLICY,
     '--store',
@@ -55,66 +57,33 @@ function sync(store: string, ...extra: string[]): string[] {
     s.keyFile,
     '--state-dir',
     join(s.dir, 'state'),
-    ...extra,
-  ];
-}
-
-async function startIngest(store: string, clientId: string): Promise<Ingest> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      BIN,
-      'ingest',
-      '--mqtt',
-      broker.url,
-      '--topic',
-      'fleet/+/conn',
-      '--table',
-      'connection_events',
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      store,
-      '--key-file',
-      s.keyFile,
-      '--state-dir',
-      join(s.dir, 'state'),
-      '--client-id',
-      clientId,
-      '--batch',
-      '8',
-      '--flush-ms',
-      '100',
-      '--log-batches',
-      '--json',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  while (!stderr.includes('subscribed to')) {
-    if (child.exitCode !== null) throw new Error(`ingest exited: ${stderr}`);
-    await wait(50);
-  }
+    '--client-id',
+    clientId,
+    '--batch',
+    '8',
+    '--flush-ms',
+    '100',
+    '--log-batches',
+    '--json',
+  ]);
   return {
-    committed: () => Number([...stderr.matchAll(/total (\d+)/g)].pop()?.[1] ?? 0),
+    committed: () => Number([...ingest.stderr().matchAll(/total (\d+)/g)].pop()?.[1] ?? 0),
     stop: async () => {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
+      if (ingest.child.exitCode === null) {
+        ingest.child.kill('SIGTERM');
+        await new Promise((r) => ingest.child.once('exit', r));
       }
-      outputs.push(stdout + stderr);
-      const last = stdout
+      outputs.push(ingest.stdout() + ingest.stderr());
+      const last = ingest
+        .stdout()
         .trim()
         .split('\n')
         .find((l) => l.startsWith('{'));
-      return { code: child.exitCode, stats: last ? JSON.parse(last) : {}, said: stdout + stderr };
+      return {
+        code: ingest.child.exitCode,
+        stats: last ? JSON.parse(last) : {},
+        said: ingest.stdout() + ingest.stderr(),
+      };
     },
   };
 }

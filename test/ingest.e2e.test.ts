@@ -1,11 +1,11 @@
 // End to end (slow): device messages from a real Mosquitto broker (the machine's binary, run on a
 // private port so the test can restart it) through `fleetvault ingest` into the store.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN } from './helpers/cli.ts';
+import { spawnIngest } from './helpers/cli.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { queryStore } from './helpers/store-dump.ts';
 import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -42,50 +42,32 @@ describe('MQTT ingest', () => {
       policy,
       readFileSync(DEMO_POLICY, 'utf8').replace('on_detect: block', 'on_detect: quarantine'),
     );
-    const ingest = spawn(
-      process.execPath,
-      [
-        BIN,
-        'ingest',
-        '--mqtt',
-        broker.url,
-        '--topic',
-        'fleet/+/conn',
-        '--table',
-        'connection_events',
-        '--policy',
-        policy,
-        '--store',
-        s.store,
-        '--key-file',
-        s.keyFile,
-        // Quarantine is weaker than block: under the store's approved state it needs a second
-        // admin (approvals.e2e covers that); a fresh state directory keeps this test on ingest.
-        '--state-dir',
-        join(s.dir, 'quarantine-state'),
-        '--batch',
-        '200',
-        '--flush-ms',
-        '200',
-        '--log-batches',
-        '--json',
-        '--metrics-listen',
-        `127.0.0.1:${metricsPort}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    ingest.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    ingest.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    while (!stderr.includes('subscribed to')) {
-      if (ingest.exitCode !== null) throw new Error(`ingest exited: ${stderr}`);
-      await wait(50);
-    }
+    const ingest = await spawnIngest([
+      '--mqtt',
+      broker.url,
+      '--topic',
+      'fleet/+/conn',
+      '--table',
+      'connection_events',
+      '--policy',
+      policy,
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+      // Quarantine is weaker than block: under the store's approved state it needs a second
+      // admin (approvals.e2e covers that); a fresh state directory keeps this test on ingest.
+      '--state-dir',
+      join(s.dir, 'quarantine-state'),
+      '--batch',
+      '200',
+      '--flush-ms',
+      '200',
+      '--log-batches',
+      '--json',
+      '--metrics-listen',
+      `127.0.0.1:${metricsPort}`,
+    ]);
 
     const fleet = mqtt.connect(broker.url, {
       clientId: 'fleet-sim',
@@ -139,7 +121,8 @@ describe('MQTT ingest', () => {
     const committed = () =>
       Number(
         /total (\d+)/.exec(
-          stderr
+          ingest
+            .stderr()
             .split('\n')
             .filter((l) => l.includes('total'))
             .pop() ?? '',
@@ -170,10 +153,10 @@ describe('MQTT ingest', () => {
     expect(exposition).toMatch(
       /^fleetvault_ingest_last_commit_timestamp_seconds\{table="connection_events"\} \d/m,
     );
-    ingest.kill('SIGTERM');
-    await new Promise((r) => ingest.once('exit', r));
-    expect(ingest.exitCode, stderr).toBe(0);
-    const stats = JSON.parse(stdout.trim().split('\n').pop() as string);
+    ingest.child.kill('SIGTERM');
+    await new Promise((r) => ingest.child.once('exit', r));
+    expect(ingest.child.exitCode, ingest.stderr()).toBe(0);
+    const stats = JSON.parse(ingest.stdout().trim().split('\n').pop() as string);
 
     const [[rows, distinct]] = (await queryStore(
       s.store,
@@ -194,8 +177,8 @@ describe('MQTT ingest', () => {
     expect(stats.quarantined).toEqual([
       expect.objectContaining({ column: 'app_version', detector: 'email', rows: 1 }),
     ]);
-    expect(stderr).toContain('lost the broker');
-    for (const text of [stdout, stderr]) {
+    expect(ingest.stderr()).toContain('lost the broker');
+    for (const text of [ingest.stdout(), ingest.stderr()]) {
       expect(text.includes(canary)).toBe(false);
       expect(text.includes('not json')).toBe(false);
     }
@@ -221,44 +204,27 @@ describe('MQTT ingest', () => {
     const count = async () =>
       Number(((await queryStore(s.store, 'SELECT count(*) FROM connection_events')) as [[string]])[0][0]);
     const before = await count();
-    const ingest = spawn(
-      process.execPath,
-      [
-        BIN,
-        'ingest',
-        '--mqtt',
-        broker.url,
-        '--topic',
-        'blocked/+/conn',
-        '--table',
-        'connection_events',
-        '--policy',
-        DEMO_POLICY,
-        '--store',
-        s.store,
-        '--key-file',
-        s.keyFile,
-        '--state-dir',
-        join(s.dir, 'state'),
-        '--batch',
-        '50',
-        '--flush-ms',
-        '300',
-        '--json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let said = '';
-    ingest.stdout.on('data', (d) => {
-      said += d;
-    });
-    ingest.stderr.on('data', (d) => {
-      said += d;
-    });
-    while (!said.includes('subscribed to')) {
-      if (ingest.exitCode !== null) throw new Error(`ingest exited: ${said}`);
-      await wait(50);
-    }
+    const ingest = await spawnIngest([
+      '--mqtt',
+      broker.url,
+      '--topic',
+      'blocked/+/conn',
+      '--table',
+      'connection_events',
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+      '--state-dir',
+      join(s.dir, 'state'),
+      '--batch',
+      '50',
+      '--flush-ms',
+      '300',
+      '--json',
+    ]);
     const canary = 'blocked.canary.person@example.com';
     const fleet = mqtt.connect(broker.url, { clientId: 'fleet-blocked', clean: false });
     await new Promise((r) => fleet.once('connect', r));
@@ -284,11 +250,11 @@ describe('MQTT ingest', () => {
     await send(base, '4.12.0');
     await send(base + 1, canary);
     fleet.end();
-    const code = await new Promise<number | null>((r) => ingest.once('exit', r));
-    expect(code, said).not.toBe(0);
-    expect(said).toContain('FV_PII_DETECTED');
-    expect(said).toContain('app_version');
-    expect(said.includes(canary)).toBe(false);
+    const code = await new Promise<number | null>((r) => ingest.child.once('exit', r));
+    expect(code, ingest.said()).not.toBe(0);
+    expect(ingest.said()).toContain('FV_PII_DETECTED');
+    expect(ingest.said()).toContain('app_version');
+    expect(ingest.said().includes(canary)).toBe(false);
     expect(await count()).toBe(before);
   });
 });

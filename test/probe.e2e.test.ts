@@ -1,7 +1,6 @@
 // End to end (slow): the exposure probe against real servers over loopback, from the CLI and from
 // inside a server, with a deliberately exposed data route, a webhook receiver and a browser.
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -15,6 +14,7 @@ import { auditWithApprovals } from './helpers/approvals.ts';
 import { runCli } from './helpers/cli.ts';
 import type { TestDatabase } from './helpers/pg.ts';
 import { DEMO_METRICS, syncedStore } from './helpers/synced-store.ts';
+import { startWebhookReceiver } from './helpers/webhook-receiver.ts';
 
 type App = Awaited<ReturnType<typeof buildServer>>;
 const CHROMIUM = process.env.FV_CHROMIUM ?? '/usr/bin/chromium';
@@ -112,19 +112,8 @@ describe('exposure probe', () => {
   });
 
   it('a deliberately exposed data route raises the alert within one probe interval: log, webhook, gauge, banner', async () => {
-    const received: Array<{ findings: Array<{ kind: string; where: string }> }> = [];
-    const receiver: Server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += c;
-      });
-      req.on('end', () => {
-        received.push(JSON.parse(body));
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+    const receiver = await startWebhookReceiver<{ findings: Array<{ kind: string; where: string }> }>();
+    const { received, url: hook } = receiver;
     let monitor: ExposureMonitor | undefined;
     const alerts: unknown[] = [];
     const { app, base, users, auditFile } = await serve({ leak: true, monitor: () => monitor });
@@ -193,7 +182,7 @@ describe('exposure probe', () => {
       }
     } finally {
       await monitor.stop();
-      receiver.close();
+      void receiver.close();
     }
   });
 });

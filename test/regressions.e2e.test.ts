@@ -3,12 +3,12 @@
 // alert: first for the bad firmware, then, after production changes, only for the new regression.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from './helpers/cli.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.ts';
 
 interface Alert {
   alert: string;
@@ -19,33 +19,22 @@ interface Alert {
 
 describe('regression alerts after a sync', () => {
   let s: SyncedStore;
-  let receiver: Server;
+  let receiver: WebhookReceiver<unknown>;
   let child: ChildProcess | undefined;
-  const bodies: string[] = [];
 
   beforeAll(async () => {
     s = await syncedStore({ users: 2000, days: 21 });
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += c;
-      });
-      req.on('end', () => {
-        bodies.push(body);
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    receiver = await startWebhookReceiver();
   });
 
   afterAll(async () => {
     child?.kill('SIGTERM');
-    await new Promise((r) => receiver?.close(r));
+    await receiver?.close();
     await s?.db.drop();
   });
 
   const regressionAlerts = () =>
-    bodies.map((b) => JSON.parse(b) as Alert).filter((a) => a.alert === 'fleetvault.regression');
+    receiver.bodies.map((b) => JSON.parse(b) as Alert).filter((a) => a.alert === 'fleetvault.regression');
 
   async function until<T>(what: string, get: () => T | undefined, seconds = 90): Promise<T> {
     for (let i = 0; i < seconds * 4; i++) {
@@ -58,7 +47,6 @@ describe('regression alerts after a sync', () => {
 
   it('alerts on the bad firmware, then only on a regression that is new after the next sync', async () => {
     const state = mkdtempSync(join(tmpdir(), 'fv-regress-'));
-    const port = (receiver.address() as { port: number }).port;
     let out = '';
     child = spawn(
       process.execPath,
@@ -82,7 +70,7 @@ describe('regression alerts after a sync', () => {
         '--key-file',
         s.keyFile,
         '--alert-webhook',
-        `http://127.0.0.1:${port}/hook`,
+        receiver.url,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -122,6 +110,6 @@ describe('regression alerts after a sync', () => {
     );
     expect(out).toContain('ALERT what changed: connection_failure_rate of plug-mini');
     // Nothing personal in what left the server.
-    for (const c of s.canaries) expect(bodies.join('\n').includes(c), c).toBe(false);
+    for (const c of s.canaries) expect(receiver.bodies.join('\n').includes(c), c).toBe(false);
   });
 });

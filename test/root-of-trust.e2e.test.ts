@@ -15,16 +15,16 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import argon2 from 'argon2';
 import { chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { canonical, signedText, stateDigest } from '../src/approvals/approved-state.ts';
 import { Approvals, BINDING_META, type StateDoc, seenFile } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
-import { openMetricsReader } from '../src/engines/index.ts';
+import { duckdb, openMetricsReader } from '../src/engines/index.ts';
 import { type Principal, UserStore } from '../src/identity/index.ts';
 import { readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, runCli } from './helpers/cli.ts';
@@ -32,6 +32,7 @@ import { startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { addAdminsByCli } from './helpers/enroll.ts';
 import { dumpStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { startWebhookReceiver } from './helpers/webhook-receiver.ts';
 
 const CHROMIUM = process.env.FV_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -47,12 +48,31 @@ const STATE_FILES = [
   'proposals.json',
 ];
 
+/**
+ * The store's binding names its state folder by absolute path (the default a command without
+ * --state-dir finds): a copied deployment's store is pointed at the copy's own folder.
+ */
+async function moveBinding(storePath: string, stateDir: string): Promise<void> {
+  const store = await duckdb.openStore(storePath);
+  try {
+    const binding = JSON.parse((await store.meta(BINDING_META)) as string);
+    await store.setMeta(BINDING_META, JSON.stringify({ ...binding, stateDir }));
+  } finally {
+    await store.close();
+  }
+}
+
 type Served = { port: number; stop: () => Promise<void>; errors: () => string; out: () => string };
 type Refused = { code: number | null; stderr: string };
 
 describe('root of trust: one admin with a shell cannot weaken the deployment alone', () => {
   let s: SyncedStore;
+  /** This attempt's deployment folder: its state folder, beside its store and key file. */
   let state: string;
+  let store: string;
+  let keyFile: string;
+  /** The deployment and the CLI's record of states seen, as beforeAll left them: each attempt starts from a copy. */
+  const baseline = mkdtempSync(join(tmpdir(), 'fv-rot-baseline-'));
   const pw: Record<string, string> = {};
   let viewer = '';
   let watcher = '';
@@ -67,9 +87,9 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     '--policy',
     policy,
     '--store',
-    s.store,
+    store,
     '--key-file',
-    s.keyFile,
+    keyFile,
     ...extra,
   ];
   const sync = (policy = DEMO_POLICY, extra: string[] = []) => runCli(syncArgs(policy, extra));
@@ -87,13 +107,13 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
         BIN,
         'serve',
         '--store',
-        s.store,
+        store,
         '--metrics',
         DEMO_METRICS,
         '--policy',
         DEMO_POLICY,
         '--key-file',
-        s.keyFile,
+        keyFile,
         '--listen',
         '127.0.0.1:0',
         ...args,
@@ -152,7 +172,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
 
   beforeAll(async () => {
     s = await syncedStore({ users: 400, days: 4, seed: 12 });
-    state = s.dir; // the default: the state folder is the store's own folder
+    [state, store, keyFile] = [s.dir, s.store, s.keyFile]; // the default: the state folder is the store's own folder
     Object.assign(pw, await addAdminsByCli(state));
     for (const name of ['viewer', 'watcher']) {
       const r = await runCli([
@@ -174,6 +194,21 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     expect(sealed.code, sealed.stderr).toBe(0);
     const r = await sync(); // binds the store to the signed state (no --state-dir: next to the store)
     expect(r.code, r.stderr).toBe(0);
+    cpSync(s.dir, join(baseline, 'deployment'), { recursive: true });
+    cpSync(dirname(seenFile()), join(baseline, 'seen', 'fleetvault'), { recursive: true });
+  });
+
+  // Each attempt on a fresh copy of the baseline in a folder of its own, with its own record of
+  // states seen: one that fails or times out half-way cannot leave anything behind for the next.
+  beforeEach(async () => {
+    const attempt = mkdtempSync(join(tmpdir(), 'fv-rot-attempt-'));
+    state = join(attempt, 'deployment');
+    cpSync(join(baseline, 'deployment'), state, { recursive: true });
+    cpSync(join(baseline, 'seen'), join(attempt, 'seen'), { recursive: true });
+    process.env.XDG_STATE_HOME = join(attempt, 'seen');
+    store = join(state, basename(s.store));
+    keyFile = join(state, basename(s.keyFile));
+    await moveBinding(store, state);
   });
 
   afterAll(async () => {
@@ -210,21 +245,10 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
 
   it('finding 1: roles edited in tokens.json while serve runs are refused and raise the alarm; forged admins cannot sign; a clean restart keeps the signed state', async () => {
     const restore = snapshot(['tokens.json']);
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     const version = current().version;
-    const received: Array<{ findings: Array<{ kind: string; where: string }> }> = [];
-    const receiver: Server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += c;
-      });
-      req.on('end', () => {
-        received.push(JSON.parse(body));
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+    const receiver = await startWebhookReceiver<{ findings: Array<{ kind: string; where: string }> }>();
+    const { received, url: hook } = receiver;
     const served = await serve(['--probe-every', '2s', '--alert-webhook', hook]);
     expect('port' in served, (served as Refused).stderr).toBe(true);
     const srv = served as Served;
@@ -308,7 +332,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       );
     } finally {
       await srv.stop();
-      receiver.close();
+      void receiver.close();
     }
     // A start with the edits in place is refused; undoing them gives a clean start with the same state.
     refused(await serve([]), 'FV_STATE_WEAKER');
@@ -318,11 +342,11 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     if ('port' in clean) await clean.stop();
     expect(current().version).toBe(version);
     expect(current().state.k).toBe(10);
-    expect(await dumpStore(s.store)).toBe(before);
+    expect(await dumpStore(store)).toBe(before);
   });
 
   it('finding 2: an empty or another state folder, another working directory, a sync with a new state folder', async () => {
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     const stateId = current().stateId;
     const empty = mkdtempSync(join(tmpdir(), 'fv-empty-state-'));
     const e = refused(await serve(['--state-dir', empty]), 'FV_STATE_MISMATCH');
@@ -357,7 +381,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       'query',
       'activations',
       '--store',
-      s.store,
+      store,
       '--metrics',
       DEMO_METRICS,
       '--state-dir',
@@ -370,15 +394,15 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       '--url',
       'http://127.0.0.1:9',
       '--store',
-      s.store,
+      store,
       '--key-file',
-      s.keyFile,
+      keyFile,
       '--state-dir',
       other,
     ]);
     expect(p.code).toBe(1);
     expect(p.stderr).toContain('FV_STATE_MISMATCH');
-    expect(await dumpStore(s.store)).toBe(before);
+    expect(await dumpStore(store)).toBe(before);
     record('serve --state-dir <empty folder>', 'refused FV_STATE_MISMATCH');
     record(
       'serve with a state one admin bootstrapped elsewhere',
@@ -393,7 +417,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
   });
 
   it('finding 3: state and audit log deleted, the audit log cut above its first seal, an older state put back', async () => {
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     let restore = snapshot();
     for (const f of ['approved-state.json', 'states', 'audit.jsonl'])
       rmSync(join(state, f), { recursive: true, force: true });
@@ -412,14 +436,14 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     const firstSeal = lines.findIndex((l) => l.includes('"action":"approvals.seal"'));
     const kept = lines.slice(0, firstSeal);
     writeFileSync(join(state, 'audit.jsonl'), kept.length > 0 ? `${kept.join('\n')}\n` : '');
-    const v = await runCli(['audit', 'verify', '--state-dir', state, '--store', s.store]);
+    const v = await runCli(['audit', 'verify', '--state-dir', state, '--store', store]);
     expect(v.code).toBe(1);
     expect(v.stdout).toMatch(/anchors record \d+/);
     refused(await serve([]), 'FV_AUDIT_TRUNCATED');
     rmSync(join(state, 'audit.jsonl'));
     expect((await runCli(['audit', 'verify', '--state-dir', state])).code).toBe(1);
     restore();
-    expect((await runCli(['audit', 'verify', '--state-dir', state, '--store', s.store])).code).toBe(0);
+    expect((await runCli(['audit', 'verify', '--state-dir', state, '--store', store])).code).toBe(0);
     record(
       'audit log cut above its first seal record',
       'audit verify fails on the anchor; serve refused FV_AUDIT_TRUNCATED',
@@ -432,7 +456,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     const t = await approvals(['seal', '--probe-every', '1m'], 'alice');
     expect(t.code, t.stderr).toBe(0);
     expect((await sync()).code).toBe(0);
-    const tightened = await dumpStore(s.store);
+    const tightened = await dumpStore(store);
     restore = snapshot();
     writeFileSync(join(state, 'approved-state.json'), old);
     refused(await serve(['--probe-every', '5m']), 'FV_STATE_ROLLBACK');
@@ -441,7 +465,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     const sy2 = await sync();
     expect(sy2.code).toBe(1);
     expect(sy2.stderr).toContain('FV_STATE_ROLLBACK');
-    expect(await dumpStore(s.store)).toBe(tightened);
+    expect(await dumpStore(store)).toBe(tightened);
     restore();
     // The tightened probe is now the floor: slower needs two admins.
     refused(await serve(['--probe-every', '5m']), 'FV_STATE_WEAKER');
@@ -454,7 +478,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
   });
 
   it('attempt: a state folder copied from another deployment (same admin names)', async () => {
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     const restore = snapshot();
     const other = mkdtempSync(join(tmpdir(), 'fv-other-deploy-'));
     for (const name of ['alice', 'bob'])
@@ -472,13 +496,13 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     const w = await sync(weaker);
     expect(w.code).toBe(1);
     expect(w.stderr).toContain('FV_STATE_MISMATCH');
-    expect(await dumpStore(s.store)).toBe(before);
+    expect(await dumpStore(store)).toBe(before);
     restore();
     record('state folder copied from another deployment', 'refused FV_STATE_MISMATCH, store untouched');
   });
 
   it('attempt: a state re-signed with the old approvals key, with keys the attacker made, with one real admin key', async () => {
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     let restore = snapshot();
     // (a) The old design: an HMAC under approvals.key, which every admin could read.
     const key = randomBytes(32);
@@ -570,7 +594,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     const r = refused(await serve(['--probe-every', 'off']), 'FV_STATE_TAMPERED');
     expect(r).toContain('two different admins');
     restore();
-    expect(await dumpStore(s.store)).toBe(before);
+    expect(await dumpStore(store)).toBe(before);
     record('state re-signed with an approvals.key HMAC (old format)', 'refused FV_STATE_TAMPERED');
     record('weaker version signed by two keys the attacker added in it', 'refused FV_STATE_TAMPERED');
     record('weaker version signed by one real admin key only', 'refused FV_STATE_TAMPERED');
@@ -578,31 +602,23 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
 
   it('attempt: an old store file put back (built under an approved lower k, or never bound)', async () => {
     // Two admins approve k = 5 for a while; a store is synced under it and copied away.
-    const k5 = join(s.dir, 'k5.policy.yaml');
+    const k5 = join(state, 'k5.policy.yaml');
     writeFileSync(k5, readFileSync(DEMO_POLICY, 'utf8').replace('k: 10', 'k: 5'));
     const p = await approvals(['propose', '--policy', k5, '--reason', 'pilot with small cohorts'], 'alice');
     expect(p.code, p.stderr).toBe(0);
     expect((await approvals(['approve', proposalId(p.stdout)], 'bob')).code).toBe(0);
     expect((await sync(k5)).code).toBe(0);
     const oldStore = join(mkdtempSync(join(tmpdir(), 'fv-old-store-')), 'store.duckdb');
-    copyFileSync(s.store, oldStore);
+    copyFileSync(store, oldStore);
     // Back to k = 10 (one admin may tighten), synced.
     expect((await approvals(['seal', '--policy', DEMO_POLICY], 'alice')).code).toBe(0);
     expect((await sync()).code).toBe(0);
     const current10 = join(mkdtempSync(join(tmpdir(), 'fv-cur-store-')), 'store.duckdb');
-    copyFileSync(s.store, current10);
-    copyFileSync(oldStore, s.store);
+    copyFileSync(store, current10);
+    copyFileSync(oldStore, store);
     const e = refused(await serve(['--probe-every', '1m']), 'FV_STATE_MISMATCH');
     expect(e).toContain('k = 5');
-    const q = await runCli([
-      'metrics',
-      'query',
-      'activations',
-      '--store',
-      s.store,
-      '--metrics',
-      DEMO_METRICS,
-    ]);
+    const q = await runCli(['metrics', 'query', 'activations', '--store', store, '--metrics', DEMO_METRICS]);
     expect(q.code).toBe(1);
     expect(q.stderr).toContain('FV_STATE_MISMATCH');
     // A store from before any binding (an unbound copy) is not served under the state either.
@@ -616,14 +632,14 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       '--store',
       unbound,
       '--key-file',
-      s.keyFile,
+      keyFile,
       '--state-dir',
       mkdtempSync(join(tmpdir(), 'fv-nostate-')),
     ]);
     expect(fresh.code, fresh.stderr).toBe(0);
-    copyFileSync(unbound, s.store);
+    copyFileSync(unbound, store);
     refused(await serve(['--probe-every', '1m']), 'FV_STATE_MISMATCH');
-    copyFileSync(current10, s.store);
+    copyFileSync(current10, store);
     const ok = await serve(['--probe-every', '1m']);
     expect('port' in ok).toBe(true);
     if ('port' in ok) await ok.stop();
@@ -635,10 +651,10 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
   });
 
   it('attempt: the policy file swapped for a weaker one between two syncs', async () => {
-    const live = join(s.dir, 'live.policy.yaml');
+    const live = join(state, 'live.policy.yaml');
     copyFileSync(DEMO_POLICY, live);
     expect((await sync(live)).code).toBe(0);
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     writeFileSync(
       live,
       readFileSync(DEMO_POLICY, 'utf8')
@@ -651,7 +667,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     const r = await sync(live);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('FV_STATE_WEAKER');
-    expect(await dumpStore(s.store)).toBe(before);
+    expect(await dumpStore(store)).toBe(before);
     record(
       'policy file swapped for a weaker one between two syncs',
       'refused FV_STATE_WEAKER, store untouched',
@@ -781,7 +797,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       '--metrics',
       file,
       '--store',
-      s.store,
+      store,
       '--json',
     ]);
     expect(q.code).toBe(1);
@@ -798,7 +814,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       '--metrics',
       file,
       '--store',
-      s.store,
+      store,
     ]);
     expect(other.code).toBe(1);
     expect(other.stderr).toContain("the policy's privacy unit is user");
@@ -821,7 +837,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     writeFileSync(join(dir, 'hosts'), '0.0.0.0 localhost\n');
     const cmd = [
       `mount --bind ${join(dir, 'hosts')} /etc/hosts`,
-      `exec ${[process.execPath, BIN, 'serve', '--store', s.store, '--metrics', DEMO_METRICS, '--policy', DEMO_POLICY, '--key-file', s.keyFile, '--listen', 'localhost:0'].map((a) => `'${a}'`).join(' ')}`,
+      `exec ${[process.execPath, BIN, 'serve', '--store', store, '--metrics', DEMO_METRICS, '--policy', DEMO_POLICY, '--key-file', keyFile, '--listen', 'localhost:0'].map((a) => `'${a}'`).join(' ')}`,
     ].join(' && ');
     const r = await new Promise<Refused>((resolve) => {
       const child = spawn('unshare', ['--mount', 'sh', '-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -950,7 +966,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     writeFileSync(join(dir, 'strong.yaml'), strong);
     const sealed = await approvals(['seal', '--policy', join(dir, 'strong.yaml')], 'alice');
     expect(sealed.code, sealed.stderr).toBe(0);
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     const weak = strong
       .replace("custom_detectors:\n  badge: 'B-[0-9]{6}'\n", '')
       .replace('days: 3650', 'days: 99999')
@@ -972,7 +988,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       'policy schema',
     ])
       expect(r.stderr).toContain(field);
-    expect(await dumpStore(s.store)).toBe(before);
+    expect(await dumpStore(store)).toBe(before);
     // The alert webhook is a server setting like the probe interval.
     const hook = 'http://127.0.0.1:9/hook';
     const seal = await approvals(['seal', '--alert-webhook', hook], 'alice');
@@ -999,8 +1015,8 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     const files = STATE_FILES.filter((f) => !f.startsWith('audit.jsonl'));
     const backupState = snapshot(files);
     const backupStore = mkdtempSync(join(tmpdir(), 'fv-store-backup-'));
-    const storeFiles = [s.store, `${s.store}.wal`].filter((f) => existsSync(f));
-    for (const f of storeFiles) copyFileSync(f, join(backupStore, f.slice(s.store.length) || 'store'));
+    const storeFiles = [store, `${store}.wal`].filter((f) => existsSync(f));
+    for (const f of storeFiles) copyFileSync(f, join(backupStore, f.slice(store.length) || 'store'));
     const old = current().version;
     // Today: a newer version is signed and the store is synced under it.
     const sealed = await approvals(['seal', '--probe-every', '1m'], 'alice');
@@ -1009,13 +1025,12 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
     expect((await sync()).code).toBe(0);
     const todayState = snapshot(files);
     const todayStore = mkdtempSync(join(tmpdir(), 'fv-store-today-'));
-    for (const f of [s.store, `${s.store}.wal`].filter((f) => existsSync(f)))
-      copyFileSync(f, join(todayStore, f.slice(s.store.length) || 'store'));
+    for (const f of [store, `${store}.wal`].filter((f) => existsSync(f)))
+      copyFileSync(f, join(todayStore, f.slice(store.length) || 'store'));
     // The rollback: the folder and the store from the backup, the log as it is today.
     const putBack = (from: string) => {
-      rmSync(`${s.store}.wal`, { force: true });
-      for (const f of readdirSync(from))
-        copyFileSync(join(from, f), f === 'store' ? s.store : `${s.store}${f}`);
+      rmSync(`${store}.wal`, { force: true });
+      for (const f of readdirSync(from)) copyFileSync(join(from, f), f === 'store' ? store : `${store}${f}`);
     };
     backupState();
     putBack(backupStore);
@@ -1041,19 +1056,8 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
   it('attempt: the chain cut back to a new bootstrap with a new store; other admins’ CLIs and the webhook see it', async () => {
     const restore = snapshot();
     // The receiver outside the machine: every new state version is posted to the approved webhook.
-    const received: Array<Record<string, unknown>> = [];
-    const receiver: Server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += c;
-      });
-      req.on('end', () => {
-        received.push(JSON.parse(body));
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+    const receiver = await startWebhookReceiver<Record<string, unknown>>();
+    const { received, url: hook } = receiver;
     try {
       const sealed = await approvals(['seal', '--alert-webhook', hook], 'alice');
       expect(sealed.code, sealed.stderr).toBe(0);
@@ -1132,7 +1136,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
         '--store',
         newStore,
         '--key-file',
-        s.keyFile,
+        keyFile,
         '--state-dir',
         state,
       ]);
@@ -1174,7 +1178,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       rmSync(bobHome, { recursive: true, force: true });
       rmSync(dirname(newStore), { recursive: true, force: true });
     } finally {
-      receiver.close();
+      void receiver.close();
       restore();
     }
     record(
@@ -1185,10 +1189,11 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       'chain cut back to a new bootstrap with a new store',
       'refused FV_STATE_FORK by every other admin’s CLI (per-user seen.json); absent from the webhook record',
     );
-  });
+    // Two admins bootstrapped again (argon2 each), a browser and two serves: over 120 s on a loaded machine.
+  }, 240_000);
   it('attempt: a removed admin puts their file entry back and signs; one admin left bootstraps a second alone', async () => {
     const restore = snapshot();
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     try {
       // A third admin, approved by two.
       const proposed = await approvals(
@@ -1302,7 +1307,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
           { bootstrap: true },
         ),
       ).toThrow(/the new version/);
-      expect(await dumpStore(s.store)).toBe(before);
+      expect(await dumpStore(store)).toBe(before);
     } finally {
       delete pw.carol;
       restore();
@@ -1357,13 +1362,13 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
         'sql',
         'SELECT count(*) AS n FROM devices',
         '--store',
-        s.store,
+        store,
         '--state-dir',
         other,
       ]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('FV_STATE_MISMATCH');
-      const ok = await runCli(['sql', 'SELECT count(*) AS n FROM devices', '--store', s.store]);
+      const ok = await runCli(['sql', 'SELECT count(*) AS n FROM devices', '--store', store]);
       expect(ok.code, ok.stderr).toBe(0);
     } finally {
       rmSync(other, { recursive: true, force: true });
@@ -1383,7 +1388,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
         '--store',
         cluster.url,
         '--key-file',
-        s.keyFile,
+        keyFile,
         '--state-dir',
         state,
       ]);
@@ -1412,7 +1417,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
         '--store',
         cluster.url,
         '--key-file',
-        s.keyFile,
+        keyFile,
         ...(dir ? ['--state-dir', dir] : []),
       ];
       // A new state folder: refused before anything is written, naming both states.
@@ -1438,7 +1443,7 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
   });
   it('attempt: the audit log’s tail cut after the last state and store anchor', async () => {
     const restore = snapshot();
-    const before = await dumpStore(s.store);
+    const before = await dumpStore(store);
     try {
       // Records no signed version and no sync anchors: a viewer token made, a metric read.
       const made = await runCli([
@@ -1456,15 +1461,15 @@ describe('root of trust: one admin with a shell cannot weaken the deployment alo
       const anchored = Math.max(current().audit.records, 0);
       expect(lines.length).toBeGreaterThan(anchored);
       writeFileSync(join(state, 'audit.jsonl'), `${lines.slice(0, -1).join('\n')}\n`);
-      const v = await runCli(['audit', 'verify', '--state-dir', state, '--store', s.store]);
+      const v = await runCli(['audit', 'verify', '--state-dir', state, '--store', store]);
       expect(v.code).toBe(1);
       expect(v.stdout).toContain('audit.jsonl.head');
-      const q = await runCli(['sql', 'SELECT count(*) FROM devices', '--store', s.store]);
+      const q = await runCli(['sql', 'SELECT count(*) FROM devices', '--store', store]);
       expect(q.code).toBe(1);
       expect(q.stderr).toContain('FV_AUDIT_TRUNCATED');
       expect((await sync()).stderr).toContain('FV_AUDIT_TRUNCATED');
       refused(await serve([]), 'FV_AUDIT_TRUNCATED');
-      expect(await dumpStore(s.store)).toBe(before);
+      expect(await dumpStore(store)).toBe(before);
     } finally {
       restore();
     }

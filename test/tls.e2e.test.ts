@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckDbStore } from '../src/engines/duckdb/index.ts';
+import { duckdb } from '../src/engines/index.ts';
 import { TLS_CIPHERS } from '../src/server/index.ts';
 import { BIN } from './helpers/cli.ts';
 import { DEMO_METRICS } from './helpers/synced-store.ts';
@@ -86,7 +86,7 @@ describe('TLS offered by serve', () => {
 
   beforeAll(async () => {
     const store = join(dir, 'store.duckdb');
-    await (await DuckDbStore.open(store)).close();
+    await (await duckdb.openStore(store)).close();
     const subj = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2', '-nodes'];
     ssl('req', '-x509', '-newkey', 'rsa:2048', '-keyout', 'rsa.key', '-out', 'rsa.pem', ...subj);
     ssl(

@@ -15,7 +15,8 @@ import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import { optionalText, type RawOptions, textOpt } from './options.ts';
 import type { Output } from './output.ts';
-import { parseProbeInterval, parseWebhook, stateFiles } from './server-commands.ts';
+import { parseProbeInterval, parseWebhook } from './serve-options.ts';
+import { stateFiles } from './server-commands.ts';
 
 function printDifferences(out: Output, diffs: readonly Difference[]): void {
   for (const d of diffs) out.line(`    ${d.field}: ${d.approved}  ->  ${d.configured}`);

@@ -53,9 +53,9 @@ import { keysRetireAction, keysRotateAction } from './keys-command.ts';
 import { Output } from './output.ts';
 import { probeAction } from './probe-command.ts';
 import { scanAction } from './scan-command.ts';
+import { serveAction } from './serve-command.ts';
 import {
   auditVerifyAction,
-  serveAction,
   tokensCreateAction,
   tokensListAction,
   tokensRevokeAction,

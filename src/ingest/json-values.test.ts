@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLICKHOUSE_LIMITS, encoders } from '../engines/clickhouse/index.ts';
-import { DuckDbStore } from '../engines/duckdb/index.ts';
+import { duckdb } from '../engines/index.ts';
 import type { Value, ValueKind } from '../policy/index.ts';
-import { rowChecker, type StoreColumn, type StoreTableSpec } from '../store/index.ts';
+import { rowChecker, type Store, type StoreColumn, type StoreTableSpec } from '../store/index.ts';
 import { type JsonField, jsonIdentifier, jsonValue } from './json-values.ts';
 
 const value = (f: JsonField) => ('why' in f ? f.why : f.value);
@@ -109,14 +109,14 @@ const hostile = fc.oneof(
 
 describe('anything a message is accepted with, the store takes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fv-json-'));
-  let store: DuckDbStore;
+  let store: Store;
   const columns: StoreColumn[] = [
     { name: 'id', kind: 'integer', sourceType: 'integer' },
     ...KINDS.map(([kind, sourceType], i) => ({ name: `c${i}`, kind, sourceType })),
   ];
   const spec: StoreTableSpec = { name: 'm', columns, key: ['id'] };
   beforeAll(async () => {
-    store = await DuckDbStore.open(join(dir, 'store.duckdb'));
+    store = await duckdb.openStore(join(dir, 'store.duckdb'));
   });
   afterAll(async () => {
     await store?.close();

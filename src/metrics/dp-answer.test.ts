@@ -1,31 +1,19 @@
 import { describe, expect, it } from 'vitest';
+import { eventMetrics } from '../../test/helpers/event-metrics.ts';
 import { seededRandom } from '../privacy/dp/index.ts';
 import { dpQuantities, noiseAnswer } from './dp-answer.ts';
 import { parseMetrics } from './index.ts';
 import { suppress } from './k-anonymity.ts';
 import type { MetricRow } from './metrics-engine.ts';
 
-const FILE = parseMetrics(
-  `version: 1
-privacy_unit: user
-metrics:
-${[
-  ['attempts', '{ count: rows }'],
-  ['wait', '{ sum: duration_ms }'],
-  ['fail_rate', '{ ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }'],
-  ['duration', '{ percentiles: [0.5], of: duration_ms }'],
-]
-  .map(
-    ([name, measure]) => `  ${name}:
-    measure: ${measure}
-    from: connection_events
-    join: { devices: { on: [device_id, id] } }
-    unit: devices.user_id
-    time: ts
-    dimensions: [devices.product_model]
-`,
-  )
-  .join('')}`,
+const FILE = eventMetrics(
+  [
+    ['attempts', '{ count: rows }'],
+    ['wait', '{ sum: duration_ms }'],
+    ['fail_rate', '{ ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }'],
+    ['duration', '{ percentiles: [0.5], of: duration_ms }'],
+  ],
+  ['devices.product_model'],
   'dp.metrics.yaml',
 );
 const def = (name: string) => FILE.metrics.get(name)!;

@@ -204,21 +204,14 @@ export class MetricsReader {
   }
 
   private async computeDp(query: MetricQuery, dp: DifferentialPrivacy): Promise<MetricAnswer> {
-    const { def, by, filters, from, to } = await this.resolve(query);
+    const { def, by, filters, from, to, heading } = await this.resolve(query);
     let periods = 0;
     for (let t = from; t < to; t = nextPeriod(t, query.grain)) periods++;
     // Each answer may use its share of δ: a window's answers together stay within the policy's δ.
     const delta = dp.delta * (dp.epsilonPerAnswer / dp.epsilon);
     const plan = { epsilon: dp.epsilonPerAnswer, delta, bounds: dp, periods };
     const answer = (groups: DpCell[], totals: DpCell[]): MetricAnswer => ({
-      metric: def.name,
-      description: def.description,
-      format: def.format,
-      grain: query.grain,
-      by,
-      from: iso(from),
-      to: iso(to),
-      k: this.k,
+      ...heading,
       outputs: 'percentiles' in def.measure ? def.outputs : ['value'],
       groups,
       totals,
@@ -316,11 +309,22 @@ export class MetricsReader {
       : periodStart(last - DEFAULT_SPAN[query.grain] * DAY, query.grain);
     if (to <= from)
       throw new FvError('FV_METRIC_QUERY', 'the end date is before the start date; pick a later end date');
-    return { def, by, filters, from, to };
+    /** What every answer to it starts with: the metric, and the range actually answered. */
+    const heading = {
+      metric: def.name,
+      description: def.description,
+      format: def.format,
+      grain: query.grain,
+      by,
+      from: iso(from),
+      to: iso(to),
+      k: this.k,
+    };
+    return { def, by, filters, from, to, heading };
   }
 
   private async compute(query: MetricQuery): Promise<MetricAnswer> {
-    const { def, by, filters, from, to } = await this.resolve(query);
+    const { def, by, filters, from, to, heading } = await this.resolve(query);
     const sides = populations(def.measure).map((p) => p.side);
     const rows = await this.engine.metricRows(def, query.grain, by, filters, { from, to });
     if (filters.length > 0) {
@@ -353,14 +357,7 @@ export class MetricsReader {
     if (by.length === 0) cells.push(...totalCells);
     const totals = new Map(totalCells.map((c) => [c.period, c.units]));
     return {
-      metric: def.name,
-      description: def.description,
-      format: def.format,
-      grain: query.grain,
-      by,
-      from: iso(from),
-      to: iso(to),
-      k: this.k,
+      ...heading,
       outputs: def.outputs,
       groups: suppress(cells, totals, this.k, sides),
       totals: suppress(totalCells, totals, this.k, sides),

@@ -1,6 +1,4 @@
-import { DuckDBInstance } from '@duckdb/node-api';
-import { holdsStore, isBookkeeping } from '../engines/duckdb/index.ts';
-import { FvError } from '../errors/index.ts';
+import { holdsStore, isBookkeeping, openReadOnlyFile } from '../engines/duckdb/index.ts';
 import { connectSource, introspect, quoteIdent, sourceError } from '../source/index.ts';
 
 export interface ScanColumn {
@@ -63,18 +61,7 @@ export async function pgTarget(url: string, schema: string): Promise<ScanTarget>
 }
 
 export async function duckDbTarget(path: string): Promise<ScanTarget> {
-  let instance: DuckDBInstance;
-  try {
-    instance = await DuckDBInstance.create(path, {
-      access_mode: 'READ_ONLY',
-      enable_external_access: 'false',
-    });
-  } catch (error) {
-    throw new FvError(
-      'FV_STORE_OPEN',
-      `cannot open ${path} read-only: ${String((error as Error).message).split('\n')[0]}`,
-    );
-  }
+  const instance = await openReadOnlyFile(path, `${path} read-only`);
   const db = await instance.connect();
   const names = (
     await db.runAndReadAll("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1")

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,4 +40,77 @@ export function runCli(
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** `serve` in its own process, listening on a free loopback port. */
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  /** The port, once it says where it listens; rejected if it exits before. */
+  readonly port: Promise<number>;
+  /** What it wrote so far, stdout and stderr. */
+  out(): string;
+}
+
+/** Starts `fleetvault serve --store <store> --metrics <metrics> --state-dir <state> --listen 127.0.0.1:0 …extra`. */
+export function spawnServe(store: string, metrics: string, state: string, ...extra: string[]): ServeProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'serve',
+      '--store',
+      store,
+      '--metrics',
+      metrics,
+      '--state-dir',
+      state,
+      '--listen',
+      '127.0.0.1:0',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  const port = new Promise<number>((resolve, reject) => {
+    const seen = (d: Buffer) => {
+      out += d;
+      const p = Number(/on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
+      if (p > 0) resolve(p);
+    };
+    child.stdout.on('data', seen);
+    child.stderr.on('data', seen);
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+  });
+  port.catch(() => {});
+  return { child, port, out: () => out };
+}
+
+/** `ingest` in its own process. */
+export interface IngestProcess {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** stdout and stderr as they came. */
+  said(): string;
+}
+
+/** Starts `fleetvault ingest …args` and resolves once it has subscribed (rejects if it exits before). */
+export async function spawnIngest(args: readonly string[]): Promise<IngestProcess> {
+  const child = spawn(process.execPath, [BIN, 'ingest', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let said = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    said += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    said += d;
+  });
+  while (!stderr.includes('subscribed to')) {
+    if (child.exitCode !== null) throw new Error(`ingest exited: ${said}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, stdout: () => stdout, stderr: () => stderr, said: () => said };
 }

@@ -1,4 +1,5 @@
 import type { Grain } from '../../src/metrics/index.ts';
+import { overEvents } from './event-metrics.ts';
 
 /**
  * A metric written by hand on the production schema, with raw ids. Columns: p (period), d (the
@@ -65,11 +66,12 @@ export const PRODUCTION_SQL: Record<string, Twin> = {
   },
 };
 
-const EVENTS = `from: connection_events
-    join: { devices: { on: [device_id, id] } }
-    unit: devices.user_id
-    time: ts
-    dimensions: [error_code, devices.product_model, devices.firmware_version, devices.region]`;
+const EVENTS = overEvents([
+  'error_code',
+  'devices.product_model',
+  'devices.firmware_version',
+  'devices.region',
+]);
 
 /**
  * Measures with `where`, over the demo schema, that the shipped file does not hold: one of each

@@ -5,6 +5,7 @@ import { duckdb, type Engine } from '../../src/engines/index.ts';
 import { parseMetrics } from '../../src/metrics/index.ts';
 import type { Value } from '../../src/policy/index.ts';
 import type { StoreColumn, StoreTableSpec } from '../../src/store/index.ts';
+import { overEvents } from './event-metrics.ts';
 
 /**
  * A small store whose every population is known by construction, for tests that need exact
@@ -123,11 +124,13 @@ export async function writeSmallStore(engine: Engine, location: string): Promise
   }
 }
 
-const EVENTS = `from: connection_events
-    join: { devices: { on: [device_id, id] } }
-    unit: devices.user_id
-    time: ts
-    dimensions: [outcome, error_code, devices.product_model, devices.firmware_version, devices.region]`;
+const EVENTS = overEvents([
+  'outcome',
+  'error_code',
+  'devices.product_model',
+  'devices.firmware_version',
+  'devices.region',
+]);
 
 /** Metrics over the small store: every measure kind, with and without `where`. */
 export const SMALL_METRICS = parseMetrics(

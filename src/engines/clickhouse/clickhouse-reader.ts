@@ -12,12 +12,12 @@ import type { ValueKind } from '../../policy/index.ts';
 import type { StoreColumn } from '../../store/index.ts';
 import type { SandboxLimits } from '../duckdb/read-only-sql.ts';
 import type { GuardedResult } from '../duckdb/sql-guard.ts';
+import type { Engine, StoredTables } from '../engine.ts';
 import { type ClickHouseNode, clickHouseEntry } from './clickhouse-node.ts';
 import { limitHit, limitMessage, metricReadSettings, readonlyLevel } from './clickhouse-read-settings.ts';
 import { clickHouseGuardedSql } from './clickhouse-sql.ts';
 import { readableTable } from './clickhouse-store.ts';
 import { parseClickHouseUrl } from './clickhouse-url.ts';
-import { type ClickHouseSchema, compileClickHouseMetric } from './compile-clickhouse.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 
@@ -32,9 +32,11 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     private readonly sharded: boolean,
     private readonly parserInstance: DuckDBInstance,
     private readonly parser: DuckDBConnection,
+    private readonly compile: Engine['compile'],
   ) {}
 
-  static async open(url: string): Promise<ClickHouseMetricsEngine> {
+  /** Opens the store at `url` read-only; metrics are compiled by `compile` (the engine's). */
+  static async open(url: string, compile: Engine['compile']): Promise<ClickHouseMetricsEngine> {
     const where = parseClickHouseUrl(url);
     const node = clickHouseEntry(where);
     try {
@@ -48,7 +50,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     // Analyst SQL is checked on DuckDB's parse tree before ClickHouse sees it; nothing is stored here.
     const parserInstance = await DuckDBInstance.create(':memory:', { enable_external_access: 'false' });
     const parser = await parserInstance.connect();
-    return new ClickHouseMetricsEngine(node, where.cluster !== undefined, parserInstance, parser);
+    return new ClickHouseMetricsEngine(node, where.cluster !== undefined, parserInstance, parser, compile);
   }
 
   private async tableColumns(): Promise<Map<string, StoreColumn[]>> {
@@ -72,12 +74,12 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
     const tables = await this.tableColumns();
-    const schema: ClickHouseSchema = {
+    const schema: StoredTables = {
       kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
       columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
       readable: (t) => readableTable(t, this.sharded),
     };
-    const sql = compileClickHouseMetric(def, grain, by, filters, range, schema, opts);
+    const { sql } = this.compile(def, { grain, by, filters, range }, schema, opts);
     const rows = await this.node.rows(sql, `compute ${def.name}`, this.settings).catch((error: unknown) => {
       const hit = limitHit(error);
       if (hit)

@@ -1,32 +1,24 @@
 import {
   boundClickHouse,
   bucketComparisons,
-  clampOf,
   type Grain,
   type MetricDefinition,
   type MetricRowsOptions,
-  type PartKind,
   type PerUnitShape,
   percentileEdges,
   type Where,
 } from '../../metrics/index.ts';
 import { type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
+import { PerUnitParts } from '../../metrics/per-unit-parts.ts';
 import { isWhole, type Population, populations } from '../../metrics/population.ts';
 import type { ValueKind } from '../../policy/index.ts';
+import type { StoredTables } from '../engine.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 const str = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
 const lit = (v: string | number | boolean) =>
   typeof v === 'string' ? str(v) : typeof v === 'boolean' ? (v ? '1' : '0') : String(Number(v));
 const isTime = (k: ValueKind | undefined) => k === 'timestamp' || k === 'timestamptz';
-
-/** What the compiler needs to know about the store: each table's column kinds and where to read it. */
-export interface ClickHouseSchema {
-  kind(table: string, column: string): ValueKind | undefined;
-  columnsOf(table: string): readonly string[];
-  /** The table holding every shard's rows (Distributed), or the one table on a single server. */
-  readable(table: string): string;
-}
 
 const PERIOD: Readonly<Record<Grain, string>> = { day: 'toDate', week: 'toMonday', month: 'toStartOfMonth' };
 
@@ -44,7 +36,7 @@ export function compileClickHouseMetric(
   by: readonly string[],
   filters: ReadonlyArray<readonly [string, readonly string[]]>,
   range: { readonly from: number; readonly to: number },
-  schema: ClickHouseSchema,
+  schema: StoredTables,
   opts: MetricRowsOptions = {},
 ): string {
   const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}`, used: new Set([j.on[1]]) }));
@@ -159,23 +151,10 @@ export function compileClickHouseMetric(
   const period = `${PERIOD[grain]}(${time.sql}) AS period`;
   const unit = ref(def.unit).sql;
 
-  // The first step's columns: partial aggregates, each summed later, and extra keys.
-  const parts: string[] = [];
-  const kinds: PartKind[] = [];
-  const keys: string[] = [];
-  /** A first-step column, named `_fv_p…` (the store's prefix: no source column is named so). */
-  const part = (sql: string, kind: PartKind = { kind: 'count' }): string => {
-    if (!parts.includes(sql)) {
-      parts.push(sql);
-      kinds.push(kind);
-    }
-    return `_fv_p${parts.indexOf(sql)}`;
-  };
-  /** A summed column's part kind: its clamp bounds under differential privacy. */
-  const sumKind = (r: string): PartKind => {
-    const c = opts.bounds ? clampOf(def, r, opts.bounds) : undefined;
-    return c ? { kind: 'sum', low: c[0], high: c[1] } : { kind: 'sum', low: 0, high: 0 };
-  };
+  // The first step's columns: partial aggregates (`_fv_p…`, the store's prefix: no source column
+  // is named so), each summed later, and extra keys.
+  const collected = new PerUnitParts(def, opts.bounds, (i) => `_fv_p${i}`);
+  const { parts, keys, part } = collected;
   /** The average's count, apart, for differential privacy. */
   let den: (() => string) | undefined;
   const sides = pops.map((p) => part(isWhole(p) ? 'count()' : `countIf(${populationCondition(p)})`));
@@ -194,7 +173,7 @@ export function compileClickHouseMetric(
   const summed = (fn: 'sum' | 'avg', column: string, where: Where | undefined): (() => string) => {
     const cond = condition(where);
     const c = ref(column).sql;
-    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`, sumKind(column));
+    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`, collected.sumKind(column));
     // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
     const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
     if (opts.bounds) {
@@ -329,7 +308,7 @@ export function compileClickHouseMetric(
       unit: '_fv_u',
       keys: keys.map((_, i) => `_fv_x${i}`),
       carried: flagKeys,
-      parts: kinds.map((kind, i) => ({ name: `_fv_p${i}`, kind })),
+      parts: collected.shape(),
     };
     reduced = boundClickHouse(reduced, shape, opts.bounds);
   }

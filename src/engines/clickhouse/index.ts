@@ -9,13 +9,13 @@ import { compileClickHouseMetric } from './compile-clickhouse.ts';
 export const clickhouse: Engine = {
   name: 'clickhouse',
   openStore: (url) => ClickHouseStore.open(url),
-  openReader: (url) => ClickHouseMetricsEngine.open(url),
+  openReader: (url) => ClickHouseMetricsEngine.open(url, clickhouse.compile),
   compile: (def, shape, tables, opts) => ({
     sql: compileClickHouseMetric(def, shape.grain, shape.by, shape.filters, shape.range, tables, opts),
     params: [],
   }),
   async sql(url, text, limits) {
-    const reader = await ClickHouseMetricsEngine.open(url);
+    const reader = await ClickHouseMetricsEngine.open(url, clickhouse.compile);
     try {
       return await reader.sql(text, limits);
     } finally {

@@ -1,16 +1,15 @@
 import {
   boundDuckDb,
   bucketComparisons,
-  clampOf,
   type Grain,
   type MetricDefinition,
   type MetricRowsOptions,
-  type PartKind,
   type PerUnitShape,
   percentileEdges,
   type Where,
 } from '../../metrics/index.ts';
 import { type MeasureDialect, measureColumns, visitMeasure } from '../../metrics/measure-visitor.ts';
+import { PerUnitParts } from '../../metrics/per-unit-parts.ts';
 import { isWhole, type Population, populations } from '../../metrics/population.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -234,21 +233,8 @@ export function compileMetric(
   }
 
   // The first step's columns: partial aggregates (p0…), then per side how many rows are behind it.
-  const parts: string[] = [];
-  const kinds: PartKind[] = [];
-  const keys: string[] = [];
-  const part = (sql: string, kind: PartKind = { kind: 'count' }): string => {
-    if (!parts.includes(sql)) {
-      parts.push(sql);
-      kinds.push(kind);
-    }
-    return `p${parts.indexOf(sql)}`;
-  };
-  /** A summed column's part kind: its clamp bounds under differential privacy. */
-  const sumKind = (ref: string): PartKind => {
-    const c = opts.bounds ? clampOf(def, ref, opts.bounds) : undefined;
-    return c ? { kind: 'sum', low: c[0], high: c[1] } : { kind: 'sum', low: 0, high: 0 };
-  };
+  const collected = new PerUnitParts(def, opts.bounds, (i) => `p${i}`);
+  const { parts, keys, part } = collected;
   /** The average's sum and count, apart, for differential privacy (den only for an average). */
   let den: ((total: boolean) => string) | undefined;
   const filtered = (agg: string, w: Where | undefined) => (w ? `${agg} FILTER (WHERE ${condition(w)})` : agg);
@@ -282,11 +268,11 @@ export function compileMetric(
       return () => `count(DISTINCT ${x})`;
     },
     sum(column, where) {
-      const s = part(filtered(`sum(${columnRef(column)})`, where), sumKind(column));
+      const s = part(filtered(`sum(${columnRef(column)})`, where), collected.sumKind(column));
       return () => `sum(${s})`;
     },
     avg(column, where) {
-      const s = part(filtered(`sum(${columnRef(column)})`, where), sumKind(column));
+      const s = part(filtered(`sum(${columnRef(column)})`, where), collected.sumKind(column));
       const c = part(filtered(`count(${columnRef(column)})`, where));
       if (opts.bounds) {
         den = () => `sum(${c})`;
@@ -346,7 +332,7 @@ export function compileMetric(
       unit: 'u',
       keys: keys.map((_, i) => `x${i}`),
       carried: flagKeys,
-      parts: kinds.map((kind, i) => ({ name: `p${i}`, kind })),
+      parts: collected.shape(),
     };
     reduced = boundDuckDb(reduced, shape, opts.bounds);
   }

@@ -4,6 +4,7 @@
 // (test/helpers/legacy-compile.ts). Where they differ, one is wrong.
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventMetricsYaml } from '../../../test/helpers/event-metrics.ts';
 import { legacyCompileMetric } from '../../../test/helpers/legacy-compile.ts';
 import {
   GRAINS,
@@ -14,37 +15,32 @@ import {
 } from '../../metrics/index.ts';
 import { compileMetric } from './compile-duckdb.ts';
 
-const EVENTS = `from: connection_events
-    join: { devices: { on: [device_id, id] } }
-    unit: devices.user_id
-    time: ts
-    dimensions: [outcome, error_code, devices.product_model, devices.region]`;
-
 const FILE = parseMetrics(
   'version: 1\nprivacy_unit: user\nmetrics:\n' +
-    [
-      ['attempts', '{ count: rows }'],
-      ['failures', '{ count: rows, where: { outcome: fail } }'],
-      ['failing_devices', '{ count_distinct: device_id, where: { outcome: fail } }'],
-      ['failing_users', '{ count_distinct: devices.user_id, where: { outcome: [fail, retry] } }'],
-      ['wait', '{ sum: duration_ms, where: { outcome: fail } }'],
-      ['all_wait', '{ sum: duration_ms }'],
-      ['signal', '{ avg: rssi }'],
-      ['fail_signal', '{ avg: rssi, where: { outcome: fail } }'],
-      ['fail_rate', '{ ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }'],
+    eventMetricsYaml(
       [
-        'tls_share',
-        '{ ratio: [ { count: rows, where: { error_code: E_TLS } }, { count: rows, where: { outcome: fail } } ] }',
+        ['attempts', '{ count: rows }'],
+        ['failures', '{ count: rows, where: { outcome: fail } }'],
+        ['failing_devices', '{ count_distinct: device_id, where: { outcome: fail } }'],
+        ['failing_users', '{ count_distinct: devices.user_id, where: { outcome: [fail, retry] } }'],
+        ['wait', '{ sum: duration_ms, where: { outcome: fail } }'],
+        ['all_wait', '{ sum: duration_ms }'],
+        ['signal', '{ avg: rssi }'],
+        ['fail_signal', '{ avg: rssi, where: { outcome: fail } }'],
+        ['fail_rate', '{ ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }'],
+        [
+          'tls_share',
+          '{ ratio: [ { count: rows, where: { error_code: E_TLS } }, { count: rows, where: { outcome: fail } } ] }',
+        ],
+        [
+          'device_share',
+          '{ ratio: [ { count_distinct: device_id, where: { outcome: fail } }, { count_distinct: device_id } ] }',
+        ],
+        ['wait_per_user', '{ ratio: [ { sum: duration_ms }, { count_distinct: devices.user_id } ] }'],
+        ['duration', '{ percentiles: [0.5, 0.9], of: duration_ms }'],
       ],
-      [
-        'device_share',
-        '{ ratio: [ { count_distinct: device_id, where: { outcome: fail } }, { count_distinct: device_id } ] }',
-      ],
-      ['wait_per_user', '{ ratio: [ { sum: duration_ms }, { count_distinct: devices.user_id } ] }'],
-      ['duration', '{ percentiles: [0.5, 0.9], of: duration_ms }'],
-    ]
-      .map(([name, measure]) => `  ${name}:\n    measure: ${measure}\n    ${EVENTS}\n`)
-      .join('') +
+      ['outcome', 'error_code', 'devices.product_model', 'devices.region'],
+    ) +
     `  activations:
     from: devices
     unit: user_id

@@ -2,31 +2,19 @@
 // group of a period and reaches at most max_groups groups of a period; sums are clamped per unit.
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MetricRow, parseMetrics } from '../../metrics/index.ts';
+import { eventMetrics } from '../../../test/helpers/event-metrics.ts';
+import type { MetricRow } from '../../metrics/index.ts';
 import { compileMetric } from './compile-duckdb.ts';
 
-const FILE = parseMetrics(
-  `version: 1
-privacy_unit: user
-metrics:
-${[
-  ['attempts', '{ count: rows }'],
-  ['devices_seen', '{ count_distinct: device_id }'],
-  ['users_seen', '{ count_distinct: devices.user_id }'],
-  ['wait', '{ sum: duration_ms }'],
-  ['fail_rate', '{ ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }'],
-]
-  .map(
-    ([name, measure]) => `  ${name}:
-    measure: ${measure}
-    from: connection_events
-    join: { devices: { on: [device_id, id] } }
-    unit: devices.user_id
-    time: ts
-    dimensions: [devices.product_model]
-`,
-  )
-  .join('')}`,
+const FILE = eventMetrics(
+  [
+    ['attempts', '{ count: rows }'],
+    ['devices_seen', '{ count_distinct: device_id }'],
+    ['users_seen', '{ count_distinct: devices.user_id }'],
+    ['wait', '{ sum: duration_ms }'],
+    ['fail_rate', '{ ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }'],
+  ],
+  ['devices.product_model'],
   'bounds.metrics.yaml',
 );
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import type {
   Grain,
@@ -8,11 +8,20 @@ import type {
   MetricRowsOptions,
   MetricsEngine,
 } from '../../metrics/index.ts';
-import { columnRef, compileMetric } from './compile-duckdb.ts';
+import type { Engine, StoredTables } from '../engine.ts';
+import { columnRef } from './compile-duckdb.ts';
+import { openReadOnlyFile } from './read-only-file.ts';
 import { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
 import type { GuardedResult } from './sql-guard.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/** DuckDB's compiler reads the store's own tables by name: it types nothing by them. */
+export const AS_NAMED: StoredTables = {
+  kind: () => undefined,
+  columnsOf: () => [],
+  readable: (table) => table,
+};
 
 /** Metrics from a DuckDB store file opened read-only, with settings locked. */
 export class DuckDbMetricsEngine implements MetricsEngine {
@@ -20,27 +29,18 @@ export class DuckDbMetricsEngine implements MetricsEngine {
     private readonly path: string,
     private readonly instance: DuckDBInstance,
     private readonly db: DuckDBConnection,
+    private readonly compile: Engine['compile'],
   ) {}
 
-  static async open(path: string): Promise<DuckDbMetricsEngine> {
+  /** Opens the store at `path` read-only; metrics are compiled by `compile` (the engine's). */
+  static async open(path: string, compile: Engine['compile']): Promise<DuckDbMetricsEngine> {
     if (!existsSync(path)) throw new FvError('FV_STORE_MISSING', `store ${path} does not exist`);
-    let instance: DuckDBInstance;
-    try {
-      instance = await DuckDBInstance.create(path, {
-        access_mode: 'READ_ONLY',
-        enable_external_access: 'false',
-      });
-    } catch (error) {
-      throw new FvError(
-        'FV_STORE_OPEN',
-        `cannot open store ${path}: ${String((error as Error).message).split('\n')[0]}`,
-      );
-    }
+    const instance = await openReadOnlyFile(path, `store ${path}`);
     const db = await instance.connect();
     // Periods are cut in UTC; then no statement may change a setting.
     await db.run("SET TimeZone = 'UTC'");
     await db.run('SET lock_configuration = true');
-    return new DuckDbMetricsEngine(path, instance, db);
+    return new DuckDbMetricsEngine(path, instance, db, compile);
   }
 
   async metricRows(
@@ -51,9 +51,8 @@ export class DuckDbMetricsEngine implements MetricsEngine {
     range: { readonly from: number; readonly to: number },
     opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
-    const c = compileMetric(def, grain, by, filters, opts);
-    const params = [new Date(range.from).toISOString(), new Date(range.to).toISOString(), ...c.params];
-    return (await this.db.runAndReadAll(c.sql, params)).getRowsJson() as MetricRow[];
+    const c = this.compile(def, { grain, by, filters, range }, AS_NAMED, opts);
+    return (await this.db.runAndReadAll(c.sql, [...c.params])).getRowsJson() as MetricRow[];
   }
 
   async latestDay(def: MetricDefinition): Promise<string | undefined> {

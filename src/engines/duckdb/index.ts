@@ -8,7 +8,7 @@ import { readOnlySql } from './read-only-sql.ts';
 export const duckdb: Engine = {
   name: 'duckdb',
   openStore: (path) => DuckDbStore.open(path),
-  openReader: (path) => DuckDbMetricsEngine.open(path),
+  openReader: (path) => DuckDbMetricsEngine.open(path, duckdb.compile),
   compile(def, shape, _tables, opts) {
     const c = compileMetric(def, shape.grain, shape.by, shape.filters, opts);
     const bounds = [new Date(shape.range.from).toISOString(), new Date(shape.range.to).toISOString()];
@@ -19,9 +19,11 @@ export const duckdb: Engine = {
   checkServing: async () => {},
 };
 
-export { columnRef, compileMetric, fromParts } from './compile-duckdb.ts';
+export { columnRef, fromParts } from './compile-duckdb.ts';
+export { AS_NAMED } from './duckdb-reader.ts';
 export { DuckDbStore, holdsStore, isBookkeeping } from './duckdb-store.ts';
 export { appendChunked, duckDbType } from './duckdb-values.ts';
+export { openReadOnlyFile } from './read-only-file.ts';
 export { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
 export {
   checkPlan,

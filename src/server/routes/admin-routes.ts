@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { credentialDigest, principalsAboveViewer } from '../../identity/index.ts';
+import { enrollAccount } from '../../approvals/index.ts';
 import {
   TokenCreateBody,
   TokenCreated,
@@ -51,17 +51,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       note({ role });
       const grant = deps.approvals.authorizePrincipal({ type: 'token', role, name }, approval);
       const { token, record } = deps.tokens.create({ role, name, days: days ?? 30 });
-      const digest = credentialDigest('token', record.name, record.hash);
-      const above = principalsAboveViewer(deps.tokens, deps.users);
-      deps.approvals.enroll(
-        `token:${record.id}`,
-        record.role,
-        grant,
-        actorOf(req.principal),
-        token,
-        above,
-        digest,
-      );
+      enrollAccount(deps.approvals, { kind: 'token', record }, grant, actorOf(req.principal), token, deps);
       note({ id: record.id, expiresAt: record.expiresAt });
       return { token, id: record.id, role: record.role, expiresAt: record.expiresAt };
     }),
@@ -82,17 +72,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       note({ role });
       const grant = deps.approvals.authorizePrincipal({ type: 'user', role, name }, approval);
       const { record, password } = await deps.users.add(name, role);
-      const digest = credentialDigest('user', record.name, record.passwordHash);
-      const above = principalsAboveViewer(deps.tokens, deps.users);
-      deps.approvals.enroll(
-        `user:${record.id}`,
-        record.role,
-        grant,
-        actorOf(req.principal),
-        password,
-        above,
-        digest,
-      );
+      enrollAccount(deps.approvals, { kind: 'user', record }, grant, actorOf(req.principal), password, deps);
       note({ id: record.id });
       return { name: record.name, role: record.role, password };
     }),

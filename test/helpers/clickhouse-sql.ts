@@ -1,0 +1,48 @@
+// What ClickHouse's analyst SQL guard and read limits must do on every ClickHouse the tests run
+// (a cluster of 18.16, and 26 by chdb), beyond what the reader contract asks of every engine.
+import { expect } from 'vitest';
+import type { MetricsReader } from '../../src/metrics/index.ts';
+import type { CliRun } from './cli.ts';
+
+/** Reaches only ClickHouse has: system and shard tables, table functions, settings, dictionaries, internal state. */
+export const CLICKHOUSE_ONLY_REFUSED = [
+  'SELECT * FROM system.tables',
+  'SELECT * FROM devices__fv_local',
+  "SELECT * FROM url('http://127.0.0.1:1/x', CSV, 'a String')",
+  'SELECT 1 SETTINGS readonly = 0',
+  "SELECT dictGetString('d', 'a', toUInt64(1))",
+  'SELECT * FROM fv.devices',
+  'SELECT * FROM _fv_tables',
+  // A CTE named after a protected table does not hide it from its own body.
+  'WITH _fv_meta AS (SELECT * FROM _fv_meta) SELECT * FROM _fv_meta',
+  'WITH devices AS (SELECT * FROM _fv_forgotten) SELECT * FROM devices',
+  'SELECT * FROM numbers(10)',
+] as const;
+
+/** Each statement, run by `sql` (the CLI), fails with FV_SQL_REFUSED. */
+export async function expectRefused(sql: (text: string) => Promise<CliRun>, statements: readonly string[]) {
+  for (const bad of statements) {
+    const r = await sql(bad);
+    expect(r.code, bad).not.toBe(0);
+    expect(r.stderr, bad).toMatch(/FV_SQL_REFUSED/);
+  }
+}
+
+/**
+ * The server stops a statement past its memory or rows-read limit (and, with `deadline`, past its
+ * time) with FV_SQL_LIMIT, over the demo's events; within them it answers.
+ */
+export async function expectSqlLimits(reader: MetricsReader, { deadline }: { deadline: boolean }) {
+  const limits = { maxRows: 10, timeoutMs: 20_000 };
+  const big = 'SELECT length(groupArray(toString(id))) AS n FROM connection_events';
+  await expect(reader.sql(big, limits)).resolves.toMatchObject({ columns: ['n'] });
+  await expect(reader.sql(big, { ...limits, memoryMb: 1 })).rejects.toMatchObject({ code: 'FV_SQL_LIMIT' });
+  await expect(reader.sql(big, { ...limits, maxRowsToRead: 100 })).rejects.toMatchObject({
+    code: 'FV_SQL_LIMIT',
+  });
+  if (!deadline) return;
+  const cross = 'SELECT count() AS n FROM connection_events a CROSS JOIN connection_events b';
+  await expect(reader.sql(cross, { ...limits, timeoutMs: 1000 })).rejects.toMatchObject({
+    code: 'FV_SQL_LIMIT',
+  });
+}
