@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// `npm run test:unit`: the tests beside the code, which need no service and no build.
+// `npm run test:unit`: the tests beside the code, which need no service. The script builds first
+// (nothing to do when dist/ is current): the analyst SQL sandbox runs its worker from dist/.
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'bench/**/*.test.ts'],
