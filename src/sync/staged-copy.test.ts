@@ -13,6 +13,9 @@ import {
   generalizeSql,
   openStaging,
   pseudonymFunction,
+  STAGED_BATCH,
+  STAGED_BYTES,
+  stagedRowWidth,
   transformFunction,
 } from './staged-copy.ts';
 
@@ -233,7 +236,11 @@ describe('staged path: cutting the CSV into batches', () => {
           { destroyed: false, destroy() {} },
         );
         const batches: string[] = [];
-        for await (const b of csvBatches(stream, 't', undefined, size))
+        for await (const b of csvBatches(stream, 't', undefined, {
+          rows: size,
+          bytes: Infinity,
+          rowWidth: 0,
+        }))
           batches.push(Buffer.concat(b.parts).toString());
         const expected: string[] = [];
         for (let i = 0; i < lines.length; i += size) expected.push(lines.slice(i, i + size).join(''));
@@ -241,6 +248,97 @@ describe('staged path: cutting the CSV into batches', () => {
       }),
       { numRuns: 500, seed: 16 },
     );
+  });
+});
+
+describe('staged path: bounding a batch by bytes', () => {
+  const streamOf = (chunks: Buffer[]) =>
+    Object.assign(
+      (async function* () {
+        yield* chunks;
+      })(),
+      { destroyed: false, destroy() {} },
+    );
+
+  it('ends a batch at the first row end where CSV bytes plus a fixed width per row reach the bound (property)', async () => {
+    const line = fc.oneof(fc.stringMatching(/^[a-z0-9,]{0,40}$/), fc.constantFrom('"a\nb",1', '"x""y"'));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { maxLength: 60 }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { maxLength: 80 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 0, max: 40 }),
+        async (rows, cuts, size, bytes, rowWidth) => {
+          const lines = rows.map((r) => `${r}\n`);
+          const text = Buffer.from(lines.join(''));
+          const chunks: Buffer[] = [];
+          for (let at = 0, k = 0; at < text.length; at += cuts[k++] ?? text.length)
+            chunks.push(text.subarray(at, at + (cuts[k] ?? text.length)));
+          const got: Array<{ text: string; rows: number }> = [];
+          for await (const b of csvBatches(streamOf(chunks), 't', undefined, { rows: size, bytes, rowWidth }))
+            got.push({ text: Buffer.concat(b.parts).toString(), rows: b.rows });
+          // The reference: whole rows, cut as soon as the row count or the estimate reaches its bound.
+          const expected: Array<{ text: string; rows: number }> = [];
+          let cur: string[] = [];
+          let n = 0;
+          for (const l of lines) {
+            cur.push(l);
+            n += Buffer.byteLength(l);
+            if (cur.length === size || n + cur.length * rowWidth >= bytes) {
+              expected.push({ text: cur.join(''), rows: cur.length });
+              cur = [];
+              n = 0;
+            }
+          }
+          if (cur.length > 0) expected.push({ text: cur.join(''), rows: cur.length });
+          expect(got).toEqual(expected);
+          // So every batch but its last row stays under both bounds.
+          let at = 0;
+          for (const b of got) {
+            const before = lines.slice(at, at + b.rows - 1);
+            const estimate = Buffer.byteLength(before.join('')) + before.length * rowWidth;
+            if (b.rows > 1) expect(estimate).toBeLessThan(bytes);
+            expect(b.rows).toBeLessThanOrEqual(size);
+            at += b.rows;
+          }
+        },
+      ),
+      { numRuns: 500, seed: 16 },
+    );
+  });
+
+  it('cuts wide rows into shorter batches and leaves narrow ones at the row count', async () => {
+    const wide = stagedRowWidth([
+      { kind: 'bigint' },
+      ...Array.from({ length: 10 }, () => ({ kind: 'text' as const })),
+      { kind: 'timestamptz' },
+      { kind: 'boolean' },
+      { kind: 'float' },
+      { kind: 'integer' },
+    ]);
+    expect(wide).toBe(8 + 10 * 16 + 8 + 1 + 8 + 4);
+    const batchRows = async (row: string, width: number) => {
+      const text = Buffer.from(`${row}\n`.repeat(STAGED_BATCH + 10));
+      const chunks = Array.from({ length: Math.ceil(text.length / 65_536) }, (_, i) =>
+        text.subarray(i * 65_536, (i + 1) * 65_536),
+      );
+      const sizes: number[] = [];
+      for await (const b of csvBatches(streamOf(chunks), 't', undefined, {
+        rows: STAGED_BATCH,
+        bytes: STAGED_BYTES,
+        rowWidth: width,
+      }))
+        sizes.push(b.rows);
+      return sizes;
+    };
+    // A 299-byte row (300 with its newline) and 189 fixed bytes: 489 bytes a row in staging.
+    const w = await batchRows('x'.repeat(299), wide);
+    expect(w[0]).toBe(Math.ceil(STAGED_BYTES / (300 + wide)));
+    expect(w.reduce((a, b) => a + b, 0)).toBe(STAGED_BATCH + 10);
+    // A 59-byte row of 8 narrow columns: the row count ends the batch, well under the bound.
+    const narrow = stagedRowWidth(Array.from({ length: 8 }, () => ({ kind: 'bigint' as const })));
+    expect(await batchRows('1'.repeat(59), narrow)).toEqual([STAGED_BATCH, 10]);
   });
 });
 

@@ -42,8 +42,19 @@ const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** Rows per staged batch: large enough to amortize each batch's queries, small enough for 512 MiB. */
 export const STAGED_BATCH = 50_000;
-/** The staging database's memory: raw rows of one batch and its transformed copy. */
-const STAGING_MEMORY = '128MB';
+/**
+ * A staged batch's size in the staging database at most, estimated as its CSV bytes (the text
+ * DuckDB keeps out of line) plus, per row, each column's fixed width in a vector (`STAGE_WIDTH`):
+ * a batch ends at the first row end at or past it, so wide rows make shorter batches.
+ */
+export const STAGED_BYTES = 16 * 2 ** 20;
+/**
+ * The staging database's memory: two batches in flight (one loading, one scanned and transformed),
+ * the transformed copy the store is appending, the CSV reader's buffer and the scan's hash tables.
+ */
+const STAGING_MEMORY = `${(6 * STAGED_BYTES) / 2 ** 20}MB`;
+/** The CSV reader's buffer (DuckDB's default is 32 MB; it must exceed the 2 MB longest row). */
+const CSV_BUFFER = 4 * 2 ** 20;
 
 /** The staging type of each read kind (times and dates arrive as integers, see `copySql`). */
 const STAGE_TYPE: Partial<Record<ValueKind, string>> = {
@@ -56,6 +67,14 @@ const STAGE_TYPE: Partial<Record<ValueKind, string>> = {
   timestamp: 'BIGINT',
   timestamptz: 'BIGINT',
 };
+
+/** Bytes a staged value takes in a DuckDB vector (a VARCHAR's 16: inline text or a pointer). */
+const STAGE_WIDTH: Record<string, number> = { INTEGER: 4, BIGINT: 8, DOUBLE: 8, BOOLEAN: 1, VARCHAR: 16 };
+
+/** The fixed bytes of one staged row of `read` in the staging database (validity bits aside). */
+export function stagedRowWidth(read: ReadonlyArray<{ kind: ValueKind }>): number {
+  return read.reduce((sum, c) => sum + (STAGE_WIDTH[STAGE_TYPE[c.kind] ?? 'VARCHAR'] ?? 16), 0);
+}
 
 /**
  * Why a table cannot take the staged path (it then takes the row path), or undefined when it can.
@@ -264,18 +283,31 @@ export type StagedResult =
       readonly refusal: BatchRefusal;
     };
 
+/** Where a batch ends: at `rows` rows, or at the first row end where the estimate reaches `bytes`. */
+export interface BatchBound {
+  readonly rows: number;
+  readonly bytes: number;
+  /** Bytes counted per row on top of its CSV bytes (`stagedRowWidth`). */
+  readonly rowWidth: number;
+}
+
 /**
  * Cuts PostgreSQL's CSV into batches of whole rows (a newline outside quotes ends a row), as the
- * bytes arrived: no parsing, no copy. Stopping early ends the COPY.
+ * bytes arrived: no parsing, no copy. A batch ends at `bound.rows` rows or at the first row end
+ * where its CSV bytes plus `bound.rowWidth` per row reach `bound.bytes`. Stopping early ends the
+ * COPY.
  */
 export async function* csvBatches(
   stream: AsyncIterable<unknown> & { destroyed: boolean; destroy(): void },
   table: string,
   signal: AbortSignal | undefined,
-  size = STAGED_BATCH,
+  bound: BatchBound,
 ): AsyncGenerator<{ parts: Buffer[]; rows: number }> {
+  const { rows: size, bytes: maxBytes, rowWidth } = bound;
   let parts: Buffer[] = [];
   let rows = 0;
+  /** Bytes of the batch in `parts` (the current chunk's not counted). */
+  let held = 0;
   let quoted = false;
   try {
     for await (const data of stream) {
@@ -302,17 +334,21 @@ export async function* csvBatches(
         }
         if (newline < 0) break;
         i = newline + 1;
-        if (++rows === size) {
+        if (++rows === size || held + i + rows * rowWidth >= maxBytes) {
           parts.push(chunk.subarray(0, i));
           yield { parts, rows };
           parts = [];
           rows = 0;
+          held = 0;
           chunk = chunk.subarray(i);
           i = 0;
           quote = -2;
         }
       }
-      if (chunk.length > 0) parts.push(chunk);
+      if (chunk.length > 0) {
+        parts.push(chunk);
+        held += chunk.length;
+      }
     }
     if (quoted || (parts.length > 0 && rows === 0))
       throw new FvError('FV_SOURCE_QUERY', `COPY of ${table} ended in the middle of a row`);
@@ -399,7 +435,7 @@ export async function stagedCopy(
       .map((k) => `CAST(${exprs[plan.store.columns.findIndex((c) => c.name === k)]} AS VARCHAR)`)
       .join(` || '/' || `);
     const columns = `{${plan.read.map((c) => `${lit(c.name)}: ${lit(STAGE_TYPE[c.kind] as string)}`).join(', ')}}`;
-    const readCsv = `read_csv(${lit(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, parallel = false, columns = ${columns})`;
+    const readCsv = `read_csv(${lit(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, parallel = false, buffer_size = ${CSV_BUFFER}, columns = ${columns})`;
     const sql = copySql({
       schema: ctx.schema,
       table,
@@ -569,7 +605,13 @@ export async function stagedCopy(
     // Batch N+2 streams from PostgreSQL while batch N+1 loads into one staging table and batch N
     // is scanned and transformed from the other, and the batch before is written.
     let batches = 0;
-    for await (const batch of readAhead(csvBatches(stream, table, ctx.signal))) {
+    for await (const batch of readAhead(
+      csvBatches(stream, table, ctx.signal, {
+        rows: STAGED_BATCH,
+        bytes: STAGED_BYTES,
+        rowWidth: stagedRowWidth(plan.read),
+      }),
+    )) {
       const b = `b${batches++ % 2}`;
       await load(batch.parts, b);
       const refusal = await handling;

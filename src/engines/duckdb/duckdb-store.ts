@@ -34,9 +34,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // DuckDB would otherwise take up to 80% of the machine's memory and a thread per core; a writer
 // (sync, change capture, ingest) needs far less: appends go a chunk at a time, and what does not
 // fit (a large upsert's join) spills to the store's own temp directory, transformed values only.
-// With these a sync of 10M rows stays under 512 MiB resident, DuckDB's buffer pool included
-// (bench/RESULTS.md). Metrics read through their own instance, not this one.
-const DEFAULT_MEMORY_LIMIT = '160MB';
+// With these a sync of 10M rows, or of 3M wide rows, stays under 512 MiB resident, DuckDB's
+// buffer pool included (bench/RESULTS.md, copy-memory): the pool only caches blocks a sync has
+// already written. Metrics read through their own instance, not this one.
+const DEFAULT_MEMORY_LIMIT = '64MB';
+const BULK_FLUSH = '16MB';
 const DEFAULT_THREADS = '2';
 
 function restrict(path: string): void {
@@ -212,6 +214,9 @@ export class DuckDbStore implements Store {
         enable_external_access: 'false',
         memory_limit: process.env.FLEETVAULT_STORE_MEMORY ?? DEFAULT_MEMORY_LIMIT,
         threads: process.env.FLEETVAULT_STORE_THREADS ?? DEFAULT_THREADS,
+        // Blocks evicted from the pool go back to the system at once, not after the allocator's
+        // decay: a long sync evicts the blocks it wrote all along.
+        allocator_bulk_deallocation_flush_threshold: BULK_FLUSH,
       });
     } catch (error) {
       const why = String((error as Error).message).split('\n')[0];
