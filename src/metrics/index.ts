@@ -22,3 +22,4 @@ export { GRAINS } from './metric-definition.ts';
 export type { MetricRow, MetricRowsOptions, MetricsEngine } from './metrics-engine.ts';
 export { type MetricAnswer, type MetricQuery, MetricsReader, periodStart } from './metrics-reader.ts';
 export { type BudgetReceipt, PrivacyBudget, type SpendEvent } from './privacy-budget.ts';
+export { aggregate, metricAggregates, rollupEligible, rollupsOf } from './rollups.ts';

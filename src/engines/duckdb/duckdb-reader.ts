@@ -8,11 +8,14 @@ import type {
   MetricRowsOptions,
   MetricsEngine,
 } from '../../metrics/index.ts';
+import type { RollupSpec } from '../../store/index.ts';
 import { columnRef, compileMetric } from './compile-duckdb.ts';
+import { ROLLUP_DIRTY, ROLLUPS } from './duckdb-store.ts';
 import { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
 import type { GuardedResult } from './sql-guard.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const DAY_MS = 86_400_000;
 
 /** Metrics from a DuckDB store file opened read-only, with settings locked. */
 export class DuckDbMetricsEngine implements MetricsEngine {
@@ -51,9 +54,23 @@ export class DuckDbMetricsEngine implements MetricsEngine {
     range: { readonly from: number; readonly to: number },
     opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
-    const c = compileMetric(def, grain, by, filters, opts);
+    const c = compileMetric(def, grain, by, filters, opts, await this.currentRollups(range));
     const params = [new Date(range.from).toISOString(), new Date(range.to).toISOString(), ...c.params];
     return (await this.db.runAndReadAll(c.sql, params)).getRowsJson() as MetricRow[];
+  }
+
+  /**
+   * The rollups that hold exactly what their base tables hold (no day written since their last
+   * refresh), for a range of whole UTC days (rollups keep days); none otherwise.
+   */
+  private async currentRollups(range: { readonly from: number; readonly to: number }): Promise<RollupSpec[]> {
+    if (range.from % DAY_MS !== 0 || range.to % DAY_MS !== 0) return [];
+    const r = await this.db
+      .runAndReadAll(
+        `SELECT spec FROM ${ROLLUPS} r WHERE NOT EXISTS (SELECT 1 FROM ${ROLLUP_DIRTY} d WHERE d.name = r.name) AND EXISTS (SELECT 1 FROM duckdb_tables() t WHERE t.schema_name = 'main' AND t.table_name = r.name)`,
+      )
+      .catch(() => undefined); // a store written before rollups existed has neither table
+    return (r?.getRows() ?? []).map((x) => JSON.parse(String(x[0])) as RollupSpec);
   }
 
   async latestDay(def: MetricDefinition): Promise<string | undefined> {
