@@ -6,8 +6,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClickHouseStore, clickhouse } from '../src/engines/clickhouse/index.ts';
+import { ClickHouseStore, clickhouse, unsettledMeta } from '../src/engines/clickhouse/index.ts';
 import type { FvError } from '../src/errors/index.ts';
+import { runDerivedContract } from './contracts/derived-contract.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
@@ -53,6 +54,46 @@ async function readDecimals(url: string): Promise<unknown[]> {
 runStoreContract(clickhouse, 'clickhouse', { location: () => cluster.url, readDecimals });
 runStoreContract(clickhouse, 'clickhouse-replicated', { location: () => replicated.url, readDecimals });
 runReaderContract(clickhouse, 'clickhouse', () => small);
+
+/**
+ * Settled: every table marked so, and no key with a second live version on any shard (what FINAL
+ * would merge away), counted through the Distributed table.
+ */
+async function settled(url: string): Promise<boolean> {
+  const ch = await ClickHouseStore.open(url);
+  try {
+    for (const t of ['connection_events', 'devices']) {
+      if ((await ch.meta(unsettledMeta(t))) !== '0') return false;
+      const n = async (final: string) =>
+        (
+          await ch.nodes[0]?.rows(`SELECT count() FROM ${t}__fv_all${final} WHERE _fv_deleted = 0`, 'test')
+        )?.[0]?.[0];
+      if ((await n('')) !== (await n(' FINAL'))) return false;
+    }
+    return true;
+  } finally {
+    await ch.close();
+  }
+}
+let derived = 0;
+runDerivedContract(
+  clickhouse,
+  'clickhouse',
+  {
+    location: () => cluster.database(`derived${derived++}`),
+    derivedCurrent: settled,
+  },
+  [17],
+);
+runDerivedContract(
+  clickhouse,
+  'clickhouse-replicated',
+  {
+    location: () => replicated.database(`derived${derived++}`),
+    derivedCurrent: settled,
+  },
+  [71],
+);
 
 describe('ClickHouse store on a cluster', () => {
   let store: ClickHouseStore;

@@ -73,9 +73,10 @@ function coreColumns(def: MetricDefinition & { measure: AggregatedMeasure }): st
 
 /**
  * The rollups derived from a metrics file: for each metric that can use one (rollupEligible), one
- * at (day, join keys, unit if on the base table) for queries grouped and filtered by the joined
- * table only, and one with the metric's base-table dimensions too; rollups of the same table,
- * time and columns are one, keeping every aggregate any of their metrics needs.
+ * at (join keys, unit if on the base table) for queries grouped and filtered by the joined table
+ * only, and one with the metric's base-table dimensions too, each per day (any grain) and per
+ * week (weeks, from fewer rows); rollups of the same table, time and columns are one, keeping
+ * every aggregate any of their metrics needs.
  *
  * @example
  * rollupsOf(readMetricsFile('fleetvault.metrics.yaml')).map((r) => r.columns);
@@ -98,5 +99,7 @@ export function rollupsOf(file: MetricsFile): RollupSpec[] {
       groups.set(key, g);
     }
   }
-  return [...groups.values()].map((g) => rollupSpec(g.table, g.time, g.columns, g.aggs));
+  return [...groups.values()].flatMap((g) =>
+    (['day', 'week'] as const).map((grain) => rollupSpec(g.table, g.time, grain, g.columns, g.aggs)),
+  );
 }

@@ -18,8 +18,8 @@ export interface RollupAggregate {
 }
 
 /**
- * A rollup of a base table: its rows reduced to one per (UTC day of `time`, `columns`), with
- * `aggregates`. Only the base table's own columns: a joined table's columns (a device's product
+ * A rollup of a base table: its rows reduced to one per (UTC day, or Monday of the UTC week, of
+ * `time`; `columns`), with `aggregates`. Only the base table's own columns: a joined table's columns (a device's product
  * or firmware, which change) are joined at query time, so the rollup never holds a stale copy.
  */
 export interface RollupSpec {
@@ -27,6 +27,8 @@ export interface RollupSpec {
   readonly name: string;
   readonly table: string;
   readonly time: string;
+  /** Rows per day (answers any grain) or per week (answers weeks, with fewer rows). */
+  readonly grain: 'day' | 'week';
   /** Group columns of the base table, sorted. */
   readonly columns: readonly string[];
   readonly aggregates: ReadonlyArray<RollupAggregate & { readonly name: string }>;
@@ -59,11 +61,12 @@ export function aggregateName(a: RollupAggregate): string {
  * A rollup of `table` at (day of `time`, `columns`) with `aggregates`, named by its content.
  *
  * @example
- * rollupSpec('connection_events', 'ts', ['device_id'], [{ fn: 'count' }]).name; // '_fv_rollup_…'
+ * rollupSpec('connection_events', 'ts', 'day', ['device_id'], [{ fn: 'count' }]).name; // '_fv_rollup_…'
  */
 export function rollupSpec(
   table: string,
   time: string,
+  grain: 'day' | 'week',
   columns: readonly string[],
   aggregates: readonly RollupAggregate[],
 ): RollupSpec {
@@ -72,6 +75,6 @@ export function rollupSpec(
   const aggs = [...byName.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, a]) => ({ ...a, name }));
-  const name = `_fv_rollup_${digest({ table, time, cols, aggs: aggs.map((a) => a.name) }, 16)}`;
-  return { name, table, time, columns: cols, aggregates: aggs };
+  const name = `_fv_rollup_${digest({ table, time, grain, cols, aggs: aggs.map((a) => a.name) }, 16)}`;
+  return { name, table, time, grain, columns: cols, aggregates: aggs };
 }

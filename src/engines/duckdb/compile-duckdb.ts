@@ -126,13 +126,14 @@ function baseAggregate(a: RollupAggregate): string {
 
 /**
  * The SELECT that builds a rollup's rows (rollup-spec.ts) from its base table, for the days
- * `days` (SQL condition on the day, `d`) or all of them. Aggregates as the compiler's first step
+ * `days` (SQL condition on the day, `d`; whole weeks for a rollup by week) or all of them. `_fv_day`
+ * is the row's day, or its week's Monday. Aggregates as the compiler's first step
  * computes them (baseAggregate), so the compiler reading the rollup gets the same partials.
  */
 export function rollupSelect(r: RollupSpec, days?: (d: string) => string): string {
   const day = dayOf(`b.${q(r.time)}`);
   return [
-    `SELECT ${[`${day} AS _fv_day`, ...r.columns.map((c) => `b.${q(c)}`), ...r.aggregates.map((a) => `${baseAggregate(a)} AS ${q(a.name)}`)].join(', ')}`,
+    `SELECT ${[`${periodOfDay(day, r.grain)} AS _fv_day`, ...r.columns.map((c) => `b.${q(c)}`), ...r.aggregates.map((a) => `${baseAggregate(a)} AS ${q(a.name)}`)].join(', ')}`,
     `FROM ${q(r.table)} b`,
     `WHERE b.${q(r.time)} IS NOT NULL${days ? ` AND ${days(day)}` : ''}`,
     'GROUP BY ALL',
@@ -145,21 +146,25 @@ export function rollupSelect(r: RollupSpec, days?: (d: string) => string): strin
  */
 export function rollupFor(
   def: MetricDefinition,
+  grain: Grain,
   columns: readonly string[],
   aggregates: readonly RollupAggregate[],
   rollups: readonly RollupSpec[],
 ): RollupSpec | undefined {
   if (!rollupEligible(def)) return undefined;
   const names = aggregates.map(aggregateName);
+  // A rollup by week answers weeks only; for them it is preferred (fewer rows), then fewer columns.
+  const rank = (r: RollupSpec) => (r.grain === 'week' ? 0 : 1) * 1000 + r.columns.length;
   return rollups
     .filter(
       (r) =>
         r.table === def.from &&
         r.time === def.time &&
+        (r.grain === 'day' || grain === 'week') &&
         columns.every((c) => r.columns.includes(c)) &&
         names.every((n) => r.aggregates.some((a) => a.name === n)),
     )
-    .sort((a, b) => a.columns.length - b.columns.length || a.name.localeCompare(b.name))[0];
+    .sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name))[0];
 }
 
 /** The first day of the month holding day `d` (days since 1970-01-01), as days since 1970-01-01. */
@@ -337,7 +342,7 @@ export function compileMetric(
       avg: () => [],
       ratio: (a, b) => [...a, ...b],
     });
-    const rollup = eitherSide ? undefined : rollupFor(def, [...names, ...keyCols], aggs, rollups);
+    const rollup = eitherSide ? undefined : rollupFor(def, grain, [...names, ...keyCols], aggs, rollups);
     const early = rollup
       ? // The same partials from the rollup: its rows are the base rows already reduced per day.
         [

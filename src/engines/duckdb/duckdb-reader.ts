@@ -70,7 +70,11 @@ export class DuckDbMetricsEngine implements MetricsEngine {
         `SELECT spec FROM ${ROLLUPS} r WHERE NOT EXISTS (SELECT 1 FROM ${ROLLUP_DIRTY} d WHERE d.name = r.name) AND EXISTS (SELECT 1 FROM duckdb_tables() t WHERE t.schema_name = 'main' AND t.table_name = r.name)`,
       )
       .catch(() => undefined); // a store written before rollups existed has neither table
-    return (r?.getRows() ?? []).map((x) => JSON.parse(String(x[0])) as RollupSpec);
+    // Rollups by week answer a range of whole weeks only (from Monday to Monday).
+    const mondays = new Date(range.from).getUTCDay() === 1 && new Date(range.to).getUTCDay() === 1;
+    return (r?.getRows() ?? [])
+      .map((x) => JSON.parse(String(x[0])) as RollupSpec)
+      .filter((x) => x.grain === 'day' || mondays);
   }
 
   async latestDay(def: MetricDefinition): Promise<string | undefined> {

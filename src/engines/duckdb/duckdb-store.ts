@@ -425,10 +425,11 @@ export class DuckDbStore implements Store {
       const r = JSON.parse(String(specJson)) as RollupSpec;
       if (!(await this.tableExists(r.table))) continue;
       const whole = openLow === true && openHigh === true;
+      // A rollup by week recomputes the whole weeks holding the days written (Monday to Sunday).
+      const monday = (d: number) => (r.grain === 'week' ? d - ((((d + 3) % 7) + 7) % 7) : d);
+      const [from, to] = [monday(Number(lo)), monday(Number(hi)) + (r.grain === 'week' ? 6 : 0)];
       const days = (d: string) =>
-        [openLow ? '' : `${d} >= ${String(lo)}`, openHigh ? '' : `${d} <= ${String(hi)}`]
-          .filter(Boolean)
-          .join(' AND ');
+        [openLow ? '' : `${d} >= ${from}`, openHigh ? '' : `${d} <= ${to}`].filter(Boolean).join(' AND ');
       await this.inTransaction(async () => {
         if (whole || !(await this.tableExists(r.name))) {
           await db.run(`CREATE OR REPLACE TABLE ${q(r.name)} AS ${rollupSelect(r)}`);
