@@ -23,7 +23,7 @@ import {
   type Role,
 } from '../identity/index.ts';
 import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
-import { PrivacyBudget, readMetricsFile } from '../metrics/index.ts';
+import { PrivacyBudget, readMetricsFile, rollupsOf } from '../metrics/index.ts';
 import { isLoopback } from '../net/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import { ExposureMonitor, type ProbeFinding } from '../probe/index.ts';
@@ -137,6 +137,8 @@ export const serveAction: Action = async (out, opts) => {
     'serve',
   );
   const metricsFile = readMetricsFile(o.metrics);
+  // A scheduled sync keeps the rollups of the metrics file served, as `sync --metrics` does.
+  const rollups = rollupsOf(metricsFile);
   const every = o.syncEvery === undefined ? undefined : parseInterval(o.syncEvery);
   await engineFor(storePath).checkServing(storePath, every !== undefined);
   let syncOnce: (() => Promise<void>) | undefined;
@@ -178,6 +180,7 @@ export const serveAction: Action = async (out, opts) => {
             store,
             key,
             publication: o.publication,
+            rollups,
           });
           const ok = r.initial?.ok ?? true;
           syncMetrics.recordChanges(r);
@@ -208,7 +211,7 @@ export const serveAction: Action = async (out, opts) => {
           });
           return;
         }
-        const r = await runSync({ sourceUrl: sourceUrlValue, policy, store, key });
+        const r = await runSync({ sourceUrl: sourceUrlValue, policy, store, key, rollups });
         syncMetrics.record(r, 'cursor');
         out.log(
           'sync',

@@ -53,6 +53,10 @@ export async function syncedStore(opts: {
     store,
     '--key-file',
     keyFile,
+    // The store keeps the demo metrics' rollups, as beside a metrics file: the tests that read
+    // metrics from this store answer from them where a rollup serves the query.
+    '--metrics',
+    DEMO_METRICS,
   ]);
   expect(s.code, s.stderr).toBe(0);
   const canaries = canaryValues(JSON.parse(readFileSync(canaryFile, 'utf8')) as Canaries);
