@@ -347,12 +347,12 @@ function render(
     lines.push(
       `Rollups derived from examples/demo/fleetvault.metrics.yaml (metrics/rollups.ts), built from the synced store in ${extras.rollups.seconds.toFixed(1)} s (what the first sync's last step does; later syncs recompute only the days they wrote):`,
       '',
-      '| rollup of | columns (besides the day) | rows |',
-      '|---|---|--:|',
+      '| rollup of | per | columns | rows |',
+      '|---|---|---|--:|',
     );
     for (const r of rollups as RollupSpec[])
       lines.push(
-        `| ${r.table} | ${r.columns.join(', ')} | ${(extras.rollups.rows.get(r.name) ?? 0).toLocaleString('en-US')} |`,
+        `| ${r.table} | ${r.grain} | ${r.columns.join(', ')} | ${(extras.rollups.rows.get(r.name) ?? 0).toLocaleString('en-US')} |`,
       );
     lines.push('');
   }
@@ -391,6 +391,7 @@ function render(
 async function main(): Promise<void> {
   const extras: Extras = { load: { start: loadavg() } };
   if (!reuse || !existsSync(duckStore)) await prepare();
+  if (process.env.FV_COMPILER_DUCKDB === '0') return clickhouseOnly(extras);
   extras.rollups = await buildRollups();
   log(`rollups built in ${extras.rollups.seconds.toFixed(1)} s`);
   const c = new pg.Client({ connectionString: url });
@@ -419,6 +420,28 @@ async function main(): Promise<void> {
   if ([...duck, ...(ch ?? [])].some((t) => !t.same)) {
     log('the compilers answered differently');
     process.exitCode = 1;
+  }
+}
+
+/**
+ * `FV_COMPILER_DUCKDB=0`: ClickHouse alone (a run to repeat its rows on a quieter machine); its
+ * table goes to stderr, bench/RESULTS.md is left as it is.
+ */
+async function clickhouseOnly(extras: Extras): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const events = Number((await c.query('SELECT count(*) AS n FROM connection_events')).rows[0].n);
+  await c.end();
+  const cluster = await startClickHouseCluster();
+  try {
+    const s = stage('sync', cluster.url);
+    log(`ClickHouse sync: ${s.seconds.toFixed(0)} s`);
+    const ch = await clickhouseTimings(cluster.readerUrl);
+    const readers = { duck: new Map(), ch: await answers(cluster.readerUrl) };
+    extras.load.end = loadavg();
+    process.stderr.write(`${render(events, [], ch, readers, extras)}\n`);
+  } finally {
+    await cluster.stop();
   }
 }
 

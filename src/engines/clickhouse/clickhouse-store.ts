@@ -387,9 +387,14 @@ export class ClickHouseStore implements Store {
    * Settles every table not marked settled: each shard merges its table's versions (OPTIMIZE …
    * FINAL keeps the newest version of each key, a tombstone included), every replica waited for,
    * then the mark is cleared unless a write marked the table again meanwhile. Runs after a sync's
-   * writes (runSync, forget): until then readers use FINAL on those tables.
+   * writes (runSync, forget), only with every replica up: until then readers use FINAL on those
+   * tables.
    */
   async refreshDerived(_rollups?: readonly RollupSpec[]): Promise<void> {
+    // A replica that is down would take the merge only when back: a read sent to it then (its
+    // shard's other replica gone) could meet two versions. Tables stay read FINAL until a run
+    // with every replica up settles them.
+    if (this.topology.up.some((up) => !up)) return;
     const what = 'settle row versions';
     const tables = await this.entry.rows(`SELECT name FROM ${TABLES} FINAL`, what);
     for (const [name] of tables) {
