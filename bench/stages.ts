@@ -11,7 +11,7 @@ import { main } from '../src/cli/main.ts';
 import { appendChunked } from '../src/engines/duckdb/index.ts';
 import { openMetricsReader, openStore } from '../src/engines/index.ts';
 import { TokenStore, UserStore } from '../src/identity/index.ts';
-import { readMetricsFile } from '../src/metrics/index.ts';
+import { readMetricsFile, rollupsOf } from '../src/metrics/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { loadKeyFile } from '../src/privacy/index.ts';
 import { buildServer } from '../src/server/index.ts';
@@ -105,12 +105,16 @@ async function rawCopyAll(): Promise<number> {
   return rows;
 }
 
-/** fleetvault sync into the store `storePath` names: a DuckDB file or a `clickhouse://` URL. */
+/**
+ * fleetvault sync into the store `storePath` names: a DuckDB file or a `clickhouse://` URL, keeping
+ * the demo metrics file's rollups as `fleetvault sync` does beside that file.
+ */
 async function fleetvaultSync(): Promise<number> {
   const { policy } = readPolicyFile(policyFile);
   if (!policy) throw new Error('bench policy does not load');
   const store = await openStore(storePath);
-  const result = await runSync({ sourceUrl: url, policy, store, key: loadKeyFile(keyFile) });
+  const rollups = rollupsOf(readMetricsFile(join(policyFile, '..', 'fleetvault.metrics.yaml')));
+  const result = await runSync({ sourceUrl: url, policy, store, key: loadKeyFile(keyFile), rollups });
   await store.close();
   if (!result.ok) throw new Error('bench sync failed');
   return result.tables.reduce((n, t) => n + t.rowsRead, 0);

@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClickHouseStore, clickhouse } from '../src/engines/clickhouse/index.ts';
+import { ClickHouseStore, clickhouse, unsettledMeta } from '../src/engines/clickhouse/index.ts';
 import { openMetricsReader } from '../src/engines/index.ts';
 import type { FvError } from '../src/errors/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
 import { DEMO_TABLES } from '../src/sim/index.ts';
+import { runDerivedContract } from './contracts/derived-contract.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
 import { runSyncedContract } from './contracts/synced-contract.ts';
@@ -93,6 +94,46 @@ runSyncedContract(clickhouse, 'clickhouse', {
     }
   },
 });
+
+/**
+ * Settled: every table marked so, and no key with a second live version on any shard (what FINAL
+ * would merge away), counted through the Distributed table.
+ */
+async function settled(url: string): Promise<boolean> {
+  const ch = await ClickHouseStore.open(url);
+  try {
+    for (const t of ['connection_events', 'devices']) {
+      if ((await ch.meta(unsettledMeta(t))) !== '0') return false;
+      const n = async (final: string) =>
+        (
+          await ch.nodes[0]?.rows(`SELECT count() FROM ${t}__fv_all${final} WHERE _fv_deleted = 0`, 'test')
+        )?.[0]?.[0];
+      if ((await n('')) !== (await n(' FINAL'))) return false;
+    }
+    return true;
+  } finally {
+    await ch.close();
+  }
+}
+let derived = 0;
+runDerivedContract(
+  clickhouse,
+  'clickhouse',
+  {
+    location: () => cluster.database(`derived${derived++}`),
+    derivedCurrent: settled,
+  },
+  [17],
+);
+runDerivedContract(
+  clickhouse,
+  'clickhouse-replicated',
+  {
+    location: () => replicated.database(`derived${derived++}`),
+    derivedCurrent: settled,
+  },
+  [71],
+);
 
 describe('ClickHouse store on a cluster', () => {
   let store: ClickHouseStore;

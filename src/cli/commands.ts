@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Approvals, checkStoreBinding } from '../approvals/index.ts';
 import { engineFor, openStore } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
-import { readMetricsFile } from '../metrics/index.ts';
+import { readMetricsFile, rollupsOf } from '../metrics/index.ts';
 import { formatProblems, hasErrors, type Policy, type Problem, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
 import { pgLoader, simulate } from '../sim/index.ts';
@@ -26,6 +26,7 @@ import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_KEY_FILE,
+  DEFAULT_METRICS,
   DEFAULT_POLICY,
   DEFAULT_POLL_MS,
   DEFAULT_SCHEMA,
@@ -292,11 +293,14 @@ export interface SyncCommandOptions {
   readonly batchSize: number;
   readonly pollMs: number;
   readonly publication?: string;
+  /** The metrics file whose rollups the store keeps: --metrics, else ./fleetvault.metrics.yaml if present. */
+  readonly metrics?: string;
 }
 
 export function syncOptions(opts: RawOptions): SyncCommandOptions {
   const source = optionalText(opts.source);
   const publication = optionalText(opts.publication);
+  const metrics = optionalText(opts.metrics) ?? (existsSync(DEFAULT_METRICS) ? DEFAULT_METRICS : undefined);
   const mode = syncMode(opts.mode, 'mode');
   const follow = opts.follow === true;
   if (follow && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
@@ -312,6 +316,7 @@ export function syncOptions(opts: RawOptions): SyncCommandOptions {
     batchSize: intOpt(opts.batchSize, 'batch-size', DEFAULT_BATCH_SIZE),
     pollMs: intOpt(opts.pollMs, 'poll-ms', DEFAULT_POLL_MS),
     ...(publication !== undefined ? { publication } : {}),
+    ...(metrics !== undefined ? { metrics } : {}),
   };
 }
 
@@ -332,7 +337,8 @@ export const syncAction: Action = async (out, opts) => {
   try {
     await bindStoreForSync(store, storePath, policy, approvals, 'cli');
     await refuseLosingIngested(store, policy, o.full, o.discardIngested);
-    const base = { sourceUrl: url, policy, store, key, full: o.full };
+    const rollups = o.metrics === undefined ? undefined : rollupsOf(readMetricsFile(o.metrics));
+    const base = { sourceUrl: url, policy, store, key, full: o.full, ...(rollups ? { rollups } : {}) };
     if (mode === 'cursor') {
       const result = await runSync({
         ...base,

@@ -6,7 +6,7 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { engineFor, openMetricsReader } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import { principalCredentials, principalsAboveViewer } from '../identity/index.ts';
-import { readMetricsFile } from '../metrics/index.ts';
+import { readMetricsFile, rollupsOf } from '../metrics/index.ts';
 import { type Policy, readPolicyFile } from '../policy/index.ts';
 import { createKeyFile, loadKeyFile, type MasterKey } from '../privacy/index.ts';
 import { parseListen, requirePortFree, resolveListen } from '../server/index.ts';
@@ -197,6 +197,7 @@ async function simulateAndSync(
         policy: o.policy,
         store,
         key: o.key,
+        rollups: rollupsOf(readMetricsFile(demoFile(DEFAULT_METRICS))),
         onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
       });
       out.clearProgress();

@@ -215,6 +215,10 @@ function registerSyncCommands(p: Command, run: Run): void {
       'state folder (default: the one the store records, else the store’s own folder)',
     )
     .option('--mode <mode>', 'cursor (scan cursor columns) or cdc (PostgreSQL logical replication)', 'cursor')
+    .option(
+      '--metrics <file>',
+      `metrics file whose rollups the store keeps (default ./${DEFAULT_METRICS} when present)`,
+    )
     .option('--follow', 'with --mode cdc: keep applying changes until stopped')
     .option('--poll-ms <ms>', 'with --follow: pause between reads of the slot', '1000')
     .option('--publication <name>', 'with --mode cdc: publication (and gate) to read', DEFAULT_PUBLICATION)

@@ -6,6 +6,7 @@ import { isFvError } from '../errors/index.ts';
 import { type RegressionSource, RegressionWatch } from '../insights/index.ts';
 import { loadKeyFile } from '../privacy/index.ts';
 import type { StoreHandle } from '../server/index.ts';
+import type { RollupSpec } from '../store/index.ts';
 import {
   quarantinedRows,
   runCdc,
@@ -26,6 +27,8 @@ export interface SyncScheduleDeps {
   readonly audit: AuditLog;
   readonly approvals: Approvals;
   readonly syncMetrics: SyncMetrics;
+  /** The served metrics file's rollups, kept by every scheduled sync as `sync --metrics` keeps them. */
+  readonly rollups: readonly RollupSpec[];
 }
 
 /**
@@ -47,9 +50,19 @@ export function scheduledSync(o: ServeOptions, deps: SyncScheduleDeps): () => Pr
     try {
       await bindStoreForSync(store, o.store, policy, deps.approvals, 'scheduler');
       if (mode === 'cdc') {
-        recordCdc(await runCdc({ sourceUrl: source, policy, store, key, publication: o.publication }), deps);
+        recordCdc(
+          await runCdc({
+            sourceUrl: source,
+            policy,
+            store,
+            key,
+            publication: o.publication,
+            rollups: deps.rollups,
+          }),
+          deps,
+        );
       } else {
-        recordCursor(await runSync({ sourceUrl: source, policy, store, key }), deps);
+        recordCursor(await runSync({ sourceUrl: source, policy, store, key, rollups: deps.rollups }), deps);
       }
     } finally {
       await store.close();

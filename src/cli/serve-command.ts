@@ -5,7 +5,7 @@ import { checkStoreBinding, policyState, type SecurityState, type StoreBinding }
 import type { AuditLog } from '../audit/index.ts';
 import { engineFor, openMetricsReader } from '../engines/index.ts';
 import { principalCredentials, principalsAboveViewer } from '../identity/index.ts';
-import { PrivacyBudget, readMetricsFile } from '../metrics/index.ts';
+import { PrivacyBudget, readMetricsFile, rollupsOf } from '../metrics/index.ts';
 import { isLoopback } from '../net/index.ts';
 import {
   type ListenAddress,
@@ -60,7 +60,10 @@ export const serveAction: Action = async (out, opts) => {
   // The process's own series: scheduled syncs, served at /metrics beside the server's.
   const registry = new Registry();
   const syncMetrics = new SyncMetrics(registry);
-  const syncOnce = every === undefined ? undefined : scheduledSync(o, { out, audit, approvals, syncMetrics });
+  const syncOnce =
+    every === undefined
+      ? undefined
+      : scheduledSync(o, { out, audit, approvals, syncMetrics, rollups: rollupsOf(metricsFile) });
   await syncOnce?.();
   const budget = privacyBudget(state.dir, audit);
   const metrics = await StoreHandle.create(() => openMetricsReader(o.store, metricsFile, { budget }));

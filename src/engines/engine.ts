@@ -1,6 +1,6 @@
 import type { Grain, MetricDefinition, MetricRowsOptions, MetricsEngine } from '../metrics/index.ts';
 import type { ValueKind } from '../policy/index.ts';
-import type { Store } from '../store/index.ts';
+import type { RollupSpec, Store } from '../store/index.ts';
 import type { SandboxLimits } from './duckdb/read-only-sql.ts';
 import type { GuardedResult } from './duckdb/sql-guard.ts';
 
@@ -18,6 +18,14 @@ export interface StoredTables {
   columnsOf(table: string): readonly string[];
   /** The table holding every shard's rows (Distributed), or the one table on a single server. */
   readable(table: string): string;
+  /**
+   * Whether the table holds at most one version of each key and no live row behind a newer
+   * tombstone (ClickHouseStore.refreshDerived), so reading it without FINAL gives the same rows.
+   * Absent or false: read FINAL. DuckDB's tables always hold one version.
+   */
+  settled?(table: string): boolean;
+  /** Rollups that hold exactly what their base tables hold now, which a compiler may read instead. */
+  readonly rollups?: readonly RollupSpec[];
 }
 
 /** A metric compiled to one statement of the engine's dialect, with its parameters in order. */

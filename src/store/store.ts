@@ -1,4 +1,5 @@
 import type { Value, ValueKind } from '../policy/index.ts';
+import type { RollupSpec } from './rollup-spec.ts';
 import type { ValueLimits } from './value-limits.ts';
 
 /** A column of a store table: its kind in the store and the source type it came from. */
@@ -119,5 +120,13 @@ export interface Store {
    */
   tombstonesAmong(domain: string, candidates: readonly bigint[]): Promise<Set<string>>;
   addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void>;
+  /**
+   * Brings what the store derives from its tables up to date after a run's writes (the one call
+   * after them: runSync, forget). DuckDB: the rollups (`rollups`, when given, replace the ones
+   * kept); their days written since are recomputed. ClickHouse: each table a write left with
+   * superseded versions is merged, so readers skip FINAL again; rollups are DuckDB's only for now.
+   * Until it runs, readers answer from the base tables (FINAL), never from stale derived rows.
+   */
+  refreshDerived(rollups?: readonly RollupSpec[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -27,5 +27,6 @@ export async function forget(opts: {
 }): Promise<ForgetResult> {
   const start = pseudonymToUuid(hmacPseudonymizer(opts.key, opts.domain, 0).pseudonym(opts.id));
   const deleted = await eraseLinked({ ...opts, pseudonyms: [start] });
+  await opts.store.refreshDerived();
   return { pseudonym: start, deleted };
 }

@@ -3,7 +3,7 @@ import { FvError } from '../errors/index.ts';
 import { formatProblems, identifierColumns, type Policy } from '../policy/index.ts';
 import { type MasterKey, piiScanner, sealedBox } from '../privacy/index.ts';
 import { checkAgainstSource, connectSource, introspect } from '../source/index.ts';
-import type { Store } from '../store/index.ts';
+import type { RollupSpec, Store } from '../store/index.ts';
 import { propagateDeletions } from './deletions.ts';
 import type { SyncResult, TableResult } from './sync-result.ts';
 import { syncTable, type TableProgress } from './sync-table.ts';
@@ -17,6 +17,11 @@ export interface SyncOptions {
   /** Rescan every table and rebuild it, which also removes rows hard-deleted in the source. */
   readonly full?: boolean;
   readonly batchSize?: number;
+  /**
+   * The rollups the store keeps from now on (metrics/rollups.ts derives them from a metrics file);
+   * absent: the ones it keeps already. Brought up to date at the end of the run.
+   */
+  readonly rollups?: readonly RollupSpec[];
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: TableProgress) => void;
 }
@@ -149,6 +154,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       });
       results.push({ ...result, rowsErased: erased[plan.policy.name] ?? 0 });
     }
+    // The one point after the run's writes where derived rows (rollups, ClickHouse's merged
+    // versions) catch up: whatever each table's result, from what the tables now hold.
+    await opts.store.refreshDerived(opts.rollups);
     const ok = results.every((r) => r.status === 'copied');
     if (ok) await opts.store.setMeta('last_sync', new Date().toISOString());
     return {

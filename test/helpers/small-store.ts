@@ -40,7 +40,7 @@ const time = (name: string): StoreColumn => ({
 });
 const int = (name: string): StoreColumn => ({ name, kind: 'integer', sourceType: 'integer' });
 
-const DEVICES: StoreTableSpec = {
+export const DEVICES: StoreTableSpec = {
   name: 'devices',
   columns: [
     uuid('id'),
@@ -53,7 +53,7 @@ const DEVICES: StoreTableSpec = {
   key: ['id'],
   shardBy: 'user_id',
 };
-const EVENTS_TABLE: StoreTableSpec = {
+export const EVENTS_TABLE: StoreTableSpec = {
   name: 'connection_events',
   columns: [
     uuid('id'),

@@ -63,7 +63,9 @@ export async function syncedStore(opts: {
   ]);
   expect(sim.code, sim.stderr).toBe(0);
   expect((await runCli(['init', '--key-file', keyFile])).code).toBe(0);
-  const s = await runCli(demoSyncArgs({ db, keyFile }, store));
+  // The store keeps the demo metrics' rollups, as beside a metrics file: the tests that read
+  // metrics from this store answer from them where a rollup serves the query.
+  const s = await runCli([...demoSyncArgs({ db, keyFile }, store), '--metrics', DEMO_METRICS]);
   expect(s.code, s.stderr).toBe(0);
   const canaries = canaryValues(JSON.parse(readFileSync(canaryFile, 'utf8')) as Canaries);
   return { db, dir, store, keyFile, canaries };

@@ -83,10 +83,20 @@ export class ClickHouseNode {
   #at = 0;
   readonly #where: ClickHouseLocation;
   readonly #ca: Buffer | undefined;
+  #failovers = 0;
 
   readonly user: string;
   /** The user's `readonly` profile setting, once `readonlySetting()` has read it. */
   #userReadonly: string | undefined;
+
+  /**
+   * How many requests were sent again to another server after a network error: an insert that
+   * reached the first one before it failed may then be written twice (ClickHouseStore marks the
+   * table unsettled).
+   */
+  get failovers(): number {
+    return this.#failovers;
+  }
 
   /** The server requests go to now. */
   get host(): string {
@@ -142,6 +152,7 @@ export class ClickHouseNode {
       } catch (error) {
         if (tried >= this.#hosts.length || !isNetworkError(error)) throw error;
         this.#at = (this.#at + 1) % this.#hosts.length;
+        this.#failovers++;
       }
     }
   }

@@ -16,7 +16,7 @@ import type { Engine, StoredTables } from '../engine.ts';
 import { type ClickHouseNode, clickHouseEntry } from './clickhouse-node.ts';
 import { limitHit, limitMessage, metricReadSettings, readonlyLevel } from './clickhouse-read-settings.ts';
 import { clickHouseGuardedSql } from './clickhouse-sql.ts';
-import { readableTable } from './clickhouse-store.ts';
+import { readableTable, unsettledMeta } from './clickhouse-store.ts';
 import { parseClickHouseUrl } from './clickhouse-url.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
@@ -74,10 +74,13 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
     const tables = await this.tableColumns();
+    // Read for every query: a write may unsettle a table at any time (unsettledMeta).
+    const marks = await this.meta();
     const schema: StoredTables = {
       kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
       columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
       readable: (t) => readableTable(t, this.sharded),
+      settled: (t) => marks.get(unsettledMeta(t)) === '0',
     };
     const { sql } = this.compile(def, { grain, by, filters, range }, schema, opts);
     const rows = await this.node.rows(sql, `compute ${def.name}`, this.settings).catch((error: unknown) => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
 import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
+import type { RollupSpec } from '../../store/rollup-spec.ts';
 import type {
   Store,
   StoreColumn,
@@ -38,6 +39,15 @@ const ERASE_CHUNK = 5_000;
 const INGESTED_VERSION = 1n;
 /** Replaced and erased row versions leave the disk this many seconds after a merge or mutation. */
 const OLD_PARTS_SECONDS = 10;
+
+/**
+ * The bookkeeping setting that says whether a table is settled: '0' when it holds at most one
+ * version of each key and no live row behind a newer tombstone, so reading it without FINAL gives
+ * the rows FINAL would. Any other value (or none: a table from before this setting) means read it
+ * FINAL. A write that may leave a superseded version sets it first; refreshDerived merges the
+ * versions away and clears it.
+ */
+export const unsettledMeta = (table: string) => `unsettled:${table}`;
 
 /** Each shard's own table, the Distributed table over them, and the view analysts query. */
 export const localTable = (name: string) => `${name}__fv_local`;
@@ -123,6 +133,12 @@ class ClickHouseTableWriter implements TableWriter {
     const deathLines = deaths.map((k) => this.tombstone(k, deathVersion));
     const rowVersion = nextVersion();
     const rowLines = rows.map((r) => this.line(r, rowVersion, 0));
+    if (this.mode === 'upsert') {
+      // A key already stored gets a second version (a changed row, a batch written again by a
+      // resumed run, a tombstone): readers must merge versions (FINAL) until the run settles it.
+      const keys = [...deaths, ...(this.crossShard ? [] : rows.map((r) => keyIdx.map((i) => r[i] ?? null)))];
+      await this.store.markIfStored(this.spec, keys);
+    }
     if (deathLines.length > 0) {
       // Tombstones go to every shard, older than the rows that follow: wherever a key lived
       // before, its old version is hidden, and the new row (newer) wins on its own shard.
@@ -141,6 +157,8 @@ class ClickHouseTableWriter implements TableWriter {
   async finish(checkpoint: string | undefined): Promise<void> {
     if (this.mode !== 'rebuild') return;
     await this.store.swapIn(this.spec, this.target);
+    // Built from empty in this run, one version per key (unless an insert was sent twice).
+    await this.store.markSettledIfClean(this.spec.name);
     await this.store.updateTable(this.spec.name, () => ({
       columns: JSON.stringify(this.spec.columns),
       checkpoint: checkpoint ?? null,
@@ -334,11 +352,71 @@ export class ClickHouseStore implements Store {
     lines: string[],
     what: string,
   ): Promise<void> {
-    if (!this.sharded) return this.entry.insert(localTable(table), columns, lines, what);
-    await this.entry.insert(allTable(table), columns, lines, what, {
-      ...this.insertSettings,
-      insert_distributed_sync: 1,
-    });
+    const failovers = this.entry.failovers;
+    if (!this.sharded) await this.entry.insert(localTable(table), columns, lines, what);
+    else
+      await this.entry.insert(allTable(table), columns, lines, what, {
+        ...this.insertSettings,
+        insert_distributed_sync: 1,
+      });
+    // Sent again to another replica: the first may have written it too (same version, twice).
+    if (this.entry.failovers !== failovers) await this.markUnsettled(table.replace(REBUILD_SUFFIX, ''));
+  }
+
+  /** Marks a table unsettled (readers use FINAL), before the write that may unsettle it. */
+  async markUnsettled(table: string): Promise<void> {
+    // Written at once, not buffered by `atomically`: it must be there before the rows are. A new
+    // value each time, so a refreshDerived that began before it does not clear it.
+    await this.writeMeta([[unsettledMeta(table), String(nextVersion())]]);
+  }
+
+  /** Marks the table unsettled when any of `keys` (stored form) is held by a live row. */
+  async markIfStored(spec: StoreTableSpec, keys: readonly Value[][], anyVersion = false): Promise<void> {
+    if (keys.length === 0) return;
+    if ((await this.heldKeys(spec, keys, anyVersion ? 'any' : 'unmerged')).some(Boolean))
+      await this.markUnsettled(spec.name);
+  }
+
+  /** After a rebuild: settled, unless an insert of this process was sent to a second server. */
+  async markSettledIfClean(table: string): Promise<void> {
+    if (this.entry.failovers > 0) return this.markUnsettled(table);
+    await this.writeMeta([[unsettledMeta(table), '0']]);
+  }
+
+  /**
+   * Settles every table not marked settled: each shard merges its table's versions (OPTIMIZE …
+   * FINAL keeps the newest version of each key, a tombstone included), every replica waited for,
+   * then the mark is cleared unless a write marked the table again meanwhile. Runs after a sync's
+   * writes (runSync, forget), only with every replica up: until then readers use FINAL on those
+   * tables.
+   */
+  async refreshDerived(_rollups?: readonly RollupSpec[]): Promise<void> {
+    // A replica that is down would take the merge only when back: a read sent to it then (its
+    // shard's other replica gone) could meet two versions. Tables stay read FINAL until a run
+    // with every replica up settles them.
+    if (this.topology.up.some((up) => !up)) return;
+    const what = 'settle row versions';
+    const tables = await this.entry.rows(`SELECT name FROM ${TABLES} FINAL`, what);
+    for (const [name] of tables) {
+      const table = String(name);
+      const mark = await this.meta(unsettledMeta(table));
+      if (mark === '0' || !(await this.tableExists(table))) continue;
+      try {
+        for (const node of this.shardWriters()) {
+          await node.command(`OPTIMIZE TABLE ${q(localTable(table))} FINAL`, what, {
+            optimize_throw_if_noop: 1,
+            replication_alter_partitions_sync: 2,
+          });
+        }
+      } catch {
+        // Not merged (a replica forwarding it to its shard's leader can be refused, code 192):
+        // the table stays unsettled and read FINAL, which answers the same, only slower; the
+        // run's writes are done and stand.
+        continue;
+      }
+      if ((await this.meta(unsettledMeta(table))) === mark)
+        await this.writeMeta([[unsettledMeta(table), '0']]);
+    }
   }
 
   /**
@@ -624,6 +702,8 @@ export class ClickHouseStore implements Store {
       if (!known || !(await this.completeEverywhere(spec.name))) {
         await this.create(spec, spec.name, what);
         if (!known) {
+          if ((await this.count(spec.name, '1', what)) === 0)
+            await this.writeMeta([[unsettledMeta(spec.name), '0']]);
           await this.updateTable(spec.name, () => ({ columns, checkpoint: null, rebuild: null }), {
             columns,
             checkpoint: null,
@@ -801,6 +881,13 @@ export class ClickHouseStore implements Store {
     );
     const fresh = rows.filter((_, i) => !held[i]);
     if (fresh.length === 0) return 0;
+    // A key with only a tombstone stored (erased, or deleted at the source) is not held, but its
+    // message's row is older than the tombstone: only FINAL hides it, until settled.
+    await this.markIfStored(
+      spec,
+      fresh.map((r) => keyIdx.map((i) => r[i] ?? null)),
+      true,
+    );
     await this.insertRouted(
       spec.name,
       writer.columns,
@@ -814,8 +901,16 @@ export class ClickHouseStore implements Store {
     return fresh.length;
   }
 
-  /** For each key (the table's key columns, stored form): whether a live row holds it. */
-  private async heldKeys(spec: StoreTableSpec, keys: readonly Value[][]): Promise<boolean[]> {
+  /**
+   * For each key (the table's key columns, stored form): whether a row holds it. `live`: the
+   * newest version is a live row (FINAL); `unmerged`: any live version (no FINAL, what a settled
+   * table answers without merging); `any`: any version, tombstones too.
+   */
+  private async heldKeys(
+    spec: StoreTableSpec,
+    keys: readonly Value[][],
+    which: 'live' | 'unmerged' | 'any' = 'live',
+  ): Promise<boolean[]> {
     if (keys.length === 0 || !(await this.tableExists(spec.name))) return keys.map(() => false);
     const columns = spec.key.map(
       (k) => spec.columns.find((c) => c.name === k) ?? { name: k, kind: 'text' as const, sourceType: '' },
@@ -850,7 +945,7 @@ export class ClickHouseStore implements Store {
         .map(literal)
         .join(', ');
       const r = await this.entry.rows(
-        `SELECT ${expr} FROM ${q(this.readable(spec.name))} FINAL WHERE _fv_deleted = 0 AND ${direct ? q(columns[0]?.name ?? '') : expr} IN (${list})`,
+        `SELECT ${expr} FROM ${q(this.readable(spec.name))}${which === 'live' ? ' FINAL' : ''} WHERE ${which === 'any' ? '1' : '_fv_deleted = 0'} AND ${direct ? q(columns[0]?.name ?? '') : expr} IN (${list})`,
         `look up keys of ${spec.name}`,
       );
       for (const row of r) held.add(String(row[0]));

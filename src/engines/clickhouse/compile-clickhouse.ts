@@ -26,7 +26,7 @@ const PERIOD: Readonly<Record<Grain, string>> = { day: 'toDate', week: 'toMonday
  * Compiles a metric for ClickHouse, to SQL that runs on 18.16 and on current servers alike: no
  * CTEs, window functions, FILTER, GROUPING SETS or query parameters; one JOIN per SELECT, GLOBAL
  * so the joined rows reach every shard; each table read FINAL (newest version of each row, no
- * tombstones). Answers equal DuckDB's: exact distinct counts, times to the microsecond, and
+ * tombstones) unless the store says it is settled (no superseded version left to hide). Answers equal DuckDB's: exact distinct counts, times to the microsecond, and
  * percentiles interpolated as `quantile_cont` does. The period bounds are inlined as literals.
  * Columns and options as compileMetric (../duckdb/compile-duckdb.ts) describes them.
  */
@@ -40,6 +40,8 @@ export function compileClickHouseMetric(
   opts: MetricRowsOptions = {},
 ): string {
   const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}`, used: new Set([j.on[1]]) }));
+  /** A table as read: FINAL merges row versions at query time, needless on a settled table. */
+  const read = (table: string) => `${q(schema.readable(table))}${schema.settled?.(table) ? '' : ' FINAL'}`;
   /**
    * A column as written in the metrics file (`col` or `table.col`) → its name in the query. A
    * joined table's columns are noted as they are used: only those travel through the join.
@@ -111,8 +113,8 @@ export function compileClickHouseMetric(
       const inRange = `${baseTime.sql} >= ${bound(baseTime.kind, range.from)} AND ${baseTime.sql} < ${bound(baseTime.kind, range.to)}`;
       const after = `${q(f.time)} >= ${bound(schema.kind(f.table, f.time), range.from)}`;
       const first =
-        `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${q(schema.readable(f.table))} FINAL ` +
-        `GLOBAL ALL INNER JOIN (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${q(schema.readable(def.from))} FINAL WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
+        `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${read(f.table)} ` +
+        `GLOBAL ALL INNER JOIN (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${read(def.from)} WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
         `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${after} AND ${xMicros} >= fy_t GROUP BY fa_k`;
       extra.push(`GLOBAL ALL INNER JOIN (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
       x = `(fa_t - ${micros(def.time)}) / 1000000`;
@@ -216,11 +218,11 @@ export function compileClickHouseMetric(
   // FROM: the base table, each join as a subquery of its live rows with only the columns used.
   const sources = joins.map((j) => {
     const cols = [...j.used].map((c) => `${q(c)} AS ${q(`${j.alias}__${c}`)}`).join(', ');
-    return `GLOBAL ALL INNER JOIN (SELECT ${cols} FROM ${q(schema.readable(j.table))} FINAL WHERE _fv_deleted = 0) AS ${j.alias} ON ${q(j.on[0])} = ${q(`${j.alias}__${j.on[1]}`)}`;
+    return `GLOBAL ALL INNER JOIN (SELECT ${cols} FROM ${read(j.table)} WHERE _fv_deleted = 0) AS ${j.alias} ON ${q(j.on[0])} = ${q(`${j.alias}__${j.on[1]}`)}`;
   });
   sources.push(...extra);
   // 18.16 allows one JOIN per SELECT: with more, each further join wraps the rows so far.
-  let from = `${q(schema.readable(def.from))} FINAL`;
+  let from = read(def.from);
   let rest = sources;
   if (sources.length > 1) {
     from = `(SELECT * FROM ${from} ${sources[0]} WHERE _fv_deleted = 0)`;

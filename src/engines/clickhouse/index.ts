@@ -36,6 +36,6 @@ export const clickhouse: Engine = {
 };
 
 export { metricReadSettings } from './clickhouse-read-settings.ts';
-export { ClickHouseStore, readableTable } from './clickhouse-store.ts';
+export { ClickHouseStore, readableTable, unsettledMeta } from './clickhouse-store.ts';
 export { parseClickHouseUrl } from './clickhouse-url.ts';
 export { CLICKHOUSE_LIMITS, encoders } from './clickhouse-values.ts';

@@ -1,16 +1,20 @@
 import {
+  aggregate,
   boundDuckDb,
   bucketComparisons,
   type Grain,
   type MetricDefinition,
   type MetricRowsOptions,
+  type PartKind,
   type PerUnitShape,
   percentileEdges,
+  rollupEligible,
   type Where,
 } from '../../metrics/index.ts';
 import { type MeasureDialect, measureColumns, visitMeasure } from '../../metrics/measure-visitor.ts';
 import { PerUnitParts } from '../../metrics/per-unit-parts.ts';
 import { isWhole, type Population, populations } from '../../metrics/population.ts';
+import { aggregateName, type RollupAggregate, type RollupSpec } from '../../store/index.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (v: string | number | boolean) =>
@@ -101,6 +105,70 @@ function dayExpr(time: string, grain: Grain): string {
   return grain === 'week' ? `(${day} - ((${day} + 3) % 7 + 7) % 7)` : day;
 }
 
+/** The UTC day holding `time` (SQL), as whole days since 1970-01-01: how rollups key their rows. */
+export const dayOf = (time: string) => dayExpr(time, 'day');
+
+/** A day number's period: itself, or the Monday of its week (day 0, 1970-01-01, was a Thursday). */
+const periodOfDay = (d: string, grain: Grain) => (grain === 'week' ? `(${d} - ((${d} + 3) % 7 + 7) % 7)` : d);
+
+/** The first-step SQL of an aggregate over base rows (`b`). */
+function baseAggregate(a: RollupAggregate): string {
+  const cond = [
+    ...(a.where ? [condition(a.where)] : []),
+    ...(a.present ?? []).map((c) => `${columnRef(c)} IS NOT NULL`),
+  ].join(' AND ');
+  const agg =
+    a.fn === 'count'
+      ? 'count(*)'
+      : a.fn === 'sum'
+        ? `sum(${columnRef(a.column as string)})`
+        : `count(${columnRef(a.column as string)})`;
+  return cond ? `${agg} FILTER (WHERE ${cond})` : agg;
+}
+
+/**
+ * The SELECT that builds a rollup's rows (rollup-spec.ts) from its base table, for the days
+ * `days` (SQL condition on the day, `d`; whole weeks for a rollup by week) or all of them. `_fv_day`
+ * is the row's day, or its week's Monday. Aggregates as the compiler's first step
+ * computes them (baseAggregate), so the compiler reading the rollup gets the same partials.
+ */
+export function rollupSelect(r: RollupSpec, days?: (d: string) => string): string {
+  const day = dayOf(`b.${q(r.time)}`);
+  return [
+    `SELECT ${[`${periodOfDay(day, r.grain)} AS _fv_day`, ...r.columns.map((c) => `b.${q(c)}`), ...r.aggregates.map((a) => `${baseAggregate(a)} AS ${q(a.name)}`)].join(', ')}`,
+    `FROM ${q(r.table)} b`,
+    `WHERE b.${q(r.time)} IS NOT NULL${days ? ` AND ${days(day)}` : ''}`,
+    'GROUP BY ALL',
+  ].join('\n');
+}
+
+/**
+ * The smallest rollup that holds every column and aggregate a query's first step reads, for a
+ * metric that can use one; undefined: read the base table.
+ */
+export function rollupFor(
+  def: MetricDefinition,
+  grain: Grain,
+  columns: readonly string[],
+  aggregates: readonly RollupAggregate[],
+  rollups: readonly RollupSpec[],
+): RollupSpec | undefined {
+  if (!rollupEligible(def)) return undefined;
+  const names = aggregates.map(aggregateName);
+  // A rollup by week answers weeks only; for them it is preferred (fewer rows), then fewer columns.
+  const rank = (r: RollupSpec) => (r.grain === 'week' ? 0 : 1) * 1000 + r.columns.length;
+  return rollups
+    .filter(
+      (r) =>
+        r.table === def.from &&
+        r.time === def.time &&
+        (r.grain === 'day' || grain === 'week') &&
+        columns.every((c) => r.columns.includes(c)) &&
+        names.every((n) => r.aggregates.some((a) => a.name === n)),
+    )
+    .sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name))[0];
+}
+
 /** The first day of the month holding day `d` (days since 1970-01-01), as days since 1970-01-01. */
 const monthOfDay = (d: string) =>
   `(date_trunc('month', DATE '1970-01-01' + CAST(${d} AS INTEGER))::DATE - DATE '1970-01-01')`;
@@ -127,6 +195,7 @@ export function compileMetric(
   by: readonly string[],
   filters: ReadonlyArray<readonly [string, readonly string[]]>,
   opts: MetricRowsOptions = {},
+  rollups: readonly RollupSpec[] = [],
 ): CompiledMetric {
   const time = columnRef(def.time);
   const m = def.measure;
@@ -234,15 +303,25 @@ export function compileMetric(
 
   // The first step's columns: partial aggregates (p0…), then per side how many rows are behind it.
   const collected = new PerUnitParts(def, opts.bounds, (i) => `p${i}`);
-  const { parts, keys, part } = collected;
+  const { parts, keys } = collected;
+  /** The aggregate behind each part, in the parts' order: what a rollup must hold to answer it. */
+  const aggs: RollupAggregate[] = [];
+  const part = (a: RollupAggregate, kind: PartKind = { kind: 'count' }): string => {
+    const name = collected.part(baseAggregate(a), kind);
+    aggs[parts.indexOf(baseAggregate(a))] = a;
+    return name;
+  };
+  const sumKind = (ref: string): PartKind => collected.sumKind(ref);
   /** The average's sum and count, apart, for differential privacy (den only for an average). */
   let den: ((total: boolean) => string) | undefined;
-  const filtered = (agg: string, w: Where | undefined) => (w ? `${agg} FILTER (WHERE ${condition(w)})` : agg);
-  const sides = pops.map((p) =>
-    part(isWhole(p) ? 'count(*)' : `count(*) FILTER (WHERE ${populationCondition(p)})`),
-  );
-  /** All of a unit's rows in its group: what contribution bounding scales by. */
-  const rowsPart = opts.bounds ? part('count(*)') : '';
+  const sides = pops.map((p) => part(aggregate.count(p.where, p.present)));
+  /**
+   * All of a unit's rows in its group that are read (on a side of the value): what contribution
+   * bounding scales by. Of one side, that side's rows; of two sides, neither of them every row,
+   * rows on either (which a rollup does not keep: such a bounded query reads the base table).
+   */
+  const eitherSide = opts.bounds !== undefined && pops.length > 1 && !pops.some(isWhole);
+  const rowsPart = opts.bounds ? (pops.length === 1 ? (sides[0] as string) : part(aggregate.count())) : '';
   /** Units behind a first-step flag: rows of a group (one per unit) or, for totals, distinct units. */
   const unitsOf = (flag: string, total: boolean) =>
     total || keys.length > 0
@@ -251,7 +330,7 @@ export function compileMetric(
   /** Each measure kind in two steps: first-step columns, then the value from them (total: per period). */
   const partials: MeasureDialect<(total: boolean) => string> = {
     count(where) {
-      const c = part(filtered('count(*)', where));
+      const c = part(aggregate.count(where));
       // Bounded counts are scaled (contribution-bounds.ts): their sums are not whole.
       return () => (opts.bounds ? `sum(${c})` : `CAST(sum(${c}) AS BIGINT)`);
     },
@@ -260,7 +339,7 @@ export function compileMetric(
       const cond = [...(where ? [condition(where)] : []), `${col} IS NOT NULL`].join(' AND ');
       if (col === unit) {
         // Distinct units: counted as the units are.
-        const c = part(`count(*) FILTER (WHERE ${cond})`);
+        const c = part(aggregate.count(where, [column]));
         return (total) => unitsOf(c, total);
       }
       const x = `x${keys.length}`;
@@ -268,12 +347,12 @@ export function compileMetric(
       return () => `count(DISTINCT ${x})`;
     },
     sum(column, where) {
-      const s = part(filtered(`sum(${columnRef(column)})`, where), collected.sumKind(column));
+      const s = part(aggregate.sum(column, where), sumKind(column));
       return () => `sum(${s})`;
     },
     avg(column, where) {
-      const s = part(filtered(`sum(${columnRef(column)})`, where), collected.sumKind(column));
-      const c = part(filtered(`count(${columnRef(column)})`, where));
+      const s = part(aggregate.sum(column, where), sumKind(column));
+      const c = part(aggregate.countOf(column, where));
       if (opts.bounds) {
         den = () => `sum(${c})`;
         return () => `sum(${s})`;
@@ -295,13 +374,41 @@ export function compileMetric(
     // keys, base columns used) before the join, which then meets far fewer rows. Sums of the
     // partials over the join are what the aggregates over the joined rows would be.
     const used = [...by, ...filters.map(([d]) => d), def.unit].filter(isBase);
-    const cols = [...new Set([...used, ...def.joins.map((j) => j.on[0])])].map((c) => `b.${q(c)}`);
-    const early = [
-      `SELECT ${[`${day} AS _fv_period`, ...cols, ...keys.map((k, i) => `${k} AS _fv_x${i}`), ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
-      `FROM ${q(def.from)} b`,
-      `WHERE ${where.join(' AND ')}`,
-      'GROUP BY ALL',
-    ].join('\n');
+    const names = [...new Set([...used, ...def.joins.map((j) => j.on[0])])];
+    const cols = names.map((c) => `b.${q(c)}`);
+    /** Columns the distinct-count keys read (with their conditions). */
+    const keyCols = visitMeasure<string[]>(m, {
+      count: () => [],
+      countDistinct: (c, w) => (columnRef(c) === unit ? [] : [c, ...Object.keys(w ?? {})]),
+      sum: () => [],
+      avg: () => [],
+      ratio: (a, b) => [...a, ...b],
+    });
+    const rollup = eitherSide ? undefined : rollupFor(def, grain, [...names, ...keyCols], aggs, rollups);
+    const early = rollup
+      ? // The same partials from the rollup: its rows are the base rows already reduced per day.
+        [
+          `SELECT ${[`${periodOfDay('b._fv_day', grain === 'month' ? 'day' : grain)} AS _fv_period`, ...cols, ...keys.map((k, i) => `${k} AS _fv_x${i}`), ...aggs.map((a, i) => `sum(b.${q(aggregateName(a))}) AS _fv_p${i}`)].join(', ')}`,
+          `FROM ${q(rollup.name)} b`,
+          `WHERE ${[
+            `b._fv_day >= ${dayOf('$1::TIMESTAMPTZ')}`,
+            `b._fv_day < ${dayOf('$2::TIMESTAMPTZ')}`,
+            // A rollup row none of whose base rows is on a side of the value: as if not read.
+            ...(pops.some(isWhole)
+              ? []
+              : [
+                  `(${sides.map((p) => `b.${q(aggregateName(aggs[Number(p.slice(1))] as RollupAggregate))} > 0`).join(' OR ')})`,
+                ]),
+            ...where.slice(pops.some(isWhole) ? 2 : 3),
+          ].join(' AND ')}`,
+          'GROUP BY ALL',
+        ].join('\n')
+      : [
+          `SELECT ${[`${day} AS _fv_period`, ...cols, ...keys.map((k, i) => `${k} AS _fv_x${i}`), ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
+          `FROM ${q(def.from)} b`,
+          `WHERE ${where.join(' AND ')}`,
+          'GROUP BY ALL',
+        ].join('\n');
     reduced = [
       `SELECT ${['b._fv_period AS period', ...dims, ...flags, `${unit} AS u`, ...keys.map((_, i) => `b._fv_x${i} AS x${i}`), ...parts.map((_, i) => `sum(b._fv_p${i}) AS p${i}`)].join(', ')}`,
       `FROM (${early}) b ${joins.join(' ')}`,

@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runDerivedContract } from '../../../test/contracts/derived-contract.ts';
 import { runReaderContract } from '../../../test/contracts/reader-contract.ts';
 import { runStoreContract } from '../../../test/contracts/store-contract.ts';
 import { queryStore } from '../../../test/helpers/store-dump.ts';
@@ -24,6 +25,18 @@ runStoreContract(duckdb, 'duckdb', {
 });
 
 runReaderContract(duckdb, 'duckdb', () => file('reader'));
+
+runDerivedContract(duckdb, 'duckdb', {
+  location: () => file('derived'),
+  // Rollups are kept, and none has a day written since its last refresh.
+  derivedCurrent: async (path) => {
+    const [[kept, stale]] = (await queryStore(
+      path,
+      'SELECT (SELECT count(*) FROM _fv_rollups), (SELECT count(*) FROM _fv_rollup_dirty)',
+    )) as [[unknown, unknown]];
+    return Number(kept) > 0 && Number(stale) === 0;
+  },
+});
 
 describe('DuckDB engine', () => {
   it('is one file on this machine, and serve may sync it on a schedule', async () => {

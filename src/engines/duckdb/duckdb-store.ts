@@ -3,6 +3,7 @@ import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@du
 import { FvError } from '../../errors/index.ts';
 import type { Value } from '../../policy/index.ts';
 import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
+import type { RollupSpec } from '../../store/rollup-spec.ts';
 import type {
   Store,
   StoreColumn,
@@ -12,6 +13,7 @@ import type {
   WriteMode,
 } from '../../store/store.ts';
 import { batchChecker, type ValueLimits } from '../../store/value-limits.ts';
+import { dayOf, rollupSelect } from './compile-duckdb.ts';
 import { appendChunked, DUCKDB_LIMITS, type DuckColumn, duckDbType } from './duckdb-values.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -27,6 +29,14 @@ export const isBookkeeping = (table: string) => table.startsWith('_fv_');
 /** Each table's upsert staging table (temporary), so writers of several tables can share a transaction. */
 const stageOf = (table: string) => `_fv_stage_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const FORGOTTEN = '_fv_forgotten';
+/** The rollups this store keeps (rollup-spec.ts), by name, with their spec as JSON. */
+export const ROLLUPS = '_fv_rollups';
+/**
+ * Days of a rollup's base table written since the rollup was last brought up to date (lo and hi
+ * inclusive; NULL: unbounded). Written in the same transaction as the rows; a rollup with any
+ * entry here is not read (the base table answers) until refreshDerived recomputes those days.
+ */
+export const ROLLUP_DIRTY = '_fv_rollup_dirty';
 const LIVE = '_fv_live_keys';
 /** Each table's staging table for `insertNew` (temporary). */
 const newRowsOf = (table: string) => `_fv_new_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
@@ -45,7 +55,31 @@ function restrict(path: string): void {
   for (const p of [path, `${path}.wal`]) if (existsSync(p)) chmodSync(p, 0o600);
 }
 
+/**
+ * Records which days of `table`'s rollups a write is about to change: `days(time)` is a SELECT
+ * of one column, the day numbers of the rows written or removed (SQL over `time`, the rollup's
+ * time column); undefined: every day (a first copy, a rebuild).
+ */
+async function touchRollups(
+  db: DuckDBConnection,
+  table: string,
+  days?: (time: string) => string,
+): Promise<void> {
+  const r = await db.runAndReadAll(`SELECT name, spec FROM ${ROLLUPS} WHERE tbl = ${lit(table)}`);
+  for (const [name, spec] of r.getRows()) {
+    const time = (JSON.parse(String(spec)) as RollupSpec).time;
+    await db.run(
+      days
+        ? `INSERT INTO ${ROLLUP_DIRTY} SELECT ${lit(String(name))}, min(d), max(d) FROM (${days(q(time))}) x(d) HAVING count(d) > 0`
+        : `INSERT INTO ${ROLLUP_DIRTY} VALUES (${lit(String(name))}, NULL, NULL)`,
+    );
+  }
+}
+
 class DuckDbTableWriter implements TableWriter {
+  /** A first copy marks every day of the table's rollups once: nothing it writes was there. */
+  private touchedAll = false;
+
   private readonly target: string;
   private readonly stageTable: string;
   private readonly columns: readonly DuckColumn[];
@@ -81,11 +115,19 @@ class DuckDbTableWriter implements TableWriter {
         await this.stage(rows, deletedKeys);
         const on = this.spec.key.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
         const cols = this.spec.columns.map((c) => q(c.name)).join(', ');
+        // The days of the rows replaced or deleted and of the rows written.
+        await touchRollups(
+          db,
+          this.target,
+          (time) =>
+            `SELECT ${dayOf(`t.${time}`)} FROM ${q(this.target)} t SEMI JOIN ${q(this.stageTable)} s ON ${on} UNION ALL SELECT ${dayOf(`s.${time}`)} FROM ${q(this.stageTable)} s WHERE NOT s._fv_deleted`,
+        );
         await db.run(`DELETE FROM ${q(this.target)} t USING ${q(this.stageTable)} s WHERE ${on}`);
         await db.run(
           `INSERT INTO ${q(this.target)} (${cols}) SELECT ${cols} FROM ${q(this.stageTable)} WHERE NOT _fv_deleted`,
         );
       } else {
+        await this.touchAll();
         await this.appendRows(this.target, rows);
       }
       const field = this.mode === 'rebuild' ? 'rebuild_checkpoint' : 'checkpoint';
@@ -111,6 +153,7 @@ class DuckDbTableWriter implements TableWriter {
     if (own) await db.run('BEGIN TRANSACTION');
     let rows = 0;
     try {
+      await this.touchAll();
       const a = await db.createAppender(this.target);
       try {
         for (let chunk = await next(); chunk; chunk = await next()) {
@@ -133,6 +176,13 @@ class DuckDbTableWriter implements TableWriter {
       if (own) await db.run('ROLLBACK').catch(() => {});
       throw error;
     }
+  }
+
+  /** An append (first copy) changes any day; a rebuild's rows count when it is swapped in (finish). */
+  private async touchAll(): Promise<void> {
+    if (this.touchedAll || this.mode === 'rebuild') return;
+    await touchRollups(this.db, this.spec.name);
+    this.touchedAll = true;
   }
 
   private async appendRows(table: string, rows: readonly Value[][]): Promise<void> {
@@ -171,6 +221,7 @@ class DuckDbTableWriter implements TableWriter {
     try {
       await db.run(`DROP TABLE IF EXISTS ${q(this.spec.name)}`);
       await db.run(`ALTER TABLE ${q(this.target)} RENAME TO ${q(this.spec.name)}`);
+      await touchRollups(db, this.spec.name);
       const cp = checkpoint === undefined ? 'NULL' : lit(checkpoint);
       const columns = lit(JSON.stringify(this.spec.columns));
       await db.run(
@@ -231,6 +282,10 @@ export class DuckDbStore implements Store {
     await db.run(
       `CREATE TABLE IF NOT EXISTS ${TABLES} (name VARCHAR PRIMARY KEY, columns VARCHAR, checkpoint VARCHAR, rebuild_checkpoint VARCHAR)`,
     );
+    await db.run(
+      `CREATE TABLE IF NOT EXISTS ${ROLLUPS} (name VARCHAR PRIMARY KEY, tbl VARCHAR, spec VARCHAR)`,
+    );
+    await db.run(`CREATE TABLE IF NOT EXISTS ${ROLLUP_DIRTY} (name VARCHAR, lo BIGINT, hi BIGINT)`);
     return new DuckDbStore(path, instance, db);
   }
 
@@ -328,6 +383,70 @@ export class DuckDbStore implements Store {
     }
   }
 
+  /** Runs `fn` in a transaction of its own, or in the caller's (`atomically`). */
+  private async inTransaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.tx.open) return fn();
+    await this.db.run('BEGIN TRANSACTION');
+    try {
+      const out = await fn();
+      await this.db.run('COMMIT');
+      return out;
+    } catch (error) {
+      await this.db.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Brings the rollups up to date after a run's writes. With `rollups` (derived from the metrics
+   * file, metrics/rollups.ts), those are the rollups kept from now on: others are dropped, new
+   * ones built. Then each rollup with days written since (ROLLUP_DIRTY) has those days recomputed
+   * from its base table and its entries cleared, in one transaction: a rollup is read only when
+   * it has no entry, so it never answers differently from its base table.
+   */
+  async refreshDerived(rollups?: readonly RollupSpec[]): Promise<void> {
+    const db = this.db;
+    if (rollups) {
+      const wanted = new Map(rollups.map((r) => [r.name, r]));
+      const have = (await db.runAndReadAll(`SELECT name FROM ${ROLLUPS}`)).getRows().map((r) => String(r[0]));
+      await this.inTransaction(async () => {
+        for (const name of have.filter((n) => !wanted.has(n))) {
+          await db.run(`DROP TABLE IF EXISTS ${q(name)}`);
+          await db.run(`DELETE FROM ${ROLLUPS} WHERE name = ${lit(name)}`);
+          await db.run(`DELETE FROM ${ROLLUP_DIRTY} WHERE name = ${lit(name)}`);
+        }
+        for (const r of rollups.filter((x) => !have.includes(x.name))) {
+          await db.run(
+            `INSERT INTO ${ROLLUPS} VALUES (${lit(r.name)}, ${lit(r.table)}, ${lit(JSON.stringify(r))})`,
+          );
+          await db.run(`INSERT INTO ${ROLLUP_DIRTY} VALUES (${lit(r.name)}, NULL, NULL)`);
+        }
+      });
+    }
+    const dirty = await db.runAndReadAll(
+      `SELECT r.name, any_value(r.spec), bool_or(d.lo IS NULL), bool_or(d.hi IS NULL), min(d.lo), max(d.hi) FROM ${ROLLUPS} r JOIN ${ROLLUP_DIRTY} d USING (name) GROUP BY r.name`,
+    );
+    for (const [name, specJson, openLow, openHigh, lo, hi] of dirty.getRows()) {
+      const r = JSON.parse(String(specJson)) as RollupSpec;
+      if (!(await this.tableExists(r.table))) continue;
+      const whole = openLow === true && openHigh === true;
+      // A rollup by week recomputes the whole weeks holding the days written (Monday to Sunday).
+      const monday = (d: number) => (r.grain === 'week' ? d - ((((d + 3) % 7) + 7) % 7) : d);
+      const [from, to] = [monday(Number(lo)), monday(Number(hi)) + (r.grain === 'week' ? 6 : 0)];
+      const days = (d: string) =>
+        [openLow ? '' : `${d} >= ${from}`, openHigh ? '' : `${d} <= ${to}`].filter(Boolean).join(' AND ');
+      await this.inTransaction(async () => {
+        if (whole || !(await this.tableExists(r.name))) {
+          await db.run(`CREATE OR REPLACE TABLE ${q(r.name)} AS ${rollupSelect(r)}`);
+        } else {
+          await db.run(`DELETE FROM ${q(r.name)} WHERE ${days('_fv_day')}`);
+          await db.run(`INSERT INTO ${q(r.name)} ${rollupSelect(r, days)}`);
+        }
+        await db.run(`DELETE FROM ${ROLLUP_DIRTY} WHERE name = ${lit(String(name))}`);
+      });
+    }
+  }
+
   async meta(key: string): Promise<string | undefined> {
     const r = await this.db.runAndReadAll(`SELECT value FROM ${META} WHERE key = ${lit(key)}`);
     const v = r.getRows()[0]?.[0];
@@ -339,7 +458,11 @@ export class DuckDbStore implements Store {
     const n = Number(
       (await this.db.runAndReadAll(`SELECT count(*) FROM ${q(table)} WHERE ${where}`)).getRows()[0]?.[0] ?? 0,
     );
-    if (n > 0) await this.db.run(`DELETE FROM ${q(table)} WHERE ${where}`);
+    if (n > 0)
+      await this.inTransaction(async () => {
+        await touchRollups(this.db, table, (time) => `SELECT ${dayOf(time)} FROM ${q(table)} WHERE ${where}`);
+        await this.db.run(`DELETE FROM ${q(table)} WHERE ${where}`);
+      });
     return n;
   }
 
@@ -352,10 +475,11 @@ export class DuckDbStore implements Store {
     const list = pseudonyms.filter((p) => UUID.test(p));
     if (list.length === 0 || !(await this.tableExists(table))) return { deleted: 0, returned: [] };
     const ret = returning ? ` RETURNING ${q(returning)}::VARCHAR` : ' RETURNING 1';
-    const r = await this.db.runAndReadAll(
-      `DELETE FROM ${q(table)} WHERE ${q(column)} IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})${ret}`,
-    );
-    const rows = r.getRows();
+    const where = `${q(column)} IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})`;
+    const rows = await this.inTransaction(async () => {
+      await touchRollups(this.db, table, (time) => `SELECT ${dayOf(time)} FROM ${q(table)} WHERE ${where}`);
+      return (await this.db.runAndReadAll(`DELETE FROM ${q(table)} WHERE ${where}${ret}`)).getRows();
+    });
     return { deleted: rows.length, returned: returning ? rows.map((x) => String(x[0])) : [] };
   }
 
@@ -403,6 +527,7 @@ export class DuckDbStore implements Store {
       await this.db.run(
         `DELETE FROM ${q(staged)} n USING (SELECT ${held} FROM ${q(spec.name)} t SEMI JOIN ${q(staged)} x ON ${same('t', 'x')}) t WHERE ${same('n', 't')}`,
       );
+      await touchRollups(this.db, spec.name, (time) => `SELECT ${dayOf(time)} FROM ${q(staged)}`);
       const added = Number(
         (
           await this.db.runAndReadAll(

@@ -9,8 +9,8 @@ export const duckdb: Engine = {
   name: 'duckdb',
   openStore: (path) => DuckDbStore.open(path),
   openReader: (path) => DuckDbMetricsEngine.open(path, duckdb.compile),
-  compile(def, shape, _tables, opts) {
-    const c = compileMetric(def, shape.grain, shape.by, shape.filters, opts);
+  compile(def, shape, tables, opts) {
+    const c = compileMetric(def, shape.grain, shape.by, shape.filters, opts, tables.rollups);
     const bounds = [new Date(shape.range.from).toISOString(), new Date(shape.range.to).toISOString()];
     return { sql: c.sql, params: [...bounds, ...c.params] };
   },
