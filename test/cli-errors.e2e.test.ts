@@ -157,6 +157,21 @@ describe('the CLI error table', () => {
       'FV_STORE_MISSING',
     ],
     [
+      "a metric filter written with ':' (the API's form) on the CLI",
+      () => [
+        'metrics',
+        'query',
+        'activations',
+        '--filter',
+        'region:eu-west',
+        '--store',
+        join(dir, 'none.duckdb'),
+        '--metrics',
+        join(ROOT, 'examples', 'demo', 'fleetvault.metrics.yaml'),
+      ],
+      'FV_METRIC_QUERY',
+    ],
+    [
       'a ClickHouse password in the URL',
       () => ['sql', '--store', `clickhouse://fv:${WRONG_PASSWORD}@127.0.0.1:1/fv`, 'SELECT 1'],
       'FV_SECRET_IN_URL',

@@ -213,6 +213,60 @@ describe('differential privacy', () => {
     ]);
   }, 300_000);
 
+  it('a malformed filter or a day that does not exist is a 400 before anything is paid', async () => {
+    // A fresh viewer: the viewers' budget is untouched so far (ε 4 this day).
+    const made = await runCli([
+      'users',
+      'add',
+      '--name',
+      'vera',
+      '--role',
+      'viewer',
+      '--state-dir',
+      state,
+      '--json',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    pw.vera = JSON.parse(made.stdout).password;
+    const srv = await server();
+    const spends = () =>
+      readFileSync(join(state, 'audit.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"privacy.spend"')).length;
+    try {
+      const vera = await srv.session('vera');
+      expect((await vera('/api/v1/privacy/budget')).body.remaining).toBe(4);
+      const before = spends();
+      const q = '/api/v1/metrics/connection_attempts?grain=week';
+      // `d=v` where `d:v` belongs: once answered (and paid for) unfiltered.
+      for (const bad of [
+        `${q}${week}&filter=devices.region=eu-west`,
+        `${q}${week}&filter=outcome:success&filter=devices.region=eu-west`,
+        `${q}${week}&filter=devices.region:`,
+        `${q}&from=2026-02-30&to=${lastDay}`,
+        `${q}&from=${lastDay}&to=2026-13-01`,
+      ]) {
+        const r = await vera(bad);
+        expect(r.status, `${bad}: ${JSON.stringify(r.body)}`).toBe(400);
+        expect(r.body.error.code).toBe('FV_METRIC_QUERY');
+      }
+      const eq = await vera(`${q}${week}&filter=devices.region=eu-west`);
+      expect(eq.body.error.message).toContain('filter must be written dimension:value[,value…]');
+      expect(eq.body.error.message).toContain('it has "=" where ":" belongs');
+      const feb = await vera(`${q}&from=2026-02-30&to=${lastDay}`);
+      expect(feb.body.error.message).toContain('start date must be a day written YYYY-MM-DD');
+      expect((await vera('/api/v1/privacy/budget')).body.remaining, 'nothing was paid').toBe(4);
+      expect(spends()).toBe(before);
+      // The budget is live: a well-formed question is paid.
+      const ok = await vera(`${q}${week}&filter=outcome:success,fail`);
+      expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+      expect((await vera('/api/v1/privacy/budget')).body.remaining).toBe(3);
+      expect(spends()).toBe(before + 1);
+    } finally {
+      await srv.close();
+    }
+  }, 300_000);
+
   it('dashboard: the remaining budget and an error bar on every noised value', async () => {
     const srv = await server();
     const browser = await chromium.launch({

@@ -332,4 +332,45 @@ describe('metrics', () => {
     expect(j.code).toBe(1);
     expect(j.stderr).toContain('FV_METRIC_QUERY');
   });
+
+  it('metrics query on the CLI refuses a malformed --filter and a day that does not exist, never answering without them', async () => {
+    const query = (...more: string[]) =>
+      runCli(['metrics', 'query', 'activations', '--metrics', METRICS, '--store', store, '--json', ...more]);
+    const byRegion = await reader.query({ metric: 'activations', grain: 'month', by: ['region'] });
+    const region = byRegion.groups.find((g) => typeof g.dims[0] === 'string')?.dims[0] as string;
+    expect(region).toBeTruthy();
+    // The well-formed filter is the filter the reader is asked: the same answer, or the same
+    // refusal (a filter leaving out fewer than k users is FV_METRIC_FILTER_UNSAFE).
+    const good = await query('--grain', 'month', '--filter', `region=${region}`);
+    const direct = await reader
+      .query({ metric: 'activations', grain: 'month', by: [], filters: { region: [region] } })
+      .then(
+        (a) => ({ code: 0, groups: a.groups }),
+        (e: { code: string }) => ({ code: e.code, groups: [] }),
+      );
+    if (direct.code === 0) {
+      expect(good.code, good.stderr).toBe(0);
+      expect(JSON.parse(good.stdout).groups).toEqual(JSON.parse(JSON.stringify(direct.groups)));
+    } else expect(good.stderr).toContain(`error ${direct.code}: `);
+    for (const [args, says] of [
+      [['--filter', `region:${region}`], 'it has ":" where "=" belongs'],
+      [['--filter', 'region'], 'it has no "="'],
+      [['--filter', 'region='], 'a value is empty'],
+      [['--filter', `region=${region}`, '--filter', `region=${region}`], 'region is filtered twice'],
+      [['--from', '2026-02-30'], 'start date must be a day written YYYY-MM-DD'],
+      [['--to', '2026-13-01'], 'end date must be a day written YYYY-MM-DD'],
+      [['--from', '2026-04-31', '--to', '2026-05-02'], 'start date must be a day written YYYY-MM-DD'],
+    ] as const) {
+      const r = await query(...args);
+      expect(r.code, `${args.join(' ')}: ${r.stdout}`).toBe(1);
+      expect(r.stdout, 'no answer is printed').not.toContain('"groups"');
+      expect(r.stderr).toContain('error FV_METRIC_QUERY: ');
+      expect(r.stderr).toContain(says);
+      if (args[0] === '--filter')
+        expect(r.stderr).toMatch(/--filter (number 2 )?must be written dimension=value\[,value…\]/);
+    }
+    // Real days at month ends still answer.
+    const leap = await query('--grain', 'day', '--from', '2024-02-29', '--to', '2024-03-01');
+    expect(leap.code, leap.stderr).toBe(0);
+  });
 });

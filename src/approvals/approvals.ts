@@ -64,6 +64,16 @@ const unsignedTerms = (id: string) =>
     `proposal ${id} was signed without its expiry and target (made before signing payload 2); propose it again`,
   );
 
+/**
+ * Whether an approval still counts when it is used: its approver is an admin in the signed state
+ * now, and not its proposer (an approver removed or demoted since takes the approval with them).
+ */
+const approverStands = (p: Proposal, now: SecurityState) =>
+  p.decidedBy !== undefined && p.decidedBy !== p.proposedBy && now.principals?.[p.decidedBy] === 'admin';
+
+const notAnAdmin = (p: Proposal) =>
+  `was approved by ${p.decidedBy ?? 'nobody'}, who is not an admin other than its proposer in the signed security state now`;
+
 /** Posts one state version to a webhook; a failure is said on stderr, never fatal. */
 function noticeVersion(url: string, doc: StateDoc): void {
   const body = {
@@ -530,6 +540,7 @@ export class Approvals {
         throw refuse(`belongs to ${requester}, who is no longer an admin`);
       if (p.status === 'expired') throw refuse(`expired at ${p.expiresAt}; ask again`);
       if (p.status !== 'approved') throw refuse(`is ${p.status}: a second admin must approve it first`);
+      if (!approverStands(p, doc.state)) throw refuse(notAnAdmin(p));
       if (exactQueryText(p.exact.query) !== exactQueryText(query))
         throw refuse(`is for ${describeExact(p.exact.query)}, not for ${describeExact(query)}`);
       this.audit.append({
@@ -574,6 +585,8 @@ export class Approvals {
         const status = p.status === 'approved' ? 'applied' : p.status;
         throw new FvError('FV_APPROVAL_INVALID', `proposal ${approvalId} is ${status}, not approved`);
       }
+      if (!approverStands(p, approved))
+        throw new FvError('FV_APPROVAL_INVALID', `proposal ${approvalId} ${notAnAdmin(p)}`);
       return { approval: approvalId, bootstrap: false };
     }
     if (adminsOf(approved).length < 2) {
@@ -678,12 +691,18 @@ export class Approvals {
       if (p.terms && p.terms.payload !== 2) throw bad();
       text = grantText(doc.stateId, p.id, p.principal, p.terms);
     }
+    // Only an admin proposes or approves: a signature counts only by a key its signer held while the
+    // signed state named them admin (an analyst's key, used by whoever holds it, signs nothing here).
     // A live proposal verifies against its signers' current keys. One already applied is history:
     // a signer re-keyed since (a password reset above viewer) signed it with a key the chain held then.
     const past = p.status === 'applied' || (doc.state.used ?? []).includes(p.id);
     const keysOf = (who: string | undefined): string[] => {
-      const all = history.map((h) => h.state.keys?.[who ?? '']).filter((k): k is string => Boolean(k));
-      return past ? [...new Set(all)] : all.slice(-1);
+      const id = who ?? '';
+      const all = history.map((h) => h.state.keys?.[id]).filter((k): k is string => Boolean(k));
+      const asAdmin = new Set(
+        history.filter((h) => h.state.principals?.[id] === 'admin').map((h) => h.state.keys?.[id]),
+      );
+      return (past ? [...new Set(all)] : all.slice(-1)).filter((k) => asAdmin.has(k));
     };
     const signed = (who: string | undefined) =>
       (p.signatures ?? []).some((s) => s.by === who && keysOf(who).some((k) => verifyText(k, text, s.sig)));

@@ -2,11 +2,13 @@ import { guardSeen } from '../approvals/index.ts';
 import { openMetricsReader } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import {
+  CLI_FILTER,
   GRAINS,
   type Grain,
   type MetricAnswer,
   type MetricQuery,
   type MetricsReader,
+  parseFilters,
   readMetricsFile,
 } from '../metrics/index.ts';
 import { actingAdmin } from './acting-admin.ts';
@@ -32,12 +34,10 @@ export function metricQueryOptions(opts: RawOptions, args: readonly string[]): M
   const grain = textOpt(opts.grain, DEFAULT_GRAIN);
   if (!GRAINS.includes(grain as Grain))
     throw new FvError('FV_USAGE', `--grain must be one of ${GRAINS.join(', ')}`);
-  const filters: Record<string, string[]> = {};
-  for (const f of [opts.filter].flat().filter((x): x is string => typeof x === 'string')) {
-    const [dim, values] = f.split('=');
-    if (!dim || values === undefined) throw new FvError('FV_USAGE', '--filter is dimension=value[,value…]');
-    filters[dim] = splitList(values);
-  }
+  const filters = parseFilters(
+    [opts.filter].flat().filter((x): x is string => typeof x === 'string'),
+    CLI_FILTER,
+  );
   return {
     metric: args[0] ?? '',
     grain: grain as Grain,

@@ -20,6 +20,7 @@ export type {
   Where,
 } from './metric-definition.ts';
 export { GRAINS } from './metric-definition.ts';
+export { API_FILTER, CLI_FILTER, type FilterSyntax, parseFilters } from './metric-filter.ts';
 export type { MetricRow, MetricRowsOptions, MetricsEngine } from './metrics-engine.ts';
 export { type MetricAnswer, type MetricQuery, MetricsReader, periodStart } from './metrics-reader.ts';
 export { bucketComparisons, PERCENTILE_BUCKETS, percentileEdges } from './percentile-domain.ts';

@@ -63,8 +63,9 @@ const DAY = 86_400_000;
 
 function parseDay(s: string, name: string): number {
   const t = DATE.test(s) ? Date.parse(`${s}T00:00:00Z`) : Number.NaN;
-  // Said the same way to the CLI, the API and the dashboard: no flag or parameter syntax.
-  if (Number.isNaN(t))
+  // Said the same way to the CLI, the API and the dashboard: no flag or parameter syntax. A day
+  // that does not exist (2026-02-30, which Date.parse rolls to March 2; 2026-13-01) is refused too.
+  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== s)
     throw new FvError(
       'FV_METRIC_QUERY',
       `the ${name === 'from' ? 'start' : 'end'} date must be a day written YYYY-MM-DD, such as 2026-11-30`,

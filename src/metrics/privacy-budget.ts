@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { FvError } from '../errors/index.ts';
 import type { BudgetWindow, DifferentialPrivacy } from '../policy/index.ts';
+import { FileLock } from './file-lock.ts';
 
 /** What an answer cost its principal, and what is left in the window. */
 export interface BudgetReceipt {
@@ -52,10 +53,11 @@ function windowOf(t: number, w: BudgetWindow): { id: string; next: number } {
 
 /**
  * Each principal's differential-privacy budget per window, durable in one JSON file (mode 0600,
- * replaced atomically; it holds spends and the noised answers already given, never an exact
- * value). An answer's ε is recorded before the answer is returned, so a crash can waste budget but
- * never hand out an unpaid answer. The same question again in the same window gets the same noised
- * answer and spends nothing: asking twice cannot average the noise away.
+ * replaced atomically under a lock file shared by every process on the state folder; it holds
+ * spends and the noised answers already given, never an exact value). An answer's ε is recorded
+ * before the answer is returned, so a crash can waste budget but never hand out an unpaid answer.
+ * The same question again in the same window gets the same noised answer and spends nothing:
+ * asking twice cannot average the noise away (across processes too: the first answer written wins).
  *
  * @example
  * const budget = new PrivacyBudget('.fleetvault/state/privacy-budget.json', (e) => audit.append(…));
@@ -63,12 +65,16 @@ function windowOf(t: number, w: BudgetWindow): { id: string; next: number } {
  */
 export class PrivacyBudget {
   private readonly pending = new Map<string, Promise<unknown>>();
+  /** Spends are read, checked and written under `<path>.lock`: one file, any number of processes. */
+  private readonly lock: FileLock;
 
   constructor(
     readonly path: string,
     private readonly onSpend: (e: SpendEvent) => void = () => {},
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.lock = new FileLock(path);
+  }
 
   private read(): BudgetFile {
     if (!existsSync(this.path)) return { version: 1, principals: {} };
@@ -147,30 +153,37 @@ export class PrivacyBudget {
     this.pending.set(slot, run);
     try {
       const answer = await run;
-      // Re-read: another request may have spent meanwhile; the spend is written before returning.
-      const now = this.read();
-      const cur = now.principals[principal]?.window === w.id ? now.principals[principal] : undefined;
-      const next: WindowRecord = cur ?? { window: w.id, spent: 0, answers: {} };
-      if (next.spent + s.epsilonPerAnswer > s.epsilon + SLACK) {
-        throw new FvError(
-          'FV_PRIVACY_BUDGET_SPENT',
-          `the privacy budget of ε ${s.epsilon} per ${s.window} is spent; it renews at ${new Date(w.next).toISOString()}`,
-        );
-      }
-      next.spent += s.epsilonPerAnswer;
-      next.answers[key] = answer;
-      const keys = Object.keys(next.answers);
-      for (const old of keys.slice(0, Math.max(0, keys.length - ANSWERS_KEPT))) delete next.answers[old];
-      this.write({ version: 1, principals: { ...now.principals, [principal]: next } });
-      this.onSpend({
-        principal,
-        query: key,
-        metric: question.metric,
-        epsilon: s.epsilonPerAnswer,
-        remaining: Math.max(0, s.epsilon - next.spent),
-        window: w.id,
+      // Under the lock, re-read: another request, here or in another process on this state folder
+      // (a second server, the CLI), may have spent or answered this question meanwhile; the spend
+      // is written before returning.
+      return await this.lock.hold(() => {
+        const now = this.read();
+        const cur = now.principals[principal]?.window === w.id ? now.principals[principal] : undefined;
+        const theirs = cur?.answers[key];
+        if (cur && theirs !== undefined)
+          return { answer: theirs as T, receipt: this.receipt(s, w, 0, cur.spent, true) };
+        const next: WindowRecord = cur ?? { window: w.id, spent: 0, answers: {} };
+        if (next.spent + s.epsilonPerAnswer > s.epsilon + SLACK) {
+          throw new FvError(
+            'FV_PRIVACY_BUDGET_SPENT',
+            `the privacy budget of ε ${s.epsilon} per ${s.window} is spent; it renews at ${new Date(w.next).toISOString()}`,
+          );
+        }
+        next.spent += s.epsilonPerAnswer;
+        next.answers[key] = answer;
+        const keys = Object.keys(next.answers);
+        for (const old of keys.slice(0, Math.max(0, keys.length - ANSWERS_KEPT))) delete next.answers[old];
+        this.write({ version: 1, principals: { ...now.principals, [principal]: next } });
+        this.onSpend({
+          principal,
+          query: key,
+          metric: question.metric,
+          epsilon: s.epsilonPerAnswer,
+          remaining: Math.max(0, s.epsilon - next.spent),
+          window: w.id,
+        });
+        return { answer, receipt: this.receipt(s, w, s.epsilonPerAnswer, next.spent, false) };
       });
-      return { answer, receipt: this.receipt(s, w, s.epsilonPerAnswer, next.spent, false) };
     } finally {
       this.pending.delete(slot);
     }

@@ -1,4 +1,4 @@
-import type { MetricQuery } from '../metrics/index.ts';
+import { API_FILTER, type MetricQuery, parseFilters } from '../metrics/index.ts';
 import type { MetricQuerystring } from './api-schemas/index.ts';
 
 /**
@@ -6,11 +6,9 @@ import type { MetricQuerystring } from './api-schemas/index.ts';
  * same way for an answer and for an exact-answer request.
  */
 export function metricQueryOf(metric: string, q: Omit<MetricQuerystring, 'exact'>): MetricQuery {
-  const filters: Record<string, string[]> = {};
-  for (const f of ([] as string[]).concat(q.filter ?? [])) {
-    const [dim, values] = f.split(':');
-    if (dim && values) filters[dim] = values.split(',');
-  }
+  // A malformed filter is refused (FV_METRIC_QUERY), never dropped: dropped, it would answer (and,
+  // under differential privacy, charge for) the unfiltered question.
+  const filters = parseFilters(([] as string[]).concat(q.filter ?? []), API_FILTER);
   return {
     metric,
     grain: q.grain ?? 'week',
