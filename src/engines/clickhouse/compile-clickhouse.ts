@@ -141,9 +141,12 @@ export function compileClickHouseMetric(
   // Rows that contribute to no side of the value are not read at all.
   if (!pops.some(isWhole)) where.push(`(${pops.map((p) => `(${populationCondition(p)})`).join(' OR ')})`);
   const flags: string[] = [];
+  // A bounded percentile is a noised histogram (differential privacy), which has no pieces (the
+  // k-anonymous differencing check): its filters are conditions.
+  const pieces = opts.pieces && !('percentiles' in m && opts.bounds);
   for (const [i, [d, values]] of filters.entries()) {
     const listed = `${dim(d)} IN (${values.map(str).join(', ')})`;
-    if (opts.pieces) flags.push(`toUInt8(ifNull(${listed}, 0)) AS f${i}`);
+    if (pieces) flags.push(`toUInt8(ifNull(${listed}, 0)) AS f${i}`);
     else where.push(listed);
   }
   const flagKeys = flags.map((_, i) => `f${i}`);

@@ -210,9 +210,12 @@ export function compileMetric(
   const joinedWhere: string[] = [];
   let n = 3;
   const flags: string[] = [];
+  // A bounded percentile is a noised histogram (differential privacy), which has no pieces (the
+  // k-anonymous differencing check): its filters are conditions.
+  const pieces = opts.pieces && !('percentiles' in m && opts.bounds);
   for (const [i, [dim, values]] of filters.entries()) {
     const listed = `${columnRef(dim)}::VARCHAR IN (${values.map(() => `$${n++}`).join(', ')})`;
-    if (opts.pieces) flags.push(`coalesce(${listed}, FALSE)::INTEGER AS f${i}`);
+    if (pieces) flags.push(`coalesce(${listed}, FALSE)::INTEGER AS f${i}`);
     else (isBase(dim) ? where : joinedWhere).push(listed);
     params.push(...values);
   }
