@@ -144,8 +144,14 @@ export class ClickHouseNode {
     return made;
   }
 
-  /** Runs `op` on the current server, moving on to the next one while the servers are gone. */
-  private async attempt<T>(op: (client: ClickHouseClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs `op` on the current server, moving on to the next one while the servers are gone;
+   * `beforeRetry` runs on the next server before `op` is sent there again.
+   */
+  private async attempt<T>(
+    op: (client: ClickHouseClient) => Promise<T>,
+    beforeRetry?: () => Promise<void>,
+  ): Promise<T> {
     for (let tried = 1; ; tried++) {
       try {
         return await op(this.client);
@@ -153,6 +159,7 @@ export class ClickHouseNode {
         if (tried >= this.#hosts.length || !isNetworkError(error)) throw error;
         this.#at = (this.#at + 1) % this.#hosts.length;
         this.#failovers++;
+        await beforeRetry?.();
       }
     }
   }
@@ -238,18 +245,26 @@ export class ClickHouseNode {
     lines: Iterable<string>,
     what: string,
     settings: ClickHouseSettings = {},
+    /**
+     * Runs before the rows are sent again to another server after a network error (the first may
+     * have written them: ClickHouseStore marks the table unsettled there, before a second copy can
+     * land and be read without FINAL).
+     */
+    beforeResend?: () => Promise<void>,
   ): Promise<void> {
     // A stream is read once: with a server to fall back to, the lines are kept to send again.
     const again = this.#hosts.length > 1 ? [...lines] : lines;
     try {
-      await this.attempt((c) =>
-        c.insert({
-          table,
-          columns: [...columns] as [string, ...string[]],
-          values: Readable.from(again, { objectMode: false }),
-          format: 'TabSeparated',
-          clickhouse_settings: settings,
-        }),
+      await this.attempt(
+        (c) =>
+          c.insert({
+            table,
+            columns: [...columns] as [string, ...string[]],
+            values: Readable.from(again, { objectMode: false }),
+            format: 'TabSeparated',
+            clickhouse_settings: settings,
+          }),
+        beforeResend,
       );
     } catch (error) {
       this.fail('FV_STORE_WRITE', what, error);

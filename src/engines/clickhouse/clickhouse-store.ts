@@ -352,15 +352,19 @@ export class ClickHouseStore implements Store {
     lines: string[],
     what: string,
   ): Promise<void> {
-    const failovers = this.entry.failovers;
-    if (!this.sharded) await this.entry.insert(localTable(table), columns, lines, what);
+    // Sent again to another replica, the first may have written it too (same version, twice):
+    // the table is marked unsettled before the second copy is sent, so no read without FINAL sees both.
+    const unsettle = () => this.markUnsettled(table.replace(REBUILD_SUFFIX, ''));
+    if (!this.sharded) await this.entry.insert(localTable(table), columns, lines, what, {}, unsettle);
     else
-      await this.entry.insert(allTable(table), columns, lines, what, {
-        ...this.insertSettings,
-        insert_distributed_sync: 1,
-      });
-    // Sent again to another replica: the first may have written it too (same version, twice).
-    if (this.entry.failovers !== failovers) await this.markUnsettled(table.replace(REBUILD_SUFFIX, ''));
+      await this.entry.insert(
+        allTable(table),
+        columns,
+        lines,
+        what,
+        { ...this.insertSettings, insert_distributed_sync: 1 },
+        unsettle,
+      );
   }
 
   /** Marks a table unsettled (readers use FINAL), before the write that may unsettle it. */
