@@ -133,11 +133,12 @@ class ClickHouseTableWriter implements TableWriter {
     const deathLines = deaths.map((k) => this.tombstone(k, deathVersion));
     const rowVersion = nextVersion();
     const rowLines = rows.map((r) => this.line(r, rowVersion, 0));
+    let unsettling = false;
     if (this.mode === 'upsert') {
       // A key already stored gets a second version (a changed row, a batch written again by a
       // resumed run, a tombstone): readers must merge versions (FINAL) until the run settles it.
       const keys = [...deaths, ...(this.crossShard ? [] : rows.map((r) => keyIdx.map((i) => r[i] ?? null)))];
-      await this.store.markIfStored(this.spec, keys);
+      unsettling = await this.store.markIfStored(this.spec, keys);
     }
     if (deathLines.length > 0) {
       // Tombstones go to every shard, older than the rows that follow: wherever a key lived
@@ -146,6 +147,9 @@ class ClickHouseTableWriter implements TableWriter {
         await node.insert(localTable(this.target), this.columns, deathLines, what, this.store.insertSettings);
     }
     if (rowLines.length > 0) await this.store.insertRouted(this.target, this.columns, rowLines, what);
+    // Marked again once the versions are there: a settling step that read the first mark while
+    // they were on their way cannot clear it (its compare-and-set meets this newer value).
+    if (unsettling) await this.store.markUnsettled(this.spec.name);
     // Only now, with every shard holding the batch, does the checkpoint move past it.
     if (checkpoint !== undefined) {
       await this.store.updateTable(this.spec.name, (t) =>
@@ -353,7 +357,9 @@ export class ClickHouseStore implements Store {
     what: string,
   ): Promise<void> {
     // Sent again to another replica, the first may have written it too (same version, twice):
-    // the table is marked unsettled before the second copy is sent, so no read without FINAL sees both.
+    // the table is marked unsettled before the second copy is sent, so no read without FINAL sees
+    // both, and again once it landed, so a settling step that read the first mark cannot clear it.
+    const failovers = this.entry.failovers;
     const unsettle = () => this.markUnsettled(table.replace(REBUILD_SUFFIX, ''));
     if (!this.sharded) await this.entry.insert(localTable(table), columns, lines, what, {}, unsettle);
     else
@@ -365,6 +371,7 @@ export class ClickHouseStore implements Store {
         { ...this.insertSettings, insert_distributed_sync: 1 },
         unsettle,
       );
+    if (this.entry.failovers !== failovers) await unsettle();
   }
 
   /** Marks a table unsettled (readers use FINAL), before the write that may unsettle it. */
@@ -374,11 +381,15 @@ export class ClickHouseStore implements Store {
     await this.writeMeta([[unsettledMeta(table), String(nextVersion())]]);
   }
 
-  /** Marks the table unsettled when any of `keys` (stored form) is held by a live row. */
-  async markIfStored(spec: StoreTableSpec, keys: readonly Value[][], anyVersion = false): Promise<void> {
-    if (keys.length === 0) return;
-    if ((await this.heldKeys(spec, keys, anyVersion ? 'any' : 'unmerged')).some(Boolean))
-      await this.markUnsettled(spec.name);
+  /**
+   * Marks the table unsettled when any of `keys` (stored form) is held by a live row, and says
+   * whether it did: the writer marks it again after its write (markUnsettled).
+   */
+  async markIfStored(spec: StoreTableSpec, keys: readonly Value[][], anyVersion = false): Promise<boolean> {
+    if (keys.length === 0) return false;
+    if (!(await this.heldKeys(spec, keys, anyVersion ? 'any' : 'unmerged')).some(Boolean)) return false;
+    await this.markUnsettled(spec.name);
+    return true;
   }
 
   /** After a rebuild: settled, unless an insert of this process was sent to a second server. */
@@ -887,7 +898,7 @@ export class ClickHouseStore implements Store {
     if (fresh.length === 0) return 0;
     // A key with only a tombstone stored (erased, or deleted at the source) is not held, but its
     // message's row is older than the tombstone: only FINAL hides it, until settled.
-    await this.markIfStored(
+    const unsettling = await this.markIfStored(
       spec,
       fresh.map((r) => keyIdx.map((i) => r[i] ?? null)),
       true,
@@ -898,6 +909,8 @@ export class ClickHouseStore implements Store {
       fresh.map((r) => writer.line(r, INGESTED_VERSION, 0)),
       `write ${spec.name}`,
     );
+    // Marked again once the rows are there (as writeBatch does after its versions).
+    if (unsettling) await this.markUnsettled(spec.name);
     await this.setMeta(
       ingestedRowsMeta(spec.name),
       String((await ingestedRows(this, spec.name)) + fresh.length),
