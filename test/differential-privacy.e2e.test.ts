@@ -9,28 +9,19 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals } from '../src/approvals/index.ts';
 import { AuditLog } from '../src/audit/index.ts';
-import { duckdb, openMetricsReader } from '../src/engines/index.ts';
+import { openMetricsReader } from '../src/engines/index.ts';
 import { TokenStore, UserStore } from '../src/identity/index.ts';
-import { PrivacyBudget, readMetricsFile } from '../src/metrics/index.ts';
+import { readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer } from '../src/server/index.ts';
 import { runCli } from './helpers/cli.ts';
-import { addAdminsByCli, enrollToken } from './helpers/enroll.ts';
+import { budgetedReader, dpDeployment } from './helpers/dp-deployment.ts';
+import { enrollToken } from './helpers/enroll.ts';
 import { dumpStore } from './helpers/store-dump.ts';
-import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
-
-const PRIVACY = `privacy:
-  model: differential_privacy
-  epsilon: 4
-  epsilon_per_answer: 1
-  window: day
-  max_rows: 5
-  max_groups: 1
-`;
+import { DEMO_METRICS, DEMO_POLICY, type SyncedStore } from './helpers/synced-store.ts';
 
 describe('differential privacy', () => {
   let s: SyncedStore;
   let state: string;
-  let dpPolicy: string;
   /** One week of answers (the latest): a unit's contribution is noised over the periods it spans. */
   let week = '';
   let lastDay = '';
@@ -54,21 +45,11 @@ describe('differential privacy', () => {
     runCli(['approvals', ...args, '--state-dir', state, ...(who ? ['--user', who] : [])], who ? as(who) : {});
 
   beforeAll(async () => {
-    s = await syncedStore({ users: 400, days: 15, seed: 31 });
-    state = join(s.dir, 'state');
-    Object.assign(pw, await addAdminsByCli(state));
-    dpPolicy = join(s.dir, 'dp.policy.yaml');
-    writeFileSync(dpPolicy, readFileSync(DEMO_POLICY, 'utf8').replace(/^tables:/m, `${PRIVACY}tables:`));
-    // Turning differential privacy on is stronger: one admin's seal records it.
-    const sealed = await approvals(['seal', '--policy', dpPolicy], 'alice');
-    expect(sealed.code, sealed.stderr).toBe(0);
-    const r = await sync(dpPolicy);
-    expect(r.code, r.stderr).toBe(0);
-    const engine = await duckdb.openReader(s.store);
-    const last = await engine.latestDay(readMetricsFile(DEMO_METRICS).metrics.get('connection_attempts')!);
-    engine.close();
-    lastDay = String(last);
-    week = `&from=${last}&to=${last}`;
+    const d = await dpDeployment({ users: 400, days: 15, seed: 31 });
+    ({ s, state } = d);
+    Object.assign(pw, d.pw);
+    lastDay = d.lastDay;
+    week = `&from=${lastDay}&to=${lastDay}`;
   }, 600_000);
 
   afterAll(async () => {
@@ -77,11 +58,7 @@ describe('differential privacy', () => {
 
   /** A server over the store as `serve` builds it: its reader pays answers from the state's budget file. */
   async function server() {
-    const audit = new AuditLog(join(state, 'audit.jsonl'));
-    const budget = new PrivacyBudget(join(state, 'privacy-budget.json'), (e) =>
-      audit.append({ actor: e.principal, action: 'privacy.spend', outcome: 'ok', detail: { ...e } }),
-    );
-    const reader = await openMetricsReader(s.store, readMetricsFile(DEMO_METRICS), { budget });
+    const { audit, reader } = await budgetedReader({ s, state });
     const app = await buildServer({
       metrics: reader,
       tokens: new TokenStore(join(state, 'tokens.json')),

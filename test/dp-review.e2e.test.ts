@@ -1,65 +1,23 @@
-// End to end (slow): an outside review of differential privacy (issue 14), each test one attack
-// that worked against the first version. A viewer, an analyst or one admin must not get an exact
-// or unaccounted answer, nor more budget than the policy gives, without a second admin.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Approvals } from '../src/approvals/index.ts';
-import { AuditLog } from '../src/audit/index.ts';
-import { duckdb, openMetricsReader } from '../src/engines/index.ts';
+import { duckdb } from '../src/engines/index.ts';
 import { TokenStore, UserStore } from '../src/identity/index.ts';
-import { PrivacyBudget, readMetricsFile } from '../src/metrics/index.ts';
 import { buildServer } from '../src/server/index.ts';
-import { runCli } from './helpers/cli.ts';
-import { addAdminsByCli, enrollToken } from './helpers/enroll.ts';
-import { DEMO_METRICS, DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
-
-const PRIVACY = `privacy:
-  model: differential_privacy
-  epsilon: 4
-  epsilon_per_answer: 1
-  window: day
-  max_rows: 5
-  max_groups: 1
-`;
+import { budgetedReader, dpDeployment } from './helpers/dp-deployment.ts';
+import { enrollToken } from './helpers/enroll.ts';
+import type { SyncedStore } from './helpers/synced-store.ts';
 
 describe('differential privacy under attack', () => {
   let s: SyncedStore;
   let state: string;
   let lastDay = '';
   const pw: Record<string, string> = {};
-  const as = (who: string) => ({ env: { FLEETVAULT_PASSWORD: pw[who] ?? '' } });
 
   beforeAll(async () => {
-    s = await syncedStore({ users: 200, days: 10, seed: 7 });
-    state = join(s.dir, 'state');
-    Object.assign(pw, await addAdminsByCli(state));
-    const dpPolicy = join(s.dir, 'dp.policy.yaml');
-    writeFileSync(dpPolicy, readFileSync(DEMO_POLICY, 'utf8').replace(/^tables:/m, `${PRIVACY}tables:`));
-    const sealed = await runCli(
-      ['approvals', 'seal', '--policy', dpPolicy, '--state-dir', state, '--user', 'alice'],
-      as('alice'),
-    );
-    expect(sealed.code, sealed.stderr).toBe(0);
-    const r = await runCli([
-      'sync',
-      '--source',
-      s.db.url,
-      '--policy',
-      dpPolicy,
-      '--store',
-      s.store,
-      '--key-file',
-      s.keyFile,
-      '--state-dir',
-      state,
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-    const engine = await duckdb.openReader(s.store);
-    lastDay = String(
-      await engine.latestDay(readMetricsFile(DEMO_METRICS).metrics.get('connection_attempts')!),
-    );
-    engine.close();
+    const d = await dpDeployment({ users: 200, days: 10, seed: 7 });
+    ({ s, state, lastDay } = d);
+    Object.assign(pw, d.pw);
   }, 600_000);
 
   afterAll(async () => {
@@ -68,11 +26,7 @@ describe('differential privacy under attack', () => {
 
   /** A server as `serve` builds it, with an analyst (two admins' approval) and an admin token. */
   async function server() {
-    const audit = new AuditLog(join(state, 'audit.jsonl'));
-    const budget = new PrivacyBudget(join(state, 'privacy-budget.json'), (e) =>
-      audit.append({ actor: e.principal, action: 'privacy.spend', outcome: 'ok', detail: { ...e } }),
-    );
-    const reader = await openMetricsReader(s.store, readMetricsFile(DEMO_METRICS), { budget });
+    const { audit, reader } = await budgetedReader({ s, state });
     const approvals = new Approvals(state, audit);
     const tokens = new TokenStore(join(state, 'tokens.json'));
     const users = new UserStore(join(state, 'users.json'));
