@@ -48,16 +48,32 @@ function syncArgs(db: TestDatabase, store: string, key: string): string[] {
   ];
 }
 
-/** Starts a sync and kills it with SIGKILL after `ms`; resolves whether it was killed mid-run. */
-function killAfter(args: string[], ms: number): Promise<boolean> {
+/**
+ * Starts a sync and kills it with SIGKILL `extraMs` after its `line`-th progress line (one per table
+ * as it starts, then more while it runs), so the kill lands while the sync is working whatever the
+ * machine's speed or load; resolves whether it was killed mid-run. A fixed delay from the spawn
+ * alone could outlast a whole sync on a quiet machine and kill nothing.
+ */
+function killDuring(args: string[], line: number, extraMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let seen = 0;
+    let timer: NodeJS.Timeout | undefined;
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      seen += chunk.split('\n').filter((l) => l.includes(' rows')).length;
+      if (seen >= line && timer === undefined) timer = setTimeout(() => child.kill('SIGKILL'), extraMs);
+    });
     child.on('exit', (_code, signal) => {
       clearTimeout(timer);
       resolve(signal === 'SIGKILL');
     });
   });
+}
+
+/** A random progress line among the first `tables - 1` (so at least one table is still to come). */
+function randomLine(): number {
+  return 1 + Math.floor(Math.random() * (DEMO_TABLES.length - 1));
 }
 
 describe('crash safety', () => {
@@ -88,9 +104,9 @@ describe('crash safety', () => {
     let killedMidRun = 0;
     for (let trial = 0; trial < TRIALS; trial++) {
       const store = join(dir, `trial-${trial}.duckdb`);
-      // Kill twice per trial: once early, once later, so resumption from a checkpoint is exercised.
-      for (const ms of [300 + Math.random() * 900, 300 + Math.random() * 1800]) {
-        if (await killAfter(syncArgs(db, store, key), ms)) killedMidRun++;
+      // Kill twice per trial, each time after a random table started: the second kill hits a run resuming from checkpoints.
+      for (let kill = 0; kill < 2; kill++) {
+        if (await killDuring(syncArgs(db, store, key), randomLine(), Math.random() * 150)) killedMidRun++;
       }
       const r = await runCli(syncArgs(db, store, key));
       expect(r.code, r.stderr).toBe(0);
@@ -104,8 +120,9 @@ describe('crash safety', () => {
     const cluster = await startClickHouseCluster();
     try {
       let killedMidRun = 0;
-      for (const ms of [1500 + Math.random() * 3000, 3000 + Math.random() * 6000]) {
-        if (await killAfter(syncArgs(db, cluster.url, key), ms)) killedMidRun++;
+      for (let kill = 0; kill < 2; kill++) {
+        if (await killDuring(syncArgs(db, cluster.url, key), randomLine(), Math.random() * 400))
+          killedMidRun++;
       }
       const r = await runCli(syncArgs(db, cluster.url, key));
       expect(r.code, r.stderr).toBe(0);
