@@ -7,6 +7,9 @@
 // Sizes: FV_FLEET_USERS (1,830,000) and FV_FLEET_DAYS (26): the simulator makes about 1.66
 // devices per user and 2.2 events per user and day. FV_FLEET_RESUME=1 reuses the simulated
 // database, the raw baseline and the DuckDB store of an interrupted run (bench/.fleet/).
+// FV_FLEET_ENGINES=duckdb stops after DuckDB's sync and metrics and PostgreSQL's twins (no
+// ClickHouse, no 1% change); with FV_FLEET_KEEP=1, a later FV_FLEET_RESUME=1 run adds ClickHouse
+// and the incremental syncs of both stores to the same simulated fleet.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -29,6 +32,9 @@ const users = Number(process.env.FV_FLEET_USERS ?? 1_830_000);
 const days = Number(process.env.FV_FLEET_DAYS ?? 26);
 const resume = process.env.FV_FLEET_RESUME === '1';
 const dbName = process.env.FV_FLEET_DB ?? 'fleetvault_fleet';
+const withClickHouse = (process.env.FV_FLEET_ENGINES ?? 'duckdb,clickhouse')
+  .split(',')
+  .includes('clickhouse');
 const url = admin.replace(/\/[^/]*$/, `/${dbName}`);
 const policy = join(root, 'examples/demo/fleetvault.policy.yaml');
 const metricsFile = join(root, 'examples/demo/fleetvault.metrics.yaml');
@@ -206,7 +212,9 @@ interface Done {
   clickhouseIncremental?: Stage;
 }
 
-const PENDING = 'not measured (the run stopped before this step)';
+const PENDING = withClickHouse
+  ? 'not measured (the run stopped before this step)'
+  : 'not in this run (`FV_FLEET_ENGINES=duckdb`)';
 
 /** The `fleet` section of bench/RESULTS.md from the steps done so far. */
 function render(d: Done): string {
@@ -275,6 +283,42 @@ function render(d: Done): string {
   ].join('\n');
 }
 
+/** ClickHouse's full sync and metrics, then the same 1% change synced into both stores. */
+async function clickHouseSteps(d: Done, record: () => void): Promise<void> {
+  const cluster = await startClickHouseCluster();
+  try {
+    const full = stage('sync', cluster.url);
+    d.clickhouse = {
+      ...full,
+      serverRssMb: serverPeakRssMb(cluster.nodes.map((x) => x.dir)),
+      bytes: cluster.nodes.map((x) => duBytes(join(x.dir, 'data'))),
+      shardRows: await Promise.all(
+        [0, 1].map(async (i) =>
+          Number(
+            await cluster.query(
+              i,
+              'SELECT count() FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0',
+            ),
+          ),
+        ),
+      ),
+    };
+    log(`ClickHouse full sync: ${full.seconds.toFixed(0)} s`);
+    record();
+    d.clickhouseMetrics = await storeMetrics(cluster.url, 'ClickHouse');
+    record();
+    // The same changes into both stores, so both still hold the same rows afterwards.
+    d.change = await changeOnePercent(url);
+    d.duckdbIncremental = stage('sync', duckStore);
+    log(`DuckDB incremental: ${d.duckdbIncremental.seconds.toFixed(1)} s`);
+    d.clickhouseIncremental = stage('sync', cluster.url);
+    log(`ClickHouse incremental: ${d.clickhouseIncremental.seconds.toFixed(1)} s`);
+    record();
+  } finally {
+    await cluster.stop();
+  }
+}
+
 async function main(): Promise<void> {
   if (!resume) rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true, mode: 0o700 });
@@ -313,40 +357,9 @@ async function main(): Promise<void> {
   d.duckdbMetrics = await step('duckdbMetrics', () => storeMetrics(duckStore, 'DuckDB'));
   record();
 
-  const cluster = await startClickHouseCluster();
-  try {
-    const full = stage('sync', cluster.url);
-    d.clickhouse = {
-      ...full,
-      serverRssMb: serverPeakRssMb(cluster.nodes.map((x) => x.dir)),
-      bytes: cluster.nodes.map((x) => duBytes(join(x.dir, 'data'))),
-      shardRows: await Promise.all(
-        [0, 1].map(async (i) =>
-          Number(
-            await cluster.query(
-              i,
-              'SELECT count() FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0',
-            ),
-          ),
-        ),
-      ),
-    };
-    log(`ClickHouse full sync: ${full.seconds.toFixed(0)} s`);
-    record();
-    d.clickhouseMetrics = await storeMetrics(cluster.url, 'ClickHouse');
-    record();
-    d.postgresMetrics = await postgresMetrics(d.duckdbMetrics ?? []);
-    record();
-    // The same changes into both stores, so both still hold the same rows afterwards.
-    d.change = await changeOnePercent(url);
-    d.duckdbIncremental = stage('sync', duckStore);
-    log(`DuckDB incremental: ${d.duckdbIncremental.seconds.toFixed(1)} s`);
-    d.clickhouseIncremental = stage('sync', cluster.url);
-    log(`ClickHouse incremental: ${d.clickhouseIncremental.seconds.toFixed(1)} s`);
-    record();
-  } finally {
-    await cluster.stop();
-  }
+  d.postgresMetrics = await step('postgresMetrics', () => postgresMetrics(d.duckdbMetrics ?? []));
+  record();
+  if (withClickHouse) await clickHouseSteps(d, record);
   process.stderr.write(`${render(d)}\n`);
   const unequal = (d.clickhouseMetrics ?? []).filter(
     (c) => !sameAnswer(c.answer, d.duckdbMetrics?.find((m) => m.metric === c.metric)?.answer as MetricAnswer),
