@@ -6,7 +6,7 @@
 // today's on the rollups (DuckDB) or without FINAL on the settled tables (ClickHouse), on the same
 // store in the same run, checking that all give the same rows. Writes the `compiler` section of
 // bench/RESULTS.md. FV_COMPILER_REUSE=1 reuses the simulated database and DuckDB store of a
-// previous run (bench/.compiler/).
+// previous run (bench/.compiler/). FV_COMPILER_DB names the simulated database (fleetvault_compiler).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -48,7 +48,7 @@ const admin = process.env.FV_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/pos
 const users = Number(process.env.FV_BENCH_USERS ?? 150_000);
 const days = Number(process.env.FV_BENCH_DAYS ?? 32);
 const reuse = process.env.FV_COMPILER_REUSE === '1';
-const dbName = 'fleetvault_compiler';
+const dbName = process.env.FV_COMPILER_DB ?? 'fleetvault_compiler';
 const url = admin.replace(/\/[^/]*$/, `/${dbName}`);
 const policy = join(root, 'examples/demo/fleetvault.policy.yaml');
 const key = join(work, 'master.key');

@@ -48,8 +48,27 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // buffer pool included (bench/RESULTS.md, copy-memory): the pool only caches blocks a sync has
 // already written. Metrics read through their own instance, not this one.
 const DEFAULT_MEMORY_LIMIT = '64MB';
+/**
+ * The pool while rollups are rebuilt (refreshDerived, after the run's copy: the staging database
+ * is closed by then). A grouping of 10M rows by (day, device, …) fails at 64 MB with two threads
+ * (each thread's partitions need their blocks pinned at once) even with spilling on; at 128 MB it
+ * passes and spills what does not fit, so the rebuild's resident memory stays near this bound
+ * whatever the table's size.
+ */
+const REFRESH_MEMORY_LIMIT = '192MB';
 const BULK_FLUSH = '16MB';
 const DEFAULT_THREADS = '2';
+
+/** The larger of two DuckDB sizes such as '64MB' or '1GB' (a size it cannot read loses). */
+function larger(a: string, b: string): string {
+  const bytes = (x: string) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)\s*$/i.exec(x);
+    const unit = (m?.[2] ?? '').toUpperCase().replace('I', '');
+    const scale = { B: 1, KB: 2 ** 10, MB: 2 ** 20, GB: 2 ** 30, TB: 2 ** 40 }[unit];
+    return m && scale ? Number(m[1]) * scale : -1;
+  };
+  return bytes(a) >= bytes(b) ? a : b;
+}
 
 function restrict(path: string): void {
   for (const p of [path, `${path}.wal`]) if (existsSync(p)) chmodSync(p, 0o600);
@@ -426,7 +445,20 @@ export class DuckDbStore implements Store {
     const dirty = await db.runAndReadAll(
       `SELECT r.name, any_value(r.spec), bool_or(d.lo IS NULL), bool_or(d.hi IS NULL), min(d.lo), max(d.hi) FROM ${ROLLUPS} r JOIN ${ROLLUP_DIRTY} d USING (name) GROUP BY r.name`,
     );
-    for (const [name, specJson, openLow, openHigh, lo, hi] of dirty.getRows()) {
+    if (dirty.getRows().length === 0) return;
+    const pool = process.env.FLEETVAULT_STORE_MEMORY ?? DEFAULT_MEMORY_LIMIT;
+    await db.run(`SET memory_limit = ${lit(larger(pool, REFRESH_MEMORY_LIMIT))}`);
+    try {
+      await this.recompute(dirty.getRows());
+    } finally {
+      await db.run(`SET memory_limit = ${lit(pool)}`);
+    }
+  }
+
+  /** Recomputes the dirty days of each rollup (refreshDerived), one transaction per rollup. */
+  private async recompute(dirty: ReadonlyArray<ReadonlyArray<unknown>>): Promise<void> {
+    const db = this.db;
+    for (const [name, specJson, openLow, openHigh, lo, hi] of dirty) {
       const r = JSON.parse(String(specJson)) as RollupSpec;
       if (!(await this.tableExists(r.table))) continue;
       const whole = openLow === true && openHigh === true;
