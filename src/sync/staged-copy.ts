@@ -32,6 +32,7 @@ import { copySql, type ReadRequest } from '../source/index.ts';
 import type { TableWriter, WriteMode } from '../store/index.ts';
 import type { BatchRefusal } from './batch-pipeline.ts';
 import { SAMPLE_KEYS } from './batch-pipeline.ts';
+import { NativeMemory } from './native-memory.ts';
 import { readAhead } from './read-ahead.ts';
 import { WEAK_SHARE } from './row-transformer.ts';
 import type { QuarantineCount } from './sync-result.ts';
@@ -79,25 +80,16 @@ export function stagedRowWidth(read: ReadonlyArray<{ kind: ValueKind }>): number
 /**
  * Why a table cannot take the staged path (it then takes the row path), or undefined when it can.
  * The staged path appends only (a rebuild or a first copy), and leaves to the row path the tables
- * with a soft-delete column, owners erased by `forget`, decimals and uuids in the source, and
- * transforms it has no SQL for.
+ * with decimals and uuids in the source, and transforms it has no SQL for.
  */
 export function stagedFallbackReason(
   plan: TablePlan,
   mode: WriteMode,
   writer: TableWriter,
-  tombstones: ReadonlyMap<string, ReadonlySet<string>>,
 ): string | undefined {
   if (!writer.appendChunks) return 'the store takes rows only';
   if (mode === 'upsert') return 'an incremental upsert';
-  if (plan.policy.softDelete !== undefined) return 'a soft-delete column';
   for (const c of plan.read) if (!STAGE_TYPE[c.kind]) return `column ${c.name} of kind ${c.kind}`;
-  for (const rule of plan.policy.columns.values()) {
-    if (rule.action === 'pseudonymize') {
-      const set = tombstones.get(rule.domain ?? rule.name);
-      if (set && set.size > 0) return `erased owners in domain ${rule.domain ?? rule.name}`;
-    }
-  }
   for (const col of plan.store.columns) {
     const rule = plan.policy.columns.get(col.name);
     if (rule?.action === 'generalize' && rule.transform) {
@@ -266,6 +258,13 @@ export interface StagedContext {
   /** Seals a position for the store (the table's checkpoint context). */
   readonly seal: (position: Value[]) => string;
   readonly onBatch?: (rowsRead: number) => void;
+  /** Pseudonyms erased by `forget` (or with an erased owner), by domain: their rows are not copied. */
+  readonly tombstones?: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * Called with the table's own keys of a batch's rows dropped for an erased owner (a device of
+   * an erased user), before that batch and its checkpoint are written, as the row path does.
+   */
+  readonly onErased?: (domain: string, pseudonyms: readonly string[]) => Promise<void>;
 }
 
 export type StagedResult =
@@ -273,6 +272,8 @@ export type StagedResult =
       readonly ok: true;
       readonly rowsRead: number;
       readonly rowsWritten: number;
+      /** Rows soft-deleted in the source or dropped for an erased owner. */
+      readonly rowsDeleted: number;
       readonly quarantined: QuarantineCount[];
       readonly position: Value[] | undefined;
     }
@@ -377,6 +378,105 @@ export async function openStaging(fifo: string): Promise<{ instance: DuckDBInsta
   return { instance, db };
 }
 
+/** How a staged batch's rows deleted in the source, or dropped for an erased owner, are left out. */
+interface StagedDeletes {
+  /** Condition on a batch table's rows: not deleted (for the scans and the generalization check). */
+  readonly keep: string;
+  /**
+   * Marks batch `b`'s deleted rows; answers their count and the own keys (UUID text) of the rows
+   * dropped for an erased owner, when the table is keyed by one pseudonym (`domain`).
+   */
+  mark(b: string): Promise<{ rows: number; erased: string[] }>;
+  /** The SELECT of the rows to write: transformed, deleted rows left out, flagged ones too. */
+  output(b: string, flagged: boolean): string;
+  /** The domain of the table's own key, when it is one pseudonym (its erased rows become tombstones). */
+  readonly domain: string | undefined;
+}
+
+/**
+ * The deletions of a staged copy, as the row path makes them (row-transformer.ts): a row whose
+ * soft-delete column is set, or holding a pseudonym erased in its domain, is not written and is
+ * neither scanned nor checked; a dropped row whose key is itself one pseudonym takes that
+ * pseudonym with it (a device of an erased user is erased too, and so are its events later in the
+ * run). Erased pseudonyms are compared after the transform (a transformed copy `t` of the batch),
+ * so each value is hashed once.
+ */
+async function stagedDeletes(
+  db: DuckDBConnection,
+  plan: TablePlan,
+  erasedIn: ReadonlyArray<{ column: string; set: ReadonlySet<string> }>,
+  select: readonly string[],
+): Promise<StagedDeletes> {
+  const soft = plan.policy.softDelete;
+  const own = plan.store.key.length === 1 ? plan.policy.columns.get(plan.store.key[0] as string) : undefined;
+  const domain = own?.action === 'pseudonymize' ? (own.domain ?? own.name) : undefined;
+  const written = (flagged: boolean, row: string) =>
+    flagged ? ` WHERE ${row} NOT IN (SELECT _fv_r FROM flagged)` : '';
+  if (soft === undefined && erasedIn.length === 0)
+    return {
+      keep: 'TRUE',
+      domain,
+      mark: async () => ({ rows: 0, erased: [] }),
+      output: (b, flagged) => `SELECT ${select.join(', ')} FROM ${b}${written(flagged, 'rowid')}`,
+    };
+  const keep = 'rowid NOT IN (SELECT _fv_r FROM d)';
+  if (erasedIn.length === 0)
+    return {
+      keep,
+      domain,
+      mark: async (b) => {
+        await db.run(
+          `CREATE OR REPLACE TABLE d AS SELECT rowid AS _fv_r FROM ${b} WHERE ${q(soft as string)} IS NOT NULL`,
+        );
+        return {
+          rows: Number((await db.runAndReadAll('SELECT count(*) FROM d')).getRows()[0]?.[0] ?? 0),
+          erased: [],
+        };
+      },
+      output: (b, flagged) =>
+        `SELECT ${select.join(', ')} FROM ${b} WHERE ${keep}${flagged ? ' AND rowid NOT IN (SELECT _fv_r FROM flagged)' : ''}`,
+    };
+  for (const [i, e] of erasedIn.entries()) {
+    await db.run(`CREATE TABLE _fv_erased_text_${i} (p VARCHAR)`);
+    const a = await db.createAppender(`_fv_erased_text_${i}`);
+    for (const v of e.set) {
+      a.appendVarchar(v);
+      a.endRow();
+    }
+    a.flushSync();
+    a.closeSync();
+    await db.run(
+      `CREATE TABLE _fv_erased_${i} AS SELECT DISTINCT CAST(p AS UUID) AS p FROM _fv_erased_text_${i}`,
+    );
+    await db.run(`DROP TABLE _fv_erased_text_${i}`);
+  }
+  const erasedRow = erasedIn
+    .map((e, i) => `t.${q(e.column)} IN (SELECT p FROM _fv_erased_${i})`)
+    .join(' OR ');
+  const columns = plan.store.columns.map((c) => q(c.name)).join(', ');
+  return {
+    keep,
+    domain,
+    mark: async (b) => {
+      await db.run(
+        `CREATE OR REPLACE TABLE t AS SELECT rowid AS _fv_r, ${soft === undefined ? 'false' : `${q(soft)} IS NOT NULL`} AS _fv_soft, ${select.join(', ')} FROM ${b}`,
+      );
+      await db.run(
+        `CREATE OR REPLACE TABLE d AS SELECT _fv_r, (${erasedRow}) AS _fv_erased, ${domain ? `CAST(t.${q(plan.store.key[0] as string)} AS VARCHAR)` : 'NULL'} AS _fv_k FROM t WHERE _fv_soft OR ${erasedRow}`,
+      );
+      const rows = Number((await db.runAndReadAll('SELECT count(*) FROM d')).getRows()[0]?.[0] ?? 0);
+      const erased = domain
+        ? (await db.runAndReadAll('SELECT DISTINCT _fv_k FROM d WHERE _fv_erased AND _fv_k IS NOT NULL'))
+            .getRows()
+            .map((r) => String(r[0]))
+        : [];
+      return { rows, erased };
+    },
+    output: (_b, flagged) =>
+      `SELECT ${columns} FROM t WHERE _fv_r NOT IN (SELECT _fv_r FROM d)${flagged ? ' AND _fv_r NOT IN (SELECT _fv_r FROM flagged)' : ''}`,
+  };
+}
+
 /**
  * Copies one table through the staging database. The caller checked `stagedFallbackReason`, opened
  * the writer (append or rebuild) and finishes it.
@@ -402,6 +502,8 @@ export async function stagedCopy(
     const exprs: string[] = [];
     const scanned: Scanned[] = [];
     const generalized: Array<{ column: string; transform: string; expr: string }> = [];
+    // Pseudonymized columns whose domain holds erased pseudonyms: a row holding one is dropped.
+    const erasedIn: Array<{ column: string; set: ReadonlySet<string> }> = [];
     let n = 0;
     for (const col of plan.store.columns) {
       const rule = plan.policy.columns.get(col.name);
@@ -413,6 +515,8 @@ export async function stagedCopy(
         const name = `fv_pseudonym_${n++}`;
         db.registerScalarFunction(pseudonymFunction(name, ctx.key.derive(`pseudonym:${domain}`)));
         expr = `${name}(${src})`;
+        const set = ctx.tombstones?.get(domain);
+        if (set && set.size > 0) erasedIn.push({ column: col.name, set });
       } else if (rule?.action === 'generalize' && rule.transform) {
         const t = rule.transform;
         if (t.name === 'ip_prefix')
@@ -434,6 +538,7 @@ export async function stagedCopy(
     const keyText = plan.store.key
       .map((k) => `CAST(${exprs[plan.store.columns.findIndex((c) => c.name === k)]} AS VARCHAR)`)
       .join(` || '/' || `);
+    const deletes = await stagedDeletes(db, plan, erasedIn, select);
     const columns = `{${plan.read.map((c) => `${lit(c.name)}: ${lit(STAGE_TYPE[c.kind] as string)}`).join(', ')}}`;
     const readCsv = `read_csv(${lit(fifo)}, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, parallel = false, buffer_size = ${CSV_BUFFER}, columns = ${columns})`;
     const sql = copySql({
@@ -447,6 +552,7 @@ export async function stagedCopy(
     const stream = ctx.source.query(copyTo(sql));
     let rowsRead = 0;
     let rowsWritten = 0;
+    let rowsDeleted = 0;
     let position: Value[] | undefined;
     const quarantine = new Map<
       string,
@@ -480,6 +586,7 @@ export async function stagedCopy(
 
     /** Scans, transforms and writes the batch in table `b`; a refusal when it must not be written. */
     const handle = async (count: number, b: string): Promise<BatchRefusal | undefined> => {
+      const dropped = await deletes.mark(b);
       for (const g of generalized) {
         // One value that keeps a value is enough (the scan stops there); only without one does
         // the batch's count of values decide.
@@ -487,7 +594,8 @@ export async function stagedCopy(
           `SELECT 1 FROM ${b} WHERE ${q(g.column)} IS NOT NULL AND (${g.expr}) IS NOT NULL LIMIT 1`,
         );
         if (kept.currentRowCount > 0) continue;
-        const r = await db.runAndReadAll(`SELECT count(${q(g.column)}) FROM ${b}`);
+        // As on the row path: every value turned into NULL, and a row not deleted held one.
+        const r = await db.runAndReadAll(`SELECT count(${q(g.column)}) FROM ${b} WHERE ${deletes.keep}`);
         if (Number(r.getRows()[0]?.[0] ?? 0) > 0)
           return {
             code: 'FV_TRANSFORM_UNFIT',
@@ -501,7 +609,7 @@ export async function stagedCopy(
         const inert = s.scanner.inertSql('CAST(v AS VARCHAR)');
         const value = inert ? `CASE WHEN ${inert} THEN NULL ELSE v END` : 'v';
         const r = await db.runAndReadAll(
-          `SELECT ${value}, sum(n) FROM (SELECT ${q(s.column)} AS v, count(*) AS n FROM ${b} WHERE ${q(s.column)} IS NOT NULL GROUP BY ALL) GROUP BY 1`,
+          `SELECT ${value}, sum(n) FROM (SELECT ${q(s.column)} AS v, count(*) AS n FROM ${b} WHERE ${q(s.column)} IS NOT NULL AND ${deletes.keep} GROUP BY ALL) GROUP BY 1`,
         );
         const found = new Map<string, string>();
         const weak = new Map<string, string>();
@@ -528,7 +636,7 @@ export async function stagedCopy(
           for (const [v, d] of weak) found.set(v, d);
         if (found.size > 0) hits.push({ column: s.column, values: found });
       }
-      let where = '';
+      let flagged = false;
       if (hits.length > 0) {
         await db.run('CREATE OR REPLACE TABLE hits (col INTEGER, v VARCHAR, detector VARCHAR)');
         const a = await db.createAppender('hits');
@@ -551,7 +659,7 @@ export async function stagedCopy(
           .join(' ');
         const hitValue = hits.map((h, i) => `WHEN ${i} THEN CAST(${q(h.column)} AS VARCHAR)`).join(' ');
         await db.run(
-          `CREATE OR REPLACE TABLE flagged AS SELECT _fv_r, _fv_col, _fv_k, CASE _fv_col ${hitValue} END AS _fv_v FROM (SELECT rowid AS _fv_r, CASE ${arms} END AS _fv_col, ${keyText} AS _fv_k, * FROM ${b} b) WHERE _fv_col IS NOT NULL`,
+          `CREATE OR REPLACE TABLE flagged AS SELECT _fv_r, _fv_col, _fv_k, CASE _fv_col ${hitValue} END AS _fv_v FROM (SELECT rowid AS _fv_r, CASE ${arms} END AS _fv_col, ${keyText} AS _fv_k, * FROM ${b} b WHERE ${deletes.keep}) WHERE _fv_col IS NOT NULL`,
         );
         const r = await db.runAndReadAll(
           `SELECT f._fv_col, h.detector, count(*), list(f._fv_k ORDER BY f._fv_r)[1:${SAMPLE_KEYS}] FROM flagged f JOIN hits h ON h.col = f._fv_col AND h.v = f._fv_v GROUP BY ALL ORDER BY 1, 2`,
@@ -570,7 +678,7 @@ export async function stagedCopy(
           for (const k of sample) if (t.sampleKeys.length < SAMPLE_KEYS) t.sampleKeys.push(k);
           quarantine.set(id, t);
         }
-        where = ' WHERE rowid NOT IN (SELECT _fv_r FROM flagged)';
+        flagged = true;
       }
       const last = await db.runAndReadAll(
         `SELECT ${plan.orderBy.map((c) => `CAST(${q(c)} AS VARCHAR)`).join(', ')} FROM ${b} ORDER BY rowid DESC LIMIT 1`,
@@ -581,7 +689,7 @@ export async function stagedCopy(
       // The batch's transformed rows, materialized (transformed values only), go to the store while
       // the staging database takes the next batch; batches commit one after another, in order.
       // Rows keep the source's order without a sort: the staging database preserves insertion order.
-      const result = await db.run(`SELECT ${select.join(', ')} FROM ${b}${where}`);
+      const result = await db.run(deletes.output(b, flagged));
       let k = 0;
       const next = async (): Promise<DuckDBDataChunk | undefined> => {
         while (k < result.chunkCount) {
@@ -594,7 +702,10 @@ export async function stagedCopy(
       const previous = writing;
       writing = (async () => {
         await previous;
+        // Tombstones first, as on the row path: a crash after them only repeats harmless work.
+        if (deletes.domain && dropped.erased.length > 0) await ctx.onErased?.(deletes.domain, dropped.erased);
         rowsWritten += (await writer.appendChunks?.(next, checkpoint)) ?? 0;
+        rowsDeleted += dropped.rows;
         rowsRead += count;
         ctx.onBatch?.(rowsRead);
       })();
@@ -605,6 +716,8 @@ export async function stagedCopy(
     // Batch N+2 streams from PostgreSQL while batch N+1 loads into one staging table and batch N
     // is scanned and transformed from the other, and the batch before is written.
     let batches = 0;
+    // The results of the batches before are unreachable by now: collect them every two batches.
+    const native = new NativeMemory(2 * STAGED_BYTES);
     for await (const batch of readAhead(
       csvBatches(stream, table, ctx.signal, {
         rows: STAGED_BATCH,
@@ -613,6 +726,7 @@ export async function stagedCopy(
       }),
     )) {
       const b = `b${batches++ % 2}`;
+      native.released(batch.parts.reduce((n, p) => n + p.length, 0));
       await load(batch.parts, b);
       const refusal = await handling;
       if (refusal) {
@@ -626,7 +740,7 @@ export async function stagedCopy(
     const refusal = await handling;
     await writing;
     if (refusal) return { ok: false, rowsRead: rowsRead + handlingRows, rowsWritten, refusal };
-    return { ok: true, rowsRead, rowsWritten, quarantined: [...quarantine.values()], position };
+    return { ok: true, rowsRead, rowsWritten, rowsDeleted, quarantined: [...quarantine.values()], position };
   } finally {
     // The store may still be reading chunks the staging database owns.
     await handling.catch(() => {});

@@ -34,6 +34,18 @@ export interface SyncTableContext {
   readonly onProgress?: (p: TableProgress) => void;
 }
 
+/**
+ * Keeps erased the pseudonyms a batch dropped with their erased owner: only those not yet known go
+ * to the store and to the run's set (which later tables of the run read).
+ */
+async function bury(ctx: SyncTableContext, domain: string, pseudonyms: readonly string[]): Promise<void> {
+  const set = ctx.tombstones.get(domain) ?? new Set<string>();
+  ctx.tombstones.set(domain, set);
+  const fresh = pseudonyms.filter((p) => !set.has(p));
+  for (const p of fresh) set.add(p);
+  if (fresh.length > 0) await ctx.store.addTombstones(domain, fresh);
+}
+
 function chooseMode(
   plan: TablePlan,
   full: boolean,
@@ -84,7 +96,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     const fallback =
       process.env.FLEETVAULT_SYNC_PATH === 'rows'
         ? 'FLEETVAULT_SYNC_PATH=rows'
-        : stagedFallbackReason(plan, mode, writer, ctx.tombstones);
+        : stagedFallbackReason(plan, mode, writer);
     // FLEETVAULT_SYNC_TRACE=1: which path each table took, and why not the staged one.
     if (process.env.FLEETVAULT_SYNC_TRACE)
       process.stderr.write(
@@ -100,6 +112,8 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         seal: (position) => ctx.box.seal(encodePosition(position), context),
         onBatch: (n) => ctx.onProgress?.({ table: name, rowsRead: n, estimate: ctx.estimate }),
+        tombstones: ctx.tombstones,
+        onErased: (domain, pseudonyms) => bury(ctx, domain, pseudonyms),
       });
       if (!out.ok) {
         return {
@@ -112,6 +126,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
       }
       rowsRead = out.rowsRead;
       rowsWritten = out.rowsWritten;
+      rowsDeleted = out.rowsDeleted;
       last = out.position;
       for (const q of out.quarantined) addQuarantine(quarantine, [q]);
     } else {
@@ -140,18 +155,9 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         const { rows, deletedKeys: deleted } = out;
         if (out.position) last = out.position;
         addQuarantine(quarantine, out.quarantined);
-        // Only erasures not yet known go to the store (and to later tables of this run).
-        const erased = new Map<string, string[]>();
-        for (const [domain, list] of out.tombstones) {
-          const set = ctx.tombstones.get(domain) ?? new Set<string>();
-          ctx.tombstones.set(domain, set);
-          const fresh = list.filter((p) => !set.has(p));
-          for (const p of fresh) set.add(p);
-          if (fresh.length > 0) erased.set(domain, fresh);
-        }
         // Tombstones first: a crash after them only repeats harmless work; one before the batch's
         // checkpoint could never let an erased owner's rows back in.
-        for (const [domain, list] of erased) await ctx.store.addTombstones(domain, list);
+        for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
         const checkpoint = ctx.box.seal(encodePosition(last ?? []), context);
         await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
         rowsRead += batch.length;
