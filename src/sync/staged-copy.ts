@@ -387,8 +387,11 @@ interface StagedDeletes {
    * dropped for an erased owner, when the table is keyed by one pseudonym (`domain`).
    */
   mark(b: string): Promise<{ rows: number; erased: string[] }>;
-  /** The SELECT of the rows to write: transformed, deleted rows left out, flagged ones too. */
-  output(b: string, flagged: boolean): string;
+  /**
+   * The SELECT of the rows to write: transformed, deleted rows left out, flagged ones too; with
+   * `row`, each row's place in the batch first (`_fv_r`).
+   */
+  output(b: string, flagged: boolean, row?: boolean): string;
   /** The domain of the table's own key, when it is one pseudonym (its erased rows become tombstones). */
   readonly domain: string | undefined;
 }
@@ -412,12 +415,13 @@ async function stagedDeletes(
   const domain = own?.action === 'pseudonymize' ? (own.domain ?? own.name) : undefined;
   const written = (flagged: boolean, row: string) =>
     flagged ? ` WHERE ${row} NOT IN (SELECT _fv_r FROM flagged)` : '';
+  const fromBatch = (row?: boolean) => `${row ? 'rowid AS _fv_r, ' : ''}${select.join(', ')}`;
   if (soft === undefined && erasedIn.length === 0)
     return {
       keep: 'TRUE',
       domain,
       mark: async () => ({ rows: 0, erased: [] }),
-      output: (b, flagged) => `SELECT ${select.join(', ')} FROM ${b}${written(flagged, 'rowid')}`,
+      output: (b, flagged, row) => `SELECT ${fromBatch(row)} FROM ${b}${written(flagged, 'rowid')}`,
     };
   const keep = 'rowid NOT IN (SELECT _fv_r FROM d)';
   if (erasedIn.length === 0)
@@ -433,8 +437,8 @@ async function stagedDeletes(
           erased: [],
         };
       },
-      output: (b, flagged) =>
-        `SELECT ${select.join(', ')} FROM ${b} WHERE ${keep}${flagged ? ' AND rowid NOT IN (SELECT _fv_r FROM flagged)' : ''}`,
+      output: (b, flagged, row) =>
+        `SELECT ${fromBatch(row)} FROM ${b} WHERE ${keep}${flagged ? ' AND rowid NOT IN (SELECT _fv_r FROM flagged)' : ''}`,
     };
   for (const [i, e] of erasedIn.entries()) {
     await db.run(`CREATE TABLE _fv_erased_text_${i} (p VARCHAR)`);
@@ -472,8 +476,8 @@ async function stagedDeletes(
         : [];
       return { rows, erased };
     },
-    output: (_b, flagged) =>
-      `SELECT ${columns} FROM t WHERE _fv_r NOT IN (SELECT _fv_r FROM d)${flagged ? ' AND _fv_r NOT IN (SELECT _fv_r FROM flagged)' : ''}`,
+    output: (_b, flagged, row) =>
+      `SELECT ${row ? '_fv_r, ' : ''}${columns} FROM t WHERE _fv_r NOT IN (SELECT _fv_r FROM d)${flagged ? ' AND _fv_r NOT IN (SELECT _fv_r FROM flagged)' : ''}`,
   };
 }
 
