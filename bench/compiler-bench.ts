@@ -16,10 +16,12 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { ClickHouseNode } from '../src/engines/clickhouse/clickhouse-node.ts';
 import {
+  ClickHouseStore,
   clickhouse,
   metricReadSettings,
   parseClickHouseUrl,
   readableTable,
+  rollupMeta,
   unsettledMeta,
 } from '../src/engines/clickhouse/index.ts';
 import { AS_NAMED } from '../src/engines/duckdb/index.ts';
@@ -258,8 +260,17 @@ async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
       const before = await timed(run(legacyCompileClickHouseMetric(q.def, q.grain, q.by, [], r, schema)));
       const shape = { grain: q.grain, by: q.by, filters: [], range: r };
       const after = await timed(run(clickhouse.compile(q.def, shape, schema).sql));
-      // The same compiled query on the tables the sync settled (no superseded version): no FINAL.
-      const settled = { ...schema, settled: (t: string) => marks.get(unsettledMeta(t)) === '0' };
+      // The same compiler on the tables the sync settled (no superseded version, no FINAL) and on
+      // the rollups it built (none pending: the sync's refresh was its last step).
+      const mondays = new Date(r.from).getUTCDay() === 1 && new Date(r.to).getUTCDay() === 1;
+      const settled = {
+        ...schema,
+        settled: (t: string) => marks.get(unsettledMeta(t)) === '0',
+        rollups: [...marks.entries()]
+          .filter(([k, v]) => k.startsWith(rollupMeta('')) && v !== '')
+          .map(([, v]) => JSON.parse(v) as RollupSpec)
+          .filter((x) => x.grain === 'day' || mondays),
+      };
       const fast = await timed(run(clickhouse.compile(q.def, shape, settled).sql));
       const t: Timing = {
         metric: q.def.name,
@@ -326,6 +337,8 @@ const sameAnswer = (a: MetricAnswer | undefined, b: MetricAnswer | undefined) =>
 
 interface Extras {
   rollups?: { seconds: number; rows: Map<string, number> };
+  /** ClickHouse: the rollups built whole after the first sync, and refreshed after a small write. */
+  chRollups?: { full: number; incremental: number; written: number };
   load: { start: number[]; end?: number[] };
 }
 
@@ -360,6 +373,13 @@ function render(
         `| ${r.table} | ${r.grain} | ${r.columns.join(', ')} | ${(extras.rollups.rows.get(r.name) ?? 0).toLocaleString('en-US')} |`,
       );
     lines.push('');
+  }
+  if (extras.chRollups) {
+    const c = extras.chRollups;
+    lines.push(
+      `ClickHouse (2 shards) keeps the same rollups as tables on each shard (clickhouse-rollups.ts): built whole from the synced store in ${c.full.toFixed(1)} s (the first sync's last step, timed again alone); after a small incremental write (${c.written.toLocaleString('en-US')} new events on the last day, an upsert as an incremental sync writes them) its refresh, which recomputes only the week holding that day in each rollup, took ${c.incremental.toFixed(1)} s (settling the events table included).`,
+      '',
+    );
   }
   lines.push(
     '| engine | metric | grain | by | rows | legacy (ms) | compiled (ms) | fast (ms) | compiled / legacy | fast vs legacy | fast vs compiled | same |',
@@ -412,8 +432,17 @@ async function main(): Promise<void> {
     try {
       const s = stage('sync', cluster.url);
       log(`ClickHouse sync: ${s.seconds.toFixed(0)} s`);
+      extras.chRollups = { full: await chRollupBuild(cluster.url), incremental: 0, written: 0 };
       ch = await clickhouseTimings(cluster.readerUrl);
       readers.ch = await answers(cluster.readerUrl);
+      Object.assign(
+        extras.chRollups,
+        await chIncremental(cluster.url).catch((error: unknown) => {
+          log(`the incremental rollup refresh failed: ${String(error)}`);
+          return {};
+        }),
+      );
+      log(`ClickHouse rollups: ${JSON.stringify(extras.chRollups)}`);
     } finally {
       await cluster.stop();
     }
@@ -441,12 +470,74 @@ async function clickhouseOnly(extras: Extras): Promise<void> {
   try {
     const s = stage('sync', cluster.url);
     log(`ClickHouse sync: ${s.seconds.toFixed(0)} s`);
+    extras.chRollups = { full: await chRollupBuild(cluster.url), incremental: 0, written: 0 };
+    log(`ClickHouse rollups built in ${extras.chRollups.full.toFixed(1)} s`);
     const ch = await clickhouseTimings(cluster.readerUrl);
     const readers = { duck: new Map(), ch: await answers(cluster.readerUrl) };
+    Object.assign(extras.chRollups, await chIncremental(cluster.url));
+    log(`ClickHouse rollups refreshed after a small write in ${extras.chRollups.incremental.toFixed(1)} s`);
     extras.load.end = loadavg();
     process.stderr.write(`${render(events, [], ch, readers, extras)}\n`);
   } finally {
     await cluster.stop();
+  }
+}
+
+/** The ClickHouse store's rollups dropped, then built whole again (timed), as the first sync does. */
+async function chRollupBuild(storeUrl: string): Promise<number> {
+  const store = await ClickHouseStore.open(storeUrl);
+  try {
+    await store.refreshDerived([]);
+    const t = performance.now();
+    await store.refreshDerived(rollups);
+    return (performance.now() - t) / 1000;
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * A small incremental write (new events on the store's last day, copies of that day's first rows
+ * under new keys), then the refresh that follows it, timed: it recomputes the week of that day.
+ */
+async function chIncremental(storeUrl: string): Promise<{ incremental: number; written: number }> {
+  const store = await ClickHouseStore.open(storeUrl);
+  try {
+    const node = store.nodes[0] as ClickHouseNode;
+    const table = readableTable('connection_events', store.sharded);
+    const columns = JSON.parse(
+      String(
+        (
+          await node.rows("SELECT columns FROM _fv_tables FINAL WHERE name = 'connection_events'", 'bench')
+        )[0]?.[0],
+      ),
+    ) as StoreColumn[];
+    const rows = await node.rows(
+      `SELECT ${columns.map((c) => (c.kind === 'timestamptz' || c.kind === 'timestamp' ? `toString(toUInt64(toUInt32(\`${c.name}\`)) * 1000000 + \`${c.name}__us\`)` : `toString(\`${c.name}\`)`)).join(', ')} FROM ${table} WHERE _fv_deleted = 0 AND toDate(ts) = (SELECT max(toDate(ts)) FROM ${table}) LIMIT 5000`,
+      'bench',
+    );
+    let n = 0;
+    const values = rows.map((r) =>
+      r.map((v, i) => {
+        const c = columns[i] as StoreColumn;
+        if (v === null) return null;
+        if (c.name === 'id') return BigInt(9_000_000_000 + n++);
+        if (c.kind === 'timestamptz' || c.kind === 'timestamp') return BigInt(v);
+        if (c.kind === 'integer' || c.kind === 'float') return Number(v);
+        if (c.kind === 'bigint') return BigInt(v);
+        if (c.kind === 'boolean') return v === '1';
+        return v;
+      }),
+    );
+    const spec = { name: 'connection_events', columns, key: ['id'], shardBy: 'device_id' };
+    const w = await store.openWriter(spec, 'upsert');
+    await w.writeBatch(values, [], undefined);
+    await w.finish(undefined);
+    const t = performance.now();
+    await store.refreshDerived();
+    return { incremental: (performance.now() - t) / 1000, written: values.length };
+  } finally {
+    await store.close();
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClickHouseStore, clickhouse, unsettledMeta } from '../src/engines/clickhouse/index.ts';
+import { ClickHouseStore, clickhouse, ROLLUP_DIRTY, unsettledMeta } from '../src/engines/clickhouse/index.ts';
 import { openMetricsReader } from '../src/engines/index.ts';
 import type { FvError } from '../src/errors/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
@@ -97,11 +97,16 @@ runSyncedContract(clickhouse, 'clickhouse', {
 
 /**
  * Settled: every table marked so, and no key with a second live version on any shard (what FINAL
- * would merge away), counted through the Distributed table.
+ * would merge away), counted through the Distributed table; and rollups built with no write
+ * pending since their last refresh.
  */
 async function settled(url: string): Promise<boolean> {
   const ch = await ClickHouseStore.open(url);
   try {
+    const one = async (sql: string) => Number((await ch.nodes[0]?.rows(sql, 'test'))?.[0]?.[0]);
+    if ((await one("SELECT count() FROM _fv_meta FINAL WHERE key LIKE 'rollup:%' AND value != ''")) === 0)
+      return false;
+    if ((await one(`SELECT count() FROM ${ROLLUP_DIRTY} FINAL WHERE done = 0`)) !== 0) return false;
     for (const t of ['connection_events', 'devices']) {
       if ((await ch.meta(unsettledMeta(t))) !== '0') return false;
       const n = async (final: string) =>

@@ -25,4 +25,11 @@ export type { MetricRow, MetricRowsOptions, MetricsEngine } from './metrics-engi
 export { type MetricAnswer, type MetricQuery, MetricsReader, periodStart } from './metrics-reader.ts';
 export { bucketComparisons, PERCENTILE_BUCKETS, percentileEdges } from './percentile-domain.ts';
 export { type BudgetReceipt, PrivacyBudget, type SpendEvent } from './privacy-budget.ts';
-export { aggregate, metricAggregates, rollupEligible, rollupsOf } from './rollups.ts';
+export {
+  aggregate,
+  firstStepColumns,
+  metricAggregates,
+  rollupEligible,
+  rollupFor,
+  rollupsOf,
+} from './rollups.ts';

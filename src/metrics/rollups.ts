@@ -1,6 +1,6 @@
-import { type RollupAggregate, type RollupSpec, rollupSpec } from '../store/index.ts';
+import { aggregateName, type RollupAggregate, type RollupSpec, rollupSpec } from '../store/index.ts';
 import { type AggregatedMeasure, measureColumns, visitMeasure } from './measure-visitor.ts';
-import type { MetricDefinition, MetricsFile, Where } from './metric-definition.ts';
+import type { Grain, MetricDefinition, MetricsFile, Where } from './metric-definition.ts';
 import { populations } from './population.ts';
 
 /** A column of the base table (written without a table). */
@@ -44,7 +44,8 @@ export function metricAggregates(def: MetricDefinition & { measure: AggregatedMe
   visitMeasure<RollupAggregate[]>(m, {
     count: (where) => [aggregate.count(where)],
     countDistinct: (column, where) => (column === def.unit ? [aggregate.count(where, [column])] : []),
-    sum: (column, where) => [aggregate.sum(column, where)],
+    // With its count of values: a sum of none is NULL (ClickHouse's compiler says so from the count).
+    sum: (column, where) => [aggregate.sum(column, where), aggregate.countOf(column, where)],
     avg: (column, where) => [aggregate.sum(column, where), aggregate.countOf(column, where)],
     ratio: (a, b) => [...a, ...b],
   }).forEach((a) => {
@@ -102,4 +103,55 @@ export function rollupsOf(file: MetricsFile): RollupSpec[] {
   return [...groups.values()].flatMap((g) =>
     (['day', 'week'] as const).map((grain) => rollupSpec(g.table, g.time, grain, g.columns, g.aggs)),
   );
+}
+
+/**
+ * The base-table columns a query's first step keys its rows by, for a metric that can use a
+ * rollup: the base columns it groups and filters by, the unit when on the base table, the join
+ * keys, then the columns the distinct-count keys read (with their conditions). Both compilers key
+ * their first step so; a rollup must hold every one of them to answer.
+ */
+export function firstStepColumns(
+  def: MetricDefinition & { measure: AggregatedMeasure },
+  by: readonly string[],
+  filters: ReadonlyArray<readonly [string, readonly string[]]>,
+): { names: string[]; keyColumns: string[] } {
+  const used = [...by, ...filters.map(([d]) => d), def.unit].filter(isBase);
+  const names = [...new Set([...used, ...def.joins.map((j) => j.on[0])])];
+  const keyColumns = visitMeasure<string[]>(def.measure, {
+    count: () => [],
+    countDistinct: (c, w) => (c === def.unit ? [] : [c, ...Object.keys(w ?? {})]),
+    sum: () => [],
+    avg: () => [],
+    ratio: (a, b) => [...a, ...b],
+  });
+  return { names, keyColumns };
+}
+
+/**
+ * The smallest rollup that holds every column and aggregate a query's first step reads, for a
+ * metric that can use one; undefined: read the base table. The one choice both compilers make
+ * (DuckDB's and ClickHouse's), from the rollups their reader says are current.
+ */
+export function rollupFor(
+  def: MetricDefinition,
+  grain: Grain,
+  columns: readonly string[],
+  aggregates: readonly RollupAggregate[],
+  rollups: readonly RollupSpec[],
+): RollupSpec | undefined {
+  if (!rollupEligible(def)) return undefined;
+  const names = aggregates.map(aggregateName);
+  // A rollup by week answers weeks only; for them it is preferred (fewer rows), then fewer columns.
+  const rank = (r: RollupSpec) => (r.grain === 'week' ? 0 : 1) * 1000 + r.columns.length;
+  return rollups
+    .filter(
+      (r) =>
+        r.table === def.from &&
+        r.time === def.time &&
+        (r.grain === 'day' || grain === 'week') &&
+        columns.every((c) => r.columns.includes(c)) &&
+        names.every((n) => r.aggregates.some((a) => a.name === n)),
+    )
+    .sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name))[0];
 }

@@ -9,12 +9,13 @@ import type {
   MetricsEngine,
 } from '../../metrics/index.ts';
 import type { ValueKind } from '../../policy/index.ts';
-import type { StoreColumn } from '../../store/index.ts';
+import type { RollupSpec, StoreColumn } from '../../store/index.ts';
 import type { SandboxLimits } from '../duckdb/read-only-sql.ts';
 import type { GuardedResult } from '../duckdb/sql-guard.ts';
 import type { Engine, StoredTables } from '../engine.ts';
 import { type ClickHouseNode, clickHouseEntry } from './clickhouse-node.ts';
 import { limitHit, limitMessage, metricReadSettings, readonlyLevel } from './clickhouse-read-settings.ts';
+import { ROLLUP_DIRTY, rollupMeta } from './clickhouse-rollups.ts';
 import { clickHouseGuardedSql } from './clickhouse-sql.ts';
 import { readableTable, unsettledMeta } from './clickhouse-store.ts';
 import { parseClickHouseUrl } from './clickhouse-url.ts';
@@ -76,11 +77,13 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     const tables = await this.tableColumns();
     // Read for every query: a write may unsettle a table at any time (unsettledMeta).
     const marks = await this.meta();
+    const settled = (t: string) => marks.get(unsettledMeta(t)) === '0';
     const schema: StoredTables = {
       kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
       columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
       readable: (t) => readableTable(t, this.sharded),
-      settled: (t) => marks.get(unsettledMeta(t)) === '0',
+      settled,
+      rollups: await this.currentRollups(marks, settled, range),
     };
     const { sql } = this.compile(def, { grain, by, filters, range }, schema, opts);
     const rows = await this.node.rows(sql, `compute ${def.name}`, this.settings).catch((error: unknown) => {
@@ -95,6 +98,37 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     const numeric = 1 + by.length;
     // Everything after the period and the dimensions is a number (flags, values, units, is_total).
     return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
+  }
+
+  /**
+   * The rollups that hold exactly what their base tables hold: built (listed in the settings), of
+   * a table with no write pending since the last refresh (ROLLUP_DIRTY) and settled (read without
+   * FINAL, as the rollup was computed); for a range of whole UTC days, and of whole weeks for a
+   * rollup by week. None otherwise: the compiled SQL on the base tables answers.
+   */
+  private async currentRollups(
+    marks: ReadonlyMap<string, string>,
+    settled: (table: string) => boolean,
+    range: { readonly from: number; readonly to: number },
+  ): Promise<RollupSpec[]> {
+    const day = 86_400_000;
+    if (range.from % day !== 0 || range.to % day !== 0) return [];
+    const built = [...marks.entries()]
+      .filter(([k, v]) => k.startsWith(rollupMeta('')) && v !== '')
+      .map(([, v]) => JSON.parse(v) as RollupSpec)
+      .filter((r) => settled(r.table));
+    if (built.length === 0) return [];
+    const pending = await this.node
+      .rows(
+        `SELECT DISTINCT tbl FROM ${ROLLUP_DIRTY} FINAL WHERE done = 0`,
+        'read bookkeeping',
+        this.settings,
+      )
+      .then((r) => new Set(r.map((x) => String(x[0]))))
+      .catch(() => undefined); // a store written before rollups existed: none read
+    if (!pending) return [];
+    const mondays = new Date(range.from).getUTCDay() === 1 && new Date(range.to).getUTCDay() === 1;
+    return built.filter((r) => !pending.has(r.table) && (r.grain === 'day' || mondays));
   }
 
   async latestDay(def: MetricDefinition): Promise<string | undefined> {

@@ -13,6 +13,15 @@ import type {
 } from '../../store/store.ts';
 import { batchChecker, type ValueLimits } from '../../store/value-limits.ts';
 import { ClickHouseNode } from './clickhouse-node.ts';
+import {
+  type DirtyDays,
+  dayNumber,
+  dayOfValue,
+  mondayOf,
+  ROLLUP_DIRTY,
+  rollupMeta,
+  rollupSelectClickHouse,
+} from './clickhouse-rollups.ts';
 import { type ClickHouseLocation, parseClickHouseUrl } from './clickhouse-url.ts';
 import {
   CLICKHOUSE_LIMITS,
@@ -134,12 +143,17 @@ class ClickHouseTableWriter implements TableWriter {
     const rowVersion = nextVersion();
     const rowLines = rows.map((r) => this.line(r, rowVersion, 0));
     let unsettling = false;
+    let dirty: DirtyDays[] = [];
     if (this.mode === 'upsert') {
       // A key already stored gets a second version (a changed row, a batch written again by a
       // resumed run, a tombstone): readers must merge versions (FINAL) until the run settles it.
       const keys = [...deaths, ...(this.crossShard ? [] : rows.map((r) => keyIdx.map((i) => r[i] ?? null)))];
       unsettling = await this.store.markIfStored(this.spec, keys);
-    }
+      // The rollups' days of the rows written and of the versions they replace or delete.
+      dirty = await this.store.dirtyDays(this.spec, rows, keys);
+    } else if (this.mode === 'append') dirty = await this.store.dirtyDays(this.spec, rows, []);
+    // Recorded before the rows are written (see clickhouse-rollups.ts), and again after them.
+    await this.store.recordDirty(this.spec.name, dirty);
     if (deathLines.length > 0) {
       // Tombstones go to every shard, older than the rows that follow: wherever a key lived
       // before, its old version is hidden, and the new row (newer) wins on its own shard.
@@ -150,6 +164,7 @@ class ClickHouseTableWriter implements TableWriter {
     // Marked again once the versions are there: a settling step that read the first mark while
     // they were on their way cannot clear it (its compare-and-set meets this newer value).
     if (unsettling) await this.store.markUnsettled(this.spec.name);
+    await this.store.recordDirty(this.spec.name, dirty);
     // Only now, with every shard holding the batch, does the checkpoint move past it.
     if (checkpoint !== undefined) {
       await this.store.updateTable(this.spec.name, (t) =>
@@ -160,7 +175,11 @@ class ClickHouseTableWriter implements TableWriter {
 
   async finish(checkpoint: string | undefined): Promise<void> {
     if (this.mode !== 'rebuild') return;
+    // Every day of the table may change: its rollups are rebuilt whole by the next refresh.
+    const all: DirtyDays[] = [{ time: '', lo: null, hi: null }];
+    await this.store.recordDirty(this.spec.name, all);
     await this.store.swapIn(this.spec, this.target);
+    await this.store.recordDirty(this.spec.name, all);
     // Built from empty in this run, one version per key (unless an insert was sent twice).
     await this.store.markSettledIfClean(this.spec.name);
     await this.store.updateTable(this.spec.name, () => ({
@@ -339,6 +358,10 @@ export class ClickHouseStore implements Store {
           `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain String, pseudonym UUID, erased_at DateTime('UTC') DEFAULT now()) ENGINE = ${engine(FORGOTTEN, 'MergeTree', '')} ORDER BY (domain, pseudonym)`,
           'create bookkeeping',
         );
+        await node.command(
+          `CREATE TABLE IF NOT EXISTS ${ROLLUP_DIRTY} (id String, tbl String, time String, lo Nullable(Int32), hi Nullable(Int32), done UInt8, v UInt64) ENGINE = ${engine(ROLLUP_DIRTY, 'ReplacingMergeTree', 'v')} ORDER BY id`,
+          'create bookkeeping',
+        );
       }
     } catch (error) {
       await store.close();
@@ -405,7 +428,7 @@ export class ClickHouseStore implements Store {
    * writes (runSync, forget), only with every replica up: until then readers use FINAL on those
    * tables.
    */
-  async refreshDerived(_rollups?: readonly RollupSpec[]): Promise<void> {
+  async refreshDerived(rollups?: readonly RollupSpec[]): Promise<void> {
     // A replica that is down would take the merge only when back: a read sent to it then (its
     // shard's other replica gone) could meet two versions. Tables stay read FINAL until a run
     // with every replica up settles them.
@@ -432,6 +455,141 @@ export class ClickHouseStore implements Store {
       if ((await this.meta(unsettledMeta(table))) === mark)
         await this.writeMeta([[unsettledMeta(table), '0']]);
     }
+    await this.refreshRollups(rollups);
+  }
+
+  /**
+   * Brings the rollups up to date (clickhouse-rollups.ts). With `rollups` (derived from the metrics
+   * file), those are kept from now on: others are dropped, new ones built whole. Then, per base
+   * table, the days of the pending ROLLUP_DIRTY entries read at the start are recomputed in each
+   * rollup (whole weeks: a partition each, dropped and computed again from the shard's own rows),
+   * and only those entries are marked done. A run killed on the way leaves them pending: the
+   * rollups are not read until a refresh completes them.
+   */
+  private async refreshRollups(rollups: readonly RollupSpec[] | undefined): Promise<void> {
+    const what = 'refresh rollups';
+    let built = await this.builtRollups();
+    if (rollups) {
+      const wanted = new Set(rollups.map((r) => r.name));
+      for (const r of built.filter((x) => !wanted.has(x.name))) {
+        // Unlisted first (readers stop reading it), then dropped.
+        await this.writeMeta([[rollupMeta(r.name), '']]);
+        await this.dropRollupTables(r.name, what);
+      }
+      built = built.filter((x) => wanted.has(x.name));
+    }
+    const fresh = (rollups ?? []).filter((r) => !built.some((b) => b.name === r.name));
+    const pending = await this.entry.rows(
+      `SELECT id, tbl, time, lo, hi FROM ${ROLLUP_DIRTY} FINAL WHERE done = 0`,
+      what,
+    );
+    const tables = new Set([...pending.map((p) => String(p[1])), ...fresh.map((r) => r.table)]);
+    for (const table of tables) {
+      const entries = pending.filter((p) => String(p[1]) === table);
+      if (await this.tableExists(table)) {
+        const settled = (await this.meta(unsettledMeta(table))) === '0';
+        if (this.replicated)
+          for (const node of this.shardWriters())
+            await node.command(`SYSTEM SYNC REPLICA ${q(localTable(table))}`, what);
+        for (const r of built.filter((x) => x.table === table)) {
+          if (entries.length === 0) continue;
+          // Entries of another time column (or of any day) recompute every day of this rollup.
+          const mine = entries.map((p) =>
+            String(p[2]) === r.time && p[3] !== null && p[4] !== null
+              ? [Number(p[3]), Number(p[4])]
+              : undefined,
+          );
+          const range = mine.some((x) => x === undefined)
+            ? undefined
+            : ([
+                Math.min(...mine.map((x) => (x as number[])[0] as number)),
+                Math.max(...mine.map((x) => (x as number[])[1] as number)),
+              ] as const);
+          await this.recomputeRollup(r, table, settled, range, what);
+        }
+        for (const r of fresh.filter((x) => x.table === table)) {
+          await this.dropRollupTables(r.name, what);
+          await this.createRollupTables(r, table, what);
+          await this.recomputeRollup(r, table, settled, undefined, what);
+          await this.writeMeta([[rollupMeta(r.name), JSON.stringify(r)]]);
+        }
+      }
+      if (entries.length > 0) {
+        const v = nextVersion();
+        await this.entry.command(
+          `INSERT INTO ${ROLLUP_DIRTY} VALUES ${entries.map((p) => `(${lit(String(p[0]))}, ${lit(table)}, ${lit(String(p[2]))}, ${p[3] === null ? 'NULL' : Number(p[3])}, ${p[4] === null ? 'NULL' : Number(p[4])}, 1, ${v})`).join(', ')}`,
+          what,
+        );
+      }
+    }
+  }
+
+  /** Drops a rollup's tables on every live server (its Distributed table first). */
+  private async dropRollupTables(name: string, what: string): Promise<void> {
+    for (const node of this.liveNodes) {
+      if (this.sharded) await node.command(`DROP TABLE IF EXISTS ${q(allTable(name))}`, what);
+      await node.command(`DROP TABLE IF EXISTS ${q(localTable(name))}`, what);
+    }
+  }
+
+  /** Creates a rollup's shard tables (the shape of its SELECT) and its Distributed table. */
+  private async createRollupTables(r: RollupSpec, table: string, what: string): Promise<void> {
+    this.requireEveryReplica(what);
+    const zkBase = this.replicated ? `${this.zkFolder(r.name)}/${randomBytes(8).toString('hex')}` : undefined;
+    const shape = rollupSelectClickHouse(r, localTable(table), true, 'none');
+    for (const [i, node] of this.nodes.entries()) {
+      await node.command(
+        `CREATE TABLE ${q(localTable(r.name))} ENGINE = ${this.engine(i, zkBase, 'MergeTree', '')} PARTITION BY toMonday(_fv_day) ORDER BY _fv_day AS ${shape}`,
+        what,
+      );
+    }
+    if (this.sharded)
+      for (const node of this.nodes) {
+        // Rows are computed on each shard from its own base rows, never inserted through it.
+        await node.command(
+          `CREATE TABLE ${q(allTable(r.name))} AS ${q(localTable(r.name))} ENGINE = Distributed(${q(this.where.cluster as string)}, currentDatabase(), ${q(localTable(r.name))}, rand())`,
+          what,
+        );
+      }
+  }
+
+  /**
+   * Computes a rollup's rows again for the days `range` (widened to whole weeks, the partitions),
+   * or all, on every shard from its own base rows: the partitions dropped, then filled again.
+   */
+  private async recomputeRollup(
+    r: RollupSpec,
+    table: string,
+    settled: boolean,
+    range: readonly [number, number] | undefined,
+    what: string,
+  ): Promise<void> {
+    const weeks = range ? ([mondayOf(range[0]), mondayOf(range[1]) + 6] as const) : undefined;
+    const local = localTable(r.name);
+    const sync = { replication_alter_partitions_sync: 2 };
+    for (const node of this.shardWriters()) {
+      const parts = await node.rows(
+        `SELECT DISTINCT toString(partition) FROM system.parts WHERE database = currentDatabase() AND table = ${lit(local)} AND active`,
+        what,
+      );
+      for (const [p] of parts) {
+        const monday = Math.round(Date.parse(`${String(p).replace(/'/g, '')}T00:00:00Z`) / 86_400_000);
+        if (weeks && (monday < weeks[0] || monday > weeks[1])) continue;
+        await node.command(
+          `ALTER TABLE ${q(local)} DROP PARTITION ${lit(String(p).replace(/'/g, ''))}`,
+          what,
+          sync,
+        );
+      }
+      await node.command(
+        `INSERT INTO ${q(local)} ${rollupSelectClickHouse(r, localTable(table), settled, weeks)}`,
+        what,
+        this.insertSettings,
+      );
+    }
+    // Every replica holds the rows before the entries are marked done.
+    if (this.replicated)
+      for (const node of this.liveNodes) await node.command(`SYSTEM SYNC REPLICA ${q(local)}`, what);
   }
 
   /**
@@ -752,8 +910,16 @@ export class ClickHouseStore implements Store {
 
   /** Runs a delete on every shard and waits until each has rewritten its parts. */
   private async mutate(table: string, match: string, what: string): Promise<void> {
+    // The rollups' days of the live rows that go (older versions are in no rollup), before and after.
+    const dirty = await this.dirtyDaysWhere(table, match);
+    await this.recordDirty(table, dirty);
     const where = await this.withOlderVersions(table, match, what);
-    if (this.replicated) return this.mutateReplicas(table, where, what);
+    if (this.replicated) await this.mutateReplicas(table, where, what);
+    else await this.mutateShards(table, where, what);
+    await this.recordDirty(table, dirty);
+  }
+
+  private async mutateShards(table: string, where: string, what: string): Promise<void> {
     for (const node of this.nodes) {
       await node.command(`ALTER TABLE ${q(localTable(table))} DELETE WHERE ${where}`, what);
     }
@@ -903,6 +1069,8 @@ export class ClickHouseStore implements Store {
       fresh.map((r) => keyIdx.map((i) => r[i] ?? null)),
       true,
     );
+    const dirty = await this.dirtyDays(spec, fresh, []);
+    await this.recordDirty(spec.name, dirty);
     await this.insertRouted(
       spec.name,
       writer.columns,
@@ -911,6 +1079,7 @@ export class ClickHouseStore implements Store {
     );
     // Marked again once the rows are there (as writeBatch does after its versions).
     if (unsettling) await this.markUnsettled(spec.name);
+    await this.recordDirty(spec.name, dirty);
     await this.setMeta(
       ingestedRowsMeta(spec.name),
       String((await ingestedRows(this, spec.name)) + fresh.length),
@@ -929,6 +1098,24 @@ export class ClickHouseStore implements Store {
     which: 'live' | 'unmerged' | 'any' = 'live',
   ): Promise<boolean[]> {
     if (keys.length === 0 || !(await this.tableExists(spec.name))) return keys.map(() => false);
+    const match = this.keyMatch(spec);
+    const held = new Set<string>();
+    for (let i = 0; i < keys.length; i += ERASE_CHUNK) {
+      const r = await this.entry.rows(
+        `SELECT ${match.expr} FROM ${q(this.readable(spec.name))}${which === 'live' ? ' FINAL' : ''} WHERE ${which === 'any' ? '1' : '_fv_deleted = 0'} AND ${match.among(keys.slice(i, i + ERASE_CHUNK))}`,
+        `look up keys of ${spec.name}`,
+      );
+      for (const row of r) held.add(String(row[0]));
+    }
+    return keys.map((k) => held.has(match.text(k)));
+  }
+
+  /** How rows are matched to keys (the table's key columns, stored form): each key as text, and SQL. */
+  private keyMatch(spec: StoreTableSpec): {
+    expr: string;
+    text: (key: readonly Value[]) => string;
+    among: (keys: readonly Value[][]) => string;
+  } {
     const columns = spec.key.map(
       (k) => spec.columns.find((c) => c.name === k) ?? { name: k, kind: 'text' as const, sourceType: '' },
     );
@@ -955,19 +1142,94 @@ export class ClickHouseStore implements Store {
       direct && (columns[0]?.kind === 'integer' || columns[0]?.kind === 'bigint')
         ? String(k[0])
         : lit(text(k));
-    const held = new Set<string>();
-    for (let i = 0; i < keys.length; i += ERASE_CHUNK) {
-      const list = keys
-        .slice(i, i + ERASE_CHUNK)
-        .map(literal)
-        .join(', ');
-      const r = await this.entry.rows(
-        `SELECT ${expr} FROM ${q(this.readable(spec.name))}${which === 'live' ? ' FINAL' : ''} WHERE ${which === 'any' ? '1' : '_fv_deleted = 0'} AND ${direct ? q(columns[0]?.name ?? '') : expr} IN (${list})`,
-        `look up keys of ${spec.name}`,
-      );
-      for (const row of r) held.add(String(row[0]));
+    const among = (keys: readonly Value[][]) =>
+      `${direct ? q(columns[0]?.name ?? '') : expr} IN (${keys.map(literal).join(', ')})`;
+    return { expr, text, among };
+  }
+
+  /** The time columns of `table` its rollups are kept by (built rollups, from the settings). */
+  private async rollupTimes(table: string): Promise<string[]> {
+    const specs = await this.builtRollups();
+    return [...new Set(specs.filter((r) => r.table === table).map((r) => r.time))];
+  }
+
+  /** The rollups built and kept (rollupMeta), as their specs. */
+  private async builtRollups(): Promise<RollupSpec[]> {
+    const r = await this.entry.rows(
+      `SELECT value FROM ${META} FINAL WHERE key LIKE 'rollup:%' AND value != ''`,
+      'read bookkeeping',
+    );
+    return r.map((x) => JSON.parse(String(x[0])) as RollupSpec);
+  }
+
+  /**
+   * The days of `spec`'s rollups a write changes: of `rows` (written) and of the stored rows under
+   * `keys` (replaced or deleted), per time column a rollup of the table is kept by; any day when
+   * the table has no rollup yet (one built while this write goes on is then rebuilt whole).
+   */
+  async dirtyDays(
+    spec: StoreTableSpec,
+    rows: readonly Value[][],
+    keys: readonly Value[][],
+  ): Promise<DirtyDays[]> {
+    const times = await this.rollupTimes(spec.name);
+    if (times.length === 0) return rows.length + keys.length > 0 ? [{ time: '', lo: null, hi: null }] : [];
+    const out: DirtyDays[] = [];
+    const stored = keys.length > 0 && (await this.tableExists(spec.name));
+    for (const time of times) {
+      const i = spec.columns.findIndex((c) => c.name === time);
+      const col = spec.columns[i];
+      if (!col) return [{ time: '', lo: null, hi: null }];
+      let lo = Number.POSITIVE_INFINITY;
+      let hi = Number.NEGATIVE_INFINITY;
+      for (const r of rows) {
+        const d = dayOfValue(r[i], col.kind);
+        if (d === undefined) continue;
+        lo = Math.min(lo, d);
+        hi = Math.max(hi, d);
+      }
+      if (stored) {
+        // Every version under the keys (a superset of the live ones), through the key index.
+        const match = this.keyMatch(spec);
+        for (let k = 0; k < keys.length; k += ERASE_CHUNK) {
+          const r = await this.entry.rows(
+            `SELECT toInt32(min(${dayNumber(time)})), toInt32(max(${dayNumber(time)})), count(${q(time)}) FROM ${q(this.readable(spec.name))} WHERE ${match.among(keys.slice(k, k + ERASE_CHUNK))}`,
+            `look up keys of ${spec.name}`,
+          );
+          if (Number(r[0]?.[2] ?? 0) === 0) continue;
+          lo = Math.min(lo, Number(r[0]?.[0]));
+          hi = Math.max(hi, Number(r[0]?.[1]));
+        }
+      }
+      if (lo <= hi) out.push({ time, lo, hi });
     }
-    return keys.map((k) => held.has(text(k)));
+    return out;
+  }
+
+  /** The days of `table`'s rollups a delete of the live rows matching `where` changes. */
+  private async dirtyDaysWhere(table: string, where: string): Promise<DirtyDays[]> {
+    const times = await this.rollupTimes(table);
+    if (times.length === 0) return [{ time: '', lo: null, hi: null }];
+    const out: DirtyDays[] = [];
+    for (const time of times) {
+      const r = await this.entry.rows(
+        `SELECT toInt32(min(${dayNumber(time)})), toInt32(max(${dayNumber(time)})), count(${q(time)}) FROM ${q(this.readable(table))} WHERE _fv_deleted = 0 AND (${where})`,
+        `find the days of ${table} a delete changes`,
+      );
+      if (Number(r[0]?.[2] ?? 0) > 0) out.push({ time, lo: Number(r[0]?.[0]), hi: Number(r[0]?.[1]) });
+    }
+    return out;
+  }
+
+  /** Records days of `table` its rollups must recompute before they are read again (ROLLUP_DIRTY). */
+  async recordDirty(table: string, days: readonly DirtyDays[]): Promise<void> {
+    if (days.length === 0) return;
+    const v = nextVersion();
+    const n = (x: number | null) => (x === null ? 'NULL' : String(x));
+    await this.entry.command(
+      `INSERT INTO ${ROLLUP_DIRTY} VALUES ${days.map((d) => `(${lit(randomBytes(12).toString('hex'))}, ${lit(table)}, ${lit(d.time)}, ${n(d.lo)}, ${n(d.hi)}, 0, ${v})`).join(', ')}`,
+      'write bookkeeping',
+    );
   }
 
   async tombstones(): Promise<Map<string, Set<string>>> {

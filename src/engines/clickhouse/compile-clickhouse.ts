@@ -1,17 +1,22 @@
+import type { PartKind } from '../../metrics/contribution-bounds.ts';
 import {
+  aggregate,
   boundClickHouse,
   bucketComparisons,
+  firstStepColumns,
   type Grain,
   type MetricDefinition,
   type MetricRowsOptions,
   type PerUnitShape,
   percentileEdges,
+  rollupFor,
   type Where,
 } from '../../metrics/index.ts';
-import { type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
+import { type AggregatedMeasure, type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
 import { PerUnitParts } from '../../metrics/per-unit-parts.ts';
 import { isWhole, type Population, populations } from '../../metrics/population.ts';
 import type { ValueKind } from '../../policy/index.ts';
+import { aggregateName, type RollupAggregate } from '../../store/index.ts';
 import type { StoredTables } from '../engine.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
@@ -141,13 +146,19 @@ export function compileClickHouseMetric(
   // Rows that contribute to no side of the value are not read at all.
   if (!pops.some(isWhole)) where.push(`(${pops.map((p) => `(${populationCondition(p)})`).join(' OR ')})`);
   const flags: string[] = [];
+  /** The filters that are conditions, on the base table's columns and on a joined table's. */
+  const baseFilters: string[] = [];
+  const joinedFilters: string[] = [];
   // A bounded percentile is a noised histogram (differential privacy), which has no pieces (the
   // k-anonymous differencing check): its filters are conditions.
   const pieces = opts.pieces && !('percentiles' in m && opts.bounds);
   for (const [i, [d, values]] of filters.entries()) {
     const listed = `${dim(d)} IN (${values.map(str).join(', ')})`;
     if (pieces) flags.push(`toUInt8(ifNull(${listed}, 0)) AS f${i}`);
-    else where.push(listed);
+    else {
+      where.push(listed);
+      (d.includes('.') ? joinedFilters : baseFilters).push(listed);
+    }
   }
   const flagKeys = flags.map((_, i) => `f${i}`);
   const dimKeys = by.map((_, i) => `d${i}`);
@@ -159,12 +170,21 @@ export function compileClickHouseMetric(
   // The first step's columns: partial aggregates (`_fv_p…`, the store's prefix: no source column
   // is named so), each summed later, and extra keys.
   const collected = new PerUnitParts(def, opts.bounds, (i) => `_fv_p${i}`);
-  const { parts, keys, part } = collected;
+  const { parts, keys } = collected;
+  /** The aggregate behind each part, in the parts' order: what a rollup must hold to answer it. */
+  const aggs: RollupAggregate[] = [];
+  const part = (sql: string, a: RollupAggregate, kind?: PartKind): string => {
+    const name = collected.part(sql, kind);
+    aggs[parts.indexOf(sql)] = a;
+    return name;
+  };
   /** The average's count, apart, for differential privacy. */
   let den: (() => string) | undefined;
-  const sides = pops.map((p) => part(isWhole(p) ? 'count()' : `countIf(${populationCondition(p)})`));
+  const sides = pops.map((p) =>
+    part(isWhole(p) ? 'count()' : `countIf(${populationCondition(p)})`, aggregate.count(p.where, p.present)),
+  );
   /** All of a unit's rows in its group: what contribution bounding scales by. */
-  const rowsPart = opts.bounds ? part('count()') : '';
+  const rowsPart = opts.bounds ? part('count()', aggregate.count()) : '';
   /**
    * Units behind a first-step column, for a row of the outer step (`is_total` 1 or 0): a group has
    * one row per unit (unless extra keys repeat it), so it counts rows; a period total counts
@@ -178,9 +198,16 @@ export function compileClickHouseMetric(
   const summed = (fn: 'sum' | 'avg', column: string, where: Where | undefined): (() => string) => {
     const cond = condition(where);
     const c = ref(column).sql;
-    const s = part(cond ? `sumIf(${c}, ${cond})` : `sum(${c})`, collected.sumKind(column));
+    const s = part(
+      cond ? `sumIf(${c}, ${cond})` : `sum(${c})`,
+      aggregate.sum(column, where),
+      collected.sumKind(column),
+    );
     // DuckDB gives NULL, not 0 or nan, when no value was aggregated.
-    const n = part(cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`);
+    const n = part(
+      cond ? `countIf(${cond} AND isNotNull(${c}))` : `count(${c})`,
+      aggregate.countOf(column, where),
+    );
     if (opts.bounds) {
       if (fn === 'avg') den = () => `sum(${n})`;
       return () => `sum(${s})`;
@@ -192,7 +219,7 @@ export function compileClickHouseMetric(
   const partials: MeasureDialect<() => string> = {
     count(where) {
       const cond = condition(where);
-      const c = part(cond ? `countIf(${cond})` : 'count()');
+      const c = part(cond ? `countIf(${cond})` : 'count()', aggregate.count(where));
       return () => `sum(${c})`;
     },
     countDistinct(column, where) {
@@ -201,7 +228,7 @@ export function compileClickHouseMetric(
       const has = [...(cond ? [cond] : []), `isNotNull(${c})`].join(' AND ');
       // Distinct units are counted as the units are.
       if (c === unit) {
-        const n = part(`countIf(${has})`);
+        const n = part(`countIf(${has})`, aggregate.count(where, [column]));
         return () => unitsOf(n);
       }
       const x = `_fv_x${keys.length}`;
@@ -224,15 +251,19 @@ export function compileClickHouseMetric(
     return `GLOBAL ALL INNER JOIN (SELECT ${cols} FROM ${read(j.table)} WHERE _fv_deleted = 0) AS ${j.alias} ON ${q(j.on[0])} = ${q(`${j.alias}__${j.on[1]}`)}`;
   });
   sources.push(...extra);
-  // 18.16 allows one JOIN per SELECT: with more, each further join wraps the rows so far.
-  let from = read(def.from);
-  let rest = sources;
-  if (sources.length > 1) {
-    from = `(SELECT * FROM ${from} ${sources[0]} WHERE _fv_deleted = 0)`;
-    for (const s of sources.slice(1, -1)) from = `(SELECT * FROM ${from} ${s})`;
-    rest = sources.slice(-1);
-  }
-  const body = [`FROM ${from} ${rest.join(' ')}`, `WHERE ${where.join(' AND ')}`];
+  /** The rows joined: of the base table (`base`, read with its tombstones) or of a rollup. */
+  const joined = (base: string, live: boolean) => {
+    // 18.16 allows one JOIN per SELECT: with more, each further join wraps the rows so far.
+    let from = base;
+    let rest = sources;
+    if (sources.length > 1) {
+      from = `(SELECT * FROM ${from} ${sources[0]}${live ? '' : ' WHERE _fv_deleted = 0'})`;
+      for (const s of sources.slice(1, -1)) from = `(SELECT * FROM ${from} ${s})`;
+      rest = sources.slice(-1);
+    }
+    return `FROM ${from} ${rest.join(' ')}`;
+  };
+  const body = [joined(read(def.from), false), `WHERE ${where.join(' AND ')}`];
   const dimsOf = (total: string) =>
     dimSql.map((d, i) => `if(${total} = 1, CAST(NULL AS Nullable(String)), toNullable(${d})) AS d${i}`);
 
@@ -300,11 +331,60 @@ export function compileClickHouseMetric(
 
   // First step: one row per (period, dimensions, unit) with the partial aggregates. Then groups
   // and period totals from those rows (each doubled, far fewer than the rows read).
-  let reduced = [
-    `SELECT ${[period, ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys, ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
-    ...body,
-    `GROUP BY ${['period', ...by.map((_, i) => `_fv_r${i}`), ...flagKeys, '_fv_u', ...keys.map((_, i) => `_fv_x${i}`)].join(', ')}`,
-  ].join('\n');
+  const firstKeys = [
+    'period',
+    ...by.map((_, i) => `_fv_r${i}`),
+    ...flagKeys,
+    '_fv_u',
+    ...keys.map((_, i) => `_fv_x${i}`),
+  ];
+  const rollup =
+    opts.bounds || !schema.rollups?.length
+      ? undefined
+      : (() => {
+          const { names, keyColumns } = firstStepColumns(
+            def as MetricDefinition & { measure: AggregatedMeasure },
+            by,
+            filters,
+          );
+          return rollupFor(def, grain, [...names, ...keyColumns], aggs, schema.rollups ?? []);
+        })();
+  let reduced: string;
+  if (rollup) {
+    // The same partials from the rollup: its rows are the base rows already reduced per (day, its
+    // columns), on the shard of their base rows; the joined tables are read now, as they are.
+    const { names } = firstStepColumns(def as MetricDefinition & { measure: AggregatedMeasure }, by, filters);
+    const day = (t: number) => `toDate(${str(new Date(t).toISOString().slice(0, 10))})`;
+    const early = [
+      `SELECT ${[`${PERIOD[grain]}(_fv_day) AS period`, ...names.map(q), ...keys, ...aggs.map((a, i) => `sum(${q(aggregateName(a))}) AS _fv_q${i}`)].join(', ')}`,
+      `FROM ${q(schema.readable(rollup.name))}`,
+      `WHERE ${[
+        `_fv_day >= ${day(range.from)}`,
+        `_fv_day < ${day(range.to)}`,
+        // A rollup row none of whose base rows is on a side of the value: as if not read.
+        ...(pops.some(isWhole)
+          ? []
+          : [
+              `(${sides.map((p) => `${q(aggregateName(aggs[Number(p.slice(5))] as RollupAggregate))} > 0`).join(' OR ')})`,
+            ]),
+        ...baseFilters,
+      ].join(' AND ')}`,
+      `GROUP BY ${['period', ...names.map(q), ...keys.map((_, i) => `_fv_x${i}`)].join(', ')}`,
+    ].join('\n');
+    reduced = [
+      `SELECT ${['period', ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys.map((_, i) => `_fv_x${i}`), ...parts.map((_, i) => `sum(_fv_q${i}) AS _fv_p${i}`)].join(', ')}`,
+      joined(`(${early})`, true),
+      joinedFilters.length ? `WHERE ${joinedFilters.join(' AND ')}` : '',
+      `GROUP BY ${firstKeys.join(', ')}`,
+    ]
+      .filter(Boolean)
+      .join('\n');
+  } else
+    reduced = [
+      `SELECT ${[period, ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys, ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
+      ...body,
+      `GROUP BY ${firstKeys.join(', ')}`,
+    ].join('\n');
   if (opts.bounds) {
     const shape: PerUnitShape = {
       rows: rowsPart,

@@ -2,13 +2,14 @@ import {
   aggregate,
   boundDuckDb,
   bucketComparisons,
+  firstStepColumns,
   type Grain,
   type MetricDefinition,
   type MetricRowsOptions,
   type PartKind,
   type PerUnitShape,
   percentileEdges,
-  rollupEligible,
+  rollupFor,
   type Where,
 } from '../../metrics/index.ts';
 import { type MeasureDialect, measureColumns, visitMeasure } from '../../metrics/measure-visitor.ts';
@@ -140,33 +141,6 @@ export function rollupSelect(r: RollupSpec, days?: (d: string) => string): strin
     `WHERE b.${q(r.time)} IS NOT NULL${days ? ` AND ${days(day)}` : ''}`,
     'GROUP BY ALL',
   ].join('\n');
-}
-
-/**
- * The smallest rollup that holds every column and aggregate a query's first step reads, for a
- * metric that can use one; undefined: read the base table.
- */
-export function rollupFor(
-  def: MetricDefinition,
-  grain: Grain,
-  columns: readonly string[],
-  aggregates: readonly RollupAggregate[],
-  rollups: readonly RollupSpec[],
-): RollupSpec | undefined {
-  if (!rollupEligible(def)) return undefined;
-  const names = aggregates.map(aggregateName);
-  // A rollup by week answers weeks only; for them it is preferred (fewer rows), then fewer columns.
-  const rank = (r: RollupSpec) => (r.grain === 'week' ? 0 : 1) * 1000 + r.columns.length;
-  return rollups
-    .filter(
-      (r) =>
-        r.table === def.from &&
-        r.time === def.time &&
-        (r.grain === 'day' || grain === 'week') &&
-        columns.every((c) => r.columns.includes(c)) &&
-        names.every((n) => r.aggregates.some((a) => a.name === n)),
-    )
-    .sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name))[0];
 }
 
 /** The first day of the month holding day `d` (days since 1970-01-01), as days since 1970-01-01. */
@@ -376,17 +350,8 @@ export function compileMetric(
     // Everything aggregated is on the base table: its rows are reduced to one per (period, join
     // keys, base columns used) before the join, which then meets far fewer rows. Sums of the
     // partials over the join are what the aggregates over the joined rows would be.
-    const used = [...by, ...filters.map(([d]) => d), def.unit].filter(isBase);
-    const names = [...new Set([...used, ...def.joins.map((j) => j.on[0])])];
+    const { names, keyColumns: keyCols } = firstStepColumns({ ...def, measure: m }, by, filters);
     const cols = names.map((c) => `b.${q(c)}`);
-    /** Columns the distinct-count keys read (with their conditions). */
-    const keyCols = visitMeasure<string[]>(m, {
-      count: () => [],
-      countDistinct: (c, w) => (columnRef(c) === unit ? [] : [c, ...Object.keys(w ?? {})]),
-      sum: () => [],
-      avg: () => [],
-      ratio: (a, b) => [...a, ...b],
-    });
     const rollup = eitherSide ? undefined : rollupFor(def, grain, [...names, ...keyCols], aggs, rollups);
     const early = rollup
       ? // The same partials from the rollup: its rows are the base rows already reduced per day.
