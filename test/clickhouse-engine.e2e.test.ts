@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClickHouseMetricsEngine } from '../src/engines/clickhouse/clickhouse-reader.ts';
 import { ClickHouseStore, clickhouse, ROLLUP_DIRTY, unsettledMeta } from '../src/engines/clickhouse/index.ts';
+import type { Engine } from '../src/engines/engine.ts';
 import { openMetricsReader } from '../src/engines/index.ts';
 import type { FvError } from '../src/errors/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
@@ -139,6 +141,55 @@ runDerivedContract(
   },
   [71],
 );
+
+describe('ClickHouse rollups', () => {
+  it('the reader answers eligible metrics from current rollups, as from the base tables', async () => {
+    // A sync's last step leaves the rollups current (whatever the tests before wrote).
+    const r = await production.sync(production.location);
+    expect(r.code, r.stderr).toBe(0);
+    const compiled: string[] = [];
+    const through =
+      (strip: boolean): Engine['compile'] =>
+      (def, shape, tables, opts) => {
+        const c = clickhouse.compile(def, shape, strip ? { ...tables, rollups: [] } : tables, opts);
+        compiled.push(c.sql);
+        return c;
+      };
+    const withRollups = await ClickHouseMetricsEngine.open(cluster.readerUrl, through(false));
+    const without = await ClickHouseMetricsEngine.open(cluster.readerUrl, through(true));
+    try {
+      const file = readMetricsFile(DEMO_METRICS);
+      const def = file.metrics.get('connection_failure_rate');
+      if (!def) throw new Error('connection_failure_rate is not in the demo metrics');
+      const last = Date.parse(`${await withRollups.latestDay(def)}T00:00:00Z`);
+      const day = 86_400_000;
+      // Monday after the last day, five weeks back: whole weeks, as the dashboard asks.
+      const to = last + day * ((8 - new Date(last).getUTCDay()) % 7 || 7);
+      const range = { from: to - 35 * day, to };
+      for (const [grain, by] of [
+        ['week', ['devices.product_model', 'devices.firmware_version']],
+        ['day', ['error_code']],
+        ['month', []],
+      ] as const) {
+        const monthRange =
+          grain === 'month' ? { from: Date.UTC(2000, 0, 1), to: Date.UTC(2100, 0, 1) } : range;
+        const a = await withRollups.metricRows(def, grain, by, [], monthRange);
+        expect(compiled.at(-1), `${grain}: read from a rollup`).toContain('_fv_rollup_');
+        const b = await without.metricRows(def, grain, by, [], monthRange);
+        expect(compiled.at(-1)).not.toContain('_fv_rollup_');
+        expect(a.length).toBeGreaterThan(0);
+        const text = (rows: ReadonlyArray<ReadonlyArray<unknown>>) =>
+          rows
+            .map((x) => JSON.stringify(x.map((v) => (typeof v === 'number' ? Number(v.toPrecision(10)) : v))))
+            .sort();
+        expect(text(a)).toEqual(text(b));
+      }
+    } finally {
+      withRollups.close();
+      without.close();
+    }
+  });
+});
 
 describe('ClickHouse store on a cluster', () => {
   let store: ClickHouseStore;

@@ -94,7 +94,8 @@ export async function syncedProduction(s: SyncedStore, location: string): Promis
     return r;
   };
   const sync = (store: string, ...extra: string[]) => cli(demoSyncArgs(s, store, ...extra));
-  const r = await sync(location);
+  // With the demo metrics' rollups, as the reference keeps them (later syncs keep them current).
+  const r = await sync(location, '--metrics', DEMO_METRICS);
   expect(r.code, r.stderr).toBe(0);
   return { ...s, location, outputs, erasedUsers: [], cli, sync };
 }

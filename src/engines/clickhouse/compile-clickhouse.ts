@@ -352,33 +352,23 @@ export function compileClickHouseMetric(
   let reduced: string;
   if (rollup) {
     // The same partials from the rollup: its rows are the base rows already reduced per (day, its
-    // columns), on the shard of their base rows; the joined tables are read now, as they are.
-    const { names } = firstStepColumns(def as MetricDefinition & { measure: AggregatedMeasure }, by, filters);
+    // columns), on the shard of their base rows, so the step runs on every shard as on the base
+    // table; the joined tables are read now, as they are.
     const day = (t: number) => `toDate(${str(new Date(t).toISOString().slice(0, 10))})`;
-    const early = [
-      `SELECT ${[`${PERIOD[grain]}(_fv_day) AS period`, ...names.map(q), ...keys, ...aggs.map((a, i) => `sum(${q(aggregateName(a))}) AS _fv_q${i}`)].join(', ')}`,
-      `FROM ${q(schema.readable(rollup.name))}`,
+    const agg = (p: string) => q(aggregateName(aggs[Number(p.slice(5))] as RollupAggregate));
+    reduced = [
+      `SELECT ${[`${PERIOD[grain]}(_fv_day) AS period`, ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys, ...parts.map((_, i) => `sum(${agg(`_fv_p${i}`)}) AS _fv_p${i}`)].join(', ')}`,
+      joined(q(schema.readable(rollup.name)), true),
       `WHERE ${[
         `_fv_day >= ${day(range.from)}`,
         `_fv_day < ${day(range.to)}`,
         // A rollup row none of whose base rows is on a side of the value: as if not read.
-        ...(pops.some(isWhole)
-          ? []
-          : [
-              `(${sides.map((p) => `${q(aggregateName(aggs[Number(p.slice(5))] as RollupAggregate))} > 0`).join(' OR ')})`,
-            ]),
+        ...(pops.some(isWhole) ? [] : [`(${sides.map((p) => `${agg(p)} > 0`).join(' OR ')})`]),
         ...baseFilters,
+        ...joinedFilters,
       ].join(' AND ')}`,
-      `GROUP BY ${['period', ...names.map(q), ...keys.map((_, i) => `_fv_x${i}`)].join(', ')}`,
-    ].join('\n');
-    reduced = [
-      `SELECT ${['period', ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys.map((_, i) => `_fv_x${i}`), ...parts.map((_, i) => `sum(_fv_q${i}) AS _fv_p${i}`)].join(', ')}`,
-      joined(`(${early})`, true),
-      joinedFilters.length ? `WHERE ${joinedFilters.join(' AND ')}` : '',
       `GROUP BY ${firstKeys.join(', ')}`,
-    ]
-      .filter(Boolean)
-      .join('\n');
+    ].join('\n');
   } else
     reduced = [
       `SELECT ${[period, ...dimSql.map((d, i) => `toNullable(${d}) AS _fv_r${i}`), ...flags, `${unit} AS _fv_u`, ...keys, ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
