@@ -3,8 +3,9 @@
 // two-shard ClickHouse cluster, builds the DuckDB store's rollups (derived from the demo metrics
 // file), then runs every dashboard query and every shipped metric through the compiler kept from
 // before issue 17 (test/helpers/legacy-compile.ts), through today's on the base tables and through
-// today's on the rollups (DuckDB) or without FINAL on the settled tables (ClickHouse), on the same
-// store in the same run, checking that all give the same rows. Writes the `compiler` section of
+// today's on the rollups (both engines; on ClickHouse without FINAL on the settled tables where no
+// rollup serves), on the same store in the same run, checking that all give the same rows; times
+// ClickHouse's rollup build and its refresh after a small write. Writes the `compiler` section of
 // bench/RESULTS.md. FV_COMPILER_REUSE=1 reuses the simulated database and DuckDB store of a
 // previous run (bench/.compiler/). FV_COMPILER_DB names the simulated database (fleetvault_compiler).
 import { execFileSync } from 'node:child_process';
@@ -358,7 +359,7 @@ function render(
   const lines = [
     `## Metric compiler at ${events.toLocaleString('en-US')} connection events (issue 17)`,
     '',
-    `${new Date().toISOString().slice(0, 10)}, this machine (${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB; shared with other work: ratios, not absolutes). Load average (1 / 5 / 15 min) ${load(extras.load.start)} at the start${extras.load.end ? `, ${load(extras.load.end)} at the end` : ''}. Produced by \`npm run bench:compiler\`: ${users.toLocaleString('en-US')} simulated users over ${days} days synced through the demo policy; on the same store in the same run, p50 of ${RUNS} runs after a warm-up: the compiled SQL of the compiler before issue 17 (bench/legacy-compile*.ts, "legacy"), today's compiled SQL on the base tables ("compiled"), and today's fast path ("fast": on DuckDB the same compiler answering from the rollups, on ClickHouse the compiled SQL without FINAL on the tables the sync settled). "same" compares every row of all three (12 significant digits).`,
+    `${new Date().toISOString().slice(0, 10)}, this machine (${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB; shared with other work: ratios, not absolutes). Load average (1 / 5 / 15 min) ${load(extras.load.start)} at the start${extras.load.end ? `, ${load(extras.load.end)} at the end` : ''}. Produced by \`npm run bench:compiler\`: ${users.toLocaleString('en-US')} simulated users over ${days} days synced through the demo policy; on the same store in the same run, p50 of ${RUNS} runs after a warm-up: the compiled SQL of the compiler before issue 17 (bench/legacy-compile*.ts, "legacy"), today's compiled SQL on the base tables ("compiled"), and today's fast path ("fast": the same compiler answering from the rollups where one serves the query, on ClickHouse from its per-shard rollup tables, and otherwise on ClickHouse without FINAL on the tables the sync settled). "same" compares every row of all three (12 significant digits).`,
     '',
   ];
   if (extras.rollups) {
@@ -396,7 +397,7 @@ function render(
   }
   lines.push(
     '',
-    'Dashboard metrics in bold; "–": no rollup serves that metric (percentiles, or no join), the compiled SQL answers. Through the reader (k gate and checks included; DuckDB reads its current rollups, ClickHouse its settled tables without FINAL):',
+    'Dashboard metrics in bold; "–": no rollup serves that metric (percentiles, or no join), the compiled SQL answers (on ClickHouse, "fast" is then the compiled SQL without FINAL). Through the reader (k gate and checks included; each engine reads its current rollups, and ClickHouse its settled tables without FINAL):',
     '',
   );
   lines.push(
