@@ -144,9 +144,14 @@ runDerivedContract(
 
 describe('ClickHouse rollups', () => {
   it('the reader answers eligible metrics from current rollups, as from the base tables', async () => {
-    // A sync's last step leaves the rollups current (whatever the tests before wrote).
-    const r = await production.sync(production.location);
-    expect(r.code, r.stderr).toBe(0);
+    // A run's last step leaves the rollups current, whatever the tests before wrote (no sync:
+    // the store keeps answering as DuckDB's, which the tests after compare it with).
+    const store = await ClickHouseStore.open(production.location);
+    try {
+      await store.refreshDerived();
+    } finally {
+      await store.close();
+    }
     const compiled: string[] = [];
     const through =
       (strip: boolean): Engine['compile'] =>
