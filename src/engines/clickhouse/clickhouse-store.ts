@@ -86,6 +86,11 @@ interface TableRow {
   rebuild: string | null;
 }
 
+/**
+ * Every path that writes or removes a base table's rows records the days its rollups must
+ * recompute (store.recordDirty, with store.dirtyDays or any day) before the rows and again after
+ * them (clickhouse-rollups.ts): a path that does not would leave a rollup read while stale.
+ */
 class ClickHouseTableWriter implements TableWriter {
   private readonly target: string;
   private readonly encode: ReturnType<typeof encoders>;
