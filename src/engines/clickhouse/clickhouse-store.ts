@@ -571,7 +571,8 @@ export class ClickHouseStore implements Store {
   ): Promise<void> {
     const weeks = range ? ([mondayOf(range[0]), mondayOf(range[1]) + 6] as const) : undefined;
     const local = localTable(r.name);
-    const sync = { replication_alter_partitions_sync: 2 };
+    // With replicas, a dropped partition is gone from every replica before the rows are computed.
+    const sync = this.replicated ? { replication_alter_partitions_sync: 2 } : {};
     for (const node of this.shardWriters()) {
       const parts = await node.rows(
         `SELECT DISTINCT toString(partition) FROM system.parts WHERE database = currentDatabase() AND table = ${lit(local)} AND active`,
