@@ -13,6 +13,7 @@ import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  DOUBLE,
   type DuckDBConnection,
   type DuckDBDataChunk,
   DuckDBInstance,
@@ -30,6 +31,7 @@ import type { MasterKey, PiiScanner } from '../privacy/index.ts';
 import { paddedHmac } from '../privacy/padded-hmac.ts';
 import { copySql, type ReadRequest } from '../source/index.ts';
 import type { TableWriter, WriteMode } from '../store/index.ts';
+import { valueError } from '../store/value-limits.ts';
 import type { BatchRefusal } from './batch-pipeline.ts';
 import { SAMPLE_KEYS } from './batch-pipeline.ts';
 import { readAhead } from './read-ahead.ts';
@@ -55,6 +57,8 @@ export const STAGED_BYTES = 16 * 2 ** 20;
 const STAGING_MEMORY = `${(6 * STAGED_BYTES) / 2 ** 20}MB`;
 /** The CSV reader's buffer (DuckDB's default is 32 MB; it must exceed the 2 MB longest row). */
 const CSV_BUFFER = 4 * 2 ** 20;
+/** Rows per piece of text handed to a text-fed store (ClickHouse): one string each. */
+const TEXT_ROWS = 4096;
 
 /** The staging type of each read kind (times and dates arrive as integers, see `copySql`). */
 const STAGE_TYPE: Partial<Record<ValueKind, string>> = {
@@ -88,7 +92,7 @@ export function stagedFallbackReason(
   writer: TableWriter,
   tombstones: ReadonlyMap<string, ReadonlySet<string>>,
 ): string | undefined {
-  if (!writer.appendChunks) return 'the store takes rows only';
+  if (!writer.appendChunks && !writer.stagedText) return 'the store takes rows only';
   if (mode === 'upsert') return 'an incremental upsert';
   if (plan.policy.softDelete !== undefined) return 'a soft-delete column';
   for (const c of plan.read) if (!STAGE_TYPE[c.kind]) return `column ${c.name} of kind ${c.kind}`;
@@ -226,6 +230,24 @@ export function pseudonymFunction(name: string, key: Uint8Array): DuckDBScalarFu
         view.setInt32(at + 4, w[2] as number, true);
         view.setInt32(at + 8, w[1] as number, true);
         view.setInt32(at + 12, (w[0] as number) ^ HIGH_BIT, true);
+      }
+      output.flush();
+    },
+  });
+}
+
+/** A store's text of a number (StagedText.functions) as a scalar function, value by value. */
+export function numberTextFunction(name: string, text: (v: number) => string): DuckDBScalarFunction {
+  return DuckDBScalarFunction.create({
+    name,
+    returnType: VARCHAR,
+    parameterTypes: [DOUBLE],
+    mainFunction: (_info, input, output) => {
+      const v = input.getColumnVector(0) as DuckDBVector<number | null>;
+      const rows = input.rowCount;
+      for (let i = 0; i < rows; i++) {
+        const x = v.getItem(i);
+        output.setItem(i, x === null ? null : text(x));
       }
       output.flush();
     },
@@ -429,6 +451,8 @@ export async function stagedCopy(
       }
       exprs.push(`CAST(${expr} AS ${duckDbType(col)})`);
     }
+    for (const f of writer.stagedText?.functions ?? [])
+      db.registerScalarFunction(numberTextFunction(f.name, f.text));
     const select = exprs.map((e, i) => `${e} AS ${q((plan.store.columns[i] as { name: string }).name)}`);
     // A row's key as the row path names it: pseudonyms as UUID text, other values as text.
     const keyText = plan.store.key
@@ -578,23 +602,53 @@ export async function stagedCopy(
       const raw = last.getRows()[0];
       if (raw)
         position = decodePosition(plan, encodePosition(raw.map((v) => (v === null ? null : String(v)))));
+      const checkpoint = position ? ctx.seal(position) : undefined;
       // The batch's transformed rows, materialized (transformed values only), go to the store while
       // the staging database takes the next batch; batches commit one after another, in order.
       // Rows keep the source's order without a sort: the staging database preserves insertion order.
-      const result = await db.run(`SELECT ${select.join(', ')} FROM ${b}${where}`);
-      let k = 0;
-      const next = async (): Promise<DuckDBDataChunk | undefined> => {
-        while (k < result.chunkCount) {
-          const chunk = result.getChunk(k++);
-          if (chunk.rowCount > 0) return chunk;
+      let append: () => Promise<number>;
+      if (writer.stagedText) {
+        const text = writer.stagedText;
+        // A store fed text: each row rendered as its line here, the lines of TEXT_ROWS rows in
+        // one string (one JavaScript value per piece, none per cell), with the first row's
+        // first value the store cannot hold.
+        const ident = (name: string) => q(name);
+        const limits = text.limits(ident);
+        const outside =
+          limits.length > 0
+            ? `CASE ${limits.map((l, i) => `WHEN ${l.outside} THEN ${i}`).join(' ')} END`
+            : 'NULL::INTEGER';
+        const result = await db.runAndReadAll(
+          `SELECT string_agg(_fv_line, '' ORDER BY _fv_r), count(*), arg_min(_fv_out, _fv_r) FILTER (WHERE _fv_out IS NOT NULL), min(_fv_r) AS _fv_g FROM (SELECT _fv_r, ${text.rowSql(ident)} AS _fv_line, ${outside} AS _fv_out FROM (SELECT rowid AS _fv_r, ${select.join(', ')} FROM ${b}${where})) GROUP BY _fv_r // ${TEXT_ROWS} ORDER BY _fv_g`,
+        );
+        const pieces = result.getRows();
+        const bad = pieces.find((p) => p[2] !== null)?.[2];
+        if (bad !== undefined && bad !== null) {
+          const l = limits[Number(bad)] as (typeof limits)[number];
+          throw valueError(table, { column: l.column, why: l.why });
         }
-        return undefined;
-      };
-      const checkpoint = position ? ctx.seal(position) : undefined;
+        let k = 0;
+        const next = async () => {
+          const p = pieces[k++];
+          return p ? { text: String(p[0]), rows: Number(p[1]) } : undefined;
+        };
+        append = () => text.append(next, checkpoint);
+      } else {
+        const result = await db.run(`SELECT ${select.join(', ')} FROM ${b}${where}`);
+        let k = 0;
+        const next = async (): Promise<DuckDBDataChunk | undefined> => {
+          while (k < result.chunkCount) {
+            const chunk = result.getChunk(k++);
+            if (chunk.rowCount > 0) return chunk;
+          }
+          return undefined;
+        };
+        append = async () => (await writer.appendChunks?.(next, checkpoint)) ?? 0;
+      }
       const previous = writing;
       writing = (async () => {
         await previous;
-        rowsWritten += (await writer.appendChunks?.(next, checkpoint)) ?? 0;
+        rowsWritten += await append();
         rowsRead += count;
         ctx.onBatch?.(rowsRead);
       })();
