@@ -1,8 +1,10 @@
-// The staged fast path of cursor sync into DuckDB (issue 16): PostgreSQL's own CSV of the read list
+// The staged fast path of cursor sync into DuckDB and ClickHouse (issue 16): PostgreSQL's own CSV of the read list
 // streams through a named pipe into an in-memory DuckDB staging database; pseudonyms are computed
 // there by a scalar function running the padded HMAC, generalizations are SQL expressions, the
 // distinct text values of each batch are scanned by the detectors before anything is written, and
-// the transformed rows go to the store in one transaction with the batch's sealed checkpoint.
+// the transformed rows go to the store with the batch's sealed checkpoint: to DuckDB as data chunks
+// in one transaction, to ClickHouse as lines of its insert format the staging database renders
+// (`StagedText`), the checkpoint after them.
 //
 // Raw values live only in this process's memory and the staging database's: the staging database
 // is in memory with spilling off (`temp_directory = ''`, an out-of-memory error instead of a temp
