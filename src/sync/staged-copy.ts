@@ -1,5 +1,5 @@
-// The staged fast path of cursor sync into DuckDB and ClickHouse (issue 16): PostgreSQL's own CSV of the read list
-// streams through a named pipe into an in-memory DuckDB staging database; pseudonyms are computed
+// The staged fast path of cursor sync into DuckDB and ClickHouse (issue 16): PostgreSQL's own CSV
+// of the read list streams through a named pipe into an in-memory DuckDB staging database; pseudonyms are computed
 // there by a scalar function running the padded HMAC, generalizations are SQL expressions, the
 // distinct text values of each batch are scanned by the detectors before anything is written, and
 // the transformed rows go to the store with the batch's sealed checkpoint: to DuckDB as data chunks
