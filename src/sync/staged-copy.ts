@@ -94,7 +94,6 @@ export function stagedFallbackReason(
   writer: TableWriter,
   tombstones: ReadonlyMap<string, ReadonlySet<string>>,
 ): string | undefined {
-  if (!writer.appendChunks && !writer.stagedText) return 'the store takes rows only';
   if (mode === 'upsert') return 'an incremental upsert';
   if (plan.policy.softDelete !== undefined) return 'a soft-delete column';
   for (const c of plan.read) if (!STAGE_TYPE[c.kind]) return `column ${c.name} of kind ${c.kind}`;
@@ -112,6 +111,7 @@ export function stagedFallbackReason(
         return `transform ${rule.transform.name} of column ${col.name}`;
     }
   }
+  if (!writer.appendChunks && !writer.stagedText) return 'the store takes rows only';
   return undefined;
 }
 

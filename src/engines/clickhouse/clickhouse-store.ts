@@ -174,13 +174,15 @@ class ClickHouseTableWriter implements TableWriter {
   readonly stagedText: StagedText | undefined;
 
   private staged(): StagedText | undefined {
-    if (this.mode === 'upsert' || this.spec.columns.some((c) => c.kind === 'decimal')) return undefined;
+    // Decimals never reach the staged path (it leaves numeric source columns to the row path).
+    if (this.spec.columns.some((c) => c.kind === 'decimal')) return undefined;
     return {
       rowSql: (ident) =>
         `concat(${tsvFieldsSql(this.spec.columns, ident)}, chr(9), '${nextVersion()}', chr(9), '0', chr(10))`,
       limits: (ident) => limitsSql(this.spec.columns, ident),
       functions: [{ name: FLOAT_TEXT, text: floatText }],
       append: async (next, checkpoint) => {
+        if (this.mode === 'upsert') throw new Error('stagedText: an upsert goes through writeBatch');
         // A first copy or a rebuild writes keys no stored row holds: nothing is unsettled by it
         // (a run resumed after a kill is an upsert, and takes the row path).
         const pieces: string[] = [];
