@@ -49,6 +49,8 @@ tables:
 const TABLES = ['owners', 'items'];
 
 let cluster: ClickHouseCluster;
+/** 2 shards × 2 replicas with ZooKeeper. */
+let replicated: ClickHouseCluster;
 let db: TestDatabase;
 let dir: string;
 let key: string;
@@ -57,7 +59,11 @@ const canaries: string[] = [];
 const outputs: CliRun[] = [];
 
 beforeAll(async () => {
-  [cluster, db] = await Promise.all([startClickHouseCluster(2), createTestDatabase()]);
+  [cluster, replicated, db] = await Promise.all([
+    startClickHouseCluster(2),
+    startClickHouseCluster(2, { replicas: 2 }),
+    createTestDatabase(),
+  ]);
   dir = mkdtempSync(join(tmpdir(), 'fv-ch-staged-'));
   key = join(dir, 'master.key');
   policy = join(dir, 'policy.yaml');
@@ -101,6 +107,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.stop();
+  await replicated?.stop();
   await db?.drop();
 });
 
@@ -133,12 +140,17 @@ function paths(stderr: string): Map<string, string> {
 }
 
 /** Every shard's rows of every table (all versions and tombstones unless `where` says), the version left out. */
-async function contents(database: string, where = ''): Promise<string[]> {
+async function contents(
+  database: string,
+  where = '',
+  on: ClickHouseCluster = cluster,
+  nodes: readonly number[] = [0, 1],
+): Promise<string[]> {
   const out: string[] = [];
-  for (const i of [0, 1]) {
+  for (const [shard, i] of nodes.entries()) {
     for (const t of TABLES) {
       const columns = (
-        await cluster.query(
+        await on.query(
           i,
           `SELECT name FROM system.columns WHERE database = '${database}' AND table = '${t}__fv_local' AND name != '_fv_version' ORDER BY name`,
         )
@@ -148,7 +160,7 @@ async function contents(database: string, where = ''): Promise<string[]> {
         .map((c) => `\`${c}\``)
         .join(', ');
       out.push(
-        `${t} on shard ${i + 1}:\n${await cluster.query(i, `SELECT ${columns} FROM ${database}.${t}__fv_local${where} ORDER BY ${columns} FORMAT TSV`)}`,
+        `${t} on shard ${shard + 1}:\n${await on.query(i, `SELECT ${columns} FROM ${database}.${t}__fv_local${where} ORDER BY ${columns} FORMAT TSV`)}`,
       );
     }
   }
@@ -157,8 +169,10 @@ async function contents(database: string, where = ''): Promise<string[]> {
 
 /** Staged and row-path contents equal, table by table and shard by shard, every shard holding rows. */
 async function expectSame(a: string, b: string, where = ''): Promise<void> {
-  const x = await contents(a, where);
-  const y = await contents(b, where);
+  expectSameText(await contents(a, where), await contents(b, where));
+}
+
+function expectSameText(x: readonly string[], y: readonly string[]): void {
   for (const [i, text] of x.entries()) {
     const what = text.slice(0, text.indexOf(':'));
     expect(text.split('\n').length, what).toBeGreaterThan(100);
@@ -272,6 +286,27 @@ describe('the staged sync path into ClickHouse', () => {
         ).toBe(await cluster.query(i, `SELECT count() FROM killed.${t}__fv_local${live}`));
   });
 
+  it("feeds 2 shards × 2 replicas on the staged path, first copy and rebuild: each replica holds the row path's rows of its shard", async () => {
+    for (const extra of [[], ['--full']]) {
+      const r = await runCli(syncArgs(replicated.url, ...extra), {
+        cwd: dir,
+        env: { FLEETVAULT_SYNC_TRACE: '1' },
+      });
+      outputs.push(r);
+      expect(r.code, r.stderr).toBe(0);
+      expect(paths(r.stderr).get('items')).toBe('staged path');
+      for (const i of replicated.nodes.keys())
+        for (const t of TABLES) await replicated.query(i, `SYSTEM SYNC REPLICA fv.${t}__fv_local`);
+      const want = await contents('rowpath');
+      // Servers shard by shard: shard 1 replica 1, shard 1 replica 2, shard 2 replica 1, …
+      for (const nodes of [
+        [0, 2],
+        [1, 3],
+      ])
+        expectSameText(await contents('fv', '', replicated, nodes), want);
+    }
+  });
+
   it('leaves no canary in any file of any server (data, logs, temporary files) or in the output', () => {
     const files: string[] = [];
     const walk = (d: string) => {
@@ -282,7 +317,7 @@ describe('the staged sync path into ClickHouse', () => {
         else if (s?.isFile()) files.push(p);
       }
     };
-    for (const n of cluster.nodes) walk(n.dir);
+    for (const n of [...cluster.nodes, ...replicated.nodes]) walk(n.dir);
     expect(files.some((f) => f.includes('items__fv_local'))).toBe(true);
     expect(files.some((f) => f.endsWith('.log'))).toBe(true);
     for (const f of files) {

@@ -59,8 +59,6 @@ export const STAGED_BYTES = 16 * 2 ** 20;
 const STAGING_MEMORY = `${(6 * STAGED_BYTES) / 2 ** 20}MB`;
 /** The CSV reader's buffer (DuckDB's default is 32 MB; it must exceed the 2 MB longest row). */
 const CSV_BUFFER = 4 * 2 ** 20;
-/** Rows per piece of text handed to a text-fed store (ClickHouse): one string each. */
-const TEXT_ROWS = 4096;
 
 /** The staging type of each read kind (times and dates arrive as integers, see `copySql`). */
 const STAGE_TYPE: Partial<Record<ValueKind, string>> = {
@@ -611,29 +609,38 @@ export async function stagedCopy(
       let append: () => Promise<number>;
       if (writer.stagedText) {
         const text = writer.stagedText;
-        // A store fed text: each row rendered as its line here, the lines of TEXT_ROWS rows in
-        // one string (one JavaScript value per piece, none per cell), with the first row's
-        // first value the store cannot hold.
         const ident = (name: string) => q(name);
+        const rows = `(SELECT rowid AS _fv_r, ${select.join(', ')} FROM ${b}${where})`;
+        // The first row's first value the store cannot hold, before anything is rendered (the
+        // query reads only the bounded columns: the others, pseudonyms included, are not computed).
         const limits = text.limits(ident);
-        const outside =
-          limits.length > 0
-            ? `CASE ${limits.map((l, i) => `WHEN ${l.outside} THEN ${i}`).join(' ')} END`
-            : 'NULL::INTEGER';
-        const result = await db.runAndReadAll(
-          `SELECT string_agg(_fv_line, '' ORDER BY _fv_r), count(*), arg_min(_fv_out, _fv_r) FILTER (WHERE _fv_out IS NOT NULL), min(_fv_r) AS _fv_g FROM (SELECT _fv_r, ${text.rowSql(ident)} AS _fv_line, ${outside} AS _fv_out FROM (SELECT rowid AS _fv_r, ${select.join(', ')} FROM ${b}${where})) GROUP BY _fv_r // ${TEXT_ROWS} ORDER BY _fv_g`,
-        );
-        const pieces = result.getRows();
-        const bad = pieces.find((p) => p[2] !== null)?.[2];
-        if (bad !== undefined && bad !== null) {
-          const l = limits[Number(bad)] as (typeof limits)[number];
-          throw valueError(table, { column: l.column, why: l.why });
+        if (limits.length > 0) {
+          const outside = `CASE ${limits.map((l, i) => `WHEN ${l.outside} THEN ${i}`).join(' ')} END`;
+          const bad = await db.runAndReadAll(
+            `SELECT _fv_out FROM (SELECT _fv_r, ${outside} AS _fv_out FROM ${rows}) WHERE _fv_out IS NOT NULL ORDER BY _fv_r LIMIT 1`,
+          );
+          const first = bad.getRows()[0]?.[0];
+          if (first !== undefined && first !== null) {
+            const l = limits[Number(first)] as (typeof limits)[number];
+            throw valueError(table, { column: l.column, why: l.why });
+          }
+        }
+        // A store fed text: each row rendered as its line here, read out at once (the staging
+        // database's copy freed before the next batch) as one string per chunk of rows: one
+        // JavaScript string per row on the way, none per cell.
+        const result = await db.run(`SELECT ${text.rowSql(ident)} FROM ${rows}`);
+        const pieces: Array<{ text: string; rows: number }> = [];
+        for (let c = 0; c < result.chunkCount; c++) {
+          const chunk = result.getChunk(c);
+          const n = chunk.rowCount;
+          if (n === 0) continue;
+          const v = chunk.getColumnVector(0) as DuckDBVector<string | null>;
+          const lines = new Array<string>(n);
+          for (let r = 0; r < n; r++) lines[r] = v.getItem(r) as string; // never NULL: concat
+          pieces.push({ text: lines.join(''), rows: n });
         }
         let k = 0;
-        const next = async () => {
-          const p = pieces[k++];
-          return p ? { text: String(p[0]), rows: Number(p[1]) } : undefined;
-        };
+        const next = async () => pieces[k++];
         append = () => text.append(next, checkpoint);
       } else {
         const result = await db.run(`SELECT ${select.join(', ')} FROM ${b}${where}`);
