@@ -2,10 +2,16 @@
 // over random values of every kind ClickHouse stores from the staged path.
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
-import type { Value } from '../../policy/index.ts';
-import type { StoreColumn } from '../../store/store.ts';
-import { numberTextFunction } from '../../sync/staged-copy.ts';
-import { encoders, FLOAT_TEXT, floatText, tsvFieldsSql, uuidText } from './clickhouse-values.ts';
+import {
+  encoders,
+  FLOAT_TEXT,
+  floatText,
+  tsvFieldsSql,
+  uuidText,
+} from '../engines/clickhouse/clickhouse-values.ts';
+import type { Value } from '../policy/index.ts';
+import type { StoreColumn } from '../store/store.ts';
+import { numberTextFunction } from './staged-copy.ts';
 
 const columns: StoreColumn[] = [
   { name: 'i', kind: 'integer', sourceType: 'integer' },
