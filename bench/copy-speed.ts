@@ -2,7 +2,9 @@
 // `COPY (SELECT <read list>) TO STDOUT` of the same rows (bytes discarded), measured in the same
 // run, for an event table and for a wide table of unique hex text kept as attributes under
 // `on_detect: block`; each measurement in its own process, with its peak RSS. Writes the
-// `copy-speed` section of bench/RESULTS.md. Sizes: FV_COPY_EVENTS, FV_COPY_WIDE.
+// `copy-speed` section of bench/RESULTS.md. Sizes: FV_COPY_EVENTS, FV_COPY_WIDE. Stores:
+// FV_COPY_ENGINES (default `duckdb,clickhouse`: a two-shard ClickHouse cluster started for the run,
+// a fresh database for each measurement).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -15,6 +17,7 @@ import { readPolicyFile } from '../src/policy/index.ts';
 import { createKeyFile, loadKeyFile } from '../src/privacy/index.ts';
 import { connectSource } from '../src/source/index.ts';
 import { runSync } from '../src/sync/index.ts';
+import { type ClickHouseCluster, startClickHouseCluster } from '../test/helpers/clickhouse-cluster.ts';
 import { spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,6 +27,7 @@ const dbName = 'fleetvault_copy_speed';
 const url = admin.replace(/\/[^/]*$/, `/${dbName}`);
 const EVENTS = Number(process.env.FV_COPY_EVENTS ?? 2_000_000);
 const WIDE = Number(process.env.FV_COPY_WIDE ?? 300_000);
+const ENGINES = (process.env.FV_COPY_ENGINES ?? 'duckdb,clickhouse').split(',');
 
 const POLICY = `version: 1
 reviewed: true
@@ -213,32 +217,84 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   const loads = [loadavg()[0] as number];
   const rate = (m: Measured) => Math.round(m.rows / m.seconds);
-  for (const table of ['bench_events', 'bench_wide'] as const) {
-    const raw = measure('raw', table, policyFile, store, key);
-    const sync = measure('sync', table, policyFile, store, key);
-    if (sync.rows !== raw.rows)
-      throw new Error(`${table}: synced ${sync.rows} of ${raw.rows} rows (a false block?)`);
-    // The row path of this same build (FLEETVAULT_SYNC_PATH=rows), for tables the staged path leaves to it.
-    const rows = measure('sync', table, policyFile, store, key, undefined, { FLEETVAULT_SYNC_PATH: 'rows' });
-    if (BEFORE) {
-      const before = measure('sync', table, policyFile, store, key, BEFORE);
+  const cluster: ClickHouseCluster | undefined = ENGINES.includes('clickhouse')
+    ? await startClickHouseCluster()
+    : undefined;
+  let databases = 0;
+  /** One ClickHouse measurement, into a fresh database of the cluster (dropped after). */
+  const onClickHouse = async (table: Table, env: NodeJS.ProcessEnv): Promise<Measured> => {
+    const c = cluster as ClickHouseCluster;
+    const name = `copy_speed_${databases++}`;
+    const m = measure('sync', table, policyFile, await c.database(name), key, undefined, env);
+    for (const i of c.nodes.keys()) await c.query(i, `DROP DATABASE IF EXISTS ${name}`);
+    return m;
+  };
+  const row = (what: string, m: Measured, raw: Measured) =>
+    `| ${what} | ${m.rows.toLocaleString('en')} | ${m.seconds.toFixed(1)} | ${rate(m).toLocaleString('en')} | ${(rate(m) / rate(raw)).toFixed(2)}× | ${m.peakRssMb} MB |`;
+  try {
+    for (const table of ['bench_events', 'bench_wide'] as const) {
+      const raw = measure('raw', table, policyFile, store, key);
       lines.push(
-        `| ${table} fleetvault sync into DuckDB, before (${process.env.FV_COPY_BEFORE_LABEL ?? 'earlier commit'}) | ${before.rows.toLocaleString('en')} | ${before.seconds.toFixed(1)} | ${rate(before).toLocaleString('en')} | ${(rate(before) / rate(raw)).toFixed(2)}× | ${before.peakRssMb} MB |`,
+        `| ${table} raw \`COPY (SELECT <read list>) TO STDOUT\`, bytes discarded | ${raw.rows.toLocaleString('en')} | ${raw.seconds.toFixed(1)} | ${rate(raw).toLocaleString('en')} | 1.00× | ${raw.peakRssMb} MB |`,
       );
+      if (cluster) {
+        // Staged, then the row path, then staged again: the machine's load moves during a run.
+        const staged = await onClickHouse(table, {});
+        const rows = await onClickHouse(table, { FLEETVAULT_SYNC_PATH: 'rows' });
+        const again = await onClickHouse(table, {});
+        for (const m of [staged, rows, again])
+          if (m.rows !== raw.rows)
+            throw new Error(`${table}: synced ${m.rows} of ${raw.rows} rows into ClickHouse`);
+        lines.push(
+          row(
+            `${table} fleetvault sync into two-shard ClickHouse, row path (\`FLEETVAULT_SYNC_PATH=rows\`)`,
+            rows,
+            raw,
+          ),
+          row(
+            `${table} fleetvault sync into two-shard ClickHouse, staged path (before the row path)`,
+            staged,
+            raw,
+          ),
+          row(
+            `${table} fleetvault sync into two-shard ClickHouse, staged path (after the row path)`,
+            again,
+            raw,
+          ),
+        );
+      }
+      if (!ENGINES.includes('duckdb')) {
+        loads.push(loadavg()[0] as number);
+        continue;
+      }
+      const sync = measure('sync', table, policyFile, store, key);
+      if (sync.rows !== raw.rows)
+        throw new Error(`${table}: synced ${sync.rows} of ${raw.rows} rows (a false block?)`);
+      // The row path of this same build (FLEETVAULT_SYNC_PATH=rows), for tables the staged path leaves to it.
+      const rows = measure('sync', table, policyFile, store, key, undefined, {
+        FLEETVAULT_SYNC_PATH: 'rows',
+      });
+      if (BEFORE) {
+        const before = measure('sync', table, policyFile, store, key, BEFORE);
+        lines.push(
+          `| ${table} fleetvault sync into DuckDB, before (${process.env.FV_COPY_BEFORE_LABEL ?? 'earlier commit'}) | ${before.rows.toLocaleString('en')} | ${before.seconds.toFixed(1)} | ${rate(before).toLocaleString('en')} | ${(rate(before) / rate(raw)).toFixed(2)}× | ${before.peakRssMb} MB |`,
+        );
+      }
+      lines.push(
+        `| ${table} fleetvault sync into DuckDB, row path (\`FLEETVAULT_SYNC_PATH=rows\`) | ${rows.rows.toLocaleString('en')} | ${rows.seconds.toFixed(1)} | ${rate(rows).toLocaleString('en')} | ${(rate(rows) / rate(raw)).toFixed(2)}× | ${rows.peakRssMb} MB |`,
+        `| ${table} fleetvault sync into DuckDB, staged path | ${sync.rows.toLocaleString('en')} | ${sync.seconds.toFixed(1)} | ${rate(sync).toLocaleString('en')} | ${(rate(sync) / rate(raw)).toFixed(2)}× | ${sync.peakRssMb} MB |`,
+      );
+      process.stderr.write(`${lines.slice(-3).join('\n')}\n`);
+      loads.push(loadavg()[0] as number);
     }
-    lines.push(
-      `| ${table} raw \`COPY (SELECT <read list>) TO STDOUT\`, bytes discarded | ${raw.rows.toLocaleString('en')} | ${raw.seconds.toFixed(1)} | ${rate(raw).toLocaleString('en')} | 1.00× | ${raw.peakRssMb} MB |`,
-      `| ${table} fleetvault sync into DuckDB, row path (\`FLEETVAULT_SYNC_PATH=rows\`) | ${rows.rows.toLocaleString('en')} | ${rows.seconds.toFixed(1)} | ${rate(rows).toLocaleString('en')} | ${(rate(rows) / rate(raw)).toFixed(2)}× | ${rows.peakRssMb} MB |`,
-      `| ${table} fleetvault sync into DuckDB, staged path | ${sync.rows.toLocaleString('en')} | ${sync.seconds.toFixed(1)} | ${rate(sync).toLocaleString('en')} | ${(rate(sync) / rate(raw)).toFixed(2)}× | ${sync.peakRssMb} MB |`,
-    );
-    process.stderr.write(`${lines.slice(-3).join('\n')}\n`);
-    loads.push(loadavg()[0] as number);
+  } finally {
+    await cluster?.stop();
   }
   const body = `## Copy speed against raw COPY (\`bench/copy-speed.ts\`)
 
 Machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL on 127.0.0.1. Date: ${new Date().toISOString().slice(0, 10)}. Seeded in ${seeded.toFixed(0)} s. Load average (1 min) at the start and after each table: ${loads.map((l) => l.toFixed(1)).join(', ')}.
 \`bench_events\`: ${EVENTS.toLocaleString('en')} rows shaped like connection_events (two pseudonyms per row). \`bench_wide\`: ${WIDE.toLocaleString('en')} rows of about 230 bytes (16 columns, a secret never read; an etag, a sha256, a 64-hex chunk id and a UUID per row kept as attributes and scanned, \`on_detect: block\`, zero rows blocked; an IP prefix and a day generalized).
-Both tables are first copies, so the sync takes the staged path (README); the row path is the same build with \`FLEETVAULT_SYNC_PATH=rows\`, and "before" is the earlier commit's compiled benchmark, all in this run. The machine is shared: compare rows of one run only.
+Both tables are first copies, so the sync takes the staged path (README), into DuckDB and into ClickHouse alike; the row path is the same build with \`FLEETVAULT_SYNC_PATH=rows\`, and "before" is the earlier commit's compiled benchmark, all in this run. ClickHouse: a two-shard cluster of Debian's 18.16 servers on this machine, a fresh database for each sync; its peak RSS is the syncing process's (the servers are processes of their own). The machine is shared: compare rows of one run only.
 
 | what | rows | seconds | rows/s | vs raw COPY | peak RSS |
 | --- | ---: | ---: | ---: | ---: | ---: |

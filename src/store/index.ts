@@ -7,7 +7,15 @@ export {
   type RollupWhere,
   rollupSpec,
 } from './rollup-spec.ts';
-export type { Store, StoreColumn, StoreTableSpec, TableState, TableWriter, WriteMode } from './store.ts';
+export type {
+  StagedText,
+  Store,
+  StoreColumn,
+  StoreTableSpec,
+  TableState,
+  TableWriter,
+  WriteMode,
+} from './store.ts';
 export {
   rowChecker,
   type ValueCheck,

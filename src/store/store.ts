@@ -49,12 +49,48 @@ export interface TableWriter {
   /** Ends the run: for a rebuild, swaps the new copy in with its final checkpoint. */
   finish(checkpoint: string | undefined): Promise<void>;
   /**
-   * DuckDB only, for appends (rebuild, first copy): adds the chunks `next` hands out until it
+   * DuckDB, for appends (rebuild, first copy): adds the chunks `next` hands out until it
    * answers undefined (each already in the table's column types, transformed values only), and the
    * checkpoint, in one transaction. The staged sync path (src/sync/staged-copy.ts) uses it.
    */
   appendChunks?(
     next: () => Promise<import('@duckdb/node-api').DuckDBDataChunk | undefined>,
+    checkpoint: string | undefined,
+  ): Promise<number>;
+  /**
+   * For appends on a store fed text (ClickHouse): how the staged sync path hands it the rows.
+   * A writer has this or `appendChunks`, or neither (then the row path writes the table).
+   */
+  readonly stagedText?: StagedText | undefined;
+}
+
+/**
+ * A text-fed store's side of the staged sync path: the staging database renders each transformed
+ * row as one line of the store's insert format (`rowSql`), checks the values against the store's
+ * limits (`limits`), and `append` sends a batch's lines with its checkpoint.
+ */
+export interface StagedText {
+  /**
+   * One row's line, newline included, as a DuckDB SQL expression over the transformed row's
+   * columns, each named by `ident(column)`. Asked once per batch: it may carry the batch's version.
+   */
+  rowSql(ident: (name: string) => string): string;
+  /**
+   * Functions `rowSql` may call, each taking a DOUBLE and answering its text (VARCHAR), run by the
+   * staging database value by value: a number's text as the store's row path writes it.
+   */
+  readonly functions: ReadonlyArray<{ readonly name: string; readonly text: (v: number) => string }>;
+  /**
+   * Per bounded column: a DuckDB SQL condition over the same columns, true when the row's value
+   * is one the store cannot hold, and the words of the refusal (FV_STORE_VALUE, never the value).
+   */
+  limits(ident: (name: string) => string): ReadonlyArray<{ column: string; outside: string; why: string }>;
+  /**
+   * Sends the pieces `next` hands out (each the lines of whole rows, in order) until it answers
+   * undefined, then moves the checkpoint past them; answers how many rows it wrote.
+   */
+  append(
+    next: () => Promise<{ text: string; rows: number } | undefined>,
     checkpoint: string | undefined,
   ): Promise<number>;
 }

@@ -1,8 +1,10 @@
-// The staged fast path of cursor sync into DuckDB (issue 16): PostgreSQL's own CSV of the read list
-// streams through a named pipe into an in-memory DuckDB staging database; pseudonyms are computed
+// The staged fast path of cursor sync into DuckDB and ClickHouse (issue 16): PostgreSQL's own CSV
+// of the read list streams through a named pipe into an in-memory DuckDB staging database; pseudonyms are computed
 // there by a scalar function running the padded HMAC, generalizations are SQL expressions, the
 // distinct text values of each batch are scanned by the detectors before anything is written, and
-// the transformed rows go to the store in one transaction with the batch's sealed checkpoint.
+// the transformed rows go to the store with the batch's sealed checkpoint: to DuckDB as data chunks
+// in one transaction, to ClickHouse as lines of its insert format the staging database renders
+// (`StagedText`), the checkpoint after them.
 //
 // Raw values live only in this process's memory and the staging database's: the staging database
 // is in memory with spilling off (`temp_directory = ''`, an out-of-memory error instead of a temp
@@ -13,6 +15,7 @@ import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  DOUBLE,
   type DuckDBConnection,
   type DuckDBDataChunk,
   DuckDBInstance,
@@ -30,6 +33,7 @@ import type { MasterKey, PiiScanner } from '../privacy/index.ts';
 import { paddedHmac } from '../privacy/padded-hmac.ts';
 import { copySql, type ReadRequest } from '../source/index.ts';
 import type { TableWriter, WriteMode } from '../store/index.ts';
+import { valueError } from '../store/value-limits.ts';
 import type { BatchRefusal } from './batch-pipeline.ts';
 import { SAMPLE_KEYS } from './batch-pipeline.ts';
 import { NativeMemory } from './native-memory.ts';
@@ -87,7 +91,6 @@ export function stagedFallbackReason(
   mode: WriteMode,
   writer: TableWriter,
 ): string | undefined {
-  if (!writer.appendChunks) return 'the store takes rows only';
   if (mode === 'upsert') return 'an incremental upsert';
   for (const c of plan.read) if (!STAGE_TYPE[c.kind]) return `column ${c.name} of kind ${c.kind}`;
   for (const col of plan.store.columns) {
@@ -98,6 +101,7 @@ export function stagedFallbackReason(
         return `transform ${rule.transform.name} of column ${col.name}`;
     }
   }
+  if (!writer.appendChunks && !writer.stagedText) return 'the store takes rows only';
   return undefined;
 }
 
@@ -218,6 +222,24 @@ export function pseudonymFunction(name: string, key: Uint8Array): DuckDBScalarFu
         view.setInt32(at + 4, w[2] as number, true);
         view.setInt32(at + 8, w[1] as number, true);
         view.setInt32(at + 12, (w[0] as number) ^ HIGH_BIT, true);
+      }
+      output.flush();
+    },
+  });
+}
+
+/** A store's text of a number (StagedText.functions) as a scalar function, value by value. */
+export function numberTextFunction(name: string, text: (v: number) => string): DuckDBScalarFunction {
+  return DuckDBScalarFunction.create({
+    name,
+    returnType: VARCHAR,
+    parameterTypes: [DOUBLE],
+    mainFunction: (_info, input, output) => {
+      const v = input.getColumnVector(0) as DuckDBVector<number | null>;
+      const rows = input.rowCount;
+      for (let i = 0; i < rows; i++) {
+        const x = v.getItem(i);
+        output.setItem(i, x === null ? null : text(x));
       }
       output.flush();
     },
@@ -537,6 +559,8 @@ export async function stagedCopy(
       }
       exprs.push(`CAST(${expr} AS ${duckDbType(col)})`);
     }
+    for (const f of writer.stagedText?.functions ?? [])
+      db.registerScalarFunction(numberTextFunction(f.name, f.text));
     const select = exprs.map((e, i) => `${e} AS ${q((plan.store.columns[i] as { name: string }).name)}`);
     // A row's key as the row path names it: pseudonyms as UUID text, other values as text.
     const keyText = plan.store.key
@@ -690,25 +714,64 @@ export async function stagedCopy(
       const raw = last.getRows()[0];
       if (raw)
         position = decodePosition(plan, encodePosition(raw.map((v) => (v === null ? null : String(v)))));
+      const checkpoint = position ? ctx.seal(position) : undefined;
       // The batch's transformed rows, materialized (transformed values only), go to the store while
       // the staging database takes the next batch; batches commit one after another, in order.
       // Rows keep the source's order without a sort: the staging database preserves insertion order.
-      const result = await db.run(deletes.output(b, flagged));
-      let k = 0;
-      const next = async (): Promise<DuckDBDataChunk | undefined> => {
-        while (k < result.chunkCount) {
-          const chunk = result.getChunk(k++);
-          if (chunk.rowCount > 0) return chunk;
+      let append: () => Promise<number>;
+      if (writer.stagedText) {
+        const text = writer.stagedText;
+        const ident = (name: string) => q(name);
+        const rows = `(${deletes.output(b, flagged, true)})`;
+        // The first row's first value the store cannot hold, before anything is rendered (the
+        // query reads only the bounded columns: the others, pseudonyms included, are not computed).
+        const limits = text.limits(ident);
+        if (limits.length > 0) {
+          const outside = `CASE ${limits.map((l, i) => `WHEN ${l.outside} THEN ${i}`).join(' ')} END`;
+          const bad = await db.runAndReadAll(
+            `SELECT _fv_out FROM (SELECT _fv_r, ${outside} AS _fv_out FROM ${rows}) WHERE _fv_out IS NOT NULL ORDER BY _fv_r LIMIT 1`,
+          );
+          const first = bad.getRows()[0]?.[0];
+          if (first !== undefined && first !== null) {
+            const l = limits[Number(first)] as (typeof limits)[number];
+            throw valueError(table, { column: l.column, why: l.why });
+          }
         }
-        return undefined;
-      };
-      const checkpoint = position ? ctx.seal(position) : undefined;
+        // A store fed text: each row rendered as its line here, read out at once (the staging
+        // database's copy freed before the next batch) as one string per chunk of rows: one
+        // JavaScript string per row on the way, none per cell.
+        const result = await db.run(`SELECT ${text.rowSql(ident)} FROM ${rows}`);
+        const pieces: Array<{ text: string; rows: number }> = [];
+        for (let c = 0; c < result.chunkCount; c++) {
+          const chunk = result.getChunk(c);
+          const n = chunk.rowCount;
+          if (n === 0) continue;
+          const v = chunk.getColumnVector(0) as DuckDBVector<string | null>;
+          const lines = new Array<string>(n);
+          for (let r = 0; r < n; r++) lines[r] = v.getItem(r) as string; // never NULL: concat
+          pieces.push({ text: lines.join(''), rows: n });
+        }
+        let k = 0;
+        const next = async () => pieces[k++];
+        append = () => text.append(next, checkpoint);
+      } else {
+        const result = await db.run(deletes.output(b, flagged));
+        let k = 0;
+        const next = async (): Promise<DuckDBDataChunk | undefined> => {
+          while (k < result.chunkCount) {
+            const chunk = result.getChunk(k++);
+            if (chunk.rowCount > 0) return chunk;
+          }
+          return undefined;
+        };
+        append = async () => (await writer.appendChunks?.(next, checkpoint)) ?? 0;
+      }
       const previous = writing;
       writing = (async () => {
         await previous;
         // Tombstones first, as on the row path: a crash after them only repeats harmless work.
         if (deletes.domain && dropped.erased.length > 0) await ctx.onErased?.(deletes.domain, dropped.erased);
-        rowsWritten += (await writer.appendChunks?.(next, checkpoint)) ?? 0;
+        rowsWritten += await append();
         rowsDeleted += dropped.rows;
         rowsRead += count;
         ctx.onBatch?.(rowsRead);

@@ -4,6 +4,7 @@ import type { Value } from '../../policy/index.ts';
 import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
 import type { RollupSpec } from '../../store/rollup-spec.ts';
 import type {
+  StagedText,
   Store,
   StoreColumn,
   StoreTableSpec,
@@ -26,11 +27,15 @@ import { type ClickHouseLocation, parseClickHouseUrl } from './clickhouse-url.ts
 import {
   CLICKHOUSE_LIMITS,
   encoders,
+  FLOAT_TEXT,
+  floatText,
   isTime,
+  limitsSql,
   chString as lit,
   microsColumn,
   physicalColumns,
   chIdent as q,
+  tsvFieldsSql,
   uuidText,
 } from './clickhouse-values.ts';
 import { requireWritableReplicas } from './writable-replicas.ts';
@@ -114,6 +119,7 @@ class ClickHouseTableWriter implements TableWriter {
     ];
     const routedByKey = spec.key.length === 1 && (spec.shardBy ?? spec.key[0]) === spec.key[0];
     this.crossShard = mode === 'upsert' && store.sharded && !routedByKey;
+    this.stagedText = this.staged();
   }
 
   line(row: readonly Value[], version: bigint, deleted: 0 | 1): string {
@@ -176,6 +182,46 @@ class ClickHouseTableWriter implements TableWriter {
         this.mode === 'rebuild' ? { ...t, rebuild: checkpoint } : { ...t, checkpoint },
       );
     }
+  }
+
+  /**
+   * The staged sync path (first copies and rebuilds): the staging database renders the lines
+   * `line` renders for the row path, with the batch's version, and checks the values against
+   * CLICKHOUSE_LIMITS (`batchChecker`'s refusal). The lines then go as writeBatch sends an
+   * append's rows: through the Distributed table (routed by the same sharding key), every shard
+   * waited for, a resend marked unsettled (insertRouted), then the checkpoint.
+   */
+  readonly stagedText: StagedText | undefined;
+
+  private staged(): StagedText | undefined {
+    // Decimals never reach the staged path (it leaves numeric source columns to the row path).
+    if (this.spec.columns.some((c) => c.kind === 'decimal')) return undefined;
+    return {
+      rowSql: (ident) =>
+        `concat(${tsvFieldsSql(this.spec.columns, ident)}, chr(9), '${nextVersion()}', chr(9), '0', chr(10))`,
+      limits: (ident) => limitsSql(this.spec.columns, ident),
+      functions: [{ name: FLOAT_TEXT, text: floatText }],
+      append: async (next, checkpoint) => {
+        if (this.mode === 'upsert') throw new Error('stagedText: an upsert goes through writeBatch');
+        // A first copy or a rebuild writes keys no stored row holds: nothing is unsettled by it
+        // (a run resumed after a kill is an upsert, and takes the row path).
+        const pieces: string[] = [];
+        let rows = 0;
+        for (let p = await next(); p; p = await next()) {
+          pieces.push(p.text);
+          rows += p.rows;
+        }
+        if (rows > 0)
+          await this.store.insertRouted(this.target, this.columns, pieces, `write ${this.spec.name}`);
+        // Only now, with every shard holding the batch, does the checkpoint move past it.
+        if (checkpoint !== undefined) {
+          await this.store.updateTable(this.spec.name, (t) =>
+            this.mode === 'rebuild' ? { ...t, rebuild: checkpoint } : { ...t, checkpoint },
+          );
+        }
+        return rows;
+      },
+    };
   }
 
   async finish(checkpoint: string | undefined): Promise<void> {

@@ -87,7 +87,7 @@ function dateTimeText(d: Date): string {
 
 type Encode = (v: Value) => string;
 
-function floatText(v: number): string {
+export function floatText(v: number): string {
   if (Number.isNaN(v)) return 'nan';
   if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
   return String(v);
@@ -140,4 +140,74 @@ export function parseTsvLine(line: string): Array<string | null> {
             c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c === '0' ? '\0' : c,
           ),
     );
+}
+
+/** The staging database's function that writes a double as `floatText` does. */
+export const FLOAT_TEXT = 'fv_float_text';
+
+/**
+ * The staged sync path's form of `encoders`: one row's TabSeparated fields as a DuckDB SQL
+ * expression over the transformed row's columns (`ident` names each), the fields the row path
+ * writes for the same values (test/clickhouse-staged.e2e.test.ts compares the stored tables).
+ * The staging database renders the lines; no JavaScript value is made per cell.
+ */
+export function tsvFieldsSql(columns: readonly StoreColumn[], ident: (name: string) => string): string {
+  const tab = 'chr(9)';
+  const fields = columns.map((c) => {
+    const x = ident(c.name);
+    switch (c.kind) {
+      case 'integer':
+      case 'bigint':
+      case 'uuid':
+      case 'date':
+        return `coalesce(CAST(${x} AS VARCHAR), '\\N')`;
+      case 'float':
+        // As `floatText` writes a JavaScript number (`fv_float_text`, the staged path's function):
+        // DuckDB's own text of a double is not always the shortest, and ClickHouse can read two
+        // texts of one double as two doubles a unit apart.
+        return `coalesce(${FLOAT_TEXT}(${x}), '\\N')`;
+      case 'boolean':
+        return `CASE WHEN ${x} IS NULL THEN '\\N' WHEN ${x} THEN '1' ELSE '0' END`;
+      case 'text':
+        // As `tsvText`: the backslash first, then tab, newline, carriage return and NUL.
+        return `coalesce(replace(replace(replace(replace(replace(${x}, '\\', '\\\\'), chr(9), '\\t'), chr(10), '\\n'), chr(13), '\\r'), chr(0), '\\0'), '\\N')`;
+      case 'timestamp':
+      case 'timestamptz': {
+        // Whole seconds, then the microseconds of the second (the `__us` column); NULL as `\N` and 0.
+        const us = `epoch_us(${x})`;
+        return `coalesce(strftime(make_timestamp(${us} - ${us} % 1000000), '%Y-%m-%d %H:%M:%S') || ${tab} || CAST(${us} % 1000000 AS VARCHAR), '\\N' || ${tab} || '0')`;
+      }
+      default:
+        throw new Error(`tsvFieldsSql: no staged form for kind ${c.kind}`);
+    }
+  });
+  return fields.length === 0 ? `''` : `concat(${fields.join(`, ${tab}, `)})`;
+}
+
+/**
+ * For each column whose values CLICKHOUSE_LIMITS bounds beyond its DuckDB type (dates and times:
+ * 1970 to 2106), a DuckDB SQL condition true when the row's value is outside, and the words
+ * `batchChecker` refuses it with (never the value).
+ */
+export function limitsSql(
+  columns: readonly StoreColumn[],
+  ident: (name: string) => string,
+): Array<{ column: string; outside: string; why: string }> {
+  const out: Array<{ column: string; outside: string; why: string }> = [];
+  for (const c of columns) {
+    const x = ident(c.name);
+    if (c.kind === 'date')
+      out.push({
+        column: c.name,
+        outside: `(${x} < DATE '1970-01-01' OR ${x} > DATE '1970-01-01' + ${MAX_DATE_DAYS - 1})`,
+        why: CLICKHOUSE_LIMITS.date?.(-1) as string,
+      });
+    else if (isTime(c.kind))
+      out.push({
+        column: c.name,
+        outside: `(epoch_us(${x}) < 0 OR epoch_us(${x}) > ${BigInt(MAX_DATE_DAYS) * 86_400_000_000n - 1n})`,
+        why: CLICKHOUSE_LIMITS.timestamp?.(-1n) as string,
+      });
+  }
+  return out;
 }
