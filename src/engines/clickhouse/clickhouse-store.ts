@@ -211,8 +211,14 @@ class ClickHouseTableWriter implements TableWriter {
           pieces.push(p.text);
           rows += p.rows;
         }
+        // A first copy may write any day of its table: its rollups are rebuilt whole by the next
+        // refresh, recorded before the rows and again after them as writeBatch records its days
+        // (a rebuild records them when it is swapped in, finish).
+        const all: DirtyDays[] = this.mode === 'append' ? [{ time: '', lo: null, hi: null }] : [];
+        await this.store.recordDirty(this.spec.name, all);
         if (rows > 0)
           await this.store.insertRouted(this.target, this.columns, pieces, `write ${this.spec.name}`);
+        await this.store.recordDirty(this.spec.name, all);
         // Only now, with every shard holding the batch, does the checkpoint move past it.
         if (checkpoint !== undefined) {
           await this.store.updateTable(this.spec.name, (t) =>
