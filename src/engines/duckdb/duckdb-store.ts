@@ -46,8 +46,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // fit (a large upsert's join) spills to the store's own temp directory, transformed values only.
 // With these a sync of 10M rows, or of 3M wide rows, stays under 512 MiB resident, DuckDB's
 // buffer pool included (bench/RESULTS.md, copy-memory): the pool only caches blocks a sync has
-// already written. Metrics read through their own instance, not this one.
-const DEFAULT_MEMORY_LIMIT = '64MB';
+// already written. Metrics read through their own instance, not this one. 64 MB was too little:
+// change capture of rows holding 40 kB values, on a loaded machine, failed in DuckDB's automatic
+// checkpoint ("failed to pin block of size 256 KiB (61.0/61.0 MiB used)", after a durable commit),
+// two runs out of two; at 128 MB, none (test/cdc-large-values.e2e.test.ts under five busy loops).
+const DEFAULT_MEMORY_LIMIT = '128MB';
 /**
  * The pool while rollups are rebuilt (refreshDerived, after the run's copy: the staging database
  * is closed by then). A grouping of 10M rows by (day, device, …) fails at 64 MB with two threads
