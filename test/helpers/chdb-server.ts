@@ -54,6 +54,8 @@ function withSettings(sql: string, settings: Array<[string, string]>): string {
   }
   if (/^\s*INSERT\b/i.test(sql) && format)
     return `${sql.slice(0, format.index)} ${clause}${sql.slice(format.index)}`;
+  // INSERT … SELECT: the SELECT's own SETTINGS clause, at its end.
+  if (/^\s*INSERT\b[\s\S]*?\bSELECT\b/i.test(sql)) return `${sql}\n${clause}`;
   throw new Error(
     `chdb-server: settings ${settings.map(([k]) => k).join(', ')} on a statement that takes none`,
   );

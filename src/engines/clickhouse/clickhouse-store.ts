@@ -40,6 +40,11 @@ import {
 } from './clickhouse-values.ts';
 import { requireWritableReplicas } from './writable-replicas.ts';
 
+/**
+ * Bytes a rollup's grouping may hold in memory before ClickHouse spills it to disk (transformed
+ * values only, on the server's own disk); well under a server's usual 4–10 GB per-query limit.
+ */
+const ROLLUP_GROUP_BY_BYTES = 1_000_000_000;
 const META = '_fv_meta';
 const TABLES = '_fv_tables';
 const FORGOTTEN = '_fv_forgotten';
@@ -639,10 +644,12 @@ export class ClickHouseStore implements Store {
           sync,
         );
       }
+      // The grouping spills to the server's disk past ROLLUP_GROUP_BY_BYTES: built whole over the
+      // fleet benchmark's 50M events per shard it otherwise passed the 4 GB per-query limit.
       await node.command(
         `INSERT INTO ${q(local)} ${rollupSelectClickHouse(r, localTable(table), settled, weeks)}`,
         what,
-        this.insertSettings,
+        { ...this.insertSettings, max_bytes_before_external_group_by: String(ROLLUP_GROUP_BY_BYTES) },
       );
     }
     // Every replica holds the rows before the entries are marked done.
