@@ -253,6 +253,22 @@ describe('ClickHouse store on a cluster', () => {
     }
   });
 
+  it('reads the state of a table a killed run left without its Distributed table, then completes it', async () => {
+    const spec = { ...devices, name: 'halfway' };
+    await store.openWriter(spec, 'append');
+    // As if killed after the shards' tables and before the entry node's Distributed table.
+    await store.nodes[0]?.command('DROP TABLE halfway', 'test');
+    await store.nodes[0]?.command('DROP TABLE halfway__fv_all', 'test');
+    expect(await store.tableState('halfway')).toMatchObject({ rows: 0 });
+    const w = await store.openWriter(spec, 'append');
+    await w.writeBatch(
+      Array.from({ length: 30 }, (_, i) => row(300 + i, 900 + i, 'm')),
+      [],
+      'c1',
+    );
+    expect(await store.tableState('halfway')).toMatchObject({ rows: 30, checkpoint: 'c1' });
+  });
+
   it('refuses a value ClickHouse cannot hold, naming the column and not the value, and hides no stored row', async () => {
     const w = await store.openWriter(devices, 'upsert');
     await w.writeBatch([row(9, 900, 'kept')], [], undefined);

@@ -667,8 +667,13 @@ export class ClickHouseStore implements Store {
   }
 
   private async tableExists(name: string): Promise<boolean> {
+    return this.catalogHas(localTable(name));
+  }
+
+  /** Whether the entry node's catalog holds a table (or view) of that name. */
+  private async catalogHas(table: string): Promise<boolean> {
     const r = await this.entry.rows(
-      `SELECT 1 FROM system.tables WHERE database = currentDatabase() AND name = ${lit(localTable(name))}`,
+      `SELECT 1 FROM system.tables WHERE database = currentDatabase() AND name = ${lit(table)}`,
       'read the catalog',
     );
     return r.length > 0;
@@ -893,7 +898,9 @@ export class ClickHouseStore implements Store {
   async tableState(name: string): Promise<TableState | undefined> {
     const t = await this.readTable(name);
     if (!t) return undefined;
-    const rows = (await this.tableExists(name))
+    // Counted through the table rows are written through: a run killed before it created that one
+    // (the Distributed table, after the shards' tables) wrote no row.
+    const rows = (await this.catalogHas(this.readable(name)))
       ? Number(
           (
             await this.entry.rows(
