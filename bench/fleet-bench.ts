@@ -258,9 +258,12 @@ function render(d: Done): string {
     `| fleetvault sync into DuckDB | ${d.duckdb.seconds.toFixed(0)} | ${n(rate(d.duckdb))} | ${(rate(d.duckdb) / rate(d.raw)).toFixed(2)}× | ${d.duckdb.peakRssMb} MB | ${gb(d.duckdb.bytes)} |`,
     chRow,
     '',
-    ch
-      ? `ClickHouse takes ${(ch.seconds / d.duckdb.seconds).toFixed(2)}× DuckDB's time for the same rows; the connection events split ${n(ch.shardRows[0] ?? 0)} / ${n(ch.shardRows[1] ?? 0)} between the shards (routed by device pseudonym). Peak RSS is the syncing process's; the ClickHouse servers' peaks are their own processes'.`
-      : '',
+    ...(ch
+      ? [
+          `ClickHouse takes ${(ch.seconds / d.duckdb.seconds).toFixed(2)}× DuckDB's time for the same rows; the connection events split ${n(ch.shardRows[0] ?? 0)} / ${n(ch.shardRows[1] ?? 0)} between the shards (routed by device pseudonym). Peak RSS is the syncing process's; the ClickHouse servers' peaks are their own processes'.`,
+          '',
+        ]
+      : []),
     '',
     `### Incremental sync after 1% of the rows change (${d.change === undefined ? PENDING : `${n(d.change)} rows`})`,
     '',
