@@ -435,15 +435,17 @@ async function stagedDeletes(
   const soft = plan.policy.softDelete;
   const own = plan.store.key.length === 1 ? plan.policy.columns.get(plan.store.key[0] as string) : undefined;
   const domain = own?.action === 'pseudonymize' ? (own.domain ?? own.name) : undefined;
-  const written = (flagged: boolean, row: string) =>
-    flagged ? ` WHERE ${row} NOT IN (SELECT _fv_r FROM flagged)` : '';
-  const fromBatch = (row?: boolean) => `${row ? 'rowid AS _fv_r, ' : ''}${select.join(', ')}`;
+  /** The rows to write read from the batch table itself, those `keep` holds and none flagged. */
+  const fromBatch =
+    (keep: string) =>
+    (b: string, flagged: boolean, row?: boolean): string =>
+      `SELECT ${row ? 'rowid AS _fv_r, ' : ''}${select.join(', ')} FROM ${b} WHERE ${keep}${flagged ? ' AND rowid NOT IN (SELECT _fv_r FROM flagged)' : ''}`;
   if (soft === undefined && erasedIn.length === 0)
     return {
       keep: 'TRUE',
       domain,
       mark: async () => ({ rows: 0, erased: [] }),
-      output: (b, flagged, row) => `SELECT ${fromBatch(row)} FROM ${b}${written(flagged, 'rowid')}`,
+      output: fromBatch('TRUE'),
     };
   const keep = 'rowid NOT IN (SELECT _fv_r FROM d)';
   if (erasedIn.length === 0)
@@ -459,8 +461,7 @@ async function stagedDeletes(
           erased: [],
         };
       },
-      output: (b, flagged, row) =>
-        `SELECT ${fromBatch(row)} FROM ${b} WHERE ${keep}${flagged ? ' AND rowid NOT IN (SELECT _fv_r FROM flagged)' : ''}`,
+      output: fromBatch(keep),
     };
   for (const [i, e] of erasedIn.entries()) {
     await db.run(`CREATE TABLE _fv_erased_text_${i} (p VARCHAR)`);
