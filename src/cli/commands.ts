@@ -5,7 +5,7 @@ import { engineFor, openStore } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import { readMetricsFile, rollupsOf } from '../metrics/index.ts';
 import { formatProblems, hasErrors, type Policy, type Problem, readPolicyFile } from '../policy/index.ts';
-import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
+import { createKeyFile, loadKeyFile, pseudonymThread } from '../privacy/index.ts';
 import { pgLoader, simulate } from '../sim/index.ts';
 import {
   cdcGrantStatements,
@@ -304,6 +304,8 @@ export function syncOptions(opts: RawOptions): SyncCommandOptions {
   const mode = syncMode(opts.mode, 'mode');
   const follow = opts.follow === true;
   if (follow && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
+  // With the options, before the store is created or opened (runSync checks it again for serve).
+  pseudonymThread();
   return {
     ...(source !== undefined ? { source } : {}),
     policy: textOpt(opts.policy, DEFAULT_POLICY),

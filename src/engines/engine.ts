@@ -24,6 +24,20 @@ export interface StoredTables {
    * Absent or false: read FINAL. DuckDB's tables always hold one version.
    */
   settled?(table: string): boolean;
+  /**
+   * A sharded store's table of the shard a query runs on, as SQL: that shard's own rows. With `routedBy`,
+   * a join of rows that live together on one shard reads it instead of shipping a table to every
+   * shard.
+   */
+  local?(table: string): string;
+  /** The column whose value decides the shard of a table's rows, as stored; undefined if unknown. */
+  routedBy?(table: string): string | undefined;
+  /**
+   * The shard layout (shard weights) a table's rows were placed under, as recorded when it was
+   * created or rebuilt; undefined if not recorded. Two tables routed by the same value live
+   * together only if they were placed under the same layout.
+   */
+  layout?(table: string): string | undefined;
   /** Rollups that hold exactly what their base tables hold now, which a compiler may read instead. */
   readonly rollups?: readonly RollupSpec[];
 }

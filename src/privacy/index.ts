@@ -18,6 +18,7 @@ export {
   nextKey,
   retirePreviousKey,
 } from './key-file.ts';
+export { PseudonymHasher, pseudonymThread } from './pseudonym-hasher.ts';
 export { hmacPseudonymizer, type Pseudonymizer, pseudonymToUuid } from './pseudonymizer.ts';
 export { type SealedBox, sealedBox } from './sealed-box.ts';
 export { readSecret, type SecretSource, secretInUrl } from './secret-source.ts';

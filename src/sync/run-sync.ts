@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import { FvError } from '../errors/index.ts';
 import { formatProblems, identifierColumns, type Policy } from '../policy/index.ts';
-import { type MasterKey, piiScanner, sealedBox } from '../privacy/index.ts';
+import { type MasterKey, piiScanner, pseudonymThread, sealedBox } from '../privacy/index.ts';
 import { checkAgainstSource, connectSource, introspect } from '../source/index.ts';
 import type { RollupSpec, Store } from '../store/index.ts';
 import { propagateDeletions } from './deletions.ts';
@@ -118,6 +118,8 @@ export async function prepareSync(
 export async function runSync(opts: SyncOptions): Promise<SyncResult> {
   const started = Date.now();
   requireReviewed(opts.policy);
+  // A bad FLEETVAULT_PSEUDONYM_THREAD stops the run here, before anything is read or written.
+  pseudonymThread();
   const source = await connectSource(opts.sourceUrl);
   try {
     const { plans, estimate } = await prepareSync(source, opts);

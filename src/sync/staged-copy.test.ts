@@ -6,13 +6,15 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveTransform, type Transform, type Value, type ValueKind } from '../policy/index.ts';
-import { hmacPseudonymizer, pseudonymToUuid } from '../privacy/index.ts';
+import { hmacPseudonymizer, PseudonymHasher, pseudonymThread, pseudonymToUuid } from '../privacy/index.ts';
 import { keyFromBytes } from '../privacy/key-file.ts';
 import {
+  batchPseudonyms,
   csvBatches,
   generalizeSql,
   openStaging,
   pseudonymFunction,
+  type SlotPseudonyms,
   STAGED_BATCH,
   STAGED_BYTES,
   stagedRowWidth,
@@ -35,7 +37,7 @@ afterAll(() => {
 /** The SQL of a transform over staged values, as the staged path would compute it. */
 async function viaSql(tr: Transform, kind: ValueKind, values: Value[]): Promise<Value[]> {
   const type =
-    kind === 'text'
+    kind === 'text' || kind === 'decimal'
       ? 'VARCHAR'
       : kind === 'float'
         ? 'DOUBLE'
@@ -45,7 +47,7 @@ async function viaSql(tr: Transform, kind: ValueKind, values: Value[]): Promise<
   const lit = (v: Value) =>
     v === null
       ? 'NULL'
-      : kind === 'text'
+      : kind === 'text' || kind === 'decimal'
         ? `'${String(v).replaceAll("'", "''")}'`
         : kind === 'float'
           ? `'${String(v)}'::DOUBLE`
@@ -92,12 +94,33 @@ describe('staged path: generalizations in SQL equal the JavaScript transforms', 
     }
   }
 
-  it('bucket on integers, bigints and floats (property)', async () => {
+  it('bucket on integers, bigints, floats and decimals (property)', async () => {
     const tr = t({ bucket: [-90, -80.5, 0, 1e6] });
     for (const [kind, gen] of [
       ['integer', fc.integer()],
       ['bigint', fc.bigInt({ min: -(2n ** 62n), max: 2n ** 62n })],
       ['float', fc.oneof(fc.double({ noNaN: false }), fc.constantFrom(-90, -80.5, 0, 1e6, -80.50000001))],
+      // PostgreSQL's text of a numeric, long decimals and its special values included.
+      [
+        'decimal',
+        fc.oneof(
+          fc
+            .tuple(fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }), fc.integer({ min: 0, max: 40 }))
+            .map(([u, s]) => {
+              const t = (u < 0n ? -u : u).toString().padStart(s + 1, '0');
+              return `${u < 0n ? '-' : ''}${s === 0 ? t : `${t.slice(0, t.length - s)}.${t.slice(t.length - s)}`}`;
+            }),
+          fc.constantFrom(
+            'NaN',
+            'Infinity',
+            '-Infinity',
+            '-90',
+            '-80.50',
+            '-80.5000000000000000000001',
+            '1000000.00',
+          ),
+        ),
+      ],
     ] as const) {
       const values = fc.sample(fc.option(gen as fc.Arbitrary<Value>, { freq: 20 }), 2_000) as Value[];
       const sql = await viaSql(tr, kind, values);
@@ -165,48 +188,88 @@ describe('staged path: generalizations in SQL equal the JavaScript transforms', 
 });
 
 describe('staged path: pseudonyms', () => {
-  it('the scalar function writes the row path pseudonym, byte for byte (property)', async () => {
-    const key = keyFromBytes(Buffer.alloc(32, 9));
-    db.registerScalarFunction(pseudonymFunction('fv_p_test', key.derive('pseudonym:user')));
-    const p = hmacPseudonymizer(key, 'user');
-    // Inlined (up to 12 bytes) and pointed-to strings, multi-byte characters across the 12-byte
-    // boundary, the empty string and NULL.
-    const values = [
-      ...fc.sample(
-        fc.oneof(
-          fc.string({ maxLength: 80 }),
-          fc.string({ unit: 'binary', maxLength: 14 }),
-          fc.string({ unit: 'grapheme', maxLength: 30 }),
-          fc.bigInt().map(String),
+  it.each([
+    ['on its thread', true],
+    ['in place', false],
+  ])(
+    'the pseudonym hasher (%s) and the scalar function write the row path pseudonym, byte for byte (property)',
+    async (_, threaded) => {
+      const key = keyFromBytes(Buffer.alloc(32, 9));
+      const slots: SlotPseudonyms = [[], []];
+      db.registerScalarFunction(pseudonymFunction('fv_p_test', slots, 0));
+      const p = hmacPseudonymizer(key, 'user');
+      // Inlined (up to 12 bytes) and pointed-to strings, multi-byte characters across the 12-byte
+      // boundary, the empty string and NULL.
+      const values = [
+        ...fc.sample(
+          fc.oneof(
+            fc.string({ maxLength: 80 }),
+            fc.string({ unit: 'binary', maxLength: 14 }),
+            fc.string({ unit: 'grapheme', maxLength: 30 }),
+            fc.bigInt().map(String),
+          ),
+          { numRuns: 3_000, seed: 16 },
         ),
-        { numRuns: 3_000, seed: 16 },
-      ),
-      '',
-      'é'.repeat(6),
-      `${'é'.repeat(6)}x`,
-      `x${'é'.repeat(6)}`,
-      '😀😀😀',
-      '😀😀😀a',
-      'a'.repeat(12),
-      'a'.repeat(13),
-      'a'.repeat(200),
-      null,
-    ];
-    await db.run('CREATE OR REPLACE TABLE pv (i INTEGER, x VARCHAR)');
-    const a = await db.createAppender('pv');
-    values.forEach((v, i) => {
-      a.appendInteger(i);
-      if (v === null) a.appendNull();
-      else a.appendVarchar(v);
-      a.endRow();
-    });
-    a.flushSync();
-    a.closeSync();
-    const r = await db.runAndReadAll('SELECT CAST(fv_p_test(x) AS VARCHAR) FROM pv ORDER BY i');
-    const rows = r.getRows();
-    values.forEach((v, i) => {
-      expect(rows[i]?.[0], JSON.stringify(v)).toBe(v === null ? null : pseudonymToUuid(p.pseudonym(v)));
-    });
+        '',
+        'é'.repeat(6),
+        `${'é'.repeat(6)}x`,
+        `x${'é'.repeat(6)}`,
+        '😀😀😀',
+        '😀😀😀a',
+        'a'.repeat(12),
+        'a'.repeat(13),
+        'a'.repeat(200),
+        null,
+      ];
+      await db.run('CREATE OR REPLACE TABLE pv (i INTEGER, x VARCHAR)');
+      const a = await db.createAppender('pv');
+      values.forEach((v, i) => {
+        a.appendInteger(i);
+        if (v === null) a.appendNull();
+        else a.appendVarchar(v);
+        a.endRow();
+      });
+      a.flushSync();
+      a.closeSync();
+      // Hashed as a staged batch is (slot 1), read back in an order other than the rows'.
+      const hasher = new PseudonymHasher({ thread: threaded });
+      expect(hasher.threaded).toBe(threaded);
+      try {
+        slots[1] = await batchPseudonyms(
+          db,
+          'pv',
+          [{ name: 'x', key: key.derive('pseudonym:user') }],
+          hasher,
+          values.length,
+        );
+      } finally {
+        await hasher.close();
+      }
+      const r = await db.runAndReadAll(
+        'SELECT i, CAST(fv_p_test(rowid, 1) AS VARCHAR) FROM pv WHERE i % 3 <> 1 ORDER BY i DESC',
+      );
+      const rows = r.getRows();
+      expect(rows.length).toBe(values.filter((_, i) => i % 3 !== 1).length);
+      for (const [i, got] of rows) {
+        const v = values[Number(i)] as string | null;
+        expect(got, JSON.stringify(v)).toBe(v === null ? null : pseudonymToUuid(p.pseudonym(v)));
+      }
+    },
+  );
+});
+
+describe('staged path: where pseudonyms are computed', () => {
+  it('FLEETVAULT_PSEUDONYM_THREAD is 1 or 0, or a usage error naming it', () => {
+    expect(pseudonymThread({ FLEETVAULT_PSEUDONYM_THREAD: '1' })).toBe(true);
+    expect(pseudonymThread({ FLEETVAULT_PSEUDONYM_THREAD: '0' })).toBe(false);
+    expect(typeof pseudonymThread({})).toBe('boolean');
+    for (const bad of ['yes', 'true', '2'])
+      expect(() => pseudonymThread({ FLEETVAULT_PSEUDONYM_THREAD: bad })).toThrow(
+        expect.objectContaining({
+          code: 'FV_USAGE',
+          message: expect.stringContaining('FLEETVAULT_PSEUDONYM_THREAD'),
+        }),
+      );
   });
 });
 

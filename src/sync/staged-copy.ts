@@ -15,12 +15,14 @@ import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  BIGINT,
   DOUBLE,
   type DuckDBConnection,
   type DuckDBDataChunk,
   DuckDBInstance,
   DuckDBScalarFunction,
   type DuckDBVector,
+  INTEGER,
   UUID,
   VARCHAR,
 } from '@duckdb/node-api';
@@ -29,11 +31,10 @@ import { to as copyTo } from 'pg-copy-streams';
 import { duckDbType } from '../engines/duckdb/index.ts';
 import { FvError } from '../errors/index.ts';
 import type { Transform, Value, ValueKind } from '../policy/index.ts';
-import type { MasterKey, PiiScanner } from '../privacy/index.ts';
-import { paddedHmac } from '../privacy/padded-hmac.ts';
+import { type MasterKey, type PiiScanner, PseudonymHasher } from '../privacy/index.ts';
 import { copySql, type ReadRequest } from '../source/index.ts';
 import type { TableWriter, WriteMode } from '../store/index.ts';
-import { valueError } from '../store/value-limits.ts';
+import { decimalCheck, type ValueCheck, valueError } from '../store/value-limits.ts';
 import type { BatchRefusal } from './batch-pipeline.ts';
 import { SAMPLE_KEYS } from './batch-pipeline.ts';
 import { NativeMemory } from './native-memory.ts';
@@ -68,6 +69,8 @@ const STAGE_TYPE: Partial<Record<ValueKind, string>> = {
   float: 'DOUBLE',
   boolean: 'BOOLEAN',
   text: 'VARCHAR',
+  // PostgreSQL's text of the number, cast to the store's DECIMAL once checked (see `decimals`).
+  decimal: 'VARCHAR',
   date: 'INTEGER',
   timestamp: 'BIGINT',
   timestamptz: 'BIGINT',
@@ -84,7 +87,7 @@ export function stagedRowWidth(read: ReadonlyArray<{ kind: ValueKind }>): number
 /**
  * Why a table cannot take the staged path (it then takes the row path), or undefined when it can.
  * The staged path appends only (a rebuild or a first copy), and leaves to the row path the tables
- * with decimals and uuids in the source, and transforms it has no SQL for.
+ * with uuids in the source, and transforms it has no SQL for.
  */
 export function stagedFallbackReason(
   plan: TablePlan,
@@ -184,48 +187,103 @@ function toStored(expr: string, kind: ValueKind): string {
   return expr;
 }
 
-const HIGH_BIT = 0x80000000 | 0;
+/** Each staging slot's pseudonyms, by pseudonymized column: UUID storage and validity, row by row. */
+export type SlotPseudonyms = Array<Array<{ readonly uuids: Uint8Array; readonly valid: Uint8Array }>>;
 
 /**
- * Writes each row's pseudonym (UUID storage: a hugeint with its top bit flipped) into `out`. A
- * value of up to 12 bytes is hashed where DuckDB inlined it in the vector (no string made); a
- * longer one is read as a string. No cache: a lookup costs more than the two compressions it saves
- * unless most values repeat (bench/RESULTS.md, copy-speed).
+ * The pseudonyms of column `column`, computed beforehand for the batch in the staging slot a row
+ * names (`fv_pseudonym_<n>(rowid, _fv_slot)`), copied into the UUID vector: the hashing itself ran on
+ * the pseudonym hasher (on its own thread where there are cores to spare).
  */
-export function pseudonymFunction(name: string, key: Uint8Array): DuckDBScalarFunction {
-  const h = paddedHmac(key);
-  const w = new Int32Array(4);
+export function pseudonymFunction(name: string, slots: SlotPseudonyms, column: number): DuckDBScalarFunction {
   return DuckDBScalarFunction.create({
     name,
     returnType: UUID,
-    parameterTypes: [VARCHAR],
+    parameterTypes: [BIGINT, INTEGER],
     mainFunction: (_info, input, output) => {
-      const v = input.getColumnVector(0) as DuckDBVector<string | null>;
-      // The vector's own storage: 16 bytes a row, a length then the bytes when they fit in 12.
-      const { dataView: data, validity } = v as unknown as {
-        dataView: DataView;
-        validity: { itemValid(i: number): boolean };
-      };
-      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      const view = (output as unknown as { dataView: DataView }).dataView;
       const rows = input.rowCount; // a native call: once per chunk, not per row
+      if (rows === 0) return;
+      const ids = (input.getColumnVector(0) as unknown as { items: BigInt64Array }).items;
+      // Low words only: no BigInt per row.
+      const rowid = new Int32Array(ids.buffer, ids.byteOffset, rows * 2);
+      const slot = (input.getColumnVector(1) as DuckDBVector<number>).getItem(0) as number;
+      const p = slots[slot]?.[column];
+      if (!p) throw new Error(`no pseudonyms staged for slot ${slot}`);
+      const from = new DataView(p.uuids.buffer, p.uuids.byteOffset, p.uuids.byteLength);
+      const view = (output as unknown as { dataView: DataView }).dataView;
       for (let i = 0; i < rows; i++) {
-        if (!validity.itemValid(i)) {
+        // A batch table's row ids are 0…rows-1 in load order, far below 2^31.
+        const r = rowid[i * 2] as number;
+        if (p.valid[r] === 0) {
           output.setItem(i, null);
           continue;
         }
         const at = i * 16;
-        const length = data.getUint32(at, true);
-        if (length <= 12) h.digest128(bytes, at + 4, at + 4 + length, w);
-        else h.digest128Text(v.getItem(i) as string, w);
-        view.setInt32(at, w[3] as number, true);
-        view.setInt32(at + 4, w[2] as number, true);
-        view.setInt32(at + 8, w[1] as number, true);
-        view.setInt32(at + 12, (w[0] as number) ^ HIGH_BIT, true);
+        const src = r * 16;
+        view.setInt32(at, from.getInt32(src, true), true);
+        view.setInt32(at + 4, from.getInt32(src + 4, true), true);
+        view.setInt32(at + 8, from.getInt32(src + 8, true), true);
+        view.setInt32(at + 12, from.getInt32(src + 12, true), true);
       }
       output.flush();
     },
   });
+}
+
+/**
+ * A batch table's pseudonymized columns, read out as DuckDB holds them (16-byte string images,
+ * validity, the values longer than 12 bytes as strings) and hashed by the pseudonym hasher.
+ */
+export async function batchPseudonyms(
+  db: DuckDBConnection,
+  b: string,
+  columns: ReadonlyArray<{ readonly name: string; readonly key: Uint8Array }>,
+  hasher: PseudonymHasher | undefined,
+  rows: number,
+): Promise<SlotPseudonyms[number]> {
+  if (columns.length === 0 || !hasher) return [];
+  const result = await db.run(`SELECT ${columns.map((c) => q(c.name)).join(', ')} FROM ${b}`);
+  const cells = columns.map(() => new ArrayBuffer(rows * 16));
+  const valid = columns.map(() => new Uint8Array(rows));
+  const long: string[][] = columns.map(() => []);
+  let at = 0;
+  for (let c = 0; c < result.chunkCount; c++) {
+    const chunk = result.getChunk(c);
+    const n = chunk.rowCount;
+    if (n === 0) continue;
+    if (at + n > rows) throw new Error(`batch table ${b} holds more than its ${rows} rows`);
+    columns.forEach((_, k) => {
+      const v = chunk.getColumnVector(k) as DuckDBVector<string | null>;
+      const { dataView: data, validity } = v as unknown as {
+        dataView: DataView;
+        validity: { itemValid(i: number): boolean };
+      };
+      new Uint8Array(cells[k] as ArrayBuffer, at * 16, n * 16).set(
+        new Uint8Array(data.buffer, data.byteOffset, n * 16),
+      );
+      const ok = valid[k] as Uint8Array;
+      const longer = long[k] as string[];
+      for (let i = 0; i < n; i++) {
+        if (!validity.itemValid(i)) continue;
+        ok[at + i] = 1;
+        if (data.getUint32(i * 16, true) > 12) longer.push(v.getItem(i) as string);
+      }
+    });
+    at += n;
+  }
+  if (at !== rows) throw new Error(`batch table ${b} holds ${at} rows, not ${rows}`);
+  return Promise.all(
+    columns.map(async (c, k) => ({
+      uuids: await hasher.hash(
+        c.key,
+        cells[k] as ArrayBuffer,
+        valid[k] as Uint8Array,
+        long[k] as string[],
+        rows,
+      ),
+      valid: valid[k] as Uint8Array,
+    })),
+  );
 }
 
 /** A store's text of a number (StagedText.functions) as a scalar function, value by value. */
@@ -520,6 +578,11 @@ export async function stagedCopy(
   execFileSync('mkfifo', ['-m', '600', fifo]);
   const { instance, db } = await openStaging(fifo);
   const loader = await instance.connect();
+  /** What computes pseudonyms, for a table with pseudonymized columns. */
+  let hasher: PseudonymHasher | undefined;
+  /** The pseudonyms of the batch in each staging slot (b0, b1), once computed. */
+  const slots: SlotPseudonyms = [[], []];
+  let hashing: Promise<SlotPseudonyms[number]> = Promise.resolve([]);
   // The scan and transform of the batch before, and the store's append of the one before that.
   let handling: Promise<BatchRefusal | undefined> = Promise.resolve(undefined);
   let handlingRows = 0;
@@ -531,7 +594,11 @@ export async function stagedCopy(
     const generalized: Array<{ column: string; transform: string; expr: string }> = [];
     // Pseudonymized columns whose domain holds erased pseudonyms: a row holding one is dropped.
     const erasedIn: Array<{ column: string; set: ReadonlySet<string> }> = [];
-    let n = 0;
+    // Pseudonymized columns: hashed by the pseudonym hasher once a batch is loaded, read back by
+    // `fv_pseudonym_<n>` from the batch's slot.
+    const hashed: Array<{ name: string; key: Uint8Array }> = [];
+    /** Decimal columns kept as they are: each batch's values are checked against the store's DECIMAL. */
+    const decimals: Array<{ column: string; type: string; check: ValueCheck }> = [];
     for (const col of plan.store.columns) {
       const rule = plan.policy.columns.get(col.name);
       const src = q(col.name);
@@ -539,9 +606,10 @@ export async function stagedCopy(
       let expr: string;
       if (rule?.action === 'pseudonymize') {
         const domain = rule.domain ?? col.name;
-        const name = `fv_pseudonym_${n++}`;
-        db.registerScalarFunction(pseudonymFunction(name, ctx.key.derive(`pseudonym:${domain}`)));
-        expr = `${name}(${src})`;
+        const name = `fv_pseudonym_${hashed.length}`;
+        db.registerScalarFunction(pseudonymFunction(name, slots, hashed.length));
+        hashed.push({ name: col.name, key: ctx.key.derive(`pseudonym:${domain}`) });
+        expr = `${name}(rowid, _fv_slot)`;
         const set = ctx.tombstones?.get(domain);
         if (set && set.size > 0) erasedIn.push({ column: col.name, set });
       } else if (rule?.action === 'generalize' && rule.transform) {
@@ -553,6 +621,15 @@ export async function stagedCopy(
         expr = toStored(g, t.outputKind(kind));
       } else {
         expr = toStored(src, kind);
+        if (col.kind === 'decimal') {
+          // TRY_CAST: DuckDB's own error would quote the value; the batch's check names the column.
+          expr = `TRY_CAST(${src} AS ${duckDbType(col)})`;
+          decimals.push({
+            column: col.name,
+            type: duckDbType(col),
+            check: decimalCheck(col.sourceType ?? 'numeric'),
+          });
+        }
         const s = ctx.scanner.forColumn(col.name);
         const numeric = col.kind === 'integer' || col.kind === 'bigint' || col.kind === 'decimal';
         if (col.kind === 'text' || (numeric && s !== ctx.scanner))
@@ -560,6 +637,7 @@ export async function stagedCopy(
       }
       exprs.push(`CAST(${expr} AS ${duckDbType(col)})`);
     }
+    if (hashed.length > 0) hasher = new PseudonymHasher();
     for (const f of writer.stagedText?.functions ?? [])
       db.registerScalarFunction(numberTextFunction(f.name, f.text));
     const select = exprs.map((e, i) => `${e} AS ${q((plan.store.columns[i] as { name: string }).name)}`);
@@ -588,9 +666,11 @@ export async function stagedCopy(
       { column: string; detector: string; rows: number; sampleKeys: string[] }
     >();
 
-    /** Loads one batch's CSV into table `b` through the pipe, on the loading connection. */
-    const load = async (parts: Buffer[], b: string) => {
-      const loading = loader.run(`CREATE OR REPLACE TABLE ${b} AS SELECT * FROM ${readCsv}`);
+    /** Loads one batch's CSV into slot `slot`'s table through the pipe, on the loading connection. */
+    const load = async (parts: Buffer[], b: string, slot: number) => {
+      const loading = loader.run(
+        `CREATE OR REPLACE TABLE ${b} AS SELECT *, ${slot} AS _fv_slot FROM ${readCsv}`,
+      );
       const ws = createWriteStream(fifo);
       const written = new Promise<void>((resolve, reject) => {
         ws.on('error', reject);
@@ -614,7 +694,13 @@ export async function stagedCopy(
     };
 
     /** Scans, transforms and writes the batch in table `b`; a refusal when it must not be written. */
-    const handle = async (count: number, b: string): Promise<BatchRefusal | undefined> => {
+    const handle = async (
+      count: number,
+      b: string,
+      slot: number,
+      pseudonyms: Promise<SlotPseudonyms[number]>,
+    ): Promise<BatchRefusal | undefined> => {
+      slots[slot] = await pseudonyms;
       const dropped = await deletes.mark(b);
       for (const g of generalized) {
         // One value that keeps a value is enough (the scan stops there); only without one does
@@ -709,6 +795,17 @@ export async function stagedCopy(
         }
         flagged = true;
       }
+      // A number the store's DECIMAL cannot hold (NaN, an infinity, too many integer digits), in a
+      // row to be written, stops the table as on the row path: its check (`decimalCheck`) run on
+      // the first such value, its words in the error.
+      for (const d of decimals) {
+        const bad = await db.runAndReadAll(
+          `SELECT ${q(d.column)} FROM ${b} WHERE ${deletes.keep}${flagged ? ' AND rowid NOT IN (SELECT _fv_r FROM flagged)' : ''} AND ${q(d.column)} IS NOT NULL AND TRY_CAST(${q(d.column)} AS ${d.type}) IS NULL ORDER BY rowid LIMIT 1`,
+        );
+        const v = bad.getRows()[0]?.[0];
+        if (v === undefined || v === null) continue;
+        throw valueError(table, { column: d.column, why: d.check(String(v)) ?? `outside ${d.type}` });
+      }
       const last = await db.runAndReadAll(
         `SELECT ${plan.orderBy.map((c) => `CAST(${q(c)} AS VARCHAR)`).join(', ')} FROM ${b} ORDER BY rowid DESC LIMIT 1`,
       );
@@ -793,15 +890,19 @@ export async function stagedCopy(
         rowWidth: stagedRowWidth(plan.read),
       }),
     )) {
-      const b = `b${batches++ % 2}`;
+      const slot = batches++ % 2;
+      const b = `b${slot}`;
       native.released(batch.parts.reduce((n, p) => n + p.length, 0));
-      await load(batch.parts, b);
+      await load(batch.parts, b, slot);
+      // Hashed (on the pseudonym thread, where there is one) while the batch before is handled.
+      hashing = batchPseudonyms(loader, b, hashed, hasher, batch.rows);
+      hashing.catch(() => {}); // awaited by its handling; a failure surfaces there
       const refusal = await handling;
       if (refusal) {
         await writing;
         return { ok: false, rowsRead: rowsRead + handlingRows, rowsWritten, refusal };
       }
-      handling = handle(batch.rows, b);
+      handling = handle(batch.rows, b, slot, hashing);
       handling.catch(() => {}); // awaited in turn; a failure surfaces there
       handlingRows = batch.rows;
     }
@@ -813,6 +914,8 @@ export async function stagedCopy(
     // The store may still be reading chunks the staging database owns.
     await handling.catch(() => {});
     await writing.catch(() => {});
+    await hashing.catch(() => {});
+    await hasher?.close();
     loader.closeSync();
     db.closeSync();
     instance.closeSync();

@@ -44,7 +44,9 @@ export function planTable(table: TablePolicy, source: SourceTable, policy?: Poli
       report.neverRead.push(rule.name);
     }
   }
-  const shardBy = policy ? shardColumn(policy, table) : undefined;
+  // Routed by its own key: the store's default, no column to name.
+  const routedBy = policy ? shardColumn(policy, table) : undefined;
+  const shardBy = table.primaryKey.length === 1 && routedBy === table.primaryKey[0] ? undefined : routedBy;
   const orderBy = table.cursor ? [...new Set([table.cursor, ...table.primaryKey])] : [...table.primaryKey];
   return {
     policy: table,
@@ -98,19 +100,38 @@ function domainDepths(policy: Policy): Map<string, number> {
 }
 
 /**
- * The column whose pseudonym places a table's rows on a shard: the one nearest the owner at the
- * top of the policy's domains (users.id, devices.user_id, connection_events.device_id), so one
- * user's rows (and one device's events) live together. Undefined when the table has no pseudonym.
+ * The column whose pseudonym places a table's rows on a shard, so that a row and the row it points
+ * to live together and the join between them needs no shipping (compile-clickhouse): the table's
+ * own key when other tables point to its rows (users.id, devices.id), else the column pointing to
+ * the most specific table it belongs to (connection_events.device_id rather than a user_id beside
+ * it). Without either, the pseudonym nearest the owner at the top of the policy's domains.
+ * Undefined when the table has no pseudonym.
  */
 export function shardColumn(policy: Policy, table: TablePolicy): string | undefined {
   const depths = domainDepths(policy);
-  let best: { name: string; depth: number } | undefined;
+  const own = keyDomain(table);
+  /** Domains other tables point to (a pseudonym column that is not their own key). */
+  const pointedTo = new Set<string>();
+  /** Domains some other table is keyed by. */
+  const keyedElsewhere = new Set<string>();
+  for (const t of policy.tables.values()) {
+    if (t === table) continue;
+    const key = keyDomain(t);
+    if (key) keyedElsewhere.add(key);
+    for (const c of t.columns.values())
+      if (c.action === 'pseudonymize' && c.domain && c.domain !== key) pointedTo.add(c.domain);
+  }
+  let parent: { name: string; depth: number } | undefined;
+  let nearest: { name: string; depth: number } | undefined;
   for (const c of table.columns.values()) {
     if (c.action !== 'pseudonymize' || !c.domain) continue;
     const d = depths.get(c.domain) ?? 0;
-    if (!best || d < best.depth) best = { name: c.name, depth: d };
+    if (!nearest || d < nearest.depth) nearest = { name: c.name, depth: d };
+    const isKey = own !== undefined && c.name === table.primaryKey[0];
+    const joinable = isKey ? pointedTo.has(c.domain) : keyedElsewhere.has(c.domain);
+    if (joinable && (!parent || d > parent.depth)) parent = { name: c.name, depth: d };
   }
-  return best?.name;
+  return (parent ?? nearest)?.name;
 }
 
 /**

@@ -1,15 +1,17 @@
 // DuckDB's run of the store and reader contracts (test/contracts/), and what is DuckDB's own: a
 // store is one file on this machine, read back through DuckDB itself.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDerivedContract } from '../../../test/contracts/derived-contract.ts';
 import { runReaderContract } from '../../../test/contracts/reader-contract.ts';
 import { runStoreContract } from '../../../test/contracts/store-contract.ts';
 import { queryStore } from '../../../test/helpers/store-dump.ts';
+import { FvError } from '../../errors/index.ts';
 import { readMetricsFile, rollupsOf } from '../../metrics/index.ts';
+import { rollupWindowRows, writeFailure } from './duckdb-store.ts';
 import { duckdb } from './index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fv-duckdb-engine-'));
@@ -40,11 +42,95 @@ runDerivedContract(duckdb, 'duckdb', {
   },
 });
 
+// The same contract with rollups grouped a few days at a time (rollupWindows), as a table of
+// 100M rows is: windows of 40 base rows here.
+describe('DuckDB rollups grouped in windows', () => {
+  const before = process.env.FLEETVAULT_ROLLUP_WINDOW_ROWS;
+  beforeAll(() => {
+    process.env.FLEETVAULT_ROLLUP_WINDOW_ROWS = '40';
+  });
+  afterAll(() => {
+    if (before === undefined) delete process.env.FLEETVAULT_ROLLUP_WINDOW_ROWS;
+    else process.env.FLEETVAULT_ROLLUP_WINDOW_ROWS = before;
+  });
+  runDerivedContract(
+    duckdb,
+    'duckdb, 40 rows a window',
+    {
+      location: () => file('windows'),
+      derivedCurrent: async (path) => {
+        const [[stale]] = (await queryStore(path, 'SELECT count(*) FROM _fv_rollup_dirty')) as [[unknown]];
+        return Number(stale) === 0;
+      },
+    },
+    [29],
+  );
+});
+
+describe('FLEETVAULT_ROLLUP_WINDOW_ROWS', () => {
+  it('is a whole number of rows above 0, or a usage error naming it, before the store opens', async () => {
+    expect(rollupWindowRows({})).toBe(10_000_000);
+    expect(rollupWindowRows({ FLEETVAULT_ROLLUP_WINDOW_ROWS: '40' })).toBe(40);
+    for (const bad of ['0', '-5', '2.5', 'ten', '1e400'])
+      expect(() => rollupWindowRows({ FLEETVAULT_ROLLUP_WINDOW_ROWS: bad })).toThrow(
+        expect.objectContaining({
+          code: 'FV_USAGE',
+          message: expect.stringContaining('FLEETVAULT_ROLLUP_WINDOW_ROWS'),
+        }),
+      );
+    const before = process.env.FLEETVAULT_ROLLUP_WINDOW_ROWS;
+    process.env.FLEETVAULT_ROLLUP_WINDOW_ROWS = 'ten';
+    const path = file('bad-window');
+    try {
+      await expect(duckdb.openStore(path)).rejects.toMatchObject({ code: 'FV_USAGE' });
+    } finally {
+      if (before === undefined) delete process.env.FLEETVAULT_ROLLUP_WINDOW_ROWS;
+      else process.env.FLEETVAULT_ROLLUP_WINDOW_ROWS = before;
+    }
+    expect(existsSync(path)).toBe(false);
+  });
+});
+
 describe('DuckDB engine', () => {
   it('is one file on this machine, and serve may sync it on a schedule', async () => {
     const path = file('own');
     expect(duckdb.files(path)).toEqual([path]);
     await expect(duckdb.checkServing(path, true)).resolves.toBeUndefined();
+  });
+});
+
+describe('DuckDB store failures', () => {
+  it("DuckDB's errors while writing are FV_STORE_WRITE naming the table and DuckDB's kind of error, never a value", async () => {
+    // Real DuckDB errors: a constraint error quotes the key, an out-of-memory error the pool's use.
+    const instance = await DuckDBInstance.create(':memory:');
+    const db = await instance.connect();
+    const caught = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    await db.run('CREATE TABLE t (id VARCHAR PRIMARY KEY)');
+    const constraint = await caught(db.run(`INSERT INTO t VALUES ('fvcanary-key'), ('fvcanary-key')`));
+    await db.run(`SET memory_limit = '2MB'`);
+    const memory = await caught(db.run('SELECT list(range) FROM range(10000000)'));
+    db.closeSync();
+    instance.closeSync();
+    for (const [error, kind] of [
+      [constraint, 'Constraint Error'],
+      [memory, 'Out of Memory Error'],
+    ] as const) {
+      expect(String(error)).toContain(kind);
+      const mapped = writeFailure('notes', error);
+      expect(mapped).toMatchObject({ code: 'FV_STORE_WRITE' });
+      expect((mapped as Error).message).toBe(
+        `DuckDB store: writing notes failed (${kind}); the next run resumes from the table's last checkpoint`,
+      );
+    }
+    // fleetvault's own errors, and failures that are not DuckDB's, pass as they are.
+    const own = new FvError('FV_STORE_VALUE', 'notes.id holds a value outside Int32');
+    expect(writeFailure('notes', own)).toBe(own);
+    const other = new TypeError('x is not a function');
+    expect(writeFailure('notes', other)).toBe(other);
   });
 });
 

@@ -59,8 +59,45 @@ const DEFAULT_MEMORY_LIMIT = '128MB';
  * whatever the table's size.
  */
 const REFRESH_MEMORY_LIMIT = '192MB';
+/**
+ * Base rows a rollup groups at once at most (about: whole days, see rollupWindows);
+ * FLEETVAULT_ROLLUP_WINDOW_ROWS changes it (a larger machine may group more at once).
+ */
+const ROLLUP_WINDOW_ROWS = 10_000_000;
 const BULK_FLUSH = '16MB';
 const DEFAULT_THREADS = '2';
+
+/**
+ * The rows a rollup window holds at most: FLEETVAULT_ROLLUP_WINDOW_ROWS when set (a whole number
+ * above 0, or FV_USAGE naming it), ROLLUP_WINDOW_ROWS otherwise. Read when the store opens, so a
+ * bad value stops a run before it writes anything.
+ */
+export function rollupWindowRows(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.FLEETVAULT_ROLLUP_WINDOW_ROWS;
+  if (text === undefined || text === '') return ROLLUP_WINDOW_ROWS;
+  const rows = Number(text);
+  if (!Number.isSafeInteger(rows) || rows <= 0)
+    throw new FvError(
+      'FV_USAGE',
+      `FLEETVAULT_ROLLUP_WINDOW_ROWS must be a whole number of rows above 0, not "${text}"`,
+    );
+  return rows;
+}
+
+/**
+ * A DuckDB failure while writing a table's batch, as the user sees it: FV_STORE_WRITE naming the
+ * table and DuckDB's kind of error (`Out of Memory Error`, `FATAL Error`, `IO Error`), never its
+ * message (a constraint error quotes values). An FvError, or anything else, passes as it is.
+ */
+export function writeFailure(table: string, error: unknown): unknown {
+  if (error instanceof FvError || !(error instanceof Error)) return error;
+  const kind = /^([A-Z][A-Za-z]*(?: [A-Za-z]+){0,4} Error):/.exec(error.message)?.[1];
+  if (!kind) return error;
+  return new FvError(
+    'FV_STORE_WRITE',
+    `DuckDB store: writing ${table} failed (${kind}); the next run resumes from the table's last checkpoint`,
+  );
+}
 
 /** The larger of two DuckDB sizes such as '64MB' or '1GB' (a size it cannot read loses). */
 function larger(a: string, b: string): string {
@@ -161,7 +198,7 @@ class DuckDbTableWriter implements TableWriter {
       if (own) await db.run('COMMIT');
     } catch (error) {
       if (own) await db.run('ROLLBACK').catch(() => {});
-      throw error;
+      throw writeFailure(this.spec.name, error);
     }
   }
 
@@ -196,7 +233,7 @@ class DuckDbTableWriter implements TableWriter {
       return rows;
     } catch (error) {
       if (own) await db.run('ROLLBACK').catch(() => {});
-      throw error;
+      throw writeFailure(this.spec.name, error);
     }
   }
 
@@ -277,9 +314,11 @@ export class DuckDbStore implements Store {
     readonly location: string,
     private readonly instance: DuckDBInstance,
     private readonly db: DuckDBConnection,
+    private readonly windowRows: number,
   ) {}
 
   static async open(path: string): Promise<DuckDbStore> {
+    const windowRows = rollupWindowRows();
     const created = !existsSync(path);
     let instance: DuckDBInstance;
     try {
@@ -308,7 +347,7 @@ export class DuckDbStore implements Store {
       `CREATE TABLE IF NOT EXISTS ${ROLLUPS} (name VARCHAR PRIMARY KEY, tbl VARCHAR, spec VARCHAR)`,
     );
     await db.run(`CREATE TABLE IF NOT EXISTS ${ROLLUP_DIRTY} (name VARCHAR, lo BIGINT, hi BIGINT)`);
-    return new DuckDbStore(path, instance, db);
+    return new DuckDbStore(path, instance, db, windowRows);
   }
 
   async bindKey(fingerprint: string): Promise<void> {
@@ -458,6 +497,62 @@ export class DuckDbStore implements Store {
     }
   }
 
+  /**
+   * The day windows a rollup's days to recompute (`days`: a condition on a day, '' for all) are
+   * grouped in, each holding about ROLLUP_WINDOW_ROWS base rows, whole weeks for a rollup by week:
+   * one grouping of 103M events (the fleet benchmark) reached 1.27 GB resident with a 192 MB pool;
+   * a window's grouping is no larger than a 10M-row table's, whatever the table's size.
+   */
+  private async rollupWindows(r: RollupSpec, days: (d: string) => string): Promise<Array<[number, number]>> {
+    const day = dayOf(q(r.time));
+    const cond = days(day);
+    const [lo, hi, n] = ((
+      await this.db.runAndReadAll(
+        `SELECT min(${day}), max(${day}), count(*) FROM ${q(r.table)} WHERE ${q(r.time)} IS NOT NULL${cond ? ` AND ${cond}` : ''}`,
+      )
+    ).getRows()[0] ?? []) as [unknown, unknown, unknown];
+    if (lo === null || lo === undefined || hi === null || hi === undefined) return [];
+    const first = Number(lo);
+    const last = Number(hi);
+    const monday = (d: number) => d - ((((d + 3) % 7) + 7) % 7);
+    const start = r.grain === 'week' ? monday(first) : first;
+    const span = last - start + 1;
+    const pieces = Math.max(1, Math.ceil(Number(n) / this.windowRows));
+    let step = Math.max(1, Math.ceil(span / pieces));
+    if (r.grain === 'week') step = Math.ceil(step / 7) * 7;
+    const out: Array<[number, number]> = [];
+    for (let a = start; a <= last; a += step)
+      out.push([a, Math.min(a + step - 1, r.grain === 'week' ? monday(last) + 6 : last)]);
+    return out;
+  }
+
+  /**
+   * A condition on a rollup's time column itself holding the days `a` to `b` (and a day more on
+   * each side), ANDed to the exact condition on the day: DuckDB prunes row groups by it (a table
+   * appended in time order reads each window's rows only), where a condition on the computed day
+   * reads the whole table for every window. '' for a column of another type.
+   */
+  private async timeSpan(r: RollupSpec): Promise<(a: number, b: number) => string> {
+    const type = (
+      await this.db.runAndReadAll(
+        `SELECT data_type FROM duckdb_columns() WHERE table_name = ${lit(r.table)} AND column_name = ${lit(r.time)}`,
+      )
+    ).getRows()[0]?.[0];
+    const t = `b.${q(r.time)}`;
+    const at = (day: number) =>
+      type === 'TIMESTAMP WITH TIME ZONE'
+        ? `to_timestamp(${day * 86_400})`
+        : type === 'TIMESTAMP'
+          ? `make_timestamp(${day * 86_400_000_000})`
+          : type === 'DATE'
+            ? `(DATE '1970-01-01' + ${day})`
+            : undefined;
+    return (a, b) => {
+      const [lo, hi] = [at(a - 1), at(b + 2)];
+      return lo && hi ? ` AND ${t} >= ${lo} AND ${t} < ${hi}` : '';
+    };
+  }
+
   /** Recomputes the dirty days of each rollup (refreshDerived), one transaction per rollup. */
   private async recompute(dirty: ReadonlyArray<ReadonlyArray<unknown>>): Promise<void> {
     const db = this.db;
@@ -471,12 +566,14 @@ export class DuckDbStore implements Store {
       const days = (d: string) =>
         [openLow ? '' : `${d} >= ${from}`, openHigh ? '' : `${d} <= ${to}`].filter(Boolean).join(' AND ');
       await this.inTransaction(async () => {
-        if (whole || !(await this.tableExists(r.name))) {
-          await db.run(`CREATE OR REPLACE TABLE ${q(r.name)} AS ${rollupSelect(r)}`);
-        } else {
-          await db.run(`DELETE FROM ${q(r.name)} WHERE ${days('_fv_day')}`);
-          await db.run(`INSERT INTO ${q(r.name)} ${rollupSelect(r, days)}`);
-        }
+        const rebuild = whole || !(await this.tableExists(r.name));
+        if (rebuild) await db.run(`CREATE OR REPLACE TABLE ${q(r.name)} AS ${rollupSelect(r)} LIMIT 0`);
+        else await db.run(`DELETE FROM ${q(r.name)} WHERE ${days('_fv_day')}`);
+        const span = await this.timeSpan(r);
+        for (const [a, b] of await this.rollupWindows(r, rebuild ? () => '' : days))
+          await db.run(
+            `INSERT INTO ${q(r.name)} ${rollupSelect(r, (d) => `${d} >= ${a} AND ${d} <= ${b}${span(a, b)}`)}`,
+          );
         await db.run(`DELETE FROM ${ROLLUP_DIRTY} WHERE name = ${lit(String(name))}`);
       });
     }
