@@ -231,6 +231,12 @@ export const ERROR_CATALOG = {
     solve:
       'The replicated ClickHouse tables cannot reach ZooKeeper, so they take no writes (reads go on): bring ZooKeeper (or the servers’ connection to it) back, then run the write again; it waits up to a minute for the servers to re-attach their tables and resumes from its checkpoint.',
   },
+  FV_STORE_LAYOUT: {
+    exit: 1,
+    http: 400,
+    solve:
+      'The ClickHouse cluster now has other shards or shard weights than when the table was written, and rows are placed by their routing value over those: run `fleetvault sync --full` to rebuild every table on the new layout (incremental syncs, change capture and ingest resume after it).',
+  },
   FV_STORE_REPLICA_DOWN: {
     exit: 1,
     http: 400,
@@ -326,7 +332,8 @@ export const ERROR_CATALOG = {
   FV_METRIC_QUERY: {
     exit: 1,
     http: 400,
-    solve: 'Use a grain of day, week or month, dates as YYYY-MM-DD, and listed dimensions.',
+    solve:
+      'Use a grain of day, week or month, dates as YYYY-MM-DD, and listed dimensions; a query stopped by a limit of the store answers for a shorter range, another grain, fewer dimensions or more filters.',
   },
   FV_PRIVACY_UNSUPPORTED: {
     exit: 1,

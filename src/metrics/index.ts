@@ -22,7 +22,13 @@ export type {
 export { GRAINS } from './metric-definition.ts';
 export { API_FILTER, CLI_FILTER, type FilterSyntax, parseFilters } from './metric-filter.ts';
 export type { MetricRow, MetricRowsOptions, MetricsEngine } from './metrics-engine.ts';
-export { type MetricAnswer, type MetricQuery, MetricsReader, periodStart } from './metrics-reader.ts';
+export {
+  type MetricAnswer,
+  type MetricQuery,
+  MetricsReader,
+  nextPeriod,
+  periodStart,
+} from './metrics-reader.ts';
 export { bucketComparisons, PERCENTILE_BUCKETS, percentileEdges } from './percentile-domain.ts';
 export { type BudgetReceipt, PrivacyBudget, type SpendEvent } from './privacy-budget.ts';
 export {

@@ -81,7 +81,8 @@ export function periodStart(t: number, grain: Grain): number {
   return grain === 'week' ? day - ((d.getUTCDay() + 6) % 7) * DAY : day;
 }
 
-function nextPeriod(t: number, grain: Grain): number {
+/** Start of the calendar period after the one starting at `t` (UTC). */
+export function nextPeriod(t: number, grain: Grain): number {
   const d = new Date(t);
   if (grain === 'month') return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
   return t + (grain === 'week' ? 7 : 1) * DAY;

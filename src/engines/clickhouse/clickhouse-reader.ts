@@ -1,12 +1,14 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
-import type {
-  Grain,
-  MetricDefinition,
-  MetricRow,
-  MetricRowsOptions,
-  MetricsEngine,
+import {
+  type Grain,
+  type MetricDefinition,
+  type MetricRow,
+  type MetricRowsOptions,
+  type MetricsEngine,
+  nextPeriod,
+  periodStart,
 } from '../../metrics/index.ts';
 import type { ValueKind } from '../../policy/index.ts';
 import type { RollupSpec, StoreColumn } from '../../store/index.ts';
@@ -17,16 +19,54 @@ import { type ClickHouseNode, clickHouseEntry } from './clickhouse-node.ts';
 import { limitHit, limitMessage, metricReadSettings, readonlyLevel } from './clickhouse-read-settings.ts';
 import { ROLLUP_DIRTY, rollupMeta } from './clickhouse-rollups.ts';
 import { clickHouseGuardedSql } from './clickhouse-sql.ts';
-import { readableTable, unsettledMeta } from './clickhouse-store.ts';
+import {
+  allTable,
+  layoutMeta,
+  localTable,
+  readableTable,
+  routedColumn,
+  unsettledMeta,
+} from './clickhouse-store.ts';
 import { parseClickHouseUrl } from './clickhouse-url.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
+
+/** The most periods a range stopped by the memory limit is asked again in, one at a time. */
+export const SPLIT_PERIODS_MAX = 62;
+
+const DAY = 86_400_000;
+
+/** `range` (whole periods, as the metrics reader widens it) cut into its periods, in order. */
+export function periodRanges(
+  range: { readonly from: number; readonly to: number },
+  grain: Grain,
+): Array<{ from: number; to: number }> {
+  const out: Array<{ from: number; to: number }> = [];
+  for (let t = range.from; t < range.to && out.length <= SPLIT_PERIODS_MAX; ) {
+    const next = Math.min(nextPeriod(periodStart(t, grain), grain), range.to);
+    out.push({ from: t, to: next });
+    t = next;
+  }
+  return out;
+}
+
+/** Of the current rollups, those that can answer `range`: whole UTC days, whole weeks for one by week. */
+function rollupsFor(
+  rollups: readonly RollupSpec[],
+  range: { readonly from: number; readonly to: number },
+): RollupSpec[] {
+  if (range.from % DAY !== 0 || range.to % DAY !== 0) return [];
+  const mondays = new Date(range.from).getUTCDay() === 1 && new Date(range.to).getUTCDay() === 1;
+  return rollups.filter((r) => r.grain === 'day' || mondays);
+}
 
 /** Metrics from a ClickHouse store (one server or a cluster), read-only. */
 export class ClickHouseMetricsEngine implements MetricsEngine {
   private schema: Map<string, StoreColumn[]> | undefined;
   /** Every read runs read-only with the per-query memory and row limits (metricReadSettings). */
   private readonly settings = metricReadSettings();
+  /** Query shapes the memory limit stopped over a whole range and that answered period by period. */
+  private readonly tooBigWhole = new Set<string>();
 
   private constructor(
     private readonly node: ClickHouseNode,
@@ -66,6 +106,16 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     return this.schema;
   }
 
+  /**
+   * The rows of one metric query, compiled for this store as it is now (see below). A query
+   * stopped by the per-query memory limit is asked again one period at a time, when the range
+   * holds 2 to SPLIT_PERIODS_MAX periods and no contribution bounds apply (differential privacy
+   * bounds a unit's rows over the whole range): each period's rows, units and totals are its own,
+   * so the answer is the same, and no query may use more memory than the limit allows. A period
+   * that still needs more is refused as the whole range was. The reader remembers a query shape
+   * (metric, grain, dimensions, filters) that needed this and asks it period by period at once
+   * from then on (a dashboard asks the same shapes again and again).
+   */
   async metricRows(
     def: MetricDefinition,
     grain: Grain,
@@ -78,41 +128,88 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     // Read for every query: a write may unsettle a table at any time (unsettledMeta).
     const marks = await this.meta();
     const settled = (t: string) => marks.get(unsettledMeta(t)) === '0';
-    const schema: StoredTables = {
-      kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
-      columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
-      readable: (t) => readableTable(t, this.sharded),
-      settled,
-      rollups: await this.currentRollups(marks, settled, range),
+    // Read for every query too: `sync --full` may route a table anew.
+    const routes = this.sharded ? await this.routes() : undefined;
+    const rollups = await this.currentRollups(marks, settled);
+    const compute = (r: { readonly from: number; readonly to: number }) => {
+      const schema: StoredTables = {
+        kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
+        columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
+        readable: (t) => readableTable(t, this.sharded),
+        ...(routes
+          ? {
+              // Named with its database: a shard resolves a bare name in its own default database.
+              local: (t: string) => `${q(routes.database)}.${q(localTable(t))}`,
+              routedBy: (t: string) => routes.columns.get(allTable(t)),
+              layout: (t: string) => marks.get(layoutMeta(t)),
+            }
+          : {}),
+        settled,
+        rollups: rollupsFor(rollups, r),
+      };
+      const { sql } = this.compile(def, { grain, by, filters, range: r }, schema, opts);
+      return this.node.rows(sql, `compute ${def.name}`, this.settings);
     };
-    const { sql } = this.compile(def, { grain, by, filters, range }, schema, opts);
-    const rows = await this.node.rows(sql, `compute ${def.name}`, this.settings).catch((error: unknown) => {
+    const refusal = (error: unknown) => {
       const hit = limitHit(error);
-      if (hit)
-        throw new FvError(
-          'FV_METRIC_QUERY',
-          `${def.name}: ${limitMessage(hit)}; narrow the range, grain, dimensions or filters`,
-        );
-      throw error;
-    });
+      return hit
+        ? new FvError(
+            'FV_METRIC_QUERY',
+            `${def.name}: ${limitMessage(hit)}; narrow the range, grain, dimensions or filters`,
+          )
+        : error;
+    };
+    const periods = opts.bounds ? [] : periodRanges(range, grain);
+    const splittable = periods.length >= 2 && periods.length <= SPLIT_PERIODS_MAX;
+    /** The query's shape: one the limit stopped whole is asked period by period from then on. */
+    const shape = JSON.stringify([def.name, grain, by, filters, opts]);
+    const byPeriod = async () => {
+      const out: Awaited<ReturnType<typeof compute>> = [];
+      // In the range's order: the rows stay ordered by period first, as one query orders them.
+      for (const p of periods)
+        out.push(...(await compute(p).catch((e: unknown) => Promise.reject(refusal(e)))));
+      return out;
+    };
+    let rows: Awaited<ReturnType<typeof compute>>;
+    if (splittable && this.tooBigWhole.has(shape)) rows = await byPeriod();
+    else
+      try {
+        rows = await compute(range);
+      } catch (error) {
+        if (!splittable || limitHit(error) !== 'memory') throw refusal(error);
+        rows = await byPeriod();
+        if (this.tooBigWhole.size >= 500) this.tooBigWhole.clear();
+        this.tooBigWhole.add(shape);
+      }
     const numeric = 1 + by.length;
     // Everything after the period and the dimensions is a number (flags, values, units, is_total).
     return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
   }
 
+  /** The store's database, and each Distributed table's routing column (routedColumn) by name. */
+  private async routes(): Promise<{ database: string; columns: Map<string, string> }> {
+    const rows = await this.node.rows(
+      `SELECT currentDatabase(), name, engine_full FROM system.tables WHERE database = currentDatabase() AND engine = 'Distributed'`,
+      'read the catalog',
+      this.settings,
+    );
+    const columns = new Map<string, string>();
+    for (const [, name, engine] of rows) {
+      const column = routedColumn(String(engine));
+      if (column !== undefined) columns.set(String(name), column);
+    }
+    return { database: String(rows[0]?.[0] ?? ''), columns };
+  }
+
   /**
    * The rollups that hold exactly what their base tables hold: built (listed in the settings), of
    * a table with no write pending since the last refresh (ROLLUP_DIRTY) and settled (read without
-   * FINAL, as the rollup was computed); for a range of whole UTC days, and of whole weeks for a
-   * rollup by week. None otherwise: the compiled SQL on the base tables answers.
+   * FINAL, as the rollup was computed). None otherwise: the compiled SQL on the base tables answers.
    */
   private async currentRollups(
     marks: ReadonlyMap<string, string>,
     settled: (table: string) => boolean,
-    range: { readonly from: number; readonly to: number },
   ): Promise<RollupSpec[]> {
-    const day = 86_400_000;
-    if (range.from % day !== 0 || range.to % day !== 0) return [];
     const built = [...marks.entries()]
       .filter(([k, v]) => k.startsWith(rollupMeta('')) && v !== '')
       .map(([, v]) => JSON.parse(v) as RollupSpec)
@@ -127,8 +224,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       .then((r) => new Set(r.map((x) => String(x[0]))))
       .catch(() => undefined); // a store written before rollups existed: none read
     if (!pending) return [];
-    const mondays = new Date(range.from).getUTCDay() === 1 && new Date(range.to).getUTCDay() === 1;
-    return built.filter((r) => !pending.has(r.table) && (r.grain === 'day' || mondays));
+    return built.filter((r) => !pending.has(r.table));
   }
 
   async latestDay(def: MetricDefinition): Promise<string | undefined> {

@@ -68,12 +68,37 @@ const OLD_PARTS_SECONDS = 10;
  */
 export const unsettledMeta = (table: string) => `unsettled:${table}`;
 
+/**
+ * The bookkeeping entry holding the shard layout a table's rows were placed under (its shards'
+ * weights in order, as `1,1`): written when the table is created or rebuilt.
+ */
+export const layoutMeta = (table: string) => `layout:${table}`;
+
 /** Each shard's own table, the Distributed table over them, and the view analysts query. */
 export const localTable = (name: string) => `${name}__fv_local`;
 export const allTable = (name: string) => `${name}__fv_all`;
 /** The table a query reads every shard's rows through. */
 export const readableTable = (name: string, sharded: boolean) =>
   sharded ? allTable(name) : localTable(name);
+
+/**
+ * The column a Distributed table's sharding key (`routing`) hashes: `shardBy`, or the one key
+ * column when it routes by key; undefined for any other key (a composite key, rollups' rand()).
+ */
+export function routedColumn(engineFull: string): string | undefined {
+  const m = /, cityHash64\((?:ifNull\()?toString\((`(?:[^`\\]|\\.)+`|[A-Za-z_][A-Za-z0-9_]*)\)/.exec(
+    engineFull,
+  );
+  const name = m?.[1];
+  if (name === undefined) return undefined;
+  return name.startsWith('`') ? name.slice(1, -1).replace(/\\(.)/g, '$1') : name;
+}
+
+/** `spec` routed by `column`: by its key alone when that is its one key column. */
+function routedSpec(spec: StoreTableSpec, column: string): StoreTableSpec {
+  const { shardBy: _, ...rest } = spec;
+  return spec.key.length === 1 && spec.key[0] === column ? rest : { ...rest, shardBy: column };
+}
 
 let lastVersion = 0n;
 /** Row versions only grow (wall-clock microseconds, bumped when the clock stalls). */
@@ -86,6 +111,8 @@ function nextVersion(): bigint {
 /** Which shard each listed server holds, whether it answered, whether shards have replicas. */
 interface Topology {
   readonly replicated: boolean;
+  /** The shards' weights in shard order (`1,1`): where the Distributed tables place each row. */
+  readonly layout: string;
   readonly shard: readonly number[];
   readonly up: readonly boolean[];
 }
@@ -198,9 +225,7 @@ class ClickHouseTableWriter implements TableWriter {
    */
   readonly stagedText: StagedText | undefined;
 
-  private staged(): StagedText | undefined {
-    // Decimals never reach the staged path (it leaves numeric source columns to the row path).
-    if (this.spec.columns.some((c) => c.kind === 'decimal')) return undefined;
+  private staged(): StagedText {
     return {
       rowSql: (ident) =>
         `concat(${tsvFieldsSql(this.spec.columns, ident)}, chr(9), '${nextVersion()}', chr(9), '0', chr(10))`,
@@ -351,6 +376,7 @@ export class ClickHouseStore implements Store {
     );
     let topology: Topology = {
       replicated: false,
+      layout: '',
       shard: nodes.map((_, i) => i + 1),
       up: nodes.map(() => true),
     };
@@ -361,7 +387,7 @@ export class ClickHouseStore implements Store {
       if (where.cluster) {
         const firstNode = nodes[first] as ClickHouseNode;
         const r = await firstNode.rows(
-          `SELECT shard_num, replica_num FROM system.clusters WHERE cluster = ${lit(where.cluster)} ORDER BY shard_num, replica_num`,
+          `SELECT shard_num, replica_num, shard_weight FROM system.clusters WHERE cluster = ${lit(where.cluster)} ORDER BY shard_num, replica_num`,
           'read the cluster',
         );
         if (r.length !== nodes.length) {
@@ -373,7 +399,13 @@ export class ClickHouseStore implements Store {
           );
         }
         const replicated = r.some((row) => Number(row[1]) > 1);
-        topology = { replicated, shard: r.map((row) => Number(row[0])), up: up.map((x) => x === true) };
+        const weights = new Map(r.map((row) => [Number(row[0]), String(row[2])]));
+        topology = {
+          replicated,
+          layout: [...weights.values()].join(','),
+          shard: r.map((row) => Number(row[0])),
+          up: up.map((x) => x === true),
+        };
         if (!replicated) {
           const down = up.find((x) => x !== true);
           if (down !== undefined) throw down;
@@ -712,6 +744,22 @@ export class ClickHouseStore implements Store {
     );
   }
 
+  /**
+   * The column whose value routes a table's rows to a shard, as its Distributed table was created
+   * (read on the first live node that has it); undefined when none has it or it routes otherwise.
+   */
+  private async routedBy(name: string): Promise<string | undefined> {
+    for (const node of this.liveNodes) {
+      const r = await node.rows(
+        `SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = ${lit(allTable(name))}`,
+        'read the catalog',
+      );
+      const engine = r[0]?.[0];
+      if (engine) return routedColumn(String(engine));
+    }
+    return undefined;
+  }
+
   private routing(spec: StoreTableSpec): string {
     const keyText = spec.key.map((k) => `toString(${q(k)})`);
     const key = keyText.length === 1 ? (keyText[0] as string) : `concat(${keyText.join(", '|', ")})`;
@@ -813,6 +861,7 @@ export class ClickHouseStore implements Store {
     const what = `swap in the rebuilt ${spec.name}`;
     if (this.replicated && (await this.replaceReplicated(spec, built, what))) {
       await this.exposeOn(spec, spec.name, what);
+      await this.recordLayout(spec.name);
       return;
     }
     this.requireEveryReplica(what);
@@ -833,6 +882,33 @@ export class ClickHouseStore implements Store {
       if (this.sharded) await node.command(`DROP TABLE IF EXISTS ${q(allTable(built))}`, what);
     }
     await this.exposeOn(spec, spec.name, what);
+    await this.recordLayout(spec.name);
+  }
+
+  /** Records that `table`'s rows are placed under the cluster's layout of now (layoutMeta). */
+  private async recordLayout(table: string): Promise<void> {
+    if (this.sharded) await this.writeMeta([[layoutMeta(table), this.topology.layout]]);
+  }
+
+  /**
+   * Rows are placed by their routing value over the cluster's shard weights. A table written under
+   * another layout holds rows where today's would not put them: an upsert by key would leave its
+   * old version live on another shard, and a join on each shard would miss rows. So a write into
+   * an existing table needs the layout it was placed under (recorded when it was created or
+   * rebuilt; a table from before this record is taken as placed under today's), and `sync --full`
+   * rebuilds it on a new one.
+   */
+  private async requireLayout(table: string): Promise<void> {
+    if (!this.sharded) return;
+    const placed = await this.meta(layoutMeta(table));
+    if (placed === undefined) return this.recordLayout(table);
+    if (placed !== this.topology.layout) {
+      const shown = (l: string) => `${l.split(',').length} shards (weights ${l})`;
+      throw new FvError(
+        'FV_STORE_LAYOUT',
+        `table ${table} of ${this.location} was placed on ${shown(placed)} and cluster ${this.where.cluster} has ${shown(this.topology.layout)} now: run \`fleetvault sync --full\` to rebuild it there`,
+      );
+    }
   }
 
   async bindKey(fingerprint: string): Promise<void> {
@@ -924,6 +1000,8 @@ export class ClickHouseStore implements Store {
   async openWriter(spec: StoreTableSpec, mode: WriteMode): Promise<TableWriter> {
     const columns = JSON.stringify(spec.columns);
     const what = `prepare ${spec.name}`;
+    /** The table as written: the spec, routed as the stored table already is. */
+    let table = spec;
     if (mode === 'rebuild' && !this.discardIngested) {
       const n = await ingestedRows(this, spec.name);
       if (n > 0) throw ingestedRowsError(spec.name, n, 'rebuilding it from the source');
@@ -941,14 +1019,20 @@ export class ClickHouseStore implements Store {
         rebuild: null,
       });
     } else {
+      // A table keeps the routing it was created with (a policy's rule may have changed since):
+      // its rows sit where that routing put them. `--full` rebuilds it with the spec's.
+      const routed = this.sharded ? await this.routedBy(spec.name) : undefined;
+      if (routed !== undefined) table = routedSpec(spec, routed);
       // A run killed while creating the table may have left it on some nodes only, or without
       // its bookkeeping row (written last): create what is missing, then the row.
       const known = await this.readTable(spec.name);
+      if (known) await this.requireLayout(spec.name);
       if (!known || !(await this.completeEverywhere(spec.name))) {
-        await this.create(spec, spec.name, what);
+        await this.create(table, spec.name, what);
         if (!known) {
           if ((await this.count(spec.name, '1', what)) === 0)
             await this.writeMeta([[unsettledMeta(spec.name), '0']]);
+          await this.recordLayout(spec.name);
           await this.updateTable(spec.name, () => ({ columns, checkpoint: null, rebuild: null }), {
             columns,
             checkpoint: null,
@@ -957,7 +1041,7 @@ export class ClickHouseStore implements Store {
         }
       }
     }
-    return new ClickHouseTableWriter(this, spec, mode);
+    return new ClickHouseTableWriter(this, table, mode);
   }
 
   private async columnsOf(table: string): Promise<StoreColumn[]> {

@@ -160,6 +160,8 @@ export function tsvFieldsSql(columns: readonly StoreColumn[], ident: (name: stri
       case 'bigint':
       case 'uuid':
       case 'date':
+      // A DECIMAL(p,s)'s text has exactly s decimals, as `decimalText` writes it.
+      case 'decimal':
         return `coalesce(CAST(${x} AS VARCHAR), '\\N')`;
       case 'float':
         // As `floatText` writes a JavaScript number (`fv_float_text`, the staged path's function):

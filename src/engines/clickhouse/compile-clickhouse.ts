@@ -30,7 +30,8 @@ const PERIOD: Readonly<Record<Grain, string>> = { day: 'toDate', week: 'toMonday
 /**
  * Compiles a metric for ClickHouse, to SQL that runs on 18.16 and on current servers alike: no
  * CTEs, window functions, FILTER, GROUPING SETS or query parameters; one JOIN per SELECT, GLOBAL
- * so the joined rows reach every shard; each table read FINAL (newest version of each row, no
+ * so the joined rows reach every shard unless they already live on the shard of the rows they join
+ * (joinRead); each table read FINAL (newest version of each row, no
  * tombstones) unless the store says it is settled (no superseded version left to hide). Answers equal DuckDB's: exact distinct counts, times to the microsecond, and
  * percentiles interpolated as `quantile_cont` does. The period bounds are inlined as literals.
  * Columns and options as compileMetric (../duckdb/compile-duckdb.ts) describes them.
@@ -46,7 +47,31 @@ export function compileClickHouseMetric(
 ): string {
   const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}`, used: new Set([j.on[1]]) }));
   /** A table as read: FINAL merges row versions at query time, needless on a settled table. */
-  const read = (table: string) => `${q(schema.readable(table))}${schema.settled?.(table) ? '' : ' FINAL'}`;
+  const final = (table: string) => (schema.settled?.(table) ? '' : ' FINAL');
+  const read = (table: string) => `${q(schema.readable(table))}${final(table)}`;
+  /**
+   * How a join reads table `right`: on a sharded store where each row of `left` lives on the shard
+   * of the `right` row it joins (both routed by the joined value, under the same shard layout), each shard joins its own rows
+   * (the shard's table, no GLOBAL); otherwise the joined rows are read whole and shipped to every
+   * shard (GLOBAL). Only a join in the SELECT that reads the sharded table can be local.
+   */
+  const joinRead = (
+    left: string,
+    leftColumn: string,
+    right: string,
+    rightColumn: string,
+    outermost: boolean,
+  ) => {
+    const local =
+      outermost &&
+      schema.local !== undefined &&
+      schema.routedBy?.(left) === leftColumn &&
+      schema.routedBy?.(right) === rightColumn &&
+      schema.layout?.(left) === schema.layout?.(right);
+    return local
+      ? { join: 'ALL INNER JOIN', table: `${schema.local?.(right) as string}${final(right)}`, local }
+      : { join: 'GLOBAL ALL INNER JOIN', table: read(right), local };
+  };
   /**
    * A column as written in the metrics file (`col` or `table.col`) → its name in the query. A
    * joined table's columns are noted as they are used: only those travel through the join.
@@ -117,11 +142,14 @@ export function compileClickHouseMetric(
       const baseTime = ref(def.time);
       const inRange = `${baseTime.sql} >= ${bound(baseTime.kind, range.from)} AND ${baseTime.sql} < ${bound(baseTime.kind, range.to)}`;
       const after = `${q(f.time)} >= ${bound(schema.kind(f.table, f.time), range.from)}`;
+      // With each row's matches on its own shard, every shard finds the first match of its rows.
+      const matches = joinRead(def.from, f.on[0], f.table, f.on[1], def.joins.length === 0);
+      const rows = matches.local ? `${schema.local?.(def.from) as string}${final(def.from)}` : read(def.from);
       const first =
-        `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${read(f.table)} ` +
-        `GLOBAL ALL INNER JOIN (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${read(def.from)} WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
+        `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${matches.table} ` +
+        `${matches.join} (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${rows} WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
         `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${after} AND ${xMicros} >= fy_t GROUP BY fa_k`;
-      extra.push(`GLOBAL ALL INNER JOIN (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
+      extra.push(`${matches.join} (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
       x = `(fa_t - ${micros(def.time)}) / 1000000`;
     }
     pctValue = x;
@@ -246,9 +274,11 @@ export function compileClickHouseMetric(
   const value = valuesWanted && !('percentiles' in m) ? visitMeasure(m, partials) : undefined;
 
   // FROM: the base table, each join as a subquery of its live rows with only the columns used.
-  const sources = joins.map((j) => {
+  const sources = joins.map((j, i) => {
     const cols = [...j.used].map((c) => `${q(c)} AS ${q(`${j.alias}__${c}`)}`).join(', ');
-    return `GLOBAL ALL INNER JOIN (SELECT ${cols} FROM ${read(j.table)} WHERE _fv_deleted = 0) AS ${j.alias} ON ${q(j.on[0])} = ${q(`${j.alias}__${j.on[1]}`)}`;
+    // The first join sits in the SELECT that reads the base table (joined below).
+    const r = joinRead(def.from, j.on[0], j.table, j.on[1], i === 0);
+    return `${r.join} (SELECT ${cols} FROM ${r.table} WHERE _fv_deleted = 0) AS ${j.alias} ON ${q(j.on[0])} = ${q(`${j.alias}__${j.on[1]}`)}`;
   });
   sources.push(...extra);
   /** The rows joined: of the base table (`base`, read with its tombstones) or of a rollup. */

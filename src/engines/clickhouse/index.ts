@@ -37,6 +37,6 @@ export const clickhouse: Engine = {
 
 export { metricReadSettings } from './clickhouse-read-settings.ts';
 export { ROLLUP_DIRTY, rollupMeta } from './clickhouse-rollups.ts';
-export { ClickHouseStore, readableTable, unsettledMeta } from './clickhouse-store.ts';
+export { ClickHouseStore, layoutMeta, readableTable, unsettledMeta } from './clickhouse-store.ts';
 export { parseClickHouseUrl } from './clickhouse-url.ts';
 export { CLICKHOUSE_LIMITS, encoders } from './clickhouse-values.ts';

@@ -1,8 +1,14 @@
-import { FvError } from '../../errors/index.ts';
+import { FvError, isFvError } from '../../errors/index.ts';
 import type { ClickHouseNode } from './clickhouse-node.ts';
 
 /** How long a write run waits for replicas to re-attach to a ZooKeeper that has come back. */
 const REATTACH_MS = 60_000;
+/**
+ * How long a server that cannot reach ZooKeeper is asked again: right after ZooKeeper's return,
+ * its first request can still meet the session ZooKeeper expired meanwhile (code 999), and the
+ * next one opens a new session.
+ */
+const PROBE_MS = 10_000;
 
 /**
  * Before a write run on a replicated store, every live server's replicated tables of the store's
@@ -28,8 +34,7 @@ export async function requireWritableReplicas(
       );
       const readOnly = Number(r[0]?.[0] ?? 0);
       if (readOnly === 0) break;
-      // Fails with ClickHouse's coordination codes, FV_STORE_REPLICATION, while ZooKeeper is gone.
-      await node.rows("SELECT count() FROM system.zookeeper WHERE path = '/'", 'reach ZooKeeper');
+      await reachZooKeeper(node);
       if (Date.now() > deadline) {
         throw new FvError(
           'FV_STORE_REPLICATION',
@@ -37,6 +42,20 @@ export async function requireWritableReplicas(
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** Fails with ClickHouse's coordination codes, FV_STORE_REPLICATION, while ZooKeeper stays gone. */
+async function reachZooKeeper(node: ClickHouseNode, probeMs = PROBE_MS): Promise<void> {
+  const deadline = Date.now() + probeMs;
+  for (;;) {
+    try {
+      await node.rows("SELECT count() FROM system.zookeeper WHERE path = '/'", 'reach ZooKeeper');
+      return;
+    } catch (error) {
+      if (!isFvError(error) || error.code !== 'FV_STORE_REPLICATION' || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
 }
