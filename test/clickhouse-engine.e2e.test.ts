@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseMetricsEngine } from '../src/engines/clickhouse/clickhouse-reader.ts';
-import { ClickHouseStore, clickhouse, ROLLUP_DIRTY, unsettledMeta } from '../src/engines/clickhouse/index.ts';
-import type { Engine } from '../src/engines/engine.ts';
+import {
+  ClickHouseStore,
+  clickhouse,
+  layoutMeta,
+  ROLLUP_DIRTY,
+  unsettledMeta,
+} from '../src/engines/clickhouse/index.ts';
 import { openMetricsReader } from '../src/engines/index.ts';
 import type { FvError } from '../src/errors/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
@@ -14,11 +19,17 @@ import { runDerivedContract } from './contracts/derived-contract.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
 import { runSyncedContract } from './contracts/synced-contract.ts';
-import { spawnIngest, spawnServe } from './helpers/cli.ts';
+import { exited, spawnIngest, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { CLICKHOUSE_ONLY_REFUSED, expectRefused, expectSqlLimits } from './helpers/clickhouse-sql.ts';
 import { startBroker, wait } from './helpers/mosquitto.ts';
-import { expectSameAnswer } from './helpers/same-answers.ts';
+import {
+  comparableRows,
+  recordingCompile,
+  withoutRollups,
+  withoutRouting,
+} from './helpers/recording-compile.ts';
+import { expectSameAnswer, expectSameStores } from './helpers/same-answers.ts';
 import {
   DEMO_METRICS,
   DEMO_POLICY,
@@ -153,15 +164,11 @@ describe('ClickHouse rollups', () => {
       await store.close();
     }
     const compiled: string[] = [];
-    const through =
-      (strip: boolean): Engine['compile'] =>
-      (def, shape, tables, opts) => {
-        const c = clickhouse.compile(def, shape, strip ? { ...tables, rollups: [] } : tables, opts);
-        compiled.push(c.sql);
-        return c;
-      };
-    const withRollups = await ClickHouseMetricsEngine.open(cluster.readerUrl, through(false));
-    const without = await ClickHouseMetricsEngine.open(cluster.readerUrl, through(true));
+    const withRollups = await ClickHouseMetricsEngine.open(cluster.readerUrl, recordingCompile(compiled));
+    const without = await ClickHouseMetricsEngine.open(
+      cluster.readerUrl,
+      recordingCompile(compiled, withoutRollups),
+    );
     try {
       const file = readMetricsFile(DEMO_METRICS);
       const def = file.metrics.get('connection_failure_rate');
@@ -183,11 +190,7 @@ describe('ClickHouse rollups', () => {
         const b = await without.metricRows(def, grain, by, [], monthRange);
         expect(compiled.at(-1)).not.toContain('_fv_rollup_');
         expect(a.length).toBeGreaterThan(0);
-        const text = (rows: ReadonlyArray<ReadonlyArray<unknown>>) =>
-          rows
-            .map((x) => JSON.stringify(x.map((v) => (typeof v === 'number' ? Number(v.toPrecision(10)) : v))))
-            .sort();
-        expect(text(a)).toEqual(text(b));
+        expect(comparableRows(a)).toEqual(comparableRows(b));
       }
     } finally {
       withRollups.close();
@@ -292,8 +295,9 @@ describe('ClickHouse store of the synced production', () => {
     file = readMetricsFile(DEMO_METRICS);
   });
 
-  it("keeps each user's rows on one shard (and each device's events)", async () => {
-    const owners = async (table: string, column: string) =>
+  it('keeps each row on the shard of the row it points to: a device with its events, a user with their integrations', async () => {
+    /** Per shard, the distinct values of `column` in `table`'s live rows. */
+    const values = async (table: string, column: string) =>
       Promise.all(
         [0, 1].map(async (i) =>
           (
@@ -307,28 +311,60 @@ describe('ClickHouse store of the synced production', () => {
             .filter(Boolean),
         ),
       );
-    const byUser = await Promise.all(
-      [
-        ['users', 'id'],
-        ['devices', 'user_id'],
-        ['integrations', 'user_id'],
-        ['app_sessions', 'user_id'],
-        ['scale_measurements', 'user_id'],
-      ].map(([t, c]) => owners(t as string, c as string)),
-    );
-    const shardOf = new Map<string, number>();
-    for (const [a, b] of byUser as Array<[string[], string[]]>) {
-      expect(a.length).toBeGreaterThan(0);
-      expect(b.length).toBeGreaterThan(0);
-      for (const [shard, list] of [a, b].entries()) {
-        for (const u of list) {
-          expect(shardOf.get(u) ?? shard, `user ${u}`).toBe(shard);
-          shardOf.set(u, shard);
+    for (const [parent, children] of [
+      ['users', ['integrations', 'app_sessions', 'scale_measurements']],
+      ['devices', ['connection_events', 'device_shares']],
+    ] as const) {
+      const column = parent === 'users' ? 'user_id' : 'device_id';
+      const shardOf = new Map<string, number>();
+      for (const [shard, ids] of (await values(parent, 'id')).entries()) {
+        expect(ids.length, `${parent} on shard ${shard + 1}`).toBeGreaterThan(0);
+        for (const id of ids) shardOf.set(id, shard);
+      }
+      for (const child of children) {
+        let checked = 0;
+        for (const [shard, ids] of (await values(child, column)).entries()) {
+          for (const id of ids) {
+            const at = shardOf.get(id);
+            if (at === undefined) continue; // an erased parent's rows are gone; a dangling one has none
+            expect(at, `${child}.${column} ${id}`).toBe(shard);
+            checked++;
+          }
         }
+        expect(checked, child).toBeGreaterThan(0);
       }
     }
-    const [e1, e2] = (await owners('connection_events', 'device_id')) as [string[], string[]];
-    expect(e1.filter((d) => e2.includes(d))).toEqual([]);
+  });
+
+  it('joins rows that live on one shard there, with the answers of the joined table shipped to every shard', async () => {
+    const compiled: string[] = [];
+    const local = await ClickHouseMetricsEngine.open(cluster.readerUrl, recordingCompile(compiled));
+    const shipped = await ClickHouseMetricsEngine.open(
+      cluster.readerUrl,
+      recordingCompile(compiled, withoutRouting),
+    );
+    try {
+      const range = { from: Date.UTC(2026, 8, 28), to: Date.UTC(2026, 11, 7) }; // Mondays
+      for (const [metric, grain, by] of [
+        ['connection_failure_rate', 'week', ['devices.product_model', 'devices.firmware_version']],
+        ['connection_failure_rate', 'day', ['error_code']],
+        ['active_devices', 'week', ['devices.region']],
+        ['time_to_first_connection', 'week', ['product_model']],
+        ['time_to_first_connection', 'month', []],
+      ] as const) {
+        const def = file.metrics.get(metric);
+        if (!def) throw new Error(`${metric} is not in the demo metrics`);
+        const a = await local.metricRows(def, grain, by, [], range);
+        expect(compiled.at(-1), `${metric} by ${grain}: joined on each shard`).not.toContain('GLOBAL');
+        const b = await shipped.metricRows(def, grain, by, [], range);
+        expect(compiled.at(-1)).toContain('GLOBAL');
+        expect(a.length, metric).toBeGreaterThan(0);
+        expect(comparableRows(a), `${metric} by ${grain}`).toEqual(comparableRows(b));
+      }
+    } finally {
+      local.close();
+      shipped.close();
+    }
   });
 
   it('guards analyst SQL on the CLI: ClickHouse-only reaches (system tables, shard tables, table functions, settings) refused', async () => {
@@ -501,7 +537,7 @@ describe('ClickHouse store of the synced production', () => {
       for (let i = 0; i < 300 && ((await stored())[0] ?? 0) < N; i++) await wait(100);
       await wait(500);
       ingest.child.kill('SIGTERM');
-      await new Promise((r) => ingest.child.once('exit', r));
+      await exited(ingest.child);
       expect(ingest.child.exitCode, ingest.said()).toBe(0);
       p.outputs.push({ code: 0, stdout: ingest.said(), stderr: '' });
       const [n, distinct] = await stored();
@@ -563,7 +599,131 @@ describe('ClickHouse store of the synced production', () => {
     }
     expect(said).not.toContain(cluster.password);
   });
+
+  it('a table routed by an older rule keeps its routing: a device moved to another user leaves no copy behind, and joins ship it', async () => {
+    const url = await cluster.database('older_rule');
+    expect((await p.sync(url)).code).toBe(0);
+    // As fleetvault routed devices before: by owner (their rows stay where they are).
+    for (const i of [0, 1]) {
+      await cluster.query(i, 'DROP TABLE older_rule.devices__fv_all');
+      await cluster.query(
+        i,
+        "CREATE TABLE older_rule.devices__fv_all AS older_rule.devices__fv_local ENGINE = Distributed(fv, 'older_rule', devices__fv_local, cityHash64(ifNull(toString(user_id), toString(id))))",
+      );
+    }
+    // Twenty devices change owner: their new rows go by owner, and must hide the old ones.
+    await p.db.query(
+      'UPDATE devices SET user_id = (SELECT max(id) FROM users WHERE deleted_at IS NULL), updated_at = now() WHERE id IN (SELECT d.id FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL ORDER BY d.id LIMIT 20)',
+    );
+    const r = await p.sync(url);
+    expect(r.code, r.stderr).toBe(0);
+    expect(
+      (
+        await cluster.query(
+          0,
+          'SELECT count() = uniqExact(id) FROM older_rule.devices__fv_all FINAL WHERE _fv_deleted = 0',
+        )
+      ).trim(),
+    ).toBe('1');
+    expect(await failureRateSql(url, file)).toContain('GLOBAL');
+    const reference = join(p.dir, 'older-rule.duckdb');
+    expect((await p.sync(reference)).code).toBe(0);
+    await expectSameStores(url, reference, file, 'week', [
+      'connection_failure_rate',
+      'active_devices',
+      'time_to_first_connection',
+    ]);
+  });
+
+  it('a store placed under other shard weights takes no write until `sync --full` rebuilds it there, and its joins ship what may not live together', async () => {
+    const url = await cluster.database('layout');
+    expect((await p.sync(url)).code).toBe(0);
+    const placed = async () => {
+      const store = await ClickHouseStore.open(url);
+      try {
+        return await Promise.all(DEMO_TABLES.map((t) => store.meta(layoutMeta(t))));
+      } finally {
+        await store.close();
+      }
+    };
+    expect(await placed()).toEqual(DEMO_TABLES.map(() => '1,1'));
+    const weights = async (w: string) => {
+      // The operator gives shard 1 weight 2 (or back 1): each server reloads its cluster itself.
+      for (const n of cluster.nodes) {
+        const file = join(n.dir, 'config.xml');
+        writeFileSync(
+          file,
+          readFileSync(file, 'utf8').replace(
+            /<shard>(<weight>\d+<\/weight>)?/,
+            `<shard><weight>${w}</weight>`,
+          ),
+        );
+      }
+      for (let tries = 0; ; tries++) {
+        const seen = await Promise.all(
+          [0, 1].map((i) =>
+            cluster.query(
+              i,
+              "SELECT shard_weight FROM system.clusters WHERE cluster = 'fv' AND shard_num = 1",
+            ),
+          ),
+        );
+        if (seen.every((x) => x.trim() === w)) return;
+        if (tries > 150) throw new Error(`the servers did not reload their cluster: ${seen.join(' ')}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    const counts = () =>
+      cluster.query(
+        0,
+        `SELECT ${DEMO_TABLES.map((t) => `(SELECT count() FROM layout.${t}__fv_all)`).join(', ')}`,
+      );
+    await weights('2');
+    try {
+      const before = await counts();
+      await p.db.query(
+        `UPDATE devices SET firmware_version = firmware_version || '-l', updated_at = now() WHERE id IN (SELECT id FROM devices ORDER BY id LIMIT 30)`,
+      );
+      const refused = await p.sync(url);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /FV_STORE_LAYOUT: table \w+ of .* was placed on 2 shards \(weights 1,1\) and cluster fv has 2 shards \(weights 2,1\) now: run `fleetvault sync --full`/,
+      );
+      expect(await counts(), 'no row written').toBe(before);
+      const rebuilt = await p.sync(url, '--full');
+      expect(rebuilt.code, rebuilt.stderr).toBe(0);
+      expect(await placed()).toEqual(DEMO_TABLES.map(() => '2,1'));
+      expect((await p.sync(url)).code).toBe(0);
+      const reference = join(p.dir, 'layout.duckdb');
+      expect((await p.sync(reference)).code).toBe(0);
+      await expectSameStores(url, reference, file, 'week', ['connection_failure_rate', 'active_devices']);
+    } finally {
+      await weights('1');
+    }
+    // A rebuild killed between two tables leaves them placed under two layouts: no join on each shard.
+    const store = await ClickHouseStore.open(url);
+    try {
+      await store.setMeta(layoutMeta('devices'), '1,1');
+    } finally {
+      await store.close();
+    }
+    expect(await failureRateSql(url, file)).toContain('GLOBAL');
+  });
 });
+
+/** The SQL the reader of `url` runs for the demo's failure rate by week (five weeks). */
+async function failureRateSql(url: string, file: MetricsFile): Promise<string | undefined> {
+  const compiled: string[] = [];
+  const reader = await ClickHouseMetricsEngine.open(url, recordingCompile(compiled));
+  try {
+    const def = file.metrics.get('connection_failure_rate');
+    if (!def) throw new Error('connection_failure_rate is not in the demo metrics');
+    await reader.metricRows(def, 'week', [], [], { from: Date.UTC(2026, 8, 28), to: Date.UTC(2026, 11, 7) });
+    return compiled.at(-1);
+  } finally {
+    reader.close();
+  }
+}
 
 async function openFailure(url: string): Promise<FvError> {
   const store = await ClickHouseStore.open(url).catch((x: unknown) => x as FvError);

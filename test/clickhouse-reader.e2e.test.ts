@@ -5,10 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClickHouseMetricsEngine } from '../src/engines/clickhouse/clickhouse-reader.ts';
 import { ClickHouseStore } from '../src/engines/clickhouse/index.ts';
+import { type MetricDefinition, readMetricsFile } from '../src/metrics/index.ts';
 import type { StoreTableSpec } from '../src/store/index.ts';
 import { type CliRun, runCli, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
+import { recordingCompile } from './helpers/recording-compile.ts';
 import {
   DEMO_METRICS,
   DEMO_POLICY,
@@ -16,6 +19,9 @@ import {
   type SyncedStore,
   syncedStore,
 } from './helpers/synced-store.ts';
+
+/** Rows of the weekly table per shard: 150,000 a week. */
+const WEEKLY_ROWS = 4 * 150_000 + 50_000;
 
 let cluster: ClickHouseCluster;
 let s: SyncedStore;
@@ -39,6 +45,26 @@ afterAll(async () => {
   await cluster?.stop();
   await s?.db.drop();
 });
+
+/**
+ * Creates `spec` in the store, as a sync would: its tables, and what a sync records of its policy
+ * (the metrics file is checked against it): privacy unit user, and its `id` and `user_id` columns
+ * as pseudonyms of domains `spec.name` and user.
+ */
+async function addUserTable(spec: StoreTableSpec): Promise<void> {
+  const store = await ClickHouseStore.open(cluster.url);
+  try {
+    await store.openWriter(spec, 'append');
+    const ids = JSON.parse((await store.meta('identifiers')) ?? '{}') as Record<string, unknown>;
+    await store.setMeta('privacy_unit', 'user');
+    await store.setMeta(
+      'identifiers',
+      JSON.stringify({ ...ids, [spec.name]: { id: spec.name, user_id: 'user' } }),
+    );
+  } finally {
+    await store.close();
+  }
+}
 
 /** The cluster's HTTP interface as one user, the way any client of the server could use it. */
 async function asUser(user: string, password: string, sql: string): Promise<{ ok: boolean; text: string }> {
@@ -200,17 +226,7 @@ describe('ClickHouse least privilege', () => {
       key: ['id'],
       shardBy: 'user_id',
     };
-    const store = await ClickHouseStore.open(cluster.url);
-    try {
-      await store.openWriter(big, 'append');
-      // What a sync records of its policy (the metrics file is checked against it): the new
-      // table's identifier columns and their pseudonym domains.
-      const ids = JSON.parse((await store.meta('identifiers')) ?? '{}') as Record<string, unknown>;
-      await store.setMeta('privacy_unit', 'user');
-      await store.setMeta('identifiers', JSON.stringify({ ...ids, big: { id: 'big', user_id: 'user' } }));
-    } finally {
-      await store.close();
-    }
+    await addUserTable(big);
     for (const i of [0, 1]) {
       await cluster.query(
         i,
@@ -270,5 +286,139 @@ describe('ClickHouse least privilege', () => {
     const tooBig = await metric(limited);
     expect(tooBig.code).toBe(1);
     expect(tooBig.stderr).toMatch(/FV_METRIC_QUERY: big_rows: the query needed more than 64 MiB/);
+  });
+
+  it('a metric stopped by the memory limit is asked again one period at a time: the answer without the limit; a period still too big is refused', async () => {
+    // Four weeks, each with its own 300,000 users (the per-user step's keys grow with the weeks
+    // asked together), and a smaller fifth week.
+    const weekly: StoreTableSpec = {
+      name: 'weekly',
+      columns: [
+        { name: 'id', kind: 'uuid', sourceType: 'bigint' },
+        { name: 'user_id', kind: 'uuid', sourceType: 'bigint' },
+        { name: 'ts', kind: 'timestamptz', sourceType: 'timestamp with time zone' },
+        { name: 'kind', kind: 'text', sourceType: 'text' },
+      ],
+      key: ['id'],
+      shardBy: 'user_id',
+    };
+    await addUserTable(weekly);
+    for (const i of [0, 1]) {
+      await cluster.query(
+        i,
+        `INSERT INTO fv.weekly__fv_local SELECT generateUUIDv4(), generateUUIDv4(), toDateTime('2026-10-05 00:00:00', 'UTC') + intDiv(number, 150000) * 604800 + number % 86400, 0, if(number % 3 = 0, 'a', 'b'), 1, 0 FROM numbers(${WEEKLY_ROWS})`,
+      );
+    }
+    const metrics = join(s.dir, 'weekly.metrics.yaml');
+    writeFileSync(
+      metrics,
+      [
+        'version: 1',
+        'privacy_unit: user',
+        'metrics:',
+        '  weekly_rows:',
+        '    description: Rows of the weekly table',
+        '    from: weekly',
+        '    unit: user_id',
+        '    time: ts',
+        '    measure: { count: rows }',
+        '    dimensions: [kind]',
+        '',
+      ].join('\n'),
+    );
+    const query = (env: NodeJS.ProcessEnv, to = '2026-11-08') =>
+      cli(
+        [
+          'metrics',
+          'query',
+          'weekly_rows',
+          '--grain',
+          'week',
+          '--by',
+          'kind',
+          '--from',
+          '2026-10-05',
+          '--to',
+          to,
+          '--store',
+          cluster.readerUrl,
+          '--metrics',
+          metrics,
+          '--json',
+        ],
+        env,
+      );
+    const unlimited = await query({});
+    expect(unlimited.code, unlimited.stderr).toBe(0);
+    const answer = JSON.parse(unlimited.stdout);
+    expect(answer.totals.map((t: { units: number }) => t.units)).toEqual([
+      300_000, 300_000, 300_000, 300_000, 100_000,
+    ]);
+    // Measured here (peak per query): 253 MB for the five weeks together, 84 MB for one week.
+    const limit = { FLEETVAULT_CLICKHOUSE_QUERY_MEMORY: String(150 * 1024 ** 2) };
+    // Four of those weeks as one month, a single period: refused at this limit.
+    const month = await cli(
+      [
+        'metrics',
+        'query',
+        'weekly_rows',
+        '--grain',
+        'month',
+        '--by',
+        'kind',
+        '--from',
+        '2026-10-01',
+        '--to',
+        '2026-10-31',
+        '--store',
+        cluster.readerUrl,
+        '--metrics',
+        metrics,
+        '--json',
+      ],
+      limit,
+    );
+    expect(month.code).toBe(1);
+    expect(month.stderr).toMatch(/FV_METRIC_QUERY: weekly_rows: the query needed more than 150 MiB/);
+    // By week, the same five weeks answer under it, one week at a time, exactly as without it.
+    const split = await query(limit);
+    expect(split.code, split.stderr).toBe(0);
+    expect(JSON.parse(split.stdout)).toEqual(answer);
+    // In one reader: the whole range is tried once; the same shape is asked by week at once later.
+    const ranges: string[] = [];
+    const saved = process.env.FLEETVAULT_CLICKHOUSE_QUERY_MEMORY;
+    process.env.FLEETVAULT_CLICKHOUSE_QUERY_MEMORY = limit.FLEETVAULT_CLICKHOUSE_QUERY_MEMORY;
+    const compile = recordingCompile([]);
+    const reader = await ClickHouseMetricsEngine.open(cluster.readerUrl, (def, shape, tables, opts) => {
+      ranges.push(
+        `${new Date(shape.range.from).toISOString().slice(0, 10)}/${new Date(shape.range.to).toISOString().slice(0, 10)}`,
+      );
+      return compile(def, shape, tables, opts);
+    });
+    if (saved === undefined) delete process.env.FLEETVAULT_CLICKHOUSE_QUERY_MEMORY;
+    else process.env.FLEETVAULT_CLICKHOUSE_QUERY_MEMORY = saved;
+    try {
+      const def = readMetricsFile(metrics).metrics.get('weekly_rows') as MetricDefinition;
+      const range = { from: Date.parse('2026-10-05T00:00:00Z'), to: Date.parse('2026-11-09T00:00:00Z') };
+      const first = await reader.metricRows(def, 'week', ['kind'], [], range);
+      expect(ranges).toEqual([
+        '2026-10-05/2026-11-09',
+        '2026-10-05/2026-10-12',
+        '2026-10-12/2026-10-19',
+        '2026-10-19/2026-10-26',
+        '2026-10-26/2026-11-02',
+        '2026-11-02/2026-11-09',
+      ]);
+      ranges.length = 0;
+      expect(await reader.metricRows(def, 'week', ['kind'], [], range)).toEqual(first);
+      expect(ranges).toHaveLength(5);
+      expect(ranges[0]).toBe('2026-10-05/2026-10-12');
+    } finally {
+      reader.close();
+    }
+    // A week that alone needs more than the limit: refused, as before.
+    const tooBig = await query({ FLEETVAULT_CLICKHOUSE_QUERY_MEMORY: String(40 * 1024 ** 2) });
+    expect(tooBig.code).toBe(1);
+    expect(tooBig.stderr).toMatch(/FV_METRIC_QUERY: weekly_rows: the query needed more than 40 MiB/);
   });
 });

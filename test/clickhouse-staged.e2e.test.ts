@@ -2,7 +2,7 @@
 // into DuckDB and store exactly what the row path stores, shard by shard; a copy killed -9 mid-way
 // and run again ends settled with the same rows; no raw value in any file a server writes.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,8 @@ tables:
       big:          { class: measure }
       active:       { class: attribute }
       day:          { class: attribute }
+      amount:       { class: measure }
+      fraction:     { class: measure }
 `;
 
 const TABLES = ['owners', 'items'];
@@ -74,7 +76,7 @@ beforeAll(async () => {
   );
   await db.query(`CREATE TABLE items (id text PRIMARY KEY, owner text, note text, secret_token text,
     legacy text, at timestamptz, local_at timestamp, seen_at timestamptz, born date, ip inet, score int,
-    weight float8, big bigint, active boolean, day date)`);
+    weight float8, big bigint, active boolean, day date, amount numeric(12,2), fraction numeric)`);
   // Canaries in every column that must not be stored as read; text ClickHouse's TabSeparated must
   // escape (tabs, newlines, backslashes) and CSV must quote; floats JavaScript and DuckDB print
   // differently (-0, NaN, infinities, large and tiny numbers); NULLs everywhere.
@@ -91,7 +93,11 @@ beforeAll(async () => {
       WHEN 4 THEN 1e21 * i WHEN 5 THEN 1e-7 / i WHEN 6 THEN NULL ELSE i / 7.0 END,
     CASE WHEN i % 13 = 0 THEN NULL ELSE (i::bigint * 2654435761) * (CASE WHEN i % 2 = 0 THEN -1 ELSE 1 END) END,
     CASE i % 3 WHEN 0 THEN true WHEN 1 THEN false END,
-    date '1970-01-01' + (i % 49000)
+    date '1970-01-01' + (i % 49000),
+    CASE WHEN i % 11 <> 0 THEN (i - 60000) / 8.0 END,
+    -- A plain numeric is a DECIMAL(38,10) in the store: the 11th decimal on is rounded.
+    CASE i % 4 WHEN 0 THEN (i - 60000)::numeric / 7 WHEN 1 THEN (i::numeric * 1e-11) + 5e-11
+      WHEN 2 THEN -(10::numeric ^ 27 + i) END
     FROM generate_series(1, ${ROWS}) i`);
   for (const i of [1, 2, 3, 7, 5007, ROWS - 1]) {
     canaries.push(
@@ -106,6 +112,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
   await cluster?.stop();
   await replicated?.stop();
   await db?.drop();
@@ -284,7 +291,7 @@ describe('the staged sync path into ClickHouse', () => {
         expect(
           await cluster.query(i, `SELECT count() FROM killed.${t}__fv_local WHERE _fv_deleted = 0`),
         ).toBe(await cluster.query(i, `SELECT count() FROM killed.${t}__fv_local${live}`));
-  });
+  }, 300_000);
 
   it("feeds 2 shards × 2 replicas on the staged path, first copy and rebuild: each replica holds the row path's rows of its shard", async () => {
     for (const extra of [[], ['--full']]) {
@@ -305,7 +312,7 @@ describe('the staged sync path into ClickHouse', () => {
       ])
         expectSameText(await contents('fv', '', replicated, nodes), want);
     }
-  });
+  }, 300_000);
 
   it('leaves no canary in any file of any server (data, logs, temporary files) or in the output', () => {
     const files: string[] = [];

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnIngest } from './helpers/cli.ts';
+import { exited, spawnIngest } from './helpers/cli.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { queryStore } from './helpers/store-dump.ts';
 import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -154,7 +154,7 @@ describe('MQTT ingest', () => {
       /^fleetvault_ingest_last_commit_timestamp_seconds\{table="connection_events"\} \d/m,
     );
     ingest.child.kill('SIGTERM');
-    await new Promise((r) => ingest.child.once('exit', r));
+    await exited(ingest.child);
     expect(ingest.child.exitCode, ingest.stderr()).toBe(0);
     const stats = JSON.parse(ingest.stdout().trim().split('\n').pop() as string);
 
@@ -250,7 +250,7 @@ describe('MQTT ingest', () => {
     await send(base, '4.12.0');
     await send(base + 1, canary);
     fleet.end();
-    const code = await new Promise<number | null>((r) => ingest.child.once('exit', r));
+    const code = await exited(ingest.child);
     expect(code, ingest.said()).not.toBe(0);
     expect(ingest.said()).toContain('FV_PII_DETECTED');
     expect(ingest.said()).toContain('app_version');

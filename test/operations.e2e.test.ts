@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Canaries, canaryValues } from '../src/sim/index.ts';
-import { BIN, runCli } from './helpers/cli.ts';
+import { BIN, exited, runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
 import { freePort } from './services/free-port.ts';
 import { startPrometheus } from './services/prometheus.ts';
@@ -263,7 +263,7 @@ describe('operations', () => {
       for (const c of canaries) expect(stdout.includes(c) || stderr.includes(c), c).toBe(false);
     } finally {
       serve.kill('SIGTERM');
-      await new Promise((r) => (serve.exitCode !== null ? r(null) : serve.once('exit', r)));
+      await exited(serve);
       await prometheus.stop();
     }
   }, 240_000);

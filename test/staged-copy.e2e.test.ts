@@ -30,6 +30,8 @@ tables:
       ip:           { class: personal, transform: ip_prefix }
       score:        { class: measure, transform: { bucket: [0, 10, 100] } }
       weight:       { class: measure }
+      amount:       { class: measure }
+      fraction:     { class: measure }
 `;
 
 /** Every file under a folder, recursively. */
@@ -66,7 +68,8 @@ describe('staged sync path', () => {
     policy = join(dir, 'policy.yaml');
     writeFileSync(policy, POLICY);
     await db.query(`CREATE TABLE items (id text PRIMARY KEY, owner text, note text, secret_token text,
-      legacy text, seen_at timestamptz, born date, ip inet, score int, weight float8)`);
+      legacy text, seen_at timestamptz, born date, ip inet, score int, weight float8,
+      amount numeric(12,2), fraction numeric)`);
     // Canaries in every column that must not be stored as read: ids, owners, secrets, dropped
     // values, full IPs, and e-mail addresses in kept text (quarantined). Some text needs CSV quoting.
     await db.query(`INSERT INTO items SELECT 'fvcanary-id-' || lpad(i::text, 7, '0'), 'fvcanary-owner-' || (i % 997),
@@ -75,7 +78,12 @@ describe('staged sync path', () => {
            WHEN i % 3 = 1 THEN '' ELSE NULL END,
       'fvcanary-secret-' || i, 'fvcanary-legacy-' || i,
       timestamptz '1969-12-30' + i * interval '77 seconds', date '1950-01-01' + (i % 20000),
-      ('10.' || (i % 200) || '.' || (i % 97) || '.' || (17 + i % 200))::inet, i % 150 - 20, i / 7.0
+      ('10.' || (i % 200) || '.' || (i % 97) || '.' || (17 + i % 200))::inet, i % 150 - 20, i / 7.0,
+      CASE WHEN i % 11 <> 0 THEN (i - 60000) / 8.0 END,
+      -- Unconstrained numerics: a store DECIMAL(38,10) rounds the 11th decimal and beyond (half
+      -- away from zero), and holds 28 integer digits.
+      CASE i % 4 WHEN 0 THEN (i - 60000)::numeric / 7 WHEN 1 THEN (i::numeric * 1e-11) + 5e-11
+        WHEN 2 THEN -(10::numeric ^ 27 + i) END
       FROM generate_series(1, ${ROWS}) i`);
     for (const i of [1, 2, 3, 7, 5007, 119_999]) {
       canaries.push(
@@ -133,6 +141,42 @@ describe('staged sync path', () => {
     expect(a).toEqual(b);
   });
 
+  it('refuses a number its DECIMAL column cannot hold as the row path does, naming the column, not the value', async () => {
+    const amountsPolicy = join(dir, 'amounts.yaml');
+    writeFileSync(
+      amountsPolicy,
+      'version: 1\nreviewed: true\nk: 10\ntables:\n  amounts:\n    primary_key: id\n    cursor: id\n    columns:\n      id: { class: identifier, domain: item }\n      amount: { class: measure }\n',
+    );
+    const run = (store: string, env: NodeJS.ProcessEnv = {}) =>
+      runCli(['sync', '--source', db.url, '--policy', amountsPolicy, '--store', store, '--key-file', key], {
+        cwd: dir,
+        env: { TMPDIR: tmp, FLEETVAULT_SYNC_TRACE: '1', ...env },
+      });
+    const cases = [
+      { type: 'numeric(12,2)', bad: "'NaN'", words: 'outside DECIMAL(12,2)' },
+      // A plain numeric is stored as DECIMAL(38,10): 28 integer digits.
+      { type: 'numeric', bad: '10::numeric ^ 30', words: 'outside DECIMAL(38,10)' },
+    ];
+    for (const [i, c] of cases.entries()) {
+      // A table of its own, so the other tests' rows stay as they are; the bad value mid-table.
+      await db.query('DROP TABLE IF EXISTS amounts');
+      await db.query(`CREATE TABLE amounts (id text PRIMARY KEY, amount ${c.type})`);
+      await db.query('INSERT INTO amounts SELECT id, amount FROM items');
+      await db.query(`UPDATE amounts SET amount = ${c.bad} WHERE id = 'fvcanary-id-0090001'`);
+      const staged = await run(join(dir, `amounts-staged-${i}.duckdb`));
+      const rows = await run(join(dir, `amounts-rows-${i}.duckdb`), { FLEETVAULT_SYNC_PATH: 'rows' });
+      expect(staged.stderr).toContain('sync amounts: staged path');
+      expect(rows.stderr).toContain('sync amounts: row path');
+      for (const r of [staged, rows]) {
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain('FV_STORE_VALUE');
+        expect(r.stderr).toContain(`amounts.amount holds a value ${c.words}, which the store cannot hold`);
+        expect(r.stdout + r.stderr).not.toContain('1000000000000000');
+        expect(r.stdout + r.stderr).not.toContain('fvcanary');
+      }
+    }
+  });
+
   it('blocks a batch with PII under on_detect: block, naming table, column and detector only', async () => {
     writeFileSync(policy, POLICY.replace('on_detect: quarantine', 'on_detect: block'));
     const r = await sync(join(dir, 'blocked.duckdb'));
@@ -187,11 +231,8 @@ describe('staged sync path on the demo schema, with erased owners and soft delet
     expect(a.code, a.stderr).toBe(0);
     const b = await sync(rows, { FLEETVAULT_SYNC_PATH: 'rows' });
     expect(b.code, b.stderr).toBe(0);
-    for (const t of DEMO_TABLES) {
-      // Decimals in the source (scale_measurements.weight_kg) still take the row path.
-      const path = t === 'scale_measurements' ? 'row path' : 'staged path';
-      expect(a.stderr).toContain(`sync ${t}: ${path}`);
-    }
+    // Decimals (scale_measurements.weight_kg) included.
+    for (const t of DEMO_TABLES) expect(a.stderr).toContain(`sync ${t}: staged path`);
     const counts = (out: string) =>
       (JSON.parse(out).tables as Array<Record<string, unknown>>).map(
         ({ table, rowsRead, rowsWritten, rowsDeleted, rowsErased }) => ({

@@ -42,6 +42,15 @@ export function runCli(
   });
 }
 
+/**
+ * The child's exit code once it has exited (null when a signal ended it), at once when it already
+ * has: an 'exit' listener added after the event would wait forever.
+ */
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
 /** `serve` in its own process, listening on a free loopback port. */
 export interface ServeProcess {
   readonly child: ChildProcess;

@@ -7,7 +7,16 @@
 // store's database, which serve reads with. Their passwords are in 0600 files, never in a URL.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -377,6 +386,34 @@ async function startOnce(
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   };
+  /**
+   * Why server `n` is gone when it was not killed here (its pid file kept, its process not
+   * running): the crash lines of its error log (signal, stack frames, fatal messages; query text
+   * left out), also copied whole to a folder kept after `stop()`. Empty while it runs.
+   */
+  const died = (n: (typeof nodes)[0]): string => {
+    const pid = pidOf(n);
+    if (pid === undefined) return '';
+    try {
+      process.kill(pid, 0);
+      return '';
+    } catch {
+      // not running: it ended by itself
+    }
+    const log = join(n.dir, 'log');
+    const kept = mkdtempSync(join(tmpdir(), 'fv-ch-crash-'));
+    cpSync(log, kept, { recursive: true });
+    const errors = existsSync(join(log, 'error.log')) ? readFileSync(join(log, 'error.log'), 'utf8') : '';
+    const crash = errors
+      .split('\n')
+      .filter((l) =>
+        /signal|Received|Segmentation|Fatal|Terminate|Memory limit|std::bad_alloc|^\S*\s*\d+\. /.test(l),
+      )
+      .slice(-40)
+      .map((l) => l.slice(0, 300))
+      .join('\n');
+    return `clickhouse-server on port ${n.http} (pid ${pid}) ended by itself; its logs are kept in ${kept}:\n${crash || '(no crash lines in error.log)'}`;
+  };
   const kill = (i: number) => {
     const n = nodes[i] as (typeof nodes)[0];
     const pid = pidOf(n);
@@ -389,11 +426,14 @@ async function startOnce(
     rmSync(join(n.dir, 'server.pid'), { force: true });
   };
   const stop = async () => {
+    // A server that ended by itself fails the run that started it, with its crash lines.
+    const crashes = nodes.map(died).filter((why) => why !== '');
     for (let i = 0; i < nodes.length; i++) kill(i);
     zookeeper?.kill();
     await new Promise((r) => setTimeout(r, 200));
     rmSync(root, { recursive: true, force: true });
     rmSync(secrets, { recursive: true, force: true });
+    if (crashes.length > 0) throw new Error(crashes.join('\n'));
   };
   // As root the servers run as Debian's clickhouse user; otherwise as whoever runs the tests.
   const asRoot = process.getuid?.() === 0;
@@ -452,7 +492,7 @@ async function startOnce(
     for (const n of nodes) launch(n);
     for (const n of nodes) await waitFor(n);
   } catch (error) {
-    await stop();
+    await stop().catch(() => undefined); // the start's own error says more
     throw error;
   }
   const hosts = nodes.map((n) => `127.0.0.1:${n.http}`).join(',');
@@ -465,7 +505,12 @@ async function startOnce(
         headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password },
       });
     // A kept-alive socket the server closed after its keep_alive_timeout fails once: send again.
-    const r = await send().catch(send);
+    const r = await send()
+      .catch(send)
+      .catch((error: Error) => {
+        const why = died(n);
+        throw why ? new Error(`node ${i + 1}: ${why}`, { cause: error }) : error;
+      });
     const text = await r.text();
     if (!r.ok) throw new Error(`node ${i + 1}: ${text.slice(0, 300)}`);
     return text;

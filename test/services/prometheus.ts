@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exited } from '../helpers/cli.ts';
 import { freePort } from './free-port.ts';
 
 export interface PrometheusServer {
@@ -59,7 +60,7 @@ export async function startPrometheus(target: { host: string; token: string }): 
     },
     async stop() {
       child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      await exited(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
