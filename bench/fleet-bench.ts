@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { openMetricsReader } from '../src/engines/index.ts';
+import { isFvError } from '../src/errors/index.ts';
 import { type MetricAnswer, type MetricQuery, readMetricsFile } from '../src/metrics/index.ts';
 import { createKeyFile } from '../src/privacy/index.ts';
 import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
@@ -87,10 +88,16 @@ function serverPeakRssMb(dirs: readonly string[]): number[] {
   });
 }
 
+/** Bytes under a path; a file a ClickHouse merge removes meanwhile counts as gone. */
 function duBytes(path: string): number {
-  const s = statSync(path);
-  if (!s.isDirectory()) return s.size;
-  return readdirSync(path).reduce((sum, f) => sum + duBytes(join(path, f)), 0);
+  try {
+    const s = statSync(path);
+    if (!s.isDirectory()) return s.size;
+    return readdirSync(path).reduce((sum, f) => sum + duBytes(join(path, f)), 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
 }
 
 async function timeRuns(fn: () => Promise<unknown>, runs: number, warmUp: boolean): Promise<number> {
@@ -129,6 +136,8 @@ interface MetricRun {
   to: string;
   ms: number;
   answer: MetricAnswer;
+  /** The store's refusal (code and message), when it could not answer: `ms` is then NaN. */
+  error?: string;
 }
 
 /**
@@ -154,7 +163,25 @@ async function storeMetrics(store: string, label: string): Promise<MetricRun[]> 
   try {
     for (const q of DASHBOARD_QUERIES) {
       const query: MetricQuery = { metric: q.metric, grain: q.grain, by: q.by, ...simulatedRange(q.grain) };
-      const answer = await reader.query(query, { cache: false });
+      let answer: MetricAnswer;
+      try {
+        answer = await reader.query(query, { cache: false });
+      } catch (error) {
+        // A refusal (a server's memory limit, a timeout) is a result too: recorded, the run goes on.
+        if (!isFvError(error)) throw error;
+        log(`${q.metric}: ${label} failed: ${error.code}: ${error.message}`);
+        const range = simulatedRange(q.grain);
+        out.push({
+          metric: q.metric,
+          grain: q.grain,
+          by: q.by.join(', '),
+          ...range,
+          ms: Number.NaN,
+          answer: undefined as never,
+          error: `${error.code}: ${error.message}`,
+        });
+        continue;
+      }
       const ms = await timeRuns(() => reader.query(query, { cache: false }), 3, false);
       log(`${q.metric}: ${label} ${ms.toFixed(0)} ms`);
       out.push({
@@ -233,10 +260,13 @@ function render(d: Done): string {
   const metricRows = (d.duckdbMetrics ?? []).map((m) => {
     const c = d.clickhouseMetrics?.find((x) => x.metric === m.metric);
     const p = d.postgresMetrics?.[m.metric];
-    const ms = (x: number | undefined) => (x === undefined ? '–' : `${x.toFixed(0)} ms`);
+    const ms = (x: number | undefined) =>
+      x === undefined ? '–' : Number.isNaN(x) ? 'failed (below)' : `${x.toFixed(0)} ms`;
     const ratio = (a: number | undefined, b: number | undefined, digits: number) =>
-      a === undefined || b === undefined ? '–' : `${(a / b).toFixed(digits)}×`;
-    const equal = c ? (sameAnswer(c.answer, m.answer) ? 'yes' : '**no**') : '–';
+      a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b)
+        ? '–'
+        : `${(a / b).toFixed(digits)}×`;
+    const equal = c && !c.error ? (sameAnswer(c.answer, m.answer) ? 'yes' : '**no**') : '–';
     return `| ${m.metric} | ${m.grain}, ${m.by} | ${m.from} – ${m.to} | ${ms(m.ms)} | ${ms(c?.ms)} | ${ms(p)} | ${ratio(c?.ms, m.ms, 2)} | ${ratio(p, m.ms, 1)} | ${ratio(p, c?.ms, 1)} | ${equal} |`;
   });
   return [
@@ -264,7 +294,6 @@ function render(d: Done): string {
           '',
         ]
       : []),
-    '',
     `### Incremental sync after 1% of the rows change (${d.change === undefined ? PENDING : `${n(d.change)} rows`})`,
     '',
     '1% of users and devices updated, 1% more connection events, 0.1% of events hard-deleted; the same changes then synced into each store.',
@@ -283,6 +312,12 @@ function render(d: Done): string {
     '| metric | grain, by | range | DuckDB | ClickHouse | PostgreSQL | ClickHouse / DuckDB | PostgreSQL / DuckDB | PostgreSQL / ClickHouse | equal |',
     '|---|---|---|---:|---:|---:|---:|---:|---:|---|',
     ...(metricRows.length ? metricRows : [`| ${PENDING} | | | | | | | | | |`]),
+    ...[
+      ...(d.duckdbMetrics ?? []).map((m) => ['DuckDB', m] as const),
+      ...(d.clickhouseMetrics ?? []).map((m) => ['ClickHouse', m] as const),
+    ]
+      .filter(([, m]) => m.error)
+      .flatMap(([store, m]) => ['', `${store} could not answer ${m.metric}: ${m.error}`]),
   ].join('\n');
 }
 
@@ -365,7 +400,9 @@ async function main(): Promise<void> {
   if (withClickHouse) await clickHouseSteps(d, record);
   process.stderr.write(`${render(d)}\n`);
   const unequal = (d.clickhouseMetrics ?? []).filter(
-    (c) => !sameAnswer(c.answer, d.duckdbMetrics?.find((m) => m.metric === c.metric)?.answer as MetricAnswer),
+    (c) =>
+      !c.error &&
+      !sameAnswer(c.answer, d.duckdbMetrics?.find((m) => m.metric === c.metric)?.answer as MetricAnswer),
   );
   if (unequal.length > 0) {
     log(`DuckDB and ClickHouse answered differently: ${unequal.map((u) => u.metric).join(', ')}`);

@@ -1,5 +1,5 @@
 // One benchmark stage per process, so each reports its own wall time and peak memory.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -107,14 +107,23 @@ async function rawCopyAll(): Promise<number> {
 
 /**
  * fleetvault sync into the store `storePath` names: a DuckDB file or a `clickhouse://` URL, keeping
- * the demo metrics file's rollups as `fleetvault sync` does beside that file.
+ * the rollups of the metrics file beside the policy (the demo's), if there is one, as
+ * `fleetvault sync --metrics` does.
  */
 async function fleetvaultSync(): Promise<number> {
   const { policy } = readPolicyFile(policyFile);
   if (!policy) throw new Error('bench policy does not load');
   const store = await openStore(storePath);
-  const rollups = rollupsOf(readMetricsFile(join(policyFile, '..', 'fleetvault.metrics.yaml')));
-  const result = await runSync({ sourceUrl: url, policy, store, key: loadKeyFile(keyFile), rollups });
+  // The main benchmark's events-only policy has no metrics file beside it: no rollups, as the CLI.
+  const beside = join(policyFile, '..', 'fleetvault.metrics.yaml');
+  const rollups = existsSync(beside) ? rollupsOf(readMetricsFile(beside)) : undefined;
+  const result = await runSync({
+    sourceUrl: url,
+    policy,
+    store,
+    key: loadKeyFile(keyFile),
+    ...(rollups ? { rollups } : {}),
+  });
   await store.close();
   if (!result.ok) throw new Error('bench sync failed');
   return result.tables.reduce((n, t) => n + t.rowsRead, 0);
