@@ -145,15 +145,6 @@ async function someUsers(n: number, offset: number): Promise<string[]> {
   ).rows.map((r) => String(r.id));
 }
 
-/** Polls `count` on server `i` until it answers 0 (a returning replica replays ZooKeeper's log). */
-async function untilNone(i: number, count: string, label: string): Promise<void> {
-  const since = Date.now();
-  while (Number(await cluster.query(i, count)) > 0) {
-    expect(Date.now() - since, `${label}: server ${i} still holds the rows`).toBeLessThan(120_000);
-    await wait(100);
-  }
-}
-
 /** Everything a write could change, per server: rows (every version) per table and the bookkeeping. */
 async function storeSnapshot(db: string): Promise<string[]> {
   return Promise.all(
@@ -371,7 +362,7 @@ describe('ClickHouse with replicas, one server killed', () => {
     }
     expect(expired[0]).toBeGreaterThan(0);
     expect(expired[1]).toBe(expired[0]);
-    for (let i = 0; i < cluster.nodes.length; i++) await untilNone(i, old, 'retention');
+    // Once caught up (no time limit: under load a returning replica took minutes to replay).
     await caughtUp('fv');
     for (let i = 0; i < cluster.nodes.length; i++)
       expect(Number(await cluster.query(i, old)), `server ${i}`).toBe(0);
