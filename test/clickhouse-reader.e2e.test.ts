@@ -4,14 +4,15 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ClickHouseNode } from '../src/engines/clickhouse/clickhouse-node.ts';
 import { ClickHouseMetricsEngine } from '../src/engines/clickhouse/clickhouse-reader.ts';
 import { ClickHouseStore } from '../src/engines/clickhouse/index.ts';
-import { type MetricDefinition, readMetricsFile } from '../src/metrics/index.ts';
+import { type MetricDefinition, nextPeriod, periodStart, readMetricsFile } from '../src/metrics/index.ts';
 import type { StoreTableSpec } from '../src/store/index.ts';
 import { type CliRun, runCli, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
-import { recordingCompile } from './helpers/recording-compile.ts';
+import { comparableRows, recordingCompile } from './helpers/recording-compile.ts';
 import {
   DEMO_METRICS,
   DEMO_POLICY,
@@ -420,5 +421,62 @@ describe('ClickHouse least privilege', () => {
     const tooBig = await query({ FLEETVAULT_CLICKHOUSE_QUERY_MEMORY: String(40 * 1024 ** 2) });
     expect(tooBig.code).toBe(1);
     expect(tooBig.stderr).toMatch(/FV_METRIC_QUERY: weekly_rows: the query needed more than 40 MiB/);
+  });
+});
+
+describe('ClickHouse reader round trips', () => {
+  it('a metric costs two requests (bookkeeping, then the answer), and a store lacking a bookkeeping table answers the same, part by part', async () => {
+    const def = readMetricsFile(DEMO_METRICS).metrics.get('connection_failure_rate') as MetricDefinition;
+    const by = ['devices.product_model'];
+    // The store keeps the demo metrics' rollups from now on.
+    const synced = await cli(demoSyncArgs(s, cluster.url, '--metrics', DEMO_METRICS));
+    expect(synced.code, synced.stderr).toBe(0);
+    /** Rollups the compiler was offered, per compiled statement. */
+    const offered: number[] = [];
+    const compile = recordingCompile([], (t) => {
+      offered.push(t.rollups?.length ?? 0);
+      return t;
+    });
+    const reader = await ClickHouseMetricsEngine.open(cluster.readerUrl, compile);
+    const requests = vi.spyOn(ClickHouseNode.prototype, 'rows');
+    try {
+      const latest = Date.parse(`${await reader.latestDay(def)}T00:00:00Z`);
+      const range = {
+        from: periodStart(latest - 35 * 86_400_000, 'week'),
+        to: nextPeriod(periodStart(latest, 'week'), 'week'),
+      };
+      const answer = await reader.metricRows(def, 'week', by, [], range); // reads the table list once
+      expect(answer.length).toBeGreaterThan(0);
+      requests.mockClear();
+      offered.length = 0;
+      expect(await reader.latestDay(def)).toBe(new Date(latest).toISOString().slice(0, 10));
+      expect(requests).toHaveBeenCalledTimes(2);
+      requests.mockClear();
+      expect(comparableRows(await reader.metricRows(def, 'week', by, [], range))).toEqual(
+        comparableRows(answer),
+      );
+      expect(requests).toHaveBeenCalledTimes(2);
+      expect(offered).toEqual([expect.any(Number)]);
+      expect(offered[0]).toBeGreaterThan(0);
+
+      // A store written before rollups existed has no record of pending rollup writes: the same
+      // answer from the base tables, its bookkeeping read part by part.
+      await cluster.query(0, 'RENAME TABLE fv._fv_rollup_dirty TO fv._fv_rollup_dirty_away');
+      try {
+        requests.mockClear();
+        offered.length = 0;
+        expect(comparableRows(await reader.metricRows(def, 'week', by, [], range))).toEqual(
+          comparableRows(answer),
+        );
+        expect(offered).toEqual([0]);
+        expect(requests.mock.calls.length).toBeGreaterThan(2);
+        expect(await reader.latestDay(def)).toBe(new Date(latest).toISOString().slice(0, 10));
+      } finally {
+        await cluster.query(0, 'RENAME TABLE fv._fv_rollup_dirty_away TO fv._fv_rollup_dirty');
+      }
+    } finally {
+      requests.mockRestore();
+      reader.close();
+    }
   });
 });

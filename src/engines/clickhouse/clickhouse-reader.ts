@@ -60,6 +60,33 @@ function rollupsFor(
   return rollups.filter((r) => r.grain === 'day' || mondays);
 }
 
+/** What a query reads of the store's own records before it runs (ClickHouseMetricsEngine.bookkeeping). */
+interface Bookkeeping {
+  readonly marks: ReadonlyMap<string, string>;
+  /** On a cluster: the store's database, and each Distributed table's routing column by name. */
+  readonly routes: { readonly database: string; readonly columns: ReadonlyMap<string, string> } | undefined;
+  /** Base tables with a write their rollups have not taken; undefined when the store has no record of it. */
+  readonly pending: ReadonlySet<string> | undefined;
+}
+
+/**
+ * The rollups that hold exactly what their base tables hold: built (listed in the settings), of
+ * a table with no write pending since the last refresh (ROLLUP_DIRTY) and settled (read without
+ * FINAL, as the rollup was computed). None when the store keeps no record of pending writes (one
+ * written before rollups existed): the compiled SQL on the base tables answers.
+ */
+function currentRollups(
+  marks: ReadonlyMap<string, string>,
+  settled: (table: string) => boolean,
+  pending: ReadonlySet<string> | undefined,
+): RollupSpec[] {
+  if (!pending) return [];
+  return [...marks.entries()]
+    .filter(([k, v]) => k.startsWith(rollupMeta('')) && v !== '')
+    .map(([, v]) => JSON.parse(v) as RollupSpec)
+    .filter((r) => settled(r.table) && !pending.has(r.table));
+}
+
 /** Metrics from a ClickHouse store (one server or a cluster), read-only. */
 export class ClickHouseMetricsEngine implements MetricsEngine {
   private schema: Map<string, StoreColumn[]> | undefined;
@@ -125,12 +152,11 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
     const tables = await this.tableColumns();
-    // Read for every query: a write may unsettle a table at any time (unsettledMeta).
-    const marks = await this.meta();
+    // Read for every query: a write may unsettle a table or leave its rollups behind at any time,
+    // and `sync --full` may route a table anew.
+    const { marks, routes, pending } = await this.bookkeeping();
     const settled = (t: string) => marks.get(unsettledMeta(t)) === '0';
-    // Read for every query too: `sync --full` may route a table anew.
-    const routes = this.sharded ? await this.routes() : undefined;
-    const rollups = await this.currentRollups(marks, settled);
+    const rollups = currentRollups(marks, settled, pending);
     const compute = (r: { readonly from: number; readonly to: number }) => {
       const schema: StoredTables = {
         kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
@@ -186,35 +212,63 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     return rows.map((r) => r.map((v, i) => (i >= numeric && v !== null ? Number(v) : v)));
   }
 
-  /** The store's database, and each Distributed table's routing column (routedColumn) by name. */
-  private async routes(): Promise<{ database: string; columns: Map<string, string> }> {
-    const rows = await this.node.rows(
-      `SELECT currentDatabase(), name, engine_full FROM system.tables WHERE database = currentDatabase() AND engine = 'Distributed'`,
-      'read the catalog',
-      this.settings,
-    );
+  /**
+   * What a query must know of the store as it is now, in one round trip: its settings
+   * (`_fv_meta`), on a cluster its database and each Distributed table's routing column
+   * (routedColumn), and the base tables with a write their rollups have not taken yet
+   * (ROLLUP_DIRTY). A store never written, or written before rollups existed, lacks a table the
+   * one query reads: then each part is read alone, as far as it exists.
+   */
+  private async bookkeeping(): Promise<Bookkeeping> {
+    const rows = await this.node
+      .rows(
+        [
+          "SELECT 'm', key, value FROM _fv_meta FINAL",
+          "SELECT 'd', currentDatabase(), ''",
+          "SELECT 'r', name, engine_full FROM system.tables WHERE database = currentDatabase() AND engine = 'Distributed'",
+          `SELECT DISTINCT 'p', tbl, '' FROM ${ROLLUP_DIRTY} FINAL WHERE done = 0`,
+        ].join(' UNION ALL '),
+        'read bookkeeping',
+        this.settings,
+      )
+      .catch((error: unknown) => {
+        if (error instanceof FvError && /\(code (60|81)\)$/.test(error.message)) return undefined;
+        throw error;
+      });
+    if (!rows) return this.bookkeepingApart();
+    const marks = new Map<string, string>();
     const columns = new Map<string, string>();
-    for (const [, name, engine] of rows) {
-      const column = routedColumn(String(engine));
-      if (column !== undefined) columns.set(String(name), column);
+    const pending = new Set<string>();
+    let database = '';
+    for (const [kind, a, b] of rows) {
+      if (kind === 'm') marks.set(String(a), String(b));
+      else if (kind === 'd') database = String(a);
+      else if (kind === 'p') pending.add(String(a));
+      else {
+        const column = routedColumn(String(b));
+        if (column !== undefined) columns.set(String(a), column);
+      }
     }
-    return { database: String(rows[0]?.[0] ?? ''), columns };
+    return { marks, routes: this.sharded ? { database, columns } : undefined, pending };
   }
 
-  /**
-   * The rollups that hold exactly what their base tables hold: built (listed in the settings), of
-   * a table with no write pending since the last refresh (ROLLUP_DIRTY) and settled (read without
-   * FINAL, as the rollup was computed). None otherwise: the compiled SQL on the base tables answers.
-   */
-  private async currentRollups(
-    marks: ReadonlyMap<string, string>,
-    settled: (table: string) => boolean,
-  ): Promise<RollupSpec[]> {
-    const built = [...marks.entries()]
-      .filter(([k, v]) => k.startsWith(rollupMeta('')) && v !== '')
-      .map(([, v]) => JSON.parse(v) as RollupSpec)
-      .filter((r) => settled(r.table));
-    if (built.length === 0) return [];
+  /** bookkeeping() part by part, for a store that lacks some of its tables. */
+  private async bookkeepingApart(): Promise<Bookkeeping> {
+    const marks = await this.meta();
+    let routes: Bookkeeping['routes'];
+    if (this.sharded) {
+      const rows = await this.node.rows(
+        `SELECT currentDatabase(), name, engine_full FROM system.tables WHERE database = currentDatabase() AND engine = 'Distributed'`,
+        'read the catalog',
+        this.settings,
+      );
+      const columns = new Map<string, string>();
+      for (const [, name, engine] of rows) {
+        const column = routedColumn(String(engine));
+        if (column !== undefined) columns.set(String(name), column);
+      }
+      routes = { database: String(rows[0]?.[0] ?? ''), columns };
+    }
     const pending = await this.node
       .rows(
         `SELECT DISTINCT tbl FROM ${ROLLUP_DIRTY} FINAL WHERE done = 0`,
@@ -223,13 +277,16 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       )
       .then((r) => new Set(r.map((x) => String(x[0]))))
       .catch(() => undefined); // a store written before rollups existed: none read
-    if (!pending) return [];
-    return built.filter((r) => !pending.has(r.table));
+    return { marks, routes, pending };
   }
 
   async latestDay(def: MetricDefinition): Promise<string | undefined> {
+    // A settled table holds one version of each row: no FINAL (over every row of a large table it
+    // is most of the time a dashboard's default range costs).
+    const { marks } = await this.bookkeeping();
+    const final = marks.get(unsettledMeta(def.from)) === '0' ? '' : ' FINAL';
     const r = await this.node.rows(
-      `SELECT toString(toDate(max(${q(def.time)}))) FROM ${q(readableTable(def.from, this.sharded))} FINAL WHERE _fv_deleted = 0`,
+      `SELECT toString(toDate(max(${q(def.time)}))) FROM ${q(readableTable(def.from, this.sharded))}${final} WHERE _fv_deleted = 0`,
       `read ${def.from}`,
       this.settings,
     );
