@@ -479,4 +479,35 @@ describe('ClickHouse reader round trips', () => {
       reader.close();
     }
   });
+
+  it('what a reader reads first stays small: a refresh deletes the rollup entries it completed', async () => {
+    // Two syncs that write: each records entries for the days it wrote and completes them.
+    for (let i = 0; i < 2; i++) {
+      await s.db.query(
+        'UPDATE devices SET firmware_version = firmware_version, updated_at = now() WHERE id IN (SELECT id FROM devices ORDER BY id LIMIT 5)',
+      );
+      const r = await cli(demoSyncArgs(s, cluster.url, '--metrics', DEMO_METRICS));
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // The deletion is a mutation, applied in the background: wait for it (no time asserted).
+    while (
+      Number(
+        await cluster.query(
+          0,
+          "SELECT count() FROM system.mutations WHERE database = 'fv' AND table = '_fv_rollup_dirty' AND is_done = 0",
+        ),
+      ) > 0
+    )
+      await new Promise((r) => setTimeout(r, 100));
+    expect(
+      Number(
+        await cluster.query(
+          0,
+          "SELECT count() FROM system.mutations WHERE database = 'fv' AND table = '_fv_rollup_dirty'",
+        ),
+      ),
+    ).toBeGreaterThan(0);
+    // Nothing kept of any completed entry, in any version.
+    expect(await cluster.query(0, 'SELECT count() FROM fv._fv_rollup_dirty')).toBe('0\n');
+  });
 });
