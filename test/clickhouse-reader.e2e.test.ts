@@ -481,6 +481,12 @@ describe('ClickHouse reader round trips', () => {
   });
 
   it('what a reader reads first stays small: a refresh deletes the rollup entries it completed', async () => {
+    // An entry completed before refreshes deleted them (its two versions, in two parts).
+    for (const done of [0, 1])
+      await cluster.query(
+        0,
+        `INSERT INTO fv._fv_rollup_dirty VALUES ('completed-long-ago', 'devices', 'activated_at', NULL, NULL, ${done}, ${done + 1})`,
+      );
     // Two syncs that write: each records entries for the days it wrote and completes them.
     for (let i = 0; i < 2; i++) {
       await s.db.query(
@@ -507,7 +513,7 @@ describe('ClickHouse reader round trips', () => {
         ),
       ),
     ).toBeGreaterThan(0);
-    // Nothing kept of any completed entry, in any version.
+    // Nothing kept of any completed entry, in any version, the old one included.
     expect(await cluster.query(0, 'SELECT count() FROM fv._fv_rollup_dirty')).toBe('0\n');
   });
 });

@@ -46,8 +46,9 @@ import { requireWritableReplicas } from './writable-replicas.ts';
  */
 const ROLLUP_GROUP_BY_BYTES = 1_000_000_000;
 const META = '_fv_meta';
-/** Done rollup entries deleted per statement (their ids listed in it). */
+/** Done rollup entries deleted per statement (their ids listed in it), and statements per refresh. */
 const PRUNE_CHUNK = 5000;
+const PRUNE_CHUNKS = 10;
 const TABLES = '_fv_tables';
 const FORGOTTEN = '_fv_forgotten';
 const REBUILD_SUFFIX = '__fv_rebuild';
@@ -580,8 +581,6 @@ export class ClickHouseStore implements Store {
       what,
     );
     const tables = new Set([...pending.map((p) => String(p[1])), ...fresh.map((r) => r.table)]);
-    /** Entries marked done in this refresh, pruned at its end. */
-    const done: string[] = [];
     for (const table of tables) {
       const entries = pending.filter((p) => String(p[1]) === table);
       if (await this.tableExists(table)) {
@@ -618,12 +617,21 @@ export class ClickHouseStore implements Store {
           `INSERT INTO ${ROLLUP_DIRTY} VALUES ${entries.map((p) => `(${lit(String(p[0]))}, ${lit(table)}, ${lit(String(p[2]))}, ${p[3] === null ? 'NULL' : Number(p[3])}, ${p[4] === null ? 'NULL' : Number(p[4])}, 1, ${v})`).join(', ')}`,
           what,
         );
-        done.push(...entries.map((p) => String(p[0])));
       }
     }
     // Every reader's query and every refresh read the pending entries with FINAL over all the
-    // entries kept: the done ones (both versions of each, by id; a newer entry has its own id) are
-    // deleted, so that stays a few rows per write since the last refresh, not every write ever.
+    // entries kept: the done ones (every version of each, by id: an entry's id is its own, and an
+    // entry once done is never pending again) are deleted, so that stays a few rows per write
+    // since the last refresh, not every write ever. The ids are listed in the statement: a
+    // mutation's subquery is evaluated part by part (on 18.16 `id IN (SELECT … FINAL WHERE
+    // done = 1)` deleted the done versions and left the pending ones, pending again). A store with
+    // a backlog of them sheds it over a few refreshes.
+    const done = (
+      await this.entry.rows(
+        `SELECT id FROM ${ROLLUP_DIRTY} FINAL WHERE done = 1 LIMIT ${PRUNE_CHUNK * PRUNE_CHUNKS}`,
+        what,
+      )
+    ).map((r) => String(r[0]));
     for (let i = 0; i < done.length; i += PRUNE_CHUNK)
       await this.entry.command(
         `ALTER TABLE ${ROLLUP_DIRTY} DELETE WHERE id IN (${done
