@@ -69,6 +69,12 @@ interface Bookkeeping {
   readonly pending: ReadonlySet<string> | undefined;
 }
 
+/** Notes Distributed table `name`'s routing column (routedColumn) from its `engine_full`, if it has one. */
+function routeOf(columns: Map<string, string>, name: unknown, engine: unknown): void {
+  const column = routedColumn(String(engine));
+  if (column !== undefined) columns.set(String(name), column);
+}
+
 /**
  * The rollups that hold exactly what their base tables hold: built (listed in the settings), of
  * a table with no write pending since the last refresh (ROLLUP_DIRTY) and settled (read without
@@ -244,10 +250,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
       if (kind === 'm') marks.set(String(a), String(b));
       else if (kind === 'd') database = String(a);
       else if (kind === 'p') pending.add(String(a));
-      else {
-        const column = routedColumn(String(b));
-        if (column !== undefined) columns.set(String(a), column);
-      }
+      else routeOf(columns, a, b);
     }
     return { marks, routes: this.sharded ? { database, columns } : undefined, pending };
   }
@@ -263,10 +266,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
         this.settings,
       );
       const columns = new Map<string, string>();
-      for (const [, name, engine] of rows) {
-        const column = routedColumn(String(engine));
-        if (column !== undefined) columns.set(String(name), column);
-      }
+      for (const [, name, engine] of rows) routeOf(columns, name, engine);
       routes = { database: String(rows[0]?.[0] ?? ''), columns };
     }
     const pending = await this.node
@@ -281,8 +281,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
   }
 
   async latestDay(def: MetricDefinition): Promise<string | undefined> {
-    // A settled table holds one version of each row: no FINAL (over every row of a large table it
-    // is most of the time a dashboard's default range costs).
+    // A settled table holds one version of each row: no FINAL, which would merge every row of it.
     const { marks } = await this.bookkeeping();
     const final = marks.get(unsettledMeta(def.from)) === '0' ? '' : ' FINAL';
     const r = await this.node.rows(
