@@ -459,6 +459,20 @@ describe('ClickHouse reader round trips', () => {
       expect(offered).toEqual([expect.any(Number)]);
       expect(offered[0]).toBeGreaterThan(0);
 
+      // The status's live rows per table: one request after the bookkeeping, settled tables
+      // counted without FINAL, the same counts as each table's view (FINAL, live rows).
+      const viewCounts = async () => {
+        const out: Array<{ name: string; rows: number }> = [];
+        for (const name of (await cluster.query(0, 'SELECT name FROM fv._fv_tables FINAL ORDER BY name'))
+          .split('\n')
+          .filter(Boolean))
+          out.push({ name, rows: Number(await cluster.query(0, `SELECT count() FROM fv.${name}`)) });
+        return out;
+      };
+      requests.mockClear();
+      expect(await reader.tables()).toEqual(await viewCounts());
+      expect(requests).toHaveBeenCalledTimes(2);
+
       // A store written before rollups existed has no record of pending rollup writes: the same
       // answer from the base tables, its bookkeeping read part by part.
       await cluster.query(0, 'RENAME TABLE fv._fv_rollup_dirty TO fv._fv_rollup_dirty_away');
