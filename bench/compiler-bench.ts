@@ -231,6 +231,12 @@ async function duckdbTimings(): Promise<Timing[]> {
   return out;
 }
 
+/** ClickHouse's compiled statement and the settings it runs with, as the reader runs them. */
+const compiledClickHouse = (...args: Parameters<typeof clickhouse.compile>) => {
+  const c = clickhouse.compile(...args);
+  return [c.sql, c.settings ?? {}] as const;
+};
+
 async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
   const where = parseClickHouseUrl(readerUrl);
   const node = new ClickHouseNode(where, where.hosts[0] as string);
@@ -257,10 +263,13 @@ async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
   try {
     for (const q of queries()) {
       const r = rangeOf(q.grain);
-      const run = (sql: string) => () => node.rows(sql, `compute ${q.def.name}`, settings);
+      const run =
+        (sql: string, own: Readonly<Record<string, string>> = {}) =>
+        () =>
+          node.rows(sql, `compute ${q.def.name}`, { ...settings, ...own });
       const before = await timed(run(legacyCompileClickHouseMetric(q.def, q.grain, q.by, [], r, schema)));
       const shape = { grain: q.grain, by: q.by, filters: [], range: r };
-      const after = await timed(run(clickhouse.compile(q.def, shape, schema).sql));
+      const after = await timed(run(...compiledClickHouse(q.def, shape, schema)));
       // The same compiler on the tables the sync settled (no superseded version, no FINAL) and on
       // the rollups it built (none pending: the sync's refresh was its last step).
       const mondays = new Date(r.from).getUTCDay() === 1 && new Date(r.to).getUTCDay() === 1;
@@ -272,7 +281,7 @@ async function clickhouseTimings(readerUrl: string): Promise<Timing[]> {
           .map(([, v]) => JSON.parse(v) as RollupSpec)
           .filter((x) => x.grain === 'day' || mondays),
       };
-      const fast = await timed(run(clickhouse.compile(q.def, shape, settled).sql));
+      const fast = await timed(run(...compiledClickHouse(q.def, shape, settled)));
       const t: Timing = {
         metric: q.def.name,
         grain: q.grain,

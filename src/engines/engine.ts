@@ -46,6 +46,8 @@ export interface StoredTables {
 export interface CompiledMetric {
   readonly sql: string;
   readonly params: readonly string[];
+  /** Settings of the engine the statement runs with (ClickHouse), beside the reader's own. */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 /**

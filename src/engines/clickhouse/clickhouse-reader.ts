@@ -180,8 +180,8 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
         settled,
         rollups: rollupsFor(rollups, r),
       };
-      const { sql } = this.compile(def, { grain, by, filters, range: r }, schema, opts);
-      return this.node.rows(sql, `compute ${def.name}`, this.settings);
+      const { sql, settings } = this.compile(def, { grain, by, filters, range: r }, schema, opts);
+      return this.node.rows(sql, `compute ${def.name}`, { ...this.settings, ...settings });
     };
     const refusal = (error: unknown) => {
       const hit = limitHit(error);

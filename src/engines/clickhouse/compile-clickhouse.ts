@@ -44,7 +44,7 @@ export function compileClickHouseMetric(
   range: { readonly from: number; readonly to: number },
   schema: StoredTables,
   opts: MetricRowsOptions = {},
-): string {
+): { sql: string; settings: Readonly<Record<string, string>> } {
   const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}`, used: new Set([j.on[1]]) }));
   /** A table as read: FINAL merges row versions at query time, needless on a settled table. */
   const final = (table: string) => (schema.settled?.(table) ? '' : ' FINAL');
@@ -331,7 +331,7 @@ export function compileClickHouseMetric(
         `SELECT ${['period', ...rDims.map((d, i) => `${d} AS d${i}`), 'toNullable(_fv_bk) AS bk', 'count() AS n', 'toUInt8(0) AS is_total'].join(', ')} FROM (${r}) GROUP BY ${['period', ...rDims, '_fv_bk'].join(', ')}`,
         `SELECT ${['period', ...rDims.map((d, i) => `${d} AS d${i}`), 'CAST(NULL AS Nullable(Int32)) AS bk', 'uniqExact(_fv_u) AS n', 'toUInt8(0) AS is_total'].join(', ')} FROM (${r}) GROUP BY ${['period', ...rDims].join(', ')}`,
       );
-    return selects.join('\nUNION ALL\n');
+    return { sql: selects.join('\nUNION ALL\n'), settings: {} };
   }
 
   if ('percentiles' in m) {
@@ -343,20 +343,22 @@ export function compileClickHouseMetric(
     );
     if (by.length === 0) {
       const keys = ['period', ...flagKeys].join(', ');
-      return [
+      const sql = [
         `SELECT ${[period, ...flags, ...percentiles, ...units, 'toUInt8(1) AS is_total'].join(', ')}`,
         ...body,
         `GROUP BY ${keys} ORDER BY ${keys}`,
       ].join('\n');
+      return { sql, settings: {} };
     }
     // The period totals come from the same scan as the groups (18.16 has no GROUPING SETS): each
     // row is counted twice, once in its group and once, dimensions blanked, in its period's total.
-    return [
+    const sql = [
       `SELECT ${[period, ...dimsOf('is_total'), ...flags, ...percentiles, ...units, 'arrayJoin([toUInt8(0), toUInt8(1)]) AS is_total'].join(', ')}`,
       ...body,
       `GROUP BY ${['period', 'is_total', ...dimKeys, ...flagKeys].join(', ')}`,
       `ORDER BY period, ${[...dimKeys, ...flagKeys].join(', ')}`,
     ].join('\n');
+    return { sql, settings: {} };
   }
 
   // First step: one row per (period, dimensions, unit) with the partial aggregates. Then groups
@@ -429,5 +431,13 @@ export function compileClickHouseMetric(
     `GROUP BY ${['period', 'is_total', ...by.map((_, i) => `_fv_g${i}`), ...flagKeys].join(', ')}`,
     `ORDER BY ${['period', ...dimKeys, ...flagKeys].join(', ')}`,
   ];
-  return outer.join('\n');
+  // With extra keys (a distinct count of a column other than the unit) the outer step only sums
+  // parts and counts distinct values, which the shards' first-step groups give unmerged as merged:
+  // a group split across shards adds its parts and repeats values a distinct count counts once.
+  // So each shard's groups go to the outer step as they are, without a merge of every key on the
+  // server that asked (a setting of the query: a read-only reader may not write SETTINGS in it).
+  // Not under contribution bounds (a unit's rows are clipped as a whole), and not without extra
+  // keys (the outer step then counts the first step's rows as units).
+  const unmerged = keys.length > 0 && !opts.bounds;
+  return { sql: outer.join('\n'), settings: unmerged ? { distributed_group_by_no_merge: '1' } : {} };
 }

@@ -11,7 +11,7 @@ export const clickhouse: Engine = {
   openStore: (url) => ClickHouseStore.open(url),
   openReader: (url) => ClickHouseMetricsEngine.open(url, clickhouse.compile),
   compile: (def, shape, tables, opts) => ({
-    sql: compileClickHouseMetric(def, shape.grain, shape.by, shape.filters, shape.range, tables, opts),
+    ...compileClickHouseMetric(def, shape.grain, shape.by, shape.filters, shape.range, tables, opts),
     params: [],
   }),
   async sql(url, text, limits) {
