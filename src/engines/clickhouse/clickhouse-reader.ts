@@ -70,6 +70,10 @@ interface Bookkeeping {
   readonly pending: ReadonlySet<string> | undefined;
 }
 
+/** Whether the store marks `table` settled (unsettledMeta): one version of each row, read without FINAL. */
+const isSettled = (marks: ReadonlyMap<string, string>, table: string) =>
+  marks.get(unsettledMeta(table)) === '0';
+
 /** Notes Distributed table `name`'s routing column (routedColumn) from its `engine_full`, if it has one. */
 function routeOf(columns: Map<string, string>, name: unknown, engine: unknown): void {
   const column = routedColumn(String(engine));
@@ -162,7 +166,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     // Read for every query: a write may unsettle a table or leave its rollups behind at any time,
     // and `sync --full` may route a table anew.
     const { marks, routes, pending } = await this.bookkeeping();
-    const settled = (t: string) => marks.get(unsettledMeta(t)) === '0';
+    const settled = (t: string) => isSettled(marks, t);
     const rollups = currentRollups(marks, settled, pending);
     const compute = (r: { readonly from: number; readonly to: number }) => {
       const schema: StoredTables = {
@@ -284,7 +288,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
   async latestDay(def: MetricDefinition): Promise<string | undefined> {
     // A settled table holds one version of each row: no FINAL, which would merge every row of it.
     const { marks } = await this.bookkeeping();
-    const final = marks.get(unsettledMeta(def.from)) === '0' ? '' : ' FINAL';
+    const final = isSettled(marks, def.from) ? '' : ' FINAL';
     const r = await this.node.rows(
       `SELECT toString(toDate(max(${q(def.time)}))) FROM ${q(readableTable(def.from, this.sharded))}${final} WHERE _fv_deleted = 0`,
       `read ${def.from}`,
@@ -320,7 +324,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     if (names.length === 0) return [];
     const { marks } = await this.bookkeeping();
     const count = (name: string) =>
-      marks.get(unsettledMeta(name)) === '0'
+      isSettled(marks, name)
         ? `SELECT ${chString(name)}, count() FROM ${q(readableTable(name, this.sharded))} WHERE _fv_deleted = 0`
         : `SELECT ${chString(name)}, count() FROM ${q(name)}`;
     const counted = await this.node
