@@ -156,18 +156,24 @@ async function contents(
   const out: string[] = [];
   for (const [shard, i] of nodes.entries()) {
     for (const t of TABLES) {
-      const columns = (
+      // UUIDs read as text through toString: 18.16's own text output of a UUID column crashed a
+      // server of this file's cluster mid-answer (SIGSEGV in DataTypeUUID::serializeText, once
+      // with its trace, once before without); toString formats them the same, in a column of its own.
+      const listed = (
         await on.query(
           i,
-          `SELECT name FROM system.columns WHERE database = '${database}' AND table = '${t}__fv_local' AND name != '_fv_version' ORDER BY name`,
+          `SELECT name, type FROM system.columns WHERE database = '${database}' AND table = '${t}__fv_local' AND name != '_fv_version' ORDER BY name`,
         )
       )
         .trim()
         .split('\n')
-        .map((c) => `\`${c}\``)
+        .map((line) => line.split('\t') as [string, string]);
+      const columns = listed.map(([name]) => `\`${name}\``).join(', ');
+      const shown = listed
+        .map(([name, type]) => (type.includes('UUID') ? `toString(\`${name}\`)` : `\`${name}\``))
         .join(', ');
       out.push(
-        `${t} on shard ${shard + 1}:\n${await on.query(i, `SELECT ${columns} FROM ${database}.${t}__fv_local${where} ORDER BY ${columns} FORMAT TSV`)}`,
+        `${t} on shard ${shard + 1}:\n${await on.query(i, `SELECT ${shown} FROM ${database}.${t}__fv_local${where} ORDER BY ${columns} FORMAT TSV`)}`,
       );
     }
   }
