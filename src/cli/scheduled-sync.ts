@@ -155,8 +155,13 @@ export function startSyncSchedule(
   webhook: string | undefined,
 ): NodeJS.Timeout {
   const watch = regressionWatch(audit, out, webhook);
-  const tick = () =>
-    metrics
+  // A tick while the last one still runs is skipped: queued behind it, syncs longer than `every`
+  // would run back to back and a request (which waits for the sync queued last) would never run.
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    await metrics
       .exclusive(syncOnce)
       .then(() => watch(metrics))
       .catch((error: unknown) => {
@@ -166,7 +171,11 @@ export function startSyncSchedule(
           outcome: 'failed',
           detail: { code: isFvError(error) ? error.code : 'FV_INTERNAL' },
         });
+      })
+      .finally(() => {
+        running = false;
       });
+  };
   void watch(metrics);
   return setInterval(() => void tick(), every);
 }
