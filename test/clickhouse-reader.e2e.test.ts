@@ -494,40 +494,63 @@ describe('ClickHouse reader round trips', () => {
     }
   });
 
-  it('what a reader reads first stays small: a refresh deletes the rollup entries it completed', async () => {
+  it('what a reader reads first stays small: refreshes delete the rollup entries they completed, never one pending again on the way', async () => {
+    const count = async (sql: string) => Number(await cluster.query(0, sql));
     // An entry completed before refreshes deleted them (its two versions, in two parts).
     for (const done of [0, 1])
       await cluster.query(
         0,
         `INSERT INTO fv._fv_rollup_dirty VALUES ('completed-long-ago', 'devices', 'activated_at', NULL, NULL, ${done}, ${done + 1})`,
       );
-    // Two syncs that write: each records entries for the days it wrote and completes them.
-    for (let i = 0; i < 2; i++) {
-      await s.db.query(
-        'UPDATE devices SET firmware_version = firmware_version, updated_at = now() WHERE id IN (SELECT id FROM devices ORDER BY id LIMIT 5)',
-      );
-      const r = await cli(demoSyncArgs(s, cluster.url, '--metrics', DEMO_METRICS));
-      expect(r.code, r.stderr).toBe(0);
+    // Read as readers read it, all along the refreshes: a completed entry is never pending again
+    // (a mutation applies part by part: deleting its done version first would make it so).
+    let watching = true;
+    let pendingSeen = 0;
+    const watcher = (async () => {
+      while (watching)
+        pendingSeen += await count(
+          "SELECT count() FROM fv._fv_rollup_dirty FINAL WHERE done = 0 AND id = 'completed-long-ago'",
+        );
+    })();
+    const doneIds = async () =>
+      (await cluster.query(0, 'SELECT DISTINCT id FROM fv._fv_rollup_dirty WHERE done = 1 ORDER BY id'))
+        .split('\n')
+        .filter((x) => x !== '');
+    const kept: string[][] = [];
+    try {
+      // Three syncs that write: each records entries for the days it wrote and completes them.
+      for (let i = 0; i < 3; i++) {
+        await s.db.query(
+          'UPDATE devices SET firmware_version = firmware_version, updated_at = now() WHERE id IN (SELECT id FROM devices ORDER BY id LIMIT 5)',
+        );
+        const r = await cli(demoSyncArgs(s, cluster.url, '--metrics', DEMO_METRICS));
+        expect(r.code, r.stderr).toBe(0);
+        // The deletions are mutations, applied in the background: wait for them (no time asserted).
+        while (
+          (await count(
+            "SELECT count() FROM system.mutations WHERE database = 'fv' AND table = '_fv_rollup_dirty' AND is_done = 0",
+          )) > 0
+        )
+          await new Promise((r) => setTimeout(r, 100));
+        // Nothing pending, and of each completed entry at most its done version.
+        expect(await count('SELECT count() FROM fv._fv_rollup_dirty FINAL WHERE done = 0')).toBe(0);
+        expect(await count('SELECT count() FROM fv._fv_rollup_dirty WHERE done = 0')).toBe(0);
+        kept.push(await doneIds());
+      }
+    } finally {
+      watching = false;
+      await watcher;
     }
-    // The deletion is a mutation, applied in the background: wait for it (no time asserted).
-    while (
-      Number(
-        await cluster.query(
-          0,
-          "SELECT count() FROM system.mutations WHERE database = 'fv' AND table = '_fv_rollup_dirty' AND is_done = 0",
-        ),
-      ) > 0
-    )
-      await new Promise((r) => setTimeout(r, 100));
+    expect(pendingSeen).toBe(0);
     expect(
-      Number(
-        await cluster.query(
-          0,
-          "SELECT count() FROM system.mutations WHERE database = 'fv' AND table = '_fv_rollup_dirty'",
-        ),
+      await count(
+        "SELECT count() FROM system.mutations WHERE database = 'fv' AND table = '_fv_rollup_dirty'",
       ),
     ).toBeGreaterThan(0);
-    // Nothing kept of any completed entry, in any version, the old one included.
-    expect(await cluster.query(0, 'SELECT count() FROM fv._fv_rollup_dirty')).toBe('0\n');
+    // The entries a refresh completed are gone after the next one (the old one after the second
+    // at the latest: the first deletes it whole if a merge left only its done version).
+    expect(kept[1]).not.toContain('completed-long-ago');
+    for (const [i, ids] of kept.entries())
+      if (i > 0) for (const id of kept[i - 1] ?? []) expect(ids).not.toContain(id);
   });
 });

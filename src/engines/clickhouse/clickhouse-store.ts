@@ -619,27 +619,62 @@ export class ClickHouseStore implements Store {
         );
       }
     }
-    // Every reader's query and every refresh read the pending entries with FINAL over all the
-    // entries kept: the done ones (every version of each, by id: an entry's id is its own, and an
-    // entry once done is never pending again) are deleted, so that stays a few rows per write
-    // since the last refresh, not every write ever. The ids are listed in the statement: a
-    // mutation's subquery is evaluated part by part (on 18.16 `id IN (SELECT … FINAL WHERE
-    // done = 1)` deleted the done versions and left the pending ones, pending again). A store with
-    // a backlog of them sheds it over a few refreshes.
-    const done = (
-      await this.entry.rows(
-        `SELECT id FROM ${ROLLUP_DIRTY} FINAL WHERE done = 1 LIMIT ${PRUNE_CHUNK * PRUNE_CHUNKS}`,
-        what,
-      )
-    ).map((r) => String(r[0]));
-    for (let i = 0; i < done.length; i += PRUNE_CHUNK)
-      await this.entry.command(
-        `ALTER TABLE ${ROLLUP_DIRTY} DELETE WHERE id IN (${done
-          .slice(i, i + PRUNE_CHUNK)
-          .map(lit)
-          .join(', ')})`,
-        what,
-      );
+    await this.pruneRollupEntries(what);
+  }
+
+  /**
+   * Every reader's query and every refresh read the pending ROLLUP_DIRTY entries with FINAL over
+   * all the entries kept, so the completed ones are deleted: that read stays a few rows per write
+   * since the last refresh, not every write ever. An entry's id is its own and an entry once done
+   * is never pending again, so its versions can go, but never its done version first: a mutation
+   * applies part by part (and replica by replica), and deleting both versions in one left, for a
+   * moment, the pending version alone: the rollups taken as not current (CI saw it with replicas).
+   * So, in two steps, the ids listed in the statements (a mutation's subquery is evaluated part by
+   * part: on 18.16 `id IN (SELECT … FINAL WHERE done = 1)` left pending versions alone):
+   * 1. the pending versions of completed entries are deleted: their done versions stay, and answer;
+   * 2. a done version whose pending version no server holding the table keeps any more (step 1
+   *    of an earlier refresh applied there) is deleted.
+   * A store with a backlog sheds it over a few refreshes; with a replica down, step 2 waits.
+   */
+  private async pruneRollupEntries(what: string): Promise<void> {
+    const limit = PRUNE_CHUNK * PRUNE_CHUNKS;
+    const deleteWhere = async (condition: string, ids: readonly string[]) => {
+      for (let i = 0; i < ids.length; i += PRUNE_CHUNK)
+        await this.entry.command(
+          `ALTER TABLE ${ROLLUP_DIRTY} DELETE WHERE ${condition} AND id IN (${ids
+            .slice(i, i + PRUNE_CHUNK)
+            .map(lit)
+            .join(', ')})`,
+          what,
+        );
+    };
+    // Every version an id has on a server, read without FINAL: [id, its lowest done].
+    const versions = await this.entry.rows(
+      `SELECT id, min(done) FROM ${ROLLUP_DIRTY} GROUP BY id HAVING max(done) = 1 LIMIT ${limit}`,
+      what,
+    );
+    await deleteWhere(
+      'done = 0',
+      versions.filter((r) => Number(r[1]) === 0).map((r) => String(r[0])),
+    );
+    const holders = this.replicated ? this.nodes : [this.entry];
+    if (holders.some((n) => !this.liveNodes.includes(n))) return;
+    let gone = versions.filter((r) => Number(r[1]) === 1).map((r) => String(r[0]));
+    for (const node of holders.filter((n) => n !== this.entry)) {
+      const kept = new Set<string>();
+      for (let i = 0; i < gone.length; i += PRUNE_CHUNK) {
+        const rows = await node.rows(
+          `SELECT id FROM ${ROLLUP_DIRTY} WHERE id IN (${gone
+            .slice(i, i + PRUNE_CHUNK)
+            .map(lit)
+            .join(', ')}) GROUP BY id HAVING min(done) = 1`,
+          what,
+        );
+        for (const r of rows) kept.add(String(r[0]));
+      }
+      gone = gone.filter((id) => kept.has(id));
+    }
+    await deleteWhere('done = 1', gone);
   }
 
   /** Drops a rollup's tables on every live server (its Distributed table first). */
