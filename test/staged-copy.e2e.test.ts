@@ -80,10 +80,10 @@ describe('staged sync path', () => {
       timestamptz '1969-12-30' + i * interval '77 seconds', date '1950-01-01' + (i % 20000),
       ('10.' || (i % 200) || '.' || (i % 97) || '.' || (17 + i % 200))::inet, i % 150 - 20, i / 7.0,
       CASE WHEN i % 11 <> 0 THEN (i - 60000) / 8.0 END,
-      -- Unconstrained numerics: a store DECIMAL(38,10) rounds the 11th decimal and beyond (half
-      -- away from zero), and holds 28 integer digits.
+      -- Unconstrained numerics: a store DECIMAL(30,10) rounds the 11th decimal and beyond (half
+      -- away from zero), and holds 20 integer digits.
       CASE i % 4 WHEN 0 THEN (i - 60000)::numeric / 7 WHEN 1 THEN (i::numeric * 1e-11) + 5e-11
-        WHEN 2 THEN -(10::numeric ^ 27 + i) END
+        WHEN 2 THEN -(10::numeric ^ 20 - i) END
       FROM generate_series(1, ${ROWS}) i`);
     for (const i of [1, 2, 3, 7, 5007, 119_999]) {
       canaries.push(
@@ -154,8 +154,8 @@ describe('staged sync path', () => {
       });
     const cases = [
       { type: 'numeric(12,2)', bad: "'NaN'", words: 'outside DECIMAL(12,2)' },
-      // A plain numeric is stored as DECIMAL(38,10): 28 integer digits.
-      { type: 'numeric', bad: '10::numeric ^ 30', words: 'outside DECIMAL(38,10)' },
+      // A plain numeric is stored as DECIMAL(30,10): 20 integer digits, not 21.
+      { type: 'numeric', bad: '10::numeric ^ 20', words: 'outside DECIMAL(30,10)' },
     ];
     for (const [i, c] of cases.entries()) {
       // A table of its own, so the other tests' rows stay as they are; the bad value mid-table.

@@ -2,11 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { decimalShape, decimalText, decimalUnits } from './decimal-shape.ts';
 
 describe('exact decimals', () => {
-  it('keeps the source precision and scale where it fits, and caps the rest at 38 digits', () => {
+  it('keeps the source precision and scale where it fits, and caps the rest at 38 digits and 20 integer digits', () => {
     expect(decimalShape('numeric(10,2)')).toEqual({ precision: 10, scale: 2 });
     expect(decimalShape('numeric(5)')).toEqual({ precision: 5, scale: 0 });
-    expect(decimalShape('numeric')).toEqual({ precision: 38, scale: 10 });
-    expect(decimalShape('numeric(60,4)')).toEqual({ precision: 38, scale: 4 });
+    expect(decimalShape('numeric(22,2)')).toEqual({ precision: 22, scale: 2 });
+    expect(decimalShape('numeric')).toEqual({ precision: 30, scale: 10 });
+    expect(decimalShape('numeric(60,4)')).toEqual({ precision: 24, scale: 4 });
+    expect(decimalShape('numeric(38)')).toEqual({ precision: 20, scale: 0 });
+    expect(decimalShape('numeric(38,30)')).toEqual({ precision: 38, scale: 30 });
+    expect(decimalShape('numeric(60,40)')).toEqual({ precision: 38, scale: 37 });
+    // 20 integer digits held, 21 refused (ClickHouse 18.16 crashed printing those).
+    const plain = decimalShape('numeric');
+    expect(decimalText(decimalUnits('-99999999999999999999.5', plain, 't.c'), 10)).toBe(
+      '-99999999999999999999.5000000000',
+    );
+    expect(() => decimalUnits('100000000000000000000', plain, 't.c')).toThrow(/DECIMAL\(30,10\)/);
   });
 
   it('sums money without binary rounding: 0.1 + 0.2 is 0.3, 67426.54 stays 67426.54', () => {

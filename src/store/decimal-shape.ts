@@ -9,24 +9,31 @@ export interface DecimalShape {
 
 /** The widest decimal both stores hold exactly (DuckDB DECIMAL and ClickHouse Decimal: 38 digits). */
 export const MAX_PRECISION = 38;
+/**
+ * Integer digits a stored decimal keeps at most, on every engine. ClickHouse 18.16 (Debian's)
+ * crashes printing a wider Decimal128 as text (its integer printing looks sized for 64-bit numbers,
+ * 20 characters; measured here: 3M values of 26 or 28 integer digits read as text crashed it at
+ * once; 20, 21 and 24 digits never did). The same on every engine, so any store reads back what it holds.
+ */
+export const MAX_INTEGER_DIGITS = 20;
 /** Scale given to a `numeric` without declared precision. */
 export const UNCONSTRAINED_SCALE = 10;
 
 /**
  * The store's decimal for a PostgreSQL numeric type as `format_type` prints it: `numeric(10,2)`
- * keeps its precision and scale; a wider one is capped at 38 digits; a plain `numeric` becomes
- * DECIMAL(38,10) (28 integer digits, 10 decimals).
+ * keeps its precision and scale; a wider one is capped at 38 digits and at 20 integer digits
+ * (MAX_INTEGER_DIGITS); a plain `numeric` becomes DECIMAL(30,10) (20 integer digits, 10 decimals).
  *
  * @example
  * decimalShape('numeric(10,2)'); // { precision: 10, scale: 2 }
  */
 export function decimalShape(sourceType: string): DecimalShape {
   const m = /\((\d+)(?:,\s*(-?\d+))?\)/.exec(sourceType);
-  if (!m) return { precision: MAX_PRECISION, scale: UNCONSTRAINED_SCALE };
+  if (!m) return { precision: UNCONSTRAINED_SCALE + MAX_INTEGER_DIGITS, scale: UNCONSTRAINED_SCALE };
   const p = Number(m[1]);
   const s = Math.max(0, Number(m[2] ?? 0));
-  if (p <= MAX_PRECISION) return { precision: p, scale: Math.min(s, p) };
-  return { precision: MAX_PRECISION, scale: Math.min(s, MAX_PRECISION - 1) };
+  const scale = p <= MAX_PRECISION ? Math.min(s, p) : Math.min(s, MAX_PRECISION - 1);
+  return { precision: Math.min(p, MAX_PRECISION, scale + MAX_INTEGER_DIGITS), scale };
 }
 
 /**
