@@ -388,10 +388,13 @@ async function startOnce(
   };
   /**
    * Why server `n` is gone when it was not killed here (its pid file kept, its process not
-   * running): the crash lines of its error log (signal, stack frames, fatal messages; query text
+   * running): the crash lines of its error log (signal, BaseDaemon's stack frames, fatal messages; query text
    * left out), also copied whole to a folder kept after `stop()`. Empty while it runs.
    */
+  const deaths = new Map<(typeof nodes)[0], string>();
   const died = (n: (typeof nodes)[0]): string => {
+    const known = deaths.get(n);
+    if (known !== undefined) return known;
     const pid = pidOf(n);
     if (pid === undefined) return '';
     try {
@@ -407,12 +410,16 @@ async function startOnce(
     const crash = errors
       .split('\n')
       .filter((l) =>
-        /signal|Received|Segmentation|Fatal|Terminate|Memory limit|std::bad_alloc|^\S*\s*\d+\. /.test(l),
+        /BaseDaemon|signal|Received|Segmentation|Fatal|Terminate|Memory limit|std::bad_alloc|^\S*\s*\d+\. /.test(
+          l,
+        ),
       )
       .slice(-40)
       .map((l) => l.slice(0, 300))
       .join('\n');
-    return `clickhouse-server on port ${n.http} (pid ${pid}) ended by itself; its logs are kept in ${kept}:\n${crash || '(no crash lines in error.log)'}`;
+    const why = `clickhouse-server on port ${n.http} (pid ${pid}) ended by itself; its logs are kept in ${kept}:\n${crash || '(no crash lines in error.log)'}`;
+    deaths.set(n, why);
+    return why;
   };
   const kill = (i: number) => {
     const n = nodes[i] as (typeof nodes)[0];
@@ -505,13 +512,12 @@ async function startOnce(
         headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password },
       });
     // A kept-alive socket the server closed after its keep_alive_timeout fails once: send again.
-    const r = await send()
-      .catch(send)
-      .catch((error: Error) => {
-        const why = died(n);
-        throw why ? new Error(`node ${i + 1}: ${why}`, { cause: error }) : error;
-      });
-    const text = await r.text();
+    const dead = (error: Error) => {
+      const why = died(n);
+      throw why ? new Error(`node ${i + 1}: ${why}`, { cause: error }) : error;
+    };
+    const r = await send().catch(send).catch(dead);
+    const text = await r.text().catch(dead);
     if (!r.ok) throw new Error(`node ${i + 1}: ${text.slice(0, 300)}`);
     return text;
   };
