@@ -382,6 +382,36 @@ describe('ClickHouse store of the synced production', () => {
     }
   });
 
+  it('refuses analyst SQL that would print a decimal of more than 20 integer digits on 18.16 (it crashed the server), naming the column and a cast', async () => {
+    const reader = await openMetricsReader(cluster.url, file);
+    try {
+      const wide = await reader
+        .sql("SELECT toDecimal128('99999999999999999999999999', 0) AS wide FROM devices -- 26 digits", {
+          maxRows: 10,
+          timeoutMs: 10_000,
+        })
+        .catch((x: unknown) => x as FvError);
+      expect(wide).toMatchObject({ code: 'FV_SQL_REFUSED' });
+      expect((wide as FvError).message).toContain('"wide"');
+      expect((wide as FvError).message).toContain('toFloat64');
+      expect((wide as FvError).message).not.toContain('9999');
+      // A sum of decimals is a Decimal(38, s): refused too; cast, it answers.
+      const summed = await reader
+        .sql("SELECT sum(toDecimal64('1.25', 2)) AS total FROM devices", { maxRows: 10, timeoutMs: 10_000 })
+        .catch((x: unknown) => x as FvError);
+      expect(summed).toMatchObject({ code: 'FV_SQL_REFUSED' });
+      const cast = await reader.sql(
+        "SELECT toDecimal64(sum(toDecimal64('1.25', 2)), 2) AS total, toDecimal128('12345.5', 18) AS narrow FROM devices;",
+        { maxRows: 10, timeoutMs: 10_000 },
+      );
+      expect(cast.columns).toEqual(['total', 'narrow']);
+      expect(Number(cast.rows[0]?.[1])).toBe(12345.5);
+    } finally {
+      reader.close();
+    }
+    expect(await cluster.query(0, 'SELECT 1')).toBe('1\n');
+  });
+
   it('serves the API from ClickHouse with the same answers', async () => {
     const state = join(p.dir, 'serve-state');
     const made = await p.cli(['tokens', 'create', '--role', 'viewer', '--state-dir', state, '--json']);

@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
+import { MAX_INTEGER_DIGITS } from '../../store/decimal-shape.ts';
 import { SANDBOX_DEFAULTS, type SandboxLimits } from '../duckdb/read-only-sql.ts';
 import { checkSql, type GuardDialect, type GuardedResult } from '../duckdb/sql-guard.ts';
 import { type ClickHouseNode, describeClickHouseError } from './clickhouse-node.ts';
@@ -56,6 +57,7 @@ export async function clickHouseGuardedSql(
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), limits.timeoutMs + 1000);
   try {
+    if (await printsWideDecimalsBadly(node)) await refuseWideDecimals(node, sql, abort.signal);
     const r = await node.json(
       sql,
       {
@@ -77,6 +79,7 @@ export async function clickHouseGuardedSql(
       truncated: r.data.length > limits.maxRows,
     };
   } catch (error) {
+    if (error instanceof FvError && error.code === 'FV_SQL_REFUSED') throw error;
     if (abort.signal.aborted)
       throw new FvError(
         'FV_SQL_LIMIT',
@@ -92,5 +95,47 @@ export async function clickHouseGuardedSql(
     throw new FvError('FV_SQL_FAILED', why);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+const servers = new WeakMap<ClickHouseNode, Promise<boolean>>();
+
+/**
+ * Whether the server is one that crashes printing a wide Decimal128 as text: 18.16 (Debian's) did
+ * at once with 3M values of 26 integer digits (20, 21 and 24 never did); taken as every server
+ * before 20, where ClickHouse's integer printing was rewritten for wider types. Asked once a node.
+ */
+function printsWideDecimalsBadly(node: ClickHouseNode): Promise<boolean> {
+  let known = servers.get(node);
+  if (!known) {
+    known = node
+      .rows('SELECT version()', 'read the server version', { readonly: '1' })
+      .then((r) => Number(String(r[0]?.[0] ?? '').split('.')[0]) < 20);
+    servers.set(node, known);
+  }
+  return known;
+}
+
+/**
+ * On such a server, an analyst statement's result columns are described first (nothing runs,
+ * nothing is printed): a decimal that may hold more than 20 integer digits (a sum of decimals is a
+ * Decimal(38, s)) is refused, naming the column and a cast that prints safely, so one viewer's
+ * statement cannot bring the server down. Stored decimals keep 20 integer digits (decimal-shape.ts).
+ */
+async function refuseWideDecimals(node: ClickHouseNode, sql: string, signal: AbortSignal): Promise<void> {
+  // On lines of its own: a trailing comment cannot swallow the closing parenthesis.
+  const described = await node.json(
+    `DESCRIBE TABLE (\n${sql.replace(/;\s*$/, '')}\n)`,
+    { readonly: '1' },
+    signal,
+  );
+  for (const [name, type] of described.data) {
+    for (const m of String(type).matchAll(/Decimal\((\d+), *(\d+)\)/g)) {
+      if (Number(m[1]) - Number(m[2]) <= MAX_INTEGER_DIGITS) continue;
+      throw new FvError(
+        'FV_SQL_REFUSED',
+        `column ${JSON.stringify(String(name))} of the statement is a ${m[0]}: ClickHouse before 20 can crash printing a decimal of more than ${MAX_INTEGER_DIGITS} integer digits; cast it (toFloat64(…), or toDecimal64(…, ${m[2]}) to stay exact)`,
+      );
+    }
   }
 }
