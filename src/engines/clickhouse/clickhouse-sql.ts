@@ -119,8 +119,10 @@ function printsWideDecimalsBadly(node: ClickHouseNode): Promise<boolean> {
 /**
  * On such a server, an analyst statement's result columns are described first (nothing runs,
  * nothing is printed): a decimal that may hold more than 20 integer digits (a sum of decimals is a
- * Decimal(38, s)) is refused, naming the column and a cast that prints safely, so one viewer's
- * statement cannot bring the server down. Stored decimals keep 20 integer digits (decimal-shape.ts).
+ * Decimal(38, s)) is refused, naming the column and a cast that prints safely, so a viewer's
+ * statement does not bring the server down by accident. Stored decimals keep 20 integer digits
+ * (decimal-shape.ts). What a statement computes on the way is not seen: `toString` of such a
+ * decimal crashed 18.16 too, so a statement built to crash it can (README: run 20 or newer there).
  */
 async function refuseWideDecimals(node: ClickHouseNode, sql: string, signal: AbortSignal): Promise<void> {
   // On lines of its own: a trailing comment cannot swallow the closing parenthesis.
