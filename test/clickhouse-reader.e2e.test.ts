@@ -507,10 +507,12 @@ describe('ClickHouse reader round trips', () => {
     let watching = true;
     let pendingSeen = 0;
     const watcher = (async () => {
-      while (watching)
+      while (watching) {
         pendingSeen += await count(
           "SELECT count() FROM fv._fv_rollup_dirty FINAL WHERE done = 0 AND id = 'completed-long-ago'",
         );
+        await new Promise((r) => setTimeout(r, 10));
+      }
     })();
     const doneIds = async () =>
       (await cluster.query(0, 'SELECT DISTINCT id FROM fv._fv_rollup_dirty WHERE done = 1 ORDER BY id'))

@@ -110,7 +110,11 @@ function printsWideDecimalsBadly(node: ClickHouseNode): Promise<boolean> {
   if (!known) {
     known = node
       .rows('SELECT version()', 'read the server version', { readonly: '1' })
-      .then((r) => Number(String(r[0]?.[0] ?? '').split('.')[0]) < 20);
+      .then((r) => !(Number(String(r[0]?.[0] ?? '').split('.')[0]) >= 20)) // unknown: as before 20
+      .catch((error: unknown) => {
+        servers.delete(node); // asked again next time
+        throw error;
+      });
     servers.set(node, known);
   }
   return known;
