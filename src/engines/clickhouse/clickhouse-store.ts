@@ -638,40 +638,39 @@ export class ClickHouseStore implements Store {
    */
   private async pruneRollupEntries(what: string): Promise<void> {
     const limit = PRUNE_CHUNK * PRUNE_CHUNKS;
-    const deleteWhere = async (condition: string, ids: readonly string[]) => {
-      for (let i = 0; i < ids.length; i += PRUNE_CHUNK)
-        await this.entry.command(
-          `ALTER TABLE ${ROLLUP_DIRTY} DELETE WHERE ${condition} AND id IN (${ids
-            .slice(i, i + PRUNE_CHUNK)
+    /** `ids` as `id IN (…)` conditions of at most PRUNE_CHUNK listed ids each. */
+    const among = (ids: readonly string[]) =>
+      Array.from(
+        { length: Math.ceil(ids.length / PRUNE_CHUNK) },
+        (_, i) =>
+          `id IN (${ids
+            .slice(i * PRUNE_CHUNK, (i + 1) * PRUNE_CHUNK)
             .map(lit)
             .join(', ')})`,
-          what,
-        );
+      );
+    const deleteWhere = async (condition: string, ids: readonly string[]) => {
+      for (const listed of among(ids))
+        await this.entry.command(`ALTER TABLE ${ROLLUP_DIRTY} DELETE WHERE ${condition} AND ${listed}`, what);
     };
     // Every version an id has on a server, read without FINAL: [id, its lowest done].
     const versions = await this.entry.rows(
       `SELECT id, min(done) FROM ${ROLLUP_DIRTY} GROUP BY id HAVING max(done) = 1 LIMIT ${limit}`,
       what,
     );
-    await deleteWhere(
-      'done = 0',
-      versions.filter((r) => Number(r[1]) === 0).map((r) => String(r[0])),
-    );
+    const idsWhere = (lowest: number) =>
+      versions.filter((r) => Number(r[1]) === lowest).map((r) => String(r[0]));
+    await deleteWhere('done = 0', idsWhere(0));
     const holders = this.replicated ? this.nodes : [this.entry];
     if (holders.some((n) => !this.liveNodes.includes(n))) return;
-    let gone = versions.filter((r) => Number(r[1]) === 1).map((r) => String(r[0]));
+    let gone = idsWhere(1);
     for (const node of holders.filter((n) => n !== this.entry)) {
       const kept = new Set<string>();
-      for (let i = 0; i < gone.length; i += PRUNE_CHUNK) {
-        const rows = await node.rows(
-          `SELECT id FROM ${ROLLUP_DIRTY} WHERE id IN (${gone
-            .slice(i, i + PRUNE_CHUNK)
-            .map(lit)
-            .join(', ')}) GROUP BY id HAVING min(done) = 1`,
+      for (const listed of among(gone))
+        for (const r of await node.rows(
+          `SELECT id FROM ${ROLLUP_DIRTY} WHERE ${listed} GROUP BY id HAVING min(done) = 1`,
           what,
-        );
-        for (const r of rows) kept.add(String(r[0]));
-      }
+        ))
+          kept.add(String(r[0]));
       gone = gone.filter((id) => kept.has(id));
     }
     await deleteWhere('done = 1', gone);
