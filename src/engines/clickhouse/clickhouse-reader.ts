@@ -345,8 +345,13 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
   }
 
   async sql(text: string, limits: SandboxLimits): Promise<GuardedResult> {
-    const names = new Set((await this.tableColumns()).keys());
-    return clickHouseGuardedSql(this.parser, this.node, text, names, limits);
+    const tables = await this.tableColumns();
+    const decimals = new Set(
+      [...tables.values()].flatMap((cs) =>
+        cs.filter((c) => c.kind === 'decimal').map((c) => c.name.toLowerCase()),
+      ),
+    );
+    return clickHouseGuardedSql(this.parser, this.node, text, new Set(tables.keys()), decimals, limits);
   }
 
   close(): void {

@@ -51,13 +51,18 @@ export async function clickHouseGuardedSql(
   node: ClickHouseNode,
   sql: string,
   tables: ReadonlySet<string>,
+  decimalColumns: ReadonlySet<string>,
   limits: SandboxLimits,
 ): Promise<GuardedResult> {
-  await checkSql(parser, sql, tables, DIALECT);
+  const decimals = new DecimalText(decimalColumns);
+  await checkSql(parser, sql, tables, { ...DIALECT, inspect: decimals.inspect });
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), limits.timeoutMs + 1000);
   try {
-    if (await printsWideDecimalsBadly(node)) await refuseWideDecimals(node, sql, abort.signal);
+    if (await printsWideDecimalsBadly(node)) {
+      decimals.refuseText();
+      await refuseWideDecimals(node, sql, abort.signal);
+    }
     const r = await node.json(
       sql,
       {
@@ -120,13 +125,84 @@ function printsWideDecimalsBadly(node: ClickHouseNode): Promise<boolean> {
   return known;
 }
 
+/** Functions that turn a value into text (or print it to measure it), by name, broadly. */
+const TEXT_FUNCTION = /string|format|concat|json|visiblewidth|text|char|hex/;
+/** Type names, as DuckDB's parser keeps them, that are text or a decimal. */
+const TEXT_TYPE = /string|text|char|blob/i;
+const DECIMAL = /decimal/i;
+/**
+ * Functions that take no argument. DuckDB's parse tree keeps `f(*)` as `f()` with no argument,
+ * and ClickHouse may expand that `*` to every column: any other call without arguments is taken
+ * as one that may read a decimal column.
+ */
+const NO_ARGUMENTS = new Set([
+  'count',
+  'count_star',
+  'now',
+  'today',
+  'yesterday',
+  'rand',
+  'rand64',
+  'pi',
+  'e',
+]);
+
+/**
+ * What a statement does with decimals, from its parse tree: whether it reads or makes one (a
+ * decimal column of the analytics tables, `*` while any table holds one, a `toDecimal…` function,
+ * a cast to a decimal, a type named in a string as `JSONExtract(…, 'Decimal128(0)')` takes it),
+ * and the first way it turns a value into text (`toString`, a cast to `String`, and the like).
+ * Conservative on both sides: a name is enough.
+ */
+export class DecimalText {
+  private decimal = false;
+  private text: string | undefined;
+
+  constructor(private readonly decimalColumns: ReadonlySet<string>) {}
+
+  readonly inspect = (n: { readonly [key: string]: unknown }): void => {
+    if (n.class === 'COLUMN_REF') {
+      const names = n.column_names as unknown[];
+      if (this.decimalColumns.has(String(names[names.length - 1]).toLowerCase())) this.decimal = true;
+    } else if (n.class === 'STAR') {
+      if (this.decimalColumns.size > 0) this.decimal = true;
+    } else if (n.class === 'FUNCTION') {
+      const name = String(n.function_name).toLowerCase();
+      if (DECIMAL.test(name)) this.decimal = true;
+      const star = (n.children as unknown[] | undefined)?.length === 0 && !NO_ARGUMENTS.has(name);
+      if (star && this.decimalColumns.size > 0) this.decimal = true;
+      if (TEXT_FUNCTION.test(name)) this.text ??= `function ${name}`;
+    } else if (n.class === 'CAST') {
+      const type = JSON.stringify(n.cast_type);
+      if (DECIMAL.test(type)) this.decimal = true;
+      if (TEXT_TYPE.test(type)) this.text ??= 'a cast to text';
+    } else if (n.class === 'CONSTANT') {
+      const value = n.value as { value?: unknown } | undefined;
+      if (typeof value?.value === 'string' && DECIMAL.test(value.value)) this.decimal = true;
+    }
+  };
+
+  /**
+   * On a server before 20: a statement that reads or makes decimals and turns anything into text
+   * is refused. 18.16 crashed converting a decimal of 26 integer digits to text inside a statement
+   * (`toString`), where describing the result cannot see it; a sum or product of stored decimals
+   * reaches that. Naming the conversion, never a value.
+   */
+  refuseText(): void {
+    if (!this.decimal || !this.text) return;
+    throw new FvError(
+      'FV_SQL_REFUSED',
+      `on ClickHouse before 20, a statement that reads or makes decimals may not turn values into text (${this.text}): 18.16 crashed converting a decimal of more than ${MAX_INTEGER_DIGITS} integer digits to text; select the value itself (cast with toFloat64(…) when it may be wide), or run ClickHouse 20 or newer`,
+    );
+  }
+}
+
 /**
  * On such a server, an analyst statement's result columns are described first (nothing runs,
  * nothing is printed): a decimal that may hold more than 20 integer digits (a sum of decimals is a
  * Decimal(38, s)) is refused, naming the column and a cast that prints safely, so a viewer's
  * statement does not bring the server down by accident. Stored decimals keep 20 integer digits
- * (decimal-shape.ts). What a statement computes on the way is not seen: `toString` of such a
- * decimal crashed 18.16 too, so a statement built to crash it can (README: run 20 or newer there).
+ * (decimal-shape.ts). What a statement computes on the way is `DecimalText`'s to refuse.
  */
 async function refuseWideDecimals(node: ClickHouseNode, sql: string, signal: AbortSignal): Promise<void> {
   // On lines of its own: a trailing comment cannot swallow the closing parenthesis.

@@ -91,6 +91,8 @@ export interface GuardDialect {
   readonly prefixes: readonly string[];
   /** Table functions allowed (lower case); DuckDB's value generators by default. */
   readonly generators: ReadonlySet<string>;
+  /** Sees every node of the parse tree once the portable checks passed it (an engine's own rules). */
+  readonly inspect?: (node: { readonly [key: string]: unknown }) => void;
 }
 
 const DUCKDB: GuardDialect = { names: new Set(), prefixes: [], generators: GENERATORS };
@@ -191,6 +193,7 @@ export async function checkSql(
       )
         refuse(`function ${name} is not allowed`);
     }
+    dialect.inspect?.(n);
   });
 }
 

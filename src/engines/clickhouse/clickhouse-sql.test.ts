@@ -1,0 +1,72 @@
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkSql } from '../duckdb/sql-guard.ts';
+import { DecimalText } from './clickhouse-sql.ts';
+
+const TABLES = new Set(['payments', 'devices']);
+const DECIMALS = new Set(['amount']);
+
+let db: DuckDBConnection;
+beforeAll(async () => {
+  db = await (await DuckDBInstance.create(':memory:')).connect();
+});
+afterAll(() => db.closeSync());
+
+/** The refusal `DecimalText` gives a statement on a server before 20, or undefined. */
+async function verdict(sql: string, decimals: ReadonlySet<string> = DECIMALS): Promise<string | undefined> {
+  const watch = new DecimalText(decimals);
+  await checkSql(db, sql, TABLES, {
+    names: new Set(),
+    prefixes: [],
+    generators: new Set(),
+    inspect: watch.inspect,
+  });
+  try {
+    watch.refuseText();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+describe('DecimalText: decimals turned into text, refused on ClickHouse before 20', () => {
+  it.each([
+    // The attacks: a wide decimal made or summed, then printed inside the statement.
+    ["SELECT length(toString(toDecimal128('99999999999999999999999999', 0))) AS n FROM devices", 'tostring'],
+    ['SELECT length(toString(sum(amount) * 1000000)) FROM payments', 'tostring'],
+    ['SELECT toString(a) FROM (SELECT amount AS a FROM payments) AS t', 'tostring'],
+    ['WITH t AS (SELECT * FROM payments) SELECT concat(toString(1), x) FROM t', 'concat'],
+    ['SELECT visibleWidth(x) FROM (SELECT * FROM payments) AS t', 'visiblewidth'],
+    ['SELECT CAST(sum(amount) AS String) FROM payments', 'a cast to text'],
+    ['SELECT CAST(CAST(1 AS Decimal(38, 0)) AS FixedString(40)) FROM devices', 'a cast to text'],
+    ['SELECT CAST(p.amount AS text) FROM payments AS p', 'a cast to text'],
+    ["SELECT toString(JSONExtract('{}', 'a', 'Decimal128(0)')) FROM devices", 'tostring'],
+    ['SELECT toStringCutToZero(toString(AMOUNT)) FROM payments', 'tostringcuttozero'],
+  ])('refuses %s', async (sql, named) => {
+    const message = await verdict(sql);
+    expect(message).toContain(named);
+    expect(message).toContain('ClickHouse 20 or newer');
+    expect(message).not.toContain('9999');
+  });
+
+  it.each([
+    // Text without decimals, decimals without text: answered (the result's columns are still
+    // described before the statement runs).
+    'SELECT toString(count()) AS n FROM devices',
+    "SELECT concat('a', toString(toStartOfWeek(now()))) FROM devices",
+    'SELECT toFloat64(sum(amount)) AS total FROM payments',
+    "SELECT toDecimal64(sum(amount), 2) FROM payments WHERE 1 = 1 AND 'x' = 'x'",
+    'SELECT count() FROM payments',
+  ])('answers %s', async (sql) => {
+    expect(await verdict(sql)).toBeUndefined();
+  });
+
+  it('takes * as reading every column only while some table holds a decimal', async () => {
+    // DuckDB's tree keeps toString(*) as toString() with no argument: taken as a star.
+    for (const sql of ['SELECT toString(*) FROM devices', "SELECT toString(COLUMNS('a')) FROM devices"]) {
+      expect(await verdict(sql)).toContain('tostring');
+      expect(await verdict(sql, new Set())).toBeUndefined();
+    }
+    expect(await verdict('SELECT toString(now()), count(*) FROM devices')).toBeUndefined();
+  });
+});
