@@ -17,6 +17,14 @@ export const CLICKHOUSE_ONLY_REFUSED = [
   'WITH _fv_meta AS (SELECT * FROM _fv_meta) SELECT * FROM _fv_meta',
   'WITH devices AS (SELECT * FROM _fv_forgotten) SELECT * FROM devices',
   'SELECT * FROM numbers(10)',
+  // DuckDB nests block comments, ClickHouse does not: what the guard read and what the server ran
+  // differed (an outsider read system tables, reached url() and lifted the limits this way).
+  'SELECT 1 AS a /* /* */ , (SELECT count() FROM system.tables) AS n -- */',
+  "SELECT 1 AS a /* /* */ FROM url('http://127.0.0.1:1/x', CSV, 'a String') -- */",
+  'SELECT 1 AS a /* /* */ SETTINGS max_memory_usage = 0 -- */',
+  // A backslash escapes a quote in ClickHouse's strings, not in DuckDB's.
+  "SELECT 'a\\' AS a, (SELECT count() FROM system.tables) AS n, ' ' AS b",
+  'SELECT $$system.tables$$ AS a',
 ] as const;
 
 /** Each statement, run by `sql` (the CLI), fails with FV_SQL_REFUSED. */

@@ -48,6 +48,13 @@ export function describeClickHouseError(error: unknown): string {
 const COORDINATION_CODES = new Set(['225', '242', '319', '999']);
 
 /** An error of the connection itself: the server may be gone (killed, restarting, unreachable). */
+/** The statement never reached the server: no connection could be made. */
+function isUnreached(error: unknown): boolean {
+  const message = String((error as { message?: string }).message ?? '');
+  const code = String((error as { code?: string }).code ?? '');
+  return /ECONNREFUSED|EHOSTUNREACH/.test(message) || /ECONNREFUSED|EHOSTUNREACH/.test(code);
+}
+
 function isNetworkError(error: unknown): boolean {
   const message = String((error as { message?: string }).message ?? '');
   const code = String((error as { code?: string }).code ?? '');
@@ -151,12 +158,13 @@ export class ClickHouseNode {
   private async attempt<T>(
     op: (client: ClickHouseClient) => Promise<T>,
     beforeRetry?: () => Promise<void>,
+    retry: (error: unknown) => boolean = isNetworkError,
   ): Promise<T> {
     for (let tried = 1; ; tried++) {
       try {
         return await op(this.client);
       } catch (error) {
-        if (tried >= this.#hosts.length || !isNetworkError(error)) throw error;
+        if (tried >= this.#hosts.length || !retry(error)) throw error;
         this.#at = (this.#at + 1) % this.#hosts.length;
         this.#failovers++;
         await beforeRetry?.();
@@ -210,13 +218,19 @@ export class ClickHouseNode {
     return text === '' ? [] : text.replace(/\n$/, '').split('\n').map(parseTsvLine);
   }
 
-  /** Runs a query for an analyst: errors are the engine's own, thrown as they are. */
+  /**
+   * Runs a query for an analyst: errors are the engine's own, thrown as they are. The statement
+   * goes to the next server only when none could be reached; one whose connection dropped once it
+   * was sent may have brought its server down (ClickHouse 18.16 crashed on some statements), so it
+   * is sent again only to the same server, once, and only when that server still answers (a
+   * kept-alive connection it had closed): never on to the next server, to take that one down too.
+   */
   async json(
     sql: string,
     settings: ClickHouseSettings,
     signal?: AbortSignal,
   ): Promise<{ meta: Array<{ name: string }>; data: unknown[][] }> {
-    const out = await this.attempt(async (c) => {
+    const run = async (c: ClickHouseClient) => {
       const rs = await c.query({
         query: sql,
         format: 'JSON',
@@ -227,6 +241,18 @@ export class ClickHouseNode {
         meta: Array<{ name: string; type?: string }>;
         data: Array<Record<string, unknown>>;
       };
+    };
+    const out = await this.attempt(run, undefined, isUnreached).catch(async (error: unknown) => {
+      if (!isNetworkError(error) || isUnreached(error) || signal?.aborted) throw error;
+      const alive = await this.client
+        .query({ query: 'SELECT 1', format: 'TabSeparated' })
+        .then((r) => r.text())
+        .then(
+          () => true,
+          () => false,
+        );
+      if (!alive) throw error;
+      return run(this.client);
     });
     // Counts are numbers: ClickHouse quotes 64-bit integers in JSON; one that fits a double
     // exactly becomes a number, a larger one stays a string rather than being rounded.

@@ -1,7 +1,7 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSql } from '../duckdb/sql-guard.ts';
-import { DecimalText } from './clickhouse-sql.ts';
+import { DecimalText, sameTokens } from './clickhouse-sql.ts';
 
 const TABLES = new Set(['payments', 'devices']);
 const DECIMALS = new Set(['amount']);
@@ -50,6 +50,18 @@ describe('DecimalText: decimals turned into text, refused on ClickHouse before 2
   });
 
   it.each([
+    // ClickHouse's function-style CAST takes its type as a string a statement can compute.
+    [
+      "SELECT max(length(toString(\"CAST\"('9999999999999999999999999999', reverse(')0(821lamiceD'))))) AS n FROM devices",
+      'function tostring',
+    ],
+    ["SELECT max(length(\"CAST\"(toDecimal128('9', 0), 'String'))) AS n FROM devices", 'function cast'],
+    ["SELECT toString(arrayReduce('sum', [toDecimal64('1', 0)])) FROM devices", 'function tostring'],
+  ])('refuses a type or function named by a string: %s', async (sql, named) => {
+    expect(await verdict(sql)).toContain(named);
+  });
+
+  it.each([
     // Text without decimals, decimals without text: answered (the result's columns are still
     // described before the statement runs).
     'SELECT toString(count()) AS n FROM devices',
@@ -57,6 +69,9 @@ describe('DecimalText: decimals turned into text, refused on ClickHouse before 2
     'SELECT toFloat64(sum(amount)) AS total FROM payments',
     "SELECT toDecimal64(sum(amount), 2) FROM payments WHERE 1 = 1 AND 'x' = 'x'",
     'SELECT count() FROM payments',
+    // Formatting that cannot take a decimal, beside a decimal sum cast to a float.
+    "SELECT formatDateTime(toStartOfDay(now()), '%Y-%m-%d') AS d, toFloat64(sum(amount)) AS total FROM payments GROUP BY d",
+    "SELECT splitByChar(',', 'a,b'), rand32(), generateUUIDv4(), toFloat64(sum(amount)) FROM payments",
   ])('answers %s', async (sql) => {
     expect(await verdict(sql)).toBeUndefined();
   });
@@ -68,5 +83,33 @@ describe('DecimalText: decimals turned into text, refused on ClickHouse before 2
       expect(await verdict(sql, new Set())).toBeUndefined();
     }
     expect(await verdict('SELECT toString(now()), count(*) FROM devices')).toBeUndefined();
+  });
+});
+
+describe('sameTokens: what the guard parses is what ClickHouse runs', () => {
+  it.each([
+    ['SELECT 1 AS a /* /* */ , (SELECT count() FROM system.tables) AS n -- */', 'a comment at character 15'],
+    ['SELECT 1 -- x', 'a comment'],
+    ['SELECT 1 # x', 'a comment'],
+    ['SELECT 1 */ 2', 'a comment'],
+    ["SELECT 'a\\' AS a, (SELECT 1 FROM system.tables) AS n, ' ' AS b", 'a backslash in a quoted text'],
+    ['SELECT "a\\"" FROM devices', 'a backslash in a quoted text'],
+    ['SELECT 1 AS a\u0000, name FROM system.tables', 'a character outside printable ASCII'],
+    ["SELECT 'a\u0000b'", 'a control character'],
+    ['SELECT $$x$$', 'the character "$"'],
+    ['SELECT `x` FROM devices', 'the character "`"'],
+    ['SELECT 1\u00a0AS a', 'a character outside printable ASCII'],
+    ["SELECT 'open", 'a quoted text not closed'],
+  ])('refuses %j', (sql, why) => {
+    expect(() => sameTokens(sql)).toThrow(why);
+  });
+
+  it.each([
+    "SELECT count() AS n FROM devices WHERE region = 'eu'",
+    'SELECT \'it\'\'s -- not a comment /* nor this */ # nor this $1\' AS a, "odd ""name""" FROM devices',
+    "SELECT 'héllo' AS greeting,\n\tcount(*) FROM devices;",
+    'SELECT 10 / 2 * 3 AS n',
+  ])('lets %j through', (sql) => {
+    expect(() => sameTokens(sql)).not.toThrow();
   });
 });

@@ -54,6 +54,7 @@ export async function clickHouseGuardedSql(
   decimalColumns: ReadonlySet<string>,
   limits: SandboxLimits,
 ): Promise<GuardedResult> {
+  sameTokens(sql);
   const decimals = new DecimalText(decimalColumns);
   await checkSql(parser, sql, tables, { ...DIALECT, inspect: decimals.inspect });
   const abort = new AbortController();
@@ -103,6 +104,49 @@ export async function clickHouseGuardedSql(
   }
 }
 
+/**
+ * The guard checks DuckDB's parse of a statement, and ClickHouse runs its own: both must read the
+ * same tokens. They split text differently in comments (DuckDB nests block comments, ClickHouse
+ * 18.16 does not, so a comment opened twice and closed once hid the rest of a statement from the
+ * guard), in backslashes (escapes inside ClickHouse's strings and quoted names, plain characters
+ * to DuckDB), in `$` (DuckDB's dollar-quoted strings, later ClickHouse's heredocs), in a NUL (the
+ * end of the text to DuckDB's parser) and in characters outside ASCII. None of these is allowed:
+ * outside string literals only printable ASCII without comments, backslashes, `$` or backticks;
+ * inside them, no backslash and no control character. Both read a doubled quote as one.
+ */
+export function sameTokens(sql: string): void {
+  const refuse = (what: string, at: number): never => {
+    throw new FvError(
+      'FV_SQL_REFUSED',
+      `${what} at character ${at + 1}: analyst SQL on ClickHouse has no comments, backslashes, "$", backticks or characters outside printable ASCII outside its string literals, and no backslash or control character inside them`,
+    );
+  };
+  const control = (c: string) => c < ' ' && c !== '\t' && c !== '\n' && c !== '\r';
+  let quote: string | undefined;
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i] as string;
+    const next = sql[i + 1];
+    if (quote) {
+      if (c === '\\') refuse('a backslash in a quoted text', i);
+      if (control(c)) refuse('a control character', i);
+      if (c === quote) {
+        if (next === quote) i++;
+        else quote = undefined;
+      }
+    } else if (c === "'" || c === '"') quote = c;
+    else if (
+      (c === '-' && next === '-') ||
+      (c === '/' && next === '*') ||
+      (c === '*' && next === '/') ||
+      c === '#'
+    )
+      refuse('a comment', i);
+    else if (c === '\\' || c === '$' || c === '`') refuse(`the character ${JSON.stringify(c)}`, i);
+    else if (control(c) || c > '~') refuse('a character outside printable ASCII', i);
+  }
+  if (quote) refuse('a quoted text not closed', sql.length - 1);
+}
+
 const servers = new WeakMap<ClickHouseNode, Promise<boolean>>();
 
 /**
@@ -125,8 +169,31 @@ function printsWideDecimalsBadly(node: ClickHouseNode): Promise<boolean> {
   return known;
 }
 
-/** Functions that turn a value into text (or print it to measure it), by name, broadly. */
-const TEXT_FUNCTION = /string|format|concat|json|visiblewidth|text|char|hex/;
+/**
+ * Functions that print a value of any type as text, or measure it printed (ClickHouse before 20,
+ * and the ones later servers added, in case one is taken for an older one).
+ */
+const TEXT_FUNCTIONS = new Set([
+  'tostring',
+  'tostringcuttozero',
+  'tofixedstring',
+  'visiblewidth',
+  'concat',
+  'concatassumeinjective',
+  'arraystringconcat',
+  'format',
+  'formatrow',
+  'formatrownonewline',
+  'tojsonstring',
+  'hex',
+  'bin',
+]);
+/**
+ * Functions that take a type or a function as a string, which a statement can compute
+ * (`reverse(')0(821lamiceD')`): each may make a decimal and may make text, whatever its arguments
+ * name. ClickHouse's `CAST(x, 'T')` is one (DuckDB keeps `"CAST"(x, 'T')` as a function of that name).
+ */
+const TYPE_FROM_TEXT = /cast|reinterpret|jsonextract|defaultvalueof|initializeaggregation|arrayreduce/;
 /** Type names, as DuckDB's parser keeps them, that are text or a decimal. */
 const TEXT_TYPE = /string|text|char|blob/i;
 const DECIMAL = /decimal/i;
@@ -139,12 +206,17 @@ const NO_ARGUMENTS = new Set([
   'count',
   'count_star',
   'now',
+  'now64',
   'today',
   'yesterday',
   'rand',
+  'rand32',
   'rand64',
+  'randconstant',
+  'generateuuidv4',
   'pi',
   'e',
+  'timezone',
 ]);
 
 /**
@@ -171,7 +243,11 @@ export class DecimalText {
       if (DECIMAL.test(name)) this.decimal = true;
       const star = (n.children as unknown[] | undefined)?.length === 0 && !NO_ARGUMENTS.has(name);
       if (star && this.decimalColumns.size > 0) this.decimal = true;
-      if (TEXT_FUNCTION.test(name)) this.text ??= `function ${name}`;
+      if (TYPE_FROM_TEXT.test(name)) {
+        this.decimal = true;
+        this.text ??= `function ${name}`;
+      }
+      if (TEXT_FUNCTIONS.has(name)) this.text ??= `function ${name}`;
     } else if (n.class === 'CAST') {
       const type = JSON.stringify(n.cast_type);
       if (DECIMAL.test(type)) this.decimal = true;
