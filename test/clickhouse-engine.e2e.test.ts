@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clickHouseEntry } from '../src/engines/clickhouse/clickhouse-node.ts';
 import { ClickHouseMetricsEngine } from '../src/engines/clickhouse/clickhouse-reader.ts';
+import { parseClickHouseUrl } from '../src/engines/clickhouse/clickhouse-url.ts';
 import {
   ClickHouseStore,
   clickhouse,
@@ -30,6 +32,7 @@ import {
   withoutRouting,
 } from './helpers/recording-compile.ts';
 import { expectSameAnswer, expectSameStores } from './helpers/same-answers.ts';
+import { SMALL_METRICS } from './helpers/small-store.ts';
 import {
   DEMO_METRICS,
   DEMO_POLICY,
@@ -386,7 +389,7 @@ describe('ClickHouse store of the synced production', () => {
     const reader = await openMetricsReader(cluster.url, file);
     try {
       const wide = await reader
-        .sql("SELECT toDecimal128('99999999999999999999999999', 0) AS wide FROM devices -- 26 digits", {
+        .sql("SELECT toDecimal128('99999999999999999999999999', 0) AS wide FROM devices", {
           maxRows: 10,
           timeoutMs: 10_000,
         })
@@ -417,6 +420,17 @@ describe('ClickHouse store of the synced production', () => {
       expect(inside).toMatchObject({ code: 'FV_SQL_REFUSED' });
       expect((inside as FvError).message).toContain('tostring');
       expect((inside as FvError).message).not.toContain('9999');
+      // An outsider's attacks (each crashed both servers of a cluster before): a decimal made by
+      // ClickHouse's function-style CAST from a computed type name, then printed; a decimal made
+      // into text by that CAST; the same hidden from the guard by a comment DuckDB nests.
+      for (const attack of [
+        "SELECT max(length(toString(\"CAST\"('9999999999999999999999999999', reverse(')0(821lamiceD')) - x))) AS n FROM (SELECT arrayJoin(range(3000000)) AS x)",
+        "SELECT max(length(\"CAST\"(toDecimal128('9999999999999999999999999999', 0) - x, 'String'))) AS n FROM (SELECT arrayJoin(range(3000000)) AS x)",
+        "SELECT 1 AS a /* /* */ , (SELECT max(length(toString(toDecimal128('9999999999999999999999999999', 0) - x))) FROM (SELECT arrayJoin(range(3000000)) AS x)) AS n -- */",
+      ]) {
+        const refused = await reader.sql(attack, { maxRows: 10, timeoutMs: 10_000 }).catch((x: unknown) => x as FvError);
+        expect(refused, attack).toMatchObject({ code: 'FV_SQL_REFUSED' });
+      }
       // Text without decimals still answers.
       const text = await reader.sql('SELECT toString(count()) AS n FROM devices', {
         maxRows: 10,
@@ -427,6 +441,36 @@ describe('ClickHouse store of the synced production', () => {
       reader.close();
     }
     expect(await cluster.query(0, 'SELECT 1')).toBe('1\n');
+  });
+
+  it('answers sums and averages of decimals as numbers: no compiled statement prints a decimal (18.16 crashed printing wide ones)', async () => {
+    const compiled: string[] = [];
+    const reader = await ClickHouseMetricsEngine.open(small, recordingCompile(compiled));
+    const week = { from: Date.UTC(2026, 9, 5), to: Date.UTC(2026, 9, 12) };
+    try {
+      for (const name of ['failed_fees', 'mean_fee']) {
+        const def = SMALL_METRICS.metrics.get(name);
+        if (!def) throw new Error(`${name} is not in the small metrics`);
+        await reader.metricRows(def, 'week', ['error_code'], [], week);
+        await reader.metricRows(def, 'week', [], [], week, {
+          bounds: { maxRows: 5, maxGroups: 5, clamp: { 'connection_events.fee': [0, 1e20] } },
+        });
+      }
+    } finally {
+      reader.close();
+    }
+    expect(compiled).toHaveLength(4);
+    const node = clickHouseEntry(parseClickHouseUrl(small));
+    try {
+      for (const sql of compiled) {
+        const described = await node.json(`DESCRIBE TABLE (\n${sql}\n)`, { readonly: '1' });
+        const types = described.data.map((r) => String(r[1]));
+        expect(types.some((t) => /Float64/.test(t))).toBe(true);
+        expect(types.filter((t) => /Decimal/.test(t))).toEqual([]);
+      }
+    } finally {
+      await node.close();
+    }
   });
 
   it('serves the API from ClickHouse with the same answers', async () => {

@@ -106,9 +106,12 @@ export function boundClickHouse(perUnit: string, shape: PerUnitShape, b: Contrib
   const cols = [shape.period, ...shape.dims, ...shape.carried, shape.unit, ...shape.keys];
   const renamed = shape.parts.map((p, i) => ({ name: `_fv_q${i}`, kind: p.kind, as: p.name }));
   // Rows first (at most maxRows key rows per unit and group), then the unit's kept groups: those
-  // whose hash is among its maxGroups smallest in the period.
+  // whose hash is among its maxGroups smallest in the period. A sum is clamped as a Float64:
+  // 18.16's least and greatest refuse a decimal beside a number.
+  const partial = (p: (typeof renamed)[number]) =>
+    p.kind.kind === 'sum' ? `toFloat64(${p.as}) AS ${p.name}` : `${p.as} AS ${p.name}`;
   const rows = [
-    `SELECT ${[...cols, ...renamed.map((p) => `${p.as} AS ${p.name}`), `${group} AS _fv_gh`].join(', ')}`,
+    `SELECT ${[...cols, ...renamed.map(partial), `${group} AS _fv_gh`].join(', ')}`,
     `FROM (${perUnit}) ORDER BY ${keys} LIMIT ${b.maxRows} BY ${[shape.period, ...shape.dims, shape.unit].join(', ')}`,
   ].join(' ');
   const kept = `SELECT ${shape.period}, ${shape.unit}, arraySlice(arraySort(groupUniqArray(_fv_gh)), 1, ${b.maxGroups}) AS _fv_kept FROM (${rows}) GROUP BY ${shape.period}, ${shape.unit}`;

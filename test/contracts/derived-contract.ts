@@ -72,6 +72,10 @@ function eventRow(rnd: () => number, n: number): Value[] {
     outcome === 'fail' ? (['E_TLS', 'E_DNS', 'E_AUTH'][Math.floor(rnd() * 3)] as string) : null,
     rnd() < 0.1 ? null : -40 - Math.floor(rnd() * 50),
     rnd() < 0.15 ? null : Math.floor(rnd() * 5000),
+    // A decimal of up to 20 integer digits (or none): sums and averages through the rollups.
+    outcome === 'fail' && rnd() < 0.8
+      ? `${Math.floor(rnd() * 1e9)}12345678901.${Math.floor(rnd() * 100)}`
+      : null,
   ];
 }
 

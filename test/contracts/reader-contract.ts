@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Engine, engineFor, openMetricsReader } from '../../src/engines/index.ts';
 import type { MetricAnswer, MetricQuery, MetricsReader } from '../../src/metrics/index.ts';
-import { SMALL_METRICS, writeSmallStore } from '../helpers/small-store.ts';
+import { FEE, SMALL_METRICS, writeSmallStore } from '../helpers/small-store.ts';
 
 const WEEK = '2026-10-05';
 const FW = 'devices.firmware_version';
@@ -67,6 +67,14 @@ export function runReaderContract(engine: Engine, label: string, location: () =>
       expect(wait.totals[0]).toMatchObject({ units: 57 });
       const signal = await ask('failing_signal', ['error_code']);
       expect(group(signal, 'E_AUTH')).toMatchObject({ units: 36, values: { value: -80 } });
+      // Decimals of 20 integer digits: summed exactly, answered as the nearest number.
+      const fees = group(await ask('failed_fees', ['error_code']), 'E_AUTH');
+      expect(fees?.units).toBe(36);
+      expect(fees?.values.value).toBeCloseTo(Number(BigInt(FEE.split('.')[0] as string) * 36n + 18n), -6);
+      expect(group(await ask('mean_fee', ['error_code']), 'E_AUTH')?.values.value).toBeCloseTo(
+        Number(FEE),
+        -4,
+      );
     });
 
     it('a ratio is gated on both sides and shows both', async () => {

@@ -39,6 +39,8 @@ const time = (name: string): StoreColumn => ({
   sourceType: 'timestamp with time zone',
 });
 const int = (name: string): StoreColumn => ({ name, kind: 'integer', sourceType: 'integer' });
+/** A plain `numeric`: DECIMAL(30,10), up to 20 integer digits (decimal-shape.ts). */
+const decimal = (name: string): StoreColumn => ({ name, kind: 'decimal', sourceType: 'numeric' });
 
 export const DEVICES: StoreTableSpec = {
   name: 'devices',
@@ -63,6 +65,7 @@ export const EVENTS_TABLE: StoreTableSpec = {
     text('error_code'),
     int('rssi'),
     int('duration_ms'),
+    decimal('fee'),
   ],
   key: ['id'],
   shardBy: 'device_id',
@@ -83,6 +86,9 @@ function deviceRow(i: number): Value[] {
   return [device(i), id(2, i), model, firmware, i % 2 === 1 ? 'eu' : 'us', at('2026-09-01T00:00:00Z', 0)];
 }
 
+/** Every failed attempt's fee: 20 integer digits, as wide as a stored decimal may be. */
+export const FEE = '12345678901234567890.5';
+
 const failing = (i: number) =>
   i <= 40 || (i >= 61 && i <= 75) || (i >= 101 && i <= 105) || (i >= 148 && i <= 150);
 
@@ -91,13 +97,13 @@ function eventRows(): Value[][] {
   for (const i of range(1, 212)) {
     for (const j of [0, 1]) {
       const ts = at('2026-10-06T12:00:00Z', i * 60 + j);
-      rows.push([id(3, i * 2 + j), device(i), ts, 'success', null, -60, i >= 190 ? null : 100]);
+      rows.push([id(3, i * 2 + j), device(i), ts, 'success', null, -60, i >= 190 ? null : 100, null]);
     }
   }
   for (const i of range(1, 212).filter(failing)) {
     const code = i <= 4 ? 'E_DNS' : i <= 24 || i >= 148 ? 'E_TLS' : 'E_AUTH';
     const ms = i >= 25 && i <= 30 ? null : 5000;
-    rows.push([id(4, i), device(i), at('2026-10-07T12:00:00Z', i), 'fail', code, -80, ms]);
+    rows.push([id(4, i), device(i), at('2026-10-07T12:00:00Z', i), 'fail', code, -80, ms, FEE]);
   }
   return rows;
 }
@@ -151,6 +157,12 @@ metrics:
     ${EVENTS}
   failing_signal:
     measure: { avg: rssi, where: { outcome: fail } }
+    ${EVENTS}
+  failed_fees:
+    measure: { sum: fee, where: { outcome: fail } }
+    ${EVENTS}
+  mean_fee:
+    measure: { avg: fee }
     ${EVENTS}
   failure_rate:
     measure: { ratio: [ { count: rows, where: { outcome: fail } }, { count: rows } ] }

@@ -225,7 +225,10 @@ export function compileClickHouseMetric(
   /** A sum or an average in two steps: the partial sum and count, then the value from their sums. */
   const summed = (fn: 'sum' | 'avg', column: string, where: Where | undefined): (() => string) => {
     const cond = condition(where);
-    const c = ref(column).sql;
+    const { sql: c, kind } = ref(column);
+    // A sum of decimals is a Decimal(38, s), which 18.16 crashed printing as text past 25 integer
+    // digits (README, Exact numbers): it leaves the server as a Float64, as the reader reads it.
+    const out = (x: string) => (kind === 'decimal' ? `toFloat64(${x})` : x);
     const s = part(
       cond ? `sumIf(${c}, ${cond})` : `sum(${c})`,
       aggregate.sum(column, where),
@@ -238,10 +241,12 @@ export function compileClickHouseMetric(
     );
     if (opts.bounds) {
       if (fn === 'avg') den = () => `sum(${n})`;
-      return () => `sum(${s})`;
+      return () => out(`sum(${s})`);
     }
     return () =>
-      fn === 'sum' ? `if(sum(${n}) = 0, NULL, sum(${s}))` : `if(sum(${n}) = 0, NULL, sum(${s}) / sum(${n}))`;
+      fn === 'sum'
+        ? `if(sum(${n}) = 0, NULL, ${out(`sum(${s})`)})`
+        : `if(sum(${n}) = 0, NULL, ${out(`sum(${s})`)} / sum(${n}))`;
   };
   /** Each measure kind in two steps: first-step columns, then the value from their sums. */
   const partials: MeasureDialect<() => string> = {
