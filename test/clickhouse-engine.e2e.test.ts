@@ -428,7 +428,9 @@ describe('ClickHouse store of the synced production', () => {
         "SELECT max(length(\"CAST\"(toDecimal128('9999999999999999999999999999', 0) - x, 'String'))) AS n FROM (SELECT arrayJoin(range(3000000)) AS x)",
         "SELECT 1 AS a /* /* */ , (SELECT max(length(toString(toDecimal128('9999999999999999999999999999', 0) - x))) FROM (SELECT arrayJoin(range(3000000)) AS x)) AS n -- */",
       ]) {
-        const refused = await reader.sql(attack, { maxRows: 10, timeoutMs: 10_000 }).catch((x: unknown) => x as FvError);
+        const refused = await reader
+          .sql(attack, { maxRows: 10, timeoutMs: 10_000 })
+          .catch((x: unknown) => x as FvError);
         expect(refused, attack).toMatchObject({ code: 'FV_SQL_REFUSED' });
       }
       // Text without decimals still answers.
