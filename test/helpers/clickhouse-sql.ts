@@ -25,6 +25,14 @@ export const CLICKHOUSE_ONLY_REFUSED = [
   // A backslash escapes a quote in ClickHouse's strings, not in DuckDB's.
   "SELECT 'a\\' AS a, (SELECT count() FROM system.tables) AS n, ' ' AS b",
   'SELECT $$system.tables$$ AS a',
+  // A bare name as the set of an IN is a table to ClickHouse, a column to DuckDB.
+  'SELECT 0 IN system.one AS a',
+  'SELECT 0 IN (system.one) AS a',
+  "SELECT ('k', '10') IN (_fv_meta) AS a",
+  'SELECT count() AS n FROM devices WHERE 0 NOT IN (devices__fv_local)',
+  'SELECT "in"(0, system.one) AS a',
+  'SELECT globalNotIn(0, system.one) AS a',
+  "SELECT hasColumnInTable('system', 'one', 'dummy') AS a",
 ] as const;
 
 /** Each statement, run by `sql` (the CLI), fails with FV_SQL_REFUSED. */

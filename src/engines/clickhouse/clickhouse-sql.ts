@@ -1,3 +1,4 @@
+import type { ClickHouseSettings } from '@clickhouse/client';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { FvError } from '../../errors/index.ts';
 import { MAX_INTEGER_DIGITS } from '../../store/decimal-shape.ts';
@@ -25,6 +26,16 @@ const DIALECT: GuardDialect = {
     'remotesecure',
     'cluster',
     'input',
+    // A table named by a string, and IN as a function: the set may be a table named bare.
+    'hascolumnintable',
+    'in',
+    'notin',
+    'globalin',
+    'globalnotin',
+    'nullin',
+    'notnullin',
+    'globalnullin',
+    'globalnotnullin',
   ]),
   prefixes: ['dict', 'filesystem', 'system', 'bitmap'],
   // numbers(), zeros() and the like are not needed for analytics; no table function is allowed.
@@ -56,29 +67,34 @@ export async function clickHouseGuardedSql(
 ): Promise<GuardedResult> {
   sameTokens(sql);
   const decimals = new DecimalText(decimalColumns);
-  await checkSql(parser, sql, tables, { ...DIALECT, inspect: decimals.inspect });
+  await checkSql(parser, sql, tables, {
+    ...DIALECT,
+    inspect: (n) => {
+      refuseNamedSet(n);
+      decimals.inspect(n);
+    },
+  });
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), limits.timeoutMs + 1000);
+  // The analyst profile, on every request the statement makes: 18.16 runs a statement's scalar
+  // subqueries while describing it, so the description is limited as the statement is.
+  const settings = {
+    readonly: '1',
+    max_result_rows: String(limits.maxRows + 1),
+    result_overflow_mode: 'break',
+    max_execution_time: Math.max(1, Math.ceil(limits.timeoutMs / 1000)),
+    timeout_overflow_mode: 'throw',
+    max_memory_usage: String((limits.memoryMb ?? SANDBOX_DEFAULTS.memoryMb) * 1024 * 1024),
+    max_rows_to_read: String(limits.maxRowsToRead ?? MAX_ROWS_TO_READ),
+    read_overflow_mode: 'throw',
+    max_threads: limits.threads ?? SANDBOX_DEFAULTS.threads,
+  } as const;
   try {
     if (await printsWideDecimalsBadly(node)) {
       decimals.refuseText();
-      await refuseWideDecimals(node, sql, abort.signal);
+      await refuseDecimals(node, sql, settings, abort.signal);
     }
-    const r = await node.json(
-      sql,
-      {
-        readonly: '1',
-        max_result_rows: String(limits.maxRows + 1),
-        result_overflow_mode: 'break',
-        max_execution_time: Math.max(1, Math.ceil(limits.timeoutMs / 1000)),
-        timeout_overflow_mode: 'throw',
-        max_memory_usage: String((limits.memoryMb ?? SANDBOX_DEFAULTS.memoryMb) * 1024 * 1024),
-        max_rows_to_read: String(limits.maxRowsToRead ?? MAX_ROWS_TO_READ),
-        read_overflow_mode: 'throw',
-        max_threads: limits.threads ?? SANDBOX_DEFAULTS.threads,
-      },
-      abort.signal,
-    );
+    const r = await node.json(sql, settings, abort.signal);
     return {
       columns: r.meta.map((m) => m.name),
       rows: r.data.slice(0, limits.maxRows),
@@ -145,6 +161,28 @@ export function sameTokens(sql: string): void {
     else if (control(c) || c > '~') refuse('a character outside printable ASCII', i);
   }
   if (quote) refuse('a quoted text not closed', sql.length - 1);
+}
+
+/**
+ * ClickHouse reads a bare name on the right of `IN` (`x IN system.one`, `x IN (_fv_meta)`) as a
+ * table, whole, to build the set; DuckDB parses it as a column (`x IN y` becomes `contains(y, x)`,
+ * `x IN (y)` a list holding column y), so the guard never saw a table there. The set of an `IN` is
+ * a list of values or a subquery; a name in it is refused.
+ */
+function refuseNamedSet(n: { readonly [key: string]: unknown }): void {
+  const named = (x: unknown) => (x as { class?: unknown } | undefined)?.class === 'COLUMN_REF';
+  const children = (n.children as unknown[] | undefined) ?? [];
+  const set =
+    n.class === 'OPERATOR' && (n.type === 'COMPARE_IN' || n.type === 'COMPARE_NOT_IN')
+      ? children.slice(1)
+      : n.class === 'FUNCTION' && String(n.function_name).toLowerCase() === 'contains'
+        ? children.slice(0, 1)
+        : [];
+  if (set.some(named))
+    throw new FvError(
+      'FV_SQL_REFUSED',
+      'the set of an IN is a name, which ClickHouse reads as a table: give a list of values or a subquery',
+    );
 }
 
 const servers = new WeakMap<ClickHouseNode, Promise<boolean>>();
@@ -268,32 +306,33 @@ export class DecimalText {
     if (!this.decimal || !this.text) return;
     throw new FvError(
       'FV_SQL_REFUSED',
-      `on ClickHouse before 20, a statement that reads or makes decimals may not turn values into text (${this.text}): 18.16 crashed converting a decimal of more than ${MAX_INTEGER_DIGITS} integer digits to text; select the value itself (cast with toFloat64(…) when it may be wide), or run ClickHouse 20 or newer`,
+      `on ClickHouse before 20, a statement that reads or makes decimals may not turn values into text (${this.text}): 18.16 crashed converting a decimal of more than ${MAX_INTEGER_DIGITS} integer digits to text; select decimals as numbers (toFloat64(…)), or run ClickHouse 20 or newer`,
     );
   }
 }
 
 /**
- * On such a server, an analyst statement's result columns are described first (nothing runs,
- * nothing is printed): a decimal that may hold more than 20 integer digits (a sum of decimals is a
- * Decimal(38, s)) is refused, naming the column and a cast that prints safely, so a viewer's
- * statement does not bring the server down by accident. Stored decimals keep 20 integer digits
- * (decimal-shape.ts). What a statement computes on the way is `DecimalText`'s to refuse.
+ * On such a server, an analyst statement's result columns are described first (with the analyst
+ * profile: 18.16 runs scalar subqueries to describe) and a decimal column is refused, naming the
+ * column and a cast: 18.16 crashed printing a decimal of 26 integer digits as text, and its
+ * described type cannot be trusted to bound the value (`fee * 100000000` stays `Decimal(30, 10)`
+ * there while its values grow 8 digits). What a statement computes on the way is `DecimalText`'s
+ * to refuse. Analyst results are JSON numbers either way, so the cast loses nothing they kept.
  */
-async function refuseWideDecimals(node: ClickHouseNode, sql: string, signal: AbortSignal): Promise<void> {
-  // On lines of its own: a trailing comment cannot swallow the closing parenthesis.
-  const described = await node.json(
-    `DESCRIBE TABLE (\n${sql.replace(/;\s*$/, '')}\n)`,
-    { readonly: '1' },
-    signal,
-  );
+async function refuseDecimals(
+  node: ClickHouseNode,
+  sql: string,
+  settings: ClickHouseSettings,
+  signal: AbortSignal,
+): Promise<void> {
+  // On lines of its own: a trailing semicolon or space cannot reach the closing parenthesis.
+  const described = await node.json(`DESCRIBE TABLE (\n${sql.replace(/;\s*$/, '')}\n)`, settings, signal);
   for (const [name, type] of described.data) {
-    for (const m of String(type).matchAll(/Decimal\((\d+), *(\d+)\)/g)) {
-      if (Number(m[1]) - Number(m[2]) <= MAX_INTEGER_DIGITS) continue;
-      throw new FvError(
-        'FV_SQL_REFUSED',
-        `column ${JSON.stringify(String(name))} of the statement is a ${m[0]}: ClickHouse before 20 can crash printing a decimal of more than ${MAX_INTEGER_DIGITS} integer digits; cast it (toFloat64(…), or toDecimal64(…, ${m[2]}) to stay exact)`,
-      );
-    }
+    const decimal = /Decimal\(\d+, *(\d+)\)/.exec(String(type));
+    if (!decimal) continue;
+    throw new FvError(
+      'FV_SQL_REFUSED',
+      `column ${JSON.stringify(String(name))} of the statement is a ${decimal[0]}: ClickHouse before 20 can crash printing a decimal whose value outgrew its type; cast it with toFloat64(…)`,
+    );
   }
 }
