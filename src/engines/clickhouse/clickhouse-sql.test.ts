@@ -1,7 +1,7 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSql } from '../duckdb/sql-guard.ts';
-import { DecimalText, sameTokens } from './clickhouse-sql.ts';
+import { DecimalText, refuseNamedSet, sameTokens } from './clickhouse-sql.ts';
 
 const TABLES = new Set(['payments', 'devices']);
 const DECIMALS = new Set(['amount']);
@@ -111,5 +111,32 @@ describe('sameTokens: what the guard parses is what ClickHouse runs', () => {
     'SELECT 10 / 2 * 3 AS n',
   ])('lets %j through', (sql) => {
     expect(() => sameTokens(sql)).not.toThrow();
+  });
+});
+
+describe('refuseNamedSet: the set of an IN is values or a subquery, never a name ClickHouse reads as a table', () => {
+  const check = (sql: string) =>
+    checkSql(db, sql, TABLES, {
+      names: new Set(),
+      prefixes: [],
+      generators: new Set(),
+      inspect: refuseNamedSet,
+    });
+  it.each([
+    'SELECT 0 IN system.one AS a',
+    'SELECT 0 IN (devices) AS a',
+    'SELECT 0 NOT IN (true) AS a',
+    'SELECT 0 IN (false, 1) AS a',
+    'SELECT id FROM devices WHERE id IN (current_date)',
+  ])('refuses %s', async (sql) => {
+    await expect(check(sql)).rejects.toThrow('the set of an IN is a name');
+  });
+  it.each([
+    "SELECT id FROM devices WHERE region IN ('eu', 'us')",
+    'SELECT id FROM devices WHERE id NOT IN (1, -2, 3 + 4)',
+    'SELECT id FROM devices WHERE id IN (SELECT id FROM payments)',
+    "SELECT id FROM devices WHERE day IN (toDate('2026-01-01'), CAST('2026-01-02' AS DATE))",
+  ])('answers %s', async (sql) => {
+    await expect(check(sql)).resolves.toBeUndefined();
   });
 });

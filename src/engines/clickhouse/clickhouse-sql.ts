@@ -67,11 +67,14 @@ export async function clickHouseGuardedSql(
 ): Promise<GuardedResult> {
   sameTokens(sql);
   const decimals = new DecimalText(decimalColumns);
+  let broken: string | undefined;
   await checkSql(parser, sql, tables, {
     ...DIALECT,
     inspect: (n) => {
       refuseNamedSet(n);
       decimals.inspect(n);
+      if (n.class === 'FUNCTION' && BROKEN_BEFORE_20.has(String(n.function_name).toLowerCase()))
+        broken ??= String(n.function_name).toLowerCase();
     },
   });
   const abort = new AbortController();
@@ -90,7 +93,12 @@ export async function clickHouseGuardedSql(
     max_threads: limits.threads ?? SANDBOX_DEFAULTS.threads,
   } as const;
   try {
-    if (await printsWideDecimalsBadly(node)) {
+    if (await before20(node)) {
+      if (broken)
+        throw new FvError(
+          'FV_SQL_REFUSED',
+          `function ${broken} is not allowed on ClickHouse before 20: 18.16 answers an integer division by the constant -1 with memory it never wrote (other queries' values); use x / y, or run ClickHouse 20 or newer`,
+        );
       decimals.refuseText();
       await refuseDecimals(node, sql, settings, abort.signal);
     }
@@ -164,13 +172,39 @@ export function sameTokens(sql: string): void {
 }
 
 /**
+ * Functions 18.16 computes wrongly in a way that leaks: `intDiv(x, -1)` with a constant divisor
+ * returned whatever the result's memory held before (heap addresses, values of another user's
+ * query: found by an outside review); a divisor computed from constants is a constant too, so
+ * the functions are refused there whatever their arguments.
+ */
+const BROKEN_BEFORE_20 = new Set(['intdiv', 'intdivorzero']);
+
+/**
  * ClickHouse reads a bare name on the right of `IN` (`x IN system.one`, `x IN (_fv_meta)`) as a
  * table, whole, to build the set; DuckDB parses it as a column (`x IN y` becomes `contains(y, x)`,
  * `x IN (y)` a list holding column y), so the guard never saw a table there. The set of an `IN` is
  * a list of values or a subquery; a name in it is refused.
  */
-function refuseNamedSet(n: { readonly [key: string]: unknown }): void {
-  const named = (x: unknown) => (x as { class?: unknown } | undefined)?.class === 'COLUMN_REF';
+export function refuseNamedSet(n: { readonly [key: string]: unknown }): void {
+  // A name, and what DuckDB turns a bare word into: `true`/`false` (constants to DuckDB, names to
+  // 18.16, which has no boolean literals) and `current_date`-like calls without arguments.
+  // DuckDB writes `true` as a cast of 't' placed nowhere in the text (its location unknown).
+  const named = (x: unknown) => {
+    const e = x as
+      | {
+          class?: unknown;
+          value?: { type?: { id?: unknown } };
+          children?: unknown[];
+          query_location?: unknown;
+        }
+      | undefined;
+    return (
+      e?.class === 'COLUMN_REF' ||
+      (typeof e?.query_location === 'number' && e.query_location > Number.MAX_SAFE_INTEGER) ||
+      (e?.class === 'CONSTANT' && e.value?.type?.id === 'BOOLEAN') ||
+      (e?.class === 'FUNCTION' && e.children?.length === 0)
+    );
+  };
   const children = (n.children as unknown[] | undefined) ?? [];
   const set =
     n.class === 'OPERATOR' && (n.type === 'COMPARE_IN' || n.type === 'COMPARE_NOT_IN')
@@ -181,18 +215,18 @@ function refuseNamedSet(n: { readonly [key: string]: unknown }): void {
   if (set.some(named))
     throw new FvError(
       'FV_SQL_REFUSED',
-      'the set of an IN is a name, which ClickHouse reads as a table: give a list of values or a subquery',
+      'the set of an IN is a name (or true, false, a word), which ClickHouse reads as a table: give a list of values or a subquery',
     );
 }
 
 const servers = new WeakMap<ClickHouseNode, Promise<boolean>>();
 
 /**
- * Whether the server is one that crashes printing a wide Decimal128 as text: 18.16 (Debian's) did
- * at once with 3M values of 26 integer digits (20, 21 and 24 never did); taken as every server
- * before 20, where ClickHouse's integer printing was rewritten for wider types. Asked once a node.
+ * Whether the server is before 20, where the rules for old servers apply: 18.16 (Debian's)
+ * crashed printing a wide Decimal128 as text (3M values of 26 integer digits at once; 20, 21 and
+ * 24 never did) and answered `intDiv(x, -1)` with memory it never wrote. Asked once a node.
  */
-function printsWideDecimalsBadly(node: ClickHouseNode): Promise<boolean> {
+function before20(node: ClickHouseNode): Promise<boolean> {
   let known = servers.get(node);
   if (!known) {
     known = node
