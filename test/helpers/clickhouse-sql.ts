@@ -38,6 +38,9 @@ export const CLICKHOUSE_ONLY_REFUSED = [
   'SELECT 1 AS "true", 0 IN (true) AS a',
   'SELECT count() AS n FROM devices WHERE 0 IN (false, 1)',
   'SELECT count() AS n FROM devices WHERE activated_at IN (current_date)',
+  // A call alone as the set may be a table function to ClickHouse, a scalar one to DuckDB.
+  'SELECT 0 IN numbers(10) AS a',
+  "SELECT 0 IN (merge('system', '^one$')) AS a",
 ] as const;
 
 /** Each statement, run by `sql` (the CLI), fails with FV_SQL_REFUSED. */

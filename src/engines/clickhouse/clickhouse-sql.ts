@@ -212,10 +212,13 @@ export function refuseNamedSet(n: { readonly [key: string]: unknown }): void {
       : n.class === 'FUNCTION' && String(n.function_name).toLowerCase() === 'contains'
         ? children.slice(0, 1)
         : [];
-  if (set.some(named))
+  // A call alone as the set may be a table function to ClickHouse (`x IN numbers(10)`, `x IN
+  // (merge('system', '^one$'))`): DuckDB sees a scalar function.
+  const call = set.length === 1 && (set[0] as { class?: unknown } | undefined)?.class === 'FUNCTION';
+  if (call || set.some(named))
     throw new FvError(
       'FV_SQL_REFUSED',
-      'the set of an IN is a name (or true, false, a word), which ClickHouse reads as a table: give a list of values or a subquery',
+      'the set of an IN is a name, a word or a single call, which ClickHouse may read as a table: give a list of values or a subquery',
     );
 }
 
