@@ -48,13 +48,6 @@ export function describeClickHouseError(error: unknown): string {
 const COORDINATION_CODES = new Set(['225', '242', '319', '999']);
 
 /** An error of the connection itself: the server may be gone (killed, restarting, unreachable). */
-/** The statement never reached the server: no connection could be made. */
-function isUnreached(error: unknown): boolean {
-  const message = String((error as { message?: string }).message ?? '');
-  const code = String((error as { code?: string }).code ?? '');
-  return /ECONNREFUSED|EHOSTUNREACH/.test(message) || /ECONNREFUSED|EHOSTUNREACH/.test(code);
-}
-
 function isNetworkError(error: unknown): boolean {
   const message = String((error as { message?: string }).message ?? '');
   const code = String((error as { code?: string }).code ?? '');
@@ -66,6 +59,13 @@ function isNetworkError(error: unknown): boolean {
     /^Code: (209|210|279)\b/.test(message) ||
     /^(209|210|279)$/.test(code)
   );
+}
+
+/** The statement never reached the server: no connection could be made. */
+function isUnreached(error: unknown): boolean {
+  const message = String((error as { message?: string }).message ?? '');
+  const code = String((error as { code?: string }).code ?? '');
+  return /ECONNREFUSED|EHOSTUNREACH/.test(message) || /ECONNREFUSED|EHOSTUNREACH/.test(code);
 }
 
 /**
