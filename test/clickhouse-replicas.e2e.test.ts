@@ -11,7 +11,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMetricsReader } from '../src/engines/index.ts';
-import type { FvError } from '../src/errors/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
 import { BIN, type CliRun, runCli, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
@@ -500,34 +499,5 @@ describe('ClickHouse with replicas, one server killed', () => {
       await Promise.all([cluster.start(0), cluster.start(2)]);
     }
     expect(serve.out()).not.toContain(cluster.password);
-  });
-
-  it('an analyst statement whose server died under it is not sent on to the next server; one no server took goes on', async () => {
-    expect((await cli(syncArgs(cluster.url))).code).toBe(0);
-    const reader = await openMetricsReader(cluster.readerUrl, file);
-    // Runs until its 20 s deadline unless stopped: sent on to another server, it would answer
-    // FV_SQL_LIMIT there; not sent on, it fails with its connection.
-    const slow = 'SELECT count() AS n FROM connection_events AS a CROSS JOIN connection_events AS b';
-    try {
-      const asked = reader.sql(slow, { maxRows: 10, timeoutMs: 20_000 }).catch((x: unknown) => x as FvError);
-      // Killed once the statement itself runs there (not its description).
-      const running = async () =>
-        Number(
-          await cluster.query(
-            0,
-            "SELECT count() FROM system.processes WHERE query LIKE 'SELECT count() AS n FROM connection_events AS a CROSS JOIN%'",
-          ),
-        );
-      for (let i = 0; i < 100 && (await running()) === 0; i++) await wait(100);
-      cluster.kill(0);
-      const died = (await asked) as FvError;
-      expect(died, died.message).toMatchObject({ code: 'FV_SQL_FAILED' });
-      // The server is down now: the next statement reaches none there and goes on to another.
-      const next = await reader.sql('SELECT count() AS n FROM devices', { maxRows: 10, timeoutMs: 20_000 });
-      expect(Number(next.rows[0]?.[0])).toBeGreaterThan(0);
-    } finally {
-      reader.close();
-      await cluster.start(0);
-    }
   });
 });
