@@ -387,27 +387,21 @@ describe('ClickHouse store of the synced production', () => {
 
   it('refuses analyst SQL that would print a decimal on 18.16 (it crashed the server), naming the column and a cast; describes under the analyst profile', async () => {
     const reader = await openMetricsReader(cluster.url, file);
+    const limits = { maxRows: 10, timeoutMs: 10_000 };
+    /** The statement's refusal (or its answer, which the expectations then reject). */
+    const failure = (sql: string) => reader.sql(sql, limits).catch((x: unknown) => x as FvError);
     try {
-      const wide = await reader
-        .sql("SELECT toDecimal128('99999999999999999999999999', 0) AS wide FROM devices", {
-          maxRows: 10,
-          timeoutMs: 10_000,
-        })
-        .catch((x: unknown) => x as FvError);
+      const wide = await failure("SELECT toDecimal128('99999999999999999999999999', 0) AS wide FROM devices");
       expect(wide).toMatchObject({ code: 'FV_SQL_REFUSED' });
       expect((wide as FvError).message).toContain('"wide"');
       expect((wide as FvError).message).toContain('toFloat64');
       expect((wide as FvError).message).not.toContain('9999');
       // A sum of decimals is a Decimal(38, s): refused too; cast, it answers.
-      const summed = await reader
-        .sql("SELECT sum(toDecimal64('1.25', 2)) AS total FROM devices", { maxRows: 10, timeoutMs: 10_000 })
-        .catch((x: unknown) => x as FvError);
+      const summed = await failure("SELECT sum(toDecimal64('1.25', 2)) AS total FROM devices");
       expect(summed).toMatchObject({ code: 'FV_SQL_REFUSED' });
       // 18.16 keeps a decimal's type through a product while its values grow (an outsider crashed
       // a server printing `fee * 100000000`, still a Decimal(30, 10)): any decimal is refused.
-      const grown = await reader
-        .sql("SELECT toDecimal64('1.5', 1) * 100000000 AS f FROM devices", { maxRows: 10, timeoutMs: 10_000 })
-        .catch((x: unknown) => x as FvError);
+      const grown = await failure("SELECT toDecimal64('1.5', 1) * 100000000 AS f FROM devices");
       expect(grown).toMatchObject({ code: 'FV_SQL_REFUSED' });
       expect((grown as FvError).message).toContain('"f"');
       const cast = await reader.sql(
@@ -418,12 +412,9 @@ describe('ClickHouse store of the synced production', () => {
       expect(Number(cast.rows[0]?.[1])).toBe(12345.5);
       // Printed inside the statement, where describing the result cannot see it (this crashed
       // 18.16 at once over 3M rows): refused from the parse tree, naming the conversion.
-      const inside = await reader
-        .sql(
-          "SELECT max(length(toString(toDecimal128('99999999999999999999999999', 0)))) AS n FROM devices",
-          { maxRows: 10, timeoutMs: 10_000 },
-        )
-        .catch((x: unknown) => x as FvError);
+      const inside = await failure(
+        "SELECT max(length(toString(toDecimal128('99999999999999999999999999', 0)))) AS n FROM devices",
+      );
       expect(inside).toMatchObject({ code: 'FV_SQL_REFUSED' });
       expect((inside as FvError).message).toContain('tostring');
       expect((inside as FvError).message).not.toContain('9999');
@@ -435,10 +426,7 @@ describe('ClickHouse store of the synced production', () => {
         "SELECT max(length(\"CAST\"(toDecimal128('9999999999999999999999999999', 0) - x, 'String'))) AS n FROM (SELECT arrayJoin(range(3000000)) AS x)",
         "SELECT 1 AS a /* /* */ , (SELECT max(length(toString(toDecimal128('9999999999999999999999999999', 0) - x))) FROM (SELECT arrayJoin(range(3000000)) AS x)) AS n -- */",
       ]) {
-        const refused = await reader
-          .sql(attack, { maxRows: 10, timeoutMs: 10_000 })
-          .catch((x: unknown) => x as FvError);
-        expect(refused, attack).toMatchObject({ code: 'FV_SQL_REFUSED' });
+        expect(await failure(attack), attack).toMatchObject({ code: 'FV_SQL_REFUSED' });
       }
       // Describing runs a statement's scalar subqueries on 18.16: under the analyst profile too, so
       // the server stops it at the deadline instead of running on past it.
@@ -458,12 +446,9 @@ describe('ClickHouse store of the synced production', () => {
       expect(await running()).toBe(0);
       // 18.16 answers an integer division by the constant -1 with memory it never wrote (another
       // user's values came back this way): refused there.
-      const leak = await reader
-        .sql('SELECT groupArray(intDiv(toInt64(x), -1)) AS v FROM (SELECT arrayJoin(range(20)) AS x)', {
-          maxRows: 10,
-          timeoutMs: 10_000,
-        })
-        .catch((x: unknown) => x as FvError);
+      const leak = await failure(
+        'SELECT groupArray(intDiv(toInt64(x), -1)) AS v FROM (SELECT arrayJoin(range(20)) AS x)',
+      );
       expect(leak).toMatchObject({ code: 'FV_SQL_REFUSED' });
       expect((leak as FvError).message).toContain('intdiv');
       // Text without decimals still answers.
