@@ -81,13 +81,8 @@ export interface PaddedHmac {
   digest128Text(text: string, out: Int32Array): void;
 }
 
-/**
- * @example
- * const h = paddedHmac(domainKey);
- * const out = new Int32Array(4);
- * h.digest128Text('42', out); // out = first 128 bits of HMAC-SHA256(domainKey, '42')
- */
-export function paddedHmac(key: Uint8Array): PaddedHmac {
+/** SHA-256's state after the key's inner and outer pad blocks: where every value's two hashes start. */
+export function padStates(key: Uint8Array): { inner: Int32Array; outer: Int32Array } {
   if (key.length > 64) throw new Error('paddedHmac: keys longer than one block are not supported');
   const pad = new Uint8Array(64);
   const inner = new Int32Array(IV);
@@ -98,6 +93,17 @@ export function paddedHmac(key: Uint8Array): PaddedHmac {
   pad.fill(0x5c);
   for (let i = 0; i < key.length; i++) pad[i] = (key[i] as number) ^ 0x5c;
   compress(outer, pad, 0);
+  return { inner, outer };
+}
+
+/**
+ * @example
+ * const h = paddedHmac(domainKey);
+ * const out = new Int32Array(4);
+ * h.digest128Text('42', out); // out = first 128 bits of HMAC-SHA256(domainKey, '42')
+ */
+export function paddedHmac(key: Uint8Array): PaddedHmac {
+  const { inner, outer } = padStates(key);
   const state = new Int32Array(8);
   let buf = new Uint8Array(1024 + 128);
   const outerBlock = new Uint8Array(64);
