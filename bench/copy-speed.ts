@@ -23,7 +23,8 @@ import { spliceSection } from './results-file.ts';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const work = join(root, 'bench', '.work', 'copy-speed');
 const admin = process.env.FV_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const dbName = 'fleetvault_copy_speed';
+// FV_COPY_DB: another database name, to keep two seeded sizes side by side.
+const dbName = process.env.FV_COPY_DB ?? 'fleetvault_copy_speed';
 const url = admin.replace(/\/[^/]*$/, `/${dbName}`);
 const EVENTS = Number(process.env.FV_COPY_EVENTS ?? 2_000_000);
 const WIDE = Number(process.env.FV_COPY_WIDE ?? 300_000);
@@ -100,15 +101,17 @@ interface Measured {
 /** Child mode: one measurement in this process. */
 async function child(what: string, table: Table, policyFile: string, store: string, key: string) {
   const t0 = performance.now();
-  // FV_COPY_TRACE=1: where the resident memory is, every 10 s (JavaScript heap, buffers, the rest).
+  // FV_COPY_TRACE=1: where the resident memory is, every 10 s (JavaScript heap, buffers, the rest);
+  // FV_COPY_TRACE=<ms> of 100 or more: at that interval.
   if (process.env.FV_COPY_TRACE) {
+    const every = Number(process.env.FV_COPY_TRACE) >= 100 ? Number(process.env.FV_COPY_TRACE) : 10_000;
     setInterval(() => {
       const m = process.memoryUsage();
       const mb = (n: number) => Math.round(n / 2 ** 20);
       process.stderr.write(
-        `${Math.round((performance.now() - t0) / 1000)} s: rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} MB, external ${mb(m.external)} MB\n`,
+        `${((performance.now() - t0) / 1000).toFixed(1)} s: rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, array buffers ${mb(m.arrayBuffers)} MB\n`,
       );
-    }, 10_000).unref();
+    }, every).unref();
   }
   let rows = 0;
   if (what === 'raw') {
