@@ -3,6 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/engines/index.ts';
+import { readPolicyFile } from '../src/policy/index.ts';
+import { loadKeyFile } from '../src/privacy/index.ts';
+import type { Store } from '../src/store/index.ts';
+import { forget } from '../src/sync/forget.ts';
 import { runCli } from './helpers/cli.ts';
 import { queryStore } from './helpers/store-dump.ts';
 import { DEMO_POLICY, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -103,5 +108,64 @@ describe('fleetvault forget', () => {
     expect(record.action).toBe('forget');
     expect(Object.keys(record.detail).sort()).toEqual(['deleted', 'domain', 'pseudonym']);
     expect(JSON.stringify(record)).not.toContain(`"${id}"`);
+  });
+
+  it('a forget stopped between two steps leaves nothing half erased, and run again erases everything linked', async () => {
+    // Another user with devices that have events (the test before erased the first such user).
+    const id = (
+      await s.db.query(
+        `SELECT u.id FROM users u JOIN devices d ON d.user_id = u.id JOIN connection_events e ON e.device_id = d.id
+         WHERE u.deleted_at IS NULL GROUP BY u.id ORDER BY count(DISTINCT d.id) DESC, u.id LIMIT 1 OFFSET 1`,
+      )
+    ).rows[0].id as string;
+    const events = Number(
+      (
+        await s.db.query(
+          'SELECT count(*) n FROM connection_events WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)',
+          [id],
+        )
+      ).rows[0].n,
+    );
+    expect(events).toBeGreaterThan(0);
+    const before = await counts();
+    const { policy } = readPolicyFile(DEMO_POLICY);
+    if (!policy) throw new Error('the demo policy does not load');
+    const store = await openStore(s.store);
+    // The real store, stopping when the erasure reaches the events: the devices are erased by then.
+    const stopping = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'erase')
+          return async (table: string, ...rest: [string, readonly string[], string?]) => {
+            if (table === 'connection_events') throw new Error('stopped here');
+            return target.erase(table, ...rest);
+          };
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Store;
+    try {
+      await expect(
+        forget({ policy, store: stopping, key: loadKeyFile(s.keyFile), domain: 'user', id: String(id) }),
+      ).rejects.toThrow('stopped here');
+    } finally {
+      await store.close();
+    }
+    expect(await counts()).toEqual(before);
+    // Run again: the devices are found and followed, their events erased.
+    const r = await runCli([
+      'forget',
+      '--user-id',
+      String(id),
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).deleted.connection_events).toBe(events);
+    expect((await counts()).connection_events).toBe((before.connection_events ?? 0) - events);
   });
 });

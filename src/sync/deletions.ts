@@ -70,7 +70,11 @@ export async function propagateDeletions(opts: {
     const known = (await opts.store.tombstones()).get(domain);
     const fresh = known ? gone.filter((p) => !known.has(p)) : gone;
     if (fresh.length === 0) continue;
-    const r = await eraseLinked({ policy: opts.policy, store: opts.store, domain, pseudonyms: fresh });
+    // One store transaction, as forget: the owners' tombstones come first, so a run stopped half
+    // way would skip them the next time and leave what links to them.
+    const r = await opts.store.atomically(() =>
+      eraseLinked({ policy: opts.policy, store: opts.store, domain, pseudonyms: fresh }),
+    );
     for (const [table, n] of Object.entries(r)) erased[table] = (erased[table] ?? 0) + n;
   }
   return erased;

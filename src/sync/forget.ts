@@ -26,7 +26,9 @@ export async function forget(opts: {
   id: string;
 }): Promise<ForgetResult> {
   const start = pseudonymToUuid(hmacPseudonymizer(opts.key, opts.domain, 0).pseudonym(opts.id));
-  const deleted = await eraseLinked({ ...opts, pseudonyms: [start] });
+  // One store transaction: stopped between two steps (the devices erased, their events not yet),
+  // a run again would find no devices left to follow, and their events would stay.
+  const deleted = await opts.store.atomically(() => eraseLinked({ ...opts, pseudonyms: [start] }));
   await opts.store.refreshDerived();
   return { pseudonym: start, deleted };
 }
