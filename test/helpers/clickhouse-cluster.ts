@@ -54,6 +54,13 @@ export interface ClickHouseCluster {
 }
 
 const SERVER = '/usr/sbin/clickhouse-server';
+/**
+ * The servers' log level: warning, unless FV_CH_LOG_LEVEL asks for more (information, debug,
+ * trace) to see what replication did, for example while reproducing an intermittent failure.
+ */
+const LOG_LEVEL = /^(warning|information|debug|trace)$/.test(process.env.FV_CH_LOG_LEVEL ?? '')
+  ? (process.env.FV_CH_LOG_LEVEL as string)
+  : 'warning';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -137,7 +144,7 @@ function configXml(opts: {
     : '';
   return `<?xml version="1.0"?>
 <yandex>
-  <logger><level>warning</level><log>${opts.dir}/log/server.log</log><errorlog>${opts.dir}/log/error.log</errorlog><size>10M</size><count>2</count></logger>
+  <logger><level>${LOG_LEVEL}</level><log>${opts.dir}/log/server.log</log><errorlog>${opts.dir}/log/error.log</errorlog><size>${LOG_LEVEL === 'warning' ? '10M' : '200M'}</size><count>2</count></logger>
   <listen_host>127.0.0.1</listen_host>
   <http_port>${opts.http}</http_port>${
     opts.https
