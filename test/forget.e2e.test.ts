@@ -33,6 +33,21 @@ describe('fleetvault forget', () => {
     await s?.db.drop();
   });
 
+  /** The CLI's `forget` of one production user id on the synced store, answering JSON. */
+  const forgetArgs = (id: string, ...extra: string[]) => [
+    'forget',
+    '--user-id',
+    String(id),
+    '--policy',
+    DEMO_POLICY,
+    '--store',
+    s.store,
+    '--key-file',
+    s.keyFile,
+    ...extra,
+    '--json',
+  ];
+
   const counts = async () =>
     Object.fromEntries(
       await Promise.all(
@@ -67,20 +82,7 @@ describe('fleetvault forget', () => {
     };
     const before = await counts();
     const state = join(s.dir, 'state');
-    const r = await runCli([
-      'forget',
-      '--user-id',
-      String(id),
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      s.store,
-      '--key-file',
-      s.keyFile,
-      '--state-dir',
-      state,
-      '--json',
-    ]);
+    const r = await runCli(forgetArgs(id, '--state-dir', state));
     expect(r.code, r.stderr).toBe(0);
     const { deleted } = JSON.parse(r.stdout);
     for (const t of TABLES) expect(deleted[t] ?? 0, t).toBe(expected[t as keyof typeof expected]);
@@ -152,18 +154,7 @@ describe('fleetvault forget', () => {
     }
     expect(await counts()).toEqual(before);
     // Run again: the devices are found and followed, their events erased.
-    const r = await runCli([
-      'forget',
-      '--user-id',
-      String(id),
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      s.store,
-      '--key-file',
-      s.keyFile,
-      '--json',
-    ]);
+    const r = await runCli(forgetArgs(id));
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).deleted.connection_events).toBe(events);
     expect((await counts()).connection_events).toBe((before.connection_events ?? 0) - events);
