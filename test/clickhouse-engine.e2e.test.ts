@@ -286,7 +286,7 @@ describe('ClickHouse store on a cluster', () => {
     expect(e).toMatchObject({ code: 'FV_STORE_VALUE' });
     expect((e as FvError).message).toContain('devices.day');
     expect((e as FvError).message).toContain('outside ClickHouse Date');
-    expect((await store.erase('devices', 'user_id', [uuid(900)], 'model')).returned).toEqual(['kept']);
+    expect(await store.linked('devices', 'user_id', [uuid(900)], 'model')).toEqual(['kept']);
   });
 });
 

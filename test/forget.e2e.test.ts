@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/engines/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
 import { loadKeyFile } from '../src/privacy/index.ts';
-import type { Store } from '../src/store/index.ts';
+import { META_ERASING } from '../src/sync/erase-linked.ts';
 import { forget } from '../src/sync/forget.ts';
 import { runCli } from './helpers/cli.ts';
+import { stoppingAt } from './helpers/stopping-store.ts';
 import { queryStore } from './helpers/store-dump.ts';
 import { DEMO_POLICY, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
@@ -134,17 +135,7 @@ describe('fleetvault forget', () => {
     if (!policy) throw new Error('the demo policy does not load');
     const store = await openStore(s.store);
     // The real store, stopping when the erasure reaches the events: the devices are erased by then.
-    const stopping = new Proxy(store, {
-      get(target, prop) {
-        if (prop === 'erase')
-          return async (table: string, ...rest: [string, readonly string[], string?]) => {
-            if (table === 'connection_events') throw new Error('stopped here');
-            return target.erase(table, ...rest);
-          };
-        const v = Reflect.get(target, prop, target);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    }) as Store;
+    const stopping = stoppingAt(store, 'connection_events');
     try {
       await expect(
         forget({ policy, store: stopping, key: loadKeyFile(s.keyFile), domain: 'user', id: String(id) }),
@@ -158,5 +149,32 @@ describe('fleetvault forget', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).deleted.connection_events).toBe(events);
     expect((await counts()).connection_events).toBe((before.connection_events ?? 0) - events);
+  });
+
+  it('refuses to erase over an unreadable record of an unfinished erasure, and a full sync drops it', async () => {
+    const store = await openStore(s.store);
+    try {
+      await store.setMeta(META_ERASING, '{"user": "not a list"}');
+    } finally {
+      await store.close();
+    }
+    const before = await counts();
+    const id = (await s.db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id LIMIT 1')).rows[0]
+      .id;
+    for (const args of [forgetArgs(String(id)), demoSyncArgs(s, s.store)]) {
+      const r = await runCli(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('FV_ERASURE_CORRUPT');
+      expect(r.stderr).toContain(`meta ${META_ERASING}`);
+      expect(await counts()).toEqual(before);
+    }
+    const full = await runCli(demoSyncArgs(s, s.store, '--full'));
+    expect(full.code, full.stderr).toBe(0);
+    expect(await queryStore(s.store, `SELECT value FROM _fv_meta WHERE key = '${META_ERASING}'`)).toEqual([
+      [''],
+    ]);
+    const r = await runCli(forgetArgs(String(id)));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).deleted.users).toBe(1);
   });
 });

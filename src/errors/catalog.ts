@@ -231,6 +231,12 @@ export const ERROR_CATALOG = {
     solve:
       'The replicated ClickHouse tables cannot reach ZooKeeper, so they take no writes (reads go on): bring ZooKeeper (or the servers’ connection to it) back, then run the write again; it waits up to a minute for the servers to re-attach their tables and resumes from its checkpoint.',
   },
+  FV_ERASURE_CORRUPT: {
+    exit: 1,
+    http: 400,
+    solve:
+      'The store’s record of an erasure that did not finish was changed outside fleetvault: run `fleetvault sync --full` (it drops the record and rebuilds every table from the source without any row linked to an erased person), then run the last `forget` again.',
+  },
   FV_STORE_LAYOUT: {
     exit: 1,
     http: 400,

@@ -107,6 +107,13 @@ export interface Store {
   bindKey(fingerprint: string): Promise<void>;
   /** Records a setting readers need, such as the policy's k. */
   setMeta(key: string, value: string): Promise<void>;
+  /**
+   * Records a setting before anything written after it, inside `atomically` too: DuckDB writes it
+   * in the transaction as `setMeta` does; ClickHouse, which holds the settings of `atomically`
+   * back until its writes are done, writes this one at once (an erasure's record, kept before its
+   * first delete).
+   */
+  setMetaNow(key: string, value: string): Promise<void>;
   meta(key: string): Promise<string | undefined>;
   /**
    * Runs `fn` as one store transaction: every batch written, row erased, tombstone and setting
@@ -134,15 +141,15 @@ export interface Store {
   /** Deletes the rows of `table` whose `column` is before `cutoff`; resolves to how many. */
   expire(table: string, column: string, cutoff: Date): Promise<number>;
   /**
-   * Deletes the rows whose `column` holds one of `pseudonyms` (UUID text) and resolves to how many,
-   * with the values of `returning` of the deleted rows (to follow links to other tables).
+   * The values (text) of `returning` in the live rows whose `column` holds one of `pseudonyms`
+   * (UUID text), without duplicates: what an erasure follows (a user's devices), found by reading.
    */
-  erase(
-    table: string,
-    column: string,
-    pseudonyms: readonly string[],
-    returning?: string,
-  ): Promise<{ deleted: number; returned: string[] }>;
+  linked(table: string, column: string, pseudonyms: readonly string[], returning: string): Promise<string[]>;
+  /**
+   * Deletes the rows whose `column` holds one of `pseudonyms` (UUID text), every stored version,
+   * and resolves to how many live rows went.
+   */
+  erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number>;
   /**
    * The values of `column` (a pseudonymized key) held in `table` but absent from `live`: rows
    * whose source row no longer exists. Resolves to UUID text.

@@ -14,6 +14,7 @@ import {
   slotReadError,
 } from '../source/index.ts';
 import { type CdcTableCount, ChangeBatch, changeOf, META_LSN, type Relation } from './change-batch.ts';
+import { finishErasure } from './erase-linked.ts';
 import { prepareSync, runSync, type SyncOptions } from './run-sync.ts';
 import type { SyncResult } from './sync-result.ts';
 import type { TablePlan } from './table-plan.ts';
@@ -233,6 +234,9 @@ async function follow(
     counts[t] ??= { upserted: 0, deleted: 0, erased: 0, quarantined: 0 };
     return counts[t];
   };
+  // An erasure a stopped run left (ClickHouse has no transaction to undo it) is finished first.
+  const finished = await store.atomically(() => finishErasure({ policy, store }));
+  for (const [t, n] of Object.entries(finished)) count(t).erased += n;
   const batch = await ChangeBatch.open(
     { source, policy, store, key: opts.key, scanner: piiScanner(policy.customDetectors), plans, count },
     parseLsn((await store.meta(META_LSN)) || '0/0'),

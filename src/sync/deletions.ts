@@ -3,7 +3,7 @@ import type { Policy, TablePolicy } from '../policy/index.ts';
 import { hmacPseudonymizer, type MasterKey, pseudonymToUuid } from '../privacy/index.ts';
 import { readTable } from '../source/index.ts';
 import type { Store } from '../store/index.ts';
-import { eraseLinked } from './erase-linked.ts';
+import { eraseLinked, finishErasure } from './erase-linked.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
 
 /**
@@ -38,9 +38,14 @@ export async function propagateDeletions(opts: {
   key: MasterKey;
   plans: readonly TablePlan[];
   batchSize: number;
+  /** A full sync: an unreadable record of an unfinished erasure is dropped (FV_ERASURE_CORRUPT). */
+  full?: boolean;
   signal?: AbortSignal;
 }): Promise<Record<string, number>> {
-  const erased: Record<string, number> = {};
+  // An erasure a stopped run left (ClickHouse has no transaction to undo it) is finished first.
+  const erased: Record<string, number> = await opts.store.atomically(() =>
+    finishErasure({ policy: opts.policy, store: opts.store, discardUnreadable: opts.full === true }),
+  );
   for (const plan of parentTables(opts.plans)) {
     const t = plan.policy;
     const pkName = t.primaryKey[0] as string;

@@ -1,39 +1,149 @@
-import type { Policy } from '../policy/index.ts';
+import { FvError } from '../errors/index.ts';
+import type { Policy, TablePolicy } from '../policy/index.ts';
 import type { Store } from '../store/index.ts';
+
+/**
+ * Store meta key of an erasure begun and not finished: the pseudonyms (UUID text) of every domain
+ * it follows, as JSON `{ domain: [pseudonym, …] }`; empty once it finished.
+ */
+export const META_ERASING = 'erasure_pending';
+
+/** A table's single pseudonymized primary key's domain, if it has one. */
+function pkDomainOf(table: TablePolicy): { name: string; domain: string } | undefined {
+  if (table.primaryKey.length !== 1) return undefined;
+  const pk = table.columns.get(table.primaryKey[0] as string);
+  return pk?.action === 'pseudonymize' && pk.domain !== undefined
+    ? { name: pk.name, domain: pk.domain }
+    : undefined;
+}
+
+/**
+ * Domains an erasure follows: the primary-key domain of a table whose keys another table holds
+ * (a user's devices, whose events point to them). Keys nothing else holds (an event's) are
+ * tombstoned as their rows go, not followed.
+ */
+function linkDomains(policy: Policy): Set<string> {
+  const out = new Set<string>();
+  for (const t of policy.tables.values()) {
+    const pk = pkDomainOf(t);
+    if (!pk) continue;
+    for (const other of policy.tables.values()) {
+      if (other === t) continue;
+      if ([...other.columns.values()].some((c) => c.action === 'pseudonymize' && c.domain === pk.domain)) {
+        out.add(pk.domain);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** The pseudonymized columns of `domain`, as [table, column]. */
+function columnsOf(policy: Policy, domain: string): Array<[TablePolicy, string]> {
+  const out: Array<[TablePolicy, string]> = [];
+  for (const t of policy.tables.values())
+    for (const c of t.columns.values())
+      if (c.action === 'pseudonymize' && c.domain === domain) out.push([t, c.name]);
+  return out;
+}
+
+/**
+ * The unfinished erasure's pseudonyms by domain. An unreadable record (changed outside fleetvault)
+ * stops every erasure, unless `discard`: a full sync rebuilds every table from the source, which
+ * drops every row linked to a tombstone written before the record was lost.
+ */
+async function pendingErasure(store: Store, discard: boolean): Promise<Map<string, Set<string>>> {
+  const raw = await store.meta(META_ERASING);
+  const out = new Map<string, Set<string>>();
+  if (!raw) return out;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    Array.isArray(parsed) ||
+    !Object.values(parsed).every((v) => Array.isArray(v) && v.every((p) => typeof p === 'string'))
+  ) {
+    if (discard) return out;
+    throw new FvError(
+      'FV_ERASURE_CORRUPT',
+      `store ${store.location}: the record of an unfinished erasure (meta ${META_ERASING}) is not readable`,
+    );
+  }
+  for (const [domain, list] of Object.entries(parsed as Record<string, string[]>))
+    out.set(domain, new Set(list));
+  return out;
+}
 
 /**
  * Erases rows by pseudonym and everything linked to them, following the policy's domains: a
  * user's devices, then those devices' events and shares. Every pseudonym reached is kept as a
  * tombstone so that a later sync does not copy it back. Resolves to rows erased per table.
+ *
+ * Safe to stop at any point, on stores without transactions too (ClickHouse): everything the
+ * erasure follows is found first, reading only, and recorded in the store (`META_ERASING`)
+ * before the first tombstone or delete; the record goes once every row is gone. An erasure that
+ * finds a record finishes it too, so a run stopped between the devices and their events has its
+ * events erased by the next `forget`, sync or change capture (`finishErasure`).
  */
 export async function eraseLinked(opts: {
   policy: Policy;
   store: Store;
   domain: string;
   pseudonyms: readonly string[];
+  /** Drop an unreadable record of an unfinished erasure instead of refusing (a full sync). */
+  discardUnreadable?: boolean;
 }): Promise<Record<string, number>> {
-  const deleted: Record<string, number> = {};
-  const seen = new Map<string, Set<string>>();
+  const { policy, store } = opts;
+  const follow = linkDomains(policy);
+  const reached = await pendingErasure(store, opts.discardUnreadable === true);
   const queue: Array<[string, readonly string[]]> = [[opts.domain, opts.pseudonyms]];
   while (queue.length > 0) {
     const [domain, values] = queue.shift() as [string, readonly string[]];
-    const known = seen.get(domain) ?? new Set<string>();
+    const known = reached.get(domain) ?? new Set<string>();
     const fresh = values.filter((v) => !known.has(v));
     if (fresh.length === 0) continue;
     for (const v of fresh) known.add(v);
-    seen.set(domain, known);
-    await opts.store.addTombstones(domain, fresh);
-    for (const table of opts.policy.tables.values()) {
-      const pk = table.primaryKey.length === 1 ? table.columns.get(table.primaryKey[0] as string) : undefined;
-      const pkDomain = pk?.action === 'pseudonymize' ? pk.domain : undefined;
-      for (const col of table.columns.values()) {
-        if (col.action !== 'pseudonymize' || col.domain !== domain) continue;
-        const follow = pkDomain && pkDomain !== domain ? pk?.name : undefined;
-        const r = await opts.store.erase(table.name, col.name, fresh, follow);
-        deleted[table.name] = (deleted[table.name] ?? 0) + r.deleted;
-        if (follow && pkDomain && r.returned.length > 0) queue.push([pkDomain, r.returned]);
-      }
+    reached.set(domain, known);
+    for (const [table, column] of columnsOf(policy, domain)) {
+      const pk = pkDomainOf(table);
+      if (!pk || pk.domain === domain || !follow.has(pk.domain)) continue;
+      const linked = await store.linked(table.name, column, fresh, pk.name);
+      if (linked.length > 0) queue.push([pk.domain, linked]);
     }
   }
+  if (reached.size === 0) {
+    // Only an unreadable record, discarded: nothing left to finish.
+    if (opts.discardUnreadable && (await store.meta(META_ERASING))) await store.setMetaNow(META_ERASING, '');
+    return {};
+  }
+  const record = JSON.stringify(Object.fromEntries([...reached].map(([d, s]) => [d, [...s]])));
+  await store.setMetaNow(META_ERASING, record);
+  for (const [domain, values] of reached) await store.addTombstones(domain, [...values]);
+  const deleted: Record<string, number> = {};
+  for (const [domain, values] of reached) {
+    const list = [...values];
+    for (const [table, column] of columnsOf(policy, domain)) {
+      const pk = pkDomainOf(table);
+      // Keys nothing else holds (an event's) are not followed, but are tombstoned before their rows go.
+      if (pk && pk.domain !== domain && !follow.has(pk.domain))
+        await store.addTombstones(pk.domain, await store.linked(table.name, column, list, pk.name));
+      deleted[table.name] = (deleted[table.name] ?? 0) + (await store.erase(table.name, column, list));
+    }
+  }
+  await store.setMetaNow(META_ERASING, '');
   return deleted;
+}
+
+/** Finishes an erasure a stopped run left (see `eraseLinked`); resolves to rows erased per table. */
+export function finishErasure(opts: {
+  policy: Policy;
+  store: Store;
+  discardUnreadable?: boolean;
+}): Promise<Record<string, number>> {
+  return eraseLinked({ ...opts, domain: '', pseudonyms: [] });
 }

@@ -130,6 +130,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       key: opts.key,
       plans,
       batchSize: opts.batchSize ?? SYNC_BATCH,
+      full: opts.full === true,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     const tombstones = await opts.store.tombstones();

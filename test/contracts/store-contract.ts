@@ -110,9 +110,13 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
     it('expires by time, erases with links followed, and reports keys gone from the source', async () => {
       const cutoff = new Date(Number((T0 + 2n * 3_600_000_000n) / 1000n)); // after device 1, at device 2
       expect(await store.expire('devices', 'seen', cutoff)).toBe(1);
-      const erased = await store.erase('devices', 'user_id', [uuid(300)], 'id');
-      expect(erased).toEqual({ deleted: 1, returned: [uuid(2)] });
-      expect(await store.erase('devices', 'user_id', ['not-a-uuid'])).toEqual({ deleted: 0, returned: [] });
+      // What an erasure follows is found by reading: nothing goes until it erases.
+      expect(await store.linked('devices', 'user_id', [uuid(300)], 'id')).toEqual([uuid(2)]);
+      expect(await store.tableState('devices')).toMatchObject({ rows: 2 });
+      expect(await store.erase('devices', 'user_id', [uuid(300)])).toBe(1);
+      expect(await store.linked('devices', 'user_id', [uuid(300)], 'id')).toEqual([]);
+      expect(await store.erase('devices', 'user_id', ['not-a-uuid'])).toBe(0);
+      expect(await store.linked('devices', 'user_id', ['not-a-uuid'], 'id')).toEqual([]);
       expect(await store.tableState('devices')).toMatchObject({ rows: 1 });
       expect(await store.missingKeys('devices', 'id', [big(4)])).toEqual([]);
       expect(await store.missingKeys('devices', 'id', [big(9)])).toEqual([uuid(4)]);
@@ -217,20 +221,22 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect(await store.tableState('events')).toMatchObject({ rows: 3, checkpoint: 'e1' });
       expect(await store.insertNew(events, [event(3, 100, 'redelivered')])).toBe(0);
       expect(await ingestedRows(store, 'events')).toBe(1);
-      // Every stored row is the first one written under its key (erase returns what it removed).
-      expect(await store.erase('events', 'device_id', [uuid(999)], 'outcome')).toEqual({
-        deleted: 0,
-        returned: [],
-      });
-      const byDevice = await store.erase('events', 'device_id', [uuid(100), uuid(101)], 'outcome');
-      expect(byDevice.returned.sort()).toEqual(['device', 'prod', 'prod']);
+      // Every stored row is the first one written under its key.
+      expect(await store.linked('events', 'device_id', [uuid(999)], 'outcome')).toEqual([]);
+      expect(await store.erase('events', 'device_id', [uuid(999)])).toBe(0);
+      expect((await store.linked('events', 'device_id', [uuid(100), uuid(101)], 'outcome')).sort()).toEqual([
+        'device',
+        'prod',
+      ]);
+      expect(await store.erase('events', 'device_id', [uuid(100), uuid(101)])).toBe(3);
       // A row the sync copies later for a key a message took replaces the message's row.
       await store.insertNew(events, [event(4, 200, 'device')]);
       await sync.writeBatch([event(4, 201, 'prod-later')], [], 'e2');
       expect(await store.tableState('events')).toMatchObject({ rows: 1 });
-      expect((await store.erase('events', 'device_id', [uuid(200), uuid(201)], 'outcome')).returned).toEqual([
+      expect(await store.linked('events', 'device_id', [uuid(200), uuid(201)], 'outcome')).toEqual([
         'prod-later',
       ]);
+      expect(await store.erase('events', 'device_id', [uuid(200), uuid(201)])).toBe(1);
     });
 
     it('refuses to rebuild a table holding rows devices sent, unless told to drop them', async () => {
@@ -261,7 +267,7 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
         await expect(store.insertNew(events, [bad])).rejects.toMatchObject({ code: 'FV_STORE_VALUE' });
       }
       expect(await store.tableState('events')).toMatchObject({ rows: 1, checkpoint: 'e3' });
-      expect((await store.erase('events', 'device_id', [uuid(300)], 'outcome')).returned).toEqual(['prod']);
+      expect(await store.linked('events', 'device_id', [uuid(300)], 'outcome')).toEqual(['prod']);
     });
   });
 }

@@ -8,8 +8,11 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Engine, engineFor, openMetricsReader } from '../../src/engines/index.ts';
+import { type Engine, engineFor, openMetricsReader, openStore } from '../../src/engines/index.ts';
 import { type Grain, type MetricsFile, parseMetrics, readMetricsFile } from '../../src/metrics/index.ts';
+import { readPolicyFile } from '../../src/policy/index.ts';
+import { loadKeyFile } from '../../src/privacy/index.ts';
+import { forget } from '../../src/sync/forget.ts';
 import { BIN, exited } from '../helpers/cli.ts';
 import { FILTERED_METRICS_YAML } from '../helpers/metric-twins.ts';
 import {
@@ -18,6 +21,7 @@ import {
   expectSameStores,
   storeCounts,
 } from '../helpers/same-answers.ts';
+import { stoppingAt } from '../helpers/stopping-store.ts';
 import { DEMO_METRICS, DEMO_POLICY, demoSyncArgs, type SyncedProduction } from '../helpers/synced-store.ts';
 
 /** The engine's side of the synced contract. */
@@ -187,6 +191,57 @@ export function runSyncedContract(engine: Engine, label: string, target: SyncedC
       expect(expired[1]).toBe(expired[0]);
       expect(await counts(p.location)).toEqual(await counts(p.store));
     });
+
+    it('a forget stopped between two tables leaves no linked row behind once a sync and a forget run again', async () => {
+      const { db } = p;
+      const id = String(
+        (
+          await db.query(
+            `SELECT u.id FROM users u JOIN devices d ON d.user_id = u.id JOIN connection_events e ON e.device_id = d.id
+             WHERE u.deleted_at IS NULL GROUP BY u.id ORDER BY count(DISTINCT d.id) DESC, u.id LIMIT 1`,
+          )
+        ).rows[0].id,
+      );
+      p.erasedUsers.push(id);
+      const { policy } = readPolicyFile(DEMO_POLICY);
+      if (!policy) throw new Error('the demo policy does not load');
+      for (const location of [p.store, p.location]) {
+        const store = await openStore(location);
+        // The real store, stopping when the erasure reaches the events: the devices are erased by
+        // then, unless the store undoes them (DuckDB's transaction).
+        const stopping = stoppingAt(store, 'connection_events');
+        try {
+          await expect(
+            forget({ policy, store: stopping, key: loadKeyFile(p.keyFile), domain: 'user', id }),
+          ).rejects.toThrow('stopped here');
+        } finally {
+          await store.close();
+        }
+      }
+      // A sync first (it finishes what a stopped erasure left), then the forget run again.
+      let pseudonym = '';
+      for (const location of [p.store, p.location]) {
+        const r = await p.sync(location);
+        expect(r.code, r.stderr).toBe(0);
+        const f = await p.cli([
+          'forget',
+          '--user-id',
+          id,
+          '--policy',
+          DEMO_POLICY,
+          '--store',
+          location,
+          '--key-file',
+          p.keyFile,
+          '--json',
+        ]);
+        expect(f.code, f.stderr).toBe(0);
+        pseudonym = JSON.parse(f.stdout.split('\n')[0] as string).pseudonym;
+      }
+      expect(await counts(p.location)).toEqual(await counts(p.store));
+      await target.expectForgotten(pseudonym);
+      await compareAll(['week'], '2026-10-01', '2026-11-30');
+    }, 600_000);
 
     it('a sync killed at random moments and run again ends with the same store', async () => {
       const url = await target.fresh('fv_crash');

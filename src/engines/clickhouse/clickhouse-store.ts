@@ -985,6 +985,11 @@ export class ClickHouseStore implements Store {
     await this.writeMeta([[key, value]]);
   }
 
+  async setMetaNow(key: string, value: string): Promise<void> {
+    await this.writeMeta([[key, value]]);
+    this.buffered?.delete(key);
+  }
+
   private async writeMeta(entries: ReadonlyArray<readonly [string, string]>): Promise<void> {
     if (entries.length === 0) return;
     const v = nextVersion();
@@ -1206,32 +1211,44 @@ export class ClickHouseStore implements Store {
     return n;
   }
 
-  async erase(
+  async linked(
     table: string,
     column: string,
     pseudonyms: readonly string[],
-    returning?: string,
-  ): Promise<{ deleted: number; returned: string[] }> {
+    returning: string,
+  ): Promise<string[]> {
     const list = pseudonyms.filter((p) => UUID.test(p));
-    if (list.length === 0 || !(await this.tableExists(table))) return { deleted: 0, returned: [] };
+    if (list.length === 0 || !(await this.tableExists(table))) return [];
+    const out = new Set<string>();
+    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+      const r = await this.entry.rows(
+        `SELECT DISTINCT toString(${q(returning)}) FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${q(column)} IN (${list
+          .slice(i, i + ERASE_CHUNK)
+          .map(lit)
+          .join(', ')})`,
+        `follow ${table}.${column}`,
+      );
+      for (const x of r) if (x[0] !== null) out.add(x[0] as string);
+    }
+    return [...out];
+  }
+
+  async erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0 || !(await this.tableExists(table))) return 0;
     const what = `erase from ${table}.${column}`;
     let deleted = 0;
-    const returned: string[] = [];
     for (let i = 0; i < list.length; i += ERASE_CHUNK) {
       const where = `${q(column)} IN (${list
         .slice(i, i + ERASE_CHUNK)
         .map(lit)
         .join(', ')})`;
-      const r = await this.entry.rows(
-        `SELECT ${returning ? `toString(${q(returning)})` : '1'} FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${where}`,
-        what,
-      );
-      deleted += r.length;
-      if (returning) for (const x of r) if (x[0] !== null) returned.push(x[0] as string);
+      const n = await this.count(table, where, what);
+      deleted += n;
       // Every version of the rows goes, tombstones included, on every shard.
       await this.mutate(table, where, what);
     }
-    return { deleted, returned };
+    return deleted;
   }
 
   async missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]> {

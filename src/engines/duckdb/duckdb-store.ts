@@ -364,6 +364,10 @@ export class DuckDbStore implements Store {
     await this.db.run(`INSERT OR REPLACE INTO ${META} VALUES (${lit(key)}, ${lit(value)})`);
   }
 
+  setMetaNow(key: string, value: string): Promise<void> {
+    return this.setMeta(key, value);
+  }
+
   async tableState(name: string): Promise<TableState | undefined> {
     const r = await this.db.runAndReadAll(
       `SELECT columns, checkpoint FROM ${TABLES} WHERE name = ${lit(name)}`,
@@ -598,21 +602,30 @@ export class DuckDbStore implements Store {
     return n;
   }
 
-  async erase(
+  async linked(
     table: string,
     column: string,
     pseudonyms: readonly string[],
-    returning?: string,
-  ): Promise<{ deleted: number; returned: string[] }> {
+    returning: string,
+  ): Promise<string[]> {
     const list = pseudonyms.filter((p) => UUID.test(p));
-    if (list.length === 0 || !(await this.tableExists(table))) return { deleted: 0, returned: [] };
-    const ret = returning ? ` RETURNING ${q(returning)}::VARCHAR` : ' RETURNING 1';
+    if (list.length === 0 || !(await this.tableExists(table))) return [];
+    const r = await this.db.runAndReadAll(
+      `SELECT DISTINCT ${q(returning)}::VARCHAR FROM ${q(table)} WHERE ${q(column)} IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')}) AND ${q(returning)} IS NOT NULL`,
+    );
+    return r.getRows().map((x) => String(x[0]));
+  }
+
+  async erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0 || !(await this.tableExists(table))) return 0;
     const where = `${q(column)} IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})`;
-    const rows = await this.inTransaction(async () => {
+    return this.inTransaction(async () => {
       await touchRollups(this.db, table, (time) => `SELECT ${dayOf(time)} FROM ${q(table)} WHERE ${where}`);
-      return (await this.db.runAndReadAll(`DELETE FROM ${q(table)} WHERE ${where}${ret}`)).getRows();
+      return Number(
+        (await this.db.runAndReadAll(`DELETE FROM ${q(table)} WHERE ${where}`)).getRows()[0]?.[0] ?? 0,
+      );
     });
-    return { deleted: rows.length, returned: returning ? rows.map((x) => String(x[0])) : [] };
   }
 
   async missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]> {
