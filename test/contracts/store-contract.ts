@@ -91,6 +91,17 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       await store.setMeta('k', '12');
       expect(await store.meta('k')).toBe('12');
       expect(await store.meta('absent')).toBeUndefined();
+      // Recorded at once inside a transaction's work (an erasure's record): megabytes of it too.
+      const record = JSON.stringify({ user: Array.from({ length: 80_000 }, (_, i) => uuid(i)) });
+      await store.atomically(async () => {
+        await store.setMeta('k', '14');
+        await store.setMetaNow('erasing', record);
+        expect(await store.meta('erasing')).toBe(record);
+      });
+      expect(await store.meta('erasing')).toBe(record);
+      expect(await store.meta('k')).toBe('14');
+      await store.setMetaNow('erasing', '');
+      expect(await store.meta('erasing')).toBe('');
     });
 
     it('appends, upserts by key, deletes keys, and moves the checkpoint with each batch', async () => {
