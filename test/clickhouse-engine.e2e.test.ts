@@ -13,10 +13,14 @@ import {
   ROLLUP_DIRTY,
   unsettledMeta,
 } from '../src/engines/clickhouse/index.ts';
-import { openMetricsReader } from '../src/engines/index.ts';
+import { openMetricsReader, openStore } from '../src/engines/index.ts';
 import type { FvError } from '../src/errors/index.ts';
 import { type MetricAnswer, type MetricsFile, readMetricsFile } from '../src/metrics/index.ts';
+import { readPolicyFile } from '../src/policy/index.ts';
+import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
 import { DEMO_TABLES } from '../src/sim/index.ts';
+import type { StoreTableSpec, WriteMode } from '../src/store/index.ts';
+import { forget, runSync } from '../src/sync/index.ts';
 import { runDerivedContract } from './contracts/derived-contract.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
@@ -338,6 +342,82 @@ describe('ClickHouse store of the synced production', () => {
       }
     }
   });
+
+  it('a forget beside a full sync: what the sync wrote of the person after reading production is erased at its end', async () => {
+    const id = String(
+      (
+        await p.db.query(
+          `SELECT u.id FROM users u JOIN devices d ON d.user_id = u.id JOIN connection_events e ON e.device_id = d.id
+           WHERE u.deleted_at IS NULL GROUP BY u.id ORDER BY count(DISTINCT d.id) DESC, u.id LIMIT 1`,
+        )
+      ).rows[0].id,
+    );
+    p.erasedUsers.push(id);
+    const deviceIds = (await p.db.query('SELECT id FROM devices WHERE user_id = $1', [id])).rows.map((r) =>
+      String(r.id),
+    );
+    const { policy } = readPolicyFile(DEMO_POLICY);
+    if (!policy) throw new Error('the demo policy does not load');
+    const key = loadKeyFile(p.keyFile);
+    const store = await openStore(p.location);
+    const beside = await openStore(p.location);
+    let pseudonym = '';
+    /** `target` with its own methods bound, and `name` replaced. */
+    const replacing = <T extends object>(target: T, name: string, fn: unknown): T =>
+      new Proxy(target, {
+        get(t, prop) {
+          if (prop === name) return fn;
+          const v = Reflect.get(t, prop, t);
+          return typeof v === 'function' ? v.bind(t) : v;
+        },
+      });
+    // When the sync's new devices table is written whole, read from production before the
+    // erasure, and about to be swapped in: a `forget` of the person runs to its end beside it.
+    const racing = replacing(store, 'openWriter', async (spec: StoreTableSpec, mode: WriteMode) => {
+      const w = await store.openWriter(spec, mode);
+      if (spec.name !== 'devices') return w;
+      return replacing(w, 'finish', async (checkpoint: string | undefined) => {
+        pseudonym = (await forget({ policy, store: beside, key, domain: 'user', id })).pseudonym;
+        return w.finish(checkpoint);
+      });
+    });
+    try {
+      const r = await runSync({ sourceUrl: p.db.url, policy, store: racing, key, full: true });
+      expect(r.ok).toBe(true);
+    } finally {
+      await store.close();
+      await beside.close();
+    }
+    expect(pseudonym).not.toBe('');
+    const devices = deviceIds.map((d) => pseudonymToUuid(hmacPseudonymizer(key, 'device', 0).pseudonym(d)));
+    for (const i of [0, 1]) {
+      for (const [t, c, values] of [
+        ['users', 'id', [pseudonym]],
+        ['devices', 'user_id', [pseudonym]],
+        ['app_sessions', 'user_id', [pseudonym]],
+        ['connection_events', 'device_id', devices],
+      ] as const) {
+        const n = await cluster.query(
+          i,
+          `SELECT count() FROM fv.${t}__fv_local WHERE ${c} IN (${values.map((v) => `'${v}'`).join(', ')})`,
+        );
+        expect(Number(n), `${t} on shard ${i + 1}`).toBe(0);
+      }
+    }
+    // The reference forgets the same person, so both stores stay alike for the tests after.
+    const f = await p.cli([
+      'forget',
+      '--user-id',
+      id,
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      p.store,
+      '--key-file',
+      p.keyFile,
+    ]);
+    expect(f.code, f.stderr).toBe(0);
+  }, 600_000);
 
   it('joins rows that live on one shard there, with the answers of the joined table shipped to every shard', async () => {
     const compiled: string[] = [];

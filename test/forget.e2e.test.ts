@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/engines/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
-import { loadKeyFile } from '../src/privacy/index.ts';
+import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
 import { META_ERASING } from '../src/sync/erase-linked.ts';
 import { forget } from '../src/sync/forget.ts';
 import { runCli } from './helpers/cli.ts';
@@ -151,29 +151,53 @@ describe('fleetvault forget', () => {
     expect((await counts()).connection_events).toBe((before.connection_events ?? 0) - events);
   });
 
-  it('refuses to erase over an unreadable record of an unfinished erasure, and a full sync drops it', async () => {
-    const store = await openStore(s.store);
-    try {
-      await store.setMeta(META_ERASING, '{"user": "not a list"}');
-    } finally {
-      await store.close();
-    }
+  it('refuses to erase over a record of an unfinished erasure it did not seal, and a full sync drops it', async () => {
+    const id = String(
+      (await s.db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id LIMIT 1')).rows[0].id,
+    );
+    const other = String(
+      (await s.db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id LIMIT 1 OFFSET 1')).rows[0]
+        .id,
+    );
+    // A record that does not parse, and one well formed but not sealed with the key: written by
+    // anything but fleetvault, it would erase whoever it names (here a live user) only in part.
+    const live = pseudonymToUuid(hmacPseudonymizer(loadKeyFile(s.keyFile), 'user', 0).pseudonym(id));
+    const records = {
+      [`${META_ERASING}a`]: '{"user": "not a list"}',
+      [`${META_ERASING}b`]: JSON.stringify({ user: [live] }),
+    };
+    const setMeta = async (entries: Record<string, string>) => {
+      const store = await openStore(s.store);
+      try {
+        for (const [key, value] of Object.entries(entries)) await store.setMeta(key, value);
+      } finally {
+        await store.close();
+      }
+    };
     const before = await counts();
-    const id = (await s.db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id LIMIT 1')).rows[0]
-      .id;
-    for (const args of [forgetArgs(String(id)), demoSyncArgs(s, s.store)]) {
-      const r = await runCli(args);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain('FV_ERASURE_CORRUPT');
-      expect(r.stderr).toContain(`meta ${META_ERASING}`);
-      expect(await counts()).toEqual(before);
+    for (const [key, value] of Object.entries(records)) {
+      await setMeta({ [key]: value });
+      for (const args of [forgetArgs(other), demoSyncArgs(s, s.store)]) {
+        const r = await runCli(args);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain('FV_ERASURE_CORRUPT');
+        expect(r.stderr).toContain(`meta ${key}`);
+        expect(await counts()).toEqual(before);
+      }
+      await setMeta({ [key]: '' });
     }
+    await setMeta(records);
     const full = await runCli(demoSyncArgs(s, s.store, '--full'));
     expect(full.code, full.stderr).toBe(0);
-    expect(await queryStore(s.store, `SELECT value FROM _fv_meta WHERE key = '${META_ERASING}'`)).toEqual([
-      [''],
-    ]);
-    const r = await runCli(forgetArgs(String(id)));
+    // Every record dropped or finished: the runs before left theirs empty too.
+    const left = await queryStore(
+      s.store,
+      `SELECT key, value FROM _fv_meta WHERE key LIKE '${META_ERASING}%'`,
+    );
+    expect(left.map((r) => r[0])).toEqual(expect.arrayContaining(Object.keys(records)));
+    expect(left.filter((r) => r[1] !== '')).toEqual([]);
+    expect(await counts()).toEqual(before);
+    const r = await runCli(forgetArgs(other));
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).deleted.users).toBe(1);
   });

@@ -235,7 +235,7 @@ export const ERROR_CATALOG = {
     exit: 1,
     http: 400,
     solve:
-      'The store’s record of an erasure that did not finish was changed outside fleetvault: run `fleetvault sync --full` (it drops the record and rebuilds every table from the source without any row linked to an erased person), then run the last `forget` again.',
+      'A record of an erasure that did not finish does not open under this key (it was changed or written outside fleetvault): run `fleetvault sync --full` (it drops the record and rebuilds every table from the source without any row linked to an erased person), then run the last `forget` again.',
   },
   FV_STORE_LAYOUT: {
     exit: 1,

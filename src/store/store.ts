@@ -115,6 +115,8 @@ export interface Store {
    */
   setMetaNow(key: string, value: string): Promise<void>;
   meta(key: string): Promise<string | undefined>;
+  /** Every setting whose key starts with `prefix`, by key (one per erasure, for example). */
+  metaEntries(prefix: string): Promise<Map<string, string>>;
   /**
    * Runs `fn` as one store transaction: every batch written, row erased, tombstone and setting
    * inside commits together or not at all (a change-capture position with the rows it covers).

@@ -235,7 +235,7 @@ async function follow(
     return counts[t];
   };
   // An erasure a stopped run left (ClickHouse has no transaction to undo it) is finished first.
-  const finished = await store.atomically(() => finishErasure({ policy, store }));
+  const finished = await store.atomically(() => finishErasure({ policy, store, key: opts.key }));
   for (const [t, n] of Object.entries(finished)) count(t).erased += n;
   const batch = await ChangeBatch.open(
     { source, policy, store, key: opts.key, scanner: piiScanner(policy.customDetectors), plans, count },

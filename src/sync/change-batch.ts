@@ -317,6 +317,7 @@ export class ChangeBatch {
     const erased = await eraseLinked({
       policy: this.ctx.policy,
       store: this.ctx.store,
+      key: this.ctx.key,
       domain,
       pseudonyms: gone,
     });

@@ -44,7 +44,12 @@ export async function propagateDeletions(opts: {
 }): Promise<Record<string, number>> {
   // An erasure a stopped run left (ClickHouse has no transaction to undo it) is finished first.
   const erased: Record<string, number> = await opts.store.atomically(() =>
-    finishErasure({ policy: opts.policy, store: opts.store, discardUnreadable: opts.full === true }),
+    finishErasure({
+      policy: opts.policy,
+      store: opts.store,
+      key: opts.key,
+      discardUnreadable: opts.full === true,
+    }),
   );
   for (const plan of parentTables(opts.plans)) {
     const t = plan.policy;
@@ -78,7 +83,7 @@ export async function propagateDeletions(opts: {
     // One store transaction, as forget: the owners' tombstones come first, so a run stopped half
     // way would skip them the next time and leave what links to them.
     const r = await opts.store.atomically(() =>
-      eraseLinked({ policy: opts.policy, store: opts.store, domain, pseudonyms: fresh }),
+      eraseLinked({ policy: opts.policy, store: opts.store, key: opts.key, domain, pseudonyms: fresh }),
     );
     for (const [table, n] of Object.entries(r)) erased[table] = (erased[table] ?? 0) + n;
   }

@@ -1,12 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { FvError } from '../errors/index.ts';
 import type { Policy, TablePolicy } from '../policy/index.ts';
+import { type MasterKey, type SealedBox, sealedBox } from '../privacy/index.ts';
 import type { Store } from '../store/index.ts';
 
 /**
- * Store meta key of an erasure begun and not finished: the pseudonyms (UUID text) of every domain
- * it follows, as JSON `{ domain: [pseudonym, …] }`; empty once it finished.
+ * Store meta keys of erasures begun and not finished, one per erasure (`erasure_pending:<id>`):
+ * the pseudonyms (UUID text) of every domain it follows, as JSON `{ domain: [pseudonym, …] }`,
+ * sealed with the key (bound to its meta key), so a record written by anything but fleetvault
+ * under this key is refused; empty once the erasure finished.
  */
-export const META_ERASING = 'erasure_pending';
+export const META_ERASING = 'erasure_pending:';
 
 /** A table's single pseudonymized primary key's domain, if it has one. */
 function pkDomainOf(table: TablePolicy): { name: string; domain: string } | undefined {
@@ -48,34 +52,42 @@ function columnsOf(policy: Policy, domain: string): Array<[TablePolicy, string]>
 }
 
 /**
- * The unfinished erasure's pseudonyms by domain. An unreadable record (changed outside fleetvault)
- * stops every erasure, unless `discard`: a full sync rebuilds every table from the source, which
- * drops every row linked to a tombstone written before the record was lost.
+ * The unfinished erasures' records, by meta key. A record that does not open under this key (or
+ * not as JSON of pseudonyms by domain) stops every erasure, unless `discard`: a full sync rebuilds
+ * every table from the source, which drops every row linked to a tombstone.
  */
-async function pendingErasure(store: Store, discard: boolean): Promise<Map<string, Set<string>>> {
-  const raw = await store.meta(META_ERASING);
-  const out = new Map<string, Set<string>>();
-  if (!raw) return out;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    parsed = undefined;
+async function pendingErasures(
+  store: Store,
+  box: SealedBox,
+  discard: boolean,
+): Promise<Map<string, Map<string, string[]>>> {
+  const out = new Map<string, Map<string, string[]>>();
+  for (const [key, sealed] of await store.metaEntries(META_ERASING)) {
+    if (!sealed) continue;
+    const opened = box.open(sealed, key);
+    let parsed: unknown;
+    try {
+      parsed = opened === undefined ? undefined : JSON.parse(opened);
+    } catch {
+      parsed = undefined;
+    }
+    if (
+      typeof parsed !== 'object' ||
+      parsed === null ||
+      Array.isArray(parsed) ||
+      !Object.values(parsed).every((v) => Array.isArray(v) && v.every((p) => typeof p === 'string'))
+    ) {
+      if (discard) {
+        await store.setMetaNow(key, '');
+        continue;
+      }
+      throw new FvError(
+        'FV_ERASURE_CORRUPT',
+        `store ${store.location}: the record of an unfinished erasure (meta ${key}) does not open under this key`,
+      );
+    }
+    out.set(key, new Map(Object.entries(parsed as Record<string, string[]>)));
   }
-  if (
-    typeof parsed !== 'object' ||
-    parsed === null ||
-    Array.isArray(parsed) ||
-    !Object.values(parsed).every((v) => Array.isArray(v) && v.every((p) => typeof p === 'string'))
-  ) {
-    if (discard) return out;
-    throw new FvError(
-      'FV_ERASURE_CORRUPT',
-      `store ${store.location}: the record of an unfinished erasure (meta ${META_ERASING}) is not readable`,
-    );
-  }
-  for (const [domain, list] of Object.entries(parsed as Record<string, string[]>))
-    out.set(domain, new Set(list));
   return out;
 }
 
@@ -85,23 +97,30 @@ async function pendingErasure(store: Store, discard: boolean): Promise<Map<strin
  * tombstone so that a later sync does not copy it back. Resolves to rows erased per table.
  *
  * Safe to stop at any point, on stores without transactions too (ClickHouse): everything the
- * erasure follows is found first, reading only, and recorded in the store (`META_ERASING`)
- * before the first tombstone or delete; the record goes once every row is gone. An erasure that
- * finds a record finishes it too, so a run stopped between the devices and their events has its
- * events erased by the next `forget`, sync or change capture (`finishErasure`).
+ * erasure follows is found first, reading only, and recorded in the store (a sealed record of its
+ * own under `META_ERASING`) before the first tombstone or delete; the record is emptied once every
+ * row is gone. An erasure finishes every record it finds too, so a run stopped between the devices
+ * and their events has its events erased by the next `forget`, sync or change capture
+ * (`finishErasure`).
  */
 export async function eraseLinked(opts: {
   policy: Policy;
   store: Store;
+  key: MasterKey;
   domain: string;
   pseudonyms: readonly string[];
-  /** Drop an unreadable record of an unfinished erasure instead of refusing (a full sync). */
+  /** Drop unreadable records of unfinished erasures instead of refusing (a full sync). */
   discardUnreadable?: boolean;
 }): Promise<Record<string, number>> {
   const { policy, store } = opts;
+  const box = sealedBox(opts.key, 'erasure');
   const follow = linkDomains(policy);
-  const reached = await pendingErasure(store, opts.discardUnreadable === true);
+  const pending = await pendingErasures(store, box, opts.discardUnreadable === true);
+  // Followed again from every pseudonym of the records too: what one found before it stopped, and
+  // anything linked to them since.
   const queue: Array<[string, readonly string[]]> = [[opts.domain, opts.pseudonyms]];
+  for (const record of pending.values()) queue.push(...record);
+  const reached = new Map<string, Set<string>>();
   while (queue.length > 0) {
     const [domain, values] = queue.shift() as [string, readonly string[]];
     const known = reached.get(domain) ?? new Set<string>();
@@ -117,12 +136,13 @@ export async function eraseLinked(opts: {
     }
   }
   if (reached.size === 0) {
-    // Only an unreadable record, discarded: nothing left to finish.
-    if (opts.discardUnreadable && (await store.meta(META_ERASING))) await store.setMetaNow(META_ERASING, '');
+    for (const key of pending.keys()) await store.setMetaNow(key, ''); // records that named nobody
     return {};
   }
+  // This erasure's own record: a record another run is still working through is never replaced.
+  const mine = `${META_ERASING}${randomBytes(9).toString('hex')}`;
   const record = JSON.stringify(Object.fromEntries([...reached].map(([d, s]) => [d, [...s]])));
-  await store.setMetaNow(META_ERASING, record);
+  await store.setMetaNow(mine, box.seal(record, mine));
   for (const [domain, values] of reached) await store.addTombstones(domain, [...values]);
   const deleted: Record<string, number> = {};
   for (const [domain, values] of reached) {
@@ -135,14 +155,16 @@ export async function eraseLinked(opts: {
       deleted[table.name] = (deleted[table.name] ?? 0) + (await store.erase(table.name, column, list));
     }
   }
-  await store.setMetaNow(META_ERASING, '');
+  // Every record this run read is finished too: its pseudonyms were in this erasure.
+  for (const key of [mine, ...pending.keys()]) await store.setMetaNow(key, '');
   return deleted;
 }
 
-/** Finishes an erasure a stopped run left (see `eraseLinked`); resolves to rows erased per table. */
+/** Finishes the erasures stopped runs left (see `eraseLinked`); resolves to rows erased per table. */
 export function finishErasure(opts: {
   policy: Policy;
   store: Store;
+  key: MasterKey;
   discardUnreadable?: boolean;
 }): Promise<Record<string, number>> {
   return eraseLinked({ ...opts, domain: '', pseudonyms: [] });

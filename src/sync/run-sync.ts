@@ -5,6 +5,7 @@ import { type MasterKey, piiScanner, pseudonymThread, sealedBox } from '../priva
 import { checkAgainstSource, connectSource, introspect } from '../source/index.ts';
 import type { RollupSpec, Store } from '../store/index.ts';
 import { propagateDeletions } from './deletions.ts';
+import { eraseLinked } from './erase-linked.ts';
 import type { SyncResult, TableResult } from './sync-result.ts';
 import { syncTable, type TableProgress } from './sync-table.ts';
 import { parentsFirst, planTable, requireReviewed, schemaChanges, type TablePlan } from './table-plan.ts';
@@ -156,6 +157,17 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       });
       results.push({ ...result, rowsErased: erased[plan.policy.name] ?? 0 });
+    }
+    // People erased beside this run (a `forget` while it copied) after it read the tombstones:
+    // whatever of theirs a table of this run wrote since (a rebuild that read production before
+    // the erasure and was swapped in after it) goes now. This run's own are in its set already.
+    for (const [domain, now] of await opts.store.tombstones()) {
+      const known = tombstones.get(domain);
+      const late = [...now].filter((p) => !known?.has(p));
+      if (late.length === 0) continue;
+      await opts.store.atomically(() =>
+        eraseLinked({ policy: opts.policy, store: opts.store, key: opts.key, domain, pseudonyms: late }),
+      );
     }
     // The one point after the run's writes where derived rows (rollups, ClickHouse's merged
     // versions) catch up: whatever each table's result, from what the tables now hold.

@@ -1016,6 +1016,22 @@ export class ClickHouseStore implements Store {
     return v === undefined || v === null ? undefined : v;
   }
 
+  async metaEntries(prefix: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const made = await this.entry.rows(
+      `SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ${lit(META)}`,
+      'read bookkeeping',
+    );
+    if (Number(made[0]?.[0] ?? 0) === 0) return out;
+    for (const [k, v] of await this.entry.rows(
+      `SELECT key, value FROM ${META} FINAL WHERE substring(key, 1, ${Buffer.byteLength(prefix)}) = ${lit(prefix)} ORDER BY key`,
+      'read bookkeeping',
+    ))
+      out.set(String(k), v === null ? '' : String(v));
+    for (const [k, v] of this.buffered ?? []) if (k.startsWith(prefix)) out.set(k, v);
+    return out;
+  }
+
   /**
    * No transactions here: the rows `fn` writes land as it writes them (each idempotent by key), and
    * the settings it records (a change-capture position) are written together, in one insert, after.

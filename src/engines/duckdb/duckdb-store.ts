@@ -589,6 +589,13 @@ export class DuckDbStore implements Store {
     return v === undefined || v === null ? undefined : String(v);
   }
 
+  async metaEntries(prefix: string): Promise<Map<string, string>> {
+    const r = await this.db.runAndReadAll(
+      `SELECT key, value FROM ${META} WHERE starts_with(key, ${lit(prefix)}) ORDER BY key`,
+    );
+    return new Map(r.getRows().map((x) => [String(x[0]), x[1] === null ? '' : String(x[1])]));
+  }
+
   async expire(table: string, column: string, cutoff: Date): Promise<number> {
     const where = `${q(column)} < ${lit(cutoff.toISOString())}::TIMESTAMPTZ`;
     const n = Number(
