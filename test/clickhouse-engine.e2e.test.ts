@@ -756,6 +756,127 @@ describe('ClickHouse store of the synced production', () => {
     }
   });
 
+  it('keeps a person erased while ingest runs out of the store: their devices’ later messages are dropped', async () => {
+    const broker = await startBroker();
+    try {
+      const [kept, gone] = (
+        await p.db.query(
+          `SELECT DISTINCT ON (d.user_id) d.id::text AS id, d.user_id::text AS user_id FROM devices d JOIN users u ON u.id = d.user_id
+           WHERE u.deleted_at IS NULL AND NOT (u.id::text = ANY($1)) ORDER BY d.user_id, d.id LIMIT 2`,
+          [p.erasedUsers],
+        )
+      ).rows as [{ id: string; user_id: string }, { id: string; user_id: string }];
+      p.erasedUsers.push(gone.user_id);
+      const key = loadKeyFile(p.keyFile);
+      const device = (id: string) => pseudonymToUuid(hmacPseudonymizer(key, 'device', 0).pseudonym(id));
+      let next =
+        Number((await p.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 200_000;
+      const started = Math.floor(Date.now() / 1000) * 1000;
+      const ingest = await spawnIngest([
+        '--mqtt',
+        broker.url,
+        '--topic',
+        'fleet/+/conn',
+        '--table',
+        'connection_events',
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        cluster.url,
+        '--key-file',
+        p.keyFile,
+        '--state-dir',
+        join(p.dir, 'ingest-erased-state'),
+        '--batch',
+        '20',
+        '--flush-ms',
+        '200',
+        '--json',
+      ]);
+      const fleet = mqtt.connect(broker.url, { clientId: 'fleet-ch-erased', clean: false });
+      await new Promise((r) => fleet.once('connect', r));
+      const send = async (id: string, n: number) => {
+        const sent: Array<Promise<unknown>> = [];
+        for (let i = 0; i < n; i++) {
+          const body = JSON.stringify({
+            id: next++,
+            device_id: id,
+            ts: new Date(started + next).toISOString(),
+            outcome: 'success',
+            error_code: null,
+            rssi: -50,
+            duration_ms: 100,
+            client_ip: '10.1.2.3',
+            app_version: '4.12.0',
+          });
+          sent.push(new Promise((r) => fleet.publish('fleet/d/conn', body, { qos: 1 }, r)));
+        }
+        await Promise.all(sent);
+      };
+      const since = `toDateTime(${started / 1000}, 'UTC')`;
+      /** Live rows of the device's new events, on every shard. */
+      const stored = async (id: string) => {
+        let n = 0;
+        for (const i of [0, 1])
+          n += Number(
+            await cluster.query(
+              i,
+              `SELECT count() FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0 AND ts >= ${since} AND device_id = '${device(id)}'`,
+            ),
+          );
+        return n;
+      };
+      const until = async (id: string, n: number) => {
+        for (let i = 0; i < 300 && (await stored(id)) < n; i++) await wait(100);
+      };
+      await send(gone.id, 20);
+      await send(kept.id, 20);
+      await until(gone.id, 20);
+      await until(kept.id, 20);
+      expect(await stored(gone.id)).toBe(20);
+      // The owner erased while the stream runs: their device's rows go, and its later messages stay out.
+      const f = await p.cli([
+        'forget',
+        '--user-id',
+        gone.user_id,
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        cluster.url,
+        '--key-file',
+        p.keyFile,
+      ]);
+      expect(f.code, f.stderr).toBe(0);
+      await send(gone.id, 20);
+      await send(kept.id, 20);
+      await until(kept.id, 40);
+      await wait(1000);
+      fleet.end();
+      ingest.child.kill('SIGTERM');
+      await exited(ingest.child);
+      expect(ingest.child.exitCode, ingest.said()).toBe(0);
+      p.outputs.push({ code: 0, stdout: ingest.said(), stderr: '' });
+      expect(await stored(kept.id)).toBe(40);
+      expect(await stored(gone.id)).toBe(0);
+      expect(ingest.said()).toContain('"erased owner":20');
+      // The reference forgets the same person, so both stores stay alike for the tests after.
+      const r = await p.cli([
+        'forget',
+        '--user-id',
+        gone.user_id,
+        '--policy',
+        DEMO_POLICY,
+        '--store',
+        p.store,
+        '--key-file',
+        p.keyFile,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('leaves no canary in any shard table, data file or output, and never prints the password', async () => {
     const dump: string[] = [];
     for (const i of [0, 1]) {

@@ -6,6 +6,9 @@ import { rowChecker, type Store, type ValueProblem } from '../store/index.ts';
 import {
   addQuarantine,
   batchPipeline,
+  erasedAmong,
+  eraseLateArrivals,
+  type PseudonymizerCache,
   parentTables,
   planTable,
   type QuarantineCount,
@@ -61,7 +64,6 @@ export interface StreamIngestOptions {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 type Transform = ReturnType<typeof rowTransformer>;
-type Pipeline = ReturnType<typeof batchPipeline>;
 type Check = (row: readonly Value[]) => ValueProblem | undefined;
 type Reader = (v: unknown) => JsonField;
 
@@ -112,8 +114,10 @@ export class StreamIngest {
   #pending: MqttMessage[] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
+  /** Each message's values alone (a transform refusing one costs that message only). */
   #transform: Transform | undefined;
-  #pipeline: Pipeline | undefined;
+  #scanner = piiScanner([]);
+  readonly #pseudonymizers: PseudonymizerCache = new Map();
   /** Quarantined messages by column and detector, with a few pseudonymized keys: never values. */
   readonly #quarantine = new Map<
     string,
@@ -144,14 +148,8 @@ export class StreamIngest {
   }
 
   async start(): Promise<void> {
-    const tombstones = await this.opts.store.tombstones();
-    this.#transform = rowTransformer(
-      this.plan,
-      this.opts.key,
-      piiScanner(this.opts.policy.customDetectors),
-      tombstones,
-    );
-    this.#pipeline = batchPipeline(this.plan, this.#transform);
+    this.#scanner = piiScanner(this.opts.policy.customDetectors);
+    this.#transform = rowTransformer(this.plan, this.opts.key, this.#scanner);
     // Creates the table when no sync has yet (a dry insert: nothing is added).
     await this.opts.store.insertNew(this.plan.store, []);
     this.opts.messages.on('message', (m) => {
@@ -245,7 +243,15 @@ export class StreamIngest {
     }
     // The whole batch at once, through the pipeline the sync and change capture use: weak
     // evidence (names) is decided per column over the batch, and `on_detect` means the same.
-    const out = (this.#pipeline as Pipeline)({ rows: raws });
+    // The people erased among this batch, read from the store now: a `forget` after the stream
+    // started keeps their devices' messages out from its next batch on.
+    const erased = await erasedAmong(this.opts.store, this.opts.key, this.plan, raws, this.#pseudonymizers);
+    const out = batchPipeline(
+      this.plan,
+      rowTransformer(this.plan, this.opts.key, this.#scanner, erased),
+    )({
+      rows: raws,
+    });
     if (!out.ok) {
       // Refused (`on_detect: block`): nothing of the batch is written or acknowledged; the
       // broker keeps the messages and the stream stops, as a sync stops its table.
@@ -272,6 +278,17 @@ export class StreamIngest {
     // before, is never replaced (a redelivery finds its own row and adds nothing).
     const added = rows.size > 0 ? await this.opts.store.insertNew(this.plan.store, [...rows.values()]) : 0;
     this.stats.duplicates += rows.size - added;
+    // A `forget` beside the stream between the check and the insert: its person's rows go again.
+    if (added > 0)
+      await eraseLateArrivals({
+        policy: this.opts.policy,
+        store: this.opts.store,
+        key: this.opts.key,
+        plan: this.plan,
+        rows: raws,
+        before: erased,
+        cache: this.#pseudonymizers,
+      });
     // Durable now (or dropped for good): only now may the broker forget these messages.
     this.opts.messages.ack(batch);
     this.stats.written += added;

@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
 import { FvError } from '../errors/index.ts';
 import type { Policy, Value } from '../policy/index.ts';
-import { hmacPseudonymizer, type MasterKey, type PiiScanner, type Pseudonymizer } from '../privacy/index.ts';
+import type { MasterKey, PiiScanner } from '../privacy/index.ts';
 import {
   formatLsn,
   type PgoutputMessage,
@@ -12,6 +12,7 @@ import {
 import type { Store, TableWriter } from '../store/index.ts';
 import { type BatchWrite, batchPipeline } from './batch-pipeline.ts';
 import { eraseLinked } from './erase-linked.ts';
+import { erasedAmong, eraseLateArrivals, type PseudonymizerCache } from './erased-among.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
 
@@ -107,8 +108,6 @@ function fold(changes: readonly Change[]): Map<string, Change[]> {
 // PostgreSQL's text form of every value, as pgoutput sends it: no client-side parsing.
 const RAW_TEXT = { getTypeParser: () => (v: string) => v };
 const KEYS_PER_READ = 500;
-/** Pseudonyms kept per domain while looking up erased keys (bounded; event ids never repeat). */
-const PSEUDONYM_CACHE = 50_000;
 
 export interface ChangeBatchContext {
   readonly source: Client;
@@ -132,7 +131,7 @@ export class ChangeBatch {
   private held: bigint;
   private readonly writers = new Map<string, TableWriter>();
   /** One pseudonymizer per domain, to look up a batch's erased keys before it is transformed. */
-  private readonly pseudonymizers = new Map<string, Pseudonymizer>();
+  private readonly pseudonymizers: PseudonymizerCache = new Map();
   /** Tables whose key other columns point to: erasing one of their keys erases linked rows too. */
   private readonly parents: ReadonlySet<string>;
 
@@ -198,18 +197,15 @@ export class ChangeBatch {
     // Every table's batch goes through the pipeline before the transaction opens: a refusal
     // leaves the store (and the slot) exactly where they were.
     const outputs = new Map<string, BatchWrite>();
+    const checked = new Map<string, { plan: TablePlan; rows: Value[][]; erased: Map<string, Set<string>> }>();
     for (const [table, list] of folded) {
       const plan = (list[0] as Change).plan;
       const rows = list.map((c) => c.raw);
-      // The erased keys among this batch only, read from the store now: memory follows the
-      // batch, not every erasure ever made, and a parent erased by the previous batch (a deleted
-      // user) already stops its rows here.
-      const transform = rowTransformer(
-        plan,
-        this.ctx.key,
-        this.ctx.scanner,
-        await this.erasedAmong(plan, rows),
-      );
+      // The erased keys among this batch only, read from the store now: a parent erased by the
+      // previous batch (a deleted user) already stops its rows here.
+      const erased = await erasedAmong(store, this.ctx.key, plan, rows, this.pseudonymizers);
+      checked.set(table, { plan, rows, erased });
+      const transform = rowTransformer(plan, this.ctx.key, this.ctx.scanner, erased);
       const out = batchPipeline(plan, transform, { tombstoneDeletes: true })({
         rows,
         deleted: (i) => list[i]?.kind === 'delete',
@@ -222,34 +218,20 @@ export class ChangeBatch {
       if (this.ended > this.held) await store.setMeta(META_LSN, formatLsn(this.ended));
     });
     this.held = this.ended;
+    // A `forget` beside the stream between the check and the write: its person's rows go again.
+    for (const { plan, rows, erased } of checked.values()) {
+      const late = await eraseLateArrivals({
+        policy: this.ctx.policy,
+        store,
+        key: this.ctx.key,
+        plan,
+        rows,
+        before: erased,
+        cache: this.pseudonymizers,
+      });
+      for (const [t, n] of Object.entries(late)) this.ctx.count(t).erased += n;
+    }
     return applied;
-  }
-
-  /** The erased pseudonyms (UUID text) among a batch's identifiers, by domain. */
-  private async erasedAmong(plan: TablePlan, rows: readonly Value[][]): Promise<Map<string, Set<string>>> {
-    const candidates = new Map<string, Set<bigint>>();
-    for (const [i, c] of plan.read.entries()) {
-      const rule = plan.policy.columns.get(c.name);
-      if (rule?.action !== 'pseudonymize') continue;
-      const domain = rule.domain ?? c.name;
-      let p = this.pseudonymizers.get(domain);
-      if (!p) {
-        p = hmacPseudonymizer(this.ctx.key, domain, PSEUDONYM_CACHE);
-        this.pseudonymizers.set(domain, p);
-      }
-      const set = candidates.get(domain) ?? new Set<bigint>();
-      candidates.set(domain, set);
-      for (const r of rows) {
-        const v = r[i];
-        if (v !== null && v !== undefined) set.add(p.pseudonym(String(v)));
-      }
-    }
-    const out = new Map<string, Set<string>>();
-    for (const [domain, set] of candidates) {
-      const found = await this.ctx.store.tombstonesAmong(domain, [...set]);
-      if (found.size > 0) out.set(domain, found);
-    }
-    return out;
   }
 
   /**

@@ -8,6 +8,7 @@ export {
 } from './batch-pipeline.ts';
 export { type CdcOptions, type CdcResult, type CdcTableCount, runCdc } from './cdc-sync.ts';
 export { parentTables } from './deletions.ts';
+export { erasedAmong, eraseLateArrivals, type PseudonymizerCache } from './erased-among.ts';
 export { type ForgetResult, forget } from './forget.ts';
 export { rowTransformer, type TransformedRow } from './row-transformer.ts';
 export { runSync, SYNC_BATCH, type SyncOptions } from './run-sync.ts';
