@@ -25,7 +25,7 @@ import { runDerivedContract } from './contracts/derived-contract.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
 import { runSyncedContract } from './contracts/synced-contract.ts';
-import { exited, spawnIngest, spawnServe } from './helpers/cli.ts';
+import { eventIngestArgs, exited, spawnIngest, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { CLICKHOUSE_ONLY_REFUSED, expectRefused, expectSqlLimits } from './helpers/clickhouse-sql.ts';
 import { startBroker, wait } from './helpers/mosquitto.ts';
@@ -404,11 +404,106 @@ describe('ClickHouse store of the synced production', () => {
         expect(Number(n), `${t} on shard ${i + 1}`).toBe(0);
       }
     }
-    // The reference forgets the same person, so both stores stay alike for the tests after.
+    // The reference syncs whole too (retention set earlier is no longer in the policy) and forgets
+    // the same person, so both stores stay alike for the tests after.
+    const full = await p.sync(p.store, '--full');
+    expect(full.code, full.stderr).toBe(0);
     const f = await p.cli([
       'forget',
       '--user-id',
       id,
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      p.store,
+      '--key-file',
+      p.keyFile,
+    ]);
+    expect(f.code, f.stderr).toBe(0);
+  }, 600_000);
+
+  it('a forget while a sync copies new devices of the person: the devices and their events go too', async () => {
+    const { db } = p;
+    const [owner, device] = (
+      await db.query(
+        `SELECT d.user_id::text AS owner, d.id::text AS device FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE u.deleted_at IS NULL AND NOT (u.id::text = ANY($1)) ORDER BY d.id LIMIT 1`,
+        [p.erasedUsers],
+      )
+    ).rows.map((r) => [String(r.owner), String(r.device)])[0] as [string, string];
+    p.erasedUsers.push(owner);
+    // Production gains three devices of the person, with five events each.
+    const before = Number((await db.query('SELECT max(id)::bigint AS m FROM devices')).rows[0].m);
+    await db.query(
+      `INSERT INTO devices SELECT $2::bigint + g, user_id, mac || g, serial || g, product_model, firmware_version, nickname, wifi_ssid,
+       local_ip, region, activated_at, last_seen_at, now() FROM devices, generate_series(1, 3) g WHERE id = $1`,
+      [device, before],
+    );
+    await db.query(
+      `INSERT INTO connection_events (id, device_id, ts, outcome, rssi, duration_ms, app_version)
+       SELECT m.mx + row_number() OVER (), d.id, TIMESTAMPTZ '2026-11-15 12:00:00+00', 'success', -60, 100, '4.12.0'
+       FROM (SELECT id FROM devices WHERE id > $1) d CROSS JOIN generate_series(1, 5) CROSS JOIN (SELECT max(id) AS mx FROM connection_events) m`,
+      [before],
+    );
+    const ids = (await db.query('SELECT id::text FROM devices WHERE user_id = $1', [owner])).rows.map((r) =>
+      String(r.id),
+    );
+    const { policy } = readPolicyFile(DEMO_POLICY);
+    if (!policy) throw new Error('the demo policy does not load');
+    const key = loadKeyFile(p.keyFile);
+    const store = await openStore(p.location);
+    const syncing = await openStore(p.location);
+    // Once the forget has found the person's devices (read only, nothing written yet), a sync beside
+    // it copies the new ones and their events.
+    let synced = false;
+    const racing = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'setMetaNow')
+          return async (k: string, v: string) => {
+            if (!synced) {
+              synced = true;
+              const r = await runSync({ sourceUrl: db.url, policy, store: syncing, key });
+              expect(r.ok).toBe(true);
+            }
+            return target.setMetaNow(k, v);
+          };
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    let pseudonym = '';
+    try {
+      pseudonym = (await forget({ policy, store: racing, key, domain: 'user', id: owner })).pseudonym;
+    } finally {
+      await store.close();
+      await syncing.close();
+    }
+    expect(synced).toBe(true);
+    const devices = ids.map((d) => pseudonymToUuid(hmacPseudonymizer(key, 'device', 0).pseudonym(d)));
+    // Every stored version holding a value (not FINAL). A key's tombstone version (the key, erased
+    // anyway, and nothing else) of a device the sync beside wrote can outlive the delete: seen in
+    // full-file runs, not explained yet (the next session's note).
+    for (const i of [0, 1]) {
+      for (const [t, c, values] of [
+        ['users', 'id', [pseudonym]],
+        ['devices', 'user_id', [pseudonym]],
+        ['devices', 'id', devices],
+        ['connection_events', 'device_id', devices],
+      ] as const) {
+        const n = await cluster.query(
+          i,
+          `SELECT count() FROM fv.${t}__fv_local WHERE _fv_deleted = 0 AND ${c} IN (${values.map((v) => `'${v}'`).join(', ')})`,
+        );
+        expect(Number(n), `${t}.${c} on shard ${i + 1}`).toBe(0);
+      }
+    }
+    // The reference copies the same changes and forgets the same person: both stores stay alike.
+    const r = await p.sync(p.store);
+    expect(r.code, r.stderr).toBe(0);
+    const f = await p.cli([
+      'forget',
+      '--user-id',
+      owner,
       '--policy',
       DEMO_POLICY,
       '--store',
@@ -672,26 +767,21 @@ describe('ClickHouse store of the synced production', () => {
       const base =
         Number((await p.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 50_000;
       const started = Math.floor(Date.now() / 1000) * 1000;
-      const ingest = await spawnIngest([
-        '--mqtt',
-        broker.url,
-        '--topic',
-        'fleet/+/conn',
-        '--table',
-        'connection_events',
-        '--policy',
-        DEMO_POLICY,
-        '--store',
-        cluster.url,
-        '--key-file',
-        p.keyFile,
-        '--state-dir',
-        join(p.dir, 'ingest-state'),
-        '--batch',
-        '300',
-        '--log-batches',
-        '--json',
-      ]);
+      const ingest = await spawnIngest(
+        eventIngestArgs(
+          {
+            broker: broker.url,
+            policy: DEMO_POLICY,
+            store: cluster.url,
+            keyFile: p.keyFile,
+            stateDir: join(p.dir, 'ingest-state'),
+          },
+          '--batch',
+          '300',
+          '--log-batches',
+          '--json',
+        ),
+      );
       const fleet = mqtt.connect(broker.url, { clientId: 'fleet-ch', clean: false });
       await new Promise((r) => fleet.once('connect', r));
       const N = 1500;
@@ -769,30 +859,25 @@ describe('ClickHouse store of the synced production', () => {
       p.erasedUsers.push(gone.user_id);
       const key = loadKeyFile(p.keyFile);
       const device = (id: string) => pseudonymToUuid(hmacPseudonymizer(key, 'device', 0).pseudonym(id));
-      let next =
+      const first =
         Number((await p.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 200_000;
-      const started = Math.floor(Date.now() / 1000) * 1000;
-      const ingest = await spawnIngest([
-        '--mqtt',
-        broker.url,
-        '--topic',
-        'fleet/+/conn',
-        '--table',
-        'connection_events',
-        '--policy',
-        DEMO_POLICY,
-        '--store',
-        cluster.url,
-        '--key-file',
-        p.keyFile,
-        '--state-dir',
-        join(p.dir, 'ingest-erased-state'),
-        '--batch',
-        '20',
-        '--flush-ms',
-        '200',
-        '--json',
-      ]);
+      let next = first;
+      const ingest = await spawnIngest(
+        eventIngestArgs(
+          {
+            broker: broker.url,
+            policy: DEMO_POLICY,
+            store: cluster.url,
+            keyFile: p.keyFile,
+            stateDir: join(p.dir, 'ingest-erased-state'),
+          },
+          '--batch',
+          '20',
+          '--flush-ms',
+          '200',
+          '--json',
+        ),
+      );
       const fleet = mqtt.connect(broker.url, { clientId: 'fleet-ch-erased', clean: false });
       await new Promise((r) => fleet.once('connect', r));
       const send = async (id: string, n: number) => {
@@ -801,7 +886,8 @@ describe('ClickHouse store of the synced production', () => {
           const body = JSON.stringify({
             id: next++,
             device_id: id,
-            ts: new Date(started + next).toISOString(),
+            // In 2001, where the store holds no other event: this test's events alone.
+            ts: new Date(Date.UTC(2001, 0, 1) + (next - first) * 1000).toISOString(),
             outcome: 'success',
             error_code: null,
             rssi: -50,
@@ -813,7 +899,6 @@ describe('ClickHouse store of the synced production', () => {
         }
         await Promise.all(sent);
       };
-      const since = `toDateTime(${started / 1000}, 'UTC')`;
       /** Live rows of the device's new events, on every shard. */
       const stored = async (id: string) => {
         let n = 0;
@@ -821,7 +906,7 @@ describe('ClickHouse store of the synced production', () => {
           n += Number(
             await cluster.query(
               i,
-              `SELECT count() FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0 AND ts >= ${since} AND device_id = '${device(id)}'`,
+              `SELECT count() FROM fv.connection_events__fv_local FINAL WHERE _fv_deleted = 0 AND ts < toDateTime('2002-01-01 00:00:00', 'UTC') AND device_id = '${device(id)}'`,
             ),
           );
         return n;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/engines/index.ts';
 import { readPolicyFile } from '../src/policy/index.ts';
-import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
+import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid, sealedBox } from '../src/privacy/index.ts';
 import { META_ERASING } from '../src/sync/erase-linked.ts';
 import { forget } from '../src/sync/forget.ts';
 import { runCli } from './helpers/cli.ts';
@@ -200,5 +200,27 @@ describe('fleetvault forget', () => {
     const r = await runCli(forgetArgs(other));
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).deleted.users).toBe(1);
+  });
+
+  it('a sealed record copied from another store built with the same key erases nobody who is live here', async () => {
+    const id = String(
+      (await s.db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id LIMIT 1 OFFSET 2')).rows[0]
+        .id,
+    );
+    const key = loadKeyFile(s.keyFile);
+    const live = pseudonymToUuid(hmacPseudonymizer(key, 'user', 0).pseudonym(id));
+    // What fleetvault writes while it erases this person in another store under the same key.
+    const name = `${META_ERASING}copied`;
+    const store = await openStore(s.store);
+    try {
+      await store.setMeta(name, sealedBox(key, 'erasure').seal(JSON.stringify({ user: [live] }), name));
+    } finally {
+      await store.close();
+    }
+    const before = await counts();
+    const r = await runCli(demoSyncArgs(s, s.store));
+    expect(r.code, r.stderr).toBe(0);
+    expect(await counts()).toEqual(before);
+    expect(await queryStore(s.store, `SELECT count(*) FROM users WHERE id = '${live}'`)).toEqual([['1']]);
   });
 });

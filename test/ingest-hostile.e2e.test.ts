@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
-import { type CliRun, runCli, spawnIngest } from './helpers/cli.ts';
+import { type CliRun, eventIngestArgs, runCli, spawnIngest } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { dumpStore, queryStore } from './helpers/store-dump.ts';
@@ -42,30 +42,25 @@ function sync(store: string, ...extra: string[]): string[] {
 }
 
 async function startIngest(store: string, clientId: string): Promise<Ingest> {
-  const ingest = await spawnIngest([
-    '--mqtt',
-    broker.url,
-    '--topic',
-    'fleet/+/conn',
-    '--table',
-    'connection_events',
-    '--policy',
-    DEMO_POLICY,
-    '--store',
-    store,
-    '--key-file',
-    s.keyFile,
-    '--state-dir',
-    join(s.dir, 'state'),
-    '--client-id',
-    clientId,
-    '--batch',
-    '8',
-    '--flush-ms',
-    '100',
-    '--log-batches',
-    '--json',
-  ]);
+  const ingest = await spawnIngest(
+    eventIngestArgs(
+      {
+        broker: broker.url,
+        policy: DEMO_POLICY,
+        store: store,
+        keyFile: s.keyFile,
+        stateDir: join(s.dir, 'state'),
+      },
+      '--client-id',
+      clientId,
+      '--batch',
+      '8',
+      '--flush-ms',
+      '100',
+      '--log-batches',
+      '--json',
+    ),
+  );
   return {
     committed: () => Number([...ingest.stderr().matchAll(/total (\d+)/g)].pop()?.[1] ?? 0),
     stop: async () => {

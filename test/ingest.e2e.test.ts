@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exited, spawnIngest } from './helpers/cli.ts';
+import { eventIngestArgs, exited, spawnIngest } from './helpers/cli.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { queryStore } from './helpers/store-dump.ts';
 import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
@@ -42,32 +42,25 @@ describe('MQTT ingest', () => {
       policy,
       readFileSync(DEMO_POLICY, 'utf8').replace('on_detect: block', 'on_detect: quarantine'),
     );
-    const ingest = await spawnIngest([
-      '--mqtt',
-      broker.url,
-      '--topic',
-      'fleet/+/conn',
-      '--table',
-      'connection_events',
-      '--policy',
-      policy,
-      '--store',
-      s.store,
-      '--key-file',
-      s.keyFile,
-      // Quarantine is weaker than block: under the store's approved state it needs a second
-      // admin (approvals.e2e covers that); a fresh state directory keeps this test on ingest.
-      '--state-dir',
-      join(s.dir, 'quarantine-state'),
-      '--batch',
-      '200',
-      '--flush-ms',
-      '200',
-      '--log-batches',
-      '--json',
-      '--metrics-listen',
-      `127.0.0.1:${metricsPort}`,
-    ]);
+    const ingest = await spawnIngest(
+      eventIngestArgs(
+        {
+          broker: broker.url,
+          policy: policy,
+          store: s.store,
+          keyFile: s.keyFile,
+          stateDir: join(s.dir, 'quarantine-state'),
+        },
+        '--batch',
+        '200',
+        '--flush-ms',
+        '200',
+        '--log-batches',
+        '--json',
+        '--metrics-listen',
+        `127.0.0.1:${metricsPort}`,
+      ),
+    );
 
     const fleet = mqtt.connect(broker.url, {
       clientId: 'fleet-sim',

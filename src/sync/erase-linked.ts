@@ -60,8 +60,8 @@ async function pendingErasures(
   store: Store,
   box: SealedBox,
   discard: boolean,
-): Promise<Map<string, Map<string, string[]>>> {
-  const out = new Map<string, Map<string, string[]>>();
+): Promise<Map<string, { sealed: string; record: Map<string, string[]> }>> {
+  const out = new Map<string, { sealed: string; record: Map<string, string[]> }>();
   for (const [key, sealed] of await store.metaEntries(META_ERASING)) {
     if (!sealed) continue;
     const opened = box.open(sealed, key);
@@ -86,10 +86,24 @@ async function pendingErasures(
         `store ${store.location}: the record of an unfinished erasure (meta ${key}) does not open under this key`,
       );
     }
-    out.set(key, new Map(Object.entries(parsed as Record<string, string[]>)));
+    // Only what the store holds as erased: an erasure tombstones everything it follows before its
+    // first delete, so a record that still needs finishing names tombstoned people, and a record
+    // copied from another store (or naming a live person) erases nobody here.
+    const record = new Map<string, string[]>();
+    for (const [domain, list] of Object.entries(parsed as Record<string, string[]>)) {
+      const ids = list.filter((p) => UUID.test(p)).map((p) => BigInt(`0x${p.replaceAll('-', '')}`));
+      const erased = await store.tombstonesAmong(domain, ids);
+      if (erased.size > 0) record.set(domain, [...erased]);
+    }
+    // Nothing tombstoned yet: a run between its record and its tombstones (nothing deleted), or
+    // a record that names nobody erased here. Left as it is, but by a full sync.
+    if (record.size > 0) out.set(key, { sealed, record });
+    else if (discard) await store.setMetaNow(key, ''); // a full sync starts over
   }
   return out;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Erases rows by pseudonym and everything linked to them, following the policy's domains: a
@@ -101,7 +115,9 @@ async function pendingErasures(
  * own under `META_ERASING`) before the first tombstone or delete; the record is emptied once every
  * row is gone. An erasure finishes every record it finds too, so a run stopped between the devices
  * and their events has its events erased by the next `forget`, sync or change capture
- * (`finishErasure`).
+ * (`finishErasure`). Rows a writer beside it adds meanwhile (a sync copying a new device of the
+ * person) are found by reading the links again after the deletes, until a pass finds none; rows
+ * linking to a followed key go by that key, and by their link only once nothing new is found.
  */
 export async function eraseLinked(opts: {
   policy: Policy;
@@ -116,47 +132,81 @@ export async function eraseLinked(opts: {
   const box = sealedBox(opts.key, 'erasure');
   const follow = linkDomains(policy);
   const pending = await pendingErasures(store, box, opts.discardUnreadable === true);
-  // Followed again from every pseudonym of the records too: what one found before it stopped, and
-  // anything linked to them since.
-  const queue: Array<[string, readonly string[]]> = [[opts.domain, opts.pseudonyms]];
-  for (const record of pending.values()) queue.push(...record);
   const reached = new Map<string, Set<string>>();
-  while (queue.length > 0) {
-    const [domain, values] = queue.shift() as [string, readonly string[]];
-    const known = reached.get(domain) ?? new Set<string>();
-    const fresh = values.filter((v) => !known.has(v));
-    if (fresh.length === 0) continue;
-    for (const v of fresh) known.add(v);
-    reached.set(domain, known);
+  /** The keys of followed tables that `values` of `domain` link to (a user's devices), read now. */
+  const links = async (domain: string, values: readonly string[]) => {
+    const out: Array<[string, readonly string[]]> = [];
     for (const [table, column] of columnsOf(policy, domain)) {
       const pk = pkDomainOf(table);
       if (!pk || pk.domain === domain || !follow.has(pk.domain)) continue;
-      const linked = await store.linked(table.name, column, fresh, pk.name);
-      if (linked.length > 0) queue.push([pk.domain, linked]);
+      const linked = await store.linked(table.name, column, values, pk.name);
+      if (linked.length > 0) out.push([pk.domain, linked]);
     }
-  }
-  if (reached.size === 0) {
-    for (const key of pending.keys()) await store.setMetaNow(key, ''); // records that named nobody
-    return {};
-  }
+    return out;
+  };
+  /** Adds all that `queue` reaches to `reached`; resolves to what was new, by domain. */
+  const reach = async (queue: Array<[string, readonly string[]]>) => {
+    const added = new Map<string, string[]>();
+    while (queue.length > 0) {
+      const [domain, values] = queue.shift() as [string, readonly string[]];
+      const known = reached.get(domain) ?? new Set<string>();
+      const fresh = values.filter((v) => !known.has(v));
+      if (fresh.length === 0) continue;
+      for (const v of fresh) known.add(v);
+      reached.set(domain, known);
+      added.set(domain, [...(added.get(domain) ?? []), ...fresh]);
+      queue.push(...(await links(domain, fresh)));
+    }
+    return added;
+  };
+  // Followed again from every pseudonym of the records too: what one found before it stopped, and
+  // anything linked to them since.
+  let added = await reach([
+    [opts.domain, opts.pseudonyms],
+    ...[...pending.values()].flatMap((p) => [...p.record]),
+  ]);
+  const deleted: Record<string, number> = {};
   // This erasure's own record: a record another run is still working through is never replaced.
   const mine = `${META_ERASING}${randomBytes(9).toString('hex')}`;
-  const record = JSON.stringify(Object.fromEntries([...reached].map(([d, s]) => [d, [...s]])));
-  await store.setMetaNow(mine, box.seal(record, mine));
-  for (const [domain, values] of reached) await store.addTombstones(domain, [...values]);
-  const deleted: Record<string, number> = {};
-  for (const [domain, values] of reached) {
-    const list = [...values];
-    for (const [table, column] of columnsOf(policy, domain)) {
-      const pk = pkDomainOf(table);
-      // Keys nothing else holds (an event's) are not followed, but are tombstoned before their rows go.
-      if (pk && pk.domain !== domain && !follow.has(pk.domain))
-        await store.addTombstones(pk.domain, await store.linked(table.name, column, list, pk.name));
-      deleted[table.name] = (deleted[table.name] ?? 0) + (await store.erase(table.name, column, list));
+  let recorded = false;
+  while (added.size > 0) {
+    recorded = true;
+    const record = JSON.stringify(Object.fromEntries([...reached].map(([d, s]) => [d, [...s]])));
+    await store.setMetaNow(mine, box.seal(record, mine));
+    for (const [domain, values] of added) await store.addTombstones(domain, values);
+    for (const [domain, values] of added) {
+      for (const [table, column] of columnsOf(policy, domain)) {
+        const pk = pkDomainOf(table);
+        // A row that links to a followed key (a device, by its owner) goes by that key, in its own
+        // domain: one written beside this run after its reads stays until followed below.
+        if (pk && pk.domain !== domain && follow.has(pk.domain)) continue;
+        // Keys nothing else holds (an event's) are not followed, but are tombstoned before their rows go.
+        if (pk && pk.domain !== domain)
+          await store.addTombstones(pk.domain, await store.linked(table.name, column, values, pk.name));
+        deleted[table.name] = (deleted[table.name] ?? 0) + (await store.erase(table.name, column, values));
+      }
+    }
+    // Rows written beside this run since it read (a sync copying a new device of the person):
+    // followed from everything reached, until a pass finds none.
+    const again: Array<[string, readonly string[]]> = [];
+    for (const [domain, values] of reached) again.push(...(await links(domain, [...values])));
+    added = await reach(again);
+    if (added.size > 0) continue;
+    // Found no new row: the link rows go by their link too, with any older version of a row that
+    // links elsewhere now (on ClickHouse, a device that moved to another owner kept its old one).
+    for (const [domain, values] of reached) {
+      for (const [table, column] of columnsOf(policy, domain)) {
+        const pk = pkDomainOf(table);
+        if (!pk || pk.domain === domain || !follow.has(pk.domain)) continue;
+        deleted[table.name] =
+          (deleted[table.name] ?? 0) + (await store.erase(table.name, column, [...values]));
+      }
     }
   }
   // Every record this run read is finished too: its pseudonyms were in this erasure.
-  for (const key of [mine, ...pending.keys()]) await store.setMetaNow(key, '');
+  if (recorded) await store.setMetaNow(mine, '');
+  // Another run's record unchanged since it was read (a run still working would have written more).
+  for (const [key, p] of pending) if ((await store.meta(key)) === p.sealed) await store.setMetaNow(key, '');
   return deleted;
 }
 

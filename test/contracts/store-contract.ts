@@ -131,6 +131,11 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect(await store.tableState('devices')).toMatchObject({ rows: 1 });
       expect(await store.missingKeys('devices', 'id', [big(4)])).toEqual([]);
       expect(await store.missingKeys('devices', 'id', [big(9)])).toEqual([uuid(4)]);
+      // Thousands at once (one person's many devices): in statements the server takes.
+      const many = Array.from({ length: 6_000 }, (_, i) => uuid(100_000 + i));
+      expect(await store.linked('devices', 'user_id', [...many, uuid(200)], 'id')).toEqual([uuid(4)]);
+      expect(await store.erase('devices', 'id', many)).toBe(0);
+      expect(await store.tableState('devices')).toMatchObject({ rows: 1 });
     });
 
     it('keeps tombstones by domain', async () => {

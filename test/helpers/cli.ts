@@ -103,6 +103,30 @@ export interface IngestProcess {
   said(): string;
 }
 
+/** The arguments of `fleetvault ingest` of the demo devices' `fleet/+/conn` messages into connection_events. */
+export function eventIngestArgs(
+  o: { broker: string; policy: string; store: string; keyFile: string; stateDir: string },
+  ...extra: string[]
+): string[] {
+  return [
+    '--mqtt',
+    o.broker,
+    '--topic',
+    'fleet/+/conn',
+    '--table',
+    'connection_events',
+    '--policy',
+    o.policy,
+    '--store',
+    o.store,
+    '--key-file',
+    o.keyFile,
+    '--state-dir',
+    o.stateDir,
+    ...extra,
+  ];
+}
+
 /** Starts `fleetvault ingest …args` and resolves once it has subscribed (rejects if it exits before). */
 export async function spawnIngest(args: readonly string[]): Promise<IngestProcess> {
   const child = spawn(process.execPath, [BIN, 'ingest', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -53,7 +53,11 @@ const TABLES = '_fv_tables';
 const FORGOTTEN = '_fv_forgotten';
 const REBUILD_SUFFIX = '__fv_rebuild';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const ERASE_CHUNK = 5_000;
+/**
+ * Pseudonyms per delete: a delete names them twice (the rows, and every version of their keys) and
+ * a statement must stay under the server's 256 KiB `max_query_size` (39 bytes each, quoted).
+ */
+const ERASE_CHUNK = 2_000;
 /**
  * The version of rows `insertNew` adds (device messages): the lowest, so a row a sync writes for
  * the same key (production's), or a tombstone, replaces them whichever reaches a shard first.
