@@ -5,10 +5,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventIngestArgs, exited, spawnIngest } from './helpers/cli.ts';
+import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
+import { eventIngestArgs, exited, runCli, spawnIngest } from './helpers/cli.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { queryStore } from './helpers/store-dump.ts';
-import { DEMO_POLICY, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import { DEMO_POLICY, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 import { freePort } from './services/free-port.ts';
 
 describe('MQTT ingest', () => {
@@ -249,5 +250,104 @@ describe('MQTT ingest', () => {
     expect(ingest.said()).toContain('app_version');
     expect(ingest.said().includes(canary)).toBe(false);
     expect(await count()).toBe(before);
+  });
+
+  it('messages a device sent before the store saw it, whose owner was erased, go when a sync meets the device', async () => {
+    const owner = String(
+      (
+        await s.db.query(
+          'SELECT u.id FROM users u WHERE u.deleted_at IS NULL AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) ORDER BY u.id DESC LIMIT 1',
+        )
+      ).rows[0].id,
+    );
+    const f = await runCli([
+      'forget',
+      '--user-id',
+      owner,
+      '--policy',
+      DEMO_POLICY,
+      '--store',
+      s.store,
+      '--key-file',
+      s.keyFile,
+    ]);
+    expect(f.code, f.stderr).toBe(0);
+    // Production gives the erased person a new device, which reports before the next sync.
+    const device = String(
+      (
+        await s.db.query(
+          `INSERT INTO devices SELECT (SELECT max(id) FROM devices) + 1, user_id, mac || 'n', serial || 'n', product_model,
+           firmware_version, nickname, wifi_ssid, local_ip, region, activated_at, last_seen_at, now()
+           FROM devices WHERE user_id = $1 LIMIT 1 RETURNING id`,
+          [owner],
+        )
+      ).rows[0].id,
+    );
+    const pseudonym = pseudonymToUuid(
+      hmacPseudonymizer(loadKeyFile(s.keyFile), 'device', 0).pseudonym(device),
+    );
+    const stored = async () =>
+      Number(
+        (
+          (await queryStore(
+            s.store,
+            `SELECT count(*) FROM connection_events WHERE device_id = '${pseudonym}'`,
+          )) as [[string]]
+        )[0][0],
+      );
+    const ingest = await spawnIngest(
+      eventIngestArgs(
+        {
+          broker: broker.url,
+          policy: DEMO_POLICY,
+          store: s.store,
+          keyFile: s.keyFile,
+          stateDir: join(s.dir, 'state'),
+        },
+        '--client-id',
+        'fv-new-device',
+        '--batch',
+        '5',
+        '--flush-ms',
+        '100',
+      ),
+    );
+    const fleet = mqtt.connect(broker.url, { clientId: 'new-device', clean: false });
+    await new Promise((r) => fleet.once('connect', r));
+    const base =
+      Number((await s.db.query('SELECT max(id)::bigint AS m FROM connection_events')).rows[0].m) + 900_000;
+    await Promise.all(
+      Array.from(
+        { length: 5 },
+        (_, i) =>
+          new Promise((r) =>
+            fleet.publish(
+              `fleet/${device}/conn`,
+              JSON.stringify({
+                id: base + i,
+                device_id: device,
+                ts: new Date(Date.UTC(2026, 10, 20) + i * 1000).toISOString(),
+                outcome: 'success',
+                error_code: null,
+                rssi: -50,
+                duration_ms: 100,
+                client_ip: '10.1.2.3',
+                app_version: '4.12.0',
+              }),
+              { qos: 1 },
+              r,
+            ),
+          ),
+      ),
+    );
+    fleet.end();
+    for (let i = 0; i < 100 && !/total 5\b/.test(ingest.stderr()); i++) await wait(100);
+    ingest.child.kill('SIGTERM');
+    await exited(ingest.child);
+    expect(await stored(), ingest.said()).toBe(5);
+    // The sync drops the device with its erased owner, and what it sent with it.
+    const r = await runCli(demoSyncArgs(s, s.store));
+    expect(r.code, r.stderr).toBe(0);
+    expect(await stored()).toBe(0);
   });
 });

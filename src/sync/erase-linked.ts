@@ -26,7 +26,7 @@ function pkDomainOf(table: TablePolicy): { name: string; domain: string } | unde
  * (a user's devices, whose events point to them). Keys nothing else holds (an event's) are
  * tombstoned as their rows go, not followed.
  */
-function linkDomains(policy: Policy): Set<string> {
+export function linkDomains(policy: Policy): Set<string> {
   const out = new Set<string>();
   for (const t of policy.tables.values()) {
     const pk = pkDomainOf(t);

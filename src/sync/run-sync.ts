@@ -144,6 +144,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
     for (const plan of plans) {
       const result = await syncTable(plan, {
         source,
+        policy: opts.policy,
         schema: opts.policy.schema,
         store: opts.store,
         key: opts.key,

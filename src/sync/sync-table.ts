@@ -1,10 +1,11 @@
 import type { Client } from 'pg';
 import { FvError, isFvError } from '../errors/index.ts';
-import type { Value } from '../policy/index.ts';
+import type { Policy, Value } from '../policy/index.ts';
 import type { MasterKey, PiiScanner, SealedBox } from '../privacy/index.ts';
 import { readTable, sourceError } from '../source/index.ts';
 import type { Store, WriteMode } from '../store/index.ts';
 import { addQuarantine, batchPipeline } from './batch-pipeline.ts';
+import { eraseLinked, linkDomains } from './erase-linked.ts';
 import { readAhead } from './read-ahead.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { stagedCopy, stagedFallbackReason } from './staged-copy.ts';
@@ -20,6 +21,7 @@ export interface TableProgress {
 
 export interface SyncTableContext {
   readonly source: Client;
+  readonly policy: Policy;
   readonly schema: string;
   readonly store: Store;
   readonly key: MasterKey;
@@ -36,14 +38,19 @@ export interface SyncTableContext {
 
 /**
  * Keeps erased the pseudonyms a batch dropped with their erased owner: only those not yet known go
- * to the store and to the run's set (which later tables of the run read).
+ * to the store and to the run's set (which later tables of the run read). A key other tables hold
+ * (a device production added after its owner was erased) is erased with what links to it: rows
+ * device ingest stored under it before this sync saw the device.
  */
 async function bury(ctx: SyncTableContext, domain: string, pseudonyms: readonly string[]): Promise<void> {
   const set = ctx.tombstones.get(domain) ?? new Set<string>();
   ctx.tombstones.set(domain, set);
   const fresh = pseudonyms.filter((p) => !set.has(p));
   for (const p of fresh) set.add(p);
-  if (fresh.length > 0) await ctx.store.addTombstones(domain, fresh);
+  if (fresh.length === 0) return;
+  if (linkDomains(ctx.policy).has(domain))
+    await eraseLinked({ policy: ctx.policy, store: ctx.store, key: ctx.key, domain, pseudonyms: fresh });
+  else await ctx.store.addTombstones(domain, fresh);
 }
 
 function chooseMode(
