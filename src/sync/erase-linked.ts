@@ -3,6 +3,7 @@ import { FvError } from '../errors/index.ts';
 import type { Policy, TablePolicy } from '../policy/index.ts';
 import { type MasterKey, type SealedBox, sealedBox } from '../privacy/index.ts';
 import type { Store } from '../store/index.ts';
+import { keyDomain } from './table-plan.ts';
 
 /**
  * Store meta keys of erasures begun and not finished, one per erasure (`erasure_pending:<id>`):
@@ -12,13 +13,10 @@ import type { Store } from '../store/index.ts';
  */
 export const META_ERASING = 'erasure_pending:';
 
-/** A table's single pseudonymized primary key's domain, if it has one. */
+/** A table's single pseudonymized primary key, with its domain, if it has one. */
 function pkDomainOf(table: TablePolicy): { name: string; domain: string } | undefined {
-  if (table.primaryKey.length !== 1) return undefined;
-  const pk = table.columns.get(table.primaryKey[0] as string);
-  return pk?.action === 'pseudonymize' && pk.domain !== undefined
-    ? { name: pk.name, domain: pk.domain }
-    : undefined;
+  const domain = keyDomain(table);
+  return domain === undefined ? undefined : { name: table.primaryKey[0] as string, domain };
 }
 
 /**
