@@ -25,7 +25,7 @@ import { runDerivedContract } from './contracts/derived-contract.ts';
 import { runReaderContract } from './contracts/reader-contract.ts';
 import { devices, row, runStoreContract, uuid } from './contracts/store-contract.ts';
 import { runSyncedContract } from './contracts/synced-contract.ts';
-import { eventIngestArgs, exited, spawnIngest, spawnServe } from './helpers/cli.ts';
+import { connectionMessage, eventIngestArgs, exited, spawnIngest, spawnServe } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { CLICKHOUSE_ONLY_REFUSED, expectRefused, expectSqlLimits } from './helpers/clickhouse-sql.ts';
 import { startBroker, wait } from './helpers/mosquitto.ts';
@@ -40,6 +40,7 @@ import { SMALL_METRICS } from './helpers/small-store.ts';
 import {
   DEMO_METRICS,
   DEMO_POLICY,
+  demoForgetArgs,
   demoSyncArgs,
   type SyncedProduction,
   syncedProduction,
@@ -408,17 +409,7 @@ describe('ClickHouse store of the synced production', () => {
     // the same person, so both stores stay alike for the tests after.
     const full = await p.sync(p.store, '--full');
     expect(full.code, full.stderr).toBe(0);
-    const f = await p.cli([
-      'forget',
-      '--user-id',
-      id,
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      p.store,
-      '--key-file',
-      p.keyFile,
-    ]);
+    const f = await p.cli(demoForgetArgs(p, p.store, id));
     expect(f.code, f.stderr).toBe(0);
   }, 600_000);
 
@@ -500,17 +491,7 @@ describe('ClickHouse store of the synced production', () => {
     // The reference copies the same changes and forgets the same person: both stores stay alike.
     const r = await p.sync(p.store);
     expect(r.code, r.stderr).toBe(0);
-    const f = await p.cli([
-      'forget',
-      '--user-id',
-      owner,
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      p.store,
-      '--key-file',
-      p.keyFile,
-    ]);
+    const f = await p.cli(demoForgetArgs(p, p.store, owner));
     expect(f.code, f.stderr).toBe(0);
   }, 600_000);
 
@@ -883,18 +864,9 @@ describe('ClickHouse store of the synced production', () => {
       const send = async (id: string, n: number) => {
         const sent: Array<Promise<unknown>> = [];
         for (let i = 0; i < n; i++) {
-          const body = JSON.stringify({
-            id: next++,
-            device_id: id,
-            // In 2001, where the store holds no other event: this test's events alone.
-            ts: new Date(Date.UTC(2001, 0, 1) + (next - first) * 1000).toISOString(),
-            outcome: 'success',
-            error_code: null,
-            rssi: -50,
-            duration_ms: 100,
-            client_ip: '10.1.2.3',
-            app_version: '4.12.0',
-          });
+          // In 2001, where the store holds no other event: this test's events alone.
+          const body = connectionMessage(next, id, new Date(Date.UTC(2001, 0, 1) + (next - first) * 1000));
+          next++;
           sent.push(new Promise((r) => fleet.publish('fleet/d/conn', body, { qos: 1 }, r)));
         }
         await Promise.all(sent);
@@ -920,17 +892,7 @@ describe('ClickHouse store of the synced production', () => {
       await until(kept.id, 20);
       expect(await stored(gone.id)).toBe(20);
       // The owner erased while the stream runs: their device's rows go, and its later messages stay out.
-      const f = await p.cli([
-        'forget',
-        '--user-id',
-        gone.user_id,
-        '--policy',
-        DEMO_POLICY,
-        '--store',
-        cluster.url,
-        '--key-file',
-        p.keyFile,
-      ]);
+      const f = await p.cli(demoForgetArgs(p, cluster.url, gone.user_id));
       expect(f.code, f.stderr).toBe(0);
       await send(gone.id, 20);
       await send(kept.id, 20);
@@ -945,17 +907,7 @@ describe('ClickHouse store of the synced production', () => {
       expect(await stored(gone.id)).toBe(0);
       expect(ingest.said()).toContain('"erased owner":20');
       // The reference forgets the same person, so both stores stay alike for the tests after.
-      const r = await p.cli([
-        'forget',
-        '--user-id',
-        gone.user_id,
-        '--policy',
-        DEMO_POLICY,
-        '--store',
-        p.store,
-        '--key-file',
-        p.keyFile,
-      ]);
+      const r = await p.cli(demoForgetArgs(p, p.store, gone.user_id));
       expect(r.code, r.stderr).toBe(0);
     } finally {
       await broker.close();

@@ -11,7 +11,13 @@ import { forget } from '../src/sync/forget.ts';
 import { runCli } from './helpers/cli.ts';
 import { stoppingAt } from './helpers/stopping-store.ts';
 import { queryStore } from './helpers/store-dump.ts';
-import { DEMO_POLICY, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import {
+  DEMO_POLICY,
+  demoForgetArgs,
+  demoSyncArgs,
+  type SyncedStore,
+  syncedStore,
+} from './helpers/synced-store.ts';
 
 const TABLES = [
   'users',
@@ -35,19 +41,8 @@ describe('fleetvault forget', () => {
   });
 
   /** The CLI's `forget` of one production user id on the synced store, answering JSON. */
-  const forgetArgs = (id: string, ...extra: string[]) => [
-    'forget',
-    '--user-id',
-    String(id),
-    '--policy',
-    DEMO_POLICY,
-    '--store',
-    s.store,
-    '--key-file',
-    s.keyFile,
-    ...extra,
-    '--json',
-  ];
+  const forgetArgs = (id: string, ...extra: string[]) =>
+    demoForgetArgs(s, s.store, String(id), ...extra, '--json');
 
   const counts = async () =>
     Object.fromEntries(

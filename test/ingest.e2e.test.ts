@@ -6,10 +6,16 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
-import { eventIngestArgs, exited, runCli, spawnIngest } from './helpers/cli.ts';
+import { connectionMessage, eventIngestArgs, exited, runCli, spawnIngest } from './helpers/cli.ts';
 import { type Broker, startBroker, wait } from './helpers/mosquitto.ts';
 import { queryStore } from './helpers/store-dump.ts';
-import { DEMO_POLICY, demoSyncArgs, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
+import {
+  DEMO_POLICY,
+  demoForgetArgs,
+  demoSyncArgs,
+  type SyncedStore,
+  syncedStore,
+} from './helpers/synced-store.ts';
 import { freePort } from './services/free-port.ts';
 
 describe('MQTT ingest', () => {
@@ -226,17 +232,7 @@ describe('MQTT ingest', () => {
       new Promise<void>((resolve, reject) =>
         fleet.publish(
           'blocked/x/conn',
-          JSON.stringify({
-            id,
-            device_id: device,
-            ts: new Date().toISOString(),
-            outcome: 'success',
-            error_code: null,
-            rssi: -50,
-            duration_ms: 100,
-            client_ip: '10.1.2.3',
-            app_version: app,
-          }),
+          connectionMessage(id, device, new Date(), { app_version: app }),
           { qos: 1 },
           (e) => (e ? reject(e) : resolve()),
         ),
@@ -260,17 +256,7 @@ describe('MQTT ingest', () => {
         )
       ).rows[0].id,
     );
-    const f = await runCli([
-      'forget',
-      '--user-id',
-      owner,
-      '--policy',
-      DEMO_POLICY,
-      '--store',
-      s.store,
-      '--key-file',
-      s.keyFile,
-    ]);
+    const f = await runCli(demoForgetArgs(s, s.store, owner));
     expect(f.code, f.stderr).toBe(0);
     // Production gives the erased person a new device, which reports before the next sync.
     const device = String(
@@ -323,17 +309,7 @@ describe('MQTT ingest', () => {
           new Promise((r) =>
             fleet.publish(
               `fleet/${device}/conn`,
-              JSON.stringify({
-                id: base + i,
-                device_id: device,
-                ts: new Date(Date.UTC(2026, 10, 20) + i * 1000).toISOString(),
-                outcome: 'success',
-                error_code: null,
-                rssi: -50,
-                duration_ms: 100,
-                client_ip: '10.1.2.3',
-                app_version: '4.12.0',
-              }),
+              connectionMessage(base + i, device, new Date(Date.UTC(2026, 10, 20) + i * 1000)),
               { qos: 1 },
               r,
             ),

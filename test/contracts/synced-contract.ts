@@ -22,7 +22,13 @@ import {
   storeCounts,
 } from '../helpers/same-answers.ts';
 import { stoppingAt } from '../helpers/stopping-store.ts';
-import { DEMO_METRICS, DEMO_POLICY, demoSyncArgs, type SyncedProduction } from '../helpers/synced-store.ts';
+import {
+  DEMO_METRICS,
+  DEMO_POLICY,
+  demoForgetArgs,
+  demoSyncArgs,
+  type SyncedProduction,
+} from '../helpers/synced-store.ts';
 
 /** The engine's side of the synced contract. */
 export interface SyncedContractTarget {
@@ -133,18 +139,7 @@ export function runSyncedContract(engine: Engine, label: string, target: SyncedC
       for (const store of [p.store, p.location]) {
         const r = await p.sync(store);
         expect(r.code, r.stderr).toBe(0);
-        const f = await p.cli([
-          'forget',
-          '--user-id',
-          forgotten,
-          '--policy',
-          DEMO_POLICY,
-          '--store',
-          store,
-          '--key-file',
-          p.keyFile,
-          '--json',
-        ]);
+        const f = await p.cli(demoForgetArgs(p, store, forgotten, '--json'));
         expect(f.code, f.stderr).toBe(0);
         const result = JSON.parse(f.stdout.split('\n')[0] as string);
         erased.push(result.deleted);
@@ -232,18 +227,7 @@ export function runSyncedContract(engine: Engine, label: string, target: SyncedC
       for (const location of [p.store, p.location]) {
         const r = await p.sync(location);
         expect(r.code, r.stderr).toBe(0);
-        const f = await p.cli([
-          'forget',
-          '--user-id',
-          id,
-          '--policy',
-          DEMO_POLICY,
-          '--store',
-          location,
-          '--key-file',
-          p.keyFile,
-          '--json',
-        ]);
+        const f = await p.cli(demoForgetArgs(p, location, id, '--json'));
         expect(f.code, f.stderr).toBe(0);
         pseudonym = JSON.parse(f.stdout.split('\n')[0] as string).pseudonym;
       }

@@ -103,6 +103,27 @@ export interface IngestProcess {
   said(): string;
 }
 
+/** A demo device's successful connection as it publishes it (JSON), with `over` replacing fields. */
+export function connectionMessage(
+  id: number,
+  device: string,
+  ts: Date,
+  over: Record<string, unknown> = {},
+): string {
+  return JSON.stringify({
+    id,
+    device_id: device,
+    ts: ts.toISOString(),
+    outcome: 'success',
+    error_code: null,
+    rssi: -50,
+    duration_ms: 100,
+    client_ip: '10.1.2.3',
+    app_version: '4.12.0',
+    ...over,
+  });
+}
+
 /** The arguments of `fleetvault ingest` of the demo devices' `fleet/+/conn` messages into connection_events. */
 export function eventIngestArgs(
   o: { broker: string; policy: string; store: string; keyFile: string; stateDir: string },

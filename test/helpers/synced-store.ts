@@ -37,6 +37,27 @@ export function demoSyncArgs(
   ];
 }
 
+/** `fleetvault forget` of production user `id` through the demo policy in `store`, with its key, then `extra`. */
+export function demoForgetArgs(
+  s: Pick<SyncedStore, 'keyFile'>,
+  store: string,
+  id: string,
+  ...extra: string[]
+): string[] {
+  return [
+    'forget',
+    '--user-id',
+    id,
+    '--policy',
+    DEMO_POLICY,
+    '--store',
+    store,
+    '--key-file',
+    s.keyFile,
+    ...extra,
+  ];
+}
+
 /** A fresh production database filled by the simulator, synced through the demo policy by the CLI. */
 export async function syncedStore(opts: {
   users: number;
