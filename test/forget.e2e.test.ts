@@ -10,7 +10,7 @@ import { META_ERASING } from '../src/sync/erase-linked.ts';
 import { forget } from '../src/sync/forget.ts';
 import { runCli } from './helpers/cli.ts';
 import { stoppingAt } from './helpers/stopping-store.ts';
-import { queryStore } from './helpers/store-dump.ts';
+import { plantInStore, queryStore } from './helpers/store-dump.ts';
 import {
   DEMO_POLICY,
   demoForgetArgs,
@@ -217,5 +217,52 @@ describe('fleetvault forget', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(await counts()).toEqual(before);
     expect(await queryStore(s.store, `SELECT count(*) FROM users WHERE id = '${live}'`)).toEqual([['1']]);
+  });
+
+  it('keeps erased people out of every sync when the store holds more tombstones than a sync keeps in memory', async () => {
+    const id = String(
+      (
+        await s.db.query(
+          `SELECT u.id FROM users u JOIN devices d ON d.user_id = u.id JOIN connection_events e ON e.device_id = d.id
+           WHERE u.deleted_at IS NULL GROUP BY u.id ORDER BY count(DISTINCT d.id) DESC, u.id LIMIT 1 OFFSET 3`,
+        )
+      ).rows[0].id,
+    );
+    const r = await runCli(forgetArgs(id));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).deleted.connection_events).toBeGreaterThan(0);
+    // Followed keys are kept (the person, their devices); an event's key is not: its row holds
+    // the device's tombstone (a heavy user's erasure wrote one tombstone per event before).
+    expect(await queryStore(s.store, `SELECT count(*) FROM _fv_forgotten WHERE domain = 'event'`)).toEqual([
+      ['0'],
+    ]);
+    const full = await runCli(demoSyncArgs(s, s.store, '--full'));
+    expect(full.code, full.stderr).toBe(0);
+    const kept = await counts();
+    // A store with a million event tombstones (from before) and 150,000 more erased users and
+    // devices: more than a sync holds in memory, so each batch asks the store about its own keys.
+    // A million made the full sync's staging database run out of memory (FV_INTERNAL).
+    await plantInStore(
+      s.store,
+      `INSERT INTO _fv_forgotten (domain, pseudonym) SELECT 'event', uuid() FROM range(1000000)
+       UNION ALL SELECT 'user', uuid() FROM range(150000) UNION ALL SELECT 'device', uuid() FROM range(150000)`,
+    );
+    // Production changes the person's rows: an incremental sync would copy them back if unchecked.
+    await s.db.query("UPDATE users SET timezone = 'UTC', updated_at = now() WHERE id = $1", [id]);
+    await s.db.query('UPDATE devices SET updated_at = now() WHERE user_id = $1', [id]);
+    await s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, rssi, duration_ms, app_version) SELECT (SELECT max(id) FROM connection_events) + 1, id, now(), 'success', -60, 100, '4.12.0' FROM devices WHERE user_id = $1 LIMIT 1",
+      [id],
+    );
+    const fresh = await runCli(demoSyncArgs(s, s.store));
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(await counts()).toEqual(kept);
+    for (const path of ['staged', 'rows']) {
+      const again = await runCli(demoSyncArgs(s, s.store, '--full'), {
+        env: path === 'rows' ? { FLEETVAULT_SYNC_PATH: 'rows' } : {},
+      });
+      expect(again.code, `${path}: ${again.stderr}`).toBe(0);
+      expect(await counts(), path).toEqual(kept);
+    }
   });
 });

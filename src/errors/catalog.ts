@@ -231,6 +231,12 @@ export const ERROR_CATALOG = {
     solve:
       'The replicated ClickHouse tables cannot reach ZooKeeper, so they take no writes (reads go on): bring ZooKeeper (or the servers’ connection to it) back, then run the write again; it waits up to a minute for the servers to re-attach their tables and resumes from its checkpoint.',
   },
+  FV_STAGING_FAILED: {
+    exit: 1,
+    http: 500,
+    solve:
+      'The sync’s private in-memory staging database could not handle a batch (the message names the table and DuckDB’s kind of error, such as out of memory); nothing of that batch was written: give the machine more free memory and run again, or copy that table on the row path with FLEETVAULT_SYNC_PATH=rows, and report it.',
+  },
   FV_ERASURE_CORRUPT: {
     exit: 1,
     http: 400,

@@ -19,6 +19,6 @@ export {
   retirePreviousKey,
 } from './key-file.ts';
 export { PseudonymHasher, pseudonymThread } from './pseudonym-hasher.ts';
-export { hmacPseudonymizer, type Pseudonymizer, pseudonymToUuid } from './pseudonymizer.ts';
+export { hmacPseudonymizer, type Pseudonymizer, pseudonymToUuid, uuidToPseudonym } from './pseudonymizer.ts';
 export { type SealedBox, sealedBox } from './sealed-box.ts';
 export { readSecret, type SecretSource, secretInUrl } from './secret-source.ts';

@@ -51,6 +51,11 @@ function uint128(words: Int32Array, view: DataView): bigint {
   return (view.getBigUint64(0) << 64n) | view.getBigUint64(8);
 }
 
+/** A pseudonym from its UUID text (`pseudonymToUuid`'s inverse). */
+export function uuidToPseudonym(uuid: string): bigint {
+  return BigInt(`0x${uuid.replaceAll('-', '')}`);
+}
+
 /** Formats a 128-bit pseudonym the way DuckDB prints a UUID. */
 export function pseudonymToUuid(p: bigint): string {
   const h = p.toString(16).padStart(32, '0');

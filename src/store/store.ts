@@ -164,6 +164,14 @@ export interface Store {
    * needs to know, in memory bounded by the batch instead of by every erasure ever made.
    */
   tombstonesAmong(domain: string, candidates: readonly bigint[]): Promise<Set<string>>;
+  /**
+   * How many pseudonyms each domain holds erased, and when the latest of them was erased (epoch
+   * milliseconds, the store's clock): a run holds a small domain's tombstones in memory and looks a
+   * large one's up batch by batch, and reads which were added while it ran.
+   */
+  tombstoneCounts(): Promise<Map<string, { count: number; latest: number }>>;
+  /** The erased pseudonyms of `domain` (UUID text); with `since`, those erased at or after it (epoch ms). */
+  tombstonesIn(domain: string, since?: number): Promise<Set<string>>;
   addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void>;
   /**
    * Brings what the store derives from its tables up to date after a run's writes (the one call

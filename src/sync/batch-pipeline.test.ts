@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parsePolicy, type Value } from '../policy/index.ts';
-import { keyFromBytes, piiScanner } from '../privacy/index.ts';
+import { hmacPseudonymizer, keyFromBytes, piiScanner, pseudonymToUuid } from '../privacy/index.ts';
 import type { SourceTable } from '../source/index.ts';
 import { batchPipeline, SAMPLE_KEYS } from './batch-pipeline.ts';
 import { rowTransformer } from './row-transformer.ts';
@@ -125,6 +125,21 @@ describe('batchPipeline', () => {
         expect(out.rows).toHaveLength(2 * (deletes.length - n));
       }),
     );
+  });
+
+  it('a row dropped with an erased owner tombstones its own key only in a domain others follow', () => {
+    const policy = parsePolicy(policyText('block'), 'p.yaml').policy!;
+    const plan = planTable(policy.tables.get('notes')!, SOURCE, policy);
+    const erased = pseudonymToUuid(hmacPseudonymizer(KEY, 'note', 0).pseudonym('1001'));
+    const rows = toRows([0, 1, 2].map(() => ({ pii: false, gone: false, text: 'ok' })));
+    for (const follow of [undefined, new Set(['note']), new Set<string>()]) {
+      const transform = rowTransformer(plan, KEY, piiScanner(), new Map([['note', new Set([erased])]]));
+      const out = batchPipeline(plan, transform, follow ? { follow } : {})({ rows });
+      if (!out.ok) throw new Error('nothing to refuse');
+      expect(out.deletedKeys).toHaveLength(1);
+      expect(out.rows).toHaveLength(2);
+      expect(out.tombstones.get('note') ?? []).toEqual(follow?.size === 0 ? [] : [erased]);
+    }
   });
 
   it('a deleted row is never refused: its value is not kept', () => {

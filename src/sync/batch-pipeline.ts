@@ -43,6 +43,12 @@ export interface BatchPipelineOptions {
    * deletes, which production may undo, and keeps tombstones for rows of erased owners.
    */
   readonly tombstoneDeletes?: boolean;
+  /**
+   * The domains other tables hold keys of (`linkDomains`): a row dropped with its erased owner
+   * takes its own key along as a tombstone only in one of these (a device, whose events follow);
+   * an event's key needs none, its row holds the device's. Every domain when absent.
+   */
+  readonly follow?: ReadonlySet<string>;
 }
 
 /**
@@ -90,8 +96,9 @@ export function batchPipeline(
       position = t.position;
       if (t.deleted || deleted?.(i)) {
         deletedKeys.push(t.key);
-        if (t.tombstone) bury(t.tombstone.domain, t.tombstone.pseudonym);
-        else if (ownDomain && typeof t.key[0] === 'bigint') bury(ownDomain, pseudonymToUuid(t.key[0]));
+        if (t.tombstone) {
+          if (opts.follow?.has(t.tombstone.domain) !== false) bury(t.tombstone.domain, t.tombstone.pseudonym);
+        } else if (ownDomain && typeof t.key[0] === 'bigint') bury(ownDomain, pseudonymToUuid(t.key[0]));
         continue;
       }
       if (t.unfit) {

@@ -11,7 +11,7 @@ import {
 } from '../source/index.ts';
 import type { Store, TableWriter } from '../store/index.ts';
 import { type BatchWrite, batchPipeline } from './batch-pipeline.ts';
-import { eraseLinked } from './erase-linked.ts';
+import { eraseLinked, linkDomains } from './erase-linked.ts';
 import { erasedAmong, eraseLateArrivals, type PseudonymizerCache } from './erased-among.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
@@ -134,6 +134,8 @@ export class ChangeBatch {
   private readonly pseudonymizers: PseudonymizerCache = new Map();
   /** Tables whose key other columns point to: erasing one of their keys erases linked rows too. */
   private readonly parents: ReadonlySet<string>;
+  /** Domains whose keys other tables hold: a row dropped with its erased owner tombstones its key there. */
+  private readonly follow: ReadonlySet<string>;
 
   private constructor(
     private readonly ctx: ChangeBatchContext,
@@ -141,6 +143,7 @@ export class ChangeBatch {
   ) {
     this.ended = position;
     this.held = position;
+    this.follow = linkDomains(ctx.policy);
     const pointers = ctx.plans.flatMap((p) =>
       [...p.policy.columns.values()]
         .filter((c) => c.action === 'pseudonymize')
@@ -206,7 +209,7 @@ export class ChangeBatch {
       const erased = await erasedAmong(store, this.ctx.key, plan, rows, this.pseudonymizers);
       checked.set(table, { plan, rows, erased });
       const transform = rowTransformer(plan, this.ctx.key, this.ctx.scanner, erased);
-      const out = batchPipeline(plan, transform, { tombstoneDeletes: true })({
+      const out = batchPipeline(plan, transform, { tombstoneDeletes: true, follow: this.follow })({
         rows,
         deleted: (i) => list[i]?.kind === 'delete',
       });

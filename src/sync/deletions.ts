@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import type { Policy, TablePolicy } from '../policy/index.ts';
-import { hmacPseudonymizer, type MasterKey, pseudonymToUuid } from '../privacy/index.ts';
+import { hmacPseudonymizer, type MasterKey, pseudonymToUuid, uuidToPseudonym } from '../privacy/index.ts';
 import { readTable } from '../source/index.ts';
 import type { Store } from '../store/index.ts';
 import { eraseLinked, finishErasure } from './erase-linked.ts';
@@ -77,8 +77,8 @@ export async function propagateDeletions(opts: {
     if ((await opts.store.tableState(t.name)) !== undefined) {
       gone.push(...(await opts.store.missingKeys(t.name, pkName, live)));
     }
-    const known = (await opts.store.tombstones()).get(domain);
-    const fresh = known ? gone.filter((p) => !known.has(p)) : gone;
+    const known = await opts.store.tombstonesAmong(domain, gone.map(uuidToPseudonym));
+    const fresh = gone.filter((p) => !known.has(p));
     if (fresh.length === 0) continue;
     // One store transaction, as forget: the owners' tombstones come first, so a run stopped half
     // way would skip them the next time and leave what links to them.

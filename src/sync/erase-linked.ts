@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { FvError } from '../errors/index.ts';
 import type { Policy, TablePolicy } from '../policy/index.ts';
-import { type MasterKey, type SealedBox, sealedBox } from '../privacy/index.ts';
+import { type MasterKey, type SealedBox, sealedBox, uuidToPseudonym } from '../privacy/index.ts';
 import type { Store } from '../store/index.ts';
 import { keyDomain } from './table-plan.ts';
 
@@ -21,8 +21,8 @@ function pkDomainOf(table: TablePolicy): { name: string; domain: string } | unde
 
 /**
  * Domains an erasure follows: the primary-key domain of a table whose keys another table holds
- * (a user's devices, whose events point to them). Keys nothing else holds (an event's) are
- * tombstoned as their rows go, not followed.
+ * (a user's devices, whose events point to them). Keys nothing else holds (an event's) are not
+ * followed, nor kept as tombstones: a row reached through a link holds that tombstoned link.
  */
 export function linkDomains(policy: Policy): Set<string> {
   const out = new Set<string>();
@@ -89,7 +89,7 @@ async function pendingErasures(
     // copied from another store (or naming a live person) erases nobody here.
     const record = new Map<string, string[]>();
     for (const [domain, list] of Object.entries(parsed as Record<string, string[]>)) {
-      const ids = list.filter((p) => UUID.test(p)).map((p) => BigInt(`0x${p.replaceAll('-', '')}`));
+      const ids = list.filter((p) => UUID.test(p)).map(uuidToPseudonym);
       const erased = await store.tombstonesAmong(domain, ids);
       if (erased.size > 0) record.set(domain, [...erased]);
     }
@@ -105,8 +105,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Erases rows by pseudonym and everything linked to them, following the policy's domains: a
- * user's devices, then those devices' events and shares. Every pseudonym reached is kept as a
- * tombstone so that a later sync does not copy it back. Resolves to rows erased per table.
+ * user's devices, then those devices' events and shares. Every pseudonym followed (the people
+ * named, their devices) is kept as a tombstone, so that a later sync copies back none of their
+ * rows, nor any row linking to them. Resolves to rows erased per table.
  *
  * Safe to stop at any point, on stores without transactions too (ClickHouse): everything the
  * erasure follows is found first, reading only, and recorded in the store (a sealed record of its
@@ -178,9 +179,8 @@ export async function eraseLinked(opts: {
         // A row that links to a followed key (a device, by its owner) goes by that key, in its own
         // domain: one written beside this run after its reads stays until followed below.
         if (pk && pk.domain !== domain && follow.has(pk.domain)) continue;
-        // Keys nothing else holds (an event's) are not followed, but are tombstoned before their rows go.
-        if (pk && pk.domain !== domain)
-          await store.addTombstones(pk.domain, await store.linked(table.name, column, values, pk.name));
+        // Keys nothing else holds (an event's) are neither followed nor tombstoned: the row holds a
+        // tombstoned link, which keeps it out of every later copy.
         deleted[table.name] = (deleted[table.name] ?? 0) + (await store.erase(table.name, column, values));
       }
     }

@@ -22,12 +22,15 @@ export async function erasedAmong(
   plan: TablePlan,
   rows: readonly Value[][],
   cache: PseudonymizerCache = new Map(),
+  /** Only these domains (all of the table's when absent). */
+  domains?: ReadonlySet<string>,
 ): Promise<Map<string, Set<string>>> {
   const candidates = new Map<string, Set<bigint>>();
   for (const [i, c] of plan.read.entries()) {
     const rule = plan.policy.columns.get(c.name);
     if (rule?.action !== 'pseudonymize') continue;
     const domain = rule.domain ?? c.name;
+    if (domains && !domains.has(domain)) continue;
     let p = cache.get(domain);
     if (!p) {
       p = hmacPseudonymizer(key, domain, PSEUDONYM_CACHE);

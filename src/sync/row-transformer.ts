@@ -5,6 +5,7 @@ import {
   type PiiScanner,
   type Pseudonymizer,
   pseudonymToUuid,
+  uuidToPseudonym,
 } from '../privacy/index.ts';
 import type { TablePlan } from './table-plan.ts';
 
@@ -95,7 +96,7 @@ export function rowTransformer(
       fns.push((v) => (v === null ? null : ps.pseudonym(String(v))));
       const set = tombstones.get(domain);
       if (set && set.size > 0) {
-        forgotten.push({ index: j, set: new Set([...set].map((u) => BigInt(`0x${u.replaceAll('-', '')}`))) });
+        forgotten.push({ index: j, set: new Set([...set].map(uuidToPseudonym)) });
       }
     } else if (rule?.action === 'generalize' && rule.transform) {
       const t = rule.transform;

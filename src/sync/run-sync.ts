@@ -6,6 +6,7 @@ import { checkAgainstSource, connectSource, introspect } from '../source/index.t
 import type { RollupSpec, Store } from '../store/index.ts';
 import { propagateDeletions } from './deletions.ts';
 import { eraseLinked } from './erase-linked.ts';
+import { ErasedKeys } from './erased-keys.ts';
 import type { SyncResult, TableResult } from './sync-result.ts';
 import { syncTable, type TableProgress } from './sync-table.ts';
 import { parentsFirst, planTable, requireReviewed, schemaChanges, type TablePlan } from './table-plan.ts';
@@ -134,7 +135,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       full: opts.full === true,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    const tombstones = await opts.store.tombstones();
+    const erasedKeys = await ErasedKeys.read(opts.store);
     const scanner = piiScanner(opts.policy.customDetectors);
     const box = sealedBox(opts.key, 'checkpoint');
     const results: TableResult[] = [];
@@ -150,7 +151,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
         key: opts.key,
         box,
         scanner,
-        tombstones,
+        erased: erasedKeys,
         full: opts.full === true,
         batchSize: opts.batchSize ?? SYNC_BATCH,
         estimate: estimate.get(plan.policy.name) ?? 0,
@@ -162,10 +163,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
     // People erased beside this run (a `forget` while it copied) after it read the tombstones:
     // whatever of theirs a table of this run wrote since (a rebuild that read production before
     // the erasure and was swapped in after it) goes now. This run's own are in its set already.
-    for (const [domain, now] of await opts.store.tombstones()) {
-      const known = tombstones.get(domain);
-      const late = [...now].filter((p) => !known?.has(p));
-      if (late.length === 0) continue;
+    for (const [domain, late] of await erasedKeys.since()) {
       await opts.store.atomically(() =>
         eraseLinked({ policy: opts.policy, store: opts.store, key: opts.key, domain, pseudonyms: late }),
       );

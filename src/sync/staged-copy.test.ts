@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FvError } from '../errors/index.ts';
 import { resolveTransform, type Transform, type Value, type ValueKind } from '../policy/index.ts';
 import { hmacPseudonymizer, PseudonymHasher, pseudonymThread, pseudonymToUuid } from '../privacy/index.ts';
 import { keyFromBytes } from '../privacy/key-file.ts';
@@ -18,6 +19,7 @@ import {
   STAGED_BATCH,
   STAGED_BYTES,
   stagedRowWidth,
+  stagingFailure,
   transformFunction,
 } from './staged-copy.ts';
 
@@ -431,6 +433,38 @@ describe('staged path: the staging database', () => {
       }
     } finally {
       loader.closeSync();
+      db.closeSync();
+      instance.closeSync();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('running out of its memory is one clear error naming the table, not an unexpected one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-staging-test-'));
+    const fifo = join(dir, 'batch.csv');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    const { instance, db } = await openStaging(fifo);
+    try {
+      const planted = 'canary-7f3a';
+      const error = await db
+        .run(`CREATE TABLE big AS SELECT '${planted}' || repeat('x', 200) || range AS v FROM range(2000000)`)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(String(error)).toContain('Out of Memory Error');
+      const mapped = stagingFailure('connection_events', error);
+      expect(mapped).toBeInstanceOf(FvError);
+      expect((mapped as FvError).code).toBe('FV_STAGING_FAILED');
+      expect((mapped as FvError).message).toContain('connection_events');
+      expect((mapped as FvError).message).toContain('Out of Memory Error');
+      expect((mapped as FvError).message).not.toContain(planted);
+      // Ours, and anything that is not DuckDB's, pass unchanged.
+      const own = new FvError('FV_SOURCE_QUERY', 'x');
+      expect(stagingFailure('t', own)).toBe(own);
+      const other = new Error('socket hang up');
+      expect(stagingFailure('t', other)).toBe(other);
+    } finally {
       db.closeSync();
       instance.closeSync();
       rmSync(dir, { recursive: true, force: true });

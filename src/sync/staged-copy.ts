@@ -21,6 +21,7 @@ import {
   type DuckDBDataChunk,
   DuckDBInstance,
   DuckDBScalarFunction,
+  type DuckDBUUIDValue,
   type DuckDBVector,
   INTEGER,
   UUID,
@@ -37,6 +38,7 @@ import type { TableWriter, WriteMode } from '../store/index.ts';
 import { decimalCheck, type ValueCheck, valueError } from '../store/value-limits.ts';
 import type { BatchRefusal } from './batch-pipeline.ts';
 import { SAMPLE_KEYS } from './batch-pipeline.ts';
+import type { ErasedKeys } from './erased-keys.ts';
 import { NativeMemory } from './native-memory.ts';
 import { readAhead } from './read-ahead.ts';
 import { WEAK_SHARE } from './row-transformer.ts';
@@ -339,7 +341,7 @@ export interface StagedContext {
   readonly seal: (position: Value[]) => string;
   readonly onBatch?: (rowsRead: number) => void;
   /** Pseudonyms erased by `forget` (or with an erased owner), by domain: their rows are not copied. */
-  readonly tombstones?: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly erased?: Pick<ErasedKeys, 'held' | 'lookedUp' | 'among'>;
   /**
    * Called with the table's own keys of a batch's rows dropped for an erased owner (a device of
    * an erased user), before that batch and its checkpoint are written, as the row path does.
@@ -439,6 +441,21 @@ export async function* csvBatches(
   }
 }
 
+/**
+ * A failure of the staging database (DuckDB's own error: `Out of Memory Error: …`) as one clear
+ * error naming the table and the kind of error, never the message, which may quote a value. Errors
+ * of ours, the source's and the store's pass unchanged.
+ */
+export function stagingFailure(table: string, error: unknown): unknown {
+  if (error instanceof FvError || !(error instanceof Error)) return error;
+  const kind = /^([A-Z][A-Za-z]*(?: [A-Za-z]+){0,4} Error):/.exec(error.message)?.[1];
+  if (!kind) return error;
+  return new FvError(
+    'FV_STAGING_FAILED',
+    `sync of ${table}: the staging database failed (${kind}, limit ${STAGING_MEMORY}); nothing of that batch was written`,
+  );
+}
+
 /** The private staging database: in memory, no spilling, only the pipe readable, locked. */
 export async function openStaging(fifo: string): Promise<{ instance: DuckDBInstance; db: DuckDBConnection }> {
   const instance = await DuckDBInstance.create(':memory:', {
@@ -457,6 +474,15 @@ export async function openStaging(fifo: string): Promise<{ instance: DuckDBInsta
   await db.run('SET lock_configuration = true');
   return { instance, db };
 }
+
+/**
+ * A pseudonymized column whose domain holds erased pseudonyms: with the domain's tombstones (`set`),
+ * or with how to find the erased among one batch's pseudonyms (`lookup`) when the domain holds
+ * too many to stage.
+ */
+type ErasedColumn =
+  | { readonly column: string; readonly set: ReadonlySet<string> }
+  | { readonly column: string; readonly lookup: (batch: bigint[]) => Promise<Set<string>> };
 
 /** How a staged batch's rows deleted in the source, or dropped for an erased owner, are left out. */
 interface StagedDeletes {
@@ -487,7 +513,7 @@ interface StagedDeletes {
 async function stagedDeletes(
   db: DuckDBConnection,
   plan: TablePlan,
-  erasedIn: ReadonlyArray<{ column: string; set: ReadonlySet<string> }>,
+  erasedIn: readonly ErasedColumn[],
   select: readonly string[],
 ): Promise<StagedDeletes> {
   const soft = plan.policy.softDelete;
@@ -521,20 +547,23 @@ async function stagedDeletes(
       },
       output: fromBatch(keep),
     };
-  for (const [i, e] of erasedIn.entries()) {
-    await db.run(`CREATE TABLE _fv_erased_text_${i} (p VARCHAR)`);
-    const a = await db.createAppender(`_fv_erased_text_${i}`);
-    for (const v of e.set) {
+  /** Puts `values` (UUID text) into `_fv_erased_<i>`, replacing what it held. */
+  const fill = async (i: number, values: Iterable<string>) => {
+    await db.run(`CREATE OR REPLACE TABLE _fv_erased_text (p VARCHAR)`);
+    const a = await db.createAppender('_fv_erased_text');
+    for (const v of values) {
       a.appendVarchar(v);
       a.endRow();
     }
     a.flushSync();
     a.closeSync();
     await db.run(
-      `CREATE TABLE _fv_erased_${i} AS SELECT DISTINCT CAST(p AS UUID) AS p FROM _fv_erased_text_${i}`,
+      `CREATE OR REPLACE TABLE _fv_erased_${i} AS SELECT DISTINCT CAST(p AS UUID) AS p FROM _fv_erased_text`,
     );
-    await db.run(`DROP TABLE _fv_erased_text_${i}`);
-  }
+    await db.run('DROP TABLE _fv_erased_text');
+  };
+  // Held sets once for the table; a looked-up domain's per batch, from the batch's own pseudonyms.
+  for (const [i, e] of erasedIn.entries()) await fill(i, 'set' in e ? e.set : []);
   const erasedRow = erasedIn
     .map((e, i) => `t.${q(e.column)} IN (SELECT p FROM _fv_erased_${i})`)
     .join(' OR ');
@@ -546,6 +575,14 @@ async function stagedDeletes(
       await db.run(
         `CREATE OR REPLACE TABLE t AS SELECT rowid AS _fv_r, ${soft === undefined ? 'false' : `${q(soft)} IS NOT NULL`} AS _fv_soft, ${select.join(', ')} FROM ${b}`,
       );
+      for (const [i, e] of erasedIn.entries()) {
+        if (!('lookup' in e)) continue;
+        const r = await db.runAndReadAll(
+          `SELECT DISTINCT ${q(e.column)} FROM t WHERE ${q(e.column)} IS NOT NULL`,
+        );
+        const batch = r.getRows().map((x) => (x[0] as DuckDBUUIDValue).toUint128());
+        await fill(i, await e.lookup(batch));
+      }
       await db.run(
         `CREATE OR REPLACE TABLE d AS SELECT _fv_r, (${erasedRow}) AS _fv_erased, ${domain ? `CAST(t.${q(plan.store.key[0] as string)} AS VARCHAR)` : 'NULL'} AS _fv_k FROM t WHERE _fv_soft OR ${erasedRow}`,
       );
@@ -593,7 +630,7 @@ export async function stagedCopy(
     const scanned: Scanned[] = [];
     const generalized: Array<{ column: string; transform: string; expr: string }> = [];
     // Pseudonymized columns whose domain holds erased pseudonyms: a row holding one is dropped.
-    const erasedIn: Array<{ column: string; set: ReadonlySet<string> }> = [];
+    const erasedIn: ErasedColumn[] = [];
     // Pseudonymized columns: hashed by the pseudonym hasher once a batch is loaded, read back by
     // `fv_pseudonym_<n>` from the batch's slot.
     const hashed: Array<{ name: string; key: Uint8Array }> = [];
@@ -610,8 +647,17 @@ export async function stagedCopy(
         db.registerScalarFunction(pseudonymFunction(name, slots, hashed.length));
         hashed.push({ name: col.name, key: ctx.key.derive(`pseudonym:${domain}`) });
         expr = `${name}(rowid, _fv_slot)`;
-        const set = ctx.tombstones?.get(domain);
-        if (set && set.size > 0) erasedIn.push({ column: col.name, set });
+        const set = ctx.erased?.held(domain);
+        if (set) erasedIn.push({ column: col.name, set });
+        else if (ctx.erased?.lookedUp(domain)) {
+          const erased = ctx.erased;
+          // The store answers between writes: after the batch before is written (one connection).
+          const lookup = async (batch: bigint[]) => {
+            await writing.catch(() => {});
+            return erased.among(domain, batch);
+          };
+          erasedIn.push({ column: col.name, lookup });
+        }
       } else if (rule?.action === 'generalize' && rule.transform) {
         const t = rule.transform;
         if (t.name === 'ip_prefix')
@@ -914,6 +960,8 @@ export async function stagedCopy(
     await writing;
     if (refusal) return { ok: false, rowsRead: rowsRead + handlingRows, rowsWritten, refusal };
     return { ok: true, rowsRead, rowsWritten, rowsDeleted, quarantined: [...quarantine.values()], position };
+  } catch (error) {
+    throw stagingFailure(table, error);
   } finally {
     // The store may still be reading chunks the staging database owns.
     await handling.catch(() => {});

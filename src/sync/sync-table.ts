@@ -6,6 +6,8 @@ import { readTable, sourceError } from '../source/index.ts';
 import type { Store, WriteMode } from '../store/index.ts';
 import { addQuarantine, batchPipeline } from './batch-pipeline.ts';
 import { eraseLinked, linkDomains } from './erase-linked.ts';
+import type { PseudonymizerCache } from './erased-among.ts';
+import type { ErasedKeys } from './erased-keys.ts';
 import { readAhead } from './read-ahead.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { stagedCopy, stagedFallbackReason } from './staged-copy.ts';
@@ -28,7 +30,7 @@ export interface SyncTableContext {
   readonly box: SealedBox;
   readonly scanner: PiiScanner;
   /** Erased pseudonyms by domain; rows dropped for an erased owner add their own key here. */
-  readonly tombstones: Map<string, Set<string>>;
+  readonly erased: ErasedKeys;
   readonly full: boolean;
   readonly batchSize: number;
   readonly estimate: number;
@@ -37,20 +39,17 @@ export interface SyncTableContext {
 }
 
 /**
- * Keeps erased the pseudonyms a batch dropped with their erased owner: only those not yet known go
- * to the store and to the run's set (which later tables of the run read). A key other tables hold
- * (a device production added after its owner was erased) is erased with what links to it: rows
- * device ingest stored under it before this sync saw the device.
+ * Keeps erased the keys a batch dropped with their erased owner, when other tables hold them (a
+ * device production added after its owner was erased): only those not yet known are erased, with
+ * what links to them (rows device ingest stored under the device before this sync saw it), and
+ * later tables of the run read them. A key nothing else holds (an event's) needs no tombstone:
+ * its row is dropped by its owner's every time it is read.
  */
 async function bury(ctx: SyncTableContext, domain: string, pseudonyms: readonly string[]): Promise<void> {
-  const set = ctx.tombstones.get(domain) ?? new Set<string>();
-  ctx.tombstones.set(domain, set);
-  const fresh = pseudonyms.filter((p) => !set.has(p));
-  for (const p of fresh) set.add(p);
+  if (!linkDomains(ctx.policy).has(domain)) return;
+  const fresh = await ctx.erased.add(domain, pseudonyms);
   if (fresh.length === 0) return;
-  if (linkDomains(ctx.policy).has(domain))
-    await eraseLinked({ policy: ctx.policy, store: ctx.store, key: ctx.key, domain, pseudonyms: fresh });
-  else await ctx.store.addTombstones(domain, fresh);
+  await eraseLinked({ policy: ctx.policy, store: ctx.store, key: ctx.key, domain, pseudonyms: fresh });
 }
 
 function chooseMode(
@@ -85,7 +84,21 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     }
     after = decodePosition(plan, opened);
   }
-  const pipeline = batchPipeline(plan, rowTransformer(plan, ctx.key, ctx.scanner, ctx.tombstones));
+  // Erased keys held in memory are read once; a domain with many is looked up batch by batch.
+  const follow = linkDomains(ctx.policy);
+  const pseudonymizers: PseudonymizerCache = new Map();
+  const pipelineOf = async (rows: Value[][]) =>
+    batchPipeline(
+      plan,
+      rowTransformer(
+        plan,
+        ctx.key,
+        ctx.scanner,
+        await ctx.erased.forRows(plan, ctx.key, rows, pseudonymizers),
+      ),
+      { follow },
+    );
+  const held = ctx.erased.lookedUpIn(plan).size > 0 ? undefined : await pipelineOf([]);
   const quarantine = new Map<
     string,
     { column: string; detector: string; rows: number; sampleKeys: string[] }
@@ -119,7 +132,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         seal: (position) => ctx.box.seal(encodePosition(position), context),
         onBatch: (n) => ctx.onProgress?.({ table: name, rowsRead: n, estimate: ctx.estimate }),
-        tombstones: ctx.tombstones,
+        erased: ctx.erased,
         onErased: (domain, pseudonyms) => bury(ctx, domain, pseudonyms),
       });
       if (!out.ok) {
@@ -149,7 +162,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
           ...(ctx.signal ? { signal: ctx.signal } : {}),
         }),
       )) {
-        const out = pipeline({ rows: batch });
+        const out = (held ?? (await pipelineOf(batch)))({ rows: batch });
         if (!out.ok) {
           return {
             ...base,

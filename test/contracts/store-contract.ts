@@ -149,6 +149,16 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect([...(await store.tombstonesAmong('device', [big(300), big(2), big(2)]))]).toEqual([uuid(2)]);
       expect((await store.tombstonesAmong("it's", [big(300)])).size).toBe(0);
       expect((await store.tombstonesAmong('user', [])).size).toBe(0);
+      // Counts and times by domain, on the store's clock; a domain's own set; those since a time.
+      const counts = await store.tombstoneCounts();
+      expect(counts.get('user')?.count).toBe(1);
+      expect(counts.get('device')?.count).toBe(1);
+      const latest = counts.get('user')?.latest ?? 0;
+      expect(Math.abs(latest - Date.now())).toBeLessThan(10 * 60_000);
+      expect([...(await store.tombstonesIn('user'))]).toEqual([uuid(300)]);
+      expect([...(await store.tombstonesIn('user', latest))]).toEqual([uuid(300)]);
+      expect((await store.tombstonesIn('user', latest + 5_000)).size).toBe(0);
+      expect((await store.tombstonesIn("it's")).size).toBe(0);
     });
 
     it('rebuilds beside the old copy and swaps it in with its checkpoint', async () => {

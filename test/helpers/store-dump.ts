@@ -34,3 +34,15 @@ export async function queryStore(path: string, sql: string): Promise<unknown[][]
     instance.closeSync();
   }
 }
+
+/** Runs `sql` on the DuckDB store at `path`, read-write: what a test plants in a store. */
+export async function plantInStore(path: string, sql: string): Promise<void> {
+  const instance = await DuckDBInstance.create(path);
+  const db = await instance.connect();
+  try {
+    await db.run(sql);
+  } finally {
+    db.closeSync();
+    instance.closeSync();
+  }
+}

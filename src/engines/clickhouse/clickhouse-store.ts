@@ -107,6 +107,11 @@ function routedSpec(spec: StoreTableSpec, column: string): StoreTableSpec {
   return spec.key.length === 1 && spec.key[0] === column ? rest : { ...rest, shardBy: column };
 }
 
+/** A tombstone domain as `addTombstones` stores it (tabs and newlines of its TSV made `_`), quoted. */
+function forgottenDomain(domain: string): string {
+  return lit(domain.replace(/[\\\t\n]/g, '_'));
+}
+
 let lastVersion = 0n;
 /** Row versions only grow (wall-clock microseconds, bumped when the clock stalls). */
 function nextVersion(): bigint {
@@ -1509,13 +1514,32 @@ export class ClickHouseStore implements Store {
         what,
       );
       const rows = await this.entry.rows(
-        `SELECT DISTINCT toString(pseudonym) FROM ${FORGOTTEN} WHERE domain = '${domain.replace(/[\\\t\n]/g, '_').replaceAll("'", "\\'")}' AND pseudonym IN (SELECT k FROM ${scratch})`,
+        `SELECT DISTINCT toString(pseudonym) FROM ${FORGOTTEN} WHERE domain = ${forgottenDomain(domain)} AND pseudonym IN (SELECT k FROM ${scratch})`,
         what,
       );
       return new Set(rows.map((x) => String(x[0])));
     } finally {
       await this.entry.command(`DROP TABLE IF EXISTS ${scratch}`, what);
     }
+  }
+
+  async tombstoneCounts(): Promise<Map<string, { count: number; latest: number }>> {
+    const rows = await this.entry.rows(
+      `SELECT domain, count(), toUnixTimestamp(max(erased_at)) * 1000 FROM ${FORGOTTEN} GROUP BY domain`,
+      'read tombstones',
+    );
+    return new Map(rows.map(([d, n, t]) => [String(d), { count: Number(n), latest: Number(t) }] as const));
+  }
+
+  async tombstonesIn(domain: string, since?: number): Promise<Set<string>> {
+    // erased_at holds seconds: a `since` inside a second takes that whole second.
+    const after =
+      since === undefined ? '' : ` AND erased_at >= toDateTime(${Math.floor(since / 1000)}, 'UTC')`;
+    const rows = await this.entry.rows(
+      `SELECT DISTINCT toString(pseudonym) FROM ${FORGOTTEN} WHERE domain = ${forgottenDomain(domain)}${after}`,
+      'read tombstones',
+    );
+    return new Set(rows.map((x) => String(x[0])));
   }
 
   async addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void> {

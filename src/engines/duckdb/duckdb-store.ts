@@ -730,6 +730,23 @@ export class DuckDbStore implements Store {
     }
   }
 
+  async tombstoneCounts(): Promise<Map<string, { count: number; latest: number }>> {
+    const r = await this.db.runAndReadAll(
+      `SELECT domain, count(*), coalesce(epoch_ms(max(erased_at)), 0) FROM ${FORGOTTEN} GROUP BY domain`,
+    );
+    return new Map(
+      r.getRows().map(([d, n, t]) => [String(d), { count: Number(n), latest: Number(t) }] as const),
+    );
+  }
+
+  async tombstonesIn(domain: string, since?: number): Promise<Set<string>> {
+    const after = since === undefined ? '' : ` AND erased_at >= epoch_ms(${Math.floor(since)}::BIGINT)`;
+    const r = await this.db.runAndReadAll(
+      `SELECT DISTINCT pseudonym::VARCHAR FROM ${FORGOTTEN} WHERE domain = ${lit(domain)}${after}`,
+    );
+    return new Set(r.getRows().map((x) => String(x[0])));
+  }
+
   async addTombstones(domain: string, pseudonyms: readonly string[]): Promise<void> {
     const list = pseudonyms.filter((p) => UUID.test(p));
     if (list.length === 0) return;

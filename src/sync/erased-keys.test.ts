@@ -1,0 +1,59 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore } from '../engines/index.ts';
+import { pseudonymToUuid } from '../privacy/index.ts';
+import type { Store } from '../store/index.ts';
+import { ErasedKeys } from './erased-keys.ts';
+
+const uuid = (n: number) => pseudonymToUuid(BigInt(n));
+
+describe('ErasedKeys', () => {
+  let store: Store | undefined;
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+  });
+  const opened = async () => {
+    store = await openStore(join(mkdtempSync(join(tmpdir(), 'fv-erased-')), 'store.duckdb'));
+    return store;
+  };
+
+  it('holds a small domain and asks the store about a large one, with the same answers', async () => {
+    const s = await opened();
+    await s.addTombstones('user', [uuid(1), uuid(2)]);
+    await s.addTombstones('device', [uuid(10), uuid(11), uuid(12)]);
+    const keys = await ErasedKeys.read(s, 2);
+    expect(keys.lookedUp('user')).toBe(false);
+    expect([...(keys.held('user') ?? [])].sort()).toEqual([uuid(1), uuid(2)]);
+    expect(keys.lookedUp('device')).toBe(true);
+    expect(keys.held('device')).toBeUndefined();
+    expect(keys.held('event')).toBeUndefined();
+    expect([...(await keys.among('user', [1n, 3n]))]).toEqual([uuid(1)]);
+    expect([...(await keys.among('device', [3n, 11n, 11n]))]).toEqual([uuid(11)]);
+    expect((await keys.among('event', [1n])).size).toBe(0);
+  });
+
+  it('adds only what is not erased yet, and tells apart what others erased while it ran', async () => {
+    const s = await opened();
+    await s.addTombstones('user', [uuid(1)]);
+    await s.addTombstones('device', [uuid(10), uuid(11)]);
+    const keys = await ErasedKeys.read(s, 1);
+    expect(await keys.add('user', [uuid(1), uuid(2)])).toEqual([uuid(2)]);
+    expect(await keys.add('device', [uuid(10), uuid(12)])).toEqual([uuid(12)]);
+    // The caller erases what `add` answered; a `forget` beside it erases others.
+    await s.addTombstones('user', [uuid(2)]);
+    await s.addTombstones('device', [uuid(12)]);
+    expect(await keys.since()).toEqual(new Map());
+    await s.addTombstones('user', [uuid(3)]);
+    await s.addTombstones('device', [uuid(13)]);
+    await s.addTombstones('event', [uuid(20)]);
+    const late = await keys.since();
+    expect(late.get('user')).toEqual([uuid(3)]);
+    expect(late.get('event')).toEqual([uuid(20)]);
+    // A looked-up domain answers the last minute's, its own aside (erasing again is harmless).
+    expect(late.get('device')).toContain(uuid(13));
+    expect(late.get('device')).not.toContain(uuid(12));
+  });
+});

@@ -1,0 +1,142 @@
+import type { Value } from '../policy/index.ts';
+import { type MasterKey, pseudonymToUuid, uuidToPseudonym } from '../privacy/index.ts';
+import type { Store } from '../store/index.ts';
+import { erasedAmong, type PseudonymizerCache } from './erased-among.ts';
+import type { TablePlan } from './table-plan.ts';
+
+/**
+ * Tombstones a domain may hold for a sync to keep them in memory (about 40 bytes each in the
+ * staging database, more as JavaScript strings); a domain holding more is looked up batch by batch.
+ */
+export const ERASED_IN_MEMORY = 100_000;
+
+/**
+ * Tombstones taken within this much before a run's last known one count as new at its end: erased_at
+ * is the time a writer's statement ran (DuckDB: its transaction's start), not the time it committed.
+ */
+const SINCE_SLACK_MS = 60_000;
+
+/**
+ * The erased pseudonyms (UUID text) a sync run checks its rows against, by domain. A domain with
+ * few tombstones is read once and held; one with more than `limit` is asked of the store for each
+ * batch's own pseudonyms (`among`), so memory follows the batch, not every erasure ever made.
+ */
+export class ErasedKeys {
+  readonly #store: Store;
+  readonly #held = new Map<string, Set<string>>();
+  readonly #looked = new Set<string>();
+  /** What this run erased itself, by domain (not news at its end). */
+  readonly #own = new Map<string, Set<string>>();
+  readonly #start: Map<string, { count: number; latest: number }>;
+
+  private constructor(store: Store, start: Map<string, { count: number; latest: number }>) {
+    this.#store = store;
+    this.#start = start;
+  }
+
+  /** Reads the store's tombstones: small domains whole, large ones only counted. */
+  static async read(store: Store, limit = ERASED_IN_MEMORY): Promise<ErasedKeys> {
+    const counts = await store.tombstoneCounts();
+    const keys = new ErasedKeys(store, counts);
+    for (const [domain, { count }] of counts) {
+      if (count > limit) keys.#looked.add(domain);
+      else keys.#held.set(domain, await store.tombstonesIn(domain));
+    }
+    return keys;
+  }
+
+  /** Whether `domain`'s tombstones are asked of the store batch by batch. */
+  lookedUp(domain: string): boolean {
+    return this.#looked.has(domain);
+  }
+
+  /** `domain`'s tombstones when held in memory and there are any. */
+  held(domain: string): ReadonlySet<string> | undefined {
+    const set = this.#held.get(domain);
+    return set && set.size > 0 ? set : undefined;
+  }
+
+  /** The domains of `plan`'s pseudonymized columns asked of the store batch by batch. */
+  lookedUpIn(plan: TablePlan): Set<string> {
+    const out = new Set<string>();
+    for (const c of plan.read) {
+      const rule = plan.policy.columns.get(c.name);
+      const domain = rule?.action === 'pseudonymize' ? (rule.domain ?? c.name) : undefined;
+      if (domain !== undefined && this.#looked.has(domain)) out.add(domain);
+    }
+    return out;
+  }
+
+  /**
+   * What a batch of `plan`'s raw rows is checked against, by domain: the held sets, and for a
+   * looked-up domain the erased among the batch's own pseudonyms (the row path).
+   */
+  async forRows(
+    plan: TablePlan,
+    key: MasterKey,
+    rows: readonly Value[][],
+    cache: PseudonymizerCache,
+  ): Promise<Map<string, ReadonlySet<string>>> {
+    const out = new Map<string, ReadonlySet<string>>(this.#held);
+    const looked = this.lookedUpIn(plan);
+    if (looked.size > 0)
+      for (const [d, set] of await erasedAmong(this.#store, key, plan, rows, cache, looked)) out.set(d, set);
+    return out;
+  }
+
+  /** The erased among `candidates` (pseudonyms) of `domain`, as UUID text. */
+  async among(domain: string, candidates: readonly bigint[]): Promise<Set<string>> {
+    if (this.#looked.has(domain)) return this.#store.tombstonesAmong(domain, candidates);
+    const set = this.#held.get(domain);
+    const out = new Set<string>();
+    if (!set) return out;
+    for (const c of candidates) {
+      const u = pseudonymToUuid(c);
+      if (set.has(u)) out.add(u);
+    }
+    return out;
+  }
+
+  /**
+   * Records pseudonyms this run erased (rows dropped with an erased owner); resolves to those not
+   * known erased before, which the caller erases in the store.
+   */
+  async add(domain: string, pseudonyms: readonly string[]): Promise<string[]> {
+    const own = this.#own.get(domain) ?? new Set<string>();
+    this.#own.set(domain, own);
+    let fresh = pseudonyms.filter((p) => !own.has(p));
+    if (this.#looked.has(domain)) {
+      const known = await this.#store.tombstonesAmong(domain, fresh.map(uuidToPseudonym));
+      fresh = fresh.filter((p) => !known.has(p));
+    } else {
+      const set = this.#held.get(domain) ?? new Set<string>();
+      this.#held.set(domain, set);
+      fresh = fresh.filter((p) => !set.has(p));
+      for (const p of fresh) set.add(p);
+    }
+    for (const p of fresh) own.add(p);
+    return fresh;
+  }
+
+  /**
+   * The pseudonyms erased beside this run since it read the tombstones (a `forget` while it ran),
+   * by domain: every domain whose count grew, its tombstones since the run's last known one (a
+   * few seconds more: erasing again is harmless), less what this run erased itself.
+   */
+  async since(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const [domain, now] of await this.#store.tombstoneCounts()) {
+      const before = this.#start.get(domain);
+      const own = this.#own.get(domain);
+      if (before && now.count <= before.count + (own?.size ?? 0)) continue;
+      const held = this.#looked.has(domain) ? undefined : this.#held.get(domain);
+      const added = await this.#store.tombstonesIn(
+        domain,
+        before ? before.latest - SINCE_SLACK_MS : undefined,
+      );
+      const late = [...added].filter((p) => !own?.has(p) && !held?.has(p));
+      if (late.length > 0) out.set(domain, late);
+    }
+    return out;
+  }
+}
