@@ -127,7 +127,7 @@ describe('batchPipeline', () => {
     );
   });
 
-  it('a row dropped with an erased owner tombstones its own key only in a domain others follow', () => {
+  it('a row dropped with an erased owner or deleted at the source tombstones its own key only in a domain others follow', () => {
     const policy = parsePolicy(policyText('block'), 'p.yaml').policy!;
     const plan = planTable(policy.tables.get('notes')!, SOURCE, policy);
     const erased = pseudonymToUuid(hmacPseudonymizer(KEY, 'note', 0).pseudonym('1001'));
@@ -139,6 +139,15 @@ describe('batchPipeline', () => {
       expect(out.deletedKeys).toHaveLength(1);
       expect(out.rows).toHaveLength(2);
       expect(out.tombstones.get('note') ?? []).toEqual(follow?.size === 0 ? [] : [erased]);
+      // Change capture's hard deletes likewise.
+      const deleted = pseudonymToUuid(hmacPseudonymizer(KEY, 'note', 0).pseudonym('1002'));
+      const cdc = batchPipeline(plan, rowTransformer(plan, KEY, piiScanner()), {
+        tombstoneDeletes: true,
+        ...(follow ? { follow } : {}),
+      })({ rows, deleted: (i) => i === 2 });
+      if (!cdc.ok) throw new Error('nothing to refuse');
+      expect(cdc.deletedKeys).toHaveLength(1);
+      expect(cdc.tombstones.get('note') ?? []).toEqual(follow?.size === 0 ? [] : [deleted]);
     }
   });
 

@@ -44,9 +44,10 @@ export interface BatchPipelineOptions {
    */
   readonly tombstoneDeletes?: boolean;
   /**
-   * The domains other tables hold keys of (`linkDomains`): a row dropped with its erased owner
-   * takes its own key along as a tombstone only in one of these (a device, whose events follow);
-   * an event's key needs none, its row holds the device's. Every domain when absent.
+   * The domains other tables hold keys of (`linkDomains`): a row dropped with its erased owner, or
+   * deleted at the source, leaves its own key as a tombstone only in one of these (a device, whose
+   * events follow); an event's key needs none, its row is gone or holds the device's tombstone.
+   * Every domain when absent.
    */
   readonly follow?: ReadonlySet<string>;
 }
@@ -96,9 +97,12 @@ export function batchPipeline(
       position = t.position;
       if (t.deleted || deleted?.(i)) {
         deletedKeys.push(t.key);
-        if (t.tombstone) {
-          if (opts.follow?.has(t.tombstone.domain) !== false) bury(t.tombstone.domain, t.tombstone.pseudonym);
-        } else if (ownDomain && typeof t.key[0] === 'bigint') bury(ownDomain, pseudonymToUuid(t.key[0]));
+        const own =
+          t.tombstone ??
+          (ownDomain && typeof t.key[0] === 'bigint'
+            ? { domain: ownDomain, pseudonym: pseudonymToUuid(t.key[0]) }
+            : undefined);
+        if (own && opts.follow?.has(own.domain) !== false) bury(own.domain, own.pseudonym);
         continue;
       }
       if (t.unfit) {

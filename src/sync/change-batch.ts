@@ -132,9 +132,10 @@ export class ChangeBatch {
   private readonly writers = new Map<string, TableWriter>();
   /** One pseudonymizer per domain, to look up a batch's erased keys before it is transformed. */
   private readonly pseudonymizers: PseudonymizerCache = new Map();
-  /** Tables whose key other columns point to: erasing one of their keys erases linked rows too. */
-  private readonly parents: ReadonlySet<string>;
-  /** Domains whose keys other tables hold: a row dropped with its erased owner tombstones its key there. */
+  /**
+   * Domains whose keys other tables hold (a user's, a device's): a key of one deleted at the source,
+   * or dropped with its erased owner, is erased with what links to it and kept as a tombstone.
+   */
   private readonly follow: ReadonlySet<string>;
 
   private constructor(
@@ -144,23 +145,6 @@ export class ChangeBatch {
     this.ended = position;
     this.held = position;
     this.follow = linkDomains(ctx.policy);
-    const pointers = ctx.plans.flatMap((p) =>
-      [...p.policy.columns.values()]
-        .filter((c) => c.action === 'pseudonymize')
-        .map((c) => ({ table: p.policy.name, column: c.name, domain: c.domain })),
-    );
-    this.parents = new Set(
-      ctx.plans
-        .filter((p) => {
-          const domain = keyDomain(p.policy);
-          const own = p.policy.primaryKey[0];
-          return (
-            domain !== undefined &&
-            pointers.some((x) => x.domain === domain && !(x.table === p.policy.name && x.column === own))
-          );
-        })
-        .map((p) => p.policy.name),
-    );
   }
 
   static async open(ctx: ChangeBatchContext, position: bigint): Promise<ChangeBatch> {
@@ -282,7 +266,7 @@ export class ChangeBatch {
     }
   }
 
-  /** Writes one table's pipeline output, and keeps the keys it deleted erased. */
+  /** Writes one table's pipeline output, and erases what links to the parent keys it deleted. */
   private async apply(table: string, out: BatchWrite): Promise<void> {
     const plan = this.ctx.plans.find((p) => p.policy.name === table) as TablePlan;
     const count = this.ctx.count(table);
@@ -290,15 +274,11 @@ export class ChangeBatch {
     await (this.writers.get(table) as TableWriter).writeBatch(out.rows, out.deletedKeys, undefined);
     count.upserted += out.rows.length;
     count.deleted += out.deletedKeys.length;
+    // Keys other tables hold only (the pipeline's `follow`): a row nothing points to is gone with
+    // this batch. A deleted parent takes what points to it (a user's devices, their events) along.
     const gone = [...out.tombstones.values()].flat();
     const domain = keyDomain(plan.policy);
     if (gone.length === 0 || !domain) return;
-    if (!this.parents.has(table)) {
-      // Nothing else points to these keys: the rows are gone with this batch, the keys stay erased.
-      await this.ctx.store.addTombstones(domain, gone);
-      return;
-    }
-    // A deleted parent takes what points to it (a user's devices, their events) along.
     const erased = await eraseLinked({
       policy: this.ctx.policy,
       store: this.ctx.store,
