@@ -231,13 +231,54 @@ describe('fleetvault forget', () => {
     const r = await runCli(forgetArgs(id));
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).deleted.connection_events).toBeGreaterThan(0);
-    // Followed keys are kept (the person, their devices); an event's key is not: its row holds
-    // the device's tombstone (a heavy user's erasure wrote one tombstone per event before).
-    expect(await queryStore(s.store, `SELECT count(*) FROM _fv_forgotten WHERE domain = 'event'`)).toEqual([
-      ['0'],
-    ]);
+    // Production moves one of the person's events to a live device and one session to a live
+    // user: their rows stay erased all the same (an erasure that kept only the person's and the
+    // devices' tombstones let them back).
+    const key = loadKeyFile(s.keyFile);
+    const live = (
+      await s.db.query(
+        `SELECT d.id AS device, d.user_id AS owner FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE u.deleted_at IS NULL AND d.user_id <> $1 ORDER BY d.id LIMIT 1`,
+        [id],
+      )
+    ).rows[0] as { device: string; owner: string };
+    const moved = {
+      event: String(
+        (
+          await s.db.query(
+            'UPDATE connection_events SET device_id = $2 WHERE id = (SELECT min(e.id) FROM connection_events e JOIN devices d ON d.id = e.device_id WHERE d.user_id = $1) RETURNING id',
+            [id, live.device],
+          )
+        ).rows[0].id,
+      ),
+      session: String(
+        (
+          await s.db.query(
+            'UPDATE app_sessions SET user_id = $2 WHERE id = (SELECT min(id) FROM app_sessions WHERE user_id = $1) RETURNING id',
+            [id, live.owner],
+          )
+        ).rows[0]?.id,
+      ),
+    };
+    expect(moved.session).not.toBe('undefined');
+    const back = async () => [
+      ...(await queryStore(
+        s.store,
+        `SELECT count(*) FROM connection_events WHERE id = '${pseudonymToUuid(hmacPseudonymizer(key, 'event', 0).pseudonym(moved.event))}'`,
+      )),
+      ...(await queryStore(
+        s.store,
+        `SELECT count(*) FROM app_sessions WHERE id = '${pseudonymToUuid(hmacPseudonymizer(key, 'session', 0).pseudonym(moved.session))}'`,
+      )),
+    ];
+    // The same erasure again writes no tombstone twice (a sync's end erases again what was erased beside it).
+    const tombstones = await queryStore(s.store, 'SELECT count(*) FROM _fv_forgotten');
+    const twice = await runCli(forgetArgs(id));
+    expect(twice.code, twice.stderr).toBe(0);
+    expect(await queryStore(s.store, 'SELECT count(*) FROM _fv_forgotten')).toEqual(tombstones);
     const full = await runCli(demoSyncArgs(s, s.store, '--full'));
     expect(full.code, full.stderr).toBe(0);
+    expect(await back()).toEqual([['0'], ['0']]);
     const kept = await counts();
     // A store with a million event tombstones (from before) and 150,000 more erased users and
     // devices: more than a sync holds in memory, so each batch asks the store about its own keys.
@@ -263,6 +304,7 @@ describe('fleetvault forget', () => {
       });
       expect(again.code, `${path}: ${again.stderr}`).toBe(0);
       expect(await counts(), path).toEqual(kept);
+      expect(await back(), path).toEqual([['0'], ['0']]);
     }
   });
 });

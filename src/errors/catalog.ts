@@ -235,7 +235,7 @@ export const ERROR_CATALOG = {
     exit: 1,
     http: 500,
     solve:
-      'The sync’s private in-memory staging database could not handle a batch (the message names the table and DuckDB’s kind of error, such as out of memory); nothing of that batch was written: give the machine more free memory and run again, or copy that table on the row path with FLEETVAULT_SYNC_PATH=rows, and report it.',
+      'The sync’s private in-memory staging database could not handle a batch of the table the message names (DuckDB’s kind of error: out of memory, or a single value of several megabytes it cannot load); nothing of that batch was written. Give the machine more free memory and run again; for a column of very large values, drop it in the policy or copy that table on the row path with FLEETVAULT_SYNC_PATH=rows; report it.',
   },
   FV_ERASURE_CORRUPT: {
     exit: 1,

@@ -44,10 +44,11 @@ export interface BatchPipelineOptions {
    */
   readonly tombstoneDeletes?: boolean;
   /**
-   * The domains other tables hold keys of (`linkDomains`): a row dropped with its erased owner, or
-   * deleted at the source, leaves its own key as a tombstone only in one of these (a device, whose
-   * events follow); an event's key needs none, its row is gone or holds the device's tombstone.
-   * Every domain when absent.
+   * With `tombstoneDeletes`, the domains other tables hold keys of (`linkDomains`): a key deleted
+   * at the source becomes a tombstone only in one of these (a user, a device: what links to it is
+   * erased with it); a deleted row nothing points to (an event) is simply gone. Every domain when
+   * absent. A row dropped with its erased owner always leaves its key (production may move it to a
+   * live owner later).
    */
   readonly follow?: ReadonlySet<string>;
 }
@@ -97,12 +98,9 @@ export function batchPipeline(
       position = t.position;
       if (t.deleted || deleted?.(i)) {
         deletedKeys.push(t.key);
-        const own =
-          t.tombstone ??
-          (ownDomain && typeof t.key[0] === 'bigint'
-            ? { domain: ownDomain, pseudonym: pseudonymToUuid(t.key[0]) }
-            : undefined);
-        if (own && opts.follow?.has(own.domain) !== false) bury(own.domain, own.pseudonym);
+        if (t.tombstone) bury(t.tombstone.domain, t.tombstone.pseudonym);
+        else if (ownDomain && typeof t.key[0] === 'bigint' && opts.follow?.has(ownDomain) !== false)
+          bury(ownDomain, pseudonymToUuid(t.key[0]));
         continue;
       }
       if (t.unfit) {

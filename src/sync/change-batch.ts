@@ -11,7 +11,7 @@ import {
 } from '../source/index.ts';
 import type { Store, TableWriter } from '../store/index.ts';
 import { type BatchWrite, batchPipeline } from './batch-pipeline.ts';
-import { eraseLinked, linkDomains } from './erase-linked.ts';
+import { eraseLinked, linkDomains, tombstone } from './erase-linked.ts';
 import { erasedAmong, eraseLateArrivals, type PseudonymizerCache } from './erased-among.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
@@ -266,7 +266,7 @@ export class ChangeBatch {
     }
   }
 
-  /** Writes one table's pipeline output, and erases what links to the parent keys it deleted. */
+  /** Writes one table's pipeline output, and keeps the keys it erased erased. */
   private async apply(table: string, out: BatchWrite): Promise<void> {
     const plan = this.ctx.plans.find((p) => p.policy.name === table) as TablePlan;
     const count = this.ctx.count(table);
@@ -274,11 +274,16 @@ export class ChangeBatch {
     await (this.writers.get(table) as TableWriter).writeBatch(out.rows, out.deletedKeys, undefined);
     count.upserted += out.rows.length;
     count.deleted += out.deletedKeys.length;
-    // Keys other tables hold only (the pipeline's `follow`): a row nothing points to is gone with
-    // this batch. A deleted parent takes what points to it (a user's devices, their events) along.
+    // A deleted row nothing points to (an event) left no key (the pipeline's `follow`); one dropped
+    // with its erased owner did, and it stays erased. A deleted parent takes what points to it (a
+    // user's devices, their events) along.
     const gone = [...out.tombstones.values()].flat();
     const domain = keyDomain(plan.policy);
     if (gone.length === 0 || !domain) return;
+    if (!this.follow.has(domain)) {
+      await tombstone(this.ctx.store, domain, gone);
+      return;
+    }
     const erased = await eraseLinked({
       policy: this.ctx.policy,
       store: this.ctx.store,

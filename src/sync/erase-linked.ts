@@ -21,8 +21,8 @@ function pkDomainOf(table: TablePolicy): { name: string; domain: string } | unde
 
 /**
  * Domains an erasure follows: the primary-key domain of a table whose keys another table holds
- * (a user's devices, whose events point to them). Keys nothing else holds (an event's) are not
- * followed, nor kept as tombstones: a row reached through a link holds that tombstoned link.
+ * (a user's devices, whose events point to them). Keys nothing else holds (an event's) are
+ * tombstoned as their rows go, not followed.
  */
 export function linkDomains(policy: Policy): Set<string> {
   const out = new Set<string>();
@@ -38,6 +38,19 @@ export function linkDomains(policy: Policy): Set<string> {
     }
   }
   return out;
+}
+
+/**
+ * Keeps `pseudonyms` (UUID text) of `domain` as tombstones, each once: those the store already
+ * holds are not written again (an erasure run again, a sync's end re-erasing what was erased beside
+ * it), so repeating an erasure does not grow the store.
+ */
+export async function tombstone(store: Store, domain: string, pseudonyms: readonly string[]): Promise<void> {
+  const list = [...new Set(pseudonyms.filter((p) => UUID.test(p)))];
+  if (list.length === 0) return;
+  const known = await store.tombstonesAmong(domain, list.map(uuidToPseudonym));
+  const fresh = known.size === 0 ? list : list.filter((p) => !known.has(p));
+  if (fresh.length > 0) await store.addTombstones(domain, fresh);
 }
 
 /** The pseudonymized columns of `domain`, as [table, column]. */
@@ -105,9 +118,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Erases rows by pseudonym and everything linked to them, following the policy's domains: a
- * user's devices, then those devices' events and shares. Every pseudonym followed (the people
- * named, their devices) is kept as a tombstone, so that a later sync copies back none of their
- * rows, nor any row linking to them. Resolves to rows erased per table.
+ * user's devices, then those devices' events and shares. Every pseudonym reached is kept as a
+ * tombstone (once: one already kept is not written again), so that a later sync does not copy it
+ * back, even where production moved its row to a live owner. Resolves to rows erased per table.
  *
  * Safe to stop at any point, on stores without transactions too (ClickHouse): everything the
  * erasure follows is found first, reading only, and recorded in the store (a sealed record of its
@@ -172,15 +185,18 @@ export async function eraseLinked(opts: {
     recorded = true;
     const record = JSON.stringify(Object.fromEntries([...reached].map(([d, s]) => [d, [...s]])));
     await store.setMetaNow(mine, box.seal(record, mine));
-    for (const [domain, values] of added) await store.addTombstones(domain, values);
+    for (const [domain, values] of added) await tombstone(store, domain, values);
     for (const [domain, values] of added) {
       for (const [table, column] of columnsOf(policy, domain)) {
         const pk = pkDomainOf(table);
         // A row that links to a followed key (a device, by its owner) goes by that key, in its own
         // domain: one written beside this run after its reads stays until followed below.
         if (pk && pk.domain !== domain && follow.has(pk.domain)) continue;
-        // Keys nothing else holds (an event's) are neither followed nor tombstoned: the row holds a
-        // tombstoned link, which keeps it out of every later copy.
+        // Keys nothing else holds (an event's) are not followed, but are tombstoned before their rows
+        // go: production may move such a row to a live owner (an event to another device), and it
+        // must not come back then.
+        if (pk && pk.domain !== domain)
+          await tombstone(store, pk.domain, await store.linked(table.name, column, values, pk.name));
         deleted[table.name] = (deleted[table.name] ?? 0) + (await store.erase(table.name, column, values));
       }
     }

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../engines/index.ts';
 import { pseudonymToUuid } from '../privacy/index.ts';
 import type { Store } from '../store/index.ts';
+import { tombstone } from './erase-linked.ts';
 import { ErasedKeys } from './erased-keys.ts';
 
 const uuid = (n: number) => pseudonymToUuid(BigInt(n));
@@ -55,5 +56,15 @@ describe('ErasedKeys', () => {
     // A looked-up domain answers the last minute's, its own aside (erasing again is harmless).
     expect(late.get('device')).toContain(uuid(13));
     expect(late.get('device')).not.toContain(uuid(12));
+  });
+
+  it('keeps each tombstone once, however often an erasure runs again', async () => {
+    const s = await opened();
+    await tombstone(s, 'user', [uuid(1), uuid(1), uuid(2), 'junk']);
+    await tombstone(s, 'user', [uuid(2), uuid(3)]);
+    await tombstone(s, 'device', [uuid(2)]);
+    const counts = await s.tombstoneCounts();
+    expect(counts.get('user')?.count).toBe(3);
+    expect(counts.get('device')?.count).toBe(1);
   });
 });

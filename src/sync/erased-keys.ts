@@ -12,9 +12,10 @@ export const ERASED_IN_MEMORY = 100_000;
 
 /**
  * Tombstones taken within this much before a run's last known one count as new at its end: erased_at
- * is the time a writer's statement ran (DuckDB: its transaction's start), not the time it committed.
+ * is the time the server received the insert (ClickHouse, in whole seconds, by the server that took
+ * it); DuckDB lets one process write at a time. Erasing those again writes nothing new.
  */
-const SINCE_SLACK_MS = 60_000;
+const SINCE_SLACK_MS = 2_000;
 
 /**
  * The erased pseudonyms (UUID text) a sync run checks its rows against, by domain. A domain with
@@ -120,8 +121,9 @@ export class ErasedKeys {
 
   /**
    * The pseudonyms erased beside this run since it read the tombstones (a `forget` while it ran),
-   * by domain: every domain whose count grew, its tombstones since the run's last known one (a
-   * few seconds more: erasing again is harmless), less what this run erased itself.
+   * by domain: every domain whose count grew, its tombstones since the run's last known one (two
+   * seconds more: erasing again is harmless and writes no tombstone twice), less what this run
+   * erased itself and what it held.
    */
   async since(): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();

@@ -11,7 +11,7 @@
 // file), no external access but the pipe, and its configuration locked; the pipe is a FIFO in a
 // private 0700 directory (nothing of it reaches a disk).
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -728,10 +728,29 @@ export async function stagedCopy(
       try {
         await loading;
       } catch (error) {
-        // DuckDB stopped before (or while) reading: open the pipe's other end so the writer is
-        // not left waiting for a reader, then let it fail.
+        // DuckDB stopped before (or while) reading: read the pipe's other end until the writer is
+        // done, so it is left waiting neither for a reader nor for room in a full pipe (a batch
+        // holding one 120 MB value hung there now and then), then let it fail.
         unblock = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-        await written.catch(() => {});
+        let done = false;
+        written.then(
+          () => {
+            done = true;
+          },
+          () => {
+            done = true;
+          },
+        );
+        const sink = Buffer.allocUnsafe(1 << 16);
+        while (!done) {
+          let n = 0;
+          try {
+            n = readSync(unblock, sink);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') break;
+          }
+          if (n === 0) await new Promise((r) => setTimeout(r, 2));
+        }
         throw error;
       } finally {
         if (unblock !== undefined) closeSync(unblock);

@@ -5,7 +5,7 @@ import type { MasterKey, PiiScanner, SealedBox } from '../privacy/index.ts';
 import { readTable, sourceError } from '../source/index.ts';
 import type { Store, WriteMode } from '../store/index.ts';
 import { addQuarantine, batchPipeline } from './batch-pipeline.ts';
-import { eraseLinked, linkDomains } from './erase-linked.ts';
+import { eraseLinked, linkDomains, tombstone } from './erase-linked.ts';
 import type { PseudonymizerCache } from './erased-among.ts';
 import type { ErasedKeys } from './erased-keys.ts';
 import { readAhead } from './read-ahead.ts';
@@ -39,17 +39,17 @@ export interface SyncTableContext {
 }
 
 /**
- * Keeps erased the keys a batch dropped with their erased owner, when other tables hold them (a
- * device production added after its owner was erased): only those not yet known are erased, with
- * what links to them (rows device ingest stored under the device before this sync saw it), and
- * later tables of the run read them. A key nothing else holds (an event's) needs no tombstone:
- * its row is dropped by its owner's every time it is read.
+ * Keeps erased the pseudonyms a batch dropped with their erased owner: only those not yet known go
+ * to the store and to the run's set (which later tables of the run read). A key other tables hold
+ * (a device production added after its owner was erased) is erased with what links to it: rows
+ * device ingest stored under it before this sync saw the device.
  */
 async function bury(ctx: SyncTableContext, domain: string, pseudonyms: readonly string[]): Promise<void> {
-  if (!linkDomains(ctx.policy).has(domain)) return;
   const fresh = await ctx.erased.add(domain, pseudonyms);
   if (fresh.length === 0) return;
-  await eraseLinked({ policy: ctx.policy, store: ctx.store, key: ctx.key, domain, pseudonyms: fresh });
+  if (linkDomains(ctx.policy).has(domain))
+    await eraseLinked({ policy: ctx.policy, store: ctx.store, key: ctx.key, domain, pseudonyms: fresh });
+  else await tombstone(ctx.store, domain, fresh);
 }
 
 function chooseMode(
@@ -85,7 +85,6 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     after = decodePosition(plan, opened);
   }
   // Erased keys held in memory are read once; a domain with many is looked up batch by batch.
-  const follow = linkDomains(ctx.policy);
   const pseudonymizers: PseudonymizerCache = new Map();
   const pipelineOf = async (rows: Value[][]) =>
     batchPipeline(
@@ -96,7 +95,6 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         ctx.scanner,
         await ctx.erased.forRows(plan, ctx.key, rows, pseudonymizers),
       ),
-      { follow },
     );
   const held = ctx.erased.lookedUpIn(plan).size > 0 ? undefined : await pipelineOf([]);
   const quarantine = new Map<
