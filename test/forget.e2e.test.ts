@@ -228,6 +228,12 @@ describe('fleetvault forget', () => {
         )
       ).rows[0].id,
     );
+    // A domain the policy does not pseudonymize is refused, not reported as done.
+    const before = await counts();
+    const wrong = await runCli(forgetArgs(id, '--domain', 'nosuch'));
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('error FV_USAGE: forget --domain nosuch');
+    expect(await counts()).toEqual(before);
     const r = await runCli(forgetArgs(id));
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).deleted.connection_events).toBeGreaterThan(0);

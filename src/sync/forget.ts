@@ -1,3 +1,4 @@
+import { FvError } from '../errors/index.ts';
 import type { Policy } from '../policy/index.ts';
 import { hmacPseudonymizer, type MasterKey, pseudonymToUuid } from '../privacy/index.ts';
 import type { Store } from '../store/index.ts';
@@ -25,6 +26,17 @@ export async function forget(opts: {
   domain: string;
   id: string;
 }): Promise<ForgetResult> {
+  // A domain no column is pseudonymized in would erase nothing and still say it was done.
+  const domains = new Set(
+    [...opts.policy.tables.values()].flatMap((t) =>
+      [...t.columns.values()].filter((c) => c.action === 'pseudonymize').map((c) => c.domain),
+    ),
+  );
+  if (!domains.has(opts.domain))
+    throw new FvError(
+      'FV_USAGE',
+      `forget --domain ${opts.domain}: no column of the policy is pseudonymized in that domain (its domains: ${[...domains].sort().join(', ')})`,
+    );
   const start = pseudonymToUuid(hmacPseudonymizer(opts.key, opts.domain, 0).pseudonym(opts.id));
   // One store transaction: stopped between two steps (the devices erased, their events not yet),
   // a run again would find no devices left to follow, and their events would stay.
