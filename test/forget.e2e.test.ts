@@ -279,8 +279,9 @@ describe('fleetvault forget', () => {
     ];
     // The same erasure again writes no tombstone twice (a sync's end erases again what was erased beside it).
     const tombstones = await queryStore(s.store, 'SELECT count(*) FROM _fv_forgotten');
-    const twice = await runCli(forgetArgs(id));
+    const twice = await runCli(demoForgetArgs(s, s.store, id));
     expect(twice.code, twice.stderr).toBe(0);
+    expect(twice.stdout).toContain('Erased no row: the store holds nothing under pseudonym');
     expect(await queryStore(s.store, 'SELECT count(*) FROM _fv_forgotten')).toEqual(tombstones);
     const full = await runCli(demoSyncArgs(s, s.store, '--full'));
     expect(full.code, full.stderr).toBe(0);

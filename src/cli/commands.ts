@@ -521,7 +521,11 @@ export const forgetAction: Action = async (out, opts) => {
   });
   if (out.json) out.data(result);
   const total = Object.values(result.deleted).reduce((a, b) => a + b, 0);
-  out.line(`Erased ${total} row(s) of pseudonym ${result.pseudonym}; a later sync will not copy them back.`);
+  out.line(
+    total > 0
+      ? `Erased ${total} row(s) of pseudonym ${result.pseudonym}; a later sync will not copy them back.`
+      : `Erased no row: the store holds nothing under pseudonym ${result.pseudonym} (check the id is written as production writes it: 0106 is not 106); it is kept erased, so a later sync will not copy it.`,
+  );
   for (const [table, n] of Object.entries(result.deleted)) if (n > 0) out.line(`  ${table.padEnd(22)} ${n}`);
   return 0;
 };

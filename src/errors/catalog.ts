@@ -235,7 +235,7 @@ export const ERROR_CATALOG = {
     exit: 1,
     http: 500,
     solve:
-      'The sync’s private in-memory staging database could not handle a batch of the table the message names (DuckDB’s kind of error: out of memory, or a single value of several megabytes it cannot load); nothing of that batch was written. Give the machine more free memory and run again; for a column of very large values, drop it in the policy or copy that table on the row path with FLEETVAULT_SYNC_PATH=rows; report it.',
+      'The sync’s private in-memory staging database could not handle a batch of the table the message names (DuckDB’s kind of error: out of memory, or a single value of several megabytes it cannot load); nothing of that batch was written. Give the machine more free memory and run again; for a column of very large values, drop it (or truncate it) in the policy: the row path is no way around them (it takes minutes on a 100 MB value and fails in the store); report it.',
   },
   FV_ERASURE_CORRUPT: {
     exit: 1,
