@@ -29,7 +29,7 @@ import {
 } from '@duckdb/node-api';
 import type { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { duckDbType } from '../engines/duckdb/index.ts';
+import { duckDbErrorKind, duckDbType } from '../engines/duckdb/index.ts';
 import { FvError } from '../errors/index.ts';
 import type { Transform, Value, ValueKind } from '../policy/index.ts';
 import { type MasterKey, type PiiScanner, PseudonymHasher } from '../privacy/index.ts';
@@ -447,8 +447,7 @@ export async function* csvBatches(
  * of ours, the source's and the store's pass unchanged.
  */
 export function stagingFailure(table: string, error: unknown): unknown {
-  if (error instanceof FvError || !(error instanceof Error)) return error;
-  const kind = /^([A-Z][A-Za-z]*(?: [A-Za-z]+){0,4} Error):/.exec(error.message)?.[1];
+  const kind = error instanceof FvError ? undefined : duckDbErrorKind(error);
   if (!kind) return error;
   return new FvError(
     'FV_STAGING_FAILED',

@@ -14,7 +14,13 @@ import type {
 } from '../../store/store.ts';
 import { batchChecker, type ValueLimits } from '../../store/value-limits.ts';
 import { dayOf, rollupSelect } from './compile-duckdb.ts';
-import { appendChunked, DUCKDB_LIMITS, type DuckColumn, duckDbType } from './duckdb-values.ts';
+import {
+  appendChunked,
+  DUCKDB_LIMITS,
+  type DuckColumn,
+  duckDbErrorKind,
+  duckDbType,
+} from './duckdb-values.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -90,8 +96,7 @@ export function rollupWindowRows(env: NodeJS.ProcessEnv = process.env): number {
  * message (a constraint error quotes values). An FvError, or anything else, passes as it is.
  */
 export function writeFailure(table: string, error: unknown): unknown {
-  if (error instanceof FvError || !(error instanceof Error)) return error;
-  const kind = /^([A-Z][A-Za-z]*(?: [A-Za-z]+){0,4} Error):/.exec(error.message)?.[1];
+  const kind = error instanceof FvError ? undefined : duckDbErrorKind(error);
   if (!kind) return error;
   return new FvError(
     'FV_STORE_WRITE',

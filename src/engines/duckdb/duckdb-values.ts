@@ -235,3 +235,12 @@ export function appendChunked(
     appender.appendDataChunk(chunk);
   }
 }
+
+/**
+ * DuckDB's kind of error (`Out of Memory Error`, `IO Error`) from one of its errors, never its
+ * message (which may quote a value); undefined for anything that is not DuckDB's.
+ */
+export function duckDbErrorKind(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  return /^([A-Z][A-Za-z]*(?: [A-Za-z]+){0,4} Error):/.exec(error.message)?.[1];
+}

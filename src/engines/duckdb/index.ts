@@ -22,7 +22,7 @@ export const duckdb: Engine = {
 export { columnRef, fromParts } from './compile-duckdb.ts';
 export { AS_NAMED } from './duckdb-reader.ts';
 export { DuckDbStore, holdsStore, isBookkeeping } from './duckdb-store.ts';
-export { appendChunked, duckDbType } from './duckdb-values.ts';
+export { appendChunked, duckDbErrorKind, duckDbType } from './duckdb-values.ts';
 export { openReadOnlyFile } from './read-only-file.ts';
 export { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
 export {
