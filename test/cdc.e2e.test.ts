@@ -108,6 +108,89 @@ describe('change capture (sync --mode cdc)', () => {
     ).toBe(1);
   });
 
+  // Second, right after the slot was made: a slot decodes every database's WAL written since its
+  // restart position, so placed last it also decoded the other test files' writes and once took
+  // over 480 s in a loaded full suite (13-15 s alone). A wait that runs out says what serve said
+  // and how far behind the slot was, instead of a bare timeout.
+  it('serve --sync-mode cdc applies changes from the slot on its schedule', {
+    timeout: 480_000,
+  }, async () => {
+    const state = join(dir, 'state');
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--store',
+        store,
+        '--metrics',
+        DEMO_METRICS,
+        '--policy',
+        DEMO_POLICY,
+        '--key-file',
+        key,
+        '--state-dir',
+        state,
+        '--listen',
+        '127.0.0.1:0',
+        '--sync-every',
+        '10s',
+        '--sync-mode',
+        'cdc',
+        '--source',
+        db.url,
+        '--probe-every',
+        '5m',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    // Also when the test times out (its `finally` then never runs): no server left behind.
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const deadline = Date.now() + 400_000;
+    const until = async (what: string, done: () => boolean) => {
+      while (!done()) {
+        if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode} ${what}: ${out}`);
+        if (Date.now() > deadline) {
+          const slots = await db.query(
+            'SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS behind FROM pg_replication_slots WHERE database = current_database()',
+          );
+          throw new Error(
+            `serve did not get ${what} in time; slots ${JSON.stringify(slots.rows)}; serve said: ${out}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    try {
+      await until(
+        'to serving',
+        () => /on http:\/\/127\.0\.0\.1:\d+\//.test(out) && out.includes('Syncing every'),
+      );
+      await db.query(
+        "UPDATE devices SET firmware_version = 'cdc-live' WHERE id = (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL)",
+      );
+      const audit = () => readFileSync(join(state, 'audit.jsonl'), 'utf8');
+      await until('to a scheduled sync applying the change', () =>
+        /"action":"sync","outcome":"ok","detail":\{"mode":"cdc","transactions":[1-9]/.test(audit()),
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+    expect(
+      await queryStore(store, "SELECT count(*) FROM devices WHERE firmware_version = 'cdc-live'"),
+    ).toEqual([['1']]);
+  });
+
   it('inserts, updates and hard deletes arrive without a cursor; deleted users take their rows along', async () => {
     const k = loadKeyFile(key);
     const event = (await db.query('SELECT min(id) AS id FROM connection_events')).rows[0].id as string;
@@ -225,72 +308,5 @@ describe('change capture (sync --mode cdc)', () => {
     const r = await runCli(second);
     expect(r.code, r.stderr).toBe(0);
     expect(await slots()).toBe(before + 1);
-  });
-
-  // The slot decodes every database's WAL since its last run: in the full suite, beside the other
-  // files' writes on a loaded machine, this took over 240 s once (13-15 s alone).
-  it('serve --sync-mode cdc applies changes from the slot on its schedule', {
-    timeout: 480_000,
-  }, async () => {
-    const state = join(dir, 'state');
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--store',
-        store,
-        '--metrics',
-        DEMO_METRICS,
-        '--policy',
-        DEMO_POLICY,
-        '--key-file',
-        key,
-        '--state-dir',
-        state,
-        '--listen',
-        '127.0.0.1:0',
-        '--sync-every',
-        '10s',
-        '--sync-mode',
-        'cdc',
-        '--source',
-        db.url,
-        '--probe-every',
-        '5m',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    // Also when the test times out (its `finally` then never runs): no server left behind.
-    onTestFinished(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    try {
-      await new Promise<number>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d) => {
-          out += d;
-          const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
-          if (m && out.includes('Syncing every')) resolve(Number(m[1]));
-        });
-        child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-      });
-      await db.query(
-        "UPDATE devices SET firmware_version = 'cdc-live' WHERE id = (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL)",
-      );
-      let audit = '';
-      // The first sync on the schedule, under a loaded machine, can take a minute.
-      for (let i = 0; i < 480 && !/"mode":"cdc","transactions":[1-9]/.test(audit); i++) {
-        await new Promise((r) => setTimeout(r, 500));
-        audit = readFileSync(join(state, 'audit.jsonl'), 'utf8');
-      }
-      expect(audit).toMatch(/"action":"sync","outcome":"ok","detail":\{"mode":"cdc","transactions":[1-9]/);
-    } finally {
-      child.kill('SIGTERM');
-      await exited(child);
-    }
-    expect(
-      await queryStore(store, "SELECT count(*) FROM devices WHERE firmware_version = 'cdc-live'"),
-    ).toEqual([['1']]);
   });
 });

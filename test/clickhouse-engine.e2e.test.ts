@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -46,6 +46,7 @@ import {
   syncedProduction,
   syncedStore,
 } from './helpers/synced-store.ts';
+import { readTree } from './helpers/tree-files.ts';
 
 /** Two shards over HTTP and HTTPS; its `fv` database holds the synced production. */
 let cluster: ClickHouseCluster;
@@ -930,16 +931,9 @@ describe('ClickHouse store of the synced production', () => {
     }
     const text = dump.join('\n');
     expect(text.length).toBeGreaterThan(100_000);
-    const files: string[] = [];
-    const walk = (d: string) => {
-      for (const e of readdirSync(d)) {
-        const p = join(d, e);
-        if (statSync(p).isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    for (const n of cluster.nodes) walk(join(n.dir, 'data', 'data', 'fv'));
-    const bytes = files.map((f) => readFileSync(f).toString('latin1')).join('\n');
+    const bytes = readTree(cluster.nodes.map((n) => join(n.dir, 'data', 'data', 'fv')))
+      .map((f) => f.text)
+      .join('\n');
     const said = p.outputs.map((o) => o.stdout + o.stderr).join('\n');
     for (const c of p.canaries) {
       expect(text.includes(c), `canary in a shard table: ${c.slice(0, 3)}…`).toBe(false);

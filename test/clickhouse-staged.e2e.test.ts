@@ -2,7 +2,7 @@
 // into DuckDB and store exactly what the row path stores, shard by shard; a copy killed -9 mid-way
 // and run again ends settled with the same rows; no raw value in any file a server writes.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { ClickHouseStore, unsettledMeta } from '../src/engines/clickhouse/index.
 import { BIN, type CliRun, runCli } from './helpers/cli.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from './helpers/clickhouse-cluster.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
+import { readTree } from './helpers/tree-files.ts';
 
 /** Three staged batches and a part of a fourth. */
 const ROWS = 160_000;
@@ -316,21 +317,11 @@ describe('the staged sync path into ClickHouse', () => {
   }, 300_000);
 
   it('leaves no canary in any file of any server (data, logs, temporary files) or in the output', () => {
-    const files: string[] = [];
-    const walk = (d: string) => {
-      for (const e of readdirSync(d)) {
-        const p = join(d, e);
-        const s = statSync(p, { throwIfNoEntry: false });
-        if (s?.isDirectory()) walk(p);
-        else if (s?.isFile()) files.push(p);
-      }
-    };
-    for (const n of [...cluster.nodes, ...replicated.nodes]) walk(n.dir);
-    expect(files.some((f) => f.includes('items__fv_local'))).toBe(true);
-    expect(files.some((f) => f.endsWith('.log'))).toBe(true);
+    const files = readTree([...cluster.nodes, ...replicated.nodes].map((n) => n.dir));
+    expect(files.some((f) => f.path.includes('items__fv_local'))).toBe(true);
+    expect(files.some((f) => f.path.endsWith('.log'))).toBe(true);
     for (const f of files) {
-      const bytes = readFileSync(f).toString('latin1');
-      for (const c of canaries) expect(bytes.includes(c), `canary ${c} in ${f}`).toBe(false);
+      for (const c of canaries) expect(f.text.includes(c), `canary ${c} in ${f.path}`).toBe(false);
     }
     const said = outputs.map((o) => o.stdout + o.stderr).join('\n');
     for (const c of canaries) expect(said.includes(c), `canary in output: ${c}`).toBe(false);
