@@ -219,6 +219,76 @@ describe('fleetvault forget', () => {
     expect(await queryStore(s.store, `SELECT count(*) FROM users WHERE id = '${live}'`)).toEqual([['1']]);
   });
 
+  it('a table refused under block still erases a forgotten person’s new rows, so tables linking to them copy nothing of theirs', async () => {
+    const key = loadKeyFile(s.keyFile);
+    const id = String(
+      (
+        await s.db.query(
+          `SELECT u.id FROM users u JOIN devices d ON d.user_id = u.id
+           WHERE u.deleted_at IS NULL GROUP BY u.id ORDER BY u.id DESC LIMIT 1 OFFSET 7`,
+        )
+      ).rows[0].id,
+    );
+    const r = await runCli(forgetArgs(id));
+    expect(r.code, r.stderr).toBe(0);
+    // After the forget, production gives the person a new device that connects; and an unrelated
+    // device gets an email in a kept column, so devices is refused (`on_detect: block`) this run.
+    const device = String(
+      (
+        await s.db.query(
+          `INSERT INTO devices (id, user_id, mac, serial, product_model, firmware_version, region, activated_at, updated_at)
+           SELECT max(id) + 1, $1, 'f7:f7', 'F7-NEW', 'cam-1', '4.0.0', 'eu', now(), now() FROM devices RETURNING id`,
+          [id],
+        )
+      ).rows[0].id,
+    );
+    await s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, rssi, duration_ms, app_version) SELECT (SELECT max(id) FROM connection_events) + g, $1, now(), 'success', -60, 100, '4.12.0' FROM generate_series(1, 3) g",
+      [device],
+    );
+    const other = String(
+      (
+        await s.db.query(
+          `UPDATE devices SET firmware_version = 'ask f7.owner@example.com', updated_at = now()
+           WHERE id = (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL) RETURNING id`,
+        )
+      ).rows[0].id,
+    );
+    const pseudonym = pseudonymToUuid(hmacPseudonymizer(key, 'device', 0).pseudonym(device));
+    const events = `SELECT count(*) FROM connection_events WHERE device_id = '${pseudonym}'`;
+    const runs: Array<[string, string[], NodeJS.ProcessEnv]> = [
+      ['incremental', [], {}],
+      ['staged --full', ['--full'], {}],
+      ['row path --full', ['--full'], { FLEETVAULT_SYNC_PATH: 'rows' }],
+    ];
+    for (const [what, extra, env] of runs) {
+      const sync = await runCli(demoSyncArgs(s, s.store, ...extra, '--json'), { env });
+      expect(sync.code, what).not.toBe(0);
+      const devices = JSON.parse(sync.stdout).tables.find((t: { table: string }) => t.table === 'devices');
+      expect(devices.status, what).toBe('refused');
+      expect(devices.error.code, what).toBe('FV_PII_DETECTED');
+      expect(sync.stdout + sync.stderr).not.toContain('f7.owner@example.com');
+      expect(await queryStore(s.store, events), what).toEqual([['0']]);
+      expect(
+        await queryStore(
+          s.store,
+          `SELECT count(*) FROM _fv_forgotten WHERE domain = 'device' AND pseudonym = '${pseudonym}'`,
+        ),
+        what,
+      ).toEqual([['1']]);
+    }
+    // Once the value is fixed, devices syncs again, and the person's device stays out.
+    await s.db.query("UPDATE devices SET firmware_version = '4.0.1', updated_at = now() WHERE id = $1", [
+      other,
+    ]);
+    const fixed = await runCli(demoSyncArgs(s, s.store));
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(await queryStore(s.store, events)).toEqual([['0']]);
+    expect(await queryStore(s.store, `SELECT count(*) FROM devices WHERE id = '${pseudonym}'`)).toEqual([
+      ['0'],
+    ]);
+  });
+
   it('keeps erased people out of every sync when the store holds more tombstones than a sync keeps in memory', async () => {
     const id = String(
       (

@@ -1,11 +1,12 @@
 // The staged sync path (src/sync/staged-copy.ts): raw values never reach a disk, and it writes
 // what the row path writes.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TABLES } from '../src/sim/index.ts';
-import { type CliRun, runCli } from './helpers/cli.ts';
+import { BIN, type CliRun, exited, runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
 import { queryStore } from './helpers/store-dump.ts';
 
@@ -139,6 +140,35 @@ describe('staged sync path', () => {
     const b = await queryStore(rows, all);
     expect(a.length).toBe(ROWS - ROWS / 5000);
     expect(a).toEqual(b);
+  });
+
+  it('stops at SIGTERM with FV_INTERRUPTED, leaving no staging folder, and the next run copies everything', async () => {
+    const store = join(dir, 'stopped.duckdb');
+    const own = mkdtempSync(join(tmpdir(), 'fv-staged-stop-'));
+    const args = ['sync', '--source', db.url, '--policy', policy, '--store', store, '--key-file', key];
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { ...process.env, TMPDIR: own, FLEETVAULT_SYNC_TRACE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let said = '';
+    child.stdout.on('data', (d) => {
+      said += d;
+    });
+    // Stopped once the staged copy of the table has begun (its staging folder exists).
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d) => {
+        said += d;
+        if (said.includes('sync items: staged path')) resolve();
+      });
+    });
+    child.kill('SIGTERM');
+    expect(await exited(child)).toBe(1);
+    expect(said).toContain('error FV_INTERRUPTED: sync stopped by SIGTERM');
+    expect(readdirSync(own).filter((n) => n.startsWith('fleetvault-stage-'))).toEqual([]);
+    const again = await sync(store);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await queryStore(store, 'SELECT count(*) FROM items')).toEqual([[String(ROWS - ROWS / 5000)]]);
   });
 
   it('refuses a number its DECIMAL column cannot hold as the row path does, naming the column, not the value', async () => {

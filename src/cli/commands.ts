@@ -342,11 +342,14 @@ export const syncAction: Action = async (out, opts) => {
     const rollups = o.metrics === undefined ? undefined : rollupsOf(readMetricsFile(o.metrics));
     const base = { sourceUrl: url, policy, store, key, full: o.full, ...(rollups ? { rollups } : {}) };
     if (mode === 'cursor') {
-      const result = await runSync({
-        ...base,
-        batchSize: o.batchSize,
-        onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
-      });
+      const result = await interruptible((signal) =>
+        runSync({
+          ...base,
+          batchSize: o.batchSize,
+          signal,
+          onProgress: (p) => out.progress(p.table, p.rowsRead, p.estimate),
+        }),
+      );
       out.clearProgress();
       if (out.json) out.data(result);
       else printSyncReport(out, result);
@@ -391,6 +394,34 @@ export const syncAction: Action = async (out, opts) => {
     await store.close();
   }
 };
+
+/**
+ * Runs `work` with a signal that Ctrl+C or SIGTERM aborts: the sync stops at its next batch
+ * (cleaning up its staging folder) and fails with FV_INTERRUPTED, whatever was in progress when
+ * the signal came. A second signal stops the process at once (the handlers are gone by then).
+ */
+async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const on = (name: string) => () =>
+    stop.abort(
+      new FvError(
+        'FV_INTERRUPTED',
+        `sync stopped by ${name}: the batches written before it are kept, nothing of the one in progress`,
+      ),
+    );
+  const int = on('SIGINT');
+  const term = on('SIGTERM');
+  process.once('SIGINT', int);
+  process.once('SIGTERM', term);
+  try {
+    return await work(stop.signal);
+  } catch (error) {
+    throw stop.signal.aborted ? stop.signal.reason : error;
+  } finally {
+    process.off('SIGINT', int);
+    process.off('SIGTERM', term);
+  }
+}
 
 /**
  * Rows devices sent live in no source, so a rebuild from the source loses them: `--full` is refused

@@ -201,6 +201,18 @@ export const ERROR_CATALOG = {
     solve:
       'If the column holds personal data, classify it personal (dropped) or generalize it; if the hit is a false alarm on one value, set `on_detect: quarantine` for that table (the row is skipped and counted); then sync again. The other tables were copied. Change capture and `ingest` stop the same way with nothing of the batch written (the slot is not advanced; the broker keeps the messages).',
   },
+  FV_VALUE_TOO_LARGE: {
+    exit: 1,
+    http: 400,
+    solve:
+      'fleetvault copies no kept text it could not scan for PII, and the scan reads at most 1,048,576 characters of a value. Classify the column `action: drop` (or personal) in the policy, or shorten the values in production; under `on_detect: quarantine` such rows are skipped and counted instead. The other tables were copied. Change capture and `ingest` stop the same way with nothing of the batch written.',
+  },
+  FV_INTERRUPTED: {
+    exit: 1,
+    http: 500,
+    solve:
+      'The sync was asked to stop (Ctrl+C, SIGTERM) and stopped at the next batch: every batch written before is kept with its checkpoint, nothing of the one in progress, and a rebuild in progress is not swapped in. Run the same sync again to go on. A second signal stops the process at once (then the staging folder under the temporary directory may be left behind: it holds only a named pipe).',
+  },
   FV_STORE_OPEN: {
     exit: 1,
     http: 400,
@@ -235,7 +247,7 @@ export const ERROR_CATALOG = {
     exit: 1,
     http: 500,
     solve:
-      'The sync’s private in-memory staging database could not handle a batch of the table the message names (DuckDB’s kind of error: out of memory, or a single value of several megabytes it cannot load); nothing of that batch was written. Give the machine more free memory and run again; for a column of very large values, drop it (or truncate it) in the policy: the row path is no way around them (it takes minutes on a 100 MB value and fails in the store); report it.',
+      'The sync’s private in-memory staging database could not handle a batch of the table the message names (DuckDB’s kind of error: out of memory, or a row of megabytes); nothing of that batch was written and the other tables were copied. When it fails before the table’s first row is written, the table is copied on the row path instead and this is not reported. Give the machine more free memory and run again; for a column of very large values, drop it in the policy (a kept value over 1,048,576 characters is refused anyway: FV_VALUE_TOO_LARGE).',
   },
   FV_ERASURE_CORRUPT: {
     exit: 1,

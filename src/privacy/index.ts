@@ -7,7 +7,13 @@ export {
 } from './detectors/column-evidence.ts';
 export type { Detector } from './detectors/detector.ts';
 export { normalizeForDetection } from './detectors/normalize-text.ts';
-export { detectorMatches, type PiiScanner, piiScanner } from './detectors/pii-scanner.ts';
+export {
+  detectorMatches,
+  type PiiScanner,
+  piiScanner,
+  SCAN_LIMIT,
+  TOO_LARGE_TO_SCAN,
+} from './detectors/pii-scanner.ts';
 export {
   commitNextKey,
   createKeyFile,

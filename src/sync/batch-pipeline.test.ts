@@ -152,6 +152,25 @@ describe('batchPipeline', () => {
     }
   });
 
+  it('a refused batch still tombstones every row of an erased owner in it, before and after the refusing row', () => {
+    const policy = parsePolicy(policyText('block'), 'p.yaml').policy!;
+    const plan = planTable(policy.tables.get('notes')!, SOURCE, policy);
+    const erased = ['1000', '1002'].map((id) =>
+      pseudonymToUuid(hmacPseudonymizer(KEY, 'note', 0).pseudonym(id)),
+    );
+    const rows = toRows([
+      { pii: false, gone: false, text: 'ok' },
+      { pii: true, gone: false, text: 'ok' },
+      { pii: false, gone: false, text: 'ok' },
+    ]);
+    const transform = rowTransformer(plan, KEY, piiScanner(), new Map([['note', new Set(erased)]]));
+    const out = batchPipeline(plan, transform)({ rows });
+    expect(out.ok).toBe(false);
+    if (out.ok) return;
+    expect(out.refusal.code).toBe('FV_PII_DETECTED');
+    expect(out.tombstones.get('note')).toEqual(erased);
+  });
+
   it('a deleted row is never refused: its value is not kept', () => {
     const out = pipeline('block')({ rows: toRows([{ pii: true, gone: true, text: 'ok' }]) });
     expect(out.ok).toBe(true);

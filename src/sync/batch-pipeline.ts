@@ -1,5 +1,5 @@
 import type { Value } from '../policy/index.ts';
-import { pseudonymToUuid } from '../privacy/index.ts';
+import { pseudonymToUuid, SCAN_LIMIT, TOO_LARGE_TO_SCAN } from '../privacy/index.ts';
 import type { RowTransformer } from './row-transformer.ts';
 import type { QuarantineCount } from './sync-result.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
@@ -9,8 +9,24 @@ export const SAMPLE_KEYS = 5;
 
 /** Why a batch is not written: a stable code and a message naming table, column and rule only. */
 export interface BatchRefusal {
-  readonly code: 'FV_PII_DETECTED' | 'FV_TRANSFORM_UNFIT';
+  readonly code: 'FV_PII_DETECTED' | 'FV_VALUE_TOO_LARGE' | 'FV_TRANSFORM_UNFIT';
   readonly message: string;
+}
+
+/**
+ * The refusal of a batch under `block` for a detector's hit in a kept value (the staged path's
+ * too): a value too large to scan has its own code, since no detector read it.
+ */
+export function detectionRefusal(table: string, column: string, detector: string, rowKey: string): BatchRefusal {
+  if (detector === TOO_LARGE_TO_SCAN)
+    return {
+      code: 'FV_VALUE_TOO_LARGE',
+      message: `${table}.${column}: a kept value in row ${rowKey} is longer than the ${SCAN_LIMIT} characters the PII scan reads; the batch was not written`,
+    };
+  return {
+    code: 'FV_PII_DETECTED',
+    message: `${table}.${column}: detector ${detector} matched a kept value in row ${rowKey}; the batch was not written`,
+  };
 }
 
 /** What a caller writes for one batch: every row accounted for as written, deleted or quarantined. */
@@ -27,7 +43,18 @@ export interface BatchWrite {
   readonly position: Value[] | undefined;
 }
 
-export type BatchOutput = BatchWrite | { readonly ok: false; readonly refusal: BatchRefusal };
+/**
+ * A batch not written. Its tombstones are still every erased owner's row of the whole batch: a
+ * table refused for one unrelated value must not let a forgotten person's new row (a device added
+ * after `forget`) go unerased, or the tables linking to it would copy that person's rows.
+ */
+export interface BatchRefused {
+  readonly ok: false;
+  readonly refusal: BatchRefusal;
+  readonly tombstones: ReadonlyMap<string, readonly string[]>;
+}
+
+export type BatchOutput = BatchWrite | BatchRefused;
 
 export interface BatchInput {
   /** Raw rows in the plan's read order. */
@@ -93,6 +120,8 @@ export function batchPipeline(
     };
     const out = transform.batch(raw);
     let position: Value[] | undefined;
+    // After a refusal the rest of the batch is only read for its erased owners' rows.
+    let refusal: BatchRefusal | undefined;
     for (let i = 0; i < out.length; i++) {
       const t = out[i] as (typeof out)[number];
       position = t.position;
@@ -103,25 +132,19 @@ export function batchPipeline(
           bury(ownDomain, pseudonymToUuid(t.key[0]));
         continue;
       }
+      if (refusal) continue;
       if (t.unfit) {
-        return {
-          ok: false,
-          refusal: {
-            code: 'FV_TRANSFORM_UNFIT',
-            message: `${table}.${t.unfit.column}: transform ${t.unfit.transform} turned every value of a batch into NULL (the values do not fit it); the batch was not written`,
-          },
+        refusal = {
+          code: 'FV_TRANSFORM_UNFIT',
+          message: `${table}.${t.unfit.column}: transform ${t.unfit.transform} turned every value of a batch into NULL (the values do not fit it); the batch was not written`,
         };
+        continue;
       }
       const d = t.detection;
       if (d) {
         if (block) {
-          return {
-            ok: false,
-            refusal: {
-              code: 'FV_PII_DETECTED',
-              message: `${table}.${d.column}: detector ${d.detector} matched a kept value in row ${d.rowKey}; the batch was not written`,
-            },
-          };
+          refusal = detectionRefusal(table, d.column, d.detector, d.rowKey);
+          continue;
         }
         const id = `${d.column}\u0000${d.detector}`;
         const q = quarantine.get(id) ?? { column: d.column, detector: d.detector, rows: 0, sampleKeys: [] };
@@ -132,6 +155,7 @@ export function batchPipeline(
       }
       rows.push(t.values);
     }
+    if (refusal) return { ok: false, refusal, tombstones };
     return { ok: true, rows, deletedKeys, tombstones, quarantined: [...quarantine.values()], position };
   };
 }

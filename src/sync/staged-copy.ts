@@ -36,8 +36,7 @@ import { type MasterKey, type PiiScanner, PseudonymHasher } from '../privacy/ind
 import { copySql, type ReadRequest } from '../source/index.ts';
 import type { TableWriter, WriteMode } from '../store/index.ts';
 import { decimalCheck, type ValueCheck, valueError } from '../store/value-limits.ts';
-import type { BatchRefusal } from './batch-pipeline.ts';
-import { SAMPLE_KEYS } from './batch-pipeline.ts';
+import { type BatchRefusal, detectionRefusal, SAMPLE_KEYS } from './batch-pipeline.ts';
 import type { ErasedKeys } from './erased-keys.ts';
 import { NativeMemory } from './native-memory.ts';
 import { readAhead } from './read-ahead.ts';
@@ -363,7 +362,8 @@ export type StagedResult =
       readonly ok: false;
       readonly rowsRead: number;
       readonly rowsWritten: number;
-      readonly refusal: BatchRefusal;
+      /** A batch refused (`block`), or the staging database's failure (`FV_STAGING_FAILED`). */
+      readonly refusal: BatchRefusal | { readonly code: 'FV_STAGING_FAILED'; readonly message: string };
     };
 
 /** Where a batch ends: at `rows` rows, or at the first row end where the estimate reaches `bytes`. */
@@ -623,6 +623,8 @@ export async function stagedCopy(
   let handling: Promise<BatchRefusal | undefined> = Promise.resolve(undefined);
   let handlingRows = 0;
   let writing: Promise<void> = Promise.resolve();
+  let rowsRead = 0;
+  let rowsWritten = 0;
   try {
     const readKind = new Map(plan.read.map((c) => [c.name, c.kind]));
     const exprs: string[] = [];
@@ -702,8 +704,6 @@ export async function stagedCopy(
       batchSize: STAGED_BATCH,
     } satisfies ReadRequest).replace(/ TO STDOUT$/, ' TO STDOUT (FORMAT csv)');
     const stream = ctx.source.query(copyTo(sql));
-    let rowsRead = 0;
-    let rowsWritten = 0;
     let rowsDeleted = 0;
     let position: Value[] | undefined;
     const quarantine = new Map<
@@ -846,11 +846,7 @@ export async function stagedCopy(
         for (const [col, detector, c, keys] of r.getRows()) {
           const column = (hits[Number(col)] as (typeof hits)[number]).column;
           const sample = (keys as { items: unknown[] }).items.map(String);
-          if (block)
-            return {
-              code: 'FV_PII_DETECTED',
-              message: `${table}.${column}: detector ${String(detector)} matched a kept value in row ${sample[0]}; the batch was not written`,
-            };
+          if (block) return detectionRefusal(table, column, String(detector), String(sample[0]));
           const id = `${column}\u0000${String(detector)}`;
           const t = quarantine.get(id) ?? { column, detector: String(detector), rows: 0, sampleKeys: [] };
           t.rows += Number(c);
@@ -979,7 +975,15 @@ export async function stagedCopy(
     if (refusal) return { ok: false, rowsRead: rowsRead + handlingRows, rowsWritten, refusal };
     return { ok: true, rowsRead, rowsWritten, rowsDeleted, quarantined: [...quarantine.values()], position };
   } catch (error) {
-    throw stagingFailure(table, error);
+    const failure = stagingFailure(table, error);
+    // The staging database's own failure (a row longer than its CSV reader holds, out of memory)
+    // is answered, not thrown: the batches before it are written (a failed write is thrown
+    // instead), nothing of the failed one, and the caller decides (the row path, or a refusal).
+    if (failure instanceof FvError && failure.code === 'FV_STAGING_FAILED') {
+      await writing;
+      return { ok: false, rowsRead, rowsWritten, refusal: { code: failure.code, message: failure.message } };
+    }
+    throw failure;
   } finally {
     // The store may still be reading chunks the staging database owns.
     await handling.catch(() => {});

@@ -120,20 +120,32 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
       process.stderr.write(
         `sync ${name}: ${fallback === undefined ? 'staged path' : `row path (${fallback})`}\n`,
       );
-    if (fallback === undefined) {
-      const out = await stagedCopy(plan, writer, {
-        source: ctx.source,
-        schema: ctx.schema,
-        key: ctx.key,
-        scanner: ctx.scanner,
-        ...(after ? { after } : {}),
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-        seal: (position) => ctx.box.seal(encodePosition(position), context),
-        onBatch: (n) => ctx.onProgress?.({ table: name, rowsRead: n, estimate: ctx.estimate }),
-        erased: ctx.erased,
-        onErased: (domain, pseudonyms) => bury(ctx, domain, pseudonyms),
-      });
+    const staged =
+      fallback === undefined
+        ? await stagedCopy(plan, writer, {
+            source: ctx.source,
+            schema: ctx.schema,
+            key: ctx.key,
+            scanner: ctx.scanner,
+            ...(after ? { after } : {}),
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+            seal: (position) => ctx.box.seal(encodePosition(position), context),
+            onBatch: (n) => ctx.onProgress?.({ table: name, rowsRead: n, estimate: ctx.estimate }),
+            erased: ctx.erased,
+            onErased: (domain, pseudonyms) => bury(ctx, domain, pseudonyms),
+          })
+        : undefined;
+    // The staging database failed before a row was written (a row of several megabytes, more than
+    // its CSV reader holds): the row path copies the table instead, with the same checks (a value
+    // too large to scan is refused or quarantined there as on the staged path).
+    const again =
+      staged?.ok === false && staged.refusal.code === 'FV_STAGING_FAILED' && staged.rowsWritten === 0;
+    if (again && process.env.FLEETVAULT_SYNC_TRACE)
+      process.stderr.write(`sync ${name}: row path (the staging database failed)\n`);
+    if (staged && !again) {
+      const out = staged;
       if (!out.ok) {
+        await buryRefused(plan, ctx, { mode, after, pipelineOf });
         return {
           ...base,
           status: 'refused',
@@ -149,19 +161,12 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
       for (const q of out.quarantined) addQuarantine(quarantine, [q]);
     } else {
       // Batch N+1 is read and parsed while batch N is transformed and written.
-      for await (const batch of readAhead(
-        readTable(ctx.source, {
-          schema: ctx.schema,
-          table: name,
-          columns: plan.read,
-          orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
-          ...(after ? { after } : {}),
-          batchSize: ctx.batchSize,
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-        }),
-      )) {
+      const batches = readAhead(readRows(plan, ctx, mode, after));
+      for await (const batch of batches) {
         const out = (held ?? (await pipelineOf(batch)))({ rows: batch });
         if (!out.ok) {
+          for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
+          await buryRest(ctx, batches, pipelineOf);
           return {
             ...base,
             status: 'refused',
@@ -210,6 +215,47 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     quarantined: [...quarantine.values()] satisfies QuarantineCount[],
     durationMs: Date.now() - started,
   };
+}
+
+/** The table's rows from `after` on, in the order the sync reads them. */
+function readRows(
+  plan: TablePlan,
+  ctx: SyncTableContext,
+  mode: WriteMode,
+  after: Value[] | undefined,
+): AsyncIterable<Value[][]> {
+  return readTable(ctx.source, {
+    schema: ctx.schema,
+    table: plan.policy.name,
+    columns: plan.read,
+    orderBy: mode === 'rebuild' && !plan.policy.cursor ? [] : plan.orderBy,
+    ...(after ? { after } : {}),
+    batchSize: ctx.batchSize,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+}
+
+type PipelineOf = (rows: Value[][]) => Promise<ReturnType<typeof batchPipeline>>;
+
+/**
+ * A refused table writes nothing, but its rows of erased owners are still erased: read on, only
+ * for them. A person forgotten while production added a device for them would otherwise leave
+ * that device unknown to this run, and the tables linking to it (events) would copy their rows.
+ */
+async function buryRest(ctx: SyncTableContext, batches: AsyncIterable<Value[][]>, pipelineOf: PipelineOf) {
+  for await (const batch of batches) {
+    const out = (await pipelineOf(batch))({ rows: batch });
+    for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
+  }
+}
+
+/** As `buryRest`, for a table the staged path refused: its rows read again from the run's start. */
+async function buryRefused(
+  plan: TablePlan,
+  ctx: SyncTableContext,
+  o: { mode: WriteMode; after: Value[] | undefined; pipelineOf: PipelineOf },
+) {
+  await buryRest(ctx, readAhead(readRows(plan, ctx, o.mode, o.after)), o.pipelineOf);
 }
 
 /**

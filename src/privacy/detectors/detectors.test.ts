@@ -5,7 +5,8 @@ import { measureDetectors } from '../../../test/helpers/detector-quality.ts';
 import { BUILTIN_DETECTORS } from './builtin-detectors.ts';
 import { columnEvidence } from './column-evidence.ts';
 import { normalizeForDetection } from './normalize-text.ts';
-import { piiScanner } from './pii-scanner.ts';
+import { capitalsApart } from './person-name-detector.ts';
+import { piiScanner, SCAN_LIMIT, TOO_LARGE_TO_SCAN } from './pii-scanner.ts';
 
 describe('PII detectors on the labelled corpus (public sources, their disguised forms, generated)', () => {
   const q = measureDetectors();
@@ -142,6 +143,63 @@ describe('PII detectors on the labelled corpus (public sources, their disguised 
     const s = piiScanner([{ name: 'employee_id', pattern: /EMP-\d{6}/u }]);
     expect(s.detect('assigned to EMP-123456')).toBe('custom:employee_id');
     expect(s.detect('assigned to team blue')).toBeUndefined();
+  });
+
+  it('reads values up to SCAN_LIMIT characters of any shape without failing, and answers too_large_to_scan beyond', () => {
+    const scanner = piiScanner([{ name: 'word', pattern: /zzz[a-z]+q/u }]);
+    const b64 = Buffer.from(Array.from({ length: SCAN_LIMIT }, (_, i) => (i * 7919) % 251)).toString(
+      'base64',
+    );
+    const fill = (prefix: string, body: string, suffix = '') =>
+      prefix + body.slice(0, SCAN_LIMIT - prefix.length - suffix.length) + suffix;
+    // Long runs of one token's characters after each detector's trigger: backtracking over them
+    // overflowed V8's stack (a RangeError) at about ten million characters.
+    const shapes = [
+      fill('', b64),
+      fill('eyJ', b64, '.eyJabcdef.abcdefghij'),
+      fill('sk_live_', 'a1B2'.repeat(SCAN_LIMIT)),
+      fill('', 'a'.repeat(SCAN_LIMIT), '@example.com'),
+      fill('https://user:', 'p'.repeat(SCAN_LIMIT), '@db.example'),
+      fill('', '4111 '.repeat(SCAN_LIMIT)),
+      fill('+', '1'.repeat(SCAN_LIMIT)),
+      fill('zzz', 'a'.repeat(SCAN_LIMIT)),
+      fill('Anna ', 'Maria '.repeat(SCAN_LIMIT)),
+    ];
+    for (const v of shapes) {
+      expect(v.length).toBe(SCAN_LIMIT);
+      expect(() => scanner.detect(v)).not.toThrow();
+      expect(() => scanner.detectWeak(v)).not.toThrow();
+    }
+    expect(scanner.detect(`${shapes[0]}x`)).toBe(TOO_LARGE_TO_SCAN);
+    expect(scanner.forColumn('phone').detect('1'.repeat(SCAN_LIMIT + 1))).toBe(TOO_LARGE_TO_SCAN);
+    expect(scanner.detectWeak(`${shapes[8]} Anna`)).toBeUndefined();
+  });
+
+  it('the names gate finds capitals apart in one pass, exactly as its regular expression did (property)', () => {
+    const old = /[A-Z\u00C0-\uFFFF][^ ,]*[ ,]+[A-Z\u00C0-\uFFFF]/;
+    const chars = fc.constantFrom(
+      ' ',
+      ',',
+      'A',
+      'Z',
+      'a',
+      'z',
+      '1',
+      '.',
+      'É',
+      'ß',
+      '中',
+      '\u00BF',
+      '\uD83D\uDE00',
+      '\t',
+    );
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 40 }), (cs) => {
+        const t = cs.join('');
+        expect(capitalsApart(t), JSON.stringify(t)).toBe(old.test(t));
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   it('never throws and answers only detector names (property)', () => {

@@ -123,6 +123,30 @@ function proseName(text: string, words: readonly Word[]): boolean {
  * Lower case is normal there, so both parts must be on the lists (or the stem of a file name
  * alone must be a family name of five letters or more).
  */
+const isCapital = (c: number) => (c >= 65 && c <= 90) || c >= 0xc0;
+
+/**
+ * True when a word holding a capital is followed, after spaces or commas, by a capital: what
+ * `/[A-Z\u00C0-\uFFFF][^ ,]*[ ,]+[A-Z\u00C0-\uFFFF]/` matches, in one pass (that expression
+ * backtracked over every long word after each capital: 1.6 s for 80,000 characters of base64).
+ */
+export function capitalsApart(t: string): boolean {
+  let capital = false;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c !== 32 && c !== 44) {
+      if (isCapital(c)) capital = true;
+      continue;
+    }
+    let j = i + 1;
+    while (j < t.length && (t.charCodeAt(j) === 32 || t.charCodeAt(j) === 44)) j++;
+    if (capital && j < t.length && isCapital(t.charCodeAt(j))) return true;
+    capital = false;
+    i = j - 1;
+  }
+  return false;
+}
+
 const JOINED = /[A-Za-z\u00C0-\uFFFF]{2}[._/-][A-Za-z\u00C0-\uFFFF]{2}/;
 
 function pathName(text: string, words: readonly Word[]): boolean {
@@ -161,7 +185,7 @@ export const personNameDetector: Detector = {
     !p.hexOrUuid &&
     ((p.upper + p.nonAscii >= 2 && p.space + p.comma > 0) || p.slash + p.dot + p.underscore > 0),
   test: (t) => {
-    const prose = /[A-Z\u00C0-\uFFFF][^ ,]*[ ,]+[A-Z\u00C0-\uFFFF]/.test(t);
+    const prose = capitalsApart(t);
     const joined = JOINED.test(t);
     if (!prose && !joined) return false;
     const words = wordsOf(t, isAscii(t));

@@ -27,6 +27,16 @@ export interface PiiScanner {
 }
 
 /**
+ * The longest text the detectors read (characters). A longer kept value cannot be vouched for
+ * (regular expressions over megabytes of one token overflow V8's backtracking stack; a scan of
+ * 100 MB takes minutes), so `detect` answers `TOO_LARGE_TO_SCAN` for it, and every path treats
+ * that as it treats a detector's hit: quarantined, or refused under `block`.
+ */
+export const SCAN_LIMIT = 1_048_576;
+/** What `detect` answers for a text over `SCAN_LIMIT` characters. */
+export const TOO_LARGE_TO_SCAN = 'too_large_to_scan';
+
+/**
  * Lowercase hex digests of 8 characters or more with a letter, and lowercase UUIDs in their
  * 8-4-4-4-12 form whose parts made of digits only hold fewer than 8 digits in all (the profile's
  * `freeDigits`: digits no letter touches; at most one 4-digit part). These are `hexOrUuid`
@@ -35,7 +45,7 @@ export interface PiiScanner {
  * 8, 9 and 12 free digits. Tested on the detector corpus and generated values (inert-shape.test.ts).
  */
 export const INERT_SHAPE_SQL = (text: string) =>
-  `((length(${text}) >= 8 AND regexp_full_match(${text}, '[0-9a-f]*[a-f][0-9a-f]*')) OR (regexp_full_match(${text}, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}') AND NOT regexp_matches(${text}, '^[0-9]{8}-|-[0-9]{12}$|-[0-9]{4}-([0-9a-f]{4}-)?[0-9]{4}-')))`;
+  `(length(${text}) <= ${SCAN_LIMIT} AND ((length(${text}) >= 8 AND regexp_full_match(${text}, '[0-9a-f]*[a-f][0-9a-f]*')) OR (regexp_full_match(${text}, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}') AND NOT regexp_matches(${text}, '^[0-9]{8}-|-[0-9]{12}$|-[0-9]{4}-([0-9a-f]{4}-)?[0-9]{4}-'))))`;
 
 function scannerOf(
   detectors: readonly Detector[],
@@ -65,13 +75,14 @@ function scannerOf(
     detectors,
     detect(text) {
       if (text.length < minLength) return undefined;
+      if (text.length > SCAN_LIMIT) return TOO_LARGE_TO_SCAN;
       const t = prepare(text);
       for (const e of extra) if (!e.weak && e.test(t)) return e.name;
       for (const d of strong) if (d.gate(p) && d.test(t, p)) return d.name;
       return undefined;
     },
     detectWeak(text) {
-      if (text.length < 3) return undefined;
+      if (text.length < 3 || text.length > SCAN_LIMIT) return undefined;
       const t = prepare(text);
       for (const e of extra) if (e.weak && e.test(t)) return e.name;
       for (const d of weak) if (d.gate(p) && d.test(t, p)) return d.name;
