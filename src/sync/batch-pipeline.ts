@@ -17,7 +17,12 @@ export interface BatchRefusal {
  * The refusal of a batch under `block` for a detector's hit in a kept value (the staged path's
  * too): a value too large to scan has its own code, since no detector read it.
  */
-export function detectionRefusal(table: string, column: string, detector: string, rowKey: string): BatchRefusal {
+export function detectionRefusal(
+  table: string,
+  column: string,
+  detector: string,
+  rowKey: string,
+): BatchRefusal {
   if (detector === TOO_LARGE_TO_SCAN)
     return {
       code: 'FV_VALUE_TOO_LARGE',
