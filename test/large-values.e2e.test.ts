@@ -28,6 +28,13 @@ tables:
     columns:
       id:   { class: identifier, domain: note }
       body: { class: attribute }
+  bulk:
+    primary_key: id
+    cursor: id
+    on_detect: quarantine
+    columns:
+      id:   { class: identifier, domain: bulk }
+      body: { class: attribute }
   memos:
     primary_key: id
     cursor: id
@@ -71,7 +78,14 @@ describe('kept values too large to scan', () => {
     writeFileSync(policy, POLICY);
     await db.query(`CREATE TABLE blobs (id bigint PRIMARY KEY, body text, updated_at timestamptz NOT NULL);
       CREATE TABLE notes (id bigint PRIMARY KEY, body text);
-      CREATE TABLE memos (id bigint PRIMARY KEY, body text)`);
+      CREATE TABLE memos (id bigint PRIMARY KEY, body text);
+      CREATE TABLE bulk (id bigint PRIMARY KEY, body text)`);
+    // A second staged batch (50,000 rows each) whose load fails on a row of about 4 MB: the first
+    // batch is written, and the table must not then start over on the row path (it wrote the
+    // first 50,000 rows twice).
+    await db.query(
+      `INSERT INTO bulk SELECT g, CASE WHEN g = 60001 THEN '${CANARY}' || repeat('😀', 1048577) ELSE 'row ' || g END FROM generate_series(1, 60001) g`,
+    );
     // About 10.7 million characters of one base64 token (its regular expression overflowed V8's
     // stack in the token detector: FV_INTERNAL), and 2 million of hex after a word.
     const big = `'${CANARY}' || translate(encode((SELECT string_agg(decode(md5(g::text), 'hex'), ''::bytea) FROM generate_series(1, 500000) g), 'base64'), E'\\n', '')`;
@@ -117,6 +131,12 @@ describe('kept values too large to scan', () => {
       expect(memos.error?.code, path).toBe('FV_VALUE_TOO_LARGE');
       expect(r.stderr).toContain(`sync memos: ${path === 'staged' ? 'staged path' : 'row path'}`);
       expect(r.stderr).not.toContain('sync memos: row path (the staging database failed)');
+      const bulk = r.tables.get('bulk') as TableOut;
+      if (path === 'staged') {
+        expect(bulk.status).toBe('refused');
+        expect(bulk.error?.code).toBe('FV_STAGING_FAILED');
+        expect(bulk.rowsWritten).toBe(50000);
+      } else expect(bulk.quarantined).toHaveLength(1);
       const notes = r.tables.get('notes') as TableOut;
       expect(notes.status, path).toBe('copied');
       expect(notes.rowsWritten, path).toBe(99);
@@ -135,6 +155,17 @@ describe('kept values too large to scan', () => {
         expect(bytes.includes(CANARY), `${f} holds the value`).toBe(false);
       }
     }
+    // The staged store holds the first batch of bulk once; the next run goes on from it.
+    const staged = join(dir, 'staged.duckdb');
+    const unique = 'SELECT count(*), count(DISTINCT id) FROM bulk';
+    expect(await queryStore(staged, unique)).toEqual([['50000', '50000']]);
+    const next = await sync(staged);
+    expect(next.tables.get('bulk')?.status).toBe('copied');
+    expect(next.tables.get('bulk')?.quarantined).toEqual([
+      expect.objectContaining({ column: 'body', detector: 'too_large_to_scan', rows: 1 }),
+    ]);
+    expect(await queryStore(staged, unique)).toEqual([['60000', '60000']]);
+    expect(await queryStore(join(dir, 'rows.duckdb'), unique)).toEqual([['60000', '60000']]);
     // Shortened in production, the table copies on the next run.
     await db.query("UPDATE blobs SET body = 'firmware 150', updated_at = now() WHERE id = 150");
     await db.query("UPDATE memos SET body = 'memo 3' WHERE id = 3");

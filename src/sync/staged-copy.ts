@@ -362,6 +362,8 @@ export type StagedResult =
       readonly ok: false;
       readonly rowsRead: number;
       readonly rowsWritten: number;
+      /** Whether any batch reached the store (so the table cannot start over on the row path). */
+      readonly written?: boolean;
       /** A batch refused (`block`), or the staging database's failure (`FV_STAGING_FAILED`). */
       readonly refusal: BatchRefusal | { readonly code: 'FV_STAGING_FAILED'; readonly message: string };
     };
@@ -625,6 +627,8 @@ export async function stagedCopy(
   let writing: Promise<void> = Promise.resolve();
   let rowsRead = 0;
   let rowsWritten = 0;
+  /** Batches handed to the store (a batch of no rows still commits its checkpoint). */
+  let appended = 0;
   try {
     const readKind = new Map(plan.read.map((c) => [c.name, c.kind]));
     const exprs: string[] = [];
@@ -929,6 +933,7 @@ export async function stagedCopy(
         await previous;
         // Tombstones first, as on the row path: a crash after them only repeats harmless work.
         if (deletes.domain && dropped.erased.length > 0) await ctx.onErased?.(deletes.domain, dropped.erased);
+        appended++;
         rowsWritten += await append();
         rowsDeleted += dropped.rows;
         rowsRead += count;
@@ -980,8 +985,17 @@ export async function stagedCopy(
     // is answered, not thrown: the batches before it are written (a failed write is thrown
     // instead), nothing of the failed one, and the caller decides (the row path, or a refusal).
     if (failure instanceof FvError && failure.code === 'FV_STAGING_FAILED') {
+      // The batch before may still be scanned: its write starts now or never (a refusal, or the
+      // failure itself), and only then is what was written known.
+      await handling.catch(() => undefined);
       await writing;
-      return { ok: false, rowsRead, rowsWritten, refusal: { code: failure.code, message: failure.message } };
+      return {
+        ok: false,
+        rowsRead,
+        rowsWritten,
+        written: appended > 0,
+        refusal: { code: failure.code, message: failure.message },
+      };
     }
     throw failure;
   } finally {

@@ -139,7 +139,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     // its CSV reader holds): the row path copies the table instead, with the same checks (a value
     // too large to scan is refused or quarantined there as on the staged path).
     const again =
-      staged?.ok === false && staged.refusal.code === 'FV_STAGING_FAILED' && staged.rowsWritten === 0;
+      staged?.ok === false && staged.refusal.code === 'FV_STAGING_FAILED' && staged.written === false;
     if (again && process.env.FLEETVAULT_SYNC_TRACE)
       process.stderr.write(`sync ${name}: row path (the staging database failed)\n`);
     if (staged && !again) {

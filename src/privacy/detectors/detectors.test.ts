@@ -4,6 +4,7 @@ import { detectorCorpus } from '../../../test/helpers/detector-corpus.ts';
 import { measureDetectors } from '../../../test/helpers/detector-quality.ts';
 import { BUILTIN_DETECTORS } from './builtin-detectors.ts';
 import { columnEvidence } from './column-evidence.ts';
+import { hasEmail } from './network-detectors.ts';
 import { normalizeForDetection } from './normalize-text.ts';
 import { capitalsApart } from './person-name-detector.ts';
 import { piiScanner, SCAN_LIMIT, TOO_LARGE_TO_SCAN } from './pii-scanner.ts';
@@ -164,12 +165,23 @@ describe('PII detectors on the labelled corpus (public sources, their disguised 
       fill('+', '1'.repeat(SCAN_LIMIT)),
       fill('zzz', 'a'.repeat(SCAN_LIMIT)),
       fill('Anna ', 'Maria '.repeat(SCAN_LIMIT)),
+      // Runs an unanchored expression scanned again from every start (quadratic: minutes at a
+      // million characters): local-part characters before an `@`, `eyJ` after `eyJ`, scheme
+      // characters before `://`.
+      fill('', 'a'.repeat(SCAN_LIMIT), ' @'),
+      fill('', 'eyJ'.repeat(SCAN_LIMIT), '..'),
+      fill('', 'aB3'.repeat(SCAN_LIMIT), ' ip=1'),
+      fill('', 'a-'.repeat(SCAN_LIMIT), ' ://a:b@'),
     ];
     for (const v of shapes) {
       expect(v.length).toBe(SCAN_LIMIT);
       expect(() => scanner.detect(v)).not.toThrow();
       expect(() => scanner.detectWeak(v)).not.toThrow();
     }
+    // What a text of the limit hides at its very end is still found.
+    expect(
+      scanner.detect(fill('', 'QUJDZGVmZ2hpams0NTY3 '.repeat(SCAN_LIMIT), ' jane.doe@example.com')),
+    ).toBe('email');
     expect(scanner.detect(`${shapes[0]}x`)).toBe(TOO_LARGE_TO_SCAN);
     expect(scanner.forColumn('phone').detect('1'.repeat(SCAN_LIMIT + 1))).toBe(TOO_LARGE_TO_SCAN);
     expect(scanner.detectWeak(`${shapes[8]} Anna`)).toBeUndefined();
@@ -197,6 +209,36 @@ describe('PII detectors on the labelled corpus (public sources, their disguised 
       fc.property(fc.array(chars, { maxLength: 40 }), (cs) => {
         const t = cs.join('');
         expect(capitalsApart(t), JSON.stringify(t)).toBe(old.test(t));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('finds an e-mail address from its @ exactly as the one expression over the whole text did (property)', () => {
+    const old = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/;
+    const oldUnicode = /[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/u;
+    const chars = fc.constantFrom(
+      'a',
+      'Z',
+      '0',
+      '.',
+      '-',
+      '_',
+      '%',
+      '+',
+      '@',
+      ' ',
+      'é',
+      '用',
+      '\uD83D\uDE00',
+      'co',
+      'm',
+    );
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 30 }), (cs) => {
+        const t = cs.join('');
+        expect(hasEmail(t, false), JSON.stringify(t)).toBe(old.test(t));
+        expect(hasEmail(t, true), JSON.stringify(t)).toBe(oldUnicode.test(t));
       }),
       { numRuns: 5000 },
     );
