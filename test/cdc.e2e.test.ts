@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { hmacPseudonymizer, loadKeyFile, pseudonymToUuid } from '../src/privacy/index.ts';
 import { type Canaries, canaryValues } from '../src/sim/index.ts';
 import { parseLsn } from '../src/source/index.ts';
-import { BIN, exited, runCli } from './helpers/cli.ts';
+import { BIN, exited, runCli, spawnServe } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
 import { dumpStore, queryStore } from './helpers/store-dump.ts';
 import { DEMO_METRICS, DEMO_POLICY } from './helpers/synced-store.ts';
@@ -125,65 +125,46 @@ describe('change capture (sync --mode cdc)', () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     const state = join(dir, 'state');
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--store',
-        store,
-        '--metrics',
-        DEMO_METRICS,
-        '--policy',
-        DEMO_POLICY,
-        '--key-file',
-        key,
-        '--state-dir',
-        state,
-        '--listen',
-        '127.0.0.1:0',
-        '--sync-every',
-        '10s',
-        '--sync-mode',
-        'cdc',
-        '--source',
-        db.url,
-        '--probe-every',
-        '5m',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    const serve = spawnServe(
+      store,
+      DEMO_METRICS,
+      state,
+      '--policy',
+      DEMO_POLICY,
+      '--key-file',
+      key,
+      '--sync-every',
+      '10s',
+      '--sync-mode',
+      'cdc',
+      '--source',
+      db.url,
+      '--probe-every',
+      '5m',
     );
+    const { child } = serve;
     // Also when the test times out (its `finally` then never runs): no server left behind.
     onTestFinished(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
     const deadline = Date.now() + 360_000;
     const until = async (what: string, done: () => boolean) => {
       while (!done()) {
-        if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode} ${what}: ${out}`);
+        if (child.exitCode !== null)
+          throw new Error(`serve exited with ${child.exitCode} ${what}: ${serve.out()}`);
         if (Date.now() > deadline) {
           const slots = await db.query(
             'SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS behind FROM pg_replication_slots WHERE database = current_database()',
           );
           throw new Error(
-            `serve did not get ${what} in time; slots ${JSON.stringify(slots.rows)}; serve said: ${out}`,
+            `serve did not get ${what} in time; slots ${JSON.stringify(slots.rows)}; serve said: ${serve.out()}`,
           );
         }
         await new Promise((r) => setTimeout(r, 500));
       }
     };
     try {
-      await until(
-        'to serving',
-        () => /on http:\/\/127\.0\.0\.1:\d+\//.test(out) && out.includes('Syncing every'),
-      );
+      await until('to serving', () => serve.out().includes('Syncing every'));
       await db.query(
         "UPDATE devices SET firmware_version = 'cdc-live' WHERE id = (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.deleted_at IS NULL)",
       );
