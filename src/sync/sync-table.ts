@@ -12,7 +12,7 @@ import { readAhead } from './read-ahead.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { stagedCopy, stagedFallbackReason } from './staged-copy.ts';
 import type { QuarantineCount, TableResult } from './sync-result.ts';
-import { decodePosition, encodePosition, type TablePlan } from './table-plan.ts';
+import { decodePosition, encodePosition, keyDomain, type TablePlan } from './table-plan.ts';
 
 export interface TableProgress {
   readonly table: string;
@@ -166,7 +166,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         const out = (held ?? (await pipelineOf(batch)))({ rows: batch });
         if (!out.ok) {
           for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
-          await buryRest(ctx, batches, pipelineOf);
+          await buryRest(plan, ctx, batches, pipelineOf);
           return {
             ...base,
             status: 'refused',
@@ -242,7 +242,16 @@ type PipelineOf = (rows: Value[][]) => Promise<ReturnType<typeof batchPipeline>>
  * for them. A person forgotten while production added a device for them would otherwise leave
  * that device unknown to this run, and the tables linking to it (events) would copy their rows.
  */
-async function buryRest(ctx: SyncTableContext, batches: AsyncIterable<Value[][]>, pipelineOf: PipelineOf) {
+async function buryRest(
+  plan: TablePlan,
+  ctx: SyncTableContext,
+  batches: AsyncIterable<Value[][]>,
+  pipelineOf: PipelineOf,
+) {
+  // Only a table other tables link to (users, devices): a refused table of leaves (events) is
+  // read again whole on its next run, and nothing of this run depends on its keys.
+  const domain = keyDomain(plan.policy);
+  if (domain === undefined || !linkDomains(ctx.policy).has(domain)) return;
   for await (const batch of batches) {
     const out = (await pipelineOf(batch))({ rows: batch });
     for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
@@ -255,7 +264,7 @@ async function buryRefused(
   ctx: SyncTableContext,
   o: { mode: WriteMode; after: Value[] | undefined; pipelineOf: PipelineOf },
 ) {
-  await buryRest(ctx, readAhead(readRows(plan, ctx, o.mode, o.after)), o.pipelineOf);
+  await buryRest(plan, ctx, readAhead(readRows(plan, ctx, o.mode, o.after)), o.pipelineOf);
 }
 
 /**
