@@ -402,24 +402,29 @@ export const syncAction: Action = async (out, opts) => {
  */
 async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const stop = new AbortController();
-  const on = (name: string) => () =>
+  const release = () => {
+    process.off('SIGINT', int);
+    process.off('SIGTERM', term);
+  };
+  const on = (name: string) => () => {
+    release(); // either signal, once: the next one, of either kind, ends the process
     stop.abort(
       new FvError(
         'FV_INTERRUPTED',
         `sync stopped by ${name}: the batches written before it are kept, nothing of the one in progress`,
       ),
     );
+  };
   const int = on('SIGINT');
   const term = on('SIGTERM');
-  process.once('SIGINT', int);
-  process.once('SIGTERM', term);
+  process.on('SIGINT', int);
+  process.on('SIGTERM', term);
   try {
     return await work(stop.signal);
   } catch (error) {
     throw stop.signal.aborted ? stop.signal.reason : error;
   } finally {
-    process.off('SIGINT', int);
-    process.off('SIGTERM', term);
+    release();
   }
 }
 
