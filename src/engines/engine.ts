@@ -38,7 +38,10 @@ export interface StoredTables {
    * together only if they were placed under the same layout.
    */
   layout?(table: string): string | undefined;
-  /** Rollups that hold exactly what their base tables hold now, which a compiler may read instead. */
+  /**
+   * Rollups that hold exactly what their base tables hold now, which a compiler may read instead,
+   * whatever the range: the compiler chooses those that answer its query (rollupsAnswering).
+   */
   readonly rollups?: readonly RollupSpec[];
 }
 

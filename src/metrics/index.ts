@@ -33,9 +33,12 @@ export { bucketComparisons, PERCENTILE_BUCKETS, percentileEdges } from './percen
 export { type BudgetReceipt, PrivacyBudget, type SpendEvent } from './privacy-budget.ts';
 export {
   aggregate,
+  firstAfterAggregates,
+  firstAfterRollup,
   firstStepColumns,
   metricAggregates,
   rollupEligible,
   rollupFor,
+  rollupsAnswering,
   rollupsOf,
 } from './rollups.ts';

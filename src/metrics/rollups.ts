@@ -1,6 +1,6 @@
 import { aggregateName, type RollupAggregate, type RollupSpec, rollupSpec } from '../store/index.ts';
 import { type AggregatedMeasure, measureColumns, visitMeasure } from './measure-visitor.ts';
-import type { Grain, MetricDefinition, MetricsFile, Where } from './metric-definition.ts';
+import type { FirstAfter, Grain, MetricDefinition, MetricsFile, Where } from './metric-definition.ts';
 import { populations } from './population.ts';
 
 /** A column of the base table (written without a table). */
@@ -23,7 +23,82 @@ export const aggregate = {
     column,
     ...(where ? { where } : {}),
   }),
+  min: (column: string, where?: Where): RollupAggregate => ({
+    fn: 'min',
+    column,
+    ...(where ? { where } : {}),
+  }),
+  max: (column: string, where?: Where): RollupAggregate => ({
+    fn: 'max',
+    column,
+    ...(where ? { where } : {}),
+  }),
 };
+
+/**
+ * What a rollup keeps of a first-match search (`first_after`) per (period, link key): how many
+ * rows match, and the earliest and latest matching time. A base row's first match at or after its
+ * own time `a` is then the earliest of the periods whose earliest match is at or after `a`, unless
+ * one period holds matches on both sides of `a` (only the period of `a` can): for those rows only,
+ * the matching rows of that table are searched.
+ */
+export function firstAfterAggregates(f: FirstAfter): {
+  readonly count: RollupAggregate;
+  readonly min: RollupAggregate;
+  readonly max: RollupAggregate;
+} {
+  return {
+    count: aggregate.count(f.where),
+    min: aggregate.min(f.time, f.where),
+    max: aggregate.max(f.time, f.where),
+  };
+}
+
+/** A metric's first-match search, when its measure has one. */
+export function firstAfterOf(def: MetricDefinition): FirstAfter | undefined {
+  const m = def.measure;
+  return 'percentiles' in m && typeof m.of !== 'string' ? m.of.first_after : undefined;
+}
+
+/**
+ * The rollup a metric's first-match search can read instead of its table: of that table and
+ * time, keyed by the link column alone, with firstAfterAggregates; by week before by day (fewer
+ * rows). Any range: the search reads every period from the one holding the row's own time, and
+ * never cuts a period.
+ */
+export function firstAfterRollup(
+  def: MetricDefinition,
+  rollups: readonly RollupSpec[],
+): RollupSpec | undefined {
+  const f = firstAfterOf(def);
+  if (!f) return undefined;
+  const names = Object.values(firstAfterAggregates(f)).map(aggregateName);
+  return rollups
+    .filter(
+      (r) =>
+        r.table === f.table &&
+        r.time === f.time &&
+        r.columns.length === 1 &&
+        r.columns[0] === f.on[1] &&
+        names.every((n) => r.aggregates.some((a) => a.name === n)),
+    )
+    .sort((a, b) => (a.grain === b.grain ? a.name.localeCompare(b.name) : a.grain === 'week' ? -1 : 1))[0];
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Of the current rollups, those that can answer a query's periods over `range` (epoch ms): whole
+ * UTC days, and whole weeks (Monday to Monday) for one by week. What rollupFor chooses from.
+ */
+export function rollupsAnswering(
+  rollups: readonly RollupSpec[],
+  range: { readonly from: number; readonly to: number },
+): RollupSpec[] {
+  if (range.from % DAY_MS !== 0 || range.to % DAY_MS !== 0) return [];
+  const mondays = new Date(range.from).getUTCDay() === 1 && new Date(range.to).getUTCDay() === 1;
+  return rollups.filter((r) => r.grain === 'day' || mondays);
+}
 
 /**
  * Whether a metric can be answered from a rollup: a measure aggregated from rows (no
@@ -75,9 +150,10 @@ function coreColumns(def: MetricDefinition & { measure: AggregatedMeasure }): st
 /**
  * The rollups derived from a metrics file: for each metric that can use one (rollupEligible), one
  * at (join keys, unit if on the base table) for queries grouped and filtered by the joined table
- * only, and one with the metric's base-table dimensions too, each per day (any grain) and per
- * week (weeks, from fewer rows); rollups of the same table, time and columns are one, keeping
- * every aggregate any of their metrics needs.
+ * only, and one with the metric's base-table dimensions too; for each first-match search, one of
+ * its table at its link column (firstAfterAggregates); each per day (any grain) and per week
+ * (weeks, from fewer rows). Rollups of the same table, time and columns are one, keeping every
+ * aggregate any of their metrics needs.
  *
  * @example
  * rollupsOf(readMetricsFile('fleetvault.metrics.yaml')).map((r) => r.columns);
@@ -88,17 +164,20 @@ export function rollupsOf(file: MetricsFile): RollupSpec[] {
     string,
     { table: string; time: string; columns: string[]; aggs: RollupAggregate[] }
   >();
+  const add = (table: string, time: string, columns: readonly string[], aggs: readonly RollupAggregate[]) => {
+    const cols = [...new Set(columns)].sort();
+    const key = JSON.stringify([table, time, cols]);
+    const g = groups.get(key) ?? { table, time, columns: cols, aggs: [] };
+    g.aggs.push(...aggs);
+    groups.set(key, g);
+  };
   for (const def of file.metrics.values()) {
+    const f = firstAfterOf(def);
+    if (f) add(f.table, f.time, [f.on[1]], Object.values(firstAfterAggregates(f)));
     if (!rollupEligible(def)) continue;
     const core = coreColumns(def);
     const full = [...core, ...def.dimensions.filter(isBase)];
-    for (const columns of [core, full]) {
-      const cols = [...new Set(columns)].sort();
-      const key = JSON.stringify([def.from, def.time, cols]);
-      const g = groups.get(key) ?? { table: def.from, time: def.time, columns: cols, aggs: [] };
-      g.aggs.push(...metricAggregates(def));
-      groups.set(key, g);
-    }
+    for (const columns of [core, full]) add(def.from, def.time, columns, metricAggregates(def));
   }
   return [...groups.values()].flatMap((g) =>
     (['day', 'week'] as const).map((grain) => rollupSpec(g.table, g.time, grain, g.columns, g.aggs)),

@@ -7,11 +7,12 @@ export type RollupWhere = Readonly<
 
 /**
  * One aggregate a rollup keeps per (day, columns): the rows matching `where` whose `present`
- * columns are not NULL (`count`), or the sum or the non-NULL count of `column` over the rows
- * matching `where`.
+ * columns are not NULL (`count`), or the sum, the non-NULL count, the least or the greatest value
+ * of `column` over the rows matching `where` (`min` and `max` of a time column: a first match's
+ * search, rollups.ts firstAfterRollup).
  */
 export interface RollupAggregate {
-  readonly fn: 'count' | 'sum' | 'count_of';
+  readonly fn: 'count' | 'sum' | 'count_of' | 'min' | 'max';
   readonly column?: string;
   readonly where?: RollupWhere;
   readonly present?: readonly string[];

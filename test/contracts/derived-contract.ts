@@ -2,7 +2,7 @@
 // rollups, ClickHouse's settled tables read without FINAL) never changes an answer. The same random
 // writes (first copy, upserts that change and delete rows, a batch written again as a resumed run
 // does, erasure, retention, device rows, a changed device) go to the engine's store, which keeps
-// the rollups of SMALL_METRICS, and to a DuckDB store that keeps none; after every write, before
+// the rollups of METRICS (SMALL_METRICS and a first-match search), and to a DuckDB store that keeps none; after every write, before
 // and after the run's refreshDerived, every metric by every grain and a base and a joined dimension
 // must answer the same on both. A write whose run is killed before its refreshDerived (the write
 // recorded, the refresh never run) must leave the derived rows not current, so the reader answers
@@ -12,10 +12,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { duckdb, type Engine, openMetricsReader } from '../../src/engines/index.ts';
-import { type MetricAnswer, rollupsOf } from '../../src/metrics/index.ts';
+import { type MetricAnswer, parseMetrics, rollupsOf } from '../../src/metrics/index.ts';
 import type { Value } from '../../src/policy/index.ts';
 import type { Store } from '../../src/store/index.ts';
-import { DEVICES, EVENTS_TABLE, SMALL_METRICS } from '../helpers/small-store.ts';
+import { DEVICES, EVENTS_TABLE, SMALL_METRICS_YAML } from '../helpers/small-store.ts';
+
+/**
+ * SMALL_METRICS and a first-match search (time from a device's activation to its first success),
+ * which reads its rollup's periods and, for devices whose activation week has successes on both
+ * sides of it, the events.
+ */
+const METRICS = parseMetrics(
+  `${SMALL_METRICS_YAML}  first_success:
+    from: devices
+    unit: user_id
+    time: activated_at
+    measure:
+      percentiles: [0.5, 0.9]
+      of: { first_after: { table: connection_events, on: [id, device_id], time: ts, where: { outcome: success } } }
+    dimensions: [firmware_version, product_model]
+`,
+  'derived.metrics.yaml',
+);
 
 /** How a run of the contract reads what only its engine knows. */
 export interface DerivedContractTarget {
@@ -51,14 +69,15 @@ function random(seed: number): () => number {
 
 const DEVICE_COUNT = 90;
 
-function deviceRow(i: number, firmware: string): Value[] {
+/** A device; activated on one of the first days at some hour (again, later, when `round` moves it). */
+function deviceRow(i: number, firmware: string, round = 0): Value[] {
   return [
     id(1, i),
     id(2, i % 45),
     ['cam', 'plug', 'lamp'][i % 3] as string,
     firmware,
     i % 2 ? 'eu' : 'us',
-    T0,
+    T0 + BigInt(((i + round) % 9) * 14 * 3600) * 1_000_000n,
   ];
 }
 
@@ -177,7 +196,7 @@ function writes(seed: number): Step[] {
       events: true,
     });
     const moved = [...new Set(Array.from({ length: 10 }, () => 1 + Math.floor(rnd() * DEVICE_COUNT)))].map(
-      (i) => deviceRow(i, `${round + 2}.0`),
+      (i) => deviceRow(i, `${round + 2}.0`, round + 1),
     );
     out.push({
       what: `round ${round}: devices change firmware`,
@@ -212,18 +231,22 @@ function writes(seed: number): Step[] {
   return out;
 }
 
-/** Every metric of SMALL_METRICS by day and week, in total, by a base and by a joined dimension. */
+/** Every metric of METRICS by day and week, in total, by a base and by a joined dimension. */
 async function answers(location: string): Promise<string[]> {
-  const reader = await openMetricsReader(location, SMALL_METRICS);
+  const reader = await openMetricsReader(location, METRICS);
   const out: string[] = [];
   const round = (a: MetricAnswer) =>
     JSON.stringify([...a.groups, ...a.totals], (_, v) =>
       typeof v === 'number' ? Number(v.toPrecision(10)) : v,
     );
   try {
-    for (const metric of SMALL_METRICS.metrics.keys()) {
+    for (const [metric, def] of METRICS.metrics) {
+      const dims =
+        def.from === 'devices'
+          ? ['product_model', 'firmware_version']
+          : ['error_code', 'devices.firmware_version'];
       for (const grain of ['day', 'week'] as const) {
-        for (const by of [[], ['error_code'], ['devices.firmware_version']]) {
+        for (const by of [[], ...dims.map((d) => [d])]) {
           const a = await reader.query(
             { metric, grain, by, from: '2026-09-28', to: '2026-10-25' },
             { cache: false },
@@ -242,7 +265,7 @@ async function apply(engine: Engine, location: string, write: Write, refresh: bo
   const store = await engine.openStore(location);
   try {
     await write(store);
-    if (refresh) await store.refreshDerived(first ? rollupsOf(SMALL_METRICS) : undefined);
+    if (refresh) await store.refreshDerived(first ? rollupsOf(METRICS) : undefined);
   } finally {
     await store.close();
   }

@@ -138,9 +138,8 @@ const EVENTS = overEvents([
   'devices.region',
 ]);
 
-/** Metrics over the small store: every measure kind, with and without `where`. */
-export const SMALL_METRICS = parseMetrics(
-  `version: 1
+/** Metrics over the small store (YAML): every measure kind, with and without `where`. */
+export const SMALL_METRICS_YAML = `version: 1
 privacy_unit: user
 metrics:
   connection_attempts:
@@ -173,9 +172,9 @@ metrics:
   attempt_duration:
     measure: { percentiles: [0.5], of: duration_ms }
     ${EVENTS}
-`,
-  'small.metrics.yaml',
-);
+`;
+
+export const SMALL_METRICS = parseMetrics(SMALL_METRICS_YAML, 'small.metrics.yaml');
 
 /** The statement that grew a server past 9 GB for three minutes (issue 13): one expression, no interrupt. */
 export const WORST_SQL = "SELECT length(list_aggr(range(0, 100000000), 'list'))";

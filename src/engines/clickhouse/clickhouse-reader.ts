@@ -35,8 +35,6 @@ const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '
 /** The most periods a range stopped by the memory limit is asked again in, one at a time. */
 export const SPLIT_PERIODS_MAX = 62;
 
-const DAY = 86_400_000;
-
 /** `range` (whole periods, as the metrics reader widens it) cut into its periods, in order. */
 export function periodRanges(
   range: { readonly from: number; readonly to: number },
@@ -49,16 +47,6 @@ export function periodRanges(
     t = next;
   }
   return out;
-}
-
-/** Of the current rollups, those that can answer `range`: whole UTC days, whole weeks for one by week. */
-function rollupsFor(
-  rollups: readonly RollupSpec[],
-  range: { readonly from: number; readonly to: number },
-): RollupSpec[] {
-  if (range.from % DAY !== 0 || range.to % DAY !== 0) return [];
-  const mondays = new Date(range.from).getUTCDay() === 1 && new Date(range.to).getUTCDay() === 1;
-  return rollups.filter((r) => r.grain === 'day' || mondays);
 }
 
 /** What a query reads of the store's own records before it runs (ClickHouseMetricsEngine.bookkeeping). */
@@ -182,7 +170,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
             }
           : {}),
         settled,
-        rollups: rollupsFor(rollups, r),
+        rollups,
       };
       const { sql, settings } = this.compile(def, { grain, by, filters, range: r }, schema, opts);
       return this.node.rows(sql, `compute ${def.name}`, { ...this.settings, ...settings });

@@ -1,6 +1,6 @@
 import type { ValueKind } from '../../policy/index.ts';
 import type { RollupAggregate, RollupSpec, RollupWhere } from '../../store/rollup-spec.ts';
-import { isTime, chString as lit, chIdent as q } from './clickhouse-values.ts';
+import { isTime, chString as lit, microsColumn, chIdent as q } from './clickhouse-values.ts';
 
 /**
  * ClickHouse's rollups (rollup-spec.ts): per shard a MergeTree (Replicated with replicas) of the
@@ -44,10 +44,28 @@ const condition = (w: RollupWhere | undefined): string[] =>
 const value = (v: string | number | boolean) =>
   typeof v === 'string' ? lit(v) : typeof v === 'boolean' ? (v ? '1' : '0') : String(Number(v));
 
-/** An aggregate over base rows, as compile-clickhouse's first step computes it. */
-export function rollupAggregateSql(a: RollupAggregate): string {
+/**
+ * A stored time or date column as microseconds since 1970 (Int64): times keep their microseconds
+ * in a `__us` column, dates are midnight UTC. How compile-clickhouse compares times exactly.
+ */
+export const microsOf = (column: string, time: boolean) =>
+  time
+    ? `(toInt64(toUInt32(${q(column)})) * 1000000 + ${q(microsColumn(column))})`
+    : `(toInt64(toUInt16(${q(column)})) * 86400000000)`;
+
+/**
+ * An aggregate over base rows, as compile-clickhouse's first step computes it. `min` and `max`
+ * are of a time or date column (`isTimeColumn` tells which), as microseconds (microsOf); 0 where
+ * no row matches (ClickHouse's empty minIf), so a reader checks the count of matching rows first.
+ */
+export function rollupAggregateSql(a: RollupAggregate, isTimeColumn: (c: string) => boolean): string {
   const cond = [...condition(a.where), ...(a.present ?? []).map((c) => `isNotNull(${q(c)})`)];
   if (a.fn === 'count') return cond.length ? `countIf(${cond.join(' AND ')})` : 'count()';
+  if (a.fn === 'min' || a.fn === 'max') {
+    const column = a.column as string;
+    const us = microsOf(column, isTimeColumn(column));
+    return `${a.fn}If(${us}, ${[...cond, `isNotNull(${q(column)})`].join(' AND ')})`;
+  }
   const c = q(a.column as string);
   if (a.fn === 'sum') return cond.length ? `sumIf(${c}, ${cond.join(' AND ')})` : `sum(${c})`;
   return cond.length ? `countIf(${[...cond, `isNotNull(${c})`].join(' AND ')})` : `count(${c})`;
@@ -62,7 +80,8 @@ export function rollupSelectClickHouse(
   r: RollupSpec,
   from: string,
   settled: boolean,
-  days?: readonly [number, number] | 'none',
+  days: readonly [number, number] | 'none' | undefined,
+  isTimeColumn: (c: string) => boolean,
 ): string {
   // Dates and times alike: toDate of a DateTime('UTC') is its UTC day.
   const date = `toDate(${q(r.time)})`;
@@ -71,7 +90,7 @@ export function rollupSelectClickHouse(
   if (days === 'none') where.push('0');
   else if (days) where.push(`${dayNumber(r.time)} >= ${days[0]}`, `${dayNumber(r.time)} <= ${days[1]}`);
   return [
-    `SELECT ${[`${day} AS _fv_day`, ...r.columns.map(q), ...r.aggregates.map((a) => `${rollupAggregateSql(a)} AS ${q(a.name)}`)].join(', ')}`,
+    `SELECT ${[`${day} AS _fv_day`, ...r.columns.map(q), ...r.aggregates.map((a) => `${rollupAggregateSql(a, isTimeColumn)} AS ${q(a.name)}`)].join(', ')}`,
     `FROM ${q(from)}${settled ? '' : ' FINAL'}`,
     `WHERE ${where.join(' AND ')}`,
     `GROUP BY ${['_fv_day', ...r.columns.map(q)].join(', ')}`,

@@ -697,7 +697,7 @@ export class ClickHouseStore implements Store {
   private async createRollupTables(r: RollupSpec, table: string, what: string): Promise<void> {
     this.requireEveryReplica(what);
     const zkBase = this.replicated ? `${this.zkFolder(r.name)}/${randomBytes(8).toString('hex')}` : undefined;
-    const shape = rollupSelectClickHouse(r, localTable(table), true, 'none');
+    const shape = rollupSelectClickHouse(r, localTable(table), true, 'none', await this.timeColumns(table));
     for (const [i, node] of this.nodes.entries()) {
       await node.command(
         `CREATE TABLE ${q(localTable(r.name))} ENGINE = ${this.engine(i, zkBase, 'MergeTree', '')} PARTITION BY toMonday(_fv_day) ORDER BY _fv_day AS ${shape}`,
@@ -746,7 +746,7 @@ export class ClickHouseStore implements Store {
       // The grouping spills to the server's disk past ROLLUP_GROUP_BY_BYTES: built whole over the
       // fleet benchmark's 50M events per shard it otherwise passed the 4 GB per-query limit.
       await node.command(
-        `INSERT INTO ${q(local)} ${rollupSelectClickHouse(r, localTable(table), settled, weeks)}`,
+        `INSERT INTO ${q(local)} ${rollupSelectClickHouse(r, localTable(table), settled, weeks, await this.timeColumns(table))}`,
         what,
         { ...this.insertSettings, max_bytes_before_external_group_by: String(ROLLUP_GROUP_BY_BYTES) },
       );
@@ -1130,6 +1130,15 @@ export class ClickHouseStore implements Store {
       }
     }
     return new ClickHouseTableWriter(this, table, mode);
+  }
+
+  /** Which of a table's columns are times (kept with a `__us` column), as rollups ask. */
+  private async timeColumns(table: string): Promise<(column: string) => boolean> {
+    const columns = await this.columnsOf(table);
+    return (c) => {
+      const kind = columns.find((x) => x.name === c)?.kind;
+      return kind !== undefined && isTime(kind);
+    };
   }
 
   private async columnsOf(table: string): Promise<StoreColumn[]> {

@@ -3,6 +3,8 @@ import {
   aggregate,
   boundClickHouse,
   bucketComparisons,
+  firstAfterAggregates,
+  firstAfterRollup,
   firstStepColumns,
   type Grain,
   type MetricDefinition,
@@ -10,6 +12,7 @@ import {
   type PerUnitShape,
   percentileEdges,
   rollupFor,
+  rollupsAnswering,
   type Where,
 } from '../../metrics/index.ts';
 import { type AggregatedMeasure, type MeasureDialect, visitMeasure } from '../../metrics/measure-visitor.ts';
@@ -145,10 +148,34 @@ export function compileClickHouseMetric(
       // With each row's matches on its own shard, every shard finds the first match of its rows.
       const matches = joinRead(def.from, f.on[0], f.table, f.on[1], def.joins.length === 0);
       const rows = matches.local ? `${schema.local?.(def.from) as string}${final(def.from)}` : read(def.from);
-      const first =
-        `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${matches.table} ` +
-        `${matches.join} (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${rows} WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
-        `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${after} AND ${xMicros} >= fy_t GROUP BY fa_k`;
+      const search = firstAfterRollup(def, schema.rollups ?? []);
+      let first: string;
+      if (search) {
+        // The rollup's periods instead of the matching rows (DuckDB's fromParts says why it is
+        // the same answer): each link key's earliest base time in range, the earliest match of
+        // its periods with a match at or after it, and whether one period has matches on both
+        // sides of it; for those keys only, the matching rows are searched. The rollup's rows
+        // sit on the shard of the rows they reduce, so it is read as the matching table is.
+        const agg = firstAfterAggregates(f);
+        const [n, lo, hi] = [agg.count, agg.min, agg.max].map((a) => q(aggregateName(a)));
+        const rolled = matches.local
+          ? (schema.local?.(search.name) as string)
+          : q(schema.readable(search.name));
+        const fromDay = `${search.grain === 'week' ? 'toMonday' : 'toDate'}(${bound('date', range.from)})`;
+        const keys = `SELECT ${q(f.on[0])} AS fy_k, min(${micros(def.time)}) AS fy_t FROM ${rows} WHERE _fv_deleted = 0 AND ${inRange} GROUP BY fy_k`;
+        const periods =
+          `SELECT ${q(f.on[1])} AS fr_k, any(fy_t) AS fr_a, min(${lo}) AS fr_t, max(${lo} < fy_t) AS fr_split FROM ${rolled} ` +
+          `${matches.join} (${keys}) AS fy ON ${q(f.on[1])} = fy_k WHERE ${n} > 0 AND ${hi} >= fy_t AND _fv_day >= ${fromDay} GROUP BY fr_k`;
+        first =
+          `SELECT fr_k AS fa_k, fr_t AS fa_t FROM (${periods}) WHERE fr_split = 0 UNION ALL ` +
+          `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${matches.table} ` +
+          `${matches.join} (SELECT fr_k AS fs_k, fr_a AS fs_a FROM (${periods}) WHERE fr_split = 1) AS fs ON ${q(f.on[1])} = fs_k ` +
+          `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${xMicros} >= fs_a GROUP BY fa_k`;
+      } else
+        first =
+          `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${matches.table} ` +
+          `${matches.join} (SELECT ${q(f.on[0])} AS fy_k, ${micros(def.time)} AS fy_t FROM ${rows} WHERE _fv_deleted = 0 AND ${inRange}) AS fy ON ${q(f.on[1])} = fy_k ` +
+          `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${after} AND ${xMicros} >= fy_t GROUP BY fa_k`;
       extra.push(`${matches.join} (${first}) AS fa ON ${q(f.on[0])} = fa_k`);
       x = `(fa_t - ${micros(def.time)}) / 1000000`;
     }
@@ -384,7 +411,13 @@ export function compileClickHouseMetric(
             by,
             filters,
           );
-          return rollupFor(def, grain, [...names, ...keyColumns], aggs, schema.rollups ?? []);
+          return rollupFor(
+            def,
+            grain,
+            [...names, ...keyColumns],
+            aggs,
+            rollupsAnswering(schema.rollups ?? [], range),
+          );
         })();
   let reduced: string;
   if (rollup) {

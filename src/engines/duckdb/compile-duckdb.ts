@@ -2,6 +2,8 @@ import {
   aggregate,
   boundDuckDb,
   bucketComparisons,
+  firstAfterAggregates,
+  firstAfterRollup,
   firstStepColumns,
   type Grain,
   type MetricDefinition,
@@ -54,10 +56,14 @@ function populationCondition(p: Population): string {
  * measure the per-row first matching time as `fa.t` (rows without one drop out). With `range`
  * (SQL for the period's bounds), the first-match search reads only base rows inside it and
  * matches no earlier than its start: the same answer for those rows, without the whole history.
+ * With `rollup` (rollups.ts firstAfterRollup), the search reads the rollup's periods instead of the
+ * matching rows, and those rows only for base rows whose own period holds matches on both sides
+ * of their time.
  */
 export function fromParts(
   def: MetricDefinition,
   range?: { readonly from: string; readonly to: string },
+  rollup?: RollupSpec,
 ): { ctes: string[]; joins: string[] } {
   const ctes: string[] = [];
   const joins = def.joins.map(
@@ -71,13 +77,32 @@ export function fromParts(
           Array.isArray(v) ? `x.${q(c)} IN (${v.map(lit).join(', ')})` : `x.${q(c)} = ${lit(v as string)}`,
         )
       : [];
-    if (range) {
-      w.push(`y.${q(def.time)} >= ${range.from}`, `y.${q(def.time)} < ${range.to}`);
-      w.push(`x.${q(f.time)} >= ${range.from}`);
-    }
-    ctes.push(
-      `fa AS (SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN ${q(def.from)} y ON y.${q(f.on[0])} = x.${q(f.on[1])} WHERE ${[...w, `x.${q(f.time)} >= y.${q(def.time)}`].join(' AND ')} GROUP BY 1)`,
-    );
+    const inRange = range ? [`y.${q(def.time)} >= ${range.from}`, `y.${q(def.time)} < ${range.to}`] : [];
+    if (range) w.push(`x.${q(f.time)} >= ${range.from}`);
+    if (rollup) {
+      // Per base row in range, its time `a` and the rollup's periods with a match at or after it.
+      // A period whose earliest match is at or after `a` holds no earlier one; a period with
+      // matches on both sides of `a` (only the period of `a` can) sends its row to the search of
+      // the matching rows. The periods before the range's start hold no match at or after `a`.
+      const agg = firstAfterAggregates(f);
+      const [n, lo, hi] = [agg.count, agg.min, agg.max].map((a) => `r.${q(aggregateName(a))}`);
+      const periods = [
+        `r.${q(f.on[1])} = y.k`,
+        `${n} > 0`,
+        `${hi} >= y.a`,
+        ...(range ? [`r._fv_day >= ${periodOfDay(dayOf(range.from), rollup.grain)}`] : []),
+      ];
+      // One row per link key: the earliest time among its base rows in range (the first match at
+      // or after any of them is the first at or after that one).
+      ctes.push(
+        `fy AS (SELECT y.${q(f.on[0])} AS k, min(y.${q(def.time)}) AS a FROM ${q(def.from)} y${inRange.length ? ` WHERE ${inRange.join(' AND ')}` : ''} GROUP BY 1)`,
+        `fr AS (SELECT y.k, y.a, min(${lo}) AS t, bool_or(${lo} < y.a) AS split FROM ${q(rollup.name)} r JOIN fy y ON ${periods.join(' AND ')} GROUP BY y.k, y.a)`,
+        `fa AS (SELECT k, t FROM fr WHERE NOT split UNION ALL SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN fr y ON y.split AND y.k = x.${q(f.on[1])} WHERE ${[...w, `x.${q(f.time)} >= y.a`].join(' AND ')} GROUP BY 1)`,
+      );
+    } else
+      ctes.push(
+        `fa AS (SELECT x.${q(f.on[1])} AS k, min(x.${q(f.time)}) AS t FROM ${q(f.table)} x JOIN ${q(def.from)} y ON y.${q(f.on[0])} = x.${q(f.on[1])} WHERE ${[...w, ...inRange, `x.${q(f.time)} >= y.${q(def.time)}`].join(' AND ')} GROUP BY 1)`,
+      );
     joins.push(`JOIN fa ON fa.k = b.${q(f.on[0])}`);
   }
   return { ctes, joins };
@@ -121,9 +146,7 @@ function baseAggregate(a: RollupAggregate): string {
   const agg =
     a.fn === 'count'
       ? 'count(*)'
-      : a.fn === 'sum'
-        ? `sum(${columnRef(a.column as string)})`
-        : `count(${columnRef(a.column as string)})`;
+      : `${a.fn === 'count_of' ? 'count' : a.fn}(${columnRef(a.column as string)})`;
   return cond ? `${agg} FILTER (WHERE ${cond})` : agg;
 }
 
@@ -161,7 +184,9 @@ const asDate = (d: string) => `(DATE '1970-01-01' + CAST(${d} AS INTEGER))`;
  * and only a period's total counts distinct units (the same units: each is one row per group).
  * Percentiles need every value and are computed in one step.
  *
- * The differencing checks (differencing.ts) use the options.
+ * The differencing checks (differencing.ts) use the options. `rollups`: current rollups that can
+ * answer the range's periods (rollupsAnswering); `searchRollups`: current rollups a first-match
+ * search may read, whatever the range (firstAfterRollup).
  */
 export function compileMetric(
   def: MetricDefinition,
@@ -170,10 +195,15 @@ export function compileMetric(
   filters: ReadonlyArray<readonly [string, readonly string[]]>,
   opts: MetricRowsOptions = {},
   rollups: readonly RollupSpec[] = [],
+  searchRollups: readonly RollupSpec[] = rollups,
 ): CompiledMetric {
   const time = columnRef(def.time);
   const m = def.measure;
-  const { ctes, joins } = fromParts(def, { from: '$1::TIMESTAMPTZ', to: '$2::TIMESTAMPTZ' });
+  const { ctes, joins } = fromParts(
+    def,
+    { from: '$1::TIMESTAMPTZ', to: '$2::TIMESTAMPTZ' },
+    firstAfterRollup(def, searchRollups),
+  );
   const pops = populations(m);
   const unit = columnRef(def.unit);
   const params: string[] = [];

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventMetricsYaml } from '../../../test/helpers/event-metrics.ts';
 import { legacyCompileMetric } from '../../../test/helpers/legacy-compile.ts';
 import {
+  firstAfterRollup,
   GRAINS,
   type Grain,
   type MetricDefinition,
@@ -260,4 +261,71 @@ describe('answers from rollups are the answers from the base tables', () => {
       expect(used).toBeGreaterThan(0);
     }, 300_000);
   }
+});
+
+describe('a first-match search read from a rollup finds what the search of the rows finds', () => {
+  let instance: DuckDBInstance;
+  let db: DuckDBConnection;
+  beforeAll(async () => {
+    instance = await DuckDBInstance.create(':memory:');
+    db = await instance.connect();
+    await db.run("SET TimeZone = 'UTC'");
+  });
+  afterAll(() => {
+    db?.closeSync();
+    instance?.closeSync();
+  });
+
+  const def = FILE.metrics.get('first_success') as MetricDefinition;
+  const searches = rollupsOf(FILE).filter((r) => firstAfterRollup(def, [r]) !== undefined);
+
+  /** One device per case, activated on Wednesday 1970-01-07 at noon (its week from Monday the 5th). */
+  const CASES: Array<[string, string[]]> = [
+    [
+      'a success before and after activation in its week (split)',
+      ['1970-01-06 10:00:00', '1970-01-09 08:00:00'],
+    ],
+    ['the same day on both sides (split)', ['1970-01-07 11:59:00', '1970-01-07 12:00:00.000001']],
+    ['only before activation in its week, then a later week', ['1970-01-05 00:00:00', '1970-01-20 03:00:00']],
+    ['only before activation', ['1970-01-06 23:00:00']],
+    ['exactly at activation', ['1970-01-07 12:00:00']],
+    ['after activation only, twice', ['1970-01-08 01:00:00', '1970-01-07 18:00:00']],
+    ['first in a later month', ['1970-02-11 09:00:00', '1970-03-02 09:00:00']],
+    ['none at all', []],
+  ];
+
+  it('splits, periods without a match after activation, none, and ranges that cut a week', async () => {
+    await db.run(
+      'CREATE OR REPLACE TABLE devices (id INTEGER, user_id INTEGER, product_model VARCHAR, region VARCHAR, activated_at TIMESTAMP)',
+    );
+    await db.run(
+      'CREATE OR REPLACE TABLE connection_events (id INTEGER, device_id INTEGER, ts TIMESTAMPTZ, outcome VARCHAR, error_code VARCHAR, rssi INTEGER, duration_ms INTEGER)',
+    );
+    let e = 0;
+    for (const [i, [, times]] of CASES.entries()) {
+      // Ten users per case's model, so the answer is the case's alone.
+      await db.run(`INSERT INTO devices VALUES (${i}, ${i}, 'm${i}', 'eu', TIMESTAMP '1970-01-07 12:00')`);
+      for (const t of times) {
+        const event = (ts: string, outcome: string) =>
+          db.run(
+            `INSERT INTO connection_events VALUES (${e++}, ${i}, ${ts}, '${outcome}', NULL, NULL, NULL)`,
+          );
+        await event(`TIMESTAMPTZ '${t}+00'`, 'success');
+        // A failure just before each success: not a match, but in the same periods.
+        await event(`TIMESTAMPTZ '${t}+00' - INTERVAL 1 MINUTE`, 'fail');
+      }
+    }
+    expect(searches.map((r) => r.grain).sort()).toEqual(['day', 'week']);
+    for (const r of searches) await db.run(`CREATE OR REPLACE TABLE "${r.name}" AS ${rollupSelect(r)}`);
+    for (const range of [RANGE, WEEKS, ['1970-01-07T00:00:00.000Z', '1970-01-08T00:00:00.000Z']]) {
+      const base = await rows(db, compileMetric(def, 'month', ['product_model'], []), range);
+      // Every case is in the answer: one value per model (k is the reader's, not the compiler's).
+      if (range !== RANGE) expect(base.filter((x) => Number(x[x.length - 1]) === 0).length).toBe(6);
+      for (const r of searches) {
+        const c = compileMetric(def, 'month', ['product_model'], [], {}, [], [r]);
+        expect(c.sql).toContain(r.name);
+        expectSame(base, await rows(db, c, range), `${r.grain} ${range.join('–')}`);
+      }
+    }
+  });
 });

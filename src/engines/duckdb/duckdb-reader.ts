@@ -17,7 +17,6 @@ import { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
 import type { GuardedResult } from './sql-guard.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
-const DAY_MS = 86_400_000;
 
 /** DuckDB's compiler reads the store's own tables by name: it types nothing by them. */
 export const AS_NAMED: StoredTables = {
@@ -54,27 +53,22 @@ export class DuckDbMetricsEngine implements MetricsEngine {
     range: { readonly from: number; readonly to: number },
     opts: MetricRowsOptions = {},
   ): Promise<MetricRow[]> {
-    const tables = { ...AS_NAMED, rollups: await this.currentRollups(range) };
+    const tables = { ...AS_NAMED, rollups: await this.currentRollups() };
     const c = this.compile(def, { grain, by, filters, range }, tables, opts);
     return (await this.db.runAndReadAll(c.sql, [...c.params])).getRowsJson() as MetricRow[];
   }
 
   /**
    * The rollups that hold exactly what their base tables hold (no day written since their last
-   * refresh), for a range of whole UTC days (rollups keep days); none otherwise.
+   * refresh); the compiler chooses those that can answer a query (rollupsAnswering).
    */
-  private async currentRollups(range: { readonly from: number; readonly to: number }): Promise<RollupSpec[]> {
-    if (range.from % DAY_MS !== 0 || range.to % DAY_MS !== 0) return [];
+  private async currentRollups(): Promise<RollupSpec[]> {
     const r = await this.db
       .runAndReadAll(
         `SELECT spec FROM ${ROLLUPS} r WHERE NOT EXISTS (SELECT 1 FROM ${ROLLUP_DIRTY} d WHERE d.name = r.name) AND EXISTS (SELECT 1 FROM duckdb_tables() t WHERE t.schema_name = 'main' AND t.table_name = r.name)`,
       )
       .catch(() => undefined); // a store written before rollups existed has neither table
-    // Rollups by week answer a range of whole weeks only (from Monday to Monday).
-    const mondays = new Date(range.from).getUTCDay() === 1 && new Date(range.to).getUTCDay() === 1;
-    return (r?.getRows() ?? [])
-      .map((x) => JSON.parse(String(x[0])) as RollupSpec)
-      .filter((x) => x.grain === 'day' || mondays);
+    return (r?.getRows() ?? []).map((x) => JSON.parse(String(x[0])) as RollupSpec);
   }
 
   async latestDay(def: MetricDefinition): Promise<string | undefined> {

@@ -1,3 +1,4 @@
+import { rollupsAnswering } from '../../metrics/index.ts';
 import type { Engine } from '../engine.ts';
 import { compileMetric } from './compile-duckdb.ts';
 import { DuckDbMetricsEngine } from './duckdb-reader.ts';
@@ -10,7 +11,9 @@ export const duckdb: Engine = {
   openStore: (path) => DuckDbStore.open(path),
   openReader: (path) => DuckDbMetricsEngine.open(path, duckdb.compile),
   compile(def, shape, tables, opts) {
-    const c = compileMetric(def, shape.grain, shape.by, shape.filters, opts, tables.rollups);
+    const current = tables.rollups ?? [];
+    const answering = rollupsAnswering(current, shape.range);
+    const c = compileMetric(def, shape.grain, shape.by, shape.filters, opts, answering, current);
     const bounds = [new Date(shape.range.from).toISOString(), new Date(shape.range.to).toISOString()];
     return { sql: c.sql, params: [...bounds, ...c.params] };
   },
