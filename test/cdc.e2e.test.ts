@@ -108,6 +108,39 @@ describe('change capture (sync --mode cdc)', () => {
     ).toBe(1);
   });
 
+  it('--follow applies changes as they come and ends at SIGTERM with exit 0, keeping what it applied', async () => {
+    const child = spawn(process.execPath, [BIN, ...args(), '--follow', '--poll-ms', '200'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let said = '';
+    child.stdout.on('data', (d) => {
+      said += d;
+    });
+    child.stderr.on('data', (d) => {
+      said += d;
+    });
+    await db.query(
+      "UPDATE users SET country = 'IS' WHERE id = (SELECT min(id) FROM users WHERE deleted_at IS NULL)",
+    );
+    for (let i = 0; i < 1200 && !said.includes('Change capture: 1 transaction'); i++) {
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(said).toContain('Change capture: 1 transaction(s)');
+    child.kill('SIGTERM');
+    expect(await exited(child), said).toBe(0);
+    expect(said).toContain('change capture stopped by SIGTERM: the transactions applied before it are kept');
+    const n = (
+      await db.query("SELECT count(*)::int AS n FROM users WHERE country = 'IS' AND deleted_at IS NULL")
+    ).rows[0].n;
+    expect(n).toBeGreaterThan(0);
+    expect(await queryStore(store, "SELECT count(*) FROM users WHERE country = 'IS'")).toEqual([[String(n)]]);
+    await expectLive();
+  });
+
   // A slot decodes the cluster's WAL from its restart position, which PostgreSQL cannot move past
   // a transaction still running in any database: while another test file's transaction of three
   // million changes runs, every round of every scheduled sync decodes all of it again (twice:

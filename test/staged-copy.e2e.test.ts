@@ -9,6 +9,7 @@ import { DEMO_TABLES } from '../src/sim/index.ts';
 import { BIN, type CliRun, exited, runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/pg.ts';
 import { queryStore } from './helpers/store-dump.ts';
+import { DEMO_METRICS } from './helpers/synced-store.ts';
 
 const ROWS = 120_000;
 
@@ -165,6 +166,51 @@ describe('staged sync path', () => {
     child.kill('SIGTERM');
     expect(await exited(child)).toBe(1);
     expect(said).toContain('error FV_INTERRUPTED: sync stopped by SIGTERM');
+    expect(readdirSync(own).filter((n) => n.startsWith('fleetvault-stage-'))).toEqual([]);
+    const again = await sync(store);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await queryStore(store, 'SELECT count(*) FROM items')).toEqual([[String(ROWS - ROWS / 5000)]]);
+  });
+
+  it('serve stops its sync in progress at SIGTERM: FV_INTERRUPTED, no staging folder left, and the next sync copies everything', async () => {
+    const store = join(dir, 'served.duckdb');
+    const own = mkdtempSync(join(tmpdir(), 'fv-staged-serve-'));
+    const args = [
+      'serve',
+      '--store',
+      store,
+      '--metrics',
+      DEMO_METRICS,
+      '--listen',
+      '127.0.0.1:0',
+      '--policy',
+      policy,
+      '--key-file',
+      key,
+      '--source',
+      db.url,
+      '--sync-every',
+      '1h',
+    ];
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { ...process.env, TMPDIR: own, FLEETVAULT_SYNC_TRACE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let said = '';
+    child.stdout.on('data', (d) => {
+      said += d;
+    });
+    // The first sync, before the server listens: it used to end with the process, its folder left.
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d) => {
+        said += d;
+        if (said.includes('sync items: staged path')) resolve();
+      });
+    });
+    child.kill('SIGTERM');
+    expect(await exited(child)).toBe(1);
+    expect(said).toContain('error FV_INTERRUPTED: serve stopped by SIGTERM');
     expect(readdirSync(own).filter((n) => n.startsWith('fleetvault-stage-'))).toEqual([]);
     const again = await sync(store);
     expect(again.code, again.stderr).toBe(0);

@@ -24,6 +24,7 @@ import {
 import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
 import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
+  aborted,
   DEFAULT_BATCH_SIZE,
   DEFAULT_KEY_FILE,
   DEFAULT_METRICS,
@@ -40,8 +41,9 @@ import {
   SIMULATE_SEED,
   SIMULATE_USERS,
   STATE_DIR,
+  SYNC_KEPT,
   sourceUrl,
-  untilStopped,
+  stopSignal,
 } from './defaults.ts';
 import { intOpt, optionalText, type RawOptions, syncMode, textOpt } from './options.ts';
 import type { Output } from './output.ts';
@@ -356,39 +358,60 @@ export const syncAction: Action = async (out, opts) => {
       return result.ok ? 0 : 1;
     }
     const poll = o.pollMs;
-    const stop = new AbortController();
-    if (o.follow) void untilStopped().then(() => stop.abort());
+    // A follower ends on Ctrl+C or SIGTERM, at the next transaction of a round or between rounds:
+    // what it applied is kept, and the next run goes on from the slot.
+    const stop = o.follow
+      ? stopSignal('change capture', 'the transactions applied before it are kept')
+      : undefined;
     let first = true;
-    do {
-      const r = await runCdc({
-        ...base,
-        full: first && base.full,
-        applyBatch: o.batchSize || DEFAULT_BATCH_SIZE,
-        ...(o.publication !== undefined ? { publication: o.publication } : {}),
-        onApplied: (n) => out.progress('change capture', n, 0),
-      });
-      out.clearProgress();
-      first = false;
-      if (r.initial) {
-        if (out.json) out.data(r.initial);
-        else printSyncReport(out, r.initial);
-        if (!r.initial.ok) return 1;
-      }
-      if (out.json) out.data({ ...r, initial: undefined });
-      else if (r.transactions > 0 || !o.follow) {
-        out.line(
-          `Change capture: ${r.transactions} transaction(s), ${r.changes} change(s) applied up to ${r.lsn ?? '-'}${Object.entries(
-            r.tables,
-          )
-            .map(
-              ([t, c]) =>
-                `; ${t} +${c.upserted} -${c.deleted}${c.erased ? ` (erased ${c.erased} with deleted owners)` : ''}${c.quarantined ? ` quarantined ${c.quarantined}` : ''}`,
+    try {
+      do {
+        let r: Awaited<ReturnType<typeof runCdc>>;
+        try {
+          r = await runCdc({
+            ...base,
+            full: first && base.full,
+            applyBatch: o.batchSize || DEFAULT_BATCH_SIZE,
+            ...(o.publication !== undefined ? { publication: o.publication } : {}),
+            ...(stop ? { signal: stop.signal } : {}),
+            onApplied: (n) => out.progress('change capture', n, 0),
+          });
+        } catch (error) {
+          out.clearProgress();
+          if (!stop?.signal.aborted) throw error;
+          out.line((stop.signal.reason as Error).message);
+          return 0;
+        }
+        out.clearProgress();
+        first = false;
+        if (r.initial) {
+          if (out.json) out.data(r.initial);
+          else printSyncReport(out, r.initial);
+          if (!r.initial.ok) return 1;
+        }
+        if (out.json) out.data({ ...r, initial: undefined });
+        else if (r.transactions > 0 || !o.follow) {
+          out.line(
+            `Change capture: ${r.transactions} transaction(s), ${r.changes} change(s) applied up to ${r.lsn ?? '-'}${Object.entries(
+              r.tables,
             )
-            .join('')}`,
-        );
-      }
-      if (o.follow) await new Promise((r) => setTimeout(r, poll));
-    } while (o.follow && !stop.signal.aborted);
+              .map(
+                ([t, c]) =>
+                  `; ${t} +${c.upserted} -${c.deleted}${c.erased ? ` (erased ${c.erased} with deleted owners)` : ''}${c.quarantined ? ` quarantined ${c.quarantined}` : ''}`,
+              )
+              .join('')}`,
+          );
+        }
+        if (stop) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([new Promise((r) => (timer = setTimeout(r, poll))), aborted(stop.signal)]);
+          clearTimeout(timer);
+        }
+      } while (stop && !stop.signal.aborted);
+    } finally {
+      stop?.release();
+    }
+    if (stop?.signal.aborted) out.line((stop.signal.reason as Error).message);
     return 0;
   } finally {
     await store.close();
@@ -396,35 +419,18 @@ export const syncAction: Action = async (out, opts) => {
 };
 
 /**
- * Runs `work` with a signal that Ctrl+C or SIGTERM aborts: the sync stops at its next batch
- * (cleaning up its staging folder) and fails with FV_INTERRUPTED, whatever was in progress when
- * the signal came. A second signal stops the process at once (the handlers are gone by then).
+ * Runs `work` with a signal that Ctrl+C or SIGTERM aborts (stopSignal): the sync stops at its next
+ * batch (cleaning up its staging folder) and fails with FV_INTERRUPTED, whatever was in progress
+ * when the signal came. A second signal stops the process at once.
  */
 async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const stop = new AbortController();
-  const release = () => {
-    process.off('SIGINT', int);
-    process.off('SIGTERM', term);
-  };
-  const on = (name: string) => () => {
-    release(); // either signal, once: the next one, of either kind, ends the process
-    stop.abort(
-      new FvError(
-        'FV_INTERRUPTED',
-        `sync stopped by ${name}: the batches written before it are kept, nothing of the one in progress`,
-      ),
-    );
-  };
-  const int = on('SIGINT');
-  const term = on('SIGTERM');
-  process.on('SIGINT', int);
-  process.on('SIGTERM', term);
+  const stop = stopSignal('sync', SYNC_KEPT);
   try {
     return await work(stop.signal);
   } catch (error) {
     throw stop.signal.aborted ? stop.signal.reason : error;
   } finally {
-    release();
+    stop.release();
   }
 }
 

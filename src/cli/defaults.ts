@@ -117,12 +117,43 @@ export function packageRoot(): string {
   return resolve(dir);
 }
 
+/** What a sync stopped by a signal keeps (FV_INTERRUPTED's message). */
+export const SYNC_KEPT = 'the batches written before it are kept, nothing of the one in progress';
+
+/**
+ * A signal the process's first Ctrl+C or SIGTERM aborts, with FV_INTERRUPTED naming `what` it
+ * stopped and what it kept (`kept`). The handlers go with that first signal, of either kind, so a
+ * second one ends the process at once; `release` removes them when the work ends first. The one
+ * way every command stops on a signal: a sync, a change-capture follower, a server and the syncs
+ * it schedules.
+ */
+export function stopSignal(what: string, kept: string): { readonly signal: AbortSignal; release(): void } {
+  const stop = new AbortController();
+  const release = () => {
+    process.off('SIGINT', int);
+    process.off('SIGTERM', term);
+  };
+  const on = (name: string) => () => {
+    release();
+    stop.abort(new FvError('FV_INTERRUPTED', `${what} stopped by ${name}: ${kept}`));
+  };
+  const int = on('SIGINT');
+  const term = on('SIGTERM');
+  process.on('SIGINT', int);
+  process.on('SIGTERM', term);
+  return { signal: stop.signal, release };
+}
+
+/** Resolves once `signal` is aborted (at once when it already is). */
+export function aborted(signal: AbortSignal): Promise<void> {
+  return signal.aborted
+    ? Promise.resolve()
+    : new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
 /** Resolves when the process is asked to stop (Ctrl+C or SIGTERM), so a server can close cleanly. */
 export function untilStopped(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  return aborted(stopSignal('the process', 'closing cleanly').signal);
 }
 
 /** A DuckDB store a command only reads must exist: opening would otherwise fail with DuckDB's text. */

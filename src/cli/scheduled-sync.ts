@@ -29,6 +29,8 @@ export interface SyncScheduleDeps {
   readonly syncMetrics: SyncMetrics;
   /** The served metrics file's rollups, kept by every scheduled sync as `sync --metrics` keeps them. */
   readonly rollups: readonly RollupSpec[];
+  /** Aborted when the server stops: a sync in progress stops at its next batch (FV_INTERRUPTED). */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -58,11 +60,22 @@ export function scheduledSync(o: ServeOptions, deps: SyncScheduleDeps): () => Pr
             key,
             publication: o.publication,
             rollups: deps.rollups,
+            ...(deps.signal ? { signal: deps.signal } : {}),
           }),
           deps,
         );
       } else {
-        recordCursor(await runSync({ sourceUrl: source, policy, store, key, rollups: deps.rollups }), deps);
+        recordCursor(
+          await runSync({
+            sourceUrl: source,
+            policy,
+            store,
+            key,
+            rollups: deps.rollups,
+            ...(deps.signal ? { signal: deps.signal } : {}),
+          }),
+          deps,
+        );
       }
     } finally {
       await store.close();
@@ -71,7 +84,9 @@ export function scheduledSync(o: ServeOptions, deps: SyncScheduleDeps): () => Pr
   return async () => {
     try {
       await once();
-    } catch (error) {
+    } catch (thrown) {
+      // Stopped by the server's stop: that, not how the sync's read happened to end.
+      const error = deps.signal?.aborted ? deps.signal.reason : thrown;
       const code = isFvError(error) ? error.code : 'FV_INTERNAL';
       syncMetrics.failed(code, mode);
       out.log(

@@ -17,7 +17,7 @@ import {
 import { SyncMetrics } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
-import { untilStopped } from './defaults.ts';
+import { aborted, SYNC_KEPT, stopSignal } from './defaults.ts';
 import type { Output } from './output.ts';
 import { scheduledSync, startSyncSchedule } from './scheduled-sync.ts';
 import {
@@ -60,11 +60,26 @@ export const serveAction: Action = async (out, opts) => {
   // The process's own series: scheduled syncs, served at /metrics beside the server's.
   const registry = new Registry();
   const syncMetrics = new SyncMetrics(registry);
+  // From here Ctrl+C or SIGTERM stops the server, and a sync in progress at its next batch
+  // (its staging folder removed): the first sync's, before the server listens, too.
+  const stop = stopSignal('serve', `the server closes; a sync in progress stops, ${SYNC_KEPT}`);
   const syncOnce =
     every === undefined
       ? undefined
-      : scheduledSync(o, { out, audit, approvals, syncMetrics, rollups: rollupsOf(metricsFile) });
-  await syncOnce?.();
+      : scheduledSync(o, {
+          out,
+          audit,
+          approvals,
+          syncMetrics,
+          rollups: rollupsOf(metricsFile),
+          signal: stop.signal,
+        });
+  try {
+    await syncOnce?.();
+  } catch (error) {
+    stop.release();
+    throw error;
+  }
   const budget = privacyBudget(state.dir, audit);
   const metrics = await StoreHandle.create(() => openMetricsReader(o.store, metricsFile, { budget }));
   const exposure = new ServeExposure(state, out);
@@ -86,7 +101,7 @@ export const serveAction: Action = async (out, opts) => {
     exposure.start({ addr, port, tls, app }, files, probeEvery, webhook);
   }
   announce(out, state, { addr, port, tls }, binding);
-  await untilStopped();
+  await aborted(stop.signal);
   if (timer) clearInterval(timer);
   await exposure.stop();
   await app.close();
