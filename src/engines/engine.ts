@@ -43,6 +43,11 @@ export interface StoredTables {
    * whatever the range: the compiler chooses those that answer its query (rollupsAnswering).
    */
   readonly rollups?: readonly RollupSpec[];
+  /**
+   * Known to the reader: no base row's first-match search from a rollup needs the matching rows
+   * (CompiledMetric.splitCheck counted none), so the statement leaves that search out.
+   */
+  readonly noSplitSearch?: boolean;
 }
 
 /** A metric compiled to one statement of the engine's dialect, with its parameters in order. */
@@ -51,6 +56,13 @@ export interface CompiledMetric {
   readonly params: readonly string[];
   /** Settings of the engine the statement runs with (ClickHouse), beside the reader's own. */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * ClickHouse, a first-match search from a rollup: a statement counting the base rows whose own
+   * period holds matches on both sides of their time. When it counts none, the reader compiles
+   * again with `noSplitSearch`: ClickHouse reads every matching row for that search even when
+   * no row needs it (DuckDB skips a join with nothing to join).
+   */
+  readonly splitCheck?: string;
 }
 
 /**

@@ -156,7 +156,7 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
     const { marks, routes, pending } = await this.bookkeeping();
     const settled = (t: string) => isSettled(marks, t);
     const rollups = currentRollups(marks, settled, pending);
-    const compute = (r: { readonly from: number; readonly to: number }) => {
+    const compute = async (r: { readonly from: number; readonly to: number }) => {
       const schema: StoredTables = {
         kind: (t, c): ValueKind | undefined => tables.get(t)?.find((x) => x.name === c)?.kind,
         columnsOf: (t) => (tables.get(t) ?? []).map((c) => c.name),
@@ -172,8 +172,17 @@ export class ClickHouseMetricsEngine implements MetricsEngine {
         settled,
         rollups,
       };
-      const { sql, settings } = this.compile(def, { grain, by, filters, range: r }, schema, opts);
-      return this.node.rows(sql, `compute ${def.name}`, { ...this.settings, ...settings });
+      const shape = { grain, by, filters, range: r };
+      let c = this.compile(def, shape, schema, opts);
+      if (c.splitCheck !== undefined) {
+        // Counted first: without rows to search, the statement does not read the matching table.
+        const [n] = await this.node.rows(c.splitCheck, `compute ${def.name}`, {
+          ...this.settings,
+          ...c.settings,
+        });
+        if (Number(n?.[0]) === 0) c = this.compile(def, shape, { ...schema, noSplitSearch: true }, opts);
+      }
+      return this.node.rows(c.sql, `compute ${def.name}`, { ...this.settings, ...c.settings });
     };
     const refusal = (error: unknown) => {
       const hit = limitHit(error);

@@ -47,7 +47,7 @@ export function compileClickHouseMetric(
   range: { readonly from: number; readonly to: number },
   schema: StoredTables,
   opts: MetricRowsOptions = {},
-): { sql: string; settings: Readonly<Record<string, string>> } {
+): { sql: string; settings: Readonly<Record<string, string>>; splitCheck?: string } {
   const joins = def.joins.map((j, i) => ({ ...j, alias: `j${i}`, used: new Set([j.on[1]]) }));
   /** A table as read: FINAL merges row versions at query time, needless on a settled table. */
   const final = (table: string) => (schema.settled?.(table) ? '' : ' FINAL');
@@ -126,6 +126,10 @@ export function compileClickHouseMetric(
   const valuesWanted = !(opts.unitsOnly || opts.pieces);
   /** Joins after the declared ones (the first-match search), in order. */
   const extra: string[] = [];
+  /** A first-match search from a rollup: the statement counting the rows it searches (CompiledMetric). */
+  let splitCheck: string | undefined;
+  const withCheck = (sql: string, settings: Readonly<Record<string, string>>) =>
+    splitCheck === undefined ? { sql, settings } : { sql, settings, splitCheck };
   let percentiles: string[] = [];
   /** Under differential privacy: a percentile's value and the key of its row (one value each). */
   let pctValue = '';
@@ -166,11 +170,18 @@ export function compileClickHouseMetric(
         const periods =
           `SELECT ${q(f.on[1])} AS fr_k, any(fy_t) AS fr_a, min(${lo}) AS fr_t, max(${lo} < fy_t) AS fr_split FROM ${rolled} ` +
           `${matches.join} (${keys}) AS fy ON ${q(f.on[1])} = fy_k WHERE ${n} > 0 AND ${hi} >= fy_t AND _fv_day >= ${fromDay} GROUP BY fr_k`;
-        first =
-          `SELECT fr_k AS fa_k, fr_t AS fa_t FROM (${periods}) WHERE fr_split = 0 UNION ALL ` +
-          `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${matches.table} ` +
-          `${matches.join} (SELECT fr_k AS fs_k, fr_a AS fs_a FROM (${periods}) WHERE fr_split = 1) AS fs ON ${q(f.on[1])} = fs_k ` +
-          `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${xMicros} >= fs_a GROUP BY fa_k`;
+        first = `SELECT fr_k AS fa_k, fr_t AS fa_t FROM (${periods}) WHERE fr_split = 0`;
+        if (!schema.noSplitSearch) {
+          first +=
+            ' UNION ALL ' +
+            `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${matches.table} ` +
+            `${matches.join} (SELECT fr_k AS fs_k, fr_a AS fs_a FROM (${periods}) WHERE fr_split = 1) AS fs ON ${q(f.on[1])} = fs_k ` +
+            `WHERE _fv_deleted = 0${w ? ` AND ${w}` : ''} AND ${xMicros} >= fs_a GROUP BY fa_k`;
+          // Joined as the statement joins it: on each shard when the rows live together.
+          splitCheck =
+            `SELECT count() FROM ${read(def.from)} ${matches.join} (SELECT fr_k AS fs_k FROM (${periods}) WHERE fr_split = 1) AS fs ` +
+            `ON ${q(f.on[0])} = fs_k WHERE _fv_deleted = 0 AND ${inRange}`;
+        }
       } else
         first =
           `SELECT ${q(f.on[1])} AS fa_k, min(${xMicros}) AS fa_t FROM ${matches.table} ` +
@@ -363,7 +374,7 @@ export function compileClickHouseMetric(
         `SELECT ${['period', ...rDims.map((d, i) => `${d} AS d${i}`), 'toNullable(_fv_bk) AS bk', 'count() AS n', 'toUInt8(0) AS is_total'].join(', ')} FROM (${r}) GROUP BY ${['period', ...rDims, '_fv_bk'].join(', ')}`,
         `SELECT ${['period', ...rDims.map((d, i) => `${d} AS d${i}`), 'CAST(NULL AS Nullable(Int32)) AS bk', 'uniqExact(_fv_u) AS n', 'toUInt8(0) AS is_total'].join(', ')} FROM (${r}) GROUP BY ${['period', ...rDims].join(', ')}`,
       );
-    return { sql: selects.join('\nUNION ALL\n'), settings: {} };
+    return withCheck(selects.join('\nUNION ALL\n'), {});
   }
 
   if ('percentiles' in m) {
@@ -380,7 +391,7 @@ export function compileClickHouseMetric(
         ...body,
         `GROUP BY ${keys} ORDER BY ${keys}`,
       ].join('\n');
-      return { sql, settings: {} };
+      return withCheck(sql, {});
     }
     // The period totals come from the same scan as the groups (18.16 has no GROUPING SETS): each
     // row is counted twice, once in its group and once, dimensions blanked, in its period's total.
@@ -390,7 +401,7 @@ export function compileClickHouseMetric(
       `GROUP BY ${['period', 'is_total', ...dimKeys, ...flagKeys].join(', ')}`,
       `ORDER BY period, ${[...dimKeys, ...flagKeys].join(', ')}`,
     ].join('\n');
-    return { sql, settings: {} };
+    return withCheck(sql, {});
   }
 
   // First step: one row per (period, dimensions, unit) with the partial aggregates. Then groups
@@ -477,5 +488,5 @@ export function compileClickHouseMetric(
   // Not under contribution bounds (a unit's rows are clipped as a whole), and not without extra
   // keys (the outer step then counts the first step's rows as units).
   const unmerged = keys.length > 0 && !opts.bounds;
-  return { sql: outer.join('\n'), settings: unmerged ? { distributed_group_by_no_merge: '1' } : {} };
+  return withCheck(outer.join('\n'), unmerged ? { distributed_group_by_no_merge: '1' } : {});
 }
