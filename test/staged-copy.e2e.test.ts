@@ -143,78 +143,49 @@ describe('staged sync path', () => {
     expect(a).toEqual(b);
   });
 
+  /**
+   * Runs the CLI with `args` (its store `store`) and stops it with SIGTERM once the staged copy of
+   * the table has begun (its staging folder exists); then it must exit 1 with FV_INTERRUPTED from
+   * `who`, leave no staging folder, and the next sync must copy everything.
+   */
+  const stopWhileStaging = async (store: string, args: string[], who: string) => {
+    const own = mkdtempSync(join(tmpdir(), 'fv-staged-stop-'));
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { ...process.env, TMPDIR: own, FLEETVAULT_SYNC_TRACE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let said = '';
+    child.stdout.on('data', (d) => {
+      said += d;
+    });
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d) => {
+        said += d;
+        if (said.includes('sync items: staged path')) resolve();
+      });
+    });
+    child.kill('SIGTERM');
+    expect(await exited(child)).toBe(1);
+    expect(said).toContain(`error FV_INTERRUPTED: ${who} stopped by SIGTERM`);
+    expect(readdirSync(own).filter((n) => n.startsWith('fleetvault-stage-'))).toEqual([]);
+    const again = await sync(store);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await queryStore(store, 'SELECT count(*) FROM items')).toEqual([[String(ROWS - ROWS / 5000)]]);
+  };
+
   it('stops at SIGTERM with FV_INTERRUPTED, leaving no staging folder, and the next run copies everything', async () => {
     const store = join(dir, 'stopped.duckdb');
-    const own = mkdtempSync(join(tmpdir(), 'fv-staged-stop-'));
     const args = ['sync', '--source', db.url, '--policy', policy, '--store', store, '--key-file', key];
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: { ...process.env, TMPDIR: own, FLEETVAULT_SYNC_TRACE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let said = '';
-    child.stdout.on('data', (d) => {
-      said += d;
-    });
-    // Stopped once the staged copy of the table has begun (its staging folder exists).
-    await new Promise<void>((resolve) => {
-      child.stderr.on('data', (d) => {
-        said += d;
-        if (said.includes('sync items: staged path')) resolve();
-      });
-    });
-    child.kill('SIGTERM');
-    expect(await exited(child)).toBe(1);
-    expect(said).toContain('error FV_INTERRUPTED: sync stopped by SIGTERM');
-    expect(readdirSync(own).filter((n) => n.startsWith('fleetvault-stage-'))).toEqual([]);
-    const again = await sync(store);
-    expect(again.code, again.stderr).toBe(0);
-    expect(await queryStore(store, 'SELECT count(*) FROM items')).toEqual([[String(ROWS - ROWS / 5000)]]);
+    await stopWhileStaging(store, args, 'sync');
   });
 
+  // Its first sync runs before the server listens: SIGTERM used to end the process, folder left.
   it('serve stops its sync in progress at SIGTERM: FV_INTERRUPTED, no staging folder left, and the next sync copies everything', async () => {
     const store = join(dir, 'served.duckdb');
-    const own = mkdtempSync(join(tmpdir(), 'fv-staged-serve-'));
-    const args = [
-      'serve',
-      '--store',
-      store,
-      '--metrics',
-      DEMO_METRICS,
-      '--listen',
-      '127.0.0.1:0',
-      '--policy',
-      policy,
-      '--key-file',
-      key,
-      '--source',
-      db.url,
-      '--sync-every',
-      '1h',
-    ];
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: { ...process.env, TMPDIR: own, FLEETVAULT_SYNC_TRACE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let said = '';
-    child.stdout.on('data', (d) => {
-      said += d;
-    });
-    // The first sync, before the server listens: it used to end with the process, its folder left.
-    await new Promise<void>((resolve) => {
-      child.stderr.on('data', (d) => {
-        said += d;
-        if (said.includes('sync items: staged path')) resolve();
-      });
-    });
-    child.kill('SIGTERM');
-    expect(await exited(child)).toBe(1);
-    expect(said).toContain('error FV_INTERRUPTED: serve stopped by SIGTERM');
-    expect(readdirSync(own).filter((n) => n.startsWith('fleetvault-stage-'))).toEqual([]);
-    const again = await sync(store);
-    expect(again.code, again.stderr).toBe(0);
-    expect(await queryStore(store, 'SELECT count(*) FROM items')).toEqual([[String(ROWS - ROWS / 5000)]]);
+    const served = ['--store', store, '--metrics', DEMO_METRICS, '--listen', '127.0.0.1:0'];
+    const synced = ['--policy', policy, '--key-file', key, '--source', db.url, '--sync-every', '1h'];
+    await stopWhileStaging(store, ['serve', ...served, ...synced], 'serve');
   });
 
   it('refuses a number its DECIMAL column cannot hold as the row path does, naming the column, not the value', async () => {
