@@ -21,6 +21,7 @@ import { isWhole, type Population, populations } from '../../metrics/population.
 import type { ValueKind } from '../../policy/index.ts';
 import { aggregateName, type RollupAggregate } from '../../store/index.ts';
 import type { StoredTables } from '../engine.ts';
+import { microsOf } from './clickhouse-rollups.ts';
 
 const q = (name: string) => `\`${name.replaceAll('\\', '\\\\').replaceAll('`', '\\`')}\``;
 const str = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -140,9 +141,8 @@ export function compileClickHouseMetric(
     if (typeof m.of !== 'string') {
       const f = m.of.first_after;
       const xs = (c: string) => q(c);
-      const xMicros = isTime(schema.kind(f.table, f.time))
-        ? `(toInt64(toUInt32(${q(f.time)})) * 1000000 + ${q(`${f.time}__us`)})`
-        : `(toInt64(toUInt16(${q(f.time)})) * 86400000000)`;
+      // As the rollup keeps the earliest and latest match: microseconds since 1970.
+      const xMicros = microsOf(f.time, isTime(schema.kind(f.table, f.time)));
       const w = condition(f.where, xs);
       // Only rows in the asked range can be counted, and their first match comes no earlier than
       // the range's start: both sides of this join are cut to that before the join ships them.
