@@ -1,5 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Approvals, checkStoreBinding } from '../approvals/index.ts';
 import { engineFor, openStore } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
@@ -24,7 +25,6 @@ import {
 import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
 import { forget, runCdc, runSync } from '../sync/index.ts';
 import {
-  aborted,
   DEFAULT_BATCH_SIZE,
   DEFAULT_KEY_FILE,
   DEFAULT_METRICS,
@@ -377,12 +377,11 @@ export const syncAction: Action = async (out, opts) => {
             onApplied: (n) => out.progress('change capture', n, 0),
           });
         } catch (error) {
-          out.clearProgress();
           if (!stop?.signal.aborted) throw error;
-          out.line((stop.signal.reason as Error).message);
-          return 0;
+          break; // stopped mid-round: what was applied is kept
+        } finally {
+          out.clearProgress();
         }
-        out.clearProgress();
         first = false;
         if (r.initial) {
           if (out.json) out.data(r.initial);
@@ -402,11 +401,8 @@ export const syncAction: Action = async (out, opts) => {
               .join('')}`,
           );
         }
-        if (stop) {
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([new Promise((r) => (timer = setTimeout(r, poll))), aborted(stop.signal)]);
-          clearTimeout(timer);
-        }
+        // The wait ends early on the signal (and leaves no listener behind on it).
+        if (stop) await sleep(poll, undefined, { signal: stop.signal }).catch(() => undefined);
       } while (stop && !stop.signal.aborted);
     } finally {
       stop?.release();

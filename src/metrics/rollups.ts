@@ -6,6 +6,11 @@ import { populations } from './population.ts';
 /** A column of the base table (written without a table). */
 const isBase = (ref: string) => !ref.includes('.');
 
+/** An aggregate of `column` over the rows matching `where`. */
+const ofColumn =
+  (fn: 'sum' | 'count_of' | 'min' | 'max') =>
+  (column: string, where?: Where): RollupAggregate => ({ fn, column, ...(where ? { where } : {}) });
+
 /** The first-step aggregates of a measure, as compile-duckdb's per-unit step names them. */
 export const aggregate = {
   count: (where?: Where, present?: readonly string[]): RollupAggregate => ({
@@ -13,26 +18,10 @@ export const aggregate = {
     ...(where ? { where } : {}),
     ...(present && present.length > 0 ? { present } : {}),
   }),
-  sum: (column: string, where?: Where): RollupAggregate => ({
-    fn: 'sum',
-    column,
-    ...(where ? { where } : {}),
-  }),
-  countOf: (column: string, where?: Where): RollupAggregate => ({
-    fn: 'count_of',
-    column,
-    ...(where ? { where } : {}),
-  }),
-  min: (column: string, where?: Where): RollupAggregate => ({
-    fn: 'min',
-    column,
-    ...(where ? { where } : {}),
-  }),
-  max: (column: string, where?: Where): RollupAggregate => ({
-    fn: 'max',
-    column,
-    ...(where ? { where } : {}),
-  }),
+  sum: ofColumn('sum'),
+  countOf: ofColumn('count_of'),
+  min: ofColumn('min'),
+  max: ofColumn('max'),
 };
 
 /**
