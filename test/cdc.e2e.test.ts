@@ -2,7 +2,7 @@
 // a pgoutput slot: inserts, updates and hard deletes without a cursor, secrets never published,
 // and kill -9 at random moments never confirming a position the store does not hold.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -335,5 +335,67 @@ describe('change capture (sync --mode cdc)', () => {
     const r = await runCli(second);
     expect(r.code, r.stderr).toBe(0);
     expect(await slots()).toBe(before + 1);
+  });
+
+  it('a device quarantined as it arrives keeps its owner link: forget erases the events it sent', async () => {
+    // A store of its own under `on_detect: quarantine` (its own slot and state).
+    const policy = join(dir, 'quarantine.policy.yaml');
+    writeFileSync(
+      policy,
+      readFileSync(DEMO_POLICY, 'utf8').replace('on_detect: block', 'on_detect: quarantine'),
+    );
+    const held = join(dir, 'held.duckdb');
+    const state = join(dir, 'held-state');
+    const run = (...extra: string[]) =>
+      runCli(
+        args()
+          .map((a) =>
+            a === store ? held : a === DEMO_POLICY ? policy : a === join(dir, 'state') ? state : a,
+          )
+          .concat(extra),
+      );
+    const first = await run();
+    expect(first.code, first.stderr).toBe(0);
+    const user = String(
+      (await db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id LIMIT 1 OFFSET 5')).rows[0]
+        .id,
+    );
+    const device = String(
+      (
+        await db.query(
+          `INSERT INTO devices (id, user_id, mac, serial, product_model, firmware_version, region, activated_at, updated_at)
+           SELECT max(id) + 1, $1, 'c7:c7', 'C7-NEW', 'cam-1', 'ask cdc.owner@example.com', 'eu', now(), now() FROM devices RETURNING id`,
+          [user],
+        )
+      ).rows[0].id,
+    );
+    await db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, rssi, duration_ms, app_version) SELECT (SELECT max(id) FROM connection_events) + g, $1, now(), 'success', -60, 100, '4.12.0' FROM generate_series(1, 3) g",
+      [device],
+    );
+    const applied = await run();
+    expect(applied.code, applied.stderr).toBe(0);
+    const p = pseudonymToUuid(hmacPseudonymizer(loadKeyFile(key), 'device', 0).pseudonym(device));
+    const n = async (sql: string) => Number((await queryStore(held, sql))[0]?.[0]);
+    expect(await n(`SELECT count(*) FROM devices WHERE id = '${p}'`)).toBe(0);
+    expect(await n(`SELECT count(*) FROM connection_events WHERE device_id = '${p}'`)).toBe(3);
+    expect(await n(`SELECT count(*) FROM _fv_held_links WHERE key = '${p}'`)).toBe(1);
+    expect(await dumpStore(held)).not.toContain('cdc.owner@example.com');
+    const f = await runCli([
+      'forget',
+      '--user-id',
+      user,
+      '--policy',
+      policy,
+      '--store',
+      held,
+      '--key-file',
+      key,
+      '--state-dir',
+      state,
+    ]);
+    expect(f.code, f.stderr).toBe(0);
+    expect(await n(`SELECT count(*) FROM connection_events WHERE device_id = '${p}'`)).toBe(0);
+    expect(await n(`SELECT count(*) FROM _fv_held_links WHERE key = '${p}'`)).toBe(0);
   });
 });

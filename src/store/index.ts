@@ -8,6 +8,7 @@ export {
   rollupSpec,
 } from './rollup-spec.ts';
 export type {
+  HeldLink,
   StagedText,
   Store,
   StoreColumn,

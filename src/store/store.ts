@@ -95,6 +95,13 @@ export interface StagedText {
   ): Promise<number>;
 }
 
+/** A held-back row's link: its own key, one pseudonymized column and that column's pseudonym. */
+export interface HeldLink {
+  readonly key: string;
+  readonly column: string;
+  readonly link: string;
+}
+
 /**
  * The analytics store seam: DuckDB embedded by default; other engines implement the same few
  * methods. Values arrive already transformed; the store never sees a raw source value.
@@ -149,9 +156,19 @@ export interface Store {
   linked(table: string, column: string, pseudonyms: readonly string[], returning: string): Promise<string[]>;
   /**
    * Deletes the rows whose `column` holds one of `pseudonyms` (UUID text), every stored version,
-   * and resolves to how many live rows went.
+   * and resolves to how many live rows went. Held links go too: every link of a key whose
+   * `column` link matches, or whose key does (`column` being the key column).
    */
   erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number>;
+  /**
+   * Keeps the links (UUID text) of rows of `table` the store does not hold (held back by
+   * `on_detect: quarantine`, or in a refused batch), keyed by the row's own pseudonymized key
+   * (`keyColumn`): what an erasure follows to such a row's dependents (a held-back device's
+   * events). Each (key, column) keeps its latest link. Pseudonyms only, never values.
+   */
+  holdLinks(table: string, keyColumn: string, links: readonly HeldLink[]): Promise<void>;
+  /** The keys (UUID text) of `table`'s held links whose `column` holds one of `pseudonyms`. */
+  heldLinks(table: string, column: string, pseudonyms: readonly string[]): Promise<string[]>;
   /**
    * The values of `column` (a pseudonymized key) held in `table` but absent from `live`: rows
    * whose source row no longer exists. Resolves to UUID text.

@@ -1,5 +1,7 @@
 import type { Value } from '../policy/index.ts';
 import { pseudonymToUuid, SCAN_LIMIT, TOO_LARGE_TO_SCAN } from '../privacy/index.ts';
+import type { HeldLink } from '../store/index.ts';
+import { type HeldColumns, heldLinksOf } from './held-links.ts';
 import type { RowTransformer } from './row-transformer.ts';
 import type { QuarantineCount } from './sync-result.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
@@ -44,6 +46,8 @@ export interface BatchWrite {
   /** Pseudonyms to keep erased, by domain, each once per batch. */
   readonly tombstones: ReadonlyMap<string, readonly string[]>;
   readonly quarantined: readonly QuarantineCount[];
+  /** The links of the quarantined rows, for `Store.holdLinks` (with the `held` option). */
+  readonly held: readonly HeldLink[];
   /** The order-by position of the batch's last row (for the checkpoint), if it has rows. */
   readonly position: Value[] | undefined;
 }
@@ -57,6 +61,8 @@ export interface BatchRefused {
   readonly ok: false;
   readonly refusal: BatchRefusal;
   readonly tombstones: ReadonlyMap<string, readonly string[]>;
+  /** The links of every row of the batch not deleted (none is written), for `Store.holdLinks`. */
+  readonly held: readonly HeldLink[];
 }
 
 export type BatchOutput = BatchWrite | BatchRefused;
@@ -83,6 +89,11 @@ export interface BatchPipelineOptions {
    * live owner later).
    */
   readonly follow?: ReadonlySet<string>;
+  /**
+   * The table's links an erasure follows (`heldColumns`): the rows not written (quarantined, or
+   * the whole batch when refused) answer theirs in `held`.
+   */
+  readonly held?: HeldColumns;
 }
 
 /**
@@ -124,6 +135,7 @@ export function batchPipeline(
       tombstones.set(domain, list);
     };
     const out = transform.batch(raw);
+    const held: HeldLink[] = [];
     let position: Value[] | undefined;
     // After a refusal the rest of the batch is only read for its erased owners' rows.
     let refusal: BatchRefusal | undefined;
@@ -156,12 +168,27 @@ export function batchPipeline(
         q.rows++;
         if (q.sampleKeys.length < SAMPLE_KEYS) q.sampleKeys.push(d.rowKey);
         quarantine.set(id, q);
+        if (opts.held) held.push(...heldLinksOf(opts.held, t.values));
         continue;
       }
       rows.push(t.values);
     }
-    if (refusal) return { ok: false, refusal, tombstones };
-    return { ok: true, rows, deletedKeys, tombstones, quarantined: [...quarantine.values()], position };
+    if (refusal) {
+      const all: HeldLink[] = [];
+      if (opts.held)
+        for (const [i, t] of out.entries())
+          if (!t.deleted && !deleted?.(i)) all.push(...heldLinksOf(opts.held, t.values));
+      return { ok: false, refusal, tombstones, held: all };
+    }
+    return {
+      ok: true,
+      rows,
+      deletedKeys,
+      tombstones,
+      quarantined: [...quarantine.values()],
+      held,
+      position,
+    };
   };
 }
 

@@ -13,6 +13,7 @@ import type { Store, TableWriter } from '../store/index.ts';
 import { type BatchWrite, batchPipeline } from './batch-pipeline.ts';
 import { eraseLinked, linkDomains, tombstone } from './erase-linked.ts';
 import { erasedAmong, eraseLateArrivals, type PseudonymizerCache } from './erased-among.ts';
+import { heldColumns } from './held-links.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
 
@@ -193,7 +194,12 @@ export class ChangeBatch {
       const erased = await erasedAmong(store, this.ctx.key, plan, rows, this.pseudonymizers);
       checked.set(table, { plan, rows, erased });
       const transform = rowTransformer(plan, this.ctx.key, this.ctx.scanner, erased);
-      const out = batchPipeline(plan, transform, { tombstoneDeletes: true, follow: this.follow })({
+      const held = heldColumns(this.ctx.policy, plan);
+      const out = batchPipeline(plan, transform, {
+        tombstoneDeletes: true,
+        follow: this.follow,
+        ...(held ? { held } : {}),
+      })({
         rows,
         deleted: (i) => list[i]?.kind === 'delete',
       });
@@ -271,6 +277,8 @@ export class ChangeBatch {
     const plan = this.ctx.plans.find((p) => p.policy.name === table) as TablePlan;
     const count = this.ctx.count(table);
     for (const q of out.quarantined) count.quarantined += q.rows;
+    const held = heldColumns(this.ctx.policy, plan);
+    if (held && out.held.length > 0) await this.ctx.store.holdLinks(table, held.keyColumn, out.held);
     await (this.writers.get(table) as TableWriter).writeBatch(out.rows, out.deletedKeys, undefined);
     count.upserted += out.rows.length;
     count.deleted += out.deletedKeys.length;

@@ -114,6 +114,24 @@ async function pendingErasures(
   return out;
 }
 
+/**
+ * The keys of `table`'s rows held back from the store (quarantined, refused) whose `column` link
+ * is among `values` (`Store.holdLinks`): a held-back device of an erased owner, followed to its
+ * events. A key the table holds live is followed by its row instead (a later, clean copy of it).
+ */
+async function heldKeys(
+  store: Store,
+  table: string,
+  column: string,
+  values: readonly string[],
+  keyColumn: string,
+): Promise<string[]> {
+  const held = await store.heldLinks(table, column, values);
+  if (held.length === 0) return [];
+  const live = new Set(await store.linked(table, keyColumn, held, keyColumn));
+  return held.filter((k) => !live.has(k));
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -151,8 +169,9 @@ export async function eraseLinked(opts: {
     for (const [table, column] of columnsOf(policy, domain)) {
       const pk = pkDomainOf(table);
       if (!pk || pk.domain === domain || !follow.has(pk.domain)) continue;
-      const linked = await store.linked(table.name, column, values, pk.name);
-      if (linked.length > 0) out.push([pk.domain, linked]);
+      const linked = new Set(await store.linked(table.name, column, values, pk.name));
+      for (const k of await heldKeys(store, table.name, column, values, pk.name)) linked.add(k);
+      if (linked.size > 0) out.push([pk.domain, [...linked]]);
     }
     return out;
   };

@@ -34,10 +34,11 @@ import { FvError } from '../errors/index.ts';
 import type { Transform, Value, ValueKind } from '../policy/index.ts';
 import { type MasterKey, type PiiScanner, PseudonymHasher } from '../privacy/index.ts';
 import { copySql, type ReadRequest } from '../source/index.ts';
-import type { TableWriter, WriteMode } from '../store/index.ts';
+import type { HeldLink, TableWriter, WriteMode } from '../store/index.ts';
 import { decimalCheck, type ValueCheck, valueError } from '../store/value-limits.ts';
 import { type BatchRefusal, detectionRefusal, SAMPLE_KEYS } from './batch-pipeline.ts';
 import type { ErasedKeys } from './erased-keys.ts';
+import type { HeldColumns } from './held-links.ts';
 import { NativeMemory } from './native-memory.ts';
 import { readAhead } from './read-ahead.ts';
 import { WEAK_SHARE } from './row-transformer.ts';
@@ -346,6 +347,11 @@ export interface StagedContext {
    * an erased user), before that batch and its checkpoint are written, as the row path does.
    */
   readonly onErased?: (domain: string, pseudonyms: readonly string[]) => Promise<void>;
+  /**
+   * The table's links an erasure follows (`heldColumns`), and where the links of a batch's
+   * quarantined rows go before that batch is written, as on the row path.
+   */
+  readonly held?: { readonly columns: HeldColumns; readonly keep: (links: HeldLink[]) => Promise<void> };
 }
 
 export type StagedResult =
@@ -859,6 +865,22 @@ export async function stagedCopy(
         }
         flagged = true;
       }
+      // The quarantined rows' links (their key and owner pseudonyms), kept for erasures to follow.
+      const heldLinks: HeldLink[] = [];
+      if (flagged && !block && ctx.held) {
+        const h = ctx.held.columns;
+        const r = await db.runAndReadAll(
+          `SELECT CAST(${exprs[h.keyIndex]} AS VARCHAR), ${h.links.map((l) => `CAST(${exprs[l.index]} AS VARCHAR)`).join(', ')} FROM ${b} WHERE rowid IN (SELECT _fv_r FROM flagged)`,
+        );
+        for (const [key, ...links] of r.getRows()) {
+          if (key === null) continue;
+          h.links.forEach((l, i) => {
+            const link = links[i];
+            if (link !== null && link !== undefined)
+              heldLinks.push({ key: String(key), column: l.column, link: String(link) });
+          });
+        }
+      }
       // A number the store's DECIMAL cannot hold (NaN, an infinity, too many integer digits), in a
       // row to be written, stops the table as on the row path: its check (`decimalCheck`) run on
       // the first such value, its words in the error.
@@ -933,6 +955,7 @@ export async function stagedCopy(
         await previous;
         // Tombstones first, as on the row path: a crash after them only repeats harmless work.
         if (deletes.domain && dropped.erased.length > 0) await ctx.onErased?.(deletes.domain, dropped.erased);
+        if (heldLinks.length > 0) await ctx.held?.keep(heldLinks);
         appended++;
         rowsWritten += await append();
         rowsDeleted += dropped.rows;

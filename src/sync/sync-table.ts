@@ -3,11 +3,12 @@ import { FvError, isFvError } from '../errors/index.ts';
 import type { Policy, Value } from '../policy/index.ts';
 import type { MasterKey, PiiScanner, SealedBox } from '../privacy/index.ts';
 import { readTable, sourceError } from '../source/index.ts';
-import type { Store, WriteMode } from '../store/index.ts';
+import type { HeldLink, Store, WriteMode } from '../store/index.ts';
 import { addQuarantine, batchPipeline } from './batch-pipeline.ts';
 import { eraseLinked, linkDomains, tombstone } from './erase-linked.ts';
 import type { PseudonymizerCache } from './erased-among.ts';
 import type { ErasedKeys } from './erased-keys.ts';
+import { heldColumns } from './held-links.ts';
 import { readAhead } from './read-ahead.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { stagedCopy, stagedFallbackReason } from './staged-copy.ts';
@@ -52,6 +53,14 @@ async function bury(ctx: SyncTableContext, domain: string, pseudonyms: readonly 
   else await tombstone(ctx.store, domain, fresh);
 }
 
+/**
+ * Keeps the links of rows a batch did not write (quarantined, or refused with their batch), so an
+ * erasure still follows them to the rows pointing to them (`heldColumns`).
+ */
+async function hold(plan: TablePlan, ctx: SyncTableContext, links: readonly HeldLink[]): Promise<void> {
+  if (links.length > 0) await ctx.store.holdLinks(plan.policy.name, plan.store.key[0] as string, links);
+}
+
 function chooseMode(
   plan: TablePlan,
   full: boolean,
@@ -86,6 +95,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
   }
   // Erased keys held in memory are read once; a domain with many is looked up batch by batch.
   const pseudonymizers: PseudonymizerCache = new Map();
+  const held = heldColumns(ctx.policy, plan);
   const pipelineOf = async (rows: Value[][]) =>
     batchPipeline(
       plan,
@@ -95,8 +105,9 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         ctx.scanner,
         await ctx.erased.forRows(plan, ctx.key, rows, pseudonymizers),
       ),
+      held ? { held } : {},
     );
-  const held = ctx.erased.lookedUpIn(plan).size > 0 ? undefined : await pipelineOf([]);
+  const once = ctx.erased.lookedUpIn(plan).size > 0 ? undefined : await pipelineOf([]);
   const quarantine = new Map<
     string,
     { column: string; detector: string; rows: number; sampleKeys: string[] }
@@ -133,6 +144,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
             onBatch: (n) => ctx.onProgress?.({ table: name, rowsRead: n, estimate: ctx.estimate }),
             erased: ctx.erased,
             onErased: (domain, pseudonyms) => bury(ctx, domain, pseudonyms),
+            ...(held ? { held: { columns: held, keep: (links) => hold(plan, ctx, links) } } : {}),
           })
         : undefined;
     // The staging database failed before a row was written (a row of several megabytes, more than
@@ -163,9 +175,10 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
       // Batch N+1 is read and parsed while batch N is transformed and written.
       const batches = readAhead(readRows(plan, ctx, mode, after));
       for await (const batch of batches) {
-        const out = (held ?? (await pipelineOf(batch)))({ rows: batch });
+        const out = (once ?? (await pipelineOf(batch)))({ rows: batch });
         if (!out.ok) {
           for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
+          await hold(plan, ctx, out.held);
           await buryRest(plan, ctx, batches, pipelineOf);
           return {
             ...base,
@@ -181,6 +194,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         // Tombstones first: a crash after them only repeats harmless work; one before the batch's
         // checkpoint could never let an erased owner's rows back in.
         for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
+        await hold(plan, ctx, out.held);
         const checkpoint = ctx.box.seal(encodePosition(last ?? []), context);
         await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
         rowsRead += batch.length;
@@ -241,6 +255,8 @@ type PipelineOf = (rows: Value[][]) => Promise<ReturnType<typeof batchPipeline>>
  * A refused table writes nothing, but its rows of erased owners are still erased: read on, only
  * for them. A person forgotten while production added a device for them would otherwise leave
  * that device unknown to this run, and the tables linking to it (events) would copy their rows.
+ * The links of the rows it did not write are kept (`hold`): erasing a device's owner later still
+ * reaches the events this run copied for it.
  */
 async function buryRest(
   plan: TablePlan,
@@ -255,6 +271,7 @@ async function buryRest(
   for await (const batch of batches) {
     const out = (await pipelineOf(batch))({ rows: batch });
     for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
+    await hold(plan, ctx, out.held);
   }
 }
 

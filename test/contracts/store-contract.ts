@@ -161,6 +161,40 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect((await store.tombstonesIn("it's")).size).toBe(0);
     });
 
+    it('holds the links of rows it does not hold, the latest per key and column, until erased', async () => {
+      // A held-back gadget (no such table yet): its owner and its home, by the gadget's key.
+      await store.holdLinks('gadgets', 'id', [
+        { key: uuid(1), column: 'owner', link: uuid(100) },
+        { key: uuid(1), column: 'home', link: uuid(900) },
+        { key: uuid(2), column: 'owner', link: uuid(100) },
+        { key: 'junk', column: 'owner', link: uuid(100) },
+      ]);
+      await store.holdLinks('gadgets', 'id', [{ key: uuid(3), column: 'owner', link: uuid(101) }]);
+      const sorted = async (p: Promise<string[]>) => (await p).sort();
+      expect(await sorted(store.heldLinks('gadgets', 'owner', [uuid(100), uuid(101)]))).toEqual([
+        uuid(1),
+        uuid(2),
+        uuid(3),
+      ]);
+      expect(await store.heldLinks('gadgets', 'home', [uuid(100)])).toEqual([]);
+      expect(await store.heldLinks('other', 'owner', [uuid(100)])).toEqual([]);
+      expect(await store.heldLinks('gadgets', 'owner', ['not-a-uuid'])).toEqual([]);
+      // A gadget held back again with another owner keeps only the new one.
+      await store.holdLinks('gadgets', 'id', [{ key: uuid(2), column: 'owner', link: uuid(102) }]);
+      expect(await store.heldLinks('gadgets', 'owner', [uuid(100)])).toEqual([uuid(1)]);
+      expect(await store.heldLinks('gadgets', 'owner', [uuid(102)])).toEqual([uuid(2)]);
+      // Erasing by a link takes every link of the keys it reaches; by the key column, the key's.
+      expect(await store.erase('gadgets', 'owner', [uuid(100)])).toBe(0);
+      expect(await store.heldLinks('gadgets', 'owner', [uuid(100)])).toEqual([]);
+      expect(await store.heldLinks('gadgets', 'home', [uuid(900)])).toEqual([]);
+      expect(await store.heldLinks('gadgets', 'owner', [uuid(101)])).toEqual([uuid(3)]);
+      expect(await store.erase('gadgets', 'id', [uuid(3)])).toBe(0);
+      expect(await store.heldLinks('gadgets', 'owner', [uuid(101)])).toEqual([]);
+      expect(await store.heldLinks('gadgets', 'owner', [uuid(102)])).toEqual([uuid(2)]);
+      expect(await store.erase('gadgets', 'id', [uuid(2)])).toBe(0);
+      expect(await store.heldLinks('gadgets', 'owner', [uuid(102)])).toEqual([]);
+    });
+
     it('rebuilds beside the old copy and swaps it in with its checkpoint', async () => {
       const w = await store.openWriter(devices, 'rebuild');
       await w.writeBatch([row(5, 500, 'e'), row(6, 600, 'f')], [], 'r1');

@@ -4,6 +4,7 @@ import type { Value } from '../../policy/index.ts';
 import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
 import type { RollupSpec } from '../../store/rollup-spec.ts';
 import type {
+  HeldLink,
   StagedText,
   Store,
   StoreColumn,
@@ -51,6 +52,8 @@ const PRUNE_CHUNK = 5000;
 const PRUNE_CHUNKS = 10;
 const TABLES = '_fv_tables';
 const FORGOTTEN = '_fv_forgotten';
+/** Links of rows held back (quarantined, refused), for erasures to follow: `Store.holdLinks`. */
+const HELD = '_fv_held_links';
 const REBUILD_SUFFIX = '__fv_rebuild';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /**
@@ -107,10 +110,11 @@ function routedSpec(spec: StoreTableSpec, column: string): StoreTableSpec {
   return spec.key.length === 1 && spec.key[0] === column ? rest : { ...rest, shardBy: column };
 }
 
-/** A tombstone domain as `addTombstones` stores it (tabs and newlines of its TSV made `_`), quoted. */
-function forgottenDomain(domain: string): string {
-  return lit(domain.replace(/[\\\t\n]/g, '_'));
-}
+/** A name as a TSV field of an insert: tabs, newlines and backslashes made `_`. */
+const tsvName = (name: string) => name.replace(/[\\\t\n]/g, '_');
+/** A name as `holdLinks` and `addTombstones` store it, quoted. */
+const heldName = (name: string) => lit(tsvName(name));
+const forgottenDomain = heldName;
 
 let lastVersion = 0n;
 /** Row versions only grow (wall-clock microseconds, bumped when the clock stalls). */
@@ -462,6 +466,10 @@ export class ClickHouseStore implements Store {
         );
         await node.command(
           `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain String, pseudonym UUID, erased_at DateTime('UTC') DEFAULT now()) ENGINE = ${engine(FORGOTTEN, 'MergeTree', '')} ORDER BY (domain, pseudonym)`,
+          'create bookkeeping',
+        );
+        await node.command(
+          `CREATE TABLE IF NOT EXISTS ${HELD} (tbl String, keycol String, key UUID, col String, link UUID, v UInt64) ENGINE = ${engine(HELD, 'ReplacingMergeTree', 'v')} ORDER BY (tbl, key, col)`,
           'create bookkeeping',
         );
         await node.command(
@@ -1267,9 +1275,85 @@ export class ClickHouseStore implements Store {
     return [...out];
   }
 
+  async holdLinks(table: string, keyColumn: string, links: readonly HeldLink[]): Promise<void> {
+    const list = links.filter((l) => UUID.test(l.key) && UUID.test(l.link));
+    if (list.length === 0) return;
+    // Each (key, column) keeps its latest link: the newest version wins (read with FINAL).
+    const v = nextVersion();
+    await this.entry.insert(
+      HELD,
+      ['tbl', 'keycol', 'key', 'col', 'link', 'v'],
+      list.map(
+        (l) => `${tsvName(table)}\t${tsvName(keyColumn)}\t${l.key}\t${tsvName(l.column)}\t${l.link}\t${v}\n`,
+      ),
+      'hold links',
+    );
+  }
+
+  async heldLinks(table: string, column: string, pseudonyms: readonly string[]): Promise<string[]> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    const out = new Set<string>();
+    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+      const r = await this.entry.rows(
+        `SELECT DISTINCT toString(key) FROM (${this.currentHeld(table)}) WHERE col = ${heldName(column)} AND link IN (${list
+          .slice(i, i + ERASE_CHUNK)
+          .map(lit)
+          .join(', ')})`,
+        `follow held links of ${table}.${column}`,
+      );
+      for (const x of r) out.add(String(x[0]));
+    }
+    return [...out];
+  }
+
+  /**
+   * The current version of each held link of `table`: filtered by anything but the sorting key
+   * only after FINAL has merged the versions (a condition moved before the merge would let a
+   * superseded version match).
+   */
+  private currentHeld(table: string): string {
+    return `SELECT key, keycol, col, link FROM ${HELD} FINAL WHERE tbl = ${heldName(table)}`;
+  }
+
+  /**
+   * Deletes the held links of `table` that `erase(table, column, list)` reaches, on every replica:
+   * every version of a key whose current link (FINAL) or own key matches, and superseded versions
+   * holding a matching link (a held-back device's former owner); a key's current other link stays.
+   */
+  private async eraseHeld(table: string, column: string, list: readonly string[]): Promise<void> {
+    const what = `erase held links of ${table}.${column}`;
+    const among = list.map(lit).join(', ');
+    const match = `(col = ${heldName(column)} AND link IN (${among})) OR (keycol = ${heldName(column)} AND key IN (${among}))`;
+    const keys = await this.entry.rows(
+      `SELECT DISTINCT toString(key) FROM (${this.currentHeld(table)}) WHERE ${match}`,
+      what,
+    );
+    const current = keys.map((k) => lit(String(k[0])));
+    const where = `tbl = ${heldName(table)} AND (${match}${current.length > 0 ? ` OR key IN (${current.join(', ')})` : ''})`;
+    const any = await this.entry.rows(`SELECT count() FROM ${HELD} WHERE ${where}`, what);
+    if (Number(any[0]?.[0] ?? 0) === 0) return;
+    await this.entry.command(`ALTER TABLE ${HELD} DELETE WHERE ${where}`, what);
+    for (const node of this.replicated ? this.liveNodes : [this.entry]) {
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const r = await node.rows(`SELECT count() FROM ${HELD} WHERE ${where}`, what);
+        if (Number(r[0]?.[0] ?? 0) === 0) break;
+        if (Date.now() > deadline)
+          throw new FvError(
+            'FV_STORE_WRITE',
+            `ClickHouse at ${node.host}: ${what}: the delete did not finish in 10 minutes`,
+          );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
   async erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {
     const list = pseudonyms.filter((p) => UUID.test(p));
-    if (list.length === 0 || !(await this.tableExists(table))) return 0;
+    if (list.length === 0) return 0;
+    for (let i = 0; i < list.length; i += ERASE_CHUNK)
+      await this.eraseHeld(table, column, list.slice(i, i + ERASE_CHUNK));
+    if (!(await this.tableExists(table))) return 0;
     const what = `erase from ${table}.${column}`;
     let deleted = 0;
     for (let i = 0; i < list.length; i += ERASE_CHUNK) {
@@ -1557,7 +1641,7 @@ export class ClickHouseStore implements Store {
     await this.entry.insert(
       FORGOTTEN,
       ['domain', 'pseudonym'],
-      list.map((p) => `${domain.replace(/[\\\t\n]/g, '_')}\t${p}\n`),
+      list.map((p) => `${tsvName(domain)}\t${p}\n`),
       'write tombstones',
     );
   }

@@ -5,6 +5,7 @@ import type { Value } from '../../policy/index.ts';
 import { ingestedRows, ingestedRowsError, ingestedRowsMeta } from '../../store/ingested-rows.ts';
 import type { RollupSpec } from '../../store/rollup-spec.ts';
 import type {
+  HeldLink,
   Store,
   StoreColumn,
   StoreTableSpec,
@@ -35,6 +36,8 @@ export const isBookkeeping = (table: string) => table.startsWith('_fv_');
 /** Each table's upsert staging table (temporary), so writers of several tables can share a transaction. */
 const stageOf = (table: string) => `_fv_stage_${table.replace(/[^A-Za-z0-9_]/g, '_')}`;
 const FORGOTTEN = '_fv_forgotten';
+/** Links of rows held back (quarantined, refused), for erasures to follow: `Store.holdLinks`. */
+const HELD = '_fv_held_links';
 /** The rollups this store keeps (rollup-spec.ts), by name, with their spec as JSON. */
 export const ROLLUPS = '_fv_rollups';
 /**
@@ -346,6 +349,9 @@ export class DuckDbStore implements Store {
       `CREATE TABLE IF NOT EXISTS ${FORGOTTEN} (domain VARCHAR, pseudonym UUID, erased_at TIMESTAMPTZ DEFAULT now())`,
     );
     await db.run(
+      `CREATE TABLE IF NOT EXISTS ${HELD} (tbl VARCHAR, keycol VARCHAR, key UUID, col VARCHAR, link UUID)`,
+    );
+    await db.run(
       `CREATE TABLE IF NOT EXISTS ${TABLES} (name VARCHAR PRIMARY KEY, columns VARCHAR, checkpoint VARCHAR, rebuild_checkpoint VARCHAR)`,
     );
     await db.run(
@@ -628,11 +634,52 @@ export class DuckDbStore implements Store {
     return r.getRows().map((x) => String(x[0]));
   }
 
+  async holdLinks(table: string, keyColumn: string, links: readonly HeldLink[]): Promise<void> {
+    const list = links.filter((l) => UUID.test(l.key) && UUID.test(l.link));
+    if (list.length === 0) return;
+    await this.inTransaction(async () => {
+      await this.db.run(`CREATE OR REPLACE TEMP TABLE _fv_held_new (key VARCHAR, col VARCHAR, link VARCHAR)`);
+      const a = await this.db.createAppender('_fv_held_new', 'main', 'temp');
+      for (const l of list) {
+        a.appendVarchar(l.key);
+        a.appendVarchar(l.column);
+        a.appendVarchar(l.link);
+        a.endRow();
+      }
+      a.flushSync();
+      a.closeSync();
+      // Each (key, column) keeps its latest link: a held-back device that moved keeps its owner now.
+      await this.db.run(
+        `DELETE FROM ${HELD} h USING _fv_held_new n WHERE h.tbl = ${lit(table)} AND h.key = n.key::UUID AND h.col = n.col`,
+      );
+      await this.db.run(
+        `INSERT INTO ${HELD} SELECT DISTINCT ON (key, col) ${lit(table)}, ${lit(keyColumn)}, key::UUID, col, link::UUID FROM _fv_held_new`,
+      );
+      await this.db.run('DROP TABLE _fv_held_new');
+    });
+  }
+
+  async heldLinks(table: string, column: string, pseudonyms: readonly string[]): Promise<string[]> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0) return [];
+    const r = await this.db.runAndReadAll(
+      `SELECT DISTINCT key::VARCHAR FROM ${HELD} WHERE tbl = ${lit(table)} AND col = ${lit(column)} AND link IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})`,
+    );
+    return r.getRows().map((x) => String(x[0]));
+  }
+
   async erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {
     const list = pseudonyms.filter((p) => UUID.test(p));
-    if (list.length === 0 || !(await this.tableExists(table))) return 0;
-    const where = `${q(column)} IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})`;
+    if (list.length === 0) return 0;
+    const among = list.map((p) => `${lit(p)}::UUID`).join(', ');
+    const held = `DELETE FROM ${HELD} WHERE tbl = ${lit(table)} AND (key IN (SELECT key FROM ${HELD} WHERE tbl = ${lit(table)} AND col = ${lit(column)} AND link IN (${among})) OR (keycol = ${lit(column)} AND key IN (${among})))`;
+    if (!(await this.tableExists(table))) {
+      await this.db.run(held);
+      return 0;
+    }
+    const where = `${q(column)} IN (${among})`;
     return this.inTransaction(async () => {
+      await this.db.run(held);
       await touchRollups(this.db, table, (time) => `SELECT ${dayOf(time)} FROM ${q(table)} WHERE ${where}`);
       return Number(
         (await this.db.runAndReadAll(`DELETE FROM ${q(table)} WHERE ${where}`)).getRows()[0]?.[0] ?? 0,
