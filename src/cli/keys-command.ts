@@ -90,7 +90,6 @@ export const keysRotateAction: Action = async (out, raw) => {
     );
   }
   const current = await engine.openStore(storePath);
-  let tombstones: Map<string, Set<string>>;
   /** Rows per table before the rotation, so that any the rebuild does not bring back are counted. */
   const before: Record<string, number> = {};
   let ingested = 0;
@@ -109,7 +108,6 @@ export const keysRotateAction: Action = async (out, raw) => {
       }
       throw new FvError('FV_KEY_MISMATCH', `store ${storePath} was built with a different key`);
     }
-    tombstones = await current.tombstones();
     // Rows devices sent have no source row to rebuild from, and the store never held their raw
     // ids, so they cannot be re-pseudonymized: rotating loses them, and only on request.
     for (const table of policy.tables.keys()) {
@@ -134,17 +132,19 @@ export const keysRotateAction: Action = async (out, raw) => {
   const fresh = await engine.openStore(next);
   let ok = false;
   try {
-    const source = await connectSource(url);
-    let carried: Awaited<ReturnType<typeof translateTombstones>>;
-    try {
-      carried = await translateTombstones({ source, policy, oldKey, newKey, tombstones });
-    } finally {
-      await source.end().catch(() => {});
-    }
     await fresh.bindKey(newKey.fingerprint);
     const rebound = bindingFor(approvals, binding, policyState(policy));
     if (rebound) await fresh.setMeta(BINDING_META, JSON.stringify(rebound));
-    for (const [domain, list] of carried.carried) await fresh.addTombstones(domain, list);
+    // Erasures carried batch by batch: the old store answers which of a batch are erased.
+    const source = await connectSource(url);
+    const old = await engine.openStore(storePath);
+    let carried: Awaited<ReturnType<typeof translateTombstones>>;
+    try {
+      carried = await translateTombstones({ source, policy, oldKey, newKey, from: old, to: fresh });
+    } finally {
+      await old.close().catch(() => {});
+      await source.end().catch(() => {});
+    }
     const result = await runSync({
       sourceUrl: url,
       policy,
@@ -184,7 +184,7 @@ export const keysRotateAction: Action = async (out, raw) => {
       /** Rows the store held that the rebuild did not bring back, per table (ingested, or gone from the source). */
       rowsNotCarried: lost,
       ingestedDiscarded: ingested,
-      tombstonesCarried: [...carried.carried.values()].reduce((n, l) => n + l.length, 0),
+      tombstonesCarried: carried.carried,
       tombstonesDropped: carried.dropped,
     };
     log.append({ actor: 'cli', action: 'keys.rotate', outcome: 'ok', detail });
