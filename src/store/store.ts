@@ -161,6 +161,12 @@ export interface Store {
    */
   erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number>;
   /**
+   * Sets `column` to NULL in the rows whose `column` holds one of `pseudonyms` (UUID text), every
+   * stored version, and resolves to how many live rows changed: an erased person's pseudonym in
+   * a column of the table's own key domain (the user who referred another), whose row stays.
+   */
+  clear(table: string, column: string, pseudonyms: readonly string[]): Promise<number>;
+  /**
    * Keeps the links (UUID text) of rows of `table` the store does not hold (held back by
    * `on_detect: quarantine`, or in a refused batch), keyed by the row's own pseudonymized key
    * (`keyColumn`): what an erasure follows to such a row's dependents (a held-back device's

@@ -3,7 +3,7 @@ import { FvError } from '../errors/index.ts';
 import type { Policy, TablePolicy } from '../policy/index.ts';
 import { type MasterKey, type SealedBox, sealedBox, uuidToPseudonym } from '../privacy/index.ts';
 import type { Store } from '../store/index.ts';
-import { keyDomain } from './table-plan.ts';
+import { keyDomain, selfReference } from './table-plan.ts';
 
 /**
  * Store meta keys of erasures begun and not finished, one per erasure (`erasure_pending:<id>`):
@@ -211,6 +211,12 @@ export async function eraseLinked(opts: {
         // A row that links to a followed key (a device, by its owner) goes by that key, in its own
         // domain: one written beside this run after its reads stays until followed below.
         if (pk && pk.domain !== domain && follow.has(pk.domain)) continue;
+        // A reference within the table's own domain (the user who referred another): the other
+        // row stays, without the erased person's pseudonym.
+        if (selfReference(table, column)) {
+          await store.clear(table.name, column, values);
+          continue;
+        }
         // Keys nothing else holds (an event's) are not followed, but are tombstoned before their rows
         // go: production may move such a row to a live owner (an event to another device), and it
         // must not come back then.

@@ -7,7 +7,7 @@ import {
   pseudonymToUuid,
   uuidToPseudonym,
 } from '../privacy/index.ts';
-import type { TablePlan } from './table-plan.ts';
+import { selfReference, type TablePlan } from './table-plan.ts';
 
 type ColumnFn = (v: Value) => Value;
 
@@ -64,7 +64,8 @@ export function rowTransformer(
   scanner: PiiScanner,
   tombstones: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): RowTransformer {
-  const forgotten: Array<{ index: number; set: ReadonlySet<bigint> }> = [];
+  /** Pseudonymized columns with erased values: the row is dropped, or the value cleared (`clear`). */
+  const forgotten: Array<{ index: number; set: ReadonlySet<bigint>; clear: boolean }> = [];
   const readIndex = new Map(plan.read.map((c, i) => [c.name, i]));
   const pseudonymizers = new Map<string, Pseudonymizer>();
   const fns: ColumnFn[] = [];
@@ -96,7 +97,8 @@ export function rowTransformer(
       fns.push((v) => (v === null ? null : ps.pseudonym(String(v))));
       const set = tombstones.get(domain);
       if (set && set.size > 0) {
-        forgotten.push({ index: j, set: new Set([...set].map(uuidToPseudonym)) });
+        const clear = selfReference(plan.policy, col.name);
+        forgotten.push({ index: j, set: new Set([...set].map(uuidToPseudonym)), clear });
       }
     } else if (rule?.action === 'generalize' && rule.transform) {
       const t = rule.transform;
@@ -189,7 +191,9 @@ export function rowTransformer(
     let erased = false;
     for (const f of forgotten) {
       const v = values[f.index];
-      if (typeof v === 'bigint' && f.set.has(v)) {
+      if (typeof v !== 'bigint' || !f.set.has(v)) continue;
+      if (f.clear) values[f.index] = null;
+      else {
         erased = true;
         break;
       }

@@ -43,7 +43,7 @@ import { NativeMemory } from './native-memory.ts';
 import { readAhead } from './read-ahead.ts';
 import { WEAK_SHARE } from './row-transformer.ts';
 import type { QuarantineCount } from './sync-result.ts';
-import { decodePosition, encodePosition, type TablePlan } from './table-plan.ts';
+import { decodePosition, encodePosition, selfReference, type TablePlan } from './table-plan.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -571,9 +571,15 @@ async function stagedDeletes(
   };
   // Held sets once for the table; a looked-up domain's per batch, from the batch's own pseudonyms.
   for (const [i, e] of erasedIn.entries()) await fill(i, 'set' in e ? e.set : []);
-  const erasedRow = erasedIn
-    .map((e, i) => `t.${q(e.column)} IN (SELECT p FROM _fv_erased_${i})`)
-    .join(' OR ');
+  // An erased pseudonym drops its row, but in a reference within the table's own domain (a
+  // user's `referred_by`) it is cleared and the row kept, as on the row path.
+  const dropping = erasedIn.flatMap((e, i) =>
+    selfReference(plan.policy, e.column) ? [] : [`t.${q(e.column)} IN (SELECT p FROM _fv_erased_${i})`],
+  );
+  const erasedRow = dropping.length > 0 ? dropping.join(' OR ') : 'false';
+  const clearing = erasedIn.flatMap((e, i) =>
+    selfReference(plan.policy, e.column) ? [{ column: e.column, i }] : [],
+  );
   const columns = plan.store.columns.map((c) => q(c.name)).join(', ');
   return {
     keep,
@@ -590,6 +596,10 @@ async function stagedDeletes(
         const batch = r.getRows().map((x) => (x[0] as DuckDBUUIDValue).toUint128());
         await fill(i, await e.lookup(batch));
       }
+      for (const c of clearing)
+        await db.run(
+          `UPDATE t SET ${q(c.column)} = NULL WHERE ${q(c.column)} IN (SELECT p FROM _fv_erased_${c.i})`,
+        );
       await db.run(
         `CREATE OR REPLACE TABLE d AS SELECT _fv_r, (${erasedRow}) AS _fv_erased, ${domain ? `CAST(t.${q(plan.store.key[0] as string)} AS VARCHAR)` : 'NULL'} AS _fv_k FROM t WHERE _fv_soft OR ${erasedRow}`,
       );

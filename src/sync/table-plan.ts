@@ -69,6 +69,22 @@ export function keyDomain(table: TablePolicy): string | undefined {
 }
 
 /**
+ * Whether `column` is a reference within the table's own key domain (a user's `referred_by`): an
+ * erased person's pseudonym there is cleared (NULL) and the row kept, where any other column of an
+ * erased person's drops the row.
+ */
+export function selfReference(table: TablePolicy, column: string): boolean {
+  const domain = keyDomain(table);
+  const rule = table.columns.get(column);
+  return (
+    domain !== undefined &&
+    column !== table.primaryKey[0] &&
+    rule?.action === 'pseudonymize' &&
+    (rule.domain ?? column) === domain
+  );
+}
+
+/**
  * How far a pseudonym domain is from an owner nobody else owns: 0 for a domain no table is keyed by
  * or whose table points to no other domain (users), 1 for what such an owner owns (devices), …
  */

@@ -161,6 +161,42 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect((await store.tombstonesIn("it's")).size).toBe(0);
     });
 
+    it('clears a column holding erased pseudonyms and keeps the rows', async () => {
+      const refs: StoreTableSpec = {
+        name: 'refs',
+        columns: [
+          { name: 'id', kind: 'uuid', sourceType: 'bigint' },
+          { name: 'referred_by', kind: 'uuid', sourceType: 'bigint' },
+          { name: 'at', kind: 'timestamptz', sourceType: 'timestamptz' },
+        ],
+        key: ['id'],
+      };
+      const w = await store.openWriter(refs, 'append');
+      await w.writeBatch(
+        [
+          [big(1), null, T0],
+          [big(2), big(1), T0 + 1n],
+          [big(3), big(1), T0 + 2n],
+          [big(4), big(2), T0 + 3n],
+        ],
+        [],
+        'c1',
+      );
+      await w.finish('c1');
+      expect(await store.clear('refs', 'referred_by', [uuid(1), 'junk'])).toBe(2);
+      expect(await store.clear('refs', 'referred_by', [uuid(1)])).toBe(0);
+      expect(await store.clear('nosuch', 'referred_by', [uuid(1)])).toBe(0);
+      expect(await store.tableState('refs')).toMatchObject({ rows: 4 });
+      expect(await store.linked('refs', 'referred_by', [uuid(1)], 'id')).toEqual([]);
+      expect(await store.linked('refs', 'referred_by', [uuid(2)], 'id')).toEqual([uuid(4)]);
+      expect((await store.linked('refs', 'id', [uuid(1), uuid(2), uuid(3), uuid(4)], 'id')).sort()).toEqual([
+        uuid(1),
+        uuid(2),
+        uuid(3),
+        uuid(4),
+      ]);
+    });
+
     it('holds the links of rows it does not hold, the latest per key and column, until erased', async () => {
       // A held-back gadget (no such table yet): its owner and its home, by the gadget's key.
       await store.holdLinks('gadgets', 'id', [

@@ -1275,6 +1275,44 @@ export class ClickHouseStore implements Store {
     return [...out];
   }
 
+  async clear(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0 || !(await this.tableExists(table))) return 0;
+    const what = `clear ${table}.${column}`;
+    let cleared = 0;
+    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+      const where = `${q(column)} IN (${list
+        .slice(i, i + ERASE_CHUNK)
+        .map(lit)
+        .join(', ')})`;
+      cleared += await this.count(table, where, what);
+      const dirty = await this.dirtyDaysWhere(table, where);
+      await this.recordDirty(table, dirty);
+      // Every version holding the value, on every shard (one replica per shard: ZooKeeper takes
+      // the update to the others); done when no server holds a row with it.
+      for (const node of this.shardWriters())
+        await node.command(
+          `ALTER TABLE ${q(localTable(table))} UPDATE ${q(column)} = NULL WHERE ${where}`,
+          what,
+        );
+      for (const node of this.liveNodes) {
+        const deadline = Date.now() + 600_000;
+        for (;;) {
+          const r = await node.rows(`SELECT count() FROM ${q(localTable(table))} WHERE ${where}`, what);
+          if (Number(r[0]?.[0] ?? 0) === 0) break;
+          if (Date.now() > deadline)
+            throw new FvError(
+              'FV_STORE_WRITE',
+              `ClickHouse at ${node.host}: ${what}: the update did not finish in 10 minutes`,
+            );
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      await this.recordDirty(table, dirty);
+    }
+    return cleared;
+  }
+
   async holdLinks(table: string, keyColumn: string, links: readonly HeldLink[]): Promise<void> {
     const list = links.filter((l) => UUID.test(l.key) && UUID.test(l.link));
     if (list.length === 0) return;

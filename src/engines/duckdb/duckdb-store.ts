@@ -634,6 +634,20 @@ export class DuckDbStore implements Store {
     return r.getRows().map((x) => String(x[0]));
   }
 
+  async clear(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {
+    const list = pseudonyms.filter((p) => UUID.test(p));
+    if (list.length === 0 || !(await this.tableExists(table))) return 0;
+    const where = `${q(column)} IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})`;
+    return this.inTransaction(async () => {
+      await touchRollups(this.db, table, (time) => `SELECT ${dayOf(time)} FROM ${q(table)} WHERE ${where}`);
+      return Number(
+        (
+          await this.db.runAndReadAll(`UPDATE ${q(table)} SET ${q(column)} = NULL WHERE ${where}`)
+        ).getRows()[0]?.[0] ?? 0,
+      );
+    });
+  }
+
   async holdLinks(table: string, keyColumn: string, links: readonly HeldLink[]): Promise<void> {
     const list = links.filter((l) => UUID.test(l.key) && UUID.test(l.link));
     if (list.length === 0) return;
