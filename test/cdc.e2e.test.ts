@@ -397,5 +397,45 @@ describe('change capture (sync --mode cdc)', () => {
     expect(f.code, f.stderr).toBe(0);
     expect(await n(`SELECT count(*) FROM connection_events WHERE device_id = '${p}'`)).toBe(0);
     expect(await n(`SELECT count(*) FROM _fv_held_links WHERE key = '${p}'`)).toBe(0);
+
+    // A stored device moved to another owner, the move held back: the old owner's forget leaves
+    // its events, the new owner's erases them.
+    const moved = (
+      await db.query(
+        `SELECT d.id, d.user_id FROM devices d JOIN users u ON u.id = d.user_id JOIN connection_events e ON e.device_id = d.id
+         WHERE u.deleted_at IS NULL GROUP BY 1, 2 ORDER BY 1 LIMIT 1 OFFSET 3`,
+      )
+    ).rows[0] as { id: string; user_id: string };
+    const to = String(
+      (await db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 1 OFFSET 5'))
+        .rows[0].id,
+    );
+    await db.query(
+      "UPDATE devices SET user_id = $2, firmware_version = 'ask cdc.owner@example.com', updated_at = now() WHERE id = $1",
+      [moved.id, to],
+    );
+    expect((await run()).code).toBe(0);
+    const q = pseudonymToUuid(hmacPseudonymizer(loadKeyFile(key), 'device', 0).pseudonym(String(moved.id)));
+    const its = `SELECT count(*) FROM connection_events WHERE device_id = '${q}'`;
+    const stored = await n(its);
+    expect(stored).toBeGreaterThan(0);
+    const forgetUser = (id: string) =>
+      runCli([
+        'forget',
+        '--user-id',
+        id,
+        '--policy',
+        policy,
+        '--store',
+        held,
+        '--key-file',
+        key,
+        '--state-dir',
+        state,
+      ]);
+    expect((await forgetUser(String(moved.user_id))).code).toBe(0);
+    expect(await n(its)).toBe(stored);
+    expect((await forgetUser(to)).code).toBe(0);
+    expect(await n(its)).toBe(0);
   });
 });

@@ -198,6 +198,94 @@ describe('links of rows the store does not hold', () => {
     }
   });
 
+  /** A live user's device with events (the `offset`-th), and a live user to move it to. */
+  const mover = async (offset: number, to: number) => {
+    const row = (
+      await s.db.query(
+        `SELECT d.user_id, d.id FROM devices d JOIN users u ON u.id = d.user_id JOIN connection_events e ON e.device_id = d.id
+         WHERE u.deleted_at IS NULL GROUP BY 1, 2 ORDER BY 2 LIMIT 1 OFFSET ${offset}`,
+      )
+    ).rows[0] as { user_id: string; id: string };
+    const target = String(
+      (
+        await s.db.query(
+          `SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 1 OFFSET ${to}`,
+        )
+      ).rows[0].id,
+    );
+    return { from: String(row.user_id), to: target, device: String(row.id) };
+  };
+  const addEvents = (device: string) =>
+    s.db.query(
+      "INSERT INTO connection_events (id, device_id, ts, outcome, rssi, duration_ms, app_version) SELECT (SELECT max(id) FROM connection_events) + g, $1, now(), 'success', -60, 100, '4.12.0' FROM generate_series(1, 2) g",
+      [device],
+    );
+
+  it('a device whose move to another owner is held back: the new owner’s forget erases it, the old owner’s leaves it', async () => {
+    // Quarantined as it moves (incremental, row path), into a store of its own.
+    const store = join(s.dir, 'move.duckdb');
+    const state = join(s.dir, 'state-move');
+    expect((await qSync(store, state)).code).toBe(0);
+    const m = await mover(8, 20);
+    await s.db.query(
+      `UPDATE devices SET user_id = $2, firmware_version = 'ask ${EMAIL}', updated_at = now() WHERE id = $1`,
+      [m.device, m.to],
+    );
+    await addEvents(m.device);
+    expect((await qSync(store, state)).code).toBe(0);
+    const device = pseudonym('device', m.device);
+    const events = `SELECT count(*) FROM connection_events WHERE device_id = '${device}'`;
+    const copied = await count(store, events);
+    // The old owner's forget: the device's stale row goes, not the device's events (its new owner's).
+    const old = await qForget(store, state, m.from);
+    expect(old.code, old.stderr).toBe(0);
+    expect(await count(store, events)).toBe(copied);
+    expect(await count(store, `SELECT count(*) FROM devices WHERE id = '${device}'`)).toBe(0);
+    expect(await count(store, `SELECT count(*) FROM _fv_forgotten WHERE pseudonym = '${device}'`)).toBe(0);
+    // The new owner's forget reaches it through its held link.
+    const now = await qForget(store, state, m.to);
+    expect(now.code, now.stderr).toBe(0);
+    expect(await count(store, events)).toBe(0);
+    expect(await count(store, `SELECT count(*) FROM _fv_held_links WHERE key = '${device}'`)).toBe(0);
+    await s.db.query("UPDATE devices SET firmware_version = '4.0.0', updated_at = now() WHERE id = $1", [
+      m.device,
+    ]);
+    expect((await qSync(store, state)).code).toBe(0);
+    expect(await count(store, events)).toBe(0);
+
+    // Under block: a clean move, in a batch refused for another device's value.
+    const b = await mover(9, 21);
+    await s.db.query('UPDATE devices SET user_id = $2, updated_at = now() WHERE id = $1', [b.device, b.to]);
+    await addEvents(b.device);
+    const other = await heldDevice(10);
+    const refused = await runCli(demoSyncArgs(s, s.store, '--json'));
+    expect(refused.code).not.toBe(0);
+    const moved = pseudonym('device', b.device);
+    const movedEvents = `SELECT count(*) FROM connection_events WHERE device_id = '${moved}'`;
+    const before = await count(s.store, movedEvents);
+    expect(before).toBeGreaterThan(0);
+    const f = await runCli(demoForgetArgs(s, s.store, b.from, '--json'));
+    expect(f.code, f.stderr).toBe(0);
+    expect(await count(s.store, movedEvents)).toBe(before);
+    // Fixed: the device comes back under its new owner, with its events; that owner's forget erases it.
+    await s.db.query("UPDATE devices SET firmware_version = '4.0.0', updated_at = now() WHERE id = $1", [
+      other.device,
+    ]);
+    const fixed = await runCli(demoSyncArgs(s, s.store));
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(
+      await count(
+        s.store,
+        `SELECT count(*) FROM devices WHERE id = '${moved}' AND user_id = '${pseudonym('user', b.to)}'`,
+      ),
+    ).toBe(1);
+    expect(await count(s.store, movedEvents)).toBe(before);
+    expect(await count(s.store, `SELECT count(*) FROM _fv_held_links WHERE key = '${moved}'`)).toBe(0);
+    const g = await runCli(demoForgetArgs(s, s.store, b.to, '--json'));
+    expect(g.code, g.stderr).toBe(0);
+    expect(await count(s.store, movedEvents)).toBe(0);
+  });
+
   it('a device refused with its batch under block: forget erases the events copied for it, incremental and full', async () => {
     for (const [what, extra] of [
       ['incremental', []],

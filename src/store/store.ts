@@ -176,6 +176,18 @@ export interface Store {
   /** The keys (UUID text) of `table`'s held links whose `column` holds one of `pseudonyms`. */
   heldLinks(table: string, column: string, pseudonyms: readonly string[]): Promise<string[]>;
   /**
+   * Which of `keys` (UUID text) hold a link in `column` of `table`: their stored row, if any, is
+   * older than that link (an update held back), so the link is followed instead of the row.
+   */
+  heldAmong(table: string, column: string, keys: readonly string[]): Promise<Set<string>>;
+  /** Whether `table` has held links at all (a writer releases them only then). */
+  holdsLinks(table: string): Promise<boolean>;
+  /**
+   * Drops the held links of keys written again (the row is the newer truth now): of `keys` (UUID
+   * text), or without `keys` of every key the table holds (after a first copy or a rebuild).
+   */
+  releaseHeld(table: string, keys?: readonly string[]): Promise<void>;
+  /**
    * The values of `column` (a pseudonymized key) held in `table` but absent from `live`: rows
    * whose source row no longer exists. Resolves to UUID text.
    */

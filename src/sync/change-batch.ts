@@ -13,7 +13,7 @@ import type { Store, TableWriter } from '../store/index.ts';
 import { type BatchWrite, batchPipeline } from './batch-pipeline.ts';
 import { eraseLinked, linkDomains, tombstone } from './erase-linked.ts';
 import { erasedAmong, eraseLateArrivals, type PseudonymizerCache } from './erased-among.ts';
-import { heldColumns } from './held-links.ts';
+import { HeldLinkWriter, heldColumns } from './held-links.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
 
@@ -131,6 +131,8 @@ export class ChangeBatch {
   private ended: bigint;
   private held: bigint;
   private readonly writers = new Map<string, TableWriter>();
+  /** Each table's held links (rows quarantined as they arrive), kept and released as rows come. */
+  private readonly links = new Map<string, HeldLinkWriter>();
   /** One pseudonymizer per domain, to look up a batch's erased keys before it is transformed. */
   private readonly pseudonymizers: PseudonymizerCache = new Map();
   /**
@@ -150,8 +152,13 @@ export class ChangeBatch {
 
   static async open(ctx: ChangeBatchContext, position: bigint): Promise<ChangeBatch> {
     const batch = new ChangeBatch(ctx, position);
-    for (const p of ctx.plans)
+    for (const p of ctx.plans) {
       batch.writers.set(p.policy.name, await ctx.store.openWriter(p.store, 'upsert'));
+      batch.links.set(
+        p.policy.name,
+        await HeldLinkWriter.open(ctx.store, p.policy.name, heldColumns(ctx.policy, p)),
+      );
+    }
     return batch;
   }
 
@@ -277,9 +284,10 @@ export class ChangeBatch {
     const plan = this.ctx.plans.find((p) => p.policy.name === table) as TablePlan;
     const count = this.ctx.count(table);
     for (const q of out.quarantined) count.quarantined += q.rows;
-    const held = heldColumns(this.ctx.policy, plan);
-    if (held && out.held.length > 0) await this.ctx.store.holdLinks(table, held.keyColumn, out.held);
+    const links = this.links.get(table) as HeldLinkWriter;
+    await links.keep(out.held);
     await (this.writers.get(table) as TableWriter).writeBatch(out.rows, out.deletedKeys, undefined);
+    await links.written(out.rows);
     count.upserted += out.rows.length;
     count.deleted += out.deletedKeys.length;
     // A deleted row nothing points to (an event) left no key (the pipeline's `follow`); one dropped

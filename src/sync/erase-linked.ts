@@ -115,21 +115,24 @@ async function pendingErasures(
 }
 
 /**
- * The keys of `table`'s rows held back from the store (quarantined, refused) whose `column` link
- * is among `values` (`Store.holdLinks`): a held-back device of an erased owner, followed to its
- * events. A key the table holds live is followed by its row instead (a later, clean copy of it).
+ * The keys of `table`'s rows whose `column` links to one of `values` (a user's devices): by the
+ * stored rows, and by the links of rows held back from the store (`Store.holdLinks`: a device
+ * quarantined, or refused with its batch, whose events were copied). A held link is newer than
+ * the stored row of its key (writing the row again releases it), so it wins: a device whose move to
+ * another owner was held back is followed from its new owner, not from its old one.
  */
-async function heldKeys(
+async function linkedKeys(
   store: Store,
   table: string,
   column: string,
   values: readonly string[],
   keyColumn: string,
 ): Promise<string[]> {
-  const held = await store.heldLinks(table, column, values);
-  if (held.length === 0) return [];
-  const live = new Set(await store.linked(table, keyColumn, held, keyColumn));
-  return held.filter((k) => !live.has(k));
+  const stored = await store.linked(table, column, values, keyColumn);
+  const held = new Set(await store.heldLinks(table, column, values));
+  const newer = stored.length > 0 ? await store.heldAmong(table, column, stored) : new Set<string>();
+  for (const k of stored) if (!newer.has(k)) held.add(k);
+  return [...held];
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -169,9 +172,8 @@ export async function eraseLinked(opts: {
     for (const [table, column] of columnsOf(policy, domain)) {
       const pk = pkDomainOf(table);
       if (!pk || pk.domain === domain || !follow.has(pk.domain)) continue;
-      const linked = new Set(await store.linked(table.name, column, values, pk.name));
-      for (const k of await heldKeys(store, table.name, column, values, pk.name)) linked.add(k);
-      if (linked.size > 0) out.push([pk.domain, [...linked]]);
+      const linked = await linkedKeys(store, table.name, column, values, pk.name);
+      if (linked.length > 0) out.push([pk.domain, linked]);
     }
     return out;
   };

@@ -1,6 +1,6 @@
 import type { Policy, Value } from '../policy/index.ts';
 import { pseudonymToUuid } from '../privacy/index.ts';
-import type { HeldLink } from '../store/index.ts';
+import type { HeldLink, Store } from '../store/index.ts';
 import { linkDomains } from './erase-linked.ts';
 import { keyDomain, type TablePlan } from './table-plan.ts';
 
@@ -42,4 +42,46 @@ export function heldLinksOf(held: HeldColumns, values: readonly Value[]): HeldLi
       out.push({ key: pseudonymToUuid(key), column: l.column, link: pseudonymToUuid(link) });
   }
   return out;
+}
+
+/**
+ * A table's held links during one run: keeps the links of rows not written, and releases those of
+ * keys written again (the row is the newer truth then). Costs nothing for a table without them.
+ */
+export class HeldLinkWriter {
+  private constructor(
+    private readonly store: Store,
+    private readonly table: string,
+    private readonly columns: HeldColumns | undefined,
+    /** Whether the table has held links (read once, then kept up to date by `keep`). */
+    private holding: boolean,
+  ) {}
+
+  static async open(store: Store, table: string, columns: HeldColumns | undefined): Promise<HeldLinkWriter> {
+    return new HeldLinkWriter(store, table, columns, columns !== undefined && (await store.holdsLinks(table)));
+  }
+
+  /** Keeps the links of rows not written (quarantined, or refused with their batch). */
+  async keep(links: readonly HeldLink[]): Promise<void> {
+    if (!this.columns || links.length === 0) return;
+    await this.store.holdLinks(this.table, this.columns.keyColumn, links);
+    this.holding = true;
+  }
+
+  /** Releases the held links of the keys of `rows` (transformed, in the store's column order), just written. */
+  async written(rows: readonly Value[][]): Promise<void> {
+    if (!this.columns || !this.holding || rows.length === 0) return;
+    const i = this.columns.keyIndex;
+    const keys: string[] = [];
+    for (const r of rows) {
+      const k = r[i];
+      if (typeof k === 'bigint') keys.push(pseudonymToUuid(k));
+    }
+    await this.store.releaseHeld(this.table, keys);
+  }
+
+  /** Releases the held links of every key the table holds (after a first copy or a rebuild). */
+  async rebuilt(): Promise<void> {
+    if (this.columns && this.holding) await this.store.releaseHeld(this.table);
+  }
 }

@@ -3,12 +3,12 @@ import { FvError, isFvError } from '../errors/index.ts';
 import type { Policy, Value } from '../policy/index.ts';
 import type { MasterKey, PiiScanner, SealedBox } from '../privacy/index.ts';
 import { readTable, sourceError } from '../source/index.ts';
-import type { HeldLink, Store, WriteMode } from '../store/index.ts';
+import type { Store, WriteMode } from '../store/index.ts';
 import { addQuarantine, batchPipeline } from './batch-pipeline.ts';
 import { eraseLinked, linkDomains, tombstone } from './erase-linked.ts';
 import type { PseudonymizerCache } from './erased-among.ts';
 import type { ErasedKeys } from './erased-keys.ts';
-import { heldColumns } from './held-links.ts';
+import { HeldLinkWriter, heldColumns } from './held-links.ts';
 import { readAhead } from './read-ahead.ts';
 import { rowTransformer } from './row-transformer.ts';
 import { stagedCopy, stagedFallbackReason } from './staged-copy.ts';
@@ -53,14 +53,6 @@ async function bury(ctx: SyncTableContext, domain: string, pseudonyms: readonly 
   else await tombstone(ctx.store, domain, fresh);
 }
 
-/**
- * Keeps the links of rows a batch did not write (quarantined, or refused with their batch), so an
- * erasure still follows them to the rows pointing to them (`heldColumns`).
- */
-async function hold(plan: TablePlan, ctx: SyncTableContext, links: readonly HeldLink[]): Promise<void> {
-  if (links.length > 0) await ctx.store.holdLinks(plan.policy.name, plan.store.key[0] as string, links);
-}
-
 function chooseMode(
   plan: TablePlan,
   full: boolean,
@@ -96,6 +88,9 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
   // Erased keys held in memory are read once; a domain with many is looked up batch by batch.
   const pseudonymizers: PseudonymizerCache = new Map();
   const held = heldColumns(ctx.policy, plan);
+  // The links of rows not written (quarantined, refused) are kept for erasures to follow; those of
+  // keys written again are released.
+  const links = await HeldLinkWriter.open(ctx.store, name, held);
   const pipelineOf = async (rows: Value[][]) =>
     batchPipeline(
       plan,
@@ -144,7 +139,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
             onBatch: (n) => ctx.onProgress?.({ table: name, rowsRead: n, estimate: ctx.estimate }),
             erased: ctx.erased,
             onErased: (domain, pseudonyms) => bury(ctx, domain, pseudonyms),
-            ...(held ? { held: { columns: held, keep: (links) => hold(plan, ctx, links) } } : {}),
+            ...(held ? { held: { columns: held, keep: (l) => links.keep(l) } } : {}),
           })
         : undefined;
     // The staging database failed before a row was written (a row of several megabytes, more than
@@ -157,7 +152,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
     if (staged && !again) {
       const out = staged;
       if (!out.ok) {
-        await buryRefused(plan, ctx, { mode, after, pipelineOf });
+        await buryRefused(plan, ctx, { mode, after, pipelineOf, links });
         return {
           ...base,
           status: 'refused',
@@ -178,8 +173,8 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         const out = (once ?? (await pipelineOf(batch)))({ rows: batch });
         if (!out.ok) {
           for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
-          await hold(plan, ctx, out.held);
-          await buryRest(plan, ctx, batches, pipelineOf);
+          await links.keep(out.held);
+          await buryRest(plan, ctx, batches, pipelineOf, links);
           return {
             ...base,
             status: 'refused',
@@ -194,9 +189,10 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         // Tombstones first: a crash after them only repeats harmless work; one before the batch's
         // checkpoint could never let an erased owner's rows back in.
         for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
-        await hold(plan, ctx, out.held);
+        await links.keep(out.held);
         const checkpoint = ctx.box.seal(encodePosition(last ?? []), context);
         await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
+        if (mode === 'upsert') await links.written(rows);
         rowsRead += batch.length;
         rowsWritten += rows.length;
         // Deleted rows are counted in every mode (a rebuild skips them; an upsert also removes them).
@@ -211,6 +207,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
           ? undefined
           : state?.checkpoint;
     await writer.finish(finalCheckpoint);
+    if (mode !== 'upsert') await links.rebuilt();
     const r = plan.policy.retention;
     if (r) rowsExpired = await ctx.store.expire(name, r.column, retentionCutoff(r.days));
   } catch (error) {
@@ -255,7 +252,7 @@ type PipelineOf = (rows: Value[][]) => Promise<ReturnType<typeof batchPipeline>>
  * A refused table writes nothing, but its rows of erased owners are still erased: read on, only
  * for them. A person forgotten while production added a device for them would otherwise leave
  * that device unknown to this run, and the tables linking to it (events) would copy their rows.
- * The links of the rows it did not write are kept (`hold`): erasing a device's owner later still
+ * The links of the rows it did not write are kept (`HeldLinkWriter`): erasing a device's owner later still
  * reaches the events this run copied for it.
  */
 async function buryRest(
@@ -263,6 +260,7 @@ async function buryRest(
   ctx: SyncTableContext,
   batches: AsyncIterable<Value[][]>,
   pipelineOf: PipelineOf,
+  links: HeldLinkWriter,
 ) {
   // Only a table other tables link to (users, devices): a refused table of leaves (events) is
   // read again whole on its next run, and nothing of this run depends on its keys.
@@ -271,7 +269,7 @@ async function buryRest(
   for await (const batch of batches) {
     const out = (await pipelineOf(batch))({ rows: batch });
     for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
-    await hold(plan, ctx, out.held);
+    await links.keep(out.held);
   }
 }
 
@@ -279,9 +277,9 @@ async function buryRest(
 async function buryRefused(
   plan: TablePlan,
   ctx: SyncTableContext,
-  o: { mode: WriteMode; after: Value[] | undefined; pipelineOf: PipelineOf },
+  o: { mode: WriteMode; after: Value[] | undefined; pipelineOf: PipelineOf; links: HeldLinkWriter },
 ) {
-  await buryRest(plan, ctx, readAhead(readRows(plan, ctx, o.mode, o.after)), o.pipelineOf);
+  await buryRest(plan, ctx, readAhead(readRows(plan, ctx, o.mode, o.after)), o.pipelineOf, o.links);
 }
 
 /**

@@ -229,6 +229,24 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect(await store.heldLinks('gadgets', 'owner', [uuid(102)])).toEqual([uuid(2)]);
       expect(await store.erase('gadgets', 'id', [uuid(2)])).toBe(0);
       expect(await store.heldLinks('gadgets', 'owner', [uuid(102)])).toEqual([]);
+      expect(await store.holdsLinks('gadgets')).toBe(false);
+      // Which keys hold a link in a column; released by key, or for every key the table holds
+      // (`refs`, holding ids 1 to 4, from the test before).
+      await store.holdLinks('refs', 'id', [
+        { key: uuid(2), column: 'referred_by', link: uuid(9) },
+        { key: uuid(7), column: 'referred_by', link: uuid(9) },
+        { key: uuid(8), column: 'referred_by', link: uuid(9) },
+      ]);
+      expect(await store.holdsLinks('refs')).toBe(true);
+      expect([...(await store.heldAmong('refs', 'referred_by', [uuid(2), uuid(3), uuid(7)]))].sort()).toEqual(
+        [uuid(2), uuid(7)],
+      );
+      expect((await store.heldAmong('refs', 'other', [uuid(2)])).size).toBe(0);
+      await store.releaseHeld('refs', [uuid(8), 'junk']);
+      await store.releaseHeld('refs');
+      expect(await store.heldLinks('refs', 'referred_by', [uuid(9)])).toEqual([uuid(7)]);
+      await store.releaseHeld('refs', [uuid(7)]);
+      expect(await store.holdsLinks('refs')).toBe(false);
     });
 
     it('rebuilds beside the old copy and swaps it in with its checkpoint', async () => {

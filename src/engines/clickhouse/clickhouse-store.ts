@@ -1344,6 +1344,84 @@ export class ClickHouseStore implements Store {
     return [...out];
   }
 
+  async heldAmong(table: string, column: string, keys: readonly string[]): Promise<Set<string>> {
+    const list = keys.filter((p) => UUID.test(p));
+    const out = new Set<string>();
+    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+      const r = await this.entry.rows(
+        `SELECT DISTINCT toString(key) FROM (${this.currentHeld(table)}) WHERE col = ${heldName(column)} AND key IN (${list
+          .slice(i, i + ERASE_CHUNK)
+          .map(lit)
+          .join(', ')})`,
+        `read held links of ${table}.${column}`,
+      );
+      for (const x of r) out.add(String(x[0]));
+    }
+    return out;
+  }
+
+  async holdsLinks(table: string): Promise<boolean> {
+    const r = await this.entry.rows(
+      `SELECT 1 FROM ${HELD} WHERE tbl = ${heldName(table)} LIMIT 1`,
+      `read held links of ${table}`,
+    );
+    return r.length > 0;
+  }
+
+  async releaseHeld(table: string, keys?: readonly string[]): Promise<void> {
+    const what = `release held links of ${table}`;
+    let among: string[];
+    if (keys === undefined) {
+      // The held keys whose row the table holds now.
+      const held = await this.entry.rows(
+        `SELECT DISTINCT toString(key), keycol FROM ${HELD} WHERE tbl = ${heldName(table)}`,
+        what,
+      );
+      const keycol = held[0]?.[1];
+      if (keycol === undefined || !(await this.tableExists(table))) return;
+      among = [];
+      const list = held.map((x) => String(x[0]));
+      for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+        const live = await this.entry.rows(
+          `SELECT DISTINCT toString(${q(String(keycol))}) FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${q(String(keycol))} IN (${list
+            .slice(i, i + ERASE_CHUNK)
+            .map(lit)
+            .join(', ')})`,
+          what,
+        );
+        for (const x of live) among.push(String(x[0]));
+      }
+    } else among = keys.filter((p) => UUID.test(p));
+    for (let i = 0; i < among.length; i += ERASE_CHUNK)
+      await this.deleteHeld(
+        `tbl = ${heldName(table)} AND key IN (${among
+          .slice(i, i + ERASE_CHUNK)
+          .map(lit)
+          .join(', ')})`,
+        what,
+      );
+  }
+
+  /** Deletes the held links matching `where`, every version, on every replica. */
+  private async deleteHeld(where: string, what: string): Promise<void> {
+    const any = await this.entry.rows(`SELECT count() FROM ${HELD} WHERE ${where}`, what);
+    if (Number(any[0]?.[0] ?? 0) === 0) return;
+    await this.entry.command(`ALTER TABLE ${HELD} DELETE WHERE ${where}`, what);
+    for (const node of this.replicated ? this.liveNodes : [this.entry]) {
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const r = await node.rows(`SELECT count() FROM ${HELD} WHERE ${where}`, what);
+        if (Number(r[0]?.[0] ?? 0) === 0) break;
+        if (Date.now() > deadline)
+          throw new FvError(
+            'FV_STORE_WRITE',
+            `ClickHouse at ${node.host}: ${what}: the delete did not finish in 10 minutes`,
+          );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
   /**
    * The current version of each held link of `table`: filtered by anything but the sorting key
    * only after FINAL has merged the versions (a condition moved before the merge would let a
@@ -1368,22 +1446,7 @@ export class ClickHouseStore implements Store {
     );
     const current = keys.map((k) => lit(String(k[0])));
     const where = `tbl = ${heldName(table)} AND (${match}${current.length > 0 ? ` OR key IN (${current.join(', ')})` : ''})`;
-    const any = await this.entry.rows(`SELECT count() FROM ${HELD} WHERE ${where}`, what);
-    if (Number(any[0]?.[0] ?? 0) === 0) return;
-    await this.entry.command(`ALTER TABLE ${HELD} DELETE WHERE ${where}`, what);
-    for (const node of this.replicated ? this.liveNodes : [this.entry]) {
-      const deadline = Date.now() + 600_000;
-      for (;;) {
-        const r = await node.rows(`SELECT count() FROM ${HELD} WHERE ${where}`, what);
-        if (Number(r[0]?.[0] ?? 0) === 0) break;
-        if (Date.now() > deadline)
-          throw new FvError(
-            'FV_STORE_WRITE',
-            `ClickHouse at ${node.host}: ${what}: the delete did not finish in 10 minutes`,
-          );
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await this.deleteHeld(where, what);
   }
 
   async erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {

@@ -682,6 +682,37 @@ export class DuckDbStore implements Store {
     return r.getRows().map((x) => String(x[0]));
   }
 
+  async heldAmong(table: string, column: string, keys: readonly string[]): Promise<Set<string>> {
+    const list = keys.filter((p) => UUID.test(p));
+    if (list.length === 0) return new Set();
+    const r = await this.db.runAndReadAll(
+      `SELECT DISTINCT key::VARCHAR FROM ${HELD} WHERE tbl = ${lit(table)} AND col = ${lit(column)} AND key IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})`,
+    );
+    return new Set(r.getRows().map((x) => String(x[0])));
+  }
+
+  async holdsLinks(table: string): Promise<boolean> {
+    const r = await this.db.runAndReadAll(`SELECT 1 FROM ${HELD} WHERE tbl = ${lit(table)} LIMIT 1`);
+    return r.currentRowCount > 0;
+  }
+
+  async releaseHeld(table: string, keys?: readonly string[]): Promise<void> {
+    if (keys === undefined) {
+      const r = await this.db.runAndReadAll(`SELECT keycol FROM ${HELD} WHERE tbl = ${lit(table)} LIMIT 1`);
+      const keycol = r.getRows()[0]?.[0];
+      if (keycol === undefined || !(await this.tableExists(table))) return;
+      await this.db.run(
+        `DELETE FROM ${HELD} WHERE tbl = ${lit(table)} AND key IN (SELECT ${q(String(keycol))} FROM ${q(table)})`,
+      );
+      return;
+    }
+    const list = keys.filter((p) => UUID.test(p));
+    if (list.length === 0) return;
+    await this.db.run(
+      `DELETE FROM ${HELD} WHERE tbl = ${lit(table)} AND key IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})`,
+    );
+  }
+
   async erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {
     const list = pseudonyms.filter((p) => UUID.test(p));
     if (list.length === 0) return 0;
