@@ -437,5 +437,36 @@ describe('change capture (sync --mode cdc)', () => {
     expect(await n(its)).toBe(stored);
     expect((await forgetUser(to)).code).toBe(0);
     expect(await n(its)).toBe(0);
+
+    // Held back on a move, then moved again cleanly in a later transaction: the held link is
+    // released, so the owner it named erases nothing of the device, its current owner all.
+    const again = (
+      await db.query(
+        `SELECT d.id FROM devices d JOIN users u ON u.id = d.user_id JOIN connection_events e ON e.device_id = d.id
+         WHERE u.deleted_at IS NULL GROUP BY 1 ORDER BY 1 LIMIT 1 OFFSET 6`,
+      )
+    ).rows[0].id as string;
+    const [b, c] = (
+      await db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 2 OFFSET 7')
+    ).rows.map((r) => String(r.id));
+    await db.query(
+      "UPDATE devices SET user_id = $2, firmware_version = 'ask cdc.owner@example.com', updated_at = now() WHERE id = $1",
+      [again, b],
+    );
+    expect((await run()).code).toBe(0);
+    await db.query(
+      "UPDATE devices SET user_id = $2, firmware_version = '4.0.0', updated_at = now() WHERE id = $1",
+      [again, c],
+    );
+    expect((await run()).code).toBe(0);
+    const r = pseudonymToUuid(hmacPseudonymizer(loadKeyFile(key), 'device', 0).pseudonym(String(again)));
+    const theirs = `SELECT count(*) FROM connection_events WHERE device_id = '${r}'`;
+    const kept = await n(theirs);
+    expect(kept).toBeGreaterThan(0);
+    expect(await n(`SELECT count(*) FROM _fv_held_links WHERE key = '${r}'`)).toBe(0);
+    expect((await forgetUser(String(b))).code).toBe(0);
+    expect(await n(theirs)).toBe(kept);
+    expect((await forgetUser(String(c))).code).toBe(0);
+    expect(await n(theirs)).toBe(0);
   });
 });

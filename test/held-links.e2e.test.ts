@@ -253,6 +253,35 @@ describe('links of rows the store does not hold', () => {
     expect((await qSync(store, state)).code).toBe(0);
     expect(await count(store, events)).toBe(0);
 
+    // Held back on a move, then written clean, then moved again cleanly: the held link was
+    // released, so the owner it named erases nothing of the device, and its current owner all.
+    const c = await mover(11, 22);
+    const later = String(
+      (await s.db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 1 OFFSET 23'))
+        .rows[0].id,
+    );
+    await s.db.query(
+      `UPDATE devices SET user_id = $2, firmware_version = 'ask ${EMAIL}', updated_at = now() WHERE id = $1`,
+      [c.device, c.to],
+    );
+    expect((await qSync(store, state)).code).toBe(0);
+    await s.db.query("UPDATE devices SET firmware_version = '4.0.0', updated_at = now() WHERE id = $1", [
+      c.device,
+    ]);
+    expect((await qSync(store, state)).code).toBe(0);
+    await s.db.query('UPDATE devices SET user_id = $2, updated_at = now() WHERE id = $1', [c.device, later]);
+    await addEvents(c.device);
+    expect((await qSync(store, state)).code).toBe(0);
+    const cDevice = pseudonym('device', c.device);
+    const cEvents = `SELECT count(*) FROM connection_events WHERE device_id = '${cDevice}'`;
+    const cCopied = await count(store, cEvents);
+    expect(await count(store, `SELECT count(*) FROM _fv_held_links WHERE key = '${cDevice}'`)).toBe(0);
+    expect((await qForget(store, state, c.to)).code).toBe(0);
+    expect(await count(store, cEvents)).toBe(cCopied);
+    expect(await count(store, `SELECT count(*) FROM devices WHERE id = '${cDevice}'`)).toBe(1);
+    expect((await qForget(store, state, later)).code).toBe(0);
+    expect(await count(store, cEvents)).toBe(0);
+
     // Under block: a clean move, in a batch refused for another device's value.
     const b = await mover(9, 21);
     await s.db.query('UPDATE devices SET user_id = $2, updated_at = now() WHERE id = $1', [b.device, b.to]);
