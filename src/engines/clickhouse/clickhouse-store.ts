@@ -110,6 +110,45 @@ function routedSpec(spec: StoreTableSpec, column: string): StoreTableSpec {
   return spec.key.length === 1 && spec.key[0] === column ? rest : { ...rest, shardBy: column };
 }
 
+/**
+ * Waits until no server of `nodes` holds a row of `table` matching `where` (a mutation applied,
+ * replicas included), for up to ten minutes.
+ */
+async function waitUntilNone(
+  nodes: readonly ClickHouseNode[],
+  table: string,
+  where: string,
+  what: string,
+  verb: 'delete' | 'update',
+): Promise<void> {
+  for (const node of nodes) {
+    const deadline = Date.now() + 600_000;
+    for (;;) {
+      const r = await node.rows(`SELECT count() FROM ${table} WHERE ${where}`, what);
+      if (Number(r[0]?.[0] ?? 0) === 0) break;
+      if (Date.now() > deadline)
+        throw new FvError(
+          'FV_STORE_WRITE',
+          `ClickHouse at ${node.host}: ${what}: the ${verb} did not reach this server in 10 minutes`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** `values` as the lists of an `IN (…)`, `ERASE_CHUNK` at a time: statements the server takes. */
+function inLists(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < values.length; i += ERASE_CHUNK)
+    out.push(
+      values
+        .slice(i, i + ERASE_CHUNK)
+        .map(lit)
+        .join(', '),
+    );
+  return out;
+}
+
 /** A name as a TSV field of an insert: tabs, newlines and backslashes made `_`. */
 const tsvName = (name: string) => name.replace(/[\\\t\n]/g, '_');
 /** A name as `holdLinks` and `addTombstones` store it, quoted. */
@@ -1212,19 +1251,7 @@ export class ClickHouseStore implements Store {
     for (const node of this.shardWriters()) {
       await node.command(`ALTER TABLE ${q(localTable(table))} DELETE WHERE ${where}`, what);
     }
-    for (const node of this.liveNodes) {
-      const deadline = Date.now() + 600_000;
-      for (;;) {
-        const r = await node.rows(`SELECT count() FROM ${q(localTable(table))} WHERE ${where}`, what);
-        if (Number(r[0]?.[0] ?? 0) === 0) break;
-        if (Date.now() > deadline)
-          throw new FvError(
-            'FV_STORE_WRITE',
-            `ClickHouse at ${node.host}: ${what}: the delete did not reach this replica in 10 minutes`,
-          );
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitUntilNone(this.liveNodes, q(localTable(table)), where, what, 'delete');
   }
 
   private async count(table: string, where: string, what: string): Promise<number> {
@@ -1295,19 +1322,7 @@ export class ClickHouseStore implements Store {
           `ALTER TABLE ${q(localTable(table))} UPDATE ${q(column)} = NULL WHERE ${where}`,
           what,
         );
-      for (const node of this.liveNodes) {
-        const deadline = Date.now() + 600_000;
-        for (;;) {
-          const r = await node.rows(`SELECT count() FROM ${q(localTable(table))} WHERE ${where}`, what);
-          if (Number(r[0]?.[0] ?? 0) === 0) break;
-          if (Date.now() > deadline)
-            throw new FvError(
-              'FV_STORE_WRITE',
-              `ClickHouse at ${node.host}: ${what}: the update did not finish in 10 minutes`,
-            );
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+      await waitUntilNone(this.liveNodes, q(localTable(table)), where, what, 'update');
       await this.recordDirty(table, dirty);
     }
     return cleared;
@@ -1329,30 +1344,24 @@ export class ClickHouseStore implements Store {
   }
 
   async heldLinks(table: string, column: string, pseudonyms: readonly string[]): Promise<string[]> {
-    const list = pseudonyms.filter((p) => UUID.test(p));
-    const out = new Set<string>();
-    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
-      const r = await this.entry.rows(
-        `SELECT DISTINCT toString(key) FROM (${this.currentHeld(table)}) WHERE col = ${heldName(column)} AND link IN (${list
-          .slice(i, i + ERASE_CHUNK)
-          .map(lit)
-          .join(', ')})`,
-        `follow held links of ${table}.${column}`,
-      );
-      for (const x of r) out.add(String(x[0]));
-    }
-    return [...out];
+    return [...(await this.heldKeysWhere(table, column, 'link', pseudonyms))];
   }
 
   async heldAmong(table: string, column: string, keys: readonly string[]): Promise<Set<string>> {
-    const list = keys.filter((p) => UUID.test(p));
+    return this.heldKeysWhere(table, column, 'key', keys);
+  }
+
+  /** The keys of `table`'s current held links in `column` whose `field` is among `values`. */
+  private async heldKeysWhere(
+    table: string,
+    column: string,
+    field: 'link' | 'key',
+    values: readonly string[],
+  ): Promise<Set<string>> {
     const out = new Set<string>();
-    for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+    for (const among of inLists(values.filter((p) => UUID.test(p)))) {
       const r = await this.entry.rows(
-        `SELECT DISTINCT toString(key) FROM (${this.currentHeld(table)}) WHERE col = ${heldName(column)} AND key IN (${list
-          .slice(i, i + ERASE_CHUNK)
-          .map(lit)
-          .join(', ')})`,
+        `SELECT DISTINCT toString(key) FROM (${this.currentHeld(table)}) WHERE col = ${heldName(column)} AND ${field} IN (${among})`,
         `read held links of ${table}.${column}`,
       );
       for (const x of r) out.add(String(x[0]));
@@ -1380,26 +1389,16 @@ export class ClickHouseStore implements Store {
       const keycol = held[0]?.[1];
       if (keycol === undefined || !(await this.tableExists(table))) return;
       among = [];
-      const list = held.map((x) => String(x[0]));
-      for (let i = 0; i < list.length; i += ERASE_CHUNK) {
+      for (const list of inLists(held.map((x) => String(x[0])))) {
         const live = await this.entry.rows(
-          `SELECT DISTINCT toString(${q(String(keycol))}) FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${q(String(keycol))} IN (${list
-            .slice(i, i + ERASE_CHUNK)
-            .map(lit)
-            .join(', ')})`,
+          `SELECT DISTINCT toString(${q(String(keycol))}) FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${q(String(keycol))} IN (${list})`,
           what,
         );
         for (const x of live) among.push(String(x[0]));
       }
     } else among = keys.filter((p) => UUID.test(p));
-    for (let i = 0; i < among.length; i += ERASE_CHUNK)
-      await this.deleteHeld(
-        `tbl = ${heldName(table)} AND key IN (${among
-          .slice(i, i + ERASE_CHUNK)
-          .map(lit)
-          .join(', ')})`,
-        what,
-      );
+    for (const list of inLists(among))
+      await this.deleteHeld(`tbl = ${heldName(table)} AND key IN (${list})`, what);
   }
 
   /** Deletes the held links matching `where`, every version, on every replica. */
@@ -1407,19 +1406,7 @@ export class ClickHouseStore implements Store {
     const any = await this.entry.rows(`SELECT count() FROM ${HELD} WHERE ${where}`, what);
     if (Number(any[0]?.[0] ?? 0) === 0) return;
     await this.entry.command(`ALTER TABLE ${HELD} DELETE WHERE ${where}`, what);
-    for (const node of this.replicated ? this.liveNodes : [this.entry]) {
-      const deadline = Date.now() + 600_000;
-      for (;;) {
-        const r = await node.rows(`SELECT count() FROM ${HELD} WHERE ${where}`, what);
-        if (Number(r[0]?.[0] ?? 0) === 0) break;
-        if (Date.now() > deadline)
-          throw new FvError(
-            'FV_STORE_WRITE',
-            `ClickHouse at ${node.host}: ${what}: the delete did not finish in 10 minutes`,
-          );
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitUntilNone(this.replicated ? this.liveNodes : [this.entry], HELD, where, what, 'delete');
   }
 
   /**
