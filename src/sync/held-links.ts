@@ -58,7 +58,12 @@ export class HeldLinkWriter {
   ) {}
 
   static async open(store: Store, table: string, columns: HeldColumns | undefined): Promise<HeldLinkWriter> {
-    return new HeldLinkWriter(store, table, columns, columns !== undefined && (await store.holdsLinks(table)));
+    return new HeldLinkWriter(
+      store,
+      table,
+      columns,
+      columns !== undefined && (await store.holdsLinks(table)),
+    );
   }
 
   /** Keeps the links of rows not written (quarantined, or refused with their batch). */
