@@ -95,11 +95,15 @@ export interface StagedText {
   ): Promise<number>;
 }
 
-/** A held-back row's link: its own key, one pseudonymized column and that column's pseudonym. */
+/**
+ * A held-back row's link: its own key, one pseudonymized column and that column's pseudonym, or
+ * null when the held-back row has none there (a device moved to no owner): that too is newer than
+ * the stored row, whose older owner must no longer reach it.
+ */
 export interface HeldLink {
   readonly key: string;
   readonly column: string;
-  readonly link: string;
+  readonly link: string | null;
 }
 
 /**

@@ -94,7 +94,10 @@ describe('held links', () => {
       if (onDetect === 'quarantine') {
         expect(out.ok).toBe(true);
         // The quarantined device's owner; its home is NULL. Nothing of its text.
-        expect(out.held).toEqual([{ key: p('device', 2), column: 'user_id', link: p('user', 20) }]);
+        expect(out.held).toEqual([
+          { key: p('device', 2), column: 'user_id', link: p('user', 20) },
+          { key: p('device', 2), column: 'home_id', link: null },
+        ]);
       } else {
         expect(out.ok).toBe(false);
         // Refused: none of the batch is written, so every row not deleted keeps its links.
@@ -102,6 +105,7 @@ describe('held links', () => {
           { key: p('device', 1), column: 'user_id', link: p('user', 10) },
           { key: p('device', 1), column: 'home_id', link: p('home', 100) },
           { key: p('device', 2), column: 'user_id', link: p('user', 20) },
+          { key: p('device', 2), column: 'home_id', link: null },
         ]);
       }
       expect(JSON.stringify(out.held)).not.toContain('held.owner');
@@ -128,6 +132,8 @@ describe('held links', () => {
       await s.holdLinks('devices', 'id', [
         { key: p('device', 1), column: 'user_id', link: p('user', 10) },
         { key: p('device', 2), column: 'user_id', link: p('user', 10) },
+        // Device 5, stored with owner 20, moved to no owner: held back too.
+        { key: p('device', 5), column: 'user_id', link: null },
       ]);
       const d = await s.openWriter(spec(devices), 'append');
       await d.writeBatch(
@@ -135,6 +141,7 @@ describe('held links', () => {
           [uuid(p('device', 2)), uuid(p('user', 20)), null, 'hall'],
           [uuid(p('device', 3)), uuid(p('user', 10)), null, 'den'],
           [uuid(p('device', 4)), uuid(p('user', 20)), null, 'attic'],
+          [uuid(p('device', 5)), uuid(p('user', 20)), null, 'porch'],
         ],
         [],
         undefined,
@@ -142,7 +149,7 @@ describe('held links', () => {
       await d.finish(undefined);
       const e = await s.openWriter(spec(events), 'append');
       await e.writeBatch(
-        [1, 2, 3, 4].map((dev) => [uuid(p('event', dev)), uuid(p('device', dev))]),
+        [1, 2, 3, 4, 5].map((dev) => [uuid(p('event', dev)), uuid(p('device', dev))]),
         [],
         undefined,
       );
@@ -160,17 +167,19 @@ describe('held links', () => {
             'id',
           )
         ).length;
-      // The old owner: only device 4 is theirs; device 2's stale row goes, its events stay.
-      expect(await erase(20)).toMatchObject({ devices: 2, events: 1 });
-      expect(await eventsOf(1, 2, 3, 4)).toBe(3);
+      // The old owner: only device 4 is theirs; the stale rows of devices 2 and 5 go, their events stay.
+      expect(await erase(20)).toMatchObject({ devices: 3, events: 1 });
+      expect(await eventsOf(1, 2, 3, 4, 5)).toBe(4);
       expect([...(await s.tombstonesIn('device'))]).toEqual([p('device', 4)]);
       // The new owner: the held-back devices 1 and 2 and the stored device 3, with their events.
       expect(await erase(10)).toMatchObject({ devices: 1, events: 3 });
-      expect(await eventsOf(1, 2, 3, 4)).toBe(0);
+      expect(await eventsOf(1, 2, 3, 4, 5)).toBe(1);
+      expect(await eventsOf(5)).toBe(1);
       expect([...(await s.tombstonesIn('device'))].sort()).toEqual(
         [1, 2, 3, 4].map((x) => p('device', x)).sort(),
       );
-      expect(await s.holdsLinks('devices')).toBe(false);
+      // Device 5's held state (no owner) is all that is left of it, until it is written again.
+      expect([...(await s.heldAmong('devices', 'user_id', [p('device', 5)]))]).toEqual([p('device', 5)]);
     });
   });
 });

@@ -31,15 +31,19 @@ export function heldColumns(policy: Policy, plan: TablePlan): HeldColumns | unde
   return links.length === 0 ? undefined : { keyColumn, keyIndex: index(keyColumn), links };
 }
 
-/** The links of one transformed row (pseudonyms as UUID text); none without a key. */
+/** The links of one transformed row (pseudonyms as UUID text, null for none); none without a key. */
 export function heldLinksOf(held: HeldColumns, values: readonly Value[]): HeldLink[] {
   const key = values[held.keyIndex];
   if (typeof key !== 'bigint') return [];
   const out: HeldLink[] = [];
+  // A column without a value is held too: the row's newer state (no owner) wins over the stored one.
   for (const l of held.links) {
     const link = values[l.index];
-    if (typeof link === 'bigint')
-      out.push({ key: pseudonymToUuid(key), column: l.column, link: pseudonymToUuid(link) });
+    out.push({
+      key: pseudonymToUuid(key),
+      column: l.column,
+      link: typeof link === 'bigint' ? pseudonymToUuid(link) : null,
+    });
   }
   return out;
 }

@@ -886,8 +886,11 @@ export async function stagedCopy(
           if (key === null) continue;
           h.links.forEach((l, i) => {
             const link = links[i];
-            if (link !== null && link !== undefined)
-              heldLinks.push({ key: String(key), column: l.column, link: String(link) });
+            heldLinks.push({
+              key: String(key),
+              column: l.column,
+              link: link === null || link === undefined ? null : String(link),
+            });
           });
         }
       }

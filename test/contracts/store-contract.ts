@@ -233,14 +233,17 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       // Which keys hold a link in a column; released by key, or for every key the table holds
       // (`refs`, holding ids 1 to 4, from the test before).
       await store.holdLinks('refs', 'id', [
+        { key: uuid(3), column: 'referred_by', link: null },
         { key: uuid(2), column: 'referred_by', link: uuid(9) },
         { key: uuid(7), column: 'referred_by', link: uuid(9) },
         { key: uuid(8), column: 'referred_by', link: uuid(9) },
       ]);
       expect(await store.holdsLinks('refs')).toBe(true);
+      // A link held without a value (a row moved to no owner) counts as held, and matches no value.
       expect([...(await store.heldAmong('refs', 'referred_by', [uuid(2), uuid(3), uuid(7)]))].sort()).toEqual(
-        [uuid(2), uuid(7)],
+        [uuid(2), uuid(3), uuid(7)],
       );
+      expect(await store.heldLinks('refs', 'referred_by', [uuid(3)])).toEqual([]);
       expect((await store.heldAmong('refs', 'other', [uuid(2)])).size).toBe(0);
       await store.releaseHeld('refs', [uuid(8), 'junk']);
       await store.releaseHeld('refs');

@@ -508,7 +508,7 @@ export class ClickHouseStore implements Store {
           'create bookkeeping',
         );
         await node.command(
-          `CREATE TABLE IF NOT EXISTS ${HELD} (tbl String, keycol String, key UUID, col String, link UUID, v UInt64) ENGINE = ${engine(HELD, 'ReplacingMergeTree', 'v')} ORDER BY (tbl, key, col)`,
+          `CREATE TABLE IF NOT EXISTS ${HELD} (tbl String, keycol String, key UUID, col String, link Nullable(UUID), v UInt64) ENGINE = ${engine(HELD, 'ReplacingMergeTree', 'v')} ORDER BY (tbl, key, col)`,
           'create bookkeeping',
         );
         await node.command(
@@ -1329,7 +1329,7 @@ export class ClickHouseStore implements Store {
   }
 
   async holdLinks(table: string, keyColumn: string, links: readonly HeldLink[]): Promise<void> {
-    const list = links.filter((l) => UUID.test(l.key) && UUID.test(l.link));
+    const list = links.filter((l) => UUID.test(l.key) && (l.link === null || UUID.test(l.link)));
     if (list.length === 0) return;
     // Each (key, column) keeps its latest link: the newest version wins (read with FINAL).
     const v = nextVersion();
@@ -1337,7 +1337,8 @@ export class ClickHouseStore implements Store {
       HELD,
       ['tbl', 'keycol', 'key', 'col', 'link', 'v'],
       list.map(
-        (l) => `${tsvName(table)}\t${tsvName(keyColumn)}\t${l.key}\t${tsvName(l.column)}\t${l.link}\t${v}\n`,
+        (l) =>
+          `${tsvName(table)}\t${tsvName(keyColumn)}\t${l.key}\t${tsvName(l.column)}\t${l.link ?? '\\N'}\t${v}\n`,
       ),
       'hold links',
     );

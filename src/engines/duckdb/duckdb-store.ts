@@ -649,7 +649,7 @@ export class DuckDbStore implements Store {
   }
 
   async holdLinks(table: string, keyColumn: string, links: readonly HeldLink[]): Promise<void> {
-    const list = links.filter((l) => UUID.test(l.key) && UUID.test(l.link));
+    const list = links.filter((l) => UUID.test(l.key) && (l.link === null || UUID.test(l.link)));
     if (list.length === 0) return;
     await this.inTransaction(async () => {
       await this.db.run(`CREATE OR REPLACE TEMP TABLE _fv_held_new (key VARCHAR, col VARCHAR, link VARCHAR)`);
@@ -657,7 +657,8 @@ export class DuckDbStore implements Store {
       for (const l of list) {
         a.appendVarchar(l.key);
         a.appendVarchar(l.column);
-        a.appendVarchar(l.link);
+        if (l.link === null) a.appendNull();
+        else a.appendVarchar(l.link);
         a.endRow();
       }
       a.flushSync();
