@@ -1397,7 +1397,17 @@ export class ClickHouseStore implements Store {
         );
         for (const x of live) among.push(String(x[0]));
       }
-    } else among = keys.filter((p) => UUID.test(p));
+    } else {
+      // Only the keys held: a batch of written rows mostly holds none, and a delete is a mutation.
+      among = [];
+      for (const list of inLists(keys.filter((p) => UUID.test(p)))) {
+        const held = await this.entry.rows(
+          `SELECT DISTINCT toString(key) FROM ${HELD} WHERE tbl = ${heldName(table)} AND key IN (${list})`,
+          what,
+        );
+        for (const x of held) among.push(String(x[0]));
+      }
+    }
     for (const list of inLists(among))
       await this.deleteHeld(`tbl = ${heldName(table)} AND key IN (${list})`, what);
   }

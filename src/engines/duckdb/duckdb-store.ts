@@ -709,9 +709,22 @@ export class DuckDbStore implements Store {
     }
     const list = keys.filter((p) => UUID.test(p));
     if (list.length === 0) return;
-    await this.db.run(
-      `DELETE FROM ${HELD} WHERE tbl = ${lit(table)} AND key IN (${list.map((p) => `${lit(p)}::UUID`).join(', ')})`,
-    );
+    // A batch of written rows' keys (50,000): through a table, not a list of literals.
+    await this.db.run(`CREATE OR REPLACE TEMP TABLE _fv_released (k VARCHAR)`);
+    try {
+      const a = await this.db.createAppender('_fv_released', 'main', 'temp');
+      for (const k of list) {
+        a.appendVarchar(k);
+        a.endRow();
+      }
+      a.flushSync();
+      a.closeSync();
+      await this.db.run(
+        `DELETE FROM ${HELD} h USING _fv_released r WHERE h.tbl = ${lit(table)} AND h.key = r.k::UUID`,
+      );
+    } finally {
+      await this.db.run('DROP TABLE IF EXISTS _fv_released');
+    }
   }
 
   async erase(table: string, column: string, pseudonyms: readonly string[]): Promise<number> {
