@@ -333,7 +333,32 @@ describe('links of rows the store does not hold', () => {
         held.device,
       ]);
     }
-    // Fixed: devices syncs again, and the erased device stays out.
+    // Batches of one row: the refused batch holds another device's value; the person's new,
+    // clean device comes in a later batch, never written (the table stopped), its events copied.
+    const other = await heldDevice(12);
+    const user = String(
+      (await s.db.query('SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 1 OFFSET 12'))
+        .rows[0].id,
+    );
+    const clean = String(
+      (
+        await s.db.query(
+          `INSERT INTO devices (id, user_id, mac, serial, product_model, firmware_version, region, activated_at, updated_at)
+           SELECT max(id) + 1, $1, 'e8:e8', 'E8-NEW', 'cam-1', '4.0.0', 'eu', now(), clock_timestamp() + interval '1 second' FROM devices RETURNING id`,
+          [user],
+        )
+      ).rows[0].id,
+    );
+    await addEvents(clean);
+    const r = await runCli(demoSyncArgs(s, s.store, '--batch-size', '1', '--json'));
+    expect(r.code).not.toBe(0);
+    await forgetsThrough('a later batch of a refused table', s.store, { user, device: clean }, () =>
+      runCli(demoForgetArgs(s, s.store, user, '--json')),
+    );
+    await s.db.query("UPDATE devices SET firmware_version = '4.0.0', updated_at = now() WHERE id = $1", [
+      other.device,
+    ]);
+    // Fixed: devices syncs again, and the erased devices stay out.
     const fixed = await runCli(demoSyncArgs(s, s.store));
     expect(fixed.code, fixed.stderr).toBe(0);
   });

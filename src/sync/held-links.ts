@@ -77,6 +77,12 @@ export class HeldLinkWriter {
     this.holding = true;
   }
 
+  /** Keeps the links of `rows` (transformed), none of them written: the rest of a refused table. */
+  async notWritten(rows: readonly Value[][]): Promise<void> {
+    const columns = this.columns;
+    if (columns) await this.keep(rows.flatMap((r) => heldLinksOf(columns, r)));
+  }
+
   /** Releases the held links of the keys of `rows` (transformed, in the store's column order), just written. */
   async written(rows: readonly Value[][]): Promise<void> {
     if (!this.columns || !this.holding || rows.length === 0) return;

@@ -269,7 +269,9 @@ async function buryRest(
   for await (const batch of batches) {
     const out = (await pipelineOf(batch))({ rows: batch });
     for (const [domain, list] of out.tombstones) await bury(ctx, domain, list);
+    // Nothing of the table is written now: every row's links are kept, not only a refused batch's.
     await links.keep(out.held);
+    if (out.ok) await links.notWritten(out.rows);
   }
 }
 
