@@ -354,6 +354,22 @@ describe('change capture (sync --mode cdc)', () => {
           )
           .concat(extra),
       );
+    const forgetUser = (id: string) =>
+      runCli([
+        'forget',
+        '--user-id',
+        id,
+        '--policy',
+        policy,
+        '--store',
+        held,
+        '--key-file',
+        key,
+        '--state-dir',
+        state,
+      ]);
+    const devicePseudonym = (id: string) =>
+      pseudonymToUuid(hmacPseudonymizer(loadKeyFile(key), 'device', 0).pseudonym(String(id)));
     const first = await run();
     expect(first.code, first.stderr).toBe(0);
     const user = String(
@@ -375,25 +391,13 @@ describe('change capture (sync --mode cdc)', () => {
     );
     const applied = await run();
     expect(applied.code, applied.stderr).toBe(0);
-    const p = pseudonymToUuid(hmacPseudonymizer(loadKeyFile(key), 'device', 0).pseudonym(device));
+    const p = devicePseudonym(device);
     const n = async (sql: string) => Number((await queryStore(held, sql))[0]?.[0]);
     expect(await n(`SELECT count(*) FROM devices WHERE id = '${p}'`)).toBe(0);
     expect(await n(`SELECT count(*) FROM connection_events WHERE device_id = '${p}'`)).toBe(3);
     expect(await n(`SELECT count(*) FROM _fv_held_links WHERE key = '${p}'`)).toBe(1);
     expect(await dumpStore(held)).not.toContain('cdc.owner@example.com');
-    const f = await runCli([
-      'forget',
-      '--user-id',
-      user,
-      '--policy',
-      policy,
-      '--store',
-      held,
-      '--key-file',
-      key,
-      '--state-dir',
-      state,
-    ]);
+    const f = await forgetUser(user);
     expect(f.code, f.stderr).toBe(0);
     expect(await n(`SELECT count(*) FROM connection_events WHERE device_id = '${p}'`)).toBe(0);
     expect(await n(`SELECT count(*) FROM _fv_held_links WHERE key = '${p}'`)).toBe(0);
@@ -415,24 +419,10 @@ describe('change capture (sync --mode cdc)', () => {
       [moved.id, to],
     );
     expect((await run()).code).toBe(0);
-    const q = pseudonymToUuid(hmacPseudonymizer(loadKeyFile(key), 'device', 0).pseudonym(String(moved.id)));
+    const q = devicePseudonym(moved.id);
     const its = `SELECT count(*) FROM connection_events WHERE device_id = '${q}'`;
     const stored = await n(its);
     expect(stored).toBeGreaterThan(0);
-    const forgetUser = (id: string) =>
-      runCli([
-        'forget',
-        '--user-id',
-        id,
-        '--policy',
-        policy,
-        '--store',
-        held,
-        '--key-file',
-        key,
-        '--state-dir',
-        state,
-      ]);
     expect((await forgetUser(String(moved.user_id))).code).toBe(0);
     expect(await n(its)).toBe(stored);
     expect((await forgetUser(to)).code).toBe(0);
@@ -459,7 +449,7 @@ describe('change capture (sync --mode cdc)', () => {
       [again, c],
     );
     expect((await run()).code).toBe(0);
-    const r = pseudonymToUuid(hmacPseudonymizer(loadKeyFile(key), 'device', 0).pseudonym(String(again)));
+    const r = devicePseudonym(again);
     const theirs = `SELECT count(*) FROM connection_events WHERE device_id = '${r}'`;
     const kept = await n(theirs);
     expect(kept).toBeGreaterThan(0);

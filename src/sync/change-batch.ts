@@ -201,7 +201,7 @@ export class ChangeBatch {
       const erased = await erasedAmong(store, this.ctx.key, plan, rows, this.pseudonymizers);
       checked.set(table, { plan, rows, erased });
       const transform = rowTransformer(plan, this.ctx.key, this.ctx.scanner, erased);
-      const held = heldColumns(this.ctx.policy, plan);
+      const held = this.links.get(table)?.columns;
       const out = batchPipeline(plan, transform, {
         tombstoneDeletes: true,
         follow: this.follow,

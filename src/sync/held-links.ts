@@ -56,7 +56,8 @@ export class HeldLinkWriter {
   private constructor(
     private readonly store: Store,
     private readonly table: string,
-    private readonly columns: HeldColumns | undefined,
+    /** The table's held columns (`heldColumns`), none for a table nothing follows. */
+    readonly columns: HeldColumns | undefined,
     /** Whether the table has held links (read once, then kept up to date by `keep`). */
     private holding: boolean,
   ) {}
