@@ -117,14 +117,38 @@ async function fleetvaultSync(): Promise<number> {
   // The main benchmark's events-only policy has no metrics file beside it: no rollups, as the CLI.
   const beside = join(policyFile, '..', 'fleetvault.metrics.yaml');
   const rollups = existsSync(beside) ? rollupsOf(readMetricsFile(beside)) : undefined;
+  // FV_STAGE_TRACE=<ms>: the resident memory at that interval, with the table being copied or
+  // the derived rows being refreshed, on stderr (where a sync's memory goes).
+  let phase = 'checks';
+  const every = Number(process.env.FV_STAGE_TRACE ?? 0);
+  const trace =
+    every > 0
+      ? setInterval(() => {
+          const m = process.memoryUsage();
+          const mb = (b: number) => Math.round(b / 1048576);
+          process.stderr.write(
+            `trace ${(performance.now() / 1000).toFixed(1)} s ${phase}: rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)} MB, external ${mb(m.external)} MB\n`,
+          );
+        }, every)
+      : undefined;
+  const refresh = store.refreshDerived.bind(store);
+  store.refreshDerived = (specs) => {
+    phase = 'derived rows';
+    return refresh(specs);
+  };
   const result = await runSync({
     sourceUrl: url,
     policy,
     store,
     key: loadKeyFile(keyFile),
     ...(rollups ? { rollups } : {}),
+    onProgress: (p) => {
+      phase = `${p.table} ${p.rowsRead}`;
+    },
   });
+  phase = 'closing';
   await store.close();
+  clearInterval(trace);
   if (!result.ok) throw new Error('bench sync failed');
   return result.tables.reduce((n, t) => n + t.rowsRead, 0);
 }
