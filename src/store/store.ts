@@ -192,10 +192,11 @@ export interface Store {
    */
   releaseHeld(table: string, keys?: readonly string[]): Promise<void>;
   /**
-   * The values of `column` (a pseudonymized key) held in `table` but absent from `live`: rows
-   * whose source row no longer exists. Resolves to UUID text.
+   * The values of `column` (a pseudonymized key) held in `table` but absent from `live`, read
+   * batch by batch (the source's keys, as they stream): rows whose source row no longer exists.
+   * Resolves to UUID text.
    */
-  missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]>;
+  missingKeys(table: string, column: string, live: AsyncIterable<readonly bigint[]>): Promise<string[]>;
   /** Pseudonyms erased on purpose, by domain: a later sync must not copy them back. */
   tombstones(): Promise<Map<string, Set<string>>>;
   /**

@@ -57,26 +57,31 @@ export async function propagateDeletions(opts: {
     const domain = keyDomain(t) as string;
     const pseudonymizer = hmacPseudonymizer(opts.key, domain, 0);
     const soft = t.softDelete ? plan.read.find((c) => c.name === t.softDelete) : undefined;
-    const live: bigint[] = [];
     const gone: string[] = [];
-    for await (const batch of readTable(opts.source, {
-      schema: opts.policy.schema,
-      table: t.name,
-      columns: [{ name: pkName, kind: 'text' }, ...(soft ? [soft] : [])],
-      orderBy: [],
-      batchSize: opts.batchSize,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    })) {
-      for (const [id, deletedAt] of batch) {
-        if (id === null || id === undefined) continue;
-        const p = pseudonymizer.pseudonym(String(id));
-        if (soft && deletedAt !== null) gone.push(pseudonymToUuid(p));
-        else live.push(p);
+    // The source's live keys go to the store batch by batch (a parent table of 30M devices would
+    // otherwise be held whole); a table not stored yet has nothing missing to find.
+    const live = async function* (): AsyncGenerator<bigint[]> {
+      for await (const batch of readTable(opts.source, {
+        schema: opts.policy.schema,
+        table: t.name,
+        columns: [{ name: pkName, kind: 'text' }, ...(soft ? [soft] : [])],
+        orderBy: [],
+        batchSize: opts.batchSize,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      })) {
+        const keys: bigint[] = [];
+        for (const [id, deletedAt] of batch) {
+          if (id === null || id === undefined) continue;
+          const p = pseudonymizer.pseudonym(String(id));
+          if (soft && deletedAt !== null) gone.push(pseudonymToUuid(p));
+          else keys.push(p);
+        }
+        yield keys;
       }
-    }
-    if ((await opts.store.tableState(t.name)) !== undefined) {
-      gone.push(...(await opts.store.missingKeys(t.name, pkName, live)));
-    }
+    };
+    if ((await opts.store.tableState(t.name)) !== undefined)
+      gone.push(...(await opts.store.missingKeys(t.name, pkName, live())));
+    else for await (const _ of live());
     const known = await opts.store.tombstonesAmong(domain, gone.map(uuidToPseudonym));
     const fresh = gone.filter((p) => !known.has(p));
     if (fresh.length === 0) continue;

@@ -39,8 +39,8 @@ describe('ErasedKeys', () => {
   it('adds only what is not erased yet, and tells apart what others erased while it ran', async () => {
     const s = await opened();
     await s.addTombstones('user', [uuid(1)]);
-    await s.addTombstones('device', [uuid(10), uuid(11)]);
-    const keys = await ErasedKeys.read(s, 1);
+    await s.addTombstones('device', [uuid(10), uuid(11), uuid(14)]);
+    const keys = await ErasedKeys.read(s, 2);
     expect(await keys.add('user', [uuid(1), uuid(2)])).toEqual([uuid(2)]);
     expect(await keys.add('device', [uuid(10), uuid(12)])).toEqual([uuid(12)]);
     // The caller erases what `add` answered; a `forget` beside it erases others.
@@ -56,6 +56,41 @@ describe('ErasedKeys', () => {
     // A looked-up domain answers the last minute's, its own aside (erasing again is harmless).
     expect(late.get('device')).toContain(uuid(13));
     expect(late.get('device')).not.toContain(uuid(12));
+  });
+
+  it('holds no more of what it erases than its limit: past it, the domain is looked up', async () => {
+    const s = await opened();
+    await s.addTombstones('event', [uuid(1)]);
+    const keys = await ErasedKeys.read(s, 3);
+    expect(keys.lookedUp('event')).toBe(false);
+    // As a sync does: each batch's fresh pseudonyms are erased in the store before the next.
+    const erase = async (list: string[]) => {
+      const fresh = await keys.add('event', list);
+      await tombstone(s, 'event', fresh);
+      return fresh;
+    };
+    expect(await erase([uuid(1), uuid(2), uuid(2)])).toEqual([uuid(2)]);
+    expect(keys.lookedUp('event')).toBe(false);
+    expect(await erase([uuid(3), uuid(4)])).toEqual([uuid(3), uuid(4)]);
+    expect(keys.lookedUp('event')).toBe(true);
+    expect(keys.held('event')).toBeUndefined();
+    // Still only the new ones, from the store now.
+    expect(await erase([uuid(2), uuid(4), uuid(5), uuid(6)])).toEqual([uuid(5), uuid(6)]);
+    expect(await erase([uuid(5), uuid(7)])).toEqual([uuid(7)]);
+    expect([...(await keys.among('event', [1n, 7n, 8n]))].sort()).toEqual([uuid(1), uuid(7)]);
+    // Its own six are no news at the end; one erased beside it is, with its own past the limit.
+    expect(await keys.since()).toEqual(new Map());
+    await s.addTombstones('event', [uuid(8)]);
+    expect((await keys.since()).get('event')).toContain(uuid(8));
+  });
+
+  it('counts a domain with no tombstones at its start against what it erased itself', async () => {
+    const s = await opened();
+    const keys = await ErasedKeys.read(s, 100);
+    await tombstone(s, 'event', await keys.add('event', [uuid(1), uuid(2)]));
+    expect(await keys.since()).toEqual(new Map());
+    await s.addTombstones('event', [uuid(3)]);
+    expect((await keys.since()).get('event')).toEqual([uuid(3)]);
   });
 
   it('keeps each tombstone once, however often an erasure runs again', async () => {

@@ -26,19 +26,27 @@ export class ErasedKeys {
   readonly #store: Store;
   readonly #held = new Map<string, Set<string>>();
   readonly #looked = new Set<string>();
-  /** What this run erased itself, by domain (not news at its end). */
+  /**
+   * What this run erased itself, by domain (not news at its end), while a domain's count stays
+   * within the limit; past it only the count is kept (`#ownCount`), so a run that drops millions
+   * of rows with their erased owners (every event of every device of a deleted user) holds no
+   * more of them than of a domain it looks up.
+   */
   readonly #own = new Map<string, Set<string>>();
+  readonly #ownCount = new Map<string, number>();
   readonly #start: Map<string, { count: number; latest: number }>;
+  readonly #limit: number;
 
-  private constructor(store: Store, start: Map<string, { count: number; latest: number }>) {
+  private constructor(store: Store, start: Map<string, { count: number; latest: number }>, limit: number) {
     this.#store = store;
     this.#start = start;
+    this.#limit = limit;
   }
 
   /** Reads the store's tombstones: small domains whole, large ones only counted. */
   static async read(store: Store, limit = ERASED_IN_MEMORY): Promise<ErasedKeys> {
     const counts = await store.tombstoneCounts();
-    const keys = new ErasedKeys(store, counts);
+    const keys = new ErasedKeys(store, counts, limit);
     for (const [domain, { count }] of counts) {
       if (count > limit) keys.#looked.add(domain);
       else keys.#held.set(domain, await store.tombstonesIn(domain));
@@ -100,22 +108,32 @@ export class ErasedKeys {
 
   /**
    * Records pseudonyms this run erased (rows dropped with an erased owner); resolves to those not
-   * known erased before, which the caller erases in the store.
+   * known erased before, which the caller erases in the store before it adds more. A held domain
+   * that grows past the limit is looked up from then on (the store holds all of it by then).
    */
   async add(domain: string, pseudonyms: readonly string[]): Promise<string[]> {
-    const own = this.#own.get(domain) ?? new Set<string>();
-    this.#own.set(domain, own);
-    let fresh = pseudonyms.filter((p) => !own.has(p));
+    const own = this.#own.get(domain);
+    let fresh = [...new Set(pseudonyms)].filter((p) => !own?.has(p));
     if (this.#looked.has(domain)) {
       const known = await this.#store.tombstonesAmong(domain, fresh.map(uuidToPseudonym));
       fresh = fresh.filter((p) => !known.has(p));
     } else {
       const set = this.#held.get(domain) ?? new Set<string>();
-      this.#held.set(domain, set);
       fresh = fresh.filter((p) => !set.has(p));
       for (const p of fresh) set.add(p);
+      if (set.size > this.#limit) {
+        this.#held.delete(domain);
+        this.#looked.add(domain);
+      } else this.#held.set(domain, set);
     }
-    for (const p of fresh) own.add(p);
+    const count = (this.#ownCount.get(domain) ?? 0) + fresh.length;
+    this.#ownCount.set(domain, count);
+    if (count > this.#limit) this.#own.set(domain, new Set());
+    else {
+      const set = own ?? new Set<string>();
+      for (const p of fresh) set.add(p);
+      this.#own.set(domain, set);
+    }
     return fresh;
   }
 
@@ -123,14 +141,17 @@ export class ErasedKeys {
    * The pseudonyms erased beside this run since it read the tombstones (a `forget` while it ran),
    * by domain: every domain whose count grew, its tombstones since the run's last known one (two
    * seconds more: erasing again is harmless and writes no tombstone twice), less what this run
-   * erased itself and what it held.
+   * erased itself and what it held. Past the limit the run knows only how many it erased, so a
+   * domain erased into beside it answers its own too (erased again, harmlessly).
    */
   async since(): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     for (const [domain, now] of await this.#store.tombstoneCounts()) {
       const before = this.#start.get(domain);
       const own = this.#own.get(domain);
-      if (before && now.count <= before.count + (own?.size ?? 0)) continue;
+      // Tombstones are kept once each (erase-linked.ts): no more than the run's start and its
+      // own means nothing erased beside it.
+      if (now.count <= (before?.count ?? 0) + (this.#ownCount.get(domain) ?? 0)) continue;
       const held = this.#looked.has(domain) ? undefined : this.#held.get(domain);
       const added = await this.#store.tombstonesIn(
         domain,

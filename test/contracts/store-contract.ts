@@ -9,6 +9,10 @@ import { ingestedRows, type Store, type StoreTableSpec } from '../../src/store/i
 
 export const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 export const big = (n: number) => BigInt(`0x${uuid(n).replaceAll('-', '')}`);
+/** Keys as a source streams them, batch by batch. */
+async function* batches(...list: bigint[][]): AsyncGenerator<bigint[]> {
+  yield* list;
+}
 const T0 = 1_767_225_600_000_000n; // 2026-01-01T00:00:00Z in microseconds
 
 export const devices: StoreTableSpec = {
@@ -129,8 +133,9 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect(await store.erase('devices', 'user_id', ['not-a-uuid'])).toBe(0);
       expect(await store.linked('devices', 'user_id', ['not-a-uuid'], 'id')).toEqual([]);
       expect(await store.tableState('devices')).toMatchObject({ rows: 1 });
-      expect(await store.missingKeys('devices', 'id', [big(4)])).toEqual([]);
-      expect(await store.missingKeys('devices', 'id', [big(9)])).toEqual([uuid(4)]);
+      expect(await store.missingKeys('devices', 'id', batches([big(4)]))).toEqual([]);
+      expect(await store.missingKeys('devices', 'id', batches([big(9)], [], [big(4)]))).toEqual([]);
+      expect(await store.missingKeys('devices', 'id', batches([big(9)], []))).toEqual([uuid(4)]);
       // Thousands at once (one person's many devices): in statements the server takes.
       const many = Array.from({ length: 6_000 }, (_, i) => uuid(100_000 + i));
       expect(await store.linked('devices', 'user_id', [...many, uuid(200)], 'id')).toEqual([uuid(4)]);

@@ -1468,18 +1468,27 @@ export class ClickHouseStore implements Store {
     return deleted;
   }
 
-  async missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]> {
-    if (!(await this.tableExists(table))) return [];
+  async missingKeys(
+    table: string,
+    column: string,
+    live: AsyncIterable<readonly bigint[]>,
+  ): Promise<string[]> {
+    if (!(await this.tableExists(table))) {
+      for await (const _ of live);
+      return [];
+    }
     const scratch = `_fv_live_${randomBytes(6).toString('hex')}`;
     const what = `compare ${table}.${column} with the source`;
     await this.entry.command(`CREATE TABLE ${scratch} (k UUID) ENGINE = Memory`, what);
     try {
-      await this.entry.insert(
-        scratch,
-        ['k'],
-        live.map((p) => `${uuidText(p)}\n`),
-        what,
-      );
+      for await (const keys of live)
+        if (keys.length > 0)
+          await this.entry.insert(
+            scratch,
+            ['k'],
+            keys.map((p) => `${uuidText(p)}\n`),
+            what,
+          );
       const r = await this.entry.rows(
         `SELECT DISTINCT toString(${q(column)}) FROM ${q(this.readable(table))} FINAL WHERE _fv_deleted = 0 AND ${q(column)} ${this.sharded ? 'GLOBAL ' : ''}NOT IN (SELECT k FROM ${scratch})`,
         what,

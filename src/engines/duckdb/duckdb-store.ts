@@ -746,14 +746,23 @@ export class DuckDbStore implements Store {
     });
   }
 
-  async missingKeys(table: string, column: string, live: readonly bigint[]): Promise<string[]> {
-    if (!(await this.tableExists(table))) return [];
+  async missingKeys(
+    table: string,
+    column: string,
+    live: AsyncIterable<readonly bigint[]>,
+  ): Promise<string[]> {
+    if (!(await this.tableExists(table))) {
+      for await (const _ of live);
+      return [];
+    }
     await this.db.run(`CREATE OR REPLACE TEMP TABLE ${LIVE} (k UUID)`);
     try {
-      const a = await this.db.createAppender(LIVE, 'main', 'temp');
-      appendChunked(a, [{ kind: 'uuid' }], live.length, (r) => live[r] as bigint);
-      a.flushSync();
-      a.closeSync();
+      for await (const keys of live) {
+        const a = await this.db.createAppender(LIVE, 'main', 'temp');
+        appendChunked(a, [{ kind: 'uuid' }], keys.length, (r) => keys[r] as bigint);
+        a.flushSync();
+        a.closeSync();
+      }
       const r = await this.db.runAndReadAll(
         `SELECT t.${q(column)}::VARCHAR FROM ${q(table)} t ANTI JOIN ${LIVE} l ON t.${q(column)} = l.k`,
       );
