@@ -20,7 +20,11 @@ const PARTS = [
     inputs: ['src', 'bench', 'test/helpers', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'],
     output: 'dist/src/cli/main.js',
     // `tsc -b`: the project `npm run typecheck` (tsconfig.check.json) references, so whichever runs
-    // first compiles and checks src/ once; the other finds it up to date.
+    // first compiles and checks src/ once; the other finds it up to date. A typecheck therefore
+    // writes dist/ too, without this script's stamp: the stamp holds the compiler's own state file
+    // as well, so sources changed, typechecked (dist/ emitted) and changed back are built again
+    // rather than found "unchanged" beside a dist/ of the version in between.
+    state: 'dist/.tsbuildinfo',
     command: [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'tsconfig.build.json'],
   },
   {
@@ -60,6 +64,14 @@ export function inputHash(inputs) {
     }
   }
   return h.digest('hex');
+}
+
+/** A part's stamp: its inputs' hash, and for a part with one, its compiler's state file's. */
+function stamped(hash, part) {
+  if (!part.state) return hash;
+  const state = join(ROOT, part.state);
+  const of = existsSync(state) ? createHash('sha256').update(readFileSync(state)).digest('hex') : 'none';
+  return `${hash}:${of}`;
 }
 
 function readdirSafe(p) {
@@ -113,10 +125,10 @@ export async function build(opts = {}) {
   const built = [];
   for (const part of PARTS) {
     const hash = inputHash(part.inputs);
-    const fresh = stamp[part.name] === hash && existsSync(join(ROOT, part.output));
+    const fresh = stamp[part.name] === stamped(hash, part) && existsSync(join(ROOT, part.output));
     if (fresh && !opts.force) continue;
     await run(part.label, opts.force && part.name === 'server' ? [...part.command, '--force'] : part.command, log);
-    stamp[part.name] = hash;
+    stamp[part.name] = stamped(hash, part);
     mkdirSync(dirname(STAMP), { recursive: true });
     writeFileSync(STAMP, `${JSON.stringify(stamp, null, 2)}\n`);
     built.push(part.name);

@@ -384,4 +384,59 @@ describe('fleetvault forget', () => {
       expect(await back(), path).toEqual([['0'], ['0']]);
     }
   });
+
+  it('a device moved to an erased person goes with its stored events, whose tombstones the sync counts as its own', async () => {
+    const key = loadKeyFile(s.keyFile);
+    const pseudonym = (domain: string, id: string) =>
+      pseudonymToUuid(hmacPseudonymizer(key, domain, 0).pseudonym(id));
+    // A person deleted in production (erased at the next sync), then a live person's device with
+    // stored events moved to them: the sync erases the device, and tombstones its events, itself.
+    const [gone, device] = (
+      await s.db.query(
+        `SELECT (SELECT min(id) FROM users WHERE deleted_at IS NULL) AS gone,
+                (SELECT min(d.id) FROM devices d JOIN users u ON u.id = d.user_id
+                  WHERE u.deleted_at IS NULL AND u.id <> (SELECT min(id) FROM users WHERE deleted_at IS NULL)
+                    AND EXISTS (SELECT 1 FROM connection_events e WHERE e.device_id = d.id)) AS device`,
+      )
+    ).rows.map((r) => [String(r.gone), String(r.device)])[0] as [string, string];
+    await s.db.query('UPDATE users SET deleted_at = now(), updated_at = now() WHERE id = $1', [gone]);
+    const first = await runCli(demoSyncArgs(s, s.store));
+    expect(first.code, first.stderr).toBe(0);
+    const events = (
+      await s.db.query('SELECT id FROM connection_events WHERE device_id = $1', [device])
+    ).rows.map((r) => pseudonym('event', String(r.id)));
+    expect(events.length).toBeGreaterThan(0);
+    const stored = async () =>
+      Number(
+        (
+          await queryStore(
+            s.store,
+            `SELECT count(*) FROM connection_events WHERE id IN (${events.map((e) => `'${e}'`).join(', ')})`,
+          )
+        )[0]?.[0],
+      );
+    expect(await stored()).toBe(events.length);
+    await s.db.query('UPDATE devices SET user_id = $1, updated_at = now() WHERE id = $2', [gone, device]);
+    const r = await runCli(demoSyncArgs(s, s.store), { env: { FLEETVAULT_SYNC_TRACE: '1' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await stored()).toBe(0);
+    const tombstoned = await queryStore(
+      s.store,
+      `SELECT count(DISTINCT pseudonym) FROM _fv_forgotten WHERE domain = 'event' AND pseudonym IN (${events.map((e) => `'${e}'`).join(', ')})`,
+    );
+    expect(Number(tombstoned[0]?.[0])).toBe(events.length);
+    expect(
+      Number(
+        (
+          await queryStore(
+            s.store,
+            `SELECT count(*) FROM devices WHERE id = '${pseudonym('device', device)}'`,
+          )
+        )[0]?.[0],
+      ),
+    ).toBe(0);
+    // Nobody erased anything beside this run: its end has nothing to erase again (it took the
+    // events' tombstones for another's erasure, and past 100,000 of its own it erased them all again).
+    expect(r.stderr).not.toContain('erased beside this run');
+  });
 });

@@ -45,12 +45,17 @@ export function linkDomains(policy: Policy): Set<string> {
  * holds are not written again (an erasure run again, a sync's end re-erasing what was erased beside
  * it), so repeating an erasure does not grow the store.
  */
-export async function tombstone(store: Store, domain: string, pseudonyms: readonly string[]): Promise<void> {
+export async function tombstone(
+  store: Store,
+  domain: string,
+  pseudonyms: readonly string[],
+): Promise<string[]> {
   const list = [...new Set(pseudonyms.filter((p) => UUID.test(p)))];
-  if (list.length === 0) return;
+  if (list.length === 0) return [];
   const known = await store.tombstonesAmong(domain, list.map(uuidToPseudonym));
   const fresh = known.size === 0 ? list : list.filter((p) => !known.has(p));
   if (fresh.length > 0) await store.addTombstones(domain, fresh);
+  return fresh;
 }
 
 /** The pseudonymized columns of `domain`, as [table, column]. */
@@ -160,8 +165,17 @@ export async function eraseLinked(opts: {
   pseudonyms: readonly string[];
   /** Drop unreadable records of unfinished erasures instead of refusing (a full sync). */
   discardUnreadable?: boolean;
+  /**
+   * Told of each domain's pseudonyms this erasure tombstones (`erased`) and of those it wrote the
+   * tombstone of itself (`written`: not already in the store), as it goes (a sync's own count).
+   */
+  onTombstones?: (domain: string, erased: readonly string[], written: readonly string[]) => void;
 }): Promise<Record<string, number>> {
   const { policy, store } = opts;
+  const buried = async (domain: string, values: readonly string[]) => {
+    const written = await tombstone(store, domain, values);
+    opts.onTombstones?.(domain, values, written);
+  };
   const box = sealedBox(opts.key, 'erasure');
   const follow = linkDomains(policy);
   const pending = await pendingErasures(store, box, opts.discardUnreadable === true);
@@ -206,7 +220,7 @@ export async function eraseLinked(opts: {
     recorded = true;
     const record = JSON.stringify(Object.fromEntries([...reached].map(([d, s]) => [d, [...s]])));
     await store.setMetaNow(mine, box.seal(record, mine));
-    for (const [domain, values] of added) await tombstone(store, domain, values);
+    for (const [domain, values] of added) await buried(domain, values);
     for (const [domain, values] of added) {
       for (const [table, column] of columnsOf(policy, domain)) {
         const pk = pkDomainOf(table);
@@ -223,7 +237,7 @@ export async function eraseLinked(opts: {
         // go: production may move such a row to a live owner (an event to another device), and it
         // must not come back then.
         if (pk && pk.domain !== domain)
-          await tombstone(store, pk.domain, await store.linked(table.name, column, values, pk.name));
+          await buried(pk.domain, await store.linked(table.name, column, values, pk.name));
         deleted[table.name] = (deleted[table.name] ?? 0) + (await store.erase(table.name, column, values));
       }
     }

@@ -41,11 +41,14 @@ describe('ErasedKeys', () => {
     await s.addTombstones('user', [uuid(1)]);
     await s.addTombstones('device', [uuid(10), uuid(11), uuid(14)]);
     const keys = await ErasedKeys.read(s, 2);
-    expect(await keys.add('user', [uuid(1), uuid(2)])).toEqual([uuid(2)]);
-    expect(await keys.add('device', [uuid(10), uuid(12)])).toEqual([uuid(12)]);
-    // The caller erases what `add` answered; a `forget` beside it erases others.
-    await s.addTombstones('user', [uuid(2)]);
-    await s.addTombstones('device', [uuid(12)]);
+    // The caller erases what `fresh` answered and records it; a `forget` beside it erases others.
+    const bury = async (domain: string, list: string[]) => {
+      const fresh = await keys.fresh(domain, list);
+      keys.record(domain, fresh, await tombstone(s, domain, fresh));
+      return fresh;
+    };
+    expect(await bury('user', [uuid(1), uuid(2)])).toEqual([uuid(2)]);
+    expect(await bury('device', [uuid(10), uuid(12)])).toEqual([uuid(12)]);
     expect(await keys.since()).toEqual(new Map());
     await s.addTombstones('user', [uuid(3)]);
     await s.addTombstones('device', [uuid(13)]);
@@ -65,8 +68,8 @@ describe('ErasedKeys', () => {
     expect(keys.lookedUp('event')).toBe(false);
     // As a sync does: each batch's fresh pseudonyms are erased in the store before the next.
     const erase = async (list: string[]) => {
-      const fresh = await keys.add('event', list);
-      await tombstone(s, 'event', fresh);
+      const fresh = await keys.fresh('event', list);
+      keys.record('event', fresh, await tombstone(s, 'event', fresh));
       return fresh;
     };
     expect(await erase([uuid(1), uuid(2), uuid(2)])).toEqual([uuid(2)]);
@@ -87,10 +90,23 @@ describe('ErasedKeys', () => {
   it('counts a domain with no tombstones at its start against what it erased itself', async () => {
     const s = await opened();
     const keys = await ErasedKeys.read(s, 100);
-    await tombstone(s, 'event', await keys.add('event', [uuid(1), uuid(2)]));
+    const fresh = await keys.fresh('event', [uuid(1), uuid(2)]);
+    keys.record('event', fresh, await tombstone(s, 'event', fresh));
     expect(await keys.since()).toEqual(new Map());
     await s.addTombstones('event', [uuid(3)]);
     expect((await keys.since()).get('event')).toEqual([uuid(3)]);
+  });
+
+  it('counts as its own only the tombstones it wrote: what a forget beside it wrote first is news', async () => {
+    const s = await opened();
+    const keys = await ErasedKeys.read(s, 2);
+    // Past the limit, so only counts tell its own from others'.
+    const fresh = await keys.fresh('event', [uuid(1), uuid(2), uuid(3)]);
+    // A forget beside the run tombstones uuid(3) first, and uuid(9) the run never erases.
+    await s.addTombstones('event', [uuid(3), uuid(9)]);
+    keys.record('event', fresh, await tombstone(s, 'event', fresh));
+    expect(keys.lookedUp('event')).toBe(true);
+    expect((await keys.since()).get('event')).toContain(uuid(9));
   });
 
   it('keeps each tombstone once, however often an erasure runs again', async () => {

@@ -107,34 +107,43 @@ export class ErasedKeys {
   }
 
   /**
-   * Records pseudonyms this run erased (rows dropped with an erased owner); resolves to those not
-   * known erased before, which the caller erases in the store before it adds more. A held domain
-   * that grows past the limit is looked up from then on (the store holds all of it by then).
+   * Of `pseudonyms` this run would erase (rows dropped with an erased owner), those not known
+   * erased yet: the caller erases them, then tells `record` what it tombstoned.
    */
-  async add(domain: string, pseudonyms: readonly string[]): Promise<string[]> {
+  async fresh(domain: string, pseudonyms: readonly string[]): Promise<string[]> {
     const own = this.#own.get(domain);
-    let fresh = [...new Set(pseudonyms)].filter((p) => !own?.has(p));
+    const list = [...new Set(pseudonyms)].filter((p) => !own?.has(p));
     if (this.#looked.has(domain)) {
-      const known = await this.#store.tombstonesAmong(domain, fresh.map(uuidToPseudonym));
-      fresh = fresh.filter((p) => !known.has(p));
-    } else {
+      const known = await this.#store.tombstonesAmong(domain, list.map(uuidToPseudonym));
+      return list.filter((p) => !known.has(p));
+    }
+    const held = this.#held.get(domain);
+    return held ? list.filter((p) => !held.has(p)) : list;
+  }
+
+  /**
+   * What this run tombstoned in `domain`: `erased`, of which it wrote `written` itself (the rest a
+   * `forget` beside it had written first). A held domain holds them all, and is looked up in the
+   * store from when it grows past the limit (the store holds all of it by then); the run's own are
+   * counted, and kept while the count is within the limit.
+   */
+  record(domain: string, erased: readonly string[], written: readonly string[]): void {
+    if (!this.#looked.has(domain)) {
       const set = this.#held.get(domain) ?? new Set<string>();
-      fresh = fresh.filter((p) => !set.has(p));
-      for (const p of fresh) set.add(p);
+      for (const p of erased) set.add(p);
       if (set.size > this.#limit) {
         this.#held.delete(domain);
         this.#looked.add(domain);
       } else this.#held.set(domain, set);
     }
-    const count = (this.#ownCount.get(domain) ?? 0) + fresh.length;
+    const count = (this.#ownCount.get(domain) ?? 0) + written.length;
     this.#ownCount.set(domain, count);
     if (count > this.#limit) this.#own.set(domain, new Set());
     else {
-      const set = own ?? new Set<string>();
-      for (const p of fresh) set.add(p);
-      this.#own.set(domain, set);
+      const own = this.#own.get(domain) ?? new Set<string>();
+      for (const p of written) own.add(p);
+      this.#own.set(domain, own);
     }
-    return fresh;
   }
 
   /**

@@ -164,6 +164,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
     // whatever of theirs a table of this run wrote since (a rebuild that read production before
     // the erasure and was swapped in after it) goes now. This run's own are in its set already.
     for (const [domain, late] of await erasedKeys.since()) {
+      if (process.env.FLEETVAULT_SYNC_TRACE)
+        process.stderr.write(`sync: ${late.length} of ${domain} erased beside this run, erased again\n`);
       await opts.store.atomically(() =>
         eraseLinked({ policy: opts.policy, store: opts.store, key: opts.key, domain, pseudonyms: late }),
       );

@@ -46,11 +46,22 @@ export interface SyncTableContext {
  * device ingest stored under it before this sync saw the device.
  */
 async function bury(ctx: SyncTableContext, domain: string, pseudonyms: readonly string[]): Promise<void> {
-  const fresh = await ctx.erased.add(domain, pseudonyms);
+  const fresh = await ctx.erased.fresh(domain, pseudonyms);
   if (fresh.length === 0) return;
+  // Every tombstone the erasure writes counts as the run's own, in whatever domain (a device's
+  // stored events, tombstoned with it), so the run's end does not take them for another's erasure.
+  const onTombstones = (d: string, erased: readonly string[], written: readonly string[]) =>
+    ctx.erased.record(d, erased, written);
   if (linkDomains(ctx.policy).has(domain))
-    await eraseLinked({ policy: ctx.policy, store: ctx.store, key: ctx.key, domain, pseudonyms: fresh });
-  else await tombstone(ctx.store, domain, fresh);
+    await eraseLinked({
+      policy: ctx.policy,
+      store: ctx.store,
+      key: ctx.key,
+      domain,
+      pseudonyms: fresh,
+      onTombstones,
+    });
+  else onTombstones(domain, fresh, await tombstone(ctx.store, domain, fresh));
 }
 
 function chooseMode(
