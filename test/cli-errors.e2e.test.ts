@@ -2,7 +2,16 @@
 // password, a file, a folder, a port) ends in one catalog code, a message and a "how to solve"
 // sentence; never a bare driver code or an "unexpected" error, never the password given.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,6 +241,46 @@ describe('the CLI error table', () => {
     expect(r.stderr).toContain(`how to solve: ${ERROR_CATALOG.FV_PORT_IN_USE.solve}`);
     expect(r.stdout).not.toContain('build');
   });
+
+  it('a build after a typecheck compiled other sources into dist/ builds again, not "unchanged"', async () => {
+    // A copy of the project's build inputs (node_modules linked): a source changed, typechecked
+    // (`tsc -b` emits into dist/ without the build's stamp), then changed back.
+    const copy = mkdtempSync(join(tmpdir(), 'fv-build-'));
+    for (const part of ['src', 'bench', 'test/helpers', 'web', 'scripts'])
+      cpSync(join(ROOT, part), join(copy, part), { recursive: true });
+    for (const file of [
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'tsconfig.web.json',
+      'vite.config.web.ts',
+      'package.json',
+      'package-lock.json',
+    ])
+      copyFileSync(join(ROOT, file), join(copy, file));
+    symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+    const build = () => runNode(join(copy, 'scripts', 'build.mjs'), [], copy);
+    const source = join(copy, 'src', 'sync', 'erased-keys.ts');
+    const emitted = join(copy, 'dist', 'src', 'sync', 'erased-keys.js');
+    const original = readFileSync(source, 'utf8');
+    try {
+      expect((await build()).code).toBe(0);
+      writeFileSync(source, `${original}\nexport const FV_BUILD_PROBE = 1;\n`);
+      const tsc = await runNode(
+        join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        ['-b', 'tsconfig.build.json'],
+        copy,
+      );
+      expect(tsc.code, tsc.stdout).toBe(0);
+      expect(readFileSync(emitted, 'utf8')).toContain('FV_BUILD_PROBE');
+      writeFileSync(source, original);
+      const again = await build();
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain('building');
+      expect(readFileSync(emitted, 'utf8')).not.toContain('FV_BUILD_PROBE');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it('a second build builds nothing: the sources are hashed, not timed', async () => {
     await runNode(join(ROOT, 'scripts', 'build.mjs'), [], ROOT);
