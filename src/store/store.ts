@@ -193,8 +193,8 @@ export interface Store {
   releaseHeld(table: string, keys?: readonly string[]): Promise<void>;
   /**
    * The values of `column` (a pseudonymized key) held in `table` but absent from `live`, read
-   * batch by batch (the source's keys, as they stream): rows whose source row no longer exists.
-   * Resolves to UUID text.
+   * batch by batch (the source's keys, as they stream; a store without the table need not read
+   * them): rows whose source row no longer exists. Resolves to UUID text.
    */
   missingKeys(table: string, column: string, live: AsyncIterable<readonly bigint[]>): Promise<string[]>;
   /** Pseudonyms erased on purpose, by domain: a later sync must not copy them back. */

@@ -79,9 +79,11 @@ export async function propagateDeletions(opts: {
         yield keys;
       }
     };
+    const keys = live();
     if ((await opts.store.tableState(t.name)) !== undefined)
-      gone.push(...(await opts.store.missingKeys(t.name, pkName, live())));
-    else for await (const _ of live());
+      gone.push(...(await opts.store.missingKeys(t.name, pkName, keys)));
+    // Whatever the store did not read still holds soft-deleted keys.
+    for await (const _ of keys);
     const known = await opts.store.tombstonesAmong(domain, gone.map(uuidToPseudonym));
     const fresh = gone.filter((p) => !known.has(p));
     if (fresh.length === 0) continue;

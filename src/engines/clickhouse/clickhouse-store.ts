@@ -1473,10 +1473,7 @@ export class ClickHouseStore implements Store {
     column: string,
     live: AsyncIterable<readonly bigint[]>,
   ): Promise<string[]> {
-    if (!(await this.tableExists(table))) {
-      for await (const _ of live);
-      return [];
-    }
+    if (!(await this.tableExists(table))) return [];
     const scratch = `_fv_live_${randomBytes(6).toString('hex')}`;
     const what = `compare ${table}.${column} with the source`;
     await this.entry.command(`CREATE TABLE ${scratch} (k UUID) ENGINE = Memory`, what);

@@ -751,10 +751,7 @@ export class DuckDbStore implements Store {
     column: string,
     live: AsyncIterable<readonly bigint[]>,
   ): Promise<string[]> {
-    if (!(await this.tableExists(table))) {
-      for await (const _ of live);
-      return [];
-    }
+    if (!(await this.tableExists(table))) return [];
     await this.db.run(`CREATE OR REPLACE TEMP TABLE ${LIVE} (k UUID)`);
     try {
       for await (const keys of live) {
