@@ -221,5 +221,12 @@ export interface Store {
    * Until it runs, readers answer from the base tables (FINAL), never from stale derived rows.
    */
   refreshDerived(rollups?: readonly RollupSpec[]): Promise<void>;
+  /**
+   * Gives back what the engine kept in this process from the work before (its caches, the pages
+   * its allocator retained), between the steps of a run; called with no writer and no transaction
+   * open (one open makes it a no-op). DuckDB closes and reopens its database: a sync of 100M rows
+   * otherwise carries each table's leftovers into the next. A server store keeps nothing here.
+   */
+  releaseMemory(): Promise<void>;
   close(): Promise<void>;
 }

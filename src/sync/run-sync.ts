@@ -135,6 +135,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
       full: opts.full === true,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
+    await opts.store.releaseMemory();
     const erasedKeys = await ErasedKeys.read(opts.store);
     const scanner = piiScanner(opts.policy.customDetectors);
     const box = sealedBox(opts.key, 'checkpoint');
@@ -159,6 +160,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncResult> {
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       });
       results.push({ ...result, rowsErased: erased[plan.policy.name] ?? 0 });
+      // Each table starts from the store's memory at rest, not the one before's leftovers.
+      await opts.store.releaseMemory();
     }
     // People erased beside this run (a `forget` while it copied) after it read the tombstones:
     // whatever of theirs a table of this run wrote since (a rebuild that read production before

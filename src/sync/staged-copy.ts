@@ -29,7 +29,7 @@ import {
 } from '@duckdb/node-api';
 import type { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { duckDbErrorKind, duckDbType } from '../engines/duckdb/index.ts';
+import { duckDbErrorKind, duckDbType, NativeMemory } from '../engines/duckdb/index.ts';
 import { FvError } from '../errors/index.ts';
 import type { Transform, Value, ValueKind } from '../policy/index.ts';
 import { type MasterKey, type PiiScanner, PseudonymHasher } from '../privacy/index.ts';
@@ -39,7 +39,6 @@ import { decimalCheck, type ValueCheck, valueError } from '../store/value-limits
 import { type BatchRefusal, detectionRefusal, SAMPLE_KEYS } from './batch-pipeline.ts';
 import type { ErasedKeys } from './erased-keys.ts';
 import type { HeldColumns } from './held-links.ts';
-import { NativeMemory } from './native-memory.ts';
 import { readAhead } from './read-ahead.ts';
 import { WEAK_SHARE } from './row-transformer.ts';
 import type { QuarantineCount } from './sync-result.ts';

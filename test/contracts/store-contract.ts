@@ -391,5 +391,39 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect(await store.tableState('events')).toMatchObject({ rows: 1, checkpoint: 'e3' });
       expect(await store.linked('events', 'device_id', [uuid(300)], 'outcome')).toEqual(['prod']);
     });
+
+    it('gives back its memory between steps and holds everything as before, a transaction open or not', async () => {
+      const before = {
+        events: await store.tableState('events'),
+        devices: await store.tableState('devices'),
+        tombstones: await store.tombstoneCounts(),
+        k: await store.meta('k'),
+      };
+      await store.releaseMemory();
+      expect(await store.tableState('events')).toEqual(before.events);
+      expect(await store.tableState('devices')).toEqual(before.devices);
+      expect(await store.tombstoneCounts()).toEqual(before.tombstones);
+      expect(await store.meta('k')).toBe(before.k);
+      // Writes go on after it: a batch, and rows devices add (their staging is made again).
+      const w = await store.openWriter(events, 'upsert');
+      await w.writeBatch([event(8, 300, 'after')], [], 'e5');
+      expect(await store.insertNew(events, [event(9, 300, 'device')])).toBe(1);
+      // Inside a transaction it gives back nothing and the transaction's writes still commit as one.
+      await store.atomically(async () => {
+        await store.setMeta('k', '15');
+        await store.releaseMemory();
+        await w.writeBatch([event(10, 300, 'inside')], [], 'e6');
+      });
+      expect(await store.meta('k')).toBe('15');
+      expect(await store.tableState('events')).toMatchObject({ rows: 4, checkpoint: 'e6' });
+      await expect(
+        store.atomically(async () => {
+          await store.setMeta('k', '16');
+          await store.releaseMemory();
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await store.meta('k')).toBe('15');
+    });
   });
 }

@@ -1751,6 +1751,9 @@ export class ClickHouseStore implements Store {
     );
   }
 
+  /** The servers hold the data and their own memory; this process keeps nothing between steps. */
+  async releaseMemory(): Promise<void> {}
+
   async close(): Promise<void> {
     for (const n of this.nodes) await n.close();
     if (!this.nodes.includes(this.entry)) await this.entry.close();

@@ -22,6 +22,7 @@ import {
   duckDbErrorKind,
   duckDbType,
 } from './duckdb-values.ts';
+import { collectGarbage } from './native-memory.ts';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -320,17 +321,15 @@ export class DuckDbStore implements Store {
 
   private constructor(
     readonly location: string,
-    private readonly instance: DuckDBInstance,
-    private readonly db: DuckDBConnection,
+    private instance: DuckDBInstance,
+    private db: DuckDBConnection,
     private readonly windowRows: number,
   ) {}
 
-  static async open(path: string): Promise<DuckDbStore> {
-    const windowRows = rollupWindowRows();
-    const created = !existsSync(path);
-    let instance: DuckDBInstance;
+  /** The store's file as a DuckDB instance with a writer's limits (FV_STORE_OPEN if it cannot). */
+  private static async instance(path: string): Promise<DuckDBInstance> {
     try {
-      instance = await DuckDBInstance.create(path, {
+      return await DuckDBInstance.create(path, {
         enable_external_access: 'false',
         memory_limit: process.env.FLEETVAULT_STORE_MEMORY ?? DEFAULT_MEMORY_LIMIT,
         threads: process.env.FLEETVAULT_STORE_THREADS ?? DEFAULT_THREADS,
@@ -342,6 +341,12 @@ export class DuckDbStore implements Store {
       const why = String((error as Error).message).split('\n')[0];
       throw new FvError('FV_STORE_OPEN', `cannot open store ${path}: ${why}`);
     }
+  }
+
+  static async open(path: string): Promise<DuckDbStore> {
+    const windowRows = rollupWindowRows();
+    const created = !existsSync(path);
+    const instance = await DuckDbStore.instance(path);
     if (created) restrict(path);
     const db = await instance.connect();
     await db.run(`CREATE TABLE IF NOT EXISTS ${META} (key VARCHAR PRIMARY KEY, value VARCHAR)`);
@@ -870,6 +875,18 @@ export class DuckDbStore implements Store {
     await this.db.run(
       `INSERT INTO ${FORGOTTEN} (domain, pseudonym) VALUES ${list.map((p) => `(${lit(domain)}, ${lit(p)}::UUID)`).join(', ')}`,
     );
+  }
+
+  async releaseMemory(): Promise<void> {
+    if (this.tx.open) return;
+    // Results of the work before hold the instance until collected; closed, its file is written out.
+    collectGarbage();
+    this.db.closeSync();
+    this.instance.closeSync();
+    this.instance = await DuckDbStore.instance(this.location);
+    this.db = await this.instance.connect();
+    // Temporary tables went with the connection.
+    this.streamed.clear();
   }
 
   async close(): Promise<void> {

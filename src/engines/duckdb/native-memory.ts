@@ -8,7 +8,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
+/** A full garbage collection now: the DuckDB results nothing reaches any more free their memory. */
+export const collectGarbage = runInNewContext('gc') as () => void;
 
 /**
  * Counts the bytes of DuckDB results a loop has finished with and collects garbage once they reach
@@ -24,6 +25,6 @@ export class NativeMemory {
     this.since += bytes;
     if (this.since < this.every) return;
     this.since = 0;
-    collect();
+    collectGarbage();
   }
 }
