@@ -18,6 +18,7 @@ import { createKeyFile, loadKeyFile } from '../src/privacy/index.ts';
 import { connectSource } from '../src/source/index.ts';
 import { runSync } from '../src/sync/index.ts';
 import { type ClickHouseCluster, startClickHouseCluster } from '../test/helpers/clickhouse-cluster.ts';
+import { cliEnv } from './cli-env.ts';
 import { spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -168,7 +169,7 @@ function measure(
   const out = execFileSync(process.execPath, [script, 'child', what, table, policyFile, store, key], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
-    env: { ...process.env, ...env },
+    env: { ...cliEnv(), ...env },
   });
   return JSON.parse(out.trim().split('\n').pop() as string) as Measured;
 }

@@ -24,6 +24,7 @@ import { DEFAULT_END_DATE, pgLoader, simulate } from '../src/sim/index.ts';
 import { startClickHouseCluster } from '../test/helpers/clickhouse-cluster.ts';
 import { DASHBOARD_QUERIES, PRODUCTION_SQL } from '../test/helpers/metric-twins.ts';
 import { changeOnePercent } from './change-one-percent.ts';
+import { cliEnv } from './cli-env.ts';
 import { spliceSection } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -74,7 +75,7 @@ function stage(name: string, store: string): Stage {
   const out = execFileSync(
     process.execPath,
     [join(root, 'dist/bench/stages.js'), name, url, policy, store, key],
-    { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] },
+    { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'], env: cliEnv() },
   );
   return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Stage;
 }

@@ -10,6 +10,7 @@ import { createKeyFile, hmacPseudonymizer, keyFromBytes } from '../src/privacy/i
 import { pgLoader, simulate } from '../src/sim/index.ts';
 import type { MetricTiming } from '../test/helpers/metric-twins.ts';
 import { changeOnePercent } from './change-one-percent.ts';
+import { cliEnv } from './cli-env.ts';
 import { writeResults } from './results-file.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,6 +46,7 @@ function stage(
     {
       encoding: 'utf8',
       maxBuffer: 1 << 20,
+      env: cliEnv(),
     },
   );
   const lines = out.trim().split('\n');

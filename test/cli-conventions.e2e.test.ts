@@ -2,12 +2,13 @@
 // where it prints tables; empty lists say so; the Node version the package claims is one every
 // dependency accepts; accounts can be disabled and given a new password, above viewer only with
 // a second admin's approval.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli.ts';
+import { BIN, runCli } from './helpers/cli.ts';
 import { DEMO_METRICS, type SyncedStore, syncedStore } from './helpers/synced-store.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -60,6 +61,35 @@ describe('CLI conventions', () => {
     const r = await runCli(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('runs as a program through a link, in its own process, with the allocator settings for long copies', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-bin-'));
+    const link = join(dir, 'fleetvault');
+    symlinkSync(BIN, link); // as npm links it into node_modules/.bin
+    expect(execFileSync(link, ['--version'], { encoding: 'utf8' }).trim()).toBe(pkg.version);
+    // A `node` that reports what it was started with: the shell line hands over every argument
+    // as it was, with glibc's settings unless the environment has its own, and replaces itself
+    // (a signal to the process started reaches Node itself: `kill -9` leaves nothing running).
+    const fake = join(dir, 'fake');
+    mkdirSync(fake);
+    writeFileSync(
+      join(fake, 'node'),
+      '#!/bin/sh\nprintf "%s|%s|%s|%s\\n" "$$" "$MALLOC_ARENA_MAX" "$MALLOC_MMAP_THRESHOLD_" "$MALLOC_TRIM_THRESHOLD_"\nprintf "[%s]" "$@"\n',
+      { mode: 0o755 },
+    );
+    const seen = (env: NodeJS.ProcessEnv) => {
+      const r = spawnSync(link, ['sync', 'two words', '--policy', "it's.yaml"], {
+        encoding: 'utf8',
+        env: { ...env, PATH: `${fake}:${process.env.PATH}` },
+      });
+      expect(r.status).toBe(0);
+      return r.stdout.split('\n').map((l) => l.replace(`${r.pid}|`, 'pid|'));
+    };
+    const plain = { ...process.env };
+    for (const k of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_']) delete plain[k];
+    expect(seen(plain)).toEqual(['pid|2|262144|262144', `[${link}][sync][two words][--policy][it's.yaml]`]);
+    expect(seen({ ...plain, MALLOC_ARENA_MAX: '8' })[0]).toBe('pid|8|262144|262144');
   });
 
   it('sql --json gives counts as numbers; --format csv gives the same rows as CSV', async () => {
