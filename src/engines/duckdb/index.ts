@@ -26,7 +26,7 @@ export { columnRef, fromParts } from './compile-duckdb.ts';
 export { AS_NAMED } from './duckdb-reader.ts';
 export { DuckDbStore, holdsStore, isBookkeeping } from './duckdb-store.ts';
 export { appendChunked, duckDbErrorKind, duckDbType } from './duckdb-values.ts';
-export { collectGarbage, NativeMemory } from './native-memory.ts';
+export { NativeMemory } from './native-memory.ts';
 export { openReadOnlyFile } from './read-only-file.ts';
 export { readOnlySql, type SandboxLimits } from './read-only-sql.ts';
 export {
