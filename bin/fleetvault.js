@@ -1,5 +1,5 @@
 #!/bin/sh
-//bin/true; exec env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-262144}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-262144}" node "$0" "$@"
+//usr/bin/env true; exec env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-262144}" MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-262144}" node "$0" "$@"
 // Run as a program (`npx fleetvault`: a link to this file), the line above is the shell's: it
 // replaces itself (exec, the same process) with Node, glibc's allocator set for long copies. With
 // its default thresholds, which grow after each large block freed, the memory Node's buffers free
