@@ -278,6 +278,15 @@ describe('staged sync path on the demo schema, with erased owners and soft delet
     expect(a.code, a.stderr).toBe(0);
     const b = await sync(rows, { FLEETVAULT_SYNC_PATH: 'rows' });
     expect(b.code, b.stderr).toBe(0);
+    // The store reopened after every batch of both paths (its memory given back): the same rows.
+    const reopened = { staged: join(dir, 'staged-reopened.duckdb'), rows: join(dir, 'rows-reopened.duckdb') };
+    const c = await sync(reopened.staged, { FLEETVAULT_SYNC_RELEASE_MB: '0' });
+    expect(c.code, c.stderr).toBe(0);
+    const d = await sync(reopened.rows, { FLEETVAULT_SYNC_RELEASE_MB: '0', FLEETVAULT_SYNC_PATH: 'rows' });
+    expect(d.code, d.stderr).toBe(0);
+    for (const out of [c.stderr, d.stderr])
+      expect(out).toMatch(/sync connection_events: the store's memory given back [1-9]\d* times/);
+    expect(a.stderr).not.toContain('memory given back');
     // Decimals (scale_measurements.weight_kg) included.
     for (const t of DEMO_TABLES) expect(a.stderr).toContain(`sync ${t}: staged path`);
     const counts = (out: string) =>
@@ -291,6 +300,8 @@ describe('staged sync path on the demo schema, with erased owners and soft delet
         }),
       );
     expect(counts(a.stdout)).toEqual(counts(b.stdout));
+    expect(counts(c.stdout)).toEqual(counts(b.stdout));
+    expect(counts(d.stdout)).toEqual(counts(b.stdout));
     const dropped = counts(a.stdout).filter((t) => Number(t.rowsDeleted) > 0);
     expect(dropped.map((t) => t.table)).toEqual(
       expect.arrayContaining(['users', 'devices', 'connection_events']),
@@ -300,7 +311,10 @@ describe('staged sync path on the demo schema, with erased owners and soft delet
         t === '_fv_forgotten'
           ? 'SELECT domain, pseudonym FROM _fv_forgotten ORDER BY ALL'
           : `SELECT * FROM ${t} ORDER BY ALL`;
-      expect(await queryStore(staged, all), t).toEqual(await queryStore(rows, all));
+      const expected = await queryStore(rows, all);
+      expect(await queryStore(staged, all), t).toEqual(expected);
+      expect(await queryStore(reopened.staged, all), t).toEqual(expected);
+      expect(await queryStore(reopened.rows, all), t).toEqual(expected);
     }
   });
 });

@@ -223,9 +223,11 @@ export interface Store {
   refreshDerived(rollups?: readonly RollupSpec[]): Promise<void>;
   /**
    * Gives back what the engine kept in this process from the work before (its caches, the pages
-   * its allocator retained), between the steps of a run; called with no writer and no transaction
-   * open (one open makes it a no-op). DuckDB closes and reopens its database: a sync of 100M rows
-   * otherwise carries each table's leftovers into the next. A server store keeps nothing here.
+   * its allocator retained), between the steps of a run and between a long copy's batches; called
+   * with no store call under way and no transaction open (one open makes it a no-op). An open
+   * writer goes on after it. DuckDB closes and reopens its database: a copy of millions of rows
+   * otherwise holds on to what its batches left, and a sync carries each table's leftovers into
+   * the next. A server store keeps nothing here.
    */
   releaseMemory(): Promise<void>;
   close(): Promise<void>;

@@ -351,6 +351,8 @@ export interface StagedContext {
    * quarantined rows go before that batch is written, as on the row path.
    */
   readonly held?: { readonly columns: HeldColumns; readonly keep: (links: HeldLink[]) => Promise<void> };
+  /** Called after each batch is written, with its rows, before anything else reaches the store. */
+  readonly afterWrite?: (rows: number) => Promise<void>;
 }
 
 export type StagedResult =
@@ -969,7 +971,9 @@ export async function stagedCopy(
         if (deletes.domain && dropped.erased.length > 0) await ctx.onErased?.(deletes.domain, dropped.erased);
         if (heldLinks.length > 0) await ctx.held?.keep(heldLinks);
         appended++;
-        rowsWritten += await append();
+        const written = await append();
+        rowsWritten += written;
+        await ctx.afterWrite?.(written);
         rowsDeleted += dropped.rows;
         rowsRead += count;
         ctx.onBatch?.(rowsRead);

@@ -64,6 +64,34 @@ async function bury(ctx: SyncTableContext, domain: string, pseudonyms: readonly 
   else onTombstones(domain, fresh, await tombstone(ctx.store, domain, fresh));
 }
 
+/** Resident memory (MiB) past which a table's copy gives the store's memory back between batches. */
+const RELEASE_ABOVE_MB = 400;
+/** Fewest rows a copy writes between two releases (each reopens a DuckDB store: 30–200 ms). */
+const RELEASE_AFTER_ROWS = 100_000;
+
+/**
+ * Gives the store's memory back (Store.releaseMemory) after a batch once the process holds more
+ * than `FLEETVAULT_SYNC_RELEASE_MB` (400 MiB) and the copy has written `RELEASE_AFTER_ROWS` since:
+ * a DuckDB store keeps part of what each batch left (a fleet's 3M devices took the sync from ~330
+ * to ~600 MB), which a copy of millions of rows would otherwise carry to its end. 0: after every
+ * batch (slow; tests use it).
+ */
+function memoryRelease(store: Store): { (rows: number): Promise<void>; readonly times: () => number } {
+  const mb = Number(process.env.FLEETVAULT_SYNC_RELEASE_MB ?? RELEASE_ABOVE_MB);
+  const above = (Number.isFinite(mb) && mb >= 0 ? mb : RELEASE_ABOVE_MB) * 2 ** 20;
+  const after = above === 0 ? 0 : RELEASE_AFTER_ROWS;
+  let since = 0;
+  let times = 0;
+  const release = async (rows: number) => {
+    since += rows;
+    if (since < after || process.memoryUsage.rss() < above) return;
+    since = 0;
+    times++;
+    await store.releaseMemory();
+  };
+  return Object.assign(release, { times: () => times });
+}
+
 function chooseMode(
   plan: TablePlan,
   full: boolean,
@@ -125,6 +153,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
   let last: Value[] | undefined;
   const base = { table: name, mode, columns: plan.report } as const;
   const writer = await ctx.store.openWriter(plan.store, mode);
+  const release = memoryRelease(ctx.store);
   try {
     // The staged path when the table's shape allows it (see stagedFallbackReason); the row path
     // otherwise, or everywhere with FLEETVAULT_SYNC_PATH=rows.
@@ -151,6 +180,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
             erased: ctx.erased,
             onErased: (domain, pseudonyms) => bury(ctx, domain, pseudonyms),
             ...(held ? { held: { columns: held, keep: (l) => links.keep(l) } } : {}),
+            afterWrite: release,
           })
         : undefined;
     // The staging database failed before a row was written (a row of several megabytes, more than
@@ -204,6 +234,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
         const checkpoint = ctx.box.seal(encodePosition(last ?? []), context);
         await writer.writeBatch(rows, mode === 'upsert' ? deleted : [], checkpoint);
         if (mode === 'upsert') await links.written(rows);
+        await release(rows.length + deleted.length);
         rowsRead += batch.length;
         rowsWritten += rows.length;
         // Deleted rows are counted in every mode (a rebuild skips them; an upsert also removes them).
@@ -218,6 +249,8 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
           ? undefined
           : state?.checkpoint;
     await writer.finish(finalCheckpoint);
+    if (process.env.FLEETVAULT_SYNC_TRACE && release.times() > 0)
+      process.stderr.write(`sync ${name}: the store's memory given back ${release.times()} times\n`);
     if (mode !== 'upsert') await links.rebuilt();
     const r = plan.policy.retention;
     if (r) rowsExpired = await ctx.store.expire(name, r.column, retentionCutoff(r.days));

@@ -392,6 +392,28 @@ export function runStoreContract(engine: Engine, label: string, target: StoreCon
       expect(await store.linked('events', 'device_id', [uuid(300)], 'outcome')).toEqual(['prod']);
     });
 
+    it('gives back its memory between the batches of an open writer, which goes on, in every mode', async () => {
+      for (const mode of ['rebuild', 'append', 'upsert'] as const) {
+        const spec = { ...devices, name: `released_${mode}` };
+        if (mode === 'upsert') {
+          const first = await store.openWriter(spec, 'append');
+          await first.writeBatch([row(1, 100, 'a'), row(2, 100, 'b')], [], 'r0');
+          await first.finish('r0');
+        }
+        const w = await store.openWriter(spec, mode);
+        await w.writeBatch([row(3, 100, 'c')], [], 'r1');
+        await store.releaseMemory();
+        // An upsert replaces a row and deletes another on the reopened store (its staging made again).
+        await w.writeBatch([row(4, 200, 'd'), row(1, 100, 'a2')], mode === 'upsert' ? [[big(2)]] : [], 'r2');
+        await store.releaseMemory();
+        await w.writeBatch([row(5, 200, 'e')], [], 'r3');
+        await w.finish('r3');
+        const models = await store.linked(spec.name, 'user_id', [uuid(100), uuid(200)], 'model');
+        expect(models.sort(), mode).toEqual(['a2', 'c', 'd', 'e']);
+        expect(await store.tableState(spec.name), mode).toMatchObject({ rows: 4, checkpoint: 'r3' });
+      }
+    });
+
     it('gives back its memory between steps and holds everything as before, a transaction open or not', async () => {
       const before = {
         events: await store.tableState('events'),

@@ -147,6 +147,8 @@ async function touchRollups(
 class DuckDbTableWriter implements TableWriter {
   /** A first copy marks every day of the table's rollups once: nothing it writes was there. */
   private touchedAll = false;
+  /** The store's opening its stage table was made in (temporary tables go with a connection). */
+  private stagedIn = -1;
 
   private readonly target: string;
   private readonly stageTable: string;
@@ -155,8 +157,12 @@ class DuckDbTableWriter implements TableWriter {
   private readonly keyPosition: readonly number[];
   private readonly check: (rows: readonly Value[][]) => void;
 
+  /**
+   * `connection` is the store's current one: the store may reopen its database between two
+   * batches (releaseMemory), and the writer goes on there.
+   */
   constructor(
-    private readonly db: DuckDBConnection,
+    private readonly connection: () => { db: DuckDBConnection; opening: number },
     private readonly spec: StoreTableSpec,
     private readonly mode: WriteMode,
     private readonly tx: { open: boolean },
@@ -166,6 +172,10 @@ class DuckDbTableWriter implements TableWriter {
     this.columns = spec.columns;
     this.keyPosition = spec.columns.map((c) => spec.key.indexOf(c.name));
     this.check = batchChecker(DUCKDB_LIMITS, spec.name, spec.columns);
+  }
+
+  private get db(): DuckDBConnection {
+    return this.connection().db;
   }
 
   async writeBatch(
@@ -262,6 +272,12 @@ class DuckDbTableWriter implements TableWriter {
 
   /** The batch into the stage table: its rows, then its deleted keys (other columns NULL), flagged. */
   private async stage(rows: readonly Value[][], deletedKeys: readonly Value[][]): Promise<void> {
+    const { opening } = this.connection();
+    if (this.stagedIn !== opening) {
+      const cols = this.spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ');
+      await this.db.run(`CREATE OR REPLACE TEMP TABLE ${q(this.stageTable)} (${cols}, _fv_deleted BOOLEAN)`);
+      this.stagedIn = opening;
+    }
     await this.db.run(`DELETE FROM ${q(this.stageTable)}`);
     const a = await this.db.createAppender(this.stageTable, 'main', 'temp');
     const n = this.columns.length;
@@ -317,6 +333,8 @@ export class DuckDbStore implements Store {
   private discardIngested = false;
   /** Tables `insertNew` has made sure of, with their staging table, in this process. */
   private readonly streamed = new Set<string>();
+  /** How many times releaseMemory reopened the database (writers remake their temporary tables). */
+  private opening = 0;
   readonly limits: ValueLimits = DUCKDB_LIMITS;
 
   private constructor(
@@ -439,13 +457,7 @@ export class DuckDbStore implements Store {
       await this.db.run('ROLLBACK').catch(() => {});
       throw error;
     }
-    if (mode === 'upsert') {
-      const cols = spec.columns.map((c) => `${q(c.name)} ${duckDbType(c)}`).join(', ');
-      await this.db.run(
-        `CREATE OR REPLACE TEMP TABLE ${q(stageOf(spec.name))} (${cols}, _fv_deleted BOOLEAN)`,
-      );
-    }
-    return new DuckDbTableWriter(this.db, spec, mode, this.tx);
+    return new DuckDbTableWriter(() => ({ db: this.db, opening: this.opening }), spec, mode, this.tx);
   }
 
   async atomically<T>(fn: () => Promise<T>): Promise<T> {
@@ -887,6 +899,7 @@ export class DuckDbStore implements Store {
     this.db = await this.instance.connect();
     // Temporary tables went with the connection.
     this.streamed.clear();
+    this.opening++;
   }
 
   async close(): Promise<void> {
