@@ -54,9 +54,17 @@ function syncArgs(db: TestDatabase, store: string, key: string): string[] {
  * machine's speed or load; resolves whether it was killed mid-run. A fixed delay from the spawn
  * alone could outlast a whole sync on a quiet machine and kill nothing.
  */
-function killDuring(args: string[], line: number, extraMs: number): Promise<boolean> {
+function killDuring(
+  args: string[],
+  line: number,
+  extraMs: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<boolean> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let seen = 0;
     let timer: NodeJS.Timeout | undefined;
     child.stderr.setEncoding('utf8');
@@ -104,9 +112,13 @@ describe('crash safety', () => {
     let killedMidRun = 0;
     for (let trial = 0; trial < TRIALS; trial++) {
       const store = join(dir, `trial-${trial}.duckdb`);
+      // Every other trial the store is reopened after each batch (its memory given back), so the
+      // kills land around reopens too.
+      const env = trial % 2 === 1 ? { FLEETVAULT_SYNC_RELEASE_MB: '0' } : {};
       // Kill twice per trial, each time after a random table started: the second kill hits a run resuming from checkpoints.
       for (let kill = 0; kill < 2; kill++) {
-        if (await killDuring(syncArgs(db, store, key), randomLine(), Math.random() * 150)) killedMidRun++;
+        if (await killDuring(syncArgs(db, store, key), randomLine(), Math.random() * 150, env))
+          killedMidRun++;
       }
       const r = await runCli(syncArgs(db, store, key));
       expect(r.code, r.stderr).toBe(0);
