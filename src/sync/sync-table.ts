@@ -250,7 +250,7 @@ export async function syncTable(plan: TablePlan, ctx: SyncTableContext): Promise
           : state?.checkpoint;
     await writer.finish(finalCheckpoint);
     if (process.env.FLEETVAULT_SYNC_TRACE && release.times() > 0)
-      process.stderr.write(`sync ${name}: the store's memory given back ${release.times()} times\n`);
+      process.stderr.write(`sync: the store's memory given back ${release.times()} times during ${name}\n`);
     if (mode !== 'upsert') await links.rebuilt();
     const r = plan.policy.retention;
     if (r) rowsExpired = await ctx.store.expire(name, r.column, retentionCutoff(r.days));
