@@ -6,6 +6,7 @@ import {
   chmodSync,
   copyFileSync,
   cpSync,
+  existsSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -232,6 +233,17 @@ describe('the CLI error table', () => {
     expect(r.stderr).toContain(`how to solve: ${ERROR_CATALOG[code].solve}`);
     expect(r.stderr).not.toContain('unexpected');
     expect(r.stdout + r.stderr).not.toContain(WRONG_PASSWORD);
+  });
+
+  it('a bad FLEETVAULT_SYNC_RELEASE_MB stops sync before it reads the source or creates the store', async () => {
+    const store = join(dir, 'release.duckdb');
+    const args = sync('postgres://postgres@127.0.0.1:1/prod').map((a) =>
+      a === join(dir, 'store.duckdb') ? store : a,
+    );
+    const r = await runCli(args, { cwd: dir, env: { FLEETVAULT_SYNC_RELEASE_MB: 'lots' } });
+    expect(r.code, r.stdout + r.stderr).toBe(ERROR_CATALOG.FV_USAGE.exit);
+    expect(r.stderr).toContain('error FV_USAGE: FLEETVAULT_SYNC_RELEASE_MB must be a number');
+    expect(existsSync(store)).toBe(false);
   });
 
   it('npm start fails on a busy port before it builds anything', async () => {

@@ -23,7 +23,7 @@ import {
   suggestPolicy,
 } from '../source/index.ts';
 import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
-import { forget, runCdc, runSync } from '../sync/index.ts';
+import { forget, runCdc, runSync, syncReleaseBytes } from '../sync/index.ts';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_KEY_FILE,
@@ -306,8 +306,9 @@ export function syncOptions(opts: RawOptions): SyncCommandOptions {
   const mode = syncMode(opts.mode, 'mode');
   const follow = opts.follow === true;
   if (follow && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
-  // With the options, before the store is created or opened (runSync checks it again for serve).
+  // With the options, before the store is created or opened (runSync checks them again for serve).
   pseudonymThread();
+  syncReleaseBytes();
   return {
     ...(source !== undefined ? { source } : {}),
     policy: textOpt(opts.policy, DEFAULT_POLICY),

@@ -15,6 +15,6 @@ export { runSync, SYNC_BATCH, type SyncOptions } from './run-sync.ts';
 export { SyncMetrics } from './sync-metrics.ts';
 export type { ColumnReport, QuarantineCount, SyncResult, TableResult, TableStatus } from './sync-result.ts';
 export { quarantinedRows, rowsAddUp, totalRows } from './sync-result.ts';
-export type { TableProgress } from './sync-table.ts';
+export { syncReleaseBytes, type TableProgress } from './sync-table.ts';
 export { planTable, type TablePlan } from './table-plan.ts';
 export { translateTombstones } from './translate-tombstones.ts';

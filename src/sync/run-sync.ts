@@ -8,7 +8,7 @@ import { propagateDeletions } from './deletions.ts';
 import { eraseLinked } from './erase-linked.ts';
 import { ErasedKeys } from './erased-keys.ts';
 import type { SyncResult, TableResult } from './sync-result.ts';
-import { syncTable, type TableProgress } from './sync-table.ts';
+import { syncReleaseBytes, syncTable, type TableProgress } from './sync-table.ts';
 import { parentsFirst, planTable, requireReviewed, schemaChanges, type TablePlan } from './table-plan.ts';
 
 export interface SyncOptions {
@@ -120,8 +120,10 @@ export async function prepareSync(
 export async function runSync(opts: SyncOptions): Promise<SyncResult> {
   const started = Date.now();
   requireReviewed(opts.policy);
-  // A bad FLEETVAULT_PSEUDONYM_THREAD stops the run here, before anything is read or written.
+  // A bad FLEETVAULT_PSEUDONYM_THREAD or FLEETVAULT_SYNC_RELEASE_MB stops the run here, before
+  // anything is read or written.
   pseudonymThread();
+  syncReleaseBytes();
   const source = await connectSource(opts.sourceUrl);
   try {
     const { plans, estimate } = await prepareSync(source, opts);

@@ -70,15 +70,31 @@ const RELEASE_ABOVE_MB = 400;
 const RELEASE_AFTER_ROWS = 100_000;
 
 /**
+ * Resident memory (bytes) past which a table's copy gives the store's memory back:
+ * `FLEETVAULT_SYNC_RELEASE_MB` when set (MiB, a number ≥ 0; 0 = after every batch, slow, tests use
+ * it), RELEASE_ABOVE_MB otherwise; anything else is FV_USAGE naming it. runSync reads it before
+ * anything is read or written.
+ */
+export function syncReleaseBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.FLEETVAULT_SYNC_RELEASE_MB;
+  if (text === undefined || text === '') return RELEASE_ABOVE_MB * 2 ** 20;
+  const mb = Number(text);
+  if (text.trim() === '' || !Number.isFinite(mb) || mb < 0)
+    throw new FvError(
+      'FV_USAGE',
+      `FLEETVAULT_SYNC_RELEASE_MB must be a number of MiB, 0 or more, not "${text}"`,
+    );
+  return mb * 2 ** 20;
+}
+
+/**
  * Gives the store's memory back (Store.releaseMemory) after a batch once the process holds more
- * than `FLEETVAULT_SYNC_RELEASE_MB` (400 MiB) and the copy has written `RELEASE_AFTER_ROWS` since:
- * a DuckDB store keeps part of what each batch left (a fleet's 3M devices took the sync from ~330
- * to ~600 MB), which a copy of millions of rows would otherwise carry to its end. 0: after every
- * batch (slow; tests use it).
+ * than syncReleaseBytes and the copy has written `RELEASE_AFTER_ROWS` since: a DuckDB store keeps
+ * part of what each batch left (a fleet's 3M devices took the sync from ~330 to ~600 MB), which a
+ * copy of millions of rows would otherwise carry to its end.
  */
 function memoryRelease(store: Store): { (rows: number): Promise<void>; readonly times: () => number } {
-  const mb = Number(process.env.FLEETVAULT_SYNC_RELEASE_MB ?? RELEASE_ABOVE_MB);
-  const above = (Number.isFinite(mb) && mb >= 0 ? mb : RELEASE_ABOVE_MB) * 2 ** 20;
+  const above = syncReleaseBytes();
   const after = above === 0 ? 0 : RELEASE_AFTER_ROWS;
   let since = 0;
   let times = 0;
