@@ -235,7 +235,7 @@ describe('the CLI error table', () => {
     expect(r.stdout + r.stderr).not.toContain(WRONG_PASSWORD);
   });
 
-  it('a bad FLEETVAULT_SYNC_RELEASE_MB stops sync before it reads the source or creates the store', async () => {
+  it('a bad FLEETVAULT_SYNC_RELEASE_MB stops sync before it reads the source or creates the store, and serve --sync-every before it listens', async () => {
     const store = join(dir, 'release.duckdb');
     const args = sync('postgres://postgres@127.0.0.1:1/prod').map((a) =>
       a === join(dir, 'store.duckdb') ? store : a,
@@ -244,6 +244,20 @@ describe('the CLI error table', () => {
     expect(r.code, r.stdout + r.stderr).toBe(ERROR_CATALOG.FV_USAGE.exit);
     expect(r.stderr).toContain('error FV_USAGE: FLEETVAULT_SYNC_RELEASE_MB must be a number');
     expect(existsSync(store)).toBe(false);
+    const serve = await runCli(
+      [
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics',
+        join(ROOT, 'examples', 'demo', 'fleetvault.metrics.yaml'),
+        '--sync-every',
+        '1h',
+      ],
+      { cwd: dir, env: { FLEETVAULT_SYNC_RELEASE_MB: '-1' } },
+    );
+    expect(serve.code, serve.stdout + serve.stderr).toBe(ERROR_CATALOG.FV_USAGE.exit);
+    expect(serve.stderr).toContain('error FV_USAGE: FLEETVAULT_SYNC_RELEASE_MB must be a number');
   });
 
   it('npm start fails on a busy port before it builds anything', async () => {

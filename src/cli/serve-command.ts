@@ -7,6 +7,7 @@ import { engineFor, openMetricsReader } from '../engines/index.ts';
 import { principalCredentials, principalsAboveViewer } from '../identity/index.ts';
 import { PrivacyBudget, readMetricsFile, rollupsOf } from '../metrics/index.ts';
 import { isLoopback } from '../net/index.ts';
+import { pseudonymThread } from '../privacy/index.ts';
 import {
   type ListenAddress,
   parseListen,
@@ -14,7 +15,7 @@ import {
   resolveListen,
   StoreHandle,
 } from '../server/index.ts';
-import { SyncMetrics } from '../sync/index.ts';
+import { SyncMetrics, syncReleaseBytes } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import { aborted, SYNC_KEPT, stopSignal } from './defaults.ts';
@@ -56,6 +57,11 @@ export const serveAction: Action = async (out, opts) => {
   approvals.check(servedSecurityState(state, o, addr, probeEvery, webhook), 'serve');
   const metricsFile = readMetricsFile(o.metrics);
   const every = o.syncEvery === undefined ? undefined : parseSyncInterval(o.syncEvery);
+  // A scheduled sync's settings are checked now, not at its first run with the server up.
+  if (every !== undefined) {
+    pseudonymThread();
+    syncReleaseBytes();
+  }
   await engineFor(o.store).checkServing(o.store, every !== undefined);
   // The process's own series: scheduled syncs, served at /metrics beside the server's.
   const registry = new Registry();
