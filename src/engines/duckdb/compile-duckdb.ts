@@ -383,10 +383,18 @@ export function compileMetric(
     const { names, keyColumns: keyCols } = firstStepColumns({ ...def, measure: m }, by, filters);
     const cols = names.map((c) => `b.${q(c)}`);
     const rollup = eitherSide ? undefined : rollupFor(def, grain, [...names, ...keyCols], aggs, rollups);
+    // A rollup of this step's period (days for months) and of exactly its columns holds one row
+    // per key already: read as it is, not grouped again.
+    const firstPeriod = grain === 'month' ? 'day' : grain;
+    const asIs =
+      rollup !== undefined &&
+      rollup.grain === firstPeriod &&
+      new Set([...names, ...keyCols]).size === rollup.columns.length;
+    const sumOf = (a: string) => (asIs ? a : `sum(${a})`);
     const early = rollup
       ? // The same partials from the rollup: its rows are the base rows already reduced per day.
         [
-          `SELECT ${[`${periodOfDay('b._fv_day', grain === 'month' ? 'day' : grain)} AS _fv_period`, ...cols, ...keys.map((k, i) => `${k} AS _fv_x${i}`), ...aggs.map((a, i) => `sum(b.${q(aggregateName(a))}) AS _fv_p${i}`)].join(', ')}`,
+          `SELECT ${[`${periodOfDay('b._fv_day', firstPeriod)} AS _fv_period`, ...cols, ...keys.map((k, i) => `${k} AS _fv_x${i}`), ...aggs.map((a, i) => `${sumOf(`b.${q(aggregateName(a))}`)} AS _fv_p${i}`)].join(', ')}`,
           `FROM ${q(rollup.name)} b`,
           `WHERE ${[
             `b._fv_day >= ${dayOf('$1::TIMESTAMPTZ')}`,
@@ -399,8 +407,10 @@ export function compileMetric(
                 ]),
             ...where.slice(pops.some(isWhole) ? 2 : 3),
           ].join(' AND ')}`,
-          'GROUP BY ALL',
-        ].join('\n')
+          asIs ? '' : 'GROUP BY ALL',
+        ]
+          .filter(Boolean)
+          .join('\n')
       : [
           `SELECT ${[`${day} AS _fv_period`, ...cols, ...keys.map((k, i) => `${k} AS _fv_x${i}`), ...parts.map((p, i) => `${p} AS _fv_p${i}`)].join(', ')}`,
           `FROM ${q(def.from)} b`,
