@@ -59,16 +59,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // already written. Metrics read through their own instance, not this one. 64 MB was too little:
 // change capture of rows holding 40 kB values, on a loaded machine, failed in DuckDB's automatic
 // checkpoint ("failed to pin block of size 256 KiB (61.0/61.0 MiB used)", after a durable commit),
-// two runs out of two; at 128 MB, none (test/cdc-large-values.e2e.test.ts under five busy loops).
-const DEFAULT_MEMORY_LIMIT = '128MB';
+// two runs out of two, and again on 2026-12-07; at 96 MB, none (test/cdc-large-values.e2e.test.ts
+// under five busy loops, twice). 96 rather than 128 MB: between two reopens (releaseMemory) a copy
+// refills the pool with the blocks it writes, and the fleet's 3M devices peaked at 495–552 MiB
+// with 128 MB, 468–503 with 96 (bench/RESULTS.md, fourth pass).
+const DEFAULT_MEMORY_LIMIT = '96MB';
 /**
  * The pool while rollups are rebuilt (refreshDerived, after the run's copy: the staging database
  * is closed by then). A grouping of 10M rows by (day, device, …) fails at 64 MB with two threads
  * (each thread's partitions need their blocks pinned at once) even with spilling on; at 128 MB it
  * passes and spills what does not fit, so the rebuild's resident memory stays near this bound
- * whatever the table's size.
+ * whatever the table's size. 160 MB (was 192): the fleet's six rollups built after its copy
+ * peaked at 501 MiB instead of 531.
  */
-const REFRESH_MEMORY_LIMIT = '192MB';
+const REFRESH_MEMORY_LIMIT = '160MB';
 /**
  * Base rows a rollup groups at once at most (about: whole days, see rollupWindows);
  * FLEETVAULT_ROLLUP_WINDOW_ROWS changes it (a larger machine may group more at once).
@@ -521,11 +525,18 @@ export class DuckDbStore implements Store {
     );
     if (dirty.getRows().length === 0) return;
     const pool = process.env.FLEETVAULT_STORE_MEMORY ?? DEFAULT_MEMORY_LIMIT;
-    await db.run(`SET memory_limit = ${lit(larger(pool, REFRESH_MEMORY_LIMIT))}`);
+    const raise = () => this.db.run(`SET memory_limit = ${lit(larger(pool, REFRESH_MEMORY_LIMIT))}`);
+    await raise();
     try {
-      await this.recompute(dirty.getRows());
+      // Between two rollups the store is reopened (releaseMemory; not inside a caller's
+      // transaction): what one rollup's windows left in the instance does not carry into the next
+      // (the fleet's rollups crept from 346 to 528 MiB built on one instance).
+      await this.recompute(dirty.getRows(), async () => {
+        await this.releaseMemory();
+        await raise();
+      });
     } finally {
-      await db.run(`SET memory_limit = ${lit(pool)}`);
+      await this.db.run(`SET memory_limit = ${lit(pool)}`);
     }
   }
 
@@ -585,10 +596,17 @@ export class DuckDbStore implements Store {
     };
   }
 
-  /** Recomputes the dirty days of each rollup (refreshDerived), one transaction per rollup. */
-  private async recompute(dirty: ReadonlyArray<ReadonlyArray<unknown>>): Promise<void> {
-    const db = this.db;
-    for (const [name, specJson, openLow, openHigh, lo, hi] of dirty) {
+  /**
+   * Recomputes the dirty days of each rollup (refreshDerived), one transaction per rollup, with
+   * `between` after each but the last.
+   */
+  private async recompute(
+    dirty: ReadonlyArray<ReadonlyArray<unknown>>,
+    between: () => Promise<void>,
+  ): Promise<void> {
+    for (const [i, [name, specJson, openLow, openHigh, lo, hi]] of dirty.entries()) {
+      if (i > 0) await between();
+      const db = this.db;
       const r = JSON.parse(String(specJson)) as RollupSpec;
       if (!(await this.tableExists(r.table))) continue;
       const whole = openLow === true && openHigh === true;
