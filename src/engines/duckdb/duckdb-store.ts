@@ -69,8 +69,8 @@ const DEFAULT_MEMORY_LIMIT = '96MB';
  * is closed by then). A grouping of 10M rows by (day, device, …) fails at 64 MB with two threads
  * (each thread's partitions need their blocks pinned at once) even with spilling on; at 128 MB it
  * passes and spills what does not fit, so the rebuild's resident memory stays near this bound
- * whatever the table's size. 160 MB (was 192): the fleet's six rollups built after its copy
- * peaked at 501 MiB instead of 531.
+ * whatever the table's size. 160 MB (was 192), with the store reopened between two rollups: the
+ * fleet's rollups built after its copy peaked at 462 MiB instead of 531.
  */
 const REFRESH_MEMORY_LIMIT = '160MB';
 /**
