@@ -81,6 +81,17 @@ describe('the CLI error table', () => {
     await db?.drop();
   });
 
+  /** `serve` with the demo metrics, syncing every `interval`. */
+  const serveSyncing = (interval: string) => [
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--metrics',
+    join(ROOT, 'examples', 'demo', 'fleetvault.metrics.yaml'),
+    '--sync-every',
+    interval,
+  ];
+
   const sync = (source: string, more: string[] = []) => [
     'sync',
     '--source',
@@ -211,19 +222,7 @@ describe('the CLI error table', () => {
       ],
       'FV_LISTEN_UNAVAILABLE',
     ],
-    [
-      'a sync interval that is not one',
-      () => [
-        'serve',
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics',
-        join(ROOT, 'examples', 'demo', 'fleetvault.metrics.yaml'),
-        '--sync-every',
-        'often',
-      ],
-      'FV_USAGE',
-    ],
+    ['a sync interval that is not one', () => serveSyncing('often'), 'FV_USAGE'],
   ];
 
   it.each(cases)('%s: one catalog code and what to do', async (_what, args, code) => {
@@ -244,18 +243,7 @@ describe('the CLI error table', () => {
     expect(r.code, r.stdout + r.stderr).toBe(ERROR_CATALOG.FV_USAGE.exit);
     expect(r.stderr).toContain('error FV_USAGE: FLEETVAULT_SYNC_RELEASE_MB must be a number');
     expect(existsSync(store)).toBe(false);
-    const serve = await runCli(
-      [
-        'serve',
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics',
-        join(ROOT, 'examples', 'demo', 'fleetvault.metrics.yaml'),
-        '--sync-every',
-        '1h',
-      ],
-      { cwd: dir, env: { FLEETVAULT_SYNC_RELEASE_MB: '-1' } },
-    );
+    const serve = await runCli(serveSyncing('1h'), { cwd: dir, env: { FLEETVAULT_SYNC_RELEASE_MB: '-1' } });
     expect(serve.code, serve.stdout + serve.stderr).toBe(ERROR_CATALOG.FV_USAGE.exit);
     expect(serve.stderr).toContain('error FV_USAGE: FLEETVAULT_SYNC_RELEASE_MB must be a number');
   });

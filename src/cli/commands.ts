@@ -6,7 +6,7 @@ import { engineFor, openStore } from '../engines/index.ts';
 import { FvError } from '../errors/index.ts';
 import { readMetricsFile, rollupsOf } from '../metrics/index.ts';
 import { formatProblems, hasErrors, type Policy, type Problem, readPolicyFile } from '../policy/index.ts';
-import { createKeyFile, loadKeyFile, pseudonymThread } from '../privacy/index.ts';
+import { createKeyFile, loadKeyFile } from '../privacy/index.ts';
 import { pgLoader, simulate } from '../sim/index.ts';
 import {
   cdcGrantStatements,
@@ -23,7 +23,7 @@ import {
   suggestPolicy,
 } from '../source/index.ts';
 import { ingestedRows, ingestedRowsError, type Store } from '../store/index.ts';
-import { forget, runCdc, runSync, syncReleaseBytes } from '../sync/index.ts';
+import { checkSyncSettings, forget, runCdc, runSync } from '../sync/index.ts';
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_KEY_FILE,
@@ -307,8 +307,7 @@ export function syncOptions(opts: RawOptions): SyncCommandOptions {
   const follow = opts.follow === true;
   if (follow && mode !== 'cdc') throw new FvError('FV_USAGE', '--follow needs --mode cdc');
   // With the options, before the store is created or opened (runSync checks them again for serve).
-  pseudonymThread();
-  syncReleaseBytes();
+  checkSyncSettings();
   return {
     ...(source !== undefined ? { source } : {}),
     policy: textOpt(opts.policy, DEFAULT_POLICY),

@@ -7,7 +7,6 @@ import { engineFor, openMetricsReader } from '../engines/index.ts';
 import { principalCredentials, principalsAboveViewer } from '../identity/index.ts';
 import { PrivacyBudget, readMetricsFile, rollupsOf } from '../metrics/index.ts';
 import { isLoopback } from '../net/index.ts';
-import { pseudonymThread } from '../privacy/index.ts';
 import {
   type ListenAddress,
   parseListen,
@@ -15,7 +14,7 @@ import {
   resolveListen,
   StoreHandle,
 } from '../server/index.ts';
-import { SyncMetrics, syncReleaseBytes } from '../sync/index.ts';
+import { checkSyncSettings, SyncMetrics } from '../sync/index.ts';
 import type { Action } from './commands.ts';
 import { loadPolicyOrThrow } from './commands.ts';
 import { aborted, SYNC_KEPT, stopSignal } from './defaults.ts';
@@ -58,10 +57,7 @@ export const serveAction: Action = async (out, opts) => {
   const metricsFile = readMetricsFile(o.metrics);
   const every = o.syncEvery === undefined ? undefined : parseSyncInterval(o.syncEvery);
   // A scheduled sync's settings are checked now, not at its first run with the server up.
-  if (every !== undefined) {
-    pseudonymThread();
-    syncReleaseBytes();
-  }
+  if (every !== undefined) checkSyncSettings();
   await engineFor(o.store).checkServing(o.store, every !== undefined);
   // The process's own series: scheduled syncs, served at /metrics beside the server's.
   const registry = new Registry();

@@ -110,6 +110,16 @@ export async function prepareSync(
 }
 
 /**
+ * The environment settings a sync reads (FLEETVAULT_PSEUDONYM_THREAD, FLEETVAULT_SYNC_RELEASE_MB):
+ * FV_USAGE naming the first bad one. Called before a store is created or opened (`sync`, `serve
+ * --sync-every`) and again by runSync.
+ */
+export function checkSyncSettings(): void {
+  pseudonymThread();
+  syncReleaseBytes();
+}
+
+/**
  * One sync run: every check first (reviewed policy, source schema against the policy, the role's
  * privileges, the store's schema), then each table in policy order. Nothing is written unless
  * every check passes; after that each table resolves to its own result.
@@ -120,10 +130,8 @@ export async function prepareSync(
 export async function runSync(opts: SyncOptions): Promise<SyncResult> {
   const started = Date.now();
   requireReviewed(opts.policy);
-  // A bad FLEETVAULT_PSEUDONYM_THREAD or FLEETVAULT_SYNC_RELEASE_MB stops the run here, before
-  // anything is read or written.
-  pseudonymThread();
-  syncReleaseBytes();
+  // Bad settings stop the run here, before anything is read or written.
+  checkSyncSettings();
   const source = await connectSource(opts.sourceUrl);
   try {
     const { plans, estimate } = await prepareSync(source, opts);
